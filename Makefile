@@ -1,0 +1,51 @@
+# The shop platform. Quick start: `make run` (everything locally) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export PATH := $(abspath $(BIN)):$(PATH)
+export XDG_RUNTIME_DIR ?= $(abspath .data)/xdg-runtime
+
+SERVICES := catalog pricing inventory cart checkout order fraud
+PACKAGES := libs/protos libs/kit libs/devstack $(foreach s,$(SERVICES),$(wildcard services/$(s)))
+PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
+STAMP := $(VENV)/.installed
+
+.PHONY: help install run test test-fast lint typecheck proto bench clean distclean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s$$'\t'
+
+$(STAMP): requirements/constraints.txt requirements/dev.txt $(PYPROJECTS)
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(BIN)/uv pip install --python $(BIN)/python -c requirements/constraints.txt \
+		-r requirements/dev.txt $(foreach p,$(PACKAGES),-e $(p))
+	@mkdir -p .data && install -d -m 0700 $(XDG_RUNTIME_DIR)
+	@touch $@
+
+install: $(STAMP)  ## create .venv and install every package for development
+
+run: $(STAMP)  ## start the whole platform locally (Ctrl-C stops it)
+	$(BIN)/shop-dev run
+
+test: $(STAMP)  ## unit, integration and system tests against real PostgreSQL and NATS
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)  ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy libs/kit/src libs/devstack/src $(foreach s,$(SERVICES),$(wildcard services/$(s)/src))
+
+proto: $(STAMP)  ## regenerate libs/protos from protos/
+	$(BIN)/python protos/generate.py
+
+bench: $(STAMP)  ## benchmark catalog GetProduct against a bare grpc.aio echo server
+	$(BIN)/shop-dev bench
+
+clean:  ## stop nothing, wipe local data (.data)
+	rm -rf .data
+
+distclean: clean  ## also remove the virtual environment
+	rm -rf $(VENV)

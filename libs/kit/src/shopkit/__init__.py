@@ -1,0 +1,1 @@
+"""The shop service kit: what every service shares, written once."""

@@ -1,0 +1,123 @@
+"""Client channels: deadlines always, retries for idempotent methods, keepalive, round_robin.
+
+Which methods are retried comes from the protos: a method declared with
+`option idempotency_level = NO_SIDE_EFFECTS;` or `IDEMPOTENT;` gets a retry policy on UNAVAILABLE.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import grpc
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import descriptor_pb2
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from shopkit import deadlines, metrics, tracing
+
+_RETRYABLE_LEVELS = (
+    descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS,
+    descriptor_pb2.MethodOptions.IDEMPOTENT,
+)
+
+
+def retry_service_config(services: Sequence[_descriptor.ServiceDescriptor], max_attempts: int = 4) -> dict[str, Any]:
+    """A gRPC service config: round_robin, and a retry policy for every idempotent method."""
+    names = [
+        {"service": service.full_name, "method": method.name}
+        for service in services
+        for method in service.methods
+        if method.GetOptions().idempotency_level in _RETRYABLE_LEVELS
+    ]
+    config: dict[str, Any] = {"loadBalancingConfig": [{"round_robin": {}}], "methodConfig": []}
+    if names:
+        config["methodConfig"].append(
+            {
+                "name": names,
+                "retryPolicy": {
+                    "maxAttempts": max_attempts,
+                    "initialBackoff": "0.05s",
+                    "maxBackoff": "1s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        )
+    return config
+
+
+def channel_options(services: Sequence[_descriptor.ServiceDescriptor]) -> list[tuple[str, Any]]:
+    return [
+        ("grpc.service_config", json.dumps(retry_service_config(services))),
+        ("grpc.enable_retries", 1),
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 0),
+        ("grpc.http2.max_pings_without_data", 0),
+    ]
+
+
+def make_channel(
+    target: str,
+    services: Sequence[_descriptor.ServiceDescriptor],
+    default_timeout: float = 5.0,
+) -> grpc.aio.Channel:
+    """An insecure channel to `target` (e.g. `dns:///catalog-headless.shop.svc:50051`).
+
+    In-cluster traffic is plain text inside the mesh/NetworkPolicy boundary; TLS terminates at the edge.
+    """
+    return grpc.aio.insecure_channel(
+        target,
+        options=channel_options(services),
+        interceptors=[ClientInterceptor(default_timeout)],
+    )
+
+
+class ClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
+    """Trace context and deadline on every outgoing unary call; client-side RED metrics."""
+
+    def __init__(self, default_timeout: float):
+        self.default_timeout = default_timeout
+        self._tracer = tracing.tracer("shopkit.grpc.client")
+
+    async def intercept_unary_unary(
+        self,
+        continuation: Callable[[grpc.aio.ClientCallDetails, Any], Any],
+        details: grpc.aio.ClientCallDetails,
+        request: Any,
+    ) -> Any:
+        method = details.method.decode() if isinstance(details.method, bytes) else details.method
+        service, name = metrics.split_method(method)
+        timeout = details.timeout if details.timeout is not None else deadlines.remaining(self.default_timeout)
+        started = time.perf_counter()
+        code = grpc.StatusCode.OK
+        with self._tracer.start_as_current_span(
+            f"{service}/{name}",
+            kind=SpanKind.CLIENT,
+            attributes={"rpc.system": "grpc", "rpc.service": service, "rpc.method": name},
+        ) as span:
+            metadata = list(details.metadata or [])
+            metadata.extend(tracing.inject_headers().items())
+            new_details = grpc.aio.ClientCallDetails(
+                method=details.method,
+                timeout=timeout,
+                metadata=grpc.aio.Metadata(*metadata),
+                credentials=details.credentials,
+                wait_for_ready=details.wait_for_ready,
+            )
+            try:
+                call = await continuation(new_details, request)
+                await call
+                return call
+            except grpc.aio.AioRpcError as err:
+                code = err.code()
+                span.set_attribute("rpc.grpc.status_code", code.value[0])
+                if code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                    span.set_status(Status(StatusCode.ERROR, code.name))
+                raise
+            finally:
+                metrics.CLIENT_HANDLED.labels("unary", service, name, code.name).inc()
+                metrics.CLIENT_LATENCY.labels("unary", service, name).observe(time.perf_counter() - started)

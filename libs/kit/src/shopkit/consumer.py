@@ -1,0 +1,146 @@
+"""Durable JetStream pull consumers whose handlers apply each message once.
+
+The handler runs inside a transaction that also records the message id in the inbox; a
+redelivered message finds its id there and changes nothing. A message that keeps failing is
+copied to the dead-letter stream with the error and acknowledged, so it stops blocking others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+import sqlalchemy as sa
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from opentelemetry import context as otel_context
+from opentelemetry.trace import SpanKind
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shopkit import events, metrics, tracing
+from shopkit.db import Database
+
+log = logging.getLogger("shopkit.consumer")
+
+Handler = Callable[[AsyncConnection, Msg], Awaitable[None]]
+
+
+def message_id(msg: Msg) -> str:
+    """The publisher's id (Nats-Msg-Id = outbox id), or the stream sequence for foreign publishers."""
+    headers = msg.headers or {}
+    return headers.get("Nats-Msg-Id") or f"{msg.metadata.stream}:{msg.metadata.sequence.stream}"
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        db: Database,
+        js: JetStreamContext,
+        inbox: sa.Table,
+        *,
+        service: str,
+        name: str,
+        source_service: str,
+        subjects: list[str],
+        handler: Handler,
+        max_deliver: int = 5,
+        batch: int = 50,
+        ack_wait: float = 30.0,
+    ):
+        self.db = db
+        self.js = js
+        self.inbox = inbox
+        self.service = service
+        self.durable = f"{service}-{name}"
+        self.stream = events.stream_name(source_service)
+        self.source_service = source_service
+        self.subjects = subjects
+        self.handler = handler
+        self.max_deliver = max_deliver
+        self.batch = batch
+        self.ack_wait = ack_wait
+        self._tracer = tracing.tracer("shopkit.consumer")
+
+    async def subscribe(self) -> JetStreamContext.PullSubscription:
+        await events.ensure_stream(self.js, events.stream_config(self.source_service))
+        await events.ensure_stream(self.js, events.dlq_config())
+        config = ConsumerConfig(
+            durable_name=self.durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=self.ack_wait,
+            # One more than ours: the last delivery is the one that moves the message to the DLQ.
+            max_deliver=self.max_deliver + 1,
+            filter_subjects=self.subjects if len(self.subjects) > 1 else None,
+            filter_subject=self.subjects[0] if len(self.subjects) == 1 else None,
+        )
+        return await self.js.pull_subscribe(self.subjects[0], durable=self.durable, stream=self.stream,
+                                            config=config)
+
+    async def run(self) -> None:
+        sub = await self.subscribe()
+        while True:
+            try:
+                msgs = await sub.fetch(self.batch, timeout=1.0)
+            except (NatsTimeoutError, asyncio.TimeoutError):
+                continue
+            for msg in msgs:
+                await self.handle(msg)
+
+    async def handle(self, msg: Msg) -> str:
+        """Apply one message; returns the outcome (applied, duplicate, retried, dead_lettered)."""
+        token = otel_context.attach(tracing.extract_context(msg.headers))
+        try:
+            with self._tracer.start_as_current_span(
+                f"{msg.subject} process", kind=SpanKind.CONSUMER,
+                attributes={"messaging.system": "nats", "messaging.destination.name": msg.subject,
+                            "messaging.consumer.group.name": self.durable},
+            ):
+                outcome = await self._apply(msg)
+        finally:
+            otel_context.detach(token)
+        metrics.EVENTS_CONSUMED.labels(self.durable, msg.subject, outcome).inc()
+        return outcome
+
+    async def _apply(self, msg: Msg) -> str:
+        mid = message_id(msg)
+        try:
+            async with self.db.transaction() as conn:
+                inserted = await conn.execute(
+                    insert(self.inbox)
+                    .values(consumer=self.durable, message_id=mid)
+                    .on_conflict_do_nothing()
+                    .returning(self.inbox.c.message_id)
+                )
+                fresh = inserted.first() is not None
+                if fresh:
+                    await self.handler(conn, msg)
+            await msg.ack()
+            return "applied" if fresh else "duplicate"
+        except Exception as exc:
+            delivered = msg.metadata.num_delivered
+            if delivered >= self.max_deliver:
+                await self._dead_letter(msg, exc)
+                return "dead_lettered"
+            log.warning("event handler failed; will retry", exc_info=True,
+                        extra={"subject": msg.subject, "message_id": mid, "delivered": delivered})
+            await msg.nak(delay=min(30.0, 0.5 * 2**delivered))
+            return "retried"
+
+    async def _dead_letter(self, msg: Msg, exc: Exception) -> None:
+        headers = dict(msg.headers or {})
+        headers.pop("Nats-Msg-Id", None)
+        headers.update({
+            "Shop-Original-Subject": msg.subject,
+            "Shop-Original-Message-Id": message_id(msg),
+            "Shop-Consumer": self.durable,
+            "Shop-Error": f"{type(exc).__name__}: {exc}"[:500],
+        })
+        await self.js.publish(f"shop.dlq.{self.service}.{self.durable}", msg.data, headers=headers)
+        await msg.ack()
+        log.error("event moved to the dead-letter stream",
+                  extra={"subject": msg.subject, "message_id": message_id(msg), "consumer": self.durable})

