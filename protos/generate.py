@@ -47,6 +47,7 @@ def generate(out: Path, descriptor: Path) -> None:
     for folder in [out / "shop", *(p for p in (out / "shop").rglob("*") if p.is_dir())]:
         if folder.name != "__pycache__":
             (folder / "__init__.py").touch()
+    (out / "shop" / "py.typed").touch()  # the .pyi stubs from mypy-protobuf are the types
 
 
 def main(argv: list[str] | None = None) -> None:

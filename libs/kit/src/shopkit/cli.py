@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import uvloop
 
@@ -28,7 +28,7 @@ def describe_settings(settings_cls: type[ServiceSettings]) -> str:
 def service_cli(
     name: str,
     settings_cls: type[S],
-    serve: Callable[[S], Awaitable[None]],
+    serve: Callable[[S], Coroutine[Any, Any, None]],
     migrations_dir: Path,
 ) -> Callable[[list[str] | None], None]:
     def main(argv: list[str] | None = None) -> None:

@@ -72,11 +72,11 @@ def make_channel(
     return grpc.aio.insecure_channel(
         target,
         options=channel_options(services),
-        interceptors=[ClientInterceptor(default_timeout)],
+        interceptors=[ClientInterceptor(default_timeout)],  # type: ignore[list-item]
     )
 
 
-class ClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
+class ClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
     """Trace context and deadline on every outgoing unary call; client-side RED metrics."""
 
     def __init__(self, default_timeout: float):

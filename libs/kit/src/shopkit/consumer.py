@@ -7,7 +7,6 @@ copied to the dead-letter stream with the error and acknowledged, so it stops bl
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -78,15 +77,14 @@ class EventConsumer:
             filter_subjects=self.subjects if len(self.subjects) > 1 else None,
             filter_subject=self.subjects[0] if len(self.subjects) == 1 else None,
         )
-        return await self.js.pull_subscribe(self.subjects[0], durable=self.durable, stream=self.stream,
-                                            config=config)
+        return await self.js.pull_subscribe(self.subjects[0], durable=self.durable, stream=self.stream, config=config)
 
     async def run(self) -> None:
         sub = await self.subscribe()
         while True:
             try:
                 msgs = await sub.fetch(self.batch, timeout=1.0)
-            except (NatsTimeoutError, asyncio.TimeoutError):
+            except (TimeoutError, NatsTimeoutError):
                 continue
             for msg in msgs:
                 await self.handle(msg)
@@ -96,9 +94,13 @@ class EventConsumer:
         token = otel_context.attach(tracing.extract_context(msg.headers))
         try:
             with self._tracer.start_as_current_span(
-                f"{msg.subject} process", kind=SpanKind.CONSUMER,
-                attributes={"messaging.system": "nats", "messaging.destination.name": msg.subject,
-                            "messaging.consumer.group.name": self.durable},
+                f"{msg.subject} process",
+                kind=SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "nats",
+                    "messaging.destination.name": msg.subject,
+                    "messaging.consumer.group.name": self.durable,
+                },
             ):
                 outcome = await self._apply(msg)
         finally:
@@ -106,41 +108,53 @@ class EventConsumer:
         metrics.EVENTS_CONSUMED.labels(self.durable, msg.subject, outcome).inc()
         return outcome
 
+    async def apply_once(self, msg: Msg) -> bool:
+        """Run the handler and record the message id in one transaction. False: already applied."""
+        async with self.db.transaction() as conn:
+            inserted = await conn.execute(
+                insert(self.inbox)
+                .values(consumer=self.durable, message_id=message_id(msg))
+                .on_conflict_do_nothing()
+                .returning(self.inbox.c.message_id)
+            )
+            if inserted.first() is None:
+                return False
+            await self.handler(conn, msg)
+            return True
+
     async def _apply(self, msg: Msg) -> str:
-        mid = message_id(msg)
         try:
-            async with self.db.transaction() as conn:
-                inserted = await conn.execute(
-                    insert(self.inbox)
-                    .values(consumer=self.durable, message_id=mid)
-                    .on_conflict_do_nothing()
-                    .returning(self.inbox.c.message_id)
-                )
-                fresh = inserted.first() is not None
-                if fresh:
-                    await self.handler(conn, msg)
-            await msg.ack()
-            return "applied" if fresh else "duplicate"
+            fresh = await self.apply_once(msg)
         except Exception as exc:
             delivered = msg.metadata.num_delivered
             if delivered >= self.max_deliver:
                 await self._dead_letter(msg, exc)
                 return "dead_lettered"
-            log.warning("event handler failed; will retry", exc_info=True,
-                        extra={"subject": msg.subject, "message_id": mid, "delivered": delivered})
+            log.warning(
+                "event handler failed; will retry",
+                exc_info=True,
+                extra={"subject": msg.subject, "message_id": message_id(msg), "delivered": delivered},
+            )
             await msg.nak(delay=min(30.0, 0.5 * 2**delivered))
             return "retried"
+        # An ack lost here (crash, network) means a redelivery, which the inbox turns into a no-op.
+        await msg.ack()
+        return "applied" if fresh else "duplicate"
 
     async def _dead_letter(self, msg: Msg, exc: Exception) -> None:
         headers = dict(msg.headers or {})
         headers.pop("Nats-Msg-Id", None)
-        headers.update({
-            "Shop-Original-Subject": msg.subject,
-            "Shop-Original-Message-Id": message_id(msg),
-            "Shop-Consumer": self.durable,
-            "Shop-Error": f"{type(exc).__name__}: {exc}"[:500],
-        })
+        headers.update(
+            {
+                "Shop-Original-Subject": msg.subject,
+                "Shop-Original-Message-Id": message_id(msg),
+                "Shop-Consumer": self.durable,
+                "Shop-Error": f"{type(exc).__name__}: {exc}"[:500],
+            }
+        )
         await self.js.publish(f"shop.dlq.{self.service}.{self.durable}", msg.data, headers=headers)
         await msg.ack()
-        log.error("event moved to the dead-letter stream",
-                  extra={"subject": msg.subject, "message_id": message_id(msg), "consumer": self.durable})
+        log.error(
+            "event moved to the dead-letter stream",
+            extra={"subject": msg.subject, "message_id": message_id(msg), "consumer": self.durable},
+        )

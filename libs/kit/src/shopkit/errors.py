@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 from google.protobuf import any_pb2
@@ -147,13 +148,12 @@ class RpcErrorInfo:
     metadata: Mapping[str, str] = field(default_factory=dict)
 
 
-
 def parse_rpc_error(error: grpc.RpcError | grpc.aio.AioRpcError) -> RpcErrorInfo:
     """Decode the google.rpc details of a failed call (for clients, tests and the gateway)."""
     code = error.code() if callable(getattr(error, "code", None)) else grpc.StatusCode.UNKNOWN
     message = error.details() or "" if callable(getattr(error, "details", None)) else ""
-    reason, violations, metadata = "", [], {}
-    trailing = error.trailing_metadata() if callable(getattr(error, "trailing_metadata", None)) else None
+    reason, violations, metadata = "", list[FieldViolation](), dict[str, str]()
+    trailing: Any = error.trailing_metadata() if callable(getattr(error, "trailing_metadata", None)) else None
     for key, value in trailing or ():
         if key != "grpc-status-details-bin":
             continue

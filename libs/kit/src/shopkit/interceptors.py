@@ -22,19 +22,22 @@ from shopkit.errors import DomainError
 log = logging.getLogger("shopkit.rpc")
 
 # Probes and tooling: no spans, no RED metrics, no logs.
-UNOBSERVED_SERVICES = ("grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection",
-                       "grpc.reflection.v1.ServerReflection")
+UNOBSERVED_SERVICES = (
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1alpha.ServerReflection",
+    "grpc.reflection.v1.ServerReflection",
+)
 
 
-class ServerInterceptor(grpc.aio.ServerInterceptor):
+class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     def __init__(self) -> None:
         self._tracer = tracing.tracer("shopkit.grpc.server")
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]],
         details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any]:
         handler = await continuation(details)
         service, method = metrics.split_method(details.method)
         if handler is None or service in UNOBSERVED_SERVICES:
@@ -54,7 +57,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                call.wrap_stream(handler.unary_stream, "server_stream"),
+                call.wrap_stream(handler.unary_stream, "server_stream"),  # type: ignore[arg-type]
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
@@ -69,36 +72,36 @@ class _Call:
         self.metadata = details.invocation_metadata
 
     def wrap_unary(self, inner: Callable[..., Any], kind: str) -> Callable[..., Awaitable[Any]]:
-        async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def handle(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             with self._observe(context, kind) as observed:
                 try:
                     return await inner(request, context)
-                except BaseException as exc:  # noqa: BLE001 - mapped, then re-raised
+                except BaseException as exc:
                     await observed.fail(exc, context)
                     raise
 
         return handle
 
     def wrap_stream(self, inner: Callable[..., AsyncIterator[Any]], kind: str) -> Callable[..., AsyncIterator[Any]]:
-        async def handle(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        async def handle(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
             with self._observe(context, kind) as observed:
                 try:
                     async for item in inner(request, context):
                         yield item
-                except BaseException as exc:  # noqa: BLE001
+                except BaseException as exc:
                     await observed.fail(exc, context)
                     raise
 
         return handle
 
-    def _observe(self, context: grpc.aio.ServicerContext, kind: str) -> _Observed:
+    def _observe(self, context: grpc.aio.ServicerContext[Any, Any], kind: str) -> _Observed:
         return _Observed(self, context, kind)
 
 
 class _Observed:
     """Context manager around one call: span, deadline, metrics and the access log."""
 
-    def __init__(self, call: _Call, context: grpc.aio.ServicerContext, kind: str):
+    def __init__(self, call: _Call, context: grpc.aio.ServicerContext[Any, Any], kind: str):
         self.call = call
         self.context = context
         self.kind = kind
@@ -121,7 +124,7 @@ class _Observed:
         self.span = self.span_cm.__enter__()
         return self
 
-    async def fail(self, exc: BaseException, context: grpc.aio.ServicerContext) -> None:
+    async def fail(self, exc: BaseException, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         if isinstance(exc, DomainError):
             self.code = exc.code
             self.span.set_attribute("shop.error.reason", exc.reason)
@@ -143,12 +146,20 @@ class _Observed:
         elapsed = time.perf_counter() - self.started
         code_name = self.code.name
         self.span.set_attribute("rpc.grpc.status_code", self.code.value[0])
-        if self.code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.UNAVAILABLE,
-                         grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.DATA_LOSS):
+        if self.code in (
+            grpc.StatusCode.INTERNAL,
+            grpc.StatusCode.UNKNOWN,
+            grpc.StatusCode.UNAVAILABLE,
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+            grpc.StatusCode.DATA_LOSS,
+        ):
             self.span.set_status(Status(StatusCode.ERROR, code_name))
         if log.isEnabledFor(logging.DEBUG) or self.code is not grpc.StatusCode.OK:
             log.info(
-                "rpc %s/%s %s", call.service, call.method, code_name,
+                "rpc %s/%s %s",
+                call.service,
+                call.method,
+                code_name,
                 extra={"grpc_method": call.method, "grpc_code": code_name, "duration_ms": round(elapsed * 1000, 2)},
             )
         self.span_cm.__exit__(None, None, None)

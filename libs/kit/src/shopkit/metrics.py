@@ -33,7 +33,8 @@ CLIENT_LATENCY = Histogram(
 )
 OUTBOX_PUBLISHED = Counter("shop_outbox_published_total", "Events relayed from the outbox to JetStream.", ["subject"])
 OUTBOX_LAG = Histogram(
-    "shop_outbox_lag_seconds", "Time from the state change to the event's acknowledgement by JetStream.",
+    "shop_outbox_lag_seconds",
+    "Time from the state change to the event's acknowledgement by JetStream.",
     buckets=LATENCY_BUCKETS,
 )
 EVENTS_CONSUMED = Counter(

@@ -6,7 +6,6 @@ import re
 from dataclasses import dataclass
 
 from shop.common.v1 import common_pb2
-
 from shopkit.errors import Violations
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -47,8 +46,9 @@ class Money:
         return common_pb2.Money(amount=self.amount, currency=self.currency)
 
     @staticmethod
-    def from_proto(message: common_pb2.Money, field: str, violations: Violations,
-                   *, allow_negative: bool = False) -> Money:
+    def from_proto(
+        message: common_pb2.Money, field: str, violations: Violations, *, allow_negative: bool = False
+    ) -> Money:
         """Validate at the edge; problems are added to `violations` under `field`."""
         violations.check(is_currency(message.currency), f"{field}.currency", "must be an ISO-4217 code like USD")
         violations.check(allow_negative or message.amount >= 0, f"{field}.amount", "must not be negative")

@@ -9,6 +9,7 @@ every message id in their inbox inside the transaction of their effect.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from datetime import UTC, datetime
@@ -60,12 +61,13 @@ def create_messaging_tables(op: Any) -> None:
     metadata.create_all(op.get_bind(), tables=tables)
 
 
-async def add_event(conn: AsyncConnection, outbox: sa.Table, subject: str, message: Message,
-                    aggregate_id: str = "") -> uuid.UUID:
+async def add_event(
+    conn: AsyncConnection, outbox: sa.Table, subject: str, message: Message, aggregate_id: str = ""
+) -> uuid.UUID:
     """Stage an event in the caller's transaction. Fills `meta` (event id, time) when the message has it."""
     event_id = uuid.uuid4()
     if "meta" in message.DESCRIPTOR.fields_by_name:
-        meta = getattr(message, "meta")
+        meta = message.meta  # type: ignore[attr-defined]
         meta.event_id = str(event_id)
         meta.occurred_at.FromDatetime(datetime.now(UTC))
         if aggregate_id:
@@ -82,8 +84,9 @@ class OutboxRelay:
     """Publishes unsent outbox rows in order. Several replicas may run it: rows are claimed with
     SKIP LOCKED, so each row is in flight on one relay at a time."""
 
-    def __init__(self, db: Database, js: JetStreamContext, outbox: sa.Table, *, batch_size: int = 200,
-                 poll_interval: float = 0.2):
+    def __init__(
+        self, db: Database, js: JetStreamContext, outbox: sa.Table, *, batch_size: int = 200, poll_interval: float = 0.2
+    ):
         self.db = db
         self.js = js
         self.outbox = outbox
@@ -106,30 +109,28 @@ class OutboxRelay:
                 await asyncio.sleep(1.0)
             if sent < self.batch_size:
                 self._wake.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
-                except TimeoutError:
-                    pass
 
     async def publish_batch(self) -> int:
         """Publish one batch; returns how many rows were sent."""
         table = self.outbox
         async with self.db.transaction() as conn:
-            rows = (await conn.execute(
-                sa.select(table.c.id, table.c.subject, table.c.payload, table.c.headers, table.c.created_at)
-                .where(table.c.published_at.is_(None))
-                .order_by(table.c.seq)
-                .limit(self.batch_size)
-                .with_for_update(skip_locked=True)
-            )).all()
+            rows = (
+                await conn.execute(
+                    sa.select(table.c.id, table.c.subject, table.c.payload, table.c.headers, table.c.created_at)
+                    .where(table.c.published_at.is_(None))
+                    .order_by(table.c.seq)
+                    .limit(self.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
             if not rows:
                 return 0
             acks = [await self._publish(row) for row in rows]
             await asyncio.gather(*acks)
             now = datetime.now(UTC)
-            await conn.execute(
-                table.update().where(table.c.id.in_([row.id for row in rows])).values(published_at=now)
-            )
+            await conn.execute(table.update().where(table.c.id.in_([row.id for row in rows])).values(published_at=now))
         for row in rows:
             metrics.OUTBOX_PUBLISHED.labels(row.subject).inc()
             metrics.OUTBOX_LAG.observe((now - row.created_at).total_seconds())
@@ -140,9 +141,13 @@ class OutboxRelay:
         token = otel_context.attach(parent)
         try:
             with self._tracer.start_as_current_span(
-                f"{row.subject} publish", kind=SpanKind.PRODUCER,
-                attributes={"messaging.system": "nats", "messaging.destination.name": row.subject,
-                            "messaging.message.id": str(row.id)},
+                f"{row.subject} publish",
+                kind=SpanKind.PRODUCER,
+                attributes={
+                    "messaging.system": "nats",
+                    "messaging.destination.name": row.subject,
+                    "messaging.message.id": str(row.id),
+                },
             ):
                 headers = tracing.inject_headers({"Nats-Msg-Id": str(row.id)})
                 return await self.js.publish_async(row.subject, row.payload, headers=headers)

@@ -28,12 +28,20 @@ class Runtime:
     service: GrpcService
     relay: OutboxRelay | None
 
-    def consume(self, inbox: sa.Table, *, name: str, source_service: str, subjects: list[str],
-                handler: Handler) -> EventConsumer:
+    def consume(
+        self, inbox: sa.Table, *, name: str, source_service: str, subjects: list[str], handler: Handler
+    ) -> EventConsumer:
         """Run a durable consumer of another service's events while the server serves."""
         consumer = EventConsumer(
-            self.db, self.js, inbox, service=self.name, name=name, source_service=source_service,
-            subjects=subjects, handler=handler, max_deliver=self.settings.consumer_max_deliver,
+            self.db,
+            self.js,
+            inbox,
+            service=self.name,
+            name=name,
+            source_service=source_service,
+            subjects=subjects,
+            handler=handler,
+            max_deliver=self.settings.consumer_max_deliver,
         )
         self.service.add_worker(f"consumer-{name}", consumer.run)
         return consumer
@@ -52,7 +60,8 @@ async def open_runtime(name: str, settings: ServiceSettings, *, outbox: sa.Table
     service.on_stop(nc.drain)
     relay = None
     if outbox is not None:
-        relay = OutboxRelay(db, js, outbox, batch_size=settings.outbox_batch_size,
-                            poll_interval=settings.outbox_poll_interval_seconds)
+        relay = OutboxRelay(
+            db, js, outbox, batch_size=settings.outbox_batch_size, poll_interval=settings.outbox_poll_interval_seconds
+        )
         service.add_worker("outbox-relay", relay.run)
     return Runtime(name, settings, db, nc, js, service, relay)

@@ -64,8 +64,10 @@ class GrpcService:
         self._on_stop.append(hook)
 
     async def start(self) -> int:
-        reflection.enable_server_reflection([*self.service_names, health_pb2.DESCRIPTOR.services_by_name[
-            "Health"].full_name, reflection.SERVICE_NAME], self.server)
+        reflection.enable_server_reflection(
+            [*self.service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+            self.server,
+        )
         self.port = self.server.add_insecure_port(f"{self.settings.grpc_host}:{self.settings.grpc_port}")
         await self.server.start()
         for name in ["", *self.service_names]:

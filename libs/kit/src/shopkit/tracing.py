@@ -57,6 +57,6 @@ def extract_context(pairs: Mapping[str, str] | Iterable[tuple[str, Any]] | None)
     """Read a trace context from NATS headers or gRPC invocation metadata."""
     if pairs is None:
         return context.get_current()
-    carrier = dict(pairs) if not isinstance(pairs, Mapping) else dict(pairs)
+    carrier = dict(pairs)
     carrier = {k.lower(): v for k, v in carrier.items() if isinstance(v, str)}
     return propagate.extract(carrier)

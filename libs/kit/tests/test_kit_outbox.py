@@ -1,0 +1,185 @@
+"""Outbox → JetStream → consumer with inbox: exactly-once effects over at-least-once delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from nats.aio.msg import Msg
+from nats.js.api import StreamConfig
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shop.common.v1 import common_pb2
+from shopkit import events
+from shopkit.consumer import EventConsumer
+from shopkit.db import Database
+from shopkit.outbox import OutboxRelay, add_event, inbox_table, outbox_table
+from shopkit.testing import Postgres, eventually
+
+HERE = Path(__file__).parent
+metadata = sa.MetaData()
+outbox = outbox_table(metadata)
+inbox = inbox_table(metadata)
+effects = sa.Table(
+    "effects",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+)
+
+
+@pytest.fixture
+async def db(postgres: Postgres) -> AsyncIterator[Database]:
+    database = Database(postgres.create_database("kit"))
+    async with database.transaction() as conn:
+        await conn.run_sync(metadata.create_all)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def js(nats_url: str) -> AsyncIterator[Any]:
+    nc = await events.connect(nats_url, "kit-test")
+    stream = f"kit{os.urandom(3).hex()}"
+    # A fresh stream per test keeps tests independent; service streams use events.stream_config.
+    await events.ensure_stream(
+        nc.jetstream(), StreamConfig(name=f"SHOP_{stream.upper()}", subjects=[f"shop.{stream}.>"], duplicate_window=600)
+    )
+    await events.ensure_stream(nc.jetstream(), events.dlq_config())
+    js = nc.jetstream()
+    js.test_service = stream  # type: ignore[attr-defined]
+    yield js
+    await nc.close()
+
+
+async def stage(db: Database, service: str, amounts: range) -> None:
+    async with db.transaction() as conn:
+        for amount in amounts:
+            await add_event(conn, outbox, f"shop.{service}.paid", common_pb2.Money(amount=amount, currency="USD"))
+
+
+async def stream_messages(js: Any, service: str) -> int:
+    info = await js.stream_info(events.stream_name(service))
+    return int(info.state.messages)
+
+
+async def count(db: Database, table: sa.Table) -> int:
+    async with db.connect() as conn:
+        return int((await conn.execute(sa.select(sa.func.count()).select_from(table))).scalar_one())
+
+
+async def test_events_flow_from_outbox_to_consumer_and_redelivery_applies_once(db: Database, js: Any) -> None:
+    service = js.test_service
+
+    async def apply(conn: AsyncConnection, msg: Msg) -> None:
+        await conn.execute(effects.insert().values(amount=common_pb2.Money.FromString(msg.data).amount))
+
+    await stage(db, service, range(1, 11))
+    relay = OutboxRelay(db, js, outbox, batch_size=4)
+    while await relay.publish_batch():
+        pass
+    assert await stream_messages(js, service) == 10
+
+    consumer = EventConsumer(
+        db,
+        js,
+        inbox,
+        service="kit",
+        name=f"apply-{service}",
+        source_service=service,
+        subjects=[f"shop.{service}.>"],
+        handler=apply,
+        ack_wait=1.0,
+    )
+    sub = await consumer.subscribe()
+    first = await sub.fetch(10, timeout=5)
+    # Applied and committed, then the process "dies" before acknowledging: JetStream redelivers.
+    assert [await consumer.apply_once(m) for m in first] == [True] * 10
+    redelivered = await sub.fetch(10, timeout=10)
+    assert sorted(m.metadata.num_delivered for m in redelivered) == [2] * 10
+    assert [await consumer.handle(m) for m in redelivered] == ["duplicate"] * 10
+    assert await count(db, effects) == 10
+    async with db.connect() as conn:
+        total = (await conn.execute(sa.select(sa.func.sum(effects.c.amount)))).scalar_one()
+    assert total == sum(range(1, 11))
+
+
+async def test_a_failing_handler_is_retried_then_dead_lettered(db: Database, js: Any) -> None:
+    service = js.test_service
+    attempts: list[int] = []
+
+    async def flaky(conn: AsyncConnection, msg: Msg) -> None:
+        attempts.append(msg.metadata.num_delivered)
+        await conn.execute(effects.insert().values(amount=1))  # rolled back with the failure
+        if common_pb2.Money.FromString(msg.data).amount == 13 or len(attempts) == 1:
+            raise ValueError("cannot apply")
+
+    await stage(db, service, range(12, 14))  # 12 fails once then applies; 13 always fails
+    relay = OutboxRelay(db, js, outbox)
+    await relay.publish_batch()
+    consumer = EventConsumer(
+        db,
+        js,
+        inbox,
+        service="kit",
+        name=f"flaky-{service}",
+        source_service=service,
+        subjects=[f"shop.{service}.>"],
+        handler=flaky,
+        max_deliver=2,
+    )
+    dlq = await js.pull_subscribe(f"shop.dlq.kit.kit-flaky-{service}", stream=events.DLQ_STREAM)
+    task = asyncio.create_task(consumer.run())
+    try:
+        dead = (await dlq.fetch(1, timeout=15))[0]
+    finally:
+        task.cancel()
+    assert common_pb2.Money.FromString(dead.data).amount == 13
+    assert dead.headers is not None and dead.headers["Shop-Error"] == "ValueError: cannot apply"
+    assert await count(db, effects) == 1  # only 12's effect, once
+
+
+async def test_a_relay_killed_mid_batch_loses_nothing_and_duplicates_nothing(
+    db: Database, js: Any, nats_url: str
+) -> None:
+    service = js.test_service
+    await stage(db, service, range(200))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
+    worker = subprocess.Popen(
+        [sys.executable, str(HERE / "relay_worker.py"), db.engine.url.render_as_string(hide_password=False), nats_url],
+        env=env,
+    )
+    try:
+
+        async def some_published() -> bool:
+            return await stream_messages(js, service) >= 50
+
+        await eventually(some_published, within=30)
+        worker.send_signal(signal.SIGKILL)  # mid-batch: rows of the current batch are in NATS, not marked sent
+        worker.wait(10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    async with db.connect() as conn:
+        unsent = (
+            await conn.execute(sa.select(sa.func.count()).select_from(outbox).where(outbox.c.published_at.is_(None)))
+        ).scalar_one()
+    published_before_restart = await stream_messages(js, service)
+    assert 0 < unsent < 200
+    assert published_before_restart > 200 - unsent  # some published rows were never marked sent
+
+    relay = OutboxRelay(db, js, outbox)
+    while await relay.publish_batch():
+        pass
+    assert await stream_messages(js, service) == 200  # JetStream dropped the re-sent duplicates
+    sub = await js.pull_subscribe(f"shop.{service}.>", stream=events.stream_name(service))
+    seen = sorted(common_pb2.Money.FromString(m.data).amount for m in await sub.fetch(200, timeout=5))
+    assert seen == list(range(200))
