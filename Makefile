@@ -11,7 +11,7 @@ PACKAGES := libs/protos libs/kit libs/devstack $(foreach s,$(SERVICES),$(wildcar
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test test-fast lint typecheck proto bench clean distclean
+.PHONY: help install run test lint proto proto-breaking proto-baseline bench clean distclean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s$$'\t'
@@ -36,10 +36,17 @@ test: $(STAMP)  ## unit, integration and system tests against real PostgreSQL an
 lint: $(STAMP)  ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy libs/kit/src libs/devstack/src $(foreach s,$(SERVICES),$(wildcard services/$(s)/src))
+	$(BIN)/mypy libs/kit/src libs/kit/tests libs/devstack/src protos/*.py protos/tests \
+		$(foreach s,$(SERVICES),$(wildcard services/$(s)/src services/$(s)/tests))
 
 proto: $(STAMP)  ## regenerate libs/protos from protos/
 	$(BIN)/python protos/generate.py
+
+proto-breaking: $(STAMP)  ## compare protos/ with the committed descriptor baseline (buf-style FILE rules)
+	$(BIN)/python protos/breaking.py
+
+proto-baseline: $(STAMP)  ## accept the current protos as the new compatibility baseline
+	$(BIN)/python protos/breaking.py --update
 
 bench: $(STAMP)  ## benchmark catalog GetProduct against a bare grpc.aio echo server
 	$(BIN)/shop-dev bench

@@ -87,9 +87,46 @@ class AlreadyExists(DomainError):
     default_reason = "ALREADY_EXISTS"
 
 
+@dataclass(frozen=True)
+class PreconditionViolation:
+    type: str  # e.g. INSUFFICIENT_STOCK
+    subject: str  # what failed, e.g. "sku:ABC-1" or "lines[2]"
+    description: str
+
+
 class FailedPrecondition(DomainError):
+    """The system is not in a state the operation needs. Optional per-item violations become a
+    google.rpc.PreconditionFailure beside the ErrorInfo."""
+
     code = grpc.StatusCode.FAILED_PRECONDITION
     default_reason = "FAILED_PRECONDITION"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        violations: Iterable[PreconditionViolation] = (),
+    ):
+        super().__init__(message, reason=reason, metadata=metadata)
+        self.violations = list(violations)
+
+    def details(self) -> list[any_pb2.Any]:
+        details = super().details()
+        if self.violations:
+            failure = error_details_pb2.PreconditionFailure(
+                violations=[
+                    error_details_pb2.PreconditionFailure.Violation(
+                        type=v.type, subject=v.subject, description=v.description
+                    )
+                    for v in self.violations
+                ]
+            )
+            packed = any_pb2.Any()
+            packed.Pack(failure)
+            details.append(packed)
+        return details
 
 
 class PermissionDenied(DomainError):
@@ -146,6 +183,7 @@ class RpcErrorInfo:
     reason: str = ""
     violations: tuple[FieldViolation, ...] = ()
     metadata: Mapping[str, str] = field(default_factory=dict)
+    preconditions: tuple[PreconditionViolation, ...] = ()
 
 
 def parse_rpc_error(error: grpc.RpcError | grpc.aio.AioRpcError) -> RpcErrorInfo:
@@ -153,6 +191,7 @@ def parse_rpc_error(error: grpc.RpcError | grpc.aio.AioRpcError) -> RpcErrorInfo
     code = error.code() if callable(getattr(error, "code", None)) else grpc.StatusCode.UNKNOWN
     message = error.details() or "" if callable(getattr(error, "details", None)) else ""
     reason, violations, metadata = "", list[FieldViolation](), dict[str, str]()
+    preconditions: list[PreconditionViolation] = []
     trailing: Any = error.trailing_metadata() if callable(getattr(error, "trailing_metadata", None)) else None
     for key, value in trailing or ():
         if key != "grpc-status-details-bin":
@@ -163,8 +202,14 @@ def parse_rpc_error(error: grpc.RpcError | grpc.aio.AioRpcError) -> RpcErrorInfo
                 bad = error_details_pb2.BadRequest()
                 detail.Unpack(bad)
                 violations.extend(FieldViolation(v.field, v.description) for v in bad.field_violations)
+            elif detail.Is(error_details_pb2.PreconditionFailure.DESCRIPTOR):
+                failure = error_details_pb2.PreconditionFailure()
+                detail.Unpack(failure)
+                preconditions.extend(
+                    PreconditionViolation(v.type, v.subject, v.description) for v in failure.violations
+                )
             elif detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
                 info = error_details_pb2.ErrorInfo()
                 detail.Unpack(info)
                 reason, metadata = info.reason, dict(info.metadata)
-    return RpcErrorInfo(code, message, reason, tuple(violations), metadata)
+    return RpcErrorInfo(code, message, reason, tuple(violations), metadata, tuple(preconditions))

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,19 +66,30 @@ async def add_event(
     conn: AsyncConnection, outbox: sa.Table, subject: str, message: Message, aggregate_id: str = ""
 ) -> uuid.UUID:
     """Stage an event in the caller's transaction. Fills `meta` (event id, time) when the message has it."""
-    event_id = uuid.uuid4()
-    if "meta" in message.DESCRIPTOR.fields_by_name:
-        meta = message.meta  # type: ignore[attr-defined]
-        meta.event_id = str(event_id)
-        meta.occurred_at.FromDatetime(datetime.now(UTC))
-        if aggregate_id:
-            meta.aggregate_id = aggregate_id
-    await conn.execute(
-        outbox.insert().values(
-            id=event_id, subject=subject, payload=message.SerializeToString(), headers=tracing.inject_headers()
-        )
-    )
+    (event_id,) = await add_events(conn, outbox, [(subject, message, aggregate_id)])
     return event_id
+
+
+async def add_events(
+    conn: AsyncConnection, outbox: sa.Table, staged: Sequence[tuple[str, Message, str]]
+) -> list[uuid.UUID]:
+    """Stage many events (subject, message, aggregate id) with one INSERT in the caller's transaction."""
+    if not staged:
+        return []
+    now = datetime.now(UTC)
+    headers = tracing.inject_headers()
+    rows: list[dict[str, Any]] = []
+    for subject, message, aggregate_id in staged:
+        event_id = uuid.uuid4()
+        if "meta" in message.DESCRIPTOR.fields_by_name:
+            meta = message.meta  # type: ignore[attr-defined]
+            meta.event_id = str(event_id)
+            meta.occurred_at.FromDatetime(now)
+            if aggregate_id:
+                meta.aggregate_id = aggregate_id
+        rows.append({"id": event_id, "subject": subject, "payload": message.SerializeToString(), "headers": headers})
+    await conn.execute(outbox.insert(), rows)
+    return [row["id"] for row in rows]
 
 
 class OutboxRelay:

@@ -3,8 +3,11 @@
 isort:skip_file
 Events the inventory service publishes to its stream SHOP_INVENTORY."""
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 from shop.common.v1 import common_pb2 as _common_pb2
 import builtins as _builtins
 import sys
@@ -42,7 +45,7 @@ class StockLevelChanged(_message.Message):
     total_available: _builtins.int
     """available summed over every location of the SKU"""
     cause: _builtins.str
-    """reserve, commit, release, expire, adjust, restock"""
+    """reserve, commit, release, expire, adjust, restock, set"""
     @_builtins.property
     def meta(self) -> _common_pb2.EventMeta: ...
     def __init__(
@@ -97,3 +100,133 @@ class LowStock(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___LowStock: _TypeAlias = LowStock  # noqa: Y015
+
+@_typing.final
+class AllocatedStock(_message.Message):
+    """Stock held by a reservation at one location."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SKU_FIELD_NUMBER: _builtins.int
+    LOCATION_ID_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    sku: _builtins.str
+    location_id: _builtins.str
+    quantity: _builtins.int
+    def __init__(
+        self,
+        *,
+        sku: _builtins.str = ...,
+        location_id: _builtins.str = ...,
+        quantity: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["location_id", b"location_id", "quantity", b"quantity", "sku", b"sku"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AllocatedStock: _TypeAlias = AllocatedStock  # noqa: Y015
+
+@_typing.final
+class ReservationCommitted(_message.Message):
+    """Subject: shop.inventory.reservation_committed
+    Published when a reservation is committed: its stock has left the locations.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    META_FIELD_NUMBER: _builtins.int
+    RESERVATION_ID_FIELD_NUMBER: _builtins.int
+    ALLOCATIONS_FIELD_NUMBER: _builtins.int
+    reservation_id: _builtins.str
+    @_builtins.property
+    def meta(self) -> _common_pb2.EventMeta: ...
+    @_builtins.property
+    def allocations(self) -> _containers.RepeatedCompositeFieldContainer[Global___AllocatedStock]: ...
+    def __init__(
+        self,
+        *,
+        meta: _common_pb2.EventMeta | None = ...,
+        reservation_id: _builtins.str = ...,
+        allocations: _abc.Iterable[Global___AllocatedStock] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allocations", b"allocations", "meta", b"meta", "reservation_id", b"reservation_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReservationCommitted: _TypeAlias = ReservationCommitted  # noqa: Y015
+
+@_typing.final
+class ReservationReleased(_message.Message):
+    """Subject: shop.inventory.reservation_released
+    Published when a reservation is released on request: its stock is available again.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    META_FIELD_NUMBER: _builtins.int
+    RESERVATION_ID_FIELD_NUMBER: _builtins.int
+    ALLOCATIONS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    reservation_id: _builtins.str
+    reason: _builtins.str
+    """as given by the caller, may be empty"""
+    @_builtins.property
+    def meta(self) -> _common_pb2.EventMeta: ...
+    @_builtins.property
+    def allocations(self) -> _containers.RepeatedCompositeFieldContainer[Global___AllocatedStock]: ...
+    def __init__(
+        self,
+        *,
+        meta: _common_pb2.EventMeta | None = ...,
+        reservation_id: _builtins.str = ...,
+        allocations: _abc.Iterable[Global___AllocatedStock] | None = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allocations", b"allocations", "meta", b"meta", "reason", b"reason", "reservation_id", b"reservation_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReservationReleased: _TypeAlias = ReservationReleased  # noqa: Y015
+
+@_typing.final
+class ReservationExpired(_message.Message):
+    """Subject: shop.inventory.reservation_expired
+    Published when an active reservation passed its expiry: its stock is available again.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    META_FIELD_NUMBER: _builtins.int
+    RESERVATION_ID_FIELD_NUMBER: _builtins.int
+    ALLOCATIONS_FIELD_NUMBER: _builtins.int
+    EXPIRED_AT_FIELD_NUMBER: _builtins.int
+    reservation_id: _builtins.str
+    @_builtins.property
+    def meta(self) -> _common_pb2.EventMeta: ...
+    @_builtins.property
+    def allocations(self) -> _containers.RepeatedCompositeFieldContainer[Global___AllocatedStock]: ...
+    @_builtins.property
+    def expired_at(self) -> _timestamp_pb2.Timestamp:
+        """the reservation's expires_at"""
+
+    def __init__(
+        self,
+        *,
+        meta: _common_pb2.EventMeta | None = ...,
+        reservation_id: _builtins.str = ...,
+        allocations: _abc.Iterable[Global___AllocatedStock] | None = ...,
+        expired_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expired_at", b"expired_at", "meta", b"meta"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allocations", b"allocations", "expired_at", b"expired_at", "meta", b"meta", "reservation_id", b"reservation_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReservationExpired: _TypeAlias = ReservationExpired  # noqa: Y015

@@ -1,0 +1,1 @@
+"""The shop inventory service: stock per SKU per location, reservations with expiry, allocation."""

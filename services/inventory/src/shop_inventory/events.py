@@ -1,0 +1,109 @@
+"""Events the inventory service publishes, staged in the outbox inside the caller's transaction.
+
+The service consumes no events: the checkout saga drives reservations through gRPC.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shop.inventory.v1 import events_pb2
+from shop_inventory import store
+from shop_inventory.domain import Cause, Reservation, ReservationStatus, StockLevel, crossed_low_stock
+from shopkit import tracing
+
+STOCK_LEVEL_CHANGED = "shop.inventory.stock_level_changed"
+LOW_STOCK = "shop.inventory.low_stock"
+RESERVATION_COMMITTED = "shop.inventory.reservation_committed"
+RESERVATION_RELEASED = "shop.inventory.reservation_released"
+RESERVATION_EXPIRED = "shop.inventory.reservation_expired"
+
+
+async def stock_changed(
+    conn: AsyncConnection,
+    levels: Sequence[StockLevel],
+    *,
+    cause: Cause,
+    before: Mapping[str, int],
+    after: Mapping[str, int],
+    threshold: Callable[[str], int],
+) -> None:
+    """StockLevelChanged for every changed (sku, location); LowStock for every SKU whose total
+    availability crossed its threshold downwards. `before`/`after` are exact: the SKUs are locked."""
+    staged: list[tuple[str, Message, str]] = [
+        (
+            STOCK_LEVEL_CHANGED,
+            events_pb2.StockLevelChanged(
+                sku=level.sku,
+                location_id=level.location_id,
+                on_hand=level.on_hand,
+                reserved=level.reserved,
+                available=level.available,
+                total_available=after.get(level.sku, 0),
+                cause=cause.value,
+            ),
+            level.sku,
+        )
+        for level in levels
+    ]
+    staged.extend(
+        (LOW_STOCK, events_pb2.LowStock(sku=sku, total_available=after.get(sku, 0), threshold=threshold(sku)), sku)
+        for sku in sorted({level.sku for level in levels})
+        if crossed_low_stock(before.get(sku, 0), after.get(sku, 0), threshold(sku))
+    )
+    await add_events(conn, staged)
+
+
+async def reservations_finished(
+    conn: AsyncConnection, batch: Sequence[Reservation], status: ReservationStatus, reason: str = ""
+) -> None:
+    """ReservationCommitted, ReservationReleased or ReservationExpired for reservations that left `active`."""
+    await add_events(conn, [_finished(reservation, status, reason) for reservation in batch])
+
+
+def _finished(reservation: Reservation, status: ReservationStatus, reason: str) -> tuple[str, Message, str]:
+    rid = reservation.reservation_id
+    allocations = [
+        events_pb2.AllocatedStock(sku=a.sku, location_id=a.location_id, quantity=a.quantity)
+        for a in reservation.allocations
+    ]
+    if status is ReservationStatus.COMMITTED:
+        return RESERVATION_COMMITTED, events_pb2.ReservationCommitted(reservation_id=rid, allocations=allocations), rid
+    if status is ReservationStatus.RELEASED:
+        return (
+            RESERVATION_RELEASED,
+            events_pb2.ReservationReleased(reservation_id=rid, allocations=allocations, reason=reason),
+            rid,
+        )
+    expired_at = Timestamp()
+    expired_at.FromDatetime(reservation.expires_at)
+    return (
+        RESERVATION_EXPIRED,
+        events_pb2.ReservationExpired(reservation_id=rid, allocations=allocations, expired_at=expired_at),
+        rid,
+    )
+
+
+async def add_events(conn: AsyncConnection, events: Sequence[tuple[str, Message, str]]) -> None:
+    """Stage many events (subject, message, aggregate id) with one INSERT; otherwise the same as
+    `shopkit.outbox.add_event` (which writes one row per call: a SetStock of 1000 rows would take
+    1000 round trips)."""
+    if not events:
+        return
+    now = datetime.now(UTC)
+    headers = tracing.inject_headers()
+    rows = []
+    for subject, message, aggregate_id in events:
+        event_id = uuid.uuid4()
+        meta = message.meta  # type: ignore[attr-defined]  # every event message has `meta`
+        meta.event_id = str(event_id)
+        meta.occurred_at.FromDatetime(now)
+        meta.aggregate_id = aggregate_id
+        rows.append({"id": event_id, "subject": subject, "payload": message.SerializeToString(), "headers": headers})
+    await conn.execute(store.outbox.insert(), rows)

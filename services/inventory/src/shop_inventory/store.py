@@ -1,0 +1,542 @@
+"""Tables and repository functions (SQLAlchemy Core on the caller's connection).
+
+Lock order, kept by every writer so that concurrent writers never deadlock:
+reservation rows -> `skus` rows (sorted by sku, `lock_skus`) -> `stock` rows. Holding a SKU's row
+serialises every change of that SKU's stock, which makes the availability read before allocation
+exact and the low-stock crossing check precise. The conditional UPDATEs and the CHECK constraints
+still guard against overselling on their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shop_inventory.domain import (
+    Allocation,
+    Candidate,
+    Fulfilment,
+    Location,
+    LocationType,
+    Reservation,
+    ReservationStatus,
+    StockLevel,
+)
+from shopkit.outbox import inbox_table, outbox_table
+
+metadata = sa.MetaData(
+    naming_convention={
+        "pk": "%(table_name)s_pkey",
+        "fk": "%(table_name)s_%(column_0_name)s_fkey",
+        "ck": "%(table_name)s_%(constraint_name)s_check",
+        "uq": "%(table_name)s_%(column_0_name)s_key",
+        "ix": "%(table_name)s_%(column_0_name)s_idx",
+    }
+)
+
+_now = sa.func.now
+
+locations = sa.Table(
+    "locations",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("country", sa.Text, nullable=False),
+    sa.Column("address", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Column("priority", sa.Integer, nullable=False, server_default="100"),
+    sa.Column("click_and_collect", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.CheckConstraint("type IN ('warehouse', 'store')", name="type"),
+    sa.CheckConstraint("country ~ '^[A-Z]{2}$'", name="country"),
+    sa.CheckConstraint("NOT click_and_collect OR type = 'store'", name="click_and_collect_store"),
+)
+
+skus = sa.Table(
+    "skus",
+    metadata,
+    sa.Column("sku", sa.Text, primary_key=True),
+    # NULL: the service default applies.
+    sa.Column("low_stock_threshold", sa.BigInteger),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.CheckConstraint("low_stock_threshold >= 0", name="low_stock_threshold"),
+)
+
+stock = sa.Table(
+    "stock",
+    metadata,
+    sa.Column("sku", sa.Text, sa.ForeignKey("skus.sku"), primary_key=True),
+    sa.Column("location_id", sa.Text, sa.ForeignKey("locations.id"), primary_key=True),
+    sa.Column("on_hand", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("reserved", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.CheckConstraint("on_hand >= 0", name="on_hand"),
+    sa.CheckConstraint("reserved >= 0", name="reserved"),
+    sa.CheckConstraint("reserved <= on_hand", name="reserved_le_on_hand"),
+    sa.Index("stock_location_id_idx", "location_id"),
+)
+
+reservations = sa.Table(
+    "reservations",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("pickup_store_id", sa.Text, sa.ForeignKey("locations.id")),
+    sa.Column("ship_country", sa.Text, nullable=False, server_default=""),
+    sa.Column("allow_split", sa.Boolean, nullable=False),
+    sa.Column("fingerprint", sa.Text, nullable=False),
+    sa.Column("release_reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.CheckConstraint("status IN ('active', 'committed', 'released', 'expired')", name="status"),
+    # The sweeper's query: overdue active reservations, oldest first.
+    sa.Index("reservations_due_idx", "expires_at", postgresql_where=sa.text("status = 'active'")),
+)
+
+reservation_allocations = sa.Table(
+    "reservation_allocations",
+    metadata,
+    sa.Column("reservation_id", sa.Text, sa.ForeignKey("reservations.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("sku", sa.Text, primary_key=True),
+    sa.Column("location_id", sa.Text, primary_key=True),
+    sa.Column("quantity", sa.BigInteger, nullable=False),
+    sa.ForeignKeyConstraint(
+        ["sku", "location_id"], ["stock.sku", "stock.location_id"], name="reservation_allocations_stock_fkey"
+    ),
+    sa.CheckConstraint("quantity > 0", name="quantity"),
+)
+
+# Idempotency record (and audit trail) of AdjustStock and Restock.
+stock_adjustments = sa.Table(
+    "stock_adjustments",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("fingerprint", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("lines", JSONB, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.CheckConstraint("kind IN ('adjust', 'restock')", name="kind"),
+)
+
+outbox = outbox_table(metadata)
+inbox = inbox_table(metadata)
+
+
+# --- locations ---------------------------------------------------------------------------------
+
+
+def _location(row: Any) -> Location:
+    return Location(
+        location_id=row.id,
+        type=LocationType(row.type),
+        name=row.name,
+        country=row.country,
+        address=dict(row.address or {}),
+        priority=row.priority,
+        click_and_collect=row.click_and_collect,
+        active=row.active,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _location_values(location: Location) -> dict[str, Any]:
+    return {
+        "type": location.type.value,
+        "name": location.name,
+        "country": location.country,
+        "address": dict(location.address),
+        "priority": location.priority,
+        "click_and_collect": location.click_and_collect,
+        "active": location.active,
+    }
+
+
+async def insert_location(conn: AsyncConnection, location: Location) -> Location | None:
+    """Insert a location; None when the id is taken."""
+    row = (
+        await conn.execute(
+            insert(locations)
+            .values(id=location.location_id, **_location_values(location))
+            .on_conflict_do_nothing(index_elements=[locations.c.id])
+            .returning(*locations.c)
+        )
+    ).first()
+    return _location(row) if row else None
+
+
+async def get_location(conn: AsyncConnection, location_id: str) -> Location | None:
+    row = (await conn.execute(sa.select(locations).where(locations.c.id == location_id))).first()
+    return _location(row) if row else None
+
+
+async def update_location(conn: AsyncConnection, location: Location, fields: Iterable[str]) -> Location | None:
+    values = {name: value for name, value in _location_values(location).items() if name in set(fields)}
+    row = (
+        await conn.execute(
+            locations.update()
+            .where(locations.c.id == location.location_id)
+            .values(**values, updated_at=_now())
+            .returning(*locations.c)
+        )
+    ).first()
+    return _location(row) if row else None
+
+
+async def missing_locations(conn: AsyncConnection, location_ids: Iterable[str]) -> list[str]:
+    wanted = sorted(set(location_ids))
+    found = set((await conn.execute(sa.select(locations.c.id).where(locations.c.id.in_(wanted)))).scalars())
+    return [location_id for location_id in wanted if location_id not in found]
+
+
+async def list_locations(
+    conn: AsyncConnection,
+    *,
+    type: LocationType | None,
+    country: str,
+    pickup_only: bool,
+    include_inactive: bool,
+    after: str | None,
+    limit: int,
+) -> list[Location]:
+    query = sa.select(locations).order_by(locations.c.id).limit(limit)
+    if type is not None:
+        query = query.where(locations.c.type == type.value)
+    if country:
+        query = query.where(locations.c.country == country)
+    if pickup_only:
+        query = query.where(locations.c.click_and_collect)
+    if not include_inactive:
+        query = query.where(locations.c.active)
+    if after is not None:
+        query = query.where(locations.c.id > after)
+    return [_location(row) for row in await conn.execute(query)]
+
+
+# --- SKUs and stock ------------------------------------------------------------------------------
+
+
+async def ensure_skus(conn: AsyncConnection, sku_list: Iterable[str]) -> None:
+    """Create missing SKU rows (sorted, so concurrent callers wait for each other instead of deadlocking)."""
+    wanted = sorted(set(sku_list))
+    if wanted:
+        await conn.execute(insert(skus).values([{"sku": sku} for sku in wanted]).on_conflict_do_nothing())
+
+
+async def lock_skus(conn: AsyncConnection, sku_list: Iterable[str]) -> dict[str, int | None]:
+    """Lock the SKUs' rows in sku order (see the module docstring); returns their own thresholds."""
+    wanted = sorted(set(sku_list))
+    rows = await conn.execute(
+        sa.select(skus.c.sku, skus.c.low_stock_threshold)
+        .where(skus.c.sku.in_(wanted))
+        .order_by(skus.c.sku)
+        .with_for_update()
+    )
+    return {row.sku: row.low_stock_threshold for row in rows}
+
+
+async def set_thresholds(conn: AsyncConnection, thresholds: Sequence[tuple[str, int | None]]) -> None:
+    rows = [{"sku": sku, "low_stock_threshold": value} for sku, value in sorted(thresholds)]
+    statement = insert(skus).values(rows)
+    await conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=[skus.c.sku], set_={"low_stock_threshold": statement.excluded.low_stock_threshold}
+        )
+    )
+
+
+def _level(row: Any) -> StockLevel:
+    return StockLevel(row.sku, row.location_id, row.on_hand, row.reserved)
+
+
+async def stock_levels(conn: AsyncConnection, sku_list: Iterable[str]) -> list[StockLevel]:
+    """Every (sku, location) row of the SKUs, by sku then location."""
+    rows = await conn.execute(
+        sa.select(stock.c.sku, stock.c.location_id, stock.c.on_hand, stock.c.reserved)
+        .where(stock.c.sku.in_(sorted(set(sku_list))))
+        .order_by(stock.c.sku, stock.c.location_id)
+    )
+    return [_level(row) for row in rows]
+
+
+async def available_totals(conn: AsyncConnection, sku_list: Iterable[str]) -> dict[str, int]:
+    """Available stock per SKU over active locations (0 for SKUs without stock)."""
+    wanted = sorted(set(sku_list))
+    rows = await conn.execute(
+        sa.select(stock.c.sku, sa.func.sum(stock.c.on_hand - stock.c.reserved).label("available"))
+        .join(locations, locations.c.id == stock.c.location_id)
+        .where(stock.c.sku.in_(wanted), locations.c.active)
+        .group_by(stock.c.sku)
+    )
+    totals = dict.fromkeys(wanted, 0)
+    totals.update({row.sku: int(row.available) for row in rows})
+    return totals
+
+
+async def candidates(conn: AsyncConnection, sku_list: Iterable[str]) -> list[Candidate]:
+    """Available stock of the SKUs at every active location: the input of allocation and availability."""
+    rows = await conn.execute(
+        sa.select(
+            stock.c.sku,
+            stock.c.location_id,
+            locations.c.type,
+            locations.c.country,
+            locations.c.priority,
+            locations.c.click_and_collect,
+            locations.c.name,
+            (stock.c.on_hand - stock.c.reserved).label("available"),
+        )
+        .join(locations, locations.c.id == stock.c.location_id)
+        .where(stock.c.sku.in_(sorted(set(sku_list))), locations.c.active, stock.c.on_hand > stock.c.reserved)
+    )
+    return [
+        Candidate(
+            row.sku,
+            row.location_id,
+            LocationType(row.type),
+            row.country,
+            row.priority,
+            row.click_and_collect,
+            row.available,
+            row.name,
+        )
+        for row in rows
+    ]
+
+
+async def thresholds_of(conn: AsyncConnection, sku_list: Iterable[str]) -> dict[str, int | None]:
+    rows = await conn.execute(
+        sa.select(skus.c.sku, skus.c.low_stock_threshold).where(skus.c.sku.in_(sorted(set(sku_list))))
+    )
+    return {row.sku: row.low_stock_threshold for row in rows}
+
+
+def _changes(name: str, rows: Sequence[tuple[Any, ...]], *columns: sa.ColumnClause[Any]) -> sa.Values:
+    return sa.values(*columns, name=name).data(list(rows))
+
+
+async def reserve_stock(conn: AsyncConnection, allocations: Sequence[Allocation]) -> list[StockLevel]:
+    """Add the allocations to `reserved`, each only where enough is available (one statement).
+
+    Returns the rows that changed: fewer rows than allocations means some stock was not there.
+    """
+    v = _changes(
+        "v",
+        [(a.sku, a.location_id, a.quantity) for a in allocations],
+        sa.column("sku", sa.Text),
+        sa.column("location_id", sa.Text),
+        sa.column("quantity", sa.BigInteger),
+    )
+    rows = await conn.execute(
+        stock.update()
+        .values(reserved=stock.c.reserved + v.c.quantity, updated_at=_now())
+        .where(
+            stock.c.sku == v.c.sku,
+            stock.c.location_id == v.c.location_id,
+            stock.c.on_hand - stock.c.reserved >= v.c.quantity,
+        )
+        .returning(stock.c.sku, stock.c.location_id, stock.c.on_hand, stock.c.reserved)
+    )
+    return [_level(row) for row in rows]
+
+
+async def move_stock(conn: AsyncConnection, deltas: Mapping[tuple[str, str], tuple[int, int]]) -> list[StockLevel]:
+    """Apply (on_hand delta, reserved delta) per (sku, location) in one statement; the CHECK constraints
+    reject any result below zero or with more reserved than on hand."""
+    v = _changes(
+        "v",
+        [
+            (sku, location_id, d_on_hand, d_reserved)
+            for (sku, location_id), (d_on_hand, d_reserved) in sorted(deltas.items())
+        ],
+        sa.column("sku", sa.Text),
+        sa.column("location_id", sa.Text),
+        sa.column("d_on_hand", sa.BigInteger),
+        sa.column("d_reserved", sa.BigInteger),
+    )
+    rows = await conn.execute(
+        stock.update()
+        .values(on_hand=stock.c.on_hand + v.c.d_on_hand, reserved=stock.c.reserved + v.c.d_reserved, updated_at=_now())
+        .where(stock.c.sku == v.c.sku, stock.c.location_id == v.c.location_id)
+        .returning(stock.c.sku, stock.c.location_id, stock.c.on_hand, stock.c.reserved)
+    )
+    return [_level(row) for row in rows]
+
+
+async def put_on_hand(conn: AsyncConnection, targets: Sequence[tuple[str, str, int]]) -> list[StockLevel]:
+    """Set on-hand per (sku, location), creating rows as needed (one statement)."""
+    statement = insert(stock).values(
+        [{"sku": sku, "location_id": location_id, "on_hand": on_hand} for sku, location_id, on_hand in targets]
+    )
+    rows = await conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=[stock.c.sku, stock.c.location_id],
+            set_={"on_hand": statement.excluded.on_hand, "updated_at": _now()},
+        ).returning(stock.c.sku, stock.c.location_id, stock.c.on_hand, stock.c.reserved)
+    )
+    return [_level(row) for row in rows]
+
+
+async def record_adjustment(
+    conn: AsyncConnection, adjustment_id: str, kind: str, digest: str, reason: str, lines: list[dict[str, Any]]
+) -> str | None:
+    """Record an AdjustStock/Restock id; returns None when new, else the fingerprint it was first used with."""
+    inserted = (
+        await conn.execute(
+            insert(stock_adjustments)
+            .values(id=adjustment_id, kind=kind, fingerprint=digest, reason=reason, lines=lines)
+            .on_conflict_do_nothing()
+            .returning(stock_adjustments.c.id)
+        )
+    ).first()
+    if inserted is not None:
+        return None
+    first: str = (
+        await conn.execute(sa.select(stock_adjustments.c.fingerprint).where(stock_adjustments.c.id == adjustment_id))
+    ).scalar_one()
+    return first
+
+
+# --- reservations --------------------------------------------------------------------------------
+
+
+_RESERVATION_COLUMNS = (
+    reservations.c.id,
+    reservations.c.status,
+    reservations.c.pickup_store_id,
+    reservations.c.ship_country,
+    reservations.c.allow_split,
+    reservations.c.fingerprint,
+    reservations.c.expires_at,
+    reservations.c.created_at,
+    reservations.c.updated_at,
+    (sa.and_(reservations.c.status == "active", reservations.c.expires_at <= _now())).label("overdue"),
+)
+
+
+async def insert_reservation(
+    conn: AsyncConnection, reservation_id: str, fulfilment: Fulfilment, allow_split: bool, digest: str, ttl: timedelta
+) -> Reservation | None:
+    """Insert an active reservation (without allocations yet); None when the id exists. A concurrent
+    insert of the same id waits for the first transaction, then finds the id taken."""
+    row = (
+        await conn.execute(
+            insert(reservations)
+            .values(
+                id=reservation_id,
+                status=ReservationStatus.ACTIVE.value,
+                pickup_store_id=fulfilment.store_id or None,
+                ship_country=fulfilment.ship_country,
+                allow_split=allow_split,
+                fingerprint=digest,
+                expires_at=_now() + ttl,
+            )
+            .on_conflict_do_nothing()
+            .returning(reservations.c.expires_at, reservations.c.created_at, reservations.c.updated_at)
+        )
+    ).first()
+    if row is None:
+        return None
+    return Reservation(
+        reservation_id=reservation_id,
+        status=ReservationStatus.ACTIVE,
+        fulfilment=fulfilment,
+        allow_split=allow_split,
+        allocations=(),
+        expires_at=row.expires_at,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        fingerprint=digest,
+    )
+
+
+async def insert_allocations(conn: AsyncConnection, reservation_id: str, allocations: Sequence[Allocation]) -> None:
+    await conn.execute(
+        reservation_allocations.insert(),
+        [
+            {"reservation_id": reservation_id, "sku": a.sku, "location_id": a.location_id, "quantity": a.quantity}
+            for a in allocations
+        ],
+    )
+
+
+async def get_reservations(
+    conn: AsyncConnection, reservation_ids: Sequence[str], *, for_update: bool = False
+) -> list[Reservation]:
+    query = sa.select(*_RESERVATION_COLUMNS).where(reservations.c.id.in_(sorted(reservation_ids)))
+    if for_update:
+        query = query.order_by(reservations.c.id).with_for_update(of=reservations)
+    return await _with_allocations(conn, list(await conn.execute(query)))
+
+
+async def get_reservation(
+    conn: AsyncConnection, reservation_id: str, *, for_update: bool = False
+) -> Reservation | None:
+    found = await get_reservations(conn, [reservation_id], for_update=for_update)
+    return found[0] if found else None
+
+
+async def lock_due_reservations(conn: AsyncConnection, limit: int) -> list[Reservation]:
+    """Claim overdue active reservations; rows another replica holds are skipped, not waited for."""
+    query = (
+        sa.select(*_RESERVATION_COLUMNS)
+        .where(reservations.c.status == "active", reservations.c.expires_at <= _now())
+        .order_by(reservations.c.expires_at)
+        .limit(limit)
+        .with_for_update(of=reservations, skip_locked=True)
+    )
+    return await _with_allocations(conn, list(await conn.execute(query)))
+
+
+async def _with_allocations(conn: AsyncConnection, rows: list[Any]) -> list[Reservation]:
+    if not rows:
+        return []
+    by_id: dict[str, list[Allocation]] = {row.id: [] for row in rows}
+    allocation_rows = await conn.execute(
+        sa.select(reservation_allocations)
+        .where(reservation_allocations.c.reservation_id.in_(list(by_id)))
+        .order_by(
+            reservation_allocations.c.reservation_id,
+            reservation_allocations.c.sku,
+            reservation_allocations.c.location_id,
+        )
+    )
+    for a in allocation_rows:
+        by_id[a.reservation_id].append(Allocation(a.sku, a.location_id, a.quantity))
+    return [
+        Reservation(
+            reservation_id=row.id,
+            status=ReservationStatus(row.status),
+            fulfilment=Fulfilment(store_id=row.pickup_store_id or "", ship_country=row.ship_country),
+            allow_split=row.allow_split,
+            allocations=tuple(by_id[row.id]),
+            expires_at=row.expires_at,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            fingerprint=row.fingerprint,
+            overdue=bool(row.overdue),
+        )
+        for row in rows
+    ]
+
+
+async def set_status(
+    conn: AsyncConnection, reservation_ids: Sequence[str], status: ReservationStatus, reason: str = ""
+) -> dict[str, datetime]:
+    """Move reservations to `status`; returns their new updated_at."""
+    rows = await conn.execute(
+        reservations.update()
+        .where(reservations.c.id.in_(list(reservation_ids)))
+        .values(status=status.value, release_reason=reason, updated_at=_now())
+        .returning(reservations.c.id, reservations.c.updated_at)
+    )
+    return {row.id: row.updated_at for row in rows}
