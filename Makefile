@@ -36,8 +36,10 @@ test: $(STAMP)  ## unit, integration and system tests against real PostgreSQL an
 lint: $(STAMP)  ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy libs/kit/src libs/kit/tests libs/devstack/src protos/*.py protos/tests \
-		$(foreach s,$(SERVICES),$(wildcard services/$(s)/src services/$(s)/tests))
+	@# One mypy run per package: test folders each have their own conftest module.
+	set -e; for pkg in libs/kit libs/devstack $(foreach s,$(SERVICES),$(wildcard services/$(s))); do \
+		$(BIN)/mypy $$pkg/src $$(test -d $$pkg/tests && echo $$pkg/tests); done
+	$(BIN)/mypy protos/*.py protos/tests
 
 proto: $(STAMP)  ## regenerate libs/protos from protos/
 	$(BIN)/python protos/generate.py

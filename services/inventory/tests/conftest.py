@@ -16,12 +16,14 @@ from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from shop_inventory import store
 from shop_inventory.main import build
 from shop_inventory.settings import InventorySettings
+from shopkit.auth import metadata_for
 from shopkit.errors import RpcErrorInfo, parse_rpc_error
 from shopkit.runtime import Runtime
 from shopkit.testing import Postgres, running
 
 MIGRATIONS = Path(store.__file__).parent / "migrations"
-ADMIN = (("x-shop-role", "admin"),)
+ADMIN = metadata_for("admin")
+SERVICE = metadata_for("service")  # the checkout saga reserves as `service`
 
 
 @dataclass
@@ -104,7 +106,7 @@ class Inventory:
             request.ship.country = country
         if ttl_seconds:
             request.ttl.seconds = ttl_seconds
-        return (await self.stub.Reserve(request)).reservation
+        return (await self.stub.Reserve(request, metadata=SERVICE)).reservation
 
     async def levels(self, sku: str) -> dict[str, tuple[int, int]]:
         """(on_hand, reserved) per location, read from the database."""

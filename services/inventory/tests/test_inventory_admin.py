@@ -16,13 +16,15 @@ from shop.common.v1 import common_pb2
 from shop.inventory.v1 import events_pb2, inventory_pb2
 from shop_inventory import domain, events, store
 from shop_inventory.demo import demo_inventory, seed_demo
+from shopkit.auth import metadata_for
+from shopkit.errors import PreconditionViolation
 
 if TYPE_CHECKING:
     from conftest import Inventory
 
-ADMIN = (("x-shop-role", "admin"),)
-SERVICE = (("x-shop-role", "service"),)
-CUSTOMER = (("x-shop-role", "customer"), ("x-shop-customer-id", "c-1"))
+ADMIN = metadata_for("admin")
+SERVICE = metadata_for("service")
+CUSTOMER = metadata_for("customer", customer_id="c-1")
 WAREHOUSE = inventory_pb2.LOCATION_TYPE_WAREHOUSE
 STORE = inventory_pb2.LOCATION_TYPE_STORE
 
@@ -199,7 +201,7 @@ async def test_admin_methods_need_the_admin_or_service_role(inventory: Inventory
         ),
     }
     for name, call in calls.items():
-        for metadata in (CUSTOMER, (), (("x-shop-role", "fraud_analyst"),)):
+        for metadata in (CUSTOMER, (), metadata_for("fraud_analyst")):
             error = await inventory.fails(call(metadata))
             assert error.code is grpc.StatusCode.PERMISSION_DENIED, name
     assert await inventory.levels(sku) == {}
@@ -229,6 +231,9 @@ async def test_adjust_stock_is_idempotent_and_never_goes_below_reserved(inventor
 
     below = await inventory.fails(inventory.stub.AdjustStock(adjust("adj-3-" + sku, -1), metadata=ADMIN))
     assert (below.code, below.reason) == (grpc.StatusCode.FAILED_PRECONDITION, domain.BELOW_RESERVED)
+    assert below.preconditions == (
+        PreconditionViolation(domain.BELOW_RESERVED, f"{sku}@{warehouse}", "on-hand would be 5, reserved is 6"),
+    )
     reused = await inventory.fails(inventory.stub.AdjustStock(adjust("adj-1-" + sku, 3), metadata=ADMIN))
     assert (reused.code, reused.reason) == (grpc.StatusCode.ALREADY_EXISTS, domain.REQUEST_ID_REUSED)
     unknown = await inventory.fails(
@@ -347,7 +352,9 @@ async def test_low_stock_is_published_when_total_availability_crosses_the_thresh
     await inventory.reserve(f"r3-{sku}", {sku: 1})  # 8: still low, no second event
     found = await low_stock_events()
     assert [(e.total_available, e.threshold) for e in found] == [(9, 10)]
-    await inventory.stub.Release(inventory_pb2.ReleaseRequest(reservation_id=f"r1-{sku}"))  # back to 11
+    await inventory.stub.Release(
+        inventory_pb2.ReleaseRequest(reservation_id=f"r1-{sku}"), metadata=SERVICE
+    )  # back to 11
     await inventory.stub.AdjustStock(
         inventory_pb2.AdjustStockRequest(
             adjustment_id=f"adj-{sku}", sku=sku, location_id=second, delta=-2, reason="damaged"

@@ -11,9 +11,12 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from shop.inventory.v1 import events_pb2, inventory_pb2
 from shop_inventory import events
+from shopkit.auth import metadata_for
 
 if TYPE_CHECKING:
     from conftest import Inventory
+
+SERVICE = metadata_for("service")
 
 
 async def test_stock_and_reservation_events_reach_nats(inventory: Inventory, nats_url: str) -> None:
@@ -27,7 +30,9 @@ async def test_stock_and_reservation_events_reach_nats(inventory: Inventory, nat
         )
         await inventory.stock(sku, {warehouse: 6})
         await inventory.reserve(f"res-{sku}", {sku: 2})  # 4 left: at the default threshold of 5 -> low stock
-        await inventory.stub.Release(inventory_pb2.ReleaseRequest(reservation_id=f"res-{sku}", reason="abandoned"))
+        await inventory.stub.Release(
+            inventory_pb2.ReleaseRequest(reservation_id=f"res-{sku}", reason="abandoned"), metadata=SERVICE
+        )
 
         received: list[tuple[str, bytes, dict[str, str]]] = []
         expected = {events.STOCK_LEVEL_CHANGED: 3, events.LOW_STOCK: 1, events.RESERVATION_RELEASED: 1}

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import grpc
-from google.rpc import error_details_pb2, status_pb2
 
 from shop.inventory.v1 import events_pb2, inventory_pb2
 from shop_inventory import domain, events
 from shop_inventory.domain import AllocationPolicy
 from shop_inventory.operations import Inventory as Operations
+from shopkit.auth import metadata_for
 from shopkit.db import Database
-from shopkit.errors import parse_rpc_error
+from shopkit.errors import PreconditionViolation, parse_rpc_error
 
 if TYPE_CHECKING:
     from conftest import Inventory
@@ -25,6 +24,7 @@ COMMITTED = inventory_pb2.RESERVATION_STATUS_COMMITTED
 RELEASED = inventory_pb2.RESERVATION_STATUS_RELEASED
 EXPIRED = inventory_pb2.RESERVATION_STATUS_EXPIRED
 FAILED_PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
+SERVICE = metadata_for("service")  # the checkout saga's role
 
 
 def rid() -> str:
@@ -50,17 +50,7 @@ async def reserve_concurrently(inventory: Inventory, sku: str, count: int) -> li
 
 def shortages(error: grpc.aio.AioRpcError) -> dict[str, str]:
     """The PreconditionFailure violations of an error: subject -> description."""
-    found: dict[str, str] = {}
-    pairs = cast("Sequence[tuple[str, str | bytes]]", error.trailing_metadata() or ())
-    for key, value in pairs:
-        if key == "grpc-status-details-bin":
-            assert isinstance(value, bytes)
-            for detail in status_pb2.Status.FromString(value).details:
-                if detail.Is(error_details_pb2.PreconditionFailure.DESCRIPTOR):
-                    failure = error_details_pb2.PreconditionFailure()
-                    detail.Unpack(failure)
-                    found.update({v.subject: v.description for v in failure.violations})
-    return found
+    return {v.subject: v.description for v in parse_rpc_error(error).preconditions}
 
 
 async def reserve_error(
@@ -176,7 +166,7 @@ async def test_pickup_fails_when_the_store_lacks_stock_even_if_warehouses_have_i
     info = parse_rpc_error(error)
     assert info.code is FAILED_PRECONDITION and info.reason == domain.INSUFFICIENT_STOCK
     assert info.metadata["skus"] == sku
-    assert shortages(error) == {sku: "requested 2, available 1"}
+    assert info.preconditions == (PreconditionViolation(domain.INSUFFICIENT_STOCK, sku, "requested 2, available 1"),)
     # All or nothing: the line that could be served is not reserved either.
     assert await inventory.levels(other) == {warehouse: (100, 0), store: (5, 0)}
     assert await inventory.levels(sku) == {warehouse: (100, 0), store: (1, 0)}
@@ -283,12 +273,18 @@ async def test_commit_takes_the_stock_out_and_is_idempotent(inventory: Inventory
     reservation_id = rid()
     await inventory.reserve(reservation_id, {sku: 4})
 
-    committed = (await inventory.stub.Commit(inventory_pb2.CommitRequest(reservation_id=reservation_id))).reservation
-    again = (await inventory.stub.Commit(inventory_pb2.CommitRequest(reservation_id=reservation_id))).reservation
+    committed = (
+        await inventory.stub.Commit(inventory_pb2.CommitRequest(reservation_id=reservation_id), metadata=SERVICE)
+    ).reservation
+    again = (
+        await inventory.stub.Commit(inventory_pb2.CommitRequest(reservation_id=reservation_id), metadata=SERVICE)
+    ).reservation
 
     assert committed.status == COMMITTED and again == committed
     assert await inventory.levels(sku) == {warehouse: (6, 0)}
-    release = await inventory.fails(inventory.stub.Release(inventory_pb2.ReleaseRequest(reservation_id=reservation_id)))
+    release = await inventory.fails(
+        inventory.stub.Release(inventory_pb2.ReleaseRequest(reservation_id=reservation_id), metadata=SERVICE)
+    )
     assert (release.code, release.reason) == (FAILED_PRECONDITION, domain.RESERVATION_COMMITTED)
     assert await inventory.levels(sku) == {warehouse: (6, 0)}
     payloads = await inventory.outbox_payloads(events.RESERVATION_COMMITTED)
@@ -304,12 +300,14 @@ async def test_release_returns_the_stock_and_is_idempotent(inventory: Inventory)
     await inventory.reserve(reservation_id, {sku: 4})
 
     request = inventory_pb2.ReleaseRequest(reservation_id=reservation_id, reason="payment_declined")
-    released = (await inventory.stub.Release(request)).reservation
-    again = (await inventory.stub.Release(request)).reservation
+    released = (await inventory.stub.Release(request, metadata=SERVICE)).reservation
+    again = (await inventory.stub.Release(request, metadata=SERVICE)).reservation
 
     assert released.status == RELEASED and again == released
     assert await inventory.levels(sku) == {warehouse: (10, 0)}
-    commit = await inventory.fails(inventory.stub.Commit(inventory_pb2.CommitRequest(reservation_id=reservation_id)))
+    commit = await inventory.fails(
+        inventory.stub.Commit(inventory_pb2.CommitRequest(reservation_id=reservation_id), metadata=SERVICE)
+    )
     assert (commit.code, commit.reason) == (FAILED_PRECONDITION, domain.RESERVATION_RELEASED)
     # Reserving again under the same id returns the released reservation: no second hold.
     assert (await inventory.reserve(reservation_id, {sku: 4})).status == RELEASED
@@ -326,24 +324,63 @@ async def test_commit_of_an_overdue_reservation_expires_it_and_fails(inventory: 
         "UPDATE reservations SET expires_at = now() - interval '1 second' WHERE id = :id", id=reservation_id
     )
 
-    commit = await inventory.fails(inventory.stub.Commit(inventory_pb2.CommitRequest(reservation_id=reservation_id)))
+    commit = await inventory.fails(
+        inventory.stub.Commit(inventory_pb2.CommitRequest(reservation_id=reservation_id), metadata=SERVICE)
+    )
 
     assert (commit.code, commit.reason) == (FAILED_PRECONDITION, domain.RESERVATION_EXPIRED)
     assert await inventory.levels(sku) == {warehouse: (10, 0)}
-    status = await inventory.stub.GetReservation(inventory_pb2.GetReservationRequest(reservation_id=reservation_id))
+    status = await inventory.stub.GetReservation(
+        inventory_pb2.GetReservationRequest(reservation_id=reservation_id), metadata=SERVICE
+    )
     assert status.status == EXPIRED
     # Releasing an expired reservation is a no-op that succeeds (a saga's compensation must not fail).
-    released = (await inventory.stub.Release(inventory_pb2.ReleaseRequest(reservation_id=reservation_id))).reservation
+    released = (
+        await inventory.stub.Release(inventory_pb2.ReleaseRequest(reservation_id=reservation_id), metadata=SERVICE)
+    ).reservation
     assert released.status == EXPIRED
 
 
 async def test_unknown_reservations_are_not_found(inventory: Inventory) -> None:
     for call in (
-        inventory.stub.Commit(inventory_pb2.CommitRequest(reservation_id="nope-1")),
-        inventory.stub.Release(inventory_pb2.ReleaseRequest(reservation_id="nope-1")),
-        inventory.stub.GetReservation(inventory_pb2.GetReservationRequest(reservation_id="nope-1")),
+        inventory.stub.Commit(inventory_pb2.CommitRequest(reservation_id="nope-1"), metadata=SERVICE),
+        inventory.stub.Release(inventory_pb2.ReleaseRequest(reservation_id="nope-1"), metadata=SERVICE),
+        inventory.stub.GetReservation(inventory_pb2.GetReservationRequest(reservation_id="nope-1"), metadata=SERVICE),
     ):
         assert (await inventory.fails(call)).code is grpc.StatusCode.NOT_FOUND
+
+
+# --- permissions ----------------------------------------------------------------------------------
+
+
+async def test_reservations_are_for_the_service_and_admin_roles_only(inventory: Inventory) -> None:
+    sku = inventory.sku()
+    warehouse = await inventory.location("wh")
+    await inventory.stock(sku, {warehouse: 10})
+    held = rid()
+    await inventory.reserve(held, {sku: 2})
+    attempt_id = rid()
+    reserve = inventory_pb2.ReserveRequest(
+        reservation_id=attempt_id, lines=[inventory_pb2.ReservationLine(sku=sku, quantity=1)]
+    )
+    reserve.ship.country = "DE"
+
+    for metadata in (metadata_for("customer", customer_id="c-1"), ()):
+        for call in (
+            inventory.stub.Reserve(reserve, metadata=metadata),
+            inventory.stub.Commit(inventory_pb2.CommitRequest(reservation_id=held), metadata=metadata),
+            inventory.stub.Release(inventory_pb2.ReleaseRequest(reservation_id=held), metadata=metadata),
+            inventory.stub.GetReservation(inventory_pb2.GetReservationRequest(reservation_id=held), metadata=metadata),
+        ):
+            error = await inventory.fails(call)
+            assert (error.code, error.reason) == (grpc.StatusCode.PERMISSION_DENIED, "ROLE_REQUIRED")
+    assert await inventory.sql("SELECT id FROM reservations WHERE id = :id", id=attempt_id) == []
+    assert await inventory.levels(sku) == {warehouse: (10, 2)}
+    # An operator (admin) may look a reservation up; it is still active.
+    found = await inventory.stub.GetReservation(
+        inventory_pb2.GetReservationRequest(reservation_id=held), metadata=metadata_for("admin")
+    )
+    assert found.status == ACTIVE
 
 
 # --- expiry ---------------------------------------------------------------------------------------
@@ -358,7 +395,9 @@ async def test_the_sweeper_releases_expired_reservations(inventory: Inventory) -
     assert reservation.expires_at.seconds - reservation.created_at.seconds in (0, 1, 2)
 
     async def expired() -> bool:
-        found = await inventory.stub.GetReservation(inventory_pb2.GetReservationRequest(reservation_id=reservation_id))
+        found = await inventory.stub.GetReservation(
+            inventory_pb2.GetReservationRequest(reservation_id=reservation_id), metadata=SERVICE
+        )
         return found.status == EXPIRED
 
     for _ in range(60):
@@ -434,7 +473,7 @@ async def test_bad_reserve_requests_are_invalid_argument_and_change_nothing(inve
     )
     request.ttl.seconds = 365 * 24 * 3600
 
-    error = await inventory.fails(inventory.stub.Reserve(request))
+    error = await inventory.fails(inventory.stub.Reserve(request, metadata=SERVICE))
 
     assert error.code is grpc.StatusCode.INVALID_ARGUMENT
     assert {v.field for v in error.violations} == {
@@ -451,6 +490,6 @@ async def test_bad_reserve_requests_are_invalid_argument_and_change_nothing(inve
         reservation_id=rid(), lines=[inventory_pb2.ReservationLine(sku=sku, quantity=1)], allow_split=True
     )
     split_pickup.pickup.store_id = "Not A Store"
-    error = await inventory.fails(inventory.stub.Reserve(split_pickup))
+    error = await inventory.fails(inventory.stub.Reserve(split_pickup, metadata=SERVICE))
     assert {v.field for v in error.violations} == {"pickup.store_id", "allow_split"}
     assert await inventory.sql("SELECT id FROM reservations WHERE id = :id", id=split_pickup.reservation_id) == []

@@ -7,6 +7,7 @@ session; each test module or service gets its own fresh database.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import itertools
 import os
@@ -98,6 +99,8 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
     )
     yield Postgres(server)
     server.cleanup()
+    # Cleaned up already; its atexit hook would log into pytest's closed streams.
+    atexit.unregister(server._cleanup)
 
 
 @pytest.fixture(scope="session")

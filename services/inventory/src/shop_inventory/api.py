@@ -17,33 +17,11 @@ from shop_inventory.domain import AllocationPolicy, Candidate, Fulfilment, Line,
 from shop_inventory.operations import Inventory, ReserveCommand
 from shop_inventory.settings import InventorySettings
 from shopkit import pagination
-from shopkit.errors import PermissionDenied, Violations
+from shopkit.auth import require_role
+from shopkit.errors import Violations
 from shopkit.runtime import Runtime
 
-# --- caller identity (moves to the kit) ---------------------------------------------------------
-
 Context = grpc.aio.ServicerContext[Any, Any]
-
-ROLE_HEADER = "x-shop-role"
-ADMIN_ROLES = frozenset({"admin", "service"})
-
-
-def caller_role(context: Context) -> str:
-    """The role the gateway (or a calling service) put in the metadata; empty when none."""
-    for key, value in context.invocation_metadata() or ():
-        if key == ROLE_HEADER:
-            return value.decode() if isinstance(value, bytes) else str(value)
-    return ""
-
-
-def require_role(context: Context, allowed: frozenset[str] = ADMIN_ROLES) -> None:
-    role = caller_role(context)
-    if role not in allowed:
-        raise PermissionDenied(
-            f"role {role or '(none)'!r} may not call this method",
-            metadata={"role": role, "allowed": ",".join(sorted(allowed))},
-        )
-
 
 # --- validation ----------------------------------------------------------------------------------
 
@@ -419,9 +397,10 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
             ]
         )
 
-    # reservations
+    # reservations: internal calls of the checkout saga (role `service`; `admin` for operators)
 
     async def Reserve(self, request: inventory_pb2.ReserveRequest, context: Context) -> inventory_pb2.ReserveResponse:
+        require_role(context)
         command = self._reserve_command(request)
         reservation = await self.inventory.reserve(command)
         return inventory_pb2.ReserveResponse(reservation=reservation_to_pb(reservation))
@@ -470,6 +449,7 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
         )
 
     async def Commit(self, request: inventory_pb2.CommitRequest, context: Context) -> inventory_pb2.CommitResponse:
+        require_role(context)
         v = Violations()
         _check_request_id(v, request.reservation_id, "reservation_id")
         v.raise_if_any()
@@ -477,6 +457,7 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
         return inventory_pb2.CommitResponse(reservation=reservation_to_pb(reservation))
 
     async def Release(self, request: inventory_pb2.ReleaseRequest, context: Context) -> inventory_pb2.ReleaseResponse:
+        require_role(context)
         v = Violations()
         _check_request_id(v, request.reservation_id, "reservation_id")
         _check_text(v, request.reason, "reason", required=False)
@@ -487,6 +468,7 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
     async def GetReservation(
         self, request: inventory_pb2.GetReservationRequest, context: Context
     ) -> inventory_pb2.Reservation:
+        require_role(context)
         v = Violations()
         _check_request_id(v, request.reservation_id, "reservation_id")
         v.raise_if_any()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from shop.common.v1 import common_pb2
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
+from shopkit.auth import metadata_for
 
 WAREHOUSE = inventory_pb2.LOCATION_TYPE_WAREHOUSE
 STORE = inventory_pb2.LOCATION_TYPE_STORE
@@ -108,7 +109,7 @@ async def seed_demo(
 ) -> DemoInventory:
     """Create the demo locations and set the demo stock through the API (as role `service`)."""
     demo = demo_inventory(skus)
-    metadata = (("x-shop-role", role),)
+    metadata = metadata_for(role)
     for location in demo.locations:
         await stub.CreateLocation(
             inventory_pb2.CreateLocationRequest(location=location), metadata=metadata, timeout=call_timeout

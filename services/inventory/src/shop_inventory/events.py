@@ -5,9 +5,7 @@ The service consumes no events: the checkout saga drives reservations through gR
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
 
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -16,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from shop.inventory.v1 import events_pb2
 from shop_inventory import store
 from shop_inventory.domain import Cause, Reservation, ReservationStatus, StockLevel, crossed_low_stock
-from shopkit import tracing
+from shopkit.outbox import add_events
 
 STOCK_LEVEL_CHANGED = "shop.inventory.stock_level_changed"
 LOW_STOCK = "shop.inventory.low_stock"
@@ -57,14 +55,14 @@ async def stock_changed(
         for sku in sorted({level.sku for level in levels})
         if crossed_low_stock(before.get(sku, 0), after.get(sku, 0), threshold(sku))
     )
-    await add_events(conn, staged)
+    await add_events(conn, store.outbox, staged)
 
 
 async def reservations_finished(
     conn: AsyncConnection, batch: Sequence[Reservation], status: ReservationStatus, reason: str = ""
 ) -> None:
     """ReservationCommitted, ReservationReleased or ReservationExpired for reservations that left `active`."""
-    await add_events(conn, [_finished(reservation, status, reason) for reservation in batch])
+    await add_events(conn, store.outbox, [_finished(reservation, status, reason) for reservation in batch])
 
 
 def _finished(reservation: Reservation, status: ReservationStatus, reason: str) -> tuple[str, Message, str]:
@@ -88,22 +86,3 @@ def _finished(reservation: Reservation, status: ReservationStatus, reason: str) 
         events_pb2.ReservationExpired(reservation_id=rid, allocations=allocations, expired_at=expired_at),
         rid,
     )
-
-
-async def add_events(conn: AsyncConnection, events: Sequence[tuple[str, Message, str]]) -> None:
-    """Stage many events (subject, message, aggregate id) with one INSERT; otherwise the same as
-    `shopkit.outbox.add_event` (which writes one row per call: a SetStock of 1000 rows would take
-    1000 round trips)."""
-    if not events:
-        return
-    now = datetime.now(UTC)
-    headers = tracing.inject_headers()
-    rows = []
-    for subject, message, aggregate_id in events:
-        event_id = uuid.uuid4()
-        meta = message.meta  # type: ignore[attr-defined]  # every event message has `meta`
-        meta.event_id = str(event_id)
-        meta.occurred_at.FromDatetime(now)
-        meta.aggregate_id = aggregate_id
-        rows.append({"id": event_id, "subject": subject, "payload": message.SerializeToString(), "headers": headers})
-    await conn.execute(store.outbox.insert(), rows)

@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from google.protobuf import any_pb2
-from google.rpc import error_details_pb2
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shop_inventory import domain, events, store
@@ -28,39 +26,20 @@ from shop_inventory.domain import (
     StockLevel,
 )
 from shopkit.db import Database
-from shopkit.errors import Aborted, AlreadyExists, FailedPrecondition, NotFound
+from shopkit.errors import Aborted, AlreadyExists, FailedPrecondition, NotFound, PreconditionViolation
 from shopkit.outbox import OutboxRelay
 
 
-class PreconditionFailed(FailedPrecondition):
-    """FAILED_PRECONDITION with a google.rpc.PreconditionFailure violation per failing item, beside the
-    kit's ErrorInfo (the kit's FailedPrecondition carries only the ErrorInfo)."""
-
-    def __init__(
-        self, message: str, reason: str, violations: Sequence[tuple[str, str]], metadata: dict[str, str] | None = None
-    ):
-        super().__init__(message, reason=reason, metadata=metadata)
-        self.violations = list(violations)
-
-    def details(self) -> list[any_pb2.Any]:
-        failure = error_details_pb2.PreconditionFailure(
-            violations=[
-                error_details_pb2.PreconditionFailure.Violation(type=self.reason, subject=subject, description=text)
-                for subject, text in self.violations
-            ]
-        )
-        packed = any_pb2.Any()
-        packed.Pack(failure)
-        return [*super().details(), packed]
-
-
-def insufficient_stock(shortages: Sequence[Shortage], where: str) -> PreconditionFailed:
+def insufficient_stock(shortages: Sequence[Shortage], where: str) -> FailedPrecondition:
     skus = ",".join(s.sku for s in shortages)
-    return PreconditionFailed(
+    return FailedPrecondition(
         f"not enough stock {where} for {skus}",
-        domain.INSUFFICIENT_STOCK,
-        [(s.sku, f"requested {s.requested}, available {s.available}") for s in shortages],
+        reason=domain.INSUFFICIENT_STOCK,
         metadata={"skus": skus},
+        violations=[
+            PreconditionViolation(domain.INSUFFICIENT_STOCK, s.sku, f"requested {s.requested}, available {s.available}")
+            for s in shortages
+        ],
     )
 
 
@@ -201,11 +180,15 @@ class Inventory:
         current = {(lv.sku, lv.location_id): lv for lv in await store.stock_levels(conn, sku_list)}
         targets, problems = domain.on_hand_targets(entries, current, relative=relative)
         if problems:
-            raise PreconditionFailed(
+            raise FailedPrecondition(
                 "on-hand cannot go below what is reserved",
-                domain.BELOW_RESERVED,
-                [
-                    (f"{p.sku}@{p.location_id}", f"on-hand would be {p.on_hand}, reserved is {p.reserved}")
+                reason=domain.BELOW_RESERVED,
+                violations=[
+                    PreconditionViolation(
+                        domain.BELOW_RESERVED,
+                        f"{p.sku}@{p.location_id}",
+                        f"on-hand would be {p.on_hand}, reserved is {p.reserved}",
+                    )
                     for p in problems
                 ],
             )
