@@ -7,6 +7,7 @@ copied to the dead-letter stream with the error and acknowledged, so it stops bl
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -81,13 +82,19 @@ class EventConsumer:
 
     async def run(self) -> None:
         sub = await self.subscribe()
-        while True:
-            try:
-                msgs = await sub.fetch(self.batch, timeout=1.0)
-            except (TimeoutError, NatsTimeoutError):
-                continue
-            for msg in msgs:
-                await self.handle(msg)
+        try:
+            while True:
+                try:
+                    msgs = await sub.fetch(self.batch, timeout=1.0)
+                except (TimeoutError, NatsTimeoutError):
+                    continue
+                for msg in msgs:
+                    await self.handle(msg)
+        finally:
+            # A fetch cancelled mid-delivery leaves an unfinished task in the subscription's queue,
+            # and nc.drain() would wait for it until its timeout: unsubscribe first.
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
 
     async def handle(self, msg: Msg) -> str:
         """Apply one message; returns the outcome (applied, duplicate, retried, dead_lettered)."""

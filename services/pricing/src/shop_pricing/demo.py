@@ -1,0 +1,167 @@
+"""Demo price data for the local launcher's seed: deterministic per SKU, so seeding twice changes nothing.
+
+`demo_pricing(skus)` builds the admin requests; `seed_demo(stub, skus)` sends them in order
+(every one is idempotent: same base prices and entries, identical lists/promotions/coupon are
+accepted again).
+
+What it creates for the given SKUs:
+- base prices in USD (5.99-199.99, from a hash of the SKU) and EUR (about 0.92x, ending in .99);
+  rates USD->EUR 0.92, USD->GBP 0.79, USD->JPY 151.5, so GBP and JPY prices are converted from USD;
+- price list `wholesale` (customer group "wholesale", override): 15% off, tiers 10+ at 20% off and
+  50+ at 25% off (USD), 15% off (EUR);
+- price list `acme-corp` (B2B account "acme-corp", override): 30% off in USD, 35% off from 100 units;
+- promotion `welcome10`: 10% off the order, only with coupon WELCOME10 (once per customer).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from shop.common.v1 import common_pb2
+from shop.pricing.v1 import pricing_pb2, pricing_pb2_grpc
+from shopkit.auth import metadata_for
+from shopkit.money import percent_of
+
+WELCOME_COUPON = "WELCOME10"
+ACME_ACCOUNT = "acme-corp"
+WHOLESALE_GROUP = "wholesale"
+DEMO_RATES = (("USD", "EUR", "0.92"), ("USD", "GBP", "0.79"), ("USD", "JPY", "151.5"))
+
+
+@dataclass
+class DemoPricing:
+    """The admin requests that create the demo data, in the order they must be sent."""
+
+    rates: list[pricing_pb2.SetRateRequest] = field(default_factory=list)
+    base_prices: list[pricing_pb2.SetBasePricesRequest] = field(default_factory=list)
+    price_lists: list[pricing_pb2.CreatePriceListRequest] = field(default_factory=list)
+    price_list_entries: list[pricing_pb2.SetPriceListEntriesRequest] = field(default_factory=list)
+    promotions: list[pricing_pb2.CreatePromotionRequest] = field(default_factory=list)
+    coupons: list[pricing_pb2.CreateCouponRequest] = field(default_factory=list)
+
+
+def demo_usd_cents(sku: str) -> int:
+    """A stable price for a SKU between 5.00 and 199.99 USD, ending in .99."""
+    return 499 + (zlib.crc32(sku.encode()) % 195) * 100 + 100
+
+
+def _eur_cents(usd: int) -> int:
+    return (usd * 92 // 100) // 100 * 100 + 99
+
+
+def _money(amount: int, currency: str) -> common_pb2.Money:
+    return common_pb2.Money(amount=amount, currency=currency)
+
+
+def _off(amount: int, bp: int) -> int:
+    return amount - percent_of(amount, bp)
+
+
+def _chunks(items: Sequence[str], size: int) -> list[Sequence[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def demo_pricing(skus: Sequence[str], *, batch: int = 500) -> DemoPricing:
+    """The demo requests for `skus` (duplicates are ignored)."""
+    unique = list(dict.fromkeys(skus))
+    demo = DemoPricing()
+    demo.rates = [
+        pricing_pb2.SetRateRequest(rate=pricing_pb2.ExchangeRate(base_currency=b, quote_currency=q, rate=r))
+        for b, q, r in DEMO_RATES
+    ]
+    for chunk in _chunks(unique, batch):
+        request = pricing_pb2.SetBasePricesRequest()
+        for sku in chunk:
+            usd = demo_usd_cents(sku)
+            request.prices.add(sku=sku, price=_money(usd, "USD"))
+            request.prices.add(sku=sku, price=_money(_eur_cents(usd), "EUR"))
+        demo.base_prices.append(request)
+
+    wholesale = pricing_pb2.CreatePriceListRequest(
+        price_list=pricing_pb2.PriceList(
+            id="wholesale",
+            name="Wholesale",
+            kind=pricing_pb2.PRICE_LIST_KIND_OVERRIDE,
+            scope=pricing_pb2.PriceListScope(customer_group=WHOLESALE_GROUP),
+            priority=10,
+            active=True,
+        )
+    )
+    acme = pricing_pb2.CreatePriceListRequest(
+        price_list=pricing_pb2.PriceList(
+            id=ACME_ACCOUNT,
+            name="ACME Corp contract",
+            kind=pricing_pb2.PRICE_LIST_KIND_OVERRIDE,
+            scope=pricing_pb2.PriceListScope(account_id=ACME_ACCOUNT, currency="USD"),
+            priority=0,
+            active=True,
+        )
+    )
+    demo.price_lists = [wholesale, acme]
+    for chunk in _chunks(unique, batch):
+        wholesale_entries = pricing_pb2.SetPriceListEntriesRequest(price_list_id="wholesale")
+        acme_entries = pricing_pb2.SetPriceListEntriesRequest(price_list_id=ACME_ACCOUNT)
+        for sku in chunk:
+            usd = demo_usd_cents(sku)
+            entry = wholesale_entries.entries.add(sku=sku)
+            entry.tiers.add(min_quantity=1, unit_price=_money(_off(usd, 1500), "USD"))
+            entry.tiers.add(min_quantity=10, unit_price=_money(_off(usd, 2000), "USD"))
+            entry.tiers.add(min_quantity=50, unit_price=_money(_off(usd, 2500), "USD"))
+            entry.tiers.add(min_quantity=1, unit_price=_money(_off(_eur_cents(usd), 1500), "EUR"))
+            acme_entry = acme_entries.entries.add(sku=sku)
+            acme_entry.tiers.add(min_quantity=1, unit_price=_money(_off(usd, 3000), "USD"))
+            acme_entry.tiers.add(min_quantity=100, unit_price=_money(_off(usd, 3500), "USD"))
+        demo.price_list_entries += [wholesale_entries, acme_entries]
+
+    demo.promotions = [
+        pricing_pb2.CreatePromotionRequest(
+            promotion=pricing_pb2.Promotion(
+                id="welcome10",
+                name="Welcome: 10% off your first order",
+                kind=pricing_pb2.DISCOUNT_KIND_PERCENT,
+                percent_bp=1000,
+                target=pricing_pb2.DISCOUNT_TARGET_ORDER,
+                automatic=False,
+                active=True,
+            )
+        )
+    ]
+    demo.coupons = [
+        pricing_pb2.CreateCouponRequest(
+            coupon=pricing_pb2.Coupon(
+                code=WELCOME_COUPON,
+                promotion_id="welcome10",
+                usage_limit_per_customer=1,
+                active=True,
+            )
+        )
+    ]
+    return demo
+
+
+async def seed_demo(
+    stub: pricing_pb2_grpc.PricingServiceAsyncStub,
+    skus: Sequence[str],
+    *,
+    role: str = "service",
+    call_timeout: float = 30.0,
+    batch_size: int = 500,
+) -> DemoPricing:
+    """Send the demo requests to a running pricing service (as role `service`)."""
+    demo = demo_pricing(skus, batch=batch_size)
+    metadata = metadata_for(role)
+    for rate in demo.rates:
+        await stub.SetRate(rate, metadata=metadata, timeout=call_timeout)
+    for prices in demo.base_prices:
+        await stub.SetBasePrices(prices, metadata=metadata, timeout=call_timeout)
+    for price_list in demo.price_lists:
+        await stub.CreatePriceList(price_list, metadata=metadata, timeout=call_timeout)
+    for entries in demo.price_list_entries:
+        await stub.SetPriceListEntries(entries, metadata=metadata, timeout=call_timeout)
+    for promotion in demo.promotions:
+        await stub.CreatePromotion(promotion, metadata=metadata, timeout=call_timeout)
+    for coupon in demo.coupons:
+        await stub.CreateCoupon(coupon, metadata=metadata, timeout=call_timeout)
+    return demo

@@ -1,0 +1,1 @@
+"""Pure pricing rules: price selection, currency conversion, promotions, dynamic pricing. No I/O."""

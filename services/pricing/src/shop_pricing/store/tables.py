@@ -1,0 +1,258 @@
+"""The pricing database: SQLAlchemy Core tables on one metadata. Constraints back every invariant."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from shopkit.outbox import inbox_table, outbox_table
+
+metadata = sa.MetaData()
+outbox = outbox_table(metadata)
+inbox = inbox_table(metadata)
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+COUPON_PATTERN = r"^[A-Z0-9_-]{3,64}$"
+CURRENCY_PATTERN = r"^[A-Z]{3}$"
+
+
+def _stamp(name: str) -> sa.Column[datetime]:
+    """A timestamp the database fills in."""
+    return sa.Column(name, sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now())
+
+
+# One base price per SKU and currency. `amount` is what customers pay before lists and promotions;
+# `anchor_amount` is what an admin set (dynamic pricing moves `amount` around it, within bounds).
+base_prices = sa.Table(
+    "base_prices",
+    metadata,
+    sa.Column("sku", sa.Text, primary_key=True),
+    sa.Column("currency", sa.Text, primary_key=True),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("anchor_amount", sa.BigInteger, nullable=False),
+    _stamp("updated_at"),
+    sa.Column("dynamic_changed_at", sa.DateTime(timezone=True)),
+    sa.CheckConstraint("amount >= 0", name="base_prices_amount_not_negative"),
+    sa.CheckConstraint("anchor_amount >= 0", name="base_prices_anchor_not_negative"),
+    sa.CheckConstraint(f"currency ~ '{CURRENCY_PATTERN}'", name="base_prices_currency_code"),
+)
+
+# Scope fields hold '' for "anyone" (not NULL) so that lookups are plain equality tests.
+price_lists = sa.Table(
+    "price_lists",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("account_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("customer_group", sa.Text, nullable=False, server_default=""),
+    sa.Column("channel", sa.Text, nullable=False, server_default=""),
+    sa.Column("country", sa.Text, nullable=False, server_default=""),
+    sa.Column("currency", sa.Text, nullable=False, server_default=""),
+    sa.Column("priority", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("valid_from", sa.DateTime(timezone=True)),
+    sa.Column("valid_to", sa.DateTime(timezone=True)),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.text("true")),
+    _stamp("created_at"),
+    _stamp("updated_at"),
+    sa.CheckConstraint(f"id ~ '{ID_PATTERN}'", name="price_lists_id_format"),
+    sa.CheckConstraint("kind IN ('sale', 'override')", name="price_lists_kind"),
+    sa.CheckConstraint("currency = '' OR currency ~ '^[A-Z]{3}$'", name="price_lists_currency_code"),
+    sa.CheckConstraint(
+        "valid_from IS NULL OR valid_to IS NULL OR valid_to > valid_from", name="price_lists_window_order"
+    ),
+)
+
+price_list_entries = sa.Table(
+    "price_list_entries",
+    metadata,
+    sa.Column("price_list_id", sa.Text, sa.ForeignKey("price_lists.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("sku", sa.Text, primary_key=True),
+    sa.Column("currency", sa.Text, primary_key=True),
+    sa.Column("min_quantity", sa.BigInteger, primary_key=True),
+    sa.Column("unit_amount", sa.BigInteger, nullable=False),
+    sa.CheckConstraint("min_quantity >= 1", name="price_list_entries_min_quantity_positive"),
+    sa.CheckConstraint("unit_amount >= 0", name="price_list_entries_amount_not_negative"),
+    sa.CheckConstraint(f"currency ~ '{CURRENCY_PATTERN}'", name="price_list_entries_currency_code"),
+    # Quote/GetPrices look entries up by SKU and currency for every list at once.
+    sa.Index("price_list_entries_by_sku", "sku", "currency"),
+)
+
+# 1 base_currency = rate quote_currency.
+currency_rates = sa.Table(
+    "currency_rates",
+    metadata,
+    sa.Column("base_currency", sa.Text, primary_key=True),
+    sa.Column("quote_currency", sa.Text, primary_key=True),
+    sa.Column("rate", sa.Numeric(24, 12), nullable=False),
+    _stamp("updated_at"),
+    sa.CheckConstraint("rate > 0", name="currency_rates_rate_positive"),
+    sa.CheckConstraint("base_currency <> quote_currency", name="currency_rates_distinct_pair"),
+    sa.CheckConstraint(
+        f"base_currency ~ '{CURRENCY_PATTERN}' AND quote_currency ~ '{CURRENCY_PATTERN}'",
+        name="currency_rates_currency_codes",
+    ),
+)
+
+# `currency` is the currency of amount_off and min_spend (both must agree).
+promotions = sa.Table(
+    "promotions",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("target", sa.Text, nullable=False),
+    sa.Column("percent_bp", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("amount_off", sa.BigInteger),
+    sa.Column("min_spend", sa.BigInteger),
+    sa.Column("currency", sa.Text),
+    sa.Column("valid_from", sa.DateTime(timezone=True)),
+    sa.Column("valid_to", sa.DateTime(timezone=True)),
+    sa.Column("automatic", sa.Boolean, nullable=False, server_default=sa.text("false")),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.text("true")),
+    _stamp("created_at"),
+    sa.CheckConstraint(f"id ~ '{ID_PATTERN}'", name="promotions_id_format"),
+    sa.CheckConstraint("target IN ('order', 'products')", name="promotions_target"),
+    sa.CheckConstraint(
+        "(kind = 'percent' AND percent_bp BETWEEN 1 AND 10000 AND amount_off IS NULL)"
+        " OR (kind = 'amount' AND percent_bp = 0 AND amount_off > 0 AND currency IS NOT NULL)",
+        name="promotions_discount_shape",
+    ),
+    sa.CheckConstraint("min_spend IS NULL OR (min_spend >= 0 AND currency IS NOT NULL)", name="promotions_min_spend"),
+    sa.CheckConstraint("currency IS NULL OR currency ~ '^[A-Z]{3}$'", name="promotions_currency_code"),
+    sa.CheckConstraint(
+        "valid_from IS NULL OR valid_to IS NULL OR valid_to > valid_from", name="promotions_window_order"
+    ),
+    # Every quote looks for the automatic promotions in force.
+    sa.Index("promotions_automatic_in_force", "valid_to", postgresql_where=sa.text("automatic AND active")),
+)
+
+promotion_skus = sa.Table(
+    "promotion_skus",
+    metadata,
+    sa.Column("promotion_id", sa.Text, sa.ForeignKey("promotions.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("sku", sa.Text, primary_key=True),
+)
+
+# Codes are stored upper-case: the primary key makes them unique case-insensitively.
+coupons = sa.Table(
+    "coupons",
+    metadata,
+    sa.Column("code", sa.Text, primary_key=True),
+    sa.Column("promotion_id", sa.Text, sa.ForeignKey("promotions.id"), nullable=False),
+    sa.Column("usage_limit_total", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("usage_limit_per_customer", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("times_used", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.text("true")),
+    _stamp("created_at"),
+    sa.CheckConstraint(f"code ~ '{COUPON_PATTERN}'", name="coupons_code_format"),
+    sa.Index("coupons_by_promotion", "promotion_id"),
+    sa.CheckConstraint("usage_limit_total >= 0 AND usage_limit_per_customer >= 0", name="coupons_limits"),
+    sa.CheckConstraint("times_used >= 0", name="coupons_used_not_negative"),
+    # The total limit holds in the database, not only in the conditional UPDATE that redeems.
+    sa.CheckConstraint("usage_limit_total = 0 OR times_used <= usage_limit_total", name="coupons_within_limit"),
+)
+
+# One counter row per coupon and customer; redemption increments it with a conditional upsert.
+coupon_customer_uses = sa.Table(
+    "coupon_customer_uses",
+    metadata,
+    sa.Column("code", sa.Text, sa.ForeignKey("coupons.code"), primary_key=True),
+    sa.Column("customer_id", sa.Text, primary_key=True),
+    sa.Column("uses", sa.Integer, nullable=False),
+    sa.CheckConstraint("uses >= 0", name="coupon_customer_uses_not_negative"),
+)
+
+# One row per checkout/order id (the idempotency key). A release of an unknown key leaves a
+# 'released' row without a code so that a late redemption with that key cannot consume a use.
+coupon_redemptions = sa.Table(
+    "coupon_redemptions",
+    metadata,
+    sa.Column("idempotency_key", sa.Text, primary_key=True),
+    sa.Column("code", sa.Text, sa.ForeignKey("coupons.code")),
+    sa.Column("promotion_id", sa.Text),
+    sa.Column("customer_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("redeemed_at", sa.DateTime(timezone=True)),
+    sa.Column("released_at", sa.DateTime(timezone=True)),
+    sa.CheckConstraint("status IN ('active', 'released')", name="coupon_redemptions_status"),
+    sa.CheckConstraint(
+        "status = 'released' OR (code IS NOT NULL AND redeemed_at IS NOT NULL)",
+        name="coupon_redemptions_active_has_coupon",
+    ),
+    sa.Index("coupon_redemptions_by_coupon", "code", "customer_id"),
+)
+
+dynamic_rules = sa.Table(
+    "dynamic_rules",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("currency", sa.Text, nullable=False, server_default=""),
+    sa.Column("low_stock_threshold", sa.BigInteger),
+    sa.Column("raise_bp", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("high_stock_threshold", sa.BigInteger),
+    sa.Column("lower_bp", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("floor_bp", sa.Integer, nullable=False),
+    sa.Column("ceiling_bp", sa.Integer, nullable=False),
+    sa.Column("max_step_bp", sa.Integer, nullable=False),
+    sa.Column("cooldown_seconds", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.text("true")),
+    _stamp("created_at"),
+    _stamp("updated_at"),
+    sa.CheckConstraint(f"id ~ '{ID_PATTERN}'", name="dynamic_rules_id_format"),
+    sa.CheckConstraint("currency = '' OR currency ~ '^[A-Z]{3}$'", name="dynamic_rules_currency_code"),
+    sa.CheckConstraint(
+        "low_stock_threshold IS NOT NULL OR high_stock_threshold IS NOT NULL", name="dynamic_rules_has_threshold"
+    ),
+    sa.CheckConstraint(
+        "low_stock_threshold IS NULL OR high_stock_threshold IS NULL OR low_stock_threshold <= high_stock_threshold",
+        name="dynamic_rules_threshold_order",
+    ),
+    sa.CheckConstraint(
+        "raise_bp BETWEEN 0 AND 100000 AND lower_bp BETWEEN 0 AND 10000", name="dynamic_rules_adjustments"
+    ),
+    sa.CheckConstraint("floor_bp BETWEEN 0 AND 10000 AND ceiling_bp >= 10000", name="dynamic_rules_bounds"),
+    sa.CheckConstraint("max_step_bp BETWEEN 1 AND 10000", name="dynamic_rules_step"),
+    sa.CheckConstraint("cooldown_seconds >= 0", name="dynamic_rules_cooldown"),
+)
+
+# The primary key on sku: a SKU is governed by at most one rule.
+dynamic_rule_skus = sa.Table(
+    "dynamic_rule_skus",
+    metadata,
+    sa.Column("sku", sa.Text, primary_key=True),
+    sa.Column("rule_id", sa.Text, sa.ForeignKey("dynamic_rules.id", ondelete="CASCADE"), nullable=False),
+    sa.Index("dynamic_rule_skus_by_rule", "rule_id"),
+)
+
+# The audit log of base-price changes (admin and dynamic). No foreign key to the rule: the log
+# outlives deleted rules.
+price_changes = sa.Table(
+    "price_changes",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("sku", sa.Text, nullable=False),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("old_amount", sa.BigInteger),
+    sa.Column("new_amount", sa.BigInteger, nullable=False),
+    sa.Column("cause", sa.Text, nullable=False),
+    sa.Column("rule_id", sa.Text),
+    sa.Column("triggering_event_id", sa.Text),
+    sa.Column("total_available", sa.BigInteger),
+    _stamp("changed_at"),
+    sa.CheckConstraint("cause IN ('base_price_set', 'dynamic')", name="price_changes_cause"),
+    sa.CheckConstraint(
+        "cause <> 'dynamic' OR (rule_id IS NOT NULL AND triggering_event_id IS NOT NULL)",
+        name="price_changes_dynamic_has_trigger",
+    ),
+    sa.Index("price_changes_by_sku", "sku", "id"),
+)
+
+
+def any_of(column: sa.ColumnElement[str], values: Sequence[str]) -> sa.ColumnElement[bool]:
+    """`column = ANY(:array)`: one statement text for any number of values (prepared-statement cache)."""
+    return column == sa.any_(sa.literal(list(values), ARRAY(sa.Text)))
