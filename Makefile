@@ -27,8 +27,8 @@ $(STAMP): requirements/constraints.txt requirements/dev.txt $(PYPROJECTS)
 
 install: $(STAMP)  ## create .venv and install every package for development
 
-run: $(STAMP)  ## start the whole platform locally (Ctrl-C stops it)
-	$(BIN)/shop-dev run
+run: $(STAMP)  ## start the whole platform locally (Ctrl-C stops it); options: make run ARGS=--help
+	$(BIN)/shop-dev run $(ARGS)
 
 test: $(STAMP)  ## unit, integration and system tests against real PostgreSQL and NATS
 	$(BIN)/python -m pytest -q
@@ -39,7 +39,7 @@ lint: $(STAMP)  ## ruff and mypy
 	@# One mypy run per package: test folders each have their own conftest module.
 	set -e; for pkg in libs/kit libs/devstack $(foreach s,$(SERVICES),$(wildcard services/$(s))); do \
 		$(BIN)/mypy $$pkg/src $$(test -d $$pkg/tests && echo $$pkg/tests); done
-	$(BIN)/mypy protos/*.py protos/tests
+	$(BIN)/mypy protos/*.py protos/tests tests
 
 proto: $(STAMP)  ## regenerate libs/protos from protos/
 	$(BIN)/python protos/generate.py

@@ -44,9 +44,9 @@ EVENTS_CONSUMED = Counter(
 )
 
 
-def start_metrics_server(port: int) -> None:
+def start_metrics_server(port: int, host: str = "0.0.0.0") -> None:
     if port:
-        start_http_server(port)
+        start_http_server(port, addr=host)
 
 
 def split_method(full_method: str) -> tuple[str, str]:

@@ -110,7 +110,7 @@ class GrpcService:
         stop_requested = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop_requested.set)
-        metrics.start_metrics_server(self.settings.metrics_port)
+        metrics.start_metrics_server(self.settings.metrics_port, self.settings.metrics_host)
         await self.start()
         await stop_requested.wait()
         await self.stop()

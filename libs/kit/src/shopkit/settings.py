@@ -16,6 +16,7 @@ class ServiceSettings(BaseSettings):
     service_name: str = Field("shop", validation_alias="OTEL_SERVICE_NAME", description="service name in telemetry")
     grpc_host: str = Field("0.0.0.0", description="address the gRPC server binds")
     grpc_port: int = Field(50051, description="gRPC port")
+    metrics_host: str = Field("0.0.0.0", description="address the Prometheus endpoint binds")
     metrics_port: int = Field(9464, description="Prometheus /metrics port; 0 disables it")
     database_url: str = Field(
         "postgresql+asyncpg://postgres@localhost:5432/postgres", description="SQLAlchemy URL of the service's database"

@@ -1,0 +1,1 @@
+"""The local developer stack: `shop-dev run | status | seed | psql | bench`."""

@@ -1,0 +1,135 @@
+"""`shop-dev`: the local developer stack.
+
+shop-dev run      start PostgreSQL, NATS and every installed service; seed demo data; supervise
+shop-dev status   health of every service on its fixed port
+shop-dev seed     (re)seed the demo data into a running stack
+shop-dev psql     a psql shell on a service's database (embedded PostgreSQL)
+shop-dev bench    catalog GetProduct against a bare grpc.aio echo server
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from shop_devstack.layout import SERVICE_PORTS, Layout, default_data_dir
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="data folder (default: $SHOP_DATA_DIR or <repo>/.data)"
+    )
+    parser.add_argument(
+        "--port-offset",
+        type=int,
+        default=None,
+        help="add this to every port (gRPC, metrics, NATS), to run a second stack",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="shop-dev", description="The shop platform's local developer stack.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="start everything locally; Ctrl-C stops it")
+    _common(run)
+    run.add_argument("--follow", "-f", action="store_true", help="print the services' logs as they are written")
+    run.add_argument("--reseed", action="store_true", help="seed the demo data again even if it was seeded")
+    run.add_argument("--no-seed", action="store_true", help="don't seed demo data")
+    run.add_argument("--only", default=None, help="comma-separated services to start (default: every installed one)")
+    run.add_argument(
+        "--start-timeout", type=float, default=90.0, help="seconds each service may take to report SERVING"
+    )
+    run.add_argument(
+        "--stop-grace",
+        type=float,
+        default=15.0,
+        help="seconds services get to drain after SIGTERM before they are killed",
+    )
+
+    status = sub.add_parser("status", help="health of every service on its fixed port")
+    _common(status)
+
+    seed = sub.add_parser("seed", help="seed the demo data into a running stack (again)")
+    _common(seed)
+    seed.add_argument("--only", default=None, help="comma-separated services to seed")
+
+    psql = sub.add_parser("psql", help="a psql shell as a service's role on its database")
+    _common(psql)
+    psql.add_argument("service", help="e.g. catalog")
+    psql.add_argument("args", nargs=argparse.REMAINDER, help="more psql arguments")
+
+    bench = sub.add_parser("bench", help="catalog GetProduct vs a bare grpc.aio echo server, same run")
+    bench.add_argument("--duration", type=float, default=5.0, help="seconds measured per case")
+    bench.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up per case")
+    bench.add_argument("--concurrency", default="1,16", help="comma-separated concurrency levels")
+    bench.add_argument("--json", action="store_true", help="also print the results as JSON")
+    return parser
+
+
+def _layout(args: argparse.Namespace) -> Layout:
+    data_dir = (args.data_dir or default_data_dir()).resolve()
+    offset = args.port_offset
+    if offset is None:
+        from shop_devstack.state import State
+
+        state = State.read(Layout(data_dir).state_file)
+        offset = state.port_offset if state is not None and args.command != "run" else 0
+    return Layout(data_dir, offset)
+
+
+def _names(value: str | None) -> list[str] | None:
+    if not value:
+        return None
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    unknown = [n for n in names if n not in SERVICE_PORTS]
+    if unknown:
+        raise SystemExit(f"shop-dev: unknown service(s) {', '.join(unknown)}; known: {', '.join(SERVICE_PORTS)}")
+    return names
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    if args.command == "run":
+        from shop_devstack.launcher import Launcher, LaunchError, RunOptions
+
+        layout = _layout(args)
+        options = RunOptions(
+            data_dir=layout.data_dir,
+            port_offset=layout.port_offset,
+            seed=not args.no_seed,
+            reseed=args.reseed,
+            follow=args.follow,
+            start_timeout=args.start_timeout,
+            stop_grace=args.stop_grace,
+            only=_names(args.only),
+        )
+        try:
+            code = asyncio.run(Launcher(options).run())
+        except LaunchError as exc:
+            print(f"shop-dev: {exc}", file=sys.stderr)
+            code = 2
+        sys.exit(code)
+    if args.command == "status":
+        from shop_devstack.status import show_status
+
+        sys.exit(asyncio.run(show_status(_layout(args))))
+    if args.command == "seed":
+        from shop_devstack.status import seed_running
+
+        sys.exit(asyncio.run(seed_running(_layout(args), _names(args.only))))
+    if args.command == "psql":
+        from shop_devstack.status import psql_command
+
+        argv_psql = psql_command(_layout(args), args.service, args.args)
+        os.execv(argv_psql[0], argv_psql)
+    if args.command == "bench":
+        from shop_devstack.bench.runner import BenchOptions, run_bench
+
+        levels = [int(n) for n in args.concurrency.split(",") if n.strip()]
+        sys.exit(
+            run_bench(BenchOptions(duration=args.duration, warmup=args.warmup, concurrency=levels, as_json=args.json))
+        )

