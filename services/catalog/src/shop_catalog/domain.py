@@ -20,6 +20,7 @@ from enum import StrEnum
 from typing import Any
 
 from shopkit.errors import FailedPrecondition, Violations
+from shopkit.identifiers import SKU_RULE, is_sku
 
 
 class ProductStatus(StrEnum):
@@ -36,7 +37,6 @@ class Channel(StrEnum):
 
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-SKU_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 ATTRIBUTE_KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 MAX_SLUG = 120
@@ -162,8 +162,8 @@ def check_attributes(attributes: Mapping[str, str], path: str, violations: Viola
 def check_variant(variant: Variant, path: str, violations: Violations) -> None:
     if not variant.sku:
         violations.add(f"{path}.sku", "is required")
-    elif not SKU_PATTERN.match(variant.sku):
-        violations.add(f"{path}.sku", "must be 1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit")
+    elif not is_sku(variant.sku):
+        violations.add(f"{path}.sku", SKU_RULE)
     if len(variant.title) > MAX_NAME:
         violations.add(f"{path}.title", f"at most {MAX_NAME} characters")
     check_attributes(variant.attributes, f"{path}.attributes", violations)

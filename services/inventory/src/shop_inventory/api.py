@@ -19,16 +19,14 @@ from shop_inventory.settings import InventorySettings
 from shopkit import pagination
 from shopkit.auth import require_role
 from shopkit.errors import Violations
+from shopkit.identifiers import COUNTRY, check_request_id, check_sku
 from shopkit.runtime import Runtime
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
 # --- validation ----------------------------------------------------------------------------------
 
-SKU = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
 LOCATION_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-COUNTRY = re.compile(r"^[A-Z]{2}$")
 MAX_LINES = 100
 MAX_QUANTITY = 1_000_000
 MAX_ON_HAND = 1_000_000_000
@@ -52,14 +50,6 @@ _STATUS_TO_PB = {
 }
 
 
-def _check_sku(v: Violations, sku: str, path: str) -> None:
-    v.check(bool(SKU.match(sku)), path, "must be 1-64 of A-Z a-z 0-9 . _ -, starting alphanumeric")
-
-
-def _check_request_id(v: Violations, value: str, path: str) -> None:
-    v.check(bool(REQUEST_ID.match(value)), path, "must be 1-128 of A-Z a-z 0-9 . _ : / -, starting alphanumeric")
-
-
 def _check_location_id(v: Violations, value: str, path: str) -> None:
     v.check(bool(LOCATION_ID.match(value)), path, "must be 1-63 of a-z 0-9 -, starting alphanumeric")
 
@@ -74,14 +64,14 @@ def _check_skus(v: Violations, skus: Sequence[str], path: str) -> list[str]:
     """Validate a list of SKUs; duplicates are answered once."""
     v.check(1 <= len(skus) <= MAX_SKUS, path, f"must list 1 to {MAX_SKUS} SKUs")
     for i, sku in enumerate(skus):
-        _check_sku(v, sku, f"{path}[{i}]")
+        check_sku(v, sku, f"{path}[{i}]")
     return list(dict.fromkeys(skus))
 
 
 def _check_pairs(v: Violations, entries: Iterable[tuple[str, str]], path: str) -> None:
     seen: set[tuple[str, str]] = set()
     for i, (sku, location_id) in enumerate(entries):
-        _check_sku(v, sku, f"{path}[{i}].sku")
+        check_sku(v, sku, f"{path}[{i}].sku")
         _check_location_id(v, location_id, f"{path}[{i}].location_id")
         v.check((sku, location_id) not in seen, f"{path}[{i}]", "repeats an earlier (sku, location_id)")
         seen.add((sku, location_id))
@@ -296,8 +286,8 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
     ) -> inventory_pb2.AdjustStockResponse:
         require_role(context)
         v = Violations()
-        _check_request_id(v, request.adjustment_id, "adjustment_id")
-        _check_sku(v, request.sku, "sku")
+        check_request_id(v, request.adjustment_id, "adjustment_id")
+        check_sku(v, request.sku, "sku")
         _check_location_id(v, request.location_id, "location_id")
         v.check(
             request.delta != 0 and abs(request.delta) <= MAX_QUANTITY,
@@ -328,7 +318,7 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
     async def Restock(self, request: inventory_pb2.RestockRequest, context: Context) -> inventory_pb2.RestockResponse:
         require_role(context)
         v = Violations()
-        _check_request_id(v, request.restock_id, "restock_id")
+        check_request_id(v, request.restock_id, "restock_id")
         v.check(1 <= len(request.entries) <= MAX_BATCH, "entries", f"must hold 1 to {MAX_BATCH} entries")
         _check_pairs(v, ((e.sku, e.location_id) for e in request.entries), "entries")
         for i, entry in enumerate(request.entries):
@@ -348,7 +338,7 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
         v.check(1 <= len(request.thresholds) <= MAX_BATCH, "thresholds", f"must hold 1 to {MAX_BATCH} entries")
         seen: set[str] = set()
         for i, entry in enumerate(request.thresholds):
-            _check_sku(v, entry.sku, f"thresholds[{i}].sku")
+            check_sku(v, entry.sku, f"thresholds[{i}].sku")
             v.check(entry.sku not in seen, f"thresholds[{i}].sku", "repeats an earlier SKU")
             seen.add(entry.sku)
             v.check(
@@ -407,11 +397,11 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
 
     def _reserve_command(self, request: inventory_pb2.ReserveRequest) -> ReserveCommand:
         v = Violations()
-        _check_request_id(v, request.reservation_id, "reservation_id")
+        check_request_id(v, request.reservation_id, "reservation_id")
         v.check(1 <= len(request.lines) <= MAX_LINES, "lines", f"must hold 1 to {MAX_LINES} lines")
         seen: set[str] = set()
         for i, line in enumerate(request.lines):
-            _check_sku(v, line.sku, f"lines[{i}].sku")
+            check_sku(v, line.sku, f"lines[{i}].sku")
             v.check(line.sku not in seen, f"lines[{i}].sku", "repeats an earlier line's SKU")
             seen.add(line.sku)
             v.check(1 <= line.quantity <= MAX_QUANTITY, f"lines[{i}].quantity", f"must be 1 to {MAX_QUANTITY}")
@@ -451,7 +441,7 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
     async def Commit(self, request: inventory_pb2.CommitRequest, context: Context) -> inventory_pb2.CommitResponse:
         require_role(context)
         v = Violations()
-        _check_request_id(v, request.reservation_id, "reservation_id")
+        check_request_id(v, request.reservation_id, "reservation_id")
         v.raise_if_any()
         reservation = await self.inventory.commit(request.reservation_id)
         return inventory_pb2.CommitResponse(reservation=reservation_to_pb(reservation))
@@ -459,7 +449,7 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
     async def Release(self, request: inventory_pb2.ReleaseRequest, context: Context) -> inventory_pb2.ReleaseResponse:
         require_role(context)
         v = Violations()
-        _check_request_id(v, request.reservation_id, "reservation_id")
+        check_request_id(v, request.reservation_id, "reservation_id")
         _check_text(v, request.reason, "reason", required=False)
         v.raise_if_any()
         reservation = await self.inventory.release(request.reservation_id, request.reason.strip())
@@ -470,6 +460,6 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
     ) -> inventory_pb2.Reservation:
         require_role(context)
         v = Violations()
-        _check_request_id(v, request.reservation_id, "reservation_id")
+        check_request_id(v, request.reservation_id, "reservation_id")
         v.raise_if_any()
         return reservation_to_pb(await self.inventory.get_reservation(request.reservation_id))

@@ -24,6 +24,7 @@ from shop_pricing.settings import PricingSettings
 from shop_pricing.store import dynamic as dynamic_store
 from shop_pricing.store import prices as price_store
 from shop_pricing.store import promotions as promotion_store
+from shopkit import identifiers
 from shopkit.auth import require_role
 from shopkit.errors import (
     AlreadyExists,
@@ -80,7 +81,7 @@ class PricingServicer(pricing_pb2_grpc.PricingServiceServicer):
 
     async def GetPrice(self, request: pricing_pb2.GetPriceRequest, context: Context) -> pricing_pb2.GetPriceResponse:
         violations = Violations()
-        mapping.check_sku(request.sku, "sku", violations)
+        identifiers.check_sku(violations, request.sku, "sku")
         quantity = request.quantity or 1
         violations.check(
             1 <= quantity <= mapping.MAX_QUANTITY,

@@ -38,6 +38,7 @@ from shop_pricing.events import CAUSES
 from shop_pricing.store.prices import AuditedChange, PriceListRecord, RateRecord
 from shop_pricing.store.promotions import CouponRecord, PromotionRecord, Redemption
 from shop_pricing.store.tables import COUPON_PATTERN, ID_PATTERN
+from shopkit import identifiers
 from shopkit.errors import Violations
 from shopkit.money import Money, is_currency
 
@@ -46,8 +47,6 @@ MAX_TIERS = 100
 MAX_TEXT = 200
 _ID = re.compile(ID_PATTERN)
 _COUPON = re.compile(COUPON_PATTERN)
-_SKU = re.compile(r"^[^\s\x00-\x1f]{1,100}$")
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
 
 KINDS = {pricing_pb2.PRICE_LIST_KIND_SALE: ListKind.SALE, pricing_pb2.PRICE_LIST_KIND_OVERRIDE: ListKind.OVERRIDE}
 KINDS_PB = {value: key for key, value in KINDS.items()}
@@ -87,10 +86,6 @@ def money(amount: int, currency: str) -> common_pb2.Money:
     return common_pb2.Money(amount=amount, currency=currency)
 
 
-def check_sku(sku: str, field: str, violations: Violations) -> None:
-    violations.check(bool(_SKU.match(sku)), field, "must be 1-100 characters without spaces")
-
-
 def check_id(value: str, field: str, violations: Violations) -> None:
     violations.check(
         bool(_ID.match(value)),
@@ -117,7 +112,7 @@ def check_skus(
     violations.check(len(skus) <= maximum, field, f"must name at most {maximum} SKUs")
     seen: set[str] = set()
     for index, sku in enumerate(skus):
-        check_sku(sku, f"{field}[{index}]", violations)
+        identifiers.check_sku(violations, sku, f"{field}[{index}]")
         violations.check(sku not in seen, f"{field}[{index}]", "is listed twice")
         seen.add(sku)
 
@@ -128,7 +123,7 @@ def customer_scope(
     currency = context.currency or default_currency
     violations.check(is_currency(currency), f"{field}.currency", "must be an ISO-4217 code like USD")
     violations.check(
-        not context.country or bool(_COUNTRY.match(context.country)),
+        not context.country or bool(identifiers.COUNTRY.match(context.country)),
         f"{field}.country",
         "must be an ISO-3166-1 alpha-2 code like DE",
     )
@@ -154,7 +149,7 @@ def quantities(
     violations.check(len(items) <= max_lines, field, f"must contain at most {max_lines} lines")
     result = []
     for index, (sku, quantity) in enumerate(items):
-        check_sku(sku, f"{field}[{index}].sku", violations)
+        identifiers.check_sku(violations, sku, f"{field}[{index}].sku")
         if zero_means_one and quantity == 0:
             quantity = 1
         violations.check(
@@ -212,7 +207,7 @@ def base_prices(
     result = []
     for index, item in enumerate(request.prices):
         field = f"prices[{index}]"
-        check_sku(item.sku, f"{field}.sku", violations)
+        identifiers.check_sku(violations, item.sku, f"{field}.sku")
         violations.check(item.HasField("price"), f"{field}.price", "is required")
         price = Money.from_proto(item.price, f"{field}.price", violations)
         key = (item.sku, price.currency)
@@ -240,7 +235,7 @@ def price_list_header(
         "must be empty or an ISO-4217 code like USD",
     )
     violations.check(
-        not scope.country or bool(_COUNTRY.match(scope.country)),
+        not scope.country or bool(identifiers.COUNTRY.match(scope.country)),
         f"{field}.scope.country",
         "must be empty or an ISO-3166-1 alpha-2 code like DE",
     )
@@ -301,7 +296,7 @@ def entry_tiers(
     tiers = []
     for index, entry in enumerate(entries):
         path = f"{field}[{index}]"
-        check_sku(entry.sku, f"{path}.sku", violations)
+        identifiers.check_sku(violations, entry.sku, f"{path}.sku")
         violations.check(entry.sku not in skus, f"{path}.sku", "is listed twice")
         skus.add(entry.sku)
         violations.check(0 < len(entry.tiers) <= MAX_TIERS, f"{path}.tiers", f"must contain 1-{MAX_TIERS} tiers")
