@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 export XDG_RUNTIME_DIR ?= $(abspath .data)/xdg-runtime
 
-SERVICES := catalog pricing inventory cart checkout order fraud
+SERVICES := catalog pricing inventory cart checkout order fraud sandbox gateway
 PACKAGES := libs/protos libs/kit libs/devstack $(foreach s,$(SERVICES),$(wildcard services/$(s)))
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 STAMP := $(VENV)/.installed

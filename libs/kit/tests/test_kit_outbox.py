@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shop.common.v1 import common_pb2
 from shopkit import events
-from shopkit.consumer import EventConsumer
+from shopkit.consumer import EventConsumer, sweep_inbox
 from shopkit.db import Database
 from shopkit.outbox import OutboxRelay, add_event, inbox_table, outbox_table
 from shopkit.testing import Postgres, eventually
@@ -183,3 +184,17 @@ async def test_a_relay_killed_mid_batch_loses_nothing_and_duplicates_nothing(
     sub = await js.pull_subscribe(f"shop.{service}.>", stream=events.stream_name(service))
     seen = sorted(common_pb2.Money.FromString(m.data).amount for m in await sub.fetch(200, timeout=5))
     assert seen == list(range(200))
+
+
+async def test_the_inbox_sweeper_forgets_only_ids_older_than_the_retention(db: Database) -> None:
+    now = datetime.now(UTC)
+    async with db.transaction() as conn:
+        await conn.execute(
+            inbox.insert(),
+            [{"consumer": "c", "message_id": f"old-{i}", "received_at": now - timedelta(days=9)} for i in range(7)]
+            + [{"consumer": "c", "message_id": "recent", "received_at": now}],
+        )
+    assert await sweep_inbox(db, inbox, timedelta(days=8), batch=3) == 7
+    async with db.connect() as conn:
+        left = (await conn.execute(sa.select(inbox.c.message_id))).scalars().all()
+    assert left == ["recent"]

@@ -21,7 +21,7 @@ def describe_settings(settings_cls: type[ServiceSettings]) -> str:
     lines = ["VARIABLE | DEFAULT | DESCRIPTION"]
     for name, info in settings_cls.model_fields.items():
         env = (info.validation_alias if isinstance(info.validation_alias, str) else name).upper()
-        lines.append(f"{env} | {info.default!r} | {info.description or ''}")
+        lines.append(f"{env} | {info.get_default(call_default_factory=True)!r} | {info.description or ''}")
     return "\n".join(lines)
 
 

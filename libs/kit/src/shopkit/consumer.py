@@ -7,9 +7,11 @@ copied to the dead-letter stream with the error and acknowledged, so it stops bl
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 import sqlalchemy as sa
 from nats.aio.msg import Msg
@@ -165,3 +167,28 @@ class EventConsumer:
             "event moved to the dead-letter stream",
             extra={"subject": msg.subject, "message_id": message_id(msg), "consumer": self.durable},
         )
+
+
+async def sweep_inbox(db: Database, inbox: sa.Table, retention: timedelta, batch: int = 5000) -> int:
+    """Delete inbox rows older than `retention` (their messages can no longer be redelivered)."""
+    deleted = 0
+    while True:
+        async with db.transaction() as conn:
+            old = (
+                sa.select(inbox.c.consumer, inbox.c.message_id)
+                .where(inbox.c.received_at < sa.func.now() - retention)
+                .limit(batch)
+                .with_for_update(skip_locked=True)
+            )
+            result = await conn.execute(inbox.delete().where(sa.tuple_(inbox.c.consumer, inbox.c.message_id).in_(old)))
+        deleted += result.rowcount
+        if result.rowcount < batch:
+            return deleted
+
+
+async def run_inbox_sweeper(db: Database, inbox: sa.Table, retention: timedelta, every: float = 3600.0) -> None:
+    while True:
+        removed = await sweep_inbox(db, inbox, retention)
+        if removed:
+            log.info("inbox swept", extra={"deleted": removed})
+        await asyncio.sleep(every)

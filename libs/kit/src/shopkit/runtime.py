@@ -4,13 +4,14 @@ the gRPC server. A service's `main` builds a Runtime, registers its servicer and
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import sqlalchemy as sa
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from shopkit import events, tracing
-from shopkit.consumer import EventConsumer, Handler
+from shopkit.consumer import EventConsumer, Handler, run_inbox_sweeper
 from shopkit.db import Database
 from shopkit.logs import setup_logging
 from shopkit.outbox import OutboxRelay
@@ -27,6 +28,7 @@ class Runtime:
     js: JetStreamContext
     service: GrpcService
     relay: OutboxRelay | None
+    _inbox_swept: bool = False
 
     def consume(
         self, inbox: sa.Table, *, name: str, source_service: str, subjects: list[str], handler: Handler
@@ -44,6 +46,10 @@ class Runtime:
             max_deliver=self.settings.consumer_max_deliver,
         )
         self.service.add_worker(f"consumer-{name}", consumer.run)
+        if not self._inbox_swept:
+            retention = timedelta(hours=self.settings.inbox_retention_hours)
+            self.service.add_worker("inbox-sweeper", lambda: run_inbox_sweeper(self.db, inbox, retention))
+            self._inbox_swept = True
         return consumer
 
 

@@ -35,5 +35,8 @@ class ServiceSettings(BaseSettings):
     otel_exporter_otlp_endpoint: str = Field("", description="OTLP gRPC endpoint; empty disables export")
     outbox_poll_interval_seconds: float = Field(0.2, description="how often the relay looks for unsent events")
     outbox_batch_size: int = Field(200, description="events published per relay round")
+    inbox_retention_hours: float = Field(
+        192.0, description="inbox rows older than this are deleted (beyond the streams' 7-day max age)"
+    )
     consumer_max_deliver: int = Field(5, description="deliveries before a message goes to the dead-letter stream")
     default_call_timeout_seconds: float = Field(5.0, description="deadline of outgoing calls when the caller set none")

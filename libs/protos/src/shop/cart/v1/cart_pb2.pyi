@@ -10,7 +10,11 @@ that customer and to roles admin and service; a guest cart (no customer_id) is o
 holds its id (an unguessable UUID). CheckOutCart is for checkout (role service).
 
 Every mutation re-validates the changed line against catalog, re-prices the whole cart with
-pricing and returns the cart as it now is. A cart with no activity for the configured period is
+pricing and returns the cart as it now is. Mutations take an optional expected_version
+(optimistic concurrency): when set and the cart's version differs they fail with ABORTED
+(reason CART_VERSION_MISMATCH) and change nothing. A mutation that cannot reach catalog or pricing
+fails with UNAVAILABLE (reason CATALOG_UNAVAILABLE / PRICING_UNAVAILABLE) and changes nothing;
+reads then answer with the last snapshot, marked CartPricing.stale when it has expired. A cart with no activity for the configured period is
 marked ABANDONED by a sweeper (event shop.cart.abandoned). Once a cart leaves ACTIVE it is
 read-only: mutations fail with FAILED_PRECONDITION (reason CART_NOT_ACTIVE).
 """
@@ -270,6 +274,9 @@ class CartPricing(_message.Message):
     TOTAL_FIELD_NUMBER: _builtins.int
     PRICED_AT_FIELD_NUMBER: _builtins.int
     EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    STALE_FIELD_NUMBER: _builtins.int
+    stale: _builtins.bool
+    """true when past expires_at and pricing could not be reached to renew it"""
     @_builtins.property
     def subtotal(self) -> _common_pb2.Money:
         """sum of unit_price * quantity"""
@@ -298,10 +305,11 @@ class CartPricing(_message.Message):
         total: _common_pb2.Money | None = ...,
         priced_at: _timestamp_pb2.Timestamp | None = ...,
         expires_at: _timestamp_pb2.Timestamp | None = ...,
+        stale: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["discount_total", b"discount_total", "expires_at", b"expires_at", "priced_at", b"priced_at", "subtotal", b"subtotal", "total", b"total"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["discount_total", b"discount_total", "expires_at", b"expires_at", "priced_at", b"priced_at", "subtotal", b"subtotal", "total", b"total"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["discount_total", b"discount_total", "expires_at", b"expires_at", "priced_at", b"priced_at", "stale", b"stale", "subtotal", b"subtotal", "total", b"total"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -536,6 +544,7 @@ class AddCartLineRequest(_message.Message):
     SKU_FIELD_NUMBER: _builtins.int
     QUANTITY_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
     cart_id: _builtins.str
     """required"""
     sku: _builtins.str
@@ -544,6 +553,8 @@ class AddCartLineRequest(_message.Message):
     """required, >= 1; the resulting line quantity must stay within the limits"""
     request_id: _builtins.str
     """required: client-chosen UUID; a repeat with it returns the cart without adding again"""
+    expected_version: _builtins.int
+    """optional: the Cart.version the client last saw; 0 skips the check"""
     def __init__(
         self,
         *,
@@ -551,10 +562,11 @@ class AddCartLineRequest(_message.Message):
         sku: _builtins.str = ...,
         quantity: _builtins.int = ...,
         request_id: _builtins.str = ...,
+        expected_version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cart_id", b"cart_id", "quantity", b"quantity", "request_id", b"request_id", "sku", b"sku"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cart_id", b"cart_id", "expected_version", b"expected_version", "quantity", b"quantity", "request_id", b"request_id", "sku", b"sku"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -591,22 +603,26 @@ class UpdateCartLineRequest(_message.Message):
     CART_ID_FIELD_NUMBER: _builtins.int
     LINE_ID_FIELD_NUMBER: _builtins.int
     QUANTITY_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
     cart_id: _builtins.str
     """required"""
     line_id: _builtins.str
     """required"""
     quantity: _builtins.int
-    """required, >= 1 (use RemoveCartLine to remove)"""
+    """required, 0..max_line_quantity; 0 removes the line"""
+    expected_version: _builtins.int
+    """optional: the Cart.version the client last saw; 0 skips the check"""
     def __init__(
         self,
         *,
         cart_id: _builtins.str = ...,
         line_id: _builtins.str = ...,
         quantity: _builtins.int = ...,
+        expected_version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cart_id", b"cart_id", "line_id", b"line_id", "quantity", b"quantity"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cart_id", b"cart_id", "expected_version", b"expected_version", "line_id", b"line_id", "quantity", b"quantity"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -638,19 +654,23 @@ class RemoveCartLineRequest(_message.Message):
 
     CART_ID_FIELD_NUMBER: _builtins.int
     LINE_ID_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
     cart_id: _builtins.str
     """required"""
     line_id: _builtins.str
     """required"""
+    expected_version: _builtins.int
+    """optional: the Cart.version the client last saw; 0 skips the check"""
     def __init__(
         self,
         *,
         cart_id: _builtins.str = ...,
         line_id: _builtins.str = ...,
+        expected_version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cart_id", b"cart_id", "line_id", b"line_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cart_id", b"cart_id", "expected_version", b"expected_version", "line_id", b"line_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -682,19 +702,23 @@ class ApplyCouponRequest(_message.Message):
 
     CART_ID_FIELD_NUMBER: _builtins.int
     COUPON_CODE_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
     cart_id: _builtins.str
     """required"""
     coupon_code: _builtins.str
     """required; case-insensitive"""
+    expected_version: _builtins.int
+    """optional: the Cart.version the client last saw; 0 skips the check"""
     def __init__(
         self,
         *,
         cart_id: _builtins.str = ...,
         coupon_code: _builtins.str = ...,
+        expected_version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cart_id", b"cart_id", "coupon_code", b"coupon_code"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cart_id", b"cart_id", "coupon_code", b"coupon_code", "expected_version", b"expected_version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -725,16 +749,20 @@ class RemoveCouponRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     CART_ID_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
     cart_id: _builtins.str
     """required"""
+    expected_version: _builtins.int
+    """optional: the Cart.version the client last saw; 0 skips the check"""
     def __init__(
         self,
         *,
         cart_id: _builtins.str = ...,
+        expected_version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cart_id", b"cart_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cart_id", b"cart_id", "expected_version", b"expected_version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -129,8 +129,8 @@ class CartServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateCartLine(self, request, context):
-        """Sets the quantity of a line (absolute, so repeating it is harmless). NOT_FOUND for an unknown
-        line; limits as for AddCartLine.
+        """Sets the quantity of a line (absolute, so repeating it is harmless); quantity 0 removes the
+        line. NOT_FOUND for an unknown line; limits as for AddCartLine.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -144,8 +144,10 @@ class CartServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ApplyCoupon(self, request, context):
-        """Attaches a coupon code, replacing the previous one. Unknown, inactive or expired codes fail
-        with FAILED_PRECONDITION (reason COUPON_INVALID, metadata `coupon_reason` from pricing); a
+        """Attaches a coupon code, replacing the previous one. Codes the customer cannot use at all
+        (pricing reasons NOT_FOUND, INACTIVE, NOT_YET_VALID, EXPIRED, USAGE_LIMIT_REACHED,
+        CUSTOMER_LIMIT_REACHED, CURRENCY_MISMATCH) fail with FAILED_PRECONDITION (reason
+        COUPON_INVALID, metadata `coupon_reason` from pricing) and change nothing; a
         valid code whose conditions the cart does not meet yet (e.g. minimum spend) is kept with
         CouponState.applied = false and pricing's reason, so it applies once the cart qualifies.
         Applying the code the cart already has returns the cart unchanged.

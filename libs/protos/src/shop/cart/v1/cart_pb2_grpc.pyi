@@ -10,7 +10,11 @@ that customer and to roles admin and service; a guest cart (no customer_id) is o
 holds its id (an unguessable UUID). CheckOutCart is for checkout (role service).
 
 Every mutation re-validates the changed line against catalog, re-prices the whole cart with
-pricing and returns the cart as it now is. A cart with no activity for the configured period is
+pricing and returns the cart as it now is. Mutations take an optional expected_version
+(optimistic concurrency): when set and the cart's version differs they fail with ABORTED
+(reason CART_VERSION_MISMATCH) and change nothing. A mutation that cannot reach catalog or pricing
+fails with UNAVAILABLE (reason CATALOG_UNAVAILABLE / PRICING_UNAVAILABLE) and changes nothing;
+reads then answer with the last snapshot, marked CartPricing.stale when it has expired. A cart with no activity for the configured period is
 marked ABANDONED by a sweeper (event shop.cart.abandoned). Once a cart leaves ACTIVE it is
 read-only: mutations fail with FAILED_PRECONDITION (reason CART_NOT_ACTIVE).
 """
@@ -61,14 +65,16 @@ class CartServiceStub:
     caller's channel or a limit would be exceeded. A repeat with the same request_id adds nothing.
     """
     UpdateCartLine: _grpc.UnaryUnaryMultiCallable[_cart_pb2.UpdateCartLineRequest, _cart_pb2.UpdateCartLineResponse]
-    """Sets the quantity of a line (absolute, so repeating it is harmless). NOT_FOUND for an unknown
-    line; limits as for AddCartLine.
+    """Sets the quantity of a line (absolute, so repeating it is harmless); quantity 0 removes the
+    line. NOT_FOUND for an unknown line; limits as for AddCartLine.
     """
     RemoveCartLine: _grpc.UnaryUnaryMultiCallable[_cart_pb2.RemoveCartLineRequest, _cart_pb2.RemoveCartLineResponse]
     """Removes a line. Removing a line that is already gone returns the cart unchanged."""
     ApplyCoupon: _grpc.UnaryUnaryMultiCallable[_cart_pb2.ApplyCouponRequest, _cart_pb2.ApplyCouponResponse]
-    """Attaches a coupon code, replacing the previous one. Unknown, inactive or expired codes fail
-    with FAILED_PRECONDITION (reason COUPON_INVALID, metadata `coupon_reason` from pricing); a
+    """Attaches a coupon code, replacing the previous one. Codes the customer cannot use at all
+    (pricing reasons NOT_FOUND, INACTIVE, NOT_YET_VALID, EXPIRED, USAGE_LIMIT_REACHED,
+    CUSTOMER_LIMIT_REACHED, CURRENCY_MISMATCH) fail with FAILED_PRECONDITION (reason
+    COUPON_INVALID, metadata `coupon_reason` from pricing) and change nothing; a
     valid code whose conditions the cart does not meet yet (e.g. minimum spend) is kept with
     CouponState.applied = false and pricing's reason, so it applies once the cart qualifies.
     Applying the code the cart already has returns the cart unchanged.
@@ -113,14 +119,16 @@ class CartServiceAsyncStub(CartServiceStub):
     caller's channel or a limit would be exceeded. A repeat with the same request_id adds nothing.
     """
     UpdateCartLine: _aio.UnaryUnaryMultiCallable[_cart_pb2.UpdateCartLineRequest, _cart_pb2.UpdateCartLineResponse]  # type: ignore[assignment]
-    """Sets the quantity of a line (absolute, so repeating it is harmless). NOT_FOUND for an unknown
-    line; limits as for AddCartLine.
+    """Sets the quantity of a line (absolute, so repeating it is harmless); quantity 0 removes the
+    line. NOT_FOUND for an unknown line; limits as for AddCartLine.
     """
     RemoveCartLine: _aio.UnaryUnaryMultiCallable[_cart_pb2.RemoveCartLineRequest, _cart_pb2.RemoveCartLineResponse]  # type: ignore[assignment]
     """Removes a line. Removing a line that is already gone returns the cart unchanged."""
     ApplyCoupon: _aio.UnaryUnaryMultiCallable[_cart_pb2.ApplyCouponRequest, _cart_pb2.ApplyCouponResponse]  # type: ignore[assignment]
-    """Attaches a coupon code, replacing the previous one. Unknown, inactive or expired codes fail
-    with FAILED_PRECONDITION (reason COUPON_INVALID, metadata `coupon_reason` from pricing); a
+    """Attaches a coupon code, replacing the previous one. Codes the customer cannot use at all
+    (pricing reasons NOT_FOUND, INACTIVE, NOT_YET_VALID, EXPIRED, USAGE_LIMIT_REACHED,
+    CUSTOMER_LIMIT_REACHED, CURRENCY_MISMATCH) fail with FAILED_PRECONDITION (reason
+    COUPON_INVALID, metadata `coupon_reason` from pricing) and change nothing; a
     valid code whose conditions the cart does not meet yet (e.g. minimum spend) is kept with
     CouponState.applied = false and pricing's reason, so it applies once the cart qualifies.
     Applying the code the cart already has returns the cart unchanged.
@@ -192,8 +200,8 @@ class CartServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _cart_pb2.UpdateCartLineRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_cart_pb2.UpdateCartLineResponse, _abc.Awaitable[_cart_pb2.UpdateCartLineResponse]]:
-        """Sets the quantity of a line (absolute, so repeating it is harmless). NOT_FOUND for an unknown
-        line; limits as for AddCartLine.
+        """Sets the quantity of a line (absolute, so repeating it is harmless); quantity 0 removes the
+        line. NOT_FOUND for an unknown line; limits as for AddCartLine.
         """
 
     @_abc_1.abstractmethod
@@ -210,8 +218,10 @@ class CartServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _cart_pb2.ApplyCouponRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_cart_pb2.ApplyCouponResponse, _abc.Awaitable[_cart_pb2.ApplyCouponResponse]]:
-        """Attaches a coupon code, replacing the previous one. Unknown, inactive or expired codes fail
-        with FAILED_PRECONDITION (reason COUPON_INVALID, metadata `coupon_reason` from pricing); a
+        """Attaches a coupon code, replacing the previous one. Codes the customer cannot use at all
+        (pricing reasons NOT_FOUND, INACTIVE, NOT_YET_VALID, EXPIRED, USAGE_LIMIT_REACHED,
+        CUSTOMER_LIMIT_REACHED, CURRENCY_MISMATCH) fail with FAILED_PRECONDITION (reason
+        COUPON_INVALID, metadata `coupon_reason` from pricing) and change nothing; a
         valid code whose conditions the cart does not meet yet (e.g. minimum spend) is kept with
         CouponState.applied = false and pricing's reason, so it applies once the cart qualifies.
         Applying the code the cart already has returns the cart unchanged.

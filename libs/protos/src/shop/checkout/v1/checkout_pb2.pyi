@@ -39,6 +39,26 @@ order.proto for why. A held checkout is cancelled by cancelling its order.
 Authorization (gRPC metadata `x-shop-role`, `x-shop-customer-id`): PlaceOrder and GetCheckout
 for the cart's owner (guests: whoever holds the cart id), admin and service; ListCheckouts for
 admin and service, or customers for their own checkouts.
+
+Idempotency. A key is unique per customer (guests: per cart, the only identity a guest has):
+the table of checkouts has UNIQUE(customer, idempotency_key), so concurrent submits with one key
+start one saga and every other submit waits for (or returns) its outcome. A repeat must be the
+same request: cart_id, payment, fulfilment, billing_address, email and cart_version form its
+fingerprint (client_ip, device_id and the gateway's account fields may change between retries).
+At most one checkout per cart that has not FAILED exists (a partial unique index), so submits of
+one cart under different keys give at most one order.
+
+Crash safety. The saga's state (current step, reservation, authorisation, order) is committed
+before and after every external call, and every call is idempotent by a key derived from the
+checkout id (reservation id = coupon redemption key = fraud checkout id = order checkout id =
+checkout id; provider Idempotency-Key `checkout:<id>:authorize` / `checkout:<id>:void`). A
+process that dies is resumed by the recovery worker of any replica (leases, FOR UPDATE SKIP
+LOCKED): a RUNNING saga goes forward from its current step, a COMPENSATING one goes on undoing;
+none does both. Steps before CREATE_ORDER fail for good after a few transient errors (and are
+compensated); from CREATE_ORDER on, and every compensation, retry until they succeed.
+
+Payment terms live with the B2B account, which the gateway knows (like approval_limit): it passes
+them in PlaceOrderRequest.payment_terms_days; checkout only checks them (invoice allowed or not).
 """
 
 from collections import abc as _abc
@@ -204,6 +224,10 @@ class _FailureCodeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_FailureCo
     """the reservation was gone when the stock was to be committed"""
     FAILURE_CODE_INTERNAL: _FailureCode.ValueType  # 12
     """an unexpected error; operations should look at it"""
+    FAILURE_CODE_PAYMENT_METHOD_INVALID: _FailureCode.ValueType  # 13
+    """the payment method is unknown to the provider or unusable"""
+    FAILURE_CODE_PICKUP_UNAVAILABLE: _FailureCode.ValueType  # 14
+    """the store does not exist or offers no pickup"""
 
 class FailureCode(_FailureCode, metaclass=_FailureCodeEnumTypeWrapper):
     """Why a checkout failed."""
@@ -233,7 +257,43 @@ FAILURE_CODE_STOCK_COMMIT_FAILED: FailureCode.ValueType  # 11
 """the reservation was gone when the stock was to be committed"""
 FAILURE_CODE_INTERNAL: FailureCode.ValueType  # 12
 """an unexpected error; operations should look at it"""
+FAILURE_CODE_PAYMENT_METHOD_INVALID: FailureCode.ValueType  # 13
+"""the payment method is unknown to the provider or unusable"""
+FAILURE_CODE_PICKUP_UNAVAILABLE: FailureCode.ValueType  # 14
+"""the store does not exist or offers no pickup"""
 Global___FailureCode: _TypeAlias = FailureCode  # noqa: Y015
+
+class _ApprovalPeriod:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ApprovalPeriodEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ApprovalPeriod.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    APPROVAL_PERIOD_UNSPECIFIED: _ApprovalPeriod.ValueType  # 0
+    """same as ORDER"""
+    APPROVAL_PERIOD_ORDER: _ApprovalPeriod.ValueType  # 1
+    """each order on its own: a total above the limit waits"""
+    APPROVAL_PERIOD_DAY: _ApprovalPeriod.ValueType  # 2
+    """the buyer's checkouts of the UTC day, this one included"""
+    APPROVAL_PERIOD_WEEK: _ApprovalPeriod.ValueType  # 3
+    """the buyer's checkouts of the ISO week (from Monday 00:00 UTC)"""
+    APPROVAL_PERIOD_MONTH: _ApprovalPeriod.ValueType  # 4
+    """the buyer's checkouts of the calendar month (UTC)"""
+
+class ApprovalPeriod(_ApprovalPeriod, metaclass=_ApprovalPeriodEnumTypeWrapper):
+    """How approval_limit counts a B2B buyer's spending."""
+
+APPROVAL_PERIOD_UNSPECIFIED: ApprovalPeriod.ValueType  # 0
+"""same as ORDER"""
+APPROVAL_PERIOD_ORDER: ApprovalPeriod.ValueType  # 1
+"""each order on its own: a total above the limit waits"""
+APPROVAL_PERIOD_DAY: ApprovalPeriod.ValueType  # 2
+"""the buyer's checkouts of the UTC day, this one included"""
+APPROVAL_PERIOD_WEEK: ApprovalPeriod.ValueType  # 3
+"""the buyer's checkouts of the ISO week (from Monday 00:00 UTC)"""
+APPROVAL_PERIOD_MONTH: ApprovalPeriod.ValueType  # 4
+"""the buyer's checkouts of the calendar month (UTC)"""
+Global___ApprovalPeriod: _TypeAlias = ApprovalPeriod  # noqa: Y015
 
 @_typing.final
 class CardPayment(_message.Message):
@@ -569,6 +629,7 @@ class Checkout(_message.Message):
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     FINISHED_AT_FIELD_NUMBER: _builtins.int
+    PAYMENT_CAPTURED_FIELD_NUMBER: _builtins.int
     checkout_id: _builtins.str
     """UUID"""
     idempotency_key: _builtins.str
@@ -584,6 +645,8 @@ class Checkout(_message.Message):
     """set when fraud asked for a review"""
     approval_required: _builtins.bool
     """the total exceeds the buyer's approval limit"""
+    payment_captured: _builtins.bool
+    """CAPTURE_PAYMENT took the money (false: authorised or invoiced)"""
     @_builtins.property
     def customer(self) -> _common_pb2.CustomerContext: ...
     @_builtins.property
@@ -643,10 +706,11 @@ class Checkout(_message.Message):
         created_at: _timestamp_pb2.Timestamp | None = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
         finished_at: _timestamp_pb2.Timestamp | None = ...,
+        payment_captured: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["billing_address", b"billing_address", "created_at", b"created_at", "customer", b"customer", "failure", b"failure", "finished_at", b"finished_at", "fulfilment_method", b"fulfilment_method", "hold_expires_at", b"hold_expires_at", "payment_method", b"payment_method", "totals", b"totals", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_required", b"approval_required", "billing_address", b"billing_address", "cart_id", b"cart_id", "checkout_id", b"checkout_id", "created_at", b"created_at", "customer", b"customer", "email", b"email", "failure", b"failure", "finished_at", b"finished_at", "fraud_assessment_id", b"fraud_assessment_id", "fraud_review_id", b"fraud_review_id", "fulfilment_method", b"fulfilment_method", "hold_expires_at", b"hold_expires_at", "idempotency_key", b"idempotency_key", "order_id", b"order_id", "order_number", b"order_number", "payment_attempts", b"payment_attempts", "payment_method", b"payment_method", "status", b"status", "steps", b"steps", "totals", b"totals", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_required", b"approval_required", "billing_address", b"billing_address", "cart_id", b"cart_id", "checkout_id", b"checkout_id", "created_at", b"created_at", "customer", b"customer", "email", b"email", "failure", b"failure", "finished_at", b"finished_at", "fraud_assessment_id", b"fraud_assessment_id", "fraud_review_id", b"fraud_review_id", "fulfilment_method", b"fulfilment_method", "hold_expires_at", b"hold_expires_at", "idempotency_key", b"idempotency_key", "order_id", b"order_id", "order_number", b"order_number", "payment_attempts", b"payment_attempts", "payment_captured", b"payment_captured", "payment_method", b"payment_method", "status", b"status", "steps", b"steps", "totals", b"totals", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -673,6 +737,8 @@ class PlaceOrderRequest(_message.Message):
     CUSTOMER_SINCE_FIELD_NUMBER: _builtins.int
     APPROVAL_LIMIT_FIELD_NUMBER: _builtins.int
     CART_VERSION_FIELD_NUMBER: _builtins.int
+    PAYMENT_TERMS_DAYS_FIELD_NUMBER: _builtins.int
+    APPROVAL_PERIOD_FIELD_NUMBER: _builtins.int
     cart_id: _builtins.str
     """required"""
     idempotency_key: _builtins.str
@@ -688,6 +754,13 @@ class PlaceOrderRequest(_message.Message):
     cart_version: _builtins.int
     """the client; a higher total waits for approval. Unset: no limit
     optional: the Cart.version the shopper saw; 0 skips the check
+    """
+    payment_terms_days: _builtins.int
+    """B2B accounts with payment terms (e.g. 30 for NET 30): set by"""
+    approval_period: Global___ApprovalPeriod.ValueType
+    """the gateway from the account, never by the client; 0: the
+    account cannot pay by invoice
+    with approval_limit: over which period spending counts; set
     """
     @_builtins.property
     def payment(self) -> Global___PaymentMethod:
@@ -729,10 +802,12 @@ class PlaceOrderRequest(_message.Message):
         customer_since: _timestamp_pb2.Timestamp | None = ...,
         approval_limit: _common_pb2.Money | None = ...,
         cart_version: _builtins.int = ...,
+        payment_terms_days: _builtins.int = ...,
+        approval_period: Global___ApprovalPeriod.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["approval_limit", b"approval_limit", "billing_address", b"billing_address", "customer", b"customer", "customer_since", b"customer_since", "fulfilment", b"fulfilment", "payment", b"payment"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_limit", b"approval_limit", "billing_address", b"billing_address", "cart_id", b"cart_id", "cart_version", b"cart_version", "client_ip", b"client_ip", "client_ip_country", b"client_ip_country", "customer", b"customer", "customer_since", b"customer_since", "device_id", b"device_id", "email", b"email", "fulfilment", b"fulfilment", "idempotency_key", b"idempotency_key", "payment", b"payment"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_limit", b"approval_limit", "approval_period", b"approval_period", "billing_address", b"billing_address", "cart_id", b"cart_id", "cart_version", b"cart_version", "client_ip", b"client_ip", "client_ip_country", b"client_ip_country", "customer", b"customer", "customer_since", b"customer_since", "device_id", b"device_id", "email", b"email", "fulfilment", b"fulfilment", "idempotency_key", b"idempotency_key", "payment", b"payment", "payment_terms_days", b"payment_terms_days"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -746,10 +821,13 @@ class PlaceOrderResponse(_message.Message):
     ORDER_ID_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
     FAILURE_FIELD_NUMBER: _builtins.int
+    ORDER_NUMBER_FIELD_NUMBER: _builtins.int
     checkout_id: _builtins.str
     order_id: _builtins.str
     """empty when no order was created (yet)"""
     status: Global___CheckoutStatus.ValueType
+    order_number: _builtins.str
+    """the order's human-friendly number, with order_id"""
     @_builtins.property
     def failure(self) -> Global___CheckoutFailure:
         """set when FAILED"""
@@ -761,10 +839,11 @@ class PlaceOrderResponse(_message.Message):
         order_id: _builtins.str = ...,
         status: Global___CheckoutStatus.ValueType = ...,
         failure: Global___CheckoutFailure | None = ...,
+        order_number: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["failure", b"failure"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkout_id", b"checkout_id", "failure", b"failure", "order_id", b"order_id", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkout_id", b"checkout_id", "failure", b"failure", "order_id", b"order_id", "order_number", b"order_number", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -57,14 +57,17 @@ class CheckoutServiceServicer:
     def PlaceOrder(self, request, context):
         """Places the order of a cart. Runs the saga until it completes, fails or is held, or until
         the call's deadline is close; then it returns the status reached (RUNNING means the saga goes
-        on in the background: poll GetCheckout). Business outcomes (declined card, out of stock,
+        on in the background: poll GetCheckout). It waits at most PLACE_ORDER_WAIT_SECONDS (default
+        8 s), and returns half a second before the call's deadline. Business outcomes (declined card, out of stock,
         fraud block) are a FAILED status with a failure, not an RPC error, so that a repeat with the
         same idempotency key returns the same outcome. RPC errors mean nothing was started:
         INVALID_ARGUMENT for bad input; NOT_FOUND for an unknown cart; FAILED_PRECONDITION for a cart
         that is empty, not ACTIVE or has blocking line problems (reason CART_NOT_CHECKOUTABLE), or an
-        invoice payment without a B2B account (reason INVOICE_NOT_ALLOWED); ABORTED when cart_version
-        is set and the cart changed; ALREADY_EXISTS when the idempotency key was used for a different
-        request.
+        invoice payment without a B2B account with payment terms (reason INVOICE_NOT_ALLOWED), a cart
+        that another checkout is placing right now (reason CHECKOUT_IN_PROGRESS, metadata
+        `checkout_id`); ABORTED when cart_version is set and the cart changed (reason CART_CHANGED);
+        ALREADY_EXISTS when the idempotency key was used for a different request (reason
+        IDEMPOTENCY_KEY_REUSED).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

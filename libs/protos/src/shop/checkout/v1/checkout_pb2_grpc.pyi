@@ -39,6 +39,26 @@ order.proto for why. A held checkout is cancelled by cancelling its order.
 Authorization (gRPC metadata `x-shop-role`, `x-shop-customer-id`): PlaceOrder and GetCheckout
 for the cart's owner (guests: whoever holds the cart id), admin and service; ListCheckouts for
 admin and service, or customers for their own checkouts.
+
+Idempotency. A key is unique per customer (guests: per cart, the only identity a guest has):
+the table of checkouts has UNIQUE(customer, idempotency_key), so concurrent submits with one key
+start one saga and every other submit waits for (or returns) its outcome. A repeat must be the
+same request: cart_id, payment, fulfilment, billing_address, email and cart_version form its
+fingerprint (client_ip, device_id and the gateway's account fields may change between retries).
+At most one checkout per cart that has not FAILED exists (a partial unique index), so submits of
+one cart under different keys give at most one order.
+
+Crash safety. The saga's state (current step, reservation, authorisation, order) is committed
+before and after every external call, and every call is idempotent by a key derived from the
+checkout id (reservation id = coupon redemption key = fraud checkout id = order checkout id =
+checkout id; provider Idempotency-Key `checkout:<id>:authorize` / `checkout:<id>:void`). A
+process that dies is resumed by the recovery worker of any replica (leases, FOR UPDATE SKIP
+LOCKED): a RUNNING saga goes forward from its current step, a COMPENSATING one goes on undoing;
+none does both. Steps before CREATE_ORDER fail for good after a few transient errors (and are
+compensated); from CREATE_ORDER on, and every compensation, retry until they succeed.
+
+Payment terms live with the B2B account, which the gateway knows (like approval_limit): it passes
+them in PlaceOrderRequest.payment_terms_days; checkout only checks them (invoice allowed or not).
 """
 
 from collections import abc as _abc
@@ -72,14 +92,17 @@ class CheckoutServiceStub:
     PlaceOrder: _grpc.UnaryUnaryMultiCallable[_checkout_pb2.PlaceOrderRequest, _checkout_pb2.PlaceOrderResponse]
     """Places the order of a cart. Runs the saga until it completes, fails or is held, or until
     the call's deadline is close; then it returns the status reached (RUNNING means the saga goes
-    on in the background: poll GetCheckout). Business outcomes (declined card, out of stock,
+    on in the background: poll GetCheckout). It waits at most PLACE_ORDER_WAIT_SECONDS (default
+    8 s), and returns half a second before the call's deadline. Business outcomes (declined card, out of stock,
     fraud block) are a FAILED status with a failure, not an RPC error, so that a repeat with the
     same idempotency key returns the same outcome. RPC errors mean nothing was started:
     INVALID_ARGUMENT for bad input; NOT_FOUND for an unknown cart; FAILED_PRECONDITION for a cart
     that is empty, not ACTIVE or has blocking line problems (reason CART_NOT_CHECKOUTABLE), or an
-    invoice payment without a B2B account (reason INVOICE_NOT_ALLOWED); ABORTED when cart_version
-    is set and the cart changed; ALREADY_EXISTS when the idempotency key was used for a different
-    request.
+    invoice payment without a B2B account with payment terms (reason INVOICE_NOT_ALLOWED), a cart
+    that another checkout is placing right now (reason CHECKOUT_IN_PROGRESS, metadata
+    `checkout_id`); ABORTED when cart_version is set and the cart changed (reason CART_CHANGED);
+    ALREADY_EXISTS when the idempotency key was used for a different request (reason
+    IDEMPOTENCY_KEY_REUSED).
     """
     GetCheckout: _grpc.UnaryUnaryMultiCallable[_checkout_pb2.GetCheckoutRequest, _checkout_pb2.GetCheckoutResponse]
     """One checkout with its steps and failure reason."""
@@ -92,14 +115,17 @@ class CheckoutServiceAsyncStub(CheckoutServiceStub):
     PlaceOrder: _aio.UnaryUnaryMultiCallable[_checkout_pb2.PlaceOrderRequest, _checkout_pb2.PlaceOrderResponse]  # type: ignore[assignment]
     """Places the order of a cart. Runs the saga until it completes, fails or is held, or until
     the call's deadline is close; then it returns the status reached (RUNNING means the saga goes
-    on in the background: poll GetCheckout). Business outcomes (declined card, out of stock,
+    on in the background: poll GetCheckout). It waits at most PLACE_ORDER_WAIT_SECONDS (default
+    8 s), and returns half a second before the call's deadline. Business outcomes (declined card, out of stock,
     fraud block) are a FAILED status with a failure, not an RPC error, so that a repeat with the
     same idempotency key returns the same outcome. RPC errors mean nothing was started:
     INVALID_ARGUMENT for bad input; NOT_FOUND for an unknown cart; FAILED_PRECONDITION for a cart
     that is empty, not ACTIVE or has blocking line problems (reason CART_NOT_CHECKOUTABLE), or an
-    invoice payment without a B2B account (reason INVOICE_NOT_ALLOWED); ABORTED when cart_version
-    is set and the cart changed; ALREADY_EXISTS when the idempotency key was used for a different
-    request.
+    invoice payment without a B2B account with payment terms (reason INVOICE_NOT_ALLOWED), a cart
+    that another checkout is placing right now (reason CHECKOUT_IN_PROGRESS, metadata
+    `checkout_id`); ABORTED when cart_version is set and the cart changed (reason CART_CHANGED);
+    ALREADY_EXISTS when the idempotency key was used for a different request (reason
+    IDEMPOTENCY_KEY_REUSED).
     """
     GetCheckout: _aio.UnaryUnaryMultiCallable[_checkout_pb2.GetCheckoutRequest, _checkout_pb2.GetCheckoutResponse]  # type: ignore[assignment]
     """One checkout with its steps and failure reason."""
@@ -115,14 +141,17 @@ class CheckoutServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_checkout_pb2.PlaceOrderResponse, _abc.Awaitable[_checkout_pb2.PlaceOrderResponse]]:
         """Places the order of a cart. Runs the saga until it completes, fails or is held, or until
         the call's deadline is close; then it returns the status reached (RUNNING means the saga goes
-        on in the background: poll GetCheckout). Business outcomes (declined card, out of stock,
+        on in the background: poll GetCheckout). It waits at most PLACE_ORDER_WAIT_SECONDS (default
+        8 s), and returns half a second before the call's deadline. Business outcomes (declined card, out of stock,
         fraud block) are a FAILED status with a failure, not an RPC error, so that a repeat with the
         same idempotency key returns the same outcome. RPC errors mean nothing was started:
         INVALID_ARGUMENT for bad input; NOT_FOUND for an unknown cart; FAILED_PRECONDITION for a cart
         that is empty, not ACTIVE or has blocking line problems (reason CART_NOT_CHECKOUTABLE), or an
-        invoice payment without a B2B account (reason INVOICE_NOT_ALLOWED); ABORTED when cart_version
-        is set and the cart changed; ALREADY_EXISTS when the idempotency key was used for a different
-        request.
+        invoice payment without a B2B account with payment terms (reason INVOICE_NOT_ALLOWED), a cart
+        that another checkout is placing right now (reason CHECKOUT_IN_PROGRESS, metadata
+        `checkout_id`); ABORTED when cart_version is set and the cart changed (reason CART_CHANGED);
+        ALREADY_EXISTS when the idempotency key was used for a different request (reason
+        IDEMPOTENCY_KEY_REUSED).
         """
 
     @_abc_1.abstractmethod

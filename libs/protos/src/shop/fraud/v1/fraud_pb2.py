@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from shop.common.v1 import common_pb2 as shop_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19shop/fraud/v1/fraud.proto\x12\rshop.fraud.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bshop/common/v1/common.proto\"Q\n\x06Reason\x12\'\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x19.shop.fraud.v1.ReasonCode\x12\x0e\n\x06weight\x18\x02 \x01(\x05\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"X\n\x0c\x41ssessedLine\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\x03\x12)\n\nunit_price\x18\x03 \x01(\x0b\x32\x15.shop.common.v1.Money\"\xfb\x02\n\x0fPurchaseContext\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\x36\n\x12\x61\x63\x63ount_created_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12%\n\x06\x61mount\x18\x05 \x01(\x0b\x32\x15.shop.common.v1.Money\x12\n\n\x02ip\x18\x06 \x01(\t\x12\x12\n\nip_country\x18\x07 \x01(\t\x12\x11\n\tdevice_id\x18\x08 \x01(\t\x12\x18\n\x10\x63\x61rd_fingerprint\x18\t \x01(\t\x12\x14\n\x0c\x63\x61rd_country\x18\n \x01(\t\x12\x17\n\x0f\x62illing_country\x18\x0b \x01(\t\x12\x18\n\x10shipping_country\x18\x0c \x01(\t\x12*\n\x05lines\x18\r \x03(\x0b\x32\x1b.shop.fraud.v1.AssessedLine\x12\x0f\n\x07\x63hannel\x18\x0e \x01(\t\"\xa6\x02\n\nAssessment\x12\x15\n\rassessment_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63heckout_id\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x05\x12)\n\x08\x64\x65\x63ision\x18\x04 \x01(\x0e\x32\x17.shop.fraud.v1.Decision\x12&\n\x07reasons\x18\x05 \x03(\x0b\x32\x15.shop.fraud.v1.Reason\x12\x11\n\treview_id\x18\x06 \x01(\t\x12\x15\n\rmodel_version\x18\x07 \x01(\t\x12/\n\x07\x63ontext\x18\x08 \x01(\x0b\x32\x1e.shop.fraud.v1.PurchaseContext\x12/\n\x0b\x61ssessed_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"U\n\rAssessRequest\x12\x13\n\x0b\x63heckout_id\x18\x01 \x01(\t\x12/\n\x07\x63ontext\x18\x02 \x01(\x0b\x32\x1e.shop.fraud.v1.PurchaseContext\"?\n\x0e\x41ssessResponse\x12-\n\nassessment\x18\x01 \x01(\x0b\x32\x19.shop.fraud.v1.Assessment\"B\n\x14GetAssessmentRequest\x12\x15\n\rassessment_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63heckout_id\x18\x02 \x01(\t\"F\n\x15GetAssessmentResponse\x12-\n\nassessment\x18\x01 \x01(\x0b\x32\x19.shop.fraud.v1.Assessment\"\xf9\x01\n\x06Review\x12\x11\n\treview_id\x18\x01 \x01(\t\x12+\n\x06status\x18\x02 \x01(\x0e\x32\x1b.shop.fraud.v1.ReviewStatus\x12-\n\nassessment\x18\x03 \x01(\x0b\x32\x19.shop.fraud.v1.Assessment\x12\x12\n\ndecided_by\x18\x04 \x01(\t\x12\x0c\n\x04note\x18\x05 \x01(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ndecided_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"n\n\x12ListReviewsRequest\x12-\n\x08statuses\x18\x01 \x03(\x0e\x32\x1b.shop.fraud.v1.ReviewStatus\x12)\n\x04page\x18\x02 \x01(\x0b\x32\x1b.shop.common.v1.PageRequest\"i\n\x13ListReviewsResponse\x12&\n\x07reviews\x18\x01 \x03(\x0b\x32\x15.shop.fraud.v1.Review\x12*\n\x04page\x18\x02 \x01(\x0b\x32\x1c.shop.common.v1.PageResponse\"%\n\x10GetReviewRequest\x12\x11\n\treview_id\x18\x01 \x01(\t\":\n\x11GetReviewResponse\x12%\n\x06review\x18\x01 \x01(\x0b\x32\x15.shop.fraud.v1.Review\"7\n\x14\x41pproveReviewRequest\x12\x11\n\treview_id\x18\x01 \x01(\t\x12\x0c\n\x04note\x18\x02 \x01(\t\">\n\x15\x41pproveReviewResponse\x12%\n\x06review\x18\x01 \x01(\x0b\x32\x15.shop.fraud.v1.Review\"6\n\x13RejectReviewRequest\x12\x11\n\treview_id\x18\x01 \x01(\t\x12\x0c\n\x04note\x18\x02 \x01(\t\"=\n\x14RejectReviewResponse\x12%\n\x06review\x18\x01 \x01(\x0b\x32\x15.shop.fraud.v1.Review*a\n\x08\x44\x65\x63ision\x12\x18\n\x14\x44\x45\x43ISION_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x44\x45\x43ISION_ALLOW\x10\x01\x12\x13\n\x0f\x44\x45\x43ISION_REVIEW\x10\x02\x12\x12\n\x0e\x44\x45\x43ISION_BLOCK\x10\x03*\xa6\x04\n\nReasonCode\x12\x1b\n\x17REASON_CODE_UNSPECIFIED\x10\x00\x12\x1b\n\x17REASON_CODE_HIGH_AMOUNT\x10\x01\x12\x1b\n\x17REASON_CODE_NEW_ACCOUNT\x10\x02\x12#\n\x1fREASON_CODE_IP_COUNTRY_MISMATCH\x10\x03\x12%\n!REASON_CODE_CARD_COUNTRY_MISMATCH\x10\x04\x12)\n%REASON_CODE_BILLING_SHIPPING_MISMATCH\x10\x05\x12!\n\x1dREASON_CODE_CUSTOMER_VELOCITY\x10\x06\x12\x1b\n\x17REASON_CODE_IP_VELOCITY\x10\x07\x12\x1f\n\x1bREASON_CODE_DEVICE_VELOCITY\x10\x08\x12\x1d\n\x19REASON_CODE_CARD_VELOCITY\x10\t\x12%\n!REASON_CODE_MANY_CARDS_PER_DEVICE\x10\n\x12\x1b\n\x17REASON_CODE_DENY_LISTED\x10\x0b\x12!\n\x1dREASON_CODE_HIGH_RISK_COUNTRY\x10\x0c\x12\x1f\n\x1bREASON_CODE_HIGH_RISK_ITEMS\x10\r\x12 \n\x1cREASON_CODE_UNUSUAL_QUANTITY\x10\x0e\x12 \n\x1cREASON_CODE_DISPOSABLE_EMAIL\x10\x0f*\x9a\x01\n\x0cReviewStatus\x12\x1d\n\x19REVIEW_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12REVIEW_STATUS_OPEN\x10\x01\x12\x1a\n\x16REVIEW_STATUS_APPROVED\x10\x02\x12\x1a\n\x16REVIEW_STATUS_REJECTED\x10\x03\x12\x1b\n\x17REVIEW_STATUS_CANCELLED\x10\x04\x32\xaa\x04\n\x0c\x46raudService\x12J\n\x06\x41ssess\x12\x1c.shop.fraud.v1.AssessRequest\x1a\x1d.shop.fraud.v1.AssessResponse\"\x03\x90\x02\x02\x12_\n\rGetAssessment\x12#.shop.fraud.v1.GetAssessmentRequest\x1a$.shop.fraud.v1.GetAssessmentResponse\"\x03\x90\x02\x01\x12Y\n\x0bListReviews\x12!.shop.fraud.v1.ListReviewsRequest\x1a\".shop.fraud.v1.ListReviewsResponse\"\x03\x90\x02\x01\x12S\n\tGetReview\x12\x1f.shop.fraud.v1.GetReviewRequest\x1a .shop.fraud.v1.GetReviewResponse\"\x03\x90\x02\x01\x12_\n\rApproveReview\x12#.shop.fraud.v1.ApproveReviewRequest\x1a$.shop.fraud.v1.ApproveReviewResponse\"\x03\x90\x02\x02\x12\\\n\x0cRejectReview\x12\".shop.fraud.v1.RejectReviewRequest\x1a#.shop.fraud.v1.RejectReviewResponse\"\x03\x90\x02\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19shop/fraud/v1/fraud.proto\x12\rshop.fraud.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bshop/common/v1/common.proto\"Q\n\x06Reason\x12\'\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x19.shop.fraud.v1.ReasonCode\x12\x0e\n\x06weight\x18\x02 \x01(\x05\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"X\n\x0c\x41ssessedLine\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\x03\x12)\n\nunit_price\x18\x03 \x01(\x0b\x32\x15.shop.common.v1.Money\"\xfb\x02\n\x0fPurchaseContext\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\x36\n\x12\x61\x63\x63ount_created_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12%\n\x06\x61mount\x18\x05 \x01(\x0b\x32\x15.shop.common.v1.Money\x12\n\n\x02ip\x18\x06 \x01(\t\x12\x12\n\nip_country\x18\x07 \x01(\t\x12\x11\n\tdevice_id\x18\x08 \x01(\t\x12\x18\n\x10\x63\x61rd_fingerprint\x18\t \x01(\t\x12\x14\n\x0c\x63\x61rd_country\x18\n \x01(\t\x12\x17\n\x0f\x62illing_country\x18\x0b \x01(\t\x12\x18\n\x10shipping_country\x18\x0c \x01(\t\x12*\n\x05lines\x18\r \x03(\x0b\x32\x1b.shop.fraud.v1.AssessedLine\x12\x0f\n\x07\x63hannel\x18\x0e \x01(\t\"\xcf\x02\n\nAssessment\x12\x15\n\rassessment_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63heckout_id\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x05\x12)\n\x08\x64\x65\x63ision\x18\x04 \x01(\x0e\x32\x17.shop.fraud.v1.Decision\x12&\n\x07reasons\x18\x05 \x03(\x0b\x32\x15.shop.fraud.v1.Reason\x12\x11\n\treview_id\x18\x06 \x01(\t\x12\x15\n\rmodel_version\x18\x07 \x01(\t\x12/\n\x07\x63ontext\x18\x08 \x01(\x0b\x32\x1e.shop.fraud.v1.PurchaseContext\x12/\n\x0b\x61ssessed_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nrule_score\x18\n \x01(\x05\x12\x13\n\x0bmodel_score\x18\x0b \x01(\x05\"U\n\rAssessRequest\x12\x13\n\x0b\x63heckout_id\x18\x01 \x01(\t\x12/\n\x07\x63ontext\x18\x02 \x01(\x0b\x32\x1e.shop.fraud.v1.PurchaseContext\"?\n\x0e\x41ssessResponse\x12-\n\nassessment\x18\x01 \x01(\x0b\x32\x19.shop.fraud.v1.Assessment\"B\n\x14GetAssessmentRequest\x12\x15\n\rassessment_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63heckout_id\x18\x02 \x01(\t\"F\n\x15GetAssessmentResponse\x12-\n\nassessment\x18\x01 \x01(\x0b\x32\x19.shop.fraud.v1.Assessment\"\xf9\x01\n\x06Review\x12\x11\n\treview_id\x18\x01 \x01(\t\x12+\n\x06status\x18\x02 \x01(\x0e\x32\x1b.shop.fraud.v1.ReviewStatus\x12-\n\nassessment\x18\x03 \x01(\x0b\x32\x19.shop.fraud.v1.Assessment\x12\x12\n\ndecided_by\x18\x04 \x01(\t\x12\x0c\n\x04note\x18\x05 \x01(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ndecided_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"n\n\x12ListReviewsRequest\x12-\n\x08statuses\x18\x01 \x03(\x0e\x32\x1b.shop.fraud.v1.ReviewStatus\x12)\n\x04page\x18\x02 \x01(\x0b\x32\x1b.shop.common.v1.PageRequest\"i\n\x13ListReviewsResponse\x12&\n\x07reviews\x18\x01 \x03(\x0b\x32\x15.shop.fraud.v1.Review\x12*\n\x04page\x18\x02 \x01(\x0b\x32\x1c.shop.common.v1.PageResponse\"%\n\x10GetReviewRequest\x12\x11\n\treview_id\x18\x01 \x01(\t\":\n\x11GetReviewResponse\x12%\n\x06review\x18\x01 \x01(\x0b\x32\x15.shop.fraud.v1.Review\"7\n\x14\x41pproveReviewRequest\x12\x11\n\treview_id\x18\x01 \x01(\t\x12\x0c\n\x04note\x18\x02 \x01(\t\">\n\x15\x41pproveReviewResponse\x12%\n\x06review\x18\x01 \x01(\x0b\x32\x15.shop.fraud.v1.Review\"6\n\x13RejectReviewRequest\x12\x11\n\treview_id\x18\x01 \x01(\t\x12\x0c\n\x04note\x18\x02 \x01(\t\"=\n\x14RejectReviewResponse\x12%\n\x06review\x18\x01 \x01(\x0b\x32\x15.shop.fraud.v1.Review*a\n\x08\x44\x65\x63ision\x12\x18\n\x14\x44\x45\x43ISION_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x44\x45\x43ISION_ALLOW\x10\x01\x12\x13\n\x0f\x44\x45\x43ISION_REVIEW\x10\x02\x12\x12\n\x0e\x44\x45\x43ISION_BLOCK\x10\x03*\xeb\x04\n\nReasonCode\x12\x1b\n\x17REASON_CODE_UNSPECIFIED\x10\x00\x12\x1b\n\x17REASON_CODE_HIGH_AMOUNT\x10\x01\x12\x1b\n\x17REASON_CODE_NEW_ACCOUNT\x10\x02\x12#\n\x1fREASON_CODE_IP_COUNTRY_MISMATCH\x10\x03\x12%\n!REASON_CODE_CARD_COUNTRY_MISMATCH\x10\x04\x12)\n%REASON_CODE_BILLING_SHIPPING_MISMATCH\x10\x05\x12!\n\x1dREASON_CODE_CUSTOMER_VELOCITY\x10\x06\x12\x1b\n\x17REASON_CODE_IP_VELOCITY\x10\x07\x12\x1f\n\x1bREASON_CODE_DEVICE_VELOCITY\x10\x08\x12\x1d\n\x19REASON_CODE_CARD_VELOCITY\x10\t\x12%\n!REASON_CODE_MANY_CARDS_PER_DEVICE\x10\n\x12\x1b\n\x17REASON_CODE_DENY_LISTED\x10\x0b\x12!\n\x1dREASON_CODE_HIGH_RISK_COUNTRY\x10\x0c\x12\x1f\n\x1bREASON_CODE_HIGH_RISK_ITEMS\x10\r\x12 \n\x1cREASON_CODE_UNUSUAL_QUANTITY\x10\x0e\x12 \n\x1cREASON_CODE_DISPOSABLE_EMAIL\x10\x0f\x12\x1d\n\x19REASON_CODE_SHARED_DEVICE\x10\x10\x12$\n REASON_CODE_AMOUNT_ABOVE_HISTORY\x10\x11*\x9a\x01\n\x0cReviewStatus\x12\x1d\n\x19REVIEW_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12REVIEW_STATUS_OPEN\x10\x01\x12\x1a\n\x16REVIEW_STATUS_APPROVED\x10\x02\x12\x1a\n\x16REVIEW_STATUS_REJECTED\x10\x03\x12\x1b\n\x17REVIEW_STATUS_CANCELLED\x10\x04\x32\xaa\x04\n\x0c\x46raudService\x12J\n\x06\x41ssess\x12\x1c.shop.fraud.v1.AssessRequest\x1a\x1d.shop.fraud.v1.AssessResponse\"\x03\x90\x02\x02\x12_\n\rGetAssessment\x12#.shop.fraud.v1.GetAssessmentRequest\x1a$.shop.fraud.v1.GetAssessmentResponse\"\x03\x90\x02\x01\x12Y\n\x0bListReviews\x12!.shop.fraud.v1.ListReviewsRequest\x1a\".shop.fraud.v1.ListReviewsResponse\"\x03\x90\x02\x01\x12S\n\tGetReview\x12\x1f.shop.fraud.v1.GetReviewRequest\x1a .shop.fraud.v1.GetReviewResponse\"\x03\x90\x02\x01\x12_\n\rApproveReview\x12#.shop.fraud.v1.ApproveReviewRequest\x1a$.shop.fraud.v1.ApproveReviewResponse\"\x03\x90\x02\x02\x12\\\n\x0cRejectReview\x12\".shop.fraud.v1.RejectReviewRequest\x1a#.shop.fraud.v1.RejectReviewResponse\"\x03\x90\x02\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,12 +45,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FRAUDSERVICE'].methods_by_name['ApproveReview']._serialized_options = b'\220\002\002'
   _globals['_FRAUDSERVICE'].methods_by_name['RejectReview']._loaded_options = None
   _globals['_FRAUDSERVICE'].methods_by_name['RejectReview']._serialized_options = b'\220\002\002'
-  _globals['_DECISION']._serialized_start=2060
-  _globals['_DECISION']._serialized_end=2157
-  _globals['_REASONCODE']._serialized_start=2160
-  _globals['_REASONCODE']._serialized_end=2710
-  _globals['_REVIEWSTATUS']._serialized_start=2713
-  _globals['_REVIEWSTATUS']._serialized_end=2867
+  _globals['_DECISION']._serialized_start=2101
+  _globals['_DECISION']._serialized_end=2198
+  _globals['_REASONCODE']._serialized_start=2201
+  _globals['_REASONCODE']._serialized_end=2820
+  _globals['_REVIEWSTATUS']._serialized_start=2823
+  _globals['_REVIEWSTATUS']._serialized_end=2977
   _globals['_REASON']._serialized_start=106
   _globals['_REASON']._serialized_end=187
   _globals['_ASSESSEDLINE']._serialized_start=189
@@ -58,33 +58,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PURCHASECONTEXT']._serialized_start=280
   _globals['_PURCHASECONTEXT']._serialized_end=659
   _globals['_ASSESSMENT']._serialized_start=662
-  _globals['_ASSESSMENT']._serialized_end=956
-  _globals['_ASSESSREQUEST']._serialized_start=958
-  _globals['_ASSESSREQUEST']._serialized_end=1043
-  _globals['_ASSESSRESPONSE']._serialized_start=1045
-  _globals['_ASSESSRESPONSE']._serialized_end=1108
-  _globals['_GETASSESSMENTREQUEST']._serialized_start=1110
-  _globals['_GETASSESSMENTREQUEST']._serialized_end=1176
-  _globals['_GETASSESSMENTRESPONSE']._serialized_start=1178
-  _globals['_GETASSESSMENTRESPONSE']._serialized_end=1248
-  _globals['_REVIEW']._serialized_start=1251
-  _globals['_REVIEW']._serialized_end=1500
-  _globals['_LISTREVIEWSREQUEST']._serialized_start=1502
-  _globals['_LISTREVIEWSREQUEST']._serialized_end=1612
-  _globals['_LISTREVIEWSRESPONSE']._serialized_start=1614
-  _globals['_LISTREVIEWSRESPONSE']._serialized_end=1719
-  _globals['_GETREVIEWREQUEST']._serialized_start=1721
-  _globals['_GETREVIEWREQUEST']._serialized_end=1758
-  _globals['_GETREVIEWRESPONSE']._serialized_start=1760
-  _globals['_GETREVIEWRESPONSE']._serialized_end=1818
-  _globals['_APPROVEREVIEWREQUEST']._serialized_start=1820
-  _globals['_APPROVEREVIEWREQUEST']._serialized_end=1875
-  _globals['_APPROVEREVIEWRESPONSE']._serialized_start=1877
-  _globals['_APPROVEREVIEWRESPONSE']._serialized_end=1939
-  _globals['_REJECTREVIEWREQUEST']._serialized_start=1941
-  _globals['_REJECTREVIEWREQUEST']._serialized_end=1995
-  _globals['_REJECTREVIEWRESPONSE']._serialized_start=1997
-  _globals['_REJECTREVIEWRESPONSE']._serialized_end=2058
-  _globals['_FRAUDSERVICE']._serialized_start=2870
-  _globals['_FRAUDSERVICE']._serialized_end=3424
+  _globals['_ASSESSMENT']._serialized_end=997
+  _globals['_ASSESSREQUEST']._serialized_start=999
+  _globals['_ASSESSREQUEST']._serialized_end=1084
+  _globals['_ASSESSRESPONSE']._serialized_start=1086
+  _globals['_ASSESSRESPONSE']._serialized_end=1149
+  _globals['_GETASSESSMENTREQUEST']._serialized_start=1151
+  _globals['_GETASSESSMENTREQUEST']._serialized_end=1217
+  _globals['_GETASSESSMENTRESPONSE']._serialized_start=1219
+  _globals['_GETASSESSMENTRESPONSE']._serialized_end=1289
+  _globals['_REVIEW']._serialized_start=1292
+  _globals['_REVIEW']._serialized_end=1541
+  _globals['_LISTREVIEWSREQUEST']._serialized_start=1543
+  _globals['_LISTREVIEWSREQUEST']._serialized_end=1653
+  _globals['_LISTREVIEWSRESPONSE']._serialized_start=1655
+  _globals['_LISTREVIEWSRESPONSE']._serialized_end=1760
+  _globals['_GETREVIEWREQUEST']._serialized_start=1762
+  _globals['_GETREVIEWREQUEST']._serialized_end=1799
+  _globals['_GETREVIEWRESPONSE']._serialized_start=1801
+  _globals['_GETREVIEWRESPONSE']._serialized_end=1859
+  _globals['_APPROVEREVIEWREQUEST']._serialized_start=1861
+  _globals['_APPROVEREVIEWREQUEST']._serialized_end=1916
+  _globals['_APPROVEREVIEWRESPONSE']._serialized_start=1918
+  _globals['_APPROVEREVIEWRESPONSE']._serialized_end=1980
+  _globals['_REJECTREVIEWREQUEST']._serialized_start=1982
+  _globals['_REJECTREVIEWREQUEST']._serialized_end=2036
+  _globals['_REJECTREVIEWRESPONSE']._serialized_start=2038
+  _globals['_REJECTREVIEWRESPONSE']._serialized_end=2099
+  _globals['_FRAUDSERVICE']._serialized_start=2980
+  _globals['_FRAUDSERVICE']._serialized_end=3534
 # @@protoc_insertion_point(module_scope)

@@ -99,9 +99,15 @@ class _ReasonCodeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ReasonCode
     """a line quantity far above the usual for the SKU"""
     REASON_CODE_DISPOSABLE_EMAIL: _ReasonCode.ValueType  # 15
     """email domain is a known throw-away mail provider"""
+    REASON_CODE_SHARED_DEVICE: _ReasonCode.ValueType  # 16
+    """several different accounts (or guest emails) used this device recently"""
+    REASON_CODE_AMOUNT_ABOVE_HISTORY: _ReasonCode.ValueType  # 17
+    """amount far above the customer's usual order (median of past orders)"""
 
 class ReasonCode(_ReasonCode, metaclass=_ReasonCodeEnumTypeWrapper):
-    """Why a score is what it is. Each reason that fired adds its weight to the score (capped at 100)."""
+    """Why a score is what it is. Each reason that fired adds its weight to the rule score (capped at
+    100); the score blends the rule score with the model's probability (see Assessment.score).
+    """
 
 REASON_CODE_UNSPECIFIED: ReasonCode.ValueType  # 0
 REASON_CODE_HIGH_AMOUNT: ReasonCode.ValueType  # 1
@@ -134,6 +140,10 @@ REASON_CODE_UNUSUAL_QUANTITY: ReasonCode.ValueType  # 14
 """a line quantity far above the usual for the SKU"""
 REASON_CODE_DISPOSABLE_EMAIL: ReasonCode.ValueType  # 15
 """email domain is a known throw-away mail provider"""
+REASON_CODE_SHARED_DEVICE: ReasonCode.ValueType  # 16
+"""several different accounts (or guest emails) used this device recently"""
+REASON_CODE_AMOUNT_ABOVE_HISTORY: ReasonCode.ValueType  # 17
+"""amount far above the customer's usual order (median of past orders)"""
 Global___ReasonCode: _TypeAlias = ReasonCode  # noqa: Y015
 
 class _ReviewStatus:
@@ -181,7 +191,7 @@ class Reason(_message.Message):
     DETAIL_FIELD_NUMBER: _builtins.int
     code: Global___ReasonCode.ValueType
     weight: _builtins.int
-    """points it added to the score"""
+    """points it added to the rule score"""
     detail: _builtins.str
     """human-readable specifics, e.g. "ip country US, billing country DE" """
     def __init__(
@@ -324,17 +334,24 @@ class Assessment(_message.Message):
     MODEL_VERSION_FIELD_NUMBER: _builtins.int
     CONTEXT_FIELD_NUMBER: _builtins.int
     ASSESSED_AT_FIELD_NUMBER: _builtins.int
+    RULE_SCORE_FIELD_NUMBER: _builtins.int
+    MODEL_SCORE_FIELD_NUMBER: _builtins.int
     assessment_id: _builtins.str
     """UUID"""
     checkout_id: _builtins.str
     """the purchase it is about; unique"""
     score: _builtins.int
-    """0 (no risk seen) to 100 (certain fraud)"""
+    """0 (no risk seen) to 100 (certain fraud): rule_score and"""
     decision: Global___Decision.ValueType
+    """model_score blended by the service's model weight"""
     review_id: _builtins.str
     """set when decision is REVIEW"""
     model_version: _builtins.str
     """rule set / model that produced the score"""
+    rule_score: _builtins.int
+    """sum of the reasons' weights, capped at 100"""
+    model_score: _builtins.int
+    """the model's fraud probability in percent (0..100)"""
     @_builtins.property
     def reasons(self) -> _containers.RepeatedCompositeFieldContainer[Global___Reason]:
         """the reasons that fired, highest weight first"""
@@ -357,10 +374,12 @@ class Assessment(_message.Message):
         model_version: _builtins.str = ...,
         context: Global___PurchaseContext | None = ...,
         assessed_at: _timestamp_pb2.Timestamp | None = ...,
+        rule_score: _builtins.int = ...,
+        model_score: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["assessed_at", b"assessed_at", "context", b"context"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assessed_at", b"assessed_at", "assessment_id", b"assessment_id", "checkout_id", b"checkout_id", "context", b"context", "decision", b"decision", "model_version", b"model_version", "reasons", b"reasons", "review_id", b"review_id", "score", b"score"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assessed_at", b"assessed_at", "assessment_id", b"assessment_id", "checkout_id", b"checkout_id", "context", b"context", "decision", b"decision", "model_score", b"model_score", "model_version", b"model_version", "reasons", b"reasons", "review_id", b"review_id", "rule_score", b"rule_score", "score", b"score"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -538,7 +557,7 @@ class ListReviewsResponse(_message.Message):
     PAGE_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def reviews(self) -> _containers.RepeatedCompositeFieldContainer[Global___Review]:
-        """oldest first"""
+        """OPEN first, then oldest first"""
 
     @_builtins.property
     def page(self) -> _common_pb2.PageResponse: ...

@@ -85,7 +85,7 @@ class FraudServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListReviews(self, request, context):
-        """The review queue, oldest first; by default the OPEN reviews.
+        """The review queue: OPEN reviews first, then oldest first; by default the OPEN reviews only.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -49,7 +49,7 @@ class FraudServiceStub:
     GetAssessment: _grpc.UnaryUnaryMultiCallable[_fraud_pb2.GetAssessmentRequest, _fraud_pb2.GetAssessmentResponse]
     """One assessment with the context it was made on."""
     ListReviews: _grpc.UnaryUnaryMultiCallable[_fraud_pb2.ListReviewsRequest, _fraud_pb2.ListReviewsResponse]
-    """The review queue, oldest first; by default the OPEN reviews."""
+    """The review queue: OPEN reviews first, then oldest first; by default the OPEN reviews only."""
     GetReview: _grpc.UnaryUnaryMultiCallable[_fraud_pb2.GetReviewRequest, _fraud_pb2.GetReviewResponse]
     """One review with its assessment."""
     ApproveReview: _grpc.UnaryUnaryMultiCallable[_fraud_pb2.ApproveReviewRequest, _fraud_pb2.ApproveReviewResponse]
@@ -72,7 +72,7 @@ class FraudServiceAsyncStub(FraudServiceStub):
     GetAssessment: _aio.UnaryUnaryMultiCallable[_fraud_pb2.GetAssessmentRequest, _fraud_pb2.GetAssessmentResponse]  # type: ignore[assignment]
     """One assessment with the context it was made on."""
     ListReviews: _aio.UnaryUnaryMultiCallable[_fraud_pb2.ListReviewsRequest, _fraud_pb2.ListReviewsResponse]  # type: ignore[assignment]
-    """The review queue, oldest first; by default the OPEN reviews."""
+    """The review queue: OPEN reviews first, then oldest first; by default the OPEN reviews only."""
     GetReview: _aio.UnaryUnaryMultiCallable[_fraud_pb2.GetReviewRequest, _fraud_pb2.GetReviewResponse]  # type: ignore[assignment]
     """One review with its assessment."""
     ApproveReview: _aio.UnaryUnaryMultiCallable[_fraud_pb2.ApproveReviewRequest, _fraud_pb2.ApproveReviewResponse]  # type: ignore[assignment]
@@ -110,7 +110,7 @@ class FraudServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _fraud_pb2.ListReviewsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_fraud_pb2.ListReviewsResponse, _abc.Awaitable[_fraud_pb2.ListReviewsResponse]]:
-        """The review queue, oldest first; by default the OPEN reviews."""
+        """The review queue: OPEN reviews first, then oldest first; by default the OPEN reviews only."""
 
     @_abc_1.abstractmethod
     def GetReview(

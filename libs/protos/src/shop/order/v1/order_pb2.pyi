@@ -822,6 +822,7 @@ class Order(_message.Message):
     VERSION_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
+    RESERVATION_ID_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
     """UUID"""
     number: _builtins.str
@@ -849,6 +850,8 @@ class Order(_message.Message):
     """set when CANCELLED"""
     version: _builtins.int
     """increases with every change"""
+    reservation_id: _builtins.str
+    """the inventory reservation; cancelling releases (or restocks) it"""
     @_builtins.property
     def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___OrderLine]: ...
     @_builtins.property
@@ -902,10 +905,11 @@ class Order(_message.Message):
         version: _builtins.int = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
+        reservation_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["approval", b"approval", "billing_address", b"billing_address", "created_at", b"created_at", "fulfilment_method", b"fulfilment_method", "payment", b"payment", "totals", b"totals", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "approval", b"approval", "billing_address", b"billing_address", "cancellation_reason", b"cancellation_reason", "channel", b"channel", "checkout_id", b"checkout_id", "coupon_code", b"coupon_code", "created_at", b"created_at", "currency", b"currency", "customer_id", b"customer_id", "email", b"email", "fraud_review_id", b"fraud_review_id", "fulfilment_method", b"fulfilment_method", "fulfilment_status", b"fulfilment_status", "fulfilments", b"fulfilments", "history", b"history", "lines", b"lines", "number", b"number", "order_id", b"order_id", "payment", b"payment", "payment_status", b"payment_status", "refunds", b"refunds", "status", b"status", "totals", b"totals", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "approval", b"approval", "billing_address", b"billing_address", "cancellation_reason", b"cancellation_reason", "channel", b"channel", "checkout_id", b"checkout_id", "coupon_code", b"coupon_code", "created_at", b"created_at", "currency", b"currency", "customer_id", b"customer_id", "email", b"email", "fraud_review_id", b"fraud_review_id", "fulfilment_method", b"fulfilment_method", "fulfilment_status", b"fulfilment_status", "fulfilments", b"fulfilments", "history", b"history", "lines", b"lines", "number", b"number", "order_id", b"order_id", "payment", b"payment", "payment_status", b"payment_status", "refunds", b"refunds", "reservation_id", b"reservation_id", "status", b"status", "totals", b"totals", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -931,6 +935,7 @@ class CreateOrderRequest(_message.Message):
     FRAUD_REVIEW_ID_FIELD_NUMBER: _builtins.int
     APPROVAL_REQUIRED_FIELD_NUMBER: _builtins.int
     APPROVAL_LIMIT_FIELD_NUMBER: _builtins.int
+    RESERVATION_ID_FIELD_NUMBER: _builtins.int
     checkout_id: _builtins.str
     """required; makes the call repeatable"""
     email: _builtins.str
@@ -940,6 +945,8 @@ class CreateOrderRequest(_message.Message):
     """set when fraud asked for a review: starts PENDING_REVIEW"""
     approval_required: _builtins.bool
     """the total exceeds the buyer's approval limit"""
+    reservation_id: _builtins.str
+    """the inventory reservation holding the stock; empty: the"""
     @_builtins.property
     def customer(self) -> _common_pb2.CustomerContext:
         """required: customer/account ids, channel, currency"""
@@ -983,10 +990,11 @@ class CreateOrderRequest(_message.Message):
         fraud_review_id: _builtins.str = ...,
         approval_required: _builtins.bool = ...,
         approval_limit: _common_pb2.Money | None = ...,
+        reservation_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["approval_limit", b"approval_limit", "billing_address", b"billing_address", "customer", b"customer", "fulfilment_method", b"fulfilment_method", "payment", b"payment", "totals", b"totals"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_limit", b"approval_limit", "approval_required", b"approval_required", "billing_address", b"billing_address", "checkout_id", b"checkout_id", "coupon_code", b"coupon_code", "customer", b"customer", "email", b"email", "fraud_review_id", b"fraud_review_id", "fulfilment_method", b"fulfilment_method", "lines", b"lines", "payment", b"payment", "totals", b"totals"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_limit", b"approval_limit", "approval_required", b"approval_required", "billing_address", b"billing_address", "checkout_id", b"checkout_id", "coupon_code", b"coupon_code", "customer", b"customer", "email", b"email", "fraud_review_id", b"fraud_review_id", "fulfilment_method", b"fulfilment_method", "lines", b"lines", "payment", b"payment", "reservation_id", b"reservation_id", "totals", b"totals"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

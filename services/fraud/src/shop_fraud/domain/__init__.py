@@ -1,0 +1,2 @@
+"""Pure fraud logic, no I/O: the purchase and its counter keys, the rules, the model, scoring and the
+review state machine."""

@@ -1,0 +1,447 @@
+"""The HTTP API (FastAPI): validates at the edge, runs operations in a unit of work, maps domain
+objects to JSON. Errors are problem+json (see errors.py); card numbers are never echoed back."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shop_sandbox import domain, schemas
+from shop_sandbox.domain import Authorization, AuthorizationStatus, PaymentMethod, Refund
+from shop_sandbox.errors import (
+    PROBLEM_JSON,
+    ApiError,
+    MethodNotAllowed,
+    RouteNotFound,
+    ValidationFailed,
+    problem,
+)
+from shop_sandbox.idempotency import REPLAYED_HEADER, Idempotency, Reply, media_type
+from shop_sandbox.operations import Payments
+from shop_sandbox.settings import SandboxSettings
+from shop_sandbox.telemetry import AUTHORIZATIONS, TelemetryMiddleware
+from shopkit.db import Database
+from shopkit.errors import FieldViolation, Violations
+from shopkit.identifiers import check_request_id
+
+log = logging.getLogger("shop_sandbox.api")
+
+READINESS_TIMEOUT_SECONDS = 2.0
+
+
+@dataclass
+class SandboxContext:
+    settings: SandboxSettings
+    db: Database
+    payments: Payments
+    idempotency: Idempotency
+    draining: bool = False
+
+    async def delay(self) -> None:
+        """SANDBOX_LATENCY_MS: the provider's simulated processing time."""
+        if self.settings.sandbox_latency_ms:
+            await asyncio.sleep(self.settings.sandbox_latency_ms / 1000)
+
+
+def _context(request: Request) -> SandboxContext:
+    context: SandboxContext = request.app.state.context
+    return context
+
+
+def _idempotency_key(
+    key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Makes a POST safe to retry: the same key and body get the stored answer "
+            "(header Idempotent-Replayed: true); another body with the key is 422 idempotency_key_reused.",
+        ),
+    ] = None,
+) -> str | None:
+    if key is not None:
+        violations = Violations()
+        check_request_id(violations, key, "Idempotency-Key")
+        if violations.items:
+            raise ValidationFailed(violations.items)
+    return key
+
+
+Context = Annotated[SandboxContext, Depends(_context)]
+IdempotencyKey = Annotated[str | None, Depends(_idempotency_key)]
+
+
+def _problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": schemas.Problem, "content": {PROBLEM_JSON: {}}} for status in statuses}
+
+
+# --- mapping ----------------------------------------------------------------------------------
+
+
+def payment_method_json(method: PaymentMethod) -> dict[str, Any]:
+    return schemas.PaymentMethod(
+        id=method.id,
+        card=schemas.Card(
+            brand=method.brand,
+            last4=method.last4,
+            exp_month=method.exp_month,
+            exp_year=method.exp_year,
+            fingerprint=method.fingerprint,
+            country=method.country,
+        ),
+        billing_country=method.billing_country,
+        created_at=method.created_at,
+    ).model_dump(mode="json")
+
+
+def _refund(refund: Refund) -> schemas.Refund:
+    return schemas.Refund(
+        id=refund.id,
+        authorization=refund.authorization_id,
+        amount=refund.amount,
+        currency=refund.currency,
+        created_at=refund.created_at,
+    )
+
+
+def refund_json(refund: Refund) -> dict[str, Any]:
+    return _refund(refund).model_dump(mode="json")
+
+
+def authorization_json(auth: Authorization) -> dict[str, Any]:
+    authenticated = auth.three_d_secure_authenticated
+    return schemas.Authorization(
+        id=auth.id,
+        status=auth.status.value,
+        payment_method=auth.payment_method_id,
+        amount=auth.amount,
+        currency=auth.currency,
+        amount_captured=auth.amount_captured,
+        amount_refunded=auth.amount_refunded,
+        decline_code=auth.decline_code,
+        failure_code=auth.failure_code,
+        three_d_secure=None if authenticated is None else schemas.ThreeDSecureResult(authenticated=authenticated),
+        metadata=auth.metadata,
+        captures=[
+            schemas.Capture(id=c.id, amount=c.amount, currency=auth.currency, created_at=c.created_at)
+            for c in auth.captures
+        ],
+        refunds=[_refund(r) for r in auth.refunds],
+        created_at=auth.created_at,
+    ).model_dump(mode="json")
+
+
+def authorization_reply(auth: Authorization) -> Reply:
+    """201 authorised (or captured), 402 declined, 502 failed (not stored: a retry runs again)."""
+    body = authorization_json(auth)
+    if auth.status is AuthorizationStatus.DECLINED:
+        detail = f"the card was declined ({auth.decline_code})"
+        return Reply(
+            402,
+            problem(402, "card_declined", "Card declined", detail, decline_code=auth.decline_code, authorization=body),
+        )
+    if auth.status is AuthorizationStatus.FAILED:
+        detail = "the provider could not process the authorisation; retry"
+        return Reply(
+            502,
+            problem(502, "processing_error", "Processing error", detail, retryable=True, authorization=body),
+            stored=False,
+        )
+    return Reply(201, body)
+
+
+def respond(reply: Reply) -> JSONResponse:
+    headers = {REPLAYED_HEADER: "true"} if reply.replayed else None
+    return JSONResponse(dict(reply.body), status_code=reply.status, headers=headers, media_type=media_type(reply))
+
+
+def _raise_if_any(violations: Violations) -> None:
+    if violations.items:
+        raise ValidationFailed(violations.items)
+
+
+# --- routes -------------------------------------------------------------------------------------
+
+router = APIRouter()
+
+
+@router.post(
+    "/v1/payment_methods",
+    status_code=201,
+    response_model=schemas.PaymentMethod,
+    responses=_problem_responses(422),
+    summary="Tokenise a card",
+    tags=["payment methods"],
+)
+async def create_payment_method(
+    body: schemas.PaymentMethodRequest, request: Request, context: Context, key: IdempotencyKey
+) -> Response:
+    number = domain.normalise_number(body.card.number)
+    violations = Violations()
+    domain.check_card(
+        violations,
+        number=number,
+        exp_month=body.card.exp_month,
+        exp_year=body.card.exp_year,
+        cvc=body.card.cvc,
+        billing_country=body.billing_country,
+        today=context.payments.today(),
+    )
+    _raise_if_any(violations)
+
+    async def effect(conn: AsyncConnection) -> Reply:
+        method = await context.payments.tokenise(
+            conn,
+            number=number,
+            exp_month=body.card.exp_month,
+            exp_year=body.card.exp_year,
+            billing_country=body.billing_country,
+        )
+        return Reply(201, payment_method_json(method))
+
+    endpoint = f"POST {request.url.path}"
+    return respond(await context.idempotency.execute(key, endpoint, body.model_dump(mode="json"), effect))
+
+
+@router.get(
+    "/v1/payment_methods/{payment_method_id}",
+    response_model=schemas.PaymentMethod,
+    responses=_problem_responses(404),
+    summary="Get a payment method",
+    tags=["payment methods"],
+)
+async def get_payment_method(payment_method_id: str, context: Context) -> Response:
+    await context.delay()
+    async with context.db.connect() as conn:
+        method = await context.payments.payment_method(conn, payment_method_id)
+    return JSONResponse(payment_method_json(method))
+
+
+@router.post(
+    "/v1/authorizations",
+    status_code=201,
+    response_model=schemas.Authorization,
+    responses=_problem_responses(402, 404, 409, 422, 502),
+    summary="Authorise an amount on a payment method",
+    tags=["authorizations"],
+)
+async def create_authorization(
+    body: schemas.AuthorizationRequest, request: Request, context: Context, key: IdempotencyKey
+) -> Response:
+    violations = Violations()
+    metadata = domain.clean_metadata(violations, body.metadata)
+    _raise_if_any(violations)
+    outcome: list[Authorization] = []
+
+    async def effect(conn: AsyncConnection) -> Reply:
+        auth = await context.payments.authorize(
+            conn,
+            payment_method_id=body.payment_method,
+            amount=body.amount,
+            currency=body.currency,
+            capture=body.capture,
+            authenticated=None if body.three_d_secure is None else body.three_d_secure.authenticated,
+            metadata=metadata,
+            idempotency_key=key,
+        )
+        outcome.append(auth)
+        return authorization_reply(auth)
+
+    endpoint = f"POST {request.url.path}"
+    reply = await context.idempotency.execute(key, endpoint, body.model_dump(mode="json"), effect)
+    if outcome and not reply.replayed:
+        auth = outcome[-1]
+        AUTHORIZATIONS.labels(auth.status.value, auth.decline_code or auth.failure_code or "").inc()
+    return respond(reply)
+
+
+@router.get(
+    "/v1/authorizations/{authorization_id}",
+    response_model=schemas.Authorization,
+    responses=_problem_responses(404),
+    summary="Get an authorization with its captures and refunds",
+    tags=["authorizations"],
+)
+async def get_authorization(authorization_id: str, context: Context) -> Response:
+    await context.delay()
+    async with context.db.connect() as conn:
+        auth = await context.payments.authorization(conn, authorization_id)
+    return JSONResponse(authorization_json(auth))
+
+
+@router.post(
+    "/v1/authorizations/{authorization_id}/capture",
+    response_model=schemas.Authorization,
+    responses=_problem_responses(404, 409, 422),
+    summary="Capture an authorization (once; all or part of the authorised amount)",
+    tags=["authorizations"],
+)
+async def capture_authorization(
+    authorization_id: str,
+    request: Request,
+    context: Context,
+    key: IdempotencyKey,
+    body: schemas.CaptureRequest | None = None,
+) -> Response:
+    amount = body.amount if body else None
+
+    async def effect(conn: AsyncConnection) -> Reply:
+        return Reply(200, authorization_json(await context.payments.capture(conn, authorization_id, amount)))
+
+    request_body = (body or schemas.CaptureRequest()).model_dump(mode="json")
+    return respond(await context.idempotency.execute(key, f"POST {request.url.path}", request_body, effect))
+
+
+@router.post(
+    "/v1/authorizations/{authorization_id}/void",
+    response_model=schemas.Authorization,
+    responses=_problem_responses(404, 409, 422),
+    summary="Void an authorization (release the hold)",
+    tags=["authorizations"],
+)
+async def void_authorization(
+    authorization_id: str, request: Request, context: Context, key: IdempotencyKey
+) -> Response:
+    async def effect(conn: AsyncConnection) -> Reply:
+        return Reply(200, authorization_json(await context.payments.void(conn, authorization_id)))
+
+    return respond(await context.idempotency.execute(key, f"POST {request.url.path}", {}, effect))
+
+
+@router.post(
+    "/v1/refunds",
+    status_code=201,
+    response_model=schemas.Refund,
+    responses=_problem_responses(404, 409, 422),
+    summary="Refund part or all of a captured authorization",
+    tags=["refunds"],
+)
+async def create_refund(
+    body: schemas.RefundRequest, request: Request, context: Context, key: IdempotencyKey
+) -> Response:
+    async def effect(conn: AsyncConnection) -> Reply:
+        return Reply(201, refund_json(await context.payments.refund(conn, body.authorization, body.amount)))
+
+    endpoint = f"POST {request.url.path}"
+    return respond(await context.idempotency.execute(key, endpoint, body.model_dump(mode="json"), effect))
+
+
+@router.get("/healthz", response_model=schemas.Health, tags=["probes"], summary="Liveness: the process serves")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    response_model=schemas.Health,
+    responses={503: {"model": schemas.Health}},
+    tags=["probes"],
+    summary="Readiness: the database answers",
+)
+async def readyz(context: Context) -> Response:
+    if context.draining:
+        return JSONResponse({"status": "draining"}, status_code=503)
+    try:
+        async with asyncio.timeout(READINESS_TIMEOUT_SECONDS), context.db.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+    except Exception as error:
+        log.warning("database unreachable: %s", error)
+        return JSONResponse({"status": "database unreachable"}, status_code=503)
+    return JSONResponse({"status": "ready"})
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics() -> Response:
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+def _field(loc: Sequence[int | str]) -> str:
+    """Pydantic's error location as the request's field path: ("body", "card", "cvc") -> card.cvc."""
+    if loc and loc[0] == "header":
+        return str(loc[1]) if len(loc) > 1 else "header"
+    parts = loc[1:] if loc and loc[0] in ("body", "path", "query") else loc
+    path = ""
+    for part in parts:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "body"
+
+
+async def _api_error(_: Request, error: Exception) -> Response:
+    assert isinstance(error, ApiError)
+    return JSONResponse(error.body(), status_code=error.status, media_type=PROBLEM_JSON)
+
+
+async def _validation_error(_: Request, error: Exception) -> Response:
+    """Field errors without the rejected input (which may be a card number)."""
+    assert isinstance(error, RequestValidationError)
+    errors: Sequence[Mapping[str, Any]] = error.errors()
+    failed = ValidationFailed(
+        FieldViolation("body" if e.get("type") == "json_invalid" else _field(e.get("loc", ())), str(e.get("msg")))
+        for e in errors
+    )
+    return await _api_error(_, failed)
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, StarletteHTTPException)
+    if error.status_code == 405:
+        return await _api_error(request, MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}"))
+    if error.status_code == 404:
+        return await _api_error(request, RouteNotFound(f"no route {request.url.path}"))
+    body = problem(error.status_code, "http_error", str(error.detail), str(error.detail))
+    return JSONResponse(body, status_code=error.status_code, media_type=PROBLEM_JSON)
+
+
+async def _unexpected_error(_: Request, error: Exception) -> Response:
+    body = problem(500, "internal_error", "Internal error", "unexpected error; retry with the same Idempotency-Key")
+    return JSONResponse({**body, "retryable": True}, status_code=500, media_type=PROBLEM_JSON)
+
+
+def create_app(context: SandboxContext) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await context.db.dispose()
+
+    app = FastAPI(
+        title="Shop payment sandbox",
+        version="1.0.0",
+        description="A card processor for tests and local runs: tokenise cards, authorise, capture, void and "
+        "refund, with Idempotency-Key on every POST and test cards with fixed outcomes.",
+        lifespan=lifespan,
+        # FastAPI's own OpenTelemetry spans, OTel metrics and validation logs are off: the kit's tracer
+        # provider, Prometheus and JSON logs are served by TelemetryMiddleware (one span per request,
+        # as the gRPC services have), and logged validation failures could carry card numbers.
+        telemetry={
+            "tracing": False,
+            "metrics": False,
+            "logs": False,
+            "operation_spans": False,
+            "auto_configure": False,
+        },
+    )
+    app.state.context = context
+    app.include_router(router)
+    app.add_middleware(TelemetryMiddleware)
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+    return app

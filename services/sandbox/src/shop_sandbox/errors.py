@@ -1,0 +1,107 @@
+"""Errors the sandbox answers on purpose, as RFC 9457 problem+json bodies.
+
+Every error body has `type`, `title`, `status`, `detail` and a stable machine-readable `code`;
+some add fields (`errors` for validation, `authorization_status` for state conflicts, `retryable`).
+`stored` says whether a request with an Idempotency-Key keeps the answer: errors found while the
+request executed are part of its outcome; rejections before it ran (bad input, a busy key) are not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from shopkit.errors import ERROR_DOMAIN, FieldViolation
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem_type(code: str) -> str:
+    return f"https://{ERROR_DOMAIN}/problems/sandbox/{code}"
+
+
+def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> dict[str, Any]:
+    return {"type": problem_type(code), "title": title, "status": status, "detail": detail, "code": code, **extra}
+
+
+class ApiError(Exception):
+    status = 500
+    code = "internal_error"
+    title = "Internal error"
+    stored = True
+
+    def __init__(self, detail: str, **extra: Any):
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+    def body(self) -> dict[str, Any]:
+        return problem(self.status, self.code, self.title, self.detail, **self.extra)
+
+
+class ValidationFailed(ApiError):
+    """Bad input: nothing was done, nothing is stored under the Idempotency-Key."""
+
+    status = 422
+    code = "validation_error"
+    title = "Invalid request"
+    stored = False
+
+    def __init__(self, violations: Iterable[FieldViolation]):
+        self.violations = list(violations)
+        detail = "; ".join(f"{v.field}: {v.description}" for v in self.violations) or "invalid request"
+        super().__init__(detail, errors=[{"field": v.field, "message": v.description} for v in self.violations])
+
+
+class IdempotencyKeyReused(ApiError):
+    status = 422
+    code = "idempotency_key_reused"
+    title = "Idempotency key reused"
+    stored = False
+
+
+class RequestInProgress(ApiError):
+    status = 409
+    code = "request_in_progress"
+    title = "Request in progress"
+    stored = False
+
+    def __init__(self, detail: str):
+        super().__init__(detail, retryable=True)
+
+
+class ResourceMissing(ApiError):
+    status = 404
+    code = "resource_missing"
+    title = "No such resource"
+
+    def __init__(self, resource: str, resource_id: str, *, param: str | None = None):
+        extra: dict[str, Any] = {"resource": resource}
+        if param:
+            extra["param"] = param
+        super().__init__(f"no {resource} {resource_id!r}", **extra)
+
+
+class StateConflict(ApiError):
+    """The authorization's state does not allow the operation (or the amount exceeds what it allows)."""
+
+    status = 409
+    title = "Conflict with the authorization's state"
+
+    def __init__(self, code: str, detail: str, *, authorization_status: str):
+        self.code = code
+        super().__init__(detail, authorization_status=authorization_status)
+
+
+class RouteNotFound(ApiError):
+    status = 404
+    code = "not_found"
+    title = "Not found"
+    stored = False
+
+
+class MethodNotAllowed(ApiError):
+    status = 405
+    code = "method_not_allowed"
+    title = "Method not allowed"
+    stored = False
