@@ -1,7 +1,8 @@
 """`shop-dev`: the local developer stack.
 
-shop-dev run      start PostgreSQL, NATS and every installed service; seed demo data; supervise
-shop-dev status   health of every service on its fixed port
+shop-dev run      start PostgreSQL, NATS, every installed service, the payment sandbox and the gateway;
+                  seed demo data; supervise
+shop-dev status   health of every service (and the sandbox, the gateway) on its fixed port
 shop-dev seed     (re)seed the demo data into a running stack
 shop-dev psql     a psql shell on a service's database (embedded PostgreSQL)
 shop-dev bench    catalog GetProduct against a bare grpc.aio echo server
@@ -15,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from shop_devstack.layout import SERVICE_PORTS, Layout, default_data_dir
+from shop_devstack.layout import KNOWN_PROCESSES, Layout, default_data_dir
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +27,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--port-offset",
         type=int,
         default=None,
-        help="add this to every port (gRPC, metrics, NATS), to run a second stack",
+        help="add this to every port (gRPC, HTTP, metrics, NATS), to run a second stack (e.g. 2000)",
     )
 
 
@@ -39,9 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--follow", "-f", action="store_true", help="print the services' logs as they are written")
     run.add_argument("--reseed", action="store_true", help="seed the demo data again even if it was seeded")
     run.add_argument("--no-seed", action="store_true", help="don't seed demo data")
-    run.add_argument("--only", default=None, help="comma-separated services to start (default: every installed one)")
     run.add_argument(
-        "--start-timeout", type=float, default=90.0, help="seconds each service may take to report SERVING"
+        "--only",
+        default=None,
+        help="comma-separated services to start, e.g. catalog,pricing,gateway (default: every installed one)",
+    )
+    run.add_argument(
+        "--start-timeout", type=float, default=90.0, help="seconds the services (then the gateway) may take to serve"
     )
     run.add_argument(
         "--stop-grace",
@@ -85,15 +90,19 @@ def _names(value: str | None) -> list[str] | None:
     if not value:
         return None
     names = [n.strip() for n in value.split(",") if n.strip()]
-    unknown = [n for n in names if n not in SERVICE_PORTS]
+    unknown = [n for n in names if n not in KNOWN_PROCESSES]
     if unknown:
-        raise SystemExit(f"shop-dev: unknown service(s) {', '.join(unknown)}; known: {', '.join(SERVICE_PORTS)}")
+        raise SystemExit(f"shop-dev: unknown service(s) {', '.join(unknown)}; known: {', '.join(KNOWN_PROCESSES)}")
     return names
 
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.command == "run":
+        # The launcher forks (then execs at once) while its health probes use gRPC: without this, gRPC's
+        # fork handlers log "skipping fork() handlers" on every start after the first probe. Must be set
+        # before grpc is imported; children inherit it, harmless as none forks and keeps using gRPC.
+        os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
         from shop_devstack.launcher import Launcher, LaunchError, RunOptions
 
         layout = _layout(args)

@@ -6,8 +6,10 @@ import asyncio
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import Protocol
 
-from shop_devstack.health import SERVING, UNREACHABLE, HealthProbe, tcp_open
+from shop_devstack.health import SERVING, UNREACHABLE, HealthProbe, HttpHealthProbe, tcp_open
+from shop_devstack.layout import LOCAL_HOST, ServiceSpec
 from shop_devstack.postgres import EmbeddedPostgres
 from shop_devstack.processes import ChildProcess
 
@@ -67,13 +69,27 @@ class Component(ABC):
         await self.start()
 
 
-class ServiceProcess(Component):
-    """`shop-<svc> serve`, ready when the gRPC health check says SERVING."""
+class Probe(Protocol):
+    async def check(self, limit: float = 1.0) -> str: ...
 
-    def __init__(self, name: str, address: str, target: str, child: ChildProcess):
-        super().__init__(name, address, child.log_path)
+    async def close(self) -> None: ...
+
+
+def probe_for(spec: ServiceSpec) -> Probe:
+    """gRPC health for the services; GET /readyz for the HTTP processes (the sandbox, the gateway)."""
+    if spec.http_port is not None:
+        return HttpHealthProbe(LOCAL_HOST, spec.http_port)
+    return HealthProbe(spec.target)
+
+
+class ServiceProcess(Component):
+    """`shop-<name> serve`, ready when its probe says SERVING."""
+
+    def __init__(self, spec: ServiceSpec, child: ChildProcess):
+        super().__init__(spec.name, spec.address, child.log_path)
+        self.kind = spec.kind
         self.child = child
-        self.probe_client = HealthProbe(target)
+        self.probe_client = probe_for(spec)
 
     @property
     def pid(self) -> int | None:
@@ -163,3 +179,12 @@ class PostgresDaemon(Component):
 
     async def stop(self, grace: float) -> None:
         await asyncio.to_thread(self.server.stop, grace)
+
+
+async def probe_once(spec: ServiceSpec) -> str:
+    """One health check of a process on its fixed port (`shop-dev status`)."""
+    probe = probe_for(spec)
+    try:
+        return await probe.check()
+    finally:
+        await probe.close()

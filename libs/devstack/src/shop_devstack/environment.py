@@ -6,7 +6,8 @@ Overrides (all optional):
                         starting the embedded server.
     SHOP_NATS_URL       URL of an external NATS server with JetStream; no embedded nats-server then.
     SHOP_<SVC>_<VAR>    set <VAR> for that one service, e.g. SHOP_CATALOG_LOG_LEVEL=DEBUG, or
-                        SHOP_PRICING_DATABASE_URL=... to use a database the launcher doesn't manage.
+                        SHOP_PRICING_DATABASE_URL=... to use a database the launcher doesn't manage
+                        (also for the sandbox and the gateway: SHOP_GATEWAY_RATE_LIMIT_ENABLED=false).
 """
 
 from __future__ import annotations
@@ -15,9 +16,18 @@ import importlib
 import inspect
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 
-from shop_devstack.layout import LOCAL_HOST, SERVICE_PORTS, ServiceSpec
+from shop_devstack.layout import (
+    GATEWAY_GRPC_PORT,
+    GATEWAY_HTTP_PORT,
+    LOCAL_HOST,
+    SANDBOX_HTTP_PORT,
+    SERVICE_PORTS,
+    ServiceSpec,
+)
 
 POSTGRES_URL_VAR = "SHOP_POSTGRES_URL"
 NATS_URL_VAR = "SHOP_NATS_URL"
@@ -26,13 +36,20 @@ NATS_URL_VAR = "SHOP_NATS_URL"
 LOCAL_DEFAULTS = {
     "LOG_LEVEL": "INFO",
     "LOG_FORMAT": "text",
-    "DB_POOL_SIZE": "5",  # seven services share one local server (max_connections 100)
+    "DB_POOL_SIZE": "5",  # eight databases (services, sandbox) share one local server (max_connections 100)
     "DB_MAX_OVERFLOW": "5",
     "SHUTDOWN_GRACE_SECONDS": "5",
 }
 
-_PEER_ADDRESS = re.compile(r"^(?P<scheme>[a-z]+:///?)?(?P<host>[A-Za-z0-9_.-]+):(?P<port>\d+)$")
-_GRPC_PORTS = {grpc: name for name, (grpc, _) in SERVICE_PORTS.items()}
+# A peer address: `catalog:50051`, `dns:///catalog:50051`, `http://localhost:8090`, `http://sandbox:8090/v1`.
+_PEER_ADDRESS = re.compile(r"^(?P<scheme>[a-z]+:///?)?(?P<host>[A-Za-z0-9_.-]+):(?P<port>\d+)(?P<path>/[^\s]*)?$")
+# Every fixed port a process may call -> the process that listens there.
+KNOWN_PORTS: dict[int, str] = {
+    **{grpc: name for name, (grpc, _) in SERVICE_PORTS.items()},
+    SANDBOX_HTTP_PORT: "sandbox",
+    GATEWAY_HTTP_PORT: "gateway",
+    GATEWAY_GRPC_PORT: "gateway",
+}
 
 
 def service_overrides(service: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -42,49 +59,83 @@ def service_overrides(service: str, environ: Mapping[str, str] | None = None) ->
     return {key[len(prefix) :]: value for key, value in source.items() if key.startswith(prefix) and key != prefix}
 
 
-def peer_addresses(service: str, port_offset: int) -> dict[str, str]:
-    """Settings whose default points at another service's port, aimed at the local one.
+@dataclass(frozen=True)
+class PeerSetting:
+    """A setting whose default points at another process's fixed port."""
 
-    A service's settings may default to e.g. `catalog:50051` (the Kubernetes name); locally the
-    same service listens on 127.0.0.1 at the fixed port plus the offset.
-    """
+    env: str  # the environment variable, e.g. CATALOG_ADDR or PAYMENT_SANDBOX_URL
+    peer: str  # the process listening on that port
+    scheme: str  # "", "dns:///", "http://"
+    port: int
+    path: str  # of an HTTP URL, usually ""
+
+    def local(self, port_offset: int) -> str:
+        return f"{self.scheme}{LOCAL_HOST}:{self.port + port_offset}{self.path}"
+
+
+def peer_settings(service: str) -> list[PeerSetting]:
+    """Settings of `service` whose `str` default names a known port: gRPC peers and HTTP URLs alike."""
     try:
         module = importlib.import_module(f"shop_{service}.settings")
     except ImportError:
-        return {}
+        return []
     from shopkit.settings import ServiceSettings
 
-    result: dict[str, str] = {}
+    found: dict[str, PeerSetting] = {}
     for _, cls in inspect.getmembers(module, inspect.isclass):
         if not issubclass(cls, ServiceSettings) or cls is ServiceSettings:
             continue
         for name, info in cls.model_fields.items():
             default = info.default
             match = _PEER_ADDRESS.match(default) if isinstance(default, str) else None
-            if match is None or int(match["port"]) not in _GRPC_PORTS:
+            if match is None or int(match["port"]) not in KNOWN_PORTS:
                 continue
             env = (info.validation_alias if isinstance(info.validation_alias, str) else name).upper()
-            result[env] = f"{match['scheme'] or ''}{LOCAL_HOST}:{int(match['port']) + port_offset}"
-    return result
+            port = int(match["port"])
+            found[env] = PeerSetting(env, KNOWN_PORTS[port], match["scheme"] or "", port, match["path"] or "")
+    return list(found.values())
+
+
+def peer_addresses(service: str, port_offset: int, absent: Collection[str] = ()) -> dict[str, str]:
+    """Settings whose default points at another process's port, aimed at the local one.
+
+    A service's settings may default to e.g. `catalog:50051` (the Kubernetes name) or
+    `http://localhost:8090` (the sandbox); locally that process listens on 127.0.0.1 at the fixed
+    port plus the offset. Settings pointing at a process in `absent` get an empty value (the
+    gateway then leaves that backend out of its readiness).
+    """
+    return {
+        setting.env: "" if setting.peer in absent else setting.local(port_offset) for setting in peer_settings(service)
+    }
 
 
 def service_environment(
-    spec: ServiceSpec, *, database_url: str, nats_url: str, port_offset: int, environ: Mapping[str, str] | None = None
+    spec: ServiceSpec,
+    *,
+    database_url: str | None,
+    nats_url: str,
+    port_offset: int,
+    absent: Collection[str] = (),
+    gateway_dir: Path | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
+    """The environment of `shop-<name> migrate|serve`: ports, URLs, peers, then the developer's overrides."""
     base = dict(os.environ if environ is None else environ)
     env = {**LOCAL_DEFAULTS, **base}
-    env.update(
-        {
-            "OTEL_SERVICE_NAME": spec.name,
-            "GRPC_HOST": LOCAL_HOST,  # nothing on the network reaches a dev stack that trusts x-shop-role
-            "METRICS_HOST": LOCAL_HOST,
-            "GRPC_PORT": str(spec.grpc_port),
-            "METRICS_PORT": str(spec.metrics_port),
-            "DATABASE_URL": database_url,
-            "NATS_URL": nats_url,
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    env.update(peer_addresses(spec.name, port_offset))
+    # Everything binds 127.0.0.1: nothing on the network reaches a dev stack that trusts x-shop-role.
+    env.update({"OTEL_SERVICE_NAME": spec.name, "NATS_URL": nats_url, "PYTHONUNBUFFERED": "1"})
+    if database_url is not None:
+        env["DATABASE_URL"] = database_url
+    if spec.grpc_port is not None:
+        env.update({"GRPC_HOST": LOCAL_HOST, "GRPC_PORT": str(spec.grpc_port)})
+    if spec.metrics_port is not None:
+        env.update({"METRICS_HOST": LOCAL_HOST, "METRICS_PORT": str(spec.metrics_port)})
+    if spec.http_port is not None:
+        env.update({"HTTP_HOST": LOCAL_HOST, "HTTP_PORT": str(spec.http_port)})
+    if spec.name == "gateway":
+        env["GATEWAY_DEV_MODE"] = "true"  # the built-in token issuer: POST /v1/auth/token
+        if gateway_dir is not None:
+            env["GATEWAY_DATA_DIR"] = str(gateway_dir)  # its signing key, so tokens outlive a restart
+    env.update(peer_addresses(spec.name, port_offset, absent))
     env.update(service_overrides(spec.name, base))
     return env

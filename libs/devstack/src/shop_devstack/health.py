@@ -1,15 +1,18 @@
-"""Probes: the standard gRPC health check (grpc.health.v1) and plain TCP reachability."""
+"""Probes: the standard gRPC health check (grpc.health.v1), HTTP /readyz and plain TCP reachability."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 SERVING = "SERVING"
 UNREACHABLE = "unreachable"
+NOT_READY = "not ready"
+MAX_PROBE_RESPONSE_BYTES = 64 * 1024
 
 # Reconnect quickly after a restart: the default backoff (1 s growing to 120 s) would hide it.
 CHANNEL_OPTIONS = [
@@ -61,3 +64,74 @@ async def tcp_open(host: str, port: int, limit: float = 0.5) -> bool:
     with contextlib.suppress(OSError):
         await writer.wait_closed()
     return True
+
+
+async def http_get(host: str, port: int, path: str, limit: float = 1.0) -> tuple[int, bytes] | None:
+    """(status, body) of a plain HTTP/1.1 GET; None when nothing answers. Small on purpose: probes only."""
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), limit)
+    except (OSError, TimeoutError):
+        return None
+    try:
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n".encode())
+        await writer.drain()
+        raw = b""  # `Connection: close`: the response ends where the stream does
+        while len(raw) < MAX_PROBE_RESPONSE_BYTES and (chunk := await asyncio.wait_for(reader.read(4096), limit)):
+            raw += chunk
+    except (OSError, TimeoutError):
+        return None
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    parts = head.split(b"\r\n", 1)[0].split()
+    if len(parts) < 2 or not parts[1].isdigit():
+        return None
+    return int(parts[1]), body
+
+
+class HttpHealthProbe:
+    """GET /readyz: 200 is SERVING; 404 (no readiness route) falls back to the liveness GET /healthz.
+
+    A 503 shows as `not ready`, with the backends the body names as not SERVING (the gateway's
+    /readyz lists the health of every service it calls).
+    """
+
+    def __init__(self, host: str, port: int, ready_path: str = "/readyz", live_path: str = "/healthz"):
+        self.host = host
+        self.port = port
+        self.ready_path = ready_path
+        self.live_path = live_path
+
+    async def check(self, limit: float = 1.0) -> str:
+        ready = await http_get(self.host, self.port, self.ready_path, limit)
+        if ready is None:
+            return UNREACHABLE
+        status, body = ready
+        if status == 404:
+            live = await http_get(self.host, self.port, self.live_path, limit)
+            if live is None:
+                return UNREACHABLE
+            status, body = live
+        if status == 200:
+            return SERVING
+        if status == 503:
+            down = _backends_down(body)
+            return f"{NOT_READY} ({', '.join(down)} down)" if down else NOT_READY
+        return f"HTTP {status}"
+
+    async def close(self) -> None:
+        """Nothing to release: every check uses a connection of its own."""
+
+
+def _backends_down(body: bytes) -> list[str]:
+    try:
+        backends = json.loads(body).get("backends") or {}
+    except (ValueError, AttributeError):
+        return []
+    return sorted(name for name, status in backends.items() if status != SERVING) if isinstance(backends, dict) else []
+
+
+async def check_http_once(host: str, port: int, limit: float = 1.0) -> str:
+    return await HttpHealthProbe(host, port).check(limit)

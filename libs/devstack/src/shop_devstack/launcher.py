@@ -1,9 +1,12 @@
 """`shop-dev run`: PostgreSQL, NATS, migrations, every installed service, demo seed, supervision.
 
 Order of start: PostgreSQL (embedded, or the external SHOP_POSTGRES_URL), NATS, one role and one
-database per service, `shop-<svc> migrate` for all services at once, `shop-<svc> serve` for all at
-once, wait for SERVING, seed the demo data once. Stop (Ctrl-C / SIGTERM): services first (SIGTERM,
-graceful drain), then NATS, then PostgreSQL. A second Ctrl-C kills what is still running.
+database per service (the payment sandbox included), `shop-<svc> migrate` for all of them at once,
+`shop-<svc> serve` for the services and the sandbox at once, wait until they are SERVING (gRPC
+health; the sandbox: HTTP /readyz), then the gateway (it calls every service; /readyz), and seed
+the demo data once. Stop (Ctrl-C / SIGTERM): the gateway first, then the services (SIGTERM,
+graceful drain), the sandbox (they call it while they drain), NATS, PostgreSQL. A second Ctrl-C
+kills what is still running.
 """
 
 from __future__ import annotations
@@ -98,7 +101,7 @@ class Launcher:
                     health = "skipped (--only)"
                 else:
                     health = "not started"
-                rows.append(Row(spec.name, "service", spec.address, health, None, None))
+                rows.append(Row(spec.name, spec.kind, spec.address, health, None, None))
         return rows
 
     def write_state(self) -> None:
@@ -180,21 +183,30 @@ class Launcher:
         try:
             admin_url = await self._start_postgres()
             nats_url = await self._start_nats()
-            services = [s for s in self.specs if s.installed and self._wanted(s.name)]
+            chosen = [s for s in self.specs if s.installed and self._wanted(s.name)]
             missing = [s.name for s in self.specs if not s.installed]
             if missing:
                 self.say(f"not built yet (no console script in {Path(sys.executable).parent}): {', '.join(missing)}")
-            urls = await self._provision(admin_url, services)
-            await self._migrate(services, urls, nats_url)
-            self._start_services(services, urls, nats_url)
-            await self.supervisor.wait_serving([s.name for s in services], self.options.start_timeout)
+            for spec in chosen:
+                rotate_log(self.layout.log_file(spec.name))
+            with_database = [s for s in chosen if s.database]
+            urls = await self._provision(admin_url, with_database)
+            await self._migrate(with_database, urls, nats_url)
+            first, edges = [s for s in chosen if not s.edge], [s for s in chosen if s.edge]
+            self._start_services(first, urls, nats_url)
+            await self.supervisor.wait_serving([s.name for s in first], self.options.start_timeout)
+            if edges:
+                # The gateway once its backends serve, so its /readyz (every backend SERVING) holds at once.
+                self._start_services(edges, urls, nats_url)
+            services = [s for s in chosen if s.kind == "service"]
             if self.options.seed and services:
                 self.phase = "seeding"
                 self.write_state()
                 await self._seed(services)
+            await self.supervisor.wait_serving([s.name for s in edges], self.options.start_timeout)
             self.phase = "running"
             self.print_table()
-            self._print_next_steps(services)
+            self._print_next_steps(chosen)
             self.write_state()
             if self.options.follow:
                 await asyncio.gather(supervise, self._follow_logs())
@@ -275,13 +287,20 @@ class Launcher:
         return urls
 
     def _environment(self, spec: ServiceSpec, urls: dict[str, str], nats_url: str) -> dict[str, str]:
+        started = {c.name for c in self.supervisor.components} | {spec.name}
         return service_environment(
-            spec, database_url=urls[spec.name], nats_url=nats_url, port_offset=self.layout.port_offset
+            spec,
+            database_url=urls.get(spec.name),
+            nats_url=nats_url,
+            port_offset=self.layout.port_offset,
+            # The gateway leaves out backends this run doesn't start (not built, --only): /readyz covers the rest.
+            absent={s.name for s in self.specs if s.name not in started} if spec.edge else (),
+            gateway_dir=self.layout.gateway_dir,
         )
 
     async def _migrate(self, services: list[ServiceSpec], urls: dict[str, str], nats_url: str) -> None:
-        for spec in services:
-            rotate_log(self.layout.log_file(spec.name))
+        if not services:
+            return
         self.say(f"migrating {', '.join(s.name for s in services)}")
 
         async def migrate(spec: ServiceSpec) -> None:
@@ -302,6 +321,8 @@ class Launcher:
         await asyncio.gather(*(migrate(s) for s in services))
 
     def _start_services(self, services: list[ServiceSpec], urls: dict[str, str], nats_url: str) -> None:
+        if not services:
+            return
         for spec in services:
             assert spec.executable is not None
             child = ChildProcess(
@@ -310,7 +331,7 @@ class Launcher:
                 self._environment(spec, urls, nats_url),
                 self.layout.log_file(spec.name),
             )
-            component = ServiceProcess(spec.name, spec.address, spec.target, child)
+            component = ServiceProcess(spec, child)
             component.started_at = time.monotonic()
             child.start()
             self.supervisor.add(component)
@@ -328,11 +349,19 @@ class Launcher:
         if seeded:
             self.say(f"demo data seeded in {time.monotonic() - started:.1f} s")
 
-    def _print_next_steps(self, services: list[ServiceSpec]) -> None:
+    def _print_next_steps(self, chosen: list[ServiceSpec]) -> None:
         layout = self.layout
+        services = [s for s in chosen if s.kind == "service"]
+        by_name = {s.name: s for s in chosen}
         lines = ["Everything is up. Next:"]
+        if "gateway" in by_name:
+            lines.extend(f"  {line}" for line in gateway_examples(by_name["gateway"]))
+        if "sandbox" in by_name:
+            lines.extend(f"  {line}" for line in sandbox_examples(by_name["sandbox"]))
         if services:
             first = services[0]
+            if len(lines) > 1:
+                lines.append("  the services themselves (gRPC, reflection, role from `x-shop-role`):")
             lines.append(f"  grpcurl -plaintext {first.address} list")
             lines.extend(f"  {example}" for example in seed.examples({s.name: s.address for s in services}))
         lines.append(f"  shop-dev status{_data_flag(layout)}   health of every service")
@@ -381,10 +410,18 @@ class Launcher:
                 await self._pg_start  # a start in progress finishes, then it is stopped below
             if self._pg is not None and self._pg not in self.supervisor.components:
                 self.supervisor.add(self._pg)
-        services = [c.name for c in self.supervisor.components if c.kind == "service"]
-        if services:
-            self.say(f"stopping {', '.join(services)}")
-            await self.supervisor.stop(services, self.options.stop_grace)
+        # Callers before what they call: the gateway, the services, then the sandbox (checkout and
+        # order may call it while they drain).
+        edges = {s.name for s in self.specs if s.edge}
+        processes = [c.name for c in self.supervisor.components if c.kind in ("service", "http")]
+        for group in (
+            [name for name in processes if name in edges],
+            [name for name in processes if name not in edges and self.supervisor.get(name).kind == "service"],
+            [name for name in processes if name not in edges and self.supervisor.get(name).kind == "http"],
+        ):
+            if group:
+                self.say(f"stopping {', '.join(group)}")
+                await self.supervisor.stop(group, self.options.stop_grace)
         for infra in ("nats", "postgres"):
             if any(c.name == infra for c in self.supervisor.components):
                 self.say(f"stopping {infra}")
@@ -431,12 +468,12 @@ class Launcher:
             wanted += [(self.layout.nats_port, "nats"), (self.layout.nats_monitor_port, "nats monitoring")]
         for spec in self.specs:
             if spec.installed and self._wanted(spec.name):
-                wanted += [(spec.grpc_port, f"{spec.name} gRPC"), (spec.metrics_port, f"{spec.name} metrics")]
+                wanted += spec.ports
         busy = [f"{port} ({what})" for port, what in wanted if not _port_free(port)]
         if busy:
             raise LaunchError(
                 f"ports in use: {', '.join(busy)}. Is another stack running? "
-                f"`shop-dev run --port-offset 1000` moves every port"
+                f"`shop-dev run --port-offset 2000` moves every port"
             )
 
 
@@ -478,3 +515,28 @@ def _redact(url: str) -> str:
 def _data_flag(layout: Layout) -> str:
     """The --data-dir the other commands need to find this stack (they read its ports from it)."""
     return "" if layout.data_dir == default_data_dir().resolve() else f" --data-dir {layout.data_dir}"
+
+
+def gateway_examples(gateway: ServiceSpec) -> list[str]:
+    """The curl walk-through's entry points (dev mode: the gateway issues tokens itself)."""
+    base = f"localhost:{gateway.http_port}"
+    body = '{"username":"alice","role":"customer"}'
+    pick = "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])'"
+    return [
+        f"gateway: HTTP/JSON on http://{base} (API docs http://{base}/docs), gRPC on localhost:{gateway.grpc_port}",
+        f"  TOKEN=$(curl -s -X POST {base}/v1/auth/token -H 'content-type: application/json' \\",
+        f"      -d '{body}' | {pick})",
+        f"  curl -s '{base}/v1/products?query=trail&page_size=3' -H \"authorization: Bearer $TOKEN\"",
+        f'  curl -s {base}/v1/cart -H "authorization: Bearer $TOKEN"',
+    ]
+
+
+def sandbox_examples(sandbox: ServiceSpec) -> list[str]:
+    """Tokenise a test card at the payment sandbox (what checkout does for a customer)."""
+    year = time.localtime().tm_year + 3
+    card = f'{{"card":{{"number":"4242424242424242","exp_month":12,"exp_year":{year},"cvc":"123"}}}}'
+    return [
+        f"payment sandbox: http://localhost:{sandbox.http_port} (API docs http://localhost:{sandbox.http_port}/docs)",
+        f"  curl -s -X POST localhost:{sandbox.http_port}/v1/payment_methods "
+        f"-H 'content-type: application/json' -d '{card}'",
+    ]

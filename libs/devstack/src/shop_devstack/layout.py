@@ -6,6 +6,7 @@ Everything lives under one data folder (default `<repo>/.data`, wiped by `make c
     nats/          JetStream storage
     logs/          one log per process: <service>.log, nats.log, postgres.log (-> pg/log)
     run/           launcher lock, state.json (pids, health, restarts) read by `shop-dev status`
+    gateway/       the gateway's dev token issuer key (GATEWAY_DATA_DIR), so tokens outlive a restart
     seeded/        one marker per service whose demo data is in its database
     secrets.json   per-service database passwords (only used with an external PostgreSQL)
 """
@@ -27,6 +28,14 @@ SERVICE_PORTS: dict[str, tuple[int, int]] = {
     "order": (50056, 9106),
     "fraud": (50057, 9107),
 }
+# The HTTP processes: the payment sandbox (HTTP only, /metrics on its HTTP port) and the gateway
+# (HTTP/JSON, the public gRPC API and Prometheus metrics).
+SANDBOX_HTTP_PORT = 8090
+GATEWAY_HTTP_PORT = 8080
+GATEWAY_GRPC_PORT = 9090
+GATEWAY_METRICS_PORT = 9108
+HTTP_PROCESSES = ("sandbox", "gateway")
+KNOWN_PROCESSES = (*SERVICE_PORTS, *HTTP_PROCESSES)
 NATS_PORT = 4222
 NATS_MONITOR_PORT = 8222
 LOCAL_HOST = "127.0.0.1"
@@ -34,18 +43,42 @@ LOCAL_HOST = "127.0.0.1"
 
 @dataclass(frozen=True)
 class ServiceSpec:
+    """One console script the launcher runs: a gRPC service, the payment sandbox or the gateway."""
+
     name: str
-    grpc_port: int
-    metrics_port: int
+    grpc_port: int | None
+    metrics_port: int | None
     executable: Path | None  # None: the package is not installed ("not built yet")
+    http_port: int | None = None  # HTTP processes: health is GET /readyz there, not gRPC health
+    database: bool = True  # its own role and database, `migrate` before `serve`
+    edge: bool = False  # calls every service: starts once they are SERVING, stops before them (the gateway)
+
+    @property
+    def kind(self) -> str:
+        """The status table's KIND: `service` (gRPC, seeded) or `http` (sandbox, gateway)."""
+        return "http" if self.http_port is not None else "service"
 
     @property
     def address(self) -> str:
-        return f"localhost:{self.grpc_port}"
+        grpc = f"localhost:{self.grpc_port}" if self.grpc_port is not None else ""
+        if self.http_port is None:
+            return grpc
+        return f"http://localhost:{self.http_port}" + (f", grpc {grpc}" if grpc else "")
 
     @property
     def target(self) -> str:
+        """host:port of its gRPC server."""
         return f"{LOCAL_HOST}:{self.grpc_port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{LOCAL_HOST}:{self.http_port}"
+
+    @property
+    def ports(self) -> list[tuple[int, str]]:
+        """Every port it listens on, with what for (to check they are free)."""
+        named = (("gRPC", self.grpc_port), ("metrics", self.metrics_port), ("HTTP", self.http_port))
+        return [(port, f"{self.name} {what}") for what, port in named if port is not None]
 
     @property
     def installed(self) -> bool:
@@ -80,11 +113,24 @@ def find_executable(name: str) -> Path | None:
 
 
 def discover_services(port_offset: int = 0) -> list[ServiceSpec]:
-    """Every service in start order; `executable` is None for those whose package isn't installed."""
-    return [
+    """Every process in start order; `executable` is None for those whose package isn't installed."""
+    services = [
         ServiceSpec(name, grpc + port_offset, metrics + port_offset, find_executable(f"shop-{name}"))
         for name, (grpc, metrics) in SERVICE_PORTS.items()
     ]
+    sandbox = ServiceSpec(
+        "sandbox", None, None, find_executable("shop-sandbox"), http_port=SANDBOX_HTTP_PORT + port_offset
+    )
+    gateway = ServiceSpec(
+        "gateway",
+        GATEWAY_GRPC_PORT + port_offset,
+        GATEWAY_METRICS_PORT + port_offset,
+        find_executable("shop-gateway"),
+        http_port=GATEWAY_HTTP_PORT + port_offset,
+        database=False,
+        edge=True,
+    )
+    return [*services, sandbox, gateway]
 
 
 @dataclass(frozen=True)
@@ -111,6 +157,10 @@ class Layout:
     @property
     def seeded_dir(self) -> Path:
         return self.data_dir / "seeded"
+
+    @property
+    def gateway_dir(self) -> Path:
+        return self.data_dir / "gateway"
 
     @property
     def state_file(self) -> Path:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from shop_devstack import seed
-from shop_devstack.components import NOT_BUILT
+from shop_devstack.components import NOT_BUILT, probe_once
 from shop_devstack.environment import NATS_URL_VAR, POSTGRES_URL_VAR
 from shop_devstack.health import SERVING, UNREACHABLE, check_once, tcp_open
 from shop_devstack.layout import LOCAL_HOST, Layout
@@ -17,12 +17,13 @@ from shop_devstack.state import Row, State, render_table
 
 
 async def show_status(layout: Layout) -> int:
-    """Probe every fixed port; pids and restarts come from the launcher's state file. 0 when all serve."""
+    """Probe every fixed port (gRPC health; HTTP /readyz for the sandbox and the gateway); pids and
+    restarts come from the launcher's state file. 0 when all serve."""
     state = State.read(layout.state_file)
     known = {row.name: row for row in state.rows} if state is not None and state.launcher_running() else {}
     specs = layout.services()
     installed = [s for s in specs if s.installed]
-    healths = await asyncio.gather(*(check_once(s.target) for s in installed))
+    healths = await asyncio.gather(*(probe_once(s) for s in installed))
     by_name = dict(zip([s.name for s in installed], healths, strict=True))
     rows: list[Row] = []
     for name in ("postgres", "nats"):
@@ -39,7 +40,7 @@ async def show_status(layout: Layout) -> int:
         rows.append(
             Row(
                 spec.name,
-                "service",
+                spec.kind,
                 spec.address,
                 health,
                 previous.pid if previous else None,
@@ -55,7 +56,7 @@ async def show_status(layout: Layout) -> int:
 
 
 async def seed_running(layout: Layout, only: list[str] | None) -> int:
-    specs = [s for s in layout.services() if s.installed and (only is None or s.name in only)]
+    specs = [s for s in layout.services() if s.installed and s.kind == "service" and (only is None or s.name in only)]
     healths = await asyncio.gather(*(check_once(s.target) for s in specs))
     down = [s.name for s, h in zip(specs, healths, strict=True) if h != SERVING]
     if down:
@@ -77,6 +78,8 @@ def _socket_dir(pgdata: Path) -> str:
 
 def psql_command(layout: Layout, service: str, extra: list[str]) -> list[str]:
     """psql connected as the service's own role to its own database."""
+    if not any(s.name == service and s.database for s in layout.services()):
+        raise SystemExit(f"shop-dev: {service} has no database")
     external = os.environ.get(POSTGRES_URL_VAR)
     if external:
         password = load_passwords(layout.secrets_file, [service])[service]

@@ -93,7 +93,7 @@ class Supervisor:
             if isinstance(result, BaseException):
                 continue
             if result != component.health and not (component.health == STARTING and result != SERVING):
-                if component.health == STARTING and result == SERVING and component.kind == "service":
+                if component.health == STARTING and result == SERVING and component.kind != "infra":
                     took = now - component.started_at
                     self.say(f"{component.name} is SERVING ({took:.1f} s after its start)")
                 component.health = result

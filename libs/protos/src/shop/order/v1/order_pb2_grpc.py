@@ -115,7 +115,10 @@ class OrderServiceServicer:
     def CancelOrder(self, request, context):
         """Cancels an order nothing of which was fulfilled (PENDING_REVIEW, PENDING_APPROVAL or
         CONFIRMED); otherwise FAILED_PRECONDITION (reason ORDER_NOT_CANCELLABLE). Voids an authorised
-        payment, refunds a captured one. Cancelling a cancelled order returns it unchanged.
+        payment, refunds a captured one, and gives the stock back (releases the reservation, or
+        restocks it when it was committed); these calls are made after commit and retried until they
+        succeed. Cancelling a cancelled order returns it unchanged. ABORTED (reason
+        PAYMENT_OPERATION_IN_PROGRESS) while a capture whose outcome is unknown cannot be settled: retry.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -149,8 +152,11 @@ class OrderServiceServicer:
 
     def CapturePayment(self, request, context):
         """Captures the authorised payment of a confirmed order with the payment provider (provider
-        idempotency key: the order id). Capturing a captured payment returns the order unchanged;
-        invoiced, voided or held orders are FAILED_PRECONDITION (reason PAYMENT_NOT_CAPTURABLE).
+        idempotency key: "order:<order id>:capture"). Capturing a captured payment returns the order
+        unchanged; invoiced, voided or held orders are FAILED_PRECONDITION (reason
+        PAYMENT_NOT_CAPTURABLE). The provider unreachable: UNAVAILABLE (reason
+        PAYMENT_PROVIDER_UNAVAILABLE; the capture stays owed, is retried, and a repeat call waits for
+        it); the provider refusing it: FAILED_PRECONDITION (reason PAYMENT_CAPTURE_FAILED).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -76,7 +76,10 @@ class OrderServiceStub:
     CancelOrder: _grpc.UnaryUnaryMultiCallable[_order_pb2.CancelOrderRequest, _order_pb2.CancelOrderResponse]
     """Cancels an order nothing of which was fulfilled (PENDING_REVIEW, PENDING_APPROVAL or
     CONFIRMED); otherwise FAILED_PRECONDITION (reason ORDER_NOT_CANCELLABLE). Voids an authorised
-    payment, refunds a captured one. Cancelling a cancelled order returns it unchanged.
+    payment, refunds a captured one, and gives the stock back (releases the reservation, or
+    restocks it when it was committed); these calls are made after commit and retried until they
+    succeed. Cancelling a cancelled order returns it unchanged. ABORTED (reason
+    PAYMENT_OPERATION_IN_PROGRESS) while a capture whose outcome is unknown cannot be settled: retry.
     """
     ApproveOrder: _grpc.UnaryUnaryMultiCallable[_order_pb2.ApproveOrderRequest, _order_pb2.ApproveOrderResponse]
     """B2B approver: approves a PENDING_APPROVAL order, which becomes CONFIRMED. Approving an
@@ -94,8 +97,11 @@ class OrderServiceStub:
     """
     CapturePayment: _grpc.UnaryUnaryMultiCallable[_order_pb2.CapturePaymentRequest, _order_pb2.CapturePaymentResponse]
     """Captures the authorised payment of a confirmed order with the payment provider (provider
-    idempotency key: the order id). Capturing a captured payment returns the order unchanged;
-    invoiced, voided or held orders are FAILED_PRECONDITION (reason PAYMENT_NOT_CAPTURABLE).
+    idempotency key: "order:<order id>:capture"). Capturing a captured payment returns the order
+    unchanged; invoiced, voided or held orders are FAILED_PRECONDITION (reason
+    PAYMENT_NOT_CAPTURABLE). The provider unreachable: UNAVAILABLE (reason
+    PAYMENT_PROVIDER_UNAVAILABLE; the capture stays owed, is retried, and a repeat call waits for
+    it); the provider refusing it: FAILED_PRECONDITION (reason PAYMENT_CAPTURE_FAILED).
     """
     FulfilOrder: _grpc.UnaryUnaryMultiCallable[_order_pb2.FulfilOrderRequest, _order_pb2.FulfilOrderResponse]
     """Admin: records a shipment (or a store pickup) of some quantity of some lines. The order
@@ -123,7 +129,10 @@ class OrderServiceAsyncStub(OrderServiceStub):
     CancelOrder: _aio.UnaryUnaryMultiCallable[_order_pb2.CancelOrderRequest, _order_pb2.CancelOrderResponse]  # type: ignore[assignment]
     """Cancels an order nothing of which was fulfilled (PENDING_REVIEW, PENDING_APPROVAL or
     CONFIRMED); otherwise FAILED_PRECONDITION (reason ORDER_NOT_CANCELLABLE). Voids an authorised
-    payment, refunds a captured one. Cancelling a cancelled order returns it unchanged.
+    payment, refunds a captured one, and gives the stock back (releases the reservation, or
+    restocks it when it was committed); these calls are made after commit and retried until they
+    succeed. Cancelling a cancelled order returns it unchanged. ABORTED (reason
+    PAYMENT_OPERATION_IN_PROGRESS) while a capture whose outcome is unknown cannot be settled: retry.
     """
     ApproveOrder: _aio.UnaryUnaryMultiCallable[_order_pb2.ApproveOrderRequest, _order_pb2.ApproveOrderResponse]  # type: ignore[assignment]
     """B2B approver: approves a PENDING_APPROVAL order, which becomes CONFIRMED. Approving an
@@ -141,8 +150,11 @@ class OrderServiceAsyncStub(OrderServiceStub):
     """
     CapturePayment: _aio.UnaryUnaryMultiCallable[_order_pb2.CapturePaymentRequest, _order_pb2.CapturePaymentResponse]  # type: ignore[assignment]
     """Captures the authorised payment of a confirmed order with the payment provider (provider
-    idempotency key: the order id). Capturing a captured payment returns the order unchanged;
-    invoiced, voided or held orders are FAILED_PRECONDITION (reason PAYMENT_NOT_CAPTURABLE).
+    idempotency key: "order:<order id>:capture"). Capturing a captured payment returns the order
+    unchanged; invoiced, voided or held orders are FAILED_PRECONDITION (reason
+    PAYMENT_NOT_CAPTURABLE). The provider unreachable: UNAVAILABLE (reason
+    PAYMENT_PROVIDER_UNAVAILABLE; the capture stays owed, is retried, and a repeat call waits for
+    it); the provider refusing it: FAILED_PRECONDITION (reason PAYMENT_CAPTURE_FAILED).
     """
     FulfilOrder: _aio.UnaryUnaryMultiCallable[_order_pb2.FulfilOrderRequest, _order_pb2.FulfilOrderResponse]  # type: ignore[assignment]
     """Admin: records a shipment (or a store pickup) of some quantity of some lines. The order
@@ -191,7 +203,10 @@ class OrderServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_order_pb2.CancelOrderResponse, _abc.Awaitable[_order_pb2.CancelOrderResponse]]:
         """Cancels an order nothing of which was fulfilled (PENDING_REVIEW, PENDING_APPROVAL or
         CONFIRMED); otherwise FAILED_PRECONDITION (reason ORDER_NOT_CANCELLABLE). Voids an authorised
-        payment, refunds a captured one. Cancelling a cancelled order returns it unchanged.
+        payment, refunds a captured one, and gives the stock back (releases the reservation, or
+        restocks it when it was committed); these calls are made after commit and retried until they
+        succeed. Cancelling a cancelled order returns it unchanged. ABORTED (reason
+        PAYMENT_OPERATION_IN_PROGRESS) while a capture whose outcome is unknown cannot be settled: retry.
         """
 
     @_abc_1.abstractmethod
@@ -233,8 +248,11 @@ class OrderServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_order_pb2.CapturePaymentResponse, _abc.Awaitable[_order_pb2.CapturePaymentResponse]]:
         """Captures the authorised payment of a confirmed order with the payment provider (provider
-        idempotency key: the order id). Capturing a captured payment returns the order unchanged;
-        invoiced, voided or held orders are FAILED_PRECONDITION (reason PAYMENT_NOT_CAPTURABLE).
+        idempotency key: "order:<order id>:capture"). Capturing a captured payment returns the order
+        unchanged; invoiced, voided or held orders are FAILED_PRECONDITION (reason
+        PAYMENT_NOT_CAPTURABLE). The provider unreachable: UNAVAILABLE (reason
+        PAYMENT_PROVIDER_UNAVAILABLE; the capture stays owed, is retried, and a repeat call waits for
+        it); the provider refusing it: FAILED_PRECONDITION (reason PAYMENT_CAPTURE_FAILED).
         """
 
     @_abc_1.abstractmethod

@@ -1,0 +1,152 @@
+"""The effect worker: performs the calls committed decisions owe the payment provider (capture,
+void, refund) and inventory (give the stock of a cancelled order back).
+
+A decision records each effect in the order's transaction (table order_effects), so a crash never
+loses one. The worker claims one due effect at a time with FOR UPDATE SKIP LOCKED (replicas share
+the work; an effect is in flight on one worker at a time), calls the other system with the
+effect's deterministic idempotency key (`order:<id>:capture`, ...), and in the same transaction
+marks it done and applies the result to the order (a capture moves the payment to CAPTURED). A
+crash between the call and the commit leaves the effect pending; the retry sends the same key and
+the provider answers with the first result instead of applying it twice. Failures are retried with
+exponential backoff; effects of one order on one target run in the order they were recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shop_order import store
+from shop_order.domain import decisions
+from shop_order.domain.model import SYSTEM, EffectKind, Order
+from shop_order.operations import now, record
+from shop_order.payments import Outcome, PaymentProvider
+from shop_order.stock import StockReturner
+from shopkit.db import Database
+from shopkit.outbox import OutboxRelay
+
+log = logging.getLogger("shop_order.effects")
+
+
+class EffectWorker:
+    def __init__(
+        self,
+        db: Database,
+        relay: OutboxRelay | None,
+        payments: PaymentProvider,
+        stock: StockReturner,
+        *,
+        max_attempts: int,
+        max_backoff: float,
+        poll_interval: float,
+    ):
+        self.db = db
+        self.relay = relay
+        self.payments = payments
+        self.stock = stock
+        self.max_attempts = max_attempts
+        self.max_backoff = max_backoff
+        self.poll_interval = poll_interval
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Look for due effects now: called after a transaction that recorded some commits."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                found = await self.perform_due()
+            except Exception:
+                log.exception("effect round failed; retrying")
+                found = False
+                await asyncio.sleep(1.0)
+            if not found:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+
+    async def perform_due(self) -> bool:
+        """Perform one due effect; False when none is due."""
+        async with self.db.transaction() as conn:
+            effect = await store.claim_due_effect(conn)
+            if effect is None:
+                return False
+            changed = await self._perform(conn, effect)
+        self._committed(changed)
+        return True
+
+    async def perform(self, effect_id: int) -> None:
+        """Perform one effect now (waiting for a worker that holds it); nothing if it is settled."""
+        async with self.db.transaction() as conn:
+            effect = await store.lock_effect(conn, effect_id)
+            if effect is None or effect.status != "pending":
+                return
+            changed = await self._perform(conn, effect)
+        self._committed(changed)
+
+    def _committed(self, order_changed: bool) -> None:
+        if order_changed and self.relay is not None:
+            self.relay.wake()
+
+    async def _perform(self, conn: AsyncConnection, effect: Any) -> bool:
+        """Call, then record the outcome in the effect's transaction (whose lock on the effect is
+        held throughout); True if the order changed. An unexpected error counts as a failed attempt."""
+        kind = EffectKind(effect.kind)
+        try:
+            async with conn.begin_nested():
+                order = await store.get_order(conn, order_id=effect.order_id)
+                assert order is not None
+                outcome = await self._call(kind, effect, order)
+                if outcome.done:
+                    await store.finish_effect(conn, effect.id, "succeeded", reference=outcome.reference)
+                    return await self._apply(conn, kind, effect, outcome)
+        except Exception as exc:
+            log.exception("order effect raised", extra={"order_id": effect.order_id, "effect": kind.value})
+            outcome = Outcome(False, retryable=True, error=f"{type(exc).__name__}: {exc}"[:500])
+        await self._failed(conn, kind, effect, outcome)
+        return False
+
+    async def _failed(self, conn: AsyncConnection, kind: EffectKind, effect: Any, outcome: Outcome) -> None:
+        attempts = effect.attempts + 1
+        if outcome.retryable and attempts < self.max_attempts:
+            delay = min(self.max_backoff, 0.5 * 2 ** min(effect.attempts, 20))
+            await store.retry_effect_later(conn, effect.id, timedelta(seconds=delay), outcome.error)
+            log.warning(
+                "order effect failed; will retry",
+                extra={"order_id": effect.order_id, "effect": kind.value, "attempts": attempts, "error": outcome.error},
+            )
+        else:
+            await store.finish_effect(conn, effect.id, "failed", error=outcome.error)
+            # Money or stock an operator must look at: the order's decision stands, the call failed.
+            log.error(
+                "order effect failed for good",
+                extra={"order_id": effect.order_id, "effect": kind.value, "attempts": attempts, "error": outcome.error},
+            )
+
+    async def _call(self, kind: EffectKind, effect: Any, order: Order) -> Outcome:
+        key = effect.idempotency_key
+        authorisation = order.payment.authorisation_id
+        if kind is EffectKind.CAPTURE:
+            return await self.payments.capture(authorisation, effect.amount, key)
+        if kind is EffectKind.VOID:
+            return await self.payments.void(authorisation, key)
+        if kind is EffectKind.REFUND:
+            return await self.payments.refund(authorisation, effect.amount, key)
+        return await self.stock.give_back(order.reservation_id, key)
+
+    async def _apply(self, conn: AsyncConnection, kind: EffectKind, effect: Any, outcome: Outcome) -> bool:
+        if kind is EffectKind.CAPTURE:
+            before = await store.get_order(conn, order_id=effect.order_id, for_update=True)
+            assert before is not None
+            decision = decisions.captured(before, outcome.amount or effect.amount, SYSTEM, now())
+            await record(conn, before, decision)
+            return decision.changed
+        if kind is EffectKind.REFUND:
+            await store.set_provider_refund_id(conn, effect.order_id, effect.refund_id, outcome.reference)
+        return False

@@ -1,0 +1,77 @@
+"""Composition root of the order service."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from pathlib import Path
+
+from shop.order.v1 import order_pb2, order_pb2_grpc
+from shop_order import store
+from shop_order.api import OrderServicer
+from shop_order.effects import EffectWorker
+from shop_order.operations import Orders
+from shop_order.payments import PaymentProvider
+from shop_order.settings import OrderSettings
+from shop_order.stock import StockReturner
+from shopkit.cli import service_cli
+from shopkit.runtime import Runtime, open_runtime
+
+log = logging.getLogger("shop_order.main")
+
+
+async def build(settings: OrderSettings) -> Runtime:
+    runtime = await open_runtime("order", settings, outbox=store.outbox)
+    orders = Orders(runtime.db, runtime.relay, capture_on_fulfilment=settings.capture_on_fulfilment)
+    payments = PaymentProvider(settings.payment_provider_url, settings.payment_provider_timeout_seconds)
+    stock = StockReturner(settings.inventory_addr, settings.default_call_timeout_seconds)
+    worker = EffectWorker(
+        runtime.db,
+        runtime.relay,
+        payments,
+        stock,
+        max_attempts=settings.effects_max_attempts,
+        max_backoff=settings.effects_max_backoff_seconds,
+        poll_interval=settings.effects_poll_interval_seconds,
+    )
+    orders.effects = worker
+    runtime.service.add_servicer(
+        order_pb2_grpc.add_OrderServiceServicer_to_server,
+        OrderServicer(orders),
+        order_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name,
+    )
+    if settings.effects_enabled:
+        for i in range(settings.effects_concurrency):
+            runtime.service.add_worker(f"effects-{i}", worker.run)
+    if settings.completion_enabled:
+        window = timedelta(days=settings.return_window_days)
+        runtime.service.add_worker(
+            "completion-sweeper",
+            lambda: sweep_completions(
+                orders, window, settings.completion_batch_size, settings.completion_interval_seconds
+            ),
+        )
+    runtime.service.on_stop(payments.close)
+    runtime.service.on_stop(stock.close)
+    return runtime
+
+
+async def sweep_completions(orders: Orders, window: timedelta, batch: int, interval: float) -> None:
+    """Complete orders whose return window passed; every replica runs one (SKIP LOCKED batches)."""
+    while True:
+        try:
+            done = await orders.complete_due(window, batch)
+        except Exception:
+            log.exception("completion sweep failed; retrying")
+            done = 0
+        if done < batch:
+            await asyncio.sleep(interval)
+
+
+async def serve(settings: OrderSettings) -> None:
+    runtime = await build(settings)
+    await runtime.service.run()
+
+
+main = service_cli("order", OrderSettings, serve, Path(__file__).parent / "migrations")

@@ -1,0 +1,83 @@
+"""Giving a cancelled order's stock back to inventory.
+
+An active reservation (a held order, or a confirmed one whose checkout had not committed it yet) is
+released. A committed one has already left the stock, but nothing of a cancelled order shipped, so
+its allocations are restocked where they were taken from; the restock id makes that happen once.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
+from shop_order.payments import Outcome
+from shopkit.auth import metadata_for
+from shopkit.clients import make_channel
+from shopkit.errors import parse_rpc_error
+
+SERVICE = metadata_for("service")
+RESERVATION_COMMITTED = "RESERVATION_COMMITTED"  # inventory's ErrorInfo reason
+RETRYABLE = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.CANCELLED,
+    }
+)
+
+
+class StockReturner:
+    def __init__(self, inventory_addr: str, timeout: float):
+        self.channel = make_channel(
+            inventory_addr,
+            [inventory_pb2.DESCRIPTOR.services_by_name["InventoryService"]],
+            default_timeout=timeout,
+        )
+        self.stub = inventory_pb2_grpc.InventoryServiceStub(self.channel)
+
+    async def close(self) -> None:
+        await self.channel.close(grace=None)
+
+    async def give_back(self, reservation_id: str, key: str) -> Outcome:
+        """Release the reservation, or restock it if it was committed (restock id `key`)."""
+        try:
+            released = await self.stub.Release(
+                inventory_pb2.ReleaseRequest(reservation_id=reservation_id, reason="order_cancelled"), metadata=SERVICE
+            )
+            return Outcome(True, reference=f"released:{released.reservation.reservation_id}")
+        except grpc.aio.AioRpcError as error:
+            info = parse_rpc_error(error)
+            if info.code is grpc.StatusCode.NOT_FOUND:
+                return Outcome(True, reference="no-reservation")
+            if info.reason != RESERVATION_COMMITTED:
+                return _failure(info.code, f"release: {info.code.name} {info.reason} {info.message}")
+        return await self._restock(reservation_id, key)
+
+    async def _restock(self, reservation_id: str, key: str) -> Outcome:
+        try:
+            reservation = await self.stub.GetReservation(
+                inventory_pb2.GetReservationRequest(reservation_id=reservation_id), metadata=SERVICE
+            )
+            entries = [
+                inventory_pb2.RestockEntry(sku=line.sku, location_id=a.location_id, quantity=a.quantity)
+                for line in reservation.lines
+                for a in line.allocations
+            ]
+            await self.stub.Restock(
+                inventory_pb2.RestockRequest(
+                    restock_id=key, entries=entries, reason=f"order cancelled (reservation {reservation_id})"
+                ),
+                metadata=SERVICE,
+            )
+        except grpc.aio.AioRpcError as error:
+            info = parse_rpc_error(error)
+            return _failure(info.code, f"restock: {info.code.name} {info.reason} {info.message}")
+        return Outcome(True, reference=f"restocked:{key}")
+
+
+def _failure(code: grpc.StatusCode, error: str) -> Outcome:
+    return Outcome(False, retryable=code in RETRYABLE, error=error[:500])

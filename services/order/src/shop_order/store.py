@@ -1,0 +1,813 @@
+"""Tables and repository functions (SQLAlchemy Core on the caller's connection).
+
+Concurrency: every change of an order locks its row (`get_order(for_update=True)`) and writes it
+back with `version = version + 1 WHERE version = <read version>`; a trigger installed by the
+migration refuses status changes outside the state machine and versions that do not grow by one.
+Lock order: an effect row (claimed by the worker) may be held while the order row is locked, never
+the other way round: writers holding an order only look at effects with SKIP LOCKED.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shop_order.domain.decisions import Decision
+from shop_order.domain.model import (
+    Actor,
+    Address,
+    Approval,
+    ApprovalStatus,
+    CancellationReason,
+    Change,
+    Effect,
+    EffectKind,
+    FulfilmentMethod,
+    FulfilmentRecord,
+    FulfilmentStatus,
+    HistoryEntry,
+    Line,
+    LineQuantity,
+    Order,
+    OrderStatus,
+    Payment,
+    PaymentKind,
+    PaymentStatus,
+    RefundRecord,
+    Totals,
+)
+from shopkit.errors import Aborted
+from shopkit.money import Money
+from shopkit.outbox import inbox_table, outbox_table
+
+metadata = sa.MetaData(
+    naming_convention={
+        "pk": "%(table_name)s_pkey",
+        "fk": "%(table_name)s_%(column_0_name)s_fkey",
+        "ck": "%(table_name)s_%(constraint_name)s_check",
+        "uq": "%(table_name)s_%(column_0_name)s_key",
+        "ix": "%(table_name)s_%(column_0_name)s_idx",
+    }
+)
+
+_now = sa.func.now
+
+
+def _in(column: str, values: Iterable[str]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+ORDER_STATUSES = [s.value for s in OrderStatus]
+PAYMENT_STATUSES = [s.value for s in PaymentStatus]
+FULFILMENT_STATUSES = [s.value for s in FulfilmentStatus]
+EFFECT_STATUSES = ["pending", "succeeded", "failed", "superseded"]
+
+orders = sa.Table(
+    "orders",
+    metadata,
+    sa.Column("id", UUID(as_uuid=False), primary_key=True),
+    sa.Column("number", sa.Text, nullable=False, unique=True, server_default=sa.text("next_order_number()")),
+    sa.Column("checkout_id", sa.Text, nullable=False, unique=True),
+    sa.Column("customer_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("account_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("email", sa.Text, nullable=False),
+    sa.Column("channel", sa.Text, nullable=False, server_default=""),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("payment_status", sa.Text, nullable=False),
+    sa.Column("fulfilment_status", sa.Text, nullable=False),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("subtotal", sa.BigInteger, nullable=False),
+    sa.Column("discount_total", sa.BigInteger, nullable=False),
+    sa.Column("shipping_total", sa.BigInteger, nullable=False),
+    sa.Column("tax_total", sa.BigInteger, nullable=False),
+    sa.Column("total", sa.BigInteger, nullable=False),
+    sa.Column("coupon_code", sa.Text, nullable=False, server_default=""),
+    sa.Column("ship_to", JSONB),
+    sa.Column("pickup_store_id", sa.Text),
+    sa.Column("billing_address", JSONB, nullable=False),
+    sa.Column("payment_kind", sa.Text, nullable=False),
+    sa.Column("payment_method_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("authorisation_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("purchase_order_number", sa.Text, nullable=False, server_default=""),
+    sa.Column("authorised_amount", sa.BigInteger, nullable=False),
+    sa.Column("captured_amount", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("refunded_amount", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("approval_status", sa.Text, nullable=False),
+    sa.Column("approval_limit", sa.BigInteger),
+    sa.Column("approval_decided_by", sa.Text, nullable=False, server_default=""),
+    sa.Column("approval_note", sa.Text, nullable=False, server_default=""),
+    sa.Column("approval_decided_at", sa.DateTime(timezone=True)),
+    sa.Column("fraud_review_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("fraud_hold_released", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("cancellation_reason", sa.Text),
+    sa.Column("reservation_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("fingerprint", sa.Text, nullable=False),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("fulfilled_at", sa.DateTime(timezone=True)),
+    sa.CheckConstraint(_in("status", ORDER_STATUSES), name="status"),
+    sa.CheckConstraint(_in("payment_status", PAYMENT_STATUSES), name="payment_status"),
+    sa.CheckConstraint(_in("fulfilment_status", FULFILMENT_STATUSES), name="fulfilment_status"),
+    sa.CheckConstraint("version >= 1", name="version"),
+    # The rest of the CHECK constraints are in the migration (they are the schema, not the queries).
+    # Customers' and accounts' order lists, newest first (keyset on created_at, id).
+    sa.Index(
+        "orders_customer_idx",
+        "customer_id",
+        sa.text("created_at DESC"),
+        sa.text("id DESC"),
+        postgresql_where=sa.text("customer_id <> ''"),
+    ),
+    sa.Index(
+        "orders_account_idx",
+        "account_id",
+        sa.text("created_at DESC"),
+        sa.text("id DESC"),
+        postgresql_where=sa.text("account_id <> ''"),
+    ),
+    sa.Index("orders_created_idx", sa.text("created_at DESC"), sa.text("id DESC")),
+    # The completion sweeper's query.
+    sa.Index("orders_fulfilled_idx", "fulfilled_at", postgresql_where=sa.text("status = 'fulfilled'")),
+)
+
+order_lines = sa.Table(
+    "order_lines",
+    metadata,
+    sa.Column("order_id", UUID(as_uuid=False), sa.ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("line_id", UUID(as_uuid=False), nullable=False, unique=True),
+    sa.Column("sku", sa.Text, nullable=False),
+    sa.Column("product_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("quantity", sa.BigInteger, nullable=False),
+    sa.Column("unit_price", sa.BigInteger, nullable=False),
+    sa.Column("discount", sa.BigInteger, nullable=False),
+    sa.Column("line_total", sa.BigInteger, nullable=False),
+    sa.Column("fulfilled_quantity", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("refunded_quantity", sa.BigInteger, nullable=False, server_default="0"),
+    sa.CheckConstraint("quantity >= 1", name="quantity"),
+    sa.CheckConstraint("fulfilled_quantity BETWEEN 0 AND quantity", name="fulfilled_quantity"),
+    sa.CheckConstraint("refunded_quantity BETWEEN 0 AND fulfilled_quantity", name="refunded_quantity"),
+    sa.CheckConstraint("unit_price >= 0 AND discount >= 0", name="prices"),
+    sa.CheckConstraint("line_total = unit_price * quantity - discount AND line_total >= 0", name="line_total"),
+)
+
+fulfilments = sa.Table(
+    "fulfilments",
+    metadata,
+    sa.Column("order_id", UUID(as_uuid=False), sa.ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("fulfilment_id", sa.Text, primary_key=True),
+    sa.Column("lines", JSONB, nullable=False),
+    sa.Column("location_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("carrier", sa.Text, nullable=False, server_default=""),
+    sa.Column("tracking_number", sa.Text, nullable=False, server_default=""),
+    sa.Column("fingerprint", sa.Text, nullable=False),
+    sa.Column("fulfilled_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+refunds = sa.Table(
+    "refunds",
+    metadata,
+    sa.Column("order_id", UUID(as_uuid=False), sa.ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("refund_id", sa.Text, primary_key=True),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("lines", JSONB, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("provider_refund_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("fingerprint", sa.Text, nullable=False, server_default=""),
+    sa.Column("refunded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("amount > 0", name="amount"),
+)
+
+order_history = sa.Table(
+    "order_history",
+    metadata,
+    sa.Column("order_id", UUID(as_uuid=False), sa.ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("sequence", sa.Integer, primary_key=True),
+    sa.Column("change", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("previous_status", sa.Text),
+    sa.Column("payment_status", sa.Text, nullable=False),
+    sa.Column("fulfilment_status", sa.Text, nullable=False),
+    sa.Column("actor_role", sa.Text, nullable=False),
+    sa.Column("actor_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("note", sa.Text, nullable=False, server_default=""),
+    sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("sequence >= 1", name="sequence"),
+    sa.CheckConstraint(_in("change", [c.value for c in Change]), name="change"),
+    sa.CheckConstraint(_in("status", ORDER_STATUSES), name="status"),
+    sa.CheckConstraint(f"previous_status IS NULL OR {_in('previous_status', ORDER_STATUSES)}", name="previous_status"),
+    sa.CheckConstraint(_in("payment_status", PAYMENT_STATUSES), name="payment_status"),
+    sa.CheckConstraint(_in("fulfilment_status", FULFILMENT_STATUSES), name="fulfilment_status"),
+)
+
+# Calls to the payment provider and inventory that committed decisions owe, performed after commit
+# by the effect worker (see effects.py). `idempotency_key` is sent to the provider.
+order_effects = sa.Table(
+    "order_effects",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("order_id", UUID(as_uuid=False), sa.ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("target", sa.Text, nullable=False),
+    sa.Column("idempotency_key", sa.Text, nullable=False, unique=True),
+    sa.Column("amount", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("refund_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("status", sa.Text, nullable=False, server_default="pending"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.Column("last_error", sa.Text, nullable=False, server_default=""),
+    sa.Column("reference", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.CheckConstraint(_in("kind", [k.value for k in EffectKind]), name="kind"),
+    sa.CheckConstraint(_in("target", ["payment", "inventory"]), name="target"),
+    sa.CheckConstraint(_in("status", EFFECT_STATUSES), name="status"),
+    sa.CheckConstraint("amount >= 0 AND attempts >= 0", name="counts"),
+    # The worker's query: due pending effects; and "is an earlier effect of this order pending?".
+    sa.Index("order_effects_due_idx", "next_attempt_at", postgresql_where=sa.text("status = 'pending'")),
+    sa.Index("order_effects_pending_idx", "order_id", "target", "id", postgresql_where=sa.text("status = 'pending'")),
+)
+
+outbox = outbox_table(metadata)
+inbox = inbox_table(metadata)
+
+
+# --- mapping rows <-> domain ----------------------------------------------------------------------
+
+
+def _address(value: Mapping[str, str] | None) -> Address:
+    return Address(**dict(value or {}))
+
+
+def _address_json(address: Address) -> dict[str, str]:
+    return {name: value for name, value in asdict(address).items() if value}
+
+
+def _quantities(value: Sequence[Mapping[str, Any]]) -> tuple[LineQuantity, ...]:
+    return tuple(LineQuantity(str(item["line_id"]), int(item["quantity"])) for item in value)
+
+
+def _quantities_json(quantities: Sequence[LineQuantity]) -> list[dict[str, Any]]:
+    return [{"line_id": q.line_id, "quantity": q.quantity} for q in quantities]
+
+
+def _order(
+    row: Any,
+    lines: Sequence[Line],
+    fulfilled: Sequence[FulfilmentRecord],
+    refunded: Sequence[RefundRecord],
+    history: Sequence[HistoryEntry],
+) -> Order:
+    currency = row.currency
+
+    def money(amount: int) -> Money:
+        return Money(amount, currency)
+
+    return Order(
+        order_id=row.id,
+        number=row.number,
+        checkout_id=row.checkout_id,
+        customer_id=row.customer_id,
+        account_id=row.account_id,
+        email=row.email,
+        channel=row.channel,
+        status=OrderStatus(row.status),
+        payment_status=PaymentStatus(row.payment_status),
+        fulfilment_status=FulfilmentStatus(row.fulfilment_status),
+        currency=currency,
+        lines=tuple(lines),
+        totals=Totals(
+            money(row.subtotal),
+            money(row.discount_total),
+            money(row.shipping_total),
+            money(row.tax_total),
+            money(row.total),
+        ),
+        fulfilment_method=FulfilmentMethod(
+            ship_to=None if row.ship_to is None else _address(row.ship_to), store_id=row.pickup_store_id or ""
+        ),
+        billing_address=_address(row.billing_address),
+        payment=Payment(
+            kind=PaymentKind(row.payment_kind),
+            authorised_amount=money(row.authorised_amount),
+            payment_method_id=row.payment_method_id,
+            authorisation_id=row.authorisation_id,
+            purchase_order_number=row.purchase_order_number,
+            captured_amount=row.captured_amount,
+            refunded_amount=row.refunded_amount,
+        ),
+        coupon_code=row.coupon_code,
+        approval=Approval(
+            status=ApprovalStatus(row.approval_status),
+            limit=None if row.approval_limit is None else money(row.approval_limit),
+            decided_by=row.approval_decided_by,
+            note=row.approval_note,
+            decided_at=row.approval_decided_at,
+        ),
+        fraud_review_id=row.fraud_review_id,
+        fraud_hold_released=row.fraud_hold_released,
+        cancellation_reason=None if row.cancellation_reason is None else CancellationReason(row.cancellation_reason),
+        reservation_id=row.reservation_id,
+        fingerprint=row.fingerprint,
+        fulfilments=tuple(fulfilled),
+        refunds=tuple(refunded),
+        history=tuple(history),
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        fulfilled_at=row.fulfilled_at,
+    )
+
+
+def _mutable_values(order: Order) -> dict[str, Any]:
+    """The columns a decision may change."""
+    return {
+        "status": order.status.value,
+        "payment_status": order.payment_status.value,
+        "fulfilment_status": order.fulfilment_status.value,
+        "captured_amount": order.payment.captured_amount,
+        "refunded_amount": order.payment.refunded_amount,
+        "approval_status": order.approval.status.value,
+        "approval_decided_by": order.approval.decided_by,
+        "approval_note": order.approval.note,
+        "approval_decided_at": order.approval.decided_at,
+        "fraud_hold_released": order.fraud_hold_released,
+        "cancellation_reason": None if order.cancellation_reason is None else order.cancellation_reason.value,
+        "fulfilled_at": order.fulfilled_at,
+        "updated_at": order.updated_at,
+    }
+
+
+def _insert_values(order: Order) -> dict[str, Any]:
+    totals, payment, method = order.totals, order.payment, order.fulfilment_method
+    return {
+        "id": order.order_id,
+        "checkout_id": order.checkout_id,
+        "customer_id": order.customer_id,
+        "account_id": order.account_id,
+        "email": order.email,
+        "channel": order.channel,
+        "currency": order.currency,
+        "subtotal": totals.subtotal.amount,
+        "discount_total": totals.discount_total.amount,
+        "shipping_total": totals.shipping_total.amount,
+        "tax_total": totals.tax_total.amount,
+        "total": totals.total.amount,
+        "coupon_code": order.coupon_code,
+        "ship_to": None if method.ship_to is None else _address_json(method.ship_to),
+        "pickup_store_id": method.store_id or None,
+        "billing_address": _address_json(order.billing_address),
+        "payment_kind": payment.kind.value,
+        "payment_method_id": payment.payment_method_id,
+        "authorisation_id": payment.authorisation_id,
+        "purchase_order_number": payment.purchase_order_number,
+        "authorised_amount": payment.authorised_amount.amount,
+        "approval_limit": None if order.approval.limit is None else order.approval.limit.amount,
+        "fraud_review_id": order.fraud_review_id,
+        "reservation_id": order.reservation_id,
+        "fingerprint": order.fingerprint,
+        "version": order.version,
+        "created_at": order.created_at,
+        **_mutable_values(order),
+    }
+
+
+# --- reading ----------------------------------------------------------------------------------------
+
+
+async def get_order(
+    conn: AsyncConnection,
+    *,
+    order_id: str = "",
+    number: str = "",
+    checkout_id: str = "",
+    for_update: bool = False,
+    with_history: bool = False,
+) -> Order | None:
+    query = sa.select(orders)
+    if order_id:
+        query = query.where(orders.c.id == order_id)
+    elif number:
+        query = query.where(orders.c.number == number)
+    else:
+        query = query.where(orders.c.checkout_id == checkout_id)
+    if for_update:
+        query = query.with_for_update()
+    row = (await conn.execute(query)).first()
+    if row is None:
+        return None
+    found = await _assemble(conn, [row], with_history=with_history)
+    return found[0]
+
+
+async def list_orders(
+    conn: AsyncConnection,
+    *,
+    customer_id: str,
+    account_id: str,
+    statuses: Sequence[OrderStatus],
+    after: tuple[datetime, str] | None,
+    limit: int,
+    with_history: bool,
+) -> list[Order]:
+    """Orders newest first (keyset on created_at, id), filtered by customer and/or account."""
+    query = sa.select(orders).order_by(orders.c.created_at.desc(), orders.c.id.desc()).limit(limit)
+    if customer_id:
+        query = query.where(orders.c.customer_id == customer_id)
+    if account_id:
+        query = query.where(orders.c.account_id == account_id)
+    if statuses:
+        query = query.where(orders.c.status.in_([s.value for s in statuses]))
+    if after is not None:
+        created_at, last_id = after
+        query = query.where(
+            sa.tuple_(orders.c.created_at, orders.c.id)
+            < sa.tuple_(sa.literal(created_at, sa.DateTime(timezone=True)), sa.literal(last_id, UUID(as_uuid=False)))
+        )
+    rows = list(await conn.execute(query))
+    return await _assemble(conn, rows, with_history=with_history)
+
+
+async def _assemble(conn: AsyncConnection, rows: Sequence[Any], *, with_history: bool) -> list[Order]:
+    """Orders with their lines, fulfilments, refunds (and history), in one query per child table."""
+    if not rows:
+        return []
+    ids = [row.id for row in rows]
+    lines: dict[str, list[Line]] = {order_id: [] for order_id in ids}
+    fulfilled: dict[str, list[FulfilmentRecord]] = {order_id: [] for order_id in ids}
+    refunded: dict[str, list[RefundRecord]] = {order_id: [] for order_id in ids}
+    history: dict[str, list[HistoryEntry]] = {order_id: [] for order_id in ids}
+    currency = {row.id: row.currency for row in rows}
+    for line in await conn.execute(
+        sa.select(order_lines)
+        .where(order_lines.c.order_id.in_(ids))
+        .order_by(order_lines.c.order_id, order_lines.c.position)
+    ):
+        c = currency[line.order_id]
+        lines[line.order_id].append(
+            Line(
+                line_id=line.line_id,
+                sku=line.sku,
+                product_id=line.product_id,
+                name=line.name,
+                quantity=line.quantity,
+                unit_price=Money(line.unit_price, c),
+                discount=Money(line.discount, c),
+                line_total=Money(line.line_total, c),
+                fulfilled_quantity=line.fulfilled_quantity,
+                refunded_quantity=line.refunded_quantity,
+            )
+        )
+    for f in await conn.execute(
+        sa.select(fulfilments)
+        .where(fulfilments.c.order_id.in_(ids))
+        .order_by(fulfilments.c.fulfilled_at, fulfilments.c.fulfilment_id)
+    ):
+        fulfilled[f.order_id].append(
+            FulfilmentRecord(
+                f.fulfilment_id,
+                _quantities(f.lines),
+                f.location_id,
+                f.carrier,
+                f.tracking_number,
+                f.fulfilled_at,
+                f.fingerprint,
+            )
+        )
+    for r in await conn.execute(
+        sa.select(refunds).where(refunds.c.order_id.in_(ids)).order_by(refunds.c.refunded_at, refunds.c.refund_id)
+    ):
+        refunded[r.order_id].append(
+            RefundRecord(
+                r.refund_id,
+                Money(r.amount, currency[r.order_id]),
+                _quantities(r.lines),
+                r.reason,
+                r.provider_refund_id,
+                r.refunded_at,
+                r.fingerprint,
+            )
+        )
+    if with_history:
+        for h in await conn.execute(
+            sa.select(order_history)
+            .where(order_history.c.order_id.in_(ids))
+            .order_by(order_history.c.order_id, order_history.c.sequence)
+        ):
+            history[h.order_id].append(_history_entry(h))
+    return [_order(row, lines[row.id], fulfilled[row.id], refunded[row.id], history[row.id]) for row in rows]
+
+
+def _history_entry(h: Any) -> HistoryEntry:
+    return HistoryEntry(
+        sequence=h.sequence,
+        change=Change(h.change),
+        status=OrderStatus(h.status),
+        previous_status=None if h.previous_status is None else OrderStatus(h.previous_status),
+        payment_status=PaymentStatus(h.payment_status),
+        fulfilment_status=FulfilmentStatus(h.fulfilment_status),
+        actor=Actor(h.actor_role, h.actor_id),
+        reason=h.reason,
+        note=h.note,
+        occurred_at=h.occurred_at,
+    )
+
+
+# --- writing ----------------------------------------------------------------------------------------
+
+
+async def insert_order(conn: AsyncConnection, order: Order) -> Order | None:
+    """Insert a new order with its lines; None when its checkout already placed one. A concurrent
+    insert for the same checkout waits for the first transaction, then finds the checkout taken."""
+    row = (
+        await conn.execute(
+            insert(orders)
+            .values(**_insert_values(order))
+            .on_conflict_do_nothing(index_elements=[orders.c.checkout_id])
+            .returning(orders.c.number)
+        )
+    ).first()
+    if row is None:
+        return None
+    await conn.execute(
+        order_lines.insert(),
+        [
+            {
+                "order_id": order.order_id,
+                "position": position,
+                "line_id": line.line_id,
+                "sku": line.sku,
+                "product_id": line.product_id,
+                "name": line.name,
+                "quantity": line.quantity,
+                "unit_price": line.unit_price.amount,
+                "discount": line.discount.amount,
+                "line_total": line.line_total.amount,
+            }
+            for position, line in enumerate(order.lines, start=1)
+        ],
+    )
+    return dataclasses.replace(order, number=row.number)
+
+
+async def save(conn: AsyncConnection, before: Order | None, decision: Decision) -> tuple[HistoryEntry, ...]:
+    """Write what a decision changed (the order row is locked; `before` is None for a new order, already
+    inserted); returns the stored history entries."""
+    after = decision.order
+    if decision.changed and before is not None:
+        updated = (
+            await conn.execute(
+                orders.update()
+                .where(orders.c.id == after.order_id, orders.c.version == before.version)
+                .values(**_mutable_values(after), version=orders.c.version + 1)
+                .returning(orders.c.version)
+            )
+        ).first()
+        if updated is None:  # cannot happen while the row is locked; the version is the last guard
+            raise Aborted(f"order {after.order_id} changed concurrently; retry", reason="CONCURRENT_CHANGE")
+        await _save_lines(conn, before, after)
+    if decision.new_fulfilment and decision.fulfilment is not None:
+        f = decision.fulfilment
+        await conn.execute(
+            fulfilments.insert().values(
+                order_id=after.order_id,
+                fulfilment_id=f.fulfilment_id,
+                lines=_quantities_json(f.lines),
+                location_id=f.location_id,
+                carrier=f.carrier,
+                tracking_number=f.tracking_number,
+                fingerprint=f.fingerprint,
+                fulfilled_at=f.fulfilled_at,
+            )
+        )
+    if decision.new_refund and decision.refund is not None:
+        r = decision.refund
+        await conn.execute(
+            refunds.insert().values(
+                order_id=after.order_id,
+                refund_id=r.refund_id,
+                amount=r.amount.amount,
+                lines=_quantities_json(r.lines),
+                reason=r.reason,
+                fingerprint=r.fingerprint,
+                refunded_at=r.refunded_at,
+            )
+        )
+    entries = await _append_history(conn, after.order_id, decision.entries)
+    await insert_effects(conn, after.order_id, decision.effects)
+    return entries
+
+
+async def _save_lines(conn: AsyncConnection, before: Order, after: Order) -> None:
+    old = {line.line_id: line for line in before.lines}
+    changed = [
+        (line.line_id, line.fulfilled_quantity, line.refunded_quantity)
+        for line in after.lines
+        if (old[line.line_id].fulfilled_quantity, old[line.line_id].refunded_quantity)
+        != (line.fulfilled_quantity, line.refunded_quantity)
+    ]
+    if not changed:
+        return
+    v = sa.values(
+        sa.column("line_id", UUID(as_uuid=False)),
+        sa.column("fulfilled", sa.BigInteger),
+        sa.column("refunded", sa.BigInteger),
+        name="v",
+    ).data(changed)
+    await conn.execute(
+        order_lines.update()
+        .where(order_lines.c.order_id == after.order_id, order_lines.c.line_id == v.c.line_id)
+        .values(fulfilled_quantity=v.c.fulfilled, refunded_quantity=v.c.refunded)
+    )
+
+
+async def _append_history(
+    conn: AsyncConnection, order_id: str, entries: Sequence[HistoryEntry]
+) -> tuple[HistoryEntry, ...]:
+    if not entries:
+        return ()
+    last = (
+        await conn.execute(
+            sa.select(sa.func.coalesce(sa.func.max(order_history.c.sequence), 0)).where(
+                order_history.c.order_id == order_id
+            )
+        )
+    ).scalar_one()
+    stored = tuple(dataclasses.replace(e, sequence=last + i) for i, e in enumerate(entries, start=1))
+    await conn.execute(
+        order_history.insert(),
+        [
+            {
+                "order_id": order_id,
+                "sequence": e.sequence,
+                "change": e.change.value,
+                "status": e.status.value,
+                "previous_status": None if e.previous_status is None else e.previous_status.value,
+                "payment_status": e.payment_status.value,
+                "fulfilment_status": e.fulfilment_status.value,
+                "actor_role": e.actor.role,
+                "actor_id": e.actor.id,
+                "reason": e.reason,
+                "note": e.note,
+                "occurred_at": e.occurred_at,
+            }
+            for e in stored
+        ],
+    )
+    return stored
+
+
+async def set_provider_refund_id(conn: AsyncConnection, order_id: str, refund_id: str, provider_refund_id: str) -> None:
+    await conn.execute(
+        refunds.update()
+        .where(refunds.c.order_id == order_id, refunds.c.refund_id == refund_id)
+        .values(provider_refund_id=provider_refund_id)
+    )
+
+
+async def due_for_completion(conn: AsyncConnection, fulfilled_before: datetime, limit: int) -> list[str]:
+    """Lock fulfilled orders past their return window; rows another replica holds are skipped."""
+    rows = await conn.execute(
+        sa.select(orders.c.id)
+        .where(orders.c.status == OrderStatus.FULFILLED.value, orders.c.fulfilled_at <= fulfilled_before)
+        .order_by(orders.c.fulfilled_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [row.id for row in rows]
+
+
+# --- effects ----------------------------------------------------------------------------------------
+
+
+async def insert_effects(conn: AsyncConnection, order_id: str, effects: Sequence[Effect]) -> None:
+    """Record owed effects; one per idempotency key (a repeated request owes nothing new)."""
+    if not effects:
+        return
+    await conn.execute(
+        insert(order_effects)
+        .values(
+            [
+                {
+                    "order_id": order_id,
+                    "kind": e.kind.value,
+                    "target": e.kind.target,
+                    "idempotency_key": e.key,
+                    "amount": e.amount,
+                    "refund_id": e.refund_id,
+                }
+                for e in effects
+            ]
+        )
+        .on_conflict_do_nothing(index_elements=[order_effects.c.idempotency_key])
+    )
+
+
+_EFFECT_COLUMNS = (
+    order_effects.c.id,
+    order_effects.c.order_id,
+    order_effects.c.kind,
+    order_effects.c.idempotency_key,
+    order_effects.c.amount,
+    order_effects.c.refund_id,
+    order_effects.c.status,
+    order_effects.c.attempts,
+)
+
+
+def _no_earlier_pending() -> sa.ColumnElement[bool]:
+    """No effect recorded before this one on the same target of the same order is still pending."""
+    earlier = order_effects.alias("earlier")
+    return ~sa.exists().where(
+        earlier.c.order_id == order_effects.c.order_id,
+        earlier.c.target == order_effects.c.target,
+        earlier.c.status == "pending",
+        earlier.c.id < order_effects.c.id,
+    )
+
+
+async def claim_due_effect(conn: AsyncConnection) -> Any | None:
+    """Lock one due pending effect whose earlier effects on the same target (of its order) are done;
+    effects other workers hold are skipped. Held until the caller's transaction ends."""
+    query = (
+        sa.select(*_EFFECT_COLUMNS)
+        .where(order_effects.c.status == "pending", order_effects.c.next_attempt_at <= _now(), _no_earlier_pending())
+        .order_by(order_effects.c.next_attempt_at)
+        .limit(1)
+        .with_for_update(of=order_effects, skip_locked=True)
+    )
+    return (await conn.execute(query)).first()
+
+
+async def lock_effect(conn: AsyncConnection, effect_id: int) -> Any | None:
+    """Lock one effect whose turn it is, waiting for a worker that is performing it."""
+    query = (
+        sa.select(*_EFFECT_COLUMNS)
+        .where(order_effects.c.id == effect_id, _no_earlier_pending())
+        .with_for_update(of=order_effects)
+    )
+    return (await conn.execute(query)).first()
+
+
+async def find_effect(conn: AsyncConnection, key: str) -> Any | None:
+    query = sa.select(*_EFFECT_COLUMNS, order_effects.c.last_error).where(order_effects.c.idempotency_key == key)
+    return (await conn.execute(query)).first()
+
+
+async def pending_effects(conn: AsyncConnection, order_id: str, kind: EffectKind) -> tuple[list[Any], list[Any]]:
+    """Pending effects of an order: all of them, and those this transaction could lock (the others
+    are being performed right now)."""
+    base = sa.select(*_EFFECT_COLUMNS).where(
+        order_effects.c.order_id == order_id, order_effects.c.kind == kind.value, order_effects.c.status == "pending"
+    )
+    everything = list(await conn.execute(base))
+    lockable = list(await conn.execute(base.with_for_update(skip_locked=True))) if everything else []
+    return everything, lockable
+
+
+async def finish_effect(
+    conn: AsyncConnection, effect_id: int, status: str, *, reference: str = "", error: str = ""
+) -> None:
+    await conn.execute(
+        order_effects.update()
+        .where(order_effects.c.id == effect_id)
+        .values(
+            status=status,
+            reference=reference,
+            last_error=error,
+            attempts=order_effects.c.attempts + 1,
+            updated_at=_now(),
+        )
+    )
+
+
+async def retry_effect_later(conn: AsyncConnection, effect_id: int, delay: timedelta, error: str) -> None:
+    await conn.execute(
+        order_effects.update()
+        .where(order_effects.c.id == effect_id)
+        .values(
+            attempts=order_effects.c.attempts + 1,
+            next_attempt_at=_now() + delay,
+            last_error=error,
+            updated_at=_now(),
+        )
+    )
+
+
+async def supersede_effects(conn: AsyncConnection, effect_ids: Sequence[int]) -> None:
+    if effect_ids:
+        await conn.execute(
+            order_effects.update()
+            .where(order_effects.c.id.in_(list(effect_ids)))
+            .values(status="superseded", updated_at=_now())
+        )
