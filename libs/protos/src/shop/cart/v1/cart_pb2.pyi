@@ -14,9 +14,10 @@ pricing and returns the cart as it now is. Mutations take an optional expected_v
 (optimistic concurrency): when set and the cart's version differs they fail with ABORTED
 (reason CART_VERSION_MISMATCH) and change nothing. A mutation that cannot reach catalog or pricing
 fails with UNAVAILABLE (reason CATALOG_UNAVAILABLE / PRICING_UNAVAILABLE) and changes nothing;
-reads then answer with the last snapshot, marked CartPricing.stale when it has expired. A cart with no activity for the configured period is
-marked ABANDONED by a sweeper (event shop.cart.abandoned). Once a cart leaves ACTIVE it is
-read-only: mutations fail with FAILED_PRECONDITION (reason CART_NOT_ACTIVE).
+reads then answer with the last snapshot, marked CartPricing.stale when it has expired. A cart
+with no activity for the configured period is marked ABANDONED by a sweeper (event
+shop.cart.abandoned). Once a cart leaves ACTIVE it is read-only: mutations fail with
+FAILED_PRECONDITION (reason CART_NOT_ACTIVE).
 """
 
 from collections import abc as _abc

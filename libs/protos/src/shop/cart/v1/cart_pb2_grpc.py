@@ -185,7 +185,9 @@ class CartServiceServicer:
     def CheckOutCart(self, request, context):
         """Checkout only (role service): marks the cart CHECKED_OUT once its order exists (the saga's
         "clear cart" step) and publishes shop.cart.checked_out. A repeat with the same checkout_id is
-        a no-op; a different checkout_id for a checked-out cart is FAILED_PRECONDITION.
+        a no-op; a different checkout_id for a checked-out cart is FAILED_PRECONDITION (reason
+        CART_ALREADY_CHECKED_OUT). An ABANDONED cart is still checked out (its order exists); a MERGED
+        one is FAILED_PRECONDITION (CART_NOT_ACTIVE).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -14,9 +14,10 @@ pricing and returns the cart as it now is. Mutations take an optional expected_v
 (optimistic concurrency): when set and the cart's version differs they fail with ABORTED
 (reason CART_VERSION_MISMATCH) and change nothing. A mutation that cannot reach catalog or pricing
 fails with UNAVAILABLE (reason CATALOG_UNAVAILABLE / PRICING_UNAVAILABLE) and changes nothing;
-reads then answer with the last snapshot, marked CartPricing.stale when it has expired. A cart with no activity for the configured period is
-marked ABANDONED by a sweeper (event shop.cart.abandoned). Once a cart leaves ACTIVE it is
-read-only: mutations fail with FAILED_PRECONDITION (reason CART_NOT_ACTIVE).
+reads then answer with the last snapshot, marked CartPricing.stale when it has expired. A cart
+with no activity for the configured period is marked ABANDONED by a sweeper (event
+shop.cart.abandoned). Once a cart leaves ACTIVE it is read-only: mutations fail with
+FAILED_PRECONDITION (reason CART_NOT_ACTIVE).
 """
 
 from collections import abc as _abc
@@ -95,7 +96,9 @@ class CartServiceStub:
     CheckOutCart: _grpc.UnaryUnaryMultiCallable[_cart_pb2.CheckOutCartRequest, _cart_pb2.CheckOutCartResponse]
     """Checkout only (role service): marks the cart CHECKED_OUT once its order exists (the saga's
     "clear cart" step) and publishes shop.cart.checked_out. A repeat with the same checkout_id is
-    a no-op; a different checkout_id for a checked-out cart is FAILED_PRECONDITION.
+    a no-op; a different checkout_id for a checked-out cart is FAILED_PRECONDITION (reason
+    CART_ALREADY_CHECKED_OUT). An ABANDONED cart is still checked out (its order exists); a MERGED
+    one is FAILED_PRECONDITION (CART_NOT_ACTIVE).
     """
 
 @_typing.type_check_only
@@ -149,7 +152,9 @@ class CartServiceAsyncStub(CartServiceStub):
     CheckOutCart: _aio.UnaryUnaryMultiCallable[_cart_pb2.CheckOutCartRequest, _cart_pb2.CheckOutCartResponse]  # type: ignore[assignment]
     """Checkout only (role service): marks the cart CHECKED_OUT once its order exists (the saga's
     "clear cart" step) and publishes shop.cart.checked_out. A repeat with the same checkout_id is
-    a no-op; a different checkout_id for a checked-out cart is FAILED_PRECONDITION.
+    a no-op; a different checkout_id for a checked-out cart is FAILED_PRECONDITION (reason
+    CART_ALREADY_CHECKED_OUT). An ABANDONED cart is still checked out (its order exists); a MERGED
+    one is FAILED_PRECONDITION (CART_NOT_ACTIVE).
     """
 
 class CartServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -266,7 +271,9 @@ class CartServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_cart_pb2.CheckOutCartResponse, _abc.Awaitable[_cart_pb2.CheckOutCartResponse]]:
         """Checkout only (role service): marks the cart CHECKED_OUT once its order exists (the saga's
         "clear cart" step) and publishes shop.cart.checked_out. A repeat with the same checkout_id is
-        a no-op; a different checkout_id for a checked-out cart is FAILED_PRECONDITION.
+        a no-op; a different checkout_id for a checked-out cart is FAILED_PRECONDITION (reason
+        CART_ALREADY_CHECKED_OUT). An ABANDONED cart is still checked out (its order exists); a MERGED
+        one is FAILED_PRECONDITION (CART_NOT_ACTIVE).
         """
 
 def add_CartServiceServicer_to_server(servicer: CartServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,56 @@
+"""Composition root of the cart service: `shop-cart serve | migrate | settings`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from shop.cart.v1 import cart_pb2, cart_pb2_grpc
+from shop.catalog.v1 import catalog_pb2
+from shop.inventory.v1 import inventory_pb2
+from shop.pricing.v1 import pricing_pb2
+from shop_cart import store
+from shop_cart.api import CartServicer
+from shop_cart.operations import Carts, Clock, system_clock
+from shop_cart.peers import Peers
+from shop_cart.settings import CartSettings
+from shop_cart.sweeper import AbandonedCartSweeper
+from shopkit.cli import service_cli
+from shopkit.clients import make_channel
+from shopkit.runtime import Runtime, open_runtime
+
+
+async def build(settings: CartSettings, clock: Clock = system_clock) -> Runtime:
+    """`clock` is the service's notion of now (tests pass one they can move)."""
+    runtime = await open_runtime("cart", settings, outbox=store.outbox)
+    timeout = settings.default_call_timeout_seconds
+    channels = [
+        make_channel(settings.catalog_addr, [catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"]], timeout),
+        make_channel(settings.pricing_addr, [pricing_pb2.DESCRIPTOR.services_by_name["PricingService"]], timeout),
+        make_channel(settings.inventory_addr, [inventory_pb2.DESCRIPTOR.services_by_name["InventoryService"]], timeout),
+    ]
+
+    async def close_channels() -> None:
+        for channel in channels:
+            await channel.close(grace=None)
+
+    runtime.service.on_stop(close_channels)
+    carts = Carts(runtime.db, runtime.relay, Peers(*channels), settings, clock)
+    runtime.service.add_servicer(
+        cart_pb2_grpc.add_CartServiceServicer_to_server,
+        CartServicer(carts, settings),
+        cart_pb2.DESCRIPTOR.services_by_name["CartService"].full_name,
+    )
+    if settings.sweeper_enabled:
+        sweeper = AbandonedCartSweeper(
+            carts, batch_size=settings.sweeper_batch_size, interval=settings.sweeper_interval_seconds
+        )
+        runtime.service.add_worker("abandoned-cart-sweeper", sweeper.run)
+    return runtime
+
+
+async def serve(settings: CartSettings) -> None:
+    runtime = await build(settings)
+    await runtime.service.run()
+
+
+main = service_cli("cart", CartSettings, serve, Path(__file__).parent / "migrations")

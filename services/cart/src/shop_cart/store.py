@@ -1,0 +1,356 @@
+"""Tables and repository functions (SQLAlchemy Core on the caller's connection).
+
+Concurrency: every write locks the cart's row (`get_cart(..., for_update=True)`) before touching it
+or its lines; a merge locks both carts in id order. One active cart per customer is a partial
+UNIQUE index, not a check in code.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import UUID, insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shop_cart.domain import (
+    Cart,
+    CartStatus,
+    CouponState,
+    CustomerContext,
+    Line,
+    LinePrice,
+    PriceSnapshot,
+    Sellability,
+)
+from shopkit.outbox import inbox_table, outbox_table
+
+metadata = sa.MetaData(
+    naming_convention={
+        "pk": "%(table_name)s_pkey",
+        "fk": "%(table_name)s_%(column_0_name)s_fkey",
+        "ck": "%(table_name)s_%(constraint_name)s_check",
+        "uq": "%(table_name)s_%(column_0_name)s_key",
+        "ix": "%(table_name)s_%(column_0_name)s_idx",
+    }
+)
+
+_TS = sa.DateTime(timezone=True)
+
+carts = sa.Table(
+    "carts",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("customer_id", sa.Text),  # NULL for a guest cart
+    sa.Column("customer_group", sa.Text, nullable=False, server_default=""),
+    sa.Column("account_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("country", sa.Text, nullable=False),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("coupon_code", sa.Text),
+    sa.Column("coupon_applied", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("coupon_reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("coupon_description", sa.Text, nullable=False, server_default=""),
+    sa.Column("coupon_discount", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("subtotal", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("discount_total", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("total", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("priced_at", _TS, nullable=False),
+    sa.Column("price_expires_at", _TS, nullable=False),
+    sa.Column("merged_into_cart_id", UUID(as_uuid=True), sa.ForeignKey("carts.id")),
+    sa.Column("checkout_id", sa.Text),
+    sa.Column("order_id", sa.Text),
+    # CreateCart's request_id for guests: a repeat returns the cart the first call created.
+    sa.Column("guest_request_id", sa.Text, unique=True),
+    sa.Column("created_at", _TS, nullable=False),
+    sa.Column("updated_at", _TS, nullable=False),
+    sa.Column("last_activity_at", _TS, nullable=False),
+    sa.CheckConstraint("status IN ('active', 'checked_out', 'merged', 'abandoned')", name="status"),
+    sa.CheckConstraint("version >= 1", name="version"),
+    sa.CheckConstraint("customer_id <> ''", name="customer_id"),
+    sa.CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency"),
+    sa.CheckConstraint("coupon_code <> ''", name="coupon_code"),
+    sa.CheckConstraint("(status = 'merged') = (merged_into_cart_id IS NOT NULL)", name="merged_into"),
+    sa.CheckConstraint(
+        "status <> 'checked_out' OR (checkout_id IS NOT NULL AND order_id IS NOT NULL)", name="checked_out"
+    ),
+    # One active cart per signed-in customer.
+    sa.Index("carts_active_customer_key", "customer_id", unique=True, postgresql_where=sa.text("status = 'active'")),
+    # The sweeper's query: active carts idle the longest.
+    sa.Index("carts_idle_idx", "last_activity_at", postgresql_where=sa.text("status = 'active'")),
+)
+
+cart_lines = sa.Table(
+    "cart_lines",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("cart_id", UUID(as_uuid=True), sa.ForeignKey("carts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("sku", sa.Text, nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("quantity", sa.BigInteger, nullable=False),
+    sa.Column("product_id", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("sellability", sa.Text, nullable=False),
+    sa.Column("tracks_stock", sa.Boolean, nullable=False),
+    sa.Column("available", sa.BigInteger),
+    sa.Column("unit_price", sa.BigInteger),
+    sa.Column("original_price", sa.BigInteger),
+    sa.Column("discount", sa.BigInteger),
+    sa.Column("line_total", sa.BigInteger),
+    sa.Column("shown_unit_price", sa.BigInteger),
+    sa.Column("added_at", _TS, nullable=False),
+    sa.UniqueConstraint("cart_id", "sku", name="cart_lines_cart_id_sku_key"),
+    sa.UniqueConstraint("cart_id", "position", name="cart_lines_cart_id_position_key"),
+    sa.CheckConstraint("quantity > 0", name="quantity"),
+    sa.CheckConstraint("sellability IN ('sellable', 'discontinued', 'not_sellable')", name="sellability"),
+    sa.CheckConstraint(
+        "(unit_price IS NULL) = (original_price IS NULL) AND (unit_price IS NULL) = (discount IS NULL)"
+        " AND (unit_price IS NULL) = (line_total IS NULL)",
+        name="price",
+    ),
+)
+
+# AddCartLine request ids: a repeat adds nothing and answers with the line of the first call.
+cart_requests = sa.Table(
+    "cart_requests",
+    metadata,
+    sa.Column("cart_id", UUID(as_uuid=True), sa.ForeignKey("carts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("request_id", sa.Text, primary_key=True),
+    sa.Column("fingerprint", sa.Text, nullable=False),
+    sa.Column("line_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("created_at", _TS, nullable=False),
+)
+
+outbox = outbox_table(metadata)
+inbox = inbox_table(metadata)
+
+
+# --- mapping -------------------------------------------------------------------------------------
+
+
+def _cart_values(cart: Cart) -> dict[str, Any]:
+    context, coupon, pricing = cart.context, cart.coupon, cart.pricing
+    return {
+        "customer_id": context.customer_id or None,
+        "customer_group": context.customer_group,
+        "account_id": context.account_id,
+        "channel": context.channel,
+        "country": context.country,
+        "currency": context.currency,
+        "status": cart.status.value,
+        "version": cart.version,
+        "coupon_code": coupon.code if coupon else None,
+        "coupon_applied": coupon.applied if coupon else False,
+        "coupon_reason": coupon.reason if coupon else "",
+        "coupon_description": coupon.description if coupon else "",
+        "coupon_discount": coupon.discount if coupon else 0,
+        "subtotal": pricing.subtotal,
+        "discount_total": pricing.discount_total,
+        "total": pricing.total,
+        "priced_at": pricing.priced_at,
+        "price_expires_at": pricing.expires_at,
+        "merged_into_cart_id": cart.merged_into,
+        "checkout_id": cart.checkout_id or None,
+        "order_id": cart.order_id or None,
+        "created_at": cart.created_at,
+        "updated_at": cart.updated_at,
+        "last_activity_at": cart.last_activity_at,
+    }
+
+
+def _line_values(cart_id: uuid.UUID, line: Line) -> dict[str, Any]:
+    price = line.price
+    return {
+        "id": line.line_id,
+        "cart_id": cart_id,
+        "sku": line.sku,
+        "position": line.position,
+        "quantity": line.quantity,
+        "product_id": line.product_id,
+        "name": line.name,
+        "sellability": line.sellability.value,
+        "tracks_stock": line.tracks_stock,
+        "available": line.available,
+        "unit_price": price.unit_price if price else None,
+        "original_price": price.original_price if price else None,
+        "discount": price.discount if price else None,
+        "line_total": price.line_total if price else None,
+        "shown_unit_price": line.shown_unit_price,
+        "added_at": line.added_at,
+    }
+
+
+def _line(row: Any) -> Line:
+    price = None
+    if row.unit_price is not None:
+        price = LinePrice(row.unit_price, row.original_price, row.discount, row.line_total)
+    return Line(
+        line_id=row.id,
+        sku=row.sku,
+        quantity=row.quantity,
+        position=row.position,
+        product_id=row.product_id,
+        name=row.name,
+        sellability=Sellability(row.sellability),
+        tracks_stock=row.tracks_stock,
+        available=row.available,
+        added_at=row.added_at,
+        price=price,
+        shown_unit_price=row.shown_unit_price,
+    )
+
+
+def _cart(row: Any, lines: Sequence[Line]) -> Cart:
+    coupon = None
+    if row.coupon_code is not None:
+        coupon = CouponState(
+            row.coupon_code, row.coupon_applied, row.coupon_reason, row.coupon_description, row.coupon_discount
+        )
+    return Cart(
+        cart_id=row.id,
+        context=CustomerContext(
+            customer_id=row.customer_id or "",
+            customer_group=row.customer_group,
+            account_id=row.account_id,
+            channel=row.channel,
+            country=row.country,
+            currency=row.currency,
+        ),
+        status=CartStatus(row.status),
+        lines=tuple(lines),
+        coupon=coupon,
+        pricing=PriceSnapshot(row.subtotal, row.discount_total, row.total, row.priced_at, row.price_expires_at),
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        last_activity_at=row.last_activity_at,
+        merged_into=row.merged_into_cart_id,
+        checkout_id=row.checkout_id or "",
+        order_id=row.order_id or "",
+    )
+
+
+# --- reads -----------------------------------------------------------------------------------------
+
+
+async def _with_lines(conn: AsyncConnection, rows: Sequence[Any]) -> list[Cart]:
+    if not rows:
+        return []
+    by_cart: dict[uuid.UUID, list[Line]] = {row.id: [] for row in rows}
+    line_rows = await conn.execute(
+        sa.select(cart_lines)
+        .where(cart_lines.c.cart_id.in_(list(by_cart)))
+        .order_by(cart_lines.c.cart_id, cart_lines.c.position)
+    )
+    for line_row in line_rows:
+        by_cart[line_row.cart_id].append(_line(line_row))
+    return [_cart(row, by_cart[row.id]) for row in rows]
+
+
+async def get_carts(conn: AsyncConnection, cart_ids: Iterable[uuid.UUID], *, for_update: bool = False) -> list[Cart]:
+    """Carts by id (in id order); `for_update` locks their rows in that order (no deadlocks)."""
+    query = sa.select(carts).where(carts.c.id.in_(sorted(set(cart_ids)))).order_by(carts.c.id)
+    if for_update:
+        query = query.with_for_update()
+    return await _with_lines(conn, list(await conn.execute(query)))
+
+
+async def get_cart(conn: AsyncConnection, cart_id: uuid.UUID, *, for_update: bool = False) -> Cart | None:
+    found = await get_carts(conn, [cart_id], for_update=for_update)
+    return found[0] if found else None
+
+
+async def active_cart_of(conn: AsyncConnection, customer_id: str) -> Cart | None:
+    rows = list(
+        await conn.execute(sa.select(carts).where(carts.c.customer_id == customer_id, carts.c.status == "active"))
+    )
+    found = await _with_lines(conn, rows)
+    return found[0] if found else None
+
+
+async def cart_by_guest_request(conn: AsyncConnection, request_id: str) -> Cart | None:
+    rows = list(await conn.execute(sa.select(carts).where(carts.c.guest_request_id == request_id)))
+    found = await _with_lines(conn, rows)
+    return found[0] if found else None
+
+
+# --- writes ----------------------------------------------------------------------------------------
+
+
+async def insert_cart(conn: AsyncConnection, cart: Cart, guest_request_id: str | None = None) -> bool:
+    """Insert a new (empty) cart. False when the customer already has an active cart or the guest
+    request id was used: a concurrent insert waits for the first transaction, then finds it taken."""
+    statement = insert(carts).values(id=cart.cart_id, guest_request_id=guest_request_id, **_cart_values(cart))
+    if cart.customer_id:
+        statement = statement.on_conflict_do_nothing(
+            index_elements=[carts.c.customer_id], index_where=sa.text("status = 'active'")
+        )
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=[carts.c.guest_request_id])
+    return (await conn.execute(statement.returning(carts.c.id))).first() is not None
+
+
+async def save_cart(conn: AsyncConnection, before: Cart, after: Cart) -> None:
+    """Write `after` over the locked `before`: the cart row, removed lines, new and changed lines."""
+    await conn.execute(carts.update().where(carts.c.id == after.cart_id).values(**_cart_values(after)))
+    kept = {line.line_id for line in after.lines}
+    removed = [line.line_id for line in before.lines if line.line_id not in kept]
+    if removed:
+        await conn.execute(cart_lines.delete().where(cart_lines.c.id.in_(removed)))
+    old = {line.line_id: line for line in before.lines}
+    changed = [_line_values(after.cart_id, line) for line in after.lines if old.get(line.line_id) != line]
+    if changed:
+        statement = insert(cart_lines).values(changed)
+        updatable = [c.name for c in cart_lines.c if c.name not in ("id", "cart_id", "added_at")]
+        await conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=[cart_lines.c.id], set_={name: statement.excluded[name] for name in updatable}
+            )
+        )
+
+
+async def recorded_request(conn: AsyncConnection, cart_id: uuid.UUID, request_id: str) -> tuple[str, uuid.UUID] | None:
+    """(fingerprint, line id) of an AddCartLine request id already applied to the cart."""
+    row = (
+        await conn.execute(
+            sa.select(cart_requests.c.fingerprint, cart_requests.c.line_id).where(
+                cart_requests.c.cart_id == cart_id, cart_requests.c.request_id == request_id
+            )
+        )
+    ).first()
+    return (row.fingerprint, row.line_id) if row else None
+
+
+async def record_request(
+    conn: AsyncConnection, cart_id: uuid.UUID, request_id: str, fingerprint: str, line_id: uuid.UUID, now: datetime
+) -> None:
+    await conn.execute(
+        cart_requests.insert().values(
+            cart_id=cart_id, request_id=request_id, fingerprint=fingerprint, line_id=line_id, created_at=now
+        )
+    )
+
+
+async def lock_idle_carts(conn: AsyncConnection, idle_since: datetime, limit: int) -> list[Cart]:
+    """Claim active carts without activity since `idle_since`; rows another replica holds are skipped."""
+    query = (
+        sa.select(carts)
+        .where(carts.c.status == "active", carts.c.last_activity_at <= idle_since)
+        .order_by(carts.c.last_activity_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return await _with_lines(conn, list(await conn.execute(query)))
+
+
+async def mark_abandoned(conn: AsyncConnection, cart_ids: Sequence[uuid.UUID], now: datetime) -> None:
+    await conn.execute(
+        carts.update()
+        .where(carts.c.id.in_(list(cart_ids)))
+        .values(status="abandoned", version=carts.c.version + 1, updated_at=now)
+    )
