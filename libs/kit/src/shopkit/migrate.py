@@ -7,6 +7,7 @@ Concurrent runs (two Helm hook pods, the launcher and a test) are serialised by 
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from shopkit.db import async_url
 
 _LOCK_KEY = 0x5E0B_0001
+_ALEMBIC_LOCK = threading.Lock()
 
 
 def alembic_config(migrations_dir: Path, url: str) -> Config:
@@ -28,7 +30,10 @@ def alembic_config(migrations_dir: Path, url: str) -> Config:
 
 def upgrade(migrations_dir: Path, url: str, revision: str = "head") -> None:
     """Bring the database to `revision`. Blocking: call it outside an event loop or via to_thread."""
-    command.upgrade(alembic_config(migrations_dir, url), revision)
+    # alembic's migration context is process-global: threads (tests migrating several databases at
+    # once) must take turns.
+    with _ALEMBIC_LOCK:
+        command.upgrade(alembic_config(migrations_dir, url), revision)
 
 
 def run_env(target_metadata: sa.MetaData) -> None:

@@ -89,7 +89,7 @@ orders = sa.Table(
     sa.Column("tax_total", sa.BigInteger, nullable=False),
     sa.Column("total", sa.BigInteger, nullable=False),
     sa.Column("coupon_code", sa.Text, nullable=False, server_default=""),
-    sa.Column("ship_to", JSONB),
+    sa.Column("ship_to", JSONB(none_as_null=True)),  # NULL for pickup, not JSON null
     sa.Column("pickup_store_id", sa.Text),
     sa.Column("billing_address", JSONB, nullable=False),
     sa.Column("payment_kind", sa.Text, nullable=False),

@@ -896,8 +896,11 @@ class ListCheckoutsRequest(_message.Message):
     STATUSES_FIELD_NUMBER: _builtins.int
     CUSTOMER_ID_FIELD_NUMBER: _builtins.int
     PAGE_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     customer_id: _builtins.str
     """only this customer's; customers may only list their own"""
+    idempotency_key: _builtins.str
+    """only the checkout placed with this key (a client's replay after"""
     @_builtins.property
     def statuses(self) -> _containers.RepeatedScalarFieldContainer[Global___CheckoutStatus.ValueType]:
         """empty means any"""
@@ -910,10 +913,11 @@ class ListCheckoutsRequest(_message.Message):
         statuses: _abc.Iterable[Global___CheckoutStatus.ValueType] | None = ...,
         customer_id: _builtins.str = ...,
         page: _common_pb2.PageRequest | None = ...,
+        idempotency_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "page", b"page", "statuses", b"statuses"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "idempotency_key", b"idempotency_key", "page", b"page", "statuses", b"statuses"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1063,21 +1063,25 @@ class PlaceOrderResponse(_message.Message):
     CHECKOUT_ID_FIELD_NUMBER: _builtins.int
     ORDER_ID_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
+    ORDER_NUMBER_FIELD_NUMBER: _builtins.int
     checkout_id: _builtins.str
     order_id: _builtins.str
     """empty while no order exists (status running)"""
     status: _builtins.str
     """running (poll GetCheckout), pending_review, pending_approval, completed"""
+    order_number: _builtins.str
+    """e.g. "SO-000123", with order_id"""
     def __init__(
         self,
         *,
         checkout_id: _builtins.str = ...,
         order_id: _builtins.str = ...,
         status: _builtins.str = ...,
+        order_number: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkout_id", b"checkout_id", "order_id", b"order_id", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkout_id", b"checkout_id", "order_id", b"order_id", "order_number", b"order_number", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

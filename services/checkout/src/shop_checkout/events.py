@@ -1,0 +1,131 @@
+"""Events checkout publishes (staged in the outbox with the transition that causes them) and the
+handlers of the events it consumes: order outcomes and fraud review decisions.
+
+Handlers only record the decision on the checkout (in the consumer's inbox transaction); a held
+checkout that can go on becomes RUNNING or COMPENSATING without a lease, and the saga engine's
+recovery picks it up and makes the calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from nats.aio.msg import Msg
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shop.checkout.v1 import events_pb2
+from shop.fraud.v1 import events_pb2 as fraud_events
+from shop.fraud.v1 import fraud_pb2
+from shop.order.v1 import events_pb2 as order_events
+from shop_checkout import mapping, store
+from shop_checkout.domain import saga
+from shop_checkout.domain.model import CancelReason, Checkout, ReviewDecision, Status
+from shopkit.outbox import add_event
+
+log = logging.getLogger("shop_checkout.events")
+
+CHECKOUT_COMPLETED = "shop.checkout.completed"
+CHECKOUT_FAILED = "shop.checkout.failed"
+ORDER_CONFIRMED = "shop.order.confirmed"
+ORDER_CANCELLED = "shop.order.cancelled"
+REVIEW_DECIDED = "shop.fraud.review_decided"
+ORDER_CONSUMER = "order-outcomes"
+FRAUD_CONSUMER = "fraud-reviews"
+
+
+async def stage_finished(conn: AsyncConnection, before: Checkout, after: Checkout) -> bool:
+    """shop.checkout.completed / shop.checkout.failed when `after` reached its end; True if staged."""
+    if before.status is after.status or after.status not in (Status.COMPLETED, Status.FAILED):
+        return False
+    customer = after.request.customer
+    if after.status is Status.COMPLETED:
+        assert after.order is not None and after.total is not None
+        completed = events_pb2.CheckoutCompleted(
+            checkout_id=after.checkout_id,
+            order_id=after.order.order_id,
+            cart_id=after.request.cart_id,
+            customer_id=customer.customer_id,
+            account_id=customer.account_id,
+            total=mapping.money_pb(after.total),
+            payment_captured=after.captured,
+        )
+        await add_event(conn, store.outbox, CHECKOUT_COMPLETED, completed, after.checkout_id)
+    else:
+        failed = events_pb2.CheckoutFailed(
+            checkout_id=after.checkout_id,
+            order_id=after.order.order_id if after.order else "",
+            cart_id=after.request.cart_id,
+            customer_id=customer.customer_id,
+            failure=mapping.failure_pb(after),
+        )
+        await add_event(conn, store.outbox, CHECKOUT_FAILED, failed, after.checkout_id)
+    return True
+
+
+class EventHandlers:
+    """Consumers of order and fraud events. `changed` is called when a checkout may have work again."""
+
+    def __init__(self, policy: saga.Policy, changed: Callable[[], None]):
+        self.policy = policy
+        self.changed = changed
+
+    async def handle_order_event(self, conn: AsyncConnection, msg: Msg) -> None:
+        now = datetime.now(UTC)
+        if msg.subject == ORDER_CONFIRMED:
+            confirmed = order_events.OrderConfirmed.FromString(msg.data)
+            await self._apply(conn, confirmed.checkout_id, lambda c: saga.on_order_confirmed(c, now, self.policy))
+        elif msg.subject == ORDER_CANCELLED:
+            cancelled = order_events.OrderCancelled.FromString(msg.data)
+            reason = mapping.CANCEL_REASON_FROM_PB.get(cancelled.reason, CancelReason.MERCHANT)  # type: ignore[call-overload]
+            await self._apply(conn, cancelled.checkout_id, lambda c: saga.on_order_cancelled(c, reason, now))
+
+    async def handle_review_decided(self, conn: AsyncConnection, msg: Msg) -> None:
+        decided = fraud_events.FraudReviewDecided.FromString(msg.data)
+        if decided.status == fraud_pb2.REVIEW_STATUS_APPROVED:
+            decision = ReviewDecision.APPROVED
+        elif decided.status == fraud_pb2.REVIEW_STATUS_REJECTED:
+            decision = ReviewDecision.REJECTED
+        else:
+            return
+        now = datetime.now(UTC)
+
+        def change(c: Checkout) -> Checkout:
+            if c.fraud is not None and c.fraud.review_id and c.fraud.review_id != decided.review_id:
+                return c  # a decision about another review
+            return saga.on_review_decided(c, decision, now, self.policy)
+
+        await self._apply(conn, decided.checkout_id, change)
+
+    async def _apply(self, conn: AsyncConnection, checkout_id: str, change: Callable[[Checkout], Checkout]) -> None:
+        if not _is_uuid(checkout_id):
+            return  # not a checkout of ours (e.g. an order created by another channel)
+        locked = await store.lock(conn, checkout_id)
+        if locked is None:
+            log.info("event for an unknown checkout", extra={"checkout_id": checkout_id})
+            return
+        current, owner = locked
+        updated = change(current)
+        if updated == current:
+            return
+        await store.save(conn, updated, owner=owner, lease_seconds=0, keep_lease=True)
+        if updated.status is not current.status:
+            log.info(
+                "checkout %s: %s -> %s by event",
+                checkout_id,
+                current.status.value,
+                updated.status.value,
+                extra={"checkout_id": checkout_id},
+            )
+        # The handler's transaction commits right after it returns.
+        self.changed()
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,95 @@
+"""The payment provider as the saga sees it: card details for fraud, authorise, void.
+
+An adapter over the payment sandbox's client (`shop_sandbox.client`) that turns its answers into
+the few outcomes the saga distinguishes. Every call that moves money carries an Idempotency-Key
+derived from the checkout id, so repeating it (after a crash, a timeout) never authorises twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shop_checkout.domain.model import CardDetails
+from shop_sandbox import client as sandbox
+from shopkit.money import Money
+
+
+class PaymentUnavailable(Exception):
+    """The provider failed in a way that may pass; the effect of the call is unknown unless
+    `nothing_held` (the provider recorded the attempt as failed: no money is held)."""
+
+    def __init__(self, message: str, *, nothing_held: bool = False):
+        super().__init__(message)
+        self.nothing_held = nothing_held
+
+
+class PaymentMethodUnknown(Exception):
+    """The payment method does not exist at the provider."""
+
+
+class PaymentRejected(Exception):
+    """The provider refused the request for good (bad request, state conflict)."""
+
+
+@dataclass(frozen=True)
+class AuthorisationReply:
+    approved: bool
+    authorisation_id: str = ""
+    decline_code: str = ""
+
+
+class Payments:
+    def __init__(self, client: sandbox.SandboxClient):
+        self.client = client
+
+    async def card_details(self, payment_method_id: str) -> CardDetails:
+        try:
+            method = await self.client.get_payment_method(payment_method_id)
+        except sandbox.NotFound as exc:
+            raise PaymentMethodUnknown(str(exc)) from exc
+        except sandbox.ProviderError as exc:
+            raise PaymentUnavailable(exc.message) from exc
+        except sandbox.PaymentError as exc:
+            raise PaymentRejected(exc.message) from exc
+        return CardDetails(fingerprint=method.card.fingerprint, country=method.card.country)
+
+    async def authorise(
+        self, payment_method_id: str, amount: Money, *, idempotency_key: str, checkout_id: str
+    ) -> AuthorisationReply:
+        try:
+            auth = await self.client.authorize(
+                payment_method_id,
+                amount.amount,
+                amount.currency,
+                idempotency_key=idempotency_key,
+                metadata={"checkout_id": checkout_id},
+            )
+        except sandbox.Declined as exc:
+            return AuthorisationReply(False, exc.authorization.id if exc.authorization else "", exc.code)
+        except sandbox.ProviderError as exc:
+            failed = exc.authorization is not None and exc.authorization.status == "failed"
+            raise PaymentUnavailable(exc.message, nothing_held=failed) from exc
+        except sandbox.NotFound as exc:
+            raise PaymentMethodUnknown(exc.message) from exc
+        except sandbox.PaymentError as exc:
+            raise PaymentRejected(f"{exc.code or exc.status}: {exc.message}") from exc
+        if auth.status in ("authorized", "captured"):
+            return AuthorisationReply(True, auth.id)
+        return AuthorisationReply(False, auth.id, auth.decline_code or auth.failure_code or auth.status)
+
+    async def void(self, authorisation_id: str, *, idempotency_key: str) -> str:
+        """Release the hold; returns what became of the authorisation (voided, or already captured)."""
+        try:
+            auth = await self.client.void(authorisation_id, idempotency_key=idempotency_key)
+        except sandbox.Conflict as exc:
+            return exc.authorization_status or "not voidable"
+        except sandbox.NotFound:
+            return "unknown to the provider"
+        except sandbox.ProviderError as exc:
+            raise PaymentUnavailable(exc.message) from exc
+        except sandbox.PaymentError as exc:
+            raise PaymentRejected(f"{exc.code or exc.status}: {exc.message}") from exc
+        return auth.status
+
+    async def close(self) -> None:
+        await self.client.aclose()

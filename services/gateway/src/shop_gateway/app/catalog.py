@@ -1,0 +1,167 @@
+"""Browsing: products with the caller's prices and availability, categories, pickup stores."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Sequence
+
+import grpc
+
+from shop.catalog.v1 import catalog_pb2
+from shop.common.v1 import common_pb2
+from shop.inventory.v1 import inventory_pb2
+from shop.pricing.v1 import pricing_pb2
+from shop_gateway.app import mapping, models
+from shop_gateway.app.errors import upstream
+from shop_gateway.app.shop import SERVICE_IDENTITY, Shop
+from shop_gateway.app.validation import check_page
+from shop_gateway.principal import Principal
+from shopkit.errors import NotFound, Violations
+from shopkit.identifiers import check_country
+
+log = logging.getLogger("shop_gateway.catalog")
+
+MAX_QUERY = 256
+PRICE_BATCH = 500  # pricing's GetPrices limit
+AVAILABILITY_BATCH = 200  # inventory's GetAvailability limit
+CHANNELS = {"web": catalog_pb2.CHANNEL_WEB, "mobile": catalog_pb2.CHANNEL_MOBILE, "b2b": catalog_pb2.CHANNEL_B2B}
+ALL_STATUSES = (
+    catalog_pb2.PRODUCT_STATUS_DRAFT,
+    catalog_pb2.PRODUCT_STATUS_ACTIVE,
+    catalog_pb2.PRODUCT_STATUS_DISCONTINUED,
+)
+PAGE_FIELDS = {"page.page_token": "page_token", "page.page_size": "page_size", "category_id": "category"}
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+async def _category_id(shop: Shop, category: str, violations: Violations) -> str:
+    """A category id from an id or a slug."""
+    if not category or _is_uuid(category):
+        return category
+    for item in await shop.categories():
+        if item.slug == category:
+            return item.id
+    violations.add("category", "is neither a category id nor the slug of a category")
+    return ""
+
+
+async def list_products(
+    shop: Shop, who: Principal, *, query: str = "", category: str = "", page_size: int = 0, page_token: str = ""
+) -> models.ProductPage:
+    violations = Violations()
+    size = check_page(violations, page_size)
+    violations.check(len(query) <= MAX_QUERY, "query", f"must be at most {MAX_QUERY} characters")
+    category_id = await _category_id(shop, category, violations) if len(query) <= MAX_QUERY else ""
+    violations.raise_if_any()
+    admin = who.role == "admin"
+    # Shoppers see active products of their channel; admins see everything.
+    statuses = ALL_STATUSES if admin else (catalog_pb2.PRODUCT_STATUS_ACTIVE,)
+    channel = catalog_pb2.CHANNEL_UNSPECIFIED if admin else CHANNELS.get(who.channel, catalog_pb2.CHANNEL_WEB)
+    page = common_pb2.PageRequest(page_size=size, page_token=page_token)
+    products: Sequence[catalog_pb2.Product]
+    with upstream("catalog", PAGE_FIELDS):
+        if query.strip():
+            search = await shop.backends.catalog.SearchProducts(
+                catalog_pb2.SearchProductsRequest(
+                    query=query, page=page, category_id=category_id, statuses=statuses, channel=channel
+                ),
+                metadata=who.metadata(),
+            )
+            products, token = [hit.product for hit in search.hits], search.page.next_page_token
+        else:
+            listed = await shop.backends.catalog.ListProducts(
+                catalog_pb2.ListProductsRequest(page=page, category_id=category_id, statuses=statuses, channel=channel),
+                metadata=who.metadata(),
+            )
+            products, token = listed.products, listed.page.next_page_token
+    results = [mapping.product(p) for p in products]
+    await _attach_prices(shop, who, results)
+    return models.ProductPage(products=results, next_page_token=token)
+
+
+async def get_product(shop: Shop, who: Principal, key: str) -> models.Product:
+    """One product by id or slug; shoppers get NOT_FOUND for products that are not active."""
+    request = catalog_pb2.GetProductRequest(id=key) if _is_uuid(key) else catalog_pb2.GetProductRequest(slug=key)
+    if not key:
+        raise NotFound("product", key)
+    with upstream("catalog", {"id": "id", "slug": "id"}):
+        found = await shop.backends.catalog.GetProduct(request, metadata=who.metadata())
+    if who.role != "admin" and found.status != catalog_pb2.PRODUCT_STATUS_ACTIVE:
+        raise NotFound("product", key)
+    product = mapping.product(found)
+    await asyncio.gather(_attach_prices(shop, who, [product]), _attach_availability(shop, who, product))
+    return product
+
+
+async def _attach_prices(shop: Shop, who: Principal, products: list[models.Product]) -> None:
+    """Unit prices for the caller's context. Pricing being down degrades the page, not fails it."""
+    variants = {v.sku: v for p in products for v in p.variants}
+    skus = list(variants)
+    context = shop.customer_context(who)
+    for start in range(0, len(skus), PRICE_BATCH):
+        request = pricing_pb2.GetPricesRequest(
+            items=[pricing_pb2.PriceQuery(sku=sku, quantity=1) for sku in skus[start : start + PRICE_BATCH]],
+            context=context,
+        )
+        try:
+            response = await shop.backends.pricing.GetPrices(request, metadata=who.metadata())
+        except grpc.aio.AioRpcError as error:
+            log.warning("prices unavailable", extra={"grpc_code": error.code().name})
+            return
+        for price in response.prices:
+            variant = variants.get(price.sku)
+            if variant is not None:
+                variant.price = mapping.money(price.unit_price)
+                variant.original_price = mapping.money(price.original_price)
+
+
+async def _attach_availability(shop: Shop, who: Principal, product: models.Product) -> None:
+    variants = {v.sku: v for v in product.variants}
+    skus = list(variants)
+    for start in range(0, len(skus), AVAILABILITY_BATCH):
+        request = inventory_pb2.GetAvailabilityRequest(skus=skus[start : start + AVAILABILITY_BATCH])
+        try:
+            response = await shop.backends.inventory.GetAvailability(request, metadata=who.metadata())
+        except grpc.aio.AioRpcError as error:
+            log.warning("availability unavailable", extra={"grpc_code": error.code().name})
+            return
+        for item in response.skus:
+            variant = variants.get(item.sku)
+            if variant is not None:
+                variant.availability = mapping.availability(item)
+
+
+async def list_categories(shop: Shop, who: Principal) -> models.CategoryList:
+    return models.CategoryList(categories=list(await shop.categories()))
+
+
+async def list_stores(shop: Shop, who: Principal, *, country: str = "") -> models.StoreList:
+    """Active click-and-collect stores. Inventory's location reads are internal, so the gateway
+    reads them as `service` and hands out only the public fields."""
+    violations = Violations()
+    check_country(violations, country, "country", optional=True)
+    violations.raise_if_any()
+    stores: list[models.Store] = []
+    token = ""
+    while True:
+        request = inventory_pb2.ListLocationsRequest(
+            type=inventory_pb2.LOCATION_TYPE_STORE,
+            country=country,
+            click_and_collect_only=True,
+            page=common_pb2.PageRequest(page_size=500, page_token=token),
+        )
+        with upstream("inventory"):
+            response = await shop.backends.inventory.ListLocations(request, metadata=SERVICE_IDENTITY)
+        stores.extend(mapping.store(location) for location in response.locations)
+        token = response.page.next_page_token
+        if not token:
+            return models.StoreList(stores=stores)

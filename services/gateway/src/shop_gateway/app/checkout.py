@@ -1,0 +1,239 @@
+"""Placing the order of the caller's cart, and following its checkout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+from google.protobuf import timestamp_pb2
+
+from shop.checkout.v1 import checkout_pb2
+from shop.common.v1 import common_pb2
+from shop_gateway.app import mapping, models
+from shop_gateway.app.access import require_role, require_shopper
+from shop_gateway.app.cart import active_cart
+from shop_gateway.app.errors import CheckoutFailed, UpstreamError, upstream
+from shop_gateway.app.shop import Shop
+from shop_gateway.app.validation import check_address
+from shop_gateway.principal import SHOPPER_ROLES, ClientInfo, Principal
+from shopkit.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, Violations
+from shopkit.identifiers import REQUEST_ID, REQUEST_ID_RULE
+
+INVOICE = "invoice"
+MIN_KEY, MAX_KEY = 8, 128
+MAX_PO = 64
+MAX_EMAIL = 254
+FIELDS = {
+    "payment.card.payment_method_id": "payment_method",
+    "payment.card": "payment_method",
+    "payment.invoice.purchase_order_number": "purchase_order_number",
+    "payment": "payment_method",
+    "fulfilment.ship.address": "shipping_address",
+    "fulfilment.pickup.store_id": "fulfillment.store_id",
+    "fulfilment": "fulfillment",
+    "customer": "token",
+}
+
+
+@dataclass(frozen=True)
+class CheckoutInput:
+    """What the shopper submits (the cart is the caller's active cart)."""
+
+    idempotency_key: str
+    payment_method: str  # a payment method id of the payment provider, or "invoice"
+    purchase_order_number: str = ""
+    shipping_address: models.Address | None = None
+    billing_address: models.Address | None = None  # defaults to the shipping address
+    fulfillment_method: str = "ship"  # ship or pickup
+    store_id: str = ""
+    email: str = ""  # defaults to the token's email claim
+    cart_version: int = 0
+
+
+def _validate(order: CheckoutInput, who: Principal) -> str:
+    """Every problem at once; the e-mail to use."""
+    violations = Violations()
+    key = order.idempotency_key
+    if not key:
+        error = InvalidArgument(
+            [FieldViolation("idempotency_key", "is required (over HTTP: the Idempotency-Key header)")]
+        )
+        error.reason = "IDEMPOTENCY_KEY_REQUIRED"
+        raise error
+    violations.check(
+        MIN_KEY <= len(key) <= MAX_KEY and REQUEST_ID.match(key) is not None,
+        "idempotency_key",
+        f"must be {MIN_KEY}-{MAX_KEY} characters; {REQUEST_ID_RULE}",
+    )
+    method = order.payment_method
+    violations.check(
+        method == INVOICE or REQUEST_ID.match(method) is not None,
+        "payment_method",
+        'must be a payment method id from the payment provider, or "invoice"',
+    )
+    violations.check(
+        not order.purchase_order_number or method == INVOICE, "purchase_order_number", "is only for invoices"
+    )
+    violations.check(
+        len(order.purchase_order_number) <= MAX_PO, "purchase_order_number", f"at most {MAX_PO} characters"
+    )
+    if order.fulfillment_method == "ship":
+        if order.shipping_address is None:
+            violations.add("shipping_address", "is required for shipping")
+        else:
+            check_address(violations, order.shipping_address, "shipping_address")
+    elif order.fulfillment_method == "pickup":
+        violations.check(bool(order.store_id), "fulfillment.store_id", "is required for pickup")
+        if order.shipping_address is not None:
+            check_address(violations, order.shipping_address, "shipping_address")
+    else:
+        violations.add("fulfillment.method", 'must be "ship" or "pickup"')
+    if order.billing_address is not None:
+        check_address(violations, order.billing_address, "billing_address")
+    elif order.shipping_address is None:
+        violations.add("billing_address", "is required when there is no shipping address")
+    email = order.email or who.email
+    violations.check(
+        0 < len(email) <= MAX_EMAIL and "@" in email.strip("@"),
+        "email",
+        "is required (the token has no email claim) and must be an e-mail address",
+    )
+    violations.check(order.cart_version >= 0, "cart_version", "must not be negative")
+    violations.raise_if_any()
+    return email
+
+
+def _request(
+    shop: Shop, who: Principal, client: ClientInfo, order: CheckoutInput, cart_id: str, email: str
+) -> checkout_pb2.PlaceOrderRequest:
+    request = checkout_pb2.PlaceOrderRequest(
+        cart_id=cart_id,
+        idempotency_key=order.idempotency_key,
+        client_ip=client.ip,
+        client_ip_country=client.ip_country,
+        device_id=client.device_id,
+        customer=shop.customer_context(who),
+        email=email,
+        cart_version=order.cart_version,
+    )
+    if order.payment_method == INVOICE:
+        request.payment.invoice.purchase_order_number = order.purchase_order_number
+    else:
+        request.payment.card.payment_method_id = order.payment_method
+    if order.fulfillment_method == "pickup":
+        request.fulfilment.pickup.store_id = order.store_id
+    else:
+        assert order.shipping_address is not None
+        request.fulfilment.ship.address.CopyFrom(mapping.address_to_proto(order.shipping_address))
+    billing = order.billing_address or order.shipping_address
+    assert billing is not None
+    request.billing_address.CopyFrom(mapping.address_to_proto(billing))
+    if who.customer_since is not None:
+        request.customer_since.CopyFrom(timestamp_pb2.Timestamp(seconds=int(who.customer_since.timestamp())))
+    if who.account_id:
+        terms = who.payment_terms_days
+        request.payment_terms_days = terms if terms is not None else shop.settings.b2b_default_payment_terms_days
+    if who.role == "b2b_buyer":
+        period = who.approval_period or shop.settings.b2b_default_approval_period
+        request.approval_period = checkout_pb2.ApprovalPeriod.Value(f"APPROVAL_PERIOD_{period.upper()}")
+        currency = shop.currency(who)
+        limit = who.approval_limit
+        amount = (
+            limit.amount
+            if limit is not None and limit.currency == currency
+            else shop.settings.b2b_default_approval_limit
+        )
+        request.approval_limit.CopyFrom(common_pb2.Money(amount=amount, currency=currency))
+    return request
+
+
+async def place_order(shop: Shop, who: Principal, client: ClientInfo, order: CheckoutInput) -> models.PlaceOrderResult:
+    """Runs the checkout of the caller's active cart. The same idempotency key gives the same
+    answer, also after the cart was checked out (the first checkout is found by its key)."""
+    require_shopper(who)
+    email = _validate(order, who)
+    cart = await active_cart(shop, who)
+    if cart is None:
+        replay = await _checkout_by_key(shop, who, order.idempotency_key)
+        if replay is not None:
+            return await _outcome(
+                shop, who, replay.checkout_id, replay.order_id, replay.order_number, replay.status, replay.failure
+            )
+        raise FailedPrecondition("there is no cart to check out", reason="CART_EMPTY")
+    request = _request(shop, who, client, order, cart.cart_id, email)
+    try:
+        response = await shop.backends.checkout.PlaceOrder(
+            request, metadata=who.metadata(), timeout=shop.settings.checkout_timeout_seconds
+        )
+    except grpc.aio.AioRpcError as error:
+        if error.code() in (grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.FAILED_PRECONDITION):
+            # The key may belong to an earlier checkout of a cart that is gone since (a replay).
+            replay = await _checkout_by_key(shop, who, order.idempotency_key)
+            if replay is not None and replay.cart_id != cart.cart_id:
+                return await _outcome(
+                    shop, who, replay.checkout_id, replay.order_id, replay.order_number, replay.status, replay.failure
+                )
+        raise UpstreamError.from_rpc("checkout", error, FIELDS) from error
+    return await _outcome(
+        shop, who, response.checkout_id, response.order_id, response.order_number, response.status, response.failure
+    )
+
+
+async def _checkout_by_key(shop: Shop, who: Principal, key: str) -> checkout_pb2.Checkout | None:
+    """The caller's checkout placed with this idempotency key, if any."""
+    request = checkout_pb2.ListCheckoutsRequest(
+        customer_id=who.subject, idempotency_key=key, page=common_pb2.PageRequest(page_size=1)
+    )
+    with upstream("checkout"):
+        response = await shop.backends.checkout.ListCheckouts(request, metadata=who.metadata())
+    return next((c for c in response.checkouts if c.idempotency_key == key), None)
+
+
+async def _outcome(
+    shop: Shop,
+    who: Principal,
+    checkout_id: str,
+    order_id: str,
+    order_number: str,
+    status: int,
+    failure: checkout_pb2.CheckoutFailure,
+) -> models.PlaceOrderResult:
+    if status != checkout_pb2.CHECKOUT_STATUS_FAILED:
+        return models.PlaceOrderResult(
+            checkout_id=checkout_id,
+            order_id=order_id,
+            order_number=order_number,
+            status=mapping.checkout_status(status),
+        )
+    code = checkout_pb2.FailureCode.Name(failure.code).removeprefix("FAILURE_CODE_")
+    metadata = {"checkout_id": checkout_id, "step": mapping.checkout_failure(failure).step}
+    if failure.code == checkout_pb2.FAILURE_CODE_PAYMENT_DECLINED:
+        decline = await _decline_code(shop, who, checkout_id)
+        if decline:
+            metadata["decline_code"] = decline
+    raise CheckoutFailed(failure.message or "the order could not be placed", reason=code, metadata=metadata)
+
+
+async def _decline_code(shop: Shop, who: Principal, checkout_id: str) -> str:
+    """The provider's decline code of the failed authorisation (e.g. card_declined), if known."""
+    try:
+        response = await shop.backends.checkout.GetCheckout(
+            checkout_pb2.GetCheckoutRequest(checkout_id=checkout_id), metadata=who.metadata()
+        )
+    except grpc.aio.AioRpcError:
+        return ""
+    declined = [a.decline_code for a in response.checkout.payment_attempts if not a.succeeded and a.decline_code]
+    return declined[-1] if declined else ""
+
+
+async def get_checkout(shop: Shop, who: Principal, checkout_id: str) -> models.Checkout:
+    require_role(who, (*SHOPPER_ROLES, "admin"))
+    if not checkout_id:
+        raise NotFound("checkout", checkout_id)
+    with upstream("checkout", {"checkout_id": "id"}):
+        response = await shop.backends.checkout.GetCheckout(
+            checkout_pb2.GetCheckoutRequest(checkout_id=checkout_id), metadata=who.metadata()
+        )
+    if who.role != "admin" and response.checkout.customer.customer_id != who.subject:
+        raise NotFound("checkout", checkout_id)  # someone else's: do not reveal that it exists
+    return mapping.checkout(response.checkout)

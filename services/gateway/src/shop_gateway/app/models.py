@@ -1,0 +1,316 @@
+"""Plain results of the use cases: the JSON of the HTTP API and, field for field, the messages of
+shop.storefront.v1 (the gRPC adapter converts them by name, so keep both in step).
+
+Statuses and kinds are lower_snake_case strings; timestamps are RFC 3339 strings (None when unset);
+money is integer minor units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Money:
+    amount: int  # minor units, e.g. cents
+    currency: str  # ISO-4217
+
+
+@dataclass
+class Address:
+    name: str = ""
+    line1: str = ""
+    line2: str = ""
+    city: str = ""
+    region: str = ""
+    postal_code: str = ""
+    country: str = ""  # ISO-3166-1 alpha-2
+    phone: str = ""
+
+
+# --- catalog ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Availability:
+    available: int
+    ship_available: int
+    low_stock: bool
+    in_stock: bool
+
+
+@dataclass
+class Variant:
+    sku: str
+    title: str
+    attributes: dict[str, str]
+    allow_preorder: bool
+    price: Money | None = None
+    original_price: Money | None = None
+    availability: Availability | None = None
+
+
+@dataclass
+class Product:
+    id: str
+    slug: str
+    name: str
+    description: str
+    brand: str
+    category_id: str
+    category_path: str
+    attributes: dict[str, str]
+    status: str
+    variants: list[Variant]
+    created_at: str | None
+    updated_at: str | None
+
+
+@dataclass
+class ProductPage:
+    products: list[Product]
+    next_page_token: str
+
+
+@dataclass
+class Category:
+    id: str
+    parent_id: str
+    slug: str
+    name: str
+    path: str
+    depth: int
+
+
+@dataclass
+class CategoryList:
+    categories: list[Category]
+
+
+@dataclass
+class Store:
+    store_id: str
+    name: str
+    country: str
+    address: Address | None
+
+
+@dataclass
+class StoreList:
+    stores: list[Store]
+
+
+# --- cart ------------------------------------------------------------------------------------
+
+
+@dataclass
+class CartLineProblem:
+    kind: str
+    blocking: bool
+    message: str
+    available_quantity: int
+
+
+@dataclass
+class CartLine:
+    line_id: str
+    sku: str
+    product_id: str
+    name: str
+    quantity: int
+    unit_price: Money
+    original_price: Money
+    discount: Money
+    line_total: Money
+    problems: list[CartLineProblem]
+
+
+@dataclass
+class Coupon:
+    code: str
+    applied: bool
+    reason: str
+    description: str
+    discount: Money
+
+
+@dataclass
+class Cart:
+    cart_id: str  # empty when the customer has no cart yet
+    status: str
+    currency: str
+    lines: list[CartLine]
+    coupon: Coupon | None
+    subtotal: Money
+    discount_total: Money
+    total: Money
+    has_blocking_problems: bool
+    version: int
+    priced_at: str | None
+    price_expires_at: str | None
+    price_stale: bool
+
+
+# --- checkout --------------------------------------------------------------------------------
+
+
+@dataclass
+class CheckoutFailure:
+    code: str
+    step: str
+    message: str
+
+
+@dataclass
+class PlaceOrderResult:
+    checkout_id: str
+    order_id: str  # empty while the checkout runs
+    order_number: str  # e.g. SO-000123, with order_id
+    status: str
+
+
+@dataclass
+class CheckoutStep:
+    kind: str
+    state: str
+    attempts: int
+    error: str
+
+
+@dataclass
+class Totals:
+    subtotal: Money
+    discount_total: Money
+    shipping_total: Money
+    tax_total: Money
+    total: Money
+
+
+@dataclass
+class Checkout:
+    checkout_id: str
+    status: str
+    order_id: str
+    order_number: str
+    totals: Totals | None
+    failure: CheckoutFailure | None
+    steps: list[CheckoutStep]
+    hold_expires_at: str | None
+    created_at: str | None
+    updated_at: str | None
+
+
+# --- orders ----------------------------------------------------------------------------------
+
+
+@dataclass
+class OrderLine:
+    line_id: str
+    sku: str
+    product_id: str
+    name: str
+    quantity: int
+    unit_price: Money
+    discount: Money
+    line_total: Money
+    fulfilled_quantity: int
+    refunded_quantity: int
+
+
+@dataclass
+class OrderFulfillment:
+    method: str  # ship or pickup
+    store_id: str = ""
+    shipping_address: Address | None = None
+
+
+@dataclass
+class Approval:
+    status: str
+    limit: Money | None
+    decided_by: str
+    note: str
+    decided_at: str | None
+
+
+@dataclass
+class Order:
+    order_id: str
+    number: str
+    customer_id: str
+    account_id: str
+    status: str
+    payment_status: str
+    fulfillment_status: str
+    currency: str
+    lines: list[OrderLine]
+    totals: Totals | None
+    coupon_code: str
+    fulfillment: OrderFulfillment | None
+    billing_address: Address | None
+    payment_method: str
+    approval: Approval | None
+    cancellation_reason: str
+    created_at: str | None
+    updated_at: str | None
+
+
+@dataclass
+class OrderPage:
+    orders: list[Order]
+    next_page_token: str
+
+
+# --- fraud reviews ---------------------------------------------------------------------------
+
+
+@dataclass
+class RiskReason:
+    code: str
+    weight: int
+    detail: str
+
+
+@dataclass
+class Review:
+    review_id: str
+    status: str
+    checkout_id: str
+    score: int
+    decision: str
+    reasons: list[RiskReason]
+    amount: Money | None
+    customer_id: str
+    email: str
+    decided_by: str
+    note: str
+    created_at: str | None
+    decided_at: str | None
+
+
+@dataclass
+class ReviewPage:
+    reviews: list[Review]
+    next_page_token: str
+
+
+# --- admin -----------------------------------------------------------------------------------
+
+
+@dataclass
+class PricesSet:
+    changed: int  # prices that were new or different
+
+
+@dataclass
+class StockLevel:
+    sku: str
+    location_id: str
+    on_hand: int
+    reserved: int
+    available: int
+
+
+@dataclass
+class StockLevels:
+    stock: list[StockLevel] = field(default_factory=list)

@@ -1,0 +1,31 @@
+"""Checks of client input shared by the use cases (field names are the HTTP/JSON names)."""
+
+from __future__ import annotations
+
+from shop_gateway.app import models
+from shopkit.errors import Violations
+from shopkit.identifiers import check_country
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+MAX_NOTE = 2000
+
+
+def check_page(violations: Violations, page_size: int, field: str = "page_size") -> int:
+    """The page size to ask for: 0 means the default."""
+    violations.check(0 <= page_size <= MAX_PAGE_SIZE, field, f"must be between 1 and {MAX_PAGE_SIZE}")
+    return page_size or DEFAULT_PAGE_SIZE
+
+
+def check_address(violations: Violations, address: models.Address, field: str) -> None:
+    for name in ("name", "line1", "city", "postal_code"):
+        value = getattr(address, name)
+        violations.check(bool(value.strip()), f"{field}.{name}", "is required")
+    for name in ("name", "line1", "line2", "city", "region", "postal_code", "phone"):
+        violations.check(len(getattr(address, name)) <= 200, f"{field}.{name}", "must be at most 200 characters")
+    check_country(violations, address.country, f"{field}.country")
+
+
+def check_note(violations: Violations, note: str, *, required: bool = False) -> None:
+    violations.check(not required or bool(note.strip()), "note", "is required")
+    violations.check(len(note) <= MAX_NOTE, "note", f"must be at most {MAX_NOTE} characters")

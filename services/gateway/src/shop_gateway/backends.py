@@ -1,0 +1,91 @@
+"""Channels and stubs of the services behind the gateway, and their health checks for /readyz."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import grpc
+from google.protobuf import descriptor as _descriptor
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from shop.cart.v1 import cart_pb2, cart_pb2_grpc
+from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from shop.checkout.v1 import checkout_pb2, checkout_pb2_grpc
+from shop.fraud.v1 import fraud_pb2, fraud_pb2_grpc
+from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
+from shop.order.v1 import order_pb2, order_pb2_grpc
+from shop.pricing.v1 import pricing_pb2, pricing_pb2_grpc
+from shop_gateway.settings import GatewaySettings
+from shopkit.clients import make_channel
+
+SERVICES: dict[str, _descriptor.ServiceDescriptor] = {
+    "catalog": catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"],
+    "pricing": pricing_pb2.DESCRIPTOR.services_by_name["PricingService"],
+    "inventory": inventory_pb2.DESCRIPTOR.services_by_name["InventoryService"],
+    "cart": cart_pb2.DESCRIPTOR.services_by_name["CartService"],
+    "checkout": checkout_pb2.DESCRIPTOR.services_by_name["CheckoutService"],
+    "order": order_pb2.DESCRIPTOR.services_by_name["OrderService"],
+    "fraud": fraud_pb2.DESCRIPTOR.services_by_name["FraudService"],
+}
+
+
+@dataclass
+class Backends:
+    """One kit channel per service (deadlines, retries of idempotent calls, tracing) and its stub."""
+
+    settings: GatewaySettings
+    catalog: catalog_pb2_grpc.CatalogServiceAsyncStub
+    pricing: pricing_pb2_grpc.PricingServiceAsyncStub
+    inventory: inventory_pb2_grpc.InventoryServiceAsyncStub
+    cart: cart_pb2_grpc.CartServiceAsyncStub
+    checkout: checkout_pb2_grpc.CheckoutServiceAsyncStub
+    order: order_pb2_grpc.OrderServiceAsyncStub
+    fraud: fraud_pb2_grpc.FraudServiceAsyncStub
+    channels: dict[str, grpc.aio.Channel] = field(default_factory=dict)
+    # Health checks use plain channels: probes should not produce spans and client metrics.
+    probes: dict[str, grpc.aio.Channel] = field(default_factory=dict)
+
+    @classmethod
+    def connect(cls, settings: GatewaySettings) -> Backends:
+        addresses = settings.backend_addresses()
+        channels = {
+            name: make_channel(
+                # An unconfigured backend gets an address that fails fast with UNAVAILABLE.
+                addresses.get(name, "unix:/nonexistent/backend-not-configured"),
+                [SERVICES[name]],
+                default_timeout=settings.default_call_timeout_seconds,
+            )
+            for name in SERVICES
+        }
+        probes = {name: grpc.aio.insecure_channel(address) for name, address in addresses.items()}
+        return cls(
+            settings=settings,
+            catalog=catalog_pb2_grpc.CatalogServiceStub(channels["catalog"]),  # type: ignore[no-untyped-call]
+            pricing=pricing_pb2_grpc.PricingServiceStub(channels["pricing"]),  # type: ignore[no-untyped-call]
+            inventory=inventory_pb2_grpc.InventoryServiceStub(channels["inventory"]),  # type: ignore[no-untyped-call]
+            cart=cart_pb2_grpc.CartServiceStub(channels["cart"]),  # type: ignore[no-untyped-call]
+            checkout=checkout_pb2_grpc.CheckoutServiceStub(channels["checkout"]),  # type: ignore[no-untyped-call]
+            order=order_pb2_grpc.OrderServiceStub(channels["order"]),  # type: ignore[no-untyped-call]
+            fraud=fraud_pb2_grpc.FraudServiceStub(channels["fraud"]),  # type: ignore[no-untyped-call]
+            channels=channels,
+            probes=probes,
+        )
+
+    async def health(self) -> dict[str, str]:
+        """The grpc.health.v1 status of every configured backend: SERVING, NOT_SERVING, UNAVAILABLE, ..."""
+        timeout = self.settings.readiness_timeout_seconds
+
+        async def check(name: str, channel: grpc.aio.Channel) -> tuple[str, str]:
+            stub = health_pb2_grpc.HealthStub(channel)
+            try:
+                response = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout)
+            except grpc.aio.AioRpcError as error:
+                return name, error.code().name
+            return name, health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+
+        results = await asyncio.gather(*(check(name, channel) for name, channel in self.probes.items()))
+        return dict(results)
+
+    async def close(self) -> None:
+        await asyncio.gather(*(c.close(grace=None) for c in [*self.channels.values(), *self.probes.values()]))

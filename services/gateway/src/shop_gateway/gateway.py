@@ -1,0 +1,94 @@
+"""What both adapters (HTTP and gRPC) share at the edge: authentication, rate limits, client facts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import httpx
+
+from shop_gateway.app.shop import Shop
+from shop_gateway.backends import Backends
+from shop_gateway.principal import ANONYMOUS, ClientInfo, Principal
+from shop_gateway.ratelimit import RateLimiter, TokenBuckets
+from shop_gateway.settings import GatewaySettings
+from shop_gateway.tokens import DevIssuer, KeySource, RemoteJwks, TokenVerifier, invalid_token
+from shopkit.errors import Unauthenticated
+
+MAX_DEVICE_ID = 128
+
+
+@dataclass
+class Gateway:
+    settings: GatewaySettings
+    shop: Shop
+    verifier: TokenVerifier
+    limiter: RateLimiter
+    issuer: DevIssuer | None  # dev mode only
+    http: httpx.AsyncClient  # JWKS fetches
+    draining: bool = field(default=False)
+
+    @classmethod
+    def create(cls, settings: GatewaySettings, backends: Backends) -> Gateway:
+        http = httpx.AsyncClient(timeout=httpx.Timeout(5.0), follow_redirects=False)
+        issuer = DevIssuer(settings) if settings.dev_mode else None
+        keys: KeySource
+        if issuer is not None:
+            keys = issuer.key_source()
+        elif settings.jwks_url:
+            keys = RemoteJwks(settings.jwks_url, http, settings.jwks_cache_seconds, settings.jwks_min_refresh_seconds)
+        else:
+            raise ValueError("JWKS_URL is required unless GATEWAY_DEV_MODE=true")
+        limiter = RateLimiter(
+            subjects=TokenBuckets(
+                settings.rate_limit_per_second, settings.rate_limit_burst, settings.rate_limit_max_clients
+            ),
+            addresses=TokenBuckets(
+                settings.anonymous_rate_limit_per_second,
+                settings.anonymous_rate_limit_burst,
+                settings.rate_limit_max_clients,
+            ),
+            enabled=settings.rate_limit_enabled,
+        )
+        return cls(settings, Shop(backends, settings), TokenVerifier(keys, settings), limiter, issuer, http)
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        """The caller of an `Authorization` header value; anonymous without one."""
+        if not authorization:
+            return ANONYMOUS
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise invalid_token("the Authorization header must be `Bearer <token>`", "INVALID_AUTHORIZATION_HEADER")
+        return await self.verifier.verify(token.strip())
+
+    async def admit(self, authorization: str | None, client: ClientInfo) -> Principal:
+        """Authenticate, then take from the client's rate-limit bucket (by subject, else by IP)."""
+        try:
+            who = await self.authenticate(authorization)
+        except Unauthenticated:
+            self.limiter.check("", client.ip)  # bad tokens count against the IP: no free guessing
+            raise
+        self.limiter.check(who.subject, client.ip)
+        return who
+
+    def client_ip(self, peer_ip: str, forwarded_for: str | None) -> str:
+        """The client's IP: behind `forwarded_hops` trusted proxies, from X-Forwarded-For."""
+        hops = self.settings.forwarded_hops
+        if hops and forwarded_for:
+            chain = [part.strip() for part in forwarded_for.split(",") if part.strip()]
+            if len(chain) >= hops:
+                return chain[-hops]
+        return peer_ip
+
+    def client_info(
+        self, peer_ip: str, forwarded_for: str | None, country: str | None, device_id: str | None
+    ) -> ClientInfo:
+        country = (country or "").strip().upper()
+        return ClientInfo(
+            ip=self.client_ip(peer_ip, forwarded_for),
+            ip_country=country if len(country) == 2 and country.isalpha() else "",
+            device_id=(device_id or "").strip()[:MAX_DEVICE_ID],
+        )
+
+    async def close(self) -> None:
+        await self.http.aclose()
+        await self.shop.backends.close()

@@ -1,0 +1,1 @@
+"""The HTTP/JSON adapter (FastAPI) over the application layer."""

@@ -1,0 +1,186 @@
+"""Errors as RFC 9457 problem details (`application/problem+json`).
+
+Every error answer has `type`, `title`, `status`, `detail`, a machine-readable `code` (the
+google.rpc ErrorInfo reason, e.g. INSUFFICIENT_STOCK, PAYMENT_DECLINED, RATE_LIMITED) and
+`errors` (field violations). The HTTP status follows the gRPC code (table below); a few reasons
+override it (a declined payment is 402).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+import grpc
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from opentelemetry import trace
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shop_gateway.app.errors import UpstreamError
+from shop_gateway.ratelimit import RateLimited
+from shopkit.errors import DomainError, FailedPrecondition, FieldViolation, InvalidArgument, PreconditionViolation
+
+log = logging.getLogger("shop_gateway.http")
+
+PROBLEM_JSON = "application/problem+json"
+
+# gRPC status code -> HTTP status. INVALID_ARGUMENT is 400 everywhere (also for request bodies
+# that do not parse or have the wrong types), FAILED_PRECONDITION, ABORTED and ALREADY_EXISTS are
+# 409 Conflict: the request was fine, the state of the resource does not allow it.
+HTTP_STATUS: dict[grpc.StatusCode, int] = {
+    grpc.StatusCode.OK: 200,
+    grpc.StatusCode.CANCELLED: 499,
+    grpc.StatusCode.UNKNOWN: 500,
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.FAILED_PRECONDITION: 409,
+    grpc.StatusCode.ABORTED: 409,
+    grpc.StatusCode.OUT_OF_RANGE: 400,
+    grpc.StatusCode.UNIMPLEMENTED: 501,
+    grpc.StatusCode.INTERNAL: 500,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DATA_LOSS: 500,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+}
+
+# Reasons whose HTTP status differs from their gRPC code's.
+REASON_STATUS: dict[str, int] = {
+    "PAYMENT_DECLINED": 402,  # the checkout's card was declined
+    "PAYMENT_ERROR": 502,  # the payment provider kept failing
+    "FRAUD_BLOCKED": 422,  # refused by the fraud check: not a conflict the client can resolve
+    "UPSTREAM_ERROR": 502,  # a service behind the gateway failed
+    "INTERNAL": 500,  # a checkout that failed unexpectedly
+}
+
+
+def http_status(code: grpc.StatusCode, reason: str = "") -> int:
+    return REASON_STATUS.get(reason, HTTP_STATUS.get(code, 500))
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:  # e.g. 499
+        return "Error"
+
+
+def problem(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    instance: str = "",
+    type_base: str = "",
+    errors: Sequence[FieldViolation] = (),
+    preconditions: Sequence[PreconditionViolation] = (),
+    metadata: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"{type_base}{code.lower().replace('_', '-')}" if type_base else "about:blank",
+        "title": _phrase(status),
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "errors": [{"field": v.field, "description": v.description} for v in errors],
+    }
+    if instance:
+        body["instance"] = instance
+    if preconditions:
+        body["preconditions"] = [
+            {"type": p.type, "subject": p.subject, "description": p.description} for p in preconditions
+        ]
+    if metadata:
+        body["metadata"] = dict(metadata)
+    span = trace.get_current_span().get_span_context()
+    if span.is_valid:
+        body["trace_id"] = format(span.trace_id, "032x")
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=dict(headers or {}))
+
+
+def domain_problem(error: DomainError, instance: str = "", type_base: str = "") -> JSONResponse:
+    status = http_status(error.code, error.reason)
+    violations: Sequence[FieldViolation] = ()
+    preconditions: Sequence[PreconditionViolation] = ()
+    if isinstance(error, InvalidArgument):
+        violations = error.violations
+    elif isinstance(error, UpstreamError):
+        violations, preconditions = error.violations, error.preconditions
+    elif isinstance(error, FailedPrecondition):
+        preconditions = error.violations
+    headers: dict[str, str] = {}
+    if isinstance(error, RateLimited):
+        headers["Retry-After"] = str(error.retry_after_seconds)
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer error="invalid_token"' if error.reason != "TOKEN_REQUIRED" else "Bearer"
+    if status >= 500:
+        log.warning("request failed: %s", error.message, extra={"code": error.reason, "status": status})
+    return problem(
+        status,
+        error.reason,
+        error.message,
+        instance=instance,
+        type_base=type_base,
+        errors=violations,
+        preconditions=preconditions,
+        metadata=error.metadata,
+        headers=headers,
+    )
+
+
+def _field(location: Sequence[int | str]) -> str:
+    """('body', 'shipping_address', 'country') -> shipping_address.country; ('query', 'page_size') -> page_size."""
+    parts = list(location[1:]) if location and location[0] in ("body", "query", "path", "header") else list(location)
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "body"
+
+
+def install(app: FastAPI, type_base: str) -> None:
+    """Exception handlers that answer every error as problem+json."""
+
+    async def on_domain_error(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, DomainError)
+        return domain_problem(error, request.url.path, type_base)
+
+    async def on_validation_error(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, RequestValidationError)
+        violations = [
+            FieldViolation("body" if e.get("type") == "json_invalid" else _field(e.get("loc", ())), str(e.get("msg")))
+            for e in error.errors()
+        ]
+        detail = "; ".join(f"{v.field}: {v.description}" for v in violations) or "the request is invalid"
+        return problem(
+            400, "INVALID_ARGUMENT", detail, instance=request.url.path, type_base=type_base, errors=violations
+        )
+
+    async def on_http_error(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, StarletteHTTPException)
+        status = error.status_code
+        code = HTTPStatus(status).name if _phrase(status) != "Error" else "HTTP_ERROR"
+        return problem(
+            status,
+            code,
+            str(error.detail),
+            instance=request.url.path,
+            type_base=type_base,
+            headers=dict(error.headers or {}),
+        )
+
+    async def on_unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem(500, "INTERNAL", "internal error", instance=request.url.path, type_base=type_base)
+
+    app.add_exception_handler(DomainError, on_domain_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_unexpected)

@@ -1,0 +1,463 @@
+"""The HTTP/JSON API: thin routes over the application layer (see services/gateway/README.md)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from shop_gateway.app import admin, cart, catalog, checkout, models, orders
+from shop_gateway.app.access import require_token
+from shop_gateway.app.shop import Shop
+from shop_gateway.gateway import Gateway
+from shop_gateway.httpapi import problems
+from shop_gateway.httpapi.middleware import ObservabilityMiddleware
+from shop_gateway.httpapi.schemas import (
+    AddItemBody,
+    CategoryBody,
+    CheckoutBody,
+    CouponBody,
+    Health,
+    NoteBody,
+    PricesBody,
+    Problem,
+    ProductBody,
+    StockBody,
+    TokenBody,
+    TokenResponse,
+    UpdateItemBody,
+)
+from shop_gateway.principal import ClientInfo, Principal
+from shop_gateway.tokens import TokenRequest
+from shopkit.errors import FieldViolation, InvalidArgument
+from shopkit.money import Money
+
+# Documented on every /v1 route; the bodies are application/problem+json.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": {"model": Problem, "description": "client error (problem+json)"},
+    "5XX": {"model": Problem, "description": "server or backend error (problem+json)"},
+}
+
+_bearer = HTTPBearer(auto_error=False, description="JWT access token (dev mode: POST /v1/auth/token)")
+
+
+def _gateway(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+def _shop(request: Request) -> Shop:
+    return _gateway(request).shop
+
+
+def _client(request: Request) -> ClientInfo:
+    gateway = _gateway(request)
+    header = gateway.settings.ip_country_header
+    return gateway.client_info(
+        request.client.host if request.client else "",
+        request.headers.get("x-forwarded-for"),
+        request.headers.get(header) if header else None,
+        request.headers.get("x-device-id"),
+    )
+
+
+async def _caller(
+    request: Request,
+    client: Annotated[ClientInfo, Depends(_client)],
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    return await _gateway(request).admit(request.headers.get("authorization"), client)
+
+
+async def _signed_in(who: Annotated[Principal, Depends(_caller)]) -> Principal:
+    """The caller, who must have a token (checked before the body, so that 401 comes before 400)."""
+    return require_token(who)
+
+
+ShopDep = Annotated[Shop, Depends(_shop)]
+Caller = Annotated[Principal, Depends(_caller)]
+SignedIn = Annotated[Principal, Depends(_signed_in)]
+Client = Annotated[ClientInfo, Depends(_client)]
+IfMatch = Annotated[str | None, Header(alias="If-Match", description="the cart's ETag: change only that version")]
+
+
+def _expected_version(if_match: str | None) -> int:
+    if not if_match:
+        return 0
+    value = if_match.strip().removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise InvalidArgument([FieldViolation("If-Match", 'must be an ETag of the cart, e.g. "3"')])
+    return int(value)
+
+
+def _cart_response(response: Response, result: models.Cart) -> models.Cart:
+    if result.cart_id:
+        response.headers["ETag"] = f'"{result.version}"'
+    return result
+
+
+# --- browsing -----------------------------------------------------------------------------------
+
+browse = APIRouter(prefix="/v1", tags=["browse"], responses=ERROR_RESPONSES)
+
+
+@browse.get("/products", summary="Search or list products")
+async def list_products(
+    shop: ShopDep,
+    who: Caller,
+    query: str = "",
+    category: str = "",
+    page_size: int = 0,
+    page_token: str = "",
+) -> models.ProductPage:
+    """With `query`: ranked full-text search; without: products ordered by slug. `category` is an
+    id or slug (the category and its descendants). Variants carry prices for the caller."""
+    return await catalog.list_products(
+        shop, who, query=query, category=category, page_size=page_size, page_token=page_token
+    )
+
+
+@browse.get("/products/{product_id}", summary="One product with prices and availability")
+async def get_product(product_id: str, shop: ShopDep, who: Caller) -> models.Product:
+    """By id or slug."""
+    return await catalog.get_product(shop, who, product_id)
+
+
+@browse.get("/categories", summary="The category tree")
+async def list_categories(shop: ShopDep, who: Caller) -> models.CategoryList:
+    return await catalog.list_categories(shop, who)
+
+
+@browse.get("/stores", summary="Stores that offer click-and-collect")
+async def list_stores(shop: ShopDep, who: Caller, country: str = "") -> models.StoreList:
+    return await catalog.list_stores(shop, who, country=country)
+
+
+# --- cart ---------------------------------------------------------------------------------------
+
+carts = APIRouter(prefix="/v1/cart", tags=["cart"], responses=ERROR_RESPONSES)
+
+
+@carts.get("", summary="The caller's cart")
+async def get_cart(shop: ShopDep, who: SignedIn, response: Response) -> models.Cart:
+    """An empty cart (no cart_id) when the caller has none yet. The ETag is the cart's version."""
+    return _cart_response(response, await cart.get_cart(shop, who))
+
+
+@carts.post("/items", summary="Add a SKU to the cart")
+async def add_cart_item(
+    body: AddItemBody,
+    shop: ShopDep,
+    who: SignedIn,
+    response: Response,
+    if_match: IfMatch = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> models.Cart:
+    """Adds to the quantity of the line that holds the SKU. With an Idempotency-Key a retry adds nothing."""
+    result = await cart.add_item(
+        shop,
+        who,
+        sku=body.sku,
+        quantity=body.quantity,
+        request_id=idempotency_key or "",
+        expected_version=_expected_version(if_match),
+    )
+    return _cart_response(response, result)
+
+
+@carts.patch("/items/{sku}", summary="Set the quantity of a cart line")
+async def update_cart_item(
+    sku: str, body: UpdateItemBody, shop: ShopDep, who: SignedIn, response: Response, if_match: IfMatch = None
+) -> models.Cart:
+    result = await cart.update_item(
+        shop, who, sku=sku, quantity=body.quantity, expected_version=_expected_version(if_match)
+    )
+    return _cart_response(response, result)
+
+
+@carts.delete("/items/{sku}", summary="Remove a cart line")
+async def remove_cart_item(
+    sku: str, shop: ShopDep, who: SignedIn, response: Response, if_match: IfMatch = None
+) -> models.Cart:
+    result = await cart.remove_item(shop, who, sku=sku, expected_version=_expected_version(if_match))
+    return _cart_response(response, result)
+
+
+@carts.post("/coupon", summary="Apply a coupon code")
+async def apply_coupon(
+    body: CouponBody, shop: ShopDep, who: SignedIn, response: Response, if_match: IfMatch = None
+) -> models.Cart:
+    result = await cart.apply_coupon(shop, who, code=body.code, expected_version=_expected_version(if_match))
+    return _cart_response(response, result)
+
+
+@carts.delete("/coupon", summary="Remove the coupon code")
+async def remove_coupon(shop: ShopDep, who: SignedIn, response: Response, if_match: IfMatch = None) -> models.Cart:
+    result = await cart.remove_coupon(shop, who, expected_version=_expected_version(if_match))
+    return _cart_response(response, result)
+
+
+# --- checkout and orders ------------------------------------------------------------------------
+
+buying = APIRouter(prefix="/v1", tags=["checkout and orders"], responses=ERROR_RESPONSES)
+
+
+@buying.post(
+    "/checkout",
+    status_code=201,
+    summary="Place the order of the caller's cart",
+    responses={202: {"description": "the checkout continues in the background: poll GET /v1/checkout/{id}"}},
+)
+async def place_order(
+    body: CheckoutBody,
+    shop: ShopDep,
+    who: SignedIn,
+    client: Client,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", description="required: 8-128 characters, one per order attempt")
+    ] = None,
+    _device_id: Annotated[
+        str | None, Header(alias="X-Device-Id", description="the storefront's device fingerprint (fraud checks)")
+    ] = None,
+) -> models.PlaceOrderResult:
+    """The same Idempotency-Key always gives the same answer and at most one order. 201 when the
+    order exists (status completed, pending_review or pending_approval), 202 while it is still
+    running. A declined card answers 402, other failures 409/422 (code = the failure)."""
+    order = checkout.CheckoutInput(
+        idempotency_key=idempotency_key or "",
+        payment_method=body.payment_method,
+        purchase_order_number=body.purchase_order_number,
+        shipping_address=body.shipping_address.to_model() if body.shipping_address else None,
+        billing_address=body.billing_address.to_model() if body.billing_address else None,
+        fulfillment_method=body.fulfillment.method,
+        store_id=body.fulfillment.store_id,
+        email=body.email,
+        cart_version=body.cart_version,
+    )
+    result = await checkout.place_order(shop, who, client, order)
+    response.headers["Location"] = f"/v1/checkout/{result.checkout_id}"
+    if not result.order_id:
+        response.status_code = 202
+    return result
+
+
+@buying.get("/checkout/{checkout_id}", summary="One of the caller's checkouts")
+async def get_checkout(checkout_id: str, shop: ShopDep, who: SignedIn) -> models.Checkout:
+    return await checkout.get_checkout(shop, who, checkout_id)
+
+
+@buying.get("/orders", summary="The caller's orders, newest first")
+async def list_orders(
+    shop: ShopDep,
+    who: SignedIn,
+    status: Annotated[list[str] | None, Query(description="filter; repeatable")] = None,
+    scope: str = "mine",
+    page_size: int = 0,
+    page_token: str = "",
+) -> models.OrderPage:
+    """`status` filters (repeatable); B2B roles may ask for `scope=account`."""
+    return await orders.list_orders(
+        shop, who, statuses=status or [], scope=scope, page_size=page_size, page_token=page_token
+    )
+
+
+@buying.get("/orders/{order_id}", summary="One of the caller's orders")
+async def get_order(order_id: str, shop: ShopDep, who: SignedIn) -> models.Order:
+    return await orders.get_order(shop, who, order_id)
+
+
+@buying.post("/orders/{order_id}/cancel", summary="Cancel an order")
+async def cancel_order(order_id: str, shop: ShopDep, who: SignedIn, body: NoteBody | None = None) -> models.Order:
+    return await orders.cancel_order(shop, who, order_id, note=body.note if body else "")
+
+
+# --- B2B approvals and the fraud review queue ---------------------------------------------------
+
+decisions = APIRouter(prefix="/v1", tags=["approvals and reviews"], responses=ERROR_RESPONSES)
+
+
+@decisions.get("/approvals", summary="Orders of the approver's account awaiting approval")
+async def list_approvals(shop: ShopDep, who: SignedIn, page_size: int = 0, page_token: str = "") -> models.OrderPage:
+    return await orders.list_approvals(shop, who, page_size=page_size, page_token=page_token)
+
+
+@decisions.post("/orders/{order_id}/approve", summary="Approve an order (b2b_approver of its account)")
+async def approve_order(order_id: str, shop: ShopDep, who: SignedIn, body: NoteBody | None = None) -> models.Order:
+    return await orders.decide_approval(shop, who, order_id, approve=True, note=body.note if body else "")
+
+
+@decisions.post("/orders/{order_id}/reject", summary="Reject an order (b2b_approver of its account)")
+async def reject_order(order_id: str, body: NoteBody, shop: ShopDep, who: SignedIn) -> models.Order:
+    return await orders.decide_approval(shop, who, order_id, approve=False, note=body.note)
+
+
+@decisions.get("/reviews", summary="The fraud review queue")
+async def list_reviews(
+    shop: ShopDep,
+    who: SignedIn,
+    status: Annotated[list[str] | None, Query(description="filter; repeatable")] = None,
+    page_size: int = 0,
+    page_token: str = "",
+) -> models.ReviewPage:
+    """By default the open reviews; `status` (repeatable) picks others."""
+    return await orders.list_reviews(shop, who, statuses=status or [], page_size=page_size, page_token=page_token)
+
+
+@decisions.post("/reviews/{review_id}/approve", summary="Let a held purchase go ahead (fraud_analyst)")
+async def approve_review(review_id: str, shop: ShopDep, who: SignedIn, body: NoteBody | None = None) -> models.Review:
+    return await orders.decide_review(shop, who, review_id, approve=True, note=body.note if body else "")
+
+
+@decisions.post("/reviews/{review_id}/reject", summary="Stop a held purchase (fraud_analyst)")
+async def reject_review(review_id: str, body: NoteBody, shop: ShopDep, who: SignedIn) -> models.Review:
+    return await orders.decide_review(shop, who, review_id, approve=False, note=body.note)
+
+
+# --- admin --------------------------------------------------------------------------------------
+
+administration = APIRouter(prefix="/v1", tags=["admin"], responses=ERROR_RESPONSES)
+
+
+@administration.post("/categories", status_code=201, summary="Create a category (admin)")
+async def create_category(body: CategoryBody, shop: ShopDep, who: SignedIn) -> models.Category:
+    return await admin.create_category(shop, who, slug=body.slug, name=body.name, parent_id=body.parent_id)
+
+
+@administration.post("/products", status_code=201, summary="Create a product (admin)")
+async def create_product(body: ProductBody, shop: ShopDep, who: SignedIn) -> models.Product:
+    product = admin.ProductInput(
+        name=body.name,
+        category=body.category,
+        variants=[
+            admin.VariantInput(sku=v.sku, title=v.title, attributes=v.attributes, allow_preorder=v.allow_preorder)
+            for v in body.variants
+        ],
+        slug=body.slug,
+        description=body.description,
+        brand=body.brand,
+        attributes=body.attributes,
+        channels=body.channels,
+        status=body.status,
+        request_id=body.request_id,
+    )
+    return await admin.create_product(shop, who, product)
+
+
+@administration.post("/products/{product_id}/discontinue", summary="Discontinue a product (admin)")
+async def discontinue_product(product_id: str, shop: ShopDep, who: SignedIn) -> models.Product:
+    return await admin.discontinue_product(shop, who, product_id)
+
+
+@administration.put("/prices", summary="Set base prices (admin)")
+async def set_prices(body: PricesBody, shop: ShopDep, who: SignedIn) -> models.PricesSet:
+    prices = [admin.PriceInput(sku=p.sku, price=p.price.to_model()) for p in body.prices]
+    return await admin.set_prices(shop, who, prices)
+
+
+@administration.put("/stock", summary="Set on-hand stock (admin)")
+async def set_stock(body: StockBody, shop: ShopDep, who: SignedIn) -> models.StockLevels:
+    entries = [admin.StockInput(sku=e.sku, location_id=e.location_id, on_hand=e.on_hand) for e in body.entries]
+    return await admin.set_stock(shop, who, entries, reason=body.reason)
+
+
+# --- dev issuer ---------------------------------------------------------------------------------
+
+dev = APIRouter(tags=["dev issuer (GATEWAY_DEV_MODE only)"])
+
+
+@dev.post("/v1/auth/token", responses=ERROR_RESPONSES, summary="Issue an access token (dev mode only)")
+async def issue_token(body: TokenBody, request: Request, client: Client) -> TokenResponse:
+    gateway = _gateway(request)
+    gateway.limiter.check("", client.ip)
+    assert gateway.issuer is not None  # the route exists in dev mode only
+    token, expires_in = gateway.issuer.issue(
+        TokenRequest(
+            username=body.username,
+            role=body.role,
+            account_id=body.account_id,
+            email=body.email,
+            customer_group=body.customer_group,
+            country=body.country,
+            currency=body.currency,
+            customer_since=body.customer_since,
+            approval_period=body.approval_period,
+            payment_terms_days=body.payment_terms_days,
+            approval_limit=Money(body.approval_limit.amount, body.approval_limit.currency)
+            if body.approval_limit
+            else None,
+        )
+    )
+    return TokenResponse(access_token=token, token_type="Bearer", expires_in=expires_in)
+
+
+@dev.get("/.well-known/jwks.json", summary="Public keys of the dev issuer")
+async def jwks(request: Request) -> JSONResponse:
+    issuer = _gateway(request).issuer
+    assert issuer is not None
+    return JSONResponse(issuer.jwks(), headers={"Cache-Control": "public, max-age=300"})
+
+
+# --- probes -------------------------------------------------------------------------------------
+
+probes = APIRouter(tags=["probes"])
+
+
+@probes.get("/healthz", summary="The process is up")
+async def healthz() -> Health:
+    return Health(status="ok")
+
+
+@probes.get("/readyz", summary="Every configured backend answers its health check", responses={503: {"model": Health}})
+async def readyz(request: Request) -> JSONResponse:
+    gateway = _gateway(request)
+    if gateway.draining:
+        return JSONResponse(Health(status="draining").model_dump(), status_code=503)
+    backends = await gateway.shop.backends.health()
+    ready = all(status == "SERVING" for status in backends.values())
+    body = Health(status="ready" if ready else "not_ready", backends=backends)
+    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+
+
+# --- the application ----------------------------------------------------------------------------
+
+
+def create_app(gateway: Gateway) -> FastAPI:
+    app = FastAPI(
+        title="Shop gateway",
+        version="1.0.0",
+        description=(
+            "The public HTTP/JSON API of the shop. Errors are application/problem+json with a "
+            "machine-readable `code`; money is `{amount: <integer minor units>, currency}`."
+        ),
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url="/redoc",
+    )
+    app.state.gateway = gateway
+    for router in (browse, carts, buying, decisions, administration, probes):
+        app.include_router(router)
+    if gateway.issuer is not None:
+        app.include_router(dev)
+    problems.install(app, gateway.settings.problem_type_base)
+    app.add_middleware(ObservabilityMiddleware, request_timeout_seconds=gateway.settings.request_timeout_seconds)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, with error responses declared as application/problem+json."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    for path in document.get("paths", {}).values():
+        for operation in path.values():
+            for code, answer in operation.get("responses", {}).items():
+                content = answer.get("content", {})
+                if code[0] in "45" and "application/json" in content:
+                    content["application/problem+json"] = content.pop("application/json")
+    app.openapi_schema = document
+    return document

@@ -1,0 +1,161 @@
+"""Request bodies of the HTTP API (and the problem document, for OpenAPI).
+
+The models only fix the JSON shape; the rules (required fields, formats, limits) live in the
+application layer so that HTTP and gRPC clients get the same answers.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shop_gateway.app import models
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MoneyBody(Body):
+    amount: int = Field(description="integer minor units, e.g. cents")
+    currency: str = Field(description="ISO-4217 code, e.g. USD")
+
+    def to_model(self) -> models.Money:
+        return models.Money(amount=self.amount, currency=self.currency)
+
+
+class TokenBody(Body):
+    username: str = Field(description="becomes the token's subject (the customer id)")
+    role: str = Field(description="customer, b2b_buyer, b2b_approver, admin or fraud_analyst")
+    account_id: str = Field("", description="B2B account; required for b2b_buyer and b2b_approver")
+    email: str = Field("", description="defaults to <username>@example.com")
+    customer_group: str = Field("", description="pricing group, e.g. wholesale")
+    country: str = Field("", description="ISO-3166-1 alpha-2; defaults to DEFAULT_COUNTRY")
+    currency: str = Field("", description="ISO-4217; defaults to DEFAULT_CURRENCY")
+    customer_since: int | None = Field(None, description="account creation, unix seconds; defaults to a year ago")
+    approval_limit: MoneyBody | None = Field(None, description="b2b_buyer: spending above it waits for an approver")
+    approval_period: str = Field("", description="b2b_buyer: order, day, week or month (spending counted over it)")
+    payment_terms_days: int | None = Field(None, description="B2B: the account's invoice terms; 0: no invoices")
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: str = "Bearer"
+    expires_in: int = Field(description="seconds")
+
+
+class AddItemBody(Body):
+    sku: str
+    quantity: int = Field(description=">= 1; added to the quantity the cart already holds")
+
+
+class UpdateItemBody(Body):
+    quantity: int = Field(description="the new quantity; 0 removes the line")
+
+
+class CouponBody(Body):
+    code: str
+
+
+class AddressBody(Body):
+    name: str = ""
+    line1: str = ""
+    line2: str = ""
+    city: str = ""
+    region: str = ""
+    postal_code: str = ""
+    country: str = Field("", description="ISO-3166-1 alpha-2")
+    phone: str = ""
+
+    def to_model(self) -> models.Address:
+        return models.Address(**self.model_dump())
+
+
+class FulfillmentBody(Body):
+    method: str = Field("ship", description='"ship" or "pickup"')
+    store_id: str = Field("", description="pickup: a store from GET /v1/stores")
+
+
+class CheckoutBody(Body):
+    payment_method: str = Field(description='a payment method id from the payment provider (pm_...), or "invoice"')
+    purchase_order_number: str = Field("", description="invoice only: the buyer's PO reference")
+    shipping_address: AddressBody | None = Field(None, description="required for ship")
+    billing_address: AddressBody | None = Field(None, description="defaults to the shipping address")
+    fulfillment: FulfillmentBody = Field(default_factory=FulfillmentBody)
+    email: str = Field("", description="defaults to the token's email claim")
+    cart_version: int = Field(0, description="optional: the cart version the shopper confirmed (ETag of GET /v1/cart)")
+
+
+class NoteBody(Body):
+    note: str = Field("", description="up to 2000 characters; required to reject")
+
+
+class Violation(BaseModel):
+    field: str
+    description: str
+
+
+class Problem(BaseModel):
+    """An error (RFC 9457 problem details, media type application/problem+json)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str = Field(description="machine-readable reason, e.g. INSUFFICIENT_STOCK, PAYMENT_DECLINED")
+    errors: list[Violation] = Field(default_factory=list, description="field violations")
+    instance: str = ""
+    trace_id: str = ""
+
+
+# --- admin -------------------------------------------------------------------------------------
+
+
+class CategoryBody(Body):
+    slug: str
+    name: str
+    parent_id: str = ""
+
+
+class VariantBody(Body):
+    sku: str
+    title: str = ""
+    attributes: dict[str, str] = Field(default_factory=dict)
+    allow_preorder: bool = False
+
+
+class ProductBody(Body):
+    name: str
+    category: str = Field(description="category id or slug")
+    variants: list[VariantBody]
+    slug: str = ""
+    description: str = ""
+    brand: str = ""
+    attributes: dict[str, str] = Field(default_factory=dict)
+    channels: list[str] = Field(default_factory=lambda: ["web", "mobile", "b2b"])
+    status: str = Field("active", description="draft or active")
+    request_id: str = Field("", description="optional idempotency key")
+
+
+class PriceBody(Body):
+    sku: str
+    price: MoneyBody
+
+
+class PricesBody(Body):
+    prices: list[PriceBody]
+
+
+class StockEntryBody(Body):
+    sku: str
+    location_id: str
+    on_hand: int
+
+
+class StockBody(Body):
+    entries: list[StockEntryBody]
+    reason: str = ""
+
+
+class Health(BaseModel):
+    status: str
+    backends: dict[str, str] = Field(default_factory=dict)

@@ -1,0 +1,150 @@
+"""Composition root of the gateway: `shop-gateway serve | settings`.
+
+One process serves the HTTP/JSON API (uvicorn, HTTP_PORT), the public gRPC API (the kit's
+GrpcService with health, reflection and the server interceptor, GRPC_PORT) and Prometheus metrics
+(METRICS_PORT). On SIGTERM /readyz turns 503, both servers stop taking work and finish in-flight
+requests within SHUTDOWN_GRACE_SECONDS, then channels close and spans flush.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator, Iterator
+
+import uvicorn
+import uvloop
+from fastapi import FastAPI
+
+from shop.storefront.v1 import storefront_pb2, storefront_pb2_grpc
+from shop_gateway.backends import Backends
+from shop_gateway.gateway import Gateway
+from shop_gateway.grpcapi import StorefrontServicer
+from shop_gateway.httpapi.routes import create_app
+from shop_gateway.settings import UNUSED_FIELDS, GatewaySettings
+from shopkit import metrics, tracing
+from shopkit.logs import setup_logging
+from shopkit.server import GrpcService
+
+log = logging.getLogger("shop_gateway")
+
+
+class _HttpServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the gateway stops both servers together."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class GatewayRuntime:
+    def __init__(self, settings: GatewaySettings, gateway: Gateway, service: GrpcService, app: FastAPI):
+        self.settings = settings
+        self.gateway = gateway
+        self.service = service
+        self.app = app
+        self.http_port = 0
+        self._http: _HttpServer | None = None
+        self._http_task: asyncio.Task[None] | None = None
+
+    @property
+    def grpc_port(self) -> int:
+        return self.service.port
+
+    async def start(self) -> None:
+        await self.service.start()
+        listener = socket.create_server((self.settings.http_host, self.settings.http_port), reuse_port=False)
+        self.http_port = int(listener.getsockname()[1])
+        config = uvicorn.Config(
+            self.app,
+            lifespan="off",
+            log_config=None,
+            access_log=False,  # the middleware logs failures with trace ids
+            server_header=False,
+            timeout_graceful_shutdown=int(self.settings.shutdown_grace_seconds),
+        )
+        self._http = _HttpServer(config)
+        self._http_task = asyncio.create_task(self._http.serve(sockets=[listener]), name="http")
+        while not self._http.started:
+            if self._http_task.done():
+                await self._http_task  # raises what stopped it
+                raise RuntimeError("the HTTP server stopped while starting")
+            await asyncio.sleep(0.01)
+        log.info("serving", extra={"http_port": self.http_port, "grpc_port": self.grpc_port})
+
+    async def stop(self) -> None:
+        self.gateway.draining = True
+        if self._http is not None and self._http_task is not None:
+            self._http.should_exit = True
+            await self._http_task
+        await self.service.stop()  # gRPC drains, then the on_stop hooks close the channels
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        stop_requested = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop_requested.set)
+        metrics.start_metrics_server(self.settings.metrics_port, self.settings.metrics_host)
+        await self.start()
+        await stop_requested.wait()
+        await self.stop()
+        tracing.shutdown_tracing()
+
+
+async def build(settings: GatewaySettings) -> GatewayRuntime:
+    setup_logging(settings.service_name or "gateway", settings.log_level, settings.log_format)
+    tracing.setup_tracing(settings.service_name or "gateway", settings.otel_exporter_otlp_endpoint)
+    backends = Backends.connect(settings)
+    gateway = Gateway.create(settings, backends)
+    service = GrpcService(settings)
+    service.add_servicer(
+        storefront_pb2_grpc.add_StorefrontServiceServicer_to_server,
+        StorefrontServicer(gateway),
+        storefront_pb2.DESCRIPTOR.services_by_name["StorefrontService"].full_name,
+    )
+    service.on_stop(gateway.close)
+    return GatewayRuntime(settings, gateway, service, create_app(gateway))
+
+
+@contextlib.asynccontextmanager
+async def running(settings: GatewaySettings) -> AsyncIterator[GatewayRuntime]:
+    """Start the gateway in this process (tests) and stop it gracefully afterwards."""
+    runtime = await build(settings)
+    await runtime.start()
+    try:
+        yield runtime
+    finally:
+        await runtime.stop()
+
+
+async def serve(settings: GatewaySettings) -> None:
+    runtime = await build(settings)
+    await runtime.run()
+
+
+def describe_settings() -> str:
+    lines = ["VARIABLE | DEFAULT | DESCRIPTION"]
+    for name, info in GatewaySettings.model_fields.items():
+        if name in UNUSED_FIELDS:
+            continue
+        env = (info.validation_alias if isinstance(info.validation_alias, str) else name).upper()
+        lines.append(f"{env} | {info.default!r} | {info.description or ''}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="shop-gateway", description="The shop gateway (HTTP/JSON and gRPC).")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="serve HTTP, gRPC and metrics until SIGTERM")
+    sub.add_parser("settings", help="list the environment variables the gateway reads")
+    args = parser.parse_args(argv)
+    if args.command == "settings":
+        print(describe_settings())
+        return
+    uvloop.run(serve(GatewaySettings()))
+    sys.exit(0)

@@ -1,0 +1,90 @@
+"""Per-client rate limits: token buckets kept in this process.
+
+Each client (the token's subject, or the IP for anonymous callers) has a bucket that refills at
+`rate` tokens per second up to `burst`; a request takes one token. The buckets live in memory, so
+with N gateway replicas a client may make up to N times the limit; that is the accepted trade-off
+for not putting a shared store on every request's path. Memory is bounded: the least recently
+used buckets are dropped first (a dropped bucket comes back full, which only favours the client).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import error_details_pb2
+
+from shopkit.errors import ResourceExhausted
+
+
+class RateLimited(ResourceExhausted):
+    """RESOURCE_EXHAUSTED with a google.rpc.RetryInfo; HTTP answers 429 with Retry-After."""
+
+    def __init__(self, retry_after: float):
+        self.retry_after_seconds = max(1, math.ceil(retry_after))
+        super().__init__(
+            f"too many requests; retry in {self.retry_after_seconds} s",
+            reason="RATE_LIMITED",
+            metadata={"retry_after_seconds": str(self.retry_after_seconds)},
+        )
+
+    def details(self) -> list[any_pb2.Any]:
+        retry = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=self.retry_after_seconds))
+        packed = any_pb2.Any()
+        packed.Pack(retry)
+        return [*super().details(), packed]
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+class TokenBuckets:
+    def __init__(
+        self, rate: float, burst: int, max_keys: int = 100_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.max_keys = max_keys
+        self.clock = clock
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+
+    def take(self, key: str) -> float:
+        """Take one token for `key`: 0 when allowed, else the seconds until a token is there."""
+        now = self.clock()
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = _Bucket(float(self.burst), now)
+            self._buckets[key] = bucket
+            if len(self._buckets) > self.max_keys:
+                self._buckets.popitem(last=False)
+        else:
+            self._buckets.move_to_end(key)
+            bucket.tokens = min(float(self.burst), bucket.tokens + (now - bucket.updated) * self.rate)
+            bucket.updated = now
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            return 0.0
+        return (1.0 - bucket.tokens) / self.rate
+
+
+class RateLimiter:
+    """Signed-in clients by subject, anonymous ones by IP, each with its own limits."""
+
+    def __init__(self, subjects: TokenBuckets, addresses: TokenBuckets, enabled: bool = True):
+        self.subjects = subjects
+        self.addresses = addresses
+        self.enabled = enabled
+
+    def check(self, subject: str, ip: str) -> None:
+        if not self.enabled:
+            return
+        wait = self.subjects.take(subject) if subject else self.addresses.take(ip or "unknown")
+        if wait > 0:
+            raise RateLimited(wait)

@@ -1,0 +1,116 @@
+"""Settings of the gateway (environment variables; `shop-gateway settings` lists them)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from shopkit.settings import ServiceSettings
+
+# Fields of ServiceSettings the gateway does not use (it has no database and no NATS connection).
+UNUSED_FIELDS = frozenset(
+    {
+        "database_url",
+        "db_pool_size",
+        "db_max_overflow",
+        "nats_url",
+        "outbox_poll_interval_seconds",
+        "outbox_batch_size",
+        "consumer_max_deliver",
+    }
+)
+
+# Peers the gateway calls: settings field -> service name.
+BACKENDS = ("catalog", "pricing", "inventory", "cart", "checkout", "order", "fraud")
+
+
+class GatewaySettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore", populate_by_name=True)
+
+    service_name: str = Field("gateway", validation_alias="OTEL_SERVICE_NAME", description="service name in telemetry")
+    grpc_port: int = Field(9090, description="port of the public gRPC API (StorefrontService)")
+    metrics_port: int = Field(9108, description="Prometheus /metrics port; 0 disables it")
+    http_host: str = Field("0.0.0.0", description="address the HTTP server binds")
+    http_port: int = Field(8080, description="port of the HTTP/JSON API")
+
+    # --- backends ---
+    catalog_addr: str = Field("localhost:50051", description="gRPC address of the catalog service")
+    pricing_addr: str = Field("localhost:50052", description="gRPC address of the pricing service")
+    cart_addr: str = Field("localhost:50053", description="gRPC address of the cart service")
+    checkout_addr: str = Field("localhost:50054", description="gRPC address of the checkout service")
+    inventory_addr: str = Field("localhost:50055", description="gRPC address of the inventory service")
+    order_addr: str = Field("localhost:50056", description="gRPC address of the order service")
+    fraud_addr: str = Field("localhost:50057", description="gRPC address of the fraud service")
+    request_timeout_seconds: float = Field(
+        5.0, gt=0, description="deadline of one HTTP request: every backend call it makes shares it"
+    )
+    checkout_timeout_seconds: float = Field(
+        15.0, gt=0, description="deadline of PlaceOrder; the saga continues in the background past it"
+    )
+    readiness_timeout_seconds: float = Field(1.0, gt=0, description="deadline of each backend health check of /readyz")
+
+    # --- authentication ---
+    jwks_url: str = Field("", description="JWKS document of the token issuer (required unless GATEWAY_DEV_MODE)")
+    jwt_issuer: str = Field("http://localhost:8080", description="expected `iss` claim of access tokens")
+    jwt_audience: str = Field("shop", description="expected `aud` claim of access tokens")
+    jwt_algorithms: list[str] = Field(["RS256", "ES256"], description="signature algorithms accepted (never none/HS*)")
+    jwt_leeway_seconds: int = Field(30, ge=0, description="clock skew tolerated on exp/nbf/iat")
+    jwks_cache_seconds: float = Field(300.0, gt=0, description="how long fetched keys are used before a refetch")
+    jwks_min_refresh_seconds: float = Field(
+        10.0, ge=0, description="shortest pause between two refetches caused by unknown key ids"
+    )
+    dev_mode: bool = Field(
+        False,
+        validation_alias="GATEWAY_DEV_MODE",
+        description="local development: a built-in token issuer (POST /v1/auth/token, /.well-known/jwks.json)",
+    )
+    data_dir: str = Field(
+        "",
+        validation_alias="GATEWAY_DATA_DIR",
+        description="dev mode: folder where the issuer's RSA key is kept across restarts; empty: a new key per start",
+    )
+    dev_token_ttl_seconds: int = Field(3600, gt=0, description="dev mode: lifetime of issued tokens")
+
+    # --- rate limits (token buckets in this process: the limits are per replica) ---
+    rate_limit_enabled: bool = Field(True, description="apply per-client rate limits")
+    rate_limit_per_second: float = Field(
+        50.0, gt=0, description="sustained requests/s of one signed-in client (subject)"
+    )
+    rate_limit_burst: int = Field(100, ge=1, description="requests a signed-in client may make at once")
+    anonymous_rate_limit_per_second: float = Field(
+        200.0, gt=0, description="sustained requests/s of one client IP without a token"
+    )
+    anonymous_rate_limit_burst: int = Field(400, ge=1, description="requests one client IP may make at once")
+    rate_limit_max_clients: int = Field(100_000, ge=1, description="buckets kept; the least recently used go first")
+
+    # --- clients ---
+    forwarded_hops: int = Field(
+        0, ge=0, description="trusted proxies in front of the gateway: the client IP is taken from X-Forwarded-For"
+    )
+    ip_country_header: str = Field(
+        "", description="header a CDN sets with the client's country (e.g. CF-IPCountry); empty: unknown"
+    )
+
+    # --- what the gateway asserts about customers ---
+    default_currency: str = Field("USD", pattern=r"^[A-Z]{3}$", description="currency of prices and carts")
+    default_country: str = Field("US", pattern=r"^[A-Z]{2}$", description="country of customers whose token names none")
+    b2b_default_approval_limit: int = Field(
+        100_000,
+        ge=0,
+        description="b2b_buyer orders above this (minor units) wait for an approver unless the token says otherwise",
+    )
+    b2b_default_approval_period: str = Field(
+        "order",
+        pattern=r"^(order|day|week|month)$",
+        description="period over which a b2b_buyer's spending counts against the limit, unless the token says",
+    )
+    b2b_default_payment_terms_days: int = Field(
+        30, ge=0, le=365, description="invoice terms of B2B accounts (0: no invoices), unless the token says"
+    )
+    problem_type_base: str = Field(
+        "https://shop.example.com/problems/", description="prefix of the `type` URI of problem+json errors"
+    )
+
+    def backend_addresses(self) -> dict[str, str]:
+        """Configured backends (an empty address leaves a backend out)."""
+        return {name: address for name in BACKENDS if (address := getattr(self, f"{name}_addr"))}

@@ -1,0 +1,236 @@
+"""The gateway over real sockets in front of the REAL catalog, pricing and inventory services
+(in-process, each on its own migrated database), and a client with helpers that keep tests short.
+
+Backends a test does not run get an address where nothing listens: their calls fail with UNAVAILABLE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+
+import shop_catalog
+import shop_inventory
+import shop_pricing
+from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
+from shop.storefront.v1 import storefront_pb2_grpc
+from shop_catalog.main import build as build_catalog
+from shop_catalog.settings import CatalogSettings
+from shop_gateway.main import GatewayRuntime, running
+from shop_gateway.settings import GatewaySettings
+from shop_inventory.main import build as build_inventory
+from shop_inventory.settings import InventorySettings
+from shop_pricing.main import build as build_pricing
+from shop_pricing.settings import PricingSettings
+from shopkit.auth import metadata_for
+from shopkit.runtime import Runtime
+from shopkit.testing import Postgres, free_port
+from shopkit.testing import running as running_service
+
+ADMIN = metadata_for("admin")
+COMMON: dict[str, Any] = {
+    "grpc_host": "127.0.0.1",
+    "grpc_port": 0,
+    "metrics_port": 0,
+    "log_format": "text",
+    "log_level": "WARNING",
+}
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class Backends:
+    """The running services the gateway talks to."""
+
+    runtimes: dict[str, Runtime]
+    inventory: inventory_pb2_grpc.InventoryServiceAsyncStub
+    locations: tuple[str, str] = ("", "")  # a warehouse and a click-and-collect store
+
+    def addresses(self) -> dict[str, str]:
+        unreachable = f"127.0.0.1:{free_port()}"
+        addresses = {f"{name}_addr": unreachable for name in ("cart", "checkout", "order", "fraud")}
+        addresses.update({f"{name}_addr": f"127.0.0.1:{rt.service.port}" for name, rt in self.runtimes.items()})
+        return addresses
+
+
+async def _create_locations(inventory: inventory_pb2_grpc.InventoryServiceAsyncStub) -> tuple[str, str]:
+    warehouse, store = unique("wh"), unique("store")
+    for location_id, kind, collect in (
+        (warehouse, inventory_pb2.LOCATION_TYPE_WAREHOUSE, False),
+        (store, inventory_pb2.LOCATION_TYPE_STORE, True),
+    ):
+        location = inventory_pb2.Location(
+            location_id=location_id, type=kind, name=f"Location {location_id}", country="US", click_and_collect=collect
+        )
+        location.active = True
+        location.address.city = "Springfield"
+        await inventory.CreateLocation(inventory_pb2.CreateLocationRequest(location=location), metadata=ADMIN)
+    return warehouse, store
+
+
+@pytest.fixture(scope="session")
+async def backends(postgres: Postgres, nats_url: str) -> AsyncIterator[Backends]:
+    # One at a time: alembic keeps its migration context in module globals.
+    urls = [
+        await asyncio.to_thread(
+            postgres.migrated_database, Path(str(package.__file__)).parent / "migrations", f"gw_{name}"
+        )
+        for name, package in (("catalog", shop_catalog), ("pricing", shop_pricing), ("inventory", shop_inventory))
+    ]
+    common: dict[str, Any] = {**COMMON, "nats_url": nats_url, "outbox_poll_interval_seconds": 0.1}
+    async with (
+        running_service(build_catalog, CatalogSettings(database_url=urls[0], **common)) as catalog,
+        running_service(build_pricing, PricingSettings(database_url=urls[1], **common)) as pricing,
+        running_service(build_inventory, InventorySettings(database_url=urls[2], **common)) as inventory,
+    ):
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{inventory.service.port}")
+        stub = inventory_pb2_grpc.InventoryServiceStub(channel)  # type: ignore[no-untyped-call]
+        found = Backends({"catalog": catalog, "pricing": pricing, "inventory": inventory}, stub)
+        found.locations = await _create_locations(stub)
+        yield found
+        await channel.close(grace=None)
+
+
+@dataclass
+class Seeded:
+    category_slug: str
+    category_id: str
+    product_id: str
+    slug: str
+    name: str
+    skus: list[str]
+
+
+@dataclass
+class Client:
+    """HTTP and gRPC clients of one running gateway, and helpers."""
+
+    runtime: GatewayRuntime
+    http: httpx.AsyncClient
+    grpc: storefront_pb2_grpc.StorefrontServiceAsyncStub
+    backends: Backends
+
+    unique = staticmethod(unique)
+
+    async def token(self, username: str = "", role: str = "customer", **claims: Any) -> str:
+        body = {"username": username or unique("user"), "role": role, **claims}
+        response = await self.http.post("/v1/auth/token", json=body)
+        assert response.status_code == 200, response.text
+        token: str = response.json()["access_token"]
+        return token
+
+    async def auth(self, role: str = "customer", username: str = "", **claims: Any) -> dict[str, str]:
+        """Authorization headers of a fresh user of `role`."""
+        return {"Authorization": f"Bearer {await self.token(username, role, **claims)}"}
+
+    @staticmethod
+    def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+        """Assert a problem+json answer; its body."""
+        assert response.status_code == status, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        body: dict[str, Any] = response.json()
+        assert body["status"] == status
+        assert body["code"] == code, body
+        assert {"type", "title", "detail", "errors"} <= body.keys()
+        return body
+
+    async def seed_product(
+        self,
+        *,
+        name: str = "",
+        status: str = "active",
+        prices: tuple[int, ...] = (1999, 2499),
+        stock: tuple[int, ...] = (7, 0),
+    ) -> Seeded:
+        """A category and a product with one variant per price, priced and stocked in the session's
+        warehouse, all through the gateway's admin routes."""
+        admin = await self.auth("admin")
+        slug = unique("cat")
+        category = await self.http.post("/v1/categories", json={"slug": slug, "name": slug.title()}, headers=admin)
+        assert category.status_code == 201, category.text
+        skus = [unique("SKU").upper() for _ in prices]
+        name = name or f"Gadget {uuid.uuid4().hex[:8]}"
+        product = await self.http.post(
+            "/v1/products",
+            json={
+                "name": name,
+                "category": slug,
+                "status": status,
+                "brand": "Acme",
+                "variants": [{"sku": sku, "attributes": {"size": str(i)}} for i, sku in enumerate(skus)],
+            },
+            headers=admin,
+        )
+        assert product.status_code == 201, product.text
+        base_prices = [
+            {"sku": sku, "price": {"amount": p, "currency": "USD"}} for sku, p in zip(skus, prices, strict=True)
+        ]
+        priced = await self.http.put("/v1/prices", json={"prices": base_prices}, headers=admin)
+        assert priced.status_code == 200, priced.text
+        warehouse = self.backends.locations[0]
+        entries = [{"sku": sku, "location_id": warehouse, "on_hand": n} for sku, n in zip(skus, stock, strict=True)]
+        stocked = await self.http.put("/v1/stock", json={"entries": entries}, headers=admin)
+        assert stocked.status_code == 200, stocked.text
+        body = product.json()
+        return Seeded(slug, category.json()["id"], body["id"], body["slug"], name, skus)
+
+
+def gateway_settings(backends: Backends, **overrides: Any) -> GatewaySettings:
+    values: dict[str, Any] = {
+        **COMMON,
+        "http_host": "127.0.0.1",
+        "http_port": 0,
+        "dev_mode": True,
+        "shutdown_grace_seconds": 1.0,
+        "rate_limit_per_second": 1000.0,
+        "rate_limit_burst": 1000,
+        "anonymous_rate_limit_per_second": 1000.0,
+        "anonymous_rate_limit_burst": 1000,
+        **backends.addresses(),
+    }
+    values.update(overrides)
+    return GatewaySettings(**values)
+
+
+@contextlib.asynccontextmanager
+async def _client(settings: GatewaySettings, backends: Backends) -> AsyncIterator[Client]:
+    async with running(settings) as runtime:
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{runtime.grpc_port}")
+        stub = storefront_pb2_grpc.StorefrontServiceStub(channel)  # type: ignore[no-untyped-call]
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{runtime.http_port}", timeout=30.0) as http:
+            try:
+                yield Client(runtime, http, stub, backends)
+            finally:
+                await channel.close(grace=None)
+
+
+GatewayFactory = Callable[..., contextlib.AbstractAsyncContextManager[Client]]
+
+
+@pytest.fixture(scope="session")
+def make_gateway(backends: Backends) -> GatewayFactory:
+    """`async with make_gateway(**settings) as client:` a gateway of the test's own."""
+
+    def make(**overrides: Any) -> contextlib.AbstractAsyncContextManager[Client]:
+        return _client(gateway_settings(backends, **overrides), backends)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+async def gateway(make_gateway: GatewayFactory) -> AsyncIterator[Client]:
+    """The shared gateway: dev mode, generous rate limits, catalog/pricing/inventory behind it."""
+    async with make_gateway() as client:
+        yield client

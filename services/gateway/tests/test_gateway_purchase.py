@@ -1,0 +1,422 @@
+"""The purchase path through the gateway, against the REAL services (cart, fraud, payment sandbox,
+order, checkout, and the catalog/pricing/inventory of the session), over HTTP and gRPC: the cart,
+checkout with a test card, idempotent replays, a declined card (402), a fraud block, a fraud review
+decided by an analyst, a B2B approval, pickup, and customers kept apart.
+
+Fraud runs with rules only: an e-mail at `throwaway.test` is BLOCKed, a client from `KP` (the
+gateway's IP-country header) goes to REVIEW, everything else is allowed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import grpc
+import httpx
+import pytest
+
+import shop_cart
+import shop_checkout
+import shop_fraud
+import shop_order
+import shop_sandbox
+from shop.common.v1 import common_pb2
+from shop.storefront.v1 import storefront_pb2
+from shop_cart.main import build as build_cart
+from shop_cart.settings import CartSettings
+from shop_checkout.main import build as build_checkout
+from shop_checkout.settings import CheckoutSettings
+from shop_fraud.domain.policy import ReasonCode
+from shop_fraud.main import build as build_fraud
+from shop_fraud.settings import FraudSettings
+from shop_order.main import build as build_order
+from shop_order.settings import OrderSettings
+from shop_sandbox.client import SandboxClient
+from shop_sandbox.main import build as build_sandbox
+from shop_sandbox.settings import SandboxSettings
+from shopkit.errors import parse_rpc_error
+from shopkit.runtime import Runtime
+from shopkit.testing import Postgres
+from shopkit.testing import running as running_service
+
+if TYPE_CHECKING:
+    from conftest import Backends, Client, GatewayFactory
+
+CARD_OK, CARD_DECLINED = "4242424242424242", "4000000000000002"
+BLOCKED_DOMAIN, REVIEW_COUNTRY = "throwaway.test", "KP"
+COUNTRY_HEADER = "X-Test-Country"
+ADDRESS = {"name": "Ada Buyer", "line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "US"}
+
+
+def common(url: str, nats_url: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "database_url": url,
+        "nats_url": nats_url,
+        "grpc_host": "127.0.0.1",
+        "grpc_port": 0,
+        "metrics_port": 0,
+        "log_format": "text",
+        "log_level": "WARNING",
+        "outbox_poll_interval_seconds": 0.05,
+        **extra,
+    }
+
+
+def fraud_settings(url: str, nats_url: str) -> FraudSettings:
+    weights = {code.value: 0 for code in ReasonCode}
+    weights.update({ReasonCode.DISPOSABLE_EMAIL.value: 100, ReasonCode.HIGH_RISK_COUNTRY.value: 50})
+    return FraudSettings(
+        **common(url, nats_url),
+        model_weight_percent=0,
+        rule_weights=weights,
+        high_risk_countries=[REVIEW_COUNTRY],
+        extra_disposable_domains=[BLOCKED_DOMAIN],
+        deny_list_on_reject=False,
+        sweeper_enabled=False,
+    )
+
+
+class Shop:
+    """The gateway in front of every service, a payment-sandbox client, and purchase helpers."""
+
+    def __init__(self, client: Client, sandbox: SandboxClient):
+        self.client = client
+        self.http = client.http
+        self.sandbox = sandbox
+
+    async def card(self, number: str = CARD_OK) -> str:
+        method = await self.sandbox.tokenise(number, 12, datetime.now(UTC).year + 3, "123", billing_country="US")
+        return method.id
+
+    async def sku(self, price: int = 1500, stock: int = 20, at: str = "") -> str:
+        """A priced SKU with `stock` at the warehouse, or only at the location `at`."""
+        seeded = await self.client.seed_product(prices=(price,), stock=(0 if at else stock,))
+        if at:
+            entries = {"entries": [{"sku": seeded.skus[0], "location_id": at, "on_hand": stock}]}
+            response = await self.http.put("/v1/stock", json=entries, headers=await self.client.auth("admin"))
+            assert response.status_code == 200, response.text
+        return seeded.skus[0]
+
+    async def fill(self, headers: dict[str, str], sku: str, quantity: int = 1) -> dict[str, Any]:
+        response = await self.http.post("/v1/cart/items", json={"sku": sku, "quantity": quantity}, headers=headers)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def checkout(
+        self, headers: dict[str, str], payment_method: str, key: str = "", **body: Any
+    ) -> httpx.Response:
+        payload = {"payment_method": payment_method, "shipping_address": ADDRESS, **body}
+        return await self.http.post(
+            "/v1/checkout",
+            json=payload,
+            headers={**headers, "Idempotency-Key": key or f"key-{uuid.uuid4()}", "X-Device-Id": "device-1"},
+        )
+
+    async def order_becomes(self, headers: dict[str, str], order_id: str, status: str, within: float = 20.0) -> None:
+        deadline = time.monotonic() + within
+        while True:
+            order = (await self.http.get(f"/v1/orders/{order_id}", headers=headers)).json()
+            if order.get("status") == status:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"order {order_id} stayed {order}")
+            await asyncio.sleep(0.1)
+
+
+async def _enter(stack: contextlib.AsyncExitStack, build: Callable[..., Awaitable[Runtime]], settings: Any) -> str:
+    runtime = await stack.enter_async_context(running_service(build, settings))
+    return f"127.0.0.1:{runtime.service.port}"
+
+
+@pytest.fixture(scope="module")
+async def shop(
+    postgres: Postgres, nats_url: str, backends: Backends, make_gateway: GatewayFactory
+) -> AsyncIterator[Shop]:
+    packages = {"cart": shop_cart, "fraud": shop_fraud, "sandbox": shop_sandbox, "order": shop_order}
+    packages["checkout"] = shop_checkout
+    urls = {}
+    for name, package in packages.items():  # one at a time: alembic's context is process-global
+        migrations = Path(str(package.__file__)).parent / "migrations"
+        urls[name] = await asyncio.to_thread(postgres.migrated_database, migrations, f"gw_{name}")
+    known = {name: f"127.0.0.1:{rt.service.port}" for name, rt in backends.runtimes.items()}
+    async with contextlib.AsyncExitStack() as stack:
+        peers: dict[str, Any] = {f"{name}_addr": address for name, address in known.items()}
+        cart = await _enter(
+            stack, build_cart, CartSettings(**common(urls["cart"], nats_url), **peers, sweeper_enabled=False)
+        )
+        fraud = await _enter(stack, build_fraud, fraud_settings(urls["fraud"], nats_url))
+        sandbox_service = await build_sandbox(
+            SandboxSettings(
+                database_url=urls["sandbox"], http_host="127.0.0.1", http_port=0, log_format="text", log_level="WARNING"
+            )
+        )
+        await sandbox_service.start()
+        stack.push_async_callback(sandbox_service.stop)
+        order = await _enter(
+            stack,
+            build_order,
+            OrderSettings(
+                **common(urls["order"], nats_url),
+                inventory_addr=known["inventory"],
+                payment_provider_url=sandbox_service.base_url,
+                effects_poll_interval_seconds=0.1,
+                completion_enabled=False,
+            ),
+        )
+        checkout_settings = CheckoutSettings(
+            **common(urls["checkout"], nats_url),
+            cart_addr=cart,
+            pricing_addr=known["pricing"],
+            inventory_addr=known["inventory"],
+            order_addr=order,
+            fraud_addr=fraud,
+            payment_provider_url=sandbox_service.base_url,
+            recovery_interval_seconds=0.2,
+            retry_initial_seconds=0.05,
+            retry_max_seconds=0.5,
+            step_max_attempts=3,
+        )
+        checkout = await _enter(stack, build_checkout, checkout_settings)
+        client = await stack.enter_async_context(
+            make_gateway(
+                cart_addr=cart,
+                checkout_addr=checkout,
+                order_addr=order,
+                fraud_addr=fraud,
+                ip_country_header=COUNTRY_HEADER,
+                checkout_timeout_seconds=8.0,
+            )
+        )
+        sandbox = SandboxClient(sandbox_service.base_url)
+        stack.push_async_callback(sandbox.aclose)
+        yield Shop(client, sandbox)
+
+
+def grpc_metadata(headers: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple((key.lower(), value) for key, value in headers.items())
+
+
+# --- cart ------------------------------------------------------------------------------------------
+
+
+async def test_cart_over_http(shop: Shop) -> None:
+    headers = await shop.client.auth()
+    sku = await shop.sku(price=1500)
+    empty = await shop.http.get("/v1/cart", headers=headers)
+    assert empty.status_code == 200 and empty.json()["lines"] == [] and empty.json()["cart_id"] == ""
+
+    key = {"Idempotency-Key": f"add-{uuid.uuid4()}"}
+    for _ in range(2):  # a retried add adds once
+        response = await shop.http.post("/v1/cart/items", json={"sku": sku, "quantity": 2}, headers={**headers, **key})
+        assert response.status_code == 200, response.text
+    cart = response.json()
+    assert [(line["sku"], line["quantity"]) for line in cart["lines"]] == [(sku, 2)]
+    assert cart["lines"][0]["unit_price"] == {"amount": 1500, "currency": "USD"}
+    assert cart["total"] == {"amount": 3000, "currency": "USD"}
+    etag = response.headers["etag"]
+    assert etag == f'"{cart["version"]}"'
+
+    updated = await shop.http.patch(
+        f"/v1/cart/items/{sku}", json={"quantity": 3}, headers={**headers, "If-Match": etag}
+    )
+    assert updated.status_code == 200 and updated.json()["total"]["amount"] == 4500
+    stale = await shop.http.patch(f"/v1/cart/items/{sku}", json={"quantity": 1}, headers={**headers, "If-Match": etag})
+    shop.client.problem(stale, 409, "CART_VERSION_MISMATCH")
+
+    missing = await shop.http.patch("/v1/cart/items/NOT-IN-CART", json={"quantity": 1}, headers=headers)
+    shop.client.problem(missing, 404, "NOT_FOUND")
+    coupon = await shop.http.post("/v1/cart/coupon", json={"code": "NO-SUCH-CODE"}, headers=headers)
+    shop.client.problem(coupon, 409, "COUPON_INVALID")
+    unknown = await shop.http.post("/v1/cart/items", json={"sku": "UNKNOWN-SKU-1", "quantity": 1}, headers=headers)
+    assert unknown.status_code in (400, 409), unknown.text
+
+    removed = await shop.http.delete(f"/v1/cart/items/{sku}", headers=headers)
+    assert removed.status_code == 200 and removed.json()["lines"] == []
+    again = await shop.http.delete(f"/v1/cart/items/{sku}", headers=headers)
+    assert again.status_code == 200  # idempotent
+
+
+# --- checkout --------------------------------------------------------------------------------------
+
+
+async def test_checkout_with_a_test_card_and_idempotent_replays(shop: Shop) -> None:
+    headers = await shop.client.auth()
+    sku = await shop.sku(price=2000)
+    await shop.fill(headers, sku, 2)
+    card = await shop.card()
+    missing_key = await shop.http.post(
+        "/v1/checkout", json={"payment_method": card, "shipping_address": ADDRESS}, headers=headers
+    )
+    shop.client.problem(missing_key, 400, "IDEMPOTENCY_KEY_REQUIRED")
+
+    key = f"order-{uuid.uuid4()}"
+    placed = await shop.checkout(headers, card, key)
+    assert placed.status_code == 201, placed.text
+    result = placed.json()
+    assert result["status"] == "completed" and result["order_id"] and result["checkout_id"]
+    assert placed.headers["location"] == f"/v1/checkout/{result['checkout_id']}"
+
+    replay = await shop.checkout(headers, card, key)  # the cart is checked out by now
+    assert replay.status_code == 201 and replay.json() == result
+
+    order = (await shop.http.get(f"/v1/orders/{result['order_id']}", headers=headers)).json()
+    assert order["status"] == "confirmed" and order["payment_method"] == "card"
+    assert order["totals"]["total"] == {"amount": 4000, "currency": "USD"}
+    assert (
+        order["fulfillment"]["method"] == "ship" and order["fulfillment"]["shipping_address"]["city"] == "Springfield"
+    )
+    listed = (await shop.http.get("/v1/orders", headers=headers)).json()
+    assert [o["order_id"] for o in listed["orders"]] == [result["order_id"]]
+    checkout = (await shop.http.get(f"/v1/checkout/{result['checkout_id']}", headers=headers)).json()
+    assert checkout["status"] == "completed" and checkout["order_id"] == result["order_id"]
+    assert (await shop.http.get("/v1/cart", headers=headers)).json()["lines"] == []
+
+
+async def test_concurrent_submits_with_one_key_give_one_order(shop: Shop) -> None:
+    headers = await shop.client.auth()
+    await shop.fill(headers, await shop.sku(price=700))
+    card, key = await shop.card(), f"order-{uuid.uuid4()}"
+    responses = await asyncio.gather(*(shop.checkout(headers, card, key) for _ in range(8)))
+    assert {r.status_code for r in responses} <= {201, 202}, [r.text for r in responses]
+    assert len({r.json()["checkout_id"] for r in responses}) == 1
+    listed = (await shop.http.get("/v1/orders", headers=headers)).json()
+    assert len(listed["orders"]) == 1
+
+
+async def test_declined_card_is_402_and_stays_402(shop: Shop) -> None:
+    headers = await shop.client.auth()
+    await shop.fill(headers, await shop.sku(price=999))
+    card, key = await shop.card(CARD_DECLINED), f"order-{uuid.uuid4()}"
+    for _ in range(2):
+        response = await shop.checkout(headers, card, key)
+        body = shop.client.problem(response, 402, "PAYMENT_DECLINED")
+        assert body["metadata"]["checkout_id"] and body["metadata"]["step"] == "authorise_payment"
+        assert body["metadata"].get("decline_code")
+    assert (await shop.http.get("/v1/orders", headers=headers)).json()["orders"] == []
+
+
+async def test_fraud_block_is_422(shop: Shop) -> None:
+    headers = await shop.client.auth()
+    await shop.fill(headers, await shop.sku())
+    response = await shop.checkout(headers, await shop.card(), email=f"someone@{BLOCKED_DOMAIN}")
+    shop.client.problem(response, 422, "FRAUD_BLOCKED")
+
+
+async def test_fraud_review_decided_by_an_analyst(shop: Shop) -> None:
+    headers = await shop.client.auth()
+    await shop.fill(headers, await shop.sku())
+    placed = await shop.http.post(
+        "/v1/checkout",
+        json={"payment_method": await shop.card(), "shipping_address": ADDRESS},
+        headers={**headers, "Idempotency-Key": f"order-{uuid.uuid4()}", COUNTRY_HEADER: REVIEW_COUNTRY},
+    )
+    assert placed.status_code == 201, placed.text
+    assert placed.json()["status"] == "pending_review"
+    order_id = placed.json()["order_id"]
+
+    analyst = await shop.client.auth("fraud_analyst")
+    queue = (await shop.http.get("/v1/reviews", headers=analyst)).json()["reviews"]
+    review = next(r for r in queue if r["checkout_id"] == placed.json()["checkout_id"])
+    assert review["status"] == "open" and any(r["code"] == "high_risk_country" for r in review["reasons"])
+    shop.client.problem(
+        await shop.http.post(f"/v1/reviews/{review['review_id']}/approve", headers=headers), 403, "ROLE_REQUIRED"
+    )
+    no_note = await shop.http.post(f"/v1/reviews/{review['review_id']}/reject", json={}, headers=analyst)
+    assert [e["field"] for e in shop.client.problem(no_note, 400, "INVALID_ARGUMENT")["errors"]] == ["note"]
+    approved = await shop.http.post(
+        f"/v1/reviews/{review['review_id']}/approve", json={"note": "known customer"}, headers=analyst
+    )
+    assert approved.status_code == 200 and approved.json()["status"] == "approved"
+    await shop.order_becomes(headers, order_id, "confirmed")
+
+
+async def test_b2b_order_over_the_limit_waits_for_an_approver_of_the_account(shop: Shop) -> None:
+    account = f"acct-{uuid.uuid4().hex[:8]}"
+    buyer = await shop.client.auth("b2b_buyer", account_id=account, approval_limit={"amount": 1000, "currency": "USD"})
+    approver = await shop.client.auth("b2b_approver", account_id=account)
+    outsider = await shop.client.auth("b2b_approver", account_id="another-account")
+    await shop.fill(buyer, await shop.sku(price=5000))
+    placed = await shop.checkout(buyer, "invoice", purchase_order_number="PO-4711")
+    assert placed.status_code == 201, placed.text
+    assert placed.json()["status"] == "pending_approval"
+    order_id = placed.json()["order_id"]
+
+    pending = (await shop.http.get("/v1/approvals", headers=approver)).json()["orders"]
+    assert order_id in {o["order_id"] for o in pending}
+    assert (await shop.http.get("/v1/approvals", headers=outsider)).json()["orders"] == []
+    shop.client.problem(await shop.http.post(f"/v1/orders/{order_id}/approve", headers=buyer), 403, "ROLE_REQUIRED")
+    shop.client.problem(await shop.http.post(f"/v1/orders/{order_id}/approve", headers=outsider), 404, "NOT_FOUND")
+    approved = await shop.http.post(f"/v1/orders/{order_id}/approve", json={"note": "ok"}, headers=approver)
+    assert approved.status_code == 200, approved.text
+    await shop.order_becomes(buyer, order_id, "confirmed")
+    order = (await shop.http.get(f"/v1/orders/{order_id}", headers=buyer)).json()
+    assert order["payment_method"] == "invoice" and order["approval"]["status"] == "approved"
+
+
+async def test_pickup_at_a_store(shop: Shop) -> None:
+    store = shop.client.backends.locations[1]
+    stores = (await shop.http.get("/v1/stores")).json()["stores"]
+    assert store in {s["store_id"] for s in stores}
+    headers = await shop.client.auth()
+    await shop.fill(headers, await shop.sku(stock=5, at=store))
+    response = await shop.http.post(
+        "/v1/checkout",
+        json={
+            "payment_method": await shop.card(),
+            "billing_address": ADDRESS,
+            "fulfillment": {"method": "pickup", "store_id": store},
+        },
+        headers={**headers, "Idempotency-Key": f"order-{uuid.uuid4()}"},
+    )
+    assert response.status_code == 201, response.text
+    order = (await shop.http.get(f"/v1/orders/{response.json()['order_id']}", headers=headers)).json()
+    assert order["fulfillment"] == {"method": "pickup", "store_id": store, "shipping_address": None}
+
+
+async def test_customers_are_kept_apart(shop: Shop) -> None:
+    alice, bob = await shop.client.auth(), await shop.client.auth()
+    await shop.fill(alice, await shop.sku())
+    placed = (await shop.checkout(alice, await shop.card())).json()
+    order_id, checkout_id = placed["order_id"], placed["checkout_id"]
+    shop.client.problem(await shop.http.get(f"/v1/orders/{order_id}", headers=bob), 404, "NOT_FOUND")
+    shop.client.problem(await shop.http.post(f"/v1/orders/{order_id}/cancel", headers=bob), 404, "NOT_FOUND")
+    shop.client.problem(await shop.http.get(f"/v1/checkout/{checkout_id}", headers=bob), 404, "NOT_FOUND")
+    assert (await shop.http.get("/v1/orders", headers=bob)).json()["orders"] == []
+    assert (await shop.http.get("/v1/cart", headers=bob)).json()["lines"] == []
+    # Alice's order is still there, and hers to cancel.
+    cancelled = await shop.http.post(f"/v1/orders/{order_id}/cancel", json={"note": "changed my mind"}, headers=alice)
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "cancelled" and cancelled.json()["cancellation_reason"] == "customer_request"
+
+
+async def test_purchase_over_grpc(shop: Shop) -> None:
+    metadata = grpc_metadata(await shop.client.auth())
+    sku = await shop.sku(price=1200)
+    stub = shop.client.grpc
+    cart = (await stub.AddCartItem(storefront_pb2.AddCartItemRequest(sku=sku, quantity=2), metadata=metadata)).cart
+    assert cart.total.amount == 2400 and cart.lines[0].sku == sku
+    request = storefront_pb2.PlaceOrderRequest(
+        idempotency_key=f"grpc-{uuid.uuid4()}", payment_method=await shop.card(), device_id="grpc-device"
+    )
+    request.shipping_address.CopyFrom(common_pb2.Address(**ADDRESS))
+    placed = await stub.PlaceOrder(request, metadata=metadata, timeout=30)
+    assert placed.status == "completed" and placed.order_id
+    order = (await stub.GetOrder(storefront_pb2.GetOrderRequest(order_id=placed.order_id), metadata=metadata)).order
+    assert order.status == "confirmed" and order.totals.total.amount == 2400
+    with pytest.raises(grpc.aio.AioRpcError) as failed:
+        declined = storefront_pb2.PlaceOrderRequest(
+            idempotency_key=f"grpc-{uuid.uuid4()}", payment_method=await shop.card(CARD_DECLINED)
+        )
+        declined.shipping_address.CopyFrom(request.shipping_address)
+        await stub.AddCartItem(storefront_pb2.AddCartItemRequest(sku=sku, quantity=1), metadata=metadata)
+        await stub.PlaceOrder(declined, metadata=metadata, timeout=30)
+    error = parse_rpc_error(failed.value)
+    assert (error.code, error.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "PAYMENT_DECLINED")
