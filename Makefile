@@ -30,8 +30,8 @@ install: $(STAMP)  ## create .venv and install every package for development
 run: $(STAMP)  ## start the whole platform locally (Ctrl-C stops it); options: make run ARGS=--help
 	$(BIN)/shop-dev run $(ARGS)
 
-test: $(STAMP)  ## unit, integration and system tests against real PostgreSQL and NATS
-	$(BIN)/python -m pytest -q
+test: $(STAMP)  ## every package's tests (own pytest process each) against real PostgreSQL and NATS
+	$(BIN)/shop-dev test
 
 lint: $(STAMP)  ## ruff and mypy
 	$(BIN)/ruff check .

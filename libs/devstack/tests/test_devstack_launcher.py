@@ -286,7 +286,7 @@ def test_launcher_starts_seeds_restarts_and_stops_cleanly(
     status, method = http("POST", f"{sandbox_url}/v1/payment_methods", {"card": card})
     assert status == 201 and method["id"].startswith("pm_") and method["card"]["last4"] == "4242", method
     assert http("GET", f"{sandbox_url}/v1/payment_methods/{method['id']}")[1]["id"] == method["id"]
-    peers = {"checkout": "PAYMENT_SANDBOX_URL", "order": "PAYMENT_PROVIDER_URL"}
+    peers = {"checkout": "PAYMENT_PROVIDER_URL", "order": "PAYMENT_PROVIDER_URL"}
     for name, variable in peers.items():
         if name in services:
             assert environment_of(services[name]["pid"]).get(variable) == sandbox_url, name

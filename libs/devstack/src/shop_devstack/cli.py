@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from shop_devstack.layout import KNOWN_PROCESSES, Layout, default_data_dir
+from shop_devstack.layout import KNOWN_PROCESSES, Layout, default_data_dir, find_repo_root
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -67,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     psql.add_argument("service", help="e.g. catalog")
     psql.add_argument("args", nargs=argparse.REMAINDER, help="more psql arguments")
 
+    sub.add_parser(
+        "test",
+        help="every package's tests in its own pytest process: shop-dev test [FOLDER ...] [-- PYTEST ARGS]",
+    )
     bench = sub.add_parser("bench", help="catalog GetProduct vs a bare grpc.aio echo server, same run")
     bench.add_argument("--duration", type=float, default=5.0, help="seconds measured per case")
     bench.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up per case")
@@ -97,6 +101,14 @@ def _names(value: str | None) -> list[str] | None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["test"]:  # its arguments go to pytest, so argparse stays out of the way
+        from shop_devstack import testrun
+
+        root = find_repo_root()
+        if root is None:
+            raise SystemExit("shop-dev test: run it inside the repository")
+        raise SystemExit(testrun.main(argv[1:], root))
     args = build_parser().parse_args(argv)
     if args.command == "run":
         # The launcher forks (then execs at once) while its health probes use gRPC: without this, gRPC's

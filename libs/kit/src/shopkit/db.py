@@ -1,17 +1,32 @@
 """SQLAlchemy 2 async engine (asyncpg) and a unit of work.
 
 Hot paths should use SQLAlchemy Core statements on the connection of the unit of work; the ORM
-costs several times the CPU per operation.
+costs several times the CPU per operation. The hottest reads (one statement outside a unit of
+work, e.g. a product page) can go one step further with `DriverQuery` and `Database.fetch`: the
+statement is compiled once and runs on the asyncpg connection itself, still traced.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
+import sqlalchemy as sa
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
-from sqlalchemy.engine import make_url
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.util import greenlet_spawn
+
+from shopkit import tracing
+
+Row = Any  # an asyncpg Record: values by position or by column name, row["name"]
 
 
 def async_url(url: str) -> str:
@@ -22,8 +37,20 @@ def async_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+POOL_RECYCLE_SECONDS = 300
+
+
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10, echo: bool = False):
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        max_overflow: int = 10,
+        echo: bool = False,
+        driver_readers: int | None = None,
+    ):
+        """`driver_readers`: connections `fetch` may keep checked out (default: half of `pool_size`)."""
         self.engine: AsyncEngine = create_async_engine(
             async_url(url),
             pool_size=pool_size,
@@ -31,12 +58,18 @@ class Database:
             # No pre-ping: with asyncpg it costs round trips on every checkout (the largest share of a
             # point read). A dead connection fails its statement and is discarded; recycle bounds age.
             pool_pre_ping=False,
-            pool_recycle=300,
+            pool_recycle=POOL_RECYCLE_SECONDS,
             echo=echo,
         )
         # Reads outside a unit of work skip BEGIN/ROLLBACK round trips.
         self._reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         SQLAlchemyInstrumentor().instrument(engine=self.engine.sync_engine, enable_commenter=False)
+        self._tracer = tracing.tracer("shopkit.db")
+        self._span_attributes = _connection_attributes(self.engine.url)
+        limit = driver_readers if driver_readers is not None else max(1, pool_size // 2)
+        if limit < 1 or (max_overflow >= 0 and limit >= pool_size + max_overflow):  # -1: unlimited overflow
+            raise ValueError("driver_readers must be at least 1 and leave connections for units of work")
+        self._readers = _DriverReaders(self.engine, limit)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -50,5 +83,175 @@ class Database:
         async with self._reader.connect() as conn:
             yield conn
 
+    async def fetch(self, query: DriverQuery, **params: Any) -> list[Row]:
+        """Run `query` on the asyncpg driver of a pooled connection: the rows, as asyncpg Records.
+
+        Same consistency as `connect()`: no transaction, the statement sees committed data. The
+        statement gets a CLIENT span like those of the SQLAlchemy instrumentation (name, db.* attributes).
+        """
+        compiled = query.compiled_for(self.engine.dialect)
+        args = compiled.arguments(params)
+        readers = self._readers
+        await readers.slots.acquire()
+        try:
+            reader = readers.idle.pop() if readers.idle else await readers.open()
+            span = self._tracer.start_span(
+                compiled.operation,
+                kind=SpanKind.CLIENT,
+                attributes={**self._span_attributes, **compiled.span_attributes},
+            )
+            try:
+                rows: list[Row] = await reader.driver.fetch(compiled.sql, *args)
+            except BaseException as error:
+                span.set_status(Status(StatusCode.ERROR, str(error)))
+                span.end()
+                # An error PostgreSQL reported, or a cancelled call (asyncpg cancels the query), leaves
+                # the connection usable; anything else (lost connection, protocol state) may not.
+                usable = isinstance(error, asyncio.CancelledError) or (
+                    isinstance(error, asyncpg.PostgresError) and error.severity not in ("FATAL", "PANIC")
+                )
+                if not (usable and readers.keep(reader)):
+                    await readers.give_back(reader)
+                raise
+            span.end()
+            if not readers.keep(reader):
+                await readers.give_back(reader)
+        finally:
+            readers.slots.release()
+        return rows
+
     async def dispose(self) -> None:
+        await self._readers.close()
         await self.engine.dispose()
+
+
+@dataclass(frozen=True, slots=True)
+class _Reader:
+    pooled: PoolProxiedConnection
+    driver: Any  # asyncpg.Connection
+    expires: float  # time.monotonic() after which it goes back to the pool (which then recycles it)
+
+
+class _DriverReaders:
+    """Connections of the engine's pool that `Database.fetch` keeps checked out and hands around in a list.
+
+    A checkout from SQLAlchemy's pool and back costs about as much CPU as a point read itself (greenlet
+    hops, pool events, reset), and bursts above the pool size close and reopen overflow connections.
+    So `fetch` keeps up to `limit` connections, taken from the pool when needed, and gives one back when
+    it broke (the pool discards it), when it reached the recycle age, and on dispose.
+    """
+
+    def __init__(self, engine: AsyncEngine, limit: int):
+        self.engine = engine
+        self.slots = asyncio.Semaphore(limit)  # a slot per connection held, idle or in use
+        self.idle: list[_Reader] = []
+
+    async def open(self) -> _Reader:
+        pooled = await self.engine.raw_connection()
+        return _Reader(pooled, pooled.driver_connection, time.monotonic() + POOL_RECYCLE_SECONDS)
+
+    def keep(self, reader: _Reader) -> bool:
+        """Put a reader back in the list unless its connection broke or is due for recycling."""
+        if reader.driver.is_closed() or reader.driver.is_in_transaction() or time.monotonic() > reader.expires:
+            return False
+        self.idle.append(reader)
+        return True
+
+    async def give_back(self, reader: _Reader) -> None:
+        # Under greenlet_spawn: the pool may close the connection, which awaits the driver.
+        if reader.driver.is_closed():
+            await greenlet_spawn(reader.pooled.invalidate)
+        else:
+            await greenlet_spawn(reader.pooled.close)
+
+    async def close(self) -> None:
+        idle, self.idle = self.idle, []
+        for reader in idle:
+            await self.give_back(reader)
+
+
+def _connection_attributes(url: sa.URL) -> dict[str, str | int]:
+    """The attributes the SQLAlchemy instrumentation puts on statement spans, from the engine's URL."""
+    attributes: dict[str, str | int] = {"db.system": "postgresql"}
+    if url.host:
+        attributes["net.peer.name"] = url.host
+    if url.port:
+        attributes["net.peer.port"] = url.port
+    if url.database:
+        attributes["db.name"] = url.database
+    if url.username:
+        attributes["db.user"] = url.username
+    return attributes
+
+
+class DriverQuery:
+    """A Core SELECT compiled once for asyncpg, run by `Database.fetch` without SQLAlchemy's per-statement work.
+
+    `conn.execute(select)` pays for a connection checkout, a cache key, an execution context and result
+    processing on every call: several times what asyncpg itself costs. A DriverQuery is compiled on first
+    use; its rows come straight from the driver, with the codecs SQLAlchemy installs on its connections
+    (JSON columns are decoded as with `conn.execute`). So it accepts only statements whose columns need
+    no SQLAlchemy result processing and whose parameters are plain (no IN-list expansion).
+    """
+
+    def __init__(self, statement: sa.Select[Any]):
+        self.statement = statement
+        self._compiled: _Compiled | None = None
+
+    def compiled_for(self, dialect: Dialect) -> _Compiled:
+        compiled = self._compiled
+        if compiled is None or compiled.dialect is not dialect:
+            compiled = self._compiled = _compile(self.statement, dialect)
+        return compiled
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    dialect: Dialect
+    sql: str
+    names: tuple[str, ...]  # parameter names in $1, $2, ... order
+    defaults: tuple[Any, ...]
+    required: frozenset[str]
+    processors: tuple[Callable[[Any], Any] | None, ...]
+    operation: str
+    span_attributes: dict[str, str]
+
+    def arguments(self, params: dict[str, Any]) -> list[Any]:
+        missing = self.required - params.keys()
+        if missing:
+            raise TypeError(f"missing query parameters: {sorted(missing)}")
+        values = [params.get(name, default) for name, default in zip(self.names, self.defaults, strict=True)]
+        return [
+            value if process is None or value is None else process(value)
+            for value, process in zip(values, self.processors, strict=True)
+        ]
+
+
+def _compile(statement: sa.Select[Any], dialect: Dialect) -> _Compiled:
+    compiled = statement.compile(dialect=dialect)
+    sql = str(compiled)
+    names = tuple(compiled.positiontup or ())
+    binds = [compiled.binds[name] for name in names]
+    if "__[POSTCOMPILE" in sql or any(bind.expanding for bind in binds):
+        raise ValueError("a DriverQuery takes plain parameters; use = ANY(:array) instead of IN lists")
+    for column in statement.selected_columns:
+        if _needs_result_processing(column.type, dialect):
+            raise ValueError(f"column {column.key!r} needs SQLAlchemy result processing; use conn.execute")
+    operation = sql.split(None, 1)[0].upper()
+    return _Compiled(
+        dialect=dialect,
+        sql=sql,
+        names=names,
+        defaults=tuple(bind.value for bind in binds),
+        required=frozenset(name for name, bind in zip(names, binds, strict=True) if bind.required),
+        processors=tuple(bind.type.dialect_impl(dialect).bind_processor(dialect) for bind in binds),
+        operation=operation,
+        span_attributes={"db.statement": sql, "db.operation": operation},
+    )
+
+
+def _needs_result_processing(type_: sa.types.TypeEngine[Any], dialect: Dialect) -> bool:
+    impl = type_.dialect_impl(dialect)
+    if isinstance(impl, sa.ARRAY):  # asyncpg returns lists already; only the items could need more
+        return _needs_result_processing(impl.item_type, dialect)
+    return impl.result_processor(dialect, None) is not None

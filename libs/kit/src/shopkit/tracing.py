@@ -60,3 +60,30 @@ def extract_context(pairs: Mapping[str, str] | Iterable[tuple[str, Any]] | None)
     carrier = dict(pairs)
     carrier = {k.lower(): v for k, v in carrier.items() if isinstance(v, str)}
     return propagate.extract(carrier)
+
+
+_propagated: tuple[object, frozenset[str]] = (None, frozenset())
+
+
+def _propagated_fields() -> frozenset[str]:
+    """The header names the global propagator reads (traceparent, tracestate, baggage by default)."""
+    global _propagated
+    propagator = propagate.get_global_textmap()
+    if _propagated[0] is not propagator:
+        _propagated = (propagator, frozenset(propagator.fields))
+    return _propagated[1]
+
+
+def extract_metadata_context(metadata: Iterable[tuple[str, Any]] | None) -> context.Context:
+    """`extract_context` for gRPC invocation metadata (keys are lower-case on the wire).
+
+    Most calls carry no trace headers, or only a few among other metadata: the propagator runs only
+    when one of its fields is present, and only on those fields.
+    """
+    if not metadata:
+        return context.get_current()
+    fields = _propagated_fields()
+    carrier = {key: value for key, value in metadata if key in fields and isinstance(value, str)}
+    if not carrier:
+        return context.get_current()
+    return propagate.extract(carrier)

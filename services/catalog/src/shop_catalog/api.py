@@ -89,6 +89,8 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     def __init__(self, runtime: Runtime, settings: CatalogSettings):
         # Reads use `db.connect()` (autocommit, no BEGIN/ROLLBACK round trips): each statement sees committed
         # data, and the few multi-statement reads (a page, then its variants) tolerate a change between them.
+        # GetProduct, the hottest read, runs its one statement on the driver (`store.read_product_by_id`),
+        # with the same autocommit consistency.
         self.db = runtime.db
         self.runtime = runtime
         self.settings = settings
@@ -278,11 +280,9 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             product_id = mapping.parse_uuid(request.id, "id", violations)
             violations.raise_if_any()
             assert product_id is not None
-            async with self.db.connect() as conn:
-                product = await store.product_by_id(conn, product_id)
+            product = await store.read_product_by_id(self.db, product_id)
         elif key == "slug" and request.slug:
-            async with self.db.connect() as conn:
-                product = await store.product_by_slug(conn, request.slug)
+            product = await store.read_product_by_slug(self.db, request.slug)
         else:
             raise InvalidArgument([FieldViolation("id", "id or slug is required")])
         if product is None:

@@ -2,7 +2,8 @@
 
 Reads of one product are one indexed statement (product, category and variants joined); pages
 of products are two (the page, then the variants of its products). Bulk writes are executemany
-upserts so that an import writes thousands of rows per round trip.
+upserts so that an import writes thousands of rows per round trip. GetProduct's read outside a
+unit of work runs that one statement on the driver (`read_product_by_id`), compiled once.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shop_catalog import domain
 from shop_catalog.domain import Category, Channel, Dimensions, Product, ProductSpec, ProductStatus, Variant
+from shopkit.db import Database, DriverQuery
 from shopkit.outbox import inbox_table, outbox_table
 
 metadata = sa.MetaData()
@@ -164,57 +166,61 @@ _VARIANT_COLUMNS = [
 _JOINED_VARIANT_COLUMNS = [c.label(f"v_{c.name}") for c in _VARIANT_COLUMNS]
 
 
-def _variant(row: Any, prefix: str = "") -> Variant:
-    def get(name: str) -> Any:
-        return getattr(row, prefix + name)
+# Rows are read by column name, `row["slug"]`: SQLAlchemy rows as `.mappings()`, driver rows as they come.
+Row = Any
 
-    length, width, height = get("length_mm"), get("width_mm"), get("height_mm")
+
+def _variant(row: Row, prefix: str = "") -> Variant:
+    length = row[prefix + "length_mm"]
+    dimensions = None
+    if length is not None:
+        dimensions = Dimensions(length, row[prefix + "width_mm"], row[prefix + "height_mm"])
     return Variant(
-        sku=get("sku"),
-        title=get("title"),
-        attributes=get("attributes"),
-        weight_grams=get("weight_grams"),
-        dimensions=Dimensions(length, width, height) if length is not None else None,
-        track_inventory=get("track_inventory"),
-        allow_preorder=get("allow_preorder"),
+        sku=row[prefix + "sku"],
+        title=row[prefix + "title"],
+        attributes=row[prefix + "attributes"],
+        weight_grams=row[prefix + "weight_grams"],
+        dimensions=dimensions,
+        track_inventory=row[prefix + "track_inventory"],
+        allow_preorder=row[prefix + "allow_preorder"],
     )
 
 
-def _product(row: Any, product_variants: Sequence[Variant]) -> Product:
+def _product(row: Row, product_variants: Sequence[Variant]) -> Product:
     spec = ProductSpec(
-        slug=row.slug,
-        name=row.name,
-        description=row.description,
-        brand=row.brand,
-        category_id=row.category_id,
-        category_slug=row.category_slug,
-        attributes=row.attributes,
-        channels=tuple(Channel(c) for c in row.channels),
-        status=ProductStatus(row.status),
+        slug=row["slug"],
+        name=row["name"],
+        description=row["description"],
+        brand=row["brand"],
+        category_id=row["category_id"],
+        category_slug=row["category_slug"],
+        attributes=row["attributes"],
+        channels=tuple(map(Channel, row["channels"])),
+        status=ProductStatus(row["status"]),
         variants=tuple(product_variants),
     )
     return Product(
-        id=row.id,
+        id=row["id"],
         spec=spec,
-        version=row.version,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        discontinued_at=row.discontinued_at,
-        category_path=row.category_path,
+        version=row["version"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        discontinued_at=row["discontinued_at"],
+        category_path=row["category_path"],
     )
 
 
-def _products_from_joined_rows(rows: Iterable[Any]) -> list[Product]:
+def _products_from_joined_rows(rows: Iterable[Row]) -> list[Product]:
     """Fold product x variant rows (ordered by product, then position) into products."""
     found: list[Product] = []
-    current: Any = None
+    current: Row = None
     collected: list[Variant] = []
     for row in rows:
-        if current is not None and row.id != current.id:
+        if current is not None and row["id"] != current["id"]:
             found.append(_product(current, collected))
             collected = []
         current = row
-        if row.v_sku is not None:
+        if row["v_sku"] is not None:
             collected.append(_variant(row, "v_"))
     if current is not None:
         found.append(_product(current, collected))
@@ -355,17 +361,33 @@ _PRODUCT_WITH_VARIANTS = (
 )
 _BY_ID = _PRODUCT_WITH_VARIANTS.where(products.c.id == sa.bindparam("id"))
 _BY_SLUG = _PRODUCT_WITH_VARIANTS.where(products.c.slug == sa.bindparam("slug"))
+# The same reads for GetProduct, on the driver: compiled once, no SQLAlchemy work per call.
+_READ_BY_ID = DriverQuery(_BY_ID)
+_READ_BY_SLUG = DriverQuery(_BY_SLUG)
 
 
 async def product_by_id(conn: AsyncConnection, product_id: uuid.UUID, *, lock: bool = False) -> Product | None:
     """One product with its variants in one statement; `lock` also row-locks the product."""
     stmt = _BY_ID.with_for_update(of=products) if lock else _BY_ID
-    found = _products_from_joined_rows(await conn.execute(stmt, {"id": product_id}))
+    found = _products_from_joined_rows((await conn.execute(stmt, {"id": product_id})).mappings())
     return found[0] if found else None
 
 
 async def product_by_slug(conn: AsyncConnection, slug: str) -> Product | None:
-    found = _products_from_joined_rows(await conn.execute(_BY_SLUG, {"slug": slug}))
+    found = _products_from_joined_rows((await conn.execute(_BY_SLUG, {"slug": slug})).mappings())
+    return found[0] if found else None
+
+
+async def read_product_by_id(db: Database, product_id: uuid.UUID) -> Product | None:
+    """`product_by_id` outside a unit of work (committed data, like `db.connect()`), on the driver: the
+    hot read of GetProduct."""
+    found = _products_from_joined_rows(await db.fetch(_READ_BY_ID, id=product_id))
+    return found[0] if found else None
+
+
+async def read_product_by_slug(db: Database, slug: str) -> Product | None:
+    """`product_by_slug` outside a unit of work, on the driver (see `read_product_by_id`)."""
+    found = _products_from_joined_rows(await db.fetch(_READ_BY_SLUG, slug=slug))
     return found[0] if found else None
 
 
@@ -373,21 +395,20 @@ async def products_by_slugs_for_update(conn: AsyncConnection, slugs: Sequence[st
     """The products with these slugs, row-locked for the rest of the transaction (an import chunk)."""
     stmt = _PRODUCT_WITH_VARIANTS.where(products.c.slug == sa.any_(sa.bindparam("slugs", type_=ARRAY(sa.Text))))
     rows = await conn.execute(stmt.with_for_update(of=products), {"slugs": list(slugs)})
-    return {p.spec.slug: p for p in _products_from_joined_rows(rows)}
+    return {p.spec.slug: p for p in _products_from_joined_rows(rows.mappings())}
 
 
 async def products_by_ids(conn: AsyncConnection, ids: Sequence[uuid.UUID]) -> list[Product]:
     """Products in the order of `ids` (a page): one statement for the products, one for their variants."""
     if not ids:
         return []
-    rows = (
-        await conn.execute(
-            sa.select(*_PRODUCT_COLUMNS)
-            .select_from(products.join(categories, categories.c.id == products.c.category_id))
-            .where(products.c.id == sa.any_(sa.bindparam("ids", type_=ARRAY(UUID(as_uuid=True))))),
-            {"ids": list(ids)},
-        )
-    ).all()
+    product_rows = await conn.execute(
+        sa.select(*_PRODUCT_COLUMNS)
+        .select_from(products.join(categories, categories.c.id == products.c.category_id))
+        .where(products.c.id == sa.any_(sa.bindparam("ids", type_=ARRAY(UUID(as_uuid=True))))),
+        {"ids": list(ids)},
+    )
+    rows = product_rows.mappings().all()
     variant_rows = await conn.execute(
         sa.select(variants.c.product_id, *_VARIANT_COLUMNS)
         .where(variants.c.product_id == sa.any_(sa.bindparam("ids", type_=ARRAY(UUID(as_uuid=True)))))
@@ -395,9 +416,9 @@ async def products_by_ids(conn: AsyncConnection, ids: Sequence[uuid.UUID]) -> li
         {"ids": list(ids)},
     )
     by_product: dict[uuid.UUID, list[Variant]] = {}
-    for row in variant_rows:
-        by_product.setdefault(row.product_id, []).append(_variant(row))
-    found = {row.id: _product(row, by_product.get(row.id, [])) for row in rows}
+    for row in variant_rows.mappings():
+        by_product.setdefault(row["product_id"], []).append(_variant(row))
+    found = {row["id"]: _product(row, by_product.get(row["id"], [])) for row in rows}
     return [found[i] for i in ids if i in found]
 
 
@@ -478,16 +499,16 @@ async def variants_by_skus(conn: AsyncConnection, skus: Sequence[str]) -> dict[s
         {"skus": list(skus)},
     )
     return {
-        row.sku: VariantWithProduct(
+        row["sku"]: VariantWithProduct(
             variant=_variant(row),
-            product_id=row.product_id,
-            product_slug=row.product_slug,
-            product_name=row.product_name,
-            product_status=ProductStatus(row.product_status),
-            channels=tuple(Channel(c) for c in row.channels),
-            category_id=row.category_id,
+            product_id=row["product_id"],
+            product_slug=row["product_slug"],
+            product_name=row["product_name"],
+            product_status=ProductStatus(row["product_status"]),
+            channels=tuple(map(Channel, row["channels"])),
+            category_id=row["category_id"],
         )
-        for row in rows
+        for row in rows.mappings()
     }
 
 

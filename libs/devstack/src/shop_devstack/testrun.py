@@ -1,0 +1,78 @@
+"""`shop-dev test`: every package's tests in a pytest process of its own.
+
+The packages share nothing in production, and their test suites share no process either: each
+gets its own PostgreSQL, NATS server and Prometheus registry, so one package's durable consumers,
+streams and metrics never leak into another's. The last line sums up every run.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+from collections import Counter
+from pathlib import Path
+
+NO_TESTS_COLLECTED = 5
+
+
+def discover(root: Path) -> list[Path]:
+    """Fast, self-contained suites first; system-level tests last."""
+    found = [
+        root / "libs" / "kit" / "tests",
+        root / "protos" / "tests",
+        *sorted((root / "services").glob("*/tests")),
+        root / "libs" / "devstack" / "tests",
+        root / "tests",
+    ]
+    return [folder for folder in found if folder.is_dir()]
+
+
+def counts(report: Path) -> Counter[str]:
+    tally: Counter[str] = Counter()
+    if not report.exists():
+        return tally
+    for suite in ET.parse(report).getroot().iter("testsuite"):
+        tests, failures, errors, skipped = (int(suite.get(k, "0")) for k in ("tests", "failures", "errors", "skipped"))
+        tally["passed"] += tests - failures - errors - skipped
+        tally["failed"] += failures + errors
+        tally["skipped"] += skipped
+    return tally
+
+
+def run(root: Path, folders: list[Path], pytest_args: list[str]) -> int:
+    total: Counter[str] = Counter()
+    broken: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="shop-test-") as scratch:
+        for index, folder in enumerate(folders):
+            name = str(folder.relative_to(root))
+            print(f"\n=== {name}", flush=True)
+            report = Path(scratch) / f"{index}.xml"
+            code = subprocess.call(
+                [
+                    sys.executable,
+                    "-m",
+                    "pytest",
+                    "-q",
+                    name,
+                    f"--junitxml={report}",
+                    f"--basetemp={Path(scratch) / f'tmp{index}'}",
+                    *pytest_args,
+                ],
+                cwd=root,
+            )
+            total += counts(report)
+            if code not in (0, NO_TESTS_COLLECTED):
+                broken.append(name)
+    if broken:
+        print(f"\nfailed suites: {', '.join(broken)}")
+    print(f"{total['passed']} passed, {total['failed']} failed, {total['skipped']} skipped")
+    return 1 if broken else 0
+
+
+def main(argv: list[str], root: Path) -> int:
+    """`shop-dev test [FOLDER ...] [-- PYTEST ARGS]`: the named test folders, or all of them."""
+    split = argv.index("--") if "--" in argv else len(argv)
+    folders = [root / folder for folder in argv[:split]] or discover(root)
+    return run(root, folders, argv[split + 1 :])
