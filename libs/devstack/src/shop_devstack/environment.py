@@ -63,7 +63,7 @@ def service_overrides(service: str, environ: Mapping[str, str] | None = None) ->
 class PeerSetting:
     """A setting whose default points at another process's fixed port."""
 
-    env: str  # the environment variable, e.g. CATALOG_ADDR or PAYMENT_SANDBOX_URL
+    env: str  # the environment variable, e.g. CATALOG_ADDR or PAYMENT_PROVIDER_URL
     peer: str  # the process listening on that port
     scheme: str  # "", "dns:///", "http://"
     port: int

@@ -1,6 +1,6 @@
 """Typed async client of the payment sandbox, for checkout and order.
 
-    async with SandboxClient(settings.payment_sandbox_url) as sandbox:
+    async with SandboxClient(settings.payment_provider_url) as sandbox:
         auth = await sandbox.authorize(pm_id, 1999, "EUR", idempotency_key=attempt_id)
 
 - Every call has a timeout: the smaller of `timeout` and what is left of the incoming gRPC call's
