@@ -14,6 +14,8 @@ COUNTRY_RULE = "must be an ISO-3166-1 alpha-2 code like DE"
 # Client-chosen ids that make a write idempotent (reservation id, idempotency key, request id).
 REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
 REQUEST_ID_RULE = "must be 1-128 of A-Z a-z 0-9 . _ : / -, starting alphanumeric"
+# A checkout's Idempotency-Key: a request id long enough not to collide by accident.
+IDEMPOTENCY_KEY_RULE = "must be 8-128 of A-Z a-z 0-9 . _ : / -, starting alphanumeric"
 
 
 def is_sku(value: str) -> bool:
@@ -30,3 +32,7 @@ def check_country(violations: Violations, value: str, field: str, *, optional: b
 
 def check_request_id(violations: Violations, value: str, field: str) -> None:
     violations.check(REQUEST_ID.match(value) is not None, field, REQUEST_ID_RULE)
+
+
+def check_idempotency_key(violations: Violations, value: str, field: str) -> None:
+    violations.check(len(value) >= 8 and REQUEST_ID.match(value) is not None, field, IDEMPOTENCY_KEY_RULE)

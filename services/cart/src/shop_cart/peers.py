@@ -164,6 +164,8 @@ class Peers:
 def _title(view: catalog_pb2.VariantView) -> str:
     """The product name, with the variant title when it says more (e.g. "Trail shoe - Red / 42")."""
     title = view.variant.title
-    if title and title != view.product_name:
-        return f"{view.product_name} - {title}"
-    return view.product_name
+    if not title or title == view.product_name:
+        return view.product_name
+    if title.startswith(view.product_name):
+        return title  # it names the product already ("Trail shoe - 42")
+    return f"{view.product_name} - {title}"

@@ -52,7 +52,7 @@ from shopkit.errors import (
     Unavailable,
     Violations,
 )
-from shopkit.identifiers import COUNTRY, REQUEST_ID
+from shopkit.identifiers import COUNTRY, check_idempotency_key
 from shopkit.money import is_currency
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -120,12 +120,7 @@ def place_order_from_pb(request: checkout_pb2.PlaceOrderRequest) -> PlaceOrderCo
     """The validated request; INVALID_ARGUMENT with every violation otherwise."""
     v = Violations()
     v.check(_is_uuid(request.cart_id), "cart_id", "must be a cart id (UUID)")
-    key = request.idempotency_key
-    v.check(
-        8 <= len(key) <= 128 and REQUEST_ID.match(key) is not None,
-        "idempotency_key",
-        "must be 8-128 of A-Z a-z 0-9 . _ : / -, starting alphanumeric",
-    )
+    check_idempotency_key(v, request.idempotency_key, "idempotency_key")
     payment = _payment(v, request)
     fulfilment = _fulfilment(v, request)
     if not request.HasField("billing_address"):
@@ -168,7 +163,7 @@ def place_order_from_pb(request: checkout_pb2.PlaceOrderRequest) -> PlaceOrderCo
     v.raise_if_any()
     return PlaceOrderCommand(
         cart_id=request.cart_id,
-        idempotency_key=key,
+        idempotency_key=request.idempotency_key,
         payment=payment,
         fulfilment=fulfilment,
         billing_address=mapping.address(request.billing_address),

@@ -17,10 +17,9 @@ from shop_gateway.app.shop import Shop
 from shop_gateway.app.validation import check_address
 from shop_gateway.principal import SHOPPER_ROLES, ClientInfo, Principal
 from shopkit.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, Violations
-from shopkit.identifiers import REQUEST_ID, REQUEST_ID_RULE
+from shopkit.identifiers import REQUEST_ID, check_idempotency_key
 
 INVOICE = "invoice"
-MIN_KEY, MAX_KEY = 8, 128
 MAX_PO = 64
 MAX_EMAIL = 254
 FIELDS = {
@@ -60,11 +59,7 @@ def _validate(order: CheckoutInput, who: Principal) -> str:
         )
         error.reason = "IDEMPOTENCY_KEY_REQUIRED"
         raise error
-    violations.check(
-        MIN_KEY <= len(key) <= MAX_KEY and REQUEST_ID.match(key) is not None,
-        "idempotency_key",
-        f"must be {MIN_KEY}-{MAX_KEY} characters; {REQUEST_ID_RULE}",
-    )
+    check_idempotency_key(violations, key, "idempotency_key")
     method = order.payment_method
     violations.check(
         method == INVOICE or REQUEST_ID.match(method) is not None,
