@@ -39,7 +39,9 @@ lint: $(STAMP)  ## ruff and mypy
 	@# One mypy run per package: test folders each have their own conftest module.
 	set -e; for pkg in libs/kit libs/devstack $(foreach s,$(SERVICES),$(wildcard services/$(s))); do \
 		$(BIN)/mypy $$pkg/src $$(test -d $$pkg/tests && echo $$pkg/tests); done
-	$(BIN)/mypy protos/*.py protos/tests tests
+	$(BIN)/mypy protos/*.py protos/tests
+	$(BIN)/mypy tests
+	$(if $(wildcard loadtests/*.py),$(BIN)/mypy loadtests)
 
 proto: $(STAMP)  ## regenerate libs/protos from protos/
 	$(BIN)/python protos/generate.py

@@ -24,6 +24,7 @@ def discover(root: Path) -> list[Path]:
         root / "protos" / "tests",
         *sorted((root / "services").glob("*/tests")),
         root / "libs" / "devstack" / "tests",
+        root / "loadtests" / "tests",
         root / "tests",
     ]
     return [folder for folder in found if folder.is_dir()]
