@@ -164,7 +164,7 @@ class CheckoutFailure:
 @dataclass
 class PlaceOrderResult:
     checkout_id: str
-    order_id: str  # empty while the checkout runs
+    order_id: str  # empty until the order exists
     order_number: str  # e.g. SO-000123, with order_id
     status: str
 

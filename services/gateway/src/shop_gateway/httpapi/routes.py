@@ -225,8 +225,9 @@ async def place_order(
     ] = None,
 ) -> models.PlaceOrderResult:
     """The same Idempotency-Key always gives the same answer and at most one order. 201 when the
-    order exists (status completed, pending_review or pending_approval), 202 while it is still
-    running. A declined card answers 402, other failures 409/422 (code = the failure)."""
+    order exists and the checkout settled (completed, pending_review or pending_approval), 202 while
+    it is still running (order_id is set once the order exists). A declined card answers 402, other
+    failures 409/422 (code = the failure)."""
     order = checkout.CheckoutInput(
         idempotency_key=idempotency_key or "",
         payment_method=body.payment_method,
@@ -240,7 +241,7 @@ async def place_order(
     )
     result = await checkout.place_order(shop, who, client, order)
     response.headers["Location"] = f"/v1/checkout/{result.checkout_id}"
-    if not result.order_id:
+    if not result.order_id or result.status == "running":
         response.status_code = 202
     return result
 
