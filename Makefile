@@ -11,7 +11,7 @@ PACKAGES := libs/protos libs/kit libs/devstack $(foreach s,$(SERVICES),$(wildcar
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test lint proto proto-breaking proto-baseline bench clean distclean
+.PHONY: help install run test lint proto proto-breaking proto-baseline bench load clean distclean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s$$'\t'
@@ -55,7 +55,14 @@ proto-baseline: $(STAMP)  ## accept the current protos as the new compatibility 
 bench: $(STAMP)  ## benchmark catalog GetProduct against a bare grpc.aio echo server
 	$(BIN)/shop-dev bench
 
-clean:  ## stop nothing, wipe local data (.data)
+LOAD_TIME ?= 60s
+LOAD_USERS ?= 20
+LOAD_SPAWN_RATE ?= 5
+load: $(STAMP)  ## locust against a running `make run` for LOAD_TIME (60s), LOAD_USERS (20); exits 1 on failures
+	$(BIN)/locust -f loadtests/locustfile.py --headless --only-summary --exit-code-on-error 1 \
+		-t $(LOAD_TIME) -u $(LOAD_USERS) -r $(LOAD_SPAWN_RATE)
+
+clean:  ## wipe local data (.data)
 	rm -rf .data
 
 distclean: clean  ## also remove the virtual environment

@@ -1,0 +1,24 @@
+"""Where the load goes: every address can be overridden by an environment variable."""
+
+from __future__ import annotations
+
+import os
+
+GATEWAY_URL = os.environ.get("SHOP_GATEWAY_URL", "http://localhost:8080").rstrip("/")
+SANDBOX_URL = os.environ.get("SHOP_SANDBOX_URL", "http://localhost:8090").rstrip("/")
+GATEWAY_GRPC = os.environ.get("SHOP_GATEWAY_GRPC", "localhost:9090")
+
+# Demo catalogue terms that find products (the seeded data is outdoor and apparel goods).
+SEARCH_TERMS = ("trail", "classic", "jacket", "running", "wool", "lightweight")
+
+# Problem codes that mean "the stock ran out": an expected answer under load, not an error.
+STOCK_CODES = frozenset({"INSUFFICIENT_STOCK", "OUT_OF_STOCK"})
+
+SHIPPING_ADDRESS = {
+    "name": "Load Tester",
+    "line1": "1 Main St",
+    "city": "Springfield",
+    "postal_code": "12345",
+    "country": "US",
+}
+TEST_CARD = "4242424242424242"

@@ -1,0 +1,261 @@
+"""HTTP users of the gateway: browsing, buying with a card, B2B invoice orders and a flash sale."""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from typing import Any
+
+from locust import FastHttpUser, between, task
+from locust.contrib.fasthttp import FastResponse
+
+from shop_load.config import GATEWAY_URL, SANDBOX_URL, SEARCH_TERMS, SHIPPING_ADDRESS, STOCK_CODES, TEST_CARD
+
+JSON = {"content-type": "application/json"}
+
+
+def problem_code(response: FastResponse) -> str:
+    """The `code` of an application/problem+json answer ("" when the body is not a problem)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    return str(body.get("code", "")) if isinstance(body, dict) else ""
+
+
+class ShopUser(FastHttpUser):
+    """Common helpers; not run by itself."""
+
+    abstract = True
+    host = GATEWAY_URL
+    role = "customer"
+    account_id = ""
+    token = ""
+
+    def on_start(self) -> None:
+        if self.role:
+            self.sign_in()
+
+    def sign_in(self) -> None:
+        name = f"load-{self.role}-{uuid.uuid4().hex[:12]}"
+        body: dict[str, Any] = {"username": name, "role": self.role, "email": f"{name}@example.com"}
+        if self.account_id:
+            body["account_id"] = self.account_id
+        with self.client.post("/v1/auth/token", json=body, name="/v1/auth/token", catch_response=True) as response:
+            if response.status_code != 200:
+                response.failure(f"token: {response.status_code} {response.text}")
+                return
+            self.token = response.json()["access_token"]
+
+    def headers(self, **extra: str) -> dict[str, str]:
+        headers = dict(JSON, **extra)
+        if self.token:
+            headers["authorization"] = f"Bearer {self.token}"
+        return headers
+
+    def search(self, term: str, page_size: int = 10) -> list[dict[str, Any]]:
+        response = self.client.get(
+            f"/v1/products?query={term}&page_size={page_size}", headers=self.headers(), name="/v1/products?query"
+        )
+        if response.status_code != 200:
+            return []
+        products: list[dict[str, Any]] = response.json().get("products", [])
+        return products
+
+    def product(self, product_id: str) -> dict[str, Any] | None:
+        response = self.client.get(f"/v1/products/{product_id}", headers=self.headers(), name="/v1/products/{id}")
+        if response.status_code != 200:
+            return None
+        product: dict[str, Any] = response.json()
+        return product
+
+    def buyable_sku(self, quantity: int = 1) -> str | None:
+        """A priced SKU in stock for `quantity` units, found the way a shopper would: search, open."""
+        for product in random.sample(hits, len(hits)) if (hits := self.search(random.choice(SEARCH_TERMS))) else []:
+            page = self.product(product["id"])
+            for variant in (page or {}).get("variants", []):
+                stock = variant.get("availability") or {}
+                if variant.get("price") and stock.get("ship_available", 0) >= quantity:
+                    return str(variant["sku"])
+        return None
+
+    def scarcest_sku(self) -> str | None:
+        """The priced in-stock SKU with the fewest units among a few searches' hits (sells out soonest)."""
+        candidates: dict[str, int] = {}
+        for term in SEARCH_TERMS[:3]:
+            for product in self.search(term, page_size=5):
+                for variant in (self.product(product["id"]) or {}).get("variants", []):
+                    units = (variant.get("availability") or {}).get("ship_available", 0)
+                    if variant.get("price") and units > 0:
+                        candidates[str(variant["sku"])] = units
+        return min(candidates, key=candidates.__getitem__) if candidates else None
+
+    def add_to_cart(self, sku: str, quantity: int) -> bool:
+        response = self.client.post(
+            "/v1/cart/items",
+            json={"sku": sku, "quantity": quantity},
+            headers=self.headers(**{"Idempotency-Key": uuid.uuid4().hex}),
+            name="/v1/cart/items",
+        )
+        return response.status_code in (200, 201)
+
+    def empty_cart(self) -> None:
+        """Removes every line (after a refused checkout, so the next purchase starts clean)."""
+        response = self.client.get("/v1/cart", headers=self.headers(), name="/v1/cart")
+        if response.status_code != 200:
+            return
+        for line in response.json().get("lines", []):
+            self.client.delete(f"/v1/cart/items/{line['sku']}", headers=self.headers(), name="/v1/cart/items/{sku}")
+
+    def checkout(self, payment_method: str, **extra: Any) -> None:
+        """Places the cart's order; a refusal for lack of stock counts as an expected answer."""
+        body: dict[str, Any] = {
+            "payment_method": payment_method,
+            "fulfillment": {"method": "ship"},
+            "shipping_address": SHIPPING_ADDRESS,
+            **extra,
+        }
+        headers = self.headers(**{"Idempotency-Key": f"load-{uuid.uuid4().hex}"})
+        with self.client.post(
+            "/v1/checkout", json=body, headers=headers, name="/v1/checkout", catch_response=True
+        ) as response:
+            if response.status_code in (200, 201, 202):
+                response.success()
+                placed = response.json()
+                if placed.get("status") == "running":  # poll it like a client would
+                    self.poll_checkout(placed["checkout_id"])
+                elif placed.get("status") in ("pending_review", "pending_approval"):
+                    # Held for a fraud review or a B2B approval: the cart stays with that checkout until
+                    # someone decides, so carry on as another customer (or another buyer of the account).
+                    self.sign_in()
+                return
+            code = problem_code(response)
+            if response.status_code == 409 and code in STOCK_CODES:
+                response.success()  # sold out: the right answer under contention
+                self.environment.events.request.fire(
+                    request_type="EXPECTED",
+                    name=f"checkout refused: {code}",
+                    response_time=0,
+                    response_length=0,
+                    exception=None,
+                    context={},
+                )
+            else:
+                response.failure(f"{response.status_code} {code}: {response.text[:300]}")
+        self.empty_cart()
+
+    def poll_checkout(self, checkout_id: str) -> None:
+        for _ in range(40):
+            time.sleep(0.25)
+            response = self.client.get(f"/v1/checkout/{checkout_id}", headers=self.headers(), name="/v1/checkout/{id}")
+            if response.status_code != 200 or response.json().get("status") != "running":
+                return
+
+    def tokenise_card(self) -> str | None:
+        card = {"number": TEST_CARD, "exp_month": 12, "exp_year": time.gmtime().tm_year + 3, "cvc": "123"}
+        response = self.client.post(
+            f"{SANDBOX_URL}/v1/payment_methods", json={"card": card}, name="sandbox /v1/payment_methods"
+        )
+        return str(response.json()["id"]) if response.status_code == 201 else None
+
+
+class Browser(ShopUser):
+    """Anonymous visitors: the bulk of the traffic, reading only."""
+
+    weight = 10
+    wait_time = between(1, 3)
+    role = ""  # no token
+
+    @task(3)
+    def list_products(self) -> None:
+        self.client.get("/v1/products?page_size=20", name="/v1/products")
+
+    @task(4)
+    def search_and_view(self) -> None:
+        hits = self.search(random.choice(SEARCH_TERMS))
+        if hits:
+            self.product(random.choice(hits)["slug"])
+
+    @task(1)
+    def categories(self) -> None:
+        self.client.get("/v1/categories", name="/v1/categories")
+
+
+class Shopper(ShopUser):
+    """Signed-in customers buying with a card: search, add to cart, pay, look at their orders."""
+
+    weight = 3
+    wait_time = between(2, 5)
+
+    @task(3)
+    def buy(self) -> None:
+        sku = self.buyable_sku()
+        if sku is None or not self.add_to_cart(sku, random.randint(1, 2)):
+            return
+        self.client.get("/v1/cart", headers=self.headers(), name="/v1/cart")
+        payment_method = self.tokenise_card()
+        if payment_method:
+            self.checkout(payment_method)
+
+    @task(2)
+    def orders(self) -> None:
+        self.client.get("/v1/orders", headers=self.headers(), name="/v1/orders")
+
+
+class B2BBuyer(ShopUser):
+    """Buyers of the acme-corp account: bulk quantities paid by invoice (the account's terms)."""
+
+    weight = 1
+    wait_time = between(3, 8)
+    role = "b2b_buyer"
+    account_id = "acme-corp"
+
+    @task(3)
+    def bulk_order(self) -> None:
+        quantity = random.choice((10, 20, 25))
+        sku = self.buyable_sku(quantity)
+        if sku is None or not self.add_to_cart(sku, quantity):
+            return
+        self.checkout("invoice", purchase_order_number=f"PO-{uuid.uuid4().hex[:10].upper()}")
+
+    @task(1)
+    def account_orders(self) -> None:
+        self.client.get("/v1/orders?scope=account", headers=self.headers(), name="/v1/orders?scope=account")
+
+
+class FlashSale(ShopUser):
+    """Many buyers racing for one hot SKU: once it is sold out, checkouts answer 409 (expected)."""
+
+    weight = 2
+    wait_time = between(0.5, 2)
+    hot_sku: str | None = None  # shared by every FlashSale user: the first one picks it
+
+    def on_start(self) -> None:
+        if FlashSale.hot_sku is None:
+            FlashSale.hot_sku = self.scarcest_sku()
+
+    @task
+    def grab(self) -> None:
+        sku = FlashSale.hot_sku
+        if sku is None:
+            FlashSale.hot_sku = self.scarcest_sku()
+            return
+        self.sign_in()  # every grab is another buyer arriving for the sale
+        with self.client.post(
+            "/v1/cart/items",
+            json={"sku": sku, "quantity": 1},
+            headers=self.headers(**{"Idempotency-Key": uuid.uuid4().hex}),
+            name="flash /v1/cart/items",
+            catch_response=True,
+        ) as response:
+            added = response.status_code in (200, 201)
+            if added or problem_code(response) in STOCK_CODES:
+                response.success()
+            else:
+                response.failure(f"{response.status_code}: {response.text[:300]}")
+        if not added:
+            return
+        payment_method = self.tokenise_card()
+        if payment_method:
+            self.checkout(payment_method)
