@@ -1,0 +1,124 @@
+"""A whole stack as `shop-dev run` starts it, for tests that need every process (system tests, the
+load smoke run): a temporary data folder, shifted ports, wait until SERVING, SIGINT at the end."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shop_devstack.layout import (
+    GATEWAY_GRPC_PORT,
+    GATEWAY_HTTP_PORT,
+    GATEWAY_METRICS_PORT,
+    NATS_MONITOR_PORT,
+    NATS_PORT,
+    SANDBOX_HTTP_PORT,
+    SERVICE_PORTS,
+)
+
+EVERY_PROCESS = frozenset({*SERVICE_PORTS, "sandbox", "gateway"})
+
+
+@dataclass(frozen=True)
+class Stack:
+    offset: int
+    data_dir: Path
+    output: Path
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{GATEWAY_HTTP_PORT + self.offset}"
+
+    @property
+    def gateway_grpc(self) -> str:
+        return f"127.0.0.1:{GATEWAY_GRPC_PORT + self.offset}"
+
+    @property
+    def sandbox_url(self) -> str:
+        return f"http://127.0.0.1:{SANDBOX_HTTP_PORT + self.offset}"
+
+    def log_tail(self, chars: int = 5000) -> str:
+        return self.output.read_text()[-chars:]
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port_offset(preferred: int) -> int:
+    """`preferred` when all the stack's ports are free there, else a free offset outside the ephemeral range."""
+    base = [NATS_PORT, NATS_MONITOR_PORT, SANDBOX_HTTP_PORT, GATEWAY_HTTP_PORT, GATEWAY_GRPC_PORT]
+    base += [GATEWAY_METRICS_PORT, *(port for pair in SERVICE_PORTS.values() for port in pair)]
+    for offset in [preferred] + [random.randrange(10950, 15470, 10) for _ in range(50)]:
+        if all(_free(port + offset) for port in base):
+            return offset
+    raise RuntimeError("no free port range found")
+
+
+def read_state(data_dir: Path) -> dict[str, Any]:
+    try:
+        state: dict[str, Any] = json.loads((data_dir / "run" / "state.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return state
+
+
+def serving(data_dir: Path, names: Iterable[str]) -> bool:
+    state = read_state(data_dir)
+    rows = {row["name"]: row for row in state.get("rows", [])}
+    return state.get("phase") == "running" and all(rows.get(n, {}).get("health") == "SERVING" for n in names)
+
+
+@contextmanager
+def launched(
+    folder: Path, *, preferred_offset: int, start_timeout: float = 180.0, stop_timeout: float = 60.0
+) -> Iterator[Stack]:
+    """Start `shop-dev run` in `folder` and yield once every process is SERVING; on exit stop it with
+    SIGINT and check it exited 0 with its state `stopped`. Raises RuntimeError when it cannot start."""
+    stack = Stack(free_port_offset(preferred_offset), folder / "data", folder / "launcher.out")
+    shop_dev = Path(sys.executable).parent / "shop-dev"
+    with stack.output.open("wb") as out:
+        launcher = subprocess.Popen(
+            [str(shop_dev), "run", "--data-dir", str(stack.data_dir), "--port-offset", str(stack.offset)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    try:
+        deadline = time.monotonic() + start_timeout
+        while not serving(stack.data_dir, EVERY_PROCESS):
+            if launcher.poll() is not None:
+                raise RuntimeError(f"shop-dev run exited ({launcher.returncode}) during start:\n{stack.log_tail()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the stack was not SERVING after {start_timeout} s:\n{stack.log_tail()}")
+            time.sleep(0.3)
+        yield stack
+        if launcher.poll() is not None:
+            raise RuntimeError(f"shop-dev run died while in use:\n{stack.log_tail()}")
+        launcher.send_signal(signal.SIGINT)
+        if launcher.wait(stop_timeout) != 0 or read_state(stack.data_dir).get("phase") != "stopped":
+            raise RuntimeError(f"shop-dev run did not stop cleanly:\n{stack.log_tail()}")
+    finally:
+        if launcher.poll() is None:  # whatever happened, leave nothing running
+            launcher.send_signal(signal.SIGINT)
+            try:
+                launcher.wait(stop_timeout)
+            except subprocess.TimeoutExpired:
+                launcher.kill()
+                launcher.wait()
