@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -36,12 +34,10 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from shop.common.v1 import common_pb2
+from shop_devstack.harness import free_port_offset, read_state
 from shop_devstack.layout import (
     GATEWAY_GRPC_PORT,
     GATEWAY_HTTP_PORT,
-    GATEWAY_METRICS_PORT,
-    NATS_MONITOR_PORT,
-    NATS_PORT,
     SANDBOX_HTTP_PORT,
     SERVICE_PORTS,
 )
@@ -59,31 +55,6 @@ SHOP_SANDBOX = BIN / "shop-sandbox"
 GATEWAY_INSTALLED = (BIN / "shop-gateway").exists()
 
 
-def _free(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("0.0.0.0", port))
-        except OSError:
-            return False
-    return True
-
-
-def pick_port_offset() -> int:
-    """An offset whose every port is free, away from a `make run` on the default ports.
-
-    Offsets from 10950 to 15470 put every port outside Linux's ephemeral range (32768-60999), so
-    no outgoing connection of another process can hold one of them by chance.
-    """
-    base_ports = [NATS_PORT, NATS_MONITOR_PORT] + [p for pair in SERVICE_PORTS.values() for p in pair]
-    base_ports += [SANDBOX_HTTP_PORT, GATEWAY_HTTP_PORT, GATEWAY_GRPC_PORT, GATEWAY_METRICS_PORT]
-    for _ in range(50):
-        offset = random.randrange(10950, 15470, 10)
-        if all(_free(port + offset) for port in base_ports):
-            return offset
-    raise RuntimeError("no free port range found")
-
-
 def wait_for(
     condition: Callable[[], Any], timeout: float, what: str, launcher: subprocess.Popen[bytes], output: Path
 ) -> Any:
@@ -96,14 +67,6 @@ def wait_for(
             pytest.fail(f"shop-dev run exited ({launcher.returncode}) while waiting for {what}:\n{output.read_text()}")
         time.sleep(0.2)
     pytest.fail(f"timed out waiting for {what}:\n{output.read_text()[-5000:]}")
-
-
-def read_state(data_dir: Path) -> dict[str, Any]:
-    try:
-        state: dict[str, Any] = json.loads((data_dir / "run" / "state.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    return state
 
 
 def rows(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -197,7 +160,8 @@ def stack(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, int, 
     assert SHOP_SANDBOX.exists(), f"{SHOP_SANDBOX} is missing: run `make install`"
     data_dir = tmp_path / "data"
     output = tmp_path / "launcher.out"
-    offset = pick_port_offset()
+    # Every port outside Linux's ephemeral range (32768-60999), away from a `make run` on the defaults.
+    offset = free_port_offset(preferred=12000)
     with output.open("wb") as out:
         launcher = subprocess.Popen(
             [str(SHOP_DEV), "run", "--data-dir", str(data_dir), "--port-offset", str(offset)],
