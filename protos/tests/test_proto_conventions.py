@@ -1,4 +1,4 @@
-"""Every service's protos follow the platform conventions (see the brief and DESIGN.md)."""
+"""Every service's protos follow the platform conventions (see docs/architecture.md and protos/README.md)."""
 
 from __future__ import annotations
 
