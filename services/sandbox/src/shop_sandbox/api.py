@@ -31,9 +31,10 @@ from shop_sandbox.errors import (
 from shop_sandbox.idempotency import REPLAYED_HEADER, Idempotency, Reply, media_type
 from shop_sandbox.operations import Payments
 from shop_sandbox.settings import SandboxSettings
-from shop_sandbox.telemetry import AUTHORIZATIONS, TelemetryMiddleware
+from shop_sandbox.telemetry import AUTHORIZATIONS, UNOBSERVED_PATHS
 from shopkit.db import Database
 from shopkit.errors import FieldViolation, Violations
+from shopkit.http import HttpTelemetryMiddleware
 from shopkit.identifiers import check_request_id
 
 log = logging.getLogger("shop_sandbox.api")
@@ -427,8 +428,8 @@ def create_app(context: SandboxContext) -> FastAPI:
         "refund, with Idempotency-Key on every POST and test cards with fixed outcomes.",
         lifespan=lifespan,
         # FastAPI's own OpenTelemetry spans, OTel metrics and validation logs are off: the kit's tracer
-        # provider, Prometheus and JSON logs are served by TelemetryMiddleware (one span per request,
-        # as the gRPC services have), and logged validation failures could carry card numbers.
+        # provider, Prometheus and JSON logs are served by shopkit.http (one span per request, as the gRPC
+        # services have), and logged validation failures could carry card numbers.
         telemetry={
             "tracing": False,
             "metrics": False,
@@ -439,7 +440,7 @@ def create_app(context: SandboxContext) -> FastAPI:
     )
     app.state.context = context
     app.include_router(router)
-    app.add_middleware(TelemetryMiddleware)
+    app.add_middleware(HttpTelemetryMiddleware, unobserved_paths=UNOBSERVED_PATHS)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -53,7 +53,7 @@ class HttpService:
             port=settings.http_port,
             lifespan="on",
             log_config=None,  # the root logger is already set up (JSON)
-            access_log=False,  # TelemetryMiddleware logs requests
+            access_log=False,  # HttpTelemetryMiddleware logs failed requests
             ws="none",
             server_header=False,
             timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),

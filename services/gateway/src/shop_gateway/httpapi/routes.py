@@ -14,7 +14,6 @@ from shop_gateway.app.access import require_token
 from shop_gateway.app.shop import Shop
 from shop_gateway.gateway import Gateway
 from shop_gateway.httpapi import problems
-from shop_gateway.httpapi.middleware import ObservabilityMiddleware
 from shop_gateway.httpapi.schemas import (
     AddItemBody,
     CategoryBody,
@@ -33,7 +32,11 @@ from shop_gateway.httpapi.schemas import (
 from shop_gateway.principal import ClientInfo, Principal
 from shop_gateway.tokens import TokenRequest
 from shopkit.errors import FieldViolation, InvalidArgument
+from shopkit.http import HttpTelemetryMiddleware
 from shopkit.money import Money
+
+# Docs and key sets: counted, not traced.
+UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs", "/redoc", "/.well-known/jwks.json"})
 
 # Documented on every /v1 route; the bodies are application/problem+json.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -444,7 +447,11 @@ def create_app(gateway: Gateway) -> FastAPI:
     if gateway.issuer is not None:
         app.include_router(dev)
     problems.install(app, gateway.settings.problem_type_base)
-    app.add_middleware(ObservabilityMiddleware, request_timeout_seconds=gateway.settings.request_timeout_seconds)
+    app.add_middleware(
+        HttpTelemetryMiddleware,
+        untraced_paths=UNTRACED_PATHS,
+        request_timeout_seconds=gateway.settings.request_timeout_seconds,
+    )
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
