@@ -4,13 +4,14 @@ load smoke run): a temporary data folder, shifted ports, wait until SERVING, SIG
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,10 +88,18 @@ def serving(data_dir: Path, names: Iterable[str]) -> bool:
 
 @contextmanager
 def launched(
-    folder: Path, *, preferred_offset: int, start_timeout: float = 180.0, stop_timeout: float = 60.0
+    folder: Path,
+    *,
+    preferred_offset: int,
+    env: Mapping[str, str] | None = None,
+    start_timeout: float = 180.0,
+    stop_timeout: float = 60.0,
 ) -> Iterator[Stack]:
     """Start `shop-dev run` in `folder` and yield once every process is SERVING; on exit stop it with
-    SIGINT and check it exited 0 with its state `stopped`. Raises RuntimeError when it cannot start."""
+    SIGINT and check it exited 0 with its state `stopped`. Raises RuntimeError when it cannot start.
+
+    `env` is added to the launcher's environment, which every process inherits: e.g. an OTLP endpoint,
+    or `SHOP_<SVC>_<VAR>` overrides of one service's settings."""
     stack = Stack(free_port_offset(preferred_offset), folder / "data", folder / "launcher.out")
     shop_dev = Path(sys.executable).parent / "shop-dev"
     with stack.output.open("wb") as out:
@@ -99,6 +108,7 @@ def launched(
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
         )
     try:
         deadline = time.monotonic() + start_timeout
