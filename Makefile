@@ -7,7 +7,8 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export XDG_RUNTIME_DIR ?= $(abspath .data)/xdg-runtime
 
 SERVICES := catalog pricing inventory cart checkout order fraud sandbox gateway
-PACKAGES := libs/protos libs/kit libs/devstack $(foreach s,$(SERVICES),$(wildcard services/$(s)))
+TOOLS := $(wildcard libs/deploycheck libs/shopctl)
+PACKAGES := libs/protos libs/kit libs/devstack $(TOOLS) $(foreach s,$(SERVICES),$(wildcard services/$(s)))
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 STAMP := $(VENV)/.installed
 
@@ -37,7 +38,7 @@ lint: $(STAMP)  ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	@# One mypy run per package: test folders each have their own conftest module.
-	set -e; for pkg in libs/kit libs/devstack $(foreach s,$(SERVICES),$(wildcard services/$(s))); do \
+	set -e; for pkg in libs/kit libs/devstack $(TOOLS) $(foreach s,$(SERVICES),$(wildcard services/$(s))); do \
 		$(BIN)/mypy $$pkg/src $$(test -d $$pkg/tests && echo $$pkg/tests); done
 	$(BIN)/mypy protos/*.py protos/tests
 	$(BIN)/mypy tests

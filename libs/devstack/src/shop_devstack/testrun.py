@@ -24,6 +24,10 @@ def discover(root: Path) -> list[Path]:
         root / "protos" / "tests",
         *sorted((root / "services").glob("*/tests")),
         root / "libs" / "devstack" / "tests",
+        root / "libs" / "shopctl" / "tests",
+        root / "libs" / "deploycheck" / "tests",
+        root / "charts" / "shop" / "tests",
+        root / "k8s" / "tests",
         root / "loadtests" / "tests",
         root / "tests",
     ]
