@@ -13,6 +13,12 @@ SEARCH_TERMS = ("trail", "classic", "jacket", "running", "wool", "lightweight")
 
 # Problem codes that mean "the stock ran out": an expected answer under load, not an error.
 STOCK_CODES = frozenset({"INSUFFICIENT_STOCK", "OUT_OF_STOCK"})
+# A checkout of a cart whose lines the cart already knows to be unavailable: expected when every
+# reason it gives (its preconditions) is one of STOCK_CODES.
+CART_NOT_CHECKOUTABLE = "CART_NOT_CHECKOUTABLE"
+
+# Units of the flash sale's hot SKU, set at test start (see shop_load/flash_sale.py).
+FLASH_SALE_UNITS = int(os.environ.get("SHOP_FLASH_SALE_UNITS", "10"))
 
 SHIPPING_ADDRESS = {
     "name": "Load Tester",

@@ -5,23 +5,58 @@ from __future__ import annotations
 import random
 import time
 import uuid
+from enum import Enum
 from typing import Any
 
 from locust import FastHttpUser, between, task
 from locust.contrib.fasthttp import FastResponse
 
-from shop_load.config import GATEWAY_URL, SANDBOX_URL, SEARCH_TERMS, SHIPPING_ADDRESS, STOCK_CODES, TEST_CARD
+from shop_load import flash_sale
+from shop_load.config import (
+    CART_NOT_CHECKOUTABLE,
+    GATEWAY_URL,
+    SANDBOX_URL,
+    SEARCH_TERMS,
+    SHIPPING_ADDRESS,
+    STOCK_CODES,
+    TEST_CARD,
+)
 
 JSON = {"content-type": "application/json"}
 
 
-def problem_code(response: FastResponse) -> str:
-    """The `code` of an application/problem+json answer ("" when the body is not a problem)."""
+class Outcome(Enum):
+    """What a checkout came to, as far as the buyer can tell."""
+
+    ORDERED = "ordered"  # an order exists (confirmed, or held for a review or an approval)
+    SOLD_OUT = "sold out"  # refused for lack of stock: expected under contention
+    OTHER = "other"  # anything else (a failure, or still running when the buyer stopped waiting)
+
+
+def problem(response: FastResponse) -> dict[str, Any]:
+    """An application/problem+json body ({} when the body is not a problem)."""
     try:
         body = response.json()
     except ValueError:
-        return ""
-    return str(body.get("code", "")) if isinstance(body, dict) else ""
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def problem_code(response: FastResponse) -> str:
+    return str(problem(response).get("code", ""))
+
+
+def sold_out(response: FastResponse) -> str:
+    """The stock code of a refusal for lack of stock, else "": the code itself, or a cart that
+    cannot be checked out because of its lines' stock (every precondition a stock code)."""
+    body = problem(response)
+    code = str(body.get("code", ""))
+    if code in STOCK_CODES:
+        return code
+    reasons = {str(p.get("type", "")) for p in body.get("preconditions") or []}
+    if response.status_code == 409 and code == CART_NOT_CHECKOUTABLE and reasons and reasons <= STOCK_CODES:
+        return min(reasons)
+    return ""
 
 
 class ShopUser(FastHttpUser):
@@ -80,17 +115,6 @@ class ShopUser(FastHttpUser):
                     return str(variant["sku"])
         return None
 
-    def scarcest_sku(self) -> str | None:
-        """The priced in-stock SKU with the fewest units among a few searches' hits (sells out soonest)."""
-        candidates: dict[str, int] = {}
-        for term in SEARCH_TERMS[:3]:
-            for product in self.search(term, page_size=5):
-                for variant in (self.product(product["id"]) or {}).get("variants", []):
-                    units = (variant.get("availability") or {}).get("ship_available", 0)
-                    if variant.get("price") and units > 0:
-                        candidates[str(variant["sku"])] = units
-        return min(candidates, key=candidates.__getitem__) if candidates else None
-
     def add_to_cart(self, sku: str, quantity: int) -> bool:
         response = self.client.post(
             "/v1/cart/items",
@@ -108,7 +132,13 @@ class ShopUser(FastHttpUser):
         for line in response.json().get("lines", []):
             self.client.delete(f"/v1/cart/items/{line['sku']}", headers=self.headers(), name="/v1/cart/items/{sku}")
 
-    def checkout(self, payment_method: str, **extra: Any) -> None:
+    def expected(self, name: str) -> None:
+        """Counts an expected answer that is not a plain success (a row of type EXPECTED)."""
+        self.environment.events.request.fire(
+            request_type="EXPECTED", name=name, response_time=0, response_length=0, exception=None, context={}
+        )
+
+    def checkout(self, payment_method: str, **extra: Any) -> Outcome:
         """Places the cart's order; a refusal for lack of stock counts as an expected answer."""
         body: dict[str, Any] = {
             "payment_method": payment_method,
@@ -124,33 +154,34 @@ class ShopUser(FastHttpUser):
                 response.success()
                 placed = response.json()
                 if placed.get("status") == "running":  # poll it like a client would
-                    self.poll_checkout(placed["checkout_id"])
+                    placed = self.poll_checkout(placed["checkout_id"])
                 elif placed.get("status") in ("pending_review", "pending_approval"):
                     # Held for a fraud review or a B2B approval: the cart stays with that checkout until
                     # someone decides, so carry on as another customer (or another buyer of the account).
                     self.sign_in()
-                return
-            code = problem_code(response)
-            if response.status_code == 409 and code in STOCK_CODES:
+                ordered = placed.get("order_id") and placed.get("status") not in ("running", "failed")
+                return Outcome.ORDERED if ordered else Outcome.OTHER
+            code = sold_out(response)
+            if response.status_code in (409, 422) and code:
                 response.success()  # sold out: the right answer under contention
-                self.environment.events.request.fire(
-                    request_type="EXPECTED",
-                    name=f"checkout refused: {code}",
-                    response_time=0,
-                    response_length=0,
-                    exception=None,
-                    context={},
-                )
+                self.expected(f"checkout refused: {code}")
             else:
-                response.failure(f"{response.status_code} {code}: {response.text[:300]}")
+                response.failure(f"{response.status_code} {problem_code(response)}: {response.text[:300]}")
         self.empty_cart()
+        return Outcome.SOLD_OUT if code else Outcome.OTHER
 
-    def poll_checkout(self, checkout_id: str) -> None:
+    def poll_checkout(self, checkout_id: str) -> dict[str, Any]:
+        """The checkout once it left `running` (or as last seen, after about 10 s)."""
+        found: dict[str, Any] = {}
         for _ in range(40):
             time.sleep(0.25)
             response = self.client.get(f"/v1/checkout/{checkout_id}", headers=self.headers(), name="/v1/checkout/{id}")
-            if response.status_code != 200 or response.json().get("status") != "running":
-                return
+            if response.status_code != 200:
+                return found
+            found = response.json()
+            if found.get("status") != "running":
+                return found
+        return found
 
     def tokenise_card(self) -> str | None:
         card = {"number": TEST_CARD, "exp_month": 12, "exp_year": time.gmtime().tm_year + 3, "cvc": "123"}
@@ -225,26 +256,22 @@ class B2BBuyer(ShopUser):
 
 
 class FlashSale(ShopUser):
-    """Many buyers racing for one hot SKU: once it is sold out, checkouts answer 409 (expected)."""
+    """Many buyers racing for the few units of one hot SKU (see shop_load/flash_sale.py, which sets the
+    sale up at test start and checks for oversell at the end): once it is sold out, the cart shows
+    the line out of stock, or the checkout answers 409 (both expected)."""
 
     weight = 2
     wait_time = between(0.5, 2)
-    hot_sku: str | None = None  # shared by every FlashSale user: the first one picks it
-
-    def on_start(self) -> None:
-        if FlashSale.hot_sku is None:
-            FlashSale.hot_sku = self.scarcest_sku()
 
     @task
     def grab(self) -> None:
-        sku = FlashSale.hot_sku
-        if sku is None:
-            FlashSale.hot_sku = self.scarcest_sku()
+        sale = flash_sale.current
+        if sale is None:  # no sale: its setup failed (reported as failed requests)
             return
         self.sign_in()  # every grab is another buyer arriving for the sale
         with self.client.post(
             "/v1/cart/items",
-            json={"sku": sku, "quantity": 1},
+            json={"sku": sale.sku, "quantity": 1},
             headers=self.headers(**{"Idempotency-Key": uuid.uuid4().hex}),
             name="flash /v1/cart/items",
             catch_response=True,
@@ -255,7 +282,18 @@ class FlashSale(ShopUser):
             else:
                 response.failure(f"{response.status_code}: {response.text[:300]}")
         if not added:
+            sale.sold_out += 1
+            return
+        lines = [line for line in response.json().get("lines", []) if line.get("sku") == sale.sku]
+        if any(p["blocking"] and p["kind"].upper() in STOCK_CODES for line in lines for p in line["problems"]):
+            sale.sold_out += 1  # the cart already knows: a buyer would not go on to pay
+            self.expected("flash sold out in the cart")
             return
         payment_method = self.tokenise_card()
-        if payment_method:
-            self.checkout(payment_method)
+        if payment_method is None:
+            return
+        outcome = self.checkout(payment_method)
+        if outcome is Outcome.ORDERED:
+            sale.orders += 1
+        elif outcome is Outcome.SOLD_OUT:
+            sale.sold_out += 1

@@ -2,7 +2,9 @@
 
 Starts `shop-dev run --data-dir <tmp> --port-offset 5000` (another free offset when those ports are
 taken, e.g. by a test running at the same time), runs locust headless with `--csv`, and fails on any
-failed request. The start/wait/stop handling follows libs/devstack/tests/test_devstack_launcher.py.
+failed request. The flash sale offers 3 units, so that it sells out within the run; its
+end-of-test check (no oversell) must pass. The start/wait/stop handling follows
+libs/devstack/tests/test_devstack_launcher.py.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ def test_every_scenario_runs_without_failures(stack: Stack, tmp_path: Path) -> N
         SHOP_GATEWAY_URL=stack.gateway_url,
         SHOP_SANDBOX_URL=stack.sandbox_url,
         SHOP_GATEWAY_GRPC=stack.gateway_grpc,
+        SHOP_FLASH_SALE_UNITS="3",
     )
     prefix = tmp_path / "load"
     run = subprocess.run(
@@ -63,3 +66,5 @@ def test_every_scenario_runs_without_failures(stack: Stack, tmp_path: Path) -> N
     for expected in ("/v1/products?query", "/v1/checkout", "flash /v1/cart/items", "StorefrontService/ListProducts"):
         assert expected in names, f"no {expected!r} requests: {sorted(names)}"
     assert int(stats[("", "Aggregated")]["Request Count"]) > 50
+    verdict = [line for line in run.stderr.splitlines() if "flash sale:" in line and "->" in line]
+    assert verdict and verdict[-1].endswith("-> no oversell"), run.stderr[-6000:]

@@ -5,14 +5,12 @@ Test data goes in through the peers' admin APIs; every test uses its own SKUs an
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -20,10 +18,6 @@ import pytest
 import sqlalchemy as sa
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-import shop_cart
-import shop_catalog
-import shop_inventory
-import shop_pricing
 from shop.cart.v1 import cart_pb2, cart_pb2_grpc
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from shop.common.v1 import common_pb2
@@ -41,30 +35,13 @@ from shopkit import events as kit_events
 from shopkit.auth import metadata_for
 from shopkit.errors import RpcErrorInfo, parse_rpc_error
 from shopkit.runtime import Runtime
-from shopkit.testing import Postgres, free_port, running
+from shopkit.testing import Postgres, free_port, grpc_address, peer, running, service_settings
 
 ADMIN = metadata_for("admin")
 SERVICE = metadata_for("service")
 GUEST: tuple[tuple[str, str], ...] = ()  # the gateway sends no identity for anonymous shoppers
 ALL_CHANNELS = (catalog_pb2.CHANNEL_WEB, catalog_pb2.CHANNEL_MOBILE, catalog_pb2.CHANNEL_B2B, catalog_pb2.CHANNEL_POS)
 Metadata = tuple[tuple[str, str], ...]
-
-
-def migrations(package: Any) -> Path:
-    return Path(package.__file__).parent / "migrations"
-
-
-def common_settings(url: str, nats_url: str) -> dict[str, Any]:
-    return {
-        "database_url": url,
-        "nats_url": nats_url,
-        "grpc_host": "127.0.0.1",
-        "grpc_port": 0,
-        "metrics_port": 0,
-        "log_format": "text",
-        "log_level": "WARNING",
-        "outbox_poll_interval_seconds": 0.05,
-    }
 
 
 class MovableClock:
@@ -92,26 +69,15 @@ class Peers:
     warehouse: str
 
 
-async def _start(stack: list[Any], build: Callable[..., Awaitable[Runtime]], settings: Any) -> tuple[Runtime, str]:
-    context = running(build, settings)
-    runtime = await context.__aenter__()
-    stack.append(context)
-    return runtime, f"127.0.0.1:{runtime.service.port}"
-
-
 @pytest.fixture(scope="session")
 async def peers(postgres: Postgres, nats_url: str) -> AsyncIterator[Peers]:
-    # One after the other: alembic's migration context is process-global.
-    urls = [
-        await asyncio.to_thread(postgres.migrated_database, migrations(package), name)
-        for package, name in ((shop_catalog, "catalog"), (shop_pricing, "pricing"), (shop_inventory, "inventory"))
-    ]
-    stack: list[Any] = []
-    try:
-        _, catalog_addr = await _start(stack, build_catalog, CatalogSettings(**common_settings(urls[0], nats_url)))
-        _, pricing_addr = await _start(stack, build_pricing, PricingSettings(**common_settings(urls[1], nats_url)))
-        _, inventory_addr = await _start(
-            stack, build_inventory, InventorySettings(**common_settings(urls[2], nats_url), sweeper_enabled=False)
+    async with (
+        peer(build_catalog, CatalogSettings, postgres, nats_url) as catalog_runtime,
+        peer(build_pricing, PricingSettings, postgres, nats_url) as pricing_runtime,
+        peer(build_inventory, InventorySettings, postgres, nats_url, sweeper_enabled=False) as inventory_runtime,
+    ):
+        catalog_addr, pricing_addr, inventory_addr = (
+            grpc_address(runtime) for runtime in (catalog_runtime, pricing_runtime, inventory_runtime)
         )
         channels = [grpc.aio.insecure_channel(addr) for addr in (catalog_addr, pricing_addr, inventory_addr)]
         catalog = catalog_pb2_grpc.CatalogServiceStub(channels[0])
@@ -144,9 +110,6 @@ async def peers(postgres: Postgres, nats_url: str) -> AsyncIterator[Peers]:
         )
         for channel in channels:
             await channel.close(grace=None)
-    finally:
-        for context in reversed(stack):
-            await context.__aexit__(None, None, None)
 
 
 @dataclass
@@ -331,10 +294,10 @@ class Shop:
 
     async def another_instance(self, **overrides: Any) -> cart_pb2_grpc.CartServiceAsyncStub:
         """A second cart process on the same database and clock (e.g. with a peer that is down)."""
-        values = {**common_settings(self.database_url, self.nats_url), **cart_defaults(self.peers), **overrides}
+        values = service_settings(self.database_url, self.nats_url, **{**cart_defaults(self.peers), **overrides})
         context = running(functools.partial(build_cart, clock=self.clock), CartSettings(**values))
         runtime = await context.__aenter__()
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{runtime.service.port}")
+        channel = grpc.aio.insecure_channel(grpc_address(runtime))
 
         async def close() -> None:
             await channel.close(grace=None)
@@ -356,12 +319,15 @@ def cart_defaults(peers: Peers) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 async def shop(request: pytest.FixtureRequest, postgres: Postgres, nats_url: str, peers: Peers) -> AsyncIterator[Shop]:
-    url = await asyncio.to_thread(postgres.migrated_database, migrations(shop_cart), "cart")
     clock = MovableClock()
-    values = {**common_settings(url, nats_url), **cart_defaults(peers), **getattr(request.module, "CART_SETTINGS", {})}
-    settings = CartSettings(**values)
-    async with running(functools.partial(build_cart, clock=clock), settings) as runtime:
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{runtime.service.port}")
+    overrides = {**cart_defaults(peers), **getattr(request.module, "CART_SETTINGS", {})}
+    async with peer(
+        functools.partial(build_cart, clock=clock), CartSettings, postgres, nats_url, **overrides
+    ) as runtime:
+        channel = grpc.aio.insecure_channel(grpc_address(runtime))
+        settings = runtime.settings
+        assert isinstance(settings, CartSettings)
+        url = settings.database_url
         shop = Shop(runtime, cart_pb2_grpc.CartServiceStub(channel), settings, clock, peers, nats_url, url)
         try:
             yield shop

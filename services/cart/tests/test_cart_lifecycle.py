@@ -16,7 +16,13 @@ if TYPE_CHECKING:
     from conftest import Shop
 
 IDLE_TTL = 3600.0
-CART_SETTINGS = {"sweeper_enabled": True, "sweeper_interval_seconds": 0.05, "cart_idle_ttl_seconds": IDLE_TTL}
+REQUEST_RETENTION = 2 * IDLE_TTL
+CART_SETTINGS = {
+    "sweeper_enabled": True,
+    "sweeper_interval_seconds": 0.05,
+    "cart_idle_ttl_seconds": IDLE_TTL,
+    "request_retention_seconds": REQUEST_RETENTION,
+}
 SERVICE = metadata_for("service")
 GUEST: tuple[tuple[str, str], ...] = ()
 
@@ -104,3 +110,28 @@ async def test_idle_carts_are_abandoned_by_the_sweeper(shop: Shop) -> None:
     # The order of a checkout that was in flight still closes the cart.
     closed = (await shop.stub.CheckOutCart(check_out(idle.cart_id, "co-late"), metadata=SERVICE)).cart
     assert closed.status == cart_pb2.CART_STATUS_CHECKED_OUT
+
+
+async def test_request_ids_past_their_retention_are_deleted_and_newer_ones_kept(shop: Shop) -> None:
+    sku = await shop.sku()
+    old_cart = await shop.guest_cart()
+    await shop.add(old_cart.cart_id, sku, request_id="req-old")
+    shop.clock.advance(REQUEST_RETENTION + 60)  # (the idle sweeper abandons old_cart meanwhile)
+    new_cart = await shop.guest_cart()
+    await shop.add(new_cart.cart_id, sku, request_id="req-new")
+
+    async def kept() -> list[str]:
+        rows = await shop.sql(
+            "SELECT request_id FROM cart_requests WHERE cart_id IN (:a, :b) ORDER BY request_id",
+            a=uuid.UUID(old_cart.cart_id),
+            b=uuid.UUID(new_cart.cart_id),
+        )
+        return [row.request_id for row in rows]
+
+    async def only_the_new_one() -> bool:
+        return await kept() == ["req-new"]
+
+    await eventually(only_the_new_one)
+    # The new id still recognises its retry: the line is not added twice.
+    again = (await shop.add(new_cart.cart_id, sku, request_id="req-new")).cart
+    assert [line.quantity for line in again.lines] == [1]

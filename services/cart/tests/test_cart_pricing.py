@@ -80,6 +80,8 @@ async def test_a_coupon_on_an_empty_cart_is_checked_and_waits_for_lines(shop: Sh
     cart = await shop.guest_cart()
     error = await shop.fails(apply(shop, cart.cart_id, "NO-SUCH-CODE"))
     assert error.reason == "COUPON_INVALID" and error.metadata["coupon_reason"] == "NOT_FOUND"
+    error = await shop.fails(apply(shop, cart.cart_id, await shop.coupon(expired=True)))
+    assert error.reason == "COUPON_INVALID" and error.metadata["coupon_reason"] == "EXPIRED"
     waiting = await apply(shop, cart.cart_id, code)
     assert waiting.coupon.code == code and not waiting.coupon.applied and waiting.coupon.reason == "CART_EMPTY"
     assert waiting.pricing.total.amount == 0

@@ -16,7 +16,6 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, ClassVar
 
 import grpc
@@ -25,14 +24,7 @@ import sqlalchemy as sa
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-import shop_cart
-import shop_catalog
 import shop_checkout
-import shop_fraud
-import shop_inventory
-import shop_order
-import shop_pricing
-import shop_sandbox
 from shop.cart.v1 import cart_pb2, cart_pb2_grpc
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from shop.checkout.v1 import checkout_pb2, checkout_pb2_grpc
@@ -48,9 +40,9 @@ from shop_catalog.settings import CatalogSettings
 from shop_checkout.engine import SagaEngine, kill_process
 from shop_checkout.main import build_service
 from shop_checkout.settings import CheckoutSettings
-from shop_fraud.domain.policy import ReasonCode
 from shop_fraud.main import build as build_fraud
 from shop_fraud.settings import FraudSettings
+from shop_fraud.testing import predictable
 from shop_inventory.main import build as build_inventory
 from shop_inventory.settings import InventorySettings
 from shop_order.main import build as build_order
@@ -64,7 +56,7 @@ from shopkit import events as kit_events
 from shopkit.auth import metadata_for
 from shopkit.errors import RpcErrorInfo, parse_rpc_error
 from shopkit.runtime import Runtime
-from shopkit.testing import Postgres, running
+from shopkit.testing import Postgres, grpc_address, migrations_of, peer, running, service_settings
 
 ADMIN = metadata_for("admin")
 SERVICE = metadata_for("service")
@@ -78,24 +70,6 @@ REVIEW_COUNTRY = "KP"
 CARD_OK = "4242424242424242"
 CARD_DECLINED = "4000000000000002"
 CARD_NO_FUNDS = "4000000000009995"
-
-
-def migrations(package: Any) -> Path:
-    return Path(package.__file__).parent / "migrations"
-
-
-def common(url: str, nats_url: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "database_url": url,
-        "nats_url": nats_url,
-        "grpc_host": "127.0.0.1",
-        "grpc_port": 0,
-        "metrics_port": 0,
-        "log_format": "text",
-        "log_level": "WARNING",
-        "outbox_poll_interval_seconds": 0.05,
-        **extra,
-    }
 
 
 def unique(prefix: str = "t") -> str:
@@ -462,8 +436,11 @@ class Shop:
 
 
 def checkout_values(url: str, nats_url: str, addresses: Mapping[str, str], **overrides: Any) -> dict[str, Any]:
+    return service_settings(url, nats_url, **checkout_overrides(addresses, **overrides))
+
+
+def checkout_overrides(addresses: Mapping[str, str], **overrides: Any) -> dict[str, Any]:
     return {
-        **common(url, nats_url),
         "cart_addr": addresses["cart"],
         "pricing_addr": addresses["pricing"],
         "inventory_addr": addresses["inventory"],
@@ -482,25 +459,6 @@ def checkout_values(url: str, nats_url: str, addresses: Mapping[str, str], **ove
     }
 
 
-def fraud_settings(url: str, nats_url: str) -> FraudSettings:
-    weights = {code.value: 0 for code in ReasonCode}
-    weights.update({ReasonCode.DISPOSABLE_EMAIL.value: 100, ReasonCode.HIGH_RISK_COUNTRY.value: 50})
-    return FraudSettings(
-        **common(url, nats_url),
-        model_weight_percent=0,
-        rule_weights=weights,
-        high_risk_countries=[REVIEW_COUNTRY],
-        extra_disposable_domains=[BLOCKED_DOMAIN],
-        deny_list_on_reject=False,
-        sweeper_enabled=False,
-    )
-
-
-async def _enter(stack: contextlib.AsyncExitStack, build: Callable[..., Awaitable[Runtime]], settings: Any) -> str:
-    runtime = await stack.enter_async_context(running(build, settings))
-    return f"127.0.0.1:{runtime.service.port}"
-
-
 @pytest.fixture(scope="session")
 async def shop(postgres: Postgres, nats_url: str) -> AsyncIterator[Shop]:
     import traceback
@@ -514,57 +472,39 @@ async def shop(postgres: Postgres, nats_url: str) -> AsyncIterator[Shop]:
 
 
 async def _shop(postgres: Postgres, nats_url: str) -> AsyncIterator[Shop]:
-    packages = {
-        "catalog": shop_catalog,
-        "pricing": shop_pricing,
-        "inventory": shop_inventory,
-        "cart": shop_cart,
-        "fraud": shop_fraud,
-        "sandbox": shop_sandbox,
-        "order": shop_order,
-        "checkout": shop_checkout,
-    }
-    # One after the other: alembic's `context` is process-global, concurrent runs in threads collide.
-    urls = await asyncio.to_thread(
-        lambda: {name: postgres.migrated_database(migrations(package), name) for name, package in packages.items()}
-    )
     async with contextlib.AsyncExitStack() as stack:
+
+        async def start(build: Callable[..., Awaitable[Runtime]], settings: Any, **overrides: Any) -> Runtime:
+            return await stack.enter_async_context(peer(build, settings, postgres, nats_url, **overrides))
+
         addresses: dict[str, str] = {}
-        addresses["catalog"] = await _enter(stack, build_catalog, CatalogSettings(**common(urls["catalog"], nats_url)))
-        addresses["pricing"] = await _enter(stack, build_pricing, PricingSettings(**common(urls["pricing"], nats_url)))
-        addresses["inventory"] = await _enter(
-            stack, build_inventory, InventorySettings(**common(urls["inventory"], nats_url))
-        )
-        addresses["cart"] = await _enter(
-            stack,
+        addresses["catalog"] = grpc_address(await start(build_catalog, CatalogSettings))
+        addresses["pricing"] = grpc_address(await start(build_pricing, PricingSettings))
+        addresses["inventory"] = grpc_address(await start(build_inventory, InventorySettings))
+        cart = await start(
             build_cart,
-            CartSettings(
-                **common(urls["cart"], nats_url),
-                catalog_addr=addresses["catalog"],
-                pricing_addr=addresses["pricing"],
-                inventory_addr=addresses["inventory"],
-                sweeper_enabled=False,
-            ),
+            CartSettings,
+            catalog_addr=addresses["catalog"],
+            pricing_addr=addresses["pricing"],
+            inventory_addr=addresses["inventory"],
+            sweeper_enabled=False,
         )
-        addresses["fraud"] = await _enter(stack, build_fraud, fraud_settings(urls["fraud"], nats_url))
-        sandbox_settings = SandboxSettings(
-            database_url=urls["sandbox"], http_host="127.0.0.1", http_port=0, log_format="text", log_level="WARNING"
+        addresses["cart"] = grpc_address(cart)
+        fraud = predictable(blocked_domain=BLOCKED_DOMAIN, review_country=REVIEW_COUNTRY)
+        addresses["fraud"] = grpc_address(await start(build_fraud, FraudSettings, **fraud))
+        sandbox_service = await stack.enter_async_context(
+            peer(build_sandbox, SandboxSettings, postgres, nats_url, http_host="127.0.0.1", http_port=0)
         )
-        sandbox_service = await build_sandbox(sandbox_settings)
-        await sandbox_service.start()
-        stack.push_async_callback(sandbox_service.stop)
         addresses["sandbox"] = sandbox_service.base_url
-        addresses["order"] = await _enter(
-            stack,
+        order = await start(
             build_order,
-            OrderSettings(
-                **common(urls["order"], nats_url),
-                inventory_addr=addresses["inventory"],
-                payment_provider_url=addresses["sandbox"],
-                effects_poll_interval_seconds=0.1,
-                completion_enabled=False,
-            ),
+            OrderSettings,
+            inventory_addr=addresses["inventory"],
+            payment_provider_url=addresses["sandbox"],
+            effects_poll_interval_seconds=0.1,
+            completion_enabled=False,
         )
+        addresses["order"] = grpc_address(order)
 
         engines: list[SagaEngine] = []
 
@@ -573,17 +513,25 @@ async def _shop(postgres: Postgres, nats_url: str) -> AsyncIterator[Shop]:
             engines.append(engine)
             return runtime
 
-        settings = CheckoutSettings(**checkout_values(urls["checkout"], nats_url, addresses))
-        runtime = await stack.enter_async_context(running(build_checkout, settings))
+        runtime = await stack.enter_async_context(
+            peer(
+                build_checkout,
+                CheckoutSettings,
+                postgres,
+                nats_url,
+                migrations=migrations_of(shop_checkout),
+                **checkout_overrides(addresses),
+            )
+        )
         channels = {name: grpc.aio.insecure_channel(addr) for name, addr in addresses.items() if name != "sandbox"}
-        channels["checkout"] = grpc.aio.insecure_channel(f"127.0.0.1:{runtime.service.port}")
+        channels["checkout"] = grpc.aio.insecure_channel(grpc_address(runtime))
         for channel in channels.values():
             stack.push_async_callback(channel.close, None)
         sandbox = SandboxClient(addresses["sandbox"])
         stack.push_async_callback(sandbox.aclose)
-        sandbox_db = create_async_engine(urls["sandbox"])
+        sandbox_db = create_async_engine(sandbox_service.settings.database_url)
         stack.push_async_callback(sandbox_db.dispose)
-        order_db = create_async_engine(urls["order"])
+        order_db = create_async_engine(order.settings.database_url)
         stack.push_async_callback(order_db.dispose)
         catalog = catalog_pb2_grpc.CatalogServiceStub(channels["catalog"])
         inventory = inventory_pb2_grpc.InventoryServiceStub(channels["inventory"])
@@ -604,7 +552,7 @@ async def _shop(postgres: Postgres, nats_url: str) -> AsyncIterator[Shop]:
             order_db=order_db,
             sandbox=sandbox,
             sandbox_db=sandbox_db,
-            checkout_url=urls["checkout"],
+            checkout_url=runtime.settings.database_url,
             runtime=runtime,
             engine=engines[0],
             stub=checkout_pb2_grpc.CheckoutServiceStub(channels["checkout"]),

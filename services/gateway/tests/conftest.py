@@ -6,21 +6,16 @@ Backends a test does not run get an address where nothing listens: their calls f
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import grpc
 import httpx
 import pytest
 
-import shop_catalog
-import shop_inventory
-import shop_pricing
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from shop.storefront.v1 import storefront_pb2_grpc
 from shop_catalog.main import build as build_catalog
@@ -33,8 +28,7 @@ from shop_pricing.main import build as build_pricing
 from shop_pricing.settings import PricingSettings
 from shopkit.auth import metadata_for
 from shopkit.runtime import Runtime
-from shopkit.testing import Postgres, free_port
-from shopkit.testing import running as running_service
+from shopkit.testing import Postgres, free_port, grpc_address, peer
 
 ADMIN = metadata_for("admin")
 COMMON: dict[str, Any] = {
@@ -61,7 +55,7 @@ class Backends:
     def addresses(self) -> dict[str, str]:
         unreachable = f"127.0.0.1:{free_port()}"
         addresses = {f"{name}_addr": unreachable for name in ("cart", "checkout", "order", "fraud")}
-        addresses.update({f"{name}_addr": f"127.0.0.1:{rt.service.port}" for name, rt in self.runtimes.items()})
+        addresses.update({f"{name}_addr": grpc_address(rt) for name, rt in self.runtimes.items()})
         return addresses
 
 
@@ -82,20 +76,12 @@ async def _create_locations(inventory: inventory_pb2_grpc.InventoryServiceAsyncS
 
 @pytest.fixture(scope="session")
 async def backends(postgres: Postgres, nats_url: str) -> AsyncIterator[Backends]:
-    # One at a time: alembic keeps its migration context in module globals.
-    urls = [
-        await asyncio.to_thread(
-            postgres.migrated_database, Path(str(package.__file__)).parent / "migrations", f"gw_{name}"
-        )
-        for name, package in (("catalog", shop_catalog), ("pricing", shop_pricing), ("inventory", shop_inventory))
-    ]
-    common: dict[str, Any] = {**COMMON, "nats_url": nats_url, "outbox_poll_interval_seconds": 0.1}
     async with (
-        running_service(build_catalog, CatalogSettings(database_url=urls[0], **common)) as catalog,
-        running_service(build_pricing, PricingSettings(database_url=urls[1], **common)) as pricing,
-        running_service(build_inventory, InventorySettings(database_url=urls[2], **common)) as inventory,
+        peer(build_catalog, CatalogSettings, postgres, nats_url) as catalog,
+        peer(build_pricing, PricingSettings, postgres, nats_url) as pricing,
+        peer(build_inventory, InventorySettings, postgres, nats_url) as inventory,
     ):
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{inventory.service.port}")
+        channel = grpc.aio.insecure_channel(grpc_address(inventory))
         stub = inventory_pb2_grpc.InventoryServiceStub(channel)  # type: ignore[no-untyped-call]
         found = Backends({"catalog": catalog, "pricing": pricing, "inventory": inventory}, stub)
         found.locations = await _create_locations(stub)

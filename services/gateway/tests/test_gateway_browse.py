@@ -126,6 +126,7 @@ async def test_catalog_pricing_and_inventory_writes_need_admin(gateway: Client, 
         ("POST", f"/v1/products/{seeded.product_id}/discontinue", None),
         ("PUT", "/v1/prices", prices),
         ("PUT", "/v1/stock", stock),
+        ("GET", f"/v1/stock?sku={seeded.skus[0]}", None),
     ]
     for role in ("customer", "b2b_buyer", "fraud_analyst"):
         headers = await gateway.auth(role, account_id="acme" if role == "b2b_buyer" else "")
@@ -138,3 +139,23 @@ async def test_catalog_pricing_and_inventory_writes_need_admin(gateway: Client, 
     page = (await gateway.http.get(f"/v1/products/{seeded.product_id}")).json()
     assert page["status"] == "active"
     assert {v["sku"]: v["price"]["amount"] for v in page["variants"]}[seeded.skus[0]] == 1999
+
+
+async def test_admins_read_stock_levels_per_location(gateway: Client) -> None:
+    seeded = await gateway.seed_product(prices=(100, 200), stock=(7, 0))
+    warehouse, store = gateway.backends.locations
+    admin = await gateway.auth("admin")
+    entries = {"entries": [{"sku": seeded.skus[0], "location_id": store, "on_hand": 2}]}
+    assert (await gateway.http.put("/v1/stock", json=entries, headers=admin)).status_code == 200
+    response = await gateway.http.get("/v1/stock", params={"sku": seeded.skus}, headers=admin)
+    assert response.status_code == 200, response.text
+    levels = {
+        (s["sku"], s["location_id"]): (s["on_hand"], s["reserved"], s["available"]) for s in response.json()["stock"]
+    }
+    assert levels == {
+        (seeded.skus[0], warehouse): (7, 0, 7),
+        (seeded.skus[0], store): (2, 0, 2),
+        (seeded.skus[1], warehouse): (0, 0, 0),
+    }
+    missing = await gateway.http.get("/v1/stock", headers=admin)
+    assert gateway.problem(missing, 400, "INVALID_ARGUMENT")["errors"][0]["field"] == "sku"

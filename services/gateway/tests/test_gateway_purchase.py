@@ -15,27 +15,21 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import grpc
 import httpx
 import pytest
 
-import shop_cart
-import shop_checkout
-import shop_fraud
-import shop_order
-import shop_sandbox
 from shop.common.v1 import common_pb2
 from shop.storefront.v1 import storefront_pb2
 from shop_cart.main import build as build_cart
 from shop_cart.settings import CartSettings
 from shop_checkout.main import build as build_checkout
 from shop_checkout.settings import CheckoutSettings
-from shop_fraud.domain.policy import ReasonCode
 from shop_fraud.main import build as build_fraud
 from shop_fraud.settings import FraudSettings
+from shop_fraud.testing import predictable
 from shop_order.main import build as build_order
 from shop_order.settings import OrderSettings
 from shop_sandbox.client import SandboxClient
@@ -43,8 +37,7 @@ from shop_sandbox.main import build as build_sandbox
 from shop_sandbox.settings import SandboxSettings
 from shopkit.errors import parse_rpc_error
 from shopkit.runtime import Runtime
-from shopkit.testing import Postgres
-from shopkit.testing import running as running_service
+from shopkit.testing import Postgres, grpc_address, peer
 
 if TYPE_CHECKING:
     from conftest import Backends, Client, GatewayFactory
@@ -53,34 +46,6 @@ CARD_OK, CARD_DECLINED = "4242424242424242", "4000000000000002"
 BLOCKED_DOMAIN, REVIEW_COUNTRY = "throwaway.test", "KP"
 COUNTRY_HEADER = "X-Test-Country"
 ADDRESS = {"name": "Ada Buyer", "line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "US"}
-
-
-def common(url: str, nats_url: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "database_url": url,
-        "nats_url": nats_url,
-        "grpc_host": "127.0.0.1",
-        "grpc_port": 0,
-        "metrics_port": 0,
-        "log_format": "text",
-        "log_level": "WARNING",
-        "outbox_poll_interval_seconds": 0.05,
-        **extra,
-    }
-
-
-def fraud_settings(url: str, nats_url: str) -> FraudSettings:
-    weights = {code.value: 0 for code in ReasonCode}
-    weights.update({ReasonCode.DISPOSABLE_EMAIL.value: 100, ReasonCode.HIGH_RISK_COUNTRY.value: 50})
-    return FraudSettings(
-        **common(url, nats_url),
-        model_weight_percent=0,
-        rule_weights=weights,
-        high_risk_countries=[REVIEW_COUNTRY],
-        extra_disposable_domains=[BLOCKED_DOMAIN],
-        deny_list_on_reject=False,
-        sweeper_enabled=False,
-    )
 
 
 class Shop:
@@ -131,51 +96,37 @@ class Shop:
             await asyncio.sleep(0.1)
 
 
-async def _enter(stack: contextlib.AsyncExitStack, build: Callable[..., Awaitable[Runtime]], settings: Any) -> str:
-    runtime = await stack.enter_async_context(running_service(build, settings))
-    return f"127.0.0.1:{runtime.service.port}"
-
-
 @pytest.fixture(scope="module")
 async def shop(
     postgres: Postgres, nats_url: str, backends: Backends, make_gateway: GatewayFactory
 ) -> AsyncIterator[Shop]:
-    packages = {"cart": shop_cart, "fraud": shop_fraud, "sandbox": shop_sandbox, "order": shop_order}
-    packages["checkout"] = shop_checkout
-    urls = {}
-    for name, package in packages.items():  # one at a time: alembic's context is process-global
-        migrations = Path(str(package.__file__)).parent / "migrations"
-        urls[name] = await asyncio.to_thread(postgres.migrated_database, migrations, f"gw_{name}")
-    known = {name: f"127.0.0.1:{rt.service.port}" for name, rt in backends.runtimes.items()}
+    known = {f"{name}_addr": grpc_address(rt) for name, rt in backends.runtimes.items()}
     async with contextlib.AsyncExitStack() as stack:
-        peers: dict[str, Any] = {f"{name}_addr": address for name, address in known.items()}
-        cart = await _enter(
-            stack, build_cart, CartSettings(**common(urls["cart"], nats_url), **peers, sweeper_enabled=False)
+
+        async def start(build: Callable[..., Awaitable[Runtime]], settings: Any, **overrides: Any) -> str:
+            return grpc_address(await stack.enter_async_context(peer(build, settings, postgres, nats_url, **overrides)))
+
+        cart = await start(build_cart, CartSettings, **known, sweeper_enabled=False)
+        fraud = await start(
+            build_fraud, FraudSettings, **predictable(blocked_domain=BLOCKED_DOMAIN, review_country=REVIEW_COUNTRY)
         )
-        fraud = await _enter(stack, build_fraud, fraud_settings(urls["fraud"], nats_url))
-        sandbox_service = await build_sandbox(
-            SandboxSettings(
-                database_url=urls["sandbox"], http_host="127.0.0.1", http_port=0, log_format="text", log_level="WARNING"
-            )
+        sandbox_service = await stack.enter_async_context(
+            peer(build_sandbox, SandboxSettings, postgres, nats_url, http_host="127.0.0.1", http_port=0)
         )
-        await sandbox_service.start()
-        stack.push_async_callback(sandbox_service.stop)
-        order = await _enter(
-            stack,
+        order = await start(
             build_order,
-            OrderSettings(
-                **common(urls["order"], nats_url),
-                inventory_addr=known["inventory"],
-                payment_provider_url=sandbox_service.base_url,
-                effects_poll_interval_seconds=0.1,
-                completion_enabled=False,
-            ),
+            OrderSettings,
+            inventory_addr=known["inventory_addr"],
+            payment_provider_url=sandbox_service.base_url,
+            effects_poll_interval_seconds=0.1,
+            completion_enabled=False,
         )
-        checkout_settings = CheckoutSettings(
-            **common(urls["checkout"], nats_url),
+        checkout = await start(
+            build_checkout,
+            CheckoutSettings,
             cart_addr=cart,
-            pricing_addr=known["pricing"],
-            inventory_addr=known["inventory"],
+            pricing_addr=known["pricing_addr"],
+            inventory_addr=known["inventory_addr"],
             order_addr=order,
             fraud_addr=fraud,
             payment_provider_url=sandbox_service.base_url,
@@ -184,7 +135,6 @@ async def shop(
             retry_max_seconds=0.5,
             step_max_attempts=3,
         )
-        checkout = await _enter(stack, build_checkout, checkout_settings)
         client = await stack.enter_async_context(
             make_gateway(
                 cart_addr=cart,

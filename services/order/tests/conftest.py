@@ -16,8 +16,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-import shop_inventory.store
-import shop_sandbox.store
+import shop_sandbox
 from shop.common.v1 import common_pb2
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from shop.order.v1 import order_pb2, order_pb2_grpc
@@ -32,11 +31,10 @@ from shop_sandbox.settings import SandboxSettings
 from shopkit.auth import metadata_for
 from shopkit.errors import RpcErrorInfo, parse_rpc_error
 from shopkit.runtime import Runtime
-from shopkit.testing import Postgres, running
+from shopkit.testing import Postgres, grpc_address, migrations_of, peer, running, service_settings
 
 MIGRATIONS = Path(store.__file__).parent / "migrations"
-INVENTORY_MIGRATIONS = Path(shop_inventory.store.__file__).parent / "migrations"
-SANDBOX_MIGRATIONS = Path(shop_sandbox.store.__file__).parent / "migrations"
+SANDBOX_MIGRATIONS = migrations_of(shop_sandbox)
 SERVICE = metadata_for("service")  # checkout calls as `service`
 ADMIN = metadata_for("admin")
 CURRENCY = "EUR"
@@ -299,21 +297,14 @@ class Shop:
 
 
 def order_settings(database_url: str, nats_url: str, **overrides: Any) -> OrderSettings:
-    values: dict[str, Any] = {
-        "database_url": database_url,
-        "nats_url": nats_url,
-        "grpc_host": "127.0.0.1",
-        "grpc_port": 0,
-        "metrics_port": 0,
-        "log_format": "text",
+    defaults: dict[str, Any] = {
         "db_pool_size": 20,
         "effects_poll_interval_seconds": 0.2,
         "effects_max_backoff_seconds": 0.5,
         "completion_enabled": False,
         "payment_provider_timeout_seconds": 3.0,
-        **overrides,
     }
-    return OrderSettings(**values)
+    return OrderSettings(**service_settings(database_url, nats_url, **{**defaults, **overrides}))
 
 
 @asynccontextmanager
@@ -321,19 +312,17 @@ async def running_sandbox(database_url: str, port: int = 0) -> AsyncIterator[San
     settings = SandboxSettings(
         database_url=database_url, http_host="127.0.0.1", http_port=port, log_format="text", shutdown_grace_seconds=2
     )
-    service = await build_sandbox(settings)
-    await service.start()
-    try:
-        async with httpx.AsyncClient(base_url=service.base_url, timeout=20) as http:
-            yield Sandbox(service, http)
-    finally:
-        await service.stop()
+    async with (
+        running(build_sandbox, settings) as service,
+        httpx.AsyncClient(base_url=service.base_url, timeout=20) as http,
+    ):
+        yield Sandbox(service, http)
 
 
 @asynccontextmanager
 async def running_order(settings: OrderSettings) -> AsyncIterator[tuple[Runtime, order_pb2_grpc.OrderServiceAsyncStub]]:
     async with running(build, settings) as runtime:
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{runtime.service.port}")
+        channel = grpc.aio.insecure_channel(grpc_address(runtime))
         try:
             yield runtime, order_pb2_grpc.OrderServiceStub(channel)
         finally:
@@ -357,23 +346,9 @@ async def sandbox(sandbox_database: str) -> AsyncIterator[Sandbox]:
 
 
 @pytest.fixture(scope="session")
-def inventory_database(postgres: Postgres) -> str:
-    return postgres.migrated_database(INVENTORY_MIGRATIONS, prefix="order_inventory")
-
-
-@pytest.fixture(scope="session")
-async def inventory(inventory_database: str, nats_url: str) -> AsyncIterator[Inventory]:
-    settings = InventorySettings(
-        database_url=inventory_database,
-        nats_url=nats_url,
-        grpc_host="127.0.0.1",
-        grpc_port=0,
-        metrics_port=0,
-        log_format="text",
-        sweeper_enabled=False,
-    )
-    async with running(build_inventory, settings) as runtime:
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{runtime.service.port}")
+async def inventory(postgres: Postgres, nats_url: str) -> AsyncIterator[Inventory]:
+    async with peer(build_inventory, InventorySettings, postgres, nats_url, sweeper_enabled=False) as runtime:
+        channel = grpc.aio.insecure_channel(grpc_address(runtime))
         yield Inventory(runtime, inventory_pb2_grpc.InventoryServiceStub(channel))
         await channel.close(grace=None)
 
@@ -383,7 +358,7 @@ async def shop(order_database: str, nats_url: str, inventory: Inventory, sandbox
     settings = order_settings(
         order_database,
         nats_url,
-        inventory_addr=f"127.0.0.1:{inventory.runtime.service.port}",
+        inventory_addr=grpc_address(inventory.runtime),
         payment_provider_url=sandbox.service.base_url,
     )
     async with running_order(settings) as (runtime, stub):

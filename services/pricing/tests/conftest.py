@@ -3,25 +3,20 @@ API, coupon and dynamic-pricing tests."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import grpc
 import pytest
 from nats.js import JetStreamContext
 
-import shop_pricing
 from shop.pricing.v1 import pricing_pb2_grpc
 from shop_pricing.main import build
 from shop_pricing.settings import PricingSettings
 from shopkit import events as kit_events
 from shopkit.runtime import Runtime
-from shopkit.testing import Postgres, running
-
-MIGRATIONS = Path(shop_pricing.__file__).parent / "migrations"
+from shopkit.testing import Postgres, grpc_address, peer
 
 
 @dataclass
@@ -33,18 +28,10 @@ class PricingService:
 
 @pytest.fixture(scope="module")
 async def pricing(postgres: Postgres, nats_url: str) -> AsyncIterator[PricingService]:
-    url = await asyncio.to_thread(postgres.migrated_database, MIGRATIONS, "pricing")
-    settings = PricingSettings(
-        database_url=url,
-        nats_url=nats_url,
-        grpc_host="127.0.0.1",
-        grpc_port=0,
-        metrics_port=0,
-        outbox_poll_interval_seconds=0.05,
-        log_level="WARNING",
-    )
-    async with running(build, settings) as runtime:
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{runtime.service.port}")
+    async with peer(build, PricingSettings, postgres, nats_url) as runtime:
+        channel = grpc.aio.insecure_channel(grpc_address(runtime))
+        settings = runtime.settings
+        assert isinstance(settings, PricingSettings)
         try:
             yield PricingService(runtime, pricing_pb2_grpc.PricingServiceStub(channel), settings)
         finally:

@@ -222,3 +222,26 @@ async def test_quote_reports_an_exhausted_coupon(pricing: Any, unique: str) -> N
     same_customer = await quote("c-1")
     assert (same_customer.coupon.applied, same_customer.coupon.reason) == (False, "USAGE_LIMIT_REACHED")
     assert same_customer.total.amount == 1000
+
+
+async def test_quote_without_lines_checks_only_the_coupon(pricing: Any, unique: str) -> None:
+    stub = pricing.stub
+    usable = await make_coupon(stub, unique)
+    exhausted = await make_coupon(stub, f"{unique}-x", total=1)
+    assert isinstance(await redeem(stub, exhausted, "c-1", f"{unique}-order"), pb.RedeemCouponResponse)
+
+    async def check(code: str) -> pb.QuoteResponse:
+        request = pb.QuoteRequest(coupon_code=code, context=common_pb2.CustomerContext(customer_id="c-2"))
+        response: pb.QuoteResponse = await stub.Quote(request, metadata=CUSTOMER)
+        return response
+
+    empty = await check(usable.lower())
+    assert (empty.coupon.code, empty.coupon.applied, empty.coupon.reason) == (usable, False, "NOT_APPLICABLE")
+    assert (list(empty.lines), list(empty.problems), empty.total.amount, empty.subtotal.amount) == ([], [], 0, 0)
+    assert (await check(exhausted)).coupon.reason == "USAGE_LIMIT_REACHED"
+    assert (await check("NO-SUCH-CODE")).coupon.reason == "NOT_FOUND"
+
+    error = await error_of(stub.Quote(pb.QuoteRequest(), metadata=CUSTOMER))
+    assert [(v.field, v.description) for v in error.violations] == [
+        ("lines", "must contain at least one line unless coupon_code is given")
+    ]

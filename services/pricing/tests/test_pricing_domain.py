@@ -537,6 +537,26 @@ def test_coupon_outcomes(
         assert totals.coupon.describe() == "spend 40.00 USD more to use this coupon"
 
 
+@pytest.mark.parametrize(
+    ("coupon", "problem"),
+    [
+        (candidate(), CouponProblem.NOT_APPLICABLE),
+        (candidate(promotion=promo("welcome", amount_off=500, automatic=False)), CouponProblem.NOT_APPLICABLE),
+        (
+            candidate(promotion=promo("welcome", percent_bp=1000, automatic=False, min_spend=5000)),
+            CouponProblem.MIN_SPEND_NOT_MET,
+        ),
+        (candidate(Coupon("WELCOME10", "welcome", active=False)), CouponProblem.INACTIVE),
+        (CouponCandidate("NOPE", None, None), CouponProblem.NOT_FOUND),
+    ],
+)
+def test_a_coupon_checked_on_an_empty_basket(coupon: CouponCandidate, problem: CouponProblem) -> None:
+    totals = apply_promotions("USD", [], [promo("auto-20", percent_bp=2000)], coupon, NOW)
+    assert totals.coupon is not None and totals.coupon.problem is problem
+    assert totals.coupon.discount == Money(0, "USD")
+    assert (totals.lines, totals.order_discounts, totals.total) == ([], [], Money(0, "USD"))
+
+
 # ------------------------------------------------------------------------------------------------
 # Dynamic pricing
 

@@ -18,7 +18,7 @@ from shop_sandbox import store
 from shop_sandbox.main import build
 from shop_sandbox.server import HttpService
 from shop_sandbox.settings import SandboxSettings
-from shopkit.testing import Postgres
+from shopkit.testing import Postgres, running
 
 MIGRATIONS = Path(store.__file__).parent / "migrations"
 VALID_YEAR = datetime.now(UTC).year + 3
@@ -86,13 +86,8 @@ def sandbox_settings(database_url: str, **overrides: Any) -> SandboxSettings:
 
 @asynccontextmanager
 async def running_sandbox(settings: SandboxSettings) -> AsyncIterator[Sandbox]:
-    service = await build(settings)
-    await service.start()
-    try:
-        async with httpx.AsyncClient(base_url=service.base_url, timeout=20) as http:
-            yield Sandbox(service, http)
-    finally:
-        await service.stop()
+    async with running(build, settings) as service, httpx.AsyncClient(base_url=service.base_url, timeout=20) as http:
+        yield Sandbox(service, http)
 
 
 StartSandbox = Callable[..., AbstractAsyncContextManager[Sandbox]]
@@ -105,8 +100,8 @@ def sandbox_url(postgres: Postgres) -> str:
 
 @pytest.fixture(scope="module")
 async def sandbox(sandbox_url: str) -> AsyncIterator[Sandbox]:
-    async with running_sandbox(sandbox_settings(sandbox_url)) as running:
-        yield running
+    async with running_sandbox(sandbox_settings(sandbox_url)) as started:
+        yield started
 
 
 @pytest.fixture

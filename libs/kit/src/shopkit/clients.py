@@ -57,6 +57,10 @@ def channel_options(services: Sequence[_descriptor.ServiceDescriptor]) -> list[t
         ("grpc.keepalive_timeout_ms", 10_000),
         ("grpc.keepalive_permit_without_calls", 0),
         ("grpc.http2.max_pings_without_data", 0),
+        # A restarted peer (a new pod, a crashed process) is reachable again within seconds: reconnect soon
+        # instead of gRPC's default backoff of up to two minutes, during which every call fails UNAVAILABLE.
+        ("grpc.initial_reconnect_backoff_ms", 200),
+        ("grpc.max_reconnect_backoff_ms", 2_000),
     ]
 
 

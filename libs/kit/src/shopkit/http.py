@@ -10,13 +10,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import Counter, Histogram
 
 from shopkit import deadlines, tracing
 from shopkit.metrics import LATENCY_BUCKETS
+
+if TYPE_CHECKING:  # FastAPI is an optional extra of the kit (`shop-kit[http]`)
+    from fastapi.telemetry import TelemetryConfig
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -36,6 +39,16 @@ HTTP_LATENCY = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# `FastAPI(telemetry=...)`: FastAPI's own OpenTelemetry spans, metrics and validation logs are off. This
+# middleware makes the one server span per request (FastAPI's would start a second root span in a trace of
+# its own), Prometheus serves the metrics, and logged validation failures could carry card numbers.
+FASTAPI_TELEMETRY_OFF: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+    "auto_configure": False,
+}
 UNMATCHED_ROUTE = "unmatched"  # one label for every unknown path, so scanners don't explode the series
 
 

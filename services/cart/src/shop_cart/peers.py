@@ -40,9 +40,6 @@ _CHANNEL = {
     catalog_pb2.CHANNEL_B2B: "b2b",
     catalog_pb2.CHANNEL_POS: "pos",
 }
-# Pricing's Quote needs at least one line. To validate a coupon for an empty cart the cart quotes
-# this placeholder SKU and uses only the coupon outcome (see README).
-COUPON_PROBE_SKU = "0-cart-coupon-probe"
 
 
 class PeerFailed(DomainError):
@@ -118,15 +115,15 @@ class Peers:
             return None
 
     async def quote(self, cart: Cart) -> Quote:
-        """Pricing's quote of the cart's lines, context and coupon."""
+        """Pricing's quote of the cart's lines, context and coupon (an empty cart's coupon is checked
+        on its own: pricing quotes no lines when there is a coupon code)."""
         coupon = cart.coupon.code if cart.coupon else ""
         if not cart.lines and not coupon:
             return Quote({}, 0, 0, 0)
-        skus = [line.sku for line in cart.lines] or [COUPON_PROBE_SKU]
-        quantities = [line.quantity for line in cart.lines] or [1]
+        skus = [line.sku for line in cart.lines]
         context = cart.context
         request = pricing_pb2.QuoteRequest(
-            lines=[pricing_pb2.QuoteLine(sku=sku, quantity=q) for sku, q in zip(skus, quantities, strict=True)],
+            lines=[pricing_pb2.QuoteLine(sku=line.sku, quantity=line.quantity) for line in cart.lines],
             context=common_pb2.CustomerContext(
                 customer_id=context.customer_id,
                 customer_group=context.customer_group,
@@ -147,8 +144,6 @@ class Peers:
         if response.HasField("coupon"):
             c = response.coupon
             outcome = CouponState(c.code, c.applied, c.reason, c.description, _money(c.discount))
-        if not cart.lines:  # the placeholder line is not part of the cart
-            return Quote({}, 0, 0, 0, outcome)
         prices = {
             skus[q.index]: LinePrice(
                 _money(q.unit_price), _money(q.original_price), _money(q.discount), _money(q.line_total)

@@ -22,6 +22,15 @@ class CartSettings(ServiceSettings):
     cart_idle_ttl_seconds: float = Field(
         7 * 24 * 3600.0, gt=0, description="inactivity after which the sweeper marks an active cart ABANDONED"
     )
-    sweeper_enabled: bool = Field(True, description="run the worker that marks idle carts ABANDONED")
+    request_retention_seconds: float = Field(
+        2 * 24 * 3600.0,
+        gt=0,
+        description="how long AddCartLine request ids are kept to recognise retries; the sweeper deletes older ones",
+    )
+    sweeper_enabled: bool = Field(
+        True, description="run the workers that mark idle carts ABANDONED and delete expired request ids"
+    )
     sweeper_interval_seconds: float = Field(60.0, gt=0, description="pause between sweeps when nothing was due")
-    sweeper_batch_size: int = Field(100, ge=1, le=1000, description="carts abandoned per sweeper transaction")
+    sweeper_batch_size: int = Field(
+        100, ge=1, le=1000, description="carts abandoned / request ids deleted per sweeper transaction"
+    )

@@ -116,6 +116,7 @@ cart_lines = sa.Table(
 )
 
 # AddCartLine request ids: a repeat adds nothing and answers with the line of the first call.
+# Kept for REQUEST_RETENTION_SECONDS (retries come soon after), then deleted by the sweeper.
 cart_requests = sa.Table(
     "cart_requests",
     metadata,
@@ -124,6 +125,8 @@ cart_requests = sa.Table(
     sa.Column("fingerprint", sa.Text, nullable=False),
     sa.Column("line_id", UUID(as_uuid=True), nullable=False),
     sa.Column("created_at", _TS, nullable=False),
+    # Appended in time order: a BRIN index keeps the retention sweep cheap at a tiny size.
+    sa.Index("cart_requests_created_at_idx", "created_at", postgresql_using="brin"),
 )
 
 outbox = outbox_table(metadata)
@@ -334,6 +337,20 @@ async def record_request(
             cart_id=cart_id, request_id=request_id, fingerprint=fingerprint, line_id=line_id, created_at=now
         )
     )
+
+
+async def delete_requests_before(conn: AsyncConnection, cutoff: datetime, limit: int) -> int:
+    """Delete up to `limit` request ids recorded before `cutoff` (rows another replica holds are
+    skipped); returns how many went."""
+    doomed = (
+        sa.select(cart_requests.c.cart_id, cart_requests.c.request_id)
+        .where(cart_requests.c.created_at < cutoff)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    key = sa.tuple_(cart_requests.c.cart_id, cart_requests.c.request_id)
+    result = await conn.execute(cart_requests.delete().where(key.in_(doomed)))
+    return int(result.rowcount or 0)
 
 
 async def lock_idle_carts(conn: AsyncConnection, idle_since: datetime, limit: int) -> list[Cart]:

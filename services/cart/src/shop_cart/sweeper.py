@@ -1,6 +1,7 @@
-"""Background worker that marks carts without activity for the idle TTL ABANDONED.
+"""Background workers that keep the cart tables tidy: one marks carts without activity for the idle
+TTL ABANDONED, one deletes AddCartLine request ids past their retention.
 
-Every replica runs one; batches are claimed with FOR UPDATE SKIP LOCKED, so replicas share the work
+Every replica runs them; batches are claimed with FOR UPDATE SKIP LOCKED, so replicas share the work
 without waiting for each other and no cart is abandoned (or announced) twice. Time comes from the
 service's clock, which tests replace.
 """
@@ -9,23 +10,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
-
-from shop_cart.operations import Carts
+from collections.abc import Awaitable, Callable
 
 log = logging.getLogger("shop_cart.sweeper")
 
 
-class AbandonedCartSweeper:
-    def __init__(self, carts: Carts, *, batch_size: int, interval: float):
-        self.carts = carts
+class Sweeper:
+    """Runs `step(batch_size)` (which returns how many rows it handled) batch after batch until a
+    batch comes back short, then pauses for `interval`."""
+
+    def __init__(self, name: str, step: Callable[[int], Awaitable[int]], *, batch_size: int, interval: float):
+        self.name = name
+        self.step = step
         self.batch_size = batch_size
         self.interval = interval
 
     async def sweep(self) -> int:
-        """Abandon every cart that is due now, batch after batch; returns how many."""
+        """Handle everything that is due now; returns how many rows."""
         total = 0
         while True:
-            count = await self.carts.abandon_idle(self.batch_size)
+            count = await self.step(self.batch_size)
             total += count
             if count < self.batch_size:
                 return total
@@ -35,8 +39,8 @@ class AbandonedCartSweeper:
             try:
                 count = await self.sweep()
             except Exception:
-                log.exception("abandoned-cart sweep failed; retrying")
+                log.exception("%s failed; retrying", self.name)
                 count = 0
             if count:
-                log.info("abandoned idle carts", extra={"count": count})
+                log.info("%s: %d rows", self.name, count, extra={"sweeper": self.name, "count": count})
             await asyncio.sleep(self.interval)

@@ -284,9 +284,15 @@ class SagaEngine:
         return after
 
     def _fault(self, point: str) -> None:
-        if self.settings.fault_crash_at and point == self.settings.fault_crash_at:
-            log.critical("fault injection: crashing at %s", point)
-            self.crash(point)
+        if not self.settings.fault_crash_at or point != self.settings.fault_crash_at:
+            return
+        if self.settings.fault_crash_armed_file:
+            try:  # disarm first: the restarted process passes the point (and of concurrent sagas only one crashes)
+                os.unlink(self.settings.fault_crash_armed_file)
+            except FileNotFoundError:
+                return
+        log.critical("fault injection: crashing at %s", point)
+        self.crash(point)
 
     # --- recovery -----------------------------------------------------------------------------------
 

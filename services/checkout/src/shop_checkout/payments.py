@@ -1,8 +1,9 @@
 """The payment provider as the saga sees it: card details for fraud, authorise, void.
 
-An adapter over the payment sandbox's client (`shop_sandbox.client`) that turns its answers into
-the few outcomes the saga distinguishes. Every call that moves money carries an Idempotency-Key
-derived from the checkout id, so repeating it (after a crash, a timeout) never authorises twice.
+An adapter over the payment provider's client library (`shop_sandbox.client`, which order uses too)
+that turns its answers into the few outcomes the saga distinguishes. Every call that moves money
+carries an Idempotency-Key derived from the checkout id, so repeating it (after a crash, a timeout)
+never authorises twice.
 """
 
 from __future__ import annotations

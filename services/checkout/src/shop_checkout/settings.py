@@ -70,3 +70,8 @@ class CheckoutSettings(ServiceSettings):
         description="tests only: kill the process with SIGKILL at a saga point, e.g. after:authorise_payment "
         "(before:<step>, after:<step>, after:undo:<step>); empty disables it",
     )
+    fault_crash_armed_file: str = Field(
+        "",
+        description="tests only: with FAULT_CRASH_AT, crash only while this file exists; it is deleted just before "
+        "the crash, so one arming gives one crash and the restarted process recovers; empty: crash every time",
+    )

@@ -27,6 +27,7 @@ from shop_order.domain.model import SYSTEM, EffectKind, Order
 from shop_order.operations import now, record
 from shop_order.payments import Outcome, PaymentProvider
 from shop_order.stock import StockReturner
+from shopkit import tracing
 from shopkit.db import Database
 from shopkit.outbox import OutboxRelay
 
@@ -53,6 +54,7 @@ class EffectWorker:
         self.max_backoff = max_backoff
         self.poll_interval = poll_interval
         self._wake = asyncio.Event()
+        self._tracer = tracing.tracer("shop_order.effects")
 
     def wake(self) -> None:
         """Look for due effects now: called after a transaction that recorded some commits."""
@@ -98,6 +100,18 @@ class EffectWorker:
         """Call, then record the outcome in the effect's transaction (whose lock on the effect is
         held throughout); True if the order changed. An unexpected error counts as a failed attempt."""
         kind = EffectKind(effect.kind)
+        with self._tracer.start_as_current_span(
+            f"order effect {kind.value}",
+            context=tracing.extract_context(effect.trace_headers),
+            attributes={
+                "shop.order_id": effect.order_id,
+                "shop.effect": kind.value,
+                "shop.attempt": effect.attempts + 1,
+            },
+        ):
+            return await self._perform_traced(conn, kind, effect)
+
+    async def _perform_traced(self, conn: AsyncConnection, kind: EffectKind, effect: Any) -> bool:
         try:
             async with conn.begin_nested():
                 order = await store.get_order(conn, order_id=effect.order_id)

@@ -1,20 +1,19 @@
-"""A small client of the payment provider (the sandbox's HTTP API) for what the order owes it:
-capture, void and refund of the authorisation checkout handed over.
+"""What the order owes the payment provider: capture, void and refund of the authorisation checkout
+handed over, as Outcomes the effect worker records.
 
-Each call is made once and reports an Outcome; retrying is the effect worker's job, always with
-the same Idempotency-Key, so a retry never applies an operation twice at the provider.
+An adapter over the provider's client library (`shop_sandbox.client`, the one checkout uses too),
+like checkout's `shop_checkout.payments`. Each call is made once (the client's own retries are off):
+retrying is the effect worker's job, always with the same Idempotency-Key, so a retry never applies
+an operation twice at the provider.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
-import httpx
-from opentelemetry.trace import SpanKind, Status, StatusCode
-
-from shopkit import deadlines, tracing
+from shop_sandbox import client as provider
+from shop_sandbox.client import SandboxClient
 
 log = logging.getLogger("shop_order.payments")
 
@@ -30,93 +29,54 @@ class Outcome:
     error: str = ""
 
 
-def _failed(response: httpx.Response, body: dict[str, Any]) -> Outcome:
-    code = str(body.get("code", ""))
-    # 5xx, a concurrent request with the same key, or the provider saying so: try again later.
-    retryable = response.status_code >= 500 or code == "request_in_progress" or bool(body.get("retryable"))
-    detail = body.get("detail") or response.text[:200]
-    return Outcome(False, retryable=retryable, error=f"{response.status_code} {code}: {detail}")
+def _failed(error: provider.PaymentError) -> Outcome:
+    # 5xx, unreachable, a concurrent request with the same key: try again later; the rest is final.
+    retryable = isinstance(error, provider.ProviderError) and error.retryable
+    if retryable:
+        log.warning("payment provider failed", extra={"status": error.status, "error": error.message})
+    return Outcome(False, retryable=retryable, error=f"{error.status} {error.code}: {error.message}"[:500])
 
 
 class PaymentProvider:
     def __init__(self, base_url: str, timeout: float):
-        self.http = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout)
-        self.timeout = timeout
-        self._tracer = tracing.tracer("shop_order.payments")
-
-    def _timeout(self) -> float:
-        """Inside an RPC, no longer than what is left of its deadline."""
-        return min(self.timeout, deadlines.remaining(self.timeout))
+        self.client = SandboxClient(base_url, timeout=timeout, max_attempts=1)
 
     async def close(self) -> None:
-        await self.http.aclose()
+        await self.client.aclose()
 
     async def capture(self, authorisation_id: str, amount: int, key: str) -> Outcome:
-        response, body = await self._post(f"/v1/authorizations/{authorisation_id}/capture", {"amount": amount}, key)
-        if response is None:
-            return Outcome(False, retryable=True, error=str(body["error"]))
-        if response.is_success:
-            captures = body.get("captures") or [{}]
-            reference = str(captures[-1].get("id") or body.get("id", ""))
-            return Outcome(True, reference=reference, amount=int(body.get("amount_captured", amount)))
-        if body.get("authorization_status") == "captured":
-            # Captured earlier (e.g. by an operator in the provider's console): take what was captured.
-            return await self._already_captured(authorisation_id)
-        return _failed(response, body)
+        try:
+            auth = await self.client.capture(authorisation_id, idempotency_key=key, amount=amount)
+        except provider.Conflict as error:
+            if error.authorization_status == "captured":
+                # Captured earlier (e.g. by an operator in the provider's console): take what was captured.
+                return await self._already_captured(authorisation_id)
+            return _failed(error)
+        except provider.PaymentError as error:
+            return _failed(error)
+        reference = auth.captures[-1].id if auth.captures else auth.id
+        return Outcome(True, reference=reference, amount=auth.amount_captured)
 
     async def void(self, authorisation_id: str, key: str) -> Outcome:
-        response, body = await self._post(f"/v1/authorizations/{authorisation_id}/void", None, key)
-        if response is None:
-            return Outcome(False, retryable=True, error=str(body["error"]))
-        if response.is_success or body.get("authorization_status") == "voided":
-            return Outcome(True, reference=authorisation_id)
-        return _failed(response, body)
+        try:
+            await self.client.void(authorisation_id, idempotency_key=key)
+        except provider.Conflict as error:
+            if error.authorization_status != "voided":
+                return _failed(error)
+        except provider.PaymentError as error:
+            return _failed(error)
+        return Outcome(True, reference=authorisation_id)
 
     async def refund(self, authorisation_id: str, amount: int, key: str) -> Outcome:
-        payload = {"authorization": authorisation_id, "amount": amount}
-        response, body = await self._post("/v1/refunds", payload, key)
-        if response is None:
-            return Outcome(False, retryable=True, error=str(body["error"]))
-        if response.is_success:
-            return Outcome(True, reference=str(body.get("id", "")), amount=int(body.get("amount", amount)))
-        return _failed(response, body)
+        try:
+            refund = await self.client.refund(authorisation_id, idempotency_key=key, amount=amount)
+        except provider.PaymentError as error:
+            return _failed(error)
+        return Outcome(True, reference=refund.id, amount=refund.amount)
 
     async def _already_captured(self, authorisation_id: str) -> Outcome:
         try:
-            response = await self.http.get(
-                f"/v1/authorizations/{authorisation_id}", headers=tracing.inject_headers(), timeout=self._timeout()
-            )
-        except httpx.HTTPError as exc:
-            return Outcome(False, retryable=True, error=f"{type(exc).__name__}: {exc}")
-        if not response.is_success:
-            return _failed(response, _json(response))
-        body = _json(response)
-        return Outcome(True, reference=authorisation_id, amount=int(body.get("amount_captured", 0)))
-
-    async def _post(
-        self, path: str, payload: dict[str, Any] | None, key: str
-    ) -> tuple[httpx.Response | None, dict[str, Any]]:
-        """POST with the Idempotency-Key and the trace context; (None, {"error": ...}) when nothing came back."""
-        operation = path.rsplit("/", 1)[-1]
-        with self._tracer.start_as_current_span(
-            f"payment {operation}", kind=SpanKind.CLIENT, attributes={"http.request.method": "POST"}
-        ) as span:
-            headers = tracing.inject_headers({"Idempotency-Key": key})
-            try:
-                response = await self.http.post(path, json=payload, headers=headers, timeout=self._timeout())
-            except httpx.HTTPError as exc:
-                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-                log.warning("payment provider unreachable", extra={"path": path, "error": str(exc)})
-                return None, {"error": f"{type(exc).__name__}: {exc}"}
-            span.set_attribute("http.response.status_code", response.status_code)
-            if response.status_code >= 500:
-                span.set_status(Status(StatusCode.ERROR, str(response.status_code)))
-            return response, _json(response)
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
+            auth = await self.client.get_authorization(authorisation_id)
+        except provider.PaymentError as error:
+            return _failed(error)
+        return Outcome(True, reference=authorisation_id, amount=auth.amount_captured)

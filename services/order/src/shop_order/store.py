@@ -43,6 +43,7 @@ from shop_order.domain.model import (
     RefundRecord,
     Totals,
 )
+from shopkit import tracing
 from shopkit.errors import Aborted
 from shopkit.money import Money
 from shopkit.outbox import inbox_table, outbox_table
@@ -227,6 +228,8 @@ order_effects = sa.Table(
     sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
     sa.Column("last_error", sa.Text, nullable=False, server_default=""),
     sa.Column("reference", sa.Text, nullable=False, server_default=""),
+    # The trace context of the decision that owes the effect: the worker's call continues its trace.
+    sa.Column("trace_headers", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
     sa.CheckConstraint(_in("kind", [k.value for k in EffectKind]), name="kind"),
@@ -694,6 +697,7 @@ async def insert_effects(conn: AsyncConnection, order_id: str, effects: Sequence
     """Record owed effects; one per idempotency key (a repeated request owes nothing new)."""
     if not effects:
         return
+    trace_headers = tracing.inject_headers()
     await conn.execute(
         insert(order_effects)
         .values(
@@ -705,6 +709,7 @@ async def insert_effects(conn: AsyncConnection, order_id: str, effects: Sequence
                     "idempotency_key": e.key,
                     "amount": e.amount,
                     "refund_id": e.refund_id,
+                    "trace_headers": trace_headers,
                 }
                 for e in effects
             ]
@@ -722,6 +727,7 @@ _EFFECT_COLUMNS = (
     order_effects.c.refund_id,
     order_effects.c.status,
     order_effects.c.attempts,
+    order_effects.c.trace_headers,
 )
 
 

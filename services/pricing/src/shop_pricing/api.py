@@ -130,12 +130,15 @@ class PricingServicer(pricing_pb2_grpc.PricingServiceServicer):
 
     async def Quote(self, request: pricing_pb2.QuoteRequest, context: Context) -> pricing_pb2.QuoteResponse:
         violations = Violations()
+        # No lines is fine when there is a coupon to check (a cart without lines asks whether its code
+        # is usable); the coupon then judges an empty basket.
         lines = mapping.quantities(
             [(line.sku, line.quantity) for line in request.lines],
             "lines",
             violations,
             self.settings.max_lines,
             zero_means_one=False,
+            empty="" if request.coupon_code else "must contain at least one line unless coupon_code is given",
         )
         customer = mapping.customer_scope(request.context, self.settings.default_currency, violations)
         violations.check(len(request.coupon_code) <= 100, "coupon_code", "must be at most 100 characters")

@@ -142,10 +142,17 @@ def customer_scope(
 
 
 def quantities(
-    items: Sequence[tuple[str, int]], field: str, violations: Violations, max_lines: int, *, zero_means_one: bool
+    items: Sequence[tuple[str, int]],
+    field: str,
+    violations: Violations,
+    max_lines: int,
+    *,
+    zero_means_one: bool,
+    empty: str = "must contain at least one line",
 ) -> list[tuple[str, int]]:
-    """Validated (sku, quantity) pairs; quantity 0 becomes 1 when `zero_means_one`."""
-    violations.check(len(items) > 0, field, "must contain at least one line")
+    """Validated (sku, quantity) pairs; quantity 0 becomes 1 when `zero_means_one`. No items is the
+    violation `empty`, unless `empty` is "" (the caller allows an empty list)."""
+    violations.check(len(items) > 0 or not empty, field, empty)
     violations.check(len(items) <= max_lines, field, f"must contain at most {max_lines} lines")
     result = []
     for index, (sku, quantity) in enumerate(items):

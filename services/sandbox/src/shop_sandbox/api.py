@@ -5,37 +5,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy.ext.asyncio import AsyncConnection
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.exceptions import HTTPException
 
 from shop_sandbox import domain, schemas
 from shop_sandbox.domain import Authorization, AuthorizationStatus, PaymentMethod, Refund
-from shop_sandbox.errors import (
-    PROBLEM_JSON,
-    ApiError,
-    MethodNotAllowed,
-    RouteNotFound,
-    ValidationFailed,
-    problem,
-)
+from shop_sandbox.errors import ApiError, MethodNotAllowed, RouteNotFound, ValidationFailed, problem
 from shop_sandbox.idempotency import REPLAYED_HEADER, Idempotency, Reply, media_type
 from shop_sandbox.operations import Payments
 from shop_sandbox.settings import SandboxSettings
 from shop_sandbox.telemetry import AUTHORIZATIONS, UNOBSERVED_PATHS
+from shopkit import problems
 from shopkit.db import Database
 from shopkit.errors import FieldViolation, Violations
-from shopkit.http import HttpTelemetryMiddleware
+from shopkit.http import FASTAPI_TELEMETRY_OFF, HttpTelemetryMiddleware
 from shopkit.identifiers import check_request_id
+from shopkit.problems import PROBLEM_JSON, ProblemResponse
 
 log = logging.getLogger("shop_sandbox.api")
 
@@ -370,49 +364,27 @@ async def metrics() -> Response:
 # --- errors -------------------------------------------------------------------------------------
 
 
-def _field(loc: Sequence[int | str]) -> str:
-    """Pydantic's error location as the request's field path: ("body", "card", "cvc") -> card.cvc."""
-    if loc and loc[0] == "header":
-        return str(loc[1]) if len(loc) > 1 else "header"
-    parts = loc[1:] if loc and loc[0] in ("body", "path", "query") else loc
-    path = ""
-    for part in parts:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        else:
-            path += f".{part}" if path else str(part)
-    return path or "body"
+def _api_error(_: Request, error: ApiError) -> Response:
+    return ProblemResponse(error.body(), status_code=error.status)
 
 
-async def _api_error(_: Request, error: Exception) -> Response:
-    assert isinstance(error, ApiError)
-    return JSONResponse(error.body(), status_code=error.status, media_type=PROBLEM_JSON)
-
-
-async def _validation_error(_: Request, error: Exception) -> Response:
+def _invalid_request(request: Request, violations: list[FieldViolation]) -> Response:
     """Field errors without the rejected input (which may be a card number)."""
-    assert isinstance(error, RequestValidationError)
-    errors: Sequence[Mapping[str, Any]] = error.errors()
-    failed = ValidationFailed(
-        FieldViolation("body" if e.get("type") == "json_invalid" else _field(e.get("loc", ())), str(e.get("msg")))
-        for e in errors
-    )
-    return await _api_error(_, failed)
+    return _api_error(request, ValidationFailed(violations))
 
 
-async def _http_error(request: Request, error: Exception) -> Response:
-    assert isinstance(error, StarletteHTTPException)
+def _http_error(request: Request, error: HTTPException) -> Response:
     if error.status_code == 405:
-        return await _api_error(request, MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}"))
+        return _api_error(request, MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}"))
     if error.status_code == 404:
-        return await _api_error(request, RouteNotFound(f"no route {request.url.path}"))
+        return _api_error(request, RouteNotFound(f"no route {request.url.path}"))
     body = problem(error.status_code, "http_error", str(error.detail), str(error.detail))
-    return JSONResponse(body, status_code=error.status_code, media_type=PROBLEM_JSON)
+    return ProblemResponse(body, status_code=error.status_code)
 
 
-async def _unexpected_error(_: Request, error: Exception) -> Response:
-    body = problem(500, "internal_error", "Internal error", "unexpected error; retry with the same Idempotency-Key")
-    return JSONResponse({**body, "retryable": True}, status_code=500, media_type=PROBLEM_JSON)
+def _unexpected_error(_: Request, error: Exception) -> Response:
+    detail = "unexpected error; retry with the same Idempotency-Key"
+    return ProblemResponse(problem(500, "internal_error", "Internal error", detail, retryable=True), status_code=500)
 
 
 def create_app(context: SandboxContext) -> FastAPI:
@@ -427,22 +399,11 @@ def create_app(context: SandboxContext) -> FastAPI:
         description="A card processor for tests and local runs: tokenise cards, authorise, capture, void and "
         "refund, with Idempotency-Key on every POST and test cards with fixed outcomes.",
         lifespan=lifespan,
-        # FastAPI's own OpenTelemetry spans, OTel metrics and validation logs are off: the kit's tracer
-        # provider, Prometheus and JSON logs are served by shopkit.http (one span per request, as the gRPC
-        # services have), and logged validation failures could carry card numbers.
-        telemetry={
-            "tracing": False,
-            "metrics": False,
-            "logs": False,
-            "operation_spans": False,
-            "auto_configure": False,
-        },
+        telemetry=FASTAPI_TELEMETRY_OFF,
     )
     app.state.context = context
     app.include_router(router)
     app.add_middleware(HttpTelemetryMiddleware, unobserved_paths=UNOBSERVED_PATHS)
-    app.add_exception_handler(ApiError, _api_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected_error)
+    problems.install(app, invalid_request=_invalid_request, http_error=_http_error, unexpected=_unexpected_error)
+    problems.handle(app, ApiError, _api_error)
     return app

@@ -1,4 +1,12 @@
-"""Typed async client of the payment sandbox, for checkout and order.
+"""Typed async client of the payment provider's HTTP API: the provider's client library.
+
+The payment sandbox stands in for an external card processor, and a real processor ships its own
+client SDK that merchants depend on. So this module is that SDK, published by the provider next to
+the API it serves (its request/response models are `shop_sandbox.schemas`, the ones the server
+validates with): checkout and order depend on `shop-sandbox` for it, each behind a small adapter of
+its own (`shop_checkout.payments`, `shop_order.payments`) that maps these results and errors to
+what that service needs. No service implements the provider's protocol a second time, and nothing
+else of the sandbox (server, database) is imported by them.
 
     async with SandboxClient(settings.payment_provider_url) as sandbox:
         auth = await sandbox.authorize(pm_id, 1999, "EUR", idempotency_key=attempt_id)

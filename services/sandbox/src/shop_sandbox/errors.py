@@ -1,7 +1,8 @@
-"""Errors the sandbox answers on purpose, as RFC 9457 problem+json bodies.
+"""Errors the sandbox answers on purpose, as RFC 9457 problem+json bodies (`shopkit.problems`).
 
-Every error body has `type`, `title`, `status`, `detail` and a stable machine-readable `code`;
-some add fields (`errors` for validation, `authorization_status` for state conflicts, `retryable`).
+Every error body has `type`, `title`, `status`, `detail` and a stable machine-readable `code`
+(lower-case, as card processors spell them); some add fields (`errors` for validation,
+`authorization_status` for state conflicts, `retryable`).
 `stored` says whether a request with an Idempotency-Key keeps the answer: errors found while the
 request executed are part of its outcome; rejections before it ran (bad input, a busy key) are not.
 """
@@ -12,16 +13,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from shopkit.errors import ERROR_DOMAIN, FieldViolation
-
-PROBLEM_JSON = "application/problem+json"
-
-
-def problem_type(code: str) -> str:
-    return f"https://{ERROR_DOMAIN}/problems/sandbox/{code}"
+from shopkit.problems import problem_document, violations_detail
 
 
 def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> dict[str, Any]:
-    return {"type": problem_type(code), "title": title, "status": status, "detail": detail, "code": code, **extra}
+    type_uri = f"https://{ERROR_DOMAIN}/problems/sandbox/{code}"
+    return problem_document(status, code, detail, type=type_uri, title=title, **extra)
 
 
 class ApiError(Exception):
@@ -49,8 +46,8 @@ class ValidationFailed(ApiError):
 
     def __init__(self, violations: Iterable[FieldViolation]):
         self.violations = list(violations)
-        detail = "; ".join(f"{v.field}: {v.description}" for v in self.violations) or "invalid request"
-        super().__init__(detail, errors=[{"field": v.field, "message": v.description} for v in self.violations])
+        errors = [{"field": v.field, "message": v.description} for v in self.violations]
+        super().__init__(violations_detail(self.violations), errors=errors)
 
 
 class IdempotencyKeyReused(ApiError):

@@ -26,8 +26,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shop_sandbox import store
-from shop_sandbox.errors import PROBLEM_JSON, ApiError, IdempotencyKeyReused, RequestInProgress
+from shop_sandbox.errors import ApiError, IdempotencyKeyReused, RequestInProgress
 from shopkit.db import Database
+from shopkit.problems import PROBLEM_JSON
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of an expired lock_timeout

@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
+from shopkit import problems
+
 MAX_AMOUNT = 99_999_999_999  # minor units
 
 Amount = Annotated[StrictInt, Field(ge=1, le=MAX_AMOUNT, description="minor units of the currency, e.g. cents")]
@@ -125,14 +127,9 @@ class FieldError(_Response):
     message: str
 
 
-class Problem(_Response):
-    """application/problem+json (RFC 9457) with a stable `code`."""
+class Problem(problems.Problem, _Response):
+    """application/problem+json (RFC 9457) with a stable `code`, and the sandbox's members."""
 
-    type: str
-    title: str
-    status: int
-    detail: str
-    code: str
     errors: list[FieldError] | None = Field(None, description="validation_error: every problem of the request")
     decline_code: str | None = Field(None, description="card_declined: why")
     authorization: Authorization | None = Field(None, description="card_declined, processing_error: the record")

@@ -140,5 +140,14 @@ async def set_stock(
     return models.StockLevels(stock=[mapping.stock_level(s) for s in response.stock])
 
 
+async def stock_levels(shop: Shop, who: Principal, skus: Sequence[str]) -> models.StockLevels:
+    """On-hand and reserved stock of the SKUs at every location that has a row for them."""
+    require_admin(who)
+    request = inventory_pb2.GetStockLevelsRequest(skus=list(skus))
+    with upstream("inventory", {"skus": "sku"}):
+        response = await shop.backends.inventory.GetStockLevels(request, metadata=who.metadata())
+    return models.StockLevels(stock=[mapping.stock_level(s) for s in response.stock])
+
+
 def _looks_like_id(value: str) -> bool:
     return len(value) == 36 and value.count("-") == 4

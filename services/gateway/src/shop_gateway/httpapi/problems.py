@@ -1,4 +1,4 @@
-"""Errors as RFC 9457 problem details (`application/problem+json`).
+"""Errors as RFC 9457 problem details (`application/problem+json`, see `shopkit.problems`).
 
 Every error answer has `type`, `title`, `status`, `detail`, a machine-readable `code` (the
 google.rpc ErrorInfo reason, e.g. INSUFFICIENT_STOCK, PAYMENT_DECLINED, RATE_LIMITED) and
@@ -10,23 +10,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from http import HTTPStatus
 from typing import Any
 
 import grpc
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from opentelemetry import trace
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.exceptions import HTTPException
 
 from shop_gateway.app.errors import UpstreamError
 from shop_gateway.ratelimit import RateLimited
+from shopkit import problems
 from shopkit.errors import DomainError, FailedPrecondition, FieldViolation, InvalidArgument, PreconditionViolation
+from shopkit.problems import ProblemResponse
 
 log = logging.getLogger("shop_gateway.http")
-
-PROBLEM_JSON = "application/problem+json"
 
 # gRPC status code -> HTTP status. INVALID_ARGUMENT is 400 everywhere (also for request bodies
 # that do not parse or have the wrong types), FAILED_PRECONDITION, ABORTED and ALREADY_EXISTS are
@@ -65,13 +62,6 @@ def http_status(code: grpc.StatusCode, reason: str = "") -> int:
     return REASON_STATUS.get(reason, HTTP_STATUS.get(code, 500))
 
 
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:  # e.g. 499
-        return "Error"
-
-
 def problem(
     status: int,
     code: str,
@@ -83,30 +73,25 @@ def problem(
     preconditions: Sequence[PreconditionViolation] = (),
     metadata: Mapping[str, str] | None = None,
     headers: Mapping[str, str] | None = None,
-) -> JSONResponse:
-    body: dict[str, Any] = {
-        "type": f"{type_base}{code.lower().replace('_', '-')}" if type_base else "about:blank",
-        "title": _phrase(status),
-        "status": status,
-        "detail": detail,
-        "code": code,
-        "errors": [{"field": v.field, "description": v.description} for v in errors],
-    }
+) -> ProblemResponse:
+    members: dict[str, Any] = {"errors": [{"field": v.field, "description": v.description} for v in errors]}
     if instance:
-        body["instance"] = instance
+        members["instance"] = instance
     if preconditions:
-        body["preconditions"] = [
+        members["preconditions"] = [
             {"type": p.type, "subject": p.subject, "description": p.description} for p in preconditions
         ]
     if metadata:
-        body["metadata"] = dict(metadata)
+        members["metadata"] = dict(metadata)
     span = trace.get_current_span().get_span_context()
     if span.is_valid:
-        body["trace_id"] = format(span.trace_id, "032x")
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=dict(headers or {}))
+        members["trace_id"] = format(span.trace_id, "032x")
+    type_uri = f"{type_base}{code.lower().replace('_', '-')}" if type_base else "about:blank"
+    body = problems.problem_document(status, code, detail, type=type_uri, **members)
+    return ProblemResponse(body, status_code=status, headers=dict(headers or {}))
 
 
-def domain_problem(error: DomainError, instance: str = "", type_base: str = "") -> JSONResponse:
+def domain_problem(error: DomainError, instance: str = "", type_base: str = "") -> ProblemResponse:
     status = http_status(error.code, error.reason)
     violations: Sequence[FieldViolation] = ()
     preconditions: Sequence[PreconditionViolation] = ()
@@ -136,51 +121,27 @@ def domain_problem(error: DomainError, instance: str = "", type_base: str = "") 
     )
 
 
-def _field(location: Sequence[int | str]) -> str:
-    """('body', 'shipping_address', 'country') -> shipping_address.country; ('query', 'page_size') -> page_size."""
-    parts = list(location[1:]) if location and location[0] in ("body", "query", "path", "header") else list(location)
-    text = ""
-    for part in parts:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "body"
-
-
 def install(app: FastAPI, type_base: str) -> None:
     """Exception handlers that answer every error as problem+json."""
 
-    async def on_domain_error(request: Request, error: Exception) -> JSONResponse:
-        assert isinstance(error, DomainError)
-        return domain_problem(error, request.url.path, type_base)
-
-    async def on_validation_error(request: Request, error: Exception) -> JSONResponse:
-        assert isinstance(error, RequestValidationError)
-        violations = [
-            FieldViolation("body" if e.get("type") == "json_invalid" else _field(e.get("loc", ())), str(e.get("msg")))
-            for e in error.errors()
-        ]
-        detail = "; ".join(f"{v.field}: {v.description}" for v in violations) or "the request is invalid"
+    def on_invalid_request(request: Request, violations: list[FieldViolation]) -> ProblemResponse:
+        detail = problems.violations_detail(violations)
         return problem(
             400, "INVALID_ARGUMENT", detail, instance=request.url.path, type_base=type_base, errors=violations
         )
 
-    async def on_http_error(request: Request, error: Exception) -> JSONResponse:
-        assert isinstance(error, StarletteHTTPException)
-        status = error.status_code
-        code = HTTPStatus(status).name if _phrase(status) != "Error" else "HTTP_ERROR"
+    def on_http_error(request: Request, error: HTTPException) -> ProblemResponse:
         return problem(
-            status,
-            code,
+            error.status_code,
+            problems.status_name(error.status_code),
             str(error.detail),
             instance=request.url.path,
             type_base=type_base,
             headers=dict(error.headers or {}),
         )
 
-    async def on_unexpected(request: Request, error: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+    def on_unexpected(request: Request, error: Exception) -> ProblemResponse:
         return problem(500, "INTERNAL", "internal error", instance=request.url.path, type_base=type_base)
 
-    app.add_exception_handler(DomainError, on_domain_error)
-    app.add_exception_handler(RequestValidationError, on_validation_error)
-    app.add_exception_handler(StarletteHTTPException, on_http_error)
-    app.add_exception_handler(Exception, on_unexpected)
+    problems.install(app, invalid_request=on_invalid_request, http_error=on_http_error, unexpected=on_unexpected)
+    problems.handle(app, DomainError, lambda request, error: domain_problem(error, request.url.path, type_base))

@@ -32,7 +32,7 @@ from shop_gateway.httpapi.schemas import (
 from shop_gateway.principal import ClientInfo, Principal
 from shop_gateway.tokens import TokenRequest
 from shopkit.errors import FieldViolation, InvalidArgument
-from shopkit.http import HttpTelemetryMiddleware
+from shopkit.http import FASTAPI_TELEMETRY_OFF, HttpTelemetryMiddleware
 from shopkit.money import Money
 
 # Docs and key sets: counted, not traced.
@@ -362,6 +362,14 @@ async def set_prices(body: PricesBody, shop: ShopDep, who: SignedIn) -> models.P
     return await admin.set_prices(shop, who, prices)
 
 
+@administration.get("/stock", summary="Stock levels of SKUs at every location (admin)")
+async def get_stock(
+    shop: ShopDep, who: SignedIn, sku: Annotated[list[str], Query(description="1 to 200 SKUs; repeat the parameter")]
+) -> models.StockLevels:
+    """Every (SKU, location) row of the SKUs: on hand, reserved and available, by SKU then location."""
+    return await admin.stock_levels(shop, who, sku)
+
+
 @administration.put("/stock", summary="Set on-hand stock (admin)")
 async def set_stock(body: StockBody, shop: ShopDep, who: SignedIn) -> models.StockLevels:
     entries = [admin.StockInput(sku=e.sku, location_id=e.location_id, on_hand=e.on_hand) for e in body.entries]
@@ -440,6 +448,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url="/redoc",
+        telemetry=FASTAPI_TELEMETRY_OFF,
     )
     app.state.gateway = gateway
     for router in (browse, carts, buying, decisions, administration, probes):

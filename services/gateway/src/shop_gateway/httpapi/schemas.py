@@ -9,6 +9,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from shop_gateway.app import models
+from shopkit import problems
 
 
 class Body(BaseModel):
@@ -94,13 +95,9 @@ class Violation(BaseModel):
     description: str
 
 
-class Problem(BaseModel):
+class Problem(problems.Problem):
     """An error (RFC 9457 problem details, media type application/problem+json)."""
 
-    type: str
-    title: str
-    status: int
-    detail: str
     code: str = Field(description="machine-readable reason, e.g. INSUFFICIENT_STOCK, PAYMENT_DECLINED")
     errors: list[Violation] = Field(default_factory=list, description="field violations")
     instance: str = ""

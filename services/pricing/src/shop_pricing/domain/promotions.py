@@ -12,6 +12,8 @@ Rules (deterministic, no stacking surprises):
 - Order phase: at most one ORDER promotion, the largest, computed on the subtotal after line
   discounts. Percent: percent_of(remaining, bp); amount: amount_off, capped at what remains.
 - Percentages round half away from zero (`shopkit.money.percent_of`); totals never go negative.
+- An empty basket (a coupon checked on its own) has a zero subtotal: a usable coupon is then
+  MIN_SPEND_NOT_MET when its promotion has a minimum spend, else NOT_APPLICABLE.
 """
 
 from __future__ import annotations

@@ -100,7 +100,7 @@ Global___OrderConfirmed: _TypeAlias = OrderConfirmed  # noqa: Y015
 
 @_typing.final
 class CancelledLine(_message.Message):
-    """A line's quantity that will no longer be shipped, for stock to be given back."""
+    """A line's quantity that will no longer be shipped (ordered minus fulfilled)."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -129,8 +129,11 @@ Global___CancelledLine: _TypeAlias = CancelledLine  # noqa: Y015
 @_typing.final
 class OrderCancelled(_message.Message):
     """Subject: shop.order.cancelled
-    Published when an order becomes CANCELLED. Checkout compensates a held checkout on it
-    (releasing its reservation); for an order that was CONFIRMED, inventory restocks `lines`.
+    Published when an order becomes CANCELLED. Checkout compensates a held checkout on it.
+    Consumers do not give stock back: the order service does it itself, recorded in the same
+    transaction as the cancellation and performed right after (inventory Release of the order's
+    reservation, or Restock under the id `order:<id>:release-stock` when checkout had committed
+    it already). Inventory must not restock on this event; `lines` say what will not ship.
     """
 
     DESCRIPTOR: _descriptor.Descriptor

@@ -434,7 +434,9 @@ class QuoteRequest(_message.Message):
     """optional, case-insensitive"""
     @_builtins.property
     def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___QuoteLine]:
-        """1..500 lines; a SKU on several lines is priced (tiers) at its total quantity."""
+        """0..500 lines (none only together with a coupon_code); a SKU on several lines is priced
+        (tiers) at its total quantity.
+        """
 
     @_builtins.property
     def context(self) -> _common_pb2.CustomerContext:

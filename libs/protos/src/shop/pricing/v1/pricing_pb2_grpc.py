@@ -171,6 +171,8 @@ class PricingServiceServicer:
     def Quote(self, request, context):
         """Prices a basket: unit prices, line and order promotions, an optional coupon, totals.
         Unknown SKUs are not an error: they are listed in `problems` and left out of the totals.
+        With a coupon_code and no lines it only checks the coupon (for an empty cart): totals are 0
+        and a usable code reports NOT_APPLICABLE or MIN_SPEND_NOT_MET.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -50,6 +50,8 @@ class PricingServiceStub:
     Quote: _grpc.UnaryUnaryMultiCallable[_pricing_pb2.QuoteRequest, _pricing_pb2.QuoteResponse]
     """Prices a basket: unit prices, line and order promotions, an optional coupon, totals.
     Unknown SKUs are not an error: they are listed in `problems` and left out of the totals.
+    With a coupon_code and no lines it only checks the coupon (for an empty cart): totals are 0
+    and a usable code reports NOT_APPLICABLE or MIN_SPEND_NOT_MET.
     """
     SetBasePrices: _grpc.UnaryUnaryMultiCallable[_pricing_pb2.SetBasePricesRequest, _pricing_pb2.SetBasePricesResponse]
     """--- admin (role admin or service) ---
@@ -122,6 +124,8 @@ class PricingServiceAsyncStub(PricingServiceStub):
     Quote: _aio.UnaryUnaryMultiCallable[_pricing_pb2.QuoteRequest, _pricing_pb2.QuoteResponse]  # type: ignore[assignment]
     """Prices a basket: unit prices, line and order promotions, an optional coupon, totals.
     Unknown SKUs are not an error: they are listed in `problems` and left out of the totals.
+    With a coupon_code and no lines it only checks the coupon (for an empty cart): totals are 0
+    and a usable code reports NOT_APPLICABLE or MIN_SPEND_NOT_MET.
     """
     SetBasePrices: _aio.UnaryUnaryMultiCallable[_pricing_pb2.SetBasePricesRequest, _pricing_pb2.SetBasePricesResponse]  # type: ignore[assignment]
     """--- admin (role admin or service) ---
@@ -209,6 +213,8 @@ class PricingServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_pricing_pb2.QuoteResponse, _abc.Awaitable[_pricing_pb2.QuoteResponse]]:
         """Prices a basket: unit prices, line and order promotions, an optional coupon, totals.
         Unknown SKUs are not an error: they are listed in `problems` and left out of the totals.
+        With a coupon_code and no lines it only checks the coupon (for an empty cart): totals are 0
+        and a usable code reports NOT_APPLICABLE or MIN_SPEND_NOT_MET.
         """
 
     @_abc_1.abstractmethod
