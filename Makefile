@@ -12,7 +12,7 @@ PACKAGES := libs/protos libs/kit libs/devstack $(TOOLS) $(foreach s,$(SERVICES),
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test lint proto proto-breaking proto-baseline bench load clean distclean
+.PHONY: help install run test lint proto proto-breaking proto-baseline bench load images images-check clean distclean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s$$'\t'
@@ -26,12 +26,21 @@ $(STAMP): requirements/constraints.txt requirements/dev.txt $(PYPROJECTS)
 	@mkdir -p .data && install -d -m 0700 $(XDG_RUNTIME_DIR)
 	@touch $@
 
-install: $(STAMP)  ## create .venv and install every package for development
+# checkov pins dependencies that conflict with the project's set: it gets a virtualenv of its own.
+CHECKOV_VENV := .venv-tools/checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+$(CHECKOV_STAMP): requirements/checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(CHECKOV_VENV)/bin/uv pip install --python $(CHECKOV_VENV)/bin/python -r requirements/checkov.txt
+	@touch $@
+
+install: $(STAMP) $(CHECKOV_STAMP)  ## create .venv (and the checkov tool venv) and install every package for development
 
 run: $(STAMP)  ## start the whole platform locally (Ctrl-C stops it); options: make run ARGS=--help
 	$(BIN)/shop-dev run $(ARGS)
 
-test: $(STAMP)  ## every package's tests (own pytest process each) against real PostgreSQL and NATS
+test: $(STAMP) $(CHECKOV_STAMP)  ## every package's tests (own pytest process each) against real PostgreSQL and NATS
 	$(BIN)/shop-dev test
 
 lint: $(STAMP)  ## ruff and mypy
@@ -63,8 +72,15 @@ load: $(STAMP)  ## locust against a running `make run` for LOAD_TIME (60s), LOAD
 	$(BIN)/locust -f loadtests/locustfile.py --headless --only-summary --exit-code-on-error 1 \
 		-t $(LOAD_TIME) -u $(LOAD_USERS) -r $(LOAD_SPAWN_RATE)
 
+IMAGES ?=
+images: $(STAMP)  ## build every image with podman (IMAGES="catalog gateway" for some); sets podman up when missing
+	$(BIN)/python -m shop_deploycheck.containers build $(IMAGES)
+
+images-check: $(STAMP)  ## run each chart Deployment's container (read-only, non-root) until it answers SERVING
+	$(BIN)/python -m shop_deploycheck.containers check $(IMAGES)
+
 clean:  ## wipe local data (.data)
 	rm -rf .data
 
 distclean: clean  ## also remove the virtual environment
-	rm -rf $(VENV)
+	rm -rf $(VENV) .venv-tools

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 
@@ -11,6 +12,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 _provider: TracerProvider | None = None
+# An export (retries included) gives up after this long unless OTEL_EXPORTER_OTLP[_TRACES]_TIMEOUT says
+# otherwise: a collector that is down must not hold a draining pod past its termination grace period.
+EXPORT_TIMEOUT_SECONDS = 2.0
 
 
 def setup_tracing(service: str, otlp_endpoint: str = "", exporter: SpanExporter | None = None) -> TracerProvider:
@@ -27,7 +31,12 @@ def setup_tracing(service: str, otlp_endpoint: str = "", exporter: SpanExporter 
     if exporter is None and otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-        exporter = OTLPSpanExporter(endpoint=otlp_endpoint, insecure=otlp_endpoint.startswith("http://"))
+        configured = any(os.environ.get(f"OTEL_EXPORTER_OTLP{s}_TIMEOUT") for s in ("", "_TRACES"))
+        exporter = OTLPSpanExporter(
+            endpoint=otlp_endpoint,
+            insecure=otlp_endpoint.startswith("http://"),
+            timeout=None if configured else EXPORT_TIMEOUT_SECONDS,
+        )
     if exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
@@ -38,7 +47,7 @@ def setup_tracing(service: str, otlp_endpoint: str = "", exporter: SpanExporter 
 def shutdown_tracing() -> None:
     """Flush spans still in the batch processor (called on SIGTERM)."""
     if _provider is not None:
-        _provider.force_flush(timeout_millis=5000)
+        _provider.force_flush(timeout_millis=int(EXPORT_TIMEOUT_SECONDS * 1000))
         _provider.shutdown()
 
 

@@ -1,0 +1,125 @@
+"""The chart's Deployments run: each service started exactly as its container would be.
+
+For every service Deployment of the default render: the migration Job's command, then the
+container's command and args with its environment (secrets and field refs resolved, cluster
+hosts pointed at a local PostgreSQL and NATS, ports made local; `shop_deploycheck.workloads`) as a
+process from this virtualenv. Its startup probe must answer SERVING, its metrics port must serve
+what the canary AnalysisTemplates query (metric names and the labels they match on, read from
+the canary values' render), and SIGTERM must stop it with status 0. `make images-check` does the
+same with the images under podman.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from shop_deploycheck.localrun import LocalRun, Outcome, ProcessLauncher, selector_problems, target_labels
+from shop_deploycheck.manifests import render_set
+from shop_deploycheck.otlpsink import otlp_sink
+from shop_deploycheck.promql import Selector
+from shop_deploycheck.workloads import LocalEnvironment, Workload, analysis_selectors, workloads
+from shop_devstack.postgres import provision
+from shopkit.testing import Postgres
+
+SERVICE_COMPONENT = "service"
+
+
+def service_workloads() -> list[Workload]:
+    return [
+        w
+        for w in workloads(render_set("defaults").manifests)
+        if w.labels.get("app.kubernetes.io/component") == SERVICE_COMPONENT
+    ]
+
+
+SERVICES = [w.service for w in service_workloads()]
+
+
+@pytest.fixture(scope="module")
+def outcomes(postgres: Postgres, nats_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
+    """Every service Deployment run once, all at the same time (so peers reach each other)."""
+    manifests = render_set("defaults").manifests
+    chosen = service_workloads()
+    scratch = tmp_path_factory.mktemp("conformance")
+
+    async def run() -> list[Outcome]:
+        databases = await provision(postgres.url("postgres"), [w.service for w in chosen if w.migrate], None)
+        with otlp_sink() as collector:
+            local = LocalEnvironment(manifests, {d.service: d.url for d in databases}, nats_url, collector)
+            run = LocalRun(local, ProcessLauncher(scratch), scratch / "logs", name_prefix="conformance")
+            return await run.run(chosen)
+
+    return {o.workload.service: o for o in asyncio.run(run())}
+
+
+@pytest.fixture(scope="module")
+def analysis() -> tuple[dict[str, list[Selector]], set[str]]:
+    """Selectors of each service's AnalysisTemplate in the canary render, and the labels
+    Prometheus' scrape configuration (ServiceMonitor) adds to the series."""
+    canary = render_set("canary").manifests
+    by_template = analysis_selectors(canary)
+    assert by_template, "the canary values render no AnalysisTemplate"
+    service_of = {
+        m["metadata"]["name"]: m["metadata"]["labels"]["app.kubernetes.io/name"]
+        for m in canary
+        if m["kind"] == "AnalysisTemplate"
+    }
+    by_service: dict[str, list[Selector]] = {}
+    for name, found in by_template.items():
+        assert found, f"AnalysisTemplate {name} has no Prometheus query"
+        by_service.setdefault(service_of[name], []).extend(found)
+    return by_service, target_labels(canary)
+
+
+def test_the_default_render_has_every_service() -> None:
+    assert {"catalog", "pricing", "cart", "checkout", "inventory", "order", "fraud", "gateway", "sandbox"} <= set(
+        SERVICES
+    )
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_service_starts_as_its_deployment_says(outcomes: dict[str, Outcome], service: str) -> None:
+    outcome = outcomes[service]
+    assert outcome.ok, "\n".join(outcome.problems) + f"\n--- log\n{outcome.log}"
+    assert outcome.health == "SERVING"
+    assert outcome.exit_status == 0
+    if outcome.workload.container.health and outcome.workload.container.health.kind == "grpc":
+        assert outcome.touched, "the server lists no read-only method of its own API through reflection"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_metrics_serve_what_the_canary_analysis_queries(
+    outcomes: dict[str, Outcome], analysis: tuple[dict[str, list[Selector]], set[str]], service: str
+) -> None:
+    by_service, scraped_labels = analysis
+    outcome = outcomes[service]
+    assert outcome.samples, f"{service} serves no metrics on port {outcome.workload.metrics_port}"
+    health = outcome.workload.container.health
+    if health is None or health.kind != "grpc":
+        pytest.skip("an HTTP server: the gRPC RED analysis does not apply")
+    if service in by_service:
+        # Its own template: names, label names and the values it selects (its grpc_service).
+        problems = selector_problems(by_service[service], outcome.samples, scraped_labels)
+    else:
+        # Any gRPC service may be canaried: the metric names (and label names) must be there.
+        every = [s for selectors in by_service.values() for s in selectors]
+        names_only = [Selector(s.metric, tuple(m for m in s.matchers if m.op != "=")) for s in every]
+        problems = selector_problems(names_only, outcome.samples, scraped_labels)
+    assert not problems, problems
+
+
+def test_selector_check_fails_on_a_wrong_query(outcomes: dict[str, Outcome]) -> None:
+    """The comparison itself: a misspelt metric, a label the services don't export, another
+    service's grpc_service value are all reported."""
+    from shop_deploycheck.promql import fill_placeholders, selectors
+
+    samples = outcomes["catalog"].samples
+    query = (
+        'sum(rate(grpc_server_handled_totals{namespace="shop"}[2m]))'
+        ' + sum(rate(grpc_server_handled_total{grpc_status="INTERNAL"}[2m]))'
+        ' + sum(rate(grpc_server_handled_total{grpc_service="shop.cart.v1.CartService"}[2m]))'
+    )
+    problems = selector_problems(selectors(fill_placeholders(query)), samples, {"namespace"})
+    assert len(problems) == 3, problems

@@ -1,0 +1,1 @@
+"""Checks for the deployment artefacts (Helm chart, manifests, images) that need no cluster."""

@@ -1,0 +1,285 @@
+"""Run a render's workloads on this machine the way their pods would run, and see them answer.
+
+For every Deployment: its migration Job's command first (when it has one), then the container's
+command with its resolved environment (see `workloads.LocalEnvironment`), all at once so that
+peers reach each other; then its startup probe until SERVING (gRPC health, or HTTP 200), one
+read-only call of each gRPC API it serves (so its RED metrics have series), a scrape of its
+metrics port, and finally SIGTERM, after which it must exit 0.
+
+How a command starts is the launcher's business: a local process from the virtualenv
+(`ProcessLauncher`, the chart's conformance test) or a podman container with the pod's security
+settings (`shop_deploycheck.containers.PodmanLauncher`, `make images-check`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import time
+import urllib.request
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import grpc
+from google.protobuf import descriptor_pb2, descriptor_pool
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+from prometheus_client.parser import text_string_to_metric_families
+
+from shop_deploycheck.workloads import LOCAL_HOST, Container, LocalEnvironment, Workload, expand
+from shop_devstack.health import SERVING, check_once, http_get
+from shop_devstack.processes import ChildProcess, run_to_completion, tail
+
+# Prometheus adds these to every scraped series (Prometheus operator: ServiceMonitor/PodMonitor).
+STANDARD_TARGET_LABELS = frozenset({"job", "instance", "namespace", "pod", "service", "container", "endpoint"})
+
+
+class Launcher(Protocol):
+    def command(
+        self, workload: Workload, container: Container, argv: Sequence[str], env: Mapping[str, str], name: str
+    ) -> tuple[list[str], dict[str, str]]:
+        """The argv and environment of the local process that runs `argv` as `container` would."""
+
+    async def cleanup(self, names: Collection[str]) -> None:
+        """Remove whatever is left of the runs with these names."""
+
+
+@dataclass
+class ProcessLauncher:
+    """The container's command as a plain process: the entrypoint from this virtualenv's bin/,
+    the container's environment and nothing of this process's own (beyond PATH and a HOME).
+    Unlike the image, the virtualenv may keep the bytecode it compiles: later starts are faster."""
+
+    home: Path
+    bin_dir: Path = field(default_factory=lambda: Path(sys.executable).parent)
+
+    def command(
+        self, workload: Workload, container: Container, argv: Sequence[str], env: Mapping[str, str], name: str
+    ) -> tuple[list[str], dict[str, str]]:
+        if not argv:
+            raise ValueError(f"{workload.deployment}: the container sets no command; a local run needs one")
+        executable = argv[0] if "/" in argv[0] else str(self.bin_dir / argv[0])
+        base = {
+            "PATH": f"{self.bin_dir}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": str(self.home),
+            "TMPDIR": str(self.home),
+            "PYTHONUNBUFFERED": "1",
+        }
+        return [executable, *argv[1:]], {**base, **env}
+
+    async def cleanup(self, names: Collection[str]) -> None:
+        """Processes are stopped by their ChildProcess; nothing else is left behind."""
+
+
+@dataclass
+class Outcome:
+    """What one workload did."""
+
+    workload: Workload
+    migrate_status: int | None = None  # None: no migration Job
+    health: str = "not started"
+    samples: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # metric sample name -> label sets
+    touched: list[str] = field(default_factory=list)  # gRPC methods called once, as /service/method
+    exit_status: int | None = None
+    seconds_to_serving: float | None = None  # from the start of every serve command
+    seconds_to_stop: float | None = None  # from SIGTERM
+    log: str = ""
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+NO_SIDE_EFFECTS = descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS
+
+
+def touch_read_only_methods(target: str, timeout: float = 5.0) -> list[str]:
+    """Call one read-only (NO_SIDE_EFFECTS) unary method of every API the server lists through
+    reflection, with an empty request. Whatever the answer, the call is counted in the server's
+    RED metrics under its own grpc_service label. Blocking."""
+    touched = []
+    with grpc.insecure_channel(target) as channel:
+        database = ProtoReflectionDescriptorDatabase(channel)
+        pool = descriptor_pool.DescriptorPool(database)
+        for service_name in database.get_services():
+            if service_name.startswith("grpc."):
+                continue
+            service = pool.FindServiceByName(service_name)
+            for method in service.methods:
+                streaming = method.client_streaming or method.server_streaming
+                if streaming or method.GetOptions().idempotency_level != NO_SIDE_EFFECTS:
+                    continue
+                path = f"/{service_name}/{method.name}"
+                call = channel.unary_unary(path, request_serializer=None, response_deserializer=None)
+                with contextlib.suppress(grpc.RpcError):
+                    call(b"", timeout=timeout)
+                touched.append(path)
+                break
+    return touched
+
+
+def scrape(port: int, timeout: float = 5.0) -> dict[str, list[dict[str, str]]]:
+    """GET /metrics: sample name -> the label sets of its samples. Blocking."""
+    with urllib.request.urlopen(f"http://{LOCAL_HOST}:{port}/metrics", timeout=timeout) as response:
+        text = response.read().decode()
+    samples: dict[str, list[dict[str, str]]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append(dict(sample.labels))
+    return samples
+
+
+async def probe(kind: str, port: int, path: str) -> str:
+    if kind == "grpc":
+        return await check_once(f"{LOCAL_HOST}:{port}")
+    answer = await http_get(LOCAL_HOST, port, path or "/")
+    if answer is None:
+        return "unreachable"
+    return SERVING if 200 <= answer[0] < 400 else f"HTTP {answer[0]}"
+
+
+@dataclass
+class LocalRun:
+    """Runs the workloads of one render with one launcher; logs go to `logs_dir/<name>.log`."""
+
+    local: LocalEnvironment
+    launcher: Launcher
+    logs_dir: Path
+    name_prefix: str = "shop"
+    start_timeout: float = 90.0
+    migrate_timeout: float = 120.0
+    stop_timeout: float = 40.0
+
+    def _name(self, workload: Workload, suffix: str = "") -> str:
+        return f"{self.name_prefix}-{workload.service}{suffix}"
+
+    def _child(self, workload: Workload, container: Container, suffix: str) -> ChildProcess:
+        env = self.local.environment(workload, container)
+        argv = [expand(part, env) for part in (*container.command, *container.args)]
+        name = self._name(workload, suffix)
+        command, process_env = self.launcher.command(workload, container, argv, env, name)
+        return ChildProcess(name, command, process_env, self.logs_dir / f"{name}.log")
+
+    async def _migrate(self, workload: Workload, outcome: Outcome) -> None:
+        if workload.migrate is None:
+            return
+        child = self._child(workload, workload.migrate, "-migrate")
+        outcome.migrate_status = await run_to_completion(child.argv, child.env, child.log_path, self.migrate_timeout)
+        if outcome.migrate_status != 0:
+            outcome.problems.append(f"migration exited with {outcome.migrate_status}:\n{tail(child.log_path)}")
+
+    async def _wait_serving(self, workload: Workload, child: ChildProcess, outcome: Outcome, started: float) -> None:
+        health = workload.container.health
+        if health is None:
+            outcome.problems.append("the container has no startup or readiness probe")
+            return
+        port = self.local.local_port(workload, health.port)
+        deadline = started + self.start_timeout
+        while True:
+            outcome.health = await probe(health.kind, port, health.path)
+            if outcome.health == SERVING:
+                outcome.seconds_to_serving = round(time.monotonic() - started, 1)
+                return
+            if not child.running():
+                outcome.problems.append(f"exited with {child.returncode()} before answering its probe")
+                return
+            if time.monotonic() > deadline:
+                outcome.problems.append(
+                    f"probe {health.kind}:{health.port} said {outcome.health} after {self.start_timeout:g} s"
+                )
+                return
+            await asyncio.sleep(0.25)
+
+    async def _exercise(self, workload: Workload, outcome: Outcome) -> None:
+        grpc_ports = {
+            p.port for p in (workload.container.startup, workload.container.readiness) if p and p.kind == "grpc"
+        }
+        for port in sorted(grpc_ports):
+            target = f"{LOCAL_HOST}:{self.local.local_port(workload, port)}"
+            outcome.touched += await asyncio.to_thread(touch_read_only_methods, target)
+        metrics = workload.metrics_port
+        if metrics is None:
+            return
+        try:
+            outcome.samples = await asyncio.to_thread(scrape, self.local.local_port(workload, metrics))
+        except OSError as error:
+            outcome.problems.append(f"metrics port {metrics}: {error}")
+
+    async def _stop(self, child: ChildProcess) -> tuple[int | None, float]:
+        status = await child.stop(self.stop_timeout)
+        return status, time.monotonic()
+
+    async def run(self, selected: Iterable[Workload] | None = None) -> list[Outcome]:
+        chosen = list(selected if selected is not None else self.local.workloads)
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        outcomes = {w.deployment: Outcome(w) for w in chosen}
+        names = [self._name(w, s) for w in chosen for s in ("", "-migrate")]
+        children: dict[str, ChildProcess] = {}
+        try:
+            await asyncio.gather(*(self._migrate(w, outcomes[w.deployment]) for w in chosen))
+            started = time.monotonic()
+            for w in chosen:
+                if outcomes[w.deployment].ok:
+                    children[w.deployment] = self._child(w, w.container, "")
+                    children[w.deployment].start()
+            await asyncio.gather(
+                *(
+                    self._wait_serving(w, children[w.deployment], outcomes[w.deployment], started)
+                    for w in chosen
+                    if w.deployment in children
+                )
+            )
+            for w in chosen:
+                if outcomes[w.deployment].health == SERVING:
+                    await self._exercise(w, outcomes[w.deployment])
+        finally:
+            stopping = time.monotonic()
+            stops = {d: asyncio.create_task(self._stop(c)) for d, c in children.items()}
+            for deployment, task in stops.items():
+                outcome = outcomes[deployment]
+                outcome.exit_status, outcome.seconds_to_stop = await task
+                outcome.seconds_to_stop = round(outcome.seconds_to_stop - stopping, 1)
+                outcome.log = tail(children[deployment].log_path, 40)
+                if outcome.exit_status != 0:
+                    outcome.problems.append(f"exit status {outcome.exit_status} after SIGTERM")
+            await self.launcher.cleanup(names)
+        return list(outcomes.values())
+
+
+def selector_problems(
+    selectors: Iterable[Any], samples: Mapping[str, list[dict[str, str]]], target_labels: Collection[str]
+) -> list[str]:
+    """What a process's metrics lack for these PromQL selectors (`promql.Selector`s): a metric name
+    with no samples, a label matcher on a label neither the process nor Prometheus' target
+    labels provide, or an `=` matcher whose value no sample has."""
+    problems = []
+    for selector in selectors:
+        series = samples.get(selector.metric)
+        if not series:
+            problems.append(f"no samples of {selector.metric}")
+            continue
+        exported = {label for labels in series for label in labels}
+        for matcher in selector.matchers:
+            if matcher.label in target_labels:
+                continue
+            if matcher.label not in exported:
+                problems.append(f"{selector.metric} has no label {matcher.label} (it has {sorted(exported)})")
+            elif matcher.op == "=" and not any(matcher.matches(labels.get(matcher.label, "")) for labels in series):
+                values = sorted({labels.get(matcher.label, "") for labels in series})
+                problems.append(f"{selector.metric}: no series with {matcher.label}={matcher.value!r} (seen {values})")
+    return problems
+
+
+def target_labels(manifests: Iterable[Mapping[str, Any]]) -> set[str]:
+    """Labels Prometheus adds to the series of the render's scrape targets: the standard ones plus
+    ServiceMonitor/PodMonitor `podTargetLabels`/`targetLabels` (sanitised as Prometheus does)."""
+    found = set(STANDARD_TARGET_LABELS)
+    for m in manifests:
+        if m.get("kind") in ("ServiceMonitor", "PodMonitor"):
+            spec = m.get("spec") or {}
+            for label in (*spec.get("podTargetLabels", []), *spec.get("targetLabels", [])):
+                found.add("".join(c if c.isalnum() or c == "_" else "_" for c in label))
+    return found

@@ -1,0 +1,1 @@
+"""shopctl: status, canary promotion/abort and migrations for a shop release on Kubernetes."""
