@@ -51,6 +51,8 @@ lint: $(STAMP)  ## ruff and mypy
 		$(BIN)/mypy $$pkg/src $$(test -d $$pkg/tests && echo $$pkg/tests); done
 	$(BIN)/mypy protos/*.py protos/tests
 	$(BIN)/mypy tests
+	$(BIN)/mypy charts/shop/tests
+	$(BIN)/mypy k8s/tests
 	$(if $(wildcard loadtests/*.py),$(BIN)/mypy loadtests)
 
 proto: $(STAMP)  ## regenerate libs/protos from protos/
