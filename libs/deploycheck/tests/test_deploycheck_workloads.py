@@ -7,7 +7,16 @@ from typing import Any
 
 import pytest
 
-from shop_deploycheck.workloads import LocalEnvironment, PortMap, ResolutionError, cluster_host, expand, workloads
+from shop_deploycheck.manifests import render_set
+from shop_deploycheck.workloads import (
+    LocalEnvironment,
+    PortMap,
+    ResolutionError,
+    cluster_host,
+    expand,
+    helm_test_pods,
+    workloads,
+)
 
 IMAGE = "localhost/shop-demo:1"
 
@@ -140,3 +149,47 @@ def test_expansion_and_cluster_hosts() -> None:
     assert cluster_host("nats://nats.nats.svc:4222")
     assert not cluster_host("http://127.0.0.1:8080")
     assert not cluster_host("k8s.pod.name=shop-demo-local")
+
+
+def helm_test_manifest(args: list[str]) -> dict[str, Any]:
+    return {
+        "kind": "Pod",
+        "metadata": {
+            "name": "shop-demo-test-health",
+            "namespace": "shop",
+            "labels": {"app.kubernetes.io/name": "demo"},
+            "annotations": {"helm.sh/hook": "test"},
+        },
+        "spec": {"containers": [{"name": "health", "image": IMAGE, "command": ["python", "-c", "..."], "args": args}]},
+    }
+
+
+def test_the_rendered_helm_test_pods_check_the_local_servers() -> None:
+    manifests = render_set("defaults").manifests
+    environment = local(*manifests)
+    pods = helm_test_pods(manifests)
+    served = {w.service: w for w in environment.workloads}
+    assert pods and {p.service for p in pods} <= set(served)
+    for pod in pods:
+        workload = served[pod.service]
+        [service] = [m for m in manifests if m["kind"] == "Service" and m["metadata"]["name"] == workload.deployment]
+        rendered = [*pod.container.command, *pod.container.args]
+        argv = environment.test_argv(pod)
+        [changed] = [i for i, (before, after) in enumerate(zip(rendered, argv, strict=True)) if before != after]
+        host = f"{service['metadata']['name']}.shop.svc.cluster.local"
+        port = next(p for p in service["spec"]["ports"] if f"{host}:{p['port']}" in rendered[changed])
+        local_port = environment.local_port(workload, workload.container.resolve_port(port["targetPort"]))
+        assert argv[changed] == rendered[changed].replace(f"{host}:{port['port']}", f"127.0.0.1:{local_port}")
+        assert not cluster_host(argv[changed])
+
+
+def test_test_pod_args_are_rewritten_and_must_resolve() -> None:
+    environment = local(deployment([]), SERVICE, helm_test_manifest(["shop-demo-headless:50051", "5"]))
+    [pod] = helm_test_pods(environment.manifests)
+    port = environment.local_port(environment.workloads[0], 50051)
+    assert environment.test_argv(pod) == ["python", "-c", "...", f"127.0.0.1:{port}", "5"]
+    elsewhere = local(
+        deployment([]), SERVICE, helm_test_manifest(["http://shop-gone.shop.svc.cluster.local:8080/readyz"])
+    )
+    with pytest.raises(ResolutionError, match="shop-demo-test-health: cluster addresses"):
+        elsewhere.test_argv(helm_test_pods(elsewhere.manifests)[0])

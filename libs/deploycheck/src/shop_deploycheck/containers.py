@@ -18,7 +18,9 @@ requirements/constraints.txt (downloaded once; later builds need no network).
 `check` renders the chart's defaults and runs each Deployment's container with podman the way the
 pod runs it (its command, args and resolved environment; read-only root, its user, /tmp as tmpfs,
 no capabilities, its memory limit) against a local PostgreSQL and NATS: migration Job first, then
-the server until its startup probe answers SERVING (see `localrun`).
+the server until its startup probe answers SERVING (see `localrun`); then the chart's `helm test`
+Pods of those services, each in its own container the same way (its image, command and args with
+the Service address made local, user, read-only root, /tmp tmpfs): exit 0 and SERVING / 200.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 from shop_deploycheck.localrun import LocalRun, Outcome
 from shop_deploycheck.otlpsink import otlp_sink
 from shop_deploycheck.render import CHART, render
-from shop_deploycheck.workloads import Container, LocalEnvironment, Workload
+from shop_deploycheck.workloads import Container, LocalEnvironment, Workload, helm_test_pods
 
 REPO = CHART.parents[1]
 BUILD_DIR = REPO / "build"
@@ -508,7 +510,14 @@ async def check_containers(services: Collection[str] = (), values_files: Sequenc
                 for w in local.workloads
                 if w.labels.get("app.kubernetes.io/component") == "service" and (not services or w.service in services)
             ]
-            missing = [w.container.image for w in chosen if not image_exists(w.container.image)]
+            served = {w.service for w in chosen}
+            tests = helm_test_pods(manifests)
+            orphans = [t.name for t in tests if t.service not in {w.service for w in local.workloads}]
+            if orphans:
+                raise SystemExit(f"helm test pods of no rendered Deployment: {', '.join(orphans)}")
+            tests = [t for t in tests if t.service in served]
+            images = {w.container.image for w in chosen} | {t.container.image for t in tests}
+            missing = sorted(image for image in images if not image_exists(image))
             if missing:
                 raise SystemExit(f"images not built: {', '.join(missing)} (run `make images`)")
             databases = await provision(admin_url, [w.service for w in chosen if w.migrate is not None], None)
@@ -521,7 +530,7 @@ async def check_containers(services: Collection[str] = (), values_files: Sequenc
             }
             launcher = PodmanLauncher(socket_of(admin_url))
             with otlp_sink() as local.otlp_endpoint:
-                return await LocalRun(local, launcher, scratch / "logs", name_prefix="shop-check").run(chosen)
+                return await LocalRun(local, launcher, scratch / "logs", name_prefix="shop-check").run(chosen, tests)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -563,10 +572,22 @@ def report(outcomes: Sequence[Outcome]) -> int:
             f"{o.workload.service:<10} {migrate:<8} {o.health:<12} {o.seconds_to_serving or '-':>7} "
             f"{o.seconds_to_stop or '-':>8} {o.exit_status if o.exit_status is not None else '-':>5}"
         )
+    tests = [t for o in outcomes for t in o.tests]
+    if tests:
+        print(f"\n{'HELM TEST POD':<28} {'EXIT':>5} {'TIME (s)':>8}  OUTPUT")
+    for t in tests:
+        status = "-" if t.exit_status is None else str(t.exit_status)
+        answer = t.problem or (t.output.splitlines()[-1] if t.output else "not run")
+        print(f"{t.pod.name:<28} {status:>5} {t.seconds or '-':>8}  {answer}")
     for o in outcomes:
-        if not o.ok:
-            failed += 1
+        if o.ok:
+            continue
+        failed += 1
+        if o.problems:
             print(f"\n{o.workload.service}: " + "; ".join(o.problems) + f"\n--- log\n{o.log}")
+        for t in o.tests:
+            if t.problem:
+                print(f"\nhelm test {t.pod.name}: {t.problem}\n--- output\n{t.output}")
     return 1 if failed else 0
 
 

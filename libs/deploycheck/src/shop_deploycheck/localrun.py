@@ -4,7 +4,9 @@ For every Deployment: its migration Job's command first (when it has one), then 
 command with its resolved environment (see `workloads.LocalEnvironment`), all at once so that
 peers reach each other; then its startup probe until SERVING (gRPC health, or HTTP 200), one
 read-only call of each gRPC API it serves (so its RED metrics have series), a scrape of its
-metrics port, and finally SIGTERM, after which it must exit 0.
+metrics port, then the render's `helm test` Pods of the served services (given to `run`): each
+must exit 0 and print SERVING (gRPC health) or 200 (HTTP); finally SIGTERM, after which every
+server must exit 0.
 
 How a command starts is the launcher's business: a local process from the virtualenv
 (`ProcessLauncher`, the chart's conformance test) or a podman container with the pod's security
@@ -15,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
+import subprocess
 import sys
 import time
 import urllib.request
@@ -28,7 +32,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 from prometheus_client.parser import text_string_to_metric_families
 
-from shop_deploycheck.workloads import LOCAL_HOST, Container, LocalEnvironment, Workload, expand
+from shop_deploycheck.workloads import LOCAL_HOST, Container, HelmTestPod, LocalEnvironment, ResolutionError, Workload
 from shop_devstack.health import SERVING, check_once, http_get
 from shop_devstack.processes import ChildProcess, run_to_completion, tail
 
@@ -74,6 +78,17 @@ class ProcessLauncher:
 
 
 @dataclass
+class HelmTestResult:
+    """What one `helm test` Pod did."""
+
+    pod: HelmTestPod
+    exit_status: int | None = None  # None: not run
+    seconds: float | None = None
+    output: str = ""
+    problem: str = ""
+
+
+@dataclass
 class Outcome:
     """What one workload did."""
 
@@ -82,6 +97,7 @@ class Outcome:
     health: str = "not started"
     samples: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # metric sample name -> label sets
     touched: list[str] = field(default_factory=list)  # gRPC methods called once, as /service/method
+    tests: list[HelmTestResult] = field(default_factory=list)  # its `helm test` Pods
     exit_status: int | None = None
     seconds_to_serving: float | None = None  # from the start of every serve command
     seconds_to_stop: float | None = None  # from SIGTERM
@@ -90,7 +106,7 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.problems and not any(t.problem for t in self.tests)
 
 
 NO_SIDE_EFFECTS = descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS
@@ -132,6 +148,12 @@ def scrape(port: int, timeout: float = 5.0) -> dict[str, list[dict[str, str]]]:
     return samples
 
 
+def expected_test_answer(argv: Sequence[str]) -> str:
+    """What the chart's test script prints when the service is up: the HTTP status 200 when it
+    is given a URL, else the gRPC health status SERVING."""
+    return "200" if any(re.match(r"https?://", part) for part in argv) else SERVING
+
+
 async def probe(kind: str, port: int, path: str) -> str:
     if kind == "grpc":
         return await check_once(f"{LOCAL_HOST}:{port}")
@@ -152,13 +174,14 @@ class LocalRun:
     start_timeout: float = 90.0
     migrate_timeout: float = 120.0
     stop_timeout: float = 40.0
+    test_timeout: float = 30.0
 
     def _name(self, workload: Workload, suffix: str = "") -> str:
         return f"{self.name_prefix}-{workload.service}{suffix}"
 
     def _child(self, workload: Workload, container: Container, suffix: str) -> ChildProcess:
         env = self.local.environment(workload, container)
-        argv = [expand(part, env) for part in (*container.command, *container.args)]
+        argv = self.local.argv(workload, container, env)
         name = self._name(workload, suffix)
         command, process_env = self.launcher.command(workload, container, argv, env, name)
         return ChildProcess(name, command, process_env, self.logs_dir / f"{name}.log")
@@ -208,15 +231,52 @@ class LocalRun:
         except OSError as error:
             outcome.problems.append(f"metrics port {metrics}: {error}")
 
+    def _test_name(self, pod: HelmTestPod) -> str:
+        return f"{self.name_prefix}-{pod.name}"
+
+    async def _helm_test(self, workload: Workload, result: HelmTestResult) -> None:
+        """Run a test Pod's container to completion, as `helm test` does, against the local servers."""
+        pod = result.pod
+        try:
+            argv = self.local.test_argv(pod)
+        except ResolutionError as error:
+            result.problem = str(error)
+            return
+        command, env = self.launcher.command(workload, pod.container, argv, {}, self._test_name(pod))
+        started = time.monotonic()
+        process = await asyncio.create_subprocess_exec(
+            *command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        try:
+            output, _ = await asyncio.wait_for(process.communicate(), self.test_timeout)
+        except TimeoutError:
+            process.kill()
+            output, _ = await process.communicate()
+            result.problem = f"no answer after {self.test_timeout:g} s"
+        result.seconds = round(time.monotonic() - started, 1)
+        result.exit_status = process.returncode
+        result.output = output.decode(errors="replace").strip()
+        expected = expected_test_answer(argv)
+        answered = any(line.split()[-1:] == [expected] for line in result.output.splitlines())
+        if not result.problem and (result.exit_status != 0 or not answered):
+            result.problem = f"exited {result.exit_status}; expected a line ending in {expected}"
+
     async def _stop(self, child: ChildProcess) -> tuple[int | None, float]:
         status = await child.stop(self.stop_timeout)
         return status, time.monotonic()
 
-    async def run(self, selected: Iterable[Workload] | None = None) -> list[Outcome]:
+    async def run(self, selected: Iterable[Workload] | None = None, tests: Iterable[HelmTestPod] = ()) -> list[Outcome]:
+        """Run the workloads, and the test Pods of those that serve (a test Pod belongs to the
+        workload of its service; test Pods of other services are not run)."""
         chosen = list(selected if selected is not None else self.local.workloads)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         outcomes = {w.deployment: Outcome(w) for w in chosen}
+        by_service = {w.service: outcomes[w.deployment] for w in chosen}
+        for pod in tests:
+            if pod.service in by_service:
+                by_service[pod.service].tests.append(HelmTestResult(pod))
         names = [self._name(w, s) for w in chosen for s in ("", "-migrate")]
+        names += [self._test_name(t.pod) for o in outcomes.values() for t in o.tests]
         children: dict[str, ChildProcess] = {}
         try:
             await asyncio.gather(*(self._migrate(w, outcomes[w.deployment]) for w in chosen))
@@ -235,6 +295,14 @@ class LocalRun:
             for w in chosen:
                 if outcomes[w.deployment].health == SERVING:
                     await self._exercise(w, outcomes[w.deployment])
+            await asyncio.gather(
+                *(
+                    self._helm_test(w, result)
+                    for w in chosen
+                    if outcomes[w.deployment].health == SERVING
+                    for result in outcomes[w.deployment].tests
+                )
+            )
         finally:
             stopping = time.monotonic()
             stops = {d: asyncio.create_task(self._stop(c)) for d, c in children.items()}

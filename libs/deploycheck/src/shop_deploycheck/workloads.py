@@ -12,6 +12,9 @@ in the cluster is pointed at its local stand-in:
 - `host:port` of a Service the chart renders -> 127.0.0.1 and the local port of the pod's port;
 - `*_PORT` settings equal to one of the container's ports -> that port's local number.
 
+The same rewriting of Service addresses applies to a container's command and args (after `$(VAR)`
+expansion), which is where the chart's `helm test` Pods name the Service they check.
+
 Anything else that still names a cluster host is an error: the process would fail to resolve it.
 """
 
@@ -30,6 +33,8 @@ DATABASE_URL = "DATABASE_URL"
 NATS_URL = "NATS_URL"
 OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
 CLUSTER_DOMAIN = "cluster.local"
+HELM_HOOK = "helm.sh/hook"
+HELM_TEST_HOOKS = frozenset({"test", "test-success"})  # test-success: Helm 2's name, still honoured
 
 # host:port inside a value, with an optional scheme (`dns:///`, `http://`, `nats://`).
 _ADDRESS = re.compile(
@@ -204,6 +209,36 @@ def workloads(manifests: Iterable[Manifest]) -> list[Workload]:
                 service_account=pod.get("serviceAccountName", "default"),
                 container=container,
                 migrate=migrate,
+            )
+        )
+    return found
+
+
+@dataclass(frozen=True)
+class HelmTestPod:
+    """A `helm test` Pod of the render (annotation helm.sh/hook: test): its (first) container runs
+    to completion, and `helm test` passes when it exits 0."""
+
+    service: str  # app.kubernetes.io/name: the service it checks
+    name: str
+    namespace: str
+    container: Container
+
+
+def helm_test_pods(manifests: Iterable[Manifest]) -> list[HelmTestPod]:
+    found = []
+    for m in manifests:
+        metadata = m.get("metadata") or {}
+        hooks = {h.strip() for h in str((metadata.get("annotations") or {}).get(HELM_HOOK, "")).split(",")}
+        if m.get("kind") != "Pod" or not hooks & HELM_TEST_HOOKS:
+            continue
+        spec = m["spec"]
+        found.append(
+            HelmTestPod(
+                service=(metadata.get("labels") or {}).get("app.kubernetes.io/name", metadata["name"]),
+                name=metadata["name"],
+                namespace=metadata.get("namespace", "default"),
+                container=parse_container(spec["containers"][0], spec),
             )
         )
     return found
@@ -405,11 +440,29 @@ class LocalEnvironment:
             return str(self.local_port(workload, int(value)))
         return self._rewrite_addresses(value, workload.namespace)
 
-    def argv(self, workload: Workload, container: Container | None = None) -> list[str]:
-        """command + args with $(VAR) expanded against the container's environment (as the kubelet does)."""
+    def command_line(self, container: Container, env: Mapping[str, str], namespace: str, owner: str) -> list[str]:
+        """command + args with $(VAR) expanded against `env` (as the kubelet does) and the addresses
+        of the render's Services made local, as in environment values."""
+        argv = [self._rewrite_addresses(expand(part, env), namespace) for part in (*container.command, *container.args)]
+        unresolved = [part for part in argv if cluster_host(part)]
+        if unresolved:
+            raise ResolutionError(f"{owner}: cluster addresses without a local stand-in in the arguments: {unresolved}")
+        return argv
+
+    def argv(
+        self, workload: Workload, container: Container | None = None, env: Mapping[str, str] | None = None
+    ) -> list[str]:
+        """The container's command line; `env` is its resolved environment (resolved here when None)."""
         container = container or workload.container
-        env = self.environment(workload, container)
-        return [expand(part, env) for part in (*container.command, *container.args)]
+        env = self.environment(workload, container) if env is None else env
+        return self.command_line(container, env, workload.namespace, workload.deployment)
+
+    def test_argv(self, pod: HelmTestPod) -> list[str]:
+        """A `helm test` Pod's command line, the Service it checks made local."""
+        if pod.container.env or pod.container.env_from:
+            # Nothing resolves a test pod's environment yet: the chart's test pods set none.
+            raise ResolutionError(f"{pod.name}: a test pod's environment has no local resolution")
+        return self.command_line(pod.container, {}, pod.namespace, pod.name)
 
 
 def expand(value: str, env: Mapping[str, str]) -> str:
