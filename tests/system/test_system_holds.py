@@ -129,6 +129,48 @@ def test_a_held_order_is_confirmed_and_captured_once_an_analyst_approves_its_rev
     assert authorisation["metadata"]["checkout_id"] == checkout_id
 
 
+def test_a_rejected_review_cancels_the_order_voids_the_payment_and_returns_the_stock(
+    new_shopper: NewShopper, backstage: Backstage, pricey_variant: dict[str, Any]
+) -> None:
+    # The same profile as the approved review above: REVIEW; this time the analyst says no.
+    shopper = new_shopper("rejected", claims={"customer_since": int(time.time())}, ip_country="GB")
+    high_value_cart(shopper, pricey_variant)
+    card = shopper.new_card("GB")
+    stock_before = backstage.stock(pricey_variant["sku"])
+
+    placed = shopper.checkout(card, billing_address=US_ADDRESS)
+
+    assert placed.status_code == 201, placed.text
+    answer = placed.json()
+    assert answer["status"] == "pending_review", answer
+    order_id, checkout_id = answer["order_id"], answer["checkout_id"]
+    assert backstage.stock(pricey_variant["sku"]) != stock_before  # reserved while held
+    analyst = new_shopper("analyst", role="fraud_analyst")
+    queue = analyst.get("/v1/reviews", page_size=100).json()["reviews"]
+    [review] = [r for r in queue if r["checkout_id"] == checkout_id]
+
+    rejected = analyst.post(f"/v1/reviews/{review['review_id']}/reject", {"note": "card reported stolen"})
+
+    assert rejected.status_code == 200, rejected.text
+    assert rejected.json()["status"] == "rejected", rejected.text
+    # The held checkout compensates by event: order cancelled, authorisation voided, reservation released.
+    done = backstage.eventually(
+        lambda: shopper.get(f"/v1/checkout/{checkout_id}").json(), lambda c: c["status"] in ("completed", "failed")
+    )
+    assert (done["status"], done["failure"]["code"]) == ("failed", "fraud_rejected"), done
+    order = shopper.get(f"/v1/orders/{order_id}").json()
+    assert (order["status"], order["cancellation_reason"]) == ("cancelled", "fraud_rejected"), order
+    authorisation = backstage.eventually(
+        lambda: backstage.authorization(backstage.order(order_id).payment.authorisation_id),
+        lambda a: a["status"] == "voided",
+    )
+    assert authorisation["amount_captured"] == 0, authorisation
+    assert backstage.eventually(lambda: backstage.stock(pricey_variant["sku"]), lambda s: s == stock_before)
+    # A decided review stays decided.
+    again = analyst.post(f"/v1/reviews/{review['review_id']}/approve")
+    assert again.status_code == 409, again.text
+
+
 def test_a_blocked_order_is_refused_with_its_reason_and_leaves_nothing_behind(
     new_shopper: NewShopper, backstage: Backstage, pricey_variant: dict[str, Any]
 ) -> None:
