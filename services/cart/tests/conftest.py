@@ -6,7 +6,6 @@ Test data goes in through the peers' admin APIs; every test uses its own SKUs an
 from __future__ import annotations
 
 import functools
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +15,6 @@ from typing import Any
 import grpc
 import pytest
 import sqlalchemy as sa
-from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from shop.cart.v1 import cart_pb2, cart_pb2_grpc
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
@@ -31,11 +29,10 @@ from shop_inventory.main import build as build_inventory
 from shop_inventory.settings import InventorySettings
 from shop_pricing.main import build as build_pricing
 from shop_pricing.settings import PricingSettings
-from shopkit import events as kit_events
 from shopkit.auth import metadata_for
 from shopkit.errors import RpcErrorInfo, parse_rpc_error
 from shopkit.runtime import Runtime
-from shopkit.testing import Postgres, free_port, grpc_address, peer, running, service_settings
+from shopkit.testing import Postgres, free_port, grpc_address, peer, published_event, running, service_settings
 
 ADMIN = metadata_for("admin")
 SERVICE = metadata_for("service")
@@ -273,24 +270,7 @@ class Shop:
 
     async def event(self, subject: str, matches: Callable[[bytes], bool], within: float = 10.0) -> bytes:
         """The first message on `subject` (from the stream's start) whose payload `matches`."""
-        nc = await kit_events.connect(self.nats_url, "cart-test")
-        try:
-            sub = await nc.jetstream().pull_subscribe(
-                subject, stream="SHOP_CART", config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
-            )
-            deadline = time.monotonic() + within
-            while time.monotonic() < deadline:
-                try:
-                    batch = await sub.fetch(200, timeout=0.5)
-                except TimeoutError:
-                    continue
-                for msg in batch:
-                    await msg.ack()
-                    if matches(msg.data):
-                        return bytes(msg.data)
-        finally:
-            await nc.close()
-        raise AssertionError(f"no matching event on {subject}")
+        return await published_event(self.nats_url, subject, matches, within)
 
     async def another_instance(self, **overrides: Any) -> cart_pb2_grpc.CartServiceAsyncStub:
         """A second cart process on the same database and clock (e.g. with a peer that is down)."""

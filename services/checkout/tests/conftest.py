@@ -21,7 +21,6 @@ from typing import Any, ClassVar
 import grpc
 import pytest
 import sqlalchemy as sa
-from nats.js.api import ConsumerConfig, DeliverPolicy
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 import shop_checkout
@@ -52,11 +51,10 @@ from shop_pricing.settings import PricingSettings
 from shop_sandbox.client import SandboxClient
 from shop_sandbox.main import build as build_sandbox
 from shop_sandbox.settings import SandboxSettings
-from shopkit import events as kit_events
 from shopkit.auth import metadata_for
 from shopkit.errors import RpcErrorInfo, parse_rpc_error
 from shopkit.runtime import Runtime
-from shopkit.testing import Postgres, grpc_address, migrations_of, peer, running, service_settings
+from shopkit.testing import Postgres, grpc_address, migrations_of, peer, published_event, running, service_settings
 
 ADMIN = metadata_for("admin")
 SERVICE = metadata_for("service")
@@ -384,25 +382,7 @@ class Shop:
 
     async def event(self, subject: str, matches: Callable[[bytes], bool], within: float = 10.0) -> bytes:
         """The first message on `subject` (from the stream's start) whose payload `matches`."""
-        nc = await kit_events.connect(self.nats_url, "checkout-test")
-        try:
-            stream = kit_events.stream_name(subject.split(".")[1])
-            sub = await nc.jetstream().pull_subscribe(
-                subject, stream=stream, config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
-            )
-            deadline = time.monotonic() + within
-            while time.monotonic() < deadline:
-                try:
-                    batch = await sub.fetch(500, timeout=0.5)
-                except TimeoutError:
-                    continue
-                for msg in batch:
-                    await msg.ack()
-                    if matches(msg.data):
-                        return bytes(msg.data)
-        finally:
-            await nc.close()
-        raise AssertionError(f"no matching event on {subject}")
+        return await published_event(self.nats_url, subject, matches, within)
 
     # --- more checkout processes on the same database
 

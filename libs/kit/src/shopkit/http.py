@@ -7,11 +7,13 @@ the backend calls it makes. Used by every HTTP process (the gateway, the payment
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any
 
+import uvicorn
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import Counter, Histogram
 
@@ -138,3 +140,13 @@ class HttpTelemetryMiddleware:
         HTTP_REQUESTS.labels(method, route, str(status)).inc()
         HTTP_LATENCY.labels(method, route).observe(time.perf_counter() - started)
         return route
+
+
+class InLoopUvicorn(uvicorn.Server):
+    """uvicorn inside the process's own event loop, without its signal handling: the process's run loop
+    (`shopkit.server.stop_requested`) decides when to stop. uvicorn's handlers would re-raise SIGTERM after
+    the drain, and the process would die of the signal instead of exiting 0."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield

@@ -27,7 +27,9 @@ from types import ModuleType
 from typing import Any, Protocol, TypeVar, cast
 
 import pytest
+from nats.js.api import ConsumerConfig, DeliverPolicy
 
+from shopkit import events
 from shopkit.migrate import upgrade
 from shopkit.runtime import Runtime
 
@@ -196,3 +198,27 @@ async def eventually(check: Callable[[], Awaitable[bool]], within: float = 10.0,
             return
         await asyncio.sleep(interval)
     raise AssertionError("condition did not hold in time")
+
+
+async def published_event(nats_url: str, subject: str, matches: Callable[[bytes], bool], within: float = 10.0) -> bytes:
+    """The first message on `subject` (read from its stream's start) whose payload `matches`; for
+    asserting what a service published through its outbox."""
+    nc = await events.connect(nats_url, "test-reader")
+    try:
+        stream = events.stream_name(subject.split(".")[1])
+        sub = await nc.jetstream().pull_subscribe(
+            subject, stream=stream, config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
+        )
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            try:
+                batch = await sub.fetch(200, timeout=0.5)
+            except TimeoutError:
+                continue
+            for msg in batch:
+                await msg.ack()
+                if matches(msg.data):
+                    return bytes(msg.data)
+    finally:
+        await nc.close()
+    raise AssertionError(f"no matching event on {subject}")

@@ -8,17 +8,13 @@ requests within SHUTDOWN_GRACE_SECONDS, then channels close and spans flush.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
-import signal
 import socket
-import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import uvicorn
-import uvloop
 from fastapi import FastAPI
 
 from shop.storefront.v1 import storefront_pb2, storefront_pb2_grpc
@@ -28,18 +24,12 @@ from shop_gateway.grpcapi import StorefrontServicer
 from shop_gateway.httpapi.routes import create_app
 from shop_gateway.settings import UNUSED_FIELDS, GatewaySettings
 from shopkit import metrics, tracing
+from shopkit.cli import service_cli
+from shopkit.http import InLoopUvicorn
 from shopkit.logs import setup_logging
-from shopkit.server import GrpcService
+from shopkit.server import GrpcService, stop_requested
 
 log = logging.getLogger("shop_gateway")
-
-
-class _HttpServer(uvicorn.Server):
-    """uvicorn without its own signal handling: the gateway stops both servers together."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 class GatewayRuntime:
@@ -49,7 +39,7 @@ class GatewayRuntime:
         self.service = service
         self.app = app
         self.http_port = 0
-        self._http: _HttpServer | None = None
+        self._http: InLoopUvicorn | None = None
         self._http_task: asyncio.Task[None] | None = None
 
     @property
@@ -68,7 +58,7 @@ class GatewayRuntime:
             server_header=False,
             timeout_graceful_shutdown=int(self.settings.shutdown_grace_seconds),
         )
-        self._http = _HttpServer(config)
+        self._http = InLoopUvicorn(config)
         self._http_task = asyncio.create_task(self._http.serve(sockets=[listener]), name="http")
         while not self._http.started:
             if self._http_task.done():
@@ -85,13 +75,11 @@ class GatewayRuntime:
         await self.service.stop()  # gRPC drains, then the on_stop hooks close the channels
 
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        stop_requested = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop_requested.set)
+        """Serve until SIGTERM or SIGINT; the gateway's HTTP and gRPC servers stop together."""
+        stop = stop_requested()
         metrics.start_metrics_server(self.settings.metrics_port, self.settings.metrics_host)
         await self.start()
-        await stop_requested.wait()
+        await stop.wait()
         await self.stop()
         tracing.shutdown_tracing()
 
@@ -127,24 +115,12 @@ async def serve(settings: GatewaySettings) -> None:
     await runtime.run()
 
 
-def describe_settings() -> str:
-    lines = ["VARIABLE | DEFAULT | DESCRIPTION"]
-    for name, info in GatewaySettings.model_fields.items():
-        if name in UNUSED_FIELDS:
-            continue
-        env = (info.validation_alias if isinstance(info.validation_alias, str) else name).upper()
-        lines.append(f"{env} | {info.default!r} | {info.description or ''}")
-    return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="shop-gateway", description="The shop gateway (HTTP/JSON and gRPC).")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="serve HTTP, gRPC and metrics until SIGTERM")
-    sub.add_parser("settings", help="list the environment variables the gateway reads")
-    args = parser.parse_args(argv)
-    if args.command == "settings":
-        print(describe_settings())
-        return
-    uvloop.run(serve(GatewaySettings()))
-    sys.exit(0)
+# No database of its own: serve and settings only.
+main = service_cli(
+    "gateway",
+    GatewaySettings,
+    serve,
+    None,
+    serve_help="serve HTTP, gRPC and metrics until SIGTERM",
+    hidden_settings=UNUSED_FIELDS,
+)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from shop_sandbox.api import SandboxContext, create_app
-from shop_sandbox.cli import http_service_cli
 from shop_sandbox.domain import FailurePlan
 from shop_sandbox.idempotency import Idempotency
 from shop_sandbox.operations import Payments
 from shop_sandbox.server import HttpService
-from shop_sandbox.settings import SandboxSettings
+from shop_sandbox.settings import NOT_APPLICABLE, SandboxSettings
 from shopkit import tracing
+from shopkit.cli import service_cli
 from shopkit.db import Database
 from shopkit.logs import setup_logging
 
@@ -40,4 +40,11 @@ async def serve(settings: SandboxSettings) -> None:
     await service.run()
 
 
-main = http_service_cli("sandbox", SandboxSettings, serve, Path(__file__).parent / "migrations")
+main = service_cli(
+    "sandbox",
+    SandboxSettings,
+    serve,
+    Path(__file__).parent / "migrations",
+    serve_help="run the HTTP server",
+    hidden_settings=NOT_APPLICABLE,
+)

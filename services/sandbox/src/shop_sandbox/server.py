@@ -7,11 +7,8 @@ within SHUTDOWN_GRACE_SECONDS, the database pool closes, spans flush, and `serve
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
-import signal
-from collections.abc import Iterator
 
 import uvicorn
 from fastapi import FastAPI
@@ -19,6 +16,8 @@ from fastapi import FastAPI
 from shop_sandbox.api import SandboxContext
 from shop_sandbox.settings import SandboxSettings
 from shopkit import tracing
+from shopkit.http import InLoopUvicorn
+from shopkit.server import stop_requested
 
 log = logging.getLogger("shop_sandbox.server")
 
@@ -32,14 +31,6 @@ class _WithoutColour(logging.Filter):
 
 
 logging.getLogger("uvicorn.error").addFilter(_WithoutColour())
-
-
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        # HttpService.run handles the signals: uvicorn's own handlers re-raise SIGTERM after the
-        # drain, and the process would then die of the signal instead of exiting 0.
-        yield
 
 
 class HttpService:
@@ -58,7 +49,7 @@ class HttpService:
             server_header=False,
             timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
         )
-        self.server = _Server(config)
+        self.server = InLoopUvicorn(config)
         self.port = 0
         self._task: asyncio.Task[None] | None = None
 
@@ -89,13 +80,10 @@ class HttpService:
 
     async def run(self) -> None:
         """Serve until SIGTERM or SIGINT, then shut down gracefully."""
-        loop = asyncio.get_running_loop()
-        stop_requested = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop_requested.set)
+        stop = stop_requested()
         await self.start()
         assert self._task is not None
-        waiter = asyncio.create_task(stop_requested.wait())
+        waiter = asyncio.create_task(stop.wait())
         await asyncio.wait([waiter, self._task], return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
         await self.stop()
