@@ -159,3 +159,42 @@ async def test_driver_queries_refuse_what_they_cannot_run_faithfully(db: Databas
         await db.fetch(DriverQuery(processed), id=uuid.uuid4())
     with pytest.raises(TypeError, match="missing query parameters"):
         await db.fetch(BY_ID_READ)
+
+
+RENAME = DriverQuery(
+    items.update()
+    .where(items.c.id == sa.bindparam("item_id"), items.c.name == sa.bindparam("expected"))
+    .values(name=sa.bindparam("new_name"))
+    .returning(items.c.name, items.c.details)
+)
+DELETE = DriverQuery(items.delete().where(items.c.id == sa.bindparam("item_id")))
+
+
+async def test_driver_writes_are_conditional_and_return_rows(db: Database, spans: InMemorySpanExporter) -> None:
+    item_id = await insert_item(db)
+    spans.clear()
+    (row,) = await db.fetch(RENAME, item_id=item_id, expected="kettle", new_name="teapot")
+    assert row["name"] == "teapot" and row["details"]["volume"] == "1.7 l"
+    assert await db.fetch(RENAME, item_id=item_id, expected="kettle", new_name="pot") == []  # condition failed
+    (update, _) = [s for s in spans.get_finished_spans() if s.name == "UPDATE"]
+    assert dict(update.attributes or {})["db.operation"] == "UPDATE"
+    async with db.driver() as conn:
+        assert await conn.execute(DELETE, item_id=item_id) == 1
+        assert await conn.fetchrow(BY_ID_READ, id=item_id) is None
+
+
+async def test_a_driver_transaction_commits_or_rolls_back_as_a_whole(db: Database) -> None:
+    first, second = await insert_item(db, "first"), await insert_item(db, "second")
+    async with db.driver_transaction() as conn:
+        await conn.execute(RENAME, item_id=first, expected="first", new_name="one")
+        await conn.execute(RENAME, item_id=second, expected="second", new_name="two")
+    with pytest.raises(RuntimeError):
+        async with db.driver_transaction() as conn:
+            await conn.execute(RENAME, item_id=first, expected="one", new_name="uno")
+            raise RuntimeError("the use case failed")
+    with pytest.raises(asyncpg.DataError):
+        async with db.driver_transaction() as conn:
+            await conn.execute(RENAME, item_id=second, expected="two", new_name="dos")
+            await conn.fetch(DriverQuery(sa.select(sa.cast(sa.bindparam("n", type_=sa.Text), sa.Integer))), n="x")
+    names = {row["name"] for item in (first, second) for row in await db.fetch(BY_ID_READ, id=item)}
+    assert names == {"one", "two"}

@@ -1,16 +1,17 @@
 """SQLAlchemy 2 async engine (asyncpg) and a unit of work.
 
-Hot paths should use SQLAlchemy Core statements on the connection of the unit of work; the ORM
-costs several times the CPU per operation. The hottest reads (one statement outside a unit of
-work, e.g. a product page) can go one step further with `DriverQuery` and `Database.fetch`: the
-statement is compiled once and runs on the asyncpg connection itself, still traced.
+Units of work use SQLAlchemy Core statements on the connection of `transaction()`; the ORM costs
+several times the CPU per operation. The hottest paths go one step further with `DriverQuery`
+(`shopkit.sqldriver`): the statement is compiled once and runs on the asyncpg connection itself,
+still traced: `Database.fetch` for one statement (autocommit), `driver_transaction()` for a unit of
+work made only of such statements.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -18,15 +19,15 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 import sqlalchemy as sa
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
-from opentelemetry.trace import SpanKind, Status, StatusCode
-from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.util import greenlet_spawn
 
 from shopkit import tracing
+from shopkit.sqldriver import DriverConnection, DriverQuery, Row
 
-Row = Any  # an asyncpg Record: values by position or by column name, row["name"]
+__all__ = ["Database", "DriverConnection", "DriverQuery", "Row", "async_url"]
 
 
 def async_url(url: str) -> str:
@@ -86,25 +87,23 @@ class Database:
     async def fetch(self, query: DriverQuery, **params: Any) -> list[Row]:
         """Run `query` on the asyncpg driver of a pooled connection: the rows, as asyncpg Records.
 
-        Same consistency as `connect()`: no transaction, the statement sees committed data. The
-        statement gets a CLIENT span like those of the SQLAlchemy instrumentation (name, db.* attributes).
+        Same consistency as `connect()`: no transaction, the statement sees committed data (a single
+        INSERT/UPDATE/DELETE commits on its own). The statement gets a CLIENT span like those of the
+        SQLAlchemy instrumentation (name, db.* attributes).
         """
-        compiled = query.compiled_for(self.engine.dialect)
-        args = compiled.arguments(params)
+        async with self.driver() as conn:
+            return await conn.fetch(query, **params)
+
+    @asynccontextmanager
+    async def driver(self) -> AsyncIterator[DriverConnection]:
+        """A driver connection in autocommit mode, for DriverQuery statements (each commits on its own)."""
         readers = self._readers
         await readers.slots.acquire()
         try:
             reader = readers.idle.pop() if readers.idle else await readers.open()
-            span = self._tracer.start_span(
-                compiled.operation,
-                kind=SpanKind.CLIENT,
-                attributes={**self._span_attributes, **compiled.span_attributes},
-            )
             try:
-                rows: list[Row] = await reader.driver.fetch(compiled.sql, *args)
+                yield DriverConnection(reader.driver, self.engine.dialect, self._tracer, self._span_attributes)
             except BaseException as error:
-                span.set_status(Status(StatusCode.ERROR, str(error)))
-                span.end()
                 # An error PostgreSQL reported, or a cancelled call (asyncpg cancels the query), leaves
                 # the connection usable; anything else (lost connection, protocol state) may not.
                 usable = isinstance(error, asyncio.CancelledError) or (
@@ -113,12 +112,17 @@ class Database:
                 if not (usable and readers.keep(reader)):
                     await readers.give_back(reader)
                 raise
-            span.end()
             if not readers.keep(reader):
                 await readers.give_back(reader)
         finally:
             readers.slots.release()
-        return rows
+
+    @asynccontextmanager
+    async def driver_transaction(self) -> AsyncIterator[DriverConnection]:
+        """A unit of work on the driver: DriverQuery statements in one transaction, committed on
+        success, rolled back on error. For hot paths whose statements are all DriverQuery."""
+        async with self.driver() as conn, conn.driver.transaction():
+            yield conn
 
     async def dispose(self) -> None:
         await self._readers.close()
@@ -182,76 +186,3 @@ def _connection_attributes(url: sa.URL) -> dict[str, str | int]:
     if url.username:
         attributes["db.user"] = url.username
     return attributes
-
-
-class DriverQuery:
-    """A Core SELECT compiled once for asyncpg, run by `Database.fetch` without SQLAlchemy's per-statement work.
-
-    `conn.execute(select)` pays for a connection checkout, a cache key, an execution context and result
-    processing on every call: several times what asyncpg itself costs. A DriverQuery is compiled on first
-    use; its rows come straight from the driver, with the codecs SQLAlchemy installs on its connections
-    (JSON columns are decoded as with `conn.execute`). So it accepts only statements whose columns need
-    no SQLAlchemy result processing and whose parameters are plain (no IN-list expansion).
-    """
-
-    def __init__(self, statement: sa.Select[Any]):
-        self.statement = statement
-        self._compiled: _Compiled | None = None
-
-    def compiled_for(self, dialect: Dialect) -> _Compiled:
-        compiled = self._compiled
-        if compiled is None or compiled.dialect is not dialect:
-            compiled = self._compiled = _compile(self.statement, dialect)
-        return compiled
-
-
-@dataclass(frozen=True)
-class _Compiled:
-    dialect: Dialect
-    sql: str
-    names: tuple[str, ...]  # parameter names in $1, $2, ... order
-    defaults: tuple[Any, ...]
-    required: frozenset[str]
-    processors: tuple[Callable[[Any], Any] | None, ...]
-    operation: str
-    span_attributes: dict[str, str]
-
-    def arguments(self, params: dict[str, Any]) -> list[Any]:
-        missing = self.required - params.keys()
-        if missing:
-            raise TypeError(f"missing query parameters: {sorted(missing)}")
-        values = [params.get(name, default) for name, default in zip(self.names, self.defaults, strict=True)]
-        return [
-            value if process is None or value is None else process(value)
-            for value, process in zip(values, self.processors, strict=True)
-        ]
-
-
-def _compile(statement: sa.Select[Any], dialect: Dialect) -> _Compiled:
-    compiled = statement.compile(dialect=dialect)
-    sql = str(compiled)
-    names = tuple(compiled.positiontup or ())
-    binds = [compiled.binds[name] for name in names]
-    if "__[POSTCOMPILE" in sql or any(bind.expanding for bind in binds):
-        raise ValueError("a DriverQuery takes plain parameters; use = ANY(:array) instead of IN lists")
-    for column in statement.selected_columns:
-        if _needs_result_processing(column.type, dialect):
-            raise ValueError(f"column {column.key!r} needs SQLAlchemy result processing; use conn.execute")
-    operation = sql.split(None, 1)[0].upper()
-    return _Compiled(
-        dialect=dialect,
-        sql=sql,
-        names=names,
-        defaults=tuple(bind.value for bind in binds),
-        required=frozenset(name for name, bind in zip(names, binds, strict=True) if bind.required),
-        processors=tuple(bind.type.dialect_impl(dialect).bind_processor(dialect) for bind in binds),
-        operation=operation,
-        span_attributes={"db.statement": sql, "db.operation": operation},
-    )
-
-
-def _needs_result_processing(type_: sa.types.TypeEngine[Any], dialect: Dialect) -> bool:
-    impl = type_.dialect_impl(dialect)
-    if isinstance(impl, sa.ARRAY):  # asyncpg returns lists already; only the items could need more
-        return _needs_result_processing(impl.item_type, dialect)
-    return impl.result_processor(dialect, None) is not None
