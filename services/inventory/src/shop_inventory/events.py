@@ -23,6 +23,9 @@ RESERVATION_RELEASED = "shop.inventory.reservation_released"
 RESERVATION_EXPIRED = "shop.inventory.reservation_expired"
 
 
+Staged = list[tuple[str, Message, str]]
+
+
 async def stock_changed(
     conn: AsyncConnection,
     levels: Sequence[StockLevel],
@@ -32,9 +35,23 @@ async def stock_changed(
     after: Mapping[str, int],
     threshold: Callable[[str], int],
 ) -> None:
+    """Stage `stock_events` in the caller's (SQLAlchemy) transaction."""
+    await add_events(
+        conn, store.outbox, stock_events(levels, cause=cause, before=before, after=after, threshold=threshold)
+    )
+
+
+def stock_events(
+    levels: Sequence[StockLevel],
+    *,
+    cause: Cause,
+    before: Mapping[str, int],
+    after: Mapping[str, int],
+    threshold: Callable[[str], int],
+) -> Staged:
     """StockLevelChanged for every changed (sku, location); LowStock for every SKU whose total
     availability crossed its threshold downwards. `before`/`after` are exact: the SKUs are locked."""
-    staged: list[tuple[str, Message, str]] = [
+    staged: Staged = [
         (
             STOCK_LEVEL_CHANGED,
             events_pb2.StockLevelChanged(
@@ -55,14 +72,12 @@ async def stock_changed(
         for sku in sorted({level.sku for level in levels})
         if crossed_low_stock(before.get(sku, 0), after.get(sku, 0), threshold(sku))
     )
-    await add_events(conn, store.outbox, staged)
+    return staged
 
 
-async def reservations_finished(
-    conn: AsyncConnection, batch: Sequence[Reservation], status: ReservationStatus, reason: str = ""
-) -> None:
+def reservations_finished(batch: Sequence[Reservation], status: ReservationStatus, reason: str = "") -> Staged:
     """ReservationCommitted, ReservationReleased or ReservationExpired for reservations that left `active`."""
-    await add_events(conn, store.outbox, [_finished(reservation, status, reason) for reservation in batch])
+    return [_finished(reservation, status, reason) for reservation in batch]
 
 
 def _finished(reservation: Reservation, status: ReservationStatus, reason: str) -> tuple[str, Message, str]:

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shop_inventory import domain, events, store
+from shop_inventory import domain, events, reservation_store, store
 from shop_inventory.domain import (
     Action,
     Allocation,
@@ -25,9 +25,17 @@ from shop_inventory.domain import (
     Shortage,
     StockLevel,
 )
-from shopkit.db import Database
-from shopkit.errors import Aborted, AlreadyExists, FailedPrecondition, NotFound, PreconditionViolation
+from shopkit.db import Database, DriverConnection
+from shopkit.errors import (
+    Aborted,
+    AlreadyExists,
+    DomainError,
+    FailedPrecondition,
+    NotFound,
+    PreconditionViolation,
+)
 from shopkit.outbox import OutboxRelay
+from shopkit.outbox_driver import event_rows
 
 
 def insufficient_stock(shortages: Sequence[Shortage], where: str) -> FailedPrecondition:
@@ -101,8 +109,8 @@ class Inventory:
         return updated
 
     async def get_location(self, location_id: str) -> Location:
-        async with self.db.connect() as conn:
-            found = await store.get_location(conn, location_id)
+        async with self.db.driver() as conn:
+            found = await reservation_store.get_location(conn, location_id)
         if found is None:
             raise NotFound("location", location_id)
         return found
@@ -216,34 +224,37 @@ class Inventory:
         self, sku_list: Sequence[str], store_id: str
     ) -> tuple[list[domain.Candidate], dict[str, int]]:
         """Available stock per active location of the SKUs and their effective thresholds."""
-        async with self.db.connect() as conn:
-            if store_id and await store.get_location(conn, store_id) is None:
+        async with self.db.driver() as conn:
+            if store_id and await reservation_store.get_location(conn, store_id) is None:
                 raise NotFound("location", store_id)
-            rows = await store.candidates(conn, sku_list)
-            own = await store.thresholds_of(conn, sku_list)
-        return rows, {sku: self._effective(own.get(sku)) for sku in sku_list}
+            stocked = await reservation_store.candidates(conn, sku_list)
+            own = await reservation_store.thresholds_of(conn, sku_list)
+        return [s.candidate for s in stocked], {sku: self._effective(own.get(sku)) for sku in sku_list}
 
     # --- reservations --------------------------------------------------------------------------
 
     async def reserve(self, command: ReserveCommand) -> Reservation:
         digest = domain.reservation_fingerprint(command.lines, command.fulfilment, command.allow_split)
-        created = None
-        async with self.db.transaction() as conn:
-            existing = await store.get_reservation(conn, command.reservation_id)
-            if existing is None:
-                if command.fulfilment.is_pickup:
-                    await self._check_pickup_store(conn, command.fulfilment.store_id)
-                created = await store.insert_reservation(
+        async with self.db.driver_transaction() as conn:
+            refusal = None
+            if command.fulfilment.is_pickup:
+                refusal = await self._pickup_refusal(conn, command.fulfilment.store_id)
+            created = None
+            if refusal is None:
+                created = await reservation_store.insert_reservation(
                     conn, command.reservation_id, command.fulfilment, command.allow_split, digest, command.ttl
                 )
-                if created is not None:
-                    allocated = await self._allocate(conn, command)
-                    # In the order the database returns them, so that a replay reads the same.
-                    ordered = tuple(sorted(allocated, key=lambda a: (a.sku, a.location_id)))
-                    existing = dataclasses.replace(created, allocations=ordered)
-                else:  # a concurrent Reserve with the same id committed first
-                    existing = await store.get_reservation(conn, command.reservation_id)
-                    assert existing is not None
+            if created is not None:
+                allocated = await self._allocate(conn, command)
+                # In the order the database returns them, so that a replay reads the same.
+                ordered = tuple(sorted(allocated, key=lambda a: (a.sku, a.location_id)))
+                existing = dataclasses.replace(created, allocations=ordered)
+            else:  # a repeat, a concurrent Reserve with the same id that committed first, or a refusal
+                found = await reservation_store.get_reservation(conn, command.reservation_id)
+                if found is None:
+                    assert refusal is not None
+                    raise refusal
+                existing = found
         if created is not None:
             self._published()
         if existing.fingerprint != digest:
@@ -254,44 +265,55 @@ class Inventory:
             )
         return existing
 
-    async def _check_pickup_store(self, conn: AsyncConnection, store_id: str) -> None:
-        location = await store.get_location(conn, store_id)
+    async def _pickup_refusal(self, conn: DriverConnection, store_id: str) -> DomainError | None:
+        """Why a new pickup reservation at `store_id` is refused (None: it is not); a repeated
+        Reserve still gets its reservation after the store changed."""
+        location = await reservation_store.get_location(conn, store_id)
         if location is None:
-            raise NotFound("location", store_id)
+            return NotFound("location", store_id)
         if not location.offers_pickup:
-            raise FailedPrecondition(
+            return FailedPrecondition(
                 f"location {store_id!r} is not an active click-and-collect store",
                 reason=domain.PICKUP_NOT_AVAILABLE,
                 metadata={"store_id": store_id},
             )
+        return None
 
-    async def _allocate(self, conn: AsyncConnection, command: ReserveCommand) -> tuple[Allocation, ...]:
+    async def _allocate(self, conn: DriverConnection, command: ReserveCommand) -> tuple[Allocation, ...]:
+        """Under the SKU locks: read the stock, plan, then one statement reserves it, records the
+        allocations and stages the events (whose figures the locked read makes exact)."""
         sku_list = [line.sku for line in command.lines]
-        thresholds = self._threshold(await store.lock_skus(conn, sku_list))
-        available = await store.candidates(conn, sku_list)
+        thresholds = self._threshold(await reservation_store.lock_skus(conn, sku_list))
+        stocked = await reservation_store.candidates(conn, sku_list)
+        available = [s.candidate for s in stocked]
         plan = domain.allocate(
             command.lines, available, command.fulfilment, allow_split=command.allow_split, policy=self.policy
         )
         if plan.shortages:
             where = f"at store {command.fulfilment.store_id}" if command.fulfilment.is_pickup else "to ship"
             raise insufficient_stock(plan.shortages, where)
-        levels = await store.reserve_stock(conn, plan.allocations)
-        if len(levels) != len(plan.allocations):
-            # Cannot happen while the SKU rows are locked; the conditional UPDATE is the last guard.
-            raise Aborted("stock changed during allocation; retry", reason="CONCURRENT_CHANGE")
-        await store.insert_allocations(conn, command.reservation_id, plan.allocations)
+        current = {(s.level.sku, s.level.location_id): s.level for s in stocked}
+        levels = []
+        for a in sorted(plan.allocations, key=lambda a: (a.sku, a.location_id)):
+            level = current[(a.sku, a.location_id)]
+            levels.append(StockLevel(a.sku, a.location_id, level.on_hand, level.reserved + a.quantity))
         before = domain.totals_by_sku(available)
         after = dict(before)
         for line in command.lines:
             after[line.sku] = after.get(line.sku, 0) - line.quantity
-        await events.stock_changed(
-            conn, levels, cause=Cause.RESERVE, before=before, after=after, threshold=thresholds.__getitem__
+        staged = events.stock_events(
+            levels, cause=Cause.RESERVE, before=before, after=after, threshold=thresholds.__getitem__
         )
+        if not await reservation_store.reserve_stock(
+            conn, command.reservation_id, plan.allocations, event_rows(staged)
+        ):
+            # Cannot happen while the SKU rows are locked; the conditional UPDATE is the last guard.
+            raise Aborted("stock changed during allocation; retry", reason="CONCURRENT_CHANGE")
         return plan.allocations
 
     async def get_reservation(self, reservation_id: str) -> Reservation:
-        async with self.db.connect() as conn:
-            found = await store.get_reservation(conn, reservation_id)
+        async with self.db.driver() as conn:
+            found = await reservation_store.get_reservation(conn, reservation_id)
         if found is None:
             raise NotFound("reservation", reservation_id)
         return found
@@ -303,15 +325,13 @@ class Inventory:
         return await self._transition(reservation_id, Action.RELEASE, reason)
 
     async def _transition(self, reservation_id: str, action: Action, reason: str) -> Reservation:
-        async with self.db.transaction() as conn:
-            reservation = await store.get_reservation(conn, reservation_id, for_update=True)
+        async with self.db.driver_transaction() as conn:
+            reservation = await reservation_store.get_reservation(conn, reservation_id, for_update=True)
             if reservation is None:
                 raise NotFound("reservation", reservation_id)
             step = domain.plan_transition(reservation.status, action, overdue=reservation.overdue)
             if step.target is not None:
-                await self._finish(conn, [reservation], step.target, reason)
-                reservation = await store.get_reservation(conn, reservation_id)
-                assert reservation is not None
+                (reservation,) = await self._finish(conn, [reservation], step.target, reason)
         if step.target is not None:
             self._published()
         if step.error is not None:
@@ -325,8 +345,8 @@ class Inventory:
 
     async def expire_due(self, limit: int) -> int:
         """Expire up to `limit` overdue reservations; safe to run on several replicas at once."""
-        async with self.db.transaction() as conn:
-            due = await store.lock_due_reservations(conn, limit)
+        async with self.db.driver_transaction() as conn:
+            due = await reservation_store.lock_due_reservations(conn, limit)
             if due:
                 await self._finish(conn, due, ReservationStatus.EXPIRED, "")
         if due:
@@ -334,9 +354,10 @@ class Inventory:
         return len(due)
 
     async def _finish(
-        self, conn: AsyncConnection, batch: Sequence[Reservation], target: ReservationStatus, reason: str
-    ) -> None:
-        """Move locked active reservations to `target`, moving their stock, with events."""
+        self, conn: DriverConnection, batch: Sequence[Reservation], target: ReservationStatus, reason: str
+    ) -> list[Reservation]:
+        """Move locked active reservations to `target`, moving their stock, with events; the
+        reservations as they are now."""
         deltas: dict[tuple[str, str], tuple[int, int]] = {}
         for reservation in batch:
             for allocation in reservation.allocations:
@@ -345,18 +366,21 @@ class Inventory:
                 old = deltas.get(key, (0, 0))
                 deltas[key] = (old[0] + d_on_hand, old[1] + d_reserved)
         sku_list = sorted({sku for sku, _ in deltas})
-        thresholds = self._threshold(await store.lock_skus(conn, sku_list))
-        # A commit takes reserved stock out: availability does not change, so there is no "before" to read.
-        committing = target is ReservationStatus.COMMITTED
-        before = None if committing else await store.available_totals(conn, sku_list)
-        levels = await store.move_stock(conn, deltas) if deltas else []
-        after = await store.available_totals(conn, sku_list)
-        before = after if before is None else before
-        await store.set_status(conn, [r.reservation_id for r in batch], target, reason)
-        await events.stock_changed(
-            conn, levels, cause=domain.cause_of(target), before=before, after=after, threshold=thresholds.__getitem__
+        thresholds = self._threshold(await reservation_store.lock_skus(conn, sku_list))
+        ids = [r.reservation_id for r in batch]
+        moved = await reservation_store.finish_reservations(conn, ids, target, reason, deltas)
+        staged = events.stock_events(
+            moved.levels,
+            cause=domain.cause_of(target),
+            before=moved.before,
+            after=moved.after,
+            threshold=thresholds.__getitem__,
         )
-        await events.reservations_finished(conn, batch, target, reason)
+        staged.extend(events.reservations_finished(batch, target, reason))
+        await reservation_store.outbox.add(conn, staged)
+        return [
+            dataclasses.replace(r, status=target, updated_at=moved.at or r.updated_at, overdue=False) for r in batch
+        ]
 
 
 def _same_location(existing: Location, wanted: Location) -> bool:

@@ -1,4 +1,5 @@
-"""Tables and repository functions (SQLAlchemy Core on the caller's connection).
+"""Tables and repository functions of stock administration (SQLAlchemy Core on the caller's connection);
+the purchase path's statements run on the driver (`reservation_store`).
 
 Lock order, kept by every writer so that concurrent writers never deadlock:
 reservation rows -> `skus` rows (sorted by sku, `lock_skus`) -> `stock` rows. Holding a SKU's row
@@ -9,8 +10,7 @@ still guard against overselling on their own.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,13 +18,8 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shop_inventory.domain import (
-    Allocation,
-    Candidate,
-    Fulfilment,
     Location,
     LocationType,
-    Reservation,
-    ReservationStatus,
     StockLevel,
 )
 from shopkit.outbox import inbox_table, outbox_table
@@ -282,96 +277,6 @@ async def available_totals(conn: AsyncConnection, sku_list: Iterable[str]) -> di
     return totals
 
 
-async def candidates(conn: AsyncConnection, sku_list: Iterable[str]) -> list[Candidate]:
-    """Available stock of the SKUs at every active location: the input of allocation and availability."""
-    rows = await conn.execute(
-        sa.select(
-            stock.c.sku,
-            stock.c.location_id,
-            locations.c.type,
-            locations.c.country,
-            locations.c.priority,
-            locations.c.click_and_collect,
-            locations.c.name,
-            (stock.c.on_hand - stock.c.reserved).label("available"),
-        )
-        .join(locations, locations.c.id == stock.c.location_id)
-        .where(stock.c.sku.in_(sorted(set(sku_list))), locations.c.active, stock.c.on_hand > stock.c.reserved)
-    )
-    return [
-        Candidate(
-            row.sku,
-            row.location_id,
-            LocationType(row.type),
-            row.country,
-            row.priority,
-            row.click_and_collect,
-            row.available,
-            row.name,
-        )
-        for row in rows
-    ]
-
-
-async def thresholds_of(conn: AsyncConnection, sku_list: Iterable[str]) -> dict[str, int | None]:
-    rows = await conn.execute(
-        sa.select(skus.c.sku, skus.c.low_stock_threshold).where(skus.c.sku.in_(sorted(set(sku_list))))
-    )
-    return {row.sku: row.low_stock_threshold for row in rows}
-
-
-def _changes(name: str, rows: Sequence[tuple[Any, ...]], *columns: sa.ColumnClause[Any]) -> sa.Values:
-    return sa.values(*columns, name=name).data(list(rows))
-
-
-async def reserve_stock(conn: AsyncConnection, allocations: Sequence[Allocation]) -> list[StockLevel]:
-    """Add the allocations to `reserved`, each only where enough is available (one statement).
-
-    Returns the rows that changed: fewer rows than allocations means some stock was not there.
-    """
-    v = _changes(
-        "v",
-        [(a.sku, a.location_id, a.quantity) for a in allocations],
-        sa.column("sku", sa.Text),
-        sa.column("location_id", sa.Text),
-        sa.column("quantity", sa.BigInteger),
-    )
-    rows = await conn.execute(
-        stock.update()
-        .values(reserved=stock.c.reserved + v.c.quantity, updated_at=_now())
-        .where(
-            stock.c.sku == v.c.sku,
-            stock.c.location_id == v.c.location_id,
-            stock.c.on_hand - stock.c.reserved >= v.c.quantity,
-        )
-        .returning(stock.c.sku, stock.c.location_id, stock.c.on_hand, stock.c.reserved)
-    )
-    return [_level(row) for row in rows]
-
-
-async def move_stock(conn: AsyncConnection, deltas: Mapping[tuple[str, str], tuple[int, int]]) -> list[StockLevel]:
-    """Apply (on_hand delta, reserved delta) per (sku, location) in one statement; the CHECK constraints
-    reject any result below zero or with more reserved than on hand."""
-    v = _changes(
-        "v",
-        [
-            (sku, location_id, d_on_hand, d_reserved)
-            for (sku, location_id), (d_on_hand, d_reserved) in sorted(deltas.items())
-        ],
-        sa.column("sku", sa.Text),
-        sa.column("location_id", sa.Text),
-        sa.column("d_on_hand", sa.BigInteger),
-        sa.column("d_reserved", sa.BigInteger),
-    )
-    rows = await conn.execute(
-        stock.update()
-        .values(on_hand=stock.c.on_hand + v.c.d_on_hand, reserved=stock.c.reserved + v.c.d_reserved, updated_at=_now())
-        .where(stock.c.sku == v.c.sku, stock.c.location_id == v.c.location_id)
-        .returning(stock.c.sku, stock.c.location_id, stock.c.on_hand, stock.c.reserved)
-    )
-    return [_level(row) for row in rows]
-
-
 async def put_on_hand(conn: AsyncConnection, targets: Sequence[tuple[str, str, int]]) -> list[StockLevel]:
     """Set on-hand per (sku, location), creating rows as needed (one statement)."""
     statement = insert(stock).values(
@@ -404,139 +309,3 @@ async def record_adjustment(
         await conn.execute(sa.select(stock_adjustments.c.fingerprint).where(stock_adjustments.c.id == adjustment_id))
     ).scalar_one()
     return first
-
-
-# --- reservations --------------------------------------------------------------------------------
-
-
-_RESERVATION_COLUMNS = (
-    reservations.c.id,
-    reservations.c.status,
-    reservations.c.pickup_store_id,
-    reservations.c.ship_country,
-    reservations.c.allow_split,
-    reservations.c.fingerprint,
-    reservations.c.expires_at,
-    reservations.c.created_at,
-    reservations.c.updated_at,
-    (sa.and_(reservations.c.status == "active", reservations.c.expires_at <= _now())).label("overdue"),
-)
-
-
-async def insert_reservation(
-    conn: AsyncConnection, reservation_id: str, fulfilment: Fulfilment, allow_split: bool, digest: str, ttl: timedelta
-) -> Reservation | None:
-    """Insert an active reservation (without allocations yet); None when the id exists. A concurrent
-    insert of the same id waits for the first transaction, then finds the id taken."""
-    row = (
-        await conn.execute(
-            insert(reservations)
-            .values(
-                id=reservation_id,
-                status=ReservationStatus.ACTIVE.value,
-                pickup_store_id=fulfilment.store_id or None,
-                ship_country=fulfilment.ship_country,
-                allow_split=allow_split,
-                fingerprint=digest,
-                expires_at=_now() + ttl,
-            )
-            .on_conflict_do_nothing()
-            .returning(reservations.c.expires_at, reservations.c.created_at, reservations.c.updated_at)
-        )
-    ).first()
-    if row is None:
-        return None
-    return Reservation(
-        reservation_id=reservation_id,
-        status=ReservationStatus.ACTIVE,
-        fulfilment=fulfilment,
-        allow_split=allow_split,
-        allocations=(),
-        expires_at=row.expires_at,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        fingerprint=digest,
-    )
-
-
-async def insert_allocations(conn: AsyncConnection, reservation_id: str, allocations: Sequence[Allocation]) -> None:
-    await conn.execute(
-        reservation_allocations.insert(),
-        [
-            {"reservation_id": reservation_id, "sku": a.sku, "location_id": a.location_id, "quantity": a.quantity}
-            for a in allocations
-        ],
-    )
-
-
-async def get_reservations(
-    conn: AsyncConnection, reservation_ids: Sequence[str], *, for_update: bool = False
-) -> list[Reservation]:
-    query = sa.select(*_RESERVATION_COLUMNS).where(reservations.c.id.in_(sorted(reservation_ids)))
-    if for_update:
-        query = query.order_by(reservations.c.id).with_for_update(of=reservations)
-    return await _with_allocations(conn, list(await conn.execute(query)))
-
-
-async def get_reservation(
-    conn: AsyncConnection, reservation_id: str, *, for_update: bool = False
-) -> Reservation | None:
-    found = await get_reservations(conn, [reservation_id], for_update=for_update)
-    return found[0] if found else None
-
-
-async def lock_due_reservations(conn: AsyncConnection, limit: int) -> list[Reservation]:
-    """Claim overdue active reservations; rows another replica holds are skipped, not waited for."""
-    query = (
-        sa.select(*_RESERVATION_COLUMNS)
-        .where(reservations.c.status == "active", reservations.c.expires_at <= _now())
-        .order_by(reservations.c.expires_at)
-        .limit(limit)
-        .with_for_update(of=reservations, skip_locked=True)
-    )
-    return await _with_allocations(conn, list(await conn.execute(query)))
-
-
-async def _with_allocations(conn: AsyncConnection, rows: list[Any]) -> list[Reservation]:
-    if not rows:
-        return []
-    by_id: dict[str, list[Allocation]] = {row.id: [] for row in rows}
-    allocation_rows = await conn.execute(
-        sa.select(reservation_allocations)
-        .where(reservation_allocations.c.reservation_id.in_(list(by_id)))
-        .order_by(
-            reservation_allocations.c.reservation_id,
-            reservation_allocations.c.sku,
-            reservation_allocations.c.location_id,
-        )
-    )
-    for a in allocation_rows:
-        by_id[a.reservation_id].append(Allocation(a.sku, a.location_id, a.quantity))
-    return [
-        Reservation(
-            reservation_id=row.id,
-            status=ReservationStatus(row.status),
-            fulfilment=Fulfilment(store_id=row.pickup_store_id or "", ship_country=row.ship_country),
-            allow_split=row.allow_split,
-            allocations=tuple(by_id[row.id]),
-            expires_at=row.expires_at,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            fingerprint=row.fingerprint,
-            overdue=bool(row.overdue),
-        )
-        for row in rows
-    ]
-
-
-async def set_status(
-    conn: AsyncConnection, reservation_ids: Sequence[str], status: ReservationStatus, reason: str = ""
-) -> dict[str, datetime]:
-    """Move reservations to `status`; returns their new updated_at."""
-    rows = await conn.execute(
-        reservations.update()
-        .where(reservations.c.id.in_(list(reservation_ids)))
-        .values(status=status.value, release_reason=reason, updated_at=_now())
-        .returning(reservations.c.id, reservations.c.updated_at)
-    )
-    return {row.id: row.updated_at for row in rows}
