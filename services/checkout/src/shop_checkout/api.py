@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import grpc
-from sqlalchemy.exc import IntegrityError
 
 from shop.cart.v1 import cart_pb2
 from shop.checkout.v1 import checkout_pb2, checkout_pb2_grpc
@@ -37,6 +36,7 @@ from shop_checkout.domain.model import (
 )
 from shop_checkout.engine import SagaEngine
 from shop_checkout.peers import PeerError, Peers
+from shop_checkout.rows import CartTaken
 from shop_checkout.settings import CheckoutSettings
 from shopkit import deadlines, pagination
 from shopkit.auth import ADMIN_ROLES, Caller, caller
@@ -291,15 +291,12 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         )
         try:
             created = await self.engine.create(checkout)
-        except IntegrityError as exc:
-            if store.ONE_LIVE_CHECKOUT_PER_CART not in str(exc):
-                raise
+        except CartTaken:
             raise await self._cart_taken(order.cart_id) from None
         if not created:  # a concurrent submit with the same key won the insert
             existing = await self.engine.find(key, order.idempotency_key)
             assert existing is not None
             return await self._repeat(existing, fingerprint, context)
-        self.engine.spawn(checkout.checkout_id)
         settled = await self.engine.wait_settled(checkout.checkout_id, self._wait_seconds(context))
         return mapping.place_order_response(settled)
 

@@ -23,12 +23,12 @@ import logging
 import os
 import signal
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shop_checkout import events, metrics, store
+from shop_checkout import events, metrics, rows, store
 from shop_checkout.domain import rules, saga
 from shop_checkout.domain.model import ACTIVE, TERMINAL, Checkout, StepKind, StepState
 from shop_checkout.settings import CheckoutSettings
@@ -40,7 +40,8 @@ from shopkit.outbox import OutboxRelay
 
 log = logging.getLogger("shop_checkout.engine")
 
-Change = Callable[[AsyncConnection, Checkout], Awaitable[Checkout]]
+# A step folded into the checkout as it is now; with the buyer's period spending when it was read.
+Change = Callable[[Checkout, Money | None], Checkout]
 
 
 class LeaseLost(Exception):
@@ -82,19 +83,18 @@ class SagaEngine:
         self.previous_owners = _like_prefix(settings.instance_name) + "/%"
         self.crash = crash
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._changed = asyncio.Event()
+        self._watches: dict[str, _Watch] = {}
         self._wake = asyncio.Event()
         self._stopping = False
 
     # --- reads ----------------------------------------------------------------------------------
 
     async def get(self, checkout_id: str) -> Checkout | None:
-        async with self.db.connect() as conn:
-            return await store.get(conn, checkout_id)
+        loaded = await rows.load(self.db, checkout_id)
+        return loaded.checkout if loaded is not None else None
 
     async def find(self, customer_key: str, idempotency_key: str) -> Checkout | None:
-        async with self.db.connect() as conn:
-            return await store.find_by_key(conn, customer_key, idempotency_key)
+        return await rows.find_by_key(self.db, customer_key, idempotency_key)
 
     async def live_checkout_of_cart(self, cart_id: str) -> Checkout | None:
         async with self.db.connect() as conn:
@@ -103,22 +103,26 @@ class SagaEngine:
     # --- starting and waiting ---------------------------------------------------------------------
 
     async def create(self, checkout: Checkout) -> bool:
-        """Insert a new checkout leased to this replica; False when its idempotency key is taken.
-        IntegrityError (ONE_LIVE_CHECKOUT_PER_CART) when another live checkout has the cart."""
-        async with self.db.transaction() as conn:
-            return await store.insert_checkout(
-                conn, checkout, owner=self.owner, lease_seconds=self.settings.lease_seconds
-            )
+        """Insert a new checkout leased to this replica and run its saga; False when its idempotency
+        key is taken. rows.CartTaken when another live checkout has the cart."""
+        version = await rows.insert_checkout(
+            self.db, checkout, owner=self.owner, lease_seconds=self.settings.lease_seconds
+        )
+        if version is None:
+            return False
+        self.spawn(checkout.checkout_id, rows.Loaded(checkout, self.owner, version))
+        return True
 
-    def spawn(self, checkout_id: str) -> None:
-        """Run the saga of a checkout this replica holds the lease of, unless it runs already."""
+    def spawn(self, checkout_id: str, known: rows.Loaded | None = None) -> None:
+        """Run the saga of a checkout this replica holds the lease of, unless it runs already.
+        `known`: the row as this replica just wrote it (saves reading it back)."""
         if checkout_id in self._tasks or self._stopping:
             return
         # The saga outlives the call that started it: no inherited deadline (trace context stays).
         context = contextvars.copy_context()
         context.run(deadlines.set_deadline, None)
         self._tasks[checkout_id] = asyncio.create_task(
-            self._drive_safely(checkout_id), name=f"checkout-saga-{checkout_id}", context=context
+            self._drive_safely(checkout_id, known), name=f"checkout-saga-{checkout_id}", context=context
         )
 
     async def nudge(self, checkout_id: str) -> None:
@@ -131,29 +135,48 @@ class SagaEngine:
             self.spawn(checkout_id)
 
     async def wait_settled(self, checkout_id: str, seconds: float) -> Checkout:
-        """The checkout once it completed, failed or is held, or as it is after `seconds`."""
+        """The checkout once it completed, failed or is held, or as it is after `seconds`.
+
+        A saga running here hands each new version to its waiters: they read nothing and wake once,
+        when it settles. A saga running elsewhere (another replica, or none yet) is polled."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
-        while True:
-            changed = self._changed
-            checkout = await self.get(checkout_id)
-            assert checkout is not None
-            remaining = deadline - loop.time()
-            if checkout.status not in ACTIVE or remaining <= 0:
-                return checkout
-            # Woken by local transitions; the poll covers sagas that run on another replica.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), min(remaining, 0.25))
+        watch = self._watches.setdefault(checkout_id, _Watch())
+        watch.waiters += 1
+        try:
+            while (remaining := deadline - loop.time()) > 0:
+                watch.changed.clear()
+                latest = watch.latest
+                if latest is not None and latest.status not in ACTIVE:
+                    return latest
+                if checkout_id not in self._tasks:
+                    current = await self.get(checkout_id)
+                    assert current is not None
+                    if current.status not in ACTIVE:
+                        return current
+                    remaining = min(remaining, 0.25)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(watch.changed.wait(), remaining)
+            current = await self.get(checkout_id)
+            assert current is not None
+            return current
+        finally:
+            watch.waiters -= 1
+            if not watch.waiters:
+                del self._watches[checkout_id]
 
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
+    def _announce(self, checkout: Checkout | None, checkout_id: str) -> None:
+        """Wake the waiters of a checkout: with its new version, or (None) to have them read it."""
+        watch = self._watches.get(checkout_id)
+        if watch is not None:
+            watch.latest = checkout
+            watch.changed.set()
 
     # --- running a saga ---------------------------------------------------------------------------
 
-    async def _drive_safely(self, checkout_id: str) -> None:
+    async def _drive_safely(self, checkout_id: str, known: rows.Loaded | None) -> None:
         try:
-            await self._drive(checkout_id)
+            await self._drive(checkout_id, known)
         except LeaseLost:
             log.warning("lost the lease of checkout %s; another runner goes on", checkout_id)
         except asyncio.CancelledError:
@@ -166,35 +189,39 @@ class SagaEngine:
             self.wake_soon()
         finally:
             self._tasks.pop(checkout_id, None)
-            self._notify()
+            self._announce(None, checkout_id)
 
-    async def _drive(self, checkout_id: str) -> None:
-        checkout = await self.get(checkout_id)
+    async def _drive(self, checkout_id: str, known: rows.Loaded | None) -> None:
+        """Run the saga to its end or its next hold. Every call is preceded by one write that records
+        the previous call's outcome, whatever needs no call, and the start of this call."""
+        loaded = known or await rows.load(self.db, checkout_id)
+        if loaded is None:
+            return
+        if loaded.owner != self.owner:
+            raise LeaseLost(checkout_id)
+        run = _Run(loaded.checkout, loaded.version)
         retries = 0
-        while checkout is not None:
-            action = saga.next_action(checkout, self.policy)
+        while True:
+            action = saga.next_action(run.checkout, self.policy)
             match action:
                 case saga.Done() | saga.Wait():
                     return
-                case saga.Skip(kind, reason):
-                    checkout = await self._apply(checkout_id, saga.Skipped(kind, reason))
-                case saga.Abort(failure):
-                    checkout = await self._transition(checkout_id, _pure(lambda c: saga.abort(c, failure, _now())))
-                case saga.Finish():
-                    checkout = await self._transition(checkout_id, _pure(lambda c: saga.finish(c, _now())))
+                case saga.Run(kind) if run.started is not kind:
+                    await self._record(run, None)  # (after a recovery or a retry pause) start it
                 case saga.Run(kind):
-                    checkout = await self._apply(checkout_id, saga.Started(kind))
                     self._fault(f"before:{kind.value}")
-                    outcome = await self._run(checkout, kind)
+                    outcome = await self._run(run.checkout, kind)
                     self._fault(f"after:{kind.value}")
-                    checkout = await self._apply(checkout_id, outcome)
-                    retries = await self._pause_if_retrying(checkout, kind, outcome, retries)
+                    await self._record(run, outcome)
+                    retries = await self._pause_if_retrying(run, kind, outcome, retries)
                 case saga.Compensate(kind):
                     self._fault(f"before:undo:{kind.value}")
-                    outcome = await self._undo(checkout, kind)
+                    outcome = await self._undo(run.checkout, kind)
                     self._fault(f"after:undo:{kind.value}")
-                    checkout = await self._apply(checkout_id, outcome)
-                    retries = await self._pause_if_retrying(checkout, kind, outcome, retries)
+                    await self._record(run, outcome)
+                    retries = await self._pause_if_retrying(run, kind, outcome, retries)
+                case _:  # Skip, Abort, Finish: folded into one write with whatever follows
+                    await self._record(run, None)
 
     async def _run(self, checkout: Checkout, kind: StepKind) -> saga.Outcome:
         try:
@@ -210,9 +237,9 @@ class SagaEngine:
             log.exception("undoing %s of checkout %s raised", kind.value, checkout.checkout_id)
             return saga.CompensationFailed(kind, f"internal error: {type(exc).__name__}")
 
-    async def _pause_if_retrying(self, checkout: Checkout, kind: StepKind, outcome: saga.Outcome, retries: int) -> int:
+    async def _pause_if_retrying(self, run: _Run, kind: StepKind, outcome: saga.Outcome, retries: int) -> int:
         """Back off before repeating a call that failed transiently; returns the retry count."""
-        step = checkout.step(kind)
+        step = run.checkout.step(kind)
         retrying = isinstance(outcome, saga.CompensationFailed) or (
             isinstance(outcome, saga.Transient) and step is not None and step.state is StepState.RUNNING
         )
@@ -223,7 +250,7 @@ class SagaEngine:
         pause = min(self.settings.retry_initial_seconds * 2 ** (retries - 1), self.settings.retry_max_seconds)
         log.warning(
             "checkout %s: %s failed (%s); retry %d in %.1fs",
-            checkout.checkout_id,
+            run.checkout.checkout_id,
             kind.value,
             getattr(outcome, "error", ""),
             retries,
@@ -232,56 +259,100 @@ class SagaEngine:
         await asyncio.sleep(pause)
         return retries
 
-    async def _apply(self, checkout_id: str, outcome: saga.Outcome) -> Checkout:
-        async def change(conn: AsyncConnection, current: Checkout) -> Checkout:
+    async def _record(self, run: _Run, outcome: saga.Outcome | None) -> None:
+        """Persist `outcome` (if any) and what follows it up to the next call, in one write; `run`
+        holds the new version and the step started (None: nothing to call, or a compensation)."""
+        started: list[StepKind | None] = [None]
+
+        def change(current: Checkout, spent: Money | None) -> Checkout:
+            now = _now()
             effective = outcome
-            if isinstance(outcome, saga.Succeeded) and isinstance(outcome.result, saga.Quoted):
-                effective = await self._with_spending(conn, current, outcome, outcome.result)
-            return saga.apply(current, effective, _now(), self.policy)
+            if spent is not None and isinstance(outcome, saga.Succeeded) and isinstance(outcome.result, saga.Quoted):
+                effective = saga.Succeeded(outcome.kind, dataclasses.replace(outcome.result, spent_in_period=spent))
+            after = saga.apply(current, effective, now, self.policy) if effective is not None else current
+            after, started[0] = saga.advance(after, self.policy, now)
+            return after
 
-        return await self._transition(checkout_id, change)
+        before = run.checkout
+        quoted = self._quote_to_count(before, outcome)
+        if quoted is not None:
+            after, version = await self._transition_locked(run, change, quoted)
+        else:
+            after, version = await self._write(run, change)
+        run.checkout, run.version, run.started = after, version, started[0]
+        self._finished(before, after)
+        self._announce(after, after.checkout_id)
 
-    async def _with_spending(
-        self, conn: AsyncConnection, current: Checkout, outcome: saga.Succeeded, quoted: saga.Quoted
-    ) -> saga.Outcome:
-        """Add the buyer's spending in the approval period, read under the buyer's lock in the
-        transaction that records this checkout's total (so concurrent checkouts count each other)."""
+    def _quote_to_count(self, current: Checkout, outcome: saga.Outcome | None) -> saga.Quoted | None:
+        """The quote of a buyer with an approval limit per period, whose spending is read under a lock."""
+        if not (isinstance(outcome, saga.Succeeded) and isinstance(outcome.result, saga.Quoted)):
+            return None
         request = current.request
         since = rules.period_start(request.approval_period, current.created_at)
-        if request.approval_limit is None or since is None or not request.customer.customer_id:
-            return outcome
-        currency = quoted.quote.totals.total.currency
-        spent = await store.spent_in_period(
-            conn, customer_id=request.customer.customer_id, currency=currency, since=since, exclude=current.checkout_id
-        )
-        return saga.Succeeded(outcome.kind, dataclasses.replace(quoted, spent_in_period=Money(spent, currency)))
+        counted = request.approval_limit is not None and since is not None and bool(request.customer.customer_id)
+        return outcome.result if counted else None
 
-    async def _transition(self, checkout_id: str, change: Change) -> Checkout:
+    async def _write(self, run: _Run, change: Change) -> tuple[Checkout, int]:
+        """One conditional UPDATE while nothing else wrote the row; re-applied to the row as it is now
+        when an event did. A checkout that reaches its end takes the transaction that stages its event."""
+        current, version = run.checkout, run.version
+        while True:
+            after = change(current, None)
+            if events.ends(current, after):
+                return await self._transition_locked(run, change, None)
+            written = await rows.write(
+                self.db, after, owner=self.owner, version=version, lease_seconds=self.settings.lease_seconds
+            )
+            if written is not None:
+                return after, written
+            loaded = await rows.load(self.db, current.checkout_id)
+            if loaded is None or loaded.owner != self.owner:
+                raise LeaseLost(current.checkout_id)
+            current, version = loaded.checkout, loaded.version
+
+    async def _transition_locked(self, run: _Run, change: Change, quoted: saga.Quoted | None) -> tuple[Checkout, int]:
+        """The change in a transaction on the locked row: with the buyer's spending read under the
+        buyer's lock (so concurrent checkouts count each other), and the checkout's final event."""
+        checkout_id = run.checkout.checkout_id
         async with self.db.transaction() as conn:
             locked = await store.lock(conn, checkout_id)
             if locked is None or locked[1] != self.owner:
                 raise LeaseLost(checkout_id)
             before = locked[0]
-            after = await change(conn, before)
-            await store.save(conn, after, owner=self.owner, lease_seconds=self.settings.lease_seconds)
+            spent = await self._spent(conn, before, quoted) if quoted is not None else None
+            after = change(before, spent)
+            version = await store.save(conn, after, owner=self.owner, lease_seconds=self.settings.lease_seconds)
             published = await events.stage_finished(conn, before, after)
         if published and self.relay is not None:
             self.relay.wake()
+        return after, version
+
+    async def _spent(self, conn: AsyncConnection, current: Checkout, quoted: saga.Quoted) -> Money:
+        """What the buyer spent in the approval period before this checkout."""
+        request = current.request
+        since = rules.period_start(request.approval_period, current.created_at)
+        assert since is not None
+        currency = quoted.quote.totals.total.currency
+        spent = await store.spent_in_period(
+            conn, customer_id=request.customer.customer_id, currency=currency, since=since, exclude=current.checkout_id
+        )
+        return Money(spent, currency)
+
+    def _finished(self, before: Checkout, after: Checkout) -> None:
         if after.status in TERMINAL and before.status not in TERMINAL:
             code = after.failure.code.value if after.failure else ""
             metrics.CHECKOUTS_FINISHED.labels(after.status.value, code).inc()
             elapsed = (after.finished_at or after.updated_at) - after.created_at
             metrics.CHECKOUT_DURATION.labels(after.status.value).observe(elapsed.total_seconds())
         if after.status is not before.status:
+            step = after.current_step.kind.value if after.current_step else ""
             log.info(
                 "checkout %s: %s -> %s",
-                checkout_id,
+                after.checkout_id,
                 before.status.value,
                 after.status.value,
-                extra={"checkout_id": checkout_id, "step": after.current_step.kind.value if after.current_step else ""},
+                extra={"checkout_id": after.checkout_id, "step": step},
             )
-        self._notify()
-        return after
 
     def _fault(self, point: str) -> None:
         if not self.settings.fault_crash_at or point != self.settings.fault_crash_at:
@@ -361,11 +432,22 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _pure(fn: Callable[[Checkout], Checkout]) -> Change:
-    async def change(conn: AsyncConnection, current: Checkout) -> Checkout:
-        return fn(current)
+class _Run:
+    """A saga this replica runs: the checkout as last written, its version, the step it started."""
 
-    return change
+    def __init__(self, checkout: Checkout, version: int):
+        self.checkout = checkout
+        self.version = version
+        self.started: StepKind | None = None
+
+
+class _Watch:
+    """The callers waiting for one checkout to settle, and the latest version its saga wrote."""
+
+    def __init__(self) -> None:
+        self.latest: Checkout | None = None
+        self.changed = asyncio.Event()
+        self.waiters = 0
 
 
 def _like_prefix(value: str) -> str:

@@ -36,9 +36,14 @@ ORDER_CONSUMER = "order-outcomes"
 FRAUD_CONSUMER = "fraud-reviews"
 
 
+def ends(before: Checkout, after: Checkout) -> bool:
+    """The change from `before` to `after` ends the checkout (and publishes its final event)."""
+    return before.status is not after.status and after.status in (Status.COMPLETED, Status.FAILED)
+
+
 async def stage_finished(conn: AsyncConnection, before: Checkout, after: Checkout) -> bool:
     """shop.checkout.completed / shop.checkout.failed when `after` reached its end; True if staged."""
-    if before.status is after.status or after.status not in (Status.COMPLETED, Status.FAILED):
+    if not ends(before, after):
         return False
     customer = after.request.customer
     if after.status is Status.COMPLETED:
@@ -106,7 +111,7 @@ class EventHandlers:
         if locked is None:
             log.info("event for an unknown checkout", extra={"checkout_id": checkout_id})
             return
-        current, owner = locked
+        current, owner, _ = locked
         updated = change(current)
         if updated == current:
             return

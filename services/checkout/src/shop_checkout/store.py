@@ -1,14 +1,15 @@
 """Tables and repository functions (SQLAlchemy Core on the caller's connection).
 
 One row per checkout. The aggregate is stored whole in `state` (JSONB, written by the saga after
-every step); the columns beside it are what queries, constraints and leases need:
+every step); the columns beside it are what queries, constraints and leases need (the saga's own
+hot statements are in rows.py):
 
 - UNIQUE (customer_key, idempotency_key): one checkout per idempotency key and customer.
 - a partial unique index on cart_id for checkouts that did not fail: at most one order per cart,
   whatever keys concurrent submits use.
 - lease_owner / lease_expires_at: the replica running the saga. Recovery claims RUNNING and
   COMPENSATING checkouts whose lease lapsed with FOR UPDATE SKIP LOCKED; every write of the saga
-  is conditional on still holding the lease.
+  is conditional on still holding the lease (and on `version`, bumped by every write).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from pydantic import TypeAdapter
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shop_checkout.domain.model import ACTIVE, HELD, TERMINAL, Checkout, Status
@@ -69,6 +70,8 @@ checkouts = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
     sa.Column("finished_at", sa.DateTime(timezone=True)),
+    # Bumped by every write of the state (see rows.py).
+    sa.Column("version", sa.BigInteger, nullable=False, server_default="0"),
     sa.UniqueConstraint("customer_key", "idempotency_key", name=IDEMPOTENCY_CONSTRAINT),
     sa.CheckConstraint(f"status IN {STATUS_VALUES}", name="status"),
     sa.CheckConstraint("(lease_owner IS NULL) = (lease_expires_at IS NULL)", name="lease"),
@@ -89,10 +92,10 @@ checkouts = sa.Table(
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
 
-_codec: TypeAdapter[Checkout] = TypeAdapter(Checkout)
+codec: TypeAdapter[Checkout] = TypeAdapter(Checkout)
 
 
-def _columns(c: Checkout) -> dict[str, Any]:
+def columns(c: Checkout) -> dict[str, Any]:
     total = c.total
     return {
         "status": c.status.value,
@@ -100,7 +103,7 @@ def _columns(c: Checkout) -> dict[str, Any]:
         "order_id": c.order.order_id if c.order else None,
         "total_amount": total.amount if total else None,
         "currency": total.currency if total else None,
-        "state": _codec.dump_python(c, mode="json"),
+        "state": codec.dump_python(c, mode="json"),
         "hold_expires_at": c.hold_expires_at,
         "updated_at": c.updated_at,
         "finished_at": c.finished_at,
@@ -108,7 +111,7 @@ def _columns(c: Checkout) -> dict[str, Any]:
 
 
 def _checkout(state: Any) -> Checkout:
-    return _codec.validate_python(state)
+    return codec.validate_python(state)
 
 
 def _lease(owner: str | None, seconds: float) -> dict[str, Any]:
@@ -117,70 +120,34 @@ def _lease(owner: str | None, seconds: float) -> dict[str, Any]:
     return {"lease_owner": owner, "lease_expires_at": _now() + timedelta(seconds=seconds)}
 
 
-async def insert_checkout(conn: AsyncConnection, c: Checkout, *, owner: str, lease_seconds: float) -> bool:
-    """Insert a new checkout leased to `owner`. False when its idempotency key is taken.
-
-    A live checkout of the same cart raises IntegrityError on ONE_LIVE_CHECKOUT_PER_CART.
-    """
+async def lock(conn: AsyncConnection, checkout_id: str) -> tuple[Checkout, str | None, int] | None:
+    """The checkout, its lease owner and version, row-locked for a transition."""
     row = (
         await conn.execute(
-            insert(checkouts)
-            .values(
-                id=c.checkout_id,
-                customer_key=c.customer_key,
-                idempotency_key=c.request.idempotency_key,
-                fingerprint=c.fingerprint,
-                cart_id=c.request.cart_id,
-                customer_id=c.request.customer.customer_id,
-                account_id=c.request.customer.account_id,
-                created_at=c.created_at,
-                **_columns(c),
-                **_lease(owner, lease_seconds),
-            )
-            .on_conflict_do_nothing(index_elements=[checkouts.c.customer_key, checkouts.c.idempotency_key])
-            .returning(checkouts.c.id)
+            sa.select(checkouts.c.state, checkouts.c.lease_owner, checkouts.c.version)
+            .where(checkouts.c.id == checkout_id)
+            .with_for_update()
         )
     ).first()
-    return row is not None
-
-
-async def find_by_key(conn: AsyncConnection, customer_key: str, idempotency_key: str) -> Checkout | None:
-    state = (
-        await conn.execute(
-            sa.select(checkouts.c.state).where(
-                checkouts.c.customer_key == customer_key, checkouts.c.idempotency_key == idempotency_key
-            )
-        )
-    ).scalar()
-    return _checkout(state) if state is not None else None
-
-
-async def get(conn: AsyncConnection, checkout_id: str) -> Checkout | None:
-    state = (await conn.execute(sa.select(checkouts.c.state).where(checkouts.c.id == checkout_id))).scalar()
-    return _checkout(state) if state is not None else None
-
-
-async def lock(conn: AsyncConnection, checkout_id: str) -> tuple[Checkout, str | None] | None:
-    """The checkout and its lease owner, row-locked for a transition."""
-    row = (
-        await conn.execute(
-            sa.select(checkouts.c.state, checkouts.c.lease_owner).where(checkouts.c.id == checkout_id).with_for_update()
-        )
-    ).first()
-    return (_checkout(row.state), row.lease_owner) if row is not None else None
+    return (_checkout(row.state), row.lease_owner, row.version) if row is not None else None
 
 
 async def save(
     conn: AsyncConnection, c: Checkout, *, owner: str | None, lease_seconds: float, keep_lease: bool = False
-) -> None:
-    """Write a new version. `owner` renews the lease (None releases it), unless `keep_lease` leaves
-    it as it is; a checkout that is not RUNNING or COMPENSATING never keeps one."""
-    values = _columns(c)
+) -> int:
+    """Write a new version (bumps `version`: a runner holding the checkout in memory re-reads it).
+    `owner` renews the lease (None releases it), unless `keep_lease` leaves it as it is; a checkout
+    that is not RUNNING or COMPENSATING never keeps one."""
+    values = columns(c)
     if c.status not in ACTIVE:
         values.update(_lease(None, 0))
     elif not keep_lease:
         values.update(_lease(owner, lease_seconds))
-    await conn.execute(checkouts.update().where(checkouts.c.id == c.checkout_id).values(**values))
+    values["version"] = checkouts.c.version + 1
+    result = await conn.execute(
+        checkouts.update().where(checkouts.c.id == c.checkout_id).values(**values).returning(checkouts.c.version)
+    )
+    return int(result.scalar_one())
 
 
 async def live_checkout_of_cart(conn: AsyncConnection, cart_id: str) -> Checkout | None:

@@ -283,6 +283,23 @@ def next_action(c: Checkout, policy: Policy) -> Action:
     return Skip(kind, reason) if reason else Run(kind)
 
 
+def advance(c: Checkout, policy: Policy, now: datetime) -> tuple[Checkout, StepKind | None]:
+    """Fold in what needs no call (skips, an abort, the finish) and start the next call, so that a
+    runner persists one version per call: the checkout, and the step started for the runner to run."""
+    while True:
+        match next_action(c, policy):
+            case Skip(kind, reason):
+                c = apply(c, Skipped(kind, reason), now, policy)
+            case Abort(failure):
+                c = abort(c, failure, now)
+            case Finish():
+                return finish(c, now), None
+            case Run(kind):
+                return apply(c, Started(kind), now, policy), kind
+            case _:
+                return c, None
+
+
 def next_kind(c: Checkout) -> StepKind | None:
     last = c.current_step
     if last is None:
