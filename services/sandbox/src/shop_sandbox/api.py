@@ -14,7 +14,6 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
-from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.exceptions import HTTPException
 
 from shop_sandbox import domain, schemas
@@ -25,7 +24,7 @@ from shop_sandbox.operations import Payments
 from shop_sandbox.settings import SandboxSettings
 from shop_sandbox.telemetry import AUTHORIZATIONS, UNOBSERVED_PATHS
 from shopkit import problems
-from shopkit.db import Database
+from shopkit.db import Database, DriverConnection
 from shopkit.errors import FieldViolation, Violations
 from shopkit.http import FASTAPI_TELEMETRY_OFF, HttpTelemetryMiddleware
 from shopkit.identifiers import check_request_id
@@ -50,12 +49,13 @@ class SandboxContext:
             await asyncio.sleep(self.settings.sandbox_latency_ms / 1000)
 
 
-def _context(request: Request) -> SandboxContext:
+# Dependencies are coroutines: FastAPI runs plain functions in a thread pool, a hop per request.
+async def _context(request: Request) -> SandboxContext:
     context: SandboxContext = request.app.state.context
     return context
 
 
-def _idempotency_key(
+async def _idempotency_key(
     key: Annotated[
         str | None,
         Header(
@@ -195,7 +195,7 @@ async def create_payment_method(
     )
     _raise_if_any(violations)
 
-    async def effect(conn: AsyncConnection) -> Reply:
+    async def effect(conn: DriverConnection) -> Reply:
         method = await context.payments.tokenise(
             conn,
             number=number,
@@ -218,7 +218,7 @@ async def create_payment_method(
 )
 async def get_payment_method(payment_method_id: str, context: Context) -> Response:
     await context.delay()
-    async with context.db.connect() as conn:
+    async with context.db.driver() as conn:
         method = await context.payments.payment_method(conn, payment_method_id)
     return JSONResponse(payment_method_json(method))
 
@@ -239,7 +239,7 @@ async def create_authorization(
     _raise_if_any(violations)
     outcome: list[Authorization] = []
 
-    async def effect(conn: AsyncConnection) -> Reply:
+    async def effect(conn: DriverConnection) -> Reply:
         auth = await context.payments.authorize(
             conn,
             payment_method_id=body.payment_method,
@@ -270,7 +270,7 @@ async def create_authorization(
 )
 async def get_authorization(authorization_id: str, context: Context) -> Response:
     await context.delay()
-    async with context.db.connect() as conn:
+    async with context.db.driver() as conn:
         auth = await context.payments.authorization(conn, authorization_id)
     return JSONResponse(authorization_json(auth))
 
@@ -291,7 +291,7 @@ async def capture_authorization(
 ) -> Response:
     amount = body.amount if body else None
 
-    async def effect(conn: AsyncConnection) -> Reply:
+    async def effect(conn: DriverConnection) -> Reply:
         return Reply(200, authorization_json(await context.payments.capture(conn, authorization_id, amount)))
 
     request_body = (body or schemas.CaptureRequest()).model_dump(mode="json")
@@ -308,7 +308,7 @@ async def capture_authorization(
 async def void_authorization(
     authorization_id: str, request: Request, context: Context, key: IdempotencyKey
 ) -> Response:
-    async def effect(conn: AsyncConnection) -> Reply:
+    async def effect(conn: DriverConnection) -> Reply:
         return Reply(200, authorization_json(await context.payments.void(conn, authorization_id)))
 
     return respond(await context.idempotency.execute(key, f"POST {request.url.path}", {}, effect))
@@ -325,7 +325,7 @@ async def void_authorization(
 async def create_refund(
     body: schemas.RefundRequest, request: Request, context: Context, key: IdempotencyKey
 ) -> Response:
-    async def effect(conn: AsyncConnection) -> Reply:
+    async def effect(conn: DriverConnection) -> Reply:
         return Reply(201, refund_json(await context.payments.refund(conn, body.authorization, body.amount)))
 
     endpoint = f"POST {request.url.path}"

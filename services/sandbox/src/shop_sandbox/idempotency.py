@@ -21,13 +21,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection
+import asyncpg  # type: ignore[import-untyped]
 
 from shop_sandbox import store
 from shop_sandbox.errors import ApiError, IdempotencyKeyReused, RequestInProgress
-from shopkit.db import Database
+from shopkit.db import Database, DriverConnection
 from shopkit.problems import PROBLEM_JSON
 
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -42,7 +40,7 @@ class Reply:
     replayed: bool = False  # the stored answer of an earlier request with the same key
 
 
-Effect = Callable[[AsyncConnection], Awaitable[Reply]]
+Effect = Callable[[DriverConnection], Awaitable[Reply]]
 
 
 def lock_scope(endpoint: str, key: str) -> str:
@@ -64,10 +62,10 @@ class Idempotency:
     async def execute(self, key: str | None, endpoint: str, body: Mapping[str, Any], effect: Effect) -> Reply:
         """Run `effect` once per (key, endpoint); returns its reply, or the stored one (replayed)."""
         if key is None:
-            async with self.db.transaction() as conn:
+            async with self.db.driver_transaction() as conn:
                 return await self._run(conn, effect, raise_errors=True)
         request_hash = self.request_hash(body)
-        async with self.db.transaction() as conn:
+        async with self.db.driver_transaction() as conn:
             await self._lock(conn, endpoint, key)
             stored = await store.find_response(conn, key, endpoint)
             if stored is not None:
@@ -81,22 +79,17 @@ class Idempotency:
                 await store.save_response(conn, key, endpoint, request_hash, reply.status, reply.body)
         return reply
 
-    async def _lock(self, conn: AsyncConnection, endpoint: str, key: str) -> None:
-        await conn.execute(sa.select(sa.func.set_config("lock_timeout", f"{self.wait_ms}ms", True)))
+    async def _lock(self, conn: DriverConnection, endpoint: str, key: str) -> None:
         try:
-            await conn.execute(
-                sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(lock_scope(endpoint, key), 0)))
-            )
-        except DBAPIError as error:
-            if getattr(error.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+            await store.lock_key(conn, lock_scope(endpoint, key), self.wait_ms)
+        except asyncpg.PostgresError as error:
+            if error.sqlstate == LOCK_NOT_AVAILABLE:
                 raise RequestInProgress(
                     f"a request with the Idempotency-Key {key!r} is being processed; retry later"
                 ) from None
             raise
-        # The effect's own row locks wait as long as they need.
-        await conn.execute(sa.select(sa.func.set_config("lock_timeout", "0", True)))
 
-    async def _run(self, conn: AsyncConnection, effect: Effect, *, raise_errors: bool) -> Reply:
+    async def _run(self, conn: DriverConnection, effect: Effect, *, raise_errors: bool) -> Reply:
         """The simulated processing time, then the effect. An ApiError undoes the effect's writes
         (savepoint) and becomes the reply, so that it can be stored under the key."""
         if self.latency_ms:
@@ -104,7 +97,7 @@ class Idempotency:
         if raise_errors:
             return await effect(conn)
         try:
-            async with conn.begin_nested():
+            async with conn.driver.transaction():  # a savepoint
                 return await effect(conn)
         except ApiError as error:
             return Reply(error.status, error.body(), stored=error.stored)
