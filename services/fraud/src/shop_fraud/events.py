@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from google.protobuf.message import Message
 from nats.aio.msg import Msg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -46,7 +47,8 @@ ORDER_CONSUMER = "order-events"  # durable "fraud-order-events" on SHOP_ORDER
 CHECKOUT_CONSUMER = "checkout-events"  # durable "fraud-checkout-events" on SHOP_CHECKOUT
 
 
-async def assessed(conn: AsyncConnection, assessment: Assessment) -> None:
+def assessed(assessment: Assessment) -> tuple[str, Message, str]:
+    """shop.fraud.assessed, to stage in the outbox of the assessment's unit of work."""
     outcome = assessment.outcome
     message = events_pb2.FraudAssessed(
         assessment_id=str(assessment.assessment_id),
@@ -57,7 +59,7 @@ async def assessed(conn: AsyncConnection, assessment: Assessment) -> None:
         reasons=[mapping.reason_to_pb(reason.code) for reason in outcome.reasons],
         review_id=str(assessment.review_id) if assessment.review_id else "",
     )
-    await add_event(conn, store.outbox, ASSESSED, message, str(assessment.assessment_id))
+    return ASSESSED, message, str(assessment.assessment_id)
 
 
 async def review_decided(conn: AsyncConnection, review: Review) -> None:

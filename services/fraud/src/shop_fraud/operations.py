@@ -64,13 +64,12 @@ class Fraud:
     async def assess(self, checkout_id: str, purchase: Purchase) -> Assessment:
         """Score a purchase once per checkout id; a repeat returns the first assessment and counts nothing."""
         now = self.clock()
-        async with self.db.transaction() as conn:
-            existing = await store.find_assessment(conn, checkout_id=checkout_id)
-            if existing is not None:
-                return _repeat(existing, purchase)
-            keys = self.hasher.keys(purchase)
-            buyer = self.hasher.buyer(purchase)
-            card = self.hasher.key(KeyKind.CARD, purchase.card_fingerprint) if purchase.card_fingerprint else None
+        keys = self.hasher.keys(purchase)
+        buyer = self.hasher.buyer(purchase)
+        card = self.hasher.key(KeyKind.CARD, purchase.card_fingerprint) if purchase.card_fingerprint else None
+        # One unit of work of prepared statements. A repeat is found by the insert (ON CONFLICT on
+        # the checkout id), so the first call of a checkout (the usual case) reads nothing twice.
+        async with self.db.driver_transaction() as conn:
             history = History()
             if purchase.customer_id:
                 customer = self.hasher.key(KeyKind.CUSTOMER, purchase.customer_id)
@@ -87,32 +86,34 @@ class Fraud:
             outcome = scoring.assess(signals, self.policy, self.model)
             review_id = uuid.uuid4() if outcome.decision is Decision.REVIEW else None
             assessment = Assessment(uuid.uuid4(), checkout_id, purchase, outcome, self.model_version, now, review_id)
-            if not await store.insert_assessment(conn, assessment):
-                # A concurrent call with the same checkout id committed first: answer with its result.
-                winner = await store.find_assessment(conn, checkout_id=checkout_id)
-                assert winner is not None
-                return _repeat(winner, purchase)
-            await store.add_observations(
-                conn,
-                [
-                    {
-                        "kind": kind,
-                        "key": key,
-                        "source": "attempt",
-                        "ref": checkout_id,
-                        "at": now,
-                        "amount": purchase.amount.amount,
-                        "currency": purchase.amount.currency,
-                        "buyer": buyer if kind is KeyKind.DEVICE else None,
-                        "card": card if kind is KeyKind.DEVICE else None,
-                    }
-                    for kind, key in keys
-                ],
-            )
-            if review_id is not None:
-                review = Review(review_id, ReviewStatus.OPEN, assessment.assessment_id, checkout_id, created_at=now)
-                await store.insert_review(conn, review)
-            await events.assessed(conn, assessment)
+            inserted = await store.insert_assessment(conn, assessment)
+            if inserted:
+                await store.add_observations(
+                    conn,
+                    [
+                        {
+                            "kind": kind,
+                            "key": key,
+                            "source": "attempt",
+                            "ref": checkout_id,
+                            "at": now,
+                            "amount": purchase.amount.amount,
+                            "currency": purchase.amount.currency,
+                            "buyer": buyer if kind is KeyKind.DEVICE else None,
+                            "card": card if kind is KeyKind.DEVICE else None,
+                        }
+                        for kind, key in keys
+                    ],
+                )
+                if review_id is not None:
+                    review = Review(review_id, ReviewStatus.OPEN, assessment.assessment_id, checkout_id, created_at=now)
+                    await store.insert_review(conn, review)
+                await store.outbox_writer.add(conn, [events.assessed(assessment)])
+        if not inserted:
+            # Assessed before (or a concurrent call with the same checkout id committed first): the
+            # first assessment stands.
+            winner = await self.get_assessment(checkout_id=checkout_id)
+            return _repeat(winner, purchase)
         self._published()
         return assessment
 

@@ -1,11 +1,5 @@
-"""Tables and repository functions (SQLAlchemy Core on the caller's connection).
-
-Velocity counters are an append-only `observations` table: one row per (key, purchase) with the
-time it happened. A window count is `count(DISTINCT ref)` over the rows of a key since the window
-start, and all windows and keys of one assessment come from ONE grouped query on the index
-(kind, key, at). Keys are keyed hashes (see domain.purchase.digest). The sweeper deletes rows older
-than the longest window. `ref` is the checkout id, so an attempt (from Assess) and the order it
-became (from shop.order.placed) count as one purchase.
+"""Assessments and reviews (SQLAlchemy Core on the caller's connection; Assess's writes are driver
+statements built once). The tables are in `tables`, the counters in `counters`.
 """
 
 from __future__ import annotations
@@ -17,128 +11,57 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import BYTEA, JSONB, UUID, insert
+from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shop_fraud.counters import (
+    add_observations,
+    cancel_order,
+    denied_kinds,
+    deny,
+    history,
+    record_order,
+    sweep,
+    velocity,
+)
 from shop_fraud.domain.policy import ReasonCode
-from shop_fraud.domain.purchase import KeyKind, Line, Purchase
+from shop_fraud.domain.purchase import Line, Purchase
 from shop_fraud.domain.reviews import Assessment, Review, ReviewStatus
 from shop_fraud.domain.rules import Reason
 from shop_fraud.domain.scoring import Decision, Outcome
-from shop_fraud.domain.signals import History, Velocity, Window, WindowCounts
+from shop_fraud.tables import (
+    KeyDigest,
+    assessments,
+    customer_orders,
+    deny_list,
+    inbox,
+    metadata,
+    observations,
+    outbox,
+    outbox_writer,
+    reviews,
+)
+from shopkit.db import DriverConnection, DriverQuery
 from shopkit.money import Money
-from shopkit.outbox import inbox_table, outbox_table
 
-metadata = sa.MetaData(
-    naming_convention={
-        "pk": "%(table_name)s_pkey",
-        "fk": "%(table_name)s_%(column_0_name)s_fkey",
-        "ck": "%(table_name)s_%(constraint_name)s_check",
-        "uq": "%(table_name)s_%(column_0_name)s_key",
-        "ix": "%(table_name)s_%(column_0_name)s_idx",
-    }
-)
-
-_KINDS = "('customer', 'email', 'ip', 'device', 'card')"
-
-assessments = sa.Table(
-    "assessments",
-    metadata,
-    sa.Column("id", UUID(as_uuid=True), primary_key=True),
-    sa.Column("checkout_id", sa.Text, nullable=False, unique=True),
-    sa.Column("customer_id", sa.Text, nullable=False, server_default=""),
-    sa.Column("amount", sa.BigInteger, nullable=False),
-    sa.Column("currency", sa.Text, nullable=False),
-    sa.Column("score", sa.Integer, nullable=False),
-    sa.Column("rule_score", sa.Integer, nullable=False),
-    sa.Column("model_score", sa.Integer, nullable=False),
-    sa.Column("decision", sa.Text, nullable=False),
-    sa.Column("reasons", JSONB, nullable=False),
-    sa.Column("model_version", sa.Text, nullable=False),
-    sa.Column("context", JSONB, nullable=False),
-    sa.Column("assessed_at", sa.DateTime(timezone=True), nullable=False),
-    sa.CheckConstraint("score BETWEEN 0 AND 100", name="score"),
-    sa.CheckConstraint("rule_score BETWEEN 0 AND 100", name="rule_score"),
-    sa.CheckConstraint("model_score BETWEEN 0 AND 100", name="model_score"),
-    sa.CheckConstraint("decision IN ('allow', 'review', 'block')", name="decision"),
-    sa.CheckConstraint("amount >= 0", name="amount"),
-)
-
-reviews = sa.Table(
-    "reviews",
-    metadata,
-    sa.Column("id", UUID(as_uuid=True), primary_key=True),
-    sa.Column("assessment_id", UUID(as_uuid=True), sa.ForeignKey("assessments.id"), nullable=False, unique=True),
-    sa.Column("checkout_id", sa.Text, nullable=False),
-    sa.Column("status", sa.Text, nullable=False),
-    sa.Column("decided_by", sa.Text, nullable=False, server_default=""),
-    sa.Column("note", sa.Text, nullable=False, server_default=""),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("decided_at", sa.DateTime(timezone=True)),
-    sa.CheckConstraint("status IN ('open', 'approved', 'rejected', 'cancelled')", name="status"),
-    sa.CheckConstraint("(status = 'open') = (decided_at IS NULL)", name="decided_at"),
-    # The queue: OPEN first, oldest first (ListReviews' order and keyset).
-    sa.Index("reviews_queue_idx", sa.text("(status <> 'open')"), "created_at", "id"),
-    sa.Index("reviews_checkout_id_idx", "checkout_id"),
-)
-
-observations = sa.Table(
-    "observations",
-    metadata,
-    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
-    sa.Column("kind", sa.Text, nullable=False),
-    sa.Column("key", BYTEA, nullable=False),
-    sa.Column("source", sa.Text, nullable=False),
-    sa.Column("ref", sa.Text, nullable=False),
-    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("amount", sa.BigInteger, nullable=False),
-    sa.Column("currency", sa.Text, nullable=False),
-    sa.Column("buyer", BYTEA),  # device rows: who bought (distinct accounts per device)
-    sa.Column("card", BYTEA),  # device rows: with which card (distinct cards per device)
-    sa.CheckConstraint(f"kind IN {_KINDS}", name="kind"),
-    sa.CheckConstraint("source IN ('attempt', 'order')", name="source"),
-    sa.Index("observations_lookup_idx", "kind", "key", "at"),
-    # Append-mostly in time order: a BRIN index keeps the retention sweep cheap at a tiny size.
-    sa.Index("observations_at_idx", "at", postgresql_using="brin"),
-)
-
-# The customer's orders by amount: the history "amount far above the usual" compares with.
-customer_orders = sa.Table(
+__all__ = [
+    "KeyDigest",
+    "add_observations",
+    "cancel_order",
     "customer_orders",
-    metadata,
-    sa.Column("order_id", sa.Text, primary_key=True),
-    sa.Column("customer_key", BYTEA, nullable=False),
-    sa.Column("currency", sa.Text, nullable=False),
-    sa.Column("amount", sa.BigInteger, nullable=False),
-    sa.Column("placed_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("cancelled", sa.Boolean, nullable=False, server_default=sa.false()),
-    sa.CheckConstraint("amount >= 0", name="amount"),
-    sa.Index(
-        "customer_orders_history_idx",
-        "customer_key",
-        "currency",
-        sa.text("placed_at DESC"),
-        postgresql_where=sa.text("NOT cancelled"),
-    ),
-    sa.Index("customer_orders_placed_at_idx", "placed_at", postgresql_using="brin"),
-)
-
-# Keys (hashed like the counters) that block outright; filled from rejected reviews.
-deny_list = sa.Table(
+    "denied_kinds",
+    "deny",
     "deny_list",
-    metadata,
-    sa.Column("kind", sa.Text, primary_key=True),
-    sa.Column("key", BYTEA, primary_key=True),
-    sa.Column("review_id", UUID(as_uuid=True)),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-    sa.CheckConstraint(f"kind IN {_KINDS}", name="kind"),
-)
-
-outbox = outbox_table(metadata)
-inbox = inbox_table(metadata)
-
-KeyDigest = tuple[KeyKind, bytes]
-
+    "history",
+    "inbox",
+    "metadata",
+    "observations",
+    "outbox",
+    "outbox_writer",
+    "record_order",
+    "sweep",
+    "velocity",
+]
 
 # --- mapping -----------------------------------------------------------------------------------------
 
@@ -219,171 +142,53 @@ async def find_assessment(
     return _assessment(row) if row else None
 
 
-async def insert_assessment(conn: AsyncConnection, assessment: Assessment) -> bool:
+_INSERT_ASSESSMENT = DriverQuery(
+    insert(assessments)
+    .values({column.name: sa.bindparam(column.name) for column in assessments.c})
+    .on_conflict_do_nothing(index_elements=[assessments.c.checkout_id])
+)
+
+
+async def insert_assessment(conn: DriverConnection, assessment: Assessment) -> bool:
     """Insert unless the checkout was assessed already (then a concurrent call won); True when inserted."""
     outcome, purchase = assessment.outcome, assessment.purchase
     inserted = await conn.execute(
-        insert(assessments)
-        .values(
-            id=assessment.assessment_id,
-            checkout_id=assessment.checkout_id,
-            customer_id=purchase.customer_id,
-            amount=purchase.amount.amount,
-            currency=purchase.amount.currency,
-            score=outcome.score,
-            rule_score=outcome.rule_score,
-            model_score=outcome.model_score,
-            decision=outcome.decision.value,
-            reasons=_reasons_to_json(outcome.reasons),
-            model_version=assessment.model_version,
-            context=purchase_to_json(purchase),
-            assessed_at=assessment.assessed_at,
-        )
-        .on_conflict_do_nothing(index_elements=[assessments.c.checkout_id])
-        .returning(assessments.c.id)
+        _INSERT_ASSESSMENT,
+        id=assessment.assessment_id,
+        checkout_id=assessment.checkout_id,
+        customer_id=purchase.customer_id,
+        amount=purchase.amount.amount,
+        currency=purchase.amount.currency,
+        score=outcome.score,
+        rule_score=outcome.rule_score,
+        model_score=outcome.model_score,
+        decision=outcome.decision.value,
+        reasons=_reasons_to_json(outcome.reasons),
+        model_version=assessment.model_version,
+        context=purchase_to_json(purchase),
+        assessed_at=assessment.assessed_at,
     )
-    return inserted.first() is not None
-
-
-# --- counters ------------------------------------------------------------------------------------------
-
-
-async def velocity(
-    conn: AsyncConnection,
-    keys: Sequence[KeyDigest],
-    *,
-    now: datetime,
-    exclude_ref: str,
-    buyer: bytes,
-    card: bytes | None,
-) -> Velocity:
-    """Earlier purchases per key in each window up to `now`, and the other cards and buyers seen on the
-    device, in one statement. `exclude_ref` (the purchase being assessed) is not counted."""
-    o = observations.c
-    since = {window: now - window.length for window in Window}
-    is_device = o.kind == KeyKind.DEVICE.value
-    query = (
-        sa.select(
-            o.kind,
-            sa.func.count(sa.distinct(o.ref)).filter(o.at > since[Window.HOUR]).label("hour"),
-            sa.func.count(sa.distinct(o.ref)).filter(o.at > since[Window.DAY]).label("day"),
-            sa.func.count(sa.distinct(o.ref)).label("week"),
-            sa.func.count(sa.distinct(o.card)).filter(is_device, o.card.is_distinct_from(card)).label("other_cards"),
-            sa.func.count(sa.distinct(o.buyer)).filter(is_device, o.buyer != buyer).label("other_buyers"),
-        )
-        .where(
-            sa.tuple_(o.kind, o.key).in_([(kind.value, key) for kind, key in keys]),
-            o.at > since[Window.WEEK],
-            o.at <= now,
-            o.ref != exclude_ref,
-        )
-        .group_by(o.kind)
-    )
-    counts: dict[KeyKind, WindowCounts] = {}
-    other_cards = other_buyers = 0
-    for row in await conn.execute(query):
-        kind = KeyKind(row.kind)
-        counts[kind] = WindowCounts(hour=row.hour, day=row.day, week=row.week)
-        if kind is KeyKind.DEVICE:
-            other_cards, other_buyers = row.other_cards, row.other_buyers
-    return Velocity(counts=counts, other_cards_on_device=other_cards, other_buyers_on_device=other_buyers)
-
-
-async def add_observations(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    """Rows with kind (KeyKind), key, source, ref, at, amount, currency and optionally buyer and card."""
-    if rows:
-        await conn.execute(
-            observations.insert(),
-            [{"buyer": None, "card": None, **row, "kind": row["kind"].value} for row in rows],
-        )
-
-
-async def history(conn: AsyncConnection, customer_key: bytes, currency: str, *, now: datetime, latest: int) -> History:
-    """The customer's latest orders in `currency` before `now` (cancelled ones left out): count and median."""
-    c = customer_orders.c
-    recent = (
-        sa.select(c.amount)
-        .where(c.customer_key == customer_key, c.currency == currency, sa.not_(c.cancelled), c.placed_at <= now)
-        .order_by(c.placed_at.desc())
-        .limit(latest)
-        .subquery()
-    )
-    row = (
-        await conn.execute(
-            sa.select(
-                sa.func.count().label("orders"),
-                sa.func.percentile_disc(0.5).within_group(recent.c.amount).label("median"),
-            )
-        )
-    ).one()
-    return History(orders=row.orders, median_amount=int(row.median or 0))
-
-
-async def record_order(
-    conn: AsyncConnection, order_id: str, customer_key: bytes, amount: Money, placed_at: datetime
-) -> None:
-    await conn.execute(
-        insert(customer_orders)
-        .values(
-            order_id=order_id,
-            customer_key=customer_key,
-            currency=amount.currency,
-            amount=amount.amount,
-            placed_at=placed_at,
-        )
-        .on_conflict_do_nothing()
-    )
-
-
-async def cancel_order(conn: AsyncConnection, order_id: str) -> bool:
-    result = await conn.execute(
-        customer_orders.update()
-        .where(customer_orders.c.order_id == order_id, sa.not_(customer_orders.c.cancelled))
-        .values(cancelled=True)
-    )
-    return bool(result.rowcount)
-
-
-async def denied_kinds(conn: AsyncConnection, keys: Sequence[KeyDigest]) -> frozenset[KeyKind]:
-    rows = await conn.execute(
-        sa.select(deny_list.c.kind).where(
-            sa.tuple_(deny_list.c.kind, deny_list.c.key).in_([(kind.value, key) for kind, key in keys])
-        )
-    )
-    return frozenset(KeyKind(row.kind) for row in rows)
-
-
-async def deny(conn: AsyncConnection, keys: Sequence[KeyDigest], review_id: uuid.UUID) -> None:
-    if keys:
-        await conn.execute(
-            insert(deny_list)
-            .values([{"kind": kind.value, "key": key, "review_id": review_id} for kind, key in keys])
-            .on_conflict_do_nothing()
-        )
-
-
-async def sweep(conn: AsyncConnection, table: sa.Table, column: str, cutoff: datetime, limit: int) -> int:
-    """Delete up to `limit` rows whose `column` is before `cutoff`; returns how many went."""
-    key = next(iter(table.primary_key.columns))
-    doomed = (
-        sa.select(key).where(table.c[column] < cutoff).limit(limit).with_for_update(skip_locked=True).scalar_subquery()
-    )
-    result = await conn.execute(table.delete().where(key.in_(doomed)))
-    return int(result.rowcount or 0)
+    return inserted == 1
 
 
 # --- reviews -------------------------------------------------------------------------------------------
 
 
-async def insert_review(conn: AsyncConnection, review: Review) -> None:
+_INSERT_REVIEW = DriverQuery(
+    reviews.insert().values(
+        {name: sa.bindparam(name) for name in ("id", "assessment_id", "checkout_id", "status", "created_at")}
+    )
+)
+
+
+async def insert_review(conn: DriverConnection, review: Review) -> None:
     await conn.execute(
-        reviews.insert().values(
-            id=review.review_id,
-            assessment_id=review.assessment_id,
-            checkout_id=review.checkout_id,
-            status=review.status.value,
-            created_at=review.created_at,
-        )
+        _INSERT_REVIEW,
+        id=review.review_id,
+        assessment_id=review.assessment_id,
+        checkout_id=review.checkout_id,
+        status=review.status.value,
+        created_at=review.created_at,
     )
 
 
