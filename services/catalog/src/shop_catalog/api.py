@@ -21,6 +21,7 @@ from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from shop_catalog import domain, events, mapping, store
 from shop_catalog.domain import Product, ProductSpec, ProductStatus
 from shop_catalog.importer import ImportTally, ProductImporter
+from shop_catalog.product_cache import ProductCache
 from shop_catalog.settings import CatalogSettings
 from shopkit import pagination
 from shopkit.auth import require_role
@@ -94,10 +95,16 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         self.db = runtime.db
         self.runtime = runtime
         self.settings = settings
+        self.products = ProductCache(settings.product_cache_seconds, settings.product_cache_max_entries)
 
     def _wake_relay(self) -> None:
         if self.runtime.relay is not None:
             self.runtime.relay.wake()
+
+    def _committed(self) -> None:
+        """After a write transaction: products may have changed, the outbox has events."""
+        self.products.changed()
+        self._wake_relay()
 
     # --- products: writes ------------------------------------------------------------------------
 
@@ -118,6 +125,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             async with self.db.transaction() as conn:
                 product = await self._create(conn, spec, request_id)
         except IntegrityError as error:
+            self.products.changed()  # the commit's outcome is what the error says; forgetting is always safe
             # A concurrent call with the same request id may have won (on any unique constraint):
             # then its product is the answer; otherwise the conflict is real.
             product = await self._created_for(request_id)
@@ -128,7 +136,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             product = await self._created_for(request_id)
             assert product is not None
         else:
-            self._wake_relay()
+            self._committed()
         return mapping.product_to_proto(product)
 
     async def _created_for(self, request_id: str | None) -> Product | None:
@@ -177,6 +185,8 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
                 product = await self._update(conn, product_id, request.expected_version, patch, paths)
         except IntegrityError as error:
             raise _integrity_error(error) from error
+        finally:
+            self.products.changed()
         self._wake_relay()
         return mapping.product_to_proto(product)
 
@@ -225,13 +235,16 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         product_id = mapping.parse_uuid(request.id, "id", violations)
         violations.raise_if_any()
         assert product_id is not None
-        async with self.db.transaction() as conn:
-            changed = await store.discontinue_product(conn, product_id)
-            product = await store.product_by_id(conn, product_id)
-            if product is None:
-                raise NotFound("product", str(product_id))
-            if changed:
-                await add_events(conn, store.outbox, [events.product_discontinued(product)])
+        try:
+            async with self.db.transaction() as conn:
+                changed = await store.discontinue_product(conn, product_id)
+                product = await store.product_by_id(conn, product_id)
+                if product is None:
+                    raise NotFound("product", str(product_id))
+                if changed:
+                    await add_events(conn, store.outbox, [events.product_discontinued(product)])
+        finally:
+            self.products.changed()
         if changed:
             self._wake_relay()
         return mapping.product_to_proto(product)
@@ -245,7 +258,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             store.outbox,
             chunk_size=self.settings.import_chunk_size,
             max_errors=self.settings.import_max_reported_errors,
-            on_commit=self._wake_relay,
+            on_commit=self._committed,
         )
         number = 0
         async for request in request_iterator:
@@ -275,6 +288,11 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
 
     async def GetProduct(self, request: catalog_pb2.GetProductRequest, context: Context) -> catalog_pb2.Product:
         key = request.WhichOneof("key")
+        cache_key = (key or "", request.slug if key == "slug" else request.id)
+        cached = self.products.get(cache_key)
+        if cached is not None:
+            return cached
+        generation = self.products.generation
         if key == "id":
             violations = Violations()
             product_id = mapping.parse_uuid(request.id, "id", violations)
@@ -287,7 +305,9 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             raise InvalidArgument([FieldViolation("id", "id or slug is required")])
         if product is None:
             raise NotFound("product", request.id or request.slug)
-        return mapping.product_to_proto(product)
+        answer = mapping.product_to_proto(product)
+        self.products.put((cache_key,), answer, generation)
+        return answer
 
     async def BatchGetVariants(
         self, request: catalog_pb2.BatchGetVariantsRequest, context: Context

@@ -17,4 +17,8 @@ class CatalogSettings(ServiceSettings):
     import_max_reported_errors: int = Field(
         1000, ge=0, description="failed lines ImportProducts describes in its summary (all are counted)"
     )
+    product_cache_seconds: float = Field(
+        1.0, ge=0, description="how long GetProduct answers are kept in memory (other replicas' writes show within it)"
+    )
+    product_cache_max_entries: int = Field(10_000, ge=0, description="GetProduct answers kept; 0 turns the cache off")
     batch_get_max_skus: int = Field(500, ge=1, description="SKUs one BatchGetVariants call may ask for")

@@ -21,6 +21,7 @@ from shop.storefront.v1 import storefront_pb2, storefront_pb2_grpc
 from shop_gateway.backends import Backends
 from shop_gateway.gateway import Gateway
 from shop_gateway.grpcapi import StorefrontServicer
+from shop_gateway.httpapi.public_reads import PublicReads
 from shop_gateway.httpapi.routes import create_app
 from shop_gateway.settings import UNUSED_FIELDS, GatewaySettings
 from shopkit import metrics, tracing
@@ -51,7 +52,7 @@ class GatewayRuntime:
         listener = socket.create_server((self.settings.http_host, self.settings.http_port), reuse_port=False)
         self.http_port = int(listener.getsockname()[1])
         config = uvicorn.Config(
-            self.app,
+            PublicReads(self.app, gateway=self.gateway),  # anonymous browse answers from memory, before FastAPI
             lifespan="off",
             log_config=None,
             access_log=False,  # the middleware logs failures with trace ids

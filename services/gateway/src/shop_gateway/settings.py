@@ -83,6 +83,13 @@ class GatewaySettings(ServiceSettings):
     anonymous_rate_limit_burst: int = Field(400, ge=1, description="requests one client IP may make at once")
     rate_limit_max_clients: int = Field(100_000, ge=1, description="buckets kept; the least recently used go first")
 
+    # --- the public read cache (anonymous browse answers; see shop_gateway/public_cache.py) ---
+    public_cache_seconds: float = Field(
+        1.0, ge=0, description="how long an anonymous browse answer is served from memory; 0 turns the cache off"
+    )
+    public_cache_max_entries: int = Field(10_000, ge=0, description="answers kept; the least recently used go first")
+    public_cache_max_body_bytes: int = Field(256 * 1024, ge=0, description="larger answers are not kept")
+
     # --- clients ---
     forwarded_hops: int = Field(
         0, ge=0, description="trusted proxies in front of the gateway: the client IP is taken from X-Forwarded-For"

@@ -59,8 +59,11 @@ async def create_category(shop: Shop, who: Principal, *, slug: str, name: str, p
     request = catalog_pb2.CreateCategoryRequest(
         category=catalog_pb2.Category(slug=slug, name=name, parent_id=parent_id)
     )
-    with upstream("catalog", {"category": ""}):
-        created = await shop.backends.catalog.CreateCategory(request, metadata=who.metadata())
+    try:
+        with upstream("catalog", {"category": ""}):
+            created = await shop.backends.catalog.CreateCategory(request, metadata=who.metadata())
+    finally:
+        shop.catalog_changed()  # also when the outcome is unknown (e.g. a deadline passed)
     shop.forget_categories()
     return mapping.category(created)
 
@@ -99,7 +102,10 @@ async def create_product(shop: Shop, who: Principal, product: ProductInput) -> m
     with upstream(
         "catalog", {**PRODUCT_FIELDS, "product.category_slug": "category", "product.category_id": "category"}
     ):
-        created = await shop.backends.catalog.CreateProduct(request, metadata=who.metadata())
+        try:
+            created = await shop.backends.catalog.CreateProduct(request, metadata=who.metadata())
+        finally:
+            shop.catalog_changed()
     return mapping.product(created)
 
 
@@ -107,10 +113,13 @@ async def discontinue_product(shop: Shop, who: Principal, product_id: str) -> mo
     require_admin(who)
     if not product_id:
         raise NotFound("product", product_id)
-    with upstream("catalog"):
-        product = await shop.backends.catalog.DiscontinueProduct(
-            catalog_pb2.DiscontinueProductRequest(id=product_id), metadata=who.metadata()
-        )
+    try:
+        with upstream("catalog"):
+            product = await shop.backends.catalog.DiscontinueProduct(
+                catalog_pb2.DiscontinueProductRequest(id=product_id), metadata=who.metadata()
+            )
+    finally:
+        shop.catalog_changed()
     return mapping.product(product)
 
 
@@ -122,8 +131,11 @@ async def set_prices(shop: Shop, who: Principal, prices: Sequence[PriceInput]) -
             for p in prices
         ]
     )
-    with upstream("pricing"):
-        response = await shop.backends.pricing.SetBasePrices(request, metadata=who.metadata())
+    try:
+        with upstream("pricing"):
+            response = await shop.backends.pricing.SetBasePrices(request, metadata=who.metadata())
+    finally:
+        shop.catalog_changed()
     return models.PricesSet(changed=response.changed)
 
 
@@ -135,8 +147,11 @@ async def set_stock(
         entries=[inventory_pb2.SetStockEntry(sku=e.sku, location_id=e.location_id, on_hand=e.on_hand) for e in entries],
         reason=reason,
     )
-    with upstream("inventory", {"entries": "stock"}):
-        response = await shop.backends.inventory.SetStock(request, metadata=who.metadata())
+    try:
+        with upstream("inventory", {"entries": "stock"}):
+            response = await shop.backends.inventory.SetStock(request, metadata=who.metadata())
+    finally:
+        shop.catalog_changed()
     return models.StockLevels(stock=[mapping.stock_level(s) for s in response.stock])
 
 

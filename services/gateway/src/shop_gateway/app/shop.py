@@ -11,6 +11,7 @@ from shop_gateway.app import mapping, models
 from shop_gateway.app.errors import upstream
 from shop_gateway.backends import Backends
 from shop_gateway.principal import Principal
+from shop_gateway.public_cache import PublicCache
 from shop_gateway.settings import GatewaySettings
 from shopkit.auth import metadata_for
 
@@ -29,6 +30,14 @@ class Shop:
     backends: Backends
     settings: GatewaySettings
     _categories: _Categories = field(default_factory=_Categories)
+    public_cache: PublicCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.public_cache = PublicCache(
+            self.settings.public_cache_seconds,
+            self.settings.public_cache_max_entries,
+            self.settings.public_cache_max_body_bytes,
+        )
 
     def customer_context(self, who: Principal) -> common_pb2.CustomerContext:
         """The pricing/cart context of a caller, as the gateway asserts it."""
@@ -64,3 +73,7 @@ class Shop:
 
     def forget_categories(self) -> None:
         self._categories = _Categories()
+
+    def catalog_changed(self) -> None:
+        """This gateway changed catalog, price or stock data: cached public answers are out of date."""
+        self.public_cache.purge()
