@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import grpc
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shop.pricing.v1 import pricing_pb2, pricing_pb2_grpc
 from shop_pricing import events, mapping
@@ -24,8 +23,10 @@ from shop_pricing.settings import PricingSettings
 from shop_pricing.store import dynamic as dynamic_store
 from shop_pricing.store import prices as price_store
 from shop_pricing.store import promotions as promotion_store
+from shop_pricing.store import quote_reads
 from shopkit import identifiers
 from shopkit.auth import require_role
+from shopkit.db import DriverConnection
 from shopkit.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -70,10 +71,10 @@ class PricingServicer(pricing_pb2_grpc.PricingServiceServicer):
             self.runtime.relay.wake()
 
     async def _select(
-        self, conn: AsyncConnection, quantities: dict[str, int], customer: CustomerScope, now: datetime
+        self, conn: DriverConnection, quantities: dict[str, int], customer: CustomerScope, now: datetime
     ) -> dict[str, SelectedPrice]:
         reference = self.settings.reference_currency
-        inputs = await price_store.load_price_inputs(conn, sorted(quantities), customer, reference, now)
+        inputs = await quote_reads.load_price_inputs(conn, sorted(quantities), customer, reference, now)
         return price_skus(quantities, customer, reference, inputs.base_amounts, inputs.rates, inputs.tiers, now)
 
     # --------------------------------------------------------------------------------------------
@@ -91,7 +92,7 @@ class PricingServicer(pricing_pb2_grpc.PricingServiceServicer):
         customer = mapping.customer_scope(request.context, self.settings.default_currency, violations)
         violations.raise_if_any()
         now = datetime.now(UTC)
-        async with self.db.connect() as conn:
+        async with self.db.driver() as conn:
             selected = await self._select(conn, {request.sku: quantity}, customer, now)
         price = selected.get(request.sku)
         if price is None:
@@ -113,7 +114,7 @@ class PricingServicer(pricing_pb2_grpc.PricingServiceServicer):
         for sku, quantity in items:
             totals[sku] = totals.get(sku, 0) + quantity
         now = datetime.now(UTC)
-        async with self.db.connect() as conn:
+        async with self.db.driver() as conn:
             selected = await self._select(conn, totals, customer, now)
         response = pricing_pb2.GetPricesResponse()
         for index, (sku, _) in enumerate(items):
@@ -151,15 +152,15 @@ class PricingServicer(pricing_pb2_grpc.PricingServiceServicer):
         skus = sorted(totals)
         now = datetime.now(UTC)
         coupon = None
-        async with self.db.connect() as conn:
+        async with self.db.driver() as conn:
             selected = await self._select(conn, totals, customer, now)
-            automatic = await promotion_store.automatic_promotions(conn, skus, now)
-            if code:  # a malformed code cannot exist: NOT_FOUND without asking the database
-                coupon = (
-                    await promotion_store.coupon_candidate(conn, code, customer.customer_id, skus)
-                    if mapping.valid_coupon_code(code)
-                    else CouponCandidate(code, None, None)
-                )
+            automatic = await quote_reads.automatic_promotions(conn, skus, now)
+        if code:  # a malformed code cannot exist: NOT_FOUND without asking the database
+            if mapping.valid_coupon_code(code):
+                async with self.db.connect() as sa_conn:
+                    coupon = await promotion_store.coupon_candidate(sa_conn, code, customer.customer_id, skus)
+            else:
+                coupon = CouponCandidate(code, None, None)
         priced: list[PricedLine] = []
         problems = []
         for index, (sku, quantity) in enumerate(lines):
