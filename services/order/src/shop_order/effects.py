@@ -75,6 +75,8 @@ class EffectWorker:
 
     async def perform_due(self) -> bool:
         """Perform one due effect; False when none is due."""
+        if not await store.any_due_effect(self.db):
+            return False
         async with self.db.transaction() as conn:
             effect = await store.claim_due_effect(conn)
             if effect is None:

@@ -28,7 +28,13 @@ STATUS_CHANGED = "shop.order.status_changed"
 
 
 async def stage(conn: AsyncConnection, decision: Decision, entries: Sequence[HistoryEntry]) -> None:
-    """The events of a stored decision (`entries`: its history entries with their sequence numbers)."""
+    """Stage the events of a stored decision in the caller's transaction (`entries`: its history
+    entries with their sequence numbers)."""
+    await add_events(conn, store.outbox, of(decision, entries))
+
+
+def of(decision: Decision, entries: Sequence[HistoryEntry]) -> list[tuple[str, Message, str]]:
+    """The events of a stored decision: (subject, message, aggregate id)."""
     order = decision.order
     staged: list[tuple[str, Message, str]] = []
     for entry in entries:
@@ -46,7 +52,7 @@ async def stage(conn: AsyncConnection, decision: Decision, entries: Sequence[His
                 order.order_id,
             )
         )
-    await add_events(conn, store.outbox, staged)
+    return staged
 
 
 def _milestones(order: Order, decision: Decision, entry: HistoryEntry) -> list[tuple[str, Message, str]]:

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shop_order import events, store
+from shop_order import events, placing, store
 from shop_order.domain import decisions
 from shop_order.domain.decisions import Decision, FulfilCommand, RefundCommand
 from shop_order.domain.model import (
@@ -96,11 +96,16 @@ class Orders:
         decision = decisions.place(
             draft, approval_required=approval_required, approval_limit=approval_limit, actor=actor, now=now()
         )
-        async with self.db.transaction() as conn:
-            created = await store.insert_order(conn, decision.order)
+        # A new order owes no calls yet (placing decides no effects): the whole unit of work is two
+        # prepared statements on the driver.
+        assert not decision.effects, "a new order owes no effects"
+        entries = tuple(dataclasses.replace(e, sequence=i) for i, e in enumerate(decision.entries, start=1))
+        async with self.db.driver_transaction() as conn:
+            created = await placing.insert_order(conn, decision.order, entries)
             if created is not None:
                 decision = dataclasses.replace(decision, order=created)
-                order = await record(conn, None, decision)
+                order = created
+                await placing.outbox_writer.add(conn, events.of(decision, entries))
         if created is not None:
             self._committed(decision)
             return order

@@ -44,6 +44,7 @@ from shop_order.domain.model import (
     Totals,
 )
 from shopkit import tracing
+from shopkit.db import Database, DriverQuery
 from shopkit.errors import Aborted
 from shopkit.money import Money
 from shopkit.outbox import inbox_table, outbox_table
@@ -351,7 +352,7 @@ def _mutable_values(order: Order) -> dict[str, Any]:
     }
 
 
-def _insert_values(order: Order) -> dict[str, Any]:
+def insert_values(order: Order) -> dict[str, Any]:
     totals, payment, method = order.totals, order.payment, order.fulfilment_method
     return {
         "id": order.order_id,
@@ -535,7 +536,7 @@ async def insert_order(conn: AsyncConnection, order: Order) -> Order | None:
     row = (
         await conn.execute(
             insert(orders)
-            .values(**_insert_values(order))
+            .values(**insert_values(order))
             .on_conflict_do_nothing(index_elements=[orders.c.checkout_id])
             .returning(orders.c.number)
         )
@@ -647,27 +648,25 @@ async def _append_history(
         )
     ).scalar_one()
     stored = tuple(dataclasses.replace(e, sequence=last + i) for i, e in enumerate(entries, start=1))
-    await conn.execute(
-        order_history.insert(),
-        [
-            {
-                "order_id": order_id,
-                "sequence": e.sequence,
-                "change": e.change.value,
-                "status": e.status.value,
-                "previous_status": None if e.previous_status is None else e.previous_status.value,
-                "payment_status": e.payment_status.value,
-                "fulfilment_status": e.fulfilment_status.value,
-                "actor_role": e.actor.role,
-                "actor_id": e.actor.id,
-                "reason": e.reason,
-                "note": e.note,
-                "occurred_at": e.occurred_at,
-            }
-            for e in stored
-        ],
-    )
+    await conn.execute(order_history.insert(), [{"order_id": order_id, **history_row(e)} for e in stored])
     return stored
+
+
+def history_row(e: HistoryEntry) -> dict[str, Any]:
+    """The columns of a numbered history entry (without its order id)."""
+    return {
+        "sequence": e.sequence,
+        "change": e.change.value,
+        "status": e.status.value,
+        "previous_status": None if e.previous_status is None else e.previous_status.value,
+        "payment_status": e.payment_status.value,
+        "fulfilment_status": e.fulfilment_status.value,
+        "actor_role": e.actor.role,
+        "actor_id": e.actor.id,
+        "reason": e.reason,
+        "note": e.note,
+        "occurred_at": e.occurred_at,
+    }
 
 
 async def set_provider_refund_id(conn: AsyncConnection, order_id: str, refund_id: str, provider_refund_id: str) -> None:
@@ -740,6 +739,17 @@ def _no_earlier_pending() -> sa.ColumnElement[bool]:
         earlier.c.status == "pending",
         earlier.c.id < order_effects.c.id,
     )
+
+
+_DUE = sa.exists().where(order_effects.c.status == "pending", order_effects.c.next_attempt_at <= _now())
+_ANY_DUE_EFFECT = DriverQuery(sa.select(_DUE.label("due")))
+
+
+async def any_due_effect(db: Database) -> bool:
+    """Whether some pending effect is due: one prepared read (autocommit), so that an idle worker
+    polls without opening a unit of work."""
+    [row] = await db.fetch(_ANY_DUE_EFFECT)
+    return bool(row["due"])
 
 
 async def claim_due_effect(conn: AsyncConnection) -> Any | None:
