@@ -9,30 +9,32 @@ from collections.abc import Sequence
 
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shop.cart.v1 import events_pb2
 from shop.common.v1 import common_pb2
 from shop_cart import store
 from shop_cart.domain import Cart, item_count
-from shopkit.outbox import add_events
+from shopkit.outbox_driver import OutboxWriter
+from shopkit.sqldriver import DriverConnection
 
 CHECKED_OUT = "shop.cart.checked_out"
 ABANDONED = "shop.cart.abandoned"
 MERGED = "shop.cart.merged"
 
+_outbox = OutboxWriter(store.outbox)
 
-async def checked_out(conn: AsyncConnection, cart: Cart) -> None:
+
+async def checked_out(conn: DriverConnection, cart: Cart) -> None:
     message = events_pb2.CartCheckedOut(
         cart_id=str(cart.cart_id),
         customer_id=cart.customer_id,
         checkout_id=cart.checkout_id,
         order_id=cart.order_id,
     )
-    await add_events(conn, store.outbox, [(CHECKED_OUT, message, str(cart.cart_id))])
+    await _outbox.add(conn, [(CHECKED_OUT, message, str(cart.cart_id))])
 
 
-async def abandoned(conn: AsyncConnection, carts: Sequence[Cart]) -> None:
+async def abandoned(conn: DriverConnection, carts: Sequence[Cart]) -> None:
     staged: list[tuple[str, Message, str]] = []
     for cart in carts:
         last_activity = Timestamp()
@@ -46,11 +48,11 @@ async def abandoned(conn: AsyncConnection, carts: Sequence[Cart]) -> None:
             last_activity_at=last_activity,
         )
         staged.append((ABANDONED, message, str(cart.cart_id)))
-    await add_events(conn, store.outbox, staged)
+    await _outbox.add(conn, staged)
 
 
-async def merged(conn: AsyncConnection, guest_cart_id: str, cart: Cart) -> None:
+async def merged(conn: DriverConnection, guest_cart_id: str, cart: Cart) -> None:
     message = events_pb2.CartMerged(
         guest_cart_id=guest_cart_id, cart_id=str(cart.cart_id), customer_id=cart.customer_id
     )
-    await add_events(conn, store.outbox, [(MERGED, message, str(cart.cart_id))])
+    await _outbox.add(conn, [(MERGED, message, str(cart.cart_id))])

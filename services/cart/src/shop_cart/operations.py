@@ -17,15 +17,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
+import asyncpg  # type: ignore[import-untyped]
 
 from shop_cart import domain, events, store
 from shop_cart.domain import Cart, CartStatus, CustomerContext, Draft, Limits
 from shop_cart.peers import PeerFailed, Peers
 from shop_cart.settings import CartSettings
 from shopkit.auth import Caller
-from shopkit.db import Database
+from shopkit.db import Database, DriverConnection
 from shopkit.errors import (
     Aborted,
     AlreadyExists,
@@ -43,7 +42,7 @@ log = logging.getLogger("shop_cart.operations")
 Clock = Callable[[], datetime]
 Plan = Callable[[Cart], Draft | None]
 Finish = Callable[[Cart], Cart]
-AfterSave = Callable[[AsyncConnection, Cart], Awaitable[None]]
+AfterSave = Callable[[DriverConnection, Cart], Awaitable[None]]
 
 
 def system_clock() -> datetime:
@@ -88,7 +87,7 @@ class Carts:
     # --- reads -------------------------------------------------------------------------------------
 
     async def _read(self, cart_id: uuid.UUID) -> Cart | None:
-        async with self.db.connect() as conn:
+        async with self.db.driver() as conn:
             return await store.get_cart(conn, cart_id)
 
     async def visible(self, who: Caller, cart_id: uuid.UUID) -> Cart:
@@ -104,7 +103,7 @@ class Carts:
     async def active_of(self, who: Caller, customer_id: str) -> View:
         if not (who.is_admin or who.customer_id == customer_id):
             raise NotFound("cart", f"active cart of customer {customer_id}")
-        async with self.db.connect() as conn:
+        async with self.db.driver() as conn:
             cart = await store.active_cart_of(conn, customer_id)
         if cart is None:
             raise NotFound("cart", f"active cart of customer {customer_id}")
@@ -126,7 +125,7 @@ class Carts:
 
     # --- the change machinery ------------------------------------------------------------------------
 
-    async def _replayed(self, conn: AsyncConnection, cart: Cart, request: AddRequest) -> tuple[Cart, uuid.UUID] | None:
+    async def _replayed(self, conn: DriverConnection, cart: Cart, request: AddRequest) -> tuple[Cart, uuid.UUID] | None:
         found = await store.recorded_request(conn, cart.cart_id, request.request_id)
         if found is None:
             return None
@@ -155,7 +154,7 @@ class Carts:
         if draft is None:
             return current, None
         quote = await self.peers.quote(draft.cart)
-        async with self.db.transaction() as conn:
+        async with self.db.driver_transaction() as conn:
             locked = await store.get_cart(conn, current.cart_id, for_update=True)
             assert locked is not None  # carts are never deleted
             if request is not None:
@@ -193,7 +192,7 @@ class Carts:
                 metadata={"customer_id": context.customer_id},
             )
         cart = domain.new_cart(uuid.uuid4(), context, self.clock(), self.price_ttl)
-        async with self.db.transaction() as conn:
+        async with self.db.driver_transaction() as conn:
             if context.customer_id:
                 if await store.insert_cart(conn, cart):
                     return View(cart)
@@ -219,7 +218,7 @@ class Carts:
     ) -> tuple[View, uuid.UUID]:
         current = await self.visible(who, cart_id)
         request = AddRequest(request_id, f"{sku}\n{quantity}")
-        async with self.db.connect() as conn:
+        async with self.db.driver() as conn:
             replayed = await self._replayed(conn, current, request)
         if replayed is not None:
             return View(replayed[0]), replayed[1]
@@ -333,8 +332,8 @@ class Carts:
             )
         try:
             return await self._merge_once(guest_cart_id, context)
-        except IntegrityError as error:
-            if "carts_active_customer_key" not in str(error.orig):
+        except asyncpg.UniqueViolationError as error:
+            if error.constraint_name != "carts_active_customer_key":
                 raise
             # The customer got an active cart while the guest cart was being adopted: merge into it.
             return await self._merge_once(guest_cart_id, context)
@@ -355,7 +354,7 @@ class Carts:
                 raise NotFound("cart", str(guest_cart_id))
             return await self._customer_view(customer_id, target)
         domain.require_active(guest)
-        async with self.db.connect() as conn:
+        async with self.db.driver() as conn:
             target = await store.active_cart_of(conn, customer_id)
         if target is None:
             return await self._adopt(guest, context)
@@ -363,7 +362,7 @@ class Carts:
 
     async def _customer_view(self, customer_id: str, fallback: Cart) -> View:
         """A repeated merge answers with the customer's active cart as it is."""
-        async with self.db.connect() as conn:
+        async with self.db.driver() as conn:
             active = await store.active_cart_of(conn, customer_id)
         return await self._renewed(active or fallback)
 
@@ -373,7 +372,7 @@ class Carts:
                 raise Aborted("the guest cart changed meanwhile; try again", reason="CONCURRENT_CHANGE")
             return domain.adopt(cart, context)
 
-        async def announce(conn: AsyncConnection, cart: Cart) -> None:
+        async def announce(conn: DriverConnection, cart: Cart) -> None:
             await events.merged(conn, str(guest.cart_id), cart)
 
         cart, _ = await self._change(guest, plan, finish=domain.drop_unusable_coupon, after_save=announce)
@@ -382,7 +381,7 @@ class Carts:
     async def _merge_pair(self, guest: Cart, target: Cart) -> View:
         draft = domain.merge_into(target, guest, self.limits, uuid.uuid4)
         quote = await self.peers.quote(draft.cart)
-        async with self.db.transaction() as conn:
+        async with self.db.driver_transaction() as conn:
             pair = await store.get_carts(conn, [guest.cart_id, target.cart_id], for_update=True)
             locked = {cart.cart_id: cart for cart in pair}
             g, t = locked[guest.cart_id], locked[target.cart_id]
@@ -408,7 +407,7 @@ class Carts:
     # --- lifecycle -------------------------------------------------------------------------------------------------
 
     async def check_out(self, cart_id: uuid.UUID, checkout_id: str, order_id: str) -> View:
-        async with self.db.transaction() as conn:
+        async with self.db.driver_transaction() as conn:
             cart = await store.get_cart(conn, cart_id, for_update=True)
             if cart is None:
                 raise NotFound("cart", str(cart_id))
@@ -423,7 +422,7 @@ class Carts:
     async def abandon_idle(self, limit: int) -> int:
         """Mark up to `limit` carts idle for longer than the TTL ABANDONED; safe on several replicas."""
         now = self.clock()
-        async with self.db.transaction() as conn:
+        async with self.db.driver_transaction() as conn:
             idle = await store.lock_idle_carts(conn, now - self.idle_ttl, limit)
             if idle:
                 await store.mark_abandoned(conn, [cart.cart_id for cart in idle], now)

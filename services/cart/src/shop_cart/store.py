@@ -1,4 +1,5 @@
-"""Tables and repository functions (SQLAlchemy Core on the caller's connection).
+"""Tables and repository functions: Core statements compiled once and run on the asyncpg driver
+(`shopkit.sqldriver`), so a cart read or write costs a few prepared statements.
 
 Concurrency: every write locks the cart's row (`get_cart(..., for_update=True)`) before touching it
 or its lines; a merge locks both carts in id order. One active cart per customer is a partial
@@ -13,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import UUID, insert
+from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shop_cart.domain import (
@@ -27,6 +28,7 @@ from shop_cart.domain import (
     Sellability,
 )
 from shopkit.outbox import inbox_table, outbox_table
+from shopkit.sqldriver import DriverConnection, DriverQuery, Row
 
 metadata = sa.MetaData(
     naming_convention={
@@ -240,102 +242,175 @@ def _cart(row: Any, lines: Sequence[Line]) -> Cart:
 
 # --- reads -----------------------------------------------------------------------------------------
 
+# A cart with its lines, one row per line (a LEFT JOIN: an empty cart is one row without a line); line
+# columns are prefixed.
+_LINE_COLUMNS = [c.label(f"line_{c.name}") for c in cart_lines.c if c.name != "cart_id"]
 
-async def _with_lines(conn: AsyncConnection, rows: Sequence[Any]) -> list[Cart]:
-    if not rows:
-        return []
-    by_cart: dict[uuid.UUID, list[Line]] = {row.id: [] for row in rows}
-    line_rows = await conn.execute(
-        sa.select(cart_lines)
-        .where(cart_lines.c.cart_id.in_(list(by_cart)))
-        .order_by(cart_lines.c.cart_id, cart_lines.c.position)
+
+def _with_lines(where: sa.ColumnElement[bool]) -> sa.Select[Any]:
+    return (
+        sa.select(*carts.c, *_LINE_COLUMNS)
+        .select_from(carts.outerjoin(cart_lines, cart_lines.c.cart_id == carts.c.id))
+        .where(where)
+        .order_by(carts.c.id, cart_lines.c.position)
     )
-    for line_row in line_rows:
-        by_cart[line_row.cart_id].append(_line(line_row))
-    return [_cart(row, by_cart[row.id]) for row in rows]
 
 
-async def get_carts(conn: AsyncConnection, cart_ids: Iterable[uuid.UUID], *, for_update: bool = False) -> list[Cart]:
+_IDS = sa.bindparam("ids", type_=ARRAY(UUID(as_uuid=True)))
+_BY_IDS = _with_lines(carts.c.id == sa.any_(_IDS))
+_CARTS = DriverQuery(_BY_IDS)
+# Locking is a statement of its own: a read that waited for a lock would see the lines as they were
+# before the wait; the read after it sees what the previous holder committed.
+_LOCK = DriverQuery(sa.select(carts.c.id).where(carts.c.id == sa.any_(_IDS)).order_by(carts.c.id).with_for_update())
+_ACTIVE_OF = DriverQuery(
+    _with_lines(sa.and_(carts.c.customer_id == sa.bindparam("customer_id"), carts.c.status == "active"))
+)
+_BY_GUEST_REQUEST = DriverQuery(_with_lines(carts.c.guest_request_id == sa.bindparam("request_id", type_=sa.Text)))
+_IDLE = DriverQuery(
+    sa.select(carts.c.id)
+    .where(carts.c.status == "active", carts.c.last_activity_at <= sa.bindparam("idle_since", type_=_TS))
+    .order_by(carts.c.last_activity_at)
+    .limit(sa.bindparam("limit", type_=sa.Integer))
+    .with_for_update(skip_locked=True)
+)
+
+
+class _Fields:
+    """Attribute access to a driver row (with a column prefix), for the row mappers above."""
+
+    __slots__ = ("_prefix", "_row")
+
+    def __init__(self, row: Row, prefix: str = ""):
+        self._row = row
+        self._prefix = prefix
+
+    def __getattr__(self, name: str) -> Any:
+        return self._row[self._prefix + name]
+
+
+def _carts(rows: Sequence[Row]) -> list[Cart]:
+    firsts: dict[uuid.UUID, Row] = {}
+    lines: dict[uuid.UUID, list[Line]] = {}
+    for row in rows:
+        cart_id = row["id"]
+        if cart_id not in firsts:
+            firsts[cart_id] = row
+            lines[cart_id] = []
+        if row["line_id"] is not None:
+            lines[cart_id].append(_line(_Fields(row, "line_")))
+    return [_cart(_Fields(row), lines[cart_id]) for cart_id, row in firsts.items()]
+
+
+async def get_carts(conn: DriverConnection, cart_ids: Iterable[uuid.UUID], *, for_update: bool = False) -> list[Cart]:
     """Carts by id (in id order); `for_update` locks their rows in that order (no deadlocks)."""
-    query = sa.select(carts).where(carts.c.id.in_(sorted(set(cart_ids)))).order_by(carts.c.id)
+    ids = sorted(set(cart_ids))
     if for_update:
-        query = query.with_for_update()
-    return await _with_lines(conn, list(await conn.execute(query)))
+        await conn.execute(_LOCK, ids=ids)
+    return _carts(await conn.fetch(_CARTS, ids=ids))
 
 
-async def get_cart(conn: AsyncConnection, cart_id: uuid.UUID, *, for_update: bool = False) -> Cart | None:
+async def get_cart(conn: DriverConnection, cart_id: uuid.UUID, *, for_update: bool = False) -> Cart | None:
     found = await get_carts(conn, [cart_id], for_update=for_update)
     return found[0] if found else None
 
 
-async def active_cart_of(conn: AsyncConnection, customer_id: str) -> Cart | None:
-    rows = list(
-        await conn.execute(sa.select(carts).where(carts.c.customer_id == customer_id, carts.c.status == "active"))
-    )
-    found = await _with_lines(conn, rows)
+async def active_cart_of(conn: DriverConnection, customer_id: str) -> Cart | None:
+    found = _carts(await conn.fetch(_ACTIVE_OF, customer_id=customer_id))
     return found[0] if found else None
 
 
-async def cart_by_guest_request(conn: AsyncConnection, request_id: str) -> Cart | None:
-    rows = list(await conn.execute(sa.select(carts).where(carts.c.guest_request_id == request_id)))
-    found = await _with_lines(conn, rows)
+async def cart_by_guest_request(conn: DriverConnection, request_id: str) -> Cart | None:
+    found = _carts(await conn.fetch(_BY_GUEST_REQUEST, request_id=request_id))
     return found[0] if found else None
 
 
 # --- writes ----------------------------------------------------------------------------------------
 
+_CART_FIELDS = [c.name for c in carts.c if c.name not in ("id", "guest_request_id")]
 
-async def insert_cart(conn: AsyncConnection, cart: Cart, guest_request_id: str | None = None) -> bool:
+
+def _params(table: sa.Table, names: Iterable[str]) -> dict[str, sa.BindParameter[Any]]:
+    return {name: sa.bindparam(name, type_=table.c[name].type) for name in names}
+
+
+def _insert_cart(conflict: Sequence[sa.Column[Any]], where: sa.TextClause | None) -> DriverQuery:
+    statement = insert(carts).values(**_params(carts, ["id", "guest_request_id", *_CART_FIELDS]))
+    return DriverQuery(
+        statement.on_conflict_do_nothing(index_elements=conflict, index_where=where).returning(carts.c.id)
+    )
+
+
+_INSERT_CUSTOMER_CART = _insert_cart([carts.c.customer_id], sa.text("status = 'active'"))
+_INSERT_GUEST_CART = _insert_cart([carts.c.guest_request_id], None)
+_UPDATE_CART = DriverQuery(
+    carts.update()
+    .where(carts.c.id == sa.bindparam("cart_id", type_=UUID(as_uuid=True)))
+    .values(**_params(carts, _CART_FIELDS))
+)
+_DELETE_LINES = DriverQuery(cart_lines.delete().where(cart_lines.c.id == sa.any_(_IDS)))
+_LINE_FIELDS = [c.name for c in cart_lines.c]
+_UPDATABLE_LINE_FIELDS = [name for name in _LINE_FIELDS if name not in ("id", "cart_id", "added_at")]
+_upsert = insert(cart_lines).values(**_params(cart_lines, _LINE_FIELDS))
+_UPSERT_LINE = DriverQuery(
+    _upsert.on_conflict_do_update(
+        index_elements=[cart_lines.c.id], set_={name: _upsert.excluded[name] for name in _UPDATABLE_LINE_FIELDS}
+    )
+)
+_RECORDED_REQUEST = DriverQuery(
+    sa.select(cart_requests.c.fingerprint, cart_requests.c.line_id).where(
+        cart_requests.c.cart_id == sa.bindparam("cart_id", type_=UUID(as_uuid=True)),
+        cart_requests.c.request_id == sa.bindparam("request_id", type_=sa.Text),
+    )
+)
+_RECORD_REQUEST = DriverQuery(
+    cart_requests.insert().values(
+        **_params(cart_requests, ["cart_id", "request_id", "fingerprint", "line_id", "created_at"])
+    )
+)
+_MARK_ABANDONED = DriverQuery(
+    carts.update()
+    .where(carts.c.id == sa.any_(_IDS))
+    .values(status="abandoned", version=carts.c.version + 1, updated_at=sa.bindparam("now", type_=_TS))
+)
+
+
+async def insert_cart(conn: DriverConnection, cart: Cart, guest_request_id: str | None = None) -> bool:
     """Insert a new (empty) cart. False when the customer already has an active cart or the guest
     request id was used: a concurrent insert waits for the first transaction, then finds it taken."""
-    statement = insert(carts).values(id=cart.cart_id, guest_request_id=guest_request_id, **_cart_values(cart))
-    if cart.customer_id:
-        statement = statement.on_conflict_do_nothing(
-            index_elements=[carts.c.customer_id], index_where=sa.text("status = 'active'")
-        )
-    else:
-        statement = statement.on_conflict_do_nothing(index_elements=[carts.c.guest_request_id])
-    return (await conn.execute(statement.returning(carts.c.id))).first() is not None
+    query = _INSERT_CUSTOMER_CART if cart.customer_id else _INSERT_GUEST_CART
+    row = await conn.fetchrow(query, id=cart.cart_id, guest_request_id=guest_request_id, **_cart_values(cart))
+    return row is not None
 
 
-async def save_cart(conn: AsyncConnection, before: Cart, after: Cart) -> None:
+async def save_cart(conn: DriverConnection, before: Cart, after: Cart) -> None:
     """Write `after` over the locked `before`: the cart row, removed lines, new and changed lines."""
-    await conn.execute(carts.update().where(carts.c.id == after.cart_id).values(**_cart_values(after)))
+    await conn.execute(_UPDATE_CART, cart_id=after.cart_id, **_cart_values(after))
     kept = {line.line_id for line in after.lines}
     removed = [line.line_id for line in before.lines if line.line_id not in kept]
     if removed:
-        await conn.execute(cart_lines.delete().where(cart_lines.c.id.in_(removed)))
+        await conn.execute(_DELETE_LINES, ids=removed)
     old = {line.line_id: line for line in before.lines}
-    changed = [_line_values(after.cart_id, line) for line in after.lines if old.get(line.line_id) != line]
-    if changed:
-        statement = insert(cart_lines).values(changed)
-        updatable = [c.name for c in cart_lines.c if c.name not in ("id", "cart_id", "added_at")]
-        await conn.execute(
-            statement.on_conflict_do_update(
-                index_elements=[cart_lines.c.id], set_={name: statement.excluded[name] for name in updatable}
-            )
-        )
+    for line in after.lines:
+        if old.get(line.line_id) != line:
+            await conn.execute(_UPSERT_LINE, **_line_values(after.cart_id, line))
 
 
-async def recorded_request(conn: AsyncConnection, cart_id: uuid.UUID, request_id: str) -> tuple[str, uuid.UUID] | None:
+async def recorded_request(conn: DriverConnection, cart_id: uuid.UUID, request_id: str) -> tuple[str, uuid.UUID] | None:
     """(fingerprint, line id) of an AddCartLine request id already applied to the cart."""
-    row = (
-        await conn.execute(
-            sa.select(cart_requests.c.fingerprint, cart_requests.c.line_id).where(
-                cart_requests.c.cart_id == cart_id, cart_requests.c.request_id == request_id
-            )
-        )
-    ).first()
-    return (row.fingerprint, row.line_id) if row else None
+    row = await conn.fetchrow(_RECORDED_REQUEST, cart_id=cart_id, request_id=request_id)
+    return (row["fingerprint"], row["line_id"]) if row else None
 
 
 async def record_request(
-    conn: AsyncConnection, cart_id: uuid.UUID, request_id: str, fingerprint: str, line_id: uuid.UUID, now: datetime
+    conn: DriverConnection, cart_id: uuid.UUID, request_id: str, fingerprint: str, line_id: uuid.UUID, now: datetime
 ) -> None:
     await conn.execute(
-        cart_requests.insert().values(
-            cart_id=cart_id, request_id=request_id, fingerprint=fingerprint, line_id=line_id, created_at=now
-        )
+        _RECORD_REQUEST,
+        cart_id=cart_id,
+        request_id=request_id,
+        fingerprint=fingerprint,
+        line_id=line_id,
+        created_at=now,
     )
 
 
@@ -353,21 +428,11 @@ async def delete_requests_before(conn: AsyncConnection, cutoff: datetime, limit:
     return int(result.rowcount or 0)
 
 
-async def lock_idle_carts(conn: AsyncConnection, idle_since: datetime, limit: int) -> list[Cart]:
+async def lock_idle_carts(conn: DriverConnection, idle_since: datetime, limit: int) -> list[Cart]:
     """Claim active carts without activity since `idle_since`; rows another replica holds are skipped."""
-    query = (
-        sa.select(carts)
-        .where(carts.c.status == "active", carts.c.last_activity_at <= idle_since)
-        .order_by(carts.c.last_activity_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return await _with_lines(conn, list(await conn.execute(query)))
+    ids = [row["id"] for row in await conn.fetch(_IDLE, idle_since=idle_since, limit=limit)]
+    return await get_carts(conn, ids) if ids else []
 
 
-async def mark_abandoned(conn: AsyncConnection, cart_ids: Sequence[uuid.UUID], now: datetime) -> None:
-    await conn.execute(
-        carts.update()
-        .where(carts.c.id.in_(list(cart_ids)))
-        .values(status="abandoned", version=carts.c.version + 1, updated_at=now)
-    )
+async def mark_abandoned(conn: DriverConnection, cart_ids: Sequence[uuid.UUID], now: datetime) -> None:
+    await conn.execute(_MARK_ABANDONED, ids=list(cart_ids), now=now)

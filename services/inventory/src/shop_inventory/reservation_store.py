@@ -185,7 +185,8 @@ async def insert_reservation(
 
 
 # Reservation columns with their allocations, one row per allocation (a LEFT JOIN: the lock is on the
-# reservation row only).
+# reservation row only). Allocations are written with their reservation and never change, so the joined
+# rows are exact even when the lock had to wait (the locked row itself is re-read at its latest version).
 _WITH_ALLOCATIONS = (
     sa.select(
         reservations.c.id,
