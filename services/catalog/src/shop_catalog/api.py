@@ -155,6 +155,9 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             raise _unknown_category(spec, "product")
         conflict = _sku_conflicts(resolved, await store.sku_owners(conn, resolved.skus), None)
         if conflict is not None:
+            # A concurrent call with the same request id may have committed between the two reads above.
+            if request_id is not None and await store.product_id_for_request(conn, request_id) is not None:
+                return None
             raise conflict
         product_id = uuid.uuid4()
         await store.insert_product(conn, product_id, resolved, request_id=request_id)

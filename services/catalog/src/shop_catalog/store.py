@@ -438,7 +438,10 @@ class ProductFilter:
         if self.statuses:
             conditions.append(products.c.status.in_([s.value for s in self.statuses]))
         if self.channel is not None:
-            conditions.append(products.c.channels.contains([self.channel.value]))
+            # `= ANY`, not `@>`: the common channels hold most products, and a bitmap of the GIN index on
+            # channels (most of the table) cost 1.4 s with 1M products; checking the rows the other
+            # conditions found is cheap.
+            conditions.append(sa.literal(self.channel.value, sa.Text) == sa.any_(products.c.channels))
         if self.attributes:
             conditions.append(products.c.facets.contains(domain.facet_filter(self.attributes)))
         return conditions
