@@ -12,7 +12,7 @@ PACKAGES := libs/protos libs/kit libs/devstack $(TOOLS) $(foreach s,$(SERVICES),
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test lint proto proto-breaking proto-baseline bench load images images-check clean distclean
+.PHONY: help install run test lint proto proto-breaking proto-baseline bench load load-knee images images-check clean distclean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s$$'\t'
@@ -75,9 +75,20 @@ bench: $(STAMP)  ## the benchmark suite B1..B8 (< 10 min); options: make bench A
 LOAD_TIME ?= 60s
 LOAD_USERS ?= 20
 LOAD_SPAWN_RATE ?= 5
-load: $(STAMP)  ## locust against a running `make run` for LOAD_TIME (60s), LOAD_USERS (20); exits 1 on failures
-	$(BIN)/locust -f loadtests/locustfile.py --headless --only-summary --exit-code-on-error 1 \
-		-t $(LOAD_TIME) -u $(LOAD_USERS) -r $(LOAD_SPAWN_RATE)
+LOAD_TAGS ?=
+LOAD_STAMP := $(shell date +%Y%m%d-%H%M%S)
+LOAD_REPORT_DIR ?= .data/load/$(LOAD_STAMP)
+LOCUST = $(BIN)/locust --config loadtests/locust.conf $(if $(LOAD_TAGS),--tags $(LOAD_TAGS)) \
+	--csv $(LOAD_REPORT_DIR)/load --html $(LOAD_REPORT_DIR)/report.html
+load: $(STAMP)  ## locust against a running `make run` (LOAD_TIME, LOAD_USERS, LOAD_TAGS); reports in LOAD_REPORT_DIR
+	@mkdir -p $(LOAD_REPORT_DIR)
+	$(LOCUST) -t $(LOAD_TIME) -u $(LOAD_USERS) -r $(LOAD_SPAWN_RATE)
+	@echo "reports: $(LOAD_REPORT_DIR)/report.html and $(LOAD_REPORT_DIR)/load_*.csv"
+
+load-knee: $(STAMP)  ## step load against a running `make run` until p99 passes 1 s (SHOP_KNEE_* settings)
+	@mkdir -p $(LOAD_REPORT_DIR)
+	SHOP_KNEE_CSV=$(LOAD_REPORT_DIR)/knee.csv $(LOCUST) -f loadtests/knee.py -t 30m  # the shape ends the run
+	@echo "reports: $(LOAD_REPORT_DIR)/knee.csv, report.html and load_*.csv"
 
 IMAGES ?=
 images: $(STAMP)  ## build every image with podman (IMAGES="catalog gateway" for some); sets podman up when missing

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import Message
-from locust import User, between, task
+from locust import User, between, tag, task
 
 from shop.storefront.v1 import storefront_pb2, storefront_pb2_grpc
 from shop_load.config import GATEWAY_GRPC, SEARCH_TERMS
@@ -53,6 +53,7 @@ class StorefrontGrpcUser(User):
         )
         return response
 
+    @tag("grpc")
     @task(3)
     def search_and_get(self) -> None:
         listed = self.call(
@@ -67,6 +68,7 @@ class StorefrontGrpcUser(User):
                 storefront_pb2.GetProductRequest(id=random.choice(listed.products).id),
             )
 
+    @tag("grpc")
     @task(1)
     def categories(self) -> None:
         self.call("StorefrontService/ListCategories", self.stub.ListCategories, storefront_pb2.ListCategoriesRequest())

@@ -8,7 +8,7 @@ import uuid
 from enum import Enum
 from typing import Any
 
-from locust import FastHttpUser, between, task
+from locust import FastHttpUser, between, tag, task
 from locust.contrib.fasthttp import FastResponse
 
 from shop_load import flash_sale
@@ -198,16 +198,19 @@ class Browser(ShopUser):
     wait_time = between(1, 3)
     role = ""  # no token
 
+    @tag("browse")
     @task(3)
     def list_products(self) -> None:
         self.client.get("/v1/products?page_size=20", name="/v1/products")
 
+    @tag("browse")
     @task(4)
     def search_and_view(self) -> None:
         hits = self.search(random.choice(SEARCH_TERMS))
         if hits:
             self.product(random.choice(hits)["slug"])
 
+    @tag("browse")
     @task(1)
     def categories(self) -> None:
         self.client.get("/v1/categories", name="/v1/categories")
@@ -219,6 +222,7 @@ class Shopper(ShopUser):
     weight = 3
     wait_time = between(2, 5)
 
+    @tag("shop", "checkout")
     @task(3)
     def buy(self) -> None:
         sku = self.buyable_sku()
@@ -229,6 +233,7 @@ class Shopper(ShopUser):
         if payment_method:
             self.checkout(payment_method)
 
+    @tag("shop")
     @task(2)
     def orders(self) -> None:
         self.client.get("/v1/orders", headers=self.headers(), name="/v1/orders")
@@ -242,6 +247,7 @@ class B2BBuyer(ShopUser):
     role = "b2b_buyer"
     account_id = "acme-corp"
 
+    @tag("b2b", "checkout")
     @task(3)
     def bulk_order(self) -> None:
         quantity = random.choice((10, 20, 25))
@@ -250,6 +256,7 @@ class B2BBuyer(ShopUser):
             return
         self.checkout("invoice", purchase_order_number=f"PO-{uuid.uuid4().hex[:10].upper()}")
 
+    @tag("b2b")
     @task(1)
     def account_orders(self) -> None:
         self.client.get("/v1/orders?scope=account", headers=self.headers(), name="/v1/orders?scope=account")
@@ -263,6 +270,7 @@ class FlashSale(ShopUser):
     weight = 2
     wait_time = between(0.5, 2)
 
+    @tag("flash", "checkout")
     @task
     def grab(self) -> None:
         sale = flash_sale.current
