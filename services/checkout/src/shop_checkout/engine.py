@@ -276,7 +276,7 @@ class SagaEngine:
         before = run.checkout
         quoted = self._quote_to_count(before, outcome)
         if quoted is not None:
-            after, version = await self._transition_locked(run, change, quoted)
+            after, version = await self._write_with_spending(run, change, quoted)
         else:
             after, version = await self._write(run, change)
         run.checkout, run.version, run.started = after, version, started[0]
@@ -293,24 +293,30 @@ class SagaEngine:
         return outcome.result if counted else None
 
     async def _write(self, run: _Run, change: Change) -> tuple[Checkout, int]:
-        """One conditional UPDATE while nothing else wrote the row; re-applied to the row as it is now
-        when an event did. A checkout that reaches its end takes the transaction that stages its event."""
+        """One conditional UPDATE while nothing else wrote the row (with the checkout's final event when
+        it ends, in one transaction); re-applied to the row as it is now when an event did."""
         current, version = run.checkout, run.version
         while True:
             after = change(current, None)
-            if events.ends(current, after):
-                return await self._transition_locked(run, change, None)
+            final = events.finished_event(current, after)
             written = await rows.write(
-                self.db, after, owner=self.owner, version=version, lease_seconds=self.settings.lease_seconds
+                self.db,
+                after,
+                owner=self.owner,
+                version=version,
+                lease_seconds=self.settings.lease_seconds,
+                events=[final] if final else (),
             )
             if written is not None:
+                if final and self.relay is not None:
+                    self.relay.wake()
                 return after, written
             loaded = await rows.load(self.db, current.checkout_id)
             if loaded is None or loaded.owner != self.owner:
                 raise LeaseLost(current.checkout_id)
             current, version = loaded.checkout, loaded.version
 
-    async def _transition_locked(self, run: _Run, change: Change, quoted: saga.Quoted | None) -> tuple[Checkout, int]:
+    async def _write_with_spending(self, run: _Run, change: Change, quoted: saga.Quoted) -> tuple[Checkout, int]:
         """The change in a transaction on the locked row: with the buyer's spending read under the
         buyer's lock (so concurrent checkouts count each other), and the checkout's final event."""
         checkout_id = run.checkout.checkout_id
@@ -319,7 +325,7 @@ class SagaEngine:
             if locked is None or locked[1] != self.owner:
                 raise LeaseLost(checkout_id)
             before = locked[0]
-            spent = await self._spent(conn, before, quoted) if quoted is not None else None
+            spent = await self._spent(conn, before, quoted)
             after = change(before, spent)
             version = await store.save(conn, after, owner=self.owner, lease_seconds=self.settings.lease_seconds)
             published = await events.stage_finished(conn, before, after)

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from google.protobuf.message import Message
 from nats.aio.msg import Msg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -41,10 +42,11 @@ def ends(before: Checkout, after: Checkout) -> bool:
     return before.status is not after.status and after.status in (Status.COMPLETED, Status.FAILED)
 
 
-async def stage_finished(conn: AsyncConnection, before: Checkout, after: Checkout) -> bool:
-    """shop.checkout.completed / shop.checkout.failed when `after` reached its end; True if staged."""
+def finished_event(before: Checkout, after: Checkout) -> tuple[str, Message, str] | None:
+    """shop.checkout.completed / shop.checkout.failed (subject, message, aggregate id) when the change
+    from `before` to `after` ends the checkout."""
     if not ends(before, after):
-        return False
+        return None
     customer = after.request.customer
     if after.status is Status.COMPLETED:
         assert after.order is not None and after.total is not None
@@ -57,16 +59,23 @@ async def stage_finished(conn: AsyncConnection, before: Checkout, after: Checkou
             total=mapping.money_pb(after.total),
             payment_captured=after.captured,
         )
-        await add_event(conn, store.outbox, CHECKOUT_COMPLETED, completed, after.checkout_id)
-    else:
-        failed = events_pb2.CheckoutFailed(
-            checkout_id=after.checkout_id,
-            order_id=after.order.order_id if after.order else "",
-            cart_id=after.request.cart_id,
-            customer_id=customer.customer_id,
-            failure=mapping.failure_pb(after),
-        )
-        await add_event(conn, store.outbox, CHECKOUT_FAILED, failed, after.checkout_id)
+        return CHECKOUT_COMPLETED, completed, after.checkout_id
+    failed = events_pb2.CheckoutFailed(
+        checkout_id=after.checkout_id,
+        order_id=after.order.order_id if after.order else "",
+        cart_id=after.request.cart_id,
+        customer_id=customer.customer_id,
+        failure=mapping.failure_pb(after),
+    )
+    return CHECKOUT_FAILED, failed, after.checkout_id
+
+
+async def stage_finished(conn: AsyncConnection, before: Checkout, after: Checkout) -> bool:
+    """Stage the checkout's final event when `after` reached its end; True if staged."""
+    event = finished_event(before, after)
+    if event is None:
+        return False
+    await add_event(conn, store.outbox, *event)
     return True
 
 

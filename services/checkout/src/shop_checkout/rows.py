@@ -18,10 +18,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, insert
 
 from shop_checkout.domain.model import ACTIVE, Checkout
-from shop_checkout.store import ONE_LIVE_CHECKOUT_PER_CART, checkouts, codec, columns
+from shop_checkout.store import ONE_LIVE_CHECKOUT_PER_CART, checkouts, codec, columns, outbox
 from shopkit.db import Database, DriverQuery
+from shopkit.outbox_driver import OutboxWriter, Staged
 
 _STATE = sa.cast(checkouts.c.state, sa.Text).label("state")
+_OUTBOX = OutboxWriter(outbox)
 _ID = sa.bindparam("id", type_=sa.Text)
 
 
@@ -127,11 +129,22 @@ async def insert_checkout(db: Database, c: Checkout, *, owner: str, lease_second
     return int(rows[0]["version"]) if rows else None
 
 
-async def write(db: Database, c: Checkout, *, owner: str, version: int, lease_seconds: float) -> int | None:
+async def write(
+    db: Database, c: Checkout, *, owner: str, version: int, lease_seconds: float, events: Staged = ()
+) -> int | None:
     """Write a new state while `owner` holds the lease and the row is at `version`: the new version,
-    or None when either changed (a lease taken over, or an event recorded meanwhile)."""
-    rows = await db.fetch(_WRITE, id=c.checkout_id, owner=owner, version=version, **_params(c, owner, lease_seconds))
-    return int(rows[0]["version"]) if rows else None
+    or None when either changed (a lease taken over, or an event recorded meanwhile). `events` are
+    staged in the outbox in the same transaction."""
+    params = _params(c, owner, lease_seconds)
+    if not events:
+        rows = await db.fetch(_WRITE, id=c.checkout_id, owner=owner, version=version, **params)
+        return int(rows[0]["version"]) if rows else None
+    async with db.driver_transaction() as conn:
+        row = await conn.fetchrow(_WRITE, id=c.checkout_id, owner=owner, version=version, **params)
+        if row is None:
+            return None
+        await _OUTBOX.add(conn, events)
+    return int(row["version"])
 
 
 async def load(db: Database, checkout_id: str) -> Loaded | None:
