@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import StreamConfig
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -198,3 +199,114 @@ async def test_the_inbox_sweeper_forgets_only_ids_older_than_the_retention(db: D
     async with db.connect() as conn:
         left = (await conn.execute(sa.select(inbox.c.message_id))).scalars().all()
     assert left == ["recent"]
+
+
+async def test_a_batch_is_applied_in_one_transaction_and_skips_what_the_inbox_has(db: Database, js: Any) -> None:
+    service = js.test_service
+    transactions: list[int] = []
+
+    async def apply(conn: AsyncConnection, msg: Msg) -> None:
+        transactions.append(int((await conn.execute(sa.text("SELECT txid_current()"))).scalar_one()))
+        await conn.execute(effects.insert().values(amount=common_pb2.Money.FromString(msg.data).amount))
+
+    await stage(db, service, range(1, 9))
+    await OutboxRelay(db, js, outbox).publish_batch()
+    consumer = EventConsumer(
+        db,
+        js,
+        inbox,
+        service="kit",
+        name=f"batch-{service}",
+        source_service=service,
+        subjects=[f"shop.{service}.>"],
+        handler=apply,
+        ack_wait=1.0,
+    )
+    sub = await consumer.subscribe()
+    msgs = await sub.fetch(8, timeout=5)
+    assert len(msgs) == 8
+    assert await consumer.apply_batch_once(msgs[:3]) == [True] * 3  # applied, then "crashed" before the ack
+    redelivered = await sub.fetch(8, timeout=10)
+    by_id = {m.headers["Nats-Msg-Id"]: m for m in redelivered if m.headers}
+    in_order = [by_id[m.headers["Nats-Msg-Id"]] for m in msgs if m.headers]
+    transactions.clear()
+    outcomes = await consumer.handle_batch(in_order)
+    assert outcomes == ["duplicate"] * 3 + ["applied"] * 5
+    assert len(transactions) == 5 and len(set(transactions)) == 1  # one transaction for the batch
+    async with db.connect() as conn:
+        amounts = sorted((await conn.execute(sa.select(effects.c.amount))).scalars())
+        recorded = await conn.execute(
+            sa.select(sa.func.count()).select_from(inbox).where(inbox.c.consumer == consumer.durable)
+        )
+    assert amounts == list(range(1, 9))
+    assert recorded.scalar_one() == 8
+    with pytest.raises(NatsTimeoutError):  # all acknowledged: nothing comes back
+        await sub.fetch(1, timeout=2)
+
+
+async def test_one_bad_message_in_a_batch_is_dead_lettered_and_the_others_apply_once(db: Database, js: Any) -> None:
+    service = js.test_service
+
+    async def apply(conn: AsyncConnection, msg: Msg) -> None:
+        amount = common_pb2.Money.FromString(msg.data).amount
+        await conn.execute(effects.insert().values(amount=amount))  # rolled back with the batch
+        if amount == 5:
+            raise ValueError("cannot apply 5")
+
+    await stage(db, service, range(1, 11))
+    await OutboxRelay(db, js, outbox).publish_batch()
+    consumer = EventConsumer(
+        db,
+        js,
+        inbox,
+        service="kit",
+        name=f"poison-{service}",
+        source_service=service,
+        subjects=[f"shop.{service}.>"],
+        handler=apply,
+        max_deliver=2,
+    )
+    dlq = await js.pull_subscribe(f"shop.dlq.kit.kit-poison-{service}", stream=events.DLQ_STREAM)
+    task = asyncio.create_task(consumer.run())
+    try:
+        dead = (await dlq.fetch(1, timeout=15))[0]
+    finally:
+        task.cancel()
+    assert common_pb2.Money.FromString(dead.data).amount == 5
+    assert dead.headers is not None and dead.headers["Shop-Error"] == "ValueError: cannot apply 5"
+    async with db.connect() as conn:
+        amounts = sorted((await conn.execute(sa.select(effects.c.amount))).scalars())
+    assert amounts == [1, 2, 3, 4, 6, 7, 8, 9, 10]
+
+
+async def test_a_batch_handler_gets_the_fresh_messages_in_order(db: Database, js: Any) -> None:
+    service = js.test_service
+    batches: list[list[int]] = []
+
+    async def one(conn: AsyncConnection, msg: Msg) -> None:
+        await many(conn, [msg])
+
+    async def many(conn: AsyncConnection, msgs: Sequence[Msg]) -> None:
+        amounts = [common_pb2.Money.FromString(m.data).amount for m in msgs]
+        batches.append(amounts)
+        await conn.execute(effects.insert(), [{"amount": amount} for amount in amounts])
+
+    await stage(db, service, range(1, 7))
+    await OutboxRelay(db, js, outbox).publish_batch()
+    consumer = EventConsumer(
+        db,
+        js,
+        inbox,
+        service="kit",
+        name=f"many-{service}",
+        source_service=service,
+        subjects=[f"shop.{service}.>"],
+        handler=one,
+        batch_handler=many,
+    )
+    sub = await consumer.subscribe()
+    msgs = await sub.fetch(6, timeout=5)
+    assert await consumer.apply_once(msgs[1])  # one message: the one-message handler
+    assert await consumer.handle_batch(msgs) == ["applied", "duplicate", "applied", "applied", "applied", "applied"]
+    assert batches == [[2], [1, 3, 4, 5, 6]]
+    assert await count(db, effects) == 6

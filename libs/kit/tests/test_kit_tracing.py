@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import grpc
@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from shop.common.v1 import common_pb2
 from shopkit import events, tracing
 from shopkit.clients import make_channel
-from shopkit.consumer import EventConsumer
+from shopkit.consumer import EventConsumer, processing
 from shopkit.db import Database
 from shopkit.outbox import OutboxRelay, add_event, inbox_table, outbox_table
 from shopkit.server import GrpcService
@@ -115,3 +115,61 @@ async def test_trace_context_crosses_grpc_and_nats(spans: InMemorySpanExporter, 
     # The relay publishes later, outside the request, yet its span continues the request's trace.
     assert producer.parent is not None and producer.parent.span_id == server_span.context.span_id
     assert consumer_span.parent is not None and consumer_span.parent.span_id == producer.context.span_id
+
+
+async def test_a_batch_keeps_one_consumer_span_per_message(
+    spans: InMemorySpanExporter, db: Database, nats_url: str
+) -> None:
+    topic = f"trace{os.urandom(3).hex()}"
+    subject = f"shop.{topic}.paid"
+    nc = await events.connect(nats_url, "trace-batch-test")
+    js = nc.jetstream()
+    await events.ensure_stream(js, StreamConfig(name=events.stream_name(topic), subjects=[f"shop.{topic}.>"]))
+    roots = []
+    for amount in (1, 2, 3):  # three requests, three traces
+        with tracing.tracer("test").start_as_current_span(f"request {amount}") as root:
+            async with db.transaction() as conn:
+                await add_event(conn, outbox, subject, common_pb2.Money(amount=amount, currency="USD"))
+            roots.append(root)
+
+    async def one(conn: AsyncConnection, msg: Msg) -> None:
+        raise AssertionError("a batch of three goes to the batch handler")
+
+    async def many(conn: AsyncConnection, msgs: Sequence[Msg]) -> None:
+        for msg in msgs:
+            with processing(msg):  # what a message causes continues its trace
+                await add_event(conn, outbox, f"shop.{topic}.settled", common_pb2.Money.FromString(msg.data))
+
+    try:
+        await OutboxRelay(db, js, outbox).publish_batch()
+        consumer = EventConsumer(
+            db,
+            js,
+            inbox,
+            service="kit",
+            name=topic,
+            source_service=topic,
+            subjects=[subject],
+            handler=one,
+            batch_handler=many,
+        )
+        sub = await consumer.subscribe()
+        msgs = await sub.fetch(3, timeout=5)
+        assert await consumer.handle_batch(msgs) == ["applied"] * 3
+    finally:
+        await nc.close()
+
+    finished = spans.get_finished_spans()
+    producers = {s.context.trace_id: s for s in finished if s.name == f"{subject} publish"}
+    consumers = [s for s in finished if s.name == f"{subject} process" and s.kind == SpanKind.CONSUMER]
+    assert sorted(producers) == sorted(root.get_span_context().trace_id for root in roots)
+    assert len(consumers) == 3
+    for consumed in consumers:
+        producer = producers[consumed.context.trace_id]
+        assert consumed.parent is not None and consumed.parent.span_id == producer.context.span_id
+    async with db.connect() as conn:
+        staged = (
+            await conn.execute(sa.select(outbox.c.headers).where(outbox.c.subject == f"shop.{topic}.settled"))
+        ).all()
+    staged_traces = sorted(int(row.headers["traceparent"].split("-")[1], 16) for row in staged)
+    assert staged_traces == sorted(producers)

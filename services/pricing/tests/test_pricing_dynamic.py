@@ -9,6 +9,7 @@ from typing import Any
 import grpc
 import pytest
 import sqlalchemy as sa
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
@@ -227,3 +228,54 @@ async def test_rule_admin(pricing: Any, unique: str) -> None:
     await stub.DeleteDynamicRule(pb.DeleteDynamicRuleRequest(id=f"{unique}-one"), metadata=ADMIN)  # idempotent
     listed = await stub.ListDynamicRules(pb.ListDynamicRulesRequest(), metadata=ADMIN)
     assert [r.id for r in listed.rules if r.id.startswith(unique)] == [f"{unique}-two"]
+
+
+def stock_message(nc: Any, sku: str, total_available: int, message_id: str) -> Msg:
+    event = inventory_events.StockLevelChanged(sku=sku, location_id="wh-1", total_available=total_available)
+    return Msg(nc, subject=SUBJECT, data=event.SerializeToString(), headers={"Nats-Msg-Id": message_id})
+
+
+async def test_a_batch_moves_each_sku_once_from_its_latest_stock_level(pricing: Any, unique: str) -> None:
+    stub = pricing.stub
+    both, usd_only, free = f"{unique}-BOTH", f"{unique}-USD", f"{unique}-FREE"
+    await stub.SetBasePrices(
+        pb.SetBasePricesRequest(
+            prices=[
+                pb.BasePrice(sku=both, price=common_pb2.Money(amount=10_000, currency="USD")),
+                pb.BasePrice(sku=both, price=common_pb2.Money(amount=9_000, currency="EUR")),
+                pb.BasePrice(sku=usd_only, price=common_pb2.Money(amount=2_000, currency="USD")),
+                pb.BasePrice(sku=usd_only, price=common_pb2.Money(amount=1_800, currency="EUR")),
+                pb.BasePrice(sku=free, price=common_pb2.Money(amount=500, currency="USD")),
+            ]
+        ),
+        metadata=ADMIN,
+    )
+    await put_rule(stub, f"{unique}-both", [both])
+    await put_rule(stub, f"{unique}-usd", [usd_only], currency="USD")
+    ids = [str(uuid.uuid4()) for _ in range(5)]
+    batch = [
+        stock_message(pricing.runtime.nc, both, 3, ids[0]),
+        stock_message(pricing.runtime.nc, usd_only, 50, ids[1]),
+        stock_message(pricing.runtime.nc, both, 2, ids[2]),  # the latest for `both`: one step, not two
+        stock_message(pricing.runtime.nc, free, 0, ids[3]),  # no rule
+        stock_message(pricing.runtime.nc, usd_only, 500, ids[4]),  # the latest for `usd_only`: high stock
+    ]
+    async with pricing.runtime.db.transaction() as conn:
+        await events.handle_stock_levels(conn, batch)
+
+    assert (await base_price(stub, both), await base_price(stub, both, "EUR")) == (10_500, 9_450)
+    assert (await base_price(stub, usd_only), await base_price(stub, usd_only, "EUR")) == (1_900, 1_800)
+    assert await base_price(stub, free) == 500 and await changes(stub, free) == []
+    audit = await changes(stub, both) + await changes(stub, usd_only)
+    assert sorted((c.sku, c.new_price.currency, c.triggering_event_id, c.total_available) for c in audit) == sorted(
+        [(both, "USD", ids[2], 2), (both, "EUR", ids[2], 2), (usd_only, "USD", ids[4], 500)]
+    )
+    async with pricing.runtime.db.connect() as conn:
+        staged = (
+            await conn.execute(sa.select(store.outbox.c.payload).where(store.outbox.c.subject == events.PRICE_CHANGED))
+        ).scalars()
+        published = [events_pb2.PriceChanged.FromString(payload) for payload in staged]
+    dynamic = [e for e in published if e.sku in (both, usd_only) and e.cause == events_pb2.PRICE_CHANGE_CAUSE_DYNAMIC]
+    assert sorted((e.sku, e.triggering_event_id) for e in dynamic) == sorted(
+        [(both, ids[2]), (both, ids[2]), (usd_only, ids[4])]
+    )

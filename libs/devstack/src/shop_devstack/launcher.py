@@ -3,10 +3,11 @@
 Order of start: PostgreSQL (embedded, or the external SHOP_POSTGRES_URL), NATS, one role and one
 database per service (the payment sandbox included), `shop-<svc> migrate` for all of them at once,
 `shop-<svc> serve` for the services and the sandbox at once, wait until they are SERVING (gRPC
-health; the sandbox: HTTP /readyz), then the gateway (it calls every service; /readyz), and seed
-the demo data once. Stop (Ctrl-C / SIGTERM): the gateway first, then the services (SIGTERM,
-graceful drain), the sandbox (they call it while they drain), NATS, PostgreSQL. A second Ctrl-C
-kills what is still running.
+health; the sandbox: HTTP /readyz), then the gateway (it calls every service; /readyz), seed
+the demo data once, and wait until the event consumers have processed what seeding published
+(NATS monitoring: nothing pending) before saying "running" and printing the table. Stop (Ctrl-C /
+SIGTERM): the gateway first, then the services (SIGTERM, graceful drain), the sandbox (they call it
+while they drain), NATS, PostgreSQL. A second Ctrl-C kills what is still running.
 """
 
 from __future__ import annotations
@@ -204,6 +205,8 @@ class Launcher:
                 self.write_state()
                 await self._seed(services)
             await self.supervisor.wait_serving([s.name for s in edges], self.options.start_timeout)
+            if self.options.seed and services:
+                await self._catch_up()
             self.phase = "running"
             self.print_table()
             self._print_next_steps(chosen)
@@ -348,6 +351,13 @@ class Launcher:
             return
         if seeded:
             self.say(f"demo data seeded in {time.monotonic() - started:.1f} s")
+
+    async def _catch_up(self) -> None:
+        """Ready means the demo data is in: wait (bounded) until the event consumers have processed
+        what seeding published, e.g. pricing's dynamic pricing of every stock level."""
+        if os.environ.get(NATS_URL_VAR):
+            return  # an external NATS: its monitoring endpoint is not ours to know
+        await seed.wait_for_consumers(f"http://{LOCAL_HOST}:{self.layout.nats_monitor_port}", self.say)
 
     def _print_next_steps(self, chosen: list[ServiceSpec]) -> None:
         layout = self.layout

@@ -9,6 +9,9 @@ Each service is seeded once; a marker file per service in `<data>/seeded/` remem
 service built later is seeded on the next `shop-dev run`, and `--reseed` / `shop-dev seed` seed
 again. Every call used is safe to repeat (imports upsert by slug, prices and stock are set,
 creates with client ids return what exists). Bulk RPCs keep it to seconds.
+
+Seeding publishes events (inventory's stock levels, which pricing's dynamic pricing consumes): the
+demo data is in once the event consumers have caught up (`wait_for_consumers`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -188,3 +193,76 @@ def examples(addresses: dict[str, str]) -> list[str]:
             f"{addresses['catalog']} shop.catalog.v1.CatalogService/CreateCategory"
         )
     return result
+
+
+# ------------------------------------------------------------------------------ event consumers
+
+CATCH_UP_TIMEOUT_SECONDS = 180.0
+CATCH_UP_POLL_SECONDS = 1.0
+CATCH_UP_PROGRESS_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """What JetStream's durable consumers still have to process, from the monitoring endpoint."""
+
+    pending: dict[str, int]  # consumer -> messages not yet delivered + delivered but not acknowledged
+    published: int  # the sum of the streams' last sequence: grows while an outbox relay publishes
+
+    @property
+    def total(self) -> int:
+        return sum(self.pending.values())
+
+
+def read_backlog(monitor_url: str, limit: float = 2.0) -> Backlog | None:
+    """The consumers' backlog from `<monitor_url>/jsz?consumers=true`; None when NATS doesn't answer."""
+    try:
+        with urllib.request.urlopen(f"{monitor_url}/jsz?consumers=true", timeout=limit) as response:
+            report = json.load(response)
+    except (OSError, ValueError):
+        return None
+    pending: dict[str, int] = {}
+    published = 0
+    for account in report.get("account_details") or []:
+        for stream in account.get("stream_detail") or []:
+            published += int((stream.get("state") or {}).get("last_seq", 0))
+            for consumer in stream.get("consumer_detail") or []:
+                pending[str(consumer["name"])] = int(consumer.get("num_pending", 0)) + int(
+                    consumer.get("num_ack_pending", 0)
+                )
+    return Backlog(pending, published)
+
+
+async def wait_for_consumers(
+    monitor_url: str, say: Callable[[str], None], within: float = CATCH_UP_TIMEOUT_SECONDS
+) -> bool:
+    """Wait until every durable consumer has processed what the seed published (nothing pending
+    twice in a row, and nothing published in between: the outbox relays are done too), saying
+    how far they are every few seconds. False when `within` seconds passed first."""
+    started = time.monotonic()
+    previous: Backlog | None = None
+    said: tuple[float, int] | None = None  # when progress was last said, and the backlog then
+    while True:
+        backlog = await asyncio.to_thread(read_backlog, monitor_url)
+        now = time.monotonic()
+        if backlog is not None and previous is not None and _settled(previous, backlog):
+            if said is not None:
+                say(f"event consumers caught up in {now - started:.1f} s")
+            return True
+        if backlog is not None and backlog.total and (said is None or now - said[0] >= CATCH_UP_PROGRESS_SECONDS):
+            busy = ", ".join(f"{name} {count:,}" for name, count in sorted(backlog.pending.items()) if count)
+            done = 0 if said is None else said[1] - backlog.total  # negative while a relay still publishes
+            rate = f" ({done / (now - said[0]):,.0f}/s)" if said is not None and done > 0 else ""
+            say(f"waiting for the event consumers to catch up: {busy} to go{rate}")
+            said = (now, backlog.total)
+        if now - started > within:
+            left = f"{backlog.total:,} messages" if backlog is not None else "an unknown number of messages"
+            say(f"the event consumers still have {left} to process after {within:.0f} s; going on")
+            return False
+        previous = backlog
+        await asyncio.sleep(CATCH_UP_POLL_SECONDS)
+
+
+def _settled(before: Backlog, after: Backlog) -> bool:
+    """Nothing to process at two polls, and nothing published between them."""
+    return before.total == after.total == 0 and before.published == after.published

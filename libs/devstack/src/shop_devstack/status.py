@@ -62,9 +62,13 @@ async def seed_running(layout: Layout, only: list[str] | None) -> int:
     if down:
         print(f"not SERVING: {', '.join(down)}; start the stack with `shop-dev run` first", file=sys.stderr)
         return 1
-    await seed.seed_demo(
-        {s.name: s.target for s in specs}, layout.seeded_dir, force=True, say=lambda message: print(message, flush=True)
-    )
+
+    def say(message: str) -> None:
+        print(message, flush=True)
+
+    await seed.seed_demo({s.name: s.target for s in specs}, layout.seeded_dir, force=True, say=say)
+    if not os.environ.get(NATS_URL_VAR):
+        await seed.wait_for_consumers(f"http://{LOCAL_HOST}:{layout.nats_monitor_port}", say)
     return 0
 
 

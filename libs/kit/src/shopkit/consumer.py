@@ -1,8 +1,10 @@
 """Durable JetStream pull consumers whose handlers apply each message once.
 
-The handler runs inside a transaction that also records the message id in the inbox; a
-redelivered message finds its id there and changes nothing. A message that keeps failing is
-copied to the dead-letter stream with the error and acknowledged, so it stops blocking others.
+Messages are pulled in batches and a batch is applied in one transaction, together with the inbox
+rows that record its message ids; a redelivered message finds its id there and changes nothing.
+When a batch fails, its messages are applied one per transaction, so one bad message does not hold
+up the others; a message that keeps failing is copied to the dead-letter stream with the error and
+acknowledged, so it stops blocking others.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -18,9 +21,9 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from opentelemetry import context as otel_context
-from opentelemetry.trace import SpanKind
-from sqlalchemy.dialects.postgresql import insert
+from opentelemetry import trace
+from opentelemetry.trace import Link, Span, SpanKind
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shopkit import events, metrics, tracing
@@ -29,12 +32,31 @@ from shopkit.db import Database
 log = logging.getLogger("shopkit.consumer")
 
 Handler = Callable[[AsyncConnection, Msg], Awaitable[None]]
+# Applies several fresh messages (in delivery order) in the caller's transaction; its effect must be
+# what the one-message handler would have done, message by message (it may coalesce, e.g. keep only
+# the latest stock level of a SKU).
+BatchHandler = Callable[[AsyncConnection, Sequence[Msg]], Awaitable[None]]
+
+# The CONSUMER span of each message of the batch being applied, for `processing(msg)`.
+_batch_spans: ContextVar[Mapping[int, Span] | None] = ContextVar("shopkit_consumer_batch_spans", default=None)
 
 
 def message_id(msg: Msg) -> str:
     """The publisher's id (Nats-Msg-Id = outbox id), or the stream sequence for foreign publishers."""
     headers = msg.headers or {}
     return headers.get("Nats-Msg-Id") or f"{msg.metadata.stream}:{msg.metadata.sequence.stream}"
+
+
+@contextlib.contextmanager
+def processing(msg: Msg) -> Iterator[None]:
+    """In a batch handler: make `msg`'s CONSUMER span current, so that what it stages (outbox
+    events, statements) continues that message's trace."""
+    span = (_batch_spans.get() or {}).get(id(msg))
+    if span is None:
+        yield
+        return
+    with trace.use_span(span, end_on_exit=False):
+        yield
 
 
 class EventConsumer:
@@ -49,8 +71,9 @@ class EventConsumer:
         source_service: str,
         subjects: list[str],
         handler: Handler,
+        batch_handler: BatchHandler | None = None,
         max_deliver: int = 5,
-        batch: int = 50,
+        batch: int = 100,
         ack_wait: float = 30.0,
     ):
         self.db = db
@@ -62,10 +85,21 @@ class EventConsumer:
         self.source_service = source_service
         self.subjects = subjects
         self.handler = handler
+        self.batch_handler = batch_handler
         self.max_deliver = max_deliver
         self.batch = batch
         self.ack_wait = ack_wait
         self._tracer = tracing.tracer("shopkit.consumer")
+        # One statement text for any number of ids (prepared once); duplicates come back missing.
+        ids = sa.select(
+            sa.bindparam("consumer", type_=sa.Text), sa.func.unnest(sa.bindparam("ids", type_=ARRAY(sa.Text)))
+        )
+        self._record = (
+            insert(inbox)
+            .from_select([inbox.c.consumer, inbox.c.message_id], ids)
+            .on_conflict_do_nothing()
+            .returning(inbox.c.message_id)
+        )
 
     async def subscribe(self) -> JetStreamContext.PullSubscription:
         await events.ensure_stream(self.js, events.stream_config(self.source_service))
@@ -90,8 +124,7 @@ class EventConsumer:
                     msgs = await sub.fetch(self.batch, timeout=1.0)
                 except (TimeoutError, NatsTimeoutError):
                     continue
-                for msg in msgs:
-                    await self.handle(msg)
+                await self.handle_batch(msgs)
         finally:
             # A fetch cancelled mid-delivery leaves an unfinished task in the subscription's queue,
             # and nc.drain() would wait for it until its timeout: unsubscribe first.
@@ -100,36 +133,95 @@ class EventConsumer:
 
     async def handle(self, msg: Msg) -> str:
         """Apply one message; returns the outcome (applied, duplicate, retried, dead_lettered)."""
-        token = otel_context.attach(tracing.extract_context(msg.headers))
+        return (await self.handle_batch([msg]))[0]
+
+    async def handle_batch(self, msgs: Sequence[Msg]) -> list[str]:
+        """Apply messages in one transaction (one per message if that fails); their outcomes."""
+        if not msgs:
+            return []
+        # One CONSUMER span per message, the child of its publisher's span.
+        spans = [self._span(msg) for msg in msgs]
         try:
-            with self._tracer.start_as_current_span(
-                f"{msg.subject} process",
-                kind=SpanKind.CONSUMER,
-                attributes={
-                    "messaging.system": "nats",
-                    "messaging.destination.name": msg.subject,
-                    "messaging.consumer.group.name": self.durable,
-                },
-            ):
-                outcome = await self._apply(msg)
+            outcomes = await self._apply_together(msgs, spans) if len(msgs) > 1 else None
+            if outcomes is None:
+                outcomes = []
+                for msg, span in zip(msgs, spans, strict=True):
+                    with trace.use_span(span, end_on_exit=False):
+                        outcomes.append(await self._apply(msg))
         finally:
-            otel_context.detach(token)
-        metrics.EVENTS_CONSUMED.labels(self.durable, msg.subject, outcome).inc()
-        return outcome
+            for span in spans:
+                span.end()
+        for msg, outcome in zip(msgs, outcomes, strict=True):
+            metrics.EVENTS_CONSUMED.labels(self.durable, msg.subject, outcome).inc()
+        return outcomes
+
+    def _span(self, msg: Msg) -> Span:
+        return self._tracer.start_span(
+            f"{msg.subject} process",
+            context=tracing.extract_context(msg.headers),
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "nats",
+                "messaging.destination.name": msg.subject,
+                "messaging.consumer.group.name": self.durable,
+            },
+        )
 
     async def apply_once(self, msg: Msg) -> bool:
         """Run the handler and record the message id in one transaction. False: already applied."""
+        return (await self.apply_batch_once([msg]))[0]
+
+    async def apply_batch_once(self, msgs: Sequence[Msg], spans: Sequence[Span] | None = None) -> list[bool]:
+        """Run the handler on the messages not yet applied and record their ids, in one
+        transaction. Per message: True when applied now, False when applied before."""
+        ids = [message_id(msg) for msg in msgs]
         async with self.db.transaction() as conn:
-            inserted = await conn.execute(
-                insert(self.inbox)
-                .values(consumer=self.durable, message_id=message_id(msg))
-                .on_conflict_do_nothing()
-                .returning(self.inbox.c.message_id)
-            )
-            if inserted.first() is None:
-                return False
-            await self.handler(conn, msg)
-            return True
+            recorded = await conn.execute(self._record, {"consumer": self.durable, "ids": ids})
+            inserted = set(recorded.scalars())
+            fresh: list[bool] = []
+            for id_ in ids:  # a repeated id in one batch is applied once, at its first delivery
+                fresh.append(id_ in inserted)
+                inserted.discard(id_)
+            # Without spans of their own (one message), handlers run in the caller's span.
+            current = trace.get_current_span()
+            todo = [
+                (msg, span) for msg, span, new in zip(msgs, spans or [current] * len(msgs), fresh, strict=True) if new
+            ]
+            if self.batch_handler is not None and len(todo) > 1:
+                token = _batch_spans.set({id(msg): span for msg, span in todo})
+                try:
+                    await self.batch_handler(conn, [msg for msg, _ in todo])
+                finally:
+                    _batch_spans.reset(token)
+            else:
+                for msg, span in todo:
+                    with trace.use_span(span, end_on_exit=False):
+                        await self.handler(conn, msg)
+        return fresh
+
+    async def _apply_together(self, msgs: Sequence[Msg], spans: Sequence[Span]) -> list[str] | None:
+        """Apply a batch in one transaction and acknowledge it; None when it failed (nothing applied)."""
+        links = [Link(span.get_span_context()) for span in spans]
+        with self._tracer.start_as_current_span(
+            f"{self.durable} process batch",
+            kind=SpanKind.CONSUMER,
+            links=links,
+            attributes={"messaging.system": "nats", "messaging.batch.message_count": len(msgs)},
+        ):
+            try:
+                fresh = await self.apply_batch_once(msgs, spans)
+            except Exception:
+                log.warning(
+                    "event batch failed; applying its messages one at a time",
+                    exc_info=True,
+                    extra={"consumer": self.durable, "messages": len(msgs)},
+                )
+                return None
+        # An ack lost here (crash, network) means a redelivery, which the inbox turns into a no-op.
+        # ack() does not wait for the server's reply: a batch costs one flush, not one round trip each.
+        for msg in msgs:
+            await msg.ack()
+        return ["applied" if new else "duplicate" for new in fresh]
 
     async def _apply(self, msg: Msg) -> str:
         try:
@@ -146,7 +238,6 @@ class EventConsumer:
             )
             await msg.nak(delay=min(30.0, 0.5 * 2**delivered))
             return "retried"
-        # An ack lost here (crash, network) means a redelivery, which the inbox turns into a no-op.
         await msg.ack()
         return "applied" if fresh else "duplicate"
 

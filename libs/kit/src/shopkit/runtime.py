@@ -11,7 +11,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from shopkit import events, tracing
-from shopkit.consumer import EventConsumer, Handler, run_inbox_sweeper
+from shopkit.consumer import BatchHandler, EventConsumer, Handler, run_inbox_sweeper
 from shopkit.db import Database
 from shopkit.logs import setup_logging
 from shopkit.outbox import OutboxRelay
@@ -31,9 +31,17 @@ class Runtime:
     _inbox_swept: bool = False
 
     def consume(
-        self, inbox: sa.Table, *, name: str, source_service: str, subjects: list[str], handler: Handler
+        self,
+        inbox: sa.Table,
+        *,
+        name: str,
+        source_service: str,
+        subjects: list[str],
+        handler: Handler,
+        batch_handler: BatchHandler | None = None,
     ) -> EventConsumer:
-        """Run a durable consumer of another service's events while the server serves."""
+        """Run a durable consumer of another service's events while the server serves
+        (`batch_handler`: see EventConsumer)."""
         consumer = EventConsumer(
             self.db,
             self.js,
@@ -43,6 +51,7 @@ class Runtime:
             source_service=source_service,
             subjects=subjects,
             handler=handler,
+            batch_handler=batch_handler,
             max_deliver=self.settings.consumer_max_deliver,
         )
         self.service.add_worker(f"consumer-{name}", consumer.run)

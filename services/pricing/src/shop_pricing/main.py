@@ -25,6 +25,7 @@ async def build(settings: PricingSettings) -> Runtime:
         source_service="inventory",
         subjects=[events.STOCK_LEVEL_CHANGED],
         handler=events.handle_stock_level_changed,
+        batch_handler=events.handle_stock_levels,
     )
     return runtime
 

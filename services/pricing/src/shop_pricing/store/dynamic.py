@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -111,32 +112,59 @@ async def list_rules(conn: AsyncConnection, after_id: str | None, limit: int) ->
     return [RuleRecord(_rule(row, skus.get(row.id, frozenset())), row.created_at, row.updated_at) for row in rows]
 
 
-async def rule_for_sku(conn: AsyncConnection, sku: str) -> DynamicRule | None:
-    """The rule governing `sku` (its SKU set reduced to `sku`), or None."""
-    row = (
-        await conn.execute(
-            sa.select(dynamic_rules)
-            .join_from(dynamic_rule_skus, dynamic_rules, dynamic_rules.c.id == dynamic_rule_skus.c.rule_id)
-            .where(dynamic_rule_skus.c.sku == sku)
+@dataclass(frozen=True)
+class Governed:
+    """A base price and the enabled rule that governs its SKU (the rule's SKU set reduced to that SKU)."""
+
+    rule: DynamicRule
+    price: DynamicPrice
+
+
+async def lock_governed_prices(conn: AsyncConnection, skus: Sequence[str]) -> list[Governed]:
+    """The base prices of `skus` that an enabled rule governs (in the rule's currency, or all when
+    it has none) with their rules, locked for the change: one statement for any number of SKUs.
+
+    Rows lock in (sku, currency) order, the order every writer of base prices uses: no deadlocks."""
+    if not skus:
+        return []
+    query = (
+        sa.select(
+            dynamic_rules,
+            base_prices.c.sku,
+            base_prices.c.currency.label("price_currency"),
+            base_prices.c.amount,
+            base_prices.c.anchor_amount,
+            base_prices.c.dynamic_changed_at,
         )
-    ).first()
-    return _rule(row, frozenset({sku})) if row else None
-
-
-async def lock_prices(conn: AsyncConnection, sku: str, currency: str) -> list[DynamicPrice]:
-    """The SKU's base prices (one currency, or all when `currency` is empty), locked for the change."""
-    query = sa.select(base_prices).where(base_prices.c.sku == sku).order_by(base_prices.c.currency).with_for_update()
-    if currency:
-        query = query.where(base_prices.c.currency == currency)
+        .join_from(base_prices, dynamic_rule_skus, dynamic_rule_skus.c.sku == base_prices.c.sku)
+        .join(dynamic_rules, dynamic_rules.c.id == dynamic_rule_skus.c.rule_id)
+        .where(
+            any_of(base_prices.c.sku, sorted(set(skus))),
+            dynamic_rules.c.enabled,
+            sa.or_(dynamic_rules.c.currency == "", dynamic_rules.c.currency == base_prices.c.currency),
+        )
+        .order_by(base_prices.c.sku, base_prices.c.currency)
+        .with_for_update(of=base_prices)
+    )
     return [
-        DynamicPrice(row.sku, row.currency, row.amount, row.anchor_amount, row.dynamic_changed_at)
+        Governed(
+            _rule(row, frozenset({row.sku})),
+            DynamicPrice(row.sku, row.price_currency, row.amount, row.anchor_amount, row.dynamic_changed_at),
+        )
         for row in (await conn.execute(query)).all()
     ]
 
 
-async def move_price(conn: AsyncConnection, sku: str, currency: str, amount: int, now: datetime) -> None:
-    await conn.execute(
+async def move_prices(conn: AsyncConnection, moves: Sequence[tuple[str, str, int]], now: datetime) -> None:
+    """Set (sku, currency, new amount) moves as dynamic changes at `now`; one batched statement."""
+    if not moves:
+        return
+    statement = (
         base_prices.update()
-        .where(base_prices.c.sku == sku, base_prices.c.currency == currency)
-        .values(amount=amount, dynamic_changed_at=now, updated_at=now)
+        .where(base_prices.c.sku == sa.bindparam("move_sku"), base_prices.c.currency == sa.bindparam("move_currency"))
+        .values(amount=sa.bindparam("move_amount"), dynamic_changed_at=now, updated_at=now)
+    )
+    await conn.execute(
+        statement,
+        [{"move_sku": sku, "move_currency": currency, "move_amount": amount} for sku, currency, amount in moves],
     )
