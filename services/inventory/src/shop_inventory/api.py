@@ -14,7 +14,8 @@ from shop.common.v1 import common_pb2
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from shop_inventory import domain
 from shop_inventory.domain import AllocationPolicy, Candidate, Fulfilment, Line, Location, LocationType, StockLevel
-from shop_inventory.operations import Inventory, ReserveCommand
+from shop_inventory.operations import Inventory
+from shop_inventory.reserve_group import ReserveCommand
 from shop_inventory.settings import InventorySettings
 from shopkit import pagination
 from shopkit.auth import require_role

@@ -1,63 +1,37 @@
 """The inventory use cases. Each runs in one transaction that changes state and stages its events,
-then wakes the outbox relay. Locks are taken in the order documented in `store`."""
+then wakes the outbox relay. Locks are taken in the order documented in `store`. Reserve, Commit and
+Release run in groups of the concurrent requests of this process (`grouping`): one transaction for
+a group, one answer for each request."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shop_inventory import domain, events, reservation_store, store
+from shop_inventory import domain, events, finish_group, reservation_store, reserve_group, store
 from shop_inventory.domain import (
     Action,
-    Allocation,
     AllocationPolicy,
     Cause,
-    Fulfilment,
-    Line,
     Location,
     Reservation,
     ReservationStatus,
-    Shortage,
     StockLevel,
 )
+from shop_inventory.grouping import Groups
+from shop_inventory.reserve_group import ReserveCommand
+from shopkit import tracing
 from shopkit.db import Database, DriverConnection
 from shopkit.errors import (
-    Aborted,
     AlreadyExists,
-    DomainError,
     FailedPrecondition,
     NotFound,
     PreconditionViolation,
 )
 from shopkit.outbox import OutboxRelay
-from shopkit.outbox_driver import event_rows
-
-
-def insufficient_stock(shortages: Sequence[Shortage], where: str) -> FailedPrecondition:
-    skus = ",".join(s.sku for s in shortages)
-    return FailedPrecondition(
-        f"not enough stock {where} for {skus}",
-        reason=domain.INSUFFICIENT_STOCK,
-        metadata={"skus": skus},
-        violations=[
-            PreconditionViolation(domain.INSUFFICIENT_STOCK, s.sku, f"requested {s.requested}, available {s.available}")
-            for s in shortages
-        ],
-    )
-
-
-@dataclass(frozen=True)
-class ReserveCommand:
-    reservation_id: str
-    lines: tuple[Line, ...]
-    fulfilment: Fulfilment
-    ttl: timedelta
-    allow_split: bool
 
 
 class Inventory:
@@ -68,6 +42,13 @@ class Inventory:
         self.relay = relay
         self.policy = policy
         self.default_threshold = default_low_stock_threshold
+        self._reserves = Groups[reserve_group.Request, Reservation]("inventory.Reserve group", self._reserve_group)
+        self._finishes = Groups[finish_group.Finish, Reservation]("inventory.Finish group", self._finish_group)
+
+    @property
+    def groups_run(self) -> tuple[int, int]:
+        """Transactions run for Reserves and for Commits/Releases (several requests each under load)."""
+        return self._reserves.groups, self._finishes.groups
 
     def _published(self) -> None:
         if self.relay is not None:
@@ -234,82 +215,17 @@ class Inventory:
     # --- reservations --------------------------------------------------------------------------
 
     async def reserve(self, command: ReserveCommand) -> Reservation:
+        """Reserve in a group with the concurrent Reserves of the same SKUs (see `grouping`)."""
         digest = domain.reservation_fingerprint(command.lines, command.fulfilment, command.allow_split)
+        request = reserve_group.Request(command, digest, tracing.inject_headers())
+        return await self._reserves.submit(request.sku_key, request)
+
+    async def _reserve_group(self, requests: Sequence[reserve_group.Request]) -> list[reserve_group.Answer]:
         async with self.db.driver_transaction() as conn:
-            refusal = None
-            if command.fulfilment.is_pickup:
-                refusal = await self._pickup_refusal(conn, command.fulfilment.store_id)
-            created = None
-            if refusal is None:
-                created = await reservation_store.insert_reservation(
-                    conn, command.reservation_id, command.fulfilment, command.allow_split, digest, command.ttl
-                )
-            if created is not None:
-                allocated = await self._allocate(conn, command)
-                # In the order the database returns them, so that a replay reads the same.
-                ordered = tuple(sorted(allocated, key=lambda a: (a.sku, a.location_id)))
-                existing = dataclasses.replace(created, allocations=ordered)
-            else:  # a repeat, a concurrent Reserve with the same id that committed first, or a refusal
-                found = await reservation_store.get_reservation(conn, command.reservation_id)
-                if found is None:
-                    assert refusal is not None
-                    raise refusal
-                existing = found
-        if created is not None:
+            answers = await reserve_group.reserve_group(conn, requests, self.policy, self._effective)
+        if any(isinstance(answer, Reservation) for answer in answers):
             self._published()
-        if existing.fingerprint != digest:
-            raise AlreadyExists(
-                f"reservation {command.reservation_id!r} exists for a different request",
-                reason=domain.REQUEST_ID_REUSED,
-                metadata={"reservation_id": command.reservation_id},
-            )
-        return existing
-
-    async def _pickup_refusal(self, conn: DriverConnection, store_id: str) -> DomainError | None:
-        """Why a new pickup reservation at `store_id` is refused (None: it is not); a repeated
-        Reserve still gets its reservation after the store changed."""
-        location = await reservation_store.get_location(conn, store_id)
-        if location is None:
-            return NotFound("location", store_id)
-        if not location.offers_pickup:
-            return FailedPrecondition(
-                f"location {store_id!r} is not an active click-and-collect store",
-                reason=domain.PICKUP_NOT_AVAILABLE,
-                metadata={"store_id": store_id},
-            )
-        return None
-
-    async def _allocate(self, conn: DriverConnection, command: ReserveCommand) -> tuple[Allocation, ...]:
-        """Under the SKU locks: read the stock, plan, then one statement reserves it, records the
-        allocations and stages the events (whose figures the locked read makes exact)."""
-        sku_list = [line.sku for line in command.lines]
-        thresholds = self._threshold(await reservation_store.lock_skus(conn, sku_list))
-        stocked = await reservation_store.candidates(conn, sku_list)
-        available = [s.candidate for s in stocked]
-        plan = domain.allocate(
-            command.lines, available, command.fulfilment, allow_split=command.allow_split, policy=self.policy
-        )
-        if plan.shortages:
-            where = f"at store {command.fulfilment.store_id}" if command.fulfilment.is_pickup else "to ship"
-            raise insufficient_stock(plan.shortages, where)
-        current = {(s.level.sku, s.level.location_id): s.level for s in stocked}
-        levels = []
-        for a in sorted(plan.allocations, key=lambda a: (a.sku, a.location_id)):
-            level = current[(a.sku, a.location_id)]
-            levels.append(StockLevel(a.sku, a.location_id, level.on_hand, level.reserved + a.quantity))
-        before = domain.totals_by_sku(available)
-        after = dict(before)
-        for line in command.lines:
-            after[line.sku] = after.get(line.sku, 0) - line.quantity
-        staged = events.stock_events(
-            levels, cause=Cause.RESERVE, before=before, after=after, threshold=thresholds.__getitem__
-        )
-        if not await reservation_store.reserve_stock(
-            conn, command.reservation_id, plan.allocations, event_rows(staged)
-        ):
-            # Cannot happen while the SKU rows are locked; the conditional UPDATE is the last guard.
-            raise Aborted("stock changed during allocation; retry", reason="CONCURRENT_CHANGE")
-        return plan.allocations
+        return answers
 
     async def get_reservation(self, reservation_id: str) -> Reservation:
         async with self.db.driver() as conn:
@@ -325,23 +241,16 @@ class Inventory:
         return await self._transition(reservation_id, Action.RELEASE, reason)
 
     async def _transition(self, reservation_id: str, action: Action, reason: str) -> Reservation:
+        """Commit or Release in a group with the concurrent ones of this process (see `grouping`)."""
+        request = finish_group.Finish(reservation_id, action, reason, tracing.inject_headers())
+        return await self._finishes.submit(None, request)
+
+    async def _finish_group(self, requests: Sequence[finish_group.Finish]) -> list[finish_group.Answer]:
         async with self.db.driver_transaction() as conn:
-            reservation = await reservation_store.get_reservation(conn, reservation_id, for_update=True)
-            if reservation is None:
-                raise NotFound("reservation", reservation_id)
-            step = domain.plan_transition(reservation.status, action, overdue=reservation.overdue)
-            if step.target is not None:
-                (reservation,) = await self._finish(conn, [reservation], step.target, reason)
-        if step.target is not None:
+            answers, changed = await finish_group.finish_group(conn, requests, self._effective)
+        if changed:
             self._published()
-        if step.error is not None:
-            # An overdue reservation was expired above (and stays expired); then the commit fails.
-            raise FailedPrecondition(
-                f"reservation {reservation_id!r} is {reservation.status.value}; cannot {action.value} it",
-                reason=step.error,
-                metadata={"reservation_id": reservation_id, "status": reservation.status.value},
-            )
-        return reservation
+        return answers
 
     async def expire_due(self, limit: int) -> int:
         """Expire up to `limit` overdue reservations; safe to run on several replicas at once."""
@@ -367,8 +276,8 @@ class Inventory:
                 deltas[key] = (old[0] + d_on_hand, old[1] + d_reserved)
         sku_list = sorted({sku for sku, _ in deltas})
         thresholds = self._threshold(await reservation_store.lock_skus(conn, sku_list))
-        ids = [r.reservation_id for r in batch]
-        moved = await reservation_store.finish_reservations(conn, ids, target, reason, deltas)
+        targets = [(r.reservation_id, target, reason) for r in batch]
+        moved = await reservation_store.finish_reservations(conn, targets, deltas)
         staged = events.stock_events(
             moved.levels,
             cause=domain.cause_of(target),

@@ -1,6 +1,7 @@
-"""The statements of the purchase path (availability, Reserve, Commit, Release, expiry), compiled once
-and run on the asyncpg driver (`shopkit.sqldriver`): a few round trips per call instead of a dozen
-SQLAlchemy executions.
+"""The statements of the purchase path (availability, reads and locks, the stock moves of Commit,
+Release and expiry; a group of Reserves writes with `group_store`), compiled once and run on the
+asyncpg driver (`shopkit.sqldriver`): a few round trips per call instead of a dozen SQLAlchemy
+executions.
 
 They keep the lock order of `store` (reservation rows -> `skus` rows -> `stock` rows). A SKU's row is
 locked in a statement of its own, so every statement after it reads the stock as it is under the lock:
@@ -12,11 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from shop_inventory.domain import (
     Allocation,
@@ -30,7 +31,7 @@ from shop_inventory.domain import (
 )
 from shop_inventory.store import locations, reservation_allocations, reservations, skus, stock
 from shop_inventory.store import outbox as outbox_table
-from shopkit.outbox_driver import EventRows, OutboxWriter
+from shopkit.outbox_driver import OutboxWriter
 from shopkit.sqldriver import DriverConnection, DriverQuery, Row
 
 outbox = OutboxWriter(outbox_table)
@@ -139,51 +140,6 @@ async def lock_skus(conn: DriverConnection, sku_list: Sequence[str]) -> dict[str
 
 # --- reservations ------------------------------------------------------------------------------------
 
-_INSERT_RESERVATION = DriverQuery(
-    insert(reservations)
-    .values(
-        id=sa.bindparam("reservation_id", type_=sa.Text),
-        status=ReservationStatus.ACTIVE.value,
-        pickup_store_id=sa.bindparam("pickup_store_id", type_=sa.Text),
-        ship_country=sa.bindparam("ship_country", type_=sa.Text),
-        allow_split=sa.bindparam("allow_split", type_=sa.Boolean),
-        fingerprint=sa.bindparam("fingerprint", type_=sa.Text),
-        expires_at=sa.func.now() + sa.bindparam("ttl", type_=sa.Interval),
-    )
-    .on_conflict_do_nothing()
-    .returning(reservations.c.expires_at, reservations.c.created_at, reservations.c.updated_at)
-)
-
-
-async def insert_reservation(
-    conn: DriverConnection, reservation_id: str, fulfilment: Fulfilment, allow_split: bool, digest: str, ttl: timedelta
-) -> Reservation | None:
-    """Insert an active reservation (without allocations yet); None when the id exists. A concurrent
-    insert of the same id waits for the first transaction, then finds the id taken."""
-    row = await conn.fetchrow(
-        _INSERT_RESERVATION,
-        reservation_id=reservation_id,
-        pickup_store_id=fulfilment.store_id or None,
-        ship_country=fulfilment.ship_country,
-        allow_split=allow_split,
-        fingerprint=digest,
-        ttl=ttl,
-    )
-    if row is None:
-        return None
-    return Reservation(
-        reservation_id=reservation_id,
-        status=ReservationStatus.ACTIVE,
-        fulfilment=fulfilment,
-        allow_split=allow_split,
-        allocations=(),
-        expires_at=row["expires_at"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        fingerprint=digest,
-    )
-
-
 # Reservation columns with their allocations, one row per allocation (a LEFT JOIN: the lock is on the
 # reservation row only). Allocations are written with their reservation and never change, so the joined
 # rows are exact even when the lock had to wait (the locked row itself is re-read at its latest version).
@@ -272,59 +228,6 @@ async def lock_due_reservations(conn: DriverConnection, limit: int) -> list[Rese
 # --- stock changes of reservations ------------------------------------------------------------------
 
 
-def _reserve_statement() -> sa.Select[Any]:
-    """Add the allocations to `reserved` where enough is available, record them and stage the events,
-    in one statement; the count of stock rows changed tells whether every allocation held."""
-    wanted = sa.select(
-        _array("skus", _TEXTS).label("sku"),
-        _array("location_ids", _TEXTS).label("location_id"),
-        _array("quantities", _INTS).label("quantity"),
-    ).cte("wanted")
-    changed = (
-        stock.update()
-        .values(reserved=stock.c.reserved + wanted.c.quantity, updated_at=sa.func.now())
-        .where(
-            stock.c.sku == wanted.c.sku,
-            stock.c.location_id == wanted.c.location_id,
-            stock.c.on_hand - stock.c.reserved >= wanted.c.quantity,
-        )
-        .returning(stock.c.sku, stock.c.location_id, wanted.c.quantity)
-        .cte("changed")
-    )
-    allocated = (
-        reservation_allocations.insert()
-        .from_select(
-            ["reservation_id", "sku", "location_id", "quantity"],
-            sa.select(
-                sa.bindparam("reservation_id", type_=sa.Text), changed.c.sku, changed.c.location_id, changed.c.quantity
-            ),
-        )
-        .cte("allocated")
-    )
-    staged = outbox.insert.cte("staged")
-    return sa.select(sa.func.count().label("changed")).select_from(changed).add_cte(allocated, staged)
-
-
-_RESERVE = DriverQuery(_reserve_statement())
-
-
-async def reserve_stock(
-    conn: DriverConnection, reservation_id: str, allocations: Sequence[Allocation], events: EventRows
-) -> bool:
-    """Reserve the allocations with their events (one statement); False when some stock was not there
-    (the caller rolls the transaction back)."""
-    row = await conn.fetchrow(
-        _RESERVE,
-        skus=[a.sku for a in allocations],
-        location_ids=[a.location_id for a in allocations],
-        quantities=[a.quantity for a in allocations],
-        reservation_id=reservation_id,
-        **events.params(),
-    )
-    assert row is not None
-    return bool(row["changed"] == len(allocations))
-
-
 def _move_statement() -> sa.Select[Any]:
     """Move stock of finished reservations and set their status (one statement). Each row: a changed
     stock row, whether its location is active, and its SKU's available total before the change (the
@@ -353,14 +256,15 @@ def _move_statement() -> sa.Select[Any]:
         .returning(stock.c.sku, stock.c.location_id, stock.c.on_hand, stock.c.reserved)
         .cte("moved")
     )
+    target = sa.select(
+        _array("reservation_ids", _TEXTS).label("id"),
+        _array("statuses", _TEXTS).label("status"),
+        _array("reasons", _TEXTS).label("reason"),
+    ).cte("target")
     finished = (
         reservations.update()
-        .where(_any(reservations.c.id, "reservation_ids"))
-        .values(
-            status=sa.bindparam("status", type_=sa.Text),
-            release_reason=sa.bindparam("reason", type_=sa.Text),
-            updated_at=sa.func.now(),
-        )
+        .where(reservations.c.id == target.c.id)
+        .values(status=target.c.status, release_reason=target.c.reason, updated_at=sa.func.now())
         .returning(reservations.c.id)
         .cte("finished")
     )
@@ -386,6 +290,7 @@ _MOVE = DriverQuery(_move_statement())
 @dataclass(frozen=True)
 class Moved:
     levels: list[StockLevel]
+    active: set[tuple[str, str]]  # the (sku, location) rows at active locations
     before: dict[str, int]  # available over active locations per SKU, before and after the move
     after: dict[str, int]
     at: datetime | None  # the transaction's now(): the reservations' new updated_at
@@ -393,13 +298,12 @@ class Moved:
 
 async def finish_reservations(
     conn: DriverConnection,
-    reservation_ids: Sequence[str],
-    status: ReservationStatus,
-    reason: str,
+    targets: Sequence[tuple[str, ReservationStatus, str]],
     deltas: Mapping[tuple[str, str], tuple[int, int]],
 ) -> Moved:
-    """Apply (on_hand delta, reserved delta) per (sku, location) and set the reservations' status; the
-    CHECK constraints reject any result below zero or with more reserved than on hand."""
+    """Apply (on_hand delta, reserved delta) per (sku, location) and set each reservation's status and
+    reason (`targets`: id, status, reason); the CHECK constraints reject any result below zero or with
+    more reserved than on hand."""
     ordered = sorted(deltas.items())
     rows = await conn.fetch(
         _MOVE,
@@ -407,20 +311,23 @@ async def finish_reservations(
         location_ids=[location_id for (_, location_id), _ in ordered],
         d_on_hand=[d_on_hand for _, (d_on_hand, _) in ordered],
         d_reserved=[d_reserved for _, (_, d_reserved) in ordered],
-        reservation_ids=list(reservation_ids),
-        status=status.value,
-        reason=reason,
+        reservation_ids=[reservation_id for reservation_id, _, _ in targets],
+        statuses=[status.value for _, status, _ in targets],
+        reasons=[reason for _, _, reason in targets],
     )
     before: dict[str, int] = {}
     after: dict[str, int] = {}
     levels = []
+    active = set()
     for row in rows:
         sku = row["sku"]
         levels.append(StockLevel(sku, row["location_id"], row["on_hand"], row["reserved"]))
+        if row["active"]:
+            active.add((sku, row["location_id"]))
         before.setdefault(sku, row["before_total"])
         after.setdefault(sku, row["before_total"])
         if row["active"]:
             d_on_hand, d_reserved = deltas[(sku, row["location_id"])]
             after[sku] += d_on_hand - d_reserved
     at = rows[0]["now"] if rows else None
-    return Moved(sorted(levels, key=lambda lv: (lv.sku, lv.location_id)), before, after, at)
+    return Moved(sorted(levels, key=lambda lv: (lv.sku, lv.location_id)), active, before, after, at)
