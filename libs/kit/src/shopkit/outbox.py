@@ -30,6 +30,8 @@ from shopkit.sqldriver import DriverQuery, Row
 
 log = logging.getLogger("shopkit.outbox")
 
+IDLE_POLL_FACTOR = 5  # an idle relay still polls once every 5 poll intervals (1 s by default)
+
 
 def outbox_table(metadata: sa.MetaData) -> sa.Table:
     return sa.Table(
@@ -127,6 +129,7 @@ class OutboxRelay:
         self._wake.set()
 
     async def run(self) -> None:
+        idle = self.poll_interval
         while True:
             try:
                 sent = await self.publish_batch()
@@ -135,9 +138,14 @@ class OutboxRelay:
                 sent = 0
                 await asyncio.sleep(1.0)
             if sent < self.batch_size:
+                # Writers wake the relay after their commit; the poll only catches rows nobody woke it
+                # for, so an idle relay polls less and less often (up to IDLE_POLL_FACTOR times slower).
+                idle = self.poll_interval if sent else min(idle * 2, self.poll_interval * IDLE_POLL_FACTOR)
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+                    await asyncio.wait_for(self._wake.wait(), timeout=idle)
+                if self._wake.is_set():
+                    idle = self.poll_interval
 
     async def publish_batch(self) -> int:
         """Publish one batch; returns how many rows were sent."""
