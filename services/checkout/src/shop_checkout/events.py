@@ -89,8 +89,10 @@ class EventHandlers:
     async def handle_order_event(self, conn: AsyncConnection, msg: Msg) -> None:
         now = datetime.now(UTC)
         if msg.subject == ORDER_CONFIRMED:
-            confirmed = order_events.OrderConfirmed.FromString(msg.data)
-            await self._apply(conn, confirmed.checkout_id, lambda c: saga.on_order_confirmed(c, now, self.policy))
+            checkout_id = order_events.OrderConfirmed.FromString(msg.data).checkout_id
+            if _is_uuid(checkout_id) and await store.confirmation_changes_nothing(conn, checkout_id):
+                return  # the usual case: the order started confirmed, as the saga recorded
+            await self._apply(conn, checkout_id, lambda c: saga.on_order_confirmed(c, now, self.policy))
         elif msg.subject == ORDER_CANCELLED:
             cancelled = order_events.OrderCancelled.FromString(msg.data)
             reason = mapping.CANCEL_REASON_FROM_PB.get(cancelled.reason, CancelReason.MERCHANT)  # type: ignore[call-overload]
