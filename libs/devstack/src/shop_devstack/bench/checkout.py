@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -182,11 +183,14 @@ class CheckoutCases:
         self.report.add(Figure("B3", "units sold", float(orders), f"of {units}", sold_all))
 
 
-def tracing_case(cases: CheckoutCases, plain: BenchStack, traced: BenchStack, concurrency: int, spans: int) -> None:
-    """B6: B1 on the traced stack right after B1 on the plain one."""
+def tracing_case(
+    cases: CheckoutCases, plain: BenchStack, traced: BenchStack, concurrency: int, spans: Callable[[], int]
+) -> None:
+    """B6: B1 on the traced stack right after B1 on the plain one; `spans` counts what the receiver got."""
     baseline = cases.runs.get(concurrency) or cases.spread_run(plain, concurrency, None, label="B6 baseline")
-    started = time.monotonic()
+    started, spans_before = time.monotonic(), spans()
     run = cases.spread_run(traced, concurrency, None, label="B6")
+    exported = spans() - spans_before
     cases.report.add(
         Figure(
             "B6",
@@ -198,6 +202,6 @@ def tracing_case(cases: CheckoutCases, plain: BenchStack, traced: BenchStack, co
             baseline_name="untraced",
             note=f"{run.count} buyers in {time.monotonic() - started:.0f} s: {run.outcome_note()}; "
             f"CPU/checkout {sum(run.cpu_ms_per_checkout().values()):.0f} ms vs "
-            f"{sum(baseline.cpu_ms_per_checkout().values()):.0f} ms untraced; receiver got {spans} spans so far",
+            f"{sum(baseline.cpu_ms_per_checkout().values()):.0f} ms untraced; {exported} spans exported meanwhile",
         )
     )

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Coroutine
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +37,9 @@ from shop_devstack.processes import ChildProcess
 CASES = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8")
 ON_THE_STACK = {"B1", "B2", "B3", "B4", "B6", "B8"}
 ON_THE_RIG = {"B5", "B7", "B8"}
-PLAIN_OFFSET, TRACED_OFFSET = 3000, 3500  # preferred port offsets (another free one when taken)
+# Port offsets: random in the harness's own range (people use low ones by hand); the two stacks start at the
+# same time, so they are 500 apart, a distance at which no port of one is a port of the other.
+STACK_DISTANCE = 500
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,7 @@ class Sizes:
     catalogs: tuple[int, int] = (10_000, 1_000_000)
     search_seconds: float = 3.0
     search_rounds: int = 2
-    events: int = 20_000
+    events: int = 10_000
 
 
 NORMAL = Sizes(
@@ -143,19 +147,20 @@ class Suite:
             plain = traced = None
             if self.selected & ON_THE_STACK:
                 say("starting the stack(s); the seed takes a while")
-                plain = stacks.start("plain", {}, PLAIN_OFFSET)
+                offset = random.randrange(10950, 14900, 10)
+                plain = stacks.start("plain", {}, offset)
                 if "B6" in self.selected:
-                    traced = stacks.start("traced", self.start_sink(), TRACED_OFFSET)
+                    traced = stacks.start("traced", self.start_sink(), offset + STACK_DISTANCE)
             if self.selected & ON_THE_RIG:
                 # Processes start from the main thread: they get SIGTERM when the thread that forked them ends.
                 asyncio.run(self.start_rig())
                 rig_ready = threading.Thread(target=self.load_catalogs, args=(rig_error,), name="catalog-load")
                 rig_ready.start()
-            if plain is not None:
-                a = plain.result()
+            a = self.started(plain, ",".join(sorted(self.selected & ON_THE_STACK)))
+            if a is not None:
                 say(f"stack plain ready (port offset {a.stack.offset})")
                 self.attempt("B8", lambda: events.idle_case(a, self.report))
-                b = traced.result() if traced is not None else None
+                b = self.started(traced, "B6")
                 self.drain(a, b)
                 if rig_ready is not None:
                     rig_ready.join()
@@ -173,6 +178,16 @@ class Suite:
             if self.sink is not None:
                 self.sink.signal(15)
             asyncio.run(self.rig.stop())
+
+    def started(self, stack: Future[BenchStack] | None, cases: str) -> BenchStack | None:
+        """The stack once it serves; None (and its cases reported as failed) when it could not start."""
+        if stack is None:
+            return None
+        try:
+            return stack.result()
+        except Exception as exc:
+            self.report.fail(cases, f"the stack did not start: {type(exc).__name__}: {exc}")
+            return None
 
     async def start_rig(self) -> None:
         await self.rig.start()
@@ -236,7 +251,7 @@ class Suite:
             self.attempt("B1,B2", lambda: cases.spread_run(plain, low, floors.get(low)))
             self.attempt("B2", lambda: cases.p99(low))
         if traced is not None:
-            self.attempt("B6", lambda: checkout.tracing_case(cases, plain, traced, low, self.spans_received()))
+            self.attempt("B6", lambda: checkout.tracing_case(cases, plain, traced, low, self.spans_received))
         if self.selected & {"B1", "B3"}:
             self.attempt("B1,B3", lambda: cases.spread_run(plain, high, floors.get(high)))
         if "B3" in self.selected:
