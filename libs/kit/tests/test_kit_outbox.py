@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shop.common.v1 import common_pb2
 from shopkit import events
-from shopkit.consumer import EventConsumer, sweep_inbox
+from shopkit.consumer import EventConsumer, after_commit, sweep_inbox
 from shopkit.db import Database
 from shopkit.outbox import OutboxRelay, add_event, inbox_table, outbox_table
 from shopkit.testing import Postgres, eventually
@@ -310,3 +310,44 @@ async def test_a_batch_handler_gets_the_fresh_messages_in_order(db: Database, js
     assert await consumer.handle_batch(msgs) == ["applied", "duplicate", "applied", "applied", "applied", "applied"]
     assert batches == [[2], [1, 3, 4, 5, 6]]
     assert await count(db, effects) == 6
+
+
+async def test_after_commit_runs_once_the_effects_are_visible_and_never_after_a_rollback(db: Database, js: Any) -> None:
+    service = js.test_service
+    seen: list[tuple[int, int]] = []  # (amount, effects visible to another connection at that moment)
+
+    async def apply(conn: AsyncConnection, msg: Msg) -> None:
+        amount = common_pb2.Money.FromString(msg.data).amount
+        await conn.execute(effects.insert().values(amount=amount))
+
+        async def look() -> None:
+            seen.append((amount, await count(db, effects)))
+
+        after_commit(lambda: looks.append(asyncio.ensure_future(look())))
+        if amount == 3:
+            raise RuntimeError("this message fails")
+
+    looks: list[asyncio.Future[None]] = []
+    await stage(db, service, range(1, 4))
+    await OutboxRelay(db, js, outbox).publish_batch()
+    consumer = EventConsumer(
+        db,
+        js,
+        inbox,
+        service="kit",
+        name=f"after-commit-{service}",
+        source_service=service,
+        subjects=[f"shop.{service}.>"],
+        handler=apply,
+        ack_wait=1.0,
+    )
+    sub = await consumer.subscribe()
+    msgs = await sub.fetch(3, timeout=5)
+    # Together they fail (the third); then one by one: the first two commit, the third rolls back.
+    assert await consumer.handle_batch(msgs) == ["applied", "applied", "retried"]
+    await asyncio.gather(*looks)
+    assert [amount for amount, _ in seen] == [1, 2]
+    assert all(visible >= 1 for _, visible in seen) and seen[-1][1] == 2
+    called: list[str] = []
+    after_commit(lambda: called.append("now"))  # outside a consumer: at once
+    assert called == ["now"]

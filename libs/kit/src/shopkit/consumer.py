@@ -39,12 +39,25 @@ BatchHandler = Callable[[AsyncConnection, Sequence[Msg]], Awaitable[None]]
 
 # The CONSUMER span of each message of the batch being applied, for `processing(msg)`.
 _batch_spans: ContextVar[Mapping[int, Span] | None] = ContextVar("shopkit_consumer_batch_spans", default=None)
+# What handlers asked to run once the transaction applying their messages has committed.
+_after_commit: ContextVar[list[Callable[[], None]] | None] = ContextVar("shopkit_consumer_after_commit", default=None)
 
 
 def message_id(msg: Msg) -> str:
     """The publisher's id (Nats-Msg-Id = outbox id), or the stream sequence for foreign publishers."""
     headers = msg.headers or {}
     return headers.get("Nats-Msg-Id") or f"{msg.metadata.stream}:{msg.metadata.sequence.stream}"
+
+
+def after_commit(callback: Callable[[], None]) -> None:
+    """In a handler: call `callback` once the transaction that applies the message has committed
+    (e.g. to wake a worker that reads what the handler wrote); never if it rolls back. Outside a
+    consumer's transaction it is called at once."""
+    pending = _after_commit.get()
+    if pending is None:
+        callback()
+    else:
+        pending.append(callback)
 
 
 @contextlib.contextmanager
@@ -175,6 +188,19 @@ class EventConsumer:
         """Run the handler on the messages not yet applied and record their ids, in one
         transaction. Per message: True when applied now, False when applied before."""
         ids = [message_id(msg) for msg in msgs]
+        committed: list[Callable[[], None]] = []
+        pending = _after_commit.set(committed)
+        try:
+            fresh = await self._apply_in_transaction(msgs, ids, spans)
+        finally:
+            _after_commit.reset(pending)
+        for callback in committed:
+            callback()
+        return fresh
+
+    async def _apply_in_transaction(
+        self, msgs: Sequence[Msg], ids: Sequence[str], spans: Sequence[Span] | None
+    ) -> list[bool]:
         async with self.db.transaction() as conn:
             recorded = await conn.execute(self._record, {"consumer": self.durable, "ids": ids})
             inserted = set(recorded.scalars())

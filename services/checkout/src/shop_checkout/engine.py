@@ -186,7 +186,7 @@ class SagaEngine:
             with contextlib.suppress(Exception):
                 async with self.db.transaction() as conn:
                     await store.release_lease(conn, checkout_id, self.owner)
-            self.wake_soon()
+            self.wake_recovery()
         finally:
             self._tasks.pop(checkout_id, None)
             self._announce(None, checkout_id)
@@ -373,9 +373,9 @@ class SagaEngine:
 
     # --- recovery -----------------------------------------------------------------------------------
 
-    def wake_soon(self) -> None:
-        """Have the recovery worker look now (after an event handler's transaction commits)."""
-        asyncio.get_running_loop().call_later(0.05, self._wake.set)
+    def wake_recovery(self) -> None:
+        """Have the recovery worker look now (called once what it should find has committed)."""
+        self._wake.set()
 
     async def recover_forever(self) -> None:
         while True:

@@ -24,6 +24,7 @@ from shop.order.v1 import events_pb2 as order_events
 from shop_checkout import mapping, store
 from shop_checkout.domain import saga
 from shop_checkout.domain.model import CancelReason, Checkout, ReviewDecision, Status
+from shopkit.consumer import after_commit
 from shopkit.outbox import add_event
 
 log = logging.getLogger("shop_checkout.events")
@@ -135,8 +136,7 @@ class EventHandlers:
                 updated.status.value,
                 extra={"checkout_id": checkout_id},
             )
-        # The handler's transaction commits right after it returns.
-        self.changed()
+        after_commit(self.changed)
 
 
 def _is_uuid(value: str) -> bool:
