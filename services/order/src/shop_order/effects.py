@@ -16,19 +16,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from shop_order import store
+from shop_order import loading, owed, recording
 from shop_order.domain import decisions
 from shop_order.domain.model import SYSTEM, EffectKind, Order
-from shop_order.operations import now, record
+from shop_order.owed import OwedEffect
 from shop_order.payments import Outcome, PaymentProvider
 from shop_order.stock import StockReturner
 from shopkit import tracing
-from shopkit.db import Database
+from shopkit.db import Database, DriverConnection
 from shopkit.outbox import OutboxRelay
 
 log = logging.getLogger("shop_order.effects")
@@ -75,32 +72,35 @@ class EffectWorker:
 
     async def perform_due(self) -> bool:
         """Perform one due effect; False when none is due."""
-        if not await store.any_due_effect(self.db):
+        if not await owed.any_due(self.db):
             return False
-        async with self.db.transaction() as conn:
-            effect = await store.claim_due_effect(conn)
+        async with self.db.driver_transaction() as conn:
+            effect = await owed.claim_due(conn)
             if effect is None:
                 return False
             changed = await self._perform(conn, effect)
         self._committed(changed)
         return True
 
-    async def perform(self, effect_id: int) -> None:
-        """Perform one effect now (waiting for a worker that holds it); nothing if it is settled."""
-        async with self.db.transaction() as conn:
-            effect = await store.lock_effect(conn, effect_id)
+    async def perform(self, *, effect_id: int = 0, key: str = "") -> Order | None:
+        """Perform one effect (by id or idempotency key) now, waiting for a worker that holds it;
+        nothing if it is settled. The order after it when the outcome changed the order."""
+        async with self.db.driver_transaction() as conn:
+            effect = await owed.lock(conn, effect_id=effect_id, key=key)
             if effect is None or effect.status != "pending":
-                return
+                return None
             changed = await self._perform(conn, effect)
         self._committed(changed)
+        return changed
 
-    def _committed(self, order_changed: bool) -> None:
-        if order_changed and self.relay is not None:
+    def _committed(self, changed: Order | None) -> None:
+        if changed is not None and self.relay is not None:
             self.relay.wake()
 
-    async def _perform(self, conn: AsyncConnection, effect: Any) -> bool:
+    async def _perform(self, conn: DriverConnection, effect: OwedEffect) -> Order | None:
         """Call, then record the outcome in the effect's transaction (whose lock on the effect is
-        held throughout); True if the order changed. An unexpected error counts as a failed attempt."""
+        held throughout); the order after it if the order changed. An unexpected error counts as a
+        failed attempt."""
         kind = EffectKind(effect.kind)
         with self._tracer.start_as_current_span(
             f"order effect {kind.value}",
@@ -113,56 +113,56 @@ class EffectWorker:
         ):
             return await self._perform_traced(conn, kind, effect)
 
-    async def _perform_traced(self, conn: AsyncConnection, kind: EffectKind, effect: Any) -> bool:
+    async def _perform_traced(self, conn: DriverConnection, kind: EffectKind, effect: OwedEffect) -> Order | None:
         try:
-            async with conn.begin_nested():
-                order = await store.get_order(conn, order_id=effect.order_id)
-                assert order is not None
-                outcome = await self._call(kind, effect, order)
+            async with conn.driver.transaction():  # a savepoint: a failed attempt is still counted
+                outcome = await self._call(kind, effect)
                 if outcome.done:
-                    await store.finish_effect(conn, effect.id, "succeeded", reference=outcome.reference)
+                    await owed.finish(conn, effect.id, "succeeded", reference=outcome.reference)
                     return await self._apply(conn, kind, effect, outcome)
         except Exception as exc:
             log.exception("order effect raised", extra={"order_id": effect.order_id, "effect": kind.value})
             outcome = Outcome(False, retryable=True, error=f"{type(exc).__name__}: {exc}"[:500])
         await self._failed(conn, kind, effect, outcome)
-        return False
+        return None
 
-    async def _failed(self, conn: AsyncConnection, kind: EffectKind, effect: Any, outcome: Outcome) -> None:
+    async def _failed(self, conn: DriverConnection, kind: EffectKind, effect: OwedEffect, outcome: Outcome) -> None:
         attempts = effect.attempts + 1
         if outcome.retryable and attempts < self.max_attempts:
             delay = min(self.max_backoff, 0.5 * 2 ** min(effect.attempts, 20))
-            await store.retry_effect_later(conn, effect.id, timedelta(seconds=delay), outcome.error)
+            await owed.retry_later(conn, effect.id, timedelta(seconds=delay), outcome.error)
             log.warning(
                 "order effect failed; will retry",
                 extra={"order_id": effect.order_id, "effect": kind.value, "attempts": attempts, "error": outcome.error},
             )
         else:
-            await store.finish_effect(conn, effect.id, "failed", error=outcome.error)
+            await owed.finish(conn, effect.id, "failed", error=outcome.error)
             # Money or stock an operator must look at: the order's decision stands, the call failed.
             log.error(
                 "order effect failed for good",
                 extra={"order_id": effect.order_id, "effect": kind.value, "attempts": attempts, "error": outcome.error},
             )
 
-    async def _call(self, kind: EffectKind, effect: Any, order: Order) -> Outcome:
+    async def _call(self, kind: EffectKind, effect: OwedEffect) -> Outcome:
         key = effect.idempotency_key
-        authorisation = order.payment.authorisation_id
+        authorisation = effect.authorisation_id
         if kind is EffectKind.CAPTURE:
             return await self.payments.capture(authorisation, effect.amount, key)
         if kind is EffectKind.VOID:
             return await self.payments.void(authorisation, key)
         if kind is EffectKind.REFUND:
             return await self.payments.refund(authorisation, effect.amount, key)
-        return await self.stock.give_back(order.reservation_id, key)
+        return await self.stock.give_back(effect.reservation_id, key)
 
-    async def _apply(self, conn: AsyncConnection, kind: EffectKind, effect: Any, outcome: Outcome) -> bool:
+    async def _apply(
+        self, conn: DriverConnection, kind: EffectKind, effect: OwedEffect, outcome: Outcome
+    ) -> Order | None:
         if kind is EffectKind.CAPTURE:
-            before = await store.get_order(conn, order_id=effect.order_id, for_update=True)
-            assert before is not None
-            decision = decisions.captured(before, outcome.amount or effect.amount, SYSTEM, now())
-            await record(conn, before, decision)
-            return decision.changed
+            locked = await loading.lock_order(conn, effect.order_id)
+            assert locked is not None
+            decision = decisions.captured(locked.order, outcome.amount or effect.amount, SYSTEM, datetime.now(UTC))
+            order = await recording.record(conn, locked, decision)
+            return order if decision.changed else None
         if kind is EffectKind.REFUND:
-            await store.set_provider_refund_id(conn, effect.order_id, effect.refund_id, outcome.reference)
-        return False
+            await owed.set_provider_refund_id(conn, effect.order_id, effect.refund_id, outcome.reference)
+        return None

@@ -10,14 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from google.protobuf.message import Message
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shop.order.v1 import events_pb2
-from shop_order import codec, store
+from shop_order import codec
 from shop_order.domain import machine
 from shop_order.domain.decisions import Decision, cancelled_lines
 from shop_order.domain.model import Change, HistoryEntry, Order, OrderStatus
-from shopkit.outbox import add_events
 
 PLACED = "shop.order.placed"
 CONFIRMED = "shop.order.confirmed"
@@ -25,12 +23,6 @@ CANCELLED = "shop.order.cancelled"
 FULFILLED = "shop.order.fulfilled"
 REFUNDED = "shop.order.refunded"
 STATUS_CHANGED = "shop.order.status_changed"
-
-
-async def stage(conn: AsyncConnection, decision: Decision, entries: Sequence[HistoryEntry]) -> None:
-    """Stage the events of a stored decision in the caller's transaction (`entries`: its history
-    entries with their sequence numbers)."""
-    await add_events(conn, store.outbox, of(decision, entries))
 
 
 def of(decision: Decision, entries: Sequence[HistoryEntry]) -> list[tuple[str, Message, str]]:

@@ -5,13 +5,11 @@ the outbox relay and the effect worker."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from shop_order import events, placing, store
+from shop_order import events, loading, owed, placing, recording, store
 from shop_order.domain import decisions
 from shop_order.domain.decisions import Decision, FulfilCommand, RefundCommand
 from shop_order.domain.model import (
@@ -25,7 +23,7 @@ from shop_order.domain.model import (
     PaymentStatus,
     RefundRecord,
 )
-from shopkit.db import Database
+from shopkit.db import Database, DriverConnection
 from shopkit.errors import Aborted, FailedPrecondition, NotFound, Unavailable
 from shopkit.money import Money
 from shopkit.outbox import OutboxRelay
@@ -44,7 +42,7 @@ class Effects(Protocol):
 
     def wake(self) -> None: ...
 
-    async def perform(self, effect_id: int) -> None: ...
+    async def perform(self, *, effect_id: int = 0, key: str = "") -> Order | None: ...
 
 
 class CaptureInDoubt(Exception):
@@ -53,16 +51,6 @@ class CaptureInDoubt(Exception):
     def __init__(self, effect_id: int):
         super().__init__(f"capture effect {effect_id} is unsettled")
         self.effect_id = effect_id
-
-
-async def record(conn: AsyncConnection, before: Order | None, decision: Decision) -> Order:
-    """Write a decision and stage its events in the caller's transaction; the order after it."""
-    entries = await store.save(conn, before, decision)
-    await events.stage(conn, decision, entries)
-    order = decision.order
-    if before is not None and decision.changed:
-        order = dataclasses.replace(order, version=before.version + 1)
-    return order
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,10 +70,10 @@ class Orders:
         self.capture_on_fulfilment = capture_on_fulfilment
         self.effects: Effects | None = None
 
-    def _committed(self, decision: Decision) -> None:
+    def _committed(self, decision: Decision, *, wake_effects: bool = True) -> None:
         if decision.changed and self.relay is not None:
             self.relay.wake()
-        if decision.effects and self.effects is not None:
+        if wake_effects and decision.effects and self.effects is not None:
             self.effects.wake()
 
     # --- creation and reads ----------------------------------------------------------------------
@@ -110,15 +98,15 @@ class Orders:
             self._committed(decision)
             return order
         # The checkout placed its order before (or a concurrent call just did): the same order again.
-        async with self.db.connect() as conn:
-            existing = await store.get_order(conn, checkout_id=draft.checkout_id)
+        async with self.db.driver() as conn:
+            existing = await loading.load_order(conn, checkout_id=draft.checkout_id)
         assert existing is not None
         decisions.check_same_order(existing, draft)
         return existing
 
     async def get(self, actor: Actor, *, order_id: str = "", number: str = "", full: bool = False) -> Order:
-        async with self.db.connect() as conn:
-            order = await store.get_order(conn, order_id=order_id, number=number, with_history=full)
+        async with self.db.driver() as conn:
+            order = await loading.load_order(conn, order_id=order_id, number=number, with_history=full)
         if order is None or not decisions.can_see(order, actor):
             # Someone else's order is as unknown as a missing one: ids do not leak existence.
             raise NotFound("order", order_id or number)
@@ -145,17 +133,18 @@ class Orders:
         decide: Callable[[Order], Decision],
         *,
         check_visible: bool = True,
-        before_write: Callable[[AsyncConnection, Decision], Awaitable[None]] | None = None,
+        before_write: Callable[[DriverConnection, Decision], Awaitable[None]] | None = None,
+        wake_effects: bool = True,
     ) -> tuple[Order, Decision]:
-        async with self.db.transaction() as conn:
-            before = await store.get_order(conn, order_id=order_id, for_update=True)
-            if before is None or (check_visible and not decisions.can_see(before, actor)):
+        async with self.db.driver_transaction() as conn:
+            locked = await loading.lock_order(conn, order_id)
+            if locked is None or (check_visible and not decisions.can_see(locked.order, actor)):
                 raise NotFound("order", order_id)
-            decision = decide(before)
+            decision = decide(locked.order)
             if before_write is not None:
                 await before_write(conn, decision)
-            order = await record(conn, before, decision)
-        self._committed(decision)
+            order = await recording.record(conn, locked, decision)
+        self._committed(decision, wake_effects=wake_effects)
         return order, decision
 
     async def release_fraud_hold(self, order_id: str, review_id: str, actor: Actor) -> Order:
@@ -189,7 +178,7 @@ class Orders:
                 return order
             except CaptureInDoubt as doubt:
                 if self.effects is not None:
-                    await self.effects.perform(doubt.effect_id)
+                    await self.effects.perform(effect_id=doubt.effect_id)
         raise Aborted(
             "a capture of this order's payment is still in progress at the provider; retry shortly",
             reason=PAYMENT_OPERATION_IN_PROGRESS,
@@ -197,16 +186,20 @@ class Orders:
         )
 
     async def capture(self, order_id: str, actor: Actor) -> Order:
-        order, decision = await self._change(order_id, actor, decisions.request_capture)
+        # The capture is performed right away, so the worker is not woken for it (it would only
+        # wait for this call's lock); one that fails is retried by the worker when it is due.
+        order, decision = await self._change(order_id, actor, decisions.request_capture, wake_effects=False)
         if not decision.effects:
             return order
         key = decision.effects[0].key
-        await self._perform(key)
+        captured = await self._perform(key)
+        if captured is not None and captured.payment_status is not PaymentStatus.AUTHORISED:
+            return captured
         order = await self.get(actor, order_id=order_id)
         if order.payment_status is not PaymentStatus.AUTHORISED:
             return order
-        async with self.db.connect() as conn:
-            effect = await store.find_effect(conn, key)
+        async with self.db.driver() as conn:
+            effect = await owed.find(conn, key)
         if effect is not None and effect.status == "pending":
             raise Unavailable(
                 "the payment provider has not confirmed the capture yet; it is retried, call again",
@@ -239,39 +232,35 @@ class Orders:
             refund = order.refund(refund.refund_id) or refund
         return order, refund
 
-    async def _perform(self, key: str) -> None:
-        async with self.db.connect() as conn:
-            effect = await store.find_effect(conn, key)
-        if effect is not None and effect.status == "pending" and self.effects is not None:
-            await self.effects.perform(effect.id)
+    async def _perform(self, key: str) -> Order | None:
+        """Perform an owed effect now; the order after it when its outcome changed the order."""
+        if self.effects is None:
+            return None
+        return await self.effects.perform(key=key)
 
     # --- the completion sweeper -------------------------------------------------------------------
 
     async def complete_due(self, return_window: timedelta, limit: int) -> int:
         """Complete up to `limit` orders fulfilled longer than `return_window` ago (any replica)."""
-        async with self.db.transaction() as conn:
-            due = await store.due_for_completion(conn, now() - return_window, limit)
+        async with self.db.driver_transaction() as conn:
+            due = await loading.due_for_completion(conn, now() - return_window, limit)
             for order_id in due:
-                before = await store.get_order(conn, order_id=order_id, for_update=True)
-                assert before is not None
-                await record(conn, before, decisions.complete(before, SYSTEM, now()))
+                locked = await loading.lock_order(conn, order_id)
+                assert locked is not None
+                await recording.record(conn, locked, decisions.complete(locked.order, SYSTEM, now()))
         if due and self.relay is not None:
             self.relay.wake()
         return len(due)
 
 
-async def _settle_pending_capture(conn: AsyncConnection, decision: Decision) -> None:
+async def _settle_pending_capture(conn: DriverConnection, decision: Decision) -> None:
     """A cancellation that voids the authorisation must not race a capture of it: a capture never
     tried is dropped; one being performed or tried before (its outcome is unknown) is settled first."""
     if not any(effect.kind is EffectKind.VOID for effect in decision.effects):
         return
-    pending, lockable = await store.pending_effects(conn, decision.order.order_id, EffectKind.CAPTURE)
-    locked = {row.id for row in lockable}
-    for row in pending:
-        if row.id not in locked or row.attempts > 0:
-            raise CaptureInDoubt(row.id)
-    await store.supersede_effects(conn, _ids(lockable))
-
-
-def _ids(rows: Sequence[object]) -> list[int]:
-    return [int(row.id) for row in rows]  # type: ignore[attr-defined]
+    pending, lockable = await owed.pending(conn, decision.order.order_id, EffectKind.CAPTURE)
+    locked = {effect.id for effect in lockable}
+    for effect in pending:
+        if effect.id not in locked or effect.attempts > 0:
+            raise CaptureInDoubt(effect.id)
+    await owed.supersede(conn, [effect.id for effect in lockable])

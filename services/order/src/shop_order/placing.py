@@ -33,7 +33,7 @@ _LINE_ARRAYS: dict[str, tuple[str, sa.types.TypeEngine[Any]]] = {
     "discount": ("line_discounts", sa.BigInteger()),
     "line_total": ("line_totals", sa.BigInteger()),
 }
-_HISTORY_ARRAYS: dict[str, tuple[str, sa.types.TypeEngine[Any]]] = {
+HISTORY_ARRAYS: dict[str, tuple[str, sa.types.TypeEngine[Any]]] = {
     "sequence": ("entry_sequences", sa.Integer()),
     "change": ("entry_changes", sa.Text()),
     "status": ("entry_statuses", sa.Text()),
@@ -68,13 +68,11 @@ def _place_query(columns: tuple[str, ...]) -> DriverQuery:
         .cte("placed")
     )
     lines = _children(order_lines, placed, _LINE_ARRAYS).cte("lines")
-    history = _children(order_history, placed, _HISTORY_ARRAYS).cte("history")
+    history = _children(order_history, placed, HISTORY_ARRAYS).cte("history")
     return DriverQuery(sa.select(placed.c.number).add_cte(lines, history))
 
 
-def _arrays(
-    arrays: dict[str, tuple[str, sa.types.TypeEngine[Any]]], rows: list[dict[str, Any]]
-) -> dict[str, list[Any]]:
+def arrays(arrays: dict[str, tuple[str, sa.types.TypeEngine[Any]]], rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
     return {param: [row[column] for row in rows] for column, (param, _) in arrays.items()}
 
 
@@ -101,8 +99,8 @@ async def insert_order(conn: DriverConnection, order: Order, entries: tuple[Hist
     row = await conn.fetchrow(
         _place_query(tuple(values)),
         **values,
-        **_arrays(_LINE_ARRAYS, lines),
-        **_arrays(_HISTORY_ARRAYS, history),
+        **arrays(_LINE_ARRAYS, lines),
+        **arrays(HISTORY_ARRAYS, history),
     )
     if row is None:
         return None

@@ -1,25 +1,23 @@
-"""Tables and repository functions (SQLAlchemy Core on the caller's connection).
+"""Tables, the mapping between rows and the domain, and the order lists (SQLAlchemy Core).
 
-Concurrency: every change of an order locks its row (`get_order(for_update=True)`) and writes it
-back with `version = version + 1 WHERE version = <read version>`; a trigger installed by the
+Concurrency: every change of an order locks its row (`loading.lock_order`) and writes it back with
+`version = version + 1 WHERE version = <read version>` (`recording`); a trigger installed by the
 migration refuses status changes outside the state machine and versions that do not grow by one.
 Lock order: an effect row (claimed by the worker) may be held while the order row is locked, never
-the other way round: writers holding an order only look at effects with SKIP LOCKED.
+the other way round: writers holding an order only look at effects with SKIP LOCKED (`owed`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shop_order.domain.decisions import Decision
 from shop_order.domain.model import (
     Actor,
     Address,
@@ -27,7 +25,6 @@ from shop_order.domain.model import (
     ApprovalStatus,
     CancellationReason,
     Change,
-    Effect,
     EffectKind,
     FulfilmentMethod,
     FulfilmentRecord,
@@ -43,9 +40,6 @@ from shop_order.domain.model import (
     RefundRecord,
     Totals,
 )
-from shopkit import tracing
-from shopkit.db import Database, DriverQuery
-from shopkit.errors import Aborted
 from shopkit.money import Money
 from shopkit.outbox import inbox_table, outbox_table
 
@@ -257,83 +251,85 @@ def _address_json(address: Address) -> dict[str, str]:
     return {name: value for name, value in asdict(address).items() if value}
 
 
-def _quantities(value: Sequence[Mapping[str, Any]]) -> tuple[LineQuantity, ...]:
+def quantities(value: Sequence[Mapping[str, Any]]) -> tuple[LineQuantity, ...]:
     return tuple(LineQuantity(str(item["line_id"]), int(item["quantity"])) for item in value)
 
 
-def _quantities_json(quantities: Sequence[LineQuantity]) -> list[dict[str, Any]]:
-    return [{"line_id": q.line_id, "quantity": q.quantity} for q in quantities]
+def quantities_json(values: Sequence[LineQuantity]) -> list[dict[str, Any]]:
+    return [{"line_id": q.line_id, "quantity": q.quantity} for q in values]
 
 
-def _order(
-    row: Any,
+def order_from_row(
+    row: Mapping[str, Any],
     lines: Sequence[Line],
     fulfilled: Sequence[FulfilmentRecord],
     refunded: Sequence[RefundRecord],
     history: Sequence[HistoryEntry],
 ) -> Order:
-    currency = row.currency
+    currency = row["currency"]
 
     def money(amount: int) -> Money:
         return Money(amount, currency)
 
     return Order(
-        order_id=row.id,
-        number=row.number,
-        checkout_id=row.checkout_id,
-        customer_id=row.customer_id,
-        account_id=row.account_id,
-        email=row.email,
-        channel=row.channel,
-        status=OrderStatus(row.status),
-        payment_status=PaymentStatus(row.payment_status),
-        fulfilment_status=FulfilmentStatus(row.fulfilment_status),
+        order_id=row["id"],
+        number=row["number"],
+        checkout_id=row["checkout_id"],
+        customer_id=row["customer_id"],
+        account_id=row["account_id"],
+        email=row["email"],
+        channel=row["channel"],
+        status=OrderStatus(row["status"]),
+        payment_status=PaymentStatus(row["payment_status"]),
+        fulfilment_status=FulfilmentStatus(row["fulfilment_status"]),
         currency=currency,
         lines=tuple(lines),
         totals=Totals(
-            money(row.subtotal),
-            money(row.discount_total),
-            money(row.shipping_total),
-            money(row.tax_total),
-            money(row.total),
+            money(row["subtotal"]),
+            money(row["discount_total"]),
+            money(row["shipping_total"]),
+            money(row["tax_total"]),
+            money(row["total"]),
         ),
         fulfilment_method=FulfilmentMethod(
-            ship_to=None if row.ship_to is None else _address(row.ship_to), store_id=row.pickup_store_id or ""
+            ship_to=None if row["ship_to"] is None else _address(row["ship_to"]), store_id=row["pickup_store_id"] or ""
         ),
-        billing_address=_address(row.billing_address),
+        billing_address=_address(row["billing_address"]),
         payment=Payment(
-            kind=PaymentKind(row.payment_kind),
-            authorised_amount=money(row.authorised_amount),
-            payment_method_id=row.payment_method_id,
-            authorisation_id=row.authorisation_id,
-            purchase_order_number=row.purchase_order_number,
-            captured_amount=row.captured_amount,
-            refunded_amount=row.refunded_amount,
+            kind=PaymentKind(row["payment_kind"]),
+            authorised_amount=money(row["authorised_amount"]),
+            payment_method_id=row["payment_method_id"],
+            authorisation_id=row["authorisation_id"],
+            purchase_order_number=row["purchase_order_number"],
+            captured_amount=row["captured_amount"],
+            refunded_amount=row["refunded_amount"],
         ),
-        coupon_code=row.coupon_code,
+        coupon_code=row["coupon_code"],
         approval=Approval(
-            status=ApprovalStatus(row.approval_status),
-            limit=None if row.approval_limit is None else money(row.approval_limit),
-            decided_by=row.approval_decided_by,
-            note=row.approval_note,
-            decided_at=row.approval_decided_at,
+            status=ApprovalStatus(row["approval_status"]),
+            limit=None if row["approval_limit"] is None else money(row["approval_limit"]),
+            decided_by=row["approval_decided_by"],
+            note=row["approval_note"],
+            decided_at=row["approval_decided_at"],
         ),
-        fraud_review_id=row.fraud_review_id,
-        fraud_hold_released=row.fraud_hold_released,
-        cancellation_reason=None if row.cancellation_reason is None else CancellationReason(row.cancellation_reason),
-        reservation_id=row.reservation_id,
-        fingerprint=row.fingerprint,
+        fraud_review_id=row["fraud_review_id"],
+        fraud_hold_released=row["fraud_hold_released"],
+        cancellation_reason=None
+        if row["cancellation_reason"] is None
+        else CancellationReason(row["cancellation_reason"]),
+        reservation_id=row["reservation_id"],
+        fingerprint=row["fingerprint"],
         fulfilments=tuple(fulfilled),
         refunds=tuple(refunded),
         history=tuple(history),
-        version=row.version,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        fulfilled_at=row.fulfilled_at,
+        version=row["version"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        fulfilled_at=row["fulfilled_at"],
     )
 
 
-def _mutable_values(order: Order) -> dict[str, Any]:
+def mutable_values(order: Order) -> dict[str, Any]:
     """The columns a decision may change."""
     return {
         "status": order.status.value,
@@ -382,36 +378,11 @@ def insert_values(order: Order) -> dict[str, Any]:
         "fingerprint": order.fingerprint,
         "version": order.version,
         "created_at": order.created_at,
-        **_mutable_values(order),
+        **mutable_values(order),
     }
 
 
 # --- reading ----------------------------------------------------------------------------------------
-
-
-async def get_order(
-    conn: AsyncConnection,
-    *,
-    order_id: str = "",
-    number: str = "",
-    checkout_id: str = "",
-    for_update: bool = False,
-    with_history: bool = False,
-) -> Order | None:
-    query = sa.select(orders)
-    if order_id:
-        query = query.where(orders.c.id == order_id)
-    elif number:
-        query = query.where(orders.c.number == number)
-    else:
-        query = query.where(orders.c.checkout_id == checkout_id)
-    if for_update:
-        query = query.with_for_update()
-    row = (await conn.execute(query)).first()
-    if row is None:
-        return None
-    found = await _assemble(conn, [row], with_history=with_history)
-    return found[0]
 
 
 async def list_orders(
@@ -480,7 +451,7 @@ async def _assemble(conn: AsyncConnection, rows: Sequence[Any], *, with_history:
         fulfilled[f.order_id].append(
             FulfilmentRecord(
                 f.fulfilment_id,
-                _quantities(f.lines),
+                quantities(f.lines),
                 f.location_id,
                 f.carrier,
                 f.tracking_number,
@@ -495,7 +466,7 @@ async def _assemble(conn: AsyncConnection, rows: Sequence[Any], *, with_history:
             RefundRecord(
                 r.refund_id,
                 Money(r.amount, currency[r.order_id]),
-                _quantities(r.lines),
+                quantities(r.lines),
                 r.reason,
                 r.provider_refund_id,
                 r.refunded_at,
@@ -508,148 +479,26 @@ async def _assemble(conn: AsyncConnection, rows: Sequence[Any], *, with_history:
             .where(order_history.c.order_id.in_(ids))
             .order_by(order_history.c.order_id, order_history.c.sequence)
         ):
-            history[h.order_id].append(_history_entry(h))
-    return [_order(row, lines[row.id], fulfilled[row.id], refunded[row.id], history[row.id]) for row in rows]
-
-
-def _history_entry(h: Any) -> HistoryEntry:
-    return HistoryEntry(
-        sequence=h.sequence,
-        change=Change(h.change),
-        status=OrderStatus(h.status),
-        previous_status=None if h.previous_status is None else OrderStatus(h.previous_status),
-        payment_status=PaymentStatus(h.payment_status),
-        fulfilment_status=FulfilmentStatus(h.fulfilment_status),
-        actor=Actor(h.actor_role, h.actor_id),
-        reason=h.reason,
-        note=h.note,
-        occurred_at=h.occurred_at,
-    )
-
-
-# --- writing ----------------------------------------------------------------------------------------
-
-
-async def insert_order(conn: AsyncConnection, order: Order) -> Order | None:
-    """Insert a new order with its lines; None when its checkout already placed one. A concurrent
-    insert for the same checkout waits for the first transaction, then finds the checkout taken."""
-    row = (
-        await conn.execute(
-            insert(orders)
-            .values(**insert_values(order))
-            .on_conflict_do_nothing(index_elements=[orders.c.checkout_id])
-            .returning(orders.c.number)
-        )
-    ).first()
-    if row is None:
-        return None
-    await conn.execute(
-        order_lines.insert(),
-        [
-            {
-                "order_id": order.order_id,
-                "position": position,
-                "line_id": line.line_id,
-                "sku": line.sku,
-                "product_id": line.product_id,
-                "name": line.name,
-                "quantity": line.quantity,
-                "unit_price": line.unit_price.amount,
-                "discount": line.discount.amount,
-                "line_total": line.line_total.amount,
-            }
-            for position, line in enumerate(order.lines, start=1)
-        ],
-    )
-    return dataclasses.replace(order, number=row.number)
-
-
-async def save(conn: AsyncConnection, before: Order | None, decision: Decision) -> tuple[HistoryEntry, ...]:
-    """Write what a decision changed (the order row is locked; `before` is None for a new order, already
-    inserted); returns the stored history entries."""
-    after = decision.order
-    if decision.changed and before is not None:
-        updated = (
-            await conn.execute(
-                orders.update()
-                .where(orders.c.id == after.order_id, orders.c.version == before.version)
-                .values(**_mutable_values(after), version=orders.c.version + 1)
-                .returning(orders.c.version)
-            )
-        ).first()
-        if updated is None:  # cannot happen while the row is locked; the version is the last guard
-            raise Aborted(f"order {after.order_id} changed concurrently; retry", reason="CONCURRENT_CHANGE")
-        await _save_lines(conn, before, after)
-    if decision.new_fulfilment and decision.fulfilment is not None:
-        f = decision.fulfilment
-        await conn.execute(
-            fulfilments.insert().values(
-                order_id=after.order_id,
-                fulfilment_id=f.fulfilment_id,
-                lines=_quantities_json(f.lines),
-                location_id=f.location_id,
-                carrier=f.carrier,
-                tracking_number=f.tracking_number,
-                fingerprint=f.fingerprint,
-                fulfilled_at=f.fulfilled_at,
-            )
-        )
-    if decision.new_refund and decision.refund is not None:
-        r = decision.refund
-        await conn.execute(
-            refunds.insert().values(
-                order_id=after.order_id,
-                refund_id=r.refund_id,
-                amount=r.amount.amount,
-                lines=_quantities_json(r.lines),
-                reason=r.reason,
-                fingerprint=r.fingerprint,
-                refunded_at=r.refunded_at,
-            )
-        )
-    entries = await _append_history(conn, after.order_id, decision.entries)
-    await insert_effects(conn, after.order_id, decision.effects)
-    return entries
-
-
-async def _save_lines(conn: AsyncConnection, before: Order, after: Order) -> None:
-    old = {line.line_id: line for line in before.lines}
-    changed = [
-        (line.line_id, line.fulfilled_quantity, line.refunded_quantity)
-        for line in after.lines
-        if (old[line.line_id].fulfilled_quantity, old[line.line_id].refunded_quantity)
-        != (line.fulfilled_quantity, line.refunded_quantity)
+            history[h.order_id].append(history_entry(h._mapping))
+    return [
+        order_from_row(row._mapping, lines[row.id], fulfilled[row.id], refunded[row.id], history[row.id])
+        for row in rows
     ]
-    if not changed:
-        return
-    v = sa.values(
-        sa.column("line_id", UUID(as_uuid=False)),
-        sa.column("fulfilled", sa.BigInteger),
-        sa.column("refunded", sa.BigInteger),
-        name="v",
-    ).data(changed)
-    await conn.execute(
-        order_lines.update()
-        .where(order_lines.c.order_id == after.order_id, order_lines.c.line_id == v.c.line_id)
-        .values(fulfilled_quantity=v.c.fulfilled, refunded_quantity=v.c.refunded)
+
+
+def history_entry(h: Mapping[Any, Any]) -> HistoryEntry:
+    return HistoryEntry(
+        sequence=h["sequence"],
+        change=Change(h["change"]),
+        status=OrderStatus(h["status"]),
+        previous_status=None if h["previous_status"] is None else OrderStatus(h["previous_status"]),
+        payment_status=PaymentStatus(h["payment_status"]),
+        fulfilment_status=FulfilmentStatus(h["fulfilment_status"]),
+        actor=Actor(h["actor_role"], h["actor_id"]),
+        reason=h["reason"],
+        note=h["note"],
+        occurred_at=h["occurred_at"],
     )
-
-
-async def _append_history(
-    conn: AsyncConnection, order_id: str, entries: Sequence[HistoryEntry]
-) -> tuple[HistoryEntry, ...]:
-    if not entries:
-        return ()
-    last = (
-        await conn.execute(
-            sa.select(sa.func.coalesce(sa.func.max(order_history.c.sequence), 0)).where(
-                order_history.c.order_id == order_id
-            )
-        )
-    ).scalar_one()
-    stored = tuple(dataclasses.replace(e, sequence=last + i) for i, e in enumerate(entries, start=1))
-    await conn.execute(order_history.insert(), [{"order_id": order_id, **history_row(e)} for e in stored])
-    return stored
 
 
 def history_row(e: HistoryEntry) -> dict[str, Any]:
@@ -667,163 +516,3 @@ def history_row(e: HistoryEntry) -> dict[str, Any]:
         "note": e.note,
         "occurred_at": e.occurred_at,
     }
-
-
-async def set_provider_refund_id(conn: AsyncConnection, order_id: str, refund_id: str, provider_refund_id: str) -> None:
-    await conn.execute(
-        refunds.update()
-        .where(refunds.c.order_id == order_id, refunds.c.refund_id == refund_id)
-        .values(provider_refund_id=provider_refund_id)
-    )
-
-
-async def due_for_completion(conn: AsyncConnection, fulfilled_before: datetime, limit: int) -> list[str]:
-    """Lock fulfilled orders past their return window; rows another replica holds are skipped."""
-    rows = await conn.execute(
-        sa.select(orders.c.id)
-        .where(orders.c.status == OrderStatus.FULFILLED.value, orders.c.fulfilled_at <= fulfilled_before)
-        .order_by(orders.c.fulfilled_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return [row.id for row in rows]
-
-
-# --- effects ----------------------------------------------------------------------------------------
-
-
-async def insert_effects(conn: AsyncConnection, order_id: str, effects: Sequence[Effect]) -> None:
-    """Record owed effects; one per idempotency key (a repeated request owes nothing new)."""
-    if not effects:
-        return
-    trace_headers = tracing.inject_headers()
-    await conn.execute(
-        insert(order_effects)
-        .values(
-            [
-                {
-                    "order_id": order_id,
-                    "kind": e.kind.value,
-                    "target": e.kind.target,
-                    "idempotency_key": e.key,
-                    "amount": e.amount,
-                    "refund_id": e.refund_id,
-                    "trace_headers": trace_headers,
-                }
-                for e in effects
-            ]
-        )
-        .on_conflict_do_nothing(index_elements=[order_effects.c.idempotency_key])
-    )
-
-
-_EFFECT_COLUMNS = (
-    order_effects.c.id,
-    order_effects.c.order_id,
-    order_effects.c.kind,
-    order_effects.c.idempotency_key,
-    order_effects.c.amount,
-    order_effects.c.refund_id,
-    order_effects.c.status,
-    order_effects.c.attempts,
-    order_effects.c.trace_headers,
-)
-
-
-def _no_earlier_pending() -> sa.ColumnElement[bool]:
-    """No effect recorded before this one on the same target of the same order is still pending."""
-    earlier = order_effects.alias("earlier")
-    return ~sa.exists().where(
-        earlier.c.order_id == order_effects.c.order_id,
-        earlier.c.target == order_effects.c.target,
-        earlier.c.status == "pending",
-        earlier.c.id < order_effects.c.id,
-    )
-
-
-_DUE = sa.exists().where(order_effects.c.status == "pending", order_effects.c.next_attempt_at <= _now())
-_ANY_DUE_EFFECT = DriverQuery(sa.select(_DUE.label("due")))
-
-
-async def any_due_effect(db: Database) -> bool:
-    """Whether some pending effect is due: one prepared read (autocommit), so that an idle worker
-    polls without opening a unit of work."""
-    [row] = await db.fetch(_ANY_DUE_EFFECT)
-    return bool(row["due"])
-
-
-async def claim_due_effect(conn: AsyncConnection) -> Any | None:
-    """Lock one due pending effect whose earlier effects on the same target (of its order) are done;
-    effects other workers hold are skipped. Held until the caller's transaction ends."""
-    query = (
-        sa.select(*_EFFECT_COLUMNS)
-        .where(order_effects.c.status == "pending", order_effects.c.next_attempt_at <= _now(), _no_earlier_pending())
-        .order_by(order_effects.c.next_attempt_at)
-        .limit(1)
-        .with_for_update(of=order_effects, skip_locked=True)
-    )
-    return (await conn.execute(query)).first()
-
-
-async def lock_effect(conn: AsyncConnection, effect_id: int) -> Any | None:
-    """Lock one effect whose turn it is, waiting for a worker that is performing it."""
-    query = (
-        sa.select(*_EFFECT_COLUMNS)
-        .where(order_effects.c.id == effect_id, _no_earlier_pending())
-        .with_for_update(of=order_effects)
-    )
-    return (await conn.execute(query)).first()
-
-
-async def find_effect(conn: AsyncConnection, key: str) -> Any | None:
-    query = sa.select(*_EFFECT_COLUMNS, order_effects.c.last_error).where(order_effects.c.idempotency_key == key)
-    return (await conn.execute(query)).first()
-
-
-async def pending_effects(conn: AsyncConnection, order_id: str, kind: EffectKind) -> tuple[list[Any], list[Any]]:
-    """Pending effects of an order: all of them, and those this transaction could lock (the others
-    are being performed right now)."""
-    base = sa.select(*_EFFECT_COLUMNS).where(
-        order_effects.c.order_id == order_id, order_effects.c.kind == kind.value, order_effects.c.status == "pending"
-    )
-    everything = list(await conn.execute(base))
-    lockable = list(await conn.execute(base.with_for_update(skip_locked=True))) if everything else []
-    return everything, lockable
-
-
-async def finish_effect(
-    conn: AsyncConnection, effect_id: int, status: str, *, reference: str = "", error: str = ""
-) -> None:
-    await conn.execute(
-        order_effects.update()
-        .where(order_effects.c.id == effect_id)
-        .values(
-            status=status,
-            reference=reference,
-            last_error=error,
-            attempts=order_effects.c.attempts + 1,
-            updated_at=_now(),
-        )
-    )
-
-
-async def retry_effect_later(conn: AsyncConnection, effect_id: int, delay: timedelta, error: str) -> None:
-    await conn.execute(
-        order_effects.update()
-        .where(order_effects.c.id == effect_id)
-        .values(
-            attempts=order_effects.c.attempts + 1,
-            next_attempt_at=_now() + delay,
-            last_error=error,
-            updated_at=_now(),
-        )
-    )
-
-
-async def supersede_effects(conn: AsyncConnection, effect_ids: Sequence[int]) -> None:
-    if effect_ids:
-        await conn.execute(
-            order_effects.update()
-            .where(order_effects.c.id.in_(list(effect_ids)))
-            .values(status="superseded", updated_at=_now())
-        )
