@@ -198,3 +198,13 @@ async def test_a_driver_transaction_commits_or_rolls_back_as_a_whole(db: Databas
             await conn.fetch(DriverQuery(sa.select(sa.cast(sa.bindparam("n", type_=sa.Text), sa.Integer))), n="x")
     names = {row["name"] for item in (first, second) for row in await db.fetch(BY_ID_READ, id=item)}
     assert names == {"one", "two"}
+
+
+async def test_statements_of_an_untraced_block_make_no_spans(db: Database, spans: InMemorySpanExporter) -> None:
+    item_id = await insert_item(db)
+    spans.clear()
+    with tracing.untraced():
+        assert len(await db.fetch(BY_ID_READ, id=item_id)) == 1
+    assert [s for s in spans.get_finished_spans() if s.name == "SELECT"] == []
+    assert len(await db.fetch(BY_ID_READ, id=item_id)) == 1  # and traced again after it
+    assert len([s for s in spans.get_finished_spans() if s.name == "SELECT"]) == 1

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from sqlalchemy.engine import Dialect
 
@@ -65,6 +66,8 @@ class DriverConnection:
     async def _run(self, method: str, query: DriverQuery, params: dict[str, Any]) -> Any:
         compiled = query.compiled_for(self._dialect)
         args = compiled.arguments(params)
+        if not is_instrumentation_enabled():  # shopkit.tracing.untraced()
+            return await getattr(self.driver, method)(compiled.sql, *args)
         span = self._tracer.start_span(
             compiled.operation, kind=SpanKind.CLIENT, attributes={**self._attributes, **compiled.span_attributes}
         )

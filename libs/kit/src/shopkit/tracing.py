@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, MutableMapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 from opentelemetry import context, propagate, trace
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
@@ -53,6 +55,13 @@ def shutdown_tracing() -> None:
 
 def tracer(name: str = "shop") -> trace.Tracer:
     return trace.get_tracer(name)
+
+
+def untraced() -> AbstractContextManager[None]:
+    """Statements in this block make no spans: for the polls of background workers (an outbox relay,
+    a recovery round), which would otherwise start a trace of their own several times a second in
+    every process whether or not they find work. What a poll finds is traced as usual."""
+    return suppress_instrumentation()
 
 
 def inject_headers(carrier: MutableMapping[str, str] | None = None) -> dict[str, str]:

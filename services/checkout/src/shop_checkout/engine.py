@@ -33,7 +33,7 @@ from shop_checkout.domain import rules, saga
 from shop_checkout.domain.model import ACTIVE, TERMINAL, Checkout, StepKind, StepState
 from shop_checkout.settings import CheckoutSettings
 from shop_checkout.steps import StepExecutor
-from shopkit import deadlines
+from shopkit import deadlines, tracing
 from shopkit.db import Database
 from shopkit.money import Money
 from shopkit.outbox import OutboxRelay
@@ -392,14 +392,15 @@ class SagaEngine:
         if self._stopping:
             return []
         await self.expire_holds()
-        async with self.db.transaction() as conn:
-            claimed = await store.claim_recoverable(
-                conn,
-                owner=self.owner,
-                previous_owners=self.previous_owners,
-                lease_seconds=self.settings.lease_seconds,
-                limit=self.settings.recovery_batch_size,
-            )
+        with tracing.untraced():  # a poll: the sagas it claims are traced when they run
+            async with self.db.transaction() as conn:
+                claimed = await store.claim_recoverable(
+                    conn,
+                    owner=self.owner,
+                    previous_owners=self.previous_owners,
+                    lease_seconds=self.settings.lease_seconds,
+                    limit=self.settings.recovery_batch_size,
+                )
         for checkout_id in claimed:
             if checkout_id not in self._tasks:
                 metrics.SAGAS_RECOVERED.inc()
@@ -409,6 +410,11 @@ class SagaEngine:
 
     async def expire_holds(self) -> int:
         now = _now()
+        with tracing.untraced():  # a poll: when it finds holds to expire, the expiry is traced
+            async with self.db.connect() as conn:
+                due = await store.has_expired_holds(conn, now)
+        if not due:
+            return 0
         async with self.db.transaction() as conn:
             held = await store.lock_expired_holds(conn, now, self.settings.recovery_batch_size)
             for checkout in held:

@@ -245,6 +245,11 @@ async def release_leases(conn: AsyncConnection, owner: str) -> int:
     return int(result.rowcount or 0)
 
 
+async def has_expired_holds(conn: AsyncConnection, now: datetime) -> bool:
+    held = sa.select(checkouts.c.id).where(checkouts.c.status.in_([s.value for s in HELD]))
+    return bool(await conn.scalar(sa.select(held.where(checkouts.c.hold_expires_at <= now).exists())))
+
+
 async def lock_expired_holds(conn: AsyncConnection, now: datetime, limit: int) -> list[Checkout]:
     states = (
         (
