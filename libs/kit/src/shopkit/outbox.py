@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shopkit import metrics, tracing
 from shopkit.db import Database
+from shopkit.outbox_driver import Staged, event_rows
 from shopkit.sqldriver import DriverQuery, Row
 
 log = logging.getLogger("shopkit.outbox")
@@ -73,26 +73,19 @@ async def add_event(
     return event_id
 
 
-async def add_events(
-    conn: AsyncConnection, outbox: sa.Table, staged: Sequence[tuple[str, Message, str]]
-) -> list[uuid.UUID]:
+async def add_events(conn: AsyncConnection, outbox: sa.Table, staged: Staged) -> list[uuid.UUID]:
     """Stage many events (subject, message, aggregate id) with one INSERT in the caller's transaction."""
     if not staged:
         return []
-    now = datetime.now(UTC)
-    headers = tracing.inject_headers()
-    rows: list[dict[str, Any]] = []
-    for subject, message, aggregate_id in staged:
-        event_id = uuid.uuid4()
-        if "meta" in message.DESCRIPTOR.fields_by_name:
-            meta = message.meta  # type: ignore[attr-defined]
-            meta.event_id = str(event_id)
-            meta.occurred_at.FromDatetime(now)
-            if aggregate_id:
-                meta.aggregate_id = aggregate_id
-        rows.append({"id": event_id, "subject": subject, "payload": message.SerializeToString(), "headers": headers})
-    await conn.execute(outbox.insert(), rows)
-    return [row["id"] for row in rows]
+    rows = event_rows(staged)
+    await conn.execute(
+        outbox.insert(),
+        [
+            {"id": event_id, "subject": subject, "payload": payload, "headers": rows.headers}
+            for event_id, subject, payload in zip(rows.ids, rows.subjects, rows.payloads, strict=True)
+        ],
+    )
+    return rows.ids
 
 
 class OutboxRelay:
