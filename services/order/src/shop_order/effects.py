@@ -115,10 +115,9 @@ class EffectWorker:
 
     async def _perform_traced(self, conn: DriverConnection, kind: EffectKind, effect: OwedEffect) -> Order | None:
         try:
-            async with conn.driver.transaction():  # a savepoint: a failed attempt is still counted
-                outcome = await self._call(kind, effect)
-                if outcome.done:
-                    await owed.finish(conn, effect.id, "succeeded", reference=outcome.reference)
+            outcome = await self._call(kind, effect)
+            if outcome.done:
+                async with conn.driver.transaction():  # a savepoint: if applying fails, the attempt still counts
                     return await self._apply(conn, kind, effect, outcome)
         except Exception as exc:
             log.exception("order effect raised", extra={"order_id": effect.order_id, "effect": kind.value})
@@ -157,12 +156,14 @@ class EffectWorker:
     async def _apply(
         self, conn: DriverConnection, kind: EffectKind, effect: OwedEffect, outcome: Outcome
     ) -> Order | None:
+        """Mark the effect succeeded and apply its outcome to the order."""
         if kind is EffectKind.CAPTURE:
             locked = await loading.lock_order(conn, effect.order_id)
             assert locked is not None
             decision = decisions.captured(locked.order, outcome.amount or effect.amount, SYSTEM, datetime.now(UTC))
-            order = await recording.record(conn, locked, decision)
+            order = await recording.record(conn, locked, decision, succeeded=(effect.id, outcome.reference))
             return order if decision.changed else None
+        await owed.finish(conn, effect.id, "succeeded", reference=outcome.reference)
         if kind is EffectKind.REFUND:
             await owed.set_provider_refund_id(conn, effect.order_id, effect.refund_id, outcome.reference)
         return None

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from shop_order import events, loading, owed, placing, recording, store
+from shop_order import loading, owed, placing, recording, store
 from shop_order.domain import decisions
 from shop_order.domain.decisions import Decision, FulfilCommand, RefundCommand
 from shop_order.domain.model import (
@@ -84,19 +84,14 @@ class Orders:
         decision = decisions.place(
             draft, approval_required=approval_required, approval_limit=approval_limit, actor=actor, now=now()
         )
-        # A new order owes no calls yet (placing decides no effects): the whole unit of work is two
-        # prepared statements on the driver.
+        # A new order owes no calls yet (placing decides no effects): the whole unit of work is one
+        # prepared statement on the driver.
         assert not decision.effects, "a new order owes no effects"
-        entries = tuple(dataclasses.replace(e, sequence=i) for i, e in enumerate(decision.entries, start=1))
-        async with self.db.driver_transaction() as conn:
-            created = await placing.insert_order(conn, decision.order, entries)
-            if created is not None:
-                decision = dataclasses.replace(decision, order=created)
-                order = created
-                await placing.outbox_writer.add(conn, events.of(decision, entries))
-        if created is not None:
-            self._committed(decision)
-            return order
+        async with self.db.driver() as conn:
+            placed = await placing.insert_order(conn, decision)
+        if placed is not None:
+            self._committed(placed)
+            return placed.order
         # The checkout placed its order before (or a concurrent call just did): the same order again.
         async with self.db.driver() as conn:
             existing = await loading.load_order(conn, checkout_id=draft.checkout_id)

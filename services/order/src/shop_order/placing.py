@@ -1,8 +1,9 @@
-"""A new order on driver statements: CreateOrder's unit of work in two prepared statements.
+"""A new order on driver statements: CreateOrder's unit of work in one prepared statement.
 
-One statement inserts the order (unless its checkout placed one already), its lines and its first
-history entries (data-modifying CTEs that insert nothing when the order row was not inserted); the
-second stages the events, which carry the order number the first one assigned.
+The order's number is taken first (its events carry it); then one statement, atomic on its own,
+inserts the order (unless its checkout placed one already), its lines, its first history entries
+and its events (data-modifying CTEs that insert nothing when the order row was not inserted). A
+number taken for a checkout that had its order already stays unused, as after a rollback.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 
-from shop_order.domain.model import HistoryEntry, Order
+from shop_order import events
+from shop_order.domain.decisions import Decision
 from shop_order.store import history_row, insert_values, order_history, order_lines, orders, outbox
 from shopkit.db import DriverConnection, DriverQuery
-from shopkit.outbox_driver import OutboxWriter
+from shopkit.outbox_driver import OutboxWriter, event_rows
 
 outbox_writer = OutboxWriter(outbox)
 
@@ -69,18 +71,29 @@ def _place_query(columns: tuple[str, ...]) -> DriverQuery:
     )
     lines = _children(order_lines, placed, _LINE_ARRAYS).cte("lines")
     history = _children(order_history, placed, HISTORY_ARRAYS).cte("history")
-    return DriverQuery(sa.select(placed.c.number).add_cte(lines, history))
+    staged = outbox_writer.select.where(sa.exists(sa.select(placed.c.id)))
+    outbox_columns = [outbox.c.id, outbox.c.subject, outbox.c.payload, outbox.c.headers]
+    staged_events = outbox.insert().from_select(outbox_columns, staged).cte("staged_events")
+    return DriverQuery(sa.select(placed.c.number).add_cte(lines, history, staged_events))
+
+
+_NEXT_NUMBER = DriverQuery(sa.select(sa.func.next_order_number(type_=sa.Text).label("number")))
 
 
 def arrays(arrays: dict[str, tuple[str, sa.types.TypeEngine[Any]]], rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
     return {param: [row[column] for row in rows] for column, (param, _) in arrays.items()}
 
 
-async def insert_order(conn: DriverConnection, order: Order, entries: tuple[HistoryEntry, ...]) -> Order | None:
-    """Insert a new order with its lines and its history `entries` (numbered from 1); None when its
-    checkout already placed one. A concurrent insert for the same checkout waits for the first
-    transaction, then finds the checkout taken."""
-    values = insert_values(order)
+async def insert_order(conn: DriverConnection, decision: Decision) -> Decision | None:
+    """Insert the order a placing decision made, with its lines, history entries (numbered from 1)
+    and events; the decision with the order's number, or None when its checkout already placed
+    one. A concurrent insert for the same checkout waits for the first one, then finds the checkout
+    taken."""
+    [row] = await conn.fetch(_NEXT_NUMBER)
+    order = dataclasses.replace(decision.order, number=row["number"])
+    decision = dataclasses.replace(decision, order=order)
+    entries = tuple(dataclasses.replace(e, sequence=i) for i, e in enumerate(decision.entries, start=1))
+    values = {**insert_values(order), "number": order.number}
     lines = [
         {
             "position": position,
@@ -101,7 +114,6 @@ async def insert_order(conn: DriverConnection, order: Order, entries: tuple[Hist
         **values,
         **arrays(_LINE_ARRAYS, lines),
         **arrays(HISTORY_ARRAYS, history),
+        **event_rows(events.of(decision, entries)).params(),
     )
-    if row is None:
-        return None
-    return dataclasses.replace(order, number=row["number"])
+    return None if row is None else dataclasses.replace(decision, entries=entries)

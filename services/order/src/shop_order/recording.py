@@ -4,7 +4,8 @@ The order row (locked by `loading.lock_order`) is written back with `version = v
 version = <read version>`; beside it, in data-modifying CTEs of the same statement: its lines'
 quantities, a new fulfilment or refund, the history entries, the effects the decision owes (with
 the trace context of the decision, so that the worker's call continues its trace) and its events
-(outbox). A statement is compiled once per combination of these parts.
+(outbox), and the effect whose outcome the decision applies marked succeeded. A statement is
+compiled once per combination of these parts.
 """
 
 from __future__ import annotations
@@ -45,6 +46,20 @@ _EFFECT_ARRAYS: dict[str, tuple[str, sa.types.TypeEngine[Any]]] = {
     "amount": ("effect_amounts", sa.BigInteger()),
     "refund_id": ("effect_refund_ids", sa.Text()),
 }
+
+
+# As `owed.finish(..., "succeeded", ...)`.
+_SUCCEEDED = (
+    order_effects.update()
+    .where(order_effects.c.id == sa.bindparam("succeeded_effect_id", type_=sa.BigInteger))
+    .values(
+        status="succeeded",
+        reference=sa.bindparam("succeeded_reference", type_=sa.Text),
+        last_error="",
+        attempts=order_effects.c.attempts + 1,
+        updated_at=sa.func.now(),
+    )
+)
 
 
 def _unnested(arrays_of: dict[str, tuple[str, sa.types.TypeEngine[Any]]]) -> list[sa.Label[Any]]:
@@ -119,11 +134,16 @@ def _query(columns: tuple[str, ...], parts: frozenset[str]) -> DriverQuery:
         ctes.append(effects.cte("effects"))
     if "events" in parts:
         ctes.append(outbox_writer.insert.cte("events"))
+    if "succeeded" in parts:
+        ctes.append(_SUCCEEDED.cte("succeeded"))
     return DriverQuery(result.add_cte(*ctes))
 
 
-async def record(conn: DriverConnection, locked: Locked, decision: Decision) -> Order:
-    """Write a decision about the locked order; the order after it."""
+async def record(
+    conn: DriverConnection, locked: Locked, decision: Decision, *, succeeded: tuple[int, str] | None = None
+) -> Order:
+    """Write a decision about the locked order; the order after it. `succeeded`: the id and the
+    provider's reference of the effect whose outcome the decision applies."""
     before, after = locked.order, decision.order
     order_id = after.order_id
     params: dict[str, Any] = {"order_id": order_id}
@@ -183,6 +203,9 @@ async def record(conn: DriverConnection, locked: Locked, decision: Decision) -> 
             effect_refund_ids=[e.refund_id for e in decision.effects],
             effect_trace_headers=tracing.inject_headers(),
         )
+    if succeeded is not None:
+        parts.add("succeeded")
+        params.update(succeeded_effect_id=succeeded[0], succeeded_reference=succeeded[1])
     if not parts and not columns:
         return after
     row = await conn.fetchrow(_query(columns, frozenset(parts)), **params)
