@@ -51,7 +51,9 @@ class Database:
         echo: bool = False,
         driver_readers: int | None = None,
     ):
-        """`driver_readers`: connections `fetch` may keep checked out (default: half of `pool_size`)."""
+        """`driver_readers`: connections the driver paths (`fetch`, `driver`, `driver_transaction`) may
+        keep checked out. Default: `pool_size`, since the hot paths run there; SQLAlchemy's units of
+        work then use the overflow (one connection fewer when there is no overflow)."""
         self.engine: AsyncEngine = create_async_engine(
             async_url(url),
             pool_size=pool_size,
@@ -67,7 +69,8 @@ class Database:
         SQLAlchemyInstrumentor().instrument(engine=self.engine.sync_engine, enable_commenter=False)
         self._tracer = tracing.tracer("shopkit.db")
         self._span_attributes = _connection_attributes(self.engine.url)
-        limit = driver_readers if driver_readers is not None else max(1, pool_size // 2)
+        default = pool_size if max_overflow != 0 else pool_size - 1
+        limit = driver_readers if driver_readers is not None else max(1, default)
         if limit < 1 or (max_overflow >= 0 and limit >= pool_size + max_overflow):  # -1: unlimited overflow
             raise ValueError("driver_readers must be at least 1 and leave connections for units of work")
         self._readers = _DriverReaders(self.engine, limit)
