@@ -52,8 +52,9 @@ def test_the_floor_and_the_event_pipeline_measure_on_a_real_server(tmp_path: Pat
         return report
 
     report = asyncio.run(scenario())
-    [figure] = report.figures
-    assert figure.case == "B8" and figure.value > 0 and "300 events" in figure.note
+    batched, per_message = report.figures
+    assert batched.case == per_message.case == "B8" and "300 events" in batched.note
+    assert batched.value > 0 and per_message.value > 0 and batched.target is not None
     assert not report.failures
 
 

@@ -35,15 +35,25 @@ async def events_case(rig: Rig, report: Report, n: int) -> None:
     if process.returncode != 0:
         raise BenchError(f"the events worker failed:\n{stderr.decode(errors='replace')[-3000:]}")
     result = json.loads(stdout.decode().strip().splitlines()[-1])
+    relay = f"relay {result['relay_rate']:.0f} events/s, {result['relay_cpu_ms']} ms CPU/event"
     report.add(
         Figure(
             "B8",
             "events/s into one consumer's transactions",
-            float(result["consumer_rate"]),
+            float(result["batch_consumer_rate"]),
             "events/s",
             Target("value", ">=", 2000),
-            note=f"{n} events; consumer {result['consumer_cpu_ms']} ms CPU/event; relay {result['relay_rate']:.0f}"
-            f" events/s, {result['relay_cpu_ms']} ms CPU/event",
+            note=f"{n} events, a batch handler (one INSERT per batch, as dynamic pricing); "
+            f"{result['batch_consumer_cpu_ms']} ms CPU/event; {relay}",
+        )
+    )
+    report.add(
+        Figure(
+            "B8",
+            "the same, a handler per message",
+            float(result["consumer_rate"]),
+            "events/s",
+            note=f"one INSERT per message, the batch in one transaction; {result['consumer_cpu_ms']} ms CPU/event",
         )
     )
 

@@ -2,8 +2,10 @@
 
 On the rig's PostgreSQL (a bench database: an outbox, an inbox and an `effects` table) and NATS: N events
 are staged in the outbox (1,000 per transaction, as a busy service would), then `OutboxRelay` publishes
-them all, then one `EventConsumer` applies them, each in a transaction with its inbox row and one insert
-(its effect). Prints one JSON line: events/s and CPU ms per event of this process for each phase.
+them all, then `EventConsumer`s apply them, each message with its inbox row and one insert (its effect):
+first a consumer whose handler takes one message at a time (one INSERT per message, the batch's messages
+in one transaction), then one with a batch handler (one INSERT for the batch's effects, as dynamic
+pricing's handler does). Prints one JSON line: events/s and CPU ms per event of this process per phase.
 
     python -m shop_devstack.bench.events_worker DATABASE_URL NATS_URL EVENTS
 """
@@ -16,6 +18,7 @@ import json
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 import uvloop
@@ -68,29 +71,24 @@ async def measure(url: str, nats_url: str, n: int) -> dict[str, float]:
         async def apply(conn: AsyncConnection, msg: Msg) -> None:
             await conn.execute(effects.insert().values(amount=common_pb2.Money.FromString(msg.data).amount))
 
-        consumer = EventConsumer(
-            db,
-            js,
-            inbox,
-            service="bench",
-            name=f"apply-{service}",
-            source_service=service,
-            subjects=[f"shop.{service}.>"],
-            handler=apply,
-        )
-        cpu, started = time.process_time(), time.perf_counter()
-        task = asyncio.create_task(consumer.run())
-        while await count(db, inbox) < n:
-            if task.done():
-                await task  # raises what stopped it
-            await asyncio.sleep(0.05)
-        consumer_seconds, consumer_cpu = time.perf_counter() - started, time.process_time() - cpu
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        applied = await count(db, effects)
-        if applied != n:
-            raise RuntimeError(f"{applied} effects for {n} events")
+        async def apply_batch(conn: AsyncConnection, msgs: Sequence[Msg]) -> None:
+            amounts = [{"amount": common_pb2.Money.FromString(msg.data).amount} for msg in msgs]
+            await conn.execute(effects.insert(), amounts)
+
+        rates: dict[str, float] = {}
+        for phase, batch_handler in (("consumer", None), ("batch_consumer", apply_batch)):
+            consumer = EventConsumer(
+                db,
+                js,
+                inbox,
+                service="bench",
+                name=f"{phase.replace('_', '-')}-{service}",
+                source_service=service,
+                subjects=[f"shop.{service}.>"],
+                handler=apply,
+                batch_handler=batch_handler,
+            )
+            rates.update(await consume(db, consumer, phase, n))
     finally:
         await nc.close()
         await db.dispose()
@@ -98,9 +96,28 @@ async def measure(url: str, nats_url: str, n: int) -> dict[str, float]:
         "events": n,
         "relay_rate": round(n / relay_seconds, 1),
         "relay_cpu_ms": round(1000 * relay_cpu / n, 3),
-        "consumer_rate": round(n / consumer_seconds, 1),
-        "consumer_cpu_ms": round(1000 * consumer_cpu / n, 3),
+        **rates,
     }
+
+
+async def consume(db: Database, consumer: EventConsumer, phase: str, n: int) -> dict[str, float]:
+    """Run `consumer` until it applied all `n` events (each effect once): its events/s and CPU ms per event."""
+    async with db.transaction() as conn:
+        await conn.execute(sa.text("TRUNCATE inbox, effects"))
+    cpu, started = time.process_time(), time.perf_counter()
+    task = asyncio.create_task(consumer.run())
+    while await count(db, inbox) < n:
+        if task.done():
+            await task  # raises what stopped it
+        await asyncio.sleep(0.05)
+    seconds, used = time.perf_counter() - started, time.process_time() - cpu
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    applied = await count(db, effects)
+    if applied != n:
+        raise RuntimeError(f"{phase}: {applied} effects for {n} events")
+    return {f"{phase}_rate": round(n / seconds, 1), f"{phase}_cpu_ms": round(1000 * used / n, 3)}
 
 
 def main() -> None:
