@@ -1,12 +1,15 @@
 """The saga engine: runs sagas in the background, persists every step, recovers unfinished ones.
 
 A saga runs in its own asyncio task, not in the PlaceOrder call: a client that gives up (deadline,
-disconnect) does not stop it. The task holds a lease on the checkout row; every transition is one
-transaction that locks the row, checks the lease is still ours, applies the pure state machine to
-the row as it is now (events may have recorded decisions meanwhile), writes it back with a renewed
-lease and stages the checkout's final event. Around every external call the state is committed
-twice: `Started` before it, the outcome after it, so a process that dies anywhere leaves the row
-pointing at the call to repeat (idempotently) or the compensation to continue.
+disconnect) does not stop it. The task holds a lease on the checkout row and keeps the checkout in
+memory. Before every external call it writes one version: the previous call's outcome, whatever
+needs no call (skips, an abort, the finish) and the start of this call, folded by the pure state
+machine, in one UPDATE that applies only while the lease is ours and the row's `version` is the one
+we wrote; an event handler's write in between bumps the version, and the step is re-applied to the
+row as it is now. So a process that dies anywhere leaves the row pointing at the call to repeat
+(idempotently) or the compensation to continue. The write that ends a checkout stages its final
+event in the same transaction; a quote that counts a buyer's period spending takes a locked
+transaction for it.
 
 The recovery worker (one per replica) claims RUNNING and COMPENSATING checkouts nobody works on
 (lease lapsed, never leased, or leased by a previous incarnation of this replica) with FOR UPDATE
@@ -30,9 +33,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shop_checkout import events, metrics, rows, store
 from shop_checkout.domain import rules, saga
-from shop_checkout.domain.model import ACTIVE, TERMINAL, Checkout, StepKind, StepState
+from shop_checkout.domain.model import TERMINAL, Checkout, StepKind, StepState
 from shop_checkout.settings import CheckoutSettings
 from shop_checkout.steps import StepExecutor
+from shop_checkout.waiting import Waiters
 from shopkit import deadlines, tracing
 from shopkit.db import Database
 from shopkit.money import Money
@@ -83,7 +87,7 @@ class SagaEngine:
         self.previous_owners = _like_prefix(settings.instance_name) + "/%"
         self.crash = crash
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._watches: dict[str, _Watch] = {}
+        self.waiters = Waiters(self.get, lambda checkout_id: checkout_id in self._tasks)
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -135,42 +139,8 @@ class SagaEngine:
             self.spawn(checkout_id)
 
     async def wait_settled(self, checkout_id: str, seconds: float) -> Checkout:
-        """The checkout once it completed, failed or is held, or as it is after `seconds`.
-
-        A saga running here hands each new version to its waiters: they read nothing and wake once,
-        when it settles. A saga running elsewhere (another replica, or none yet) is polled."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
-        watch = self._watches.setdefault(checkout_id, _Watch())
-        watch.waiters += 1
-        try:
-            while (remaining := deadline - loop.time()) > 0:
-                watch.changed.clear()
-                latest = watch.latest
-                if latest is not None and latest.status not in ACTIVE:
-                    return latest
-                if checkout_id not in self._tasks:
-                    current = await self.get(checkout_id)
-                    assert current is not None
-                    if current.status not in ACTIVE:
-                        return current
-                    remaining = min(remaining, 0.25)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(watch.changed.wait(), remaining)
-            current = await self.get(checkout_id)
-            assert current is not None
-            return current
-        finally:
-            watch.waiters -= 1
-            if not watch.waiters:
-                del self._watches[checkout_id]
-
-    def _announce(self, checkout: Checkout | None, checkout_id: str) -> None:
-        """Wake the waiters of a checkout: with its new version, or (None) to have them read it."""
-        watch = self._watches.get(checkout_id)
-        if watch is not None:
-            watch.latest = checkout
-            watch.changed.set()
+        """The checkout once it completed, failed or is held, or as it is after `seconds`."""
+        return await self.waiters.settled(checkout_id, seconds)
 
     # --- running a saga ---------------------------------------------------------------------------
 
@@ -189,7 +159,7 @@ class SagaEngine:
             self.wake_recovery()
         finally:
             self._tasks.pop(checkout_id, None)
-            self._announce(None, checkout_id)
+            self.waiters.announce(checkout_id, None)
 
     async def _drive(self, checkout_id: str, known: rows.Loaded | None) -> None:
         """Run the saga to its end or its next hold. Every call is preceded by one write that records
@@ -281,7 +251,7 @@ class SagaEngine:
             after, version = await self._write(run, change)
         run.checkout, run.version, run.started = after, version, started[0]
         self._finished(before, after)
-        self._announce(after, after.checkout_id)
+        self.waiters.announce(after.checkout_id, after)
 
     def _quote_to_count(self, current: Checkout, outcome: saga.Outcome | None) -> saga.Quoted | None:
         """The quote of a buyer with an approval limit per period, whose spending is read under a lock."""
@@ -451,15 +421,6 @@ class _Run:
         self.checkout = checkout
         self.version = version
         self.started: StepKind | None = None
-
-
-class _Watch:
-    """The callers waiting for one checkout to settle, and the latest version its saga wrote."""
-
-    def __init__(self) -> None:
-        self.latest: Checkout | None = None
-        self.changed = asyncio.Event()
-        self.waiters = 0
 
 
 def _like_prefix(value: str) -> str:
