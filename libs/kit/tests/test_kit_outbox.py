@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shop.common.v1 import common_pb2
 from shopkit import events
-from shopkit.consumer import EventConsumer, after_commit, sweep_inbox
+from shopkit.consumer import EventConsumer, Handler, after_commit, sweep_inbox
 from shopkit.db import Database
 from shopkit.outbox import OutboxRelay, add_event, inbox_table, outbox_table
 from shopkit.testing import Postgres, eventually
@@ -78,6 +78,22 @@ async def count(db: Database, table: sa.Table) -> int:
         return int((await conn.execute(sa.select(sa.func.count()).select_from(table))).scalar_one())
 
 
+def kit_consumer(db: Database, js: Any, name: str, handler: Handler, **options: Any) -> EventConsumer:
+    """A consumer of this test's stream (`js.test_service`), durable `kit-<name>-<stream>`."""
+    service = js.test_service
+    return EventConsumer(
+        db,
+        js,
+        inbox,
+        service="kit",
+        name=f"{name}-{service}",
+        source_service=service,
+        subjects=[f"shop.{service}.>"],
+        handler=handler,
+        **options,
+    )
+
+
 async def test_events_flow_from_outbox_to_consumer_and_redelivery_applies_once(db: Database, js: Any) -> None:
     service = js.test_service
 
@@ -90,17 +106,7 @@ async def test_events_flow_from_outbox_to_consumer_and_redelivery_applies_once(d
         pass
     assert await stream_messages(js, service) == 10
 
-    consumer = EventConsumer(
-        db,
-        js,
-        inbox,
-        service="kit",
-        name=f"apply-{service}",
-        source_service=service,
-        subjects=[f"shop.{service}.>"],
-        handler=apply,
-        ack_wait=1.0,
-    )
+    consumer = kit_consumer(db, js, "apply", apply, ack_wait=1.0)
     sub = await consumer.subscribe()
     first = await sub.fetch(10, timeout=5)
     # Applied and committed, then the process "dies" before acknowledging: JetStream redelivers.
@@ -127,17 +133,7 @@ async def test_a_failing_handler_is_retried_then_dead_lettered(db: Database, js:
     await stage(db, service, range(12, 14))  # 12 fails once then applies; 13 always fails
     relay = OutboxRelay(db, js, outbox)
     await relay.publish_batch()
-    consumer = EventConsumer(
-        db,
-        js,
-        inbox,
-        service="kit",
-        name=f"flaky-{service}",
-        source_service=service,
-        subjects=[f"shop.{service}.>"],
-        handler=flaky,
-        max_deliver=2,
-    )
+    consumer = kit_consumer(db, js, "flaky", flaky, max_deliver=2)
     dlq = await js.pull_subscribe(f"shop.dlq.kit.kit-flaky-{service}", stream=events.DLQ_STREAM)
     task = asyncio.create_task(consumer.run())
     try:
@@ -211,17 +207,7 @@ async def test_a_batch_is_applied_in_one_transaction_and_skips_what_the_inbox_ha
 
     await stage(db, service, range(1, 9))
     await OutboxRelay(db, js, outbox).publish_batch()
-    consumer = EventConsumer(
-        db,
-        js,
-        inbox,
-        service="kit",
-        name=f"batch-{service}",
-        source_service=service,
-        subjects=[f"shop.{service}.>"],
-        handler=apply,
-        ack_wait=1.0,
-    )
+    consumer = kit_consumer(db, js, "batch", apply, ack_wait=1.0)
     sub = await consumer.subscribe()
     msgs = await sub.fetch(8, timeout=5)
     assert len(msgs) == 8
@@ -255,17 +241,7 @@ async def test_one_bad_message_in_a_batch_is_dead_lettered_and_the_others_apply_
 
     await stage(db, service, range(1, 11))
     await OutboxRelay(db, js, outbox).publish_batch()
-    consumer = EventConsumer(
-        db,
-        js,
-        inbox,
-        service="kit",
-        name=f"poison-{service}",
-        source_service=service,
-        subjects=[f"shop.{service}.>"],
-        handler=apply,
-        max_deliver=2,
-    )
+    consumer = kit_consumer(db, js, "poison", apply, max_deliver=2)
     dlq = await js.pull_subscribe(f"shop.dlq.kit.kit-poison-{service}", stream=events.DLQ_STREAM)
     task = asyncio.create_task(consumer.run())
     try:
@@ -293,17 +269,7 @@ async def test_a_batch_handler_gets_the_fresh_messages_in_order(db: Database, js
 
     await stage(db, service, range(1, 7))
     await OutboxRelay(db, js, outbox).publish_batch()
-    consumer = EventConsumer(
-        db,
-        js,
-        inbox,
-        service="kit",
-        name=f"many-{service}",
-        source_service=service,
-        subjects=[f"shop.{service}.>"],
-        handler=one,
-        batch_handler=many,
-    )
+    consumer = kit_consumer(db, js, "many", one, batch_handler=many)
     sub = await consumer.subscribe()
     msgs = await sub.fetch(6, timeout=5)
     assert await consumer.apply_once(msgs[1])  # one message: the one-message handler
@@ -330,17 +296,7 @@ async def test_after_commit_runs_once_the_effects_are_visible_and_never_after_a_
     looks: list[asyncio.Future[None]] = []
     await stage(db, service, range(1, 4))
     await OutboxRelay(db, js, outbox).publish_batch()
-    consumer = EventConsumer(
-        db,
-        js,
-        inbox,
-        service="kit",
-        name=f"after-commit-{service}",
-        source_service=service,
-        subjects=[f"shop.{service}.>"],
-        handler=apply,
-        ack_wait=1.0,
-    )
+    consumer = kit_consumer(db, js, "after-commit", apply, ack_wait=1.0)
     sub = await consumer.subscribe()
     msgs = await sub.fetch(3, timeout=5)
     # Together they fail (the third); then one by one: the first two commit, the third rolls back.
