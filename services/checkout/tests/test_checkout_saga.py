@@ -192,6 +192,21 @@ def test_capture_can_be_left_to_fulfilment() -> None:
     assert "skip capture_payment" in log and done.status is Status.COMPLETED and not done.captured
 
 
+def test_advance_folds_what_needs_no_call_and_starts_the_next_call() -> None:
+    started = saga.advance(checkout(), POLICY, NOW)
+    assert saga.next_action(started, POLICY) == saga.Run(K.QUOTE_PRICES)
+    assert states(started) == {"quote_prices": "running"}
+    # After the reservation, the coupon step is skipped and the authorisation started in one version.
+    assessed_, _ = simulate(checkout(), stop_before=K.RESERVE_STOCK)
+    reserving = saga.advance(assessed_, POLICY, NOW)
+    reserved = saga.apply(reserving, saga.Succeeded(K.RESERVE_STOCK, HAPPY[K.RESERVE_STOCK]), NOW, POLICY)
+    reserved = saga.advance(reserved, POLICY, NOW)
+    assert states(reserved)["redeem_coupon"] == "skipped" and states(reserved)["authorise_payment"] == "running"
+    # A compensation with nothing left to undo is finished; a settled checkout comes back as it is.
+    declined, _ = simulate(checkout(), {K.AUTHORISE_PAYMENT: authorised(approved=False)})
+    assert declined.status is Status.FAILED and saga.advance(declined, POLICY, NOW) is declined
+
+
 def test_a_running_step_is_run_again_after_a_crash() -> None:
     c = saga.apply(checkout(), saga.Started(K.QUOTE_PRICES), NOW, POLICY)
     assert saga.next_action(c, POLICY) == saga.Run(K.QUOTE_PRICES)

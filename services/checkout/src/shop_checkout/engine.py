@@ -170,14 +170,10 @@ class SagaEngine:
         if loaded.owner != self.owner:
             raise LeaseLost(checkout_id)
         run = _Run(loaded.checkout, loaded.version)
+        await self._record(run, None)  # start the next call (a running one again, after a recovery)
         retries = 0
         while True:
-            action = saga.next_action(run.checkout, self.policy)
-            match action:
-                case saga.Done() | saga.Wait():
-                    return
-                case saga.Run(kind) if run.started is not kind:
-                    await self._record(run, None)  # (after a recovery or a retry pause) start it
+            match saga.next_action(run.checkout, self.policy):
                 case saga.Run(kind):
                     self._fault(f"before:{kind.value}")
                     outcome = await self._run(run.checkout, kind)
@@ -190,8 +186,8 @@ class SagaEngine:
                     self._fault(f"after:undo:{kind.value}")
                     await self._record(run, outcome)
                     retries = await self._pause_if_retrying(run, kind, outcome, retries)
-                case _:  # Skip, Abort, Finish: folded into one write with whatever follows
-                    await self._record(run, None)
+                case _:  # Wait or Done: every write folds skips, aborts and the finish (saga.advance)
+                    return
 
     async def _run(self, checkout: Checkout, kind: StepKind) -> saga.Outcome:
         try:
@@ -231,8 +227,7 @@ class SagaEngine:
 
     async def _record(self, run: _Run, outcome: saga.Outcome | None) -> None:
         """Persist `outcome` (if any) and what follows it up to the next call, in one write; `run`
-        holds the new version and the step started (None: nothing to call, or a compensation)."""
-        started: list[StepKind | None] = [None]
+        holds the new version. Nothing is written when nothing changes."""
 
         def change(current: Checkout, spent: Money | None) -> Checkout:
             now = _now()
@@ -240,8 +235,7 @@ class SagaEngine:
             if spent is not None and isinstance(outcome, saga.Succeeded) and isinstance(outcome.result, saga.Quoted):
                 effective = saga.Succeeded(outcome.kind, dataclasses.replace(outcome.result, spent_in_period=spent))
             after = saga.apply(current, effective, now, self.policy) if effective is not None else current
-            after, started[0] = saga.advance(after, self.policy, now)
-            return after
+            return saga.advance(after, self.policy, now)
 
         before = run.checkout
         quoted = self._quote_to_count(before, outcome)
@@ -249,7 +243,7 @@ class SagaEngine:
             after, version = await self._write_with_spending(run, change, quoted)
         else:
             after, version = await self._write(run, change)
-        run.checkout, run.version, run.started = after, version, started[0]
+        run.checkout, run.version = after, version
         self._finished(before, after)
         self.waiters.announce(after.checkout_id, after)
 
@@ -268,6 +262,8 @@ class SagaEngine:
         current, version = run.checkout, run.version
         while True:
             after = change(current, None)
+            if after is current:  # nothing to record (a saga spawned as it was held or ended)
+                return current, version
             final = events.finished_event(current, after)
             written = await rows.write(
                 self.db,
@@ -415,12 +411,11 @@ def _now() -> datetime:
 
 
 class _Run:
-    """A saga this replica runs: the checkout as last written, its version, the step it started."""
+    """A saga this replica runs: the checkout as last written, and its version."""
 
     def __init__(self, checkout: Checkout, version: int):
         self.checkout = checkout
         self.version = version
-        self.started: StepKind | None = None
 
 
 def _like_prefix(value: str) -> str:

@@ -6,10 +6,8 @@ buyer is a separate person to the fraud checks), with rate limits high enough no
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 import time
-import urllib.request
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,6 +16,7 @@ from pathlib import Path
 from shop_devstack.bench.cpu import Processes
 from shop_devstack.harness import Stack, launched, read_state
 from shop_devstack.layout import NATS_MONITOR_PORT, SERVICE_PORTS
+from shop_devstack.seed import read_backlog
 
 # Every process of the stack that serves (the launcher itself is left out).
 SERVER_PROCESSES = ("postgres", "nats", *SERVICE_PORTS, "sandbox", "gateway")
@@ -64,17 +63,10 @@ class BenchStack:
 
     def pending_messages(self) -> dict[str, int]:
         """Durable consumers with messages not yet delivered or not yet acknowledged."""
-        url = f"http://127.0.0.1:{NATS_MONITOR_PORT + self.stack.offset}/jsz?consumers=true"
-        with urllib.request.urlopen(url, timeout=5) as reply:
-            info = json.load(reply)
-        pending = {}
-        for account in info.get("account_details", []):
-            for stream in account.get("stream_detail", []):
-                for consumer in stream.get("consumer_detail") or []:
-                    waiting = int(consumer.get("num_pending", 0)) + int(consumer.get("num_ack_pending", 0))
-                    if waiting:
-                        pending[str(consumer["name"])] = waiting
-        return pending
+        backlog = read_backlog(f"http://127.0.0.1:{NATS_MONITOR_PORT + self.stack.offset}", limit=5.0)
+        if backlog is None:
+            raise OSError(f"{self.label}: NATS monitoring does not answer")
+        return {name: waiting for name, waiting in backlog.pending.items() if waiting}
 
     def wait_drained(self, timeout: float, quiet: bool = False) -> float:
         """Wait until every consumer is caught up; the seconds it took. TimeoutError after `timeout`."""

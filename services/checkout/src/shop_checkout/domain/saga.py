@@ -283,9 +283,10 @@ def next_action(c: Checkout, policy: Policy) -> Action:
     return Skip(kind, reason) if reason else Run(kind)
 
 
-def advance(c: Checkout, policy: Policy, now: datetime) -> tuple[Checkout, StepKind | None]:
+def advance(c: Checkout, policy: Policy, now: datetime) -> Checkout:
     """Fold in what needs no call (skips, an abort, the finish) and start the next call, so that a
-    runner persists one version per call: the checkout, and the step started for the runner to run."""
+    runner persists one version per call. Afterwards `next_action` is Run (the call just started),
+    Compensate, Wait or Done; a checkout with nothing to fold comes back as the same object."""
     while True:
         match next_action(c, policy):
             case Skip(kind, reason):
@@ -293,11 +294,11 @@ def advance(c: Checkout, policy: Policy, now: datetime) -> tuple[Checkout, StepK
             case Abort(failure):
                 c = abort(c, failure, now)
             case Finish():
-                return finish(c, now), None
+                return finish(c, now)
             case Run(kind):
-                return apply(c, Started(kind), now, policy), kind
+                return apply(c, Started(kind), now, policy)
             case _:
-                return c, None
+                return c
 
 
 def next_kind(c: Checkout) -> StepKind | None:
