@@ -255,13 +255,29 @@ def test_unsellable_lines_and_a_lost_coupon_fail_at_the_quote() -> None:
     assert "usage limit reached" in done.failure.message
 
 
-def test_transient_errors_give_up_after_the_attempts_and_undo_just_in_case() -> None:
+def test_transient_errors_give_up_after_the_attempts_once_the_budget_is_spent_and_undo_just_in_case() -> None:
     flaky = saga.Transient(K.AUTHORISE_PAYMENT, "provider unavailable")
-    done, log = simulate(checkout(), {K.AUTHORISE_PAYMENT: flaky})
+    spent = dataclasses.replace(POLICY, retry_budget=timedelta(0))
+    done, log = simulate(checkout(), {K.AUTHORISE_PAYMENT: flaky}, spent)
     assert log.count("run authorise_payment") == POLICY.max_attempts
     # The authorisation may exist: it is voided (after the probe) before the stock is released.
     assert log[-3:] == ["undo authorise_payment", "undo reserve_stock", "finish"]
-    assert done.failure is not None and done.failure.code is FailureCode.PAYMENT_ERROR
+    assert done.failure is not None and done.failure.code is FailureCode.UNAVAILABLE
+    assert done.failure.code in saga.RETRYABLE and "nothing was charged" in done.failure.message
+
+
+def test_a_step_failing_transiently_is_retried_until_the_budget_is_spent() -> None:
+    c = checkout()
+    elapsed = timedelta(0)
+    while elapsed < POLICY.retry_budget:  # a peer restarting: many more tries than max_attempts
+        c = saga.apply(c, saga.Started(K.QUOTE_PRICES), NOW + elapsed, POLICY)
+        c = saga.apply(c, saga.Transient(K.QUOTE_PRICES, "pricing unavailable"), NOW + elapsed, POLICY)
+        assert c.status is Status.RUNNING and saga.next_action(c, POLICY) == saga.Run(K.QUOTE_PRICES)
+        elapsed += timedelta(seconds=5)
+    c = saga.apply(c, saga.Started(K.QUOTE_PRICES), NOW + elapsed, POLICY)
+    c = saga.apply(c, saga.Transient(K.QUOTE_PRICES, "pricing unavailable"), NOW + elapsed, POLICY)
+    assert c.status is Status.COMPENSATING and c.failure is not None
+    assert (c.failure.code, c.failure.step) == (FailureCode.UNAVAILABLE, K.QUOTE_PRICES)
 
 
 def test_steps_from_create_order_on_retry_until_they_succeed() -> None:

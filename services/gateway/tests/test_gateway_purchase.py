@@ -37,7 +37,7 @@ from shop_sandbox.main import build as build_sandbox
 from shop_sandbox.settings import SandboxSettings
 from shopkit.errors import parse_rpc_error
 from shopkit.runtime import Runtime
-from shopkit.testing import Postgres, grpc_address, peer
+from shopkit.testing import Postgres, free_port, grpc_address, peer
 
 if TYPE_CHECKING:
     from conftest import Backends, Client, GatewayFactory
@@ -96,10 +96,20 @@ class Shop:
             await asyncio.sleep(0.1)
 
 
-@pytest.fixture(scope="module")
-async def shop(
-    postgres: Postgres, nats_url: str, backends: Backends, make_gateway: GatewayFactory
+FRAUD = predictable(blocked_domain=BLOCKED_DOMAIN, review_country=REVIEW_COUNTRY)
+
+
+@contextlib.asynccontextmanager
+async def purchase_shop(
+    postgres: Postgres,
+    nats_url: str,
+    backends: Backends,
+    make_gateway: GatewayFactory,
+    fraud_addr: str = "",
+    **checkout_overrides: Any,
 ) -> AsyncIterator[Shop]:
+    """Every service of the purchase path behind a gateway; with `fraud_addr`, fraud is not started
+    (a test starts it there when it wants fraud to be reachable)."""
     known = {f"{name}_addr": grpc_address(rt) for name, rt in backends.runtimes.items()}
     async with contextlib.AsyncExitStack() as stack:
 
@@ -107,9 +117,7 @@ async def shop(
             return grpc_address(await stack.enter_async_context(peer(build, settings, postgres, nats_url, **overrides)))
 
         cart = await start(build_cart, CartSettings, **known, sweeper_enabled=False)
-        fraud = await start(
-            build_fraud, FraudSettings, **predictable(blocked_domain=BLOCKED_DOMAIN, review_country=REVIEW_COUNTRY)
-        )
+        fraud = fraud_addr or await start(build_fraud, FraudSettings, **FRAUD)
         sandbox_service = await stack.enter_async_context(
             peer(build_sandbox, SandboxSettings, postgres, nats_url, http_host="127.0.0.1", http_port=0)
         )
@@ -134,6 +142,7 @@ async def shop(
             retry_initial_seconds=0.05,
             retry_max_seconds=0.5,
             step_max_attempts=3,
+            **checkout_overrides,
         )
         client = await stack.enter_async_context(
             make_gateway(
@@ -148,6 +157,14 @@ async def shop(
         sandbox = SandboxClient(sandbox_service.base_url)
         stack.push_async_callback(sandbox.aclose)
         yield Shop(client, sandbox)
+
+
+@pytest.fixture(scope="module")
+async def shop(
+    postgres: Postgres, nats_url: str, backends: Backends, make_gateway: GatewayFactory
+) -> AsyncIterator[Shop]:
+    async with purchase_shop(postgres, nats_url, backends, make_gateway) as shop:
+        yield shop
 
 
 def grpc_metadata(headers: dict[str, str]) -> tuple[tuple[str, str], ...]:
@@ -370,3 +387,34 @@ async def test_purchase_over_grpc(shop: Shop) -> None:
         await stub.PlaceOrder(declined, metadata=metadata, timeout=30)
     error = parse_rpc_error(failed.value)
     assert (error.code, error.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "PAYMENT_DECLINED")
+
+
+# --- an outage ----------------------------------------------------------------------------------
+
+
+async def test_a_checkout_failed_by_an_outage_is_503_with_retry_after_and_the_same_key_runs_it_again(
+    postgres: Postgres, nats_url: str, backends: Backends, make_gateway: GatewayFactory
+) -> None:
+    port = free_port()
+    fraud_down = f"127.0.0.1:{port}"
+    async with purchase_shop(
+        postgres, nats_url, backends, make_gateway, fraud_addr=fraud_down, step_retry_budget_seconds=1.0
+    ) as shop:
+        headers = await shop.client.auth()
+        sku = await shop.sku(price=1500, stock=3)
+        await shop.fill(headers, sku)
+        card, key = await shop.card(), f"order-{uuid.uuid4()}"
+
+        failed = await shop.checkout(headers, card, key)
+        problem = shop.client.problem(failed, 503, "UNAVAILABLE")
+        assert failed.headers["retry-after"] == "5"
+        assert problem["metadata"]["step"] == "assess_fraud" and "nothing was charged" in problem["detail"]
+
+        async with peer(build_fraud, FraudSettings, postgres, nats_url, grpc_port=port, **FRAUD):
+            placed = await shop.checkout(headers, card, key)
+            assert placed.status_code == 201, placed.text
+            body = placed.json()
+            assert body["status"] == "completed" and body["order_id"]
+            assert body["checkout_id"] != problem["metadata"]["checkout_id"]
+            replay = await shop.checkout(headers, card, key)
+            assert replay.status_code == 201 and replay.json()["order_id"] == body["order_id"]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 ERROR_DOMAIN = "shop.example.com"
@@ -28,6 +28,8 @@ class DomainError(Exception):
 
     code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
     default_reason: str = "UNKNOWN"
+    # When set: a google.rpc.RetryInfo beside the ErrorInfo (HTTP: a Retry-After header).
+    retry_after_seconds: int | None = None
 
     def __init__(self, message: str, *, reason: str | None = None, metadata: Mapping[str, str] | None = None):
         super().__init__(message)
@@ -39,7 +41,11 @@ class DomainError(Exception):
         info = error_details_pb2.ErrorInfo(reason=self.reason, domain=ERROR_DOMAIN, metadata=self.metadata)
         packed = any_pb2.Any()
         packed.Pack(info)
-        return [packed]
+        if self.retry_after_seconds is None:
+            return [packed]
+        retry = any_pb2.Any()
+        retry.Pack(error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=self.retry_after_seconds)))
+        return [packed, retry]
 
     def to_status(self) -> status_pb2.Status:
         return status_pb2.Status(code=self.code.value[0], message=self.message, details=self.details())
@@ -154,6 +160,17 @@ class ResourceExhausted(DomainError):
 class Unavailable(DomainError):
     code = grpc.StatusCode.UNAVAILABLE
     default_reason = "UNAVAILABLE"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        retry_after_seconds: int | None = None,
+    ):
+        super().__init__(message, reason=reason, metadata=metadata)
+        self.retry_after_seconds = retry_after_seconds
 
 
 @dataclass

@@ -18,7 +18,7 @@ from shop.cart.v1 import cart_pb2
 from shop.checkout.v1 import checkout_pb2, checkout_pb2_grpc
 from shop.common.v1 import common_pb2
 from shop_checkout import mapping, store
-from shop_checkout.domain import rules
+from shop_checkout.domain import rules, saga
 from shop_checkout.domain.model import (
     CardPayment,
     CartLine,
@@ -200,6 +200,14 @@ def _check_invoice(order: PlaceOrderCommand) -> None:
         )
 
 
+def _runs_again(existing: Checkout, fingerprint: str) -> bool:
+    """A repeat of a request whose checkout failed for a retryable reason (nothing was charged, and the
+    failure was no answer of the shop's): it runs as a new attempt of the same key."""
+    failure = existing.failure
+    retryable = existing.status is Status.FAILED and failure is not None and failure.code in saga.RETRYABLE
+    return retryable and existing.fingerprint == fingerprint
+
+
 def _may_see(who: Caller, c: Checkout) -> bool:
     if who.is_admin or not c.customer_id:  # guests: whoever holds the id
         return True
@@ -276,7 +284,7 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         key = rules.customer_key(order.customer.customer_id, order.cart_id)
         fingerprint = rules.request_fingerprint(order)
         existing = await self.engine.find(key, order.idempotency_key)
-        if existing is not None:
+        if existing is not None and not _runs_again(existing, fingerprint):
             return await self._repeat(existing, fingerprint, context)
         snapshot = await self._cart(order)
         now = datetime.now(UTC)
@@ -288,12 +296,13 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
             cart=snapshot,
             created_at=now,
             updated_at=now,
+            attempt=existing.attempt + 1 if existing is not None else 1,
         )
         try:
             created = await self.engine.create(checkout)
         except CartTaken:
             raise await self._cart_taken(order.cart_id) from None
-        if not created:  # a concurrent submit with the same key won the insert
+        if not created:  # a concurrent submit with the same key (and attempt) won the insert
             existing = await self.engine.find(key, order.idempotency_key)
             assert existing is not None
             return await self._repeat(existing, fingerprint, context)

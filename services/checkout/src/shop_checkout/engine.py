@@ -60,6 +60,7 @@ def kill_process(point: str) -> None:
 def policy_from(settings: CheckoutSettings) -> saga.Policy:
     return saga.Policy(
         max_attempts=settings.step_max_attempts,
+        retry_budget=timedelta(seconds=settings.step_retry_budget_seconds),
         capture_on_checkout=settings.capture_on_checkout,
         reservation_ttl=timedelta(seconds=settings.reservation_ttl_seconds),
         review_hold=timedelta(seconds=settings.review_hold_seconds),

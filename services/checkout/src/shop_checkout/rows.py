@@ -67,9 +67,10 @@ _INSERT = DriverQuery(
         customer_id=sa.bindparam("customer_id"),
         account_id=sa.bindparam("account_id"),
         created_at=sa.bindparam("created_at", type_=sa.DateTime(timezone=True)),
+        attempt=sa.bindparam("attempt", type_=sa.Integer),
         **_values(),
     )
-    .on_conflict_do_nothing(index_elements=[checkouts.c.customer_key, checkouts.c.idempotency_key])
+    .on_conflict_do_nothing(index_elements=[checkouts.c.customer_key, checkouts.c.idempotency_key, checkouts.c.attempt])
     .returning(checkouts.c.version)
 )
 _WRITE = DriverQuery(
@@ -86,10 +87,13 @@ _LOAD = DriverQuery(
     sa.select(_STATE, checkouts.c.lease_owner, checkouts.c.version).where(checkouts.c.id == sa.cast(_ID, sa.Uuid))
 )
 _BY_KEY = DriverQuery(
-    sa.select(_STATE).where(
+    sa.select(_STATE)
+    .where(
         checkouts.c.customer_key == sa.bindparam("customer_key"),
         checkouts.c.idempotency_key == sa.bindparam("idempotency_key"),
     )
+    .order_by(checkouts.c.attempt.desc())
+    .limit(1)
 )
 
 
@@ -107,8 +111,8 @@ def _parse(state: str) -> Checkout:
 
 
 async def insert_checkout(db: Database, c: Checkout, *, owner: str, lease_seconds: float) -> int | None:
-    """Insert a new checkout leased to `owner`: its version, or None when its idempotency key is taken.
-    CartTaken when another live checkout has the cart."""
+    """Insert a new checkout leased to `owner`: its version, or None when its idempotency key (and
+    attempt) is taken. CartTaken when another live checkout has the cart."""
     try:
         rows = await db.fetch(
             _INSERT,
@@ -120,6 +124,7 @@ async def insert_checkout(db: Database, c: Checkout, *, owner: str, lease_second
             customer_id=c.request.customer.customer_id,
             account_id=c.request.customer.account_id,
             created_at=c.created_at,
+            attempt=c.attempt,
             **_params(c, owner, lease_seconds),
         )
     except asyncpg.UniqueViolationError as exc:
@@ -156,5 +161,6 @@ async def load(db: Database, checkout_id: str) -> Loaded | None:
 
 
 async def find_by_key(db: Database, customer_key: str, idempotency_key: str) -> Checkout | None:
+    """The latest attempt of the checkout placed with this key."""
     rows = await db.fetch(_BY_KEY, customer_key=customer_key, idempotency_key=idempotency_key)
     return _parse(rows[0]["state"]) if rows else None

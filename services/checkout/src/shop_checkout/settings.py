@@ -32,7 +32,13 @@ class CheckoutSettings(ServiceSettings):
         0.5, ge=0, description="PlaceOrder answers this long before the caller's deadline"
     )
     step_max_attempts: int = Field(
-        5, ge=1, description="tries of a step before CREATE_ORDER before it fails for good (transient errors)"
+        5, ge=1, description="least tries of a step before CREATE_ORDER before it fails for good (transient errors)"
+    )
+    step_retry_budget_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="how long a step before CREATE_ORDER keeps retrying transient errors (a peer restarting) "
+        "before the checkout fails as UNAVAILABLE; the same idempotency key then runs it again",
     )
     retry_initial_seconds: float = Field(0.1, gt=0, description="first pause between retries of a step")
     retry_max_seconds: float = Field(5.0, gt=0, description="longest pause between retries of a step")

@@ -4,7 +4,8 @@ One row per checkout. The aggregate is stored whole in `state` (JSONB, written b
 every step); the columns beside it are what queries, constraints and leases need (the saga's own
 hot statements are in rows.py):
 
-- UNIQUE (customer_key, idempotency_key): one checkout per idempotency key and customer.
+- UNIQUE (customer_key, idempotency_key, attempt): one checkout per idempotency key and customer, run
+  again under the same key (attempt 2, 3, ...) only after a retryable failure.
 - a partial unique index on cart_id for checkouts that did not fail: at most one order per cart,
   whatever keys concurrent submits use.
 - lease_owner / lease_expires_at: the replica running the saga. Recovery claims RUNNING and
@@ -72,7 +73,9 @@ checkouts = sa.Table(
     sa.Column("finished_at", sa.DateTime(timezone=True)),
     # Bumped by every write of the state (see rows.py).
     sa.Column("version", sa.BigInteger, nullable=False, server_default="0"),
-    sa.UniqueConstraint("customer_key", "idempotency_key", name=IDEMPOTENCY_CONSTRAINT),
+    # 2, 3, ...: the same idempotency key run again after a retryable failure (migration 0004).
+    sa.Column("attempt", sa.Integer, nullable=False, server_default="1"),
+    sa.UniqueConstraint("customer_key", "idempotency_key", "attempt", name=IDEMPOTENCY_CONSTRAINT),
     sa.CheckConstraint(f"status IN {STATUS_VALUES}", name="status"),
     sa.CheckConstraint("(lease_owner IS NULL) = (lease_expires_at IS NULL)", name="lease"),
     sa.CheckConstraint(f"status IN {_in(ACTIVE)} OR lease_owner IS NULL", name="lease_only_when_active"),

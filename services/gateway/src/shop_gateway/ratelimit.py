@@ -15,9 +15,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from google.protobuf import any_pb2, duration_pb2
-from google.rpc import error_details_pb2
-
 from shopkit.errors import ResourceExhausted
 
 
@@ -31,12 +28,6 @@ class RateLimited(ResourceExhausted):
             reason="RATE_LIMITED",
             metadata={"retry_after_seconds": str(self.retry_after_seconds)},
         )
-
-    def details(self) -> list[any_pb2.Any]:
-        retry = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=self.retry_after_seconds))
-        packed = any_pb2.Any()
-        packed.Pack(retry)
-        return [*super().details(), packed]
 
 
 @dataclass

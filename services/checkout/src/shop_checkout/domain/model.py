@@ -70,6 +70,7 @@ class FailureCode(StrEnum):
     INTERNAL = "internal"
     PAYMENT_METHOD_INVALID = "payment_method_invalid"
     PICKUP_UNAVAILABLE = "pickup_unavailable"
+    UNAVAILABLE = "unavailable"  # a service or the provider stayed unreachable past the retry budget
 
 
 class ApprovalPeriod(StrEnum):
@@ -317,6 +318,9 @@ class Checkout:
     review_decision: ReviewDecision | None = None
     order_confirmed: bool = False
     order_cancelled: CancelReason | None = None
+    # 1; 2, 3, ... when the same idempotency key ran again after a retryable failure (a new checkout
+    # id, so every call of the new attempt has keys of its own).
+    attempt: int = 1
 
     @property
     def customer_id(self) -> str:

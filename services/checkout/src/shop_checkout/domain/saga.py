@@ -43,9 +43,10 @@ from shop_checkout.domain.model import (
 from shop_checkout.domain.rules import needs_approval
 from shopkit.money import Money
 
-# Steps that give up after Policy.max_attempts transient errors (and are then compensated). From
-# CREATE_ORDER on a step retries until it succeeds: the authorisation is being handed to an order,
-# and compensating an order whose creation is in doubt is impossible (it cannot be found).
+# Steps that give up once transient errors outlast Policy.retry_budget (and at least max_attempts
+# tries), and are then compensated: an outage shorter than the budget (a peer restarting) is waited
+# out. From CREATE_ORDER on a step retries until it succeeds: the authorisation is being handed to an
+# order, and compensating an order whose creation is in doubt is impossible (it cannot be found).
 LIMITED = frozenset(
     {
         StepKind.QUOTE_PRICES,
@@ -69,12 +70,17 @@ MESSAGES = {
     FailureCode.PAYMENT_ERROR: "The payment could not be processed; nothing was charged. Please try again.",
     FailureCode.INTERNAL: "Something went wrong; nothing was charged. Please try again.",
     FailureCode.STOCK_COMMIT_FAILED: "The items could not be set aside in time; nothing was charged.",
+    FailureCode.UNAVAILABLE: "We could not complete the order just now; nothing was charged. Please try again shortly.",
 }
+# Failures that a repeat of the same request (same idempotency key) may turn into an order: it runs
+# the checkout again as a new attempt.
+RETRYABLE = frozenset({FailureCode.UNAVAILABLE})
 
 
 @dataclass(frozen=True)
 class Policy:
     max_attempts: int = 5
+    retry_budget: timedelta = timedelta(seconds=60)
     capture_on_checkout: bool = True
     reservation_ttl: timedelta = timedelta(minutes=15)
     review_hold: timedelta = timedelta(hours=24)
@@ -396,8 +402,8 @@ def apply(c: Checkout, outcome: Outcome, now: datetime, policy: Policy) -> Check
             return _fail(c, kind, code, message, now, uncertain=uncertain, error=error)
         case Transient(kind, error):
             step = _running(c, kind)
-            if kind in LIMITED and step.attempts >= policy.max_attempts:
-                code = FailureCode.PAYMENT_ERROR if kind is StepKind.AUTHORISE_PAYMENT else FailureCode.INTERNAL
+            if kind in LIMITED and _retries_exhausted(step, now, policy):
+                code = FailureCode.UNAVAILABLE
                 uncertain = kind in COMPENSABLE
                 return _fail(c, kind, code, MESSAGES[code], now, uncertain=uncertain, error=error)
             return _put(c, dataclasses.replace(step, error=error))
@@ -433,6 +439,12 @@ def _put(c: Checkout, step: Step) -> Checkout:
             steps[index] = step
             return dataclasses.replace(c, steps=tuple(steps))
     return dataclasses.replace(c, steps=(*steps, step))
+
+
+def _retries_exhausted(step: Step, now: datetime, policy: Policy) -> bool:
+    """Tried often enough, and failing for longer than the budget since the step first started."""
+    failing_for = now - step.started_at if step.started_at is not None else timedelta(0)
+    return step.attempts >= policy.max_attempts and failing_for >= policy.retry_budget
 
 
 def _running(c: Checkout, kind: StepKind) -> Step:

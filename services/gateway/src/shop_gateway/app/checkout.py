@@ -16,10 +16,12 @@ from shop_gateway.app.errors import CheckoutFailed, UpstreamError, upstream
 from shop_gateway.app.shop import Shop
 from shop_gateway.app.validation import check_address
 from shop_gateway.principal import SHOPPER_ROLES, ClientInfo, Principal
-from shopkit.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, Violations
+from shopkit.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, Unavailable, Violations
 from shopkit.identifiers import REQUEST_ID, check_idempotency_key
 
 INVOICE = "invoice"
+# A checkout failed as UNAVAILABLE waited out an outage for a minute already: a client retries later.
+CHECKOUT_RETRY_AFTER_SECONDS = 5
 MAX_PO = 64
 MAX_EMAIL = 254
 FIELDS = {
@@ -202,6 +204,10 @@ async def _outcome(
         )
     code = checkout_pb2.FailureCode.Name(failure.code).removeprefix("FAILURE_CODE_")
     metadata = {"checkout_id": checkout_id, "step": mapping.checkout_failure(failure).step}
+    if failure.code == checkout_pb2.FAILURE_CODE_UNAVAILABLE:
+        # Nothing was charged, and a repeat with the same idempotency key runs the checkout again.
+        message = failure.message or "the order could not be placed just now"
+        raise Unavailable(message, reason=code, metadata=metadata, retry_after_seconds=CHECKOUT_RETRY_AFTER_SECONDS)
     if failure.code == checkout_pb2.FAILURE_CODE_PAYMENT_DECLINED:
         decline = await _decline_code(shop, who, checkout_id)
         if decline:

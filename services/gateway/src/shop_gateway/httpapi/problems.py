@@ -18,7 +18,6 @@ from opentelemetry import trace
 from starlette.exceptions import HTTPException
 
 from shop_gateway.app.errors import UpstreamError
-from shop_gateway.ratelimit import RateLimited
 from shopkit import problems
 from shopkit.errors import DomainError, FailedPrecondition, FieldViolation, InvalidArgument, PreconditionViolation
 from shopkit.problems import ProblemResponse
@@ -102,7 +101,7 @@ def domain_problem(error: DomainError, instance: str = "", type_base: str = "") 
     elif isinstance(error, FailedPrecondition):
         preconditions = error.violations
     headers: dict[str, str] = {}
-    if isinstance(error, RateLimited):
+    if error.retry_after_seconds is not None:
         headers["Retry-After"] = str(error.retry_after_seconds)
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"' if error.reason != "TOKEN_REQUIRED" else "Bearer"

@@ -230,7 +230,9 @@ async def place_order(
     """The same Idempotency-Key always gives the same answer and at most one order. 201 when the
     order exists and the checkout settled (completed, pending_review or pending_approval), 202 while
     it is still running (order_id is set once the order exists). A declined card answers 402, other
-    failures 409/422 (code = the failure)."""
+    failures 409/422 (code = the failure); 503 UNAVAILABLE with Retry-After when a service stayed
+    unreachable past the retry budget (nothing was charged): the same Idempotency-Key then runs the
+    checkout again."""
     order = checkout.CheckoutInput(
         idempotency_key=idempotency_key or "",
         payment_method=body.payment_method,

@@ -228,6 +228,10 @@ class _FailureCodeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_FailureCo
     """the payment method is unknown to the provider or unusable"""
     FAILURE_CODE_PICKUP_UNAVAILABLE: _FailureCode.ValueType  # 14
     """the store does not exist or offers no pickup"""
+    FAILURE_CODE_UNAVAILABLE: _FailureCode.ValueType  # 15
+    """A service or the payment provider stayed unreachable past the retry budget; nothing was charged.
+    Repeating the request with the same idempotency key runs the checkout again.
+    """
 
 class FailureCode(_FailureCode, metaclass=_FailureCodeEnumTypeWrapper):
     """Why a checkout failed."""
@@ -261,6 +265,10 @@ FAILURE_CODE_PAYMENT_METHOD_INVALID: FailureCode.ValueType  # 13
 """the payment method is unknown to the provider or unusable"""
 FAILURE_CODE_PICKUP_UNAVAILABLE: FailureCode.ValueType  # 14
 """the store does not exist or offers no pickup"""
+FAILURE_CODE_UNAVAILABLE: FailureCode.ValueType  # 15
+"""A service or the payment provider stayed unreachable past the retry budget; nothing was charged.
+Repeating the request with the same idempotency key runs the checkout again.
+"""
 Global___FailureCode: _TypeAlias = FailureCode  # noqa: Y015
 
 class _ApprovalPeriod:
