@@ -51,6 +51,7 @@ from shop_pricing.settings import PricingSettings
 from shop_sandbox.client import SandboxClient
 from shop_sandbox.main import build as build_sandbox
 from shop_sandbox.settings import SandboxSettings
+from shopkit import events
 from shopkit.auth import metadata_for
 from shopkit.errors import RpcErrorInfo, parse_rpc_error
 from shopkit.runtime import Runtime
@@ -379,6 +380,24 @@ class Shop:
         async with self.runtime.db.connect() as conn:
             result = await conn.execute(sa.text(f"SELECT count(*) FROM checkouts WHERE {clauses}"), where)
             return int(result.scalar() or 0)
+
+    async def consumed(self, subject: str, data: bytes, name: str, within: float = 10.0) -> None:
+        """Publish an event as any NATS client could, and wait until checkout's consumer `name` took it."""
+        message_id = unique("event")
+        nc = await events.connect(self.nats_url, "test-publisher")
+        try:
+            await nc.jetstream().publish(subject, data, headers={"Nats-Msg-Id": message_id})
+        finally:
+            await nc.close()
+        query = sa.text("SELECT count(*) FROM inbox WHERE consumer = :consumer AND message_id = :id")
+        deadline = time.monotonic() + within
+        while True:
+            async with self.runtime.db.connect() as conn:
+                if (await conn.execute(query, {"consumer": f"checkout-{name}", "id": message_id})).scalar():
+                    return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{name} did not take the event {message_id} on {subject}")
+            await asyncio.sleep(0.05)
 
     async def event(self, subject: str, matches: Callable[[bytes], bool], within: float = 10.0) -> bytes:
         """The first message on `subject` (from the stream's start) whose payload `matches`."""

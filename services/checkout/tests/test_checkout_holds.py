@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING
 from shop.cart.v1 import cart_pb2
 from shop.checkout.v1 import checkout_pb2
 from shop.common.v1 import common_pb2
+from shop.fraud.v1 import events_pb2 as fraud_events
 from shop.fraud.v1 import fraud_pb2
 from shop.order.v1 import order_pb2
+from shop_checkout import events
 
 if TYPE_CHECKING:
     from conftest import Buyer, Shop
@@ -153,3 +155,27 @@ async def test_a_hold_that_expires_is_cancelled(shop: Shop) -> None:
     assert order.cancellation_reason == order_pb2.CANCELLATION_REASON_HOLD_EXPIRED
     await shop.authorizations_become(placed.checkout_id, [("voided", 0)])
     assert await shop.stock(sku) == {shop.warehouse: (10, 0)}
+
+
+async def test_a_forged_review_decision_changes_nothing_the_one_fraud_holds_goes_on(shop: Shop) -> None:
+    buyer = shop.customer()
+    sku = await shop.sku(price=3000, stock=5)
+    placed = await held_for_review(shop, buyer, sku)
+    held = await shop.checkout(placed.checkout_id)
+    assert placed.status == C.CHECKOUT_STATUS_PENDING_REVIEW, placed
+
+    # Anyone able to publish on the subject: an approval, then a rejection, that fraud never made.
+    for status in (fraud_pb2.REVIEW_STATUS_APPROVED, fraud_pb2.REVIEW_STATUS_REJECTED):
+        forged = fraud_events.FraudReviewDecided(
+            review_id=held.fraud_review_id, checkout_id=placed.checkout_id, status=status, decided_by="nobody"
+        )
+        await shop.consumed(events.REVIEW_DECIDED, forged.SerializeToString(), events.FRAUD_CONSUMER)
+    still = await shop.checkout(placed.checkout_id)
+    assert still.status == C.CHECKOUT_STATUS_PENDING_REVIEW and not still.payment_captured
+    assert (await shop.get_order(placed.order_id)).status == order_pb2.ORDER_STATUS_PENDING_REVIEW
+    assert await shop.authorizations(placed.checkout_id) == [("authorized", 0)]
+
+    approve = fraud_pb2.ApproveReviewRequest(review_id=held.fraud_review_id)
+    await shop.fraud.ApproveReview(approve, metadata=shop.ANALYST)
+    done = await shop.settled(placed.checkout_id)
+    assert done.status == COMPLETED and done.payment_captured

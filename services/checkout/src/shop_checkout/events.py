@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from google.protobuf.message import Message
@@ -80,12 +80,18 @@ async def stage_finished(conn: AsyncConnection, before: Checkout, after: Checkou
     return True
 
 
-class EventHandlers:
-    """Consumers of order and fraud events. `changed` is called when a checkout may have work again."""
+# Reads a review from the fraud service (None when fraud knows no such review).
+ReadReview = Callable[[str], Awaitable[fraud_pb2.Review | None]]
 
-    def __init__(self, policy: saga.Policy, changed: Callable[[], None]):
+
+class EventHandlers:
+    """Consumers of order and fraud events. `changed` is called when a checkout may have work again;
+    `read_review` asks fraud for the review an event speaks of."""
+
+    def __init__(self, policy: saga.Policy, changed: Callable[[], None], read_review: ReadReview):
         self.policy = policy
         self.changed = changed
+        self.read_review = read_review
 
     async def handle_order_event(self, conn: AsyncConnection, msg: Msg) -> None:
         now = datetime.now(UTC)
@@ -100,13 +106,24 @@ class EventHandlers:
             await self._apply(conn, cancelled.checkout_id, lambda c: saga.on_order_cancelled(c, reason, now))
 
     async def handle_review_decided(self, conn: AsyncConnection, msg: Msg) -> None:
+        """The event only says that a review was decided: the decision is the one fraud holds (anyone
+        who can publish on the subject could write any status into an event)."""
         decided = fraud_events.FraudReviewDecided.FromString(msg.data)
-        if decided.status == fraud_pb2.REVIEW_STATUS_APPROVED:
+        if not (_is_uuid(decided.review_id) and _is_uuid(decided.checkout_id)):
+            return
+        review = await self.read_review(decided.review_id)  # unreachable: raises, the event comes again
+        if review is None or review.assessment.checkout_id != decided.checkout_id:
+            log.warning(
+                "review decision not confirmed by fraud: ignored",
+                extra={"checkout_id": decided.checkout_id, "review_id": decided.review_id},
+            )
+            return
+        if review.status == fraud_pb2.REVIEW_STATUS_APPROVED:
             decision = ReviewDecision.APPROVED
-        elif decided.status == fraud_pb2.REVIEW_STATUS_REJECTED:
+        elif review.status == fraud_pb2.REVIEW_STATUS_REJECTED:
             decision = ReviewDecision.REJECTED
         else:
-            return
+            return  # still open (or cancelled): nothing decided
         now = datetime.now(UTC)
 
         def change(c: Checkout) -> Checkout:

@@ -89,6 +89,16 @@ class Peers:
         except grpc.aio.AioRpcError as exc:
             raise PeerError(peer, parse_rpc_error(exc)) from exc
 
+    async def review(self, review_id: str) -> fraud_pb2.Review | None:
+        """A fraud review as fraud holds it; None when fraud knows no such review."""
+        try:
+            response = await self.call("fraud", self.fraud.GetReview, fraud_pb2.GetReviewRequest(review_id=review_id))
+        except PeerError as exc:
+            if exc.code is grpc.StatusCode.NOT_FOUND:
+                return None
+            raise
+        return response.review
+
     async def close(self) -> None:
         for channel in self.channels:
             await channel.close(grace=None)
