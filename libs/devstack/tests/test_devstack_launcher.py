@@ -264,7 +264,7 @@ def test_launcher_starts_seeds_restarts_and_stops_cleanly(
             f"http://localhost:{GATEWAY_HTTP_PORT + offset}, grpc localhost:{GATEWAY_GRPC_PORT + offset}"
         )
         status, ready = http("GET", f"{gateway_url}/readyz")
-        assert status == 200 and set(ready["backends"]) == set(services), ready
+        assert status == 200 and ready == {"status": "ready"}, ready  # every backend serves; names not public
         status, issued = http("POST", f"{gateway_url}/v1/auth/token", {"username": "alice", "role": "customer"})
         assert status == 200 and issued["access_token"], issued
         status, page = http("GET", f"{gateway_url}/v1/products?query=trail&page_size=3", token=issued["access_token"])

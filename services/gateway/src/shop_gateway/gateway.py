@@ -8,11 +8,10 @@ import httpx
 
 from shop_gateway.app.shop import Shop
 from shop_gateway.backends import Backends
-from shop_gateway.principal import ANONYMOUS, ClientInfo, Principal
+from shop_gateway.principal import ANONYMOUS, ClientInfo, Principal, parse_ip
 from shop_gateway.ratelimit import RateLimiter, TokenBuckets
 from shop_gateway.settings import GatewaySettings
 from shop_gateway.tokens import DevIssuer, KeySource, RemoteJwks, TokenVerifier, invalid_token
-from shopkit.errors import Unauthenticated
 
 MAX_DEVICE_ID = 128
 
@@ -61,23 +60,36 @@ class Gateway:
         return await self.verifier.verify(token.strip())
 
     async def admit(self, authorization: str | None, client: ClientInfo) -> Principal:
-        """Authenticate, then take from the client's rate-limit bucket (by subject, else by IP)."""
+        """Authenticate, then take from the client's rate-limit bucket (by subject, else by IP).
+        A request whose token fails for any reason is charged to the IP: no free guessing."""
         try:
             who = await self.authenticate(authorization)
-        except Unauthenticated:
-            self.limiter.check("", client.ip)  # bad tokens count against the IP: no free guessing
+        except Exception:
+            self.limiter.check("", client.ip)
             raise
         self.limiter.check(who.subject, client.ip)
         return who
 
     def client_ip(self, peer_ip: str, forwarded_for: str | None) -> str:
-        """The client's IP: behind `forwarded_hops` trusted proxies, from X-Forwarded-For."""
+        """The client's IP: behind `forwarded_hops` trusted proxies, from X-Forwarded-For.
+
+        Each trusted proxy appends the address it saw, so the chain is read from the right, one
+        entry per trusted hop. An entry that is not an IP address ends the walk: nothing left of it
+        is trusted, and the last address read (else the peer's) is the client. A chain shorter than
+        the hops did not pass every trusted proxy: the peer is the client."""
+        address = parse_ip(peer_ip) or peer_ip
         hops = self.settings.forwarded_hops
-        if hops and forwarded_for:
-            chain = [part.strip() for part in forwarded_for.split(",") if part.strip()]
-            if len(chain) >= hops:
-                return chain[-hops]
-        return peer_ip
+        if not hops or not forwarded_for:
+            return address
+        chain = forwarded_for.split(",")
+        if len(chain) < hops:
+            return address
+        for entry in reversed(chain[-hops:]):
+            found = parse_ip(entry)
+            if found is None:
+                break
+            address = found
+        return address
 
     def client_info(
         self, peer_ip: str, forwarded_for: str | None, country: str | None, device_id: str | None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -55,3 +56,14 @@ class ClientInfo:
     ip: str = ""
     ip_country: str = ""
     device_id: str = ""
+
+
+def parse_ip(value: str) -> str | None:
+    """An IP address in its canonical form (IPv4-mapped IPv6 as IPv4); None when `value` is not one."""
+    try:
+        address = ipaddress.ip_address(value.strip())
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)

@@ -1,14 +1,19 @@
 """Per-client rate limits: token buckets kept in this process.
 
-Each client (the token's subject, or the IP for anonymous callers) has a bucket that refills at
-`rate` tokens per second up to `burst`; a request takes one token. The buckets live in memory, so
-with N gateway replicas a client may make up to N times the limit; that is the accepted trade-off
-for not putting a shared store on every request's path. Memory is bounded: the least recently
-used buckets are dropped first (a dropped bucket comes back full, which only favours the client).
+Each client (the token's subject, or the network address for anonymous callers) has a bucket that
+refills at `rate` tokens per second up to `burst`; a request takes one token. Anonymous IPv4
+clients are keyed by address, IPv6 clients by their /64: one subscriber usually holds a whole /64,
+and keying per address would give each of its 2^64 addresses a fresh bucket.
+
+The buckets live in memory, so with N gateway replicas a client may make up to N times the limit;
+that is the accepted trade-off for not putting a shared store on every request's path. Memory is
+bounded: the least recently used buckets are dropped first (a dropped bucket comes back full, which
+only favours the client).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from collections import OrderedDict
@@ -28,6 +33,22 @@ class RateLimited(ResourceExhausted):
             reason="RATE_LIMITED",
             metadata={"retry_after_seconds": str(self.retry_after_seconds)},
         )
+
+
+IPV6_CLIENT_PREFIX = 64
+
+
+def address_key(ip: str) -> str:
+    """The bucket of an anonymous client: its IPv4 address, or its IPv6 /64 network."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return "unknown"
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, IPV6_CLIENT_PREFIX), strict=False))
+    return str(address)
 
 
 @dataclass
@@ -66,7 +87,7 @@ class TokenBuckets:
 
 
 class RateLimiter:
-    """Signed-in clients by subject, anonymous ones by IP, each with its own limits."""
+    """Signed-in clients by subject, anonymous ones by network address, each with its own limits."""
 
     def __init__(self, subjects: TokenBuckets, addresses: TokenBuckets, enabled: bool = True):
         self.subjects = subjects
@@ -76,6 +97,6 @@ class RateLimiter:
     def check(self, subject: str, ip: str) -> None:
         if not self.enabled:
             return
-        wait = self.subjects.take(subject) if subject else self.addresses.take(ip or "unknown")
+        wait = self.subjects.take(subject) if subject else self.addresses.take(address_key(ip))
         if wait > 0:
             raise RateLimited(wait)

@@ -2,7 +2,9 @@
 
 Keys come from a JWKS URL (cached; an unknown `kid` triggers a refetch, so a key rotation at the
 issuer is picked up without a restart) or, in dev mode, from the gateway's own issuer. Only
-asymmetric algorithms are accepted; `alg: none` and HMAC tokens are refused before any key lookup.
+asymmetric algorithms are accepted; `alg: none` and HMAC tokens are refused before any key lookup,
+and a token's algorithm must fit the key it names (an ES256 header on an RSA key is refused, not
+handed to the signature check). Whatever a token holds, a failure to verify it is INVALID_TOKEN.
 """
 
 from __future__ import annotations
@@ -37,6 +39,14 @@ log = logging.getLogger("shop_gateway.tokens")
 DEV_KEY_FILE = "dev-issuer-key.pem"
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud"]
 APPROVAL_PERIODS = ("order", "day", "week", "month")
+# Bounds of numeric claims: what the services behind the gateway can hold (int64 money, int32 days).
+MAX_AMOUNT = 99_999_999_999  # minor units
+MAX_PAYMENT_TERMS_DAYS = 365
+LATEST_TIMESTAMP = 253_402_300_799  # 9999-12-31T23:59:59Z, the last second protobuf timestamps know
+# Key type (JWK `kty`) -> the algorithm prefixes that can be verified with such a key.
+KEY_ALGORITHMS = {"RSA": ("RS", "PS"), "EC": ("ES",), "OKP": ("EdDSA",)}
+# What PyJWT or the key classes raise for input they do not expect: all of them mean "not valid".
+VERIFY_ERRORS = (jwt.PyJWTError, TypeError, ValueError, KeyError, OverflowError)
 
 
 def invalid_token(message: str, reason: str = "INVALID_TOKEN") -> Unauthenticated:
@@ -137,13 +147,15 @@ class TokenVerifier:
     async def verify(self, token: str) -> Principal:
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError as exc:
+        except VERIFY_ERRORS as exc:
             raise invalid_token("the bearer token is not a JWT") from exc
         algorithm = header.get("alg")
-        if algorithm not in self.algorithms:
-            raise invalid_token(f"tokens signed with {algorithm!r} are not accepted")
+        if not isinstance(algorithm, str) or algorithm not in self.algorithms:
+            raise invalid_token(f"tokens signed with {str(algorithm)[:20]!r} are not accepted")
         kid = header.get("kid")
         key = await self.keys.key(kid if isinstance(kid, str) else None)
+        if not _fits(key, algorithm):
+            raise invalid_token(f"the signing key does not sign with {algorithm}")
         try:
             claims = jwt.decode(
                 token,
@@ -158,21 +170,41 @@ class TokenVerifier:
             raise invalid_token("the token has expired", "TOKEN_EXPIRED") from exc
         except jwt.PyJWTError as exc:
             raise invalid_token(f"the token is not valid: {exc}") from exc
+        except VERIFY_ERRORS as exc:
+            raise invalid_token("the token is not valid") from exc
         return principal_from_claims(claims)
+
+
+def _fits(key: jwt.PyJWK, algorithm: str) -> bool:
+    """A key of this type can verify `algorithm` (RSA keys RS*/PS*, EC keys ES*, OKP keys EdDSA)."""
+    return algorithm.startswith(KEY_ALGORITHMS.get(str(key.key_type), ()))
+
+
+def _number(claims: Mapping[str, Any], name: str, low: int, high: int) -> int | float | None:
+    """A numeric claim within [low, high]; None when absent or not a number, refused when out of range."""
+    value = claims.get(name)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    if not low <= value <= high:
+        raise invalid_token(f"the token's {name} claim is out of range")
+    return value
 
 
 def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
     role = claims.get("role")
     if role not in CLIENT_ROLES:
-        raise invalid_token(f"the token's role {role!r} is not one of {', '.join(CLIENT_ROLES)}")
+        raise invalid_token(f"the token's role {str(role)[:40]!r} is not one of {', '.join(CLIENT_ROLES)}")
     account_id = str(claims.get("account_id") or "")
     if role in B2B_ROLES and not account_id:
         raise invalid_token(f"a {role} token needs an account_id claim")
-    since = claims.get("customer_since")
+    since = _number(claims, "customer_since", 0, LATEST_TIMESTAMP)
+    terms = _number(claims, "payment_terms_days", 0, MAX_PAYMENT_TERMS_DAYS)
     limit = claims.get("approval_limit")
     approval_limit = None
-    if isinstance(limit, dict) and isinstance(limit.get("amount"), int) and is_currency(str(limit.get("currency"))):
-        approval_limit = Money(int(limit["amount"]), str(limit["currency"]))
+    if isinstance(limit, dict) and is_currency(str(limit.get("currency"))):
+        amount = _number(limit, "amount", 0, MAX_AMOUNT)
+        if isinstance(amount, int):
+            approval_limit = Money(amount, str(limit["currency"]))
     return Principal(
         subject=str(claims["sub"]),
         role=str(role),
@@ -181,10 +213,10 @@ def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
         customer_group=str(claims.get("customer_group") or ""),
         country=str(claims.get("country") or ""),
         currency=str(claims.get("currency") or ""),
-        customer_since=datetime.fromtimestamp(since, UTC) if isinstance(since, int | float) else None,
+        customer_since=datetime.fromtimestamp(since, UTC) if since is not None else None,
         approval_limit=approval_limit,
         approval_period=period if (period := claims.get("approval_period")) in APPROVAL_PERIODS else "",
-        payment_terms_days=terms if isinstance(terms := claims.get("payment_terms_days"), int) and terms >= 0 else None,
+        payment_terms_days=terms if isinstance(terms, int) else None,
     )
 
 
@@ -301,12 +333,19 @@ class TokenRequest:
             f"must be one of {', '.join(APPROVAL_PERIODS)}",
         )
         violations.check(
-            self.payment_terms_days is None or 0 <= self.payment_terms_days <= 365,
+            self.payment_terms_days is None or 0 <= self.payment_terms_days <= MAX_PAYMENT_TERMS_DAYS,
             "payment_terms_days",
-            "must be 0-365",
+            f"must be 0-{MAX_PAYMENT_TERMS_DAYS}",
+        )
+        violations.check(
+            self.customer_since is None or 0 <= self.customer_since <= LATEST_TIMESTAMP,
+            "customer_since",
+            f"must be unix seconds between 0 and {LATEST_TIMESTAMP}",
         )
         if self.approval_limit is not None:
-            violations.check(self.approval_limit.amount >= 0, "approval_limit.amount", "must not be negative")
+            violations.check(
+                0 <= self.approval_limit.amount <= MAX_AMOUNT, "approval_limit.amount", f"must be 0-{MAX_AMOUNT}"
+            )
             violations.check(
                 is_currency(self.approval_limit.currency), "approval_limit.currency", "must be an ISO-4217 code"
             )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import Gauge
 
 from shop_gateway.app import admin, cart, catalog, checkout, models, orders
 from shop_gateway.app.access import require_token
@@ -24,6 +26,7 @@ from shop_gateway.httpapi.schemas import (
     PricesBody,
     Problem,
     ProductBody,
+    Readiness,
     StockBody,
     TokenBody,
     TokenResponse,
@@ -34,6 +37,13 @@ from shop_gateway.tokens import TokenRequest
 from shopkit.errors import FieldViolation, InvalidArgument
 from shopkit.http import FASTAPI_TELEMETRY_OFF, HttpTelemetryMiddleware
 from shopkit.money import Money
+
+log = logging.getLogger("shop_gateway.http")
+
+# Readiness details, on the metrics port only: the public /readyz says ready or not, nothing more.
+BACKEND_SERVING = Gauge(
+    "shop_gateway_backend_serving", "1 when the backend answered its last readiness check SERVING.", ["backend"]
+)
 
 # Docs and key sets: counted, not traced.
 UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs", "/redoc", "/.well-known/jwks.json"})
@@ -425,15 +435,27 @@ async def healthz() -> Health:
     return Health(status="ok")
 
 
-@probes.get("/readyz", summary="Every configured backend answers its health check", responses={503: {"model": Health}})
+@probes.get(
+    "/readyz",
+    summary="Every configured backend answers its health check",
+    response_model=Readiness,
+    responses={503: {"model": Readiness}},
+)
 async def readyz(request: Request) -> JSONResponse:
+    """ready (200), or not_ready / draining (503). Which backends are down is not public: it is on
+    the metrics port (shop_gateway_backend_serving) and in the log."""
     gateway = _gateway(request)
     if gateway.draining:
-        return JSONResponse(Health(status="draining").model_dump(), status_code=503)
+        return JSONResponse(Readiness(status="draining").model_dump(), status_code=503)
     backends = await gateway.shop.backends.health()
-    ready = all(status == "SERVING" for status in backends.values())
-    body = Health(status="ready" if ready else "not_ready", backends=backends)
-    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+    for name, status in backends.items():
+        BACKEND_SERVING.labels(name).set(1 if status == "SERVING" else 0)
+    down = sorted(name for name, status in backends.items() if status != "SERVING")
+    if down:
+        log.warning("not ready: backends not serving", extra={"backends_down": down})
+    return JSONResponse(
+        Readiness(status="not_ready" if down else "ready").model_dump(), status_code=503 if down else 200
+    )
 
 
 # --- the application ----------------------------------------------------------------------------

@@ -156,3 +156,7 @@ class StockBody(Body):
 class Health(BaseModel):
     status: str
     backends: dict[str, str] = Field(default_factory=dict)
+
+
+class Readiness(BaseModel):
+    status: str = Field(description="ready, not_ready or draining")
