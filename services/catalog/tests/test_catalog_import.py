@@ -88,7 +88,7 @@ async def test_import_lands_good_lines_and_reports_bad_ones(catalog: Any) -> Non
     assert await count_events(catalog, "shop.catalog.product_created") - events_before == 3000
 
     sample = products[1234]
-    got = await catalog.stub.GetProduct(catalog_pb2.GetProductRequest(slug=sample["slug"]))
+    got = await catalog.stub.GetProduct(catalog_pb2.GetProductRequest(slug=sample["slug"]), metadata=catalog.SERVICE)
     assert got.name == sample["name"] and got.category_slug == sample["category_slug"] and got.version == 1
     assert [v.sku for v in got.variants] == [v["sku"] for v in sample["variants"]]
     hits = await catalog.stub.SearchProducts(
@@ -106,7 +106,9 @@ async def test_import_lands_good_lines_and_reports_bad_ones(catalog: Any) -> Non
     once_more = await import_lines(catalog, clean)
     assert (once_more.created, once_more.updated, once_more.unchanged) == (0, 1, 2999)
     assert await count_events(catalog, "shop.catalog.product_updated") - updated_before == 1
-    renamed = await catalog.stub.GetProduct(catalog_pb2.GetProductRequest(slug=edited["slug"]))
+    renamed = await catalog.stub.GetProduct(
+        catalog_pb2.GetProductRequest(slug=edited["slug"]), metadata=catalog.SERVICE
+    )
     assert renamed.name == "Renamed Product" and renamed.version == 2 and len(renamed.variants) == 1
     dropped = products[7]["variants"][1]["sku"]
     found = await catalog.stub.BatchGetVariants(catalog_pb2.BatchGetVariantsRequest(skus=[dropped]))

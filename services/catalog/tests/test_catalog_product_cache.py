@@ -42,7 +42,8 @@ async def test_this_replicas_writes_show_at_once(catalog: Any, shelf: catalog_pb
         found = await catalog.stub.GetProduct(catalog_pb2.GetProductRequest(**key))
         assert (found.name, found.version) == ("Renamed Lamp", renamed.version)
     await catalog.stub.DiscontinueProduct(catalog_pb2.DiscontinueProductRequest(id=created.id), metadata=catalog.ADMIN)
-    found = await catalog.stub.GetProduct(catalog_pb2.GetProductRequest(id=created.id))
+    # A discontinued product is shown to staff only (see test_catalog_visibility).
+    found = await catalog.stub.GetProduct(catalog_pb2.GetProductRequest(id=created.id), metadata=catalog.SERVICE)
     assert found.status == catalog_pb2.PRODUCT_STATUS_DISCONTINUED
 
 

@@ -18,10 +18,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
-from shop_catalog import domain, events, mapping, store
+from shop_catalog import domain, events, mapping, store, visibility
 from shop_catalog.domain import Product, ProductSpec, ProductStatus
 from shop_catalog.importer import ImportTally, ProductImporter
-from shop_catalog.product_cache import ProductCache
+from shop_catalog.product_cache import Entry, Key, ProductCache
 from shop_catalog.settings import CatalogSettings
 from shopkit import pagination
 from shopkit.auth import require_role
@@ -292,9 +292,12 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def GetProduct(self, request: catalog_pb2.GetProductRequest, context: Context) -> catalog_pb2.Product:
         key = request.WhichOneof("key")
         cache_key = (key or "", request.slug if key == "slug" else request.id)
-        cached = self.products.get(cache_key)
-        if cached is not None:
-            return cached
+        entry = self.products.get(cache_key) or await self._read_product(request, key, cache_key)
+        if not visibility.may_see(context, entry.shown_in):
+            raise NotFound("product", request.id or request.slug)  # the answer for a product that does not exist
+        return entry.product
+
+    async def _read_product(self, request: catalog_pb2.GetProductRequest, key: str | None, cache_key: Key) -> Entry:
         generation = self.products.generation
         if key == "id":
             violations = Violations()
@@ -308,9 +311,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             raise InvalidArgument([FieldViolation("id", "id or slug is required")])
         if product is None:
             raise NotFound("product", request.id or request.slug)
-        answer = mapping.product_to_proto(product)
-        self.products.put((cache_key,), answer, generation)
-        return answer
+        return self.products.put((cache_key,), mapping.product_to_proto(product), generation)
 
     async def BatchGetVariants(
         self, request: catalog_pb2.BatchGetVariantsRequest, context: Context

@@ -4,7 +4,9 @@ Only answers that are the same for every anonymous caller belong here: the HTTP 
 200 answers of GET requests *without* an `Authorization` header to the browse routes. An anonymous
 caller always gets the gateway's default channel, country and currency, so such an answer depends only
 on its path and query, which are the key. A signed-in caller's answer (B2B account prices, customer
-group discounts) is never stored and never served from here.
+group discounts) is never stored and never served from here. What an anonymous caller may see is
+decided before an answer reaches this cache: a product that is not active or not in the `web` channel
+is a 404 for that caller, and only 200 answers are stored, so no entry carries it.
 
 Staleness: an entry is served at most `ttl_seconds` after the backends produced it. Writes made
 through this gateway (admin product, price and stock changes) drop every entry at once; changes made

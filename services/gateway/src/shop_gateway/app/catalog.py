@@ -88,14 +88,25 @@ async def list_products(
     return models.ProductPage(products=results, next_page_token=token)
 
 
+def shown_to(who: Principal, product: catalog_pb2.Product) -> bool:
+    """Whether the caller may see the product: admins see every product, shoppers the active products
+    of their channel (as in the listings)."""
+    if who.role == "admin":
+        return True
+    channel = CHANNELS.get(who.channel, catalog_pb2.CHANNEL_WEB)
+    return product.status == catalog_pb2.PRODUCT_STATUS_ACTIVE and channel in product.channels
+
+
 async def get_product(shop: Shop, who: Principal, key: str) -> models.Product:
-    """One product by id or slug; shoppers get NOT_FOUND for products that are not active."""
+    """One product by id or slug. A product the caller may not see is NOT_FOUND, the same answer as a
+    product that does not exist. The catalog checks it too, from the forwarded role; checking here
+    keeps the public answer right whatever a backend returns."""
     request = catalog_pb2.GetProductRequest(id=key) if _is_uuid(key) else catalog_pb2.GetProductRequest(slug=key)
     if not key:
         raise NotFound("product", key)
     with upstream("catalog", {"id": "id", "slug": "id"}):
         found = await shop.backends.catalog.GetProduct(request, metadata=who.metadata())
-    if who.role != "admin" and found.status != catalog_pb2.PRODUCT_STATUS_ACTIVE:
+    if not shown_to(who, found):
         raise NotFound("product", key)
     product = mapping.product(found)
     await asyncio.gather(_attach_prices(shop, who, [product]), _attach_availability(shop, who, product))
