@@ -11,6 +11,7 @@ from shop.checkout.v1 import checkout_pb2
 from shop.common.v1 import common_pb2
 from shop.fraud.v1 import events_pb2 as fraud_events
 from shop.fraud.v1 import fraud_pb2
+from shop.order.v1 import events_pb2 as order_events
 from shop.order.v1 import order_pb2
 from shop_checkout import events
 
@@ -179,3 +180,31 @@ async def test_a_forged_review_decision_changes_nothing_the_one_fraud_holds_goes
     await shop.fraud.ApproveReview(approve, metadata=shop.ANALYST)
     done = await shop.settled(placed.checkout_id)
     assert done.status == COMPLETED and done.payment_captured
+
+
+async def test_forged_order_events_change_nothing_the_approver_s_decision_goes_on(shop: Shop) -> None:
+    buyer = shop.b2b_buyer()
+    sku = await shop.sku(price=4000, stock=10)
+    cart_id = await shop.new_cart(buyer, {sku: 3})
+    request = shop.request(cart_id, buyer, payment_method=await shop.card(), approval_limit=usd(10_000))
+    placed = await shop.place(request, buyer)
+    assert placed.status == C.CHECKOUT_STATUS_PENDING_APPROVAL, placed
+
+    order_id, checkout_id = placed.order_id, placed.checkout_id
+    confirmed = order_events.OrderConfirmed(
+        order_id=order_id, checkout_id=checkout_id, previous_status=order_pb2.ORDER_STATUS_PENDING_APPROVAL
+    )
+    cancelled = order_events.OrderCancelled(
+        order_id=order_id, checkout_id=checkout_id, reason=order_pb2.CANCELLATION_REASON_APPROVAL_REJECTED
+    )
+    await shop.consumed(events.ORDER_CONFIRMED, confirmed.SerializeToString(), events.ORDER_CONSUMER)
+    await shop.consumed(events.ORDER_CANCELLED, cancelled.SerializeToString(), events.ORDER_CONSUMER)
+    still = await shop.checkout(placed.checkout_id)
+    assert still.status == C.CHECKOUT_STATUS_PENDING_APPROVAL and not still.payment_captured
+    assert await shop.stock(sku) == {shop.warehouse: (10, 3)}
+
+    approve = order_pb2.ApproveOrderRequest(order_id=placed.order_id)
+    await shop.order.ApproveOrder(approve, metadata=shop.approver(buyer))
+    done = await shop.settled(placed.checkout_id)
+    assert done.status == COMPLETED and done.payment_captured
+    assert await shop.stock(sku) == {shop.warehouse: (7, 0)}

@@ -21,9 +21,10 @@ from shop.checkout.v1 import events_pb2
 from shop.fraud.v1 import events_pb2 as fraud_events
 from shop.fraud.v1 import fraud_pb2
 from shop.order.v1 import events_pb2 as order_events
+from shop.order.v1 import order_pb2
 from shop_checkout import mapping, store
 from shop_checkout.domain import saga
-from shop_checkout.domain.model import CancelReason, Checkout, ReviewDecision, Status
+from shop_checkout.domain.model import CancelReason, Checkout, OrderStatus, ReviewDecision, Status
 from shopkit.consumer import after_commit
 from shopkit.outbox import add_event
 
@@ -80,30 +81,58 @@ async def stage_finished(conn: AsyncConnection, before: Checkout, after: Checkou
     return True
 
 
-# Reads a review from the fraud service (None when fraud knows no such review).
+# Read a review from fraud, an order from order (None when the service knows no such thing).
 ReadReview = Callable[[str], Awaitable[fraud_pb2.Review | None]]
+ReadOrder = Callable[[str], Awaitable[order_pb2.Order | None]]
 
 
 class EventHandlers:
-    """Consumers of order and fraud events. `changed` is called when a checkout may have work again;
-    `read_review` asks fraud for the review an event speaks of."""
+    """Consumers of order and fraud events. `changed` is called when a checkout may have work again.
 
-    def __init__(self, policy: saga.Policy, changed: Callable[[], None], read_review: ReadReview):
+    An event is a notice, not the evidence: what it says happened is read back from the service that
+    owns it (`read_review`, `read_order`) before a checkout acts on it, since anyone who can publish
+    on a subject could write anything into an event. While that service cannot be reached, the
+    handler raises and the event is delivered again."""
+
+    def __init__(
+        self, policy: saga.Policy, changed: Callable[[], None], read_review: ReadReview, read_order: ReadOrder
+    ):
         self.policy = policy
         self.changed = changed
         self.read_review = read_review
+        self.read_order = read_order
 
     async def handle_order_event(self, conn: AsyncConnection, msg: Msg) -> None:
         now = datetime.now(UTC)
         if msg.subject == ORDER_CONFIRMED:
-            checkout_id = order_events.OrderConfirmed.FromString(msg.data).checkout_id
-            if _is_uuid(checkout_id) and await store.confirmation_changes_nothing(conn, checkout_id):
+            confirmed = order_events.OrderConfirmed.FromString(msg.data)
+            checkout_id = confirmed.checkout_id
+            if not (_is_uuid(checkout_id) and _is_uuid(confirmed.order_id)):
+                return
+            if await store.confirmation_changes_nothing(conn, checkout_id):
                 return  # the usual case: the order started confirmed, as the saga recorded
-            await self._apply(conn, checkout_id, lambda c: saga.on_order_confirmed(c, now, self.policy))
+            order = await self._confirmed_order(confirmed.order_id, checkout_id)
+            if order is not None and mapping.order_status(order.status) in (OrderStatus.CONFIRMED, OrderStatus.OTHER):
+                await self._apply(conn, checkout_id, lambda c: saga.on_order_confirmed(c, now, self.policy))
         elif msg.subject == ORDER_CANCELLED:
             cancelled = order_events.OrderCancelled.FromString(msg.data)
-            reason = mapping.CANCEL_REASON_FROM_PB.get(cancelled.reason, CancelReason.MERCHANT)  # type: ignore[call-overload]
+            if not (_is_uuid(cancelled.checkout_id) and _is_uuid(cancelled.order_id)):
+                return
+            order = await self._confirmed_order(cancelled.order_id, cancelled.checkout_id)
+            if order is None or order.status != order_pb2.ORDER_STATUS_CANCELLED:
+                return
+            reason = mapping.CANCEL_REASON_FROM_PB.get(order.cancellation_reason, CancelReason.MERCHANT)  # type: ignore[call-overload]
             await self._apply(conn, cancelled.checkout_id, lambda c: saga.on_order_cancelled(c, reason, now))
+
+    async def _confirmed_order(self, order_id: str, checkout_id: str) -> order_pb2.Order | None:
+        """The order an event speaks of, as order holds it, when it is the order of that checkout."""
+        order = await self.read_order(order_id)
+        if order is None or order.checkout_id != checkout_id:
+            log.warning(
+                "order event not confirmed by order: ignored", extra={"checkout_id": checkout_id, "order_id": order_id}
+            )
+            return None
+        return order
 
     async def handle_review_decided(self, conn: AsyncConnection, msg: Msg) -> None:
         """The event only says that a review was decided: the decision is the one fraud holds (anyone

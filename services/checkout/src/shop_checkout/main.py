@@ -32,7 +32,7 @@ async def build_service(
         CheckoutServicer(engine, peers, settings),
         checkout_pb2.DESCRIPTOR.services_by_name["CheckoutService"].full_name,
     )
-    handlers = events.EventHandlers(engine.policy, engine.wake_recovery, peers.review)
+    handlers = events.EventHandlers(engine.policy, engine.wake_recovery, peers.review, peers.order_of)
     runtime.consume(
         store.inbox,
         name=events.ORDER_CONSUMER,

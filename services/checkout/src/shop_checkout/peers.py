@@ -99,6 +99,16 @@ class Peers:
             raise
         return response.review
 
+    async def order_of(self, order_id: str) -> order_pb2.Order | None:
+        """An order as order holds it; None when order knows no such order."""
+        try:
+            response = await self.call("order", self.order.GetOrder, order_pb2.GetOrderRequest(order_id=order_id))
+        except PeerError as exc:
+            if exc.code is grpc.StatusCode.NOT_FOUND:
+                return None
+            raise
+        return response.order
+
     async def close(self) -> None:
         for channel in self.channels:
             await channel.close(grace=None)
