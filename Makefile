@@ -12,7 +12,7 @@ PACKAGES := libs/protos libs/kit libs/devstack $(TOOLS) $(foreach s,$(SERVICES),
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test lint proto proto-breaking proto-baseline bench load load-knee images images-check clean distclean
+.PHONY: help install run test lint proto proto-breaking proto-baseline bench chaos load load-knee images images-check clean distclean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s$$'\t'
@@ -71,6 +71,9 @@ bench: $(STAMP)  ## the benchmark suite B1..B8 (< 10 min); options: make bench A
 		{ apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }; }; } || \
 		echo "wrk is not installed (apt-get install wrk): B4 falls back to a Python client"
 	$(BIN)/shop-dev bench $(ARGS)
+
+chaos: $(STAMP)  ## checkouts while random processes are SIGKILLed, then the invariants; ARGS=--short, ARGS="--checkouts 2000 --kill-interval 4"
+	$(BIN)/shop-dev chaos $(ARGS)
 
 LOAD_TIME ?= 60s
 LOAD_USERS ?= 20
