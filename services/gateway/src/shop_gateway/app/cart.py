@@ -11,6 +11,7 @@ from shop_gateway.app import mapping, models
 from shop_gateway.app.access import require_shopper
 from shop_gateway.app.errors import UpstreamError, upstream
 from shop_gateway.app.shop import Shop
+from shop_gateway.app.validation import check_quantity, check_version
 from shop_gateway.principal import Principal
 from shopkit.errors import NotFound, Violations
 from shopkit.identifiers import check_request_id, check_sku
@@ -44,10 +45,6 @@ def _line(cart: cart_pb2.Cart, sku: str) -> cart_pb2.CartLine | None:
     return next((line for line in cart.lines if line.sku == sku), None)
 
 
-def _check_version(violations: Violations, expected_version: int) -> None:
-    violations.check(expected_version >= 0, "expected_version", "must not be negative")
-
-
 async def get_cart(shop: Shop, who: Principal) -> models.Cart:
     require_shopper(who)
     cart = await active_cart(shop, who)
@@ -60,10 +57,10 @@ async def add_item(
     require_shopper(who)
     violations = Violations()
     check_sku(violations, sku, "sku")
-    violations.check(quantity >= 1, "quantity", "must be at least 1")
+    check_quantity(violations, quantity, least=1)
     if request_id:
         check_request_id(violations, request_id, "idempotency_key")
-    _check_version(violations, expected_version)
+    check_version(violations, expected_version)
     violations.raise_if_any()
     cart = await _cart_to_change(shop, who)
     request = cart_pb2.AddCartLineRequest(
@@ -82,8 +79,8 @@ async def update_item(shop: Shop, who: Principal, *, sku: str, quantity: int, ex
     require_shopper(who)
     violations = Violations()
     check_sku(violations, sku, "sku")
-    violations.check(quantity >= 0, "quantity", "must not be negative (0 removes the line)")
-    _check_version(violations, expected_version)
+    check_quantity(violations, quantity, least=0)  # 0 removes the line
+    check_version(violations, expected_version)
     violations.raise_if_any()
     cart = await active_cart(shop, who)
     line = _line(cart, sku) if cart is not None else None
@@ -102,7 +99,7 @@ async def remove_item(shop: Shop, who: Principal, *, sku: str, expected_version:
     require_shopper(who)
     violations = Violations()
     check_sku(violations, sku, "sku")
-    _check_version(violations, expected_version)
+    check_version(violations, expected_version)
     violations.raise_if_any()
     cart = await active_cart(shop, who)
     if cart is None:
@@ -122,7 +119,7 @@ async def apply_coupon(shop: Shop, who: Principal, *, code: str, expected_versio
     require_shopper(who)
     violations = Violations()
     violations.check(0 < len(code.strip()) <= MAX_COUPON, "code", f"must be 1-{MAX_COUPON} characters")
-    _check_version(violations, expected_version)
+    check_version(violations, expected_version)
     violations.raise_if_any()
     cart = await _cart_to_change(shop, who)
     request = cart_pb2.ApplyCouponRequest(
@@ -136,7 +133,7 @@ async def apply_coupon(shop: Shop, who: Principal, *, code: str, expected_versio
 async def remove_coupon(shop: Shop, who: Principal, *, expected_version: int = 0) -> models.Cart:
     require_shopper(who)
     violations = Violations()
-    _check_version(violations, expected_version)
+    check_version(violations, expected_version)
     violations.raise_if_any()
     cart = await active_cart(shop, who)
     if cart is None:

@@ -9,6 +9,18 @@ from shopkit.identifiers import check_country
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 MAX_NOTE = 2000
+MAX_INT64 = 2**63 - 1  # versions and other int64 fields of the services' messages
+# A cart line's quantity: the most any service accepts for one SKU (the cart's own limit is lower).
+MAX_QUANTITY = 1_000_000
+
+
+def check_quantity(violations: Violations, quantity: int, *, least: int, field: str = "quantity") -> None:
+    violations.check(least <= quantity <= MAX_QUANTITY, field, f"must be between {least} and {MAX_QUANTITY}")
+
+
+def check_version(violations: Violations, version: int, field: str = "expected_version") -> None:
+    """An optional version a client last saw (0: none)."""
+    violations.check(0 <= version <= MAX_INT64, field, f"must be between 0 and {MAX_INT64}")
 
 
 def check_page(violations: Violations, page_size: int, field: str = "page_size") -> int:

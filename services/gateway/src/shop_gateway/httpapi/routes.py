@@ -14,6 +14,7 @@ from prometheus_client import Gauge
 from shop_gateway.app import admin, cart, catalog, checkout, models, orders
 from shop_gateway.app.access import require_token
 from shop_gateway.app.shop import Shop
+from shop_gateway.app.validation import MAX_INT64
 from shop_gateway.gateway import Gateway
 from shop_gateway.httpapi import problems
 from shop_gateway.httpapi.schemas import (
@@ -94,6 +95,7 @@ ShopDep = Annotated[Shop, Depends(_shop)]
 Caller = Annotated[Principal, Depends(_caller)]
 SignedIn = Annotated[Principal, Depends(_signed_in)]
 Client = Annotated[ClientInfo, Depends(_client)]
+MAX_VERSION_DIGITS = len(str(MAX_INT64))
 IfMatch = Annotated[str | None, Header(alias="If-Match", description="the cart's ETag: change only that version")]
 
 
@@ -101,7 +103,8 @@ def _expected_version(if_match: str | None) -> int:
     if not if_match:
         return 0
     value = if_match.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
+    # ASCII digits only (str.isdigit also takes "²" and other scripts' digits), within int64.
+    if not (value.isascii() and value.isdigit() and len(value) <= MAX_VERSION_DIGITS and int(value) <= MAX_INT64):
         raise InvalidArgument([FieldViolation("If-Match", 'must be an ETag of the cart, e.g. "3"')])
     return int(value)
 

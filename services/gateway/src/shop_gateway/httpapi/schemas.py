@@ -1,15 +1,21 @@
 """Request bodies of the HTTP API (and the problem document, for OpenAPI).
 
 The models only fix the JSON shape; the rules (required fields, formats, limits) live in the
-application layer so that HTTP and gRPC clients get the same answers.
+application layer so that HTTP and gRPC clients get the same answers. One rule is the shape's:
+every integer fits the int64 of the services' messages (JSON numbers have no bound of their own).
 """
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from shop_gateway.app import models
+from shop_gateway.app.validation import MAX_INT64
 from shopkit import problems
+
+Int64 = Annotated[int, Field(ge=-MAX_INT64 - 1, le=MAX_INT64)]
 
 
 class Body(BaseModel):
@@ -17,7 +23,7 @@ class Body(BaseModel):
 
 
 class MoneyBody(Body):
-    amount: int = Field(description="integer minor units, e.g. cents")
+    amount: Int64 = Field(description="integer minor units, e.g. cents")
     currency: str = Field(description="ISO-4217 code, e.g. USD")
 
     def to_model(self) -> models.Money:
@@ -32,10 +38,10 @@ class TokenBody(Body):
     customer_group: str = Field("", description="pricing group, e.g. wholesale")
     country: str = Field("", description="ISO-3166-1 alpha-2; defaults to DEFAULT_COUNTRY")
     currency: str = Field("", description="ISO-4217; defaults to DEFAULT_CURRENCY")
-    customer_since: int | None = Field(None, description="account creation, unix seconds; defaults to a year ago")
+    customer_since: Int64 | None = Field(None, description="account creation, unix seconds; defaults to a year ago")
     approval_limit: MoneyBody | None = Field(None, description="b2b_buyer: spending above it waits for an approver")
     approval_period: str = Field("", description="b2b_buyer: order, day, week or month (spending counted over it)")
-    payment_terms_days: int | None = Field(None, description="B2B: the account's invoice terms; 0: no invoices")
+    payment_terms_days: Int64 | None = Field(None, description="B2B: the account's invoice terms; 0: no invoices")
 
 
 class TokenResponse(BaseModel):
@@ -46,11 +52,11 @@ class TokenResponse(BaseModel):
 
 class AddItemBody(Body):
     sku: str
-    quantity: int = Field(description=">= 1; added to the quantity the cart already holds")
+    quantity: Int64 = Field(description="1 to 1,000,000; added to the quantity the cart already holds")
 
 
 class UpdateItemBody(Body):
-    quantity: int = Field(description="the new quantity; 0 removes the line")
+    quantity: Int64 = Field(description="the new quantity, 0 to 1,000,000; 0 removes the line")
 
 
 class CouponBody(Body):
@@ -83,7 +89,9 @@ class CheckoutBody(Body):
     billing_address: AddressBody | None = Field(None, description="defaults to the shipping address")
     fulfillment: FulfillmentBody = Field(default_factory=FulfillmentBody)
     email: str = Field("", description="defaults to the token's email claim")
-    cart_version: int = Field(0, description="optional: the cart version the shopper confirmed (ETag of GET /v1/cart)")
+    cart_version: Int64 = Field(
+        0, description="optional: the cart version the shopper confirmed (ETag of GET /v1/cart)"
+    )
 
 
 class NoteBody(Body):
@@ -145,7 +153,7 @@ class PricesBody(Body):
 class StockEntryBody(Body):
     sku: str
     location_id: str
-    on_hand: int
+    on_hand: Int64
 
 
 class StockBody(Body):
