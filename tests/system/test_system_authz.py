@@ -1,0 +1,297 @@
+"""The authorisation matrix: every route of the gateway's OpenAPI document, sent by every kind of caller,
+answers what tests/authz/matrix.csv says (an exact status, or a class such as `2xx`).
+
+The callers: anonymous, a customer (who owns the orders and checkout used below), another customer, a B2B
+buyer of another account, a B2B approver (of an account the customer's orders are not in), a fraud analyst
+and an admin. Each route has one request, built to reach the route's authorisation decision: the customer's
+real order and checkout where ownership decides, an id nobody owns where only the role does, valid bodies
+(a wrong body would answer 400 before a role check). Writes touch only what this module creates.
+
+The test fails on a route of the document missing from the table, on a row the document no longer has and
+on any cell that differs. After a deliberate change, `SHOP_AUTHZ_WRITE=1` rewrites the table from the
+document and the answers seen: review its diff like code, every changed cell is a change of who may do what.
+"""
+
+from __future__ import annotations
+
+import csv
+import ipaddress
+import os
+import random
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from shop_devstack.harness import Stack
+
+pytestmark = [
+    pytest.mark.skipif(os.environ.get("SHOP_SKIP_LAUNCHER_TEST") == "1", reason="SHOP_SKIP_LAUNCHER_TEST=1 was set"),
+    pytest.mark.timeout(600),
+]
+
+MATRIX = Path(__file__).parents[1] / "authz" / "matrix.csv"
+PRINCIPALS = (
+    "anonymous",
+    "customer",
+    "other_customer",
+    "b2b_other_account",
+    "b2b_approver",
+    "fraud_analyst",
+    "admin",
+)
+FIRST_IP = ipaddress.ip_address("198.19.240.1")  # the benchmarking range, far from the other system tests' IPs
+US_BIN = "424242"  # the payment sandbox approves its cards
+ADDRESS = {"name": "Ada Lovelace", "line1": "1 Main St", "city": "Springfield", "postal_code": "62701", "country": "US"}
+Route = tuple[str, str]  # (method, path template)
+
+
+@dataclass
+class Caller:
+    name: str
+    headers: dict[str, str]
+
+
+@dataclass
+class Call:
+    """One request; `before` runs first as the same caller, whatever it answers (e.g. it puts in the cart
+    the line a PATCH changes). `method` is for `before` (a route's own call has the route's method)."""
+
+    path: str
+    json: Any = None
+    params: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    before: Call | None = None
+    method: str = ""
+
+
+@dataclass
+class World:
+    """What the requests name: a product, SKU and location of this module's own; the customer's orders
+    (one for the admin to cancel, one for everyone else) and checkout; a product the admin may discontinue."""
+
+    callers: dict[str, Caller]
+    category: str
+    product_id: str
+    sku: str
+    location_id: str
+    checkout_id: str
+    order_id: str
+    admins_order_id: str
+    doomed_product_id: str
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def callers(stack: Stack, http: httpx.Client) -> dict[str, Caller]:
+    tokens: dict[str, dict[str, Any]] = {
+        "customer": {"role": "customer"},
+        "other_customer": {"role": "customer"},
+        "b2b_other_account": {"role": "b2b_buyer", "account_id": unique("globex")},
+        "b2b_approver": {"role": "b2b_approver", "account_id": unique("acme")},
+        "fraud_analyst": {"role": "fraud_analyst"},
+        "admin": {"role": "admin"},
+    }
+    found = {}
+    for number, name in enumerate(PRINCIPALS):
+        headers = {"x-forwarded-for": str(FIRST_IP + number), "x-device-id": unique("authz-device")}
+        if name in tokens:
+            body = {"username": unique(f"authz-{name}"), **tokens[name]}
+            issued = http.post(f"{stack.gateway_url}/v1/auth/token", json=body)
+            assert issued.status_code == 200, issued.text
+            headers["authorization"] = f"Bearer {issued.json()['access_token']}"
+        found[name] = Caller(name, headers)
+    return found
+
+
+def send(stack: Stack, http: httpx.Client, method: str, who: Caller, call: Call) -> httpx.Response:
+    if call.before is not None:
+        send(stack, http, call.before.method, who, call.before)
+    return http.request(
+        method,
+        f"{stack.gateway_url}{call.path}",
+        params=call.params,
+        json=call.json,
+        headers={**who.headers, **call.headers},
+    )
+
+
+def fresh_card() -> str:
+    """A card number of this module's own, so the fraud service's card velocity counts no other test's orders."""
+    body = US_BIN + "".join(random.choices("0123456789", k=9))
+    for check in "0123456789":
+        digits = [int(d) for d in reversed(body + check)]
+        if sum(d if i % 2 == 0 else (d * 2 - 9 if d > 4 else d * 2) for i, d in enumerate(digits)) % 10 == 0:
+            return body + check
+    raise AssertionError("unreachable: one check digit always fits")
+
+
+def ok(response: httpx.Response) -> dict[str, Any]:
+    assert response.is_success, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def create_product(stack: Stack, http: httpx.Client, admin: Caller, category: str, sku: str) -> str:
+    body = {"name": unique("Authz item"), "category": category, "variants": [{"sku": sku}]}
+    return str(ok(send(stack, http, "POST", admin, Call("/v1/products", body)))["id"])
+
+
+def place_order(stack: Stack, http: httpx.Client, customer: Caller, sku: str) -> dict[str, Any]:
+    ok(send(stack, http, "POST", customer, Call("/v1/cart/items", {"sku": sku, "quantity": 1})))
+    card = {"number": fresh_card(), "exp_month": 12, "exp_year": 2040, "cvc": "123"}
+    method = ok(http.post(f"{stack.sandbox_url}/v1/payment_methods", json={"card": card}))["id"]
+    body = {"payment_method": method, "shipping_address": ADDRESS, "fulfillment": {"method": "ship"}}
+    placed = ok(
+        send(stack, http, "POST", customer, Call("/v1/checkout", body, headers={"Idempotency-Key": unique("k")}))
+    )
+    assert placed["status"] == "completed" and placed["order_id"], placed
+    return placed
+
+
+@pytest.fixture(scope="module")
+def world(stack: Stack, http: httpx.Client) -> World:
+    people = callers(stack, http)
+    admin = people["admin"]
+    category = unique("authz")
+    ok(send(stack, http, "POST", admin, Call("/v1/categories", {"slug": category, "name": "Authz"})))
+    sku, doomed_sku = unique("AUTHZ").upper(), unique("AUTHZ").upper()
+    product_id = create_product(stack, http, admin, category, sku)
+    doomed_product_id = create_product(stack, http, admin, category, doomed_sku)
+    price = {"sku": sku, "price": {"amount": 1500, "currency": "USD"}}
+    ok(send(stack, http, "PUT", admin, Call("/v1/prices", {"prices": [price]})))
+    demo_sku = ok(http.get(f"{stack.gateway_url}/v1/products", params={"query": "trail", "page_size": 1}))
+    levels = ok(
+        send(
+            stack, http, "GET", admin, Call("/v1/stock", params={"sku": demo_sku["products"][0]["variants"][0]["sku"]})
+        )
+    )
+    locations = sorted({level["location_id"] for level in levels["stock"]})
+    entries = [{"sku": sku, "location_id": location, "on_hand": 100} for location in locations]
+    ok(send(stack, http, "PUT", admin, Call("/v1/stock", {"entries": entries, "reason": "authz matrix"})))
+    first = place_order(stack, http, people["customer"], sku)
+    second = place_order(stack, http, people["customer"], sku)
+    return World(
+        people,
+        category,
+        product_id,
+        sku,
+        locations[0],
+        first["checkout_id"],
+        first["order_id"],
+        second["order_id"],
+        doomed_product_id,
+    )
+
+
+def requests(world: World, who: str) -> dict[Route, Callable[[], Call]]:
+    """The request of every route the table knows, for caller `who`."""
+    line = Call("/v1/cart/items", {"sku": world.sku, "quantity": 1}, method="POST")
+    no_line = Call(f"/v1/cart/items/{world.sku}", method="DELETE")
+    order = world.admins_order_id if who == "admin" else world.order_id  # a cancel that is allowed cancels one
+    nobodys = str(uuid.uuid4())
+    checkout_body = {"payment_method": "invoice", "shipping_address": ADDRESS, "fulfillment": {"method": "ship"}}
+    return {
+        ("GET", "/v1/products"): lambda: Call("/v1/products", params={"query": "trail"}),
+        ("GET", "/v1/products/{product_id}"): lambda: Call(f"/v1/products/{world.product_id}"),
+        ("GET", "/v1/categories"): lambda: Call("/v1/categories"),
+        ("GET", "/v1/stores"): lambda: Call("/v1/stores"),
+        ("GET", "/v1/cart"): lambda: Call("/v1/cart"),
+        ("POST", "/v1/cart/items"): lambda: Call("/v1/cart/items", {"sku": world.sku, "quantity": 1}),
+        ("PATCH", "/v1/cart/items/{sku}"): lambda: Call(f"/v1/cart/items/{world.sku}", {"quantity": 2}, before=line),
+        ("DELETE", "/v1/cart/items/{sku}"): lambda: Call(f"/v1/cart/items/{world.sku}", before=line),
+        ("POST", "/v1/cart/coupon"): lambda: Call("/v1/cart/coupon", {"code": "NO-SUCH-COUPON"}),
+        ("DELETE", "/v1/cart/coupon"): lambda: Call("/v1/cart/coupon"),
+        # An empty cart: the answer shows the role check passed, and nothing is bought.
+        ("POST", "/v1/checkout"): lambda: Call(
+            "/v1/checkout", checkout_body, headers={"Idempotency-Key": unique("authz")}, before=no_line
+        ),
+        ("GET", "/v1/checkout/{checkout_id}"): lambda: Call(f"/v1/checkout/{world.checkout_id}"),
+        ("GET", "/v1/orders"): lambda: Call("/v1/orders"),
+        ("GET", "/v1/orders/{order_id}"): lambda: Call(f"/v1/orders/{world.order_id}"),
+        ("POST", "/v1/orders/{order_id}/cancel"): lambda: Call(f"/v1/orders/{order}/cancel", {"note": "authz"}),
+        ("GET", "/v1/approvals"): lambda: Call("/v1/approvals"),
+        ("POST", "/v1/orders/{order_id}/approve"): lambda: Call(f"/v1/orders/{world.order_id}/approve", {}),
+        ("POST", "/v1/orders/{order_id}/reject"): lambda: Call(f"/v1/orders/{world.order_id}/reject", {"note": "no"}),
+        ("GET", "/v1/reviews"): lambda: Call("/v1/reviews"),
+        ("POST", "/v1/reviews/{review_id}/approve"): lambda: Call(f"/v1/reviews/{nobodys}/approve", {}),
+        ("POST", "/v1/reviews/{review_id}/reject"): lambda: Call(f"/v1/reviews/{nobodys}/reject", {"note": "no"}),
+        ("POST", "/v1/categories"): lambda: Call("/v1/categories", {"slug": unique("authz"), "name": "Authz"}),
+        ("POST", "/v1/products"): lambda: Call(
+            "/v1/products",
+            {"name": "Authz extra", "category": world.category, "variants": [{"sku": unique("AZ").upper()}]},
+        ),
+        ("POST", "/v1/products/{product_id}/discontinue"): lambda: Call(
+            f"/v1/products/{world.doomed_product_id}/discontinue"
+        ),
+        ("PUT", "/v1/prices"): lambda: Call(
+            "/v1/prices", {"prices": [{"sku": world.sku, "price": {"amount": 1500, "currency": "USD"}}]}
+        ),
+        ("GET", "/v1/stock"): lambda: Call("/v1/stock", params={"sku": world.sku}),
+        ("PUT", "/v1/stock"): lambda: Call(
+            "/v1/stock", {"entries": [{"sku": world.sku, "location_id": world.location_id, "on_hand": 100}]}
+        ),
+        ("POST", "/v1/auth/token"): lambda: Call("/v1/auth/token", {"username": unique("authz"), "role": "customer"}),
+        ("GET", "/.well-known/jwks.json"): lambda: Call("/.well-known/jwks.json"),
+        ("GET", "/healthz"): lambda: Call("/healthz"),
+        ("GET", "/readyz"): lambda: Call("/readyz"),
+    }
+
+
+def read_matrix() -> dict[Route, dict[str, str]]:
+    with MATRIX.open(newline="") as file:
+        return {(row["method"], row["path"]): {p: row[p] for p in PRINCIPALS} for row in csv.DictReader(file)}
+
+
+def write_matrix(rows: dict[Route, dict[str, str]]) -> None:
+    with MATRIX.open("w", newline="") as file:
+        writer = csv.DictWriter(file, ["method", "path", *PRINCIPALS], lineterminator="\n")
+        writer.writeheader()
+        for (method, path), cells in rows.items():
+            writer.writerow({"method": method, "path": path, **cells})
+
+
+def matches(expected: str, status: int) -> bool:
+    """`404` is that status; `2xx` any status of the class."""
+    return str(status) == expected or (expected.endswith("xx") and str(status)[0] == expected[0])
+
+
+def document_routes(stack: Stack, http: httpx.Client) -> list[Route]:
+    document = ok(http.get(f"{stack.gateway_url}/openapi.json"))
+    return [(method.upper(), path) for path, operations in document["paths"].items() for method in operations]
+
+
+def test_every_route_answers_every_caller_as_the_matrix_says(stack: Stack, http: httpx.Client, world: World) -> None:
+    routes = document_routes(stack, http)
+    table = read_matrix() if MATRIX.exists() else {}
+    seen: dict[Route, dict[str, str]] = {}
+    differences = []
+    for who in PRINCIPALS:
+        built = requests(world, who)
+        for method, path in routes:
+            if (method, path) not in built:
+                continue
+            status = send(stack, http, method, world.callers[who], built[method, path]()).status_code
+            seen.setdefault((method, path), {})[who] = str(status)
+            expected = table.get((method, path), {}).get(who)
+            if expected is not None and not matches(expected, status):
+                differences.append(f"{method} {path} as {who}: {status}, the table says {expected}")
+        send(stack, http, "DELETE", world.callers[who], Call(f"/v1/cart/items/{world.sku}"))  # leave no line behind
+    if os.environ.get("SHOP_AUTHZ_WRITE") == "1":
+        write_matrix({route: {**table.get(route, {}), **seen[route]} for route in routes if route in seen})
+    problems = [f"{m} {p}: no request in this test" for m, p in routes if (m, p) not in seen]
+    problems += [f"{m} {p}: missing from {MATRIX.name}" for m, p in routes if (m, p) in seen and (m, p) not in table]
+    problems += [f"{m} {p}: in {MATRIX.name}, not in the document" for m, p in table if (m, p) not in routes]
+    assert not problems + differences, "\n".join(problems + differences)
+
+
+def test_the_table_names_every_caller_and_only_statuses() -> None:
+    for route, cells in read_matrix().items():
+        for who, expected in cells.items():
+            assert expected and (expected.isdigit() or expected in ("2xx", "4xx")), (route, who, expected)
