@@ -301,6 +301,19 @@ every pod; the ClusterIP Service when a router splits its traffic. */}}
 - name: INSTANCE_NAME
   value: $(POD_NAME)
 {{- end }}
+{{- if and (eq .name "gateway") $root.Values.gateway.devIssuer.enabled }}
+# The built-in token issuer (validate.yaml allows it in development only); the pod listens on every
+# address, so the gateway wants the explicit statement that only a local network reaches it.
+- name: GATEWAY_DEV_MODE
+  value: "true"
+- name: GATEWAY_DEV_MODE_LOCAL_ONLY
+  value: "true"
+{{- if $root.Values.gateway.devIssuer.signingKeySecret.name }}
+# Every replica signs with the key of the Secret (mounted by the Deployment).
+- name: GATEWAY_DATA_DIR
+  value: {{ include "shop.devIssuerKeyDir" . | quote }}
+{{- end }}
+{{- end }}
 {{- range $key := keys $svc.env | sortAlpha }}
 - name: {{ $key }}
   value: {{ index $svc.env $key | quote }}
@@ -316,6 +329,11 @@ every pod; the ClusterIP Service when a router splits its traffic. */}}
 {{- end -}}
 
 {{/* Pod Security "restricted": the pod part. */}}
+{{/* Where the gateway's dev issuer finds the signing key Secret (its GATEWAY_DATA_DIR). */}}
+{{- define "shop.devIssuerKeyDir" -}}
+/var/run/shop/dev-issuer
+{{- end }}
+
 {{- define "shop.podSecurityContext" -}}
 runAsNonRoot: true
 runAsUser: {{ .Values.securityContext.runAsUser }}

@@ -1,6 +1,7 @@
 """The chart's Deployments run: each service started exactly as its container would be.
 
-For every service Deployment of the default render: the migration Job's command, then the
+For every service Deployment of a local cluster's render (the defaults with the gateway's dev token
+issuer, as skaffold installs it): the migration Job's command, then the
 container's command and args with its environment (secrets and field refs resolved, cluster
 hosts pointed at a local PostgreSQL and NATS, ports made local; `shop_deploycheck.workloads`) as a
 process from this virtualenv. Its startup probe must answer SERVING, its metrics port must serve
@@ -12,26 +13,32 @@ same with the images under podman.
 from __future__ import annotations
 
 import asyncio
+from functools import cache
+from typing import Any
 
 import pytest
 
 from shop_deploycheck.localrun import LocalRun, Outcome, ProcessLauncher, selector_problems, target_labels
-from shop_deploycheck.manifests import render_set
+from shop_deploycheck.manifests import Manifest, render_set
 from shop_deploycheck.otlpsink import otlp_sink
 from shop_deploycheck.promql import Selector
+from shop_deploycheck.render import render
 from shop_deploycheck.workloads import LocalEnvironment, Workload, analysis_selectors, workloads
 from shop_devstack.postgres import provision
 from shopkit.testing import Postgres
 
 SERVICE_COMPONENT = "service"
+# Without it the gateway needs the JWKS of a real token issuer (the chart's default).
+LOCAL_CLUSTER: dict[str, Any] = {"gateway": {"devIssuer": {"enabled": True}}}
+
+
+@cache
+def local_render() -> list[Manifest]:
+    return render(values=LOCAL_CLUSTER)
 
 
 def service_workloads() -> list[Workload]:
-    return [
-        w
-        for w in workloads(render_set("defaults").manifests)
-        if w.labels.get("app.kubernetes.io/component") == SERVICE_COMPONENT
-    ]
+    return [w for w in workloads(local_render()) if w.labels.get("app.kubernetes.io/component") == SERVICE_COMPONENT]
 
 
 SERVICES = [w.service for w in service_workloads()]
@@ -45,7 +52,7 @@ GRPC_SERVICES = [
 @pytest.fixture(scope="module")
 def outcomes(postgres: Postgres, nats_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
     """Every service Deployment run once, all at the same time (so peers reach each other)."""
-    manifests = render_set("defaults").manifests
+    manifests = local_render()
     chosen = service_workloads()
     scratch = tmp_path_factory.mktemp("conformance")
 

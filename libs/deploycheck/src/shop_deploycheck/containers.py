@@ -499,7 +499,9 @@ async def check_containers(services: Collection[str] = (), values_files: Sequenc
 
     from shop_devstack.postgres import provision
 
-    manifests = render(values_files)
+    # Without values files: a local cluster's install, whose gateway issues its own tokens (the
+    # chart's default gateway needs a real issuer's JWKS_URL).
+    manifests = render(values_files, values=None if values_files else {"gateway": {"devIssuer": {"enabled": True}}})
     ensure_host_tools()
     scratch = scratch_dir()
     try:

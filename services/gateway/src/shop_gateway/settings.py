@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import ipaddress
+from typing import Self
+
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shopkit.settings import ServiceSettings
@@ -22,6 +25,16 @@ UNUSED_FIELDS = frozenset(
 
 # Peers the gateway calls: settings field -> service name.
 BACKENDS = ("catalog", "pricing", "inventory", "cart", "checkout", "order", "fraud")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a bind address only accepts connections from this machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost may resolve to anything
 
 
 class GatewaySettings(ServiceSettings):
@@ -70,6 +83,12 @@ class GatewaySettings(ServiceSettings):
         description="dev mode: folder where the issuer's RSA key is kept across restarts; empty: a new key per start",
     )
     dev_token_ttl_seconds: int = Field(3600, gt=0, description="dev mode: lifetime of issued tokens")
+    dev_mode_local_only: bool = Field(
+        False,
+        validation_alias="GATEWAY_DEV_MODE_LOCAL_ONLY",
+        description="dev mode on a non-loopback address: the operator states that only a local network (a kind "
+        "cluster, CI) reaches the gateway; without it dev mode needs HTTP_HOST and GRPC_HOST on loopback",
+    )
 
     # --- rate limits (token buckets in this process: the limits are per replica) ---
     rate_limit_enabled: bool = Field(True, description="apply per-client rate limits")
@@ -117,6 +136,23 @@ class GatewaySettings(ServiceSettings):
     problem_type_base: str = Field(
         "https://shop.example.com/problems/", description="prefix of the `type` URI of problem+json errors"
     )
+
+    @model_validator(mode="after")
+    def _dev_issuer_only_where_nobody_else_reaches_it(self) -> Self:
+        # The dev issuer signs a token for any user and role: whoever reaches it is admin.
+        if self.dev_mode and not self.dev_mode_local_only:
+            exposed = [
+                f"{name}={host or '(all addresses)'}"
+                for name, host in (("HTTP_HOST", self.http_host), ("GRPC_HOST", self.grpc_host))
+                if not is_loopback(host)
+            ]
+            if exposed:
+                raise ValueError(
+                    f"GATEWAY_DEV_MODE issues tokens to anyone but {', '.join(exposed)} is reachable from the "
+                    "network: bind 127.0.0.1, or set GATEWAY_DEV_MODE_LOCAL_ONLY=true where only a local network "
+                    "reaches the gateway (never in a shared or production deployment; use JWKS_URL there)"
+                )
+        return self
 
     def backend_addresses(self) -> dict[str, str]:
         """Configured backends (an empty address leaves a backend out)."""
