@@ -99,6 +99,9 @@ def _chaos_parser(sub: Any) -> None:
     chaos.add_argument(
         "--psp-failure-rate", type=float, default=None, help="share of authorisations failing (default 0.05)"
     )
+    chaos.add_argument(
+        "--decline-share", type=float, default=None, help="share of buyers with a declined card (default 0.05)"
+    )
     chaos.add_argument("--seed", type=int, default=None, help="of the kill order and the buyers' SKUs")
     chaos.add_argument("--port-offset", type=int, default=None, help="the stack's preferred port offset (default 6100)")
     chaos.add_argument("--keep", action="store_true", help="keep the stack's folder (logs, data) after a passing run")
@@ -202,6 +205,7 @@ def _chaos(args: argparse.Namespace) -> int:
         victims=victims,
         psp_latency_ms=args.psp_latency_ms,
         psp_failure_rate=args.psp_failure_rate,
+        decline_share=args.decline_share,
         seed=args.seed,
         preferred_offset=args.port_offset,
         keep=args.keep or None,

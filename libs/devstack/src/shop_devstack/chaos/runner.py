@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from shop_devstack.bench.buyers import demo_skus
 from shop_devstack.bench.shoppers import prepare
 from shop_devstack.bench.stack import BENCH_ENV, SERVER_PROCESSES
@@ -33,6 +35,7 @@ from shop_devstack.chaos.storefront import run_buyers
 from shop_devstack.harness import launched
 from shop_devstack.layout import NATS_MONITOR_PORT
 
+DECLINED_CARD = "4000000000000002"  # the payment sandbox declines it (card_declined)
 START_TIMEOUT_SECONDS = 240.0
 RECOVERY_TIMEOUT_SECONDS = 120.0
 SETTLE_POLL_SECONDS = 1.0
@@ -51,6 +54,7 @@ class ChaosOptions:
     budget: float = 180.0  # seconds a buyer keeps at one checkout
     psp_latency_ms: int = 100  # the payment sandbox's added processing time
     psp_failure_rate: float = 0.05  # its share of authorisations failing with a retryable processing_error
+    decline_share: float = 0.05  # buyers paying with the sandbox's always-declined test card
     settle_timeout: float = 180.0
     seed: int | None = None  # of the kill order and the buyers' SKUs
     short: bool = False  # assert the invariants only, not the completion target
@@ -122,6 +126,7 @@ async def _run(
     key_prefix = f"chaos-{uuid.uuid4().hex[:10]}-"
     for index, buyer in enumerate(buyers):
         buyer["key"] = f"{key_prefix}{index}"
+    await _decline_some(sandbox, rng.sample(buyers, round(options.decline_share * len(buyers))))
     before = await facts.before()
     killer = Killer(
         data_dir,
@@ -163,6 +168,16 @@ async def _run(
     report.unsettled = unsettled
     report.short = options.short
     return report, recovered
+
+
+async def _decline_some(sandbox: str, buyers: list[dict[str, Any]]) -> None:
+    """These buyers pay with a card the provider declines: their checkouts compensate (release the stock)."""
+    card = {"number": DECLINED_CARD, "exp_month": 12, "exp_year": time.gmtime().tm_year + 2, "cvc": "123"}
+    async with httpx.AsyncClient(timeout=60.0) as client:
+        for buyer in buyers:
+            method = await client.post(f"{sandbox}/v1/payment_methods", json={"card": card})
+            method.raise_for_status()
+            buyer["payment_method"] = method.json()["id"]
 
 
 async def _settle(facts: Facts, key_prefix: str, within: float, say: Callable[[str], None]) -> dict[str, int]:
