@@ -12,7 +12,7 @@ PACKAGES := libs/protos libs/kit libs/devstack $(TOOLS) $(foreach s,$(SERVICES),
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test lint proto proto-breaking proto-baseline bench chaos load load-knee images images-check clean distclean
+.PHONY: help install run test lint proto proto-breaking proto-baseline bench chaos fuzz load load-knee images images-check clean distclean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s$$'\t'
@@ -74,6 +74,10 @@ bench: $(STAMP)  ## the benchmark suite B1..B8 (< 10 min); options: make bench A
 
 chaos: $(STAMP)  ## checkouts while random processes are SIGKILLed, then the invariants; ARGS=--short, ARGS="--checkouts 2000 --kill-interval 4"
 	$(BIN)/shop-dev chaos $(ARGS)
+
+FUZZ_EXAMPLES ?= 200
+fuzz: $(STAMP)  ## every gRPC method of every service with generated requests on a launched stack (FUZZ_EXAMPLES per method)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -s -p no:cacheprovider tests/system/test_system_grpc_fuzz.py
 
 LOAD_TIME ?= 60s
 LOAD_USERS ?= 20

@@ -1,4 +1,5 @@
-"""One server interceptor for tracing, RED metrics, deadline capture, error mapping and access logs.
+"""One server interceptor for tracing, RED metrics, deadline capture, error mapping and access logs,
+and the refusal of values no method can use (`wellformed`).
 
 A single interceptor rather than one per concern: each Python interceptor costs a measurable
 share of a call, so the work is done in one wrapper. The wrapper of each method is built once
@@ -15,14 +16,15 @@ from contextvars import Token
 from typing import TYPE_CHECKING, Any
 
 import grpc
+from google.protobuf.message import Message
 from grpc_status import rpc_status
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from prometheus_client import Counter
 
-from shopkit import deadlines, metrics, tracing
-from shopkit.errors import DomainError
+from shopkit import deadlines, metrics, tracing, wellformed
+from shopkit.errors import DomainError, InvalidArgument
 
 log = logging.getLogger("shopkit.rpc")
 
@@ -117,6 +119,8 @@ class _Method:
         async def handle(request: Any, context: Context) -> Any:
             started, span, token = self._begin(context)
             try:
+                if isinstance(request, Message) and (problems := wellformed.violations(request)):
+                    raise InvalidArgument(problems)
                 response = await inner(request, context)
             except BaseException as exc:
                 await self._fail(exc, context, started, span, token)
