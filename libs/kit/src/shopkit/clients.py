@@ -17,6 +17,7 @@ from google.protobuf import descriptor_pb2
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from shopkit import deadlines, metrics, tracing
+from shopkit.settings import DEFAULT_MAX_MESSAGE_BYTES
 
 _RETRYABLE_LEVELS = (
     descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS,
@@ -49,8 +50,19 @@ def retry_service_config(services: Sequence[_descriptor.ServiceDescriptor], max_
     return config
 
 
-def channel_options(services: Sequence[_descriptor.ServiceDescriptor]) -> list[tuple[str, Any]]:
+def message_size_options(max_receive_bytes: int, max_send_bytes: int) -> list[tuple[str, int]]:
+    """Bounds of single messages, for servers and channels alike: a larger message is refused with
+    RESOURCE_EXHAUSTED instead of being buffered whole."""
+    return [("grpc.max_receive_message_length", max_receive_bytes), ("grpc.max_send_message_length", max_send_bytes)]
+
+
+def channel_options(
+    services: Sequence[_descriptor.ServiceDescriptor],
+    max_receive_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    max_send_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+) -> list[tuple[str, Any]]:
     return [
+        *message_size_options(max_receive_bytes, max_send_bytes),
         ("grpc.service_config", json.dumps(retry_service_config(services))),
         ("grpc.enable_retries", 1),
         ("grpc.keepalive_time_ms", 30_000),
@@ -68,14 +80,18 @@ def make_channel(
     target: str,
     services: Sequence[_descriptor.ServiceDescriptor],
     default_timeout: float = 5.0,
+    *,
+    max_receive_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    max_send_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
 ) -> grpc.aio.Channel:
-    """An insecure channel to `target` (e.g. `dns:///catalog-headless.shop.svc:50051`).
+    """An insecure channel to `target` (e.g. `dns:///catalog-headless.shop.svc:50051`); messages
+    are bounded like the server's (GRPC_MAX_RECEIVE/SEND_MESSAGE_BYTES).
 
     In-cluster traffic is plain text inside the mesh/NetworkPolicy boundary; TLS terminates at the edge.
     """
     return grpc.aio.insecure_channel(
         target,
-        options=channel_options(services),
+        options=channel_options(services, max_receive_bytes, max_send_bytes),
         interceptors=[ClientInterceptor(default_timeout)],  # type: ignore[list-item]
     )
 

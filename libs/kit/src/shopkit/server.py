@@ -19,6 +19,7 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from shopkit import metrics, tracing
+from shopkit.clients import message_size_options
 from shopkit.interceptors import ServerInterceptor
 from shopkit.settings import ServiceSettings
 
@@ -51,6 +52,7 @@ class GrpcService:
                 ("grpc.max_connection_age_grace_ms", int(settings.shutdown_grace_seconds * 1000)),
                 ("grpc.keepalive_permit_without_calls", 0),
                 ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+                *message_size_options(settings.grpc_max_receive_message_bytes, settings.grpc_max_send_message_bytes),
             ],
         )
         self.health = HealthServicer()

@@ -9,6 +9,13 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# gRPC's own default for received messages, now also the bound of sent ones (gRPC sets none).
+DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+# Request bodies of the HTTP APIs are small JSON documents; a megabyte leaves room for admin writes.
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+# The request line and headers together (also h11's own default for a header block in flight).
+DEFAULT_MAX_HEADER_BYTES = 16 * 1024
+
 
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
@@ -40,3 +47,24 @@ class ServiceSettings(BaseSettings):
     )
     consumer_max_deliver: int = Field(5, description="deliveries before a message goes to the dead-letter stream")
     default_call_timeout_seconds: float = Field(5.0, description="deadline of outgoing calls when the caller set none")
+    grpc_max_receive_message_bytes: int = Field(
+        DEFAULT_MAX_MESSAGE_BYTES,
+        ge=1024,
+        description="largest gRPC message the server accepts (a larger one is refused RESOURCE_EXHAUSTED)",
+    )
+    grpc_max_send_message_bytes: int = Field(
+        DEFAULT_MAX_MESSAGE_BYTES, ge=1024, description="largest gRPC message the server sends"
+    )
+
+
+class HttpServiceSettings(ServiceSettings):
+    """A process that serves HTTP (the gateway, the payment sandbox): the bounds of one request."""
+
+    max_request_body_bytes: int = Field(
+        DEFAULT_MAX_BODY_BYTES, ge=1, description="largest HTTP request body; a larger one is 413 before it is read"
+    )
+    max_request_header_bytes: int = Field(
+        DEFAULT_MAX_HEADER_BYTES,
+        ge=1024,
+        description="largest HTTP request line and headers together; a larger request is 431 (400 while in flight)",
+    )

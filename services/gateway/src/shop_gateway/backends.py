@@ -55,6 +55,8 @@ class Backends:
                 addresses.get(name, "unix:/nonexistent/backend-not-configured"),
                 [SERVICES[name]],
                 default_timeout=settings.default_call_timeout_seconds,
+                max_receive_bytes=settings.grpc_max_receive_message_bytes,
+                max_send_bytes=settings.grpc_max_send_message_bytes,
             )
             for name in SERVICES
         }

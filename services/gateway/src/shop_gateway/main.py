@@ -54,6 +54,8 @@ class GatewayRuntime:
         config = uvicorn.Config(
             PublicReads(self.app, gateway=self.gateway),  # anonymous browse answers from memory, before FastAPI
             lifespan="off",
+            http="h11",  # the parser whose header bound is a setting
+            h11_max_incomplete_event_size=self.settings.max_request_header_bytes,
             log_config=None,
             access_log=False,  # the middleware logs failures with trace ids
             server_header=False,

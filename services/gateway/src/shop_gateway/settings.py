@@ -8,7 +8,7 @@ from typing import Self
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from shopkit.settings import ServiceSettings
+from shopkit.settings import HttpServiceSettings
 
 # Fields of ServiceSettings the gateway does not use (it has no database and no NATS connection).
 UNUSED_FIELDS = frozenset(
@@ -37,7 +37,7 @@ def is_loopback(host: str) -> bool:
         return False  # a host name other than localhost may resolve to anything
 
 
-class GatewaySettings(ServiceSettings):
+class GatewaySettings(HttpServiceSettings):
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore", populate_by_name=True)
 
     service_name: str = Field("gateway", validation_alias="OTEL_SERVICE_NAME", description="service name in telemetry")

@@ -29,6 +29,7 @@ from shopkit.errors import FieldViolation, Violations
 from shopkit.http import FASTAPI_TELEMETRY_OFF, HttpTelemetryMiddleware
 from shopkit.identifiers import check_request_id
 from shopkit.problems import PROBLEM_JSON, ProblemResponse
+from shopkit.requestlimits import RequestLimits
 
 log = logging.getLogger("shop_sandbox.api")
 
@@ -382,6 +383,14 @@ def _http_error(request: Request, error: HTTPException) -> Response:
     return ProblemResponse(body, status_code=error.status_code)
 
 
+LIMIT_CODES = {413: ("request_too_large", "Request too large"), 431: ("headers_too_large", "Headers too large")}
+
+
+def _over_limit(status: int, detail: str) -> Response:
+    code, title = LIMIT_CODES[status]
+    return ProblemResponse(problem(status, code, title, detail), status_code=status)
+
+
 def _unexpected_error(_: Request, error: Exception) -> Response:
     detail = "unexpected error; retry with the same Idempotency-Key"
     return ProblemResponse(problem(500, "internal_error", "Internal error", detail, retryable=True), status_code=500)
@@ -403,6 +412,13 @@ def create_app(context: SandboxContext) -> FastAPI:
     )
     app.state.context = context
     app.include_router(router)
+    # Before routing and parsing; inside the telemetry, so that a refused request is counted and traced.
+    app.add_middleware(
+        RequestLimits,
+        max_body_bytes=context.settings.max_request_body_bytes,
+        max_header_bytes=context.settings.max_request_header_bytes,
+        refuse=_over_limit,
+    )
     app.add_middleware(HttpTelemetryMiddleware, unobserved_paths=UNOBSERVED_PATHS)
     problems.install(app, invalid_request=_invalid_request, http_error=_http_error, unexpected=_unexpected_error)
     problems.handle(app, ApiError, _api_error)

@@ -46,6 +46,8 @@ class HttpService:
             log_config=None,  # the root logger is already set up (JSON)
             access_log=False,  # HttpTelemetryMiddleware logs failed requests
             ws="none",
+            http="h11",  # the parser whose header bound is a setting
+            h11_max_incomplete_event_size=settings.max_request_header_bytes,
             server_header=False,
             timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from shopkit.settings import ServiceSettings
+from shopkit.settings import HttpServiceSettings
 
 # Kit settings that only gRPC/NATS services read: the sandbox is an HTTP service without events,
 # and it serves /metrics on its HTTP port. `shop-sandbox settings` leaves them out.
@@ -20,11 +20,13 @@ NOT_APPLICABLE = frozenset(
         "outbox_batch_size",
         "consumer_max_deliver",
         "default_call_timeout_seconds",
+        "grpc_max_receive_message_bytes",
+        "grpc_max_send_message_bytes",
     }
 )
 
 
-class SandboxSettings(ServiceSettings):
+class SandboxSettings(HttpServiceSettings):
     service_name: str = Field("sandbox", validation_alias="OTEL_SERVICE_NAME", description="service name in telemetry")
     http_host: str = Field("0.0.0.0", description="address the HTTP server binds")
     http_port: int = Field(

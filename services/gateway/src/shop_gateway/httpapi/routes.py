@@ -38,6 +38,7 @@ from shop_gateway.tokens import TokenRequest
 from shopkit.errors import FieldViolation, InvalidArgument
 from shopkit.http import FASTAPI_TELEMETRY_OFF, HttpTelemetryMiddleware
 from shopkit.money import Money
+from shopkit.requestlimits import RequestLimits
 
 log = logging.getLogger("shop_gateway.http")
 
@@ -96,6 +97,7 @@ Caller = Annotated[Principal, Depends(_caller)]
 SignedIn = Annotated[Principal, Depends(_signed_in)]
 Client = Annotated[ClientInfo, Depends(_client)]
 MAX_VERSION_DIGITS = len(str(MAX_INT64))
+LIMIT_CODES = {413: "REQUEST_TOO_LARGE", 431: "HEADERS_TOO_LARGE"}
 IfMatch = Annotated[str | None, Header(alias="If-Match", description="the cart's ETag: change only that version")]
 
 
@@ -483,6 +485,14 @@ def create_app(gateway: Gateway) -> FastAPI:
     if gateway.issuer is not None:
         app.include_router(dev)
     problems.install(app, gateway.settings.problem_type_base)
+    # Before authentication and parsing; inside the telemetry, so that a refused request is counted and traced.
+    type_base = gateway.settings.problem_type_base
+    app.add_middleware(
+        RequestLimits,
+        max_body_bytes=gateway.settings.max_request_body_bytes,
+        max_header_bytes=gateway.settings.max_request_header_bytes,
+        refuse=lambda status, detail: problems.problem(status, LIMIT_CODES[status], detail, type_base=type_base),
+    )
     app.add_middleware(
         HttpTelemetryMiddleware,
         untraced_paths=UNTRACED_PATHS,
