@@ -175,7 +175,7 @@ class PostgresDaemon(Component):
         return self.server.pid is not None
 
     async def probe(self) -> str:
-        return SERVING if self.alive() else UNREACHABLE
+        return SERVING if self.server.ready else UNREACHABLE
 
     async def stop(self, grace: float) -> None:
         await asyncio.to_thread(self.server.stop, grace)

@@ -141,6 +141,13 @@ class EmbeddedPostgres:
         info = _read_postmaster_pid(self.pgdata)
         return info if info and pid_alive(info) else None
 
+    @property
+    def ready(self) -> bool:
+        """Running and accepting connections: after a crash the server is up (it has a pid) well before
+        its recovery is done; postmaster.pid says which (its 8th line: `starting`, `ready` ...; a file
+        without that line counts as ready)."""
+        return self.pid is not None and _read_postmaster_status(self.pgdata) in ("ready", "")
+
     def stop(self, timeout: float = 30.0) -> None:
         """Fast shutdown: roll back open transactions, close connections, stop. Blocking."""
         pid = self.pid
@@ -167,6 +174,14 @@ def _read_postmaster_pid(pgdata: Path) -> int | None:
         return int(first)
     except (OSError, IndexError, ValueError):
         return None
+
+
+def _read_postmaster_status(pgdata: Path) -> str:
+    try:
+        lines = (pgdata / "postmaster.pid").read_text().splitlines()
+    except OSError:
+        return ""
+    return lines[7].strip() if len(lines) > 7 else ""
 
 
 def _terminate(pid: int, timeout: float) -> None:

@@ -165,7 +165,7 @@ class Storefront:
     @staticmethod
     def _problem(outcome: Outcome, status: int, answer: dict[str, Any]) -> None:
         code = str(answer.get("code") or f"http {status}").lower()
-        outcome.code = code if code.startswith("http") else f"{status} {code}"
+        outcome.code = code  # the problem's code, as the checkout's own failure code reads
         outcome.step = str((answer.get("metadata") or {}).get("step", ""))
         outcome.result = DECLINED if code in DECLINE_CODES else FAILED
 
