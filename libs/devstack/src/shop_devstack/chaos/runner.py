@@ -164,8 +164,8 @@ async def _run(
         for name, value in asdict(options).items()
         if name not in ("victims", "preferred_offset", "keep") and value is not None
     }
-    report = Report(outcomes, killer.kills, check(before, after, shown), load_seconds, settle_seconds, settings)
-    report.unsettled = unsettled
+    invariants = check(before, after, shown)
+    report = Report(outcomes, killer.kills, invariants, load_seconds, settle_seconds, settings, unsettled)
     report.short = options.short
     return report, recovered
 
