@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 import sqlalchemy as sa
 from nats.aio.msg import Msg
@@ -21,10 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shop.common.v1 import common_pb2
 from shopkit import events
-from shopkit.consumer import EventConsumer, Handler, after_commit, sweep_inbox
+from shopkit.consumer import EventConsumer, Handler, after_commit, is_transient, sweep_inbox
 from shopkit.db import Database
+from shopkit.errors import InvalidArgument, Unavailable
 from shopkit.outbox import OutboxRelay, add_event, inbox_table, outbox_table
-from shopkit.testing import Postgres, eventually
+from shopkit.testing import Postgres, eventually, free_port
 
 HERE = Path(__file__).parent
 metadata = sa.MetaData()
@@ -307,3 +309,52 @@ async def test_after_commit_runs_once_the_effects_are_visible_and_never_after_a_
     called: list[str] = []
     after_commit(lambda: called.append("now"))  # outside a consumer: at once
     assert called == ["now"]
+
+
+async def test_an_outage_behind_a_handler_is_waited_out_and_never_dead_letters_the_message(
+    db: Database, js: Any
+) -> None:
+    service = js.test_service
+    nowhere = f"postgresql://shop@127.0.0.1:{free_port()}/shop"  # a database that is down
+    tries: list[int] = []
+
+    async def needs_a_database(conn: AsyncConnection, msg: Msg) -> None:
+        tries.append(msg.metadata.num_delivered)
+        if len(tries) <= 6:  # more tries than max_deliver allows deliveries
+            await asyncpg.connect(nowhere, timeout=2)
+        await conn.execute(effects.insert().values(amount=common_pb2.Money.FromString(msg.data).amount))
+
+    await stage(db, service, range(21, 22))
+    await OutboxRelay(db, js, outbox).publish_batch()
+    consumer = kit_consumer(db, js, "outage", needs_a_database, max_deliver=2, ack_wait=2.0)
+    task = asyncio.create_task(consumer.run())
+    try:
+        await eventually(lambda: _has_effects(db, 1), within=30)
+    finally:
+        task.cancel()
+    assert len(tries) == 7 and set(tries) == {1}  # held and tried again, never redelivered
+    dlq = await js.pull_subscribe(f"shop.dlq.kit.kit-outage-{service}", stream=events.DLQ_STREAM)
+    with pytest.raises(NatsTimeoutError):
+        await dlq.fetch(1, timeout=1)
+
+
+async def _has_effects(db: Database, expected: int) -> bool:
+    return await count(db, effects) == expected
+
+
+def test_what_counts_as_an_outage() -> None:
+    refused = ConnectionRefusedError(111, "Connect call failed")
+    assert is_transient(refused)
+    assert is_transient(asyncpg.exceptions.CannotConnectNowError("the database system is starting up"))
+    assert is_transient(asyncpg.exceptions.SerializationError("could not serialize access"))
+    try:
+        try:
+            raise refused
+        except OSError as inner:
+            raise RuntimeError("wrapped") from inner
+    except RuntimeError as outer:
+        assert is_transient(outer)
+    assert is_transient(Unavailable("fraud is restarting"))
+    assert not is_transient(ValueError("cannot apply"))
+    assert not is_transient(asyncpg.exceptions.UniqueViolationError("duplicate key"))
+    assert not is_transient(InvalidArgument([]))

@@ -4,7 +4,10 @@ Messages are pulled in batches and a batch is applied in one transaction, togeth
 rows that record its message ids; a redelivered message finds its id there and changes nothing.
 When a batch fails, its messages are applied one per transaction, so one bad message does not hold
 up the others; a message that keeps failing is copied to the dead-letter stream with the error and
-acknowledged, so it stops blocking others.
+acknowledged, so it stops blocking others. A failure that is not the message's fault — the consumer's
+own database or a service it asks is unreachable (`is_transient`) — is waited out instead: the message
+is kept (its ack deadline extended) and applied again until it goes through, so an outage never sends
+good events to the dead-letter stream, and the consumer does not run ahead of it meanwhile.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import timedelta
 
+import grpc
 import sqlalchemy as sa
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
@@ -28,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shopkit import events, metrics, tracing
 from shopkit.db import Database
+from shopkit.errors import DomainError
 
 log = logging.getLogger("shopkit.consumer")
 
@@ -41,6 +46,50 @@ BatchHandler = Callable[[AsyncConnection, Sequence[Msg]], Awaitable[None]]
 _batch_spans: ContextVar[Mapping[int, Span] | None] = ContextVar("shopkit_consumer_batch_spans", default=None)
 # What handlers asked to run once the transaction applying their messages has committed.
 _after_commit: ContextVar[list[Callable[[], None]] | None] = ContextVar("shopkit_consumer_after_commit", default=None)
+
+
+# Pauses between the tries of a message held through an outage (well within any ack wait).
+OUTAGE_FIRST_PAUSE = 0.25
+OUTAGE_MAX_PAUSE = 5.0
+# SQLSTATE classes of failures of the database rather than of the statement: connection exceptions,
+# insufficient resources, operator intervention (shutdown, crash recovery), and a transaction the
+# server chose to abort (serialization failure, deadlock).
+_TRANSIENT_SQLSTATES = ("08", "53", "57P", "40001", "40P01")
+_TRANSIENT_GRPC = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.ABORTED,
+    }
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a handler failed because something it needs is unreachable for now (its database, a
+    service it calls), not because of the message: anywhere in the exception's chain, a connection
+    error, a timeout, a database failure by SQLSTATE, or a gRPC status (received, or raised as a
+    DomainError) that says "try again"."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, (OSError, TimeoutError)):
+            return True
+        if isinstance(current, DomainError) and current.code in _TRANSIENT_GRPC:
+            return True
+        if str(getattr(current, "sqlstate", "") or "").startswith(_TRANSIENT_SQLSTATES):
+            return True
+        if isinstance(current, grpc.aio.AioRpcError) and current.code() in _TRANSIENT_GRPC:
+            return True
+        if isinstance(current, sa.exc.DBAPIError) and current.connection_invalidated:
+            return True
+        orig = getattr(current, "orig", None)
+        pending.extend([current.__cause__, current.__context__, orig if isinstance(orig, BaseException) else None])
+    return False
 
 
 def message_id(msg: Msg) -> str:
@@ -251,7 +300,7 @@ class EventConsumer:
 
     async def _apply(self, msg: Msg) -> str:
         try:
-            fresh = await self.apply_once(msg)
+            fresh = await self._apply_through_outages(msg)
         except Exception as exc:
             delivered = msg.metadata.num_delivered
             if delivered >= self.max_deliver:
@@ -266,6 +315,26 @@ class EventConsumer:
             return "retried"
         await msg.ack()
         return "applied" if fresh else "duplicate"
+
+    async def _apply_through_outages(self, msg: Msg) -> bool:
+        """apply_once, repeated while it fails for a reason that is not the message's (`is_transient`)."""
+        waited = 0
+        while True:
+            try:
+                return await self.apply_once(msg)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                waited += 1
+                pause = min(OUTAGE_MAX_PAUSE, OUTAGE_FIRST_PAUSE * 2 ** (waited - 1))
+                log.warning(
+                    "event handler failed on an outage; keeping the message and trying again in %.1fs",
+                    pause,
+                    exc_info=waited == 1,
+                    extra={"subject": msg.subject, "message_id": message_id(msg), "consumer": self.durable},
+                )
+                await msg.in_progress()  # the ack deadline starts again: no redelivery while it waits
+                await asyncio.sleep(pause)
 
     async def _dead_letter(self, msg: Msg, exc: Exception) -> None:
         headers = dict(msg.headers or {})
