@@ -78,7 +78,7 @@ class Probe(Protocol):
 def probe_for(spec: ServiceSpec) -> Probe:
     """gRPC health for the services; GET /readyz for the HTTP processes (the sandbox, the gateway)."""
     if spec.http_port is not None:
-        return HttpHealthProbe(LOCAL_HOST, spec.http_port)
+        return HttpHealthProbe(LOCAL_HOST, spec.http_port, metrics_port=spec.metrics_port if spec.edge else None)
     return HealthProbe(spec.target)
 
 

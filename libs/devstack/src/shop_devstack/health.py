@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import re
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -94,43 +94,57 @@ async def http_get(host: str, port: int, path: str, limit: float = 1.0) -> tuple
 class HttpHealthProbe:
     """GET /readyz: 200 is SERVING; 404 (no readiness route) falls back to the liveness GET /healthz.
 
-    A 503 shows as `not ready`, with the backends the body names as not SERVING (the gateway's
-    /readyz lists the health of every service it calls).
+    A 503 shows as `not ready`, with the backends that are not SERVING when the process has a metrics
+    port (the gateway's `shop_gateway_backend_serving{backend}`: its public /readyz names none).
     """
 
-    def __init__(self, host: str, port: int, ready_path: str = "/readyz", live_path: str = "/healthz"):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        ready_path: str = "/readyz",
+        live_path: str = "/healthz",
+        metrics_port: int | None = None,
+    ):
         self.host = host
         self.port = port
         self.ready_path = ready_path
         self.live_path = live_path
+        self.metrics_port = metrics_port
 
     async def check(self, limit: float = 1.0) -> str:
         ready = await http_get(self.host, self.port, self.ready_path, limit)
         if ready is None:
             return UNREACHABLE
-        status, body = ready
+        status = ready[0]
         if status == 404:
             live = await http_get(self.host, self.port, self.live_path, limit)
             if live is None:
                 return UNREACHABLE
-            status, body = live
+            status = live[0]
         if status == 200:
             return SERVING
         if status == 503:
-            down = _backends_down(body)
+            down = await self._backends_down(limit)
             return f"{NOT_READY} ({', '.join(down)} down)" if down else NOT_READY
         return f"HTTP {status}"
+
+    async def _backends_down(self, limit: float) -> list[str]:
+        if self.metrics_port is None:
+            return []
+        answer = await http_get(self.host, self.metrics_port, "/metrics", limit)
+        return _backends_down(answer[1]) if answer is not None and answer[0] == 200 else []
 
     async def close(self) -> None:
         """Nothing to release: every check uses a connection of its own."""
 
 
-def _backends_down(body: bytes) -> list[str]:
-    try:
-        backends = json.loads(body).get("backends") or {}
-    except (ValueError, AttributeError):
-        return []
-    return sorted(name for name, status in backends.items() if status != SERVING) if isinstance(backends, dict) else []
+_BACKEND_DOWN = re.compile(rb'^\w+_backend_serving\{backend="([^"]+)"\} 0(?:\.0)?$', re.MULTILINE)
+
+
+def _backends_down(metrics: bytes) -> list[str]:
+    """The backends a Prometheus text page reports as not serving (`*_backend_serving{backend} 0`)."""
+    return sorted({match.decode() for match in _BACKEND_DOWN.findall(metrics)})
 
 
 async def check_http_once(host: str, port: int, limit: float = 1.0) -> str:
