@@ -127,6 +127,14 @@ def test_an_order_a_buyer_was_shown_must_exist() -> None:
     assert violated(before, after, {"ord-1", "ord-404"}) == {"every order a buyer was shown exists": 1}
 
 
+def test_units_of_a_cancelled_order_restocked_are_conserved() -> None:
+    """A confirmed order cancelled after its stock was committed: the units come back by a restock while
+    the reservation stays committed."""
+    before, after = sound()
+    restocked = replace(after, stock={SKU: Stock(on_hand=9, reserved=0, committed=2, active=0, adjusted=1)})
+    assert violated(before, restocked) == {}
+
+
 def test_a_reservation_of_a_held_checkout_is_not_leaked() -> None:
     before, after = sound()
     held = replace(after, active_reservations=["co-5"], live_checkouts={"co-5"})

@@ -32,10 +32,14 @@ WITH moved AS (
            sum(a.quantity) FILTER (WHERE r.status = 'active') AS active
     FROM reservation_allocations a JOIN reservations r ON r.id = a.reservation_id
     GROUP BY a.sku, a.location_id
+), adjusted AS (
+    SELECT line->>'sku' AS sku, line->>'location_id' AS location_id, sum((line->>'quantity')::bigint) AS units
+    FROM stock_adjustments, jsonb_array_elements(lines) AS line
+    GROUP BY 1, 2
 )
 SELECT s.sku, s.location_id, s.on_hand, s.reserved,
-       coalesce(m.committed, 0) AS committed, coalesce(m.active, 0) AS active
-FROM stock s LEFT JOIN moved m USING (sku, location_id)
+       coalesce(m.committed, 0) AS committed, coalesce(m.active, 0) AS active, coalesce(j.units, 0) AS adjusted
+FROM stock s LEFT JOIN moved m USING (sku, location_id) LEFT JOIN adjusted j USING (sku, location_id)
 """
 
 
@@ -45,11 +49,15 @@ class Stock:
     reserved: int
     committed: int  # units of committed reservations: gone out with orders
     active: int  # units of active reservations
+    # Units added (or taken) by keyed adjustments and restocks, e.g. a cancelled order's committed units
+    # put back on the shelf (its reservation stays committed).
+    adjusted: int = 0
 
     @property
     def conserved(self) -> int:
-        """What no checkout changes: units on hand plus units that left with a committed reservation."""
-        return self.on_hand + self.committed
+        """What no checkout changes: units on hand plus units that left with a committed reservation, less
+        what adjustments and restocks added."""
+        return self.on_hand + self.committed - self.adjusted
 
 
 @dataclass(frozen=True)
@@ -177,7 +185,9 @@ class Facts:
 
 async def _stock(conn: Any) -> dict[Place, Stock]:
     return {
-        (row["sku"], row["location_id"]): Stock(row["on_hand"], row["reserved"], row["committed"], row["active"])
+        (row["sku"], row["location_id"]): Stock(
+            *(int(row[name]) for name in ("on_hand", "reserved", "committed", "active", "adjusted"))
+        )
         for row in await conn.fetch(STOCK)
     }
 

@@ -129,7 +129,7 @@ def stock_conserved(before: Before, after: After) -> Invariant:
         was = before.stock[place].conserved if place in before.stock else 0
         now = after.stock[place].conserved if place in after.stock else 0
         if was != now:
-            bad.append(f"{place[0]} at {place[1]}: {was} before, {now} after (on hand + committed)")
+            bad.append(f"{place[0]} at {place[1]}: {was} before, {now} after (on hand + committed - restocked)")
     return _invariant("stock conserved per (SKU, location)", len(places), bad)
 
 
