@@ -12,7 +12,7 @@ PACKAGES := libs/protos libs/kit libs/devstack $(TOOLS) $(foreach s,$(SERVICES),
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test lint proto proto-breaking proto-baseline bench chaos fuzz load load-knee images images-check clean distclean
+.PHONY: help install run test lint proto proto-breaking proto-baseline bench chaos fuzz fuzz-http load load-knee images images-check clean distclean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s$$'\t'
@@ -78,6 +78,12 @@ chaos: $(STAMP)  ## checkouts while random processes are SIGKILLed, then the inv
 FUZZ_EXAMPLES ?= 200
 fuzz: $(STAMP)  ## every gRPC method of every service with generated requests on a launched stack (FUZZ_EXAMPLES per method)
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -s -p no:cacheprovider tests/system/test_system_grpc_fuzz.py
+
+FUZZ_HTTP_EXAMPLES ?= 100
+FUZZ_HTTP_SCENARIOS ?= 100
+fuzz-http: $(STAMP)  ## schemathesis against the gateway (3 kinds of caller) and the payment sandbox on a launched stack; prints the answers per operation
+	FUZZ_HTTP_EXAMPLES=$(FUZZ_HTTP_EXAMPLES) FUZZ_HTTP_SCENARIOS=$(FUZZ_HTTP_SCENARIOS) FUZZ_HTTP_TIMEOUT=3600 \
+		$(BIN)/python -m pytest -q -s -p no:cacheprovider tests/system/test_system_http_fuzz.py
 
 LOAD_TIME ?= 60s
 LOAD_USERS ?= 20

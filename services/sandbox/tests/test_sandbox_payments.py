@@ -301,7 +301,7 @@ async def test_refund_of_an_unknown_authorization_is_404(sandbox: Sandbox) -> No
 def field_errors(response: Any) -> dict[str, str]:
     assert response.status_code == 422, response.text
     assert error_code(response) == "validation_error"
-    return {e["field"]: e["message"] for e in response.json()["errors"]}
+    return {e["field"]: e["description"] for e in response.json()["errors"]}
 
 
 async def test_an_invalid_card_is_422_with_every_field_error_and_nothing_stored(sandbox: Sandbox) -> None:

@@ -35,14 +35,24 @@ log = logging.getLogger("shopkit.problems")
 E = TypeVar("E", bound=Exception)
 
 
-class Problem(BaseModel):
-    """The members every problem document has; an API subclasses it to document its own."""
+class FieldError(BaseModel):
+    """One field of the request and what is wrong with it."""
 
-    type: str = Field("about:blank", description="URI of the problem type")
+    field: str = Field(description="the field's path in the request, e.g. lines[0].sku, or a header's name")
+    description: str = Field(description="what is wrong with it")
+
+
+class Problem(BaseModel):
+    """The members every problem document has (the same shape in every HTTP process); an API
+    subclasses it to document its own extra members."""
+
+    type: str = Field(description="URI of the problem type (about:blank when it has none)")
     title: str = Field(description="short summary of the problem type")
     status: int = Field(description="the HTTP status code")
     detail: str = Field(description="what went wrong in this occurrence")
     code: str = Field(description="stable machine-readable code")
+    errors: list[FieldError] = Field(description="the request's field violations; empty when there are none")
+    instance: str | None = Field(None, description="the request's path")
 
 
 class ProblemResponse(JSONResponse):
@@ -68,7 +78,8 @@ def status_name(status: int) -> str:
 def problem_document(
     status: int, code: str, detail: str, *, type: str = "about:blank", title: str = "", **members: Any
 ) -> dict[str, Any]:
-    """A problem document; `title` defaults to the status phrase, `members` are the API's extras."""
+    """A problem document; `title` defaults to the status phrase, `members` are the API's extras
+    (an API whose document is `Problem` passes `errors=field_errors(...)`, also when there are none)."""
     return {
         "type": type,
         "title": title or status_phrase(status),
@@ -77,6 +88,11 @@ def problem_document(
         "code": code,
         **members,
     }
+
+
+def field_errors(violations: Iterable[FieldViolation]) -> list[dict[str, str]]:
+    """The `errors` member of a problem document (`FieldError`s)."""
+    return [{"field": v.field, "description": v.description} for v in violations]
 
 
 def field_path(location: Sequence[int | str]) -> str:

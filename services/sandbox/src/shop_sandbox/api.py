@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.exceptions import HTTPException
 
-from shop_sandbox import domain, schemas
+from shop_sandbox import document, domain, schemas
 from shop_sandbox.domain import Authorization, AuthorizationStatus, PaymentMethod, Refund
 from shop_sandbox.errors import ApiError, MethodNotAllowed, RouteNotFound, ValidationFailed, problem
 from shop_sandbox.idempotency import REPLAYED_HEADER, Idempotency, Reply, media_type
@@ -176,7 +176,7 @@ router = APIRouter()
     "/v1/payment_methods",
     status_code=201,
     response_model=schemas.PaymentMethod,
-    responses=_problem_responses(422),
+    responses=_problem_responses(409, 422),
     summary="Tokenise a card",
     tags=["payment methods"],
 )
@@ -375,6 +375,8 @@ def _invalid_request(request: Request, violations: list[FieldViolation]) -> Resp
 
 
 def _http_error(request: Request, error: HTTPException) -> Response:
+    if error.status_code == 400:  # a body that is not text: bad input like any other
+        return _invalid_request(request, [FieldViolation("body", str(error.detail))])
     if error.status_code == 405:
         return _api_error(request, MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}"))
     if error.status_code == 404:
@@ -409,6 +411,7 @@ def create_app(context: SandboxContext) -> FastAPI:
         "refund, with Idempotency-Key on every POST and test cards with fixed outcomes.",
         lifespan=lifespan,
         telemetry=FASTAPI_TELEMETRY_OFF,
+        generate_unique_id_function=document.operation_id,
     )
     app.state.context = context
     app.include_router(router)
@@ -422,4 +425,5 @@ def create_app(context: SandboxContext) -> FastAPI:
     app.add_middleware(HttpTelemetryMiddleware, unobserved_paths=UNOBSERVED_PATHS)
     problems.install(app, invalid_request=_invalid_request, http_error=_http_error, unexpected=_unexpected_error)
     problems.handle(app, ApiError, _api_error)
+    app.openapi = lambda: document.build(app)  # type: ignore[method-assign]
     return app

@@ -111,7 +111,8 @@ class InvalidRequest(PaymentError):
 
     @property
     def errors(self) -> dict[str, str]:
-        return {str(e.get("field")): str(e.get("message")) for e in self.problem.get("errors") or []}
+        errors = self.problem.get("errors") or []
+        return {str(e.get("field")): str(e.get("description", e.get("message"))) for e in errors}
 
 
 class SandboxClient:

@@ -1,8 +1,9 @@
 """Errors the sandbox answers on purpose, as RFC 9457 problem+json bodies (`shopkit.problems`).
 
-Every error body has `type`, `title`, `status`, `detail` and a stable machine-readable `code`
-(lower-case, as card processors spell them); some add fields (`errors` for validation,
-`authorization_status` for state conflicts, `retryable`).
+Every error body has the gateway's shape: `type`, `title`, `status`, `detail`, a stable
+machine-readable `code` (lower-case, as card processors spell them) and `errors` (the field
+violations of a validation_error, else empty); some add fields (`authorization_status` for state
+conflicts, `retryable`, `decline_code`).
 `stored` says whether a request with an Idempotency-Key keeps the answer: errors found while the
 request executed are part of its outcome; rejections before it ran (bad input, a busy key) are not.
 """
@@ -13,12 +14,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from shopkit.errors import ERROR_DOMAIN, FieldViolation
-from shopkit.problems import problem_document, violations_detail
+from shopkit.problems import field_errors, problem_document, violations_detail
 
 
-def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> dict[str, Any]:
+def problem(
+    status: int, code: str, title: str, detail: str, errors: Iterable[FieldViolation] = (), **extra: Any
+) -> dict[str, Any]:
     type_uri = f"https://{ERROR_DOMAIN}/problems/sandbox/{code}"
-    return problem_document(status, code, detail, type=type_uri, title=title, **extra)
+    return problem_document(status, code, detail, type=type_uri, title=title, errors=field_errors(errors), **extra)
 
 
 class ApiError(Exception):
@@ -46,8 +49,10 @@ class ValidationFailed(ApiError):
 
     def __init__(self, violations: Iterable[FieldViolation]):
         self.violations = list(violations)
-        errors = [{"field": v.field, "message": v.description} for v in self.violations]
-        super().__init__(violations_detail(self.violations), errors=errors)
+        super().__init__(violations_detail(self.violations))
+
+    def body(self) -> dict[str, Any]:
+        return problem(self.status, self.code, self.title, self.detail, self.violations, **self.extra)
 
 
 class IdempotencyKeyReused(ApiError):

@@ -122,15 +122,10 @@ class Authorization(_Response):
     created_at: datetime
 
 
-class FieldError(_Response):
-    field: str
-    message: str
-
-
 class Problem(problems.Problem, _Response):
-    """application/problem+json (RFC 9457) with a stable `code`, and the sandbox's members."""
+    """application/problem+json (RFC 9457): the shape every HTTP process of the shop answers errors
+    in (`shopkit.problems.Problem`), with the sandbox's own members."""
 
-    errors: list[FieldError] | None = Field(None, description="validation_error: every problem of the request")
     decline_code: str | None = Field(None, description="card_declined: why")
     authorization: Authorization | None = Field(None, description="card_declined, processing_error: the record")
     authorization_status: str | None = Field(None, description="state conflicts: the authorization's status")

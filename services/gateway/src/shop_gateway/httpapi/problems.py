@@ -73,7 +73,7 @@ def problem(
     metadata: Mapping[str, str] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> ProblemResponse:
-    members: dict[str, Any] = {"errors": [{"field": v.field, "description": v.description} for v in errors]}
+    members: dict[str, Any] = {"errors": problems.field_errors(errors)}
     if instance:
         members["instance"] = instance
     if preconditions:
@@ -130,6 +130,9 @@ def install(app: FastAPI, type_base: str) -> None:
         )
 
     def on_http_error(request: Request, error: HTTPException) -> ProblemResponse:
+        if error.status_code == 400:  # a body that is not text (FastAPI could not decode it)
+            violations = [FieldViolation("body", str(error.detail))]
+            return on_invalid_request(request, violations)
         return problem(
             error.status_code,
             problems.status_name(error.status_code),

@@ -6,7 +6,6 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import Gauge
@@ -16,7 +15,7 @@ from shop_gateway.app.access import require_token
 from shop_gateway.app.shop import Shop
 from shop_gateway.app.validation import MAX_INT64
 from shop_gateway.gateway import Gateway
-from shop_gateway.httpapi import problems
+from shop_gateway.httpapi import document, problems
 from shop_gateway.httpapi.schemas import (
     AddItemBody,
     CategoryBody,
@@ -227,7 +226,13 @@ buying = APIRouter(prefix="/v1", tags=["checkout and orders"], responses=ERROR_R
     "/checkout",
     status_code=201,
     summary="Place the order of the caller's cart",
-    responses={202: {"description": "the checkout continues in the background: poll GET /v1/checkout/{id}"}},
+    responses={
+        201: {"description": "the order exists and the checkout settled"},
+        202: {
+            "model": models.PlaceOrderResult,
+            "description": "the checkout continues in the background: poll GET /v1/checkout/{id} (Location)",
+        },
+    },
 )
 async def place_order(
     body: CheckoutBody,
@@ -235,8 +240,10 @@ async def place_order(
     who: SignedIn,
     client: Client,
     response: Response,
+    # Required (the document says so); checked by the application, which names the reason
+    # IDEMPOTENCY_KEY_REQUIRED for HTTP and gRPC callers alike.
     idempotency_key: Annotated[
-        str | None, Header(alias="Idempotency-Key", description="required: 8-128 characters, one per order attempt")
+        str | None, Header(alias="Idempotency-Key", description="8-128 characters, one per order attempt")
     ] = None,
     _device_id: Annotated[
         str | None, Header(alias="X-Device-Id", description="the storefront's device fingerprint (fraud checks)")
@@ -478,6 +485,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         docs_url="/docs",
         redoc_url="/redoc",
         telemetry=FASTAPI_TELEMETRY_OFF,
+        generate_unique_id_function=document.operation_id,
     )
     app.state.gateway = gateway
     for router in (browse, carts, buying, decisions, administration, probes):
@@ -498,20 +506,5 @@ def create_app(gateway: Gateway) -> FastAPI:
         untraced_paths=UNTRACED_PATHS,
         request_timeout_seconds=gateway.settings.request_timeout_seconds,
     )
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.openapi = lambda: document.build(app)  # type: ignore[method-assign]
     return app
-
-
-def _openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's document, with error responses declared as application/problem+json."""
-    if app.openapi_schema:
-        return app.openapi_schema
-    document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-    for path in document.get("paths", {}).values():
-        for operation in path.values():
-            for code, answer in operation.get("responses", {}).items():
-                content = answer.get("content", {})
-                if code[0] in "45" and "application/json" in content:
-                    content["application/problem+json"] = content.pop("application/json")
-    app.openapi_schema = document
-    return document

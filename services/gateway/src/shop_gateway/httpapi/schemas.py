@@ -98,8 +98,9 @@ class NoteBody(Body):
     note: str = Field("", description="up to 2000 characters; required to reject")
 
 
-class Violation(BaseModel):
-    field: str
+class Precondition(BaseModel):
+    type: str = Field(description="what kind of precondition failed, e.g. STOCK, CART_VERSION")
+    subject: str = Field(description="what it is about, e.g. a SKU")
     description: str
 
 
@@ -107,9 +108,9 @@ class Problem(problems.Problem):
     """An error (RFC 9457 problem details, media type application/problem+json)."""
 
     code: str = Field(description="machine-readable reason, e.g. INSUFFICIENT_STOCK, PAYMENT_DECLINED")
-    errors: list[Violation] = Field(default_factory=list, description="field violations")
-    instance: str = ""
-    trace_id: str = ""
+    preconditions: list[Precondition] | None = Field(None, description="the state that refused the request")
+    metadata: dict[str, str] | None = Field(None, description="details of the reason, e.g. retry_after_seconds")
+    trace_id: str | None = Field(None, description="the request's trace, when it was traced")
 
 
 # --- admin -------------------------------------------------------------------------------------
