@@ -91,23 +91,23 @@ class Peers:
 
     async def review(self, review_id: str) -> fraud_pb2.Review | None:
         """A fraud review as fraud holds it; None when fraud knows no such review."""
-        try:
-            response = await self.call("fraud", self.fraud.GetReview, fraud_pb2.GetReviewRequest(review_id=review_id))
-        except PeerError as exc:
-            if exc.code is grpc.StatusCode.NOT_FOUND:
-                return None
-            raise
-        return response.review
+        request = fraud_pb2.GetReviewRequest(review_id=review_id)
+        response = await self._unless_not_found("fraud", self.fraud.GetReview, request)
+        return response.review if response is not None else None
 
     async def order_of(self, order_id: str) -> order_pb2.Order | None:
         """An order as order holds it; None when order knows no such order."""
+        request = order_pb2.GetOrderRequest(order_id=order_id)
+        response = await self._unless_not_found("order", self.order.GetOrder, request)
+        return response.order if response is not None else None
+
+    async def _unless_not_found(self, peer: str, method: Callable[..., Awaitable[R]], request: Any) -> R | None:
         try:
-            response = await self.call("order", self.order.GetOrder, order_pb2.GetOrderRequest(order_id=order_id))
+            return await self.call(peer, method, request)
         except PeerError as exc:
             if exc.code is grpc.StatusCode.NOT_FOUND:
                 return None
             raise
-        return response.order
 
     async def close(self) -> None:
         for channel in self.channels:
