@@ -135,11 +135,19 @@ async def test_discontinued_draft_and_other_channel_skus_are_not_sellable(shop: 
     await shop.product(draft, status=catalog_pb2.PRODUCT_STATUS_DRAFT)
     await shop.product(pos_only, channels=[catalog_pb2.CHANNEL_POS])
     cart = await shop.guest_cart()
-    for sku in (discontinued, draft, pos_only):
+    error = await shop.fails(shop.add(cart.cart_id, discontinued))
+    assert error.code == grpc.StatusCode.FAILED_PRECONDITION
+    assert error.reason == "SKU_NOT_SELLABLE" and error.metadata["sku"] == discontinued
+    assert error.metadata["sellability"] == "discontinued"
+    nope = shop.unique("NOPE")
+    unknown = await shop.fails(shop.add(cart.cart_id, nope))
+    # A draft or another channel's product is not revealed: the answer of a SKU that does not exist.
+    for sku in (draft, pos_only):
         error = await shop.fails(shop.add(cart.cart_id, sku))
-        assert error.code == grpc.StatusCode.FAILED_PRECONDITION, sku
-        assert error.reason == "SKU_NOT_SELLABLE" and error.metadata["sku"] == sku
-    assert error.metadata["sellability"] == "not_sellable"
+        assert (error.code, error.reason) == (unknown.code, unknown.reason), sku
+        assert [(v.field, v.description.replace(sku, "?")) for v in error.violations] == [
+            (v.field, v.description.replace(nope, "?")) for v in unknown.violations
+        ]
     after = await shop.get(cart.cart_id)
     assert after.lines == [] and after.version == cart.version
 

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg  # type: ignore[import-untyped]
 
 from shop_cart import domain, events, store
-from shop_cart.domain import Cart, CartStatus, CustomerContext, Draft, Limits
+from shop_cart.domain import Cart, CartStatus, CustomerContext, Draft, Limits, Sellability
 from shop_cart.peers import PeerFailed, Peers
 from shop_cart.settings import CartSettings
 from shopkit.auth import Caller
@@ -224,7 +224,9 @@ class Carts:
             return View(replayed[0]), replayed[1]
         domain.require_writable(current, expected_version)
         facts = (await self.peers.variants([sku], current.context.channel)).get(sku)
-        if facts is None:
+        if facts is None or facts.sellability is Sellability.NOT_SELLABLE:
+            # A draft, or a product of another channel, is answered like a SKU that does not exist:
+            # the answer must not tell a shopper that it does.
             raise InvalidArgument([FieldViolation("sku", f"the catalog has no SKU {sku}")])
         domain.require_sellable(facts)
         stock = await self.peers.availability_if_reachable([sku])
