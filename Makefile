@@ -12,7 +12,7 @@ PACKAGES := libs/protos libs/kit libs/devstack $(TOOLS) $(foreach s,$(SERVICES),
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test lint proto proto-breaking proto-baseline bench chaos fuzz fuzz-http load load-knee images images-check clean distclean
+.PHONY: help install run test lint proto proto-breaking proto-baseline bench chaos soak fuzz fuzz-http load load-knee images images-check clean distclean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s$$'\t'
@@ -74,6 +74,9 @@ bench: $(STAMP)  ## the benchmark suite B1..B8 (< 10 min); options: make bench A
 
 chaos: $(STAMP)  ## checkouts while random processes are SIGKILLed, then the invariants; ARGS=--short, ARGS="--checkouts 2000 --kill-interval 4"
 	$(BIN)/shop-dev chaos $(ARGS)
+
+soak: $(STAMP)  ## 30 min at 70 % of the measured maximum: memory, fds, connections, p99 of every process; ARGS="--minutes 10", ARGS=--short
+	$(BIN)/shop-dev soak $(ARGS)
 
 FUZZ_EXAMPLES ?= 200
 fuzz: $(STAMP)  ## every gRPC method of every service with generated requests on a launched stack (FUZZ_EXAMPLES per method)

@@ -7,6 +7,7 @@ shop-dev seed     (re)seed the demo data into a running stack
 shop-dev psql     a psql shell on a service's database (embedded PostgreSQL)
 shop-dev bench    the benchmark suite B1..B8: every figure beside its baseline measured in the same run
 shop-dev chaos    checkouts while random processes are SIGKILLed, then the invariants in every database
+shop-dev soak     a long steady load: memory, descriptors, connections and p99 of every process over time
 """
 
 from __future__ import annotations
@@ -78,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="also print the figures as JSON at the end")
     bench.add_argument("--smoke", action="store_true", help="tiny sizes and durations: proves every case still works")
     _chaos_parser(sub)
+    from shop_devstack.soak import command as soak_command
+
+    soak_command.add_parser(sub)
     return parser
 
 
@@ -101,6 +105,9 @@ def _chaos_parser(sub: Any) -> None:
     )
     chaos.add_argument(
         "--decline-share", type=float, default=None, help="share of buyers with a declined card (default 0.05)"
+    )
+    chaos.add_argument(
+        "--overlap", action="store_true", help="kill while the previous victim is still down (default: one at a time)"
     )
     chaos.add_argument("--seed", type=int, default=None, help="of the kill order and the buyers' SKUs")
     chaos.add_argument("--port-offset", type=int, default=None, help="the stack's preferred port offset (default 6100)")
@@ -182,6 +189,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(run_suite(SuiteOptions(only=parse_only(args.only), as_json=args.json, smoke=args.smoke)))
     if args.command == "chaos":
         sys.exit(_chaos(args))
+    if args.command == "soak":
+        from shop_devstack.soak import command as soak_command
+
+        sys.exit(soak_command.run(args))
 
 
 def _chaos(args: argparse.Namespace) -> int:
@@ -206,6 +217,7 @@ def _chaos(args: argparse.Namespace) -> int:
         psp_latency_ms=args.psp_latency_ms,
         psp_failure_rate=args.psp_failure_rate,
         decline_share=args.decline_share,
+        overlap=args.overlap or None,
         seed=args.seed,
         preferred_offset=args.port_offset,
         keep=args.keep or None,
