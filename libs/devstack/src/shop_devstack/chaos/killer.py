@@ -1,7 +1,9 @@
 """SIGKILL of the stack's processes while the buyers buy, and how long each took to come back.
 
 The victims come from a shuffled deck of the chosen processes (every process dies once before any dies
-twice); a process that is not SERVING yet is passed over for the next. The pids are the launcher's own
+twice); a process that is not SERVING yet is passed over for the next. Unless `overlap` is set, a kill
+waits until the previous victim serves again (one process down at a time: the interval is a floor), so
+a machine slower to restart than the interval is not driven into a standing outage. The pids are the launcher's own
 (its state file): the PostgreSQL postmaster, nats-server, each service, the payment sandbox, the
 gateway. A kill counts as recovered once the launcher's row shows a new pid that is SERVING again.
 """
@@ -47,6 +49,7 @@ class Killer:
         rng: random.Random,
         limit: int | None = None,
         first_after: float | None = None,
+        overlap: bool = False,
         say: Callable[[str], None] = print,
     ):
         self.data_dir = data_dir
@@ -55,6 +58,7 @@ class Killer:
         self.rng = rng
         self.limit = limit
         self.first_after = interval if first_after is None else first_after
+        self.overlap = overlap
         self.say = say
         self.kills: list[Kill] = []
         self._deck: list[str] = []
@@ -65,9 +69,10 @@ class Killer:
         self._thread.start()
 
     def stop(self) -> None:
-        """No more kills (the ones made are still watched by `wait_recovered`)."""
+        """No more kills (the ones made are still watched by `wait_recovered`); idempotent."""
         self._stop.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
 
     def wait_recovered(self, timeout: float) -> bool:
         """Until every killed process serves again; False when `timeout` passed first."""
@@ -84,7 +89,8 @@ class Killer:
         due = time.monotonic() + self.first_after
         while not self._stop.is_set():
             more = self.limit is None or len(self.kills) < self.limit
-            if more and time.monotonic() >= due and self._kill_next():
+            down = any(kill.recovered_after is None for kill in self.kills)
+            if more and (self.overlap or not down) and time.monotonic() >= due and self._kill_next():
                 due = time.monotonic() + self.interval
             self._watch()
             self._stop.wait(TICK_SECONDS)

@@ -49,6 +49,7 @@ class ChaosOptions:
     first_kill_after: float = 3.0  # seconds into the load
     kill_limit: int | None = None  # at most this many kills (None: until the load ends)
     victims: tuple[str, ...] = SERVER_PROCESSES  # postgres, nats, every service, sandbox, gateway
+    overlap: bool = False  # kill while the previous victim is still down (default: one down at a time)
     duration: float | None = None  # no checkout starts after this many seconds of load
     rate: float | None = None  # checkouts started per second (None: as fast as the workers go)
     budget: float = 180.0  # seconds a buyer keeps at one checkout
@@ -106,7 +107,20 @@ def run_chaos(options: ChaosOptions, folder: Path | None = None, say: Callable[[
     with launched(root, preferred_offset=offset, env=env, start_timeout=START_TIMEOUT_SECONDS) as stack:
         monitor = f"http://127.0.0.1:{NATS_MONITOR_PORT + stack.offset}"
         facts = Facts(stack.data_dir, monitor)
-        report, recovered = asyncio.run(_run(options, facts, stack.gateway_url, stack.sandbox_url, stack.data_dir, say))
+        killer = Killer(
+            stack.data_dir,
+            options.victims,
+            options.kill_interval,
+            rng=random.Random(options.seed),
+            limit=options.kill_limit,
+            first_after=options.first_kill_after,
+            overlap=options.overlap,
+            say=say,
+        )
+        try:
+            report, recovered = asyncio.run(_run(options, facts, killer, stack.gateway_url, stack.sandbox_url, say))
+        finally:
+            killer.stop()  # whatever ended the run (an interrupt too), no process dies after it
     outcome = ChaosResult(report, root, recovered)
     if outcome.passed and folder is None and not options.keep:
         shutil.rmtree(root, ignore_errors=True)
@@ -116,7 +130,7 @@ def run_chaos(options: ChaosOptions, folder: Path | None = None, say: Callable[[
 
 
 async def _run(
-    options: ChaosOptions, facts: Facts, gateway: str, sandbox: str, data_dir: Path, say: Callable[[str], None]
+    options: ChaosOptions, facts: Facts, killer: Killer, gateway: str, sandbox: str, say: Callable[[str], None]
 ) -> tuple[Report, bool]:
     rng = random.Random(options.seed)
     skus = demo_skus()
@@ -128,15 +142,6 @@ async def _run(
         buyer["key"] = f"{key_prefix}{index}"
     await _decline_some(sandbox, rng.sample(buyers, round(options.decline_share * len(buyers))))
     before = await facts.before()
-    killer = Killer(
-        data_dir,
-        options.victims,
-        options.kill_interval,
-        rng=rng,
-        limit=options.kill_limit,
-        first_after=options.first_kill_after,
-        say=say,
-    )
     say(f"chaos: {len(buyers)} checkouts, concurrency {options.concurrency}, a kill every {options.kill_interval:g} s")
     started = time.monotonic()
     killer.start()
