@@ -218,3 +218,23 @@ async def _captured(shop: Shop, order_id: str) -> bool:
 async def _refunded(sandbox: Sandbox, authorisation_id: str, amount: int) -> bool:
     body: dict[str, Any] = await sandbox.authorization(authorisation_id)
     return bool(body["amount_refunded"] == amount)
+
+
+async def test_a_provider_outage_longer_than_the_attempts_never_fails_a_confirmed_orders_capture(
+    shop: Shop,
+    start_order: StartOrder,
+    start_sandbox: Callable[[int], AbstractAsyncContextManager[Sandbox]],
+    isolated_database: str,
+) -> None:
+    port = free_port()  # the provider is down
+    settings = {"effects_max_attempts": 2, "effects_max_backoff_seconds": 0.2}
+    async with start_order(isolated_database, payment_provider_url=f"http://127.0.0.1:{port}", **settings) as replica:
+        order = await replica.place(lines={"SKU-W": (1, 700)}, shipping=0)
+        for _ in range(4):  # checkout repeating CapturePayment through the outage: each call is an attempt
+            refused = await replica.fails(replica.capture(order.order_id))
+            assert (refused.code, refused.reason) == (grpc.StatusCode.UNAVAILABLE, "PAYMENT_PROVIDER_UNAVAILABLE")
+        status, attempts = (await replica.effects(order.order_id))["capture"]
+        assert status == "pending" and attempts >= 4  # past max_attempts, within the retry window
+        async with start_sandbox(port):
+            await eventually(lambda: _captured(replica, order.order_id))
+        assert (await replica.get(order.order_id)).status == S.ORDER_STATUS_CONFIRMED

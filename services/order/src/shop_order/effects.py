@@ -42,12 +42,14 @@ class EffectWorker:
         max_attempts: int,
         max_backoff: float,
         poll_interval: float,
+        retry_window: timedelta = timedelta(0),
     ):
         self.db = db
         self.relay = relay
         self.payments = payments
         self.stock = stock
         self.max_attempts = max_attempts
+        self.retry_window = retry_window
         self.max_backoff = max_backoff
         self.poll_interval = poll_interval
         self._wake = asyncio.Event()
@@ -126,8 +128,12 @@ class EffectWorker:
         return None
 
     async def _failed(self, conn: DriverConnection, kind: EffectKind, effect: OwedEffect, outcome: Outcome) -> None:
+        """Retry later, or mark the effect failed: at once when the outcome says retrying cannot help; a
+        failure that may pass only once it has had both its attempts and its time (an outage of the
+        provider must not turn a confirmed order's capture into a failure, however often it is tried)."""
         attempts = effect.attempts + 1
-        if outcome.retryable and attempts < self.max_attempts:
+        owed_for = datetime.now(UTC) - effect.created_at
+        if outcome.retryable and (attempts < self.max_attempts or owed_for < self.retry_window):
             delay = min(self.max_backoff, 0.5 * 2 ** min(effect.attempts, 20))
             await owed.retry_later(conn, effect.id, timedelta(seconds=delay), outcome.error)
             log.warning(

@@ -32,6 +32,7 @@ async def build(settings: OrderSettings) -> Runtime:
         payments,
         stock,
         max_attempts=settings.effects_max_attempts,
+        retry_window=timedelta(seconds=settings.effects_retry_window_seconds),
         max_backoff=settings.effects_max_backoff_seconds,
         poll_interval=settings.effects_poll_interval_seconds,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,6 +32,7 @@ class OwedEffect:
     attempts: int
     last_error: str
     trace_headers: dict[str, str]
+    created_at: datetime  # when the order's decision owed it
     authorisation_id: str  # of its order
     reservation_id: str  # of its order
 
@@ -48,6 +49,7 @@ _COLUMNS = (
     order_effects.c.attempts,
     order_effects.c.last_error,
     order_effects.c.trace_headers,
+    order_effects.c.created_at,
     orders.c.authorisation_id,
     orders.c.reservation_id,
 )

@@ -29,6 +29,12 @@ class OrderSettings(ServiceSettings):
     effects_max_attempts: int = Field(
         30, ge=1, description="attempts of a payment/stock operation before it is marked failed for an operator"
     )
+    effects_retry_window_seconds: float = Field(
+        24 * 3600.0,
+        ge=0,
+        description="an operation failing for a reason that may pass (the provider or inventory unreachable) is "
+        "retried this long after it was owed, however many attempts that takes, before it is marked failed",
+    )
     effects_max_backoff_seconds: float = Field(300.0, gt=0, description="longest pause between two attempts")
     return_window_days: float = Field(
         30.0, ge=0, description="days after fulfilment until a fulfilled order is completed (returns closed)"
