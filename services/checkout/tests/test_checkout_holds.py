@@ -77,13 +77,18 @@ async def test_a_rejected_review_cancels_the_order_and_gives_everything_back(sho
     assert await shop.stock(sku) == {shop.warehouse: (5, 0)}
 
 
+async def held_for_approval(shop: Shop, buyer: Buyer, sku: str) -> tuple[str, C.PlaceOrderResponse]:
+    """3 x 4000 against an approval limit of 10,000: the cart and the answer of its checkout."""
+    cart_id = await shop.new_cart(buyer, {sku: 3})
+    request = shop.request(cart_id, buyer, payment_method=await shop.card(), approval_limit=usd(10_000))
+    return cart_id, await shop.place(request, buyer)
+
+
 async def test_b2b_over_the_limit_waits_for_an_approver_then_completes(shop: Shop) -> None:
     buyer = shop.b2b_buyer()
     sku = await shop.sku(price=4000, stock=10)
-    cart_id = await shop.new_cart(buyer, {sku: 3})
-    request = shop.request(cart_id, buyer, payment_method=await shop.card(), approval_limit=usd(10_000))
 
-    placed = await shop.place(request, buyer)
+    cart_id, placed = await held_for_approval(shop, buyer, sku)
 
     assert placed.status == C.CHECKOUT_STATUS_PENDING_APPROVAL, placed
     held = await shop.checkout(placed.checkout_id)
@@ -185,9 +190,7 @@ async def test_a_forged_review_decision_changes_nothing_the_one_fraud_holds_goes
 async def test_forged_order_events_change_nothing_the_approver_s_decision_goes_on(shop: Shop) -> None:
     buyer = shop.b2b_buyer()
     sku = await shop.sku(price=4000, stock=10)
-    cart_id = await shop.new_cart(buyer, {sku: 3})
-    request = shop.request(cart_id, buyer, payment_method=await shop.card(), approval_limit=usd(10_000))
-    placed = await shop.place(request, buyer)
+    _, placed = await held_for_approval(shop, buyer, sku)
     assert placed.status == C.CHECKOUT_STATUS_PENDING_APPROVAL, placed
 
     order_id, checkout_id = placed.order_id, placed.checkout_id

@@ -23,7 +23,7 @@ from shop_sandbox.idempotency import REPLAYED_HEADER, Idempotency, Reply, media_
 from shop_sandbox.operations import Payments
 from shop_sandbox.settings import SandboxSettings
 from shop_sandbox.telemetry import AUTHORIZATIONS, UNOBSERVED_PATHS
-from shopkit import problems
+from shopkit import openapi, problems
 from shopkit.db import Database, DriverConnection
 from shopkit.errors import FieldViolation, Violations
 from shopkit.http import FASTAPI_TELEMETRY_OFF, HttpTelemetryMiddleware
@@ -411,7 +411,7 @@ def create_app(context: SandboxContext) -> FastAPI:
         "refund, with Idempotency-Key on every POST and test cards with fixed outcomes.",
         lifespan=lifespan,
         telemetry=FASTAPI_TELEMETRY_OFF,
-        generate_unique_id_function=document.operation_id,
+        generate_unique_id_function=openapi.operation_id,
     )
     app.state.context = context
     app.include_router(router)
@@ -425,5 +425,5 @@ def create_app(context: SandboxContext) -> FastAPI:
     app.add_middleware(HttpTelemetryMiddleware, unobserved_paths=UNOBSERVED_PATHS)
     problems.install(app, invalid_request=_invalid_request, http_error=_http_error, unexpected=_unexpected_error)
     problems.handle(app, ApiError, _api_error)
-    app.openapi = lambda: document.build(app)  # type: ignore[method-assign]
+    openapi.describe_operations(app, document.describe)
     return app

@@ -13,10 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
-from fastapi.routing import APIRoute
-
 from shop_sandbox.idempotency import REPLAYED_HEADER
 from shopkit.problems import PROBLEM_JSON
 
@@ -52,27 +48,16 @@ LINKS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
 }
 
 
-def operation_id(route: APIRoute) -> str:
-    """The route function's name: stable across paths and methods, unique in the API."""
-    return route.name
-
-
-def build(app: FastAPI) -> dict[str, Any]:
-    if app.openapi_schema:
-        return app.openapi_schema
-    document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+def describe(operation: dict[str, Any]) -> None:
+    """What FastAPI's document does not say of an operation: problem+json errors, replay headers, links."""
     problem = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
-    for path in document.get("paths", {}).values():
-        for operation in path.values():
-            responses: dict[str, Any] = operation.setdefault("responses", {})
-            for code, description in ANY_OPERATION_ERRORS.items():
-                responses.setdefault(code, {"description": description, "content": problem})
-            name = operation.get("operationId", "")
-            if operation.get("requestBody") is not None or name.startswith(("capture", "void")):
-                for code, answer in responses.items():
-                    if code.startswith("2"):
-                        answer.setdefault("headers", {})[REPLAYED_HEADER] = REPLAYED
-            for code, links in LINKS.get(name, {}).items():
-                responses[code].setdefault("links", {}).update(links)
-    app.openapi_schema = document
-    return document
+    responses: dict[str, Any] = operation.setdefault("responses", {})
+    for code, description in ANY_OPERATION_ERRORS.items():
+        responses.setdefault(code, {"description": description, "content": problem})
+    name = operation.get("operationId", "")
+    if operation.get("requestBody") is not None or name.startswith(("capture", "void")):
+        for code, answer in responses.items():
+            if code.startswith("2"):
+                answer.setdefault("headers", {})[REPLAYED_HEADER] = REPLAYED
+    for code, links in LINKS.get(name, {}).items():
+        responses[code].setdefault("links", {}).update(links)

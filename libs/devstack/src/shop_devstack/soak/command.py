@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from shop_devstack.verdicts import conclude
+
 
 def add_parser(sub: Any) -> None:
     soak = sub.add_parser(
@@ -39,9 +41,4 @@ def run(args: argparse.Namespace) -> int:
         preferred_offset=args.port_offset,
         keep=args.keep or None,
     )
-    result = run_soak(options, say=lambda line: print(line, flush=True))
-    print(result.report.render(), flush=True)
-    if args.json:
-        print(result.report.as_json(), flush=True)
-    print("soak: PASSED" if result.passed else "soak: FAILED", flush=True)
-    return 0 if result.passed else 1
+    return conclude("soak", run_soak(options, say=lambda line: print(line, flush=True)), as_json=args.json)

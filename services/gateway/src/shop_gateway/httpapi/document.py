@@ -15,10 +15,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
-from fastapi.routing import APIRoute
-
 PROBLEM_JSON = "application/problem+json"
 
 RETRY_AFTER_SECONDS = {"type": "string", "pattern": "^[0-9]+$"}
@@ -95,24 +91,8 @@ SUCCESS_HEADERS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
-def operation_id(route: APIRoute) -> str:
-    """The route function's name: stable across paths and methods, unique in the API."""
-    return route.name
-
-
-def build(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's document with the problem+json errors, the headers and the links."""
-    if app.openapi_schema:
-        return app.openapi_schema
-    document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-    for path in document.get("paths", {}).values():
-        for operation in path.values():
-            _describe(operation)
-    app.openapi_schema = document
-    return document
-
-
-def _describe(operation: dict[str, Any]) -> None:
+def describe(operation: dict[str, Any]) -> None:
+    """What FastAPI's document does not say of an operation: problem+json errors, headers, links."""
     for parameter in operation.get("parameters", ()):
         if (operation.get("operationId"), parameter["name"]) in REQUIRED_PARAMETERS:
             parameter["required"] = True

@@ -34,6 +34,7 @@ from shop_gateway.httpapi.schemas import (
 )
 from shop_gateway.principal import ClientInfo, Principal
 from shop_gateway.tokens import TokenRequest
+from shopkit import openapi
 from shopkit.errors import FieldViolation, InvalidArgument
 from shopkit.http import FASTAPI_TELEMETRY_OFF, HttpTelemetryMiddleware
 from shopkit.money import Money
@@ -485,7 +486,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         docs_url="/docs",
         redoc_url="/redoc",
         telemetry=FASTAPI_TELEMETRY_OFF,
-        generate_unique_id_function=document.operation_id,
+        generate_unique_id_function=openapi.operation_id,
     )
     app.state.gateway = gateway
     for router in (browse, carts, buying, decisions, administration, probes):
@@ -506,5 +507,5 @@ def create_app(gateway: Gateway) -> FastAPI:
         untraced_paths=UNTRACED_PATHS,
         request_timeout_seconds=gateway.settings.request_timeout_seconds,
     )
-    app.openapi = lambda: document.build(app)  # type: ignore[method-assign]
+    openapi.describe_operations(app, document.describe)
     return app
