@@ -362,6 +362,44 @@ async def test_invalid_authorization_requests_are_422_and_store_nothing(sandbox:
     assert await sandbox.counts() == before
 
 
+async def test_text_no_store_can_hold_is_422_and_stores_nothing(sandbox: Sandbox) -> None:
+    """NUL (which PostgreSQL cannot store) in any string or id, and ids of another shape, are bad input."""
+    method = await sandbox.tokenise()
+    auth = await sandbox.authorized(capture=True)
+    before = await sandbox.counts()
+
+    nul_id = await sandbox.authorize("pm_\x00x", key="nul-id")
+    nul_metadata = await sandbox.authorize(method["id"], metadata={"order": "o\x001"}, key="nul-metadata")
+    nul_metadata_key = await sandbox.authorize(method["id"], metadata={"o\x00": "1"}, key="nul-metadata-key")
+    nul_card = await sandbox.http.post(
+        "/v1/payment_methods",
+        json={
+            "card": {"number": "4242\x00", "exp_month": 1, "exp_year": 2031, "cvc": "1\x002"},
+            "billing_country": "D\x00",
+        },
+    )
+    nul_refund = await sandbox.http.post("/v1/refunds", json={"authorization": "auth_\x00"})
+    paths = [
+        await sandbox.http.get("/v1/payment_methods/pm_%00"),
+        await sandbox.http.get("/v1/authorizations/auth%20x"),
+        await sandbox.http.post(f"/v1/authorizations/{auth['id']}%00/capture", headers={"Idempotency-Key": "nul-path"}),
+        await sandbox.http.post("/v1/authorizations/a%00/void", headers={"Idempotency-Key": "nul-void"}),
+    ]
+
+    assert set(field_errors(nul_id)) == {"payment_method"}
+    assert set(field_errors(nul_metadata)) == {"metadata.order"}
+    assert len(field_errors(nul_metadata_key)) == 1
+    assert set(field_errors(nul_card)) == {"card.number", "card.cvc", "billing_country"}
+    assert set(field_errors(nul_refund)) == {"authorization"}
+    assert [set(field_errors(response)) for response in paths] == [
+        {"payment_method_id"},
+        {"authorization_id"},
+        {"authorization_id"},
+        {"authorization_id"},
+    ]
+    assert await sandbox.counts() == before
+
+
 async def test_invalid_capture_and_refund_amounts_are_422(sandbox: Sandbox) -> None:
     auth = await sandbox.authorized(capture=True)
     capture = await sandbox.http.post(f"/v1/authorizations/{auth['id']}/capture", json={"amount": 0})

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, FastAPI, Header, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.exceptions import HTTPException
@@ -76,6 +76,8 @@ async def _idempotency_key(
 
 Context = Annotated[SandboxContext, Depends(_context)]
 IdempotencyKey = Annotated[str | None, Depends(_idempotency_key)]
+PaymentMethodId = Annotated[str, Path(pattern=schemas.OBJECT_ID_PATTERN, description="pm_...")]
+AuthorizationId = Annotated[str, Path(pattern=schemas.OBJECT_ID_PATTERN, description="auth_...")]
 
 
 def _problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -213,11 +215,11 @@ async def create_payment_method(
 @router.get(
     "/v1/payment_methods/{payment_method_id}",
     response_model=schemas.PaymentMethod,
-    responses=_problem_responses(404),
+    responses=_problem_responses(404, 422),
     summary="Get a payment method",
     tags=["payment methods"],
 )
-async def get_payment_method(payment_method_id: str, context: Context) -> Response:
+async def get_payment_method(payment_method_id: PaymentMethodId, context: Context) -> Response:
     await context.delay()
     async with context.db.driver() as conn:
         method = await context.payments.payment_method(conn, payment_method_id)
@@ -265,11 +267,11 @@ async def create_authorization(
 @router.get(
     "/v1/authorizations/{authorization_id}",
     response_model=schemas.Authorization,
-    responses=_problem_responses(404),
+    responses=_problem_responses(404, 422),
     summary="Get an authorization with its captures and refunds",
     tags=["authorizations"],
 )
-async def get_authorization(authorization_id: str, context: Context) -> Response:
+async def get_authorization(authorization_id: AuthorizationId, context: Context) -> Response:
     await context.delay()
     async with context.db.driver() as conn:
         auth = await context.payments.authorization(conn, authorization_id)
@@ -284,7 +286,7 @@ async def get_authorization(authorization_id: str, context: Context) -> Response
     tags=["authorizations"],
 )
 async def capture_authorization(
-    authorization_id: str,
+    authorization_id: AuthorizationId,
     request: Request,
     context: Context,
     key: IdempotencyKey,
@@ -307,7 +309,7 @@ async def capture_authorization(
     tags=["authorizations"],
 )
 async def void_authorization(
-    authorization_id: str, request: Request, context: Context, key: IdempotencyKey
+    authorization_id: AuthorizationId, request: Request, context: Context, key: IdempotencyKey
 ) -> Response:
     async def effect(conn: DriverConnection) -> Reply:
         return Reply(200, authorization_json(await context.payments.void(conn, authorization_id)))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from shopkit import problems
 
@@ -18,7 +18,19 @@ MAX_AMOUNT = 99_999_999_999  # minor units
 
 Amount = Annotated[StrictInt, Field(ge=1, le=MAX_AMOUNT, description="minor units of the currency, e.g. cents")]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO-4217 code, e.g. EUR")]
-ObjectId = Annotated[str, Field(min_length=1, max_length=64)]
+# Ids are a prefix and hex digits (pm_..., auth_...); anything else cannot name an object.
+OBJECT_ID_PATTERN = r"^[A-Za-z0-9_]{1,64}$"
+ObjectId = Annotated[str, Field(pattern=OBJECT_ID_PATTERN, description="pm_..., auth_...")]
+
+
+def _without_nul(text: str) -> str:
+    # PostgreSQL text and JSONB cannot hold NUL; refused here rather than failing in the store.
+    if "\x00" in text:
+        raise ValueError("must not contain NUL")
+    return text
+
+
+Text = Annotated[StrictStr, AfterValidator(_without_nul)]
 AuthorizationStatusName = Literal["authorized", "declined", "failed", "captured", "voided"]
 
 
@@ -27,15 +39,15 @@ class _Request(BaseModel):
 
 
 class CardDetails(_Request):
-    number: StrictStr = Field(description="12-19 digits, spaces and dashes allowed; must pass the Luhn check")
+    number: Text = Field(description="12-19 digits, spaces and dashes allowed; must pass the Luhn check")
     exp_month: StrictInt = Field(description="1-12")
     exp_year: StrictInt = Field(description="four digits; the card must not have expired")
-    cvc: StrictStr = Field(description="3 or 4 digits")
+    cvc: Text = Field(description="3 or 4 digits")
 
 
 class PaymentMethodRequest(_Request):
     card: CardDetails
-    billing_country: StrictStr | None = Field(None, description="ISO-3166-1 alpha-2 code of the billing address")
+    billing_country: Text | None = Field(None, description="ISO-3166-1 alpha-2 code of the billing address")
 
 
 class ThreeDSecure(_Request):
@@ -48,7 +60,7 @@ class AuthorizationRequest(_Request):
     currency: Currency
     capture: StrictBool = Field(False, description="capture the full amount right away when authorised")
     three_d_secure: ThreeDSecure | None = None
-    metadata: dict[str, StrictStr] | None = Field(None, description="up to 20 keys of 1-40 chars, values <= 500")
+    metadata: dict[Text, Text] | None = Field(None, description="up to 20 keys of 1-40 chars, values <= 500")
 
 
 class CaptureRequest(_Request):
