@@ -29,7 +29,6 @@ from shop.checkout.v1 import checkout_pb2, checkout_pb2_grpc
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from shop.order.v1 import order_pb2, order_pb2_grpc
 from shop_devstack.harness import Stack, launched, read_state
-from shop_devstack.layout import SERVICE_PORTS
 from shopkit.testing_otlp import OtlpReceiver
 
 PREFERRED_OFFSET = 3000
@@ -242,7 +241,7 @@ class Backstage:
         self.checkouts = checkout_pb2_grpc.CheckoutServiceStub(self._channel("checkout"))
 
     def _channel(self, service: str) -> grpc.Channel:
-        channel = grpc.insecure_channel(f"127.0.0.1:{SERVICE_PORTS[service][0] + self.stack.offset}")
+        channel = self.stack.service_channel(service)
         self._channels.append(channel)
         return channel
 

@@ -1,7 +1,9 @@
 """gRPC fuzzing: every unary method of every service and of the gateway's public API, called on the
 launched stack with generated requests (hypothesis, from the protobuf descriptors) as each kind of
-caller. Whatever comes in, the answer is a deliberate one: never INTERNAL, UNKNOWN or DATA_LOSS (a
-server error with a traceback behind it), never a deadline blown by one request.
+caller (each service method over mutual TLS with the certificate of an identity its allow-list
+admits: tooling where it may, else the service whose step it is). Whatever comes in, the answer is a
+deliberate one: never INTERNAL, UNKNOWN or DATA_LOSS (a server error with a traceback behind it),
+never a deadline blown by one request.
 
 `make test` runs a few examples per method; `make fuzz` runs many (FUZZ_EXAMPLES, default 200) and
 prints a table of the status codes per method.
@@ -23,6 +25,7 @@ from hypothesis import strategies as st
 
 from shop_devstack.grpcfuzz import Method, message_class, requests, unary_methods
 from shop_devstack.layout import GATEWAY_GRPC_PORT, SERVICE_PORTS
+from shopkit.access import TOOLING
 
 if TYPE_CHECKING:
     from shop_devstack.harness import Stack
@@ -30,7 +33,7 @@ if TYPE_CHECKING:
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
 SERVER_ERRORS = frozenset({grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DATA_LOSS})
 CALL_SECONDS = 20.0
-# Who calls: nobody, a customer, another service, an operator (the bare headers the services read today).
+# On whose behalf: nobody, a customer, the calling service itself, an operator.
 CALLERS: dict[str, tuple[tuple[str, str], ...]] = {
     "anonymous": (),
     "customer": (("x-shop-role", "customer"), ("x-shop-customer-id", "fuzz-customer")),
@@ -40,6 +43,12 @@ CALLERS: dict[str, tuple[tuple[str, str], ...]] = {
 # The gateway's public API takes a bearer token instead; without one it is an anonymous shopper.
 GATEWAY_SERVICE = "shop.storefront.v1.StorefrontService"
 TALLY: Counter[tuple[str, str]] = Counter()
+
+
+def identity_for(process: str, method: Method) -> str:
+    """Who calls `method`: tooling when its allow-list admits tooling, else the first service it names."""
+    allowed = importlib.import_module(f"shop_{process}.access").CALLERS[method.name]
+    return TOOLING if TOOLING in allowed else sorted(allowed)[0]
 
 
 def _services() -> Iterator[tuple[str, int, Method]]:
@@ -61,8 +70,12 @@ def _serialized(message: Message) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def channels(stack: Stack) -> Iterator[dict[int, grpc.Channel]]:
-    opened = {port: grpc.insecure_channel(f"127.0.0.1:{port + stack.offset}") for _, port, _ in METHODS}
+def channels(stack: Stack) -> Iterator[dict[tuple[str, str], grpc.Channel]]:
+    """(process, identity) -> channel; the gateway's public port in plain text, as its clients call it."""
+    opened = {("gateway", ""): grpc.insecure_channel(f"127.0.0.1:{GATEWAY_GRPC_PORT + stack.offset}")}
+    for process, _, method in METHODS:
+        if process != "gateway" and (key := (process, identity_for(process, method))) not in opened:
+            opened[key] = stack.service_channel(*key)
     yield opened
     for channel in opened.values():
         channel.close()
@@ -74,14 +87,18 @@ def channels(stack: Stack) -> Iterator[dict[int, grpc.Channel]]:
 
 @pytest.mark.parametrize(("process", "port", "method"), METHODS, ids=[f"{p}.{m.name}" for p, _, m in METHODS])
 def test_no_request_gets_a_server_error(
-    channels: dict[int, grpc.Channel], process: str, port: int, method: Method
+    channels: dict[tuple[str, str], grpc.Channel], process: str, port: int, method: Method
 ) -> None:
-    call = channels[port].unary_unary(
+    identity = "" if process == "gateway" else identity_for(process, method)
+    call = channels[(process, identity)].unary_unary(
         method.path,
         request_serializer=_serialized,
         response_deserializer=message_class(method.response).FromString,
     )
-    callers = ["anonymous"] if method.service == GATEWAY_SERVICE else sorted(CALLERS)
+    if method.service == GATEWAY_SERVICE:
+        callers = ["anonymous"]
+    else:  # only tooling speaks for a user; a service calls as itself
+        callers = sorted(CALLERS) if identity == TOOLING else ["service"]
 
     @settings(
         max_examples=EXAMPLES,

@@ -34,6 +34,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from shop.common.v1 import common_pb2
+from shop_devstack import identities
 from shop_devstack.harness import free_port_offset, read_state
 from shop_devstack.layout import (
     GATEWAY_GRPC_PORT,
@@ -117,10 +118,18 @@ def processes_using(data_dir: Path) -> set[int]:
     return {pid for pid, (_, command) in process_table().items() if str(data_dir) in command}
 
 
-def health(target: str) -> str:
-    with grpc.insecure_channel(target) as channel:
+def channel(target: str, data_dir: Path | None) -> grpc.Channel:
+    """With the stack's tooling certificate (mutual TLS); plain text without `data_dir` (the gateway's public port)."""
+    if data_dir is None:
+        return grpc.insecure_channel(target)
+    tls = identities.load(data_dir)
+    return grpc.secure_channel(target, grpc.ssl_channel_credentials(tls.authority, tls.private_key, tls.certificate))
+
+
+def health(target: str, data_dir: Path | None = None) -> str:
+    with channel(target, data_dir) as opened:
         try:
-            response = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
+            response = health_pb2_grpc.HealthStub(opened).Check(health_pb2.HealthCheckRequest(), timeout=2)
         except grpc.RpcError:
             return "unreachable"
         return str(health_pb2.HealthCheckResponse.ServingStatus.Name(response.status))
@@ -145,9 +154,9 @@ def environment_of(pid: int) -> dict[str, str]:
     return dict(part.decode().split("=", 1) for part in raw.split(b"\0") if b"=" in part)
 
 
-def reflected_services(target: str) -> set[str]:
-    with grpc.insecure_channel(target) as channel:
-        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+def reflected_services(target: str, data_dir: Path) -> set[str]:
+    with channel(target, data_dir) as opened:
+        stub = reflection_pb2_grpc.ServerReflectionStub(opened)
         responses = stub.ServerReflectionInfo(
             iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5
         )
@@ -204,7 +213,8 @@ def test_launcher_starts_seeds_restarts_and_stops_cleanly(
     for name, (grpc_port, _) in SERVICE_PORTS.items():
         if name in services:
             assert services[name]["health"] == "SERVING"
-            assert health(f"127.0.0.1:{grpc_port + offset}") == "SERVING", name
+            assert health(f"127.0.0.1:{grpc_port + offset}", data_dir) == "SERVING", name
+            assert health(f"127.0.0.1:{grpc_port + offset}") == "unreachable", f"{name} answers plain text"
         else:
             assert rows(state)[name]["health"] == "not built yet", name
     assert rows(state)["postgres"]["pid"] and rows(state)["nats"]["pid"]
@@ -212,12 +222,12 @@ def test_launcher_starts_seeds_restarts_and_stops_cleanly(
     # 2. Reflection lists each service's API.
     for name in services:
         full_name = f"shop.{name}.v1.{name.capitalize()}Service"
-        assert full_name in reflected_services(f"127.0.0.1:{SERVICE_PORTS[name][0] + offset}"), name
+        assert full_name in reflected_services(f"127.0.0.1:{SERVICE_PORTS[name][0] + offset}", data_dir), name
 
     # 3. The demo data is there (read through the public API).
     catalog_target = f"127.0.0.1:{SERVICE_PORTS['catalog'][0] + offset}"
-    with grpc.insecure_channel(catalog_target) as channel:
-        listed = catalog_pb2_grpc.CatalogServiceStub(channel).ListProducts(
+    with channel(catalog_target, data_dir) as catalog:
+        listed = catalog_pb2_grpc.CatalogServiceStub(catalog).ListProducts(
             catalog_pb2.ListProductsRequest(page=common_pb2.PageRequest(page_size=5)), timeout=10
         )
     assert len(listed.products) == 5 and listed.page.next_page_token
@@ -225,9 +235,9 @@ def test_launcher_starts_seeds_restarts_and_stops_cleanly(
     if "inventory" in services:
         from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 
-        with grpc.insecure_channel(f"127.0.0.1:{SERVICE_PORTS['inventory'][0] + offset}") as channel:
+        with channel(f"127.0.0.1:{SERVICE_PORTS['inventory'][0] + offset}", data_dir) as inventory:
             locations = (
-                inventory_pb2_grpc.InventoryServiceStub(channel)
+                inventory_pb2_grpc.InventoryServiceStub(inventory)
                 .ListLocations(
                     inventory_pb2.ListLocationsRequest(page=common_pb2.PageRequest(page_size=100)),
                     metadata=(("x-shop-role", "admin"),),
@@ -287,7 +297,7 @@ def test_launcher_starts_seeds_restarts_and_stops_cleanly(
         return bool(row["restarts"] >= 1 and row["pid"] and row["pid"] != victim and row["health"] == "SERVING")
 
     wait_for(restarted, 60, "catalog to be restarted", launcher, output)
-    assert health(catalog_target) == "SERVING"
+    assert health(catalog_target, data_dir) == "SERVING"
     if GATEWAY_INSTALLED:  # its readiness follows its backends
         wait_for(
             lambda: rows(read_state(data_dir))["gateway"]["health"] == "SERVING",

@@ -12,6 +12,7 @@ from shop_devstack.health import SERVING, UNREACHABLE, HealthProbe, HttpHealthPr
 from shop_devstack.layout import LOCAL_HOST, ServiceSpec
 from shop_devstack.postgres import EmbeddedPostgres
 from shop_devstack.processes import ChildProcess
+from shopkit.tls import Tls
 
 STARTING = "starting"
 EXITED = "exited"
@@ -75,21 +76,22 @@ class Probe(Protocol):
     async def close(self) -> None: ...
 
 
-def probe_for(spec: ServiceSpec) -> Probe:
-    """gRPC health for the services; GET /readyz for the HTTP processes (the sandbox, the gateway)."""
+def probe_for(spec: ServiceSpec, tls: Tls | None) -> Probe:
+    """gRPC health for the services (with the tooling certificate `tls`); GET /readyz for the HTTP
+    processes (the sandbox, the gateway)."""
     if spec.http_port is not None:
         return HttpHealthProbe(LOCAL_HOST, spec.http_port, metrics_port=spec.metrics_port if spec.edge else None)
-    return HealthProbe(spec.target)
+    return HealthProbe(spec.target, tls)
 
 
 class ServiceProcess(Component):
     """`shop-<name> serve`, ready when its probe says SERVING."""
 
-    def __init__(self, spec: ServiceSpec, child: ChildProcess):
+    def __init__(self, spec: ServiceSpec, child: ChildProcess, tls: Tls | None):
         super().__init__(spec.name, spec.address, child.log_path)
         self.kind = spec.kind
         self.child = child
-        self.probe_client = probe_for(spec)
+        self.probe_client = probe_for(spec, tls)
 
     @property
     def pid(self) -> int | None:
@@ -181,9 +183,9 @@ class PostgresDaemon(Component):
         await asyncio.to_thread(self.server.stop, grace)
 
 
-async def probe_once(spec: ServiceSpec) -> str:
+async def probe_once(spec: ServiceSpec, tls: Tls | None) -> str:
     """One health check of a process on its fixed port (`shop-dev status`)."""
-    probe = probe_for(spec)
+    probe = probe_for(spec, tls)
     try:
         return await probe.check()
     finally:

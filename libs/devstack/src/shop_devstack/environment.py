@@ -117,12 +117,14 @@ def service_environment(
     port_offset: int,
     absent: Collection[str] = (),
     gateway_dir: Path | None = None,
+    tls_files: Mapping[str, str] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The environment of `shop-<name> migrate|serve`: ports, URLs, peers, then the developer's overrides."""
+    """The environment of `shop-<name> migrate|serve`: ports, URLs, peers, its certificate
+    (`tls_files`: TLS_CERT_FILE, TLS_KEY_FILE, TLS_CA_FILE), then the developer's overrides."""
     base = dict(os.environ if environ is None else environ)
     env = {**LOCAL_DEFAULTS, **base}
-    # Everything binds 127.0.0.1: nothing on the network reaches a dev stack that trusts x-shop-role.
+    # Everything binds 127.0.0.1, and every process proves who it is with a certificate of the stack's CA.
     env.update({"OTEL_SERVICE_NAME": spec.name, "NATS_URL": nats_url, "PYTHONUNBUFFERED": "1"})
     if database_url is not None:
         env["DATABASE_URL"] = database_url
@@ -132,6 +134,7 @@ def service_environment(
         env.update({"METRICS_HOST": LOCAL_HOST, "METRICS_PORT": str(spec.metrics_port)})
     if spec.http_port is not None:
         env.update({"HTTP_HOST": LOCAL_HOST, "HTTP_PORT": str(spec.http_port)})
+    env.update(tls_files or {})
     if spec.name == "gateway":
         env["GATEWAY_DEV_MODE"] = "true"  # the built-in token issuer: POST /v1/auth/token
         if gateway_dir is not None:

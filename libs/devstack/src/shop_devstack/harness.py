@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
+
+from shop_devstack import identities
 from shop_devstack.layout import (
     GATEWAY_GRPC_PORT,
     GATEWAY_HTTP_PORT,
@@ -26,6 +29,7 @@ from shop_devstack.layout import (
     SANDBOX_HTTP_PORT,
     SERVICE_PORTS,
 )
+from shopkit.access import TOOLING
 
 EVERY_PROCESS = frozenset({*SERVICE_PORTS, "sandbox", "gateway"})
 
@@ -47,6 +51,13 @@ class Stack:
     @property
     def sandbox_url(self) -> str:
         return f"http://127.0.0.1:{SANDBOX_HTTP_PORT + self.offset}"
+
+    def service_channel(self, service: str, identity: str = TOOLING) -> grpc.Channel:
+        """A blocking channel to a service's gRPC port with the certificate of `identity` (tooling:
+        the operators' tools; a service's name: to call as that service)."""
+        tls = identities.load(self.data_dir, identity)
+        credentials = grpc.ssl_channel_credentials(tls.authority, tls.private_key, tls.certificate)
+        return grpc.secure_channel(f"127.0.0.1:{SERVICE_PORTS[service][0] + self.offset}", credentials)
 
     def log_tail(self, chars: int = 5000) -> str:
         return self.output.read_text()[-chars:]

@@ -9,6 +9,9 @@ import re
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from shop_devstack import identities
+from shopkit.tls import Tls
+
 SERVING = "SERVING"
 UNREACHABLE = "unreachable"
 NOT_READY = "not ready"
@@ -25,13 +28,14 @@ CHANNEL_OPTIONS = [
 class HealthProbe:
     """Keeps one channel to a server and asks it `Health/Check` for the whole server ("")."""
 
-    def __init__(self, target: str):
+    def __init__(self, target: str, tls: Tls | None = None):
         self.target = target
+        self.tls = tls
         self._channel: grpc.aio.Channel | None = None
 
     async def check(self, limit: float = 1.0) -> str:
         if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(self.target, options=CHANNEL_OPTIONS)
+            self._channel = identities.channel(self.target, self.tls, CHANNEL_OPTIONS)
         stub = health_pb2_grpc.HealthStub(self._channel)
         try:
             response = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=limit)
@@ -47,8 +51,8 @@ class HealthProbe:
             self._channel = None
 
 
-async def check_once(target: str, limit: float = 1.0) -> str:
-    probe = HealthProbe(target)
+async def check_once(target: str, limit: float = 1.0, tls: Tls | None = None) -> str:
+    probe = HealthProbe(target, tls)
     try:
         return await probe.check(limit)
     finally:

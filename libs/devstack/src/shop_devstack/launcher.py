@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from shop_devstack import seed
+from shop_devstack import identities, seed
 from shop_devstack.components import (
     EXTERNAL,
     NOT_BUILT,
@@ -39,6 +39,8 @@ from shop_devstack.postgres import EmbeddedPostgres, load_passwords, provision
 from shop_devstack.processes import ChildProcess, cmdline, pid_alive, rotate_log, run_to_completion, tail
 from shop_devstack.state import Row, State, render_table
 from shop_devstack.supervisor import StartupFailure, Supervisor
+from shopkit.pki import Issued
+from shopkit.tls import Tls
 
 MIGRATE_TIMEOUT_SECONDS = 180.0
 NATS_START_TIMEOUT_SECONDS = 20.0
@@ -76,6 +78,8 @@ class Launcher:
         self._pg: PostgresDaemon | None = None
         self._lock_file: IO[str] | None = None
         self._table_due = False
+        self.certificates: dict[str, Issued] = {}
+        self.tooling: Tls | None = None
 
     # ---------------------------------------------------------------- output
 
@@ -191,6 +195,8 @@ class Launcher:
             for spec in chosen:
                 rotate_log(self.layout.log_file(spec.name))
             with_database = [s for s in chosen if s.database]
+            self.certificates = identities.issue(self.layout.data_dir)
+            self.tooling = identities.load(self.layout.data_dir)
             urls = await self._provision(admin_url, with_database)
             await self._migrate(with_database, urls, nats_url)
             first, edges = [s for s in chosen if not s.edge], [s for s in chosen if s.edge]
@@ -299,6 +305,8 @@ class Launcher:
             # The gateway leaves out backends this run doesn't start (not built, --only): /readyz covers the rest.
             absent={s.name for s in self.specs if s.name not in started} if spec.edge else (),
             gateway_dir=self.layout.gateway_dir,
+            # The payment sandbox stands for a provider on the internet: HTTPS with a public CA there, plain HTTP here.
+            tls_files=self.certificates[spec.name].environment() if spec.name != "sandbox" else None,
         )
 
     async def _migrate(self, services: list[ServiceSpec], urls: dict[str, str], nats_url: str) -> None:
@@ -334,7 +342,7 @@ class Launcher:
                 self._environment(spec, urls, nats_url),
                 self.layout.log_file(spec.name),
             )
-            component = ServiceProcess(spec, child)
+            component = ServiceProcess(spec, child, self.tooling)
             component.started_at = time.monotonic()
             child.start()
             self.supervisor.add(component)
@@ -344,7 +352,9 @@ class Launcher:
         targets = {s.name: s.target for s in services}
         started = time.monotonic()
         try:
-            seeded = await seed.seed_demo(targets, self.layout.seeded_dir, force=self.options.reseed, say=self.say)
+            seeded = await seed.seed_demo(
+                targets, self.layout.seeded_dir, force=self.options.reseed, say=self.say, tls=self.tooling
+            )
         except (seed.SeedError, ImportError) as exc:
             # The services are up and worth keeping: say what failed and how to retry.
             self.say(f"demo seeding failed: {exc}\n  the services keep running; `shop-dev seed` tries again")
@@ -371,9 +381,12 @@ class Launcher:
         if services:
             first = services[0]
             if len(lines) > 1:
-                lines.append("  the services themselves (gRPC, reflection, role from `x-shop-role`):")
-            lines.append(f"  grpcurl -plaintext {first.address} list")
-            lines.extend(f"  {example}" for example in seed.examples({s.name: s.address for s in services}))
+                lines.append(
+                    "  the services themselves (gRPC over mutual TLS with the tooling certificate, reflection):"
+                )
+            lines.append(f"  {seed.grpcurl(layout.pki_dir)} {first.address} list")
+            addresses = {s.name: s.address for s in services}
+            lines.extend(f"  {example}" for example in seed.examples(addresses, layout.pki_dir))
         lines.append(f"  shop-dev status{_data_flag(layout)}   health of every service")
         lines.append(f"  shop-dev psql{_data_flag(layout)} <service>   a psql shell on a service's database")
         lines.append(f"  logs:     {layout.logs_dir}/<service>.log   (shop-dev run --follow tails them)")

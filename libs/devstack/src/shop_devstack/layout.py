@@ -7,6 +7,7 @@ Everything lives under one data folder (default `<repo>/.data`, wiped by `make c
     logs/          one log per process: <service>.log, nats.log, postgres.log (-> pg/log)
     run/           launcher lock, state.json (pids, health, restarts) read by `shop-dev status`
     gateway/       the gateway's dev token issuer key (GATEWAY_DATA_DIR), so tokens outlive a restart
+    pki/           a local CA and a certificate per process and for tooling (mutual TLS)
     seeded/        one marker per service whose demo data is in its database
     secrets.json   per-service database passwords (only used with an external PostgreSQL)
 """
@@ -157,6 +158,10 @@ class Layout:
     @property
     def seeded_dir(self) -> Path:
         return self.data_dir / "seeded"
+
+    @property
+    def pki_dir(self) -> Path:
+        return self.data_dir / "pki"
 
     @property
     def gateway_dir(self) -> Path:

@@ -27,6 +27,9 @@ from typing import Any
 
 import grpc
 
+from shop_devstack import identities
+from shopkit.tls import Tls
+
 DEMO_PRODUCTS = 1000
 DEMO_SEED = 0
 ADMIN = (("x-shop-role", "admin"),)
@@ -53,8 +56,11 @@ def skus_of(products: Products) -> list[str]:
     return [str(v["sku"]) for p in products for v in p["variants"]]
 
 
-async def seed_demo(targets: dict[str, str], marker_dir: Path, *, force: bool, say: Callable[[str], None]) -> list[str]:
-    """Seed every service in `targets` (name -> host:port) that has no marker yet (all with force)."""
+async def seed_demo(
+    targets: dict[str, str], marker_dir: Path, *, force: bool, say: Callable[[str], None], tls: Tls | None
+) -> list[str]:
+    """Seed every service in `targets` (name -> host:port) that has no marker yet (all with force),
+    calling with the tooling certificate `tls`."""
     seeders: dict[str, Callable[[grpc.aio.Channel, Products], Awaitable[Summary]]] = {
         "catalog": seed_catalog,
         "pricing": seed_pricing,
@@ -71,7 +77,7 @@ async def seed_demo(targets: dict[str, str], marker_dir: Path, *, force: bool, s
 
     async def seed_one(name: str) -> None:
         started = time.monotonic()
-        async with grpc.aio.insecure_channel(targets[name]) as channel:
+        async with identities.channel(targets[name], tls) as channel:
             try:
                 summary = await seeders[name](channel, products)
             except grpc.aio.AioRpcError as err:
@@ -161,34 +167,40 @@ async def seed_pricing(channel: grpc.aio.Channel, products: Products) -> Summary
 # ---------------------------------------------------------------------------------------- examples
 
 
-def examples(addresses: dict[str, str]) -> list[str]:
+def grpcurl(pki: Path) -> str:
+    """grpcurl with the tooling certificate of the stack whose certificates are in `pki`."""
+    return f"grpcurl -cacert {pki}/ca.pem -cert {pki}/tooling.pem -key {pki}/tooling-key.pem"
+
+
+def examples(addresses: dict[str, str], pki: Path) -> list[str]:
     """grpcurl commands to try against the seeded data."""
     result = []
+    command = grpcurl(pki)
     try:
         sku = skus_of(demo_products()[:1])[0]
     except ImportError:
         sku = "SKU"
     if "catalog" in addresses:
         result += [
-            f'grpcurl -plaintext -d \'{{"page":{{"page_size":3}}}}\' {addresses["catalog"]} '
+            f'{command} -d \'{{"page":{{"page_size":3}}}}\' {addresses["catalog"]} '
             "shop.catalog.v1.CatalogService/ListProducts",
-            f'grpcurl -plaintext -d \'{{"query":"trail"}}\' {addresses["catalog"]} '
+            f'{command} -d \'{{"query":"trail"}}\' {addresses["catalog"]} '
             "shop.catalog.v1.CatalogService/SearchProducts",
         ]
     if "pricing" in addresses:
         context = '{"account_id":"acme-corp","currency":"USD"}'
         result.append(
-            f'grpcurl -plaintext -d \'{{"sku":"{sku}","quantity":12,"context":{context}}}\' '
+            f'{command} -d \'{{"sku":"{sku}","quantity":12,"context":{context}}}\' '
             f"{addresses['pricing']} shop.pricing.v1.PricingService/GetPrice"
         )
     if "inventory" in addresses:
         result.append(
-            f'grpcurl -plaintext -d \'{{"skus":["{sku}"]}}\' {addresses["inventory"]} '
+            f'{command} -d \'{{"skus":["{sku}"]}}\' {addresses["inventory"]} '
             "shop.inventory.v1.InventoryService/GetAvailability"
         )
     if "catalog" in addresses:
         result.append(
-            "grpcurl -plaintext -H 'x-shop-role: admin' "
+            f"{command} -H 'x-shop-role: admin' "
             f'-d \'{{"category":{{"slug":"gifts","name":"Gifts"}}}}\' '
             f"{addresses['catalog']} shop.catalog.v1.CatalogService/CreateCategory"
         )

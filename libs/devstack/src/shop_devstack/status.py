@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from shop_devstack import seed
+from shop_devstack import identities, seed
 from shop_devstack.components import NOT_BUILT, probe_once
 from shop_devstack.environment import NATS_URL_VAR, POSTGRES_URL_VAR
 from shop_devstack.health import SERVING, UNREACHABLE, check_once, tcp_open
@@ -23,7 +23,8 @@ async def show_status(layout: Layout) -> int:
     known = {row.name: row for row in state.rows} if state is not None and state.launcher_running() else {}
     specs = layout.services()
     installed = [s for s in specs if s.installed]
-    healths = await asyncio.gather(*(probe_once(s) for s in installed))
+    tls = identities.tooling(layout.data_dir)
+    healths = await asyncio.gather(*(probe_once(s, tls) for s in installed))
     by_name = dict(zip([s.name for s in installed], healths, strict=True))
     rows: list[Row] = []
     for name in ("postgres", "nats"):
@@ -57,7 +58,8 @@ async def show_status(layout: Layout) -> int:
 
 async def seed_running(layout: Layout, only: list[str] | None) -> int:
     specs = [s for s in layout.services() if s.installed and s.kind == "service" and (only is None or s.name in only)]
-    healths = await asyncio.gather(*(check_once(s.target) for s in specs))
+    tls = identities.tooling(layout.data_dir)
+    healths = await asyncio.gather(*(check_once(s.target, tls=tls) for s in specs))
     down = [s.name for s, h in zip(specs, healths, strict=True) if h != SERVING]
     if down:
         print(f"not SERVING: {', '.join(down)}; start the stack with `shop-dev run` first", file=sys.stderr)
@@ -66,7 +68,7 @@ async def seed_running(layout: Layout, only: list[str] | None) -> int:
     def say(message: str) -> None:
         print(message, flush=True)
 
-    await seed.seed_demo({s.name: s.target for s in specs}, layout.seeded_dir, force=True, say=say)
+    await seed.seed_demo({s.name: s.target for s in specs}, layout.seeded_dir, force=True, say=say, tls=tls)
     if not os.environ.get(NATS_URL_VAR):
         await seed.wait_for_consumers(f"http://{LOCAL_HOST}:{layout.nats_monitor_port}", say)
     return 0

@@ -1,8 +1,10 @@
-"""Who is calling: identity the gateway established, passed to services in gRPC metadata.
+"""Who is calling: the end user the gateway established, or the service itself.
 
 The gateway authenticates clients (JWT) and forwards `x-shop-role`, `x-shop-customer-id` and
-`x-shop-account-id`; services inside the cluster trust these headers because NetworkPolicies only
-let the gateway and other services reach them. Internal callers use the role `service`.
+`x-shop-account-id`. A service believes them only from a caller whose certificate says it is the
+gateway or the operators' tooling (see `access`); a call from another service is that service, in
+the role `service`, whatever its headers say (the server interceptor refuses such headers anyway).
+Plain text carries no certificate: a test in one process states its caller in the headers alone.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from typing import Any
 
 import grpc
 
+from shopkit import tls
+from shopkit.access import SERVICE_ROLE, USER_CONTEXT_ISSUERS
 from shopkit.errors import PermissionDenied
 
 ROLES = ("customer", "b2b_buyer", "b2b_approver", "admin", "fraud_analyst", "service")
@@ -24,6 +28,7 @@ class Caller:
     role: str = ""
     customer_id: str = ""
     account_id: str = ""
+    identity: str = ""  # of the calling process, on TLS
 
     @property
     def is_admin(self) -> bool:
@@ -31,11 +36,15 @@ class Caller:
 
 
 def caller(context: grpc.aio.ServicerContext[Any, Any]) -> Caller:
+    identity = tls.peer_identity(context)
+    if identity is not None and identity not in USER_CONTEXT_ISSUERS:
+        return Caller(role=SERVICE_ROLE, identity=identity)
     values = {key: value for key, value in context.invocation_metadata() or () if isinstance(value, str)}
     return Caller(
         role=values.get("x-shop-role", ""),
         customer_id=values.get("x-shop-customer-id", ""),
         account_id=values.get("x-shop-account-id", ""),
+        identity=identity or "",
     )
 
 

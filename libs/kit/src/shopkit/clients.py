@@ -18,6 +18,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from shopkit import deadlines, metrics, tracing
 from shopkit.settings import DEFAULT_MAX_MESSAGE_BYTES
+from shopkit.tls import Tls
 
 _RETRYABLE_LEVELS = (
     descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS,
@@ -83,17 +84,16 @@ def make_channel(
     *,
     max_receive_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     max_send_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    tls: Tls | None = None,
 ) -> grpc.aio.Channel:
-    """An insecure channel to `target` (e.g. `dns:///catalog-headless.shop.svc:50051`); messages
-    are bounded like the server's (GRPC_MAX_RECEIVE/SEND_MESSAGE_BYTES).
-
-    In-cluster traffic is plain text inside the mesh/NetworkPolicy boundary; TLS terminates at the edge.
-    """
-    return grpc.aio.insecure_channel(
-        target,
-        options=channel_options(services, max_receive_bytes, max_send_bytes),
-        interceptors=[ClientInterceptor(default_timeout)],  # type: ignore[list-item]
-    )
+    """A channel to `target` (e.g. `dns:///catalog-headless.shop.svc:50051`) that presents the
+    process's certificate when `tls` is given (plain text otherwise: a loopback peer in a test);
+    messages are bounded like the server's (GRPC_MAX_RECEIVE/SEND_MESSAGE_BYTES)."""
+    options = channel_options(services, max_receive_bytes, max_send_bytes)
+    interceptors = [ClientInterceptor(default_timeout)]
+    if tls is None:
+        return grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)  # type: ignore[arg-type]
+    return grpc.aio.secure_channel(target, tls.channel_credentials(), options=options, interceptors=interceptors)  # type: ignore[arg-type]
 
 
 class ClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]

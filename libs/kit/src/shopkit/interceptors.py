@@ -1,5 +1,5 @@
 """One server interceptor for tracing, RED metrics, deadline capture, error mapping and access logs,
-and the refusal of values no method can use (`wellformed`).
+the callers' allow-lists (`access`) and the refusal of values no method can use (`wellformed`).
 
 A single interceptor rather than one per concern: each Python interceptor costs a measurable
 share of a call, so the work is done in one wrapper. The wrapper of each method is built once
@@ -23,7 +23,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from prometheus_client import Counter
 
-from shopkit import deadlines, metrics, tracing, wellformed
+from shopkit import access, deadlines, metrics, tls, tracing, wellformed
 from shopkit.errors import DomainError, InvalidArgument
 
 log = logging.getLogger("shopkit.rpc")
@@ -54,6 +54,9 @@ if TYPE_CHECKING:  # generic only in the type stubs
 class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     def __init__(self) -> None:
         self._tracer = tracing.tracer("shopkit.grpc.server")
+        # full service name -> its allow-list; checked on TLS connections only (plain text has no identity)
+        self.callers: dict[str, access.Callers] = {}
+        self.secure = False
         # full method name -> (the handler the server returned, its observed wrapper)
         self._observed: dict[str, tuple[Handler, Handler]] = {}
 
@@ -77,21 +80,23 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         service, method = metrics.split_method(full_method)
         if service in UNOBSERVED_SERVICES:
             return handler
+        policy = self.callers.get(service)
+        allowed = policy.get(method, frozenset()) if self.secure and policy is not None else None
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                _Method(self._tracer, service, method, "unary").wrap_unary(handler.unary_unary),
+                _Method(self._tracer, service, method, "unary", allowed).wrap_unary(handler.unary_unary),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
-                _Method(self._tracer, service, method, "client_stream").wrap_unary(handler.stream_unary),
+                _Method(self._tracer, service, method, "client_stream", allowed).wrap_unary(handler.stream_unary),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                _Method(self._tracer, service, method, "server_stream").wrap_stream(handler.unary_stream),  # type: ignore[arg-type]
+                _Method(self._tracer, service, method, "server_stream", allowed).wrap_stream(handler.unary_stream),  # type: ignore[arg-type]
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
@@ -99,10 +104,12 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
 
 
 class _Method:
-    """What is fixed per method: span name and attributes, and its children of the RED metrics."""
+    """What is fixed per method: span name and attributes, its children of the RED metrics, and the
+    identities allowed to call it (None: not checked)."""
 
-    def __init__(self, tracer: trace.Tracer, service: str, method: str, kind: str):
+    def __init__(self, tracer: trace.Tracer, service: str, method: str, kind: str, allowed: frozenset[str] | None):
         self.tracer = tracer
+        self.allowed = allowed
         self.service = service
         self.method = method
         self.kind = kind
@@ -119,6 +126,7 @@ class _Method:
         async def handle(request: Any, context: Context) -> Any:
             started, span, token = self._begin(context)
             try:
+                self._check_caller(context)
                 if isinstance(request, Message) and (problems := wellformed.violations(request)):
                     raise InvalidArgument(problems)
                 response = await inner(request, context)
@@ -134,6 +142,7 @@ class _Method:
         async def handle(request: Any, context: Context) -> AsyncIterator[Any]:
             started, span, token = self._begin(context)
             try:
+                self._check_caller(context)
                 async for item in inner(request, context):
                     yield item
             except BaseException as exc:
@@ -142,6 +151,13 @@ class _Method:
             self._end(started, span, token, grpc.StatusCode.OK, None)
 
         return handle
+
+    def _check_caller(self, context: Context) -> None:
+        if self.allowed is None:
+            return
+        identity = tls.peer_identity(context) or ""
+        access.check_caller(identity, self.allowed, self.span_name)
+        access.check_user_context(identity, context.invocation_metadata() or ())
 
     async def _fail(self, exc: BaseException, context: Context, started: float, span: Span, token: Attached) -> None:
         code = self._code_of(exc, context)

@@ -23,6 +23,15 @@ class ServiceSettings(BaseSettings):
     service_name: str = Field("shop", validation_alias="OTEL_SERVICE_NAME", description="service name in telemetry")
     grpc_host: str = Field("0.0.0.0", description="address the gRPC server binds")
     grpc_port: int = Field(50051, description="gRPC port")
+    health_port: int = Field(
+        0,
+        description="plain-text port serving only grpc.health.v1, for probes that cannot present a certificate; 0: off",
+    )
+    tls_cert_file: str = Field("", description="PEM certificate of this process (its Common Name is its identity)")
+    tls_key_file: str = Field("", description="PEM private key of TLS_CERT_FILE")
+    tls_ca_file: str = Field(
+        "", description="PEM CA that signs every peer; with the two above: mutual TLS on every server and channel"
+    )
     metrics_host: str = Field("0.0.0.0", description="address the Prometheus endpoint binds")
     metrics_port: int = Field(9464, description="Prometheus /metrics port; 0 disables it")
     database_url: str = Field(

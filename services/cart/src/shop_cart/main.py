@@ -8,7 +8,7 @@ from shop.cart.v1 import cart_pb2, cart_pb2_grpc
 from shop.catalog.v1 import catalog_pb2
 from shop.inventory.v1 import inventory_pb2
 from shop.pricing.v1 import pricing_pb2
-from shop_cart import store
+from shop_cart import access, store
 from shop_cart.api import CartServicer
 from shop_cart.operations import Carts, Clock, system_clock
 from shop_cart.peers import Peers
@@ -22,11 +22,20 @@ from shopkit.runtime import Runtime, open_runtime
 async def build(settings: CartSettings, clock: Clock = system_clock) -> Runtime:
     """`clock` is the service's notion of now (tests pass one they can move)."""
     runtime = await open_runtime("cart", settings, outbox=store.outbox)
-    timeout = settings.default_call_timeout_seconds
+    timeout, identity = settings.default_call_timeout_seconds, runtime.service.tls
     channels = [
-        make_channel(settings.catalog_addr, [catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"]], timeout),
-        make_channel(settings.pricing_addr, [pricing_pb2.DESCRIPTOR.services_by_name["PricingService"]], timeout),
-        make_channel(settings.inventory_addr, [inventory_pb2.DESCRIPTOR.services_by_name["InventoryService"]], timeout),
+        make_channel(
+            settings.catalog_addr, [catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"]], timeout, tls=identity
+        ),
+        make_channel(
+            settings.pricing_addr, [pricing_pb2.DESCRIPTOR.services_by_name["PricingService"]], timeout, tls=identity
+        ),
+        make_channel(
+            settings.inventory_addr,
+            [inventory_pb2.DESCRIPTOR.services_by_name["InventoryService"]],
+            timeout,
+            tls=identity,
+        ),
     ]
 
     async def close_channels() -> None:
@@ -39,6 +48,7 @@ async def build(settings: CartSettings, clock: Clock = system_clock) -> Runtime:
         cart_pb2_grpc.add_CartServiceServicer_to_server,
         CartServicer(carts, settings),
         cart_pb2.DESCRIPTOR.services_by_name["CartService"].full_name,
+        access.CALLERS,
     )
     if settings.sweeper_enabled:
         for name, step in (

@@ -1,9 +1,9 @@
-"""Calls to catalog, pricing and inventory, and the mapping of their answers and errors.
-
-Every call carries the kit's deadline (what is left of the incoming call's, or the default) and the
-metadata of role `service` plus the cart's customer. A peer that is down or too slow becomes our
-UNAVAILABLE with reason `<PEER>_UNAVAILABLE`; any other failure of a peer is our INTERNAL with reason
-`<PEER>_FAILED` (a peer's INVALID_ARGUMENT is our bug, not the caller's).
+"""Calls to catalog, pricing and inventory, and the mapping of their answers and errors. Every call
+carries the kit's deadline (what is left of the incoming call's, or the default) and the metadata of
+role `service` (the customer travels in the request: a service never speaks for a user). A peer that
+is down or too slow becomes our UNAVAILABLE with reason `<PEER>_UNAVAILABLE`; any other failure of a
+peer is our INTERNAL with reason `<PEER>_FAILED` (a peer's INVALID_ARGUMENT is our bug, not the
+caller's).
 """
 
 from __future__ import annotations
@@ -135,9 +135,7 @@ class Peers:
             coupon_code=coupon,
         )
         try:
-            response = await self.pricing.Quote(
-                request, metadata=metadata_for("service", context.customer_id, context.account_id)
-            )
+            response = await self.pricing.Quote(request, metadata=metadata_for("service"))
         except grpc.aio.AioRpcError as error:
             raise peer_error("pricing", error) from error
         outcome = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
-from shop_catalog import store
+from shop_catalog import access, store
 from shop_catalog.api import CatalogServicer
 from shop_catalog.settings import CatalogSettings
 from shopkit.cli import service_cli
@@ -18,6 +18,7 @@ async def build(settings: CatalogSettings) -> Runtime:
         catalog_pb2_grpc.add_CatalogServiceServicer_to_server,
         CatalogServicer(runtime, settings),
         catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name,
+        access.CALLERS,
     )
     # The catalog consumes no events and has no periodic jobs.
     return runtime

@@ -6,14 +6,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from shop.checkout.v1 import checkout_pb2, checkout_pb2_grpc
-from shop_checkout import events, store
+from shop_checkout import access, events, store
 from shop_checkout.api import CheckoutServicer
 from shop_checkout.engine import SagaEngine, kill_process, policy_from
 from shop_checkout.payments import Payments
 from shop_checkout.peers import Peers
 from shop_checkout.settings import CheckoutSettings
 from shop_checkout.steps import StepExecutor
-from shop_sandbox.client import SandboxClient
 from shopkit.cli import service_cli
 from shopkit.runtime import Runtime, open_runtime
 
@@ -24,13 +23,14 @@ async def build_service(
     """The runtime and its saga engine (tests reach the engine; `crash` is the fault-injection hook)."""
     runtime = await open_runtime("checkout", settings, outbox=store.outbox)
     peers = Peers(settings)
-    payments = Payments(SandboxClient(settings.payment_provider_url, timeout=settings.default_call_timeout_seconds))
+    payments = Payments.from_settings(settings)
     executor = StepExecutor(peers, payments, policy_from(settings), allow_split=settings.allow_split_shipments)
     engine = SagaEngine(runtime.db, runtime.relay, executor, settings, crash=crash)
     runtime.service.add_servicer(
         checkout_pb2_grpc.add_CheckoutServiceServicer_to_server,
         CheckoutServicer(engine, peers, settings),
         checkout_pb2.DESCRIPTOR.services_by_name["CheckoutService"].full_name,
+        access.CALLERS,
     )
     handlers = events.EventHandlers(engine.policy, engine.wake_recovery, peers.review, peers.order_of)
     runtime.consume(

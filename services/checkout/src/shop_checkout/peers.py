@@ -17,6 +17,7 @@ from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from shop.order.v1 import order_pb2, order_pb2_grpc
 from shop.pricing.v1 import pricing_pb2, pricing_pb2_grpc
 from shop_checkout.settings import CheckoutSettings
+from shopkit import tls
 from shopkit.auth import metadata_for
 from shopkit.clients import make_channel
 from shopkit.errors import RpcErrorInfo, parse_rpc_error
@@ -64,9 +65,10 @@ class Peers:
     def __init__(self, settings: CheckoutSettings):
         timeout = settings.default_call_timeout_seconds
         self.timeout = timeout
+        identity = tls.from_settings(settings)
 
         def channel(addr: str, descriptor: Any, name: str) -> grpc.aio.Channel:
-            return make_channel(addr, [descriptor.services_by_name[name]], default_timeout=timeout)
+            return make_channel(addr, [descriptor.services_by_name[name]], default_timeout=timeout, tls=identity)
 
         self.channels = [
             channel(settings.cart_addr, cart_pb2.DESCRIPTOR, "CartService"),

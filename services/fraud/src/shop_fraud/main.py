@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from shop.fraud.v1 import fraud_pb2, fraud_pb2_grpc
-from shop_fraud import events, shipped, store
+from shop_fraud import access, events, shipped, store
 from shop_fraud.api import FraudServicer
 from shop_fraud.domain.purchase import Hasher
 from shop_fraud.operations import Clock, Fraud, utc_now
@@ -34,6 +34,7 @@ async def build(settings: FraudSettings, *, clock: Clock = utc_now) -> Runtime:
         fraud_pb2_grpc.add_FraudServiceServicer_to_server,
         FraudServicer(fraud),
         fraud_pb2.DESCRIPTOR.services_by_name["FraudService"].full_name,
+        access.CALLERS,
     )
     consumers = events.Consumers(hasher, clock)
     runtime.consume(

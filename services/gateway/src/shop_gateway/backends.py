@@ -17,6 +17,7 @@ from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from shop.order.v1 import order_pb2, order_pb2_grpc
 from shop.pricing.v1 import pricing_pb2, pricing_pb2_grpc
 from shop_gateway.settings import GatewaySettings
+from shopkit import tls
 from shopkit.clients import make_channel
 
 SERVICES: dict[str, _descriptor.ServiceDescriptor] = {
@@ -49,6 +50,7 @@ class Backends:
     @classmethod
     def connect(cls, settings: GatewaySettings) -> Backends:
         addresses = settings.backend_addresses()
+        identity = tls.from_settings(settings)
         channels = {
             name: make_channel(
                 # An unconfigured backend gets an address that fails fast with UNAVAILABLE.
@@ -57,10 +59,11 @@ class Backends:
                 default_timeout=settings.default_call_timeout_seconds,
                 max_receive_bytes=settings.grpc_max_receive_message_bytes,
                 max_send_bytes=settings.grpc_max_send_message_bytes,
+                tls=identity,
             )
             for name in SERVICES
         }
-        probes = {name: grpc.aio.insecure_channel(address) for name, address in addresses.items()}
+        probes = {name: _probe_channel(address, identity) for name, address in addresses.items()}
         return cls(
             settings=settings,
             catalog=catalog_pb2_grpc.CatalogServiceStub(channels["catalog"]),  # type: ignore[no-untyped-call]
@@ -91,3 +94,10 @@ class Backends:
 
     async def close(self) -> None:
         await asyncio.gather(*(c.close(grace=None) for c in [*self.channels.values(), *self.probes.values()]))
+
+
+def _probe_channel(address: str, identity: tls.Tls | None) -> grpc.aio.Channel:
+    """A bare channel for health checks (no retries, no interceptors), with the gateway's certificate on TLS."""
+    if identity is None:
+        return grpc.aio.insecure_channel(address)
+    return grpc.aio.secure_channel(address, identity.channel_credentials())

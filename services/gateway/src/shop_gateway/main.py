@@ -92,7 +92,7 @@ async def build(settings: GatewaySettings) -> GatewayRuntime:
     tracing.setup_tracing(settings.service_name or "gateway", settings.otel_exporter_otlp_endpoint)
     backends = Backends.connect(settings)
     gateway = Gateway.create(settings, backends)
-    service = GrpcService(settings)
+    service = GrpcService(settings, edge=True)
     service.add_servicer(
         storefront_pb2_grpc.add_StorefrontServiceServicer_to_server,
         StorefrontServicer(gateway),

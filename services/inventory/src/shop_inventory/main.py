@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
-from shop_inventory import store
+from shop_inventory import access, store
 from shop_inventory.api import InventoryServicer
 from shop_inventory.settings import InventorySettings
 from shop_inventory.sweeper import ReservationSweeper
@@ -20,6 +20,7 @@ async def build(settings: InventorySettings) -> Runtime:
         inventory_pb2_grpc.add_InventoryServiceServicer_to_server,
         servicer,
         inventory_pb2.DESCRIPTOR.services_by_name["InventoryService"].full_name,
+        access.CALLERS,
     )
     if settings.sweeper_enabled:
         sweeper = ReservationSweeper(

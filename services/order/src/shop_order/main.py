@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from shop.order.v1 import order_pb2, order_pb2_grpc
-from shop_order import store
+from shop_order import access, store
 from shop_order.api import OrderServicer
 from shop_order.effects import EffectWorker
 from shop_order.operations import Orders
@@ -24,8 +24,8 @@ log = logging.getLogger("shop_order.main")
 async def build(settings: OrderSettings) -> Runtime:
     runtime = await open_runtime("order", settings, outbox=store.outbox)
     orders = Orders(runtime.db, runtime.relay, capture_on_fulfilment=settings.capture_on_fulfilment)
-    payments = PaymentProvider(settings.payment_provider_url, settings.payment_provider_timeout_seconds)
-    stock = StockReturner(settings.inventory_addr, settings.default_call_timeout_seconds)
+    payments = PaymentProvider.from_settings(settings)
+    stock = StockReturner(settings.inventory_addr, settings.default_call_timeout_seconds, runtime.service.tls)
     worker = EffectWorker(
         runtime.db,
         runtime.relay,
@@ -41,6 +41,7 @@ async def build(settings: OrderSettings) -> Runtime:
         order_pb2_grpc.add_OrderServiceServicer_to_server,
         OrderServicer(orders),
         order_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name,
+        access.CALLERS,
     )
     if settings.effects_enabled:
         for i in range(settings.effects_concurrency):

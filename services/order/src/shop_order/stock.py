@@ -14,6 +14,7 @@ from shop_order.payments import Outcome
 from shopkit.auth import metadata_for
 from shopkit.clients import make_channel
 from shopkit.errors import parse_rpc_error
+from shopkit.tls import Tls
 
 SERVICE = metadata_for("service")
 RESERVATION_COMMITTED = "RESERVATION_COMMITTED"  # inventory's ErrorInfo reason
@@ -31,11 +32,12 @@ RETRYABLE = frozenset(
 
 
 class StockReturner:
-    def __init__(self, inventory_addr: str, timeout: float):
+    def __init__(self, inventory_addr: str, timeout: float, tls: Tls | None = None):
         self.channel = make_channel(
             inventory_addr,
             [inventory_pb2.DESCRIPTOR.services_by_name["InventoryService"]],
             default_timeout=timeout,
+            tls=tls,
         )
         self.stub = inventory_pb2_grpc.InventoryServiceStub(self.channel)
 

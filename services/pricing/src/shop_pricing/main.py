@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from shop.pricing.v1 import pricing_pb2, pricing_pb2_grpc
-from shop_pricing import events, store
+from shop_pricing import access, events, store
 from shop_pricing.api import PricingServicer
 from shop_pricing.settings import PricingSettings
 from shopkit.cli import service_cli
@@ -18,6 +18,7 @@ async def build(settings: PricingSettings) -> Runtime:
         pricing_pb2_grpc.add_PricingServiceServicer_to_server,
         PricingServicer(runtime, settings),
         pricing_pb2.DESCRIPTOR.services_by_name["PricingService"].full_name,
+        access.CALLERS,
     )
     runtime.consume(
         store.inbox,

@@ -1,0 +1,163 @@
+"""Mutual TLS and the callers' allow-lists over real connections: who may connect, which identity may
+call which method, who may speak for a user, and the plain-text health port for probes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from kit_helpers import SERVICE, register, stub
+
+from shop.common.v1 import common_pb2
+from shopkit import auth, pki
+from shopkit.access import allow
+from shopkit.clients import make_channel
+from shopkit.errors import parse_rpc_error
+from shopkit.server import GrpcService
+from shopkit.settings import ServiceSettings
+from shopkit.testing import free_port
+from shopkit.tls import Tls, TlsSettingsError
+
+NAMES = ("server", "checkout", "cart", "gateway", "tooling")
+
+
+async def whoami(request: common_pb2.Money, context: grpc.aio.ServicerContext[Any, Any]) -> common_pb2.Money:
+    who = auth.caller(context)
+    return common_pb2.Money(amount=request.amount, currency=f"{who.role}|{who.customer_id}|{who.identity}")
+
+
+@pytest.fixture(scope="module")
+def pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("pki")
+    pki.issue(directory, NAMES)
+    return directory
+
+
+def files(directory: Path, name: str) -> Tls:
+    return Tls.load(directory / f"{name}.pem", directory / f"{name}-key.pem", directory / "ca.pem")
+
+
+def secure_settings(directory: Path, **overrides: Any) -> ServiceSettings:
+    fields: dict[str, Any] = {
+        "grpc_host": "127.0.0.1",
+        "grpc_port": 0,
+        "metrics_port": 0,
+        "shutdown_grace_seconds": 1,
+        "tls_cert_file": str(directory / "server.pem"),
+        "tls_key_file": str(directory / "server-key.pem"),
+        "tls_ca_file": str(directory / "ca.pem"),
+    }
+    return ServiceSettings(**{**fields, **overrides})
+
+
+@pytest.fixture
+async def server(pki_dir: Path) -> AsyncIterator[GrpcService]:
+    service = GrpcService(secure_settings(pki_dir, health_port=free_port()))
+    callers = {"Whoami": allow("checkout", "gateway", "tooling")}  # "Unlisted" is in no list
+    service.add_servicer(register({"Whoami": whoami, "Unlisted": whoami}), None, SERVICE, callers)
+    await service.start()
+    yield service
+    await service.stop()
+
+
+async def call(server: GrpcService, tls: Tls | None, method: str = "Whoami", **kwargs: Any) -> common_pb2.Money:
+    async with make_channel(f"127.0.0.1:{server.port}", [], tls=tls) as channel:
+        return await stub(channel, method)(common_pb2.Money(amount=7), timeout=5, **kwargs)
+
+
+async def refused(server: GrpcService, tls: Tls | None, method: str = "Whoami", **kwargs: Any) -> Any:
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await call(server, tls, method, **kwargs)
+    return parse_rpc_error(error.value)
+
+
+async def test_an_allowed_identity_calls_as_itself_in_the_role_service(server: GrpcService, pki_dir: Path) -> None:
+    answer = await call(server, files(pki_dir, "checkout"))
+    assert answer.currency == "service||checkout"
+
+
+async def test_an_identity_the_list_does_not_name_is_refused(server: GrpcService, pki_dir: Path) -> None:
+    info = await refused(server, files(pki_dir, "cart"))
+    assert (info.code, info.reason, info.metadata["caller"]) == (
+        grpc.StatusCode.PERMISSION_DENIED,
+        "CALLER_NOT_ALLOWED",
+        "cart",
+    )
+
+
+async def test_a_method_missing_from_the_list_is_refused_to_everyone(server: GrpcService, pki_dir: Path) -> None:
+    for name in ("checkout", "gateway", "tooling"):
+        info = await refused(server, files(pki_dir, name), "Unlisted")
+        assert (info.code, info.reason) == (grpc.StatusCode.PERMISSION_DENIED, "CALLER_NOT_ALLOWED")
+
+
+async def test_a_certificate_of_another_authority_cannot_connect(server: GrpcService, tmp_path: Path) -> None:
+    pki.issue(tmp_path, ["checkout"], authority="somebody else's CA")
+    info = await refused(server, files(tmp_path, "checkout"))
+    assert info.code is grpc.StatusCode.UNAVAILABLE
+
+
+async def test_no_certificate_and_plain_text_cannot_connect(server: GrpcService, pki_dir: Path) -> None:
+    server_only = grpc.ssl_channel_credentials((pki_dir / "ca.pem").read_bytes())
+    async with grpc.aio.secure_channel(f"127.0.0.1:{server.port}", server_only) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as anonymous:
+            await stub(channel, "Whoami")(common_pb2.Money(), timeout=5)
+    assert anonymous.value.code() is grpc.StatusCode.UNAVAILABLE
+    assert (await refused(server, None)).code is grpc.StatusCode.UNAVAILABLE
+
+
+async def test_only_the_gateway_and_tooling_speak_for_a_user(server: GrpcService, pki_dir: Path) -> None:
+    as_admin = (("x-shop-role", "admin"), ("x-shop-customer-id", "c-1"))
+
+    forged = await refused(server, files(pki_dir, "checkout"), metadata=as_admin)
+    for_user = await call(server, files(pki_dir, "gateway"), metadata=as_admin)
+    operator = await call(server, files(pki_dir, "tooling"), metadata=as_admin)
+    plain_service = await call(server, files(pki_dir, "checkout"), metadata=(("x-shop-role", "service"),))
+
+    assert (forged.code, forged.reason, forged.metadata["header"]) == (
+        grpc.StatusCode.PERMISSION_DENIED,
+        "USER_CONTEXT_NOT_ALLOWED",
+        "x-shop-role",
+    )
+    assert for_user.currency == "admin|c-1|gateway"
+    assert operator.currency == "admin|c-1|tooling"
+    assert plain_service.currency == "service||checkout"
+
+
+async def test_the_health_port_answers_in_plain_text_and_serves_nothing_else(server: GrpcService) -> None:
+    address = f"127.0.0.1:{server.settings.health_port}"
+    async with grpc.aio.insecure_channel(address) as channel:
+        health = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+        with pytest.raises(grpc.aio.AioRpcError) as other:
+            await stub(channel, "Whoami")(common_pb2.Money(), timeout=5)
+    assert health.status == health_pb2.HealthCheckResponse.SERVING
+    assert other.value.code() is grpc.StatusCode.UNIMPLEMENTED
+
+
+async def test_plain_text_is_refused_beyond_loopback_except_at_the_edge() -> None:
+    everywhere = ServiceSettings(grpc_host="0.0.0.0", grpc_port=0, metrics_port=0)  # type: ignore[call-arg]
+    with pytest.raises(TlsSettingsError, match="TLS_CERT_FILE"):
+        await GrpcService(everywhere).start()
+    edge = GrpcService(everywhere, edge=True)
+    await edge.start()
+    await edge.stop()
+
+
+def test_tls_files_are_all_three_or_none(pki_dir: Path) -> None:
+    with pytest.raises(TlsSettingsError, match="all of"):
+        GrpcService(ServiceSettings(tls_cert_file=str(pki_dir / "server.pem")))  # type: ignore[call-arg]
+    with pytest.raises(TlsSettingsError, match="cannot read"):
+        GrpcService(secure_settings(pki_dir, tls_ca_file=str(pki_dir / "missing.pem")))
+
+
+def test_issuing_again_keeps_the_authority_and_valid_certificates(tmp_path: Path) -> None:
+    first = pki.issue(tmp_path, ["a"])
+    ca, cert = first["a"].ca_file.read_bytes(), first["a"].cert_file.read_bytes()
+    second = pki.issue(tmp_path, ["a", "b"])
+    assert (second["a"].ca_file.read_bytes(), second["a"].cert_file.read_bytes()) == (ca, cert)
+    assert set(second) == {"a", "b"}
+    assert oct(tmp_path.joinpath("b-key.pem").stat().st_mode & 0o777) == "0o600"

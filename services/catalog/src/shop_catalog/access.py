@@ -1,0 +1,19 @@
+"""Who may call which method of the catalog service (see shopkit.access): the gateway for its clients,
+the cart for the lines it prices, the operators' tooling for administration and reads."""
+
+from __future__ import annotations
+
+from shopkit.access import GATEWAY, TOOLING, Callers, allow
+
+CALLERS: Callers = {
+    "CreateProduct": allow(GATEWAY, TOOLING),
+    "UpdateProduct": allow(GATEWAY, TOOLING),
+    "DiscontinueProduct": allow(GATEWAY, TOOLING),
+    "GetProduct": allow(GATEWAY, TOOLING),
+    "BatchGetVariants": allow("cart", GATEWAY, TOOLING),
+    "ListProducts": allow(GATEWAY, TOOLING),
+    "SearchProducts": allow(GATEWAY, TOOLING),
+    "CreateCategory": allow(GATEWAY, TOOLING),
+    "ListCategories": allow(GATEWAY, TOOLING),
+    "ImportProducts": allow(GATEWAY, TOOLING),
+}

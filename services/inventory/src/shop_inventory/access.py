@@ -1,0 +1,25 @@
+"""Who may call which method of the inventory service (see shopkit.access): the gateway for its
+clients, the cart for availability, checkout for reservations, order for releases and restocks, the
+operators' tooling for administration and reads."""
+
+from __future__ import annotations
+
+from shopkit.access import GATEWAY, TOOLING, Callers, allow
+
+CALLERS: Callers = {
+    "CreateLocation": allow(GATEWAY, TOOLING),
+    "UpdateLocation": allow(GATEWAY, TOOLING),
+    "GetLocation": allow("checkout", GATEWAY, TOOLING),
+    "ListLocations": allow(GATEWAY, TOOLING),
+    "AdjustStock": allow(GATEWAY, TOOLING),
+    "SetStock": allow(GATEWAY, TOOLING),
+    "Restock": allow("order", GATEWAY, TOOLING),
+    "SetLowStockThresholds": allow(GATEWAY, TOOLING),
+    "GetStockLevels": allow(GATEWAY, TOOLING),
+    "GetAvailability": allow("cart", GATEWAY, TOOLING),
+    # Steps of a checkout's saga and of an order's compensation.
+    "Reserve": allow("checkout"),
+    "Commit": allow("checkout"),
+    "Release": allow("checkout", "order"),
+    "GetReservation": allow("order", TOOLING),
+}

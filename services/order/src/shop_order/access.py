@@ -1,0 +1,21 @@
+"""Who may call which method of the order service (see shopkit.access): the gateway for its clients,
+checkout for the orders its sagas create and settle, the operators' tooling for administration and
+reads."""
+
+from __future__ import annotations
+
+from shopkit.access import GATEWAY, TOOLING, Callers, allow
+
+CALLERS: Callers = {
+    "GetOrder": allow("checkout", GATEWAY, TOOLING),
+    "ListOrders": allow(GATEWAY, TOOLING),
+    "CancelOrder": allow("checkout", GATEWAY, TOOLING),
+    "ApproveOrder": allow(GATEWAY, TOOLING),
+    "RejectOrder": allow(GATEWAY, TOOLING),
+    "FulfilOrder": allow(GATEWAY, TOOLING),
+    "RefundOrder": allow(GATEWAY, TOOLING),
+    # Steps of a checkout's saga.
+    "CreateOrder": allow("checkout"),
+    "ReleaseFraudHold": allow("checkout"),
+    "CapturePayment": allow("checkout"),
+}
