@@ -1,0 +1,86 @@
+"""Every caller proves who it is, on the launched stack: each refusal with the real services and the
+certificates `shop-dev run` issued (a wrong certificate, plain text, an identity calling a method its
+allow-list does not give it, a service stating a user's role), and nothing changed by a refused call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
+from shop.order.v1 import order_pb2, order_pb2_grpc
+from shop_devstack.harness import Stack
+from shop_devstack.layout import SERVICE_PORTS
+from shopkit import pki
+from shopkit.errors import RpcErrorInfo, parse_rpc_error
+
+SKU = "IDENTITY-TEST-SKU"
+
+
+Metadata = tuple[tuple[str, str], ...]
+
+
+def refused(call: Any, request: object, metadata: Metadata) -> RpcErrorInfo:
+    with pytest.raises(grpc.RpcError) as error:
+        call(request, timeout=10, metadata=metadata)
+    assert isinstance(error.value, grpc.Call)
+    return parse_rpc_error(error.value)  # type: ignore[arg-type]
+
+
+def inventory_as(stack: Stack, identity: str) -> inventory_pb2_grpc.InventoryServiceStub:
+    return inventory_pb2_grpc.InventoryServiceStub(stack.service_channel("inventory", identity))
+
+
+def stock_rows(stack: Stack) -> int:
+    levels = inventory_as(stack, "tooling").GetStockLevels(
+        inventory_pb2.GetStockLevelsRequest(skus=[SKU]), metadata=(("x-shop-role", "admin"),), timeout=10
+    )
+    return len(levels.stock)
+
+
+def test_a_certificate_of_another_authority_or_none_cannot_connect(stack: Stack, tmp_path: Path) -> None:
+    pki.issue(tmp_path, ["tooling"], authority="not the shop's CA")
+    stranger = grpc.ssl_channel_credentials(
+        (stack.data_dir / "pki" / "ca.pem").read_bytes(),
+        (tmp_path / "tooling-key.pem").read_bytes(),
+        (tmp_path / "tooling.pem").read_bytes(),
+    )
+    target = f"127.0.0.1:{SERVICE_PORTS['inventory'][0] + stack.offset}"
+    request = inventory_pb2.ListLocationsRequest()
+    for channel in (grpc.secure_channel(target, stranger), grpc.insecure_channel(target)):
+        with channel:
+            call = inventory_pb2_grpc.InventoryServiceStub(channel).ListLocations
+            assert refused(call, request, metadata=(("x-shop-role", "admin"),)).code is grpc.StatusCode.UNAVAILABLE
+
+
+def test_a_service_cannot_call_a_method_its_allow_list_does_not_give_it(stack: Stack) -> None:
+    before = stock_rows(stack)
+    entry = inventory_pb2.SetStockEntry(sku=SKU, location_id="wh-de-erfurt", on_hand=1000)
+    request = inventory_pb2.SetStockRequest(entries=[entry])
+    info = refused(inventory_as(stack, "cart").SetStock, request, metadata=(("x-shop-role", "service"),))
+    assert (info.code, info.reason, info.metadata["caller"]) == (
+        grpc.StatusCode.PERMISSION_DENIED,
+        "CALLER_NOT_ALLOWED",
+        "cart",
+    )
+    assert stock_rows(stack) == before
+
+
+def test_the_saga_steps_are_checkouts_alone(stack: Stack) -> None:
+    orders = order_pb2_grpc.OrderServiceStub(stack.service_channel("order", "tooling"))
+    info = refused(orders.CreateOrder, order_pb2.CreateOrderRequest(), metadata=(("x-shop-role", "admin"),))
+    assert (info.code, info.reason) == (grpc.StatusCode.PERMISSION_DENIED, "CALLER_NOT_ALLOWED")
+
+
+def test_a_service_cannot_state_a_users_role(stack: Stack) -> None:
+    as_admin = (("x-shop-role", "admin"),)
+    orders = order_pb2_grpc.OrderServiceStub(stack.service_channel("order", "checkout"))
+    info = refused(orders.GetOrder, order_pb2.GetOrderRequest(order_id="ord-any"), metadata=as_admin)
+    assert (info.code, info.reason, info.metadata["header"]) == (
+        grpc.StatusCode.PERMISSION_DENIED,
+        "USER_CONTEXT_NOT_ALLOWED",
+        "x-shop-role",
+    )
