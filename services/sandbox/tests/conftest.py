@@ -3,6 +3,7 @@ free port, over a freshly migrated PostgreSQL database, reached with a real HTTP
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -85,8 +86,15 @@ def sandbox_settings(database_url: str, **overrides: Any) -> SandboxSettings:
 
 
 @asynccontextmanager
-async def running_sandbox(settings: SandboxSettings) -> AsyncIterator[Sandbox]:
-    async with running(build, settings) as service, httpx.AsyncClient(base_url=service.base_url, timeout=20) as http:
+async def running_sandbox(
+    settings: SandboxSettings, client_tls: ssl.SSLContext | None = None
+) -> AsyncIterator[Sandbox]:
+    """The server, and a client of it (over mutual TLS with `client_tls`: a context with a certificate)."""
+    verify: ssl.SSLContext | bool = client_tls if client_tls is not None else True
+    async with (
+        running(build, settings) as service,
+        httpx.AsyncClient(base_url=service.base_url, timeout=20, verify=verify) as http,
+    ):
         yield Sandbox(service, http)
 
 
@@ -106,9 +114,12 @@ async def sandbox(sandbox_url: str) -> AsyncIterator[Sandbox]:
 
 @pytest.fixture
 def start_sandbox(sandbox_url: str) -> StartSandbox:
-    """Another server with its own settings (on the module's database unless `database_url` is given)."""
+    """Another server with its own settings (on the module's database unless `database_url` is given;
+    `client_tls`: the SSL context of the test's client, for a server with TLS files)."""
 
     def start(**overrides: Any) -> AbstractAsyncContextManager[Sandbox]:
-        return running_sandbox(sandbox_settings(overrides.pop("database_url", sandbox_url), **overrides))
+        client_tls = overrides.pop("client_tls", None)
+        settings = sandbox_settings(overrides.pop("database_url", sandbox_url), **overrides)
+        return running_sandbox(settings, client_tls)
 
     return start

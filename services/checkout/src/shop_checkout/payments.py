@@ -3,7 +3,8 @@
 An adapter over the payment provider's client library (`shop_sandbox.client`, which order uses too)
 that turns its answers into the few outcomes the saga distinguishes. Every call that moves money
 carries an Idempotency-Key derived from the checkout id, so repeating it (after a crash, a timeout)
-never authorises twice.
+never authorises twice. With TLS_CERT_FILE/TLS_KEY_FILE/TLS_CA_FILE set, the client speaks mutual TLS:
+it trusts the shop's CA and presents checkout's certificate (`shopkit.httptls`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shop_checkout.domain.model import CardDetails
+from shop_checkout.settings import CheckoutSettings
 from shop_sandbox import client as sandbox
+from shopkit import httptls
 from shopkit.money import Money
 
 
@@ -42,6 +45,16 @@ class AuthorisationReply:
 class Payments:
     def __init__(self, client: sandbox.SandboxClient):
         self.client = client
+
+    @classmethod
+    def from_settings(cls, settings: CheckoutSettings) -> Payments:
+        """The provider at PAYMENT_PROVIDER_URL; with the TLS files set, over mutual TLS as `checkout`."""
+        client = sandbox.SandboxClient(
+            settings.payment_provider_url,
+            timeout=settings.default_call_timeout_seconds,
+            ssl_context=httptls.client_context(settings),
+        )
+        return cls(client)
 
     async def card_details(self, payment_method_id: str) -> CardDetails:
         try:

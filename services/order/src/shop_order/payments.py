@@ -4,16 +4,20 @@ handed over, as Outcomes the effect worker records.
 An adapter over the provider's client library (`shop_sandbox.client`, the one checkout uses too),
 like checkout's `shop_checkout.payments`. Each call is made once (the client's own retries are off):
 retrying is the effect worker's job, always with the same Idempotency-Key, so a retry never applies
-an operation twice at the provider.
+an operation twice at the provider. With TLS_CERT_FILE/TLS_KEY_FILE/TLS_CA_FILE set, the client speaks
+mutual TLS: it trusts the shop's CA and presents order's certificate (`shopkit.httptls`).
 """
 
 from __future__ import annotations
 
 import logging
+import ssl
 from dataclasses import dataclass
 
+from shop_order.settings import OrderSettings
 from shop_sandbox import client as provider
 from shop_sandbox.client import SandboxClient
+from shopkit import httptls
 
 log = logging.getLogger("shop_order.payments")
 
@@ -38,8 +42,17 @@ def _failed(error: provider.PaymentError) -> Outcome:
 
 
 class PaymentProvider:
-    def __init__(self, base_url: str, timeout: float):
-        self.client = SandboxClient(base_url, timeout=timeout, max_attempts=1)
+    def __init__(self, base_url: str, timeout: float, *, ssl_context: ssl.SSLContext | None = None):
+        self.client = SandboxClient(base_url, timeout=timeout, max_attempts=1, ssl_context=ssl_context)
+
+    @classmethod
+    def from_settings(cls, settings: OrderSettings) -> PaymentProvider:
+        """The provider at PAYMENT_PROVIDER_URL; with the TLS files set, over mutual TLS as `order`."""
+        return cls(
+            settings.payment_provider_url,
+            settings.payment_provider_timeout_seconds,
+            ssl_context=httptls.client_context(settings),
+        )
 
     async def close(self) -> None:
         await self.client.aclose()

@@ -10,13 +10,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.exceptions import HTTPException
 
-from shop_sandbox import document, domain, schemas
+from shop_sandbox import document, domain, probes, schemas
+from shop_sandbox.callers import CallerCheck
 from shop_sandbox.domain import Authorization, AuthorizationStatus, PaymentMethod, Refund
 from shop_sandbox.errors import ApiError, MethodNotAllowed, RouteNotFound, ValidationFailed, problem
 from shop_sandbox.idempotency import REPLAYED_HEADER, Idempotency, Reply, media_type
@@ -32,8 +32,6 @@ from shopkit.problems import PROBLEM_JSON, ProblemResponse
 from shopkit.requestlimits import RequestLimits
 
 log = logging.getLogger("shop_sandbox.api")
-
-READINESS_TIMEOUT_SECONDS = 2.0
 
 
 @dataclass
@@ -335,30 +333,6 @@ async def create_refund(
     return respond(await context.idempotency.execute(key, endpoint, body.model_dump(mode="json"), effect))
 
 
-@router.get("/healthz", response_model=schemas.Health, tags=["probes"], summary="Liveness: the process serves")
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
-
-
-@router.get(
-    "/readyz",
-    response_model=schemas.Health,
-    responses={503: {"model": schemas.Health}},
-    tags=["probes"],
-    summary="Readiness: the database answers",
-)
-async def readyz(context: Context) -> Response:
-    if context.draining:
-        return JSONResponse({"status": "draining"}, status_code=503)
-    try:
-        async with asyncio.timeout(READINESS_TIMEOUT_SECONDS), context.db.connect() as conn:
-            await conn.execute(sa.text("SELECT 1"))
-    except Exception as error:
-        log.warning("database unreachable: %s", error)
-        return JSONResponse({"status": "database unreachable"}, status_code=503)
-    return JSONResponse({"status": "ready"})
-
-
 @router.get("/metrics", include_in_schema=False)
 async def metrics() -> Response:
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
@@ -400,7 +374,9 @@ def _unexpected_error(_: Request, error: Exception) -> Response:
     return ProblemResponse(problem(500, "internal_error", "Internal error", detail, retryable=True), status_code=500)
 
 
-def create_app(context: SandboxContext) -> FastAPI:
+def create_app(context: SandboxContext, *, callers: frozenset[str] | None = None) -> FastAPI:
+    """The API's app; with `callers` (mutual TLS), only those identities may call it (see callers.py)."""
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
@@ -417,6 +393,7 @@ def create_app(context: SandboxContext) -> FastAPI:
     )
     app.state.context = context
     app.include_router(router)
+    app.include_router(probes.router)
     # Before routing and parsing; inside the telemetry, so that a refused request is counted and traced.
     app.add_middleware(
         RequestLimits,
@@ -424,6 +401,8 @@ def create_app(context: SandboxContext) -> FastAPI:
         max_header_bytes=context.settings.max_request_header_bytes,
         refuse=_over_limit,
     )
+    if callers is not None:  # inside the telemetry too: a refused caller is counted and logged
+        app.add_middleware(CallerCheck, allowed=callers)
     app.add_middleware(HttpTelemetryMiddleware, unobserved_paths=UNOBSERVED_PATHS)
     problems.install(app, invalid_request=_invalid_request, http_error=_http_error, unexpected=_unexpected_error)
     problems.handle(app, ApiError, _api_error)

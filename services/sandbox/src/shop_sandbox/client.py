@@ -11,6 +11,8 @@ else of the sandbox (server, database) is imported by them.
     async with SandboxClient(settings.payment_provider_url) as sandbox:
         auth = await sandbox.authorize(pm_id, 1999, "EUR", idempotency_key=attempt_id)
 
+- Mutual TLS: an https URL and an `ssl_context` with the caller's certificate
+  (`shopkit.httptls.client_context(settings)`, built once per process).
 - Every call has a timeout: the smaller of `timeout` and what is left of the incoming gRPC call's
   deadline (`shopkit.deadlines`), so a provider call never outlives its caller.
 - The current trace context goes along (`traceparent`), and each call is a CLIENT span.
@@ -26,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+import ssl
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, TypeVar
@@ -124,7 +127,11 @@ class SandboxClient:
         max_attempts: int = 3,
         backoff_seconds: float = 0.1,
         transport: httpx.AsyncBaseTransport | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        """`ssl_context`: for an https URL with mutual TLS, the context that trusts the provider's CA
+        and presents the caller's certificate (`shopkit.httptls.client_context`); else the system's
+        roots verify the provider."""
         self.timeout = timeout
         self.max_attempts = max(1, max_attempts)
         self.backoff_seconds = backoff_seconds
@@ -132,6 +139,7 @@ class SandboxClient:
             base_url=base_url.rstrip("/"),
             timeout=timeout,
             transport=transport,
+            verify=ssl_context if ssl_context is not None else True,
             headers={"User-Agent": "shop-sandbox-client/1"},
         )
         self._tracer = tracing.tracer("shop_sandbox.client")

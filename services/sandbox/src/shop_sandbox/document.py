@@ -3,7 +3,8 @@ fuzz suite (tests/system/test_system_http_fuzz.py) holds the sandbox to it.
 
 - operationIds are the route functions' names (`create_authorization`), part of the contract;
 - errors are application/problem+json (`shopkit.problems.Problem`, the gateway's shape too); the
-  size limits (413, 431) and an unknown route's 405 can answer any operation;
+  size limits (413, 431) and an unknown route's 405 can answer any operation; with mutual TLS, 403
+  answers a caller whose certificate may not call the API (callers.py);
 - an idempotent replay carries `Idempotent-Replayed: true`;
 - links from an answer to the operations that take its ids: tokenise a card, authorise it, then
   read, capture, void and refund the authorization.
@@ -20,6 +21,7 @@ ANY_OPERATION_ERRORS = {
     "413": "the body is larger than MAX_REQUEST_BODY_BYTES (problem+json)",
     "431": "the request line and headers are larger than MAX_REQUEST_HEADER_BYTES (problem+json)",
 }
+CALLER_ERROR = "with mutual TLS: the client certificate's name may not call the API (caller_not_allowed)"
 REPLAYED = {"description": "true: the stored answer of an earlier request with the same Idempotency-Key"}
 
 _AUTHORIZATION = {"authorization_id": "$response.body#/id"}
@@ -54,6 +56,8 @@ def describe(operation: dict[str, Any]) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
     for code, description in ANY_OPERATION_ERRORS.items():
         responses.setdefault(code, {"description": description, "content": problem})
+    if "probes" not in operation.get("tags", []):
+        responses.setdefault("403", {"description": CALLER_ERROR, "content": problem})
     name = operation.get("operationId", "")
     if operation.get("requestBody") is not None or name.startswith(("capture", "void")):
         for code, answer in responses.items():

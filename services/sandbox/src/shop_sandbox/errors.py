@@ -95,6 +95,15 @@ class StateConflict(ApiError):
         super().__init__(detail, authorization_status=authorization_status)
 
 
+class CallerNotAllowed(ApiError):
+    """With mutual TLS: the Common Name of the client's certificate may not call the API."""
+
+    status = 403
+    code = "caller_not_allowed"
+    title = "Caller not allowed"
+    stored = False
+
+
 class RouteNotFound(ApiError):
     status = 404
     code = "not_found"

@@ -5,18 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from shop_sandbox.api import SandboxContext, create_app
+from shop_sandbox.callers import API_CALLERS
 from shop_sandbox.domain import FailurePlan
 from shop_sandbox.idempotency import Idempotency
 from shop_sandbox.operations import Payments
 from shop_sandbox.server import HttpService
 from shop_sandbox.settings import NOT_APPLICABLE, SandboxSettings
-from shopkit import tracing
+from shopkit import tls, tracing
 from shopkit.cli import service_cli
 from shopkit.db import Database
 from shopkit.logs import setup_logging
 
 
 async def build(settings: SandboxSettings) -> HttpService:
+    secure = tls.from_settings(settings)  # all three TLS files or none, readable: checked before anything starts
     setup_logging(settings.service_name or "sandbox", settings.log_level, settings.log_format)
     tracing.setup_tracing(settings.service_name or "sandbox", settings.otel_exporter_otlp_endpoint)
     db = Database(settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
@@ -32,7 +34,8 @@ async def build(settings: SandboxSettings) -> HttpService:
             db, secret=secret, wait_ms=settings.idempotency_wait_ms, latency_ms=settings.sandbox_latency_ms
         ),
     )
-    return HttpService(create_app(context), context, settings)
+    app = create_app(context, callers=API_CALLERS if secure is not None else None)
+    return HttpService(app, context, settings, secure)
 
 
 async def serve(settings: SandboxSettings) -> None:

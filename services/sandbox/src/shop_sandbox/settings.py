@@ -8,6 +8,7 @@ from shopkit.settings import HttpServiceSettings
 
 # Kit settings that only gRPC/NATS services read: the sandbox is an HTTP service without events,
 # and it serves /metrics on its HTTP port. `shop-sandbox settings` leaves them out.
+# TLS_CERT_FILE, TLS_KEY_FILE and TLS_CA_FILE (the kit's) make HTTP_PORT HTTPS with mutual TLS.
 NOT_APPLICABLE = frozenset(
     {
         "grpc_host",
@@ -28,9 +29,22 @@ NOT_APPLICABLE = frozenset(
 
 class SandboxSettings(HttpServiceSettings):
     service_name: str = Field("sandbox", validation_alias="OTEL_SERVICE_NAME", description="service name in telemetry")
-    http_host: str = Field("0.0.0.0", description="address the HTTP server binds")
+    http_host: str = Field(
+        "0.0.0.0", description="address the HTTP server binds; without the TLS files only a loopback address"
+    )
     http_port: int = Field(
-        8090, ge=0, le=65535, description="HTTP port (API, /healthz, /readyz, /metrics); 0 picks one"
+        8090,
+        ge=0,
+        le=65535,
+        description="HTTP port (API, /healthz, /readyz, /metrics; HTTPS with mutual TLS when the TLS files are set); "
+        "0 picks one",
+    )
+    health_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="plain-HTTP port on HTTP_HOST serving only /healthz and /readyz, for probes that cannot present "
+        "a certificate; 0: off",
     )
     metrics_port: int = Field(0, description="unused: metrics are served at /metrics on HTTP_PORT")
     sandbox_latency_ms: int = Field(

@@ -1,0 +1,264 @@
+"""Mutual TLS on the API's port, over real connections: a certificate of the shop's CA gets in,
+none or another CA's is refused in the handshake, the certificate's name decides who may call the
+API; the plain-HTTP health port serves the probes alone; plain text binds loopback only."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+
+from shop_sandbox.client import ProviderError, SandboxClient
+from shop_sandbox.main import main
+from shopkit import httptls, pki
+from shopkit.testing import Postgres, free_port, wait_for_port
+from shopkit.tls import TlsSettingsError
+
+if TYPE_CHECKING:
+    from conftest import StartSandbox
+
+NAMES = ("sandbox", "checkout", "order", "tooling", "gateway", "fraud")
+SHOP_SANDBOX = str(Path(sys.executable).parent / "shop-sandbox")
+
+
+@pytest.fixture(scope="module")
+def issued(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pki.Issued]:
+    return pki.issue(tmp_path_factory.mktemp("pki"), NAMES)
+
+
+@pytest.fixture(scope="module")
+def stranger(tmp_path_factory: pytest.TempPathFactory) -> pki.Issued:
+    """A certificate named like an allowed caller, from another CA."""
+    return pki.issue(tmp_path_factory.mktemp("other-pki"), ["checkout"], authority="another CA")["checkout"]
+
+
+def server_tls(issued: dict[str, pki.Issued], **overrides: Any) -> dict[str, Any]:
+    files = issued["sandbox"]
+    return {
+        "tls_cert_file": str(files.cert_file),
+        "tls_key_file": str(files.key_file),
+        "tls_ca_file": str(files.ca_file),
+        **overrides,
+    }
+
+
+def client_tls(files: pki.Issued) -> ssl.SSLContext:
+    return httptls.context_for(files.cert_file, files.key_file, files.ca_file)
+
+
+CARD = {"card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2040, "cvc": "123"}}
+
+
+async def test_a_client_with_a_certificate_of_the_ca_calls_the_api(
+    start_sandbox: StartSandbox, issued: dict[str, pki.Issued]
+) -> None:
+    async with start_sandbox(**server_tls(issued), client_tls=client_tls(issued["tooling"])) as sandbox:
+        assert sandbox.base_url.startswith("https://127.0.0.1:")
+        method = await sandbox.tokenise()
+        # The provider's client library, as checkout builds it.
+        async with SandboxClient(sandbox.base_url, ssl_context=client_tls(issued["checkout"])) as client:
+            auth = await client.authorize(method["id"], 1500, "EUR", idempotency_key="tls-1")
+            fetched = await client.get_authorization(auth.id)
+    assert (auth.status, fetched.amount) == ("authorized", 1500)
+
+
+# TLS 1.2 fails in the handshake itself; in TLS 1.3 the client's side of the handshake ends before the
+# server checks its certificate, so the refusal (the server closing) meets the client's first read.
+REFUSALS = {ssl.TLSVersion.TLSv1_2: httpx.ConnectError, ssl.TLSVersion.TLSv1_3: httpx.ReadError}
+
+
+@pytest.mark.parametrize("version", list(REFUSALS), ids=["TLS1.2", "TLS1.3"])
+@pytest.mark.parametrize("who", ["no certificate", "another CA's certificate"])
+async def test_a_client_without_a_certificate_of_the_ca_is_refused_in_the_handshake(
+    start_sandbox: StartSandbox,
+    issued: dict[str, pki.Issued],
+    stranger: pki.Issued,
+    who: str,
+    version: ssl.TLSVersion,
+) -> None:
+    client = client_tls(stranger) if who == "another CA's certificate" else ssl.create_default_context()
+    client.load_verify_locations(cafile=str(issued["sandbox"].ca_file))  # it trusts the server, still
+    client.minimum_version = client.maximum_version = version
+    async with start_sandbox(**server_tls(issued), client_tls=client_tls(issued["tooling"])) as sandbox:
+        before = await sandbox.counts()
+        async with httpx.AsyncClient(base_url=sandbox.base_url, verify=client, timeout=5) as refused:
+            with pytest.raises(REFUSALS[version]):
+                await refused.post("/v1/payment_methods", json=CARD)
+        # The server goes on serving the others, and nothing was stored.
+        assert (await sandbox.http.get("/readyz")).status_code == 200
+        assert await sandbox.counts() == before
+
+
+async def test_plain_http_to_the_tls_port_gets_no_answer(
+    start_sandbox: StartSandbox, issued: dict[str, pki.Issued]
+) -> None:
+    async with start_sandbox(**server_tls(issued), client_tls=client_tls(issued["tooling"])) as sandbox:
+        plain = sandbox.base_url.replace("https://", "http://")
+        async with httpx.AsyncClient(base_url=plain, timeout=5) as client:
+            with pytest.raises(httpx.RemoteProtocolError):
+                await client.get("/healthz")
+
+
+@pytest.mark.parametrize("caller", ["gateway", "fraud", "sandbox"])
+async def test_only_checkout_order_and_tooling_may_call_the_api(
+    start_sandbox: StartSandbox, issued: dict[str, pki.Issued], caller: str
+) -> None:
+    async with start_sandbox(**server_tls(issued), client_tls=client_tls(issued[caller])) as sandbox:
+        before = await sandbox.counts()
+        tokenise = await sandbox.http.post("/v1/payment_methods", json=CARD)
+        read = await sandbox.http.get("/v1/authorizations/auth_123")
+        unknown = await sandbox.http.get("/v2/anything")
+        probe = await sandbox.http.get("/readyz")
+        document = await sandbox.http.get("/openapi.json")
+        allowed = []
+        for name in ("checkout", "order", "tooling"):
+            async with httpx.AsyncClient(base_url=sandbox.base_url, verify=client_tls(issued[name])) as client:
+                allowed.append((await client.post("/v1/payment_methods", json=CARD)).status_code)
+        assert await sandbox.counts() == {**before, "payment_methods": before["payment_methods"] + 3}
+
+    for refused in (tokenise, read, unknown):
+        assert (refused.status_code, refused.headers["content-type"]) == (403, "application/problem+json")
+        assert (refused.json()["code"], refused.json()["caller"]) == ("caller_not_allowed", caller)
+    assert (probe.status_code, document.status_code, allowed) == (200, 200, [201, 201, 201])
+
+
+async def test_the_health_port_serves_the_probes_alone_in_plain_http(
+    start_sandbox: StartSandbox, issued: dict[str, pki.Issued], postgres: Postgres
+) -> None:
+    port = free_port()
+    settings = server_tls(issued, health_port=port)
+    async with start_sandbox(**settings, client_tls=client_tls(issued["tooling"])) as sandbox:
+        api = sandbox.base_url
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as probe:
+            live, ready = await probe.get("/healthz"), await probe.get("/readyz")
+            others = [await probe.get(path) for path in ("/v1/payment_methods/pm_123", "/metrics", "/openapi.json")]
+            posted = await probe.post("/v1/payment_methods", json=CARD)
+    assert (live.status_code, live.json()) == (200, {"status": "ok"})
+    assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
+    for response in [*others, posted]:
+        assert (response.status_code, response.headers["content-type"]) == (404, "application/problem+json")
+        assert response.json()["code"] == "not_found"
+    # Both listeners closed with the service.
+    async with httpx.AsyncClient(verify=client_tls(issued["tooling"]), timeout=2) as client:
+        for closed in (f"http://127.0.0.1:{port}/healthz", f"{api}/healthz"):
+            with pytest.raises(httpx.ConnectError):
+                await client.get(closed)
+
+    # The same readiness as the API's port: a database that does not answer is 503 there too.
+    port = free_port()
+    broken = postgres.url("no_such_database")
+    async with (
+        start_sandbox(database_url=broken, health_port=port),  # plain text on loopback, with a health port
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as probe,
+    ):
+        ready = await probe.get("/readyz")
+    assert (ready.status_code, ready.json()) == (503, {"status": "database unreachable"})
+
+
+async def test_the_probes_say_draining_until_the_api_has_stopped(
+    start_sandbox: StartSandbox, issued: dict[str, pki.Issued]
+) -> None:
+    """Also: connections held open by clients (idle in a pool, or answered during the drain) don't
+    hold the shutdown for the grace period (5 s here) waiting on the clients' TLS close."""
+    port = free_port()
+    settings = server_tls(issued, health_port=port, sandbox_latency_ms=1000)
+    async with (
+        start_sandbox(**settings, client_tls=client_tls(issued["tooling"])) as sandbox,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as probe,
+        httpx.AsyncClient(base_url=sandbox.base_url, verify=client_tls(issued["order"])) as pooled,
+    ):
+        assert (await pooled.get("/healthz")).status_code == 200  # its connection stays open, idle
+        in_flight = asyncio.create_task(sandbox.http.get("/v1/payment_methods/pm_123"))
+        await asyncio.sleep(0.3)  # the request is being served
+        started = time.monotonic()
+        stopping = asyncio.create_task(sandbox.service.stop())
+        await asyncio.sleep(0.2)
+        draining = await probe.get("/readyz")  # while the API's server lets the request finish
+        finished = await in_flight
+        await stopping
+        stopped_in = time.monotonic() - started
+        with pytest.raises(httpx.ConnectError):  # then the probes' server closed too
+            await probe.get("/readyz")
+    assert (draining.status_code, draining.json()) == (503, {"status": "draining"})
+    # The in-flight request got its answer (no such payment method), told that the connection closes.
+    assert (finished.status_code, finished.headers["connection"]) == (404, "close")
+    assert stopped_in < 2.5
+
+
+async def test_plain_http_on_an_address_other_than_loopback_is_refused_at_start(
+    start_sandbox: StartSandbox, issued: dict[str, pki.Issued], tmp_path: Path
+) -> None:
+    with pytest.raises(TlsSettingsError, match="without TLS"):
+        async with start_sandbox(http_host="0.0.0.0"):
+            pass
+    with pytest.raises(TlsSettingsError, match="all of"):  # some of the files are not enough
+        async with start_sandbox(tls_cert_file=str(issued["sandbox"].cert_file)):
+            pass
+    with pytest.raises(TlsSettingsError, match="cannot read"):
+        async with start_sandbox(**server_tls(issued, tls_ca_file=str(tmp_path / "missing.pem"))):
+            pass
+
+
+async def test_a_client_verifies_the_provider_against_the_shops_ca(
+    start_sandbox: StartSandbox, issued: dict[str, pki.Issued], stranger: pki.Issued
+) -> None:
+    """Order and checkout trust the shop's CA alone: a server with another CA's certificate is refused."""
+    fake = {"tls_cert_file": str(stranger.cert_file), "tls_key_file": str(stranger.key_file)}
+    async with start_sandbox(**server_tls(issued, **fake)) as impostor:
+        client = SandboxClient(impostor.base_url, ssl_context=client_tls(issued["order"]), max_attempts=1)
+        with pytest.raises(ProviderError) as refused:
+            await client.get_authorization("auth_123")
+        await client.aclose()
+    assert "CERTIFICATE_VERIFY_FAILED" in refused.value.message
+
+
+@pytest.mark.timeout(60)
+async def test_shop_sandbox_serve_with_tls_and_a_health_port_stops_promptly_on_sigterm(
+    postgres: Postgres, issued: dict[str, pki.Issued], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process as deployed (uvloop's event loop and TLS): callers by name, probes on the health
+    port, and SIGTERM with a client's idle pooled connection open exits 0 without waiting the grace."""
+    database_url = postgres.create_database("sandbox_tls_cli")
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    await asyncio.to_thread(main, ["migrate"])
+    port, health_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        **issued["sandbox"].environment(),
+        "DATABASE_URL": database_url,
+        "HTTP_HOST": "127.0.0.1",
+        "HTTP_PORT": str(port),
+        "HEALTH_PORT": str(health_port),
+        "SHUTDOWN_GRACE_SECONDS": "10",
+    }
+    process = subprocess.Popen([SHOP_SANDBOX, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"https://127.0.0.1:{port}"
+    try:
+        await asyncio.to_thread(wait_for_port, health_port)
+        async with (
+            httpx.AsyncClient(base_url=url, verify=client_tls(issued["order"]), timeout=5) as order,
+            httpx.AsyncClient(base_url=url, verify=client_tls(issued["gateway"]), timeout=5) as gateway,
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{health_port}", timeout=5) as probe,
+        ):
+            allowed = await order.post("/v1/payment_methods", json=CARD)
+            refused = await gateway.post("/v1/payment_methods", json=CARD)
+            ready = await probe.get("/readyz")
+            started = time.monotonic()
+            process.send_signal(signal.SIGTERM)  # both clients keep their connections open, idle
+            exit_status = await asyncio.to_thread(process.wait, 15)
+            stopped_in = time.monotonic() - started
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert (allowed.status_code, refused.status_code, ready.status_code) == (201, 403, 200)
+    assert exit_status == 0 and stopped_in < 5, stopped_in
