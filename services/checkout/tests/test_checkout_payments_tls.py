@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
@@ -23,10 +22,6 @@ from shopkit.testing import Postgres, peer, service_settings
 NAMES = ("sandbox", "checkout", "tooling")
 
 
-def tls_files(issued: pki.Issued) -> dict[str, Any]:
-    return {key.lower(): value for key, value in issued.environment().items()}
-
-
 @pytest.fixture(scope="module")
 def issued(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pki.Issued]:
     return pki.issue(tmp_path_factory.mktemp("pki"), NAMES)
@@ -36,7 +31,7 @@ def issued(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pki.Issued]:
 async def tls_sandbox(postgres: Postgres, nats_url: str, issued: dict[str, pki.Issued]) -> AsyncIterator[HttpService]:
     """A payment sandbox on HTTPS that takes only clients with a certificate of the shop's CA."""
     async with peer(
-        build_sandbox, SandboxSettings, postgres, nats_url, http_port=0, **tls_files(issued["sandbox"])
+        build_sandbox, SandboxSettings, postgres, nats_url, http_port=0, **issued["sandbox"].settings()
     ) as service:
         yield service
 
@@ -53,7 +48,7 @@ async def test_checkout_authorises_and_voids_at_a_tls_sandbox_with_its_certifica
         "postgresql+asyncpg://unused/checkout",  # the adapter opens no database
         nats_url,
         payment_provider_url=tls_sandbox.base_url,
-        **tls_files(issued["checkout"]),
+        **issued["checkout"].settings(),
     )
     payments = Payments.from_settings(CheckoutSettings(**fields))
     checkout_id = str(uuid.uuid4())

@@ -21,10 +21,6 @@ from shopkit.testing import Postgres, peer, service_settings
 NAMES = ("sandbox", "order", "tooling", "gateway")
 
 
-def tls_files(issued: pki.Issued) -> dict[str, Any]:
-    return {key.lower(): value for key, value in issued.environment().items()}
-
-
 @pytest.fixture(scope="module")
 def issued(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pki.Issued]:
     return pki.issue(tmp_path_factory.mktemp("pki"), NAMES)
@@ -34,7 +30,7 @@ def issued(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pki.Issued]:
 async def tls_sandbox(postgres: Postgres, nats_url: str, issued: dict[str, pki.Issued]) -> AsyncIterator[HttpService]:
     """A payment sandbox on HTTPS that takes only clients with a certificate of the shop's CA."""
     async with peer(
-        build_sandbox, SandboxSettings, postgres, nats_url, http_port=0, **tls_files(issued["sandbox"])
+        build_sandbox, SandboxSettings, postgres, nats_url, http_port=0, **issued["sandbox"].settings()
     ) as service:
         yield service
 
@@ -60,7 +56,7 @@ async def test_the_order_captures_and_refunds_at_a_tls_sandbox_with_its_certific
 ) -> None:
     assert tls_sandbox.base_url.startswith("https://")
     authorisation = await authorised(tls_sandbox, issued, 2500)
-    payments = payments_of(tls_sandbox, order_database, nats_url, **tls_files(issued["order"]))
+    payments = payments_of(tls_sandbox, order_database, nats_url, **issued["order"].settings())
     try:
         captured = await payments.capture(authorisation, 2500, f"capture-{authorisation}")
         refunded = await payments.refund(authorisation, 1000, f"refund-{authorisation}")
@@ -77,7 +73,7 @@ async def test_without_its_certificate_or_with_another_identity_the_order_is_ref
     # No TLS files: the client neither trusts the shop's CA nor has a certificate; it may be fixed, so retryable.
     plain = payments_of(tls_sandbox, order_database, nats_url)
     # The shop's certificate of a service that may not call the provider: refused by name, for good.
-    gateway = payments_of(tls_sandbox, order_database, nats_url, **tls_files(issued["gateway"]))
+    gateway = payments_of(tls_sandbox, order_database, nats_url, **issued["gateway"].settings())
     try:
         unverified = await plain.void(authorisation, f"void-{authorisation}")
         refused = await gateway.void(authorisation, f"void-{authorisation}")

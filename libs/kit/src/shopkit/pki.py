@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -43,6 +44,10 @@ class Issued:
             "TLS_KEY_FILE": str(self.key_file),
             "TLS_CA_FILE": str(self.ca_file),
         }
+
+    def settings(self) -> dict[str, Any]:
+        """The same as settings fields (tls_cert_file, ...), for a settings object built in a test."""
+        return {name.lower(): value for name, value in self.environment().items()}
 
 
 def issue(directory: Path, names: Iterable[str], *, authority: str = "shop local CA") -> dict[str, Issued]:
