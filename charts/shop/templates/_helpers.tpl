@@ -2,6 +2,10 @@
 What each service is, as the code defines it (ports, proto service, who it calls, which events it
 consumes): not configuration, so it lives here and not in values.yaml.
   kind: grpc (gRPC server + metrics port) | http (HTTP server with /healthz, /readyz, /metrics)
+  healthPort: HEALTH_PORT, plain text for the kubelet's probes (grpc.health.v1, or /healthz and
+    /readyz); kept out of the Services
+  edge: its gRPC and HTTP servers face clients, who present no certificate (the gateway
+    authenticates their tokens); its certificate makes it a client of the services
   consumers: the durable JetStream consumers the service runs (stream, durable name)
 */}}
 {{- define "shop.topology" -}}
@@ -9,6 +13,7 @@ catalog:
   kind: grpc
   grpcPort: 50051
   metricsPort: 9101
+  healthPort: 50050
   grpcService: shop.catalog.v1.CatalogService
   database: true
   nats: true
@@ -19,6 +24,7 @@ pricing:
   kind: grpc
   grpcPort: 50052
   metricsPort: 9102
+  healthPort: 50050
   grpcService: shop.pricing.v1.PricingService
   database: true
   nats: true
@@ -30,6 +36,7 @@ cart:
   kind: grpc
   grpcPort: 50053
   metricsPort: 9103
+  healthPort: 50050
   grpcService: shop.cart.v1.CartService
   database: true
   nats: true
@@ -40,6 +47,7 @@ checkout:
   kind: grpc
   grpcPort: 50054
   metricsPort: 9104
+  healthPort: 50050
   grpcService: shop.checkout.v1.CheckoutService
   database: true
   nats: true
@@ -52,6 +60,7 @@ inventory:
   kind: grpc
   grpcPort: 50055
   metricsPort: 9105
+  healthPort: 50050
   grpcService: shop.inventory.v1.InventoryService
   database: true
   nats: true
@@ -62,6 +71,7 @@ order:
   kind: grpc
   grpcPort: 50056
   metricsPort: 9106
+  healthPort: 50050
   grpcService: shop.order.v1.OrderService
   database: true
   nats: true
@@ -72,6 +82,7 @@ fraud:
   kind: grpc
   grpcPort: 50057
   metricsPort: 9107
+  healthPort: 50050
   grpcService: shop.fraud.v1.FraudService
   database: true
   nats: true
@@ -85,7 +96,9 @@ gateway:
   grpcPort: 9090
   httpPort: 8080
   metricsPort: 9108
+  healthPort: 50050
   grpcService: shop.storefront.v1.StorefrontService
+  edge: true
   database: false
   nats: false
   calls: [catalog, pricing, cart, checkout, inventory, order, fraud]
@@ -95,6 +108,7 @@ sandbox:
   kind: http
   httpPort: 8090
   metricsPort: 8090
+  healthPort: 8091
   database: true
   nats: false
   calls: []
@@ -199,14 +213,15 @@ every pod; the ClusterIP Service when a router splits its traffic. */}}
 {{- printf "dns:///%s.%s.svc.cluster.local:%v" $host .root.Release.Namespace $topo.grpcPort -}}
 {{- end -}}
 
-{{/* Base URL of the payment provider: the in-cluster sandbox, or paymentProvider.url. */}}
+{{/* Base URL of the payment provider: the in-cluster sandbox (HTTPS: it asks for the caller's
+certificate), or paymentProvider.url. */}}
 {{- define "shop.paymentProviderURL" -}}
 {{- $sandbox := include "shop.service" (dict "root" .root "name" "sandbox") | fromYaml -}}
 {{- if .root.Values.paymentProvider.url -}}
 {{- .root.Values.paymentProvider.url -}}
 {{- else if $sandbox.enabled -}}
 {{- $topo := include "shop.topologyOf" (dict "root" .root "name" "sandbox") | fromYaml -}}
-{{- printf "http://%s.%s.svc.cluster.local:%v" (include "shop.fullname" (dict "root" .root "name" "sandbox")) .root.Release.Namespace $topo.httpPort -}}
+{{- printf "https://%s.%s.svc.cluster.local:%v" (include "shop.fullname" (dict "root" .root "name" "sandbox")) .root.Release.Namespace $topo.httpPort -}}
 {{- else -}}
 {{- fail "paymentProvider.url is required when the payment sandbox is off (production)" -}}
 {{- end -}}
@@ -236,7 +251,8 @@ every pod; the ClusterIP Service when a router splits its traffic. */}}
 {{- end }}
 {{- end -}}
 
-{{/* The environment of a service's container (serve and migrate use the same). */}}
+{{/* The environment of a service's container: serve and migrate use the same, and `serve` adds
+what only a server needs (its certificate, the health port). */}}
 {{- define "shop.env" -}}
 {{- $root := .root -}}
 {{- $svc := .svc -}}
@@ -280,6 +296,19 @@ every pod; the ClusterIP Service when a router splits its traffic. */}}
 {{- if $topo.httpPort }}
 - name: HTTP_PORT
   value: {{ $topo.httpPort | quote }}
+{{- end }}
+{{- if .serve }}
+# Service identity (mutual TLS): the component's certificate, key and CA, from its Secret.
+{{- $dir := include "shop.tlsMountPath" . }}
+- name: TLS_CERT_FILE
+  value: {{ printf "%s/tls.crt" $dir | quote }}
+- name: TLS_KEY_FILE
+  value: {{ printf "%s/tls.key" $dir | quote }}
+- name: TLS_CA_FILE
+  value: {{ printf "%s/ca.crt" $dir | quote }}
+# Plain text, for probes only: {{ if eq $topo.kind "grpc" }}grpc.health.v1{{ else }}/healthz and /readyz{{ end }}.
+- name: HEALTH_PORT
+  value: {{ $topo.healthPort | quote }}
 {{- end }}
 {{- if $topo.database }}
 {{ include "shop.databaseEnv" (dict "root" $root "name" .name) }}
@@ -328,12 +357,65 @@ every pod; the ClusterIP Service when a router splits its traffic. */}}
 {{- end }}
 {{- end -}}
 
-{{/* Pod Security "restricted": the pod part. */}}
 {{/* Where the gateway's dev issuer finds the signing key Secret (its GATEWAY_DATA_DIR). */}}
 {{- define "shop.devIssuerKeyDir" -}}
 /var/run/shop/dev-issuer
 {{- end }}
 
+{{/* Where a component's certificate Secret is mounted (tls.crt, tls.key, ca.crt). */}}
+{{- define "shop.tlsMountPath" -}}
+/etc/shop/tls
+{{- end -}}
+
+{{/* The Secret holding a component's certificate (dict root name): tls.existingSecrets.<name>, else
+<release>-<name>-tls, which its Certificate writes. */}}
+{{- define "shop.tlsSecretName" -}}
+{{- $existing := index .root.Values.tls.existingSecrets .name | default "" -}}
+{{- $existing | default (printf "%s-tls" (include "shop.fullname" .)) -}}
+{{- end -}}
+
+{{/* Whether the chart issues a component's certificate with cert-manager (dict root name). */}}
+{{- define "shop.tlsIssued" -}}
+{{- if and .root.Values.tls.certManager.enabled (not (index .root.Values.tls.existingSecrets .name)) -}}true{{- end -}}
+{{- end -}}
+
+{{/* DNS names a component's certificate must carry (dict root name), as a YAML list: every name
+clients dial it by — the ClusterIP Service (callers through a router, the payment provider URL, helm
+test pods), the headless Service (dns:/// peers), with a canary its -stable and -canary Services
+(a router's backends) — each short and namespace-qualified. */}}
+{{- define "shop.tlsDnsNames" -}}
+{{- $svc := include "shop.service" . | fromYaml -}}
+{{- $fullname := include "shop.fullname" . -}}
+{{- $suffixes := list "" "-headless" -}}
+{{- if $svc.canary.enabled -}}
+{{- $suffixes = concat $suffixes (list "-stable" "-canary") -}}
+{{- end -}}
+{{- $names := list -}}
+{{- range $suffix := $suffixes -}}
+{{- $host := printf "%s%s" $fullname $suffix -}}
+{{- $ns := $.root.Release.Namespace -}}
+{{- $names = concat $names (list $host (printf "%s.%s" $host $ns) (printf "%s.%s.svc" $host $ns) (printf "%s.%s.svc.cluster.local" $host $ns)) -}}
+{{- end -}}
+{{- toYaml $names -}}
+{{- end -}}
+
+{{/* The certificate Secret as a pod volume (dict root name), readable by the pod's group only. */}}
+{{- define "shop.tlsVolume" -}}
+- name: tls
+  secret:
+    secretName: {{ include "shop.tlsSecretName" . }}
+    # 0440: the pod's fsGroup owns the files.
+    defaultMode: 288
+    items:
+      - key: tls.crt
+        path: tls.crt
+      - key: tls.key
+        path: tls.key
+      - key: ca.crt
+        path: ca.crt
+{{- end -}}
+
+{{/* Pod Security "restricted": the pod part. */}}
 {{- define "shop.podSecurityContext" -}}
 runAsNonRoot: true
 runAsUser: {{ .Values.securityContext.runAsUser }}

@@ -162,17 +162,22 @@ def test_termination_grace_covers_pre_stop_and_drain(rendered: Render) -> None:
         assert pod["terminationGracePeriodSeconds"] > pre_stop + drain, deployment["metadata"]["name"]
 
 
-def test_probes_use_the_serving_ports(rendered: Render) -> None:
+def test_probes_use_the_plain_text_health_port(rendered: Render) -> None:
+    """The kubelet presents no certificate: probes go to the port HEALTH_PORT serves in plain text."""
     for deployment in rendered.service_deployments():
         container = main_container(deployment)
         name = service_name(deployment)
+        health = container_port(container, "health")
+        assert int(env_of(container)["HEALTH_PORT"]["value"]) == health, name
+        others = [p["containerPort"] for p in container["ports"] if p["name"] != "health"]
+        assert health not in others, name
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             spec = container[probe]
             if name in GRPC_SERVICES:
-                assert spec["grpc"]["port"] == container_port(container, "grpc"), (name, probe)
+                assert spec["grpc"]["port"] == health, (name, probe)
             else:
                 port = spec["httpGet"]["port"]
-                assert port == "http" or port == container_port(container, "http"), (name, probe)
+                assert port == "health" or port == health, (name, probe)
         if name not in GRPC_SERVICES:
             assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
 
@@ -210,8 +215,12 @@ def test_grpc_services_have_named_ports_and_a_headless_twin(rendered: Render) ->
             assert labels_match(svc["spec"]["selector"], pod_labels), svc["metadata"]["name"]
             ports = {p["name"]: p for p in svc["spec"]["ports"]}
             if service_name(deployment) in GRPC_SERVICES:
-                assert ports["grpc"]["appProtocol"] in ("kubernetes.io/h2c", "grpc")
+                # gRPC over TLS between the services; the gateway's public gRPC API is plain h2c.
+                edge = service_name(deployment) == "gateway"
+                assert ports["grpc"]["appProtocol"] == ("kubernetes.io/h2c" if edge else "https")
                 assert ports["grpc"]["targetPort"] == "grpc"
+            # The health port is for the kubelet only.
+            assert "health" not in ports and "health" not in {p["targetPort"] for p in ports.values()}
 
 
 def test_peer_addresses_resolve_to_services_with_round_robin(rendered: Render) -> None:
@@ -253,6 +262,7 @@ def test_env_sets_everything_a_deployment_depends_on(rendered: Render) -> None:
         reads = settings_variables(name)
         needed = {v for v in reads if v.endswith("_ADDR")} | {"OTEL_SERVICE_NAME", "OTEL_EXPORTER_OTLP_ENDPOINT"}
         needed |= reads & {"DATABASE_URL", "NATS_URL", "PAYMENT_PROVIDER_URL", "GRPC_PORT", "METRICS_PORT", "HTTP_PORT"}
+        needed |= reads & {"TLS_CERT_FILE", "TLS_KEY_FILE", "TLS_CA_FILE", "HEALTH_PORT"}
         assert needed <= set(env), f"{name} lacks {sorted(needed - set(env))}"
         assert env["OTEL_SERVICE_NAME"]["value"] == name
         if name in GRPC_SERVICES:

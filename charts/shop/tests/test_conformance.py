@@ -3,27 +3,32 @@
 For every service Deployment of a local cluster's render (the defaults with the gateway's dev token
 issuer, as skaffold installs it): the migration Job's command, then the
 container's command and args with its environment (secrets and field refs resolved, cluster
-hosts pointed at a local PostgreSQL and NATS, ports made local; `shop_deploycheck.workloads`) as a
-process from this virtualenv. Its startup probe must answer SERVING, its metrics port must serve
-what the canary AnalysisTemplates query (metric names and the labels they match on, read from
-the canary values' render), and SIGTERM must stop it with status 0. `make images-check` does the
-same with the images under podman.
+hosts pointed at a local PostgreSQL and NATS, ports made local; `shop_deploycheck.workloads`) and
+its certificate (a local CA's, where the pod mounts its Secret; `shop_deploycheck.localtls`) as a
+process from this virtualenv. Its startup probe must answer SERVING on the plain-text health port,
+its gRPC API must answer over mutual TLS, its metrics port must serve what the canary
+AnalysisTemplates query (metric names and the labels they match on, read from the canary values'
+render), and SIGTERM must stop it with status 0. The render's `helm test` Pods run against them
+the same way (the image's Python is this virtualenv's): each must pass, over mutual TLS with the
+service's certificate. `make images-check` does the same with the images under podman.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 from functools import cache
 from typing import Any
 
 import pytest
 
 from shop_deploycheck.localrun import LocalRun, Outcome, ProcessLauncher, selector_problems, target_labels
+from shop_deploycheck.localtls import issue_local_identities
 from shop_deploycheck.manifests import Manifest, render_set
 from shop_deploycheck.otlpsink import otlp_sink
 from shop_deploycheck.promql import Selector
-from shop_deploycheck.render import render
-from shop_deploycheck.workloads import LocalEnvironment, Workload, analysis_selectors, workloads
+from shop_deploycheck.render import CHART, load_values, render
+from shop_deploycheck.workloads import LocalEnvironment, Workload, analysis_selectors, helm_test_pods, workloads
 from shop_devstack.postgres import provision
 from shopkit.testing import Postgres
 
@@ -58,10 +63,21 @@ def outcomes(postgres: Postgres, nats_url: str, tmp_path_factory: pytest.TempPat
 
     async def run() -> list[Outcome]:
         databases = await provision(postgres.url("postgres"), [w.service for w in chosen if w.migrate], None)
+        identities = issue_local_identities(manifests, scratch / "tls")
         with otlp_sink() as collector:
-            local = LocalEnvironment(manifests, {d.service: d.url for d in databases}, nats_url, collector)
-            run = LocalRun(local, ProcessLauncher(scratch), scratch / "logs", name_prefix="conformance")
-            return await run.run(chosen)
+            local = LocalEnvironment(
+                manifests,
+                {d.service: d.url for d in databases},
+                nats_url,
+                collector,
+                secret_dirs=identities.secret_dirs,
+                client=identities.client,
+            )
+            # The helm test pods run the image's Python: here this virtualenv's, which has the same packages.
+            image_python = load_values([CHART / "values.yaml"])["image"]["python"]
+            launcher = ProcessLauncher(scratch, executables={image_python: sys.executable})
+            run = LocalRun(local, launcher, scratch / "logs", name_prefix="conformance")
+            return await run.run(chosen, helm_test_pods(manifests))
 
     return {o.workload.service: o for o in asyncio.run(run())}
 
@@ -99,6 +115,15 @@ def test_service_starts_as_its_deployment_says(outcomes: dict[str, Outcome], ser
     assert outcome.exit_status == 0
     if outcome.workload.container.health and outcome.workload.container.health.kind == "grpc":
         assert outcome.touched, "the server lists no read-only method of its own API through reflection"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_helm_test_pods_pass(outcomes: dict[str, Outcome], service: str) -> None:
+    tests = outcomes[service].tests
+    assert tests, f"no helm test pod checks {service}"
+    for result in tests:
+        assert not result.problem, f"{result.pod.name}: {result.problem}\n{result.output}"
+        assert result.exit_status == 0
 
 
 @pytest.mark.parametrize("service", GRPC_SERVICES)

@@ -17,10 +17,12 @@ requirements/constraints.txt (downloaded once; later builds need no network).
 
 `check` renders the chart's defaults and runs each Deployment's container with podman the way the
 pod runs it (its command, args and resolved environment; read-only root, its user, /tmp as tmpfs,
-no capabilities, its memory limit) against a local PostgreSQL and NATS: migration Job first, then
-the server until its startup probe answers SERVING (see `localrun`); then the chart's `helm test`
-Pods of those services, each in its own container the same way (its image, command and args with
-the Service address made local, user, read-only root, /tmp tmpfs): exit 0 and SERVING / 200.
+no capabilities, its memory limit; its certificate Secret as a read-only bind mount of a local
+CA's files, see `localtls`) against a local PostgreSQL and NATS: migration Job first, then the
+server until its startup probe answers SERVING on the plain-text health port (see `localrun`);
+then the chart's `helm test` Pods of those services, each in its own container the same way (its
+image, command and args with the Service address made local, its certificate, user, read-only
+root, /tmp tmpfs): exit 0 and SERVING / 200 over mutual TLS.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from shop_deploycheck.localrun import LocalRun, Outcome
+from shop_deploycheck.localtls import issue_local_identities
 from shop_deploycheck.otlpsink import otlp_sink
 from shop_deploycheck.render import CHART, render
 from shop_deploycheck.workloads import Container, LocalEnvironment, Workload, helm_test_pods
@@ -416,13 +419,19 @@ def build_images(images: Sequence[str], tag: str | None = None) -> list[Built]:
 class PodmanLauncher:
     """`podman run` of a pod's container: its image, entrypoint and args, its environment, its
     user, a read-only root with /tmp (its emptyDir) as the only writable place, no capabilities,
-    its memory limit; host network (ports are the local ones of `LocalEnvironment`) and the
-    PostgreSQL socket bind-mounted."""
+    its memory limit; host network (ports are the local ones of `LocalEnvironment`), the
+    PostgreSQL socket and its secret volumes (local certificates, `localtls`) bind-mounted."""
 
     pg_socket: Path | None = None  # the PostgreSQL server's unix socket file on the host
 
     def command(
-        self, workload: Workload, container: Container, argv: Sequence[str], env: Mapping[str, str], name: str
+        self,
+        workload: Workload,
+        container: Container,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        name: str,
+        mounts: Mapping[str, Path] | None = None,
     ) -> tuple[list[str], dict[str, str]]:
         options = ["--rm", "--name", name, "--network", "host", "--pull", "never"]
         if container.run_as_user is not None:
@@ -441,6 +450,9 @@ class PodmanLauncher:
             options += ["--memory", str(container.memory_limit)]
         if self.pg_socket is not None:
             options += ["--volume", f"{self.pg_socket}:{CONTAINER_PG_SOCKET_DIR}/{self.pg_socket.name}"]
+        # Secret volumes (the component's certificate) where the pod mounts them, read-only.
+        for path, local in sorted((mounts or {}).items()):
+            options += ["--volume", f"{local}:{path}:ro"]
         for key, value in env.items():
             options += ["--env", f"{key}={value}"]
         # Kubernetes: `command` replaces the image's ENTRYPOINT, `args` its CMD.
@@ -530,6 +542,9 @@ async def check_containers(services: Collection[str] = (), values_files: Sequenc
                 .render_as_string(hide_password=False)
                 for db in databases
             }
+            # The certificates the pods mount: a local CA, one per component, one for the check itself.
+            identities = issue_local_identities(manifests, scratch / "tls")
+            local.secret_dirs, local.client = identities.secret_dirs, identities.client
             launcher = PodmanLauncher(socket_of(admin_url))
             with otlp_sink() as local.otlp_endpoint:
                 return await LocalRun(local, launcher, scratch / "logs", name_prefix="shop-check").run(chosen, tests)

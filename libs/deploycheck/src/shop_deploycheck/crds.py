@@ -1,5 +1,5 @@
 """Schema checks of custom resources (Argo Rollouts, KEDA, CloudNativePG, Prometheus Operator,
-Gateway API) against their CRDs' OpenAPI v3 schemas, without a cluster.
+Gateway API, cert-manager) against their CRDs' OpenAPI v3 schemas, without a cluster.
 
 The schemas in `crds/` are each CRD's `openAPIV3Schema` as JSON schema with unknown fields
 rejected (`additionalProperties: false` on every object whose properties the CRD lists), which is
@@ -37,6 +37,8 @@ SCHEMA_FILES: dict[tuple[str, str], str] = {
     ("monitoring.coreos.com/v1", "PrometheusRule"): "prometheusrule_v1.json",
     ("gateway.networking.k8s.io/v1", "GRPCRoute"): "grpcroute_v1.json",
     ("gateway.networking.k8s.io/v1", "HTTPRoute"): "httproute_v1.json",
+    ("cert-manager.io/v1", "Certificate"): "certificate_v1.json",
+    ("cert-manager.io/v1", "Issuer"): "issuer_v1.json",
 }
 KINDS: frozenset[tuple[str, str]] = frozenset(SCHEMA_FILES)
 """(apiVersion, kind) of every custom resource `validate` knows."""

@@ -1,12 +1,15 @@
 """Run a render's workloads on this machine the way their pods would run, and see them answer.
 
 For every Deployment: its migration Job's command first (when it has one), then the container's
-command with its resolved environment (see `workloads.LocalEnvironment`), all at once so that
-peers reach each other; then its startup probe until SERVING (gRPC health, or HTTP 200), one
-read-only call of each gRPC API it serves (so its RED metrics have series), a scrape of its
-metrics port, then the render's `helm test` Pods of the served services (given to `run`): each
-must exit 0 and print SERVING (gRPC health) or 200 (HTTP); finally SIGTERM, after which every
-server must exit 0.
+command with its resolved environment (see `workloads.LocalEnvironment`) and its secret volumes
+(the components' certificates, see `localtls`), all at once so that peers reach each other; then
+its startup probe until SERVING (gRPC health, or HTTP 200: on the plain-text health port where
+the pod has one, as the kubelet asks), one read-only call of each gRPC API it serves on its gRPC
+port (so its RED metrics have series; over mutual TLS with the tooling's certificate when the
+server asks for one), a scrape of its metrics port (HTTPS with its own certificate when /metrics
+is on its TLS port, as the ServiceMonitor does), then the render's `helm test` Pods of the served
+services (given to `run`): each must exit 0 and print SERVING (gRPC health) or 200 (HTTP);
+finally SIGTERM, after which every server must exit 0.
 
 How a command starts is the launcher's business: a local process from the virtualenv
 (`ProcessLauncher`, the chart's conformance test) or a podman container with the pod's security
@@ -18,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import ssl
 import subprocess
 import sys
 import time
@@ -35,6 +39,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from shop_deploycheck.workloads import LOCAL_HOST, Container, HelmTestPod, LocalEnvironment, ResolutionError, Workload
 from shop_devstack.health import SERVING, check_once, http_get
 from shop_devstack.processes import ChildProcess, run_to_completion, tail
+from shopkit.pki import Issued
 
 # Prometheus adds these to every scraped series (Prometheus operator: ServiceMonitor/PodMonitor).
 STANDARD_TARGET_LABELS = frozenset({"job", "instance", "namespace", "pod", "service", "container", "endpoint"})
@@ -42,9 +47,16 @@ STANDARD_TARGET_LABELS = frozenset({"job", "instance", "namespace", "pod", "serv
 
 class Launcher(Protocol):
     def command(
-        self, workload: Workload, container: Container, argv: Sequence[str], env: Mapping[str, str], name: str
+        self,
+        workload: Workload,
+        container: Container,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        name: str,
+        mounts: Mapping[str, Path] | None = None,
     ) -> tuple[list[str], dict[str, str]]:
-        """The argv and environment of the local process that runs `argv` as `container` would."""
+        """The argv and environment of the local process that runs `argv` as `container` would;
+        `mounts` (mount path -> local folder) are its secret volumes, read-only."""
 
     async def cleanup(self, names: Collection[str]) -> None:
         """Remove whatever is left of the runs with these names."""
@@ -54,27 +66,47 @@ class Launcher(Protocol):
 class ProcessLauncher:
     """The container's command as a plain process: the entrypoint from this virtualenv's bin/,
     the container's environment and nothing of this process's own (beyond PATH and a HOME).
-    Unlike the image, the virtualenv may keep the bytecode it compiles: later starts are faster."""
+    Unlike the image, the virtualenv may keep the bytecode it compiles: later starts are faster.
+    A path under a mount (an environment value or an argument) becomes the local folder's;
+    `executables` stand in for programs the image has at a path of its own (its Python)."""
 
     home: Path
     bin_dir: Path = field(default_factory=lambda: Path(sys.executable).parent)
+    executables: Mapping[str, str] = field(default_factory=dict)
 
     def command(
-        self, workload: Workload, container: Container, argv: Sequence[str], env: Mapping[str, str], name: str
+        self,
+        workload: Workload,
+        container: Container,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        name: str,
+        mounts: Mapping[str, Path] | None = None,
     ) -> tuple[list[str], dict[str, str]]:
+        mounts = mounts or {}
         if not argv:
             raise ValueError(f"{workload.deployment}: the container sets no command; a local run needs one")
-        executable = argv[0] if "/" in argv[0] else str(self.bin_dir / argv[0])
+        executable = self.executables.get(argv[0]) or (argv[0] if "/" in argv[0] else str(self.bin_dir / argv[0]))
         base = {
             "PATH": f"{self.bin_dir}:/usr/local/bin:/usr/bin:/bin",
             "HOME": str(self.home),
             "TMPDIR": str(self.home),
             "PYTHONUNBUFFERED": "1",
         }
-        return [executable, *argv[1:]], {**base, **env}
+        args = [mounted(part, mounts) for part in argv[1:]]
+        return [executable, *args], {**base, **{key: mounted(value, mounts) for key, value in env.items()}}
 
     async def cleanup(self, names: Collection[str]) -> None:
         """Processes are stopped by their ChildProcess; nothing else is left behind."""
+
+
+def mounted(value: str, mounts: Mapping[str, Path]) -> str:
+    """`value` with a leading mount path (the whole value, or a path below it) made local."""
+    for mount_path, local in mounts.items():
+        prefix = mount_path.rstrip("/")
+        if value == prefix or value.startswith(f"{prefix}/"):
+            return f"{local}{value[len(prefix) :]}"
+    return value
 
 
 @dataclass
@@ -112,12 +144,25 @@ class Outcome:
 NO_SIDE_EFFECTS = descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS
 
 
-def touch_read_only_methods(target: str, timeout: float = 5.0) -> list[str]:
+def touch_read_only_methods(
+    target: str, timeout: float = 5.0, credentials: grpc.ChannelCredentials | None = None
+) -> list[str]:
     """Call one read-only (NO_SIDE_EFFECTS) unary method of every API the server lists through
     reflection, with an empty request. Whatever the answer, the call is counted in the server's
-    RED metrics under its own grpc_service label. Blocking."""
+    RED metrics under its own grpc_service label. With `credentials` the channel is mutual TLS;
+    a server that answers only plain text (a public edge) is asked in plain text. Blocking."""
+    if credentials is not None:
+        try:
+            return _touch(grpc.secure_channel(target, credentials), timeout)
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.UNAVAILABLE:  # type: ignore[attr-defined]
+                raise
+    return _touch(grpc.insecure_channel(target), timeout)
+
+
+def _touch(channel: grpc.Channel, timeout: float) -> list[str]:
     touched = []
-    with grpc.insecure_channel(target) as channel:
+    with channel:
         database = ProtoReflectionDescriptorDatabase(channel)
         pool = descriptor_pool.DescriptorPool(database)
         for service_name in database.get_services():
@@ -137,9 +182,15 @@ def touch_read_only_methods(target: str, timeout: float = 5.0) -> list[str]:
     return touched
 
 
-def scrape(port: int, timeout: float = 5.0) -> dict[str, list[dict[str, str]]]:
-    """GET /metrics: sample name -> the label sets of its samples. Blocking."""
-    with urllib.request.urlopen(f"http://{LOCAL_HOST}:{port}/metrics", timeout=timeout) as response:
+def scrape(port: int, timeout: float = 5.0, identity: Issued | None = None) -> dict[str, list[dict[str, str]]]:
+    """GET /metrics: sample name -> the label sets of its samples; over HTTPS presenting
+    `identity` when given. Blocking."""
+    context = None
+    if identity is not None:
+        context = ssl.create_default_context(cafile=str(identity.ca_file))
+        context.load_cert_chain(str(identity.cert_file), str(identity.key_file))
+    url = f"{'http' if context is None else 'https'}://{LOCAL_HOST}:{port}/metrics"
+    with urllib.request.urlopen(url, timeout=timeout, context=context) as response:
         text = response.read().decode()
     samples: dict[str, list[dict[str, str]]] = {}
     for family in text_string_to_metric_families(text):
@@ -183,8 +234,21 @@ class LocalRun:
         env = self.local.environment(workload, container)
         argv = self.local.argv(workload, container, env)
         name = self._name(workload, suffix)
-        command, process_env = self.launcher.command(workload, container, argv, env, name)
+        mounts = self.local.mounts(container, workload.deployment)
+        command, process_env = self.launcher.command(workload, container, argv, env, name, mounts)
         return ChildProcess(name, command, process_env, self.logs_dir / f"{name}.log")
+
+    def _identity(self, workload: Workload) -> Issued | None:
+        """The local files of the certificate the workload's container serves with, if any."""
+        env = {e["name"]: str(e.get("value", "")) for e in workload.container.env if "value" in e}
+        paths = [env.get(name, "") for name in ("TLS_CERT_FILE", "TLS_KEY_FILE", "TLS_CA_FILE")]
+        if not all(paths):
+            return None
+        local = [self.local.local_file(workload.container, path) for path in paths]
+        if any(path is None for path in local):
+            return None
+        cert, key, ca = (path for path in local if path is not None)
+        return Issued(cert, key, ca)
 
     async def _migrate(self, workload: Workload, outcome: Outcome) -> None:
         if workload.migrate is None:
@@ -217,17 +281,27 @@ class LocalRun:
             await asyncio.sleep(0.25)
 
     async def _exercise(self, workload: Workload, outcome: Outcome) -> None:
-        grpc_ports = {
-            p.port for p in (workload.container.startup, workload.container.readiness) if p and p.kind == "grpc"
-        }
-        for port in sorted(grpc_ports):
+        identity = self._identity(workload)
+        port = workload.grpc_port
+        if port is not None:
             target = f"{LOCAL_HOST}:{self.local.local_port(workload, port)}"
-            outcome.touched += await asyncio.to_thread(touch_read_only_methods, target)
+            credentials = None
+            if identity is not None and self.local.client is not None:
+                client = self.local.client
+                credentials = grpc.ssl_channel_credentials(
+                    client.ca_file.read_bytes(), client.key_file.read_bytes(), client.cert_file.read_bytes()
+                )
+            try:
+                outcome.touched += await asyncio.to_thread(touch_read_only_methods, target, 5.0, credentials)
+            except grpc.RpcError as error:
+                outcome.problems.append(f"gRPC port {port}: {error}")
         metrics = workload.metrics_port
         if metrics is None:
             return
+        # A dedicated metrics port is plain text; /metrics on the HTTP server's port is behind its TLS.
+        tls = identity if identity is not None and metrics != workload.container.ports.get("metrics") else None
         try:
-            outcome.samples = await asyncio.to_thread(scrape, self.local.local_port(workload, metrics))
+            outcome.samples = await asyncio.to_thread(scrape, self.local.local_port(workload, metrics), 5.0, tls)
         except OSError as error:
             outcome.problems.append(f"metrics port {metrics}: {error}")
 
@@ -242,7 +316,12 @@ class LocalRun:
         except ResolutionError as error:
             result.problem = str(error)
             return
-        command, env = self.launcher.command(workload, pod.container, argv, {}, self._test_name(pod))
+        try:
+            mounts = self.local.mounts(pod.container, pod.name)
+        except ResolutionError as error:
+            result.problem = str(error)
+            return
+        command, env = self.launcher.command(workload, pod.container, argv, {}, self._test_name(pod), mounts)
         started = time.monotonic()
         process = await asyncio.create_subprocess_exec(
             *command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT

@@ -10,7 +10,9 @@ in the cluster is pointed at its local stand-in:
   database on the local PostgreSQL server;
 - NATS_URL -> the local NATS server; OTEL_EXPORTER_OTLP_ENDPOINT -> a local endpoint;
 - `host:port` of a Service the chart renders -> 127.0.0.1 and the local port of the pod's port;
-- `*_PORT` settings equal to one of the container's ports -> that port's local number.
+- `*_PORT` settings equal to one of the container's ports -> that port's local number;
+- a Secret mounted as a volume -> a local folder holding its keys as files, when the run has one
+  (`secret_dirs`: the components' certificates, see `localtls`); other secret volumes are left out.
 
 The same rewriting of Service addresses applies to a container's command and args (after `$(VAR)`
 expansion), which is where the chart's `helm test` Pods name the Service they check.
@@ -24,7 +26,11 @@ import re
 import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shopkit.pki import Issued
 
 Manifest = dict[str, Any]
 
@@ -58,6 +64,16 @@ class Probe:
 
 
 @dataclass(frozen=True)
+class SecretMount:
+    """A secret volume mounted into a container: the files are its keys, or `items` (key, path)."""
+
+    path: str  # mountPath
+    secret: str  # secretName
+    items: tuple[tuple[str, str], ...] = ()
+    read_only: bool = True
+
+
+@dataclass(frozen=True)
 class Container:
     """One container of a rendered pod template, as much of it as a local run needs."""
 
@@ -78,6 +94,7 @@ class Container:
     startup: Probe | None
     readiness: Probe | None
     liveness: Probe | None
+    secret_mounts: tuple[SecretMount, ...] = ()
 
     @property
     def health(self) -> Probe | None:
@@ -114,11 +131,21 @@ class Workload:
 
     @property
     def metrics_port(self) -> int | None:
-        """The container port named `metrics`, else the HTTP port of an HTTP server's probes."""
-        if "metrics" in self.container.ports:
-            return self.container.ports["metrics"]
+        """The container port named `metrics`, else the `http` port (an HTTP server serves /metrics
+        there), else the port of its HTTP probes."""
+        for name in ("metrics", "http"):
+            if name in self.container.ports:
+                return self.container.ports[name]
         probe = self.container.health
         return probe.port if probe is not None and probe.kind == "http" else None
+
+    @property
+    def grpc_port(self) -> int | None:
+        """The port of its gRPC API: the container port named `grpc`, else that of its gRPC probes."""
+        if "grpc" in self.container.ports:
+            return self.container.ports["grpc"]
+        probe = self.container.health
+        return probe.port if probe is not None and probe.kind == "grpc" else None
 
 
 def _probe(container: Manifest, key: str, ports: Mapping[str, int]) -> Probe | None:
@@ -152,10 +179,17 @@ def parse_container(container: Manifest, pod_spec: Manifest) -> Container:
     security = container.get("securityContext") or {}
     volumes = {v["name"]: v for v in pod_spec.get("volumes", [])}
     tmpfs = []
+    secrets = []
     for mount in container.get("volumeMounts", []):
         volume = volumes.get(mount["name"], {})
         if "emptyDir" in volume:
             tmpfs.append((mount["mountPath"], str((volume["emptyDir"] or {}).get("sizeLimit", ""))))
+        elif "secret" in volume:
+            source = volume["secret"]
+            items = tuple((str(i["key"]), str(i["path"])) for i in source.get("items") or [])
+            secrets.append(
+                SecretMount(mount["mountPath"], source["secretName"], items, bool(mount.get("readOnly", False)))
+            )
     limits = (container.get("resources") or {}).get("limits") or {}
     return Container(
         name=container["name"],
@@ -175,6 +209,7 @@ def parse_container(container: Manifest, pod_spec: Manifest) -> Container:
         startup=_probe(container, "startupProbe", ports),
         readiness=_probe(container, "readinessProbe", ports),
         liveness=_probe(container, "livenessProbe", ports),
+        secret_mounts=tuple(secrets),
     )
 
 
@@ -309,6 +344,10 @@ class LocalEnvironment:
     otlp_endpoint: str
     ports: PortMap = field(default_factory=PortMap)
     node_name: str = "local"
+    # Secret name -> a local folder with its keys as files (see `localtls`); mounted where pods mount it.
+    secret_dirs: Mapping[str, Path] = field(default_factory=dict)
+    # The certificate a local check presents to the servers it calls (the operators' tooling).
+    client: Issued | None = None
 
     def __post_init__(self) -> None:
         self._workloads = workloads(self.manifests)
@@ -456,6 +495,26 @@ class LocalEnvironment:
         container = container or workload.container
         env = self.environment(workload, container) if env is None else env
         return self.command_line(container, env, workload.namespace, workload.deployment)
+
+    def mounts(self, container: Container, owner: str = "") -> dict[str, Path]:
+        """Mount path -> local folder of each secret volume the run has a stand-in for."""
+        found = {}
+        for mount in container.secret_mounts:
+            local = self.secret_dirs.get(mount.secret)
+            if local is None:
+                continue
+            if any(key != path for key, path in mount.items):
+                raise ResolutionError(f"{owner or container.name}: items of secret {mount.secret} rename its keys")
+            found[mount.path] = local
+        return found
+
+    def local_file(self, container: Container, path: str) -> Path | None:
+        """Where a file the container reads from a mounted secret is on this machine."""
+        for mount_path, local in self.mounts(container).items():
+            inside = PurePosixPath(path)
+            if inside.is_relative_to(mount_path):
+                return local / inside.relative_to(mount_path)
+        return None
 
     def test_argv(self, pod: HelmTestPod) -> list[str]:
         """A `helm test` Pod's command line, the Service it checks made local."""
