@@ -314,8 +314,20 @@ what only a server needs (its certificate, the health port). */}}
 {{ include "shop.databaseEnv" (dict "root" $root "name" .name) }}
 {{- end }}
 {{- if $topo.nats }}
+{{- if $root.Values.nats.auth.enabled }}
+# Its own NATS user, named after the service (shopkit.natsauth: its own subjects, streams and
+# consumers only); the password from the Secret goes into NATS_URL's userinfo.
+- name: NATS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $root.Values.nats.auth.secretName }}
+      key: {{ .name }}
+- name: NATS_URL
+  value: {{ regexReplaceAll "://" $root.Values.nats.url (printf "://%s:$$(NATS_PASSWORD)@" .name) | quote }}
+{{- else }}
 - name: NATS_URL
   value: {{ $root.Values.nats.url | quote }}
+{{- end }}
 {{- end }}
 {{- range $peer := $topo.calls }}
 - name: {{ upper $peer }}_ADDR

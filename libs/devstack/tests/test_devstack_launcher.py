@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -39,9 +40,12 @@ from shop_devstack.harness import free_port_offset, read_state
 from shop_devstack.layout import (
     GATEWAY_GRPC_PORT,
     GATEWAY_HTTP_PORT,
+    NATS_MONITOR_PORT,
+    NATS_PORT,
     SANDBOX_HTTP_PORT,
     SERVICE_PORTS,
 )
+from shopkit import natsauth
 
 pytestmark = [
     pytest.mark.skipif(os.environ.get("SHOP_SKIP_LAUNCHER_TEST") == "1", reason="SHOP_SKIP_LAUNCHER_TEST=1 was set"),
@@ -218,6 +222,17 @@ def test_launcher_starts_seeds_restarts_and_stops_cleanly(
         else:
             assert rows(state)[name]["health"] == "not built yet", name
     assert rows(state)["postgres"]["pid"] and rows(state)["nats"]["pid"]
+
+    # 1b. NATS: every service is connected as its own user (shopkit.natsauth), given in its NATS_URL,
+    #     and the server admits no connection without a user.
+    _, connections = http("GET", f"http://127.0.0.1:{NATS_MONITOR_PORT + offset}/connz?auth=true&limit=1024")
+    users = {c.get("name"): c.get("authorized_user") for c in connections["connections"]}
+    for name in set(services) & set(natsauth.SERVICES):
+        assert users.get(name) == name, (name, users)
+        assert environment_of(services[name]["pid"])["NATS_URL"].startswith(f"nats://{name}:"), name
+    with socket.create_connection(("127.0.0.1", NATS_PORT + offset), timeout=5) as raw:
+        greeting = json.loads(raw.makefile("rb").readline().split(b" ", 1)[1])
+    assert greeting["auth_required"] is True
 
     # 2. Reflection lists each service's API.
     for name in services:

