@@ -39,7 +39,6 @@ CRASH_SWITCH = "checkout-crash.armed"  # in the stack's folder, next to its data
 CLIENT_IPS = (ipaddress.ip_address("198.18.0.1") + n for n in itertools.count())
 # The payment sandbox's issuing countries by BIN (cards outside its table are US cards).
 CARD_BINS = {"US": "424242", "GB": "400000826", "NG": "400000566"}
-ADMIN = (("x-shop-role", "admin"),)
 SANDBOX_AUTHORISATIONS = "sandbox_authorizations_total"  # the sandbox's counter of authorisations (not replays)
 
 T = TypeVar("T")
@@ -227,7 +226,7 @@ def eventually(read: Callable[[], T], done: Callable[[T], bool], within: float =
 
 class Backstage:
     """What happened behind the gateway, read where each fact lives: stock per location (inventory), orders
-    with their payment and history and checkouts with their steps (as admin, over the services' gRPC ports),
+    with their payment and history and checkouts with their steps (as tooling, over the services' gRPC ports),
     authorisations at the payment sandbox, and the launcher's process table. It only reads."""
 
     eventually = staticmethod(eventually)
@@ -257,11 +256,11 @@ class Backstage:
 
     def order(self, order_id: str) -> order_pb2.Order:
         request = order_pb2.GetOrderRequest(order_id=order_id, view=order_pb2.ORDER_VIEW_FULL)
-        return self.orders.GetOrder(request, metadata=ADMIN, timeout=10).order
+        return self.orders.GetOrder(request, timeout=10).order
 
     def checkout(self, checkout_id: str) -> checkout_pb2.Checkout:
         request = checkout_pb2.GetCheckoutRequest(checkout_id=checkout_id)
-        return self.checkouts.GetCheckout(request, metadata=ADMIN, timeout=10).checkout
+        return self.checkouts.GetCheckout(request, timeout=10).checkout
 
     def authorization(self, authorization_id: str) -> dict[str, Any]:
         """The payment sandbox's record of an authorisation (status, amounts, captures, metadata)."""

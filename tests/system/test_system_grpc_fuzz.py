@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
 SERVER_ERRORS = frozenset({grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DATA_LOSS})
 CALL_SECONDS = 20.0
-# On whose behalf: nobody, a customer, the calling service itself, an operator.
+# On whose behalf: nobody, a customer, the calling process itself, an admin.
 CALLERS: dict[str, tuple[tuple[str, str], ...]] = {
     "anonymous": (),
     "customer": (("x-shop-role", "customer"), ("x-shop-customer-id", "fuzz-customer")),
@@ -87,7 +87,7 @@ def channels(stack: Stack) -> Iterator[dict[tuple[str, str], grpc.Channel]]:
 
 @pytest.mark.parametrize(("process", "port", "method"), METHODS, ids=[f"{p}.{m.name}" for p, _, m in METHODS])
 def test_no_request_gets_a_server_error(
-    channels: dict[tuple[str, str], grpc.Channel], process: str, port: int, method: Method
+    stack: Stack, channels: dict[tuple[str, str], grpc.Channel], process: str, port: int, method: Method
 ) -> None:
     identity = "" if process == "gateway" else identity_for(process, method)
     call = channels[(process, identity)].unary_unary(
@@ -95,10 +95,11 @@ def test_no_request_gets_a_server_error(
         request_serializer=_serialized,
         response_deserializer=message_class(method.response).FromString,
     )
-    if method.service == GATEWAY_SERVICE:
-        callers = ["anonymous"]
-    else:  # only tooling speaks for a user; a service calls as itself
-        callers = sorted(CALLERS) if identity == TOOLING else ["service"]
+    callers = ["anonymous"] if method.service == GATEWAY_SERVICE else sorted(CALLERS)
+
+    def signed(metadata: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+        """A user as the gateway names one to a service: in a token it signed for that service."""
+        return metadata if process == "gateway" else stack.as_user(process, metadata)
 
     @settings(
         max_examples=EXAMPLES,
@@ -110,7 +111,7 @@ def test_no_request_gets_a_server_error(
     def check(request: Message, caller: str) -> None:
         code, details = grpc.StatusCode.OK, ""
         try:
-            call(request, metadata=CALLERS[caller], timeout=CALL_SECONDS)
+            call(request, metadata=signed(CALLERS[caller]), timeout=CALL_SECONDS)
         except grpc.RpcError as error:
             code = error.code()
             details = error.details() or ""

@@ -1,6 +1,7 @@
 """Every caller proves who it is, on the launched stack: each refusal with the real services and the
 certificates `shop-dev run` issued (a wrong certificate, plain text, an identity calling a method its
-allow-list does not give it, a service stating a user's role), and nothing changed by a refused call."""
+allow-list does not give it, a bare role header, a user token for another service or not signed by
+the gateway), and nothing changed by a refused call."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from shop_devstack.harness import Stack
 from shop_devstack.layout import SERVICE_PORTS
 from shopkit import pki
 from shopkit.errors import RpcErrorInfo, parse_rpc_error
+from shopkit.usertoken import Signer
 
 SKU = "IDENTITY-TEST-SKU"
+AS_ADMIN = (("x-shop-role", "admin"),)
 
 
 Metadata = tuple[tuple[str, str], ...]
@@ -35,9 +38,7 @@ def inventory_as(stack: Stack, identity: str) -> inventory_pb2_grpc.InventorySer
 
 
 def stock_rows(stack: Stack) -> int:
-    levels = inventory_as(stack, "tooling").GetStockLevels(
-        inventory_pb2.GetStockLevelsRequest(skus=[SKU]), metadata=(("x-shop-role", "admin"),), timeout=10
-    )
+    levels = inventory_as(stack, "tooling").GetStockLevels(inventory_pb2.GetStockLevelsRequest(skus=[SKU]), timeout=10)
     return len(levels.stock)
 
 
@@ -71,16 +72,28 @@ def test_a_service_cannot_call_a_method_its_allow_list_does_not_give_it(stack: S
 
 def test_the_saga_steps_are_checkouts_alone(stack: Stack) -> None:
     orders = order_pb2_grpc.OrderServiceStub(stack.service_channel("order", "tooling"))
-    info = refused(orders.CreateOrder, order_pb2.CreateOrderRequest(), metadata=(("x-shop-role", "admin"),))
+    info = refused(orders.CreateOrder, order_pb2.CreateOrderRequest(), metadata=())
     assert (info.code, info.reason) == (grpc.StatusCode.PERMISSION_DENIED, "CALLER_NOT_ALLOWED")
 
 
-def test_a_service_cannot_state_a_users_role(stack: Stack) -> None:
-    as_admin = (("x-shop-role", "admin"),)
-    orders = order_pb2_grpc.OrderServiceStub(stack.service_channel("order", "checkout"))
-    info = refused(orders.GetOrder, order_pb2.GetOrderRequest(order_id="ord-any"), metadata=as_admin)
-    assert (info.code, info.reason, info.metadata["header"]) == (
-        grpc.StatusCode.PERMISSION_DENIED,
-        "USER_CONTEXT_NOT_ALLOWED",
-        "x-shop-role",
-    )
+def test_a_bare_role_header_is_refused_even_from_the_gateway(stack: Stack) -> None:
+    for identity in ("gateway", "checkout", "tooling"):
+        orders = order_pb2_grpc.OrderServiceStub(stack.service_channel("order", identity))
+        info = refused(orders.GetOrder, order_pb2.GetOrderRequest(order_id="ord-any"), metadata=AS_ADMIN)
+        assert (info.code, info.reason, info.metadata["header"]) == (
+            grpc.StatusCode.PERMISSION_DENIED,
+            "USER_TOKEN_REQUIRED",
+            "x-shop-role",
+        ), identity
+
+
+def test_a_user_token_for_another_service_or_signed_by_another_key_is_refused(stack: Stack) -> None:
+    orders = order_pb2_grpc.OrderServiceStub(stack.service_channel("order", "gateway"))
+    request = order_pb2.ListOrdersRequest()
+    for_the_cart = stack.as_user("cart", AS_ADMIN)
+    by_checkout = Signer((stack.data_dir / "pki" / "checkout-key.pem").read_bytes()).metadata(AS_ADMIN, "order")
+    for metadata in (for_the_cart, by_checkout):
+        info = refused(orders.ListOrders, request, metadata=tuple(metadata))
+        assert (info.code, info.reason) == (grpc.StatusCode.UNAUTHENTICATED, "USER_TOKEN_INVALID")
+    listed = orders.ListOrders(request, metadata=stack.as_user("order", AS_ADMIN), timeout=10)
+    assert listed is not None  # the gateway's own token for the order service is believed

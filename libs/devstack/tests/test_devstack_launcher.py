@@ -255,7 +255,7 @@ def test_launcher_starts_seeds_restarts_and_stops_cleanly(
                 inventory_pb2_grpc.InventoryServiceStub(inventory)
                 .ListLocations(
                     inventory_pb2.ListLocationsRequest(page=common_pb2.PageRequest(page_size=100)),
-                    metadata=(("x-shop-role", "admin"),),
+                    metadata=(("x-shop-role", "service"),),  # tooling calls as itself
                     timeout=10,
                 )
                 .locations

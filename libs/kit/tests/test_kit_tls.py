@@ -1,8 +1,10 @@
 """Mutual TLS and the callers' allow-lists over real connections: who may connect, which identity may
-call which method, who may speak for a user, and the plain-text health port for probes."""
+call which method, the end user as a token the gateway signed (bare headers refused), and the
+plain-text health port for probes."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from shopkit.server import GrpcService
 from shopkit.settings import ServiceSettings
 from shopkit.testing import free_port
 from shopkit.tls import Tls, TlsSettingsError
+from shopkit.usertoken import Signer, TokensFor
 
 NAMES = ("server", "checkout", "cart", "gateway", "tooling")
 
@@ -50,6 +53,7 @@ def secure_settings(directory: Path, **overrides: Any) -> ServiceSettings:
         "tls_cert_file": str(directory / "server.pem"),
         "tls_key_file": str(directory / "server-key.pem"),
         "tls_ca_file": str(directory / "ca.pem"),
+        "user_token_issuer_cert_file": str(directory / "gateway.pem"),
     }
     return ServiceSettings(**{**fields, **overrides})
 
@@ -64,14 +68,25 @@ async def server(pki_dir: Path) -> AsyncIterator[GrpcService]:
     await service.stop()
 
 
-async def call(server: GrpcService, tls: Tls | None, method: str = "Whoami", **kwargs: Any) -> common_pb2.Money:
-    async with make_channel(f"127.0.0.1:{server.port}", [], tls=tls) as channel:
+def signing(directory: Path, key_of: str = "gateway", audience: str = "server", **kwargs: Any) -> TokensFor:
+    return TokensFor(Signer((directory / f"{key_of}-key.pem").read_bytes(), **kwargs), audience)
+
+
+async def call(
+    server: GrpcService,
+    tls: Tls | None,
+    method: str = "Whoami",
+    user_tokens: TokensFor | None = None,
+    **kwargs: Any,
+) -> common_pb2.Money:
+    async with make_channel(f"127.0.0.1:{server.port}", [], tls=tls, user_tokens=user_tokens) as channel:
         return await stub(channel, method)(common_pb2.Money(amount=7), timeout=5, **kwargs)
 
 
 async def refused(server: GrpcService, tls: Tls | None, method: str = "Whoami", **kwargs: Any) -> Any:
     with pytest.raises(grpc.aio.AioRpcError) as error:
         await call(server, tls, method, **kwargs)
+    assert error.value.code() is not grpc.StatusCode.UNKNOWN
     return parse_rpc_error(error.value)
 
 
@@ -110,22 +125,45 @@ async def test_no_certificate_and_plain_text_cannot_connect(server: GrpcService,
     assert (await refused(server, None)).code is grpc.StatusCode.UNAVAILABLE
 
 
-async def test_only_the_gateway_and_tooling_speak_for_a_user(server: GrpcService, pki_dir: Path) -> None:
-    as_admin = (("x-shop-role", "admin"), ("x-shop-customer-id", "c-1"))
+AS_ADMIN = (("x-shop-role", "admin"), ("x-shop-customer-id", "c-1"))
 
-    forged = await refused(server, files(pki_dir, "checkout"), metadata=as_admin)
-    for_user = await call(server, files(pki_dir, "gateway"), metadata=as_admin)
-    operator = await call(server, files(pki_dir, "tooling"), metadata=as_admin)
+
+async def test_the_user_travels_as_a_token_the_gateway_signed_for_this_service(
+    server: GrpcService, pki_dir: Path
+) -> None:
+    gateway = await call(server, files(pki_dir, "gateway"), user_tokens=signing(pki_dir), metadata=AS_ADMIN)
+    anonymous = await call(server, files(pki_dir, "gateway"), user_tokens=signing(pki_dir))
+    operator = await call(server, files(pki_dir, "tooling"), user_tokens=signing(pki_dir), metadata=AS_ADMIN)
     plain_service = await call(server, files(pki_dir, "checkout"), metadata=(("x-shop-role", "service"),))
 
-    assert (forged.code, forged.reason, forged.metadata["header"]) == (
-        grpc.StatusCode.PERMISSION_DENIED,
-        "USER_CONTEXT_NOT_ALLOWED",
-        "x-shop-role",
-    )
-    assert for_user.currency == "admin|c-1|gateway"
-    assert operator.currency == "admin|c-1|tooling"
+    assert gateway.currency == "admin|c-1|gateway"
+    assert anonymous.currency == "||gateway"
+    assert operator.currency == "admin|c-1|tooling"  # a local stack's tooling holds the gateway's key
     assert plain_service.currency == "service||checkout"
+
+
+async def test_bare_user_headers_are_refused_from_every_caller(server: GrpcService, pki_dir: Path) -> None:
+    for name in ("gateway", "tooling", "checkout"):
+        info = await refused(server, files(pki_dir, name), metadata=AS_ADMIN)
+        assert (info.code, info.reason, info.metadata["header"]) == (
+            grpc.StatusCode.PERMISSION_DENIED,
+            "USER_TOKEN_REQUIRED",
+            "x-shop-role",
+        )
+
+
+async def test_a_token_for_another_service_of_another_signer_or_expired_is_refused(
+    server: GrpcService, pki_dir: Path
+) -> None:
+    gateway = files(pki_dir, "gateway")
+    forged = [
+        signing(pki_dir, audience="cart"),  # meant for the cart
+        signing(pki_dir, key_of="checkout"),  # a service's own key is not the gateway's
+        signing(pki_dir, clock=lambda: time.time() - 600),  # expired ten minutes ago
+    ]
+    for user_tokens in forged:
+        info = await refused(server, gateway, user_tokens=user_tokens, metadata=AS_ADMIN)
+        assert (info.code, info.reason) == (grpc.StatusCode.UNAUTHENTICATED, "USER_TOKEN_INVALID")
 
 
 async def test_the_health_port_answers_in_plain_text_and_serves_nothing_else(server: GrpcService) -> None:

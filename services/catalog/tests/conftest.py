@@ -89,6 +89,7 @@ async def catalog_runtime(catalog_database_url: str, nats_url: str) -> AsyncIter
     settings = CatalogSettings(
         database_url=catalog_database_url,
         nats_url=nats_url,
+        grpc_host="127.0.0.1",
         grpc_port=0,
         metrics_port=0,
         log_format="text",

@@ -53,6 +53,7 @@ async def test_another_replicas_writes_show_within_the_ttl(
     settings = CatalogSettings(
         database_url=catalog_database_url,
         nats_url=nats_url,
+        grpc_host="127.0.0.1",
         grpc_port=0,
         metrics_port=0,
         log_format="text",

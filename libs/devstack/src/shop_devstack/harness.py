@@ -59,6 +59,11 @@ class Stack:
         credentials = grpc.ssl_channel_credentials(tls.authority, tls.private_key, tls.certificate)
         return grpc.secure_channel(f"127.0.0.1:{SERVICE_PORTS[service][0] + self.offset}", credentials)
 
+    def as_user(self, service: str, metadata: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+        """Call metadata naming an end user (`shopkit.auth.metadata_for`) as the gateway sends it to
+        `service`: a token signed with the gateway's key for that service."""
+        return tuple(identities.signer(self.data_dir).metadata(metadata, service))
+
     def log_tail(self, chars: int = 5000) -> str:
         return self.output.read_text()[-chars:]
 

@@ -4,6 +4,7 @@ benchmarks and the system tests call the services with the tooling certificate."
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from shop_devstack.layout import Layout
 from shopkit import pki
 from shopkit.access import IDENTITIES, TOOLING
 from shopkit.tls import Tls
+from shopkit.usertoken import Signer
 
 
 def pki_dir(data_dir: Path) -> Path:
@@ -35,6 +37,12 @@ def load(data_dir: Path, name: str = TOOLING) -> Tls:
 def tooling(data_dir: Path) -> Tls | None:
     """The tooling certificate of a stack that has run once in `data_dir`, else None."""
     return load(data_dir) if (pki_dir(data_dir) / f"{TOOLING}.pem").exists() else None
+
+
+@functools.cache
+def signer(data_dir: Path) -> Signer:
+    """Tokens of end users as the gateway signs them: tests on a local stack act as any user."""
+    return Signer((pki_dir(data_dir) / "gateway-key.pem").read_bytes())
 
 
 def channel(target: str, tls: Tls | None, options: list[tuple[str, Any]] | None = None) -> grpc.aio.Channel:

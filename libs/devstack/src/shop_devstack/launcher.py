@@ -301,8 +301,15 @@ class Launcher:
             absent={s.name for s in self.specs if s.name not in started} if spec.edge else (),
             gateway_dir=self.layout.gateway_dir,
             # The payment sandbox stands for a provider on the internet: HTTPS with a public CA there, plain HTTP here.
-            tls_files=self.certificates[spec.name].environment() if spec.name != "sandbox" else None,
+            tls_files=self._identity_environment(spec.name),
         )
+
+    def _identity_environment(self, name: str) -> dict[str, str] | None:
+        """A process's certificate, and the gateway's, whose key signs the end user's token."""
+        if name == "sandbox":
+            return None
+        issuer = {"USER_TOKEN_ISSUER_CERT_FILE": str(self.certificates["gateway"].cert_file)}
+        return {**self.certificates[name].environment(), **issuer}
 
     async def _migrate(self, services: list[ServiceSpec], urls: dict[str, str], nats_url: str) -> None:
         if not services:

@@ -1,4 +1,4 @@
-"""Seeds the demo data set through the services' own gRPC admin APIs (metadata `x-shop-role: admin`).
+"""Seeds the demo data set through the services' own gRPC admin APIs (with the tooling certificate).
 
 The data comes from the services' own demo generators (`shop_catalog.demo`, `shop_pricing.demo`,
 `shop_inventory.demo`): 1,000 products with their variants, base prices in USD and EUR with
@@ -32,10 +32,11 @@ from shopkit.tls import Tls
 
 DEMO_PRODUCTS = 1000
 DEMO_SEED = 0
-ADMIN = (("x-shop-role", "admin"),)
+# Tooling calls as itself (its certificate; the role `service`, which may administer), never as a user.
+AS_TOOLING = (("x-shop-role", "service"),)
 CALL_TIMEOUT_SECONDS = 60.0
 IMPORT_TIMEOUT_SECONDS = 300.0
-ADMIN_CALL: dict[str, Any] = {"metadata": ADMIN, "timeout": CALL_TIMEOUT_SECONDS}
+ADMIN_CALL: dict[str, Any] = {"metadata": AS_TOOLING, "timeout": CALL_TIMEOUT_SECONDS}
 
 Summary = dict[str, int]
 Products = list[dict[str, Any]]
@@ -103,7 +104,7 @@ async def seed_catalog(channel: grpc.aio.Channel, products: Products) -> Summary
     from shop_catalog import demo
 
     stub = catalog_pb2_grpc.CatalogServiceStub(channel)
-    summary = await demo.seed(stub, DEMO_PRODUCTS, DEMO_SEED, metadata=ADMIN, call_timeout=IMPORT_TIMEOUT_SECONDS)
+    summary = await demo.seed(stub, DEMO_PRODUCTS, DEMO_SEED, metadata=AS_TOOLING, call_timeout=IMPORT_TIMEOUT_SECONDS)
     if summary.failed:
         first = "; ".join(f"line {e.line}: {e.message}" for e in summary.errors[:3])
         raise SeedError(f"catalog import rejected {summary.failed} of {summary.received} products: {first}")
@@ -122,7 +123,7 @@ async def seed_inventory(channel: grpc.aio.Channel, products: Products) -> Summa
     from shop_inventory import demo
 
     stub = inventory_pb2_grpc.InventoryServiceStub(channel)
-    seeded = await demo.seed_demo(stub, skus_of(products), role="admin", call_timeout=CALL_TIMEOUT_SECONDS)
+    seeded = await demo.seed_demo(stub, skus_of(products), role="service", call_timeout=CALL_TIMEOUT_SECONDS)
     warehouses = sum(1 for loc in seeded.locations if loc.type == inventory_pb2.LOCATION_TYPE_WAREHOUSE)
     return {
         "warehouses": warehouses,
@@ -200,7 +201,7 @@ def examples(addresses: dict[str, str], pki: Path) -> list[str]:
         )
     if "catalog" in addresses:
         result.append(
-            f"{command} -H 'x-shop-role: admin' "
+            f"{command} "
             f'-d \'{{"category":{{"slug":"gifts","name":"Gifts"}}}}\' '
             f"{addresses['catalog']} shop.catalog.v1.CatalogService/CreateCategory"
         )

@@ -2,14 +2,13 @@
 
 Each service keeps an allow-list, method name -> identities, next to its servicer; a method the
 list leaves out is refused to everyone. On a TLS connection the server interceptor refuses a caller
-the list does not name, and refuses an end user's identity (`x-shop-role` and friends) from any
-caller but the gateway, which authenticated that user, and the operators' tooling. Plain text
-(loopback only: tests in one process) carries no identity, so nothing is checked there.
+the list does not name. Plain text (loopback only: tests in one process) carries no identity, so
+nothing is checked there. The end user on whose behalf a process calls is `auth`'s business.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 from shopkit.errors import PermissionDenied
 
@@ -19,10 +18,6 @@ TOOLING = "tooling"
 SERVICES = ("catalog", "pricing", "inventory", "cart", "checkout", "order", "fraud")
 # Every identity the shop's CA issues a certificate to.
 IDENTITIES = (*SERVICES, GATEWAY, "sandbox", TOOLING)
-# Callers that may state on whose behalf they call: the gateway verified the user's token; tooling is an operator.
-USER_CONTEXT_ISSUERS = frozenset({GATEWAY, TOOLING})
-USER_CONTEXT_KEYS = ("x-shop-role", "x-shop-customer-id", "x-shop-account-id")
-SERVICE_ROLE = "service"
 
 Callers = Mapping[str, frozenset[str]]
 
@@ -41,16 +36,3 @@ def check_caller(identity: str, allowed: frozenset[str], method: str) -> None:
             reason="CALLER_NOT_ALLOWED",
             metadata={"caller": identity, "method": method},
         )
-
-
-def check_user_context(identity: str, metadata: Iterable[tuple[str, str | bytes]]) -> None:
-    """A service calls as itself (role `service`, or no role at all); any other user context is forged."""
-    if identity in USER_CONTEXT_ISSUERS:
-        return
-    for key, value in metadata:
-        if key in USER_CONTEXT_KEYS and not (key == "x-shop-role" and value == SERVICE_ROLE):
-            raise PermissionDenied(
-                f"{identity} may not act on behalf of a user ({key})",
-                reason="USER_CONTEXT_NOT_ALLOWED",
-                metadata={"caller": identity, "header": key},
-            )

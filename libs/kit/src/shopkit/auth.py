@@ -1,23 +1,26 @@
-"""Who is calling: the end user the gateway established, or the service itself.
+"""Who is calling: the end user the gateway established, or the calling process itself.
 
-The gateway authenticates clients (JWT) and forwards `x-shop-role`, `x-shop-customer-id` and
-`x-shop-account-id`. A service believes them only from a caller whose certificate says it is the
-gateway or the operators' tooling (see `access`); a call from another service is that service, in
-the role `service`, whatever its headers say (the server interceptor refuses such headers anyway).
-Plain text carries no certificate: a test in one process states its caller in the headers alone.
+On TLS (see `tls`) the server interceptor establishes the caller once per call: the user of a
+token the gateway signed for this service (`usertoken`), else the calling process in the role
+`service`, or an anonymous shopper when the gateway calls with neither a user nor `x-shop-role:
+service` (the gateway's own calls, e.g. listing the stores). Bare `x-shop-role`,
+`x-shop-customer-id` and `x-shop-account-id` headers are refused there. Plain text carries no
+certificate: a test in one process states its caller in those headers alone (`metadata_for`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
 
-from shopkit import tls
-from shopkit.access import SERVICE_ROLE, USER_CONTEXT_ISSUERS
-from shopkit.errors import PermissionDenied
+from shopkit import usertoken
+from shopkit.access import GATEWAY
+from shopkit.errors import PermissionDenied, Unauthenticated
+from shopkit.usertoken import SERVICE_ROLE
 
 ROLES = ("customer", "b2b_buyer", "b2b_approver", "admin", "fraud_analyst", "service")
 ADMIN_ROLES = ("admin", "service")
@@ -35,17 +38,44 @@ class Caller:
         return self.role in ADMIN_ROLES
 
 
+# The caller of the call being handled, on TLS (each call runs in a task of its own).
+_established: ContextVar[Caller | None] = ContextVar("shop_caller", default=None)
+
+
 def caller(context: grpc.aio.ServicerContext[Any, Any]) -> Caller:
-    identity = tls.peer_identity(context)
-    if identity is not None and identity not in USER_CONTEXT_ISSUERS:
-        return Caller(role=SERVICE_ROLE, identity=identity)
-    values = {key: value for key, value in context.invocation_metadata() or () if isinstance(value, str)}
-    return Caller(
-        role=values.get("x-shop-role", ""),
-        customer_id=values.get("x-shop-customer-id", ""),
-        account_id=values.get("x-shop-account-id", ""),
-        identity=identity or "",
-    )
+    established = _established.get()
+    if established is not None:
+        return established
+    user = usertoken.user_of(context.invocation_metadata() or ())
+    return Caller(user.role, user.customer_id, user.account_id) if user else Caller()
+
+
+def establish(identity: str, metadata: Iterable[tuple[str, Any]], verifier: usertoken.Verifier | None) -> Caller:
+    """The caller of a call on TLS from the process `identity`, for `caller` to return: refuses bare
+    user headers and tokens this service cannot verify."""
+    token, as_itself = "", False
+    for key, value in metadata:
+        if key == usertoken.HEADER and isinstance(value, str):
+            token = value
+        elif key == usertoken.ROLE and value == SERVICE_ROLE:
+            as_itself = True
+        elif key in usertoken.USER_HEADERS:
+            raise PermissionDenied(
+                f"{key} is not believed from any caller: the user travels in a token the gateway signed",
+                reason="USER_TOKEN_REQUIRED",
+                metadata={"caller": identity, "header": key},
+            )
+    if token:
+        if verifier is None:
+            raise Unauthenticated("this service verifies no user tokens", reason="USER_TOKEN_INVALID")
+        user = verifier.verify(token)
+        found = Caller(user.role, user.customer_id, user.account_id, identity)
+    elif identity == GATEWAY and not as_itself:
+        found = Caller(identity=identity)  # an anonymous shopper
+    else:
+        found = Caller(role=SERVICE_ROLE, identity=identity)
+    _established.set(found)
+    return found
 
 
 def require_role(context: grpc.aio.ServicerContext[Any, Any], roles: Iterable[str] = ADMIN_ROLES) -> Caller:

@@ -19,6 +19,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from shopkit import deadlines, metrics, tracing
 from shopkit.settings import DEFAULT_MAX_MESSAGE_BYTES
 from shopkit.tls import Tls
+from shopkit.usertoken import TokensFor
 
 _RETRYABLE_LEVELS = (
     descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS,
@@ -85,22 +86,26 @@ def make_channel(
     max_receive_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     max_send_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     tls: Tls | None = None,
+    user_tokens: TokensFor | None = None,
 ) -> grpc.aio.Channel:
     """A channel to `target` (e.g. `dns:///catalog-headless.shop.svc:50051`) that presents the
     process's certificate when `tls` is given (plain text otherwise: a loopback peer in a test);
-    messages are bounded like the server's (GRPC_MAX_RECEIVE/SEND_MESSAGE_BYTES)."""
+    messages are bounded like the server's (GRPC_MAX_RECEIVE/SEND_MESSAGE_BYTES). `user_tokens`
+    turns the user's headers of each call into a token for the target (the gateway's channels)."""
     options = channel_options(services, max_receive_bytes, max_send_bytes)
-    interceptors = [ClientInterceptor(default_timeout)]
+    interceptors = [ClientInterceptor(default_timeout, user_tokens)]
     if tls is None:
         return grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)  # type: ignore[arg-type]
     return grpc.aio.secure_channel(target, tls.channel_credentials(), options=options, interceptors=interceptors)  # type: ignore[arg-type]
 
 
 class ClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
-    """Trace context and deadline on every outgoing unary call; client-side RED metrics."""
+    """Trace context and deadline on every outgoing unary call; client-side RED metrics; the call's
+    user as a token for the called service (`user_tokens`)."""
 
-    def __init__(self, default_timeout: float):
+    def __init__(self, default_timeout: float, user_tokens: TokensFor | None = None):
         self.default_timeout = default_timeout
+        self.user_tokens = user_tokens
         self._tracer = tracing.tracer("shopkit.grpc.client")
 
     async def intercept_unary_unary(
@@ -120,6 +125,8 @@ class ClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[t
             attributes={"rpc.system": "grpc", "rpc.service": service, "rpc.method": name},
         ) as span:
             metadata = list(details.metadata or [])
+            if self.user_tokens is not None:
+                metadata = self.user_tokens.metadata(metadata)
             metadata.extend(tracing.inject_headers().items())
             new_details = grpc.aio.ClientCallDetails(
                 method=details.method,

@@ -1,5 +1,6 @@
 """One server interceptor for tracing, RED metrics, deadline capture, error mapping and access logs,
-the callers' allow-lists (`access`) and the refusal of values no method can use (`wellformed`).
+the callers' allow-lists (`access`) and end users (`auth`), and the refusal of values no method can
+use (`wellformed`).
 
 A single interceptor rather than one per concern: each Python interceptor costs a measurable
 share of a call, so the work is done in one wrapper. The wrapper of each method is built once
@@ -23,8 +24,9 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from prometheus_client import Counter
 
-from shopkit import access, deadlines, metrics, tls, tracing, wellformed
+from shopkit import access, auth, deadlines, metrics, tls, tracing, wellformed
 from shopkit.errors import DomainError, InvalidArgument
+from shopkit.usertoken import Verifier
 
 log = logging.getLogger("shopkit.rpc")
 
@@ -57,6 +59,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         # full service name -> its allow-list; checked on TLS connections only (plain text has no identity)
         self.callers: dict[str, access.Callers] = {}
         self.secure = False
+        self.verifier: Verifier | None = None  # of the gateway's user tokens, on TLS
         # full method name -> (the handler the server returned, its observed wrapper)
         self._observed: dict[str, tuple[Handler, Handler]] = {}
 
@@ -82,21 +85,25 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             return handler
         policy = self.callers.get(service)
         allowed = policy.get(method, frozenset()) if self.secure and policy is not None else None
+
+        def observed(kind: str) -> _Method:
+            return _Method(self._tracer, service, method, kind, allowed, self.verifier)
+
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                _Method(self._tracer, service, method, "unary", allowed).wrap_unary(handler.unary_unary),
+                observed("unary").wrap_unary(handler.unary_unary),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
-                _Method(self._tracer, service, method, "client_stream", allowed).wrap_unary(handler.stream_unary),
+                observed("client_stream").wrap_unary(handler.stream_unary),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                _Method(self._tracer, service, method, "server_stream", allowed).wrap_stream(handler.unary_stream),  # type: ignore[arg-type]
+                observed("server_stream").wrap_stream(handler.unary_stream),  # type: ignore[arg-type]
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
@@ -107,9 +114,18 @@ class _Method:
     """What is fixed per method: span name and attributes, its children of the RED metrics, and the
     identities allowed to call it (None: not checked)."""
 
-    def __init__(self, tracer: trace.Tracer, service: str, method: str, kind: str, allowed: frozenset[str] | None):
+    def __init__(
+        self,
+        tracer: trace.Tracer,
+        service: str,
+        method: str,
+        kind: str,
+        allowed: frozenset[str] | None,
+        verifier: Verifier | None,
+    ):
         self.tracer = tracer
         self.allowed = allowed
+        self.verifier = verifier
         self.service = service
         self.method = method
         self.kind = kind
@@ -157,7 +173,7 @@ class _Method:
             return
         identity = tls.peer_identity(context) or ""
         access.check_caller(identity, self.allowed, self.span_name)
-        access.check_user_context(identity, context.invocation_metadata() or ())
+        auth.establish(identity, context.invocation_metadata() or (), self.verifier)
 
     async def _fail(self, exc: BaseException, context: Context, started: float, span: Span, token: Attached) -> None:
         code = self._code_of(exc, context)

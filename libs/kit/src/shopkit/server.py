@@ -17,6 +17,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -29,6 +30,7 @@ from shopkit.access import Callers
 from shopkit.clients import message_size_options
 from shopkit.interceptors import ServerInterceptor
 from shopkit.settings import ServiceSettings
+from shopkit.usertoken import Verifier
 
 log = logging.getLogger("shopkit.server")
 
@@ -108,6 +110,7 @@ class GrpcService:
         address = f"{self.settings.grpc_host}:{self.settings.grpc_port}"
         if self.tls is not None:
             self._interceptor.secure = True
+            self._interceptor.verifier = self._user_tokens(self.tls)
             self.port = self.server.add_secure_port(address, self.tls.server_credentials())
         else:
             if not self.edge:
@@ -121,6 +124,16 @@ class GrpcService:
         self._tasks = [asyncio.create_task(self._supervise(name, w), name=name) for name, w in self._workers]
         log.info("serving", extra={"port": self.port, "services": self.service_names})
         return self.port
+
+    def _user_tokens(self, identity: tls.Tls) -> Verifier | None:
+        """The verifier of the gateway's tokens for this service (USER_TOKEN_ISSUER_CERT_FILE), if set."""
+        path = self.settings.user_token_issuer_cert_file
+        if not path:
+            return None
+        try:
+            return Verifier(Path(path).read_bytes(), audience=identity.identity)
+        except (OSError, ValueError) as error:
+            raise tls.TlsSettingsError(f"USER_TOKEN_ISSUER_CERT_FILE: {error}") from error
 
     async def _serve_health(self) -> None:
         """grpc.health.v1 alone, in plain text: the same statuses, nothing else reachable without a certificate."""

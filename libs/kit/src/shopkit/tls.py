@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 from shopkit.settings import ServiceSettings
 
@@ -40,6 +42,12 @@ class Tls:
             return cls(Path(cert_file).read_bytes(), Path(key_file).read_bytes(), Path(ca_file).read_bytes())
         except OSError as error:
             raise TlsSettingsError(f"cannot read a TLS file: {error}") from error
+
+    @property
+    def identity(self) -> str:
+        """This process's name: the Common Name of its certificate."""
+        names = x509.load_pem_x509_certificate(self.certificate).subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        return str(names[0].value) if names else ""
 
     def server_credentials(self) -> grpc.ServerCredentials:
         return grpc.ssl_server_credentials(

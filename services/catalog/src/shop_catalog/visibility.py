@@ -6,7 +6,8 @@ listings. Staff (`admin`, `service`) see every product. Anyone else gets the NOT
 that does not exist, so the answer does not reveal that it does.
 
 The channels a product is shown in are worked out once, when its answer is kept in memory; each read
-then costs a metadata scan and a set lookup, no database round trip.
+then costs the caller's role (established once per call by the kit) and a set lookup, no database
+round trip.
 """
 
 from __future__ import annotations
@@ -16,12 +17,11 @@ from typing import Any
 import grpc
 
 from shop.catalog.v1 import catalog_pb2
-from shopkit.auth import ADMIN_ROLES
+from shopkit.auth import ADMIN_ROLES, caller
 
 Context = grpc.aio.ServicerContext[Any, Any]
 Channels = frozenset[int]  # catalog_pb2.Channel values
 
-ROLE_KEY = "x-shop-role"
 STAFF_ROLES = frozenset(ADMIN_ROLES)
 B2B_ROLES = frozenset({"b2b_buyer", "b2b_approver"})
 HIDDEN: Channels = frozenset()
@@ -34,17 +34,9 @@ def shown_in(product: catalog_pb2.Product) -> Channels:
     return frozenset(product.channels)
 
 
-def role_of(context: Context) -> str:
-    """The caller's role; a plain scan, as this runs on every GetProduct (the kit's `caller` builds a dict)."""
-    for key, value in context.invocation_metadata() or ():
-        if key == ROLE_KEY:
-            return str(value)
-    return ""
-
-
 def may_see(context: Context, channels: Channels) -> bool:
     """Whether the caller may see a product shown in `channels`."""
-    role = role_of(context)
+    role = caller(context).role
     if role in STAFF_ROLES:
         return True
     return (catalog_pb2.CHANNEL_B2B if role in B2B_ROLES else catalog_pb2.CHANNEL_WEB) in channels

@@ -19,6 +19,7 @@ from shop.pricing.v1 import pricing_pb2, pricing_pb2_grpc
 from shop_gateway.settings import GatewaySettings
 from shopkit import tls
 from shopkit.clients import make_channel
+from shopkit.usertoken import Signer, TokensFor
 
 SERVICES: dict[str, _descriptor.ServiceDescriptor] = {
     "catalog": catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"],
@@ -51,6 +52,8 @@ class Backends:
     def connect(cls, settings: GatewaySettings) -> Backends:
         addresses = settings.backend_addresses()
         identity = tls.from_settings(settings)
+        # The user of each call leaves as a token signed with the gateway's key for that backend alone.
+        signer = Signer(identity.private_key) if identity is not None else None
         channels = {
             name: make_channel(
                 # An unconfigured backend gets an address that fails fast with UNAVAILABLE.
@@ -60,6 +63,7 @@ class Backends:
                 max_receive_bytes=settings.grpc_max_receive_message_bytes,
                 max_send_bytes=settings.grpc_max_send_message_bytes,
                 tls=identity,
+                user_tokens=TokensFor(signer, name) if signer is not None else None,
             )
             for name in SERVICES
         }
