@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 import uuid
@@ -9,13 +10,12 @@ from enum import Enum
 from typing import Any
 
 from locust import FastHttpUser, between, tag, task
-from locust.contrib.fasthttp import FastResponse
+from locust.contrib.fasthttp import FastHttpSession, FastResponse
 
-from shop_load import flash_sale
+from shop_load import flash_sale, sandbox
 from shop_load.config import (
     CART_NOT_CHECKOUTABLE,
     GATEWAY_URL,
-    SANDBOX_URL,
     SEARCH_TERMS,
     SHIPPING_ADDRESS,
     STOCK_CODES,
@@ -183,11 +183,16 @@ class ShopUser(FastHttpUser):
                 return found
         return found
 
+    @functools.cached_property
+    def provider(self) -> FastHttpSession:
+        """The payment sandbox's public face, as the shopper's browser reaches it (shop_load/sandbox.py)."""
+        timeouts = {"network_timeout": self.network_timeout, "connection_timeout": self.connection_timeout}
+        return sandbox.session(self.environment, self, **timeouts)
+
     def tokenise_card(self) -> str | None:
+        """Tokenises the test card at the sandbox, as the shopper's browser would (no certificate)."""
         card = {"number": TEST_CARD, "exp_month": 12, "exp_year": time.gmtime().tm_year + 3, "cvc": "123"}
-        response = self.client.post(
-            f"{SANDBOX_URL}/v1/payment_methods", json={"card": card}, name="sandbox /v1/payment_methods"
-        )
+        response = self.provider.post("/v1/payment_methods", json={"card": card}, name="sandbox /v1/payment_methods")
         return str(response.json()["id"]) if response.status_code == 201 else None
 
 

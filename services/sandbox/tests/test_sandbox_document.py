@@ -1,10 +1,14 @@
 """The sandbox's OpenAPI document and its errors: stable operationIds, links from a card to its
 authorizations, and every error in the one problem+json shape of the shop's HTTP processes (also a
-body that is not even text, which is bad input like any other: 422 naming the body)."""
+body that is not even text, which is bad input like any other: 422 naming the body), and which
+operations are the provider's public face (no client certificate) and which its server face."""
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
+
+from shop_sandbox import callers
 
 if TYPE_CHECKING:
     from conftest import Sandbox
@@ -52,3 +56,50 @@ async def test_every_error_has_the_shared_members(sandbox: Sandbox) -> None:
         assert set(response.json()) >= PROBLEM_MEMBERS, response.text
     assert {e["field"] for e in invalid.json()["errors"]} >= {"card.number", "card.cvc"}
     assert all(set(e) == {"field", "description"} for e in invalid.json()["errors"])
+
+
+async def test_the_document_says_which_face_each_operation_belongs_to(sandbox: Sandbox) -> None:
+    """OpenAPI 3.1 security: a mutualTLS scheme required by default, `security: []` on the public face."""
+    document = await _document(sandbox)
+    assert document["components"]["securitySchemes"]["clientCertificate"]["type"] == "mutualTLS"
+    assert document["security"] == [{"clientCertificate": []}]
+    public = {(m.upper(), p) for p, ops in document["paths"].items() for m, op in ops.items() if op["security"] == []}
+    assert public == {
+        ("POST", "/v1/payment_methods"),
+        ("GET", "/v1/payment_methods/{payment_method_id}"),
+        ("GET", "/healthz"),
+        ("GET", "/readyz"),
+    }
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            if (method.upper(), path) in public:
+                assert "needs no client certificate" in operation["description"]
+                assert not {"401", "403"} & set(responses), (method, path)
+                continue
+            assert operation["security"] == [{"clientCertificate": []}], (method, path)
+            assert "client_certificate_required" in responses["401"]["description"]
+            assert "WWW-Authenticate" in responses["401"]["headers"]
+            assert "caller_not_allowed" in responses["403"]["description"]
+            for status in ("401", "403"):
+                assert responses[status]["content"]["application/problem+json"]["schema"] == {
+                    "$ref": "#/components/schemas/Problem"
+                }
+
+
+async def test_the_public_face_is_the_listed_routes_and_no_other(sandbox: Sandbox) -> None:
+    """Every route listed public exists (a renamed route would fall to the server face), and no route of
+    the server face has a path that the public list would match (fail-closed by construction)."""
+    document = await _document(sandbox)
+    operations = {(m.upper(), p) for p, ops in document["paths"].items() for m in ops}
+    for method, path in callers.PUBLIC_ROUTES | callers.CERTIFICATE_ROUTES:
+        if (method, path) in operations:
+            continue
+        # Not in the document: the API's documentation pages, /metrics, HEAD of the probes and pages.
+        response = await sandbox.http.request(method, path)
+        answers = {200, 405} if method == "HEAD" else {200}  # FastAPI's GET routes have no HEAD
+        assert response.status_code in answers, (method, path, response.status_code)
+    for method, path in operations:
+        concrete = re.sub(r"\{[^}]+\}", "x_1", path)
+        listed = (method, path) in callers.PUBLIC_ROUTES
+        assert (callers.face(method, concrete) is callers.Face.PUBLIC) == listed, (method, path)

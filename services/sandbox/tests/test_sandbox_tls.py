@@ -1,6 +1,8 @@
-"""Mutual TLS on the API's port, over real connections: a certificate of the shop's CA gets in,
-none or another CA's is refused in the handshake, the certificate's name decides who may call the
-API; the plain-HTTP health port serves the probes alone; plain text binds loopback only."""
+"""Mutual TLS on the API's port, over real connections: the public face (tokenising a card, reading a
+payment method, probes, docs) takes clients without a certificate, the server face (authorising,
+capturing, ...) a certificate of the shop's CA named checkout, order or tooling (401 without one, 403
+for another name), `/metrics` any certificate of the CA; another CA's certificate is refused in the
+handshake; the plain-HTTP health port serves the probes alone; plain text binds loopback only."""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
+from shop_sandbox import callers
+from shop_sandbox.callers import Face
 from shop_sandbox.client import ProviderError, SandboxClient
 from shop_sandbox.main import main
 from shopkit import httptls, pki
@@ -26,7 +30,7 @@ from shopkit.tls import TlsSettingsError
 if TYPE_CHECKING:
     from conftest import StartSandbox
 
-NAMES = ("sandbox", "checkout", "order", "tooling", "gateway", "fraud")
+NAMES = ("sandbox", "checkout", "order", "tooling", "gateway", "fraud", "cart")
 SHOP_SANDBOX = str(Path(sys.executable).parent / "shop-sandbox")
 
 
@@ -71,21 +75,23 @@ async def test_a_client_with_a_certificate_of_the_ca_calls_the_api(
     assert (auth.status, fetched.amount) == ("authorized", 1500)
 
 
+def public_tls(issued: dict[str, pki.Issued]) -> ssl.SSLContext:
+    """A shopper's browser: it verifies the provider, and has no certificate of its own."""
+    return ssl.create_default_context(cafile=str(issued["sandbox"].ca_file))
+
+
 # TLS 1.2 fails in the handshake itself; in TLS 1.3 the client's side of the handshake ends before the
 # server checks its certificate, so the refusal (the server closing) meets the client's first read.
 REFUSALS = {ssl.TLSVersion.TLSv1_2: httpx.ConnectError, ssl.TLSVersion.TLSv1_3: httpx.ReadError}
 
 
 @pytest.mark.parametrize("version", list(REFUSALS), ids=["TLS1.2", "TLS1.3"])
-@pytest.mark.parametrize("who", ["no certificate", "another CA's certificate"])
-async def test_a_client_without_a_certificate_of_the_ca_is_refused_in_the_handshake(
-    start_sandbox: StartSandbox,
-    issued: dict[str, pki.Issued],
-    stranger: pki.Issued,
-    who: str,
-    version: ssl.TLSVersion,
+async def test_a_certificate_of_another_ca_is_refused_in_the_handshake(
+    start_sandbox: StartSandbox, issued: dict[str, pki.Issued], stranger: pki.Issued, version: ssl.TLSVersion
 ) -> None:
-    client = client_tls(stranger) if who == "another CA's certificate" else ssl.create_default_context()
+    """The handshake asks for a certificate without requiring one, and still verifies one that is
+    presented: a client named checkout by another CA gets no further, not even to the public face."""
+    client = client_tls(stranger)
     client.load_verify_locations(cafile=str(issued["sandbox"].ca_file))  # it trusts the server, still
     client.minimum_version = client.maximum_version = version
     async with start_sandbox(**server_tls(issued), client_tls=client_tls(issued["tooling"])) as sandbox:
@@ -93,9 +99,60 @@ async def test_a_client_without_a_certificate_of_the_ca_is_refused_in_the_handsh
         async with httpx.AsyncClient(base_url=sandbox.base_url, verify=client, timeout=5) as refused:
             with pytest.raises(REFUSALS[version]):
                 await refused.post("/v1/payment_methods", json=CARD)
+            with pytest.raises(REFUSALS[version]):
+                await refused.get("/healthz")
         # The server goes on serving the others, and nothing was stored.
         assert (await sandbox.http.get("/readyz")).status_code == 200
         assert await sandbox.counts() == before
+
+
+SERVER_FACE = [
+    ("POST", "/v1/authorizations/auth_123/capture"),
+    ("POST", "/v1/authorizations/auth_123/void"),
+    ("POST", "/v1/refunds"),
+    ("GET", "/v1/authorizations/auth_123"),
+    ("PUT", "/v1/payment_methods"),  # a public path, another method: not public
+    ("GET", "/v1/payment_methods"),
+    ("GET", "/v1/nowhere"),  # unknown paths too (fail-closed)
+    ("GET", "/v2/anything"),
+    ("GET", "/metrics"),  # any certificate of the CA, but one
+]
+
+
+@pytest.mark.parametrize("version", list(REFUSALS), ids=["TLS1.2", "TLS1.3"])
+async def test_a_client_without_a_certificate_reaches_the_public_face_alone(
+    start_sandbox: StartSandbox, issued: dict[str, pki.Issued], version: ssl.TLSVersion
+) -> None:
+    browser = public_tls(issued)
+    browser.minimum_version = browser.maximum_version = version
+    async with (
+        start_sandbox(**server_tls(issued), client_tls=client_tls(issued["tooling"])) as sandbox,
+        httpx.AsyncClient(base_url=sandbox.base_url, verify=browser, timeout=5) as anonymous,
+    ):
+        tokenised = await anonymous.post("/v1/payment_methods", json=CARD, headers={"Idempotency-Key": f"pm-{version}"})
+        assert tokenised.status_code == 201, tokenised.text
+        method = tokenised.json()["id"]
+        read = await anonymous.get(f"/v1/payment_methods/{method}")
+        pages = [(await anonymous.get(path)).status_code for path in ("/healthz", "/readyz", "/openapi.json", "/docs")]
+        before = await sandbox.counts()
+        authorise = await anonymous.post(
+            "/v1/authorizations",
+            json={"payment_method": method, "amount": 1500, "currency": "EUR"},
+            headers={"Idempotency-Key": f"auth-{version}"},
+        )
+        others = [await anonymous.request(verb, path, json={}) for verb, path in SERVER_FACE]
+        assert await sandbox.counts() == before  # the refused authorisation stored nothing, not even its key
+        # The same authorisation with checkout's certificate (the same key: nothing was kept under it).
+        async with SandboxClient(sandbox.base_url, ssl_context=client_tls(issued["checkout"])) as checkout:
+            auth = await checkout.authorize(method, 1500, "EUR", idempotency_key=f"auth-{version}")
+    assert (read.status_code, read.json()["id"], pages) == (200, method, [200, 200, 200, 200])
+    for refused in (authorise, *others):
+        assert (refused.status_code, refused.headers["content-type"]) == (401, "application/problem+json"), (
+            refused.request.url
+        )
+        assert refused.json()["code"] == "client_certificate_required"
+        assert refused.headers["www-authenticate"] == "TLS-Client-Certificate"
+    assert (auth.status, auth.amount) == ("authorized", 1500)
 
 
 async def test_plain_http_to_the_tls_port_gets_no_answer(
@@ -108,27 +165,59 @@ async def test_plain_http_to_the_tls_port_gets_no_answer(
                 await client.get("/healthz")
 
 
-@pytest.mark.parametrize("caller", ["gateway", "fraud", "sandbox"])
-async def test_only_checkout_order_and_tooling_may_call_the_api(
+@pytest.mark.parametrize(
+    ("method", "path", "face"),
+    [
+        ("POST", "/v1/payment_methods", Face.PUBLIC),
+        ("GET", "/v1/payment_methods/pm_123", Face.PUBLIC),
+        ("GET", "/readyz", Face.PUBLIC),
+        ("HEAD", "/docs", Face.PUBLIC),
+        ("GET", "/metrics", Face.CERTIFICATE),
+        ("POST", "/v1/authorizations", Face.SERVER),
+        ("GET", "/v1/payment_methods/pm_123/authorizations", Face.SERVER),  # one segment, no more
+        ("GET", "/v1/payment_methods/", Face.SERVER),
+        ("POST", "/v1/payment_methods/", Face.SERVER),
+        ("POST", "/v1/payment_methods\n", Face.SERVER),  # %0A: the whole path must match
+        ("post", "/v1/payment_methods", Face.SERVER),  # methods are case-sensitive
+        ("DELETE", "/v1/payment_methods/pm_123", Face.SERVER),
+        ("GET", "/metrics/", Face.SERVER),
+        ("GET", "//readyz", Face.SERVER),
+    ],
+)
+def test_a_route_is_of_the_server_face_unless_listed(method: str, path: str, face: Face) -> None:
+    assert callers.face(method, path) is face
+
+
+@pytest.mark.parametrize("caller", ["gateway", "fraud", "cart", "sandbox"])
+async def test_only_checkout_order_and_tooling_may_call_the_server_face(
     start_sandbox: StartSandbox, issued: dict[str, pki.Issued], caller: str
 ) -> None:
     async with start_sandbox(**server_tls(issued), client_tls=client_tls(issued[caller])) as sandbox:
+        tokenised = await sandbox.http.post("/v1/payment_methods", json=CARD)  # the public face: anyone
+        method = tokenised.json()["id"]
         before = await sandbox.counts()
-        tokenise = await sandbox.http.post("/v1/payment_methods", json=CARD)
+        authorise = await sandbox.http.post(
+            "/v1/authorizations", json={"payment_method": method, "amount": 1500, "currency": "EUR"}
+        )
         read = await sandbox.http.get("/v1/authorizations/auth_123")
         unknown = await sandbox.http.get("/v2/anything")
+        refused_count = await sandbox.counts()
         probe = await sandbox.http.get("/readyz")
         document = await sandbox.http.get("/openapi.json")
+        metrics = await sandbox.http.get("/metrics")  # any certificate of the CA
         allowed = []
         for name in ("checkout", "order", "tooling"):
             async with httpx.AsyncClient(base_url=sandbox.base_url, verify=client_tls(issued[name])) as client:
-                allowed.append((await client.post("/v1/payment_methods", json=CARD)).status_code)
-        assert await sandbox.counts() == {**before, "payment_methods": before["payment_methods"] + 3}
+                body = {"payment_method": method, "amount": 100, "currency": "EUR"}
+                allowed.append((await client.post("/v1/authorizations", json=body)).status_code)
 
-    for refused in (tokenise, read, unknown):
+    assert tokenised.status_code == 201
+    assert refused_count == before
+    for refused in (authorise, read, unknown):
         assert (refused.status_code, refused.headers["content-type"]) == (403, "application/problem+json")
         assert (refused.json()["code"], refused.json()["caller"]) == ("caller_not_allowed", caller)
-    assert (probe.status_code, document.status_code, allowed) == (200, 200, [201, 201, 201])
+    assert (probe.status_code, document.status_code, metrics.status_code, allowed) == (200, 200, 200, [201] * 3)
+    assert "http_server_requests_total" in metrics.text
 
 
 async def test_the_health_port_serves_the_probes_alone_in_plain_http(
@@ -225,8 +314,9 @@ async def test_a_client_verifies_the_provider_against_the_shops_ca(
 async def test_shop_sandbox_serve_with_tls_and_a_health_port_stops_promptly_on_sigterm(
     postgres: Postgres, issued: dict[str, pki.Issued], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The process as deployed (uvloop's event loop and TLS): callers by name, probes on the health
-    port, and SIGTERM with a client's idle pooled connection open exits 0 without waiting the grace."""
+    """The process as deployed (uvloop's event loop and TLS): the public face without a certificate,
+    callers by name, probes on the health port, and SIGTERM with a client's idle pooled connection
+    open exits 0 without waiting the grace."""
     database_url = postgres.create_database("sandbox_tls_cli")
     monkeypatch.setenv("DATABASE_URL", database_url)
     await asyncio.to_thread(main, ["migrate"])
@@ -249,8 +339,13 @@ async def test_shop_sandbox_serve_with_tls_and_a_health_port_stops_promptly_on_s
             httpx.AsyncClient(base_url=url, verify=client_tls(issued["gateway"]), timeout=5) as gateway,
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{health_port}", timeout=5) as probe,
         ):
-            allowed = await order.post("/v1/payment_methods", json=CARD)
-            refused = await gateway.post("/v1/payment_methods", json=CARD)
+            public = public_tls(issued)
+            async with httpx.AsyncClient(base_url=url, verify=public, timeout=5) as browser:
+                tokenised = await browser.post("/v1/payment_methods", json=CARD)
+                anonymous = await browser.get("/v1/authorizations/auth_123")
+            method = {"payment_method": tokenised.json()["id"], "amount": 100, "currency": "EUR"}
+            allowed = await order.post("/v1/authorizations", json=method)
+            refused = await gateway.post("/v1/authorizations", json=method)
             ready = await probe.get("/readyz")
             started = time.monotonic()
             process.send_signal(signal.SIGTERM)  # both clients keep their connections open, idle
@@ -260,5 +355,7 @@ async def test_shop_sandbox_serve_with_tls_and_a_health_port_stops_promptly_on_s
         if process.poll() is None:
             process.kill()
             process.wait()
-    assert (allowed.status_code, refused.status_code, ready.status_code) == (201, 403, 200)
+    statuses = (tokenised.status_code, anonymous.status_code, allowed.status_code, refused.status_code)
+    assert statuses == (201, 401, 201, 403)
+    assert ready.status_code == 200
     assert exit_status == 0 and stopped_in < 5, stopped_in

@@ -342,7 +342,7 @@ async def metrics() -> Response:
 
 
 def _api_error(_: Request, error: ApiError) -> Response:
-    return ProblemResponse(error.body(), status_code=error.status)
+    return error.response()
 
 
 def _invalid_request(request: Request, violations: list[FieldViolation]) -> Response:
@@ -375,7 +375,8 @@ def _unexpected_error(_: Request, error: Exception) -> Response:
 
 
 def create_app(context: SandboxContext, *, callers: frozenset[str] | None = None) -> FastAPI:
-    """The API's app; with `callers` (mutual TLS), only those identities may call it (see callers.py)."""
+    """The API's app; with `callers` (mutual TLS), only those identities may call its server face, and
+    the public face takes any client (see callers.py)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -406,5 +407,5 @@ def create_app(context: SandboxContext, *, callers: frozenset[str] | None = None
     app.add_middleware(HttpTelemetryMiddleware, unobserved_paths=UNOBSERVED_PATHS)
     problems.install(app, invalid_request=_invalid_request, http_error=_http_error, unexpected=_unexpected_error)
     problems.handle(app, ApiError, _api_error)
-    openapi.describe_operations(app, document.describe)
+    document.install(app)
     return app

@@ -11,10 +11,10 @@ request executed are part of its outcome; rejections before it ran (bad input, a
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from shopkit.errors import ERROR_DOMAIN, FieldViolation
-from shopkit.problems import field_errors, problem_document, violations_detail
+from shopkit.problems import ProblemResponse, field_errors, problem_document, violations_detail
 
 
 def problem(
@@ -29,6 +29,7 @@ class ApiError(Exception):
     code = "internal_error"
     title = "Internal error"
     stored = True
+    headers: ClassVar[dict[str, str]] = {}  # headers of the answer besides the problem's
 
     def __init__(self, detail: str, **extra: Any):
         super().__init__(detail)
@@ -37,6 +38,9 @@ class ApiError(Exception):
 
     def body(self) -> dict[str, Any]:
         return problem(self.status, self.code, self.title, self.detail, **self.extra)
+
+    def response(self) -> ProblemResponse:
+        return ProblemResponse(self.body(), status_code=self.status, headers=self.headers or None)
 
 
 class ValidationFailed(ApiError):
@@ -93,6 +97,18 @@ class StateConflict(ApiError):
     def __init__(self, code: str, detail: str, *, authorization_status: str):
         self.code = code
         super().__init__(detail, authorization_status=authorization_status)
+
+
+class ClientCertificateRequired(ApiError):
+    """With mutual TLS: a route outside the public face (the server face, `/metrics`), reached without a
+    client certificate. An HTTP 401 carries a challenge (RFC 9110); TLS client authentication has no
+    registered scheme, so it names what is missing."""
+
+    status = 401
+    code = "client_certificate_required"
+    title = "Client certificate required"
+    stored = False
+    headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": "TLS-Client-Certificate"}
 
 
 class CallerNotAllowed(ApiError):

@@ -1,9 +1,10 @@
 """Liveness and readiness: routes of the API's app, and on their own on HEALTH_PORT.
 
-With mutual TLS the API's port takes only clients with a certificate of the shop's CA, and the
-kubelet's probes present none. HEALTH_PORT (0: off) serves `create_probe_app`: plain HTTP with
-`/healthz` and `/readyz` and nothing else (every other path is 404 problem+json), answering with the
-same handlers, hence the same readiness, as the API's port.
+With TLS the API's port speaks HTTPS (its probes are on the public face: no certificate needed);
+the kubelet's probes, like every component's in the chart, speak plain HTTP to a port of their own.
+HEALTH_PORT (0: off) serves `create_probe_app`: plain HTTP with `/healthz` and `/readyz` and nothing
+else (every other path is 404 problem+json), answering with the same handlers, hence the same
+readiness, as the API's port.
 """
 
 from __future__ import annotations

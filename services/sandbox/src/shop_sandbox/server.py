@@ -1,11 +1,12 @@
 """The HTTP server (uvicorn in this process's event loop) and its lifecycle.
 
-With TLS_CERT_FILE, TLS_KEY_FILE and TLS_CA_FILE the API's port speaks HTTPS and takes only clients
-with a certificate signed by the CA (mutual TLS; the handshake refuses the rest), and the
-certificate's Common Name decides who may call the API (callers.py). Without them it speaks plain
+With TLS_CERT_FILE, TLS_KEY_FILE and TLS_CA_FILE the API's port speaks HTTPS and asks each client
+for a certificate without requiring one (the public face: a shopper's browser tokenises cards with
+none); a certificate that is presented must be signed by the CA (the handshake refuses the rest),
+and its Common Name decides who may call the server face (callers.py). Without them it speaks plain
 HTTP, which it only does on a loopback address (tests in one process); binding another address
 without TLS is refused at start. HEALTH_PORT adds a plain-HTTP listener with the probes alone
-(probes.py) for the kubelet, which presents no certificate.
+(probes.py) for the kubelet's plain-HTTP probes.
 
 On SIGTERM/SIGINT: /readyz turns 503, the listening socket closes, in-flight requests finish
 within SHUTDOWN_GRACE_SECONDS, the database pool closes, spans flush, and `serve` exits 0; the
@@ -49,9 +50,9 @@ logging.getLogger("uvicorn.error").addFilter(_WithoutColour())
 class HttpService:
     """The API's server and, with HEALTH_PORT, the probes' plain-HTTP server beside it.
 
-    `tls` (the process's TLS files, `shopkit.tls.from_settings`): HTTPS on HTTP_PORT that requires a
-    client certificate signed by TLS_CA_FILE; uvicorn loads the same files. Without it: plain HTTP,
-    and only on a loopback address."""
+    `tls` (the process's TLS files, `shopkit.tls.from_settings`): HTTPS on HTTP_PORT that asks for a
+    client certificate and verifies one that is presented against TLS_CA_FILE; uvicorn loads the
+    same files. Without it: plain HTTP, and only on a loopback address."""
 
     def __init__(self, app: FastAPI, context: SandboxContext, settings: SandboxSettings, tls: Tls | None = None):
         require_for(settings.http_host, tls, "the payment sandbox")
@@ -88,7 +89,10 @@ class HttpService:
             "ssl_certfile": self.settings.tls_cert_file,
             "ssl_keyfile": self.settings.tls_key_file,
             "ssl_ca_certs": self.settings.tls_ca_file,
-            "ssl_cert_reqs": ssl.CERT_REQUIRED,
+            # Optional: the public face takes clients without one (callers.py refuses them elsewhere);
+            # OpenSSL still verifies a certificate that is presented, and fails the handshake if it
+            # does not chain to TLS_CA_FILE.
+            "ssl_cert_reqs": ssl.CERT_OPTIONAL,
             "http": TlsH11Protocol,  # h11 that tells the app the client certificate's name
         }
 

@@ -43,8 +43,8 @@ class SandboxSettings(HttpServiceSettings):
         0,
         ge=0,
         le=65535,
-        description="plain-HTTP port on HTTP_HOST serving only /healthz and /readyz, for probes that cannot present "
-        "a certificate; 0: off",
+        description="plain-HTTP port on HTTP_HOST serving only /healthz and /readyz, for probes that do not speak "
+        "TLS (the kubelet's); 0: off",
     )
     metrics_port: int = Field(0, description="unused: metrics are served at /metrics on HTTP_PORT")
     sandbox_latency_ms: int = Field(
