@@ -90,9 +90,14 @@ def test_a_bare_role_header_is_refused_even_from_the_gateway(stack: Stack) -> No
 def test_a_user_token_for_another_service_or_signed_by_another_key_is_refused(stack: Stack) -> None:
     orders = order_pb2_grpc.OrderServiceStub(stack.service_channel("order", "gateway"))
     request = order_pb2.ListOrdersRequest()
+    pki_dir = stack.data_dir / "pki"
+
+    def signed_by(key_of: str, certificate_of: str) -> tuple[tuple[str, str], ...]:
+        key, cert = (pki_dir / f"{key_of}-key.pem").read_bytes(), (pki_dir / f"{certificate_of}.pem").read_bytes()
+        return tuple(Signer(key, cert).metadata(AS_ADMIN, "order"))
+
     for_the_cart = stack.as_user("cart", AS_ADMIN)
-    by_checkout = Signer((stack.data_dir / "pki" / "checkout-key.pem").read_bytes()).metadata(AS_ADMIN, "order")
-    for metadata in (for_the_cart, by_checkout):
+    for metadata in (for_the_cart, signed_by("checkout", "checkout"), signed_by("checkout", "gateway")):
         info = refused(orders.ListOrders, request, metadata=tuple(metadata))
         assert (info.code, info.reason) == (grpc.StatusCode.UNAUTHENTICATED, "USER_TOKEN_INVALID")
     listed = orders.ListOrders(request, metadata=stack.as_user("order", AS_ADMIN), timeout=10)

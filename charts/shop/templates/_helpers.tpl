@@ -309,11 +309,6 @@ what only a server needs (its certificate, the health port). */}}
 # Plain text, for probes only: {{ if eq $topo.kind "grpc" }}grpc.health.v1{{ else }}/healthz and /readyz{{ end }}.
 - name: HEALTH_PORT
   value: {{ $topo.healthPort | quote }}
-{{- if and (eq $topo.kind "grpc") (not $topo.edge) }}
-# The gateway's certificate: its key signs the end user's token on the gateway's calls here.
-- name: USER_TOKEN_ISSUER_CERT_FILE
-  value: {{ printf "%s/tls.crt" (include "shop.userTokenIssuerMountPath" .) | quote }}
-{{- end }}
 {{- end }}
 {{- if $topo.database }}
 {{ include "shop.databaseEnv" (dict "root" $root "name" .name) }}
@@ -382,21 +377,6 @@ what only a server needs (its certificate, the health port). */}}
 {{/* Where a component's certificate Secret is mounted (tls.crt, tls.key, ca.crt). */}}
 {{- define "shop.tlsMountPath" -}}
 /etc/shop/tls
-{{- end -}}
-
-{{- define "shop.userTokenIssuerMountPath" -}}
-/etc/shop/user-token-issuer
-{{- end -}}
-
-{{/* The gateway's certificate alone (not its key), for the services that verify its user tokens. */}}
-{{- define "shop.userTokenIssuerVolume" -}}
-- name: user-token-issuer
-  secret:
-    secretName: {{ include "shop.tlsSecretName" (dict "root" .root "name" "gateway") }}
-    defaultMode: 288
-    items:
-      - key: tls.crt
-        path: tls.crt
 {{- end -}}
 
 {{/* The Secret holding a component's certificate (dict root name): tls.existingSecrets.<name>, else

@@ -211,31 +211,11 @@ def test_secrets_of_your_own() -> None:
     assert mixed.find("Certificate", "shop-catalog") is not None
 
 
-def test_services_verify_user_tokens_with_the_gateways_certificate_alone() -> None:
-    rendered = Render("default", (), render())
-    for deployment in rendered.service_deployments():
-        pod = pod_of(deployment)
-        container = pod["containers"][0]
-        env = env_of(container)
-        if name_of(deployment) in ("gateway", "sandbox"):
-            assert "USER_TOKEN_ISSUER_CERT_FILE" not in env
-            continue
-        secret, _ = mounted_secret(pod, container, env["USER_TOKEN_ISSUER_CERT_FILE"]["value"])
-        assert secret == "shop-gateway-tls"
-        volume = next(v for v in pod["volumes"] if v["name"] == "user-token-issuer")
-        assert volume["secret"]["items"] == [{"key": "tls.crt", "path": "tls.crt"}]  # never the gateway's key
-
-
 def test_reloader_restarts_pods_on_renewal_unless_turned_off() -> None:
-    """On the renewal of its own certificate, and for a service of the gateway's too (it verifies the
-    user tokens the gateway signs with that certificate's key)."""
     annotation = "secret.reloader.stakater.com/reload"
     on = Render("on", (), render())
     for deployment in on.service_deployments():
-        expected = [tls_secret(deployment)]
-        if name_of(deployment) not in ("gateway", "sandbox"):
-            expected.append("shop-gateway-tls")
-        assert deployment["metadata"]["annotations"][annotation] == ",".join(expected)
+        assert deployment["metadata"]["annotations"][annotation] == tls_secret(deployment)
     off = Render("off", (), render(values={"tls": {"reloader": {"enabled": False}}}))
     assert not [d for d in off.service_deployments() if annotation in d["metadata"]["annotations"]]
 

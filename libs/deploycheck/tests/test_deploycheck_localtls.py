@@ -90,10 +90,7 @@ def test_processes_find_the_files_where_the_pod_mounts_them(identities: LocalIde
     workload = next(w for w in local.workloads if w.service == "catalog")
     env = local.environment(workload)
     mounts = local.mounts(workload.container)
-    assert mounts == {
-        "/etc/shop/tls": identities.secret_dirs["shop-catalog-tls"],
-        "/etc/shop/user-token-issuer": identities.secret_dirs["shop-gateway-tls"],  # its certificate alone
-    }
+    assert mounts == {"/etc/shop/tls": identities.secret_dirs["shop-catalog-tls"]}
     _, process_env = ProcessLauncher(tmp_path).command(workload, workload.container, ["shop-catalog"], env, "x", mounts)
     assert process_env["TLS_CERT_FILE"] == str(identities.secret_dirs["shop-catalog-tls"] / "tls.crt")
     assert Path(process_env["TLS_KEY_FILE"]).is_file() and Path(process_env["TLS_CA_FILE"]).is_file()
@@ -128,7 +125,7 @@ def test_helm_test_pods_get_the_service_certificate(identities: LocalIdentities,
 def test_items_that_rename_keys_have_no_local_stand_in(identities: LocalIdentities) -> None:
     local = environment(identities)
     workload = next(w for w in local.workloads if w.service == "catalog")
-    mount = next(m for m in workload.container.secret_mounts if m.path == "/etc/shop/tls")
+    [mount] = workload.container.secret_mounts
     renamed = dataclasses.replace(mount, items=(("tls.crt", "cert.pem"),))
     container = dataclasses.replace(workload.container, secret_mounts=(renamed,))
     with pytest.raises(ResolutionError, match="rename its keys"):

@@ -68,8 +68,12 @@ async def server(pki_dir: Path) -> AsyncIterator[GrpcService]:
     await service.stop()
 
 
-def signing(directory: Path, key_of: str = "gateway", audience: str = "server", **kwargs: Any) -> TokensFor:
-    return TokensFor(Signer((directory / f"{key_of}-key.pem").read_bytes(), **kwargs), audience)
+def signing(
+    directory: Path, name: str = "gateway", audience: str = "server", key_of: str = "", **kwargs: Any
+) -> TokensFor:
+    """Tokens carrying `name`'s certificate, signed with its key (or with `key_of`'s)."""
+    key = (directory / f"{key_of or name}-key.pem").read_bytes()
+    return TokensFor(Signer(key, (directory / f"{name}.pem").read_bytes(), **kwargs), audience)
 
 
 async def call(
@@ -153,12 +157,15 @@ async def test_bare_user_headers_are_refused_from_every_caller(server: GrpcServi
 
 
 async def test_a_token_for_another_service_of_another_signer_or_expired_is_refused(
-    server: GrpcService, pki_dir: Path
+    server: GrpcService, pki_dir: Path, tmp_path: Path
 ) -> None:
     gateway = files(pki_dir, "gateway")
+    pki.issue(tmp_path, ["gateway"], authority="somebody else's CA")
     forged = [
         signing(pki_dir, audience="cart"),  # meant for the cart
-        signing(pki_dir, key_of="checkout"),  # a service's own key is not the gateway's
+        signing(pki_dir, "checkout"),  # a service's own certificate and key are not the gateway's
+        signing(pki_dir, key_of="checkout"),  # the gateway's certificate, another key's signature
+        signing(tmp_path),  # a "gateway" of another CA
         signing(pki_dir, clock=lambda: time.time() - 600),  # expired ten minutes ago
     ]
     for user_tokens in forged:

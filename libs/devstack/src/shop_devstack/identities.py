@@ -42,7 +42,8 @@ def tooling(data_dir: Path) -> Tls | None:
 @functools.cache
 def signer(data_dir: Path) -> Signer:
     """Tokens of end users as the gateway signs them: tests on a local stack act as any user."""
-    return Signer((pki_dir(data_dir) / "gateway-key.pem").read_bytes())
+    folder = pki_dir(data_dir)
+    return Signer((folder / "gateway-key.pem").read_bytes(), (folder / "gateway.pem").read_bytes())
 
 
 def channel(target: str, tls: Tls | None, options: list[tuple[str, Any]] | None = None) -> grpc.aio.Channel:

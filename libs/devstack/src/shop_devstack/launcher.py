@@ -305,11 +305,10 @@ class Launcher:
         )
 
     def _identity_environment(self, name: str) -> dict[str, str] | None:
-        """A process's certificate, and the gateway's, whose key signs the end user's token."""
+        """A process's certificate (TLS_CERT_FILE, TLS_KEY_FILE, TLS_CA_FILE)."""
         if name == "sandbox":
             return None
-        issuer = {"USER_TOKEN_ISSUER_CERT_FILE": str(self.certificates["gateway"].cert_file)}
-        return {**self.certificates[name].environment(), **issuer}
+        return self.certificates[name].environment()
 
     async def _migrate(self, services: list[ServiceSpec], urls: dict[str, str], nats_url: str) -> None:
         if not services:

@@ -79,9 +79,3 @@ async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
         log.info("created stream", extra={"stream": config.name})
         return
     await js.update_stream(config)
-
-
-async def ensure_streams(js: JetStreamContext, *services: str) -> None:
-    for service in services:
-        await ensure_stream(js, stream_config(service))
-    await ensure_stream(js, dlq_config())

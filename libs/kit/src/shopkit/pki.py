@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -78,6 +79,7 @@ def _authority(directory: Path, common_name: str) -> tuple[ec.EllipticCurvePriva
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + VALIDITY * 5)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(
             x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
         )  # key_cert_sign, crl_sign
@@ -93,7 +95,7 @@ def _leaf(
     issued = Issued(directory / f"{name}.pem", directory / f"{name}-key.pem", ca_file)
     if issued.cert_file.exists() and issued.key_file.exists():
         cert = x509.load_pem_x509_certificate(issued.cert_file.read_bytes())
-        if _fresh(cert) and cert.issuer == ca_cert.subject:
+        if _fresh(cert) and _issued_by(cert, ca_cert) and _identifies_its_issuer(cert):
             return issued
     key = ec.generate_private_key(ec.SECP256R1())
     now = _now()
@@ -109,6 +111,8 @@ def _leaf(
         .not_valid_after(now + VALIDITY)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(
             x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
         )
@@ -116,6 +120,23 @@ def _leaf(
     )
     _write(issued.key_file, issued.cert_file, key, cert)
     return issued
+
+
+def _issued_by(cert: x509.Certificate, ca_cert: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(ca_cert)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def _identifies_its_issuer(cert: x509.Certificate) -> bool:
+    """Whether the certificate names its CA's key (what a path validator needs; older local ones did not)."""
+    try:
+        cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier)
+    except x509.ExtensionNotFound:
+        return False
+    return True
 
 
 def _fresh(cert: x509.Certificate) -> bool:

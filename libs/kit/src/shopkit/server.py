@@ -17,7 +17,6 @@ import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -110,7 +109,8 @@ class GrpcService:
         address = f"{self.settings.grpc_host}:{self.settings.grpc_port}"
         if self.tls is not None:
             self._interceptor.secure = True
-            self._interceptor.verifier = self._user_tokens(self.tls)
+            # The gateway's tokens name this service (its certificate's Common Name) as their audience.
+            self._interceptor.verifier = Verifier(self.tls.authority, audience=self.tls.identity)
             self.port = self.server.add_secure_port(address, self.tls.server_credentials())
         else:
             if not self.edge:
@@ -124,16 +124,6 @@ class GrpcService:
         self._tasks = [asyncio.create_task(self._supervise(name, w), name=name) for name, w in self._workers]
         log.info("serving", extra={"port": self.port, "services": self.service_names})
         return self.port
-
-    def _user_tokens(self, identity: tls.Tls) -> Verifier | None:
-        """The verifier of the gateway's tokens for this service (USER_TOKEN_ISSUER_CERT_FILE), if set."""
-        path = self.settings.user_token_issuer_cert_file
-        if not path:
-            return None
-        try:
-            return Verifier(Path(path).read_bytes(), audience=identity.identity)
-        except (OSError, ValueError) as error:
-            raise tls.TlsSettingsError(f"USER_TOKEN_ISSUER_CERT_FILE: {error}") from error
 
     async def _serve_health(self) -> None:
         """grpc.health.v1 alone, in plain text: the same statuses, nothing else reachable without a certificate."""

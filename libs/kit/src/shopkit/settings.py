@@ -32,9 +32,6 @@ class ServiceSettings(BaseSettings):
     tls_ca_file: str = Field(
         "", description="PEM CA that signs every peer; with the two above: mutual TLS on every server and channel"
     )
-    user_token_issuer_cert_file: str = Field(
-        "", description="PEM certificate of the gateway, whose key signs the end user's token on internal calls"
-    )
     metrics_host: str = Field("0.0.0.0", description="address the Prometheus endpoint binds")
     metrics_port: int = Field(9464, description="Prometheus /metrics port; 0 disables it")
     database_url: str = Field(

@@ -4,8 +4,11 @@ The gateway authenticates a client, then calls a service on the client's behalf.
 the user's role in plain headers: its channel to each service turns the call's `x-shop-role`,
 `x-shop-customer-id` and `x-shop-account-id` into one token in `x-shop-user`, a JWT (ES256) signed
 with the gateway's own TLS key, with the service as its audience and a lifetime of a minute. The
-service verifies it with the gateway's certificate (USER_TOKEN_ISSUER_CERT_FILE) and refuses bare
-headers. A token meant for the cart is worthless at the order service, and a stolen one expires.
+token carries the gateway's certificate (`x5c`): the service checks that it chains to the shop's CA
+(TLS_CA_FILE), names `gateway` and is valid, then verifies the signature with its key. So no key
+is distributed, and a renewed gateway certificate (a new key) is believed at once, old and new side
+by side during a rollout. The service refuses bare headers. A token meant for the cart is
+worthless at the order service, and a stolen one expires.
 
 Signing and verifying cost tens of microseconds; both are cached (a token per user and audience
 for half its lifetime; a verified token until it expires), so a busy user costs one of each per
@@ -14,6 +17,8 @@ half minute.
 
 from __future__ import annotations
 
+import base64
+import datetime
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
@@ -23,11 +28,14 @@ from typing import Any
 import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import NameOID
+from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
 from shopkit.errors import Unauthenticated
 
 HEADER = "x-shop-user"
 ISSUER = "shop-gateway"
+ISSUER_IDENTITY = "gateway"  # the Common Name of the certificate a token must carry
 ALGORITHM = "ES256"
 LIFETIME_SECONDS = 60
 LEEWAY_SECONDS = 5
@@ -52,12 +60,21 @@ def user_of(metadata: Iterable[tuple[str, Any]]) -> User | None:
 
 
 class Signer:
-    """Tokens for calls on behalf of users (the gateway; tooling on a local stack)."""
+    """Tokens for calls on behalf of users, signed with the key of `certificate_pem` (the gateway's;
+    tooling on a local stack holds the stack's gateway key), which they carry with its chain."""
 
     def __init__(
-        self, private_key_pem: bytes, lifetime: int = LIFETIME_SECONDS, clock: Callable[[], float] = time.time
+        self,
+        private_key_pem: bytes,
+        certificate_pem: bytes,
+        lifetime: int = LIFETIME_SECONDS,
+        clock: Callable[[], float] = time.time,
     ):
         self._key = serialization.load_pem_private_key(private_key_pem, password=None)
+        chain = x509.load_pem_x509_certificates(certificate_pem)
+        self._headers = {
+            "x5c": [base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode() for cert in chain]
+        }
         self.lifetime = lifetime
         self._clock = clock
         self._cache: OrderedDict[tuple[User, str], tuple[str, float]] = OrderedDict()
@@ -77,7 +94,7 @@ class Signer:
             "iat": int(now),
             "exp": int(now) + self.lifetime,
         }
-        token = jwt.encode(claims, self._key, algorithm=ALGORITHM)  # type: ignore[arg-type]
+        token = jwt.encode(claims, self._key, algorithm=ALGORITHM, headers=self._headers)  # type: ignore[arg-type]
         self._cache[(user, audience)] = (token, now + self.lifetime / 2)
         if len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)
@@ -96,10 +113,11 @@ class Signer:
 
 
 class Verifier:
-    """Checks the tokens one service receives: the gateway's signature, this service as audience, not expired."""
+    """Checks the tokens one service receives: signed by the key of a valid `gateway` certificate of
+    the shop's CA (`authority_pem`), this service as audience, not expired."""
 
-    def __init__(self, issuer_cert_pem: bytes, audience: str, clock: Callable[[], float] = time.time):
-        self._key = x509.load_pem_x509_certificate(issuer_cert_pem).public_key()
+    def __init__(self, authority_pem: bytes, audience: str, clock: Callable[[], float] = time.time):
+        self._store = Store(x509.load_pem_x509_certificates(authority_pem))
         self.audience = audience
         self._clock = clock
         self._cache: OrderedDict[str, tuple[User, float]] = OrderedDict()
@@ -109,9 +127,10 @@ class Verifier:
         if cached is not None and cached[1] + LEEWAY_SECONDS > self._clock():
             return cached[0]
         try:
+            key = self._issuer_key(jwt.get_unverified_header(token).get("x5c"))
             claims = jwt.decode(
                 token,
-                self._key,  # type: ignore[arg-type]
+                key,  # type: ignore[arg-type]
                 algorithms=[ALGORITHM],
                 audience=self.audience,
                 issuer=ISSUER,
@@ -128,6 +147,22 @@ class Verifier:
         if len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)
         return user
+
+    def _issuer_key(self, x5c: Any) -> Any:
+        """The public key of the certificate a token carries, once it proves to be the gateway's."""
+        if not isinstance(x5c, list) or not x5c or not all(isinstance(item, str) for item in x5c):
+            raise ValueError("the token carries no certificate (x5c)")
+        leaf, *intermediates = (x509.load_der_x509_certificate(base64.b64decode(item)) for item in x5c)
+        now = datetime.datetime.fromtimestamp(self._clock(), datetime.UTC)
+        verifier = PolicyBuilder().store(self._store).time(now).build_client_verifier()
+        try:
+            verifier.verify(leaf, intermediates)
+        except VerificationError as error:
+            raise ValueError(f"its certificate is not one of the shop's CA: {error}") from error
+        names = leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        if not names or names[0].value != ISSUER_IDENTITY:
+            raise ValueError(f"its certificate is not the {ISSUER_IDENTITY}'s")
+        return leaf.public_key()
 
 
 @dataclass(frozen=True)

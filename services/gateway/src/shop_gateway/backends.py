@@ -53,7 +53,7 @@ class Backends:
         addresses = settings.backend_addresses()
         identity = tls.from_settings(settings)
         # The user of each call leaves as a token signed with the gateway's key for that backend alone.
-        signer = Signer(identity.private_key) if identity is not None else None
+        signer = Signer(identity.private_key, identity.certificate) if identity is not None else None
         channels = {
             name: make_channel(
                 # An unconfigured backend gets an address that fails fast with UNAVAILABLE.
