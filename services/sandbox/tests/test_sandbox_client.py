@@ -113,13 +113,15 @@ async def test_injected_faults_are_retried_until_an_attempt_succeeds(start_sandb
     async with start_sandbox(sandbox_failure_rate=0.5, sandbox_failure_seed=99) as sandbox:
         async with SandboxClient(sandbox.base_url, max_attempts=8, backoff_seconds=0.001) as sandbox_client:
             method = await sandbox_client.tokenise("4242424242424242", 12, YEAR, "123")
-            keys = [key() for _ in range(6)]
+            # Each key's faults follow from the seed and the key: with 24 fresh keys at a rate of 0.5, the
+            # chance that no first attempt fails is 2**-24.
+            keys = [key() for _ in range(24)]
             results = [await sandbox_client.authorize(method.id, 100, "EUR", idempotency_key=k) for k in keys]
         attempts = await sandbox.sql(
             "SELECT count(*) AS n FROM authorizations WHERE idempotency_key = ANY(:keys) AND status = 'failed'",
             keys=keys,
         )
-    assert [r.status for r in results] == ["authorized"] * 6
+    assert [r.status for r in results] == ["authorized"] * 24
     assert attempts[0].n > 0  # some first attempts failed and were retried
 
 
