@@ -1,10 +1,12 @@
 """Every caller proves who it is, on the launched stack: each refusal with the real services and the
 certificates `shop-dev run` issued (a wrong certificate, plain text, an identity calling a method its
 allow-list does not give it, a bare role header, a user token for another service or not signed by
-the gateway), and nothing changed by a refused call."""
+the gateway), and nothing changed by a refused call; and every method of every service against every
+identity the CA issues, admitted or refused exactly as its allow-list says."""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +15,11 @@ import pytest
 
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from shop.order.v1 import order_pb2, order_pb2_grpc
+from shop_devstack.grpcfuzz import Method, message_class, unary_methods
 from shop_devstack.harness import Stack
 from shop_devstack.layout import SERVICE_PORTS
 from shopkit import pki
+from shopkit.access import IDENTITIES
 from shopkit.errors import RpcErrorInfo, parse_rpc_error
 from shopkit.usertoken import Signer
 
@@ -102,3 +106,41 @@ def test_a_user_token_for_another_service_or_signed_by_another_key_is_refused(st
         assert (info.code, info.reason) == (grpc.StatusCode.UNAUTHENTICATED, "USER_TOKEN_INVALID")
     listed = orders.ListOrders(request, metadata=stack.as_user("order", AS_ADMIN), timeout=10)
     assert listed is not None  # the gateway's own token for the order service is believed
+
+
+def every_method() -> list[tuple[str, Method]]:
+    found = []
+    for service in SERVICE_PORTS:
+        module = importlib.import_module(f"shop.{service}.v1.{service}_pb2")
+        for descriptor in module.DESCRIPTOR.services_by_name.values():
+            found += [(service, method) for method in unary_methods(descriptor)]
+    return found
+
+
+def test_every_method_answers_every_identity_as_its_allow_list_says(stack: Stack) -> None:
+    """Each unary method of each service, called with an empty request by every identity the CA issues:
+    refused CALLER_NOT_ALLOWED exactly when the method's list leaves the identity out."""
+    channels = {(s, i): stack.service_channel(s, i) for s in SERVICE_PORTS for i in IDENTITIES}
+    wrong: list[str] = []
+    try:
+        for service, method in every_method():
+            allowed = importlib.import_module(f"shop_{service}.access").CALLERS[method.name]
+            empty = message_class(method.request)()
+            for identity in IDENTITIES:
+                call = channels[(service, identity)].unary_unary(
+                    method.path,
+                    request_serializer=lambda message: message.SerializeToString(),
+                    response_deserializer=message_class(method.response).FromString,
+                )
+                refused_here = False
+                try:
+                    call(empty, timeout=10)
+                except grpc.RpcError as error:
+                    assert isinstance(error, grpc.Call)
+                    refused_here = parse_rpc_error(error).reason == "CALLER_NOT_ALLOWED"  # type: ignore[arg-type]
+                if refused_here == (identity in allowed):
+                    wrong.append(f"{method.path} as {identity}: {'refused' if refused_here else 'admitted'}")
+    finally:
+        for channel in channels.values():
+            channel.close()
+    assert not wrong, "\n".join(wrong)
