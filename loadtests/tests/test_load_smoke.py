@@ -40,7 +40,8 @@ def test_every_scenario_runs_without_failures(stack: Stack, tmp_path: Path) -> N
     environment = dict(
         os.environ,
         SHOP_GATEWAY_URL=stack.gateway_url,
-        SHOP_SANDBOX_URL=stack.sandbox_url,
+        SHOP_SANDBOX_URL=stack.sandbox_url,  # https: the public face, checked against the stack's CA alone
+        SHOP_SANDBOX_CA_FILE=str(stack.ca_file),
         SHOP_GATEWAY_GRPC=stack.gateway_grpc,
         SHOP_FLASH_SALE_UNITS="3",
     )

@@ -29,6 +29,7 @@ from shop.checkout.v1 import checkout_pb2, checkout_pb2_grpc
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from shop.order.v1 import order_pb2, order_pb2_grpc
 from shop_devstack.harness import Stack, launched, read_state
+from shopkit.access import TOOLING
 from shopkit.testing_otlp import OtlpReceiver
 
 PREFERRED_OFFSET = 3000
@@ -81,8 +82,10 @@ def checkout_crash_switch(stack: Stack) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=30.0) as client:
+def http(stack: Stack) -> Iterator[httpx.Client]:
+    """The clients' HTTP: the gateway in plain HTTP, the payment sandbox's public face over HTTPS, checked
+    against the stack's CA alone and without a client certificate (as a shopper's browser tokenises)."""
+    with httpx.Client(timeout=30.0, verify=stack.sandbox_context()) as client:
         yield client
 
 
@@ -227,13 +230,14 @@ def eventually(read: Callable[[], T], done: Callable[[T], bool], within: float =
 class Backstage:
     """What happened behind the gateway, read where each fact lives: stock per location (inventory), orders
     with their payment and history and checkouts with their steps (as tooling, over the services' gRPC ports),
-    authorisations at the payment sandbox, and the launcher's process table. It only reads."""
+    authorisations at the payment sandbox (its server face, with the tooling certificate), and the launcher's
+    process table. It only reads."""
 
     eventually = staticmethod(eventually)
 
-    def __init__(self, stack: Stack, http: httpx.Client) -> None:
+    def __init__(self, stack: Stack) -> None:
         self.stack = stack
-        self.http = http
+        self.sandbox = stack.sandbox_client(TOOLING)
         self._channels: list[grpc.Channel] = []
         self.inventory = inventory_pb2_grpc.InventoryServiceStub(self._channel("inventory"))
         self.orders = order_pb2_grpc.OrderServiceStub(self._channel("order"))
@@ -247,6 +251,7 @@ class Backstage:
     def close(self) -> None:
         for channel in self._channels:
             channel.close()
+        self.sandbox.close()
 
     def stock(self, sku: str) -> dict[str, int]:
         """Available units of a SKU per active location (warehouses and stores)."""
@@ -264,14 +269,14 @@ class Backstage:
 
     def authorization(self, authorization_id: str) -> dict[str, Any]:
         """The payment sandbox's record of an authorisation (status, amounts, captures, metadata)."""
-        response = self.http.get(f"{self.stack.sandbox_url}/v1/authorizations/{authorization_id}")
+        response = self.sandbox.get(f"/v1/authorizations/{authorization_id}")
         assert response.status_code == 200, response.text
         found: dict[str, Any] = response.json()
         return found
 
     def authorizations_made(self) -> int:
         """Authorisations the sandbox has made since it started (its counter leaves replays out)."""
-        metrics = self.http.get(f"{self.stack.sandbox_url}/metrics")
+        metrics = self.sandbox.get("/metrics")
         assert metrics.status_code == 200, metrics.text
         lines = metrics.text.splitlines()
         return sum(
@@ -286,8 +291,8 @@ class Backstage:
 
 
 @pytest.fixture(scope="session")
-def backstage(stack: Stack, http: httpx.Client) -> Iterator[Backstage]:
-    inside = Backstage(stack, http)
+def backstage(stack: Stack) -> Iterator[Backstage]:
+    inside = Backstage(stack)
     yield inside
     inside.close()
 

@@ -1,5 +1,7 @@
 """HTTP fuzzing: schemathesis against the launched stack's two HTTP processes, the gateway (as an
-anonymous shopper, a customer and an admin, each with a dev-issuer token) and the payment sandbox.
+anonymous shopper, a customer and an admin, each with a dev-issuer token) and the payment sandbox (over
+HTTPS, checked against the stack's CA, with the tooling certificate: its server face admits tooling, so
+every operation executes rather than answering 401).
 
 Every operation of each OpenAPI document gets generated requests, valid and invalid ones, and then
 stateful scenarios follow the documents' links (add to the cart, then change or remove the line;
@@ -25,7 +27,7 @@ import os
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -45,6 +47,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from shop_devstack.harness import Stack
+from shopkit.access import TOOLING
 
 Case = schemathesis.Case[Any]
 
@@ -90,6 +93,7 @@ class Target:
     schema: schemathesis.BaseSchema
     base_url: str
     token: str = ""
+    tls: dict[str, Any] = field(default_factory=dict)  # `requests`' verify= and cert= of an https target
 
     def __post_init__(self) -> None:
         self._addresses = (CALLER_IPS[self.caller] + n % 250 for n in itertools.count())
@@ -105,7 +109,7 @@ class Target:
         return f"{self.api} {case.operation.method.upper()} {case.operation.path}"
 
     def send(self, case: Case) -> Response:
-        response = case.call(base_url=self.base_url, headers=self.headers(), timeout=CALL_SECONDS)
+        response = case.call(base_url=self.base_url, headers=self.headers(), timeout=CALL_SECONDS, **self.tls)
         TALLY[(self.label(case), self.caller, response.status_code)] += 1
         return response
 
@@ -118,18 +122,20 @@ def _token(stack: Stack, http: httpx.Client, role: str) -> str:
     return token
 
 
-def _schema(url: str) -> schemathesis.BaseSchema:
-    return schemathesis.openapi.from_url(f"{url}/openapi.json", timeout=CALL_SECONDS)
+def _schema(url: str, **tls: Any) -> schemathesis.BaseSchema:
+    return schemathesis.openapi.from_url(f"{url}/openapi.json", timeout=CALL_SECONDS, **tls)
 
 
 @pytest.fixture(scope="module")
 def targets(stack: Stack, http: httpx.Client) -> Iterator[dict[str, Target]]:
-    gateway, sandbox = _schema(stack.gateway_url), _schema(stack.sandbox_url)
+    cert, key = stack.certificate_files(TOOLING)
+    sandbox_tls: dict[str, Any] = {"verify": str(stack.ca_file), "cert": (str(cert), str(key))}
+    gateway, sandbox = _schema(stack.gateway_url), _schema(stack.sandbox_url, **sandbox_tls)
     found = {
         "gateway-anonymous": Target("gateway", "anonymous", gateway, stack.gateway_url),
         "gateway-customer": Target("gateway", "customer", gateway, stack.gateway_url, _token(stack, http, "customer")),
         "gateway-admin": Target("gateway", "admin", gateway, stack.gateway_url, _token(stack, http, "admin")),
-        "sandbox": Target("sandbox", "sandbox", sandbox, stack.sandbox_url),
+        "sandbox": Target("sandbox", "sandbox", sandbox, stack.sandbox_url, tls=sandbox_tls),
     }
     yield found
     if TALLY:

@@ -1,8 +1,10 @@
 """System test of `shop-dev run`: the real launcher as a subprocess, on its own data folder and ports.
 
 It starts the embedded PostgreSQL, NATS, every installed service, the payment sandbox and (when its
-package is installed) the gateway; checks health, reflection, the seeded demo data, the sandbox's
-API and the HTTP peer URLs rewritten with the port offset, and the gateway's dev token issuer and
+package is installed) the gateway; checks health, reflection, the seeded demo data, the sandbox (HTTPS
+with its certificate: the public face with the CA alone, the server face with a certificate, probes
+on its plain-HTTP health port) and the HTTP peer URLs rewritten with the port offset and https, and
+the gateway's dev token issuer and
 product search; kills one service with SIGKILL and waits for the supervisor to restart it, then
 sends SIGINT and asserts that no process the launcher started is left.
 
@@ -18,6 +20,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -42,6 +45,7 @@ from shop_devstack.layout import (
     GATEWAY_HTTP_PORT,
     NATS_MONITOR_PORT,
     NATS_PORT,
+    SANDBOX_HEALTH_PORT,
     SANDBOX_HTTP_PORT,
     SERVICE_PORTS,
 )
@@ -139,15 +143,22 @@ def health(target: str, data_dir: Path | None = None) -> str:
         return str(health_pb2.HealthCheckResponse.ServingStatus.Name(response.status))
 
 
-def http(method: str, url: str, body: dict[str, Any] | None = None, token: str = "") -> tuple[int, Any]:
-    """(status, parsed JSON body) of one request; error statuses are returned, not raised."""
+def http(
+    method: str,
+    url: str,
+    body: dict[str, Any] | None = None,
+    token: str = "",
+    context: ssl.SSLContext | None = None,
+) -> tuple[int, Any]:
+    """(status, parsed JSON body) of one request; error statuses are returned, not raised. `context`:
+    how an https server is checked (and the certificate presented, if any)."""
     headers = {"content-type": "application/json"} if body is not None else {}
     if token:
         headers["authorization"] = f"Bearer {token}"
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=10, context=context) as response:
             return response.status, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"null")
@@ -264,17 +275,29 @@ def test_launcher_starts_seeds_restarts_and_stops_cleanly(
         assert types.count(inventory_pb2.LOCATION_TYPE_WAREHOUSE) >= 3
         assert types.count(inventory_pb2.LOCATION_TYPE_STORE) >= 5
 
-    # 4. The payment sandbox: its own database, HTTP on its port plus the offset, and the services
-    #    that call it were given that URL (their defaults say http://localhost:8090).
-    sandbox_url = f"http://127.0.0.1:{SANDBOX_HTTP_PORT + offset}"
+    # 4. The payment sandbox: its own database, HTTPS with its certificate on its port plus the offset,
+    #    probes in plain HTTP on its health port, and the services that call it were given its https URL
+    #    (their defaults say http://localhost:8090).
+    sandbox_url = f"https://127.0.0.1:{SANDBOX_HTTP_PORT + offset}"
+    health_url = f"http://127.0.0.1:{SANDBOX_HEALTH_PORT + offset}"
     sandbox = rows(state)["sandbox"]
     assert (sandbox["kind"], sandbox["health"]) == ("http", "SERVING"), sandbox
-    assert sandbox["address"] == f"http://localhost:{SANDBOX_HTTP_PORT + offset}"
-    assert http("GET", f"{sandbox_url}/readyz")[0] == 200
+    assert sandbox["address"] == (
+        f"https://localhost:{SANDBOX_HTTP_PORT + offset}, health http://localhost:{SANDBOX_HEALTH_PORT + offset}"
+    )
+    assert environment_of(sandbox["pid"])["TLS_CERT_FILE"] == str(data_dir / "pki" / "sandbox.pem")
+    assert http("GET", f"{health_url}/readyz")[0] == 200
+    public, server = identities.http_context(data_dir), identities.http_context(data_dir, "tooling")
+    assert http("GET", f"{sandbox_url}/readyz", context=public)[0] == 200
+    with pytest.raises(urllib.error.URLError):  # the system's roots do not know the stack's CA
+        http("GET", f"{sandbox_url}/readyz")
     card = {"number": "4242424242424242", "exp_month": 12, "exp_year": time.localtime().tm_year + 2, "cvc": "123"}
-    status, method = http("POST", f"{sandbox_url}/v1/payment_methods", {"card": card})
+    status, method = http("POST", f"{sandbox_url}/v1/payment_methods", {"card": card}, context=public)
     assert status == 201 and method["id"].startswith("pm_") and method["card"]["last4"] == "4242", method
-    assert http("GET", f"{sandbox_url}/v1/payment_methods/{method['id']}")[1]["id"] == method["id"]
+    # Reading a payment method (brand, last4, fingerprint) is the server face: a certificate.
+    status, refused = http("GET", f"{sandbox_url}/v1/payment_methods/{method['id']}", context=public)
+    assert (status, refused["code"]) == (401, "client_certificate_required"), refused
+    assert http("GET", f"{sandbox_url}/v1/payment_methods/{method['id']}", context=server)[1]["id"] == method["id"]
     peers = {"checkout": "PAYMENT_PROVIDER_URL", "order": "PAYMENT_PROVIDER_URL"}
     for name, variable in peers.items():
         if name in services:

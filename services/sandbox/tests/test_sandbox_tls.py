@@ -1,5 +1,5 @@
-"""Mutual TLS on the API's port, over real connections: the public face (tokenising a card, reading a
-payment method, probes, docs) takes clients without a certificate, the server face (authorising,
+"""Mutual TLS on the API's port, over real connections: the public face (tokenising a card, probes,
+docs) takes clients without a certificate, the server face (reading a payment method, authorising,
 capturing, ...) a certificate of the shop's CA named checkout, order or tooling (401 without one, 403
 for another name), `/metrics` any certificate of the CA; another CA's certificate is refused in the
 handshake; the plain-HTTP health port serves the probes alone; plain text binds loopback only."""
@@ -111,6 +111,7 @@ SERVER_FACE = [
     ("POST", "/v1/authorizations/auth_123/void"),
     ("POST", "/v1/refunds"),
     ("GET", "/v1/authorizations/auth_123"),
+    ("GET", "/v1/payment_methods/pm_123"),  # brand, last4, expiry, fingerprint: not for whoever holds the id
     ("PUT", "/v1/payment_methods"),  # a public path, another method: not public
     ("GET", "/v1/payment_methods"),
     ("GET", "/v1/nowhere"),  # unknown paths too (fail-closed)
@@ -132,7 +133,7 @@ async def test_a_client_without_a_certificate_reaches_the_public_face_alone(
         tokenised = await anonymous.post("/v1/payment_methods", json=CARD, headers={"Idempotency-Key": f"pm-{version}"})
         assert tokenised.status_code == 201, tokenised.text
         method = tokenised.json()["id"]
-        read = await anonymous.get(f"/v1/payment_methods/{method}")
+        read = await anonymous.get(f"/v1/payment_methods/{method}")  # the server face: refused below
         pages = [(await anonymous.get(path)).status_code for path in ("/healthz", "/readyz", "/openapi.json", "/docs")]
         before = await sandbox.counts()
         authorise = await anonymous.post(
@@ -145,8 +146,10 @@ async def test_a_client_without_a_certificate_reaches_the_public_face_alone(
         # The same authorisation with checkout's certificate (the same key: nothing was kept under it).
         async with SandboxClient(sandbox.base_url, ssl_context=client_tls(issued["checkout"])) as checkout:
             auth = await checkout.authorize(method, 1500, "EUR", idempotency_key=f"auth-{version}")
-    assert (read.status_code, read.json()["id"], pages) == (200, method, [200, 200, 200, 200])
-    for refused in (authorise, *others):
+            fetched = await checkout.get_payment_method(method)
+    assert pages == [200, 200, 200, 200]
+    assert (fetched.id, fetched.card.last4) == (method, "4242")
+    for refused in (read, authorise, *others):
         assert (refused.status_code, refused.headers["content-type"]) == (401, "application/problem+json"), (
             refused.request.url
         )
@@ -169,7 +172,7 @@ async def test_plain_http_to_the_tls_port_gets_no_answer(
     ("method", "path", "face"),
     [
         ("POST", "/v1/payment_methods", Face.PUBLIC),
-        ("GET", "/v1/payment_methods/pm_123", Face.PUBLIC),
+        ("GET", "/v1/payment_methods/pm_123", Face.SERVER),  # the card's details: the shop's servers alone
         ("GET", "/readyz", Face.PUBLIC),
         ("HEAD", "/docs", Face.PUBLIC),
         ("GET", "/metrics", Face.CERTIFICATE),
@@ -200,6 +203,7 @@ async def test_only_checkout_order_and_tooling_may_call_the_server_face(
             "/v1/authorizations", json={"payment_method": method, "amount": 1500, "currency": "EUR"}
         )
         read = await sandbox.http.get("/v1/authorizations/auth_123")
+        card = await sandbox.http.get(f"/v1/payment_methods/{method}")
         unknown = await sandbox.http.get("/v2/anything")
         refused_count = await sandbox.counts()
         probe = await sandbox.http.get("/readyz")
@@ -213,7 +217,7 @@ async def test_only_checkout_order_and_tooling_may_call_the_server_face(
 
     assert tokenised.status_code == 201
     assert refused_count == before
-    for refused in (authorise, read, unknown):
+    for refused in (authorise, read, card, unknown):
         assert (refused.status_code, refused.headers["content-type"]) == (403, "application/problem+json")
         assert (refused.json()["code"], refused.json()["caller"]) == ("caller_not_allowed", caller)
     assert (probe.status_code, document.status_code, metrics.status_code, allowed) == (200, 200, 200, [201] * 3)

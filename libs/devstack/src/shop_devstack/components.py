@@ -78,9 +78,11 @@ class Probe(Protocol):
 
 def probe_for(spec: ServiceSpec, tls: Tls | None) -> Probe:
     """gRPC health for the services (with the tooling certificate `tls`); GET /readyz for the HTTP
-    processes (the sandbox, the gateway)."""
+    processes: the gateway's on its HTTP port, the sandbox's on its plain-HTTP health port (its HTTP
+    port speaks TLS)."""
     if spec.http_port is not None:
-        return HttpHealthProbe(LOCAL_HOST, spec.http_port, metrics_port=spec.metrics_port if spec.edge else None)
+        port = spec.health_port if spec.health_port is not None else spec.http_port
+        return HttpHealthProbe(LOCAL_HOST, port, metrics_port=spec.metrics_port if spec.edge else None)
     return HealthProbe(spec.target, tls)
 
 

@@ -29,6 +29,7 @@ from shop_devstack.layout import (
     LOCAL_HOST,
     SANDBOX_HTTP_PORT,
     SERVICE_PORTS,
+    TLS_HTTP_PROCESSES,
     ServiceSpec,
 )
 
@@ -72,8 +73,13 @@ class PeerSetting:
     port: int
     path: str  # of an HTTP URL, usually ""
 
-    def local(self, port_offset: int) -> str:
-        return f"{self.scheme}{LOCAL_HOST}:{self.port + port_offset}{self.path}"
+    def local(self, port_offset: int, tls: bool = False) -> str:
+        """The local address; with `tls` (the stack's processes have their certificates) an HTTP URL
+        of a process whose HTTP port then speaks TLS (the sandbox) becomes https."""
+        scheme = self.scheme
+        if tls and scheme == "http://" and self.peer in TLS_HTTP_PROCESSES:
+            scheme = "https://"
+        return f"{scheme}{LOCAL_HOST}:{self.port + port_offset}{self.path}"
 
 
 def peer_settings(service: str) -> list[PeerSetting]:
@@ -99,16 +105,20 @@ def peer_settings(service: str) -> list[PeerSetting]:
     return list(found.values())
 
 
-def peer_addresses(service: str, port_offset: int, absent: Collection[str] = ()) -> dict[str, str]:
+def peer_addresses(
+    service: str, port_offset: int, absent: Collection[str] = (), *, tls: bool = False
+) -> dict[str, str]:
     """Settings whose default points at another process's port, aimed at the local one.
 
     A service's settings may default to e.g. `catalog:50051` (the Kubernetes name) or
     `http://localhost:8090` (the sandbox); locally that process listens on 127.0.0.1 at the fixed
-    port plus the offset. Settings pointing at a process in `absent` get an empty value (the
-    gateway then leaves that backend out of its readiness).
+    port plus the offset, and with `tls` (the stack gives every process its certificate) the
+    sandbox's URL is `https://127.0.0.1:8090`. Settings pointing at a process in `absent` get an
+    empty value (the gateway then leaves that backend out of its readiness).
     """
     return {
-        setting.env: "" if setting.peer in absent else setting.local(port_offset) for setting in peer_settings(service)
+        setting.env: "" if setting.peer in absent else setting.local(port_offset, tls)
+        for setting in peer_settings(service)
     }
 
 
@@ -124,7 +134,9 @@ def service_environment(
     environ: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The environment of `shop-<name> migrate|serve`: ports, URLs, peers, its certificate
-    (`tls_files`: TLS_CERT_FILE, TLS_KEY_FILE, TLS_CA_FILE), then the developer's overrides."""
+    (`tls_files`: TLS_CERT_FILE, TLS_KEY_FILE, TLS_CA_FILE), then the developer's overrides.
+
+    With `tls_files` the process's peers have theirs too: HTTP URLs of the sandbox become https."""
     base = dict(os.environ if environ is None else environ)
     env = {**LOCAL_DEFAULTS, **base}
     # Everything binds 127.0.0.1, and every process proves who it is with a certificate of the stack's CA.
@@ -137,11 +149,13 @@ def service_environment(
         env.update({"METRICS_HOST": LOCAL_HOST, "METRICS_PORT": str(spec.metrics_port)})
     if spec.http_port is not None:
         env.update({"HTTP_HOST": LOCAL_HOST, "HTTP_PORT": str(spec.http_port)})
+    if spec.health_port is not None:
+        env["HEALTH_PORT"] = str(spec.health_port)  # probes in plain HTTP (the launcher's, `shop-dev status`)
     env.update(tls_files or {})
     if spec.name == "gateway":
         env["GATEWAY_DEV_MODE"] = "true"  # the built-in token issuer: POST /v1/auth/token
         if gateway_dir is not None:
             env["GATEWAY_DATA_DIR"] = str(gateway_dir)  # its signing key, so tokens outlive a restart
-    env.update(peer_addresses(spec.name, port_offset, absent))
+    env.update(peer_addresses(spec.name, port_offset, absent, tls=bool(tls_files)))
     env.update(service_overrides(spec.name, base))
     return env

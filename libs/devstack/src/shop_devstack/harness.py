@@ -1,5 +1,9 @@
 """A whole stack as `shop-dev run` starts it, for tests that need every process (system tests, the
-load smoke run): a temporary data folder, shifted ports, wait until SERVING, SIGINT at the end."""
+load smoke run): a temporary data folder, shifted ports, wait until SERVING, SIGINT at the end.
+
+The payment sandbox speaks HTTPS with a certificate of the stack's CA: `Stack.sandbox_client()` is a
+client of its public face (it trusts that CA, presents nothing: tokenise a card as a browser does),
+`Stack.sandbox_client(TOOLING)` one of its server face (authorisations, payment methods, /metrics)."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import os
 import random
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -18,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import httpx
 
 from shop_devstack import identities
 from shop_devstack.layout import (
@@ -26,6 +32,7 @@ from shop_devstack.layout import (
     GATEWAY_METRICS_PORT,
     NATS_MONITOR_PORT,
     NATS_PORT,
+    SANDBOX_HEALTH_PORT,
     SANDBOX_HTTP_PORT,
     SERVICE_PORTS,
 )
@@ -50,7 +57,31 @@ class Stack:
 
     @property
     def sandbox_url(self) -> str:
-        return f"http://127.0.0.1:{SANDBOX_HTTP_PORT + self.offset}"
+        """The sandbox's API (HTTPS: verify it against `ca_file`)."""
+        return f"https://127.0.0.1:{SANDBOX_HTTP_PORT + self.offset}"
+
+    @property
+    def sandbox_health_url(self) -> str:
+        """The sandbox's probes (/healthz, /readyz) in plain HTTP."""
+        return f"http://127.0.0.1:{SANDBOX_HEALTH_PORT + self.offset}"
+
+    @property
+    def ca_file(self) -> Path:
+        """The stack's CA (PEM), which signed the sandbox's certificate."""
+        return identities.ca_file(self.data_dir)
+
+    def certificate_files(self, identity: str = TOOLING) -> tuple[Path, Path]:
+        """(certificate, key) files of `identity`, for clients that take paths (requests, curl)."""
+        return identities.files(self.data_dir, identity)
+
+    def sandbox_context(self, identity: str | None = None) -> ssl.SSLContext:
+        """Trusts the stack's CA alone; with `identity` it presents that certificate (the server face)."""
+        return identities.http_context(self.data_dir, identity)
+
+    def sandbox_client(self, identity: str | None = None, timeout: float = 30.0) -> httpx.Client:
+        """A client of the sandbox (base URL `sandbox_url`): its public face without `identity`, its
+        server face with one (`TOOLING`: the operators' tools)."""
+        return httpx.Client(base_url=self.sandbox_url, verify=self.sandbox_context(identity), timeout=timeout)
 
     def service_channel(self, service: str, identity: str = TOOLING) -> grpc.Channel:
         """A blocking channel to a service's gRPC port with the certificate of `identity` (tooling:
@@ -80,7 +111,7 @@ def _free(port: int) -> bool:
 
 def free_port_offset(preferred: int) -> int:
     """`preferred` when all the stack's ports are free there, else a free offset outside the ephemeral range."""
-    base = [NATS_PORT, NATS_MONITOR_PORT, SANDBOX_HTTP_PORT, GATEWAY_HTTP_PORT, GATEWAY_GRPC_PORT]
+    base = [NATS_PORT, NATS_MONITOR_PORT, SANDBOX_HTTP_PORT, SANDBOX_HEALTH_PORT, GATEWAY_HTTP_PORT, GATEWAY_GRPC_PORT]
     base += [GATEWAY_METRICS_PORT, *(port for pair in SERVICE_PORTS.values() for port in pair)]
     for offset in [preferred] + [random.randrange(10950, 15470, 10) for _ in range(50)]:
         if all(_free(port + offset) for port in base):

@@ -1,18 +1,23 @@
 """The certificates of a local stack: `shop-dev run` issues one per process and one for tooling in
 <data>/pki (a local CA, see shopkit.pki); the launcher's probes, seeding, `shop-dev status`, the
-benchmarks and the system tests call the services with the tooling certificate."""
+benchmarks and the system tests call the services with the tooling certificate.
+
+The payment sandbox serves HTTPS with its certificate: its public face (tokenising a card) takes any
+client that trusts the CA (`http_context(data_dir)`), its server face (authorisations, payment
+methods, /metrics) a certificate (`http_context(data_dir, TOOLING)`)."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import ssl
 from pathlib import Path
 from typing import Any
 
 import grpc
 
 from shop_devstack.layout import Layout
-from shopkit import pki
+from shopkit import httptls, pki
 from shopkit.access import IDENTITIES, TOOLING
 from shopkit.tls import Tls
 from shopkit.usertoken import Signer
@@ -27,6 +32,25 @@ def issue(data_dir: Path) -> dict[str, pki.Issued]:
     # One CA per data folder (named after it: a Common Name holds 64 characters at most).
     folder = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:12]
     return pki.issue(pki_dir(data_dir), IDENTITIES, authority=f"shop local CA {folder}")
+
+
+def ca_file(data_dir: Path) -> Path:
+    """The stack's CA (PEM): what a client of the sandbox checks its certificate against."""
+    return pki_dir(data_dir) / f"{pki.CA_NAME}.pem"
+
+
+def files(data_dir: Path, name: str = TOOLING) -> tuple[Path, Path]:
+    """(certificate, key) files of `name`, e.g. for `requests`' `cert=` or curl's --cert/--key."""
+    folder = pki_dir(data_dir)
+    return folder / f"{name}.pem", folder / f"{name}-key.pem"
+
+
+def http_context(data_dir: Path, name: str | None = None) -> ssl.SSLContext:
+    """An HTTPS client context that trusts the stack's CA alone; with `name`, it presents that
+    identity's certificate (the sandbox's server face), without it none (its public face)."""
+    if name is None:
+        return ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca_file(data_dir)))
+    return httptls.context_for(*files(data_dir, name), ca_file(data_dir))
 
 
 def load(data_dir: Path, name: str = TOOLING) -> Tls:

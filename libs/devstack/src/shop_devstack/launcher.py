@@ -300,15 +300,10 @@ class Launcher:
             # The gateway leaves out backends this run doesn't start (not built, --only): /readyz covers the rest.
             absent={s.name for s in self.specs if s.name not in started} if spec.edge else (),
             gateway_dir=self.layout.gateway_dir,
-            # The payment sandbox stands for a provider on the internet: HTTPS with a public CA there, plain HTTP here.
-            tls_files=self._identity_environment(spec.name),
+            # The payment sandbox too: HTTPS with its certificate, a client certificate asked for (its
+            # server face takes checkout, order and tooling), so checkout and order get an https URL.
+            tls_files=self.certificates[spec.name].environment(),
         )
-
-    def _identity_environment(self, name: str) -> dict[str, str] | None:
-        """A process's certificate (TLS_CERT_FILE, TLS_KEY_FILE, TLS_CA_FILE)."""
-        if name == "sandbox":
-            return None
-        return self.certificates[name].environment()
 
     async def _migrate(self, services: list[ServiceSpec], urls: dict[str, str], nats_url: str) -> None:
         if not services:
@@ -378,7 +373,7 @@ class Launcher:
         if "gateway" in by_name:
             lines.extend(f"  {line}" for line in gateway_examples(by_name["gateway"]))
         if "sandbox" in by_name:
-            lines.extend(f"  {line}" for line in sandbox_examples(by_name["sandbox"]))
+            lines.extend(f"  {line}" for line in sandbox_examples(by_name["sandbox"], layout.pki_dir))
         if services:
             first = services[0]
             if len(lines) > 1:
@@ -555,12 +550,19 @@ def gateway_examples(gateway: ServiceSpec) -> list[str]:
     ]
 
 
-def sandbox_examples(sandbox: ServiceSpec) -> list[str]:
-    """Tokenise a test card at the payment sandbox (what checkout does for a customer)."""
+def sandbox_examples(sandbox: ServiceSpec, pki: Path) -> list[str]:
+    """Tokenise a test card at the payment sandbox (its public face: the CA, no client certificate, as a
+    shopper's browser), and read it back on its server face (the tooling certificate)."""
     year = time.localtime().tm_year + 3
     card = f'{{"card":{{"number":"4242424242424242","exp_month":12,"exp_year":{year},"cvc":"123"}}}}'
+    base = f"https://localhost:{sandbox.http_port}"
+    pick = "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"id\"])'"
     return [
-        f"payment sandbox: http://localhost:{sandbox.http_port} (API docs http://localhost:{sandbox.http_port}/docs)",
-        f"  curl -s -X POST localhost:{sandbox.http_port}/v1/payment_methods "
-        f"-H 'content-type: application/json' -d '{card}'",
+        f"payment sandbox: HTTPS on {base} (API docs {base}/docs), its CA {pki}/ca.pem; "
+        f"probes on http://localhost:{sandbox.health_port}/readyz",
+        f"  PM=$(curl -s --cacert {pki}/ca.pem -X POST {base}/v1/payment_methods \\",
+        f"      -H 'content-type: application/json' -d '{card}' | {pick})",
+        "  # the server face (reading payment methods, authorisations) takes a certificate: tooling's",
+        f"  curl -s --cacert {pki}/ca.pem --cert {pki}/tooling.pem --key {pki}/tooling-key.pem \\",
+        f"      {base}/v1/payment_methods/$PM",
     ]

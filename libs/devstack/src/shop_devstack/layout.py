@@ -29,9 +29,11 @@ SERVICE_PORTS: dict[str, tuple[int, int]] = {
     "order": (50056, 9106),
     "fraud": (50057, 9107),
 }
-# The HTTP processes: the payment sandbox (HTTP only, /metrics on its HTTP port) and the gateway
-# (HTTP/JSON, the public gRPC API and Prometheus metrics).
+# The HTTP processes: the payment sandbox (HTTPS with its certificate, /metrics on that port, and its
+# probes in plain HTTP on a health port) and the gateway (HTTP/JSON, the public gRPC API and Prometheus
+# metrics).
 SANDBOX_HTTP_PORT = 8090
+SANDBOX_HEALTH_PORT = 8091
 GATEWAY_HTTP_PORT = 8080
 GATEWAY_GRPC_PORT = 9090
 GATEWAY_METRICS_PORT = 9108
@@ -40,6 +42,9 @@ KNOWN_PROCESSES = (*SERVICE_PORTS, *HTTP_PROCESSES)
 NATS_PORT = 4222
 NATS_MONITOR_PORT = 8222
 LOCAL_HOST = "127.0.0.1"
+# Processes whose HTTP port speaks TLS once they have their certificate (the sandbox, as a provider's
+# API does); the gateway's HTTP port stays plain text (the public edge, behind a load balancer's TLS).
+TLS_HTTP_PROCESSES = frozenset({"sandbox"})
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,7 @@ class ServiceSpec:
     metrics_port: int | None
     executable: Path | None  # None: the package is not installed ("not built yet")
     http_port: int | None = None  # HTTP processes: health is GET /readyz there, not gRPC health
+    health_port: int | None = None  # a plain-HTTP port serving only /healthz and /readyz (the sandbox's)
     database: bool = True  # its own role and database, `migrate` before `serve`
     edge: bool = False  # calls every service: starts once they are SERVING, stops before them (the gateway)
 
@@ -60,11 +66,19 @@ class ServiceSpec:
         return "http" if self.http_port is not None else "service"
 
     @property
+    def http_scheme(self) -> str:
+        """`https` for a process whose HTTP port speaks TLS (TLS_HTTP_PROCESSES), else `http`."""
+        return "https" if self.name in TLS_HTTP_PROCESSES else "http"
+
+    @property
     def address(self) -> str:
         grpc = f"localhost:{self.grpc_port}" if self.grpc_port is not None else ""
         if self.http_port is None:
             return grpc
-        return f"http://localhost:{self.http_port}" + (f", grpc {grpc}" if grpc else "")
+        extra = [f"grpc {grpc}"] if grpc else []
+        if self.health_port is not None:
+            extra.append(f"health http://localhost:{self.health_port}")
+        return ", ".join([f"{self.http_scheme}://localhost:{self.http_port}", *extra])
 
     @property
     def target(self) -> str:
@@ -73,12 +87,17 @@ class ServiceSpec:
 
     @property
     def http_url(self) -> str:
-        return f"http://{LOCAL_HOST}:{self.http_port}"
+        return f"{self.http_scheme}://{LOCAL_HOST}:{self.http_port}"
 
     @property
     def ports(self) -> list[tuple[int, str]]:
         """Every port it listens on, with what for (to check they are free)."""
-        named = (("gRPC", self.grpc_port), ("metrics", self.metrics_port), ("HTTP", self.http_port))
+        named = (
+            ("gRPC", self.grpc_port),
+            ("metrics", self.metrics_port),
+            ("HTTP", self.http_port),
+            ("health", self.health_port),
+        )
         return [(port, f"{self.name} {what}") for what, port in named if port is not None]
 
     @property
@@ -120,7 +139,12 @@ def discover_services(port_offset: int = 0) -> list[ServiceSpec]:
         for name, (grpc, metrics) in SERVICE_PORTS.items()
     ]
     sandbox = ServiceSpec(
-        "sandbox", None, None, find_executable("shop-sandbox"), http_port=SANDBOX_HTTP_PORT + port_offset
+        "sandbox",
+        None,
+        None,
+        find_executable("shop-sandbox"),
+        http_port=SANDBOX_HTTP_PORT + port_offset,
+        health_port=SANDBOX_HEALTH_PORT + port_offset,
     )
     gateway = ServiceSpec(
         "gateway",

@@ -1,14 +1,16 @@
 """Who may call what, by the client's certificate (mutual TLS): the provider's two faces.
 
 A card processor has a public face (a shopper's browser tokenises a card with a publishable key and
-no client certificate) and a server face (authorise, capture, void, refund, reading authorizations:
-the shop's own processes alone). With TLS files set, the TLS handshake asks every client for a
+no client certificate) and a server face (authorise, capture, void, refund, reading payment methods
+and authorizations: the shop's own processes alone). With TLS files set, the TLS handshake asks every client for a
 certificate but does not require one (CERT_OPTIONAL); a certificate that is presented must chain to
 TLS_CA_FILE, else the handshake fails (OpenSSL verifies whatever the peer presents). The
 certificate's Common Name is the caller's identity. `face` sorts each request by method and path:
 
-- PUBLIC_ROUTES (tokenise a card, read a payment method, the probes, the API's documentation): any
-  client, with or without a certificate;
+- PUBLIC_ROUTES (tokenise a card, the probes, the API's documentation): any client, with or without
+  a certificate. Reading a payment method is not public: it shows the card's brand, last four
+  digits, expiry and fingerprint, which a provider shows its merchant's servers, not whoever holds
+  the id;
 - CERTIFICATE_ROUTES (`/metrics`): any certificate of the shop's CA (the scrape);
 - everything else, `/v1/...`, unknown paths and any route added later (fail-closed: a route is of
   the server face unless listed above): a certificate named checkout, order or tooling. Without a
@@ -51,7 +53,6 @@ _OPEN_PAGES = ("/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-re
 PUBLIC_ROUTES = frozenset(
     {
         ("POST", "/v1/payment_methods"),  # tokenise a card, as a shopper's browser does
-        ("GET", "/v1/payment_methods/{payment_method_id}"),
         *((method, path) for path in _OPEN_PAGES for method in _READ),  # probes, the API's documentation
     }
 )

@@ -82,6 +82,8 @@ class Buyers:
             str(count),
             str(Buyers.next_index),
             str(out),
+            "--sandbox-ca",
+            str(self.stack.ca_file),
         )
         Buyers.next_index += count
         return out

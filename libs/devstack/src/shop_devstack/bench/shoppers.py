@@ -1,12 +1,13 @@
 """The buyers of the checkout benchmarks, a client process of its own (never a server's event loop).
 
 `prepare` makes N buyers ready to pay, as a storefront would before the sale starts: a token from the
-gateway's dev issuer, a card of their own tokenised at the payment sandbox, one line in the cart. Each
+gateway's dev issuer, a card of their own tokenised at the payment sandbox (its public face, over HTTPS
+checked against --sandbox-ca, without a client certificate, as a browser), one line in the cart. Each
 buyer is a separate person to the fraud checks (own user, IP, device and card), as in a real sale.
 `checkout` then posts every buyer's `POST /v1/checkout` (with an Idempotency-Key) from C keep-alive
 connections in a closed loop and prints one JSON summary.
 
-    python -m shop_devstack.bench.shoppers prepare GATEWAY SANDBOX SKUS_FILE COUNT FIRST OUT_FILE
+    python -m shop_devstack.bench.shoppers prepare GATEWAY SANDBOX SKUS_FILE COUNT FIRST OUT_FILE [--sandbox-ca CA]
     python -m shop_devstack.bench.shoppers checkout GATEWAY BUYERS_FILE CONCURRENCY
 """
 
@@ -17,6 +18,7 @@ import asyncio
 import ipaddress
 import json
 import random
+import ssl
 import sys
 import time
 import uuid
@@ -68,10 +70,24 @@ async def prepare_one(client: httpx.AsyncClient, gateway: str, sandbox: str, sku
     return {"headers": headers, "payment_method": method.json()["id"], "key": f"bench-{uuid.uuid4().hex}"}
 
 
-async def prepare(gateway: str, sandbox: str, skus: list[str], count: int, first: int) -> list[dict[str, Any]]:
+def sandbox_context(ca_file: str | Path | None) -> ssl.SSLContext | bool:
+    """How the client verifies an https sandbox: against `ca_file` alone (the stack's CA), else the
+    system's roots. Never without verification."""
+    return ssl.create_default_context(cafile=str(ca_file)) if ca_file else True
+
+
+async def prepare(
+    gateway: str,
+    sandbox: str,
+    skus: list[str],
+    count: int,
+    first: int,
+    verify: ssl.SSLContext | bool = True,
+) -> list[dict[str, Any]]:
+    """`verify`: how to check the sandbox's certificate (`sandbox_context`); the gateway is plain HTTP."""
     todo = iter(range(count))
     buyers: list[dict[str, Any]] = []
-    async with httpx.AsyncClient(timeout=60.0) as client:
+    async with httpx.AsyncClient(timeout=60.0, verify=verify) as client:
 
         async def worker() -> None:
             for index in todo:
@@ -167,6 +183,9 @@ def main(argv: list[str] | None = None) -> None:
     ready.add_argument("count", type=int)
     ready.add_argument("first", type=int, help="index of the first buyer (their IPs never repeat in a run)")
     ready.add_argument("out_file", type=Path)
+    ready.add_argument(
+        "--sandbox-ca", default="", help="the CA (PEM) an https sandbox's certificate is checked against"
+    )
     pay = sub.add_parser("checkout")
     pay.add_argument("gateway")
     pay.add_argument("buyers_file", type=Path)
@@ -174,7 +193,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.command == "prepare":
         skus = json.loads(Path(args.skus_file).read_text())
-        buyers = uvloop.run(prepare(args.gateway, args.sandbox, skus, args.count, args.first))
+        verify = sandbox_context(args.sandbox_ca)
+        buyers = uvloop.run(prepare(args.gateway, args.sandbox, skus, args.count, args.first, verify))
         args.out_file.write_text(json.dumps(buyers))
         print(json.dumps({"prepared": len(buyers)}), flush=True)
     else:

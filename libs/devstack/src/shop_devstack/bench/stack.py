@@ -46,6 +46,11 @@ class BenchStack:
     def sandbox_url(self) -> str:
         return self.stack.sandbox_url
 
+    @property
+    def ca_file(self) -> Path:
+        """The CA the sandbox's certificate is checked against (its public face needs nothing more)."""
+        return self.stack.ca_file
+
     def pids(self) -> dict[str, int]:
         rows = {row["name"]: row for row in read_state(self.stack.data_dir).get("rows", [])}
         return {name: int(rows[name]["pid"]) for name in SERVER_PROCESSES if rows.get(name, {}).get("pid")}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import random
 import shutil
+import ssl
 import tempfile
 import time
 import uuid
@@ -32,7 +33,7 @@ from shop_devstack.chaos.invariants import check
 from shop_devstack.chaos.killer import Killer
 from shop_devstack.chaos.report import COMPLETION_TARGET, Report
 from shop_devstack.chaos.storefront import run_buyers
-from shop_devstack.harness import launched
+from shop_devstack.harness import Stack, launched
 from shop_devstack.layout import NATS_MONITOR_PORT
 
 DECLINED_CARD = "4000000000000002"  # the payment sandbox declines it (card_declined)
@@ -118,7 +119,7 @@ def run_chaos(options: ChaosOptions, folder: Path | None = None, say: Callable[[
             say=say,
         )
         try:
-            report, recovered = asyncio.run(_run(options, facts, killer, stack.gateway_url, stack.sandbox_url, say))
+            report, recovered = asyncio.run(_run(options, facts, killer, stack, say))
         finally:
             killer.stop()  # whatever ended the run (an interrupt too), no process dies after it
     outcome = ChaosResult(report, root, recovered)
@@ -130,17 +131,19 @@ def run_chaos(options: ChaosOptions, folder: Path | None = None, say: Callable[[
 
 
 async def _run(
-    options: ChaosOptions, facts: Facts, killer: Killer, gateway: str, sandbox: str, say: Callable[[str], None]
+    options: ChaosOptions, facts: Facts, killer: Killer, stack: Stack, say: Callable[[str], None]
 ) -> tuple[Report, bool]:
     rng = random.Random(options.seed)
     skus = demo_skus()
     rng.shuffle(skus)
+    gateway, sandbox = stack.gateway_url, stack.sandbox_url
+    verify = stack.sandbox_context()  # the sandbox's public face: its CA, no client certificate
     say(f"chaos: preparing {options.checkouts} buyers (token, own card, one line in the cart)")
-    buyers = await prepare(gateway, sandbox, skus, options.checkouts, 0)
+    buyers = await prepare(gateway, sandbox, skus, options.checkouts, 0, verify)
     key_prefix = f"chaos-{uuid.uuid4().hex[:10]}-"
     for index, buyer in enumerate(buyers):
         buyer["key"] = f"{key_prefix}{index}"
-    await _decline_some(sandbox, rng.sample(buyers, round(options.decline_share * len(buyers))))
+    await _decline_some(sandbox, verify, rng.sample(buyers, round(options.decline_share * len(buyers))))
     before = await facts.before()
     say(f"chaos: {len(buyers)} checkouts, concurrency {options.concurrency}, a kill every {options.kill_interval:g} s")
     started = time.monotonic()
@@ -175,10 +178,10 @@ async def _run(
     return report, recovered
 
 
-async def _decline_some(sandbox: str, buyers: list[dict[str, Any]]) -> None:
+async def _decline_some(sandbox: str, verify: ssl.SSLContext, buyers: list[dict[str, Any]]) -> None:
     """These buyers pay with a card the provider declines: their checkouts compensate (release the stock)."""
     card = {"number": DECLINED_CARD, "exp_month": 12, "exp_year": time.gmtime().tm_year + 2, "cvc": "123"}
-    async with httpx.AsyncClient(timeout=60.0) as client:
+    async with httpx.AsyncClient(timeout=60.0, verify=verify) as client:
         for buyer in buyers:
             method = await client.post(f"{sandbox}/v1/payment_methods", json={"card": card})
             method.raise_for_status()

@@ -7,6 +7,7 @@ storefront retries a 5xx) are each recorded: a 5xx that a retry hid is still an 
 
 from __future__ import annotations
 
+import ssl
 import time
 from dataclasses import dataclass
 
@@ -59,7 +60,8 @@ class Recorder(httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
 
-def recording_client(max_connections: int) -> tuple[httpx.AsyncClient, Recorder]:
+def recording_client(max_connections: int, verify: ssl.SSLContext | bool = True) -> tuple[httpx.AsyncClient, Recorder]:
+    """`verify`: how https servers (the payment sandbox) are checked, e.g. against the stack's CA alone."""
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-    recorder = Recorder(httpx.AsyncHTTPTransport(limits=limits))
+    recorder = Recorder(httpx.AsyncHTTPTransport(limits=limits, verify=verify))
     return httpx.AsyncClient(transport=recorder, timeout=30.0), recorder

@@ -88,7 +88,8 @@ def run_soak(options: SoakOptions, folder: Path | None = None, say: Callable[[st
 async def _run(options: SoakOptions, stack: BenchStack, say: Callable[[str], None]) -> SoakReport:
     rng = random.Random(options.seed)
     skus, brands = demo_skus(), demo_brands()
-    client, recorder = recording_client(CONNECTIONS)
+    # The gateway in plain HTTP; the sandbox's public face over HTTPS, checked against the stack's CA.
+    client, recorder = recording_client(CONNECTIONS, verify=stack.stack.sandbox_context())
     async with client:
         rate, maximum, why = options.rate, None, ""
         steps: list[Step] = []
