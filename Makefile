@@ -94,7 +94,9 @@ LOAD_SPAWN_RATE ?= 5
 LOAD_TAGS ?=
 LOAD_STAMP := $(shell date +%Y%m%d-%H%M%S)
 LOAD_REPORT_DIR ?= .data/load/$(LOAD_STAMP)
-LOCUST = $(BIN)/locust --config loadtests/locust.conf $(if $(LOAD_TAGS),--tags $(LOAD_TAGS)) \
+# The sandbox of `make run` serves HTTPS with the stack's CA (LOAD_SANDBOX_CA= for an http sandbox).
+LOAD_SANDBOX_CA ?= $(if $(SHOP_SANDBOX_CA_FILE),$(SHOP_SANDBOX_CA_FILE),.data/pki/ca.pem)
+LOCUST = SHOP_SANDBOX_CA_FILE=$(LOAD_SANDBOX_CA) $(BIN)/locust --config loadtests/locust.conf $(if $(LOAD_TAGS),--tags $(LOAD_TAGS)) \
 	--csv $(LOAD_REPORT_DIR)/load --html $(LOAD_REPORT_DIR)/report.html
 load: $(STAMP)  ## locust against a running `make run` (LOAD_TIME, LOAD_USERS, LOAD_TAGS); reports in LOAD_REPORT_DIR
 	@mkdir -p $(LOAD_REPORT_DIR)

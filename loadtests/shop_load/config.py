@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 GATEWAY_URL = os.environ.get("SHOP_GATEWAY_URL", "http://localhost:8080").rstrip("/")
-SANDBOX_URL = os.environ.get("SHOP_SANDBOX_URL", "http://localhost:8090").rstrip("/")
+SANDBOX_URL = os.environ.get("SHOP_SANDBOX_URL", "https://localhost:8090").rstrip("/")
 # With an https SHOP_SANDBOX_URL: the CA (PEM) the sandbox's certificate is checked against, alone.
 SANDBOX_CA_FILE = os.environ.get("SHOP_SANDBOX_CA_FILE", "")
 GATEWAY_GRPC = os.environ.get("SHOP_GATEWAY_GRPC", "localhost:9090")

@@ -1,8 +1,8 @@
 """The payment provider's public face, reached the way a shopper's browser reaches it: tokenising a
 card at the sandbox (SHOP_SANDBOX_URL) without a client certificate.
 
-The sandbox has a public face (tokenising a card, reading a payment method: any client) and a server
-face (authorising, capturing, ...: the shop's own processes, with their certificates). The load
+The sandbox has a public face (tokenising a card: any client) and a server face (reading payment
+methods, authorising, capturing, ...: the shop's own processes, with their certificates). The load
 generator has no certificate and needs none: it only tokenises; checkout authorises through the
 gateway. Over https (the sandbox in a cluster) it verifies the server: against SHOP_SANDBOX_CA_FILE
 alone when that is set (the shop's CA, e.g. `ca.crt` of the sandbox's certificate Secret), else

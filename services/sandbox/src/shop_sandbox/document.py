@@ -6,7 +6,7 @@ fuzz suite (tests/system/test_system_http_fuzz.py) holds the sandbox to it.
   size limits (413, 431) and an unknown route's 405 can answer any operation;
 - the provider's two faces (callers.py), as OpenAPI 3.1 security: a `mutualTLS` scheme required by
   default (the server face: 401 without a certificate, 403 for a name not allowed), and
-  `security: []` on the public face (tokenising, reading a payment method, the probes);
+  `security: []` on the public face (tokenising a card, the probes);
 - an idempotent replay carries `Idempotent-Replayed: true`;
 - links from an answer to the operations that take its ids: tokenise a card, authorise it, then
   read, capture, void and refund the authorization.
