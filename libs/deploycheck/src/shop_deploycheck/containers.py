@@ -555,29 +555,35 @@ async def check_containers(services: Collection[str] = (), values_files: Sequenc
 def check_load_generator() -> list[str]:
     """The load generator's containers (master and worker, as the chart renders them with
     `loadgen.enabled`) list the locustfile's user classes: the image holds locust, the
-    locustfile the chart names and everything it imports, and runs read-only as its user."""
+    locustfile the chart names and everything it imports, and runs read-only as its user, with the
+    sandbox's CA certificate mounted where the chart mounts it."""
     manifests = render(values={"loadgen": {"enabled": True}})
     local = LocalEnvironment(manifests, {}, "nats://127.0.0.1:4222", "")
     problems = []
-    for workload in local.workloads:
-        if workload.labels.get("app.kubernetes.io/component") == "service":
-            continue
-        container = workload.container
-        env = local.environment(workload)
-        argv = [*container.command, *container.args, "--list"]
-        name = f"shop-check-{workload.deployment}"
-        command, process_env = PodmanLauncher().command(workload, container, argv, env, name)
-        done = subprocess.run(command, env=process_env, capture_output=True, text=True, timeout=120, check=False)
-        subprocess.run(["podman", "rm", "--force", "--ignore", name], capture_output=True, check=False)
-        if done.returncode != 0 or not done.stdout.strip():
-            problems.append(
-                f"{workload.deployment}: `{' '.join(argv)}` exited {done.returncode}:\n{done.stderr[-2000:]}"
-            )
-        else:
-            log(f"{workload.deployment}: user classes {' '.join(done.stdout.split()[2:])}")
+    with tempfile.TemporaryDirectory(prefix="shop-loadgen-") as scratch:
+        local.secret_dirs = issue_local_identities(manifests, Path(scratch)).secret_dirs
+        for workload in local.workloads:
+            if workload.labels.get("app.kubernetes.io/component") != "service":
+                problems += _list_user_classes(local, workload)
     if not any(w.labels.get("app.kubernetes.io/component") != "service" for w in local.workloads):
         problems.append("loadgen.enabled renders no load generator Deployment")
     return problems
+
+
+def _list_user_classes(local: LocalEnvironment, workload: Workload) -> list[str]:
+    """`locust ... --list` in one load generator container: [] when it lists the user classes."""
+    container = workload.container
+    argv = [*container.command, *container.args, "--list"]
+    name = f"shop-check-{workload.deployment}"
+    command, process_env = PodmanLauncher().command(
+        workload, container, argv, local.environment(workload), name, local.mounts(container)
+    )
+    done = subprocess.run(command, env=process_env, capture_output=True, text=True, timeout=120, check=False)
+    subprocess.run(["podman", "rm", "--force", "--ignore", name], capture_output=True, check=False)
+    if done.returncode != 0 or not done.stdout.strip():
+        return [f"{workload.deployment}: `{' '.join(argv)}` exited {done.returncode}:\n{done.stderr[-2000:]}"]
+    log(f"{workload.deployment}: user classes {' '.join(done.stdout.split()[2:])}")
+    return []
 
 
 def report(outcomes: Sequence[Outcome]) -> int:
