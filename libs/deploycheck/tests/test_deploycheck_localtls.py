@@ -153,9 +153,7 @@ def pki_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pki.Issued]
 
 
 def credentials(issued: pki.Issued) -> grpc.ChannelCredentials:
-    return grpc.ssl_channel_credentials(
-        issued.ca_file.read_bytes(), issued.key_file.read_bytes(), issued.cert_file.read_bytes()
-    )
+    return issued.load().channel_credentials()
 
 
 async def serve(settings: dict[str, Any], *, edge: bool = False) -> GrpcService:

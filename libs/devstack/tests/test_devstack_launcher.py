@@ -131,7 +131,7 @@ def channel(target: str, data_dir: Path | None) -> grpc.Channel:
     if data_dir is None:
         return grpc.insecure_channel(target)
     tls = identities.load(data_dir)
-    return grpc.secure_channel(target, grpc.ssl_channel_credentials(tls.authority, tls.private_key, tls.certificate))
+    return grpc.secure_channel(target, tls.channel_credentials())
 
 
 def health(target: str, data_dir: Path | None = None) -> str:

@@ -287,10 +287,7 @@ class LocalRun:
             target = f"{LOCAL_HOST}:{self.local.local_port(workload, port)}"
             credentials = None
             if identity is not None and self.local.client is not None:
-                client = self.local.client
-                credentials = grpc.ssl_channel_credentials(
-                    client.ca_file.read_bytes(), client.key_file.read_bytes(), client.cert_file.read_bytes()
-                )
+                credentials = self.local.client.load().channel_credentials()
             try:
                 outcome.touched += await asyncio.to_thread(touch_read_only_methods, target, 5.0, credentials)
             except grpc.RpcError as error:

@@ -87,8 +87,7 @@ class Stack:
         """A blocking channel to a service's gRPC port with the certificate of `identity` (tooling:
         the operators' tools; a service's name: to call as that service)."""
         tls = identities.load(self.data_dir, identity)
-        credentials = grpc.ssl_channel_credentials(tls.authority, tls.private_key, tls.certificate)
-        return grpc.secure_channel(f"127.0.0.1:{SERVICE_PORTS[service][0] + self.offset}", credentials)
+        return grpc.secure_channel(f"127.0.0.1:{SERVICE_PORTS[service][0] + self.offset}", tls.channel_credentials())
 
     def as_user(self, service: str, metadata: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
         """Call metadata naming an end user (`shopkit.auth.metadata_for`) as the gateway sends it to

@@ -19,7 +19,7 @@ import grpc
 
 from shopkit import usertoken
 from shopkit.access import GATEWAY
-from shopkit.errors import PermissionDenied, Unauthenticated
+from shopkit.errors import PermissionDenied
 from shopkit.usertoken import SERVICE_ROLE
 
 ROLES = ("customer", "b2b_buyer", "b2b_approver", "admin", "fraud_analyst", "service")
@@ -50,7 +50,7 @@ def caller(context: grpc.aio.ServicerContext[Any, Any]) -> Caller:
     return Caller(user.role, user.customer_id, user.account_id) if user else Caller()
 
 
-def establish(identity: str, metadata: Iterable[tuple[str, Any]], verifier: usertoken.Verifier | None) -> Caller:
+def establish(identity: str, metadata: Iterable[tuple[str, Any]], verifier: usertoken.Verifier) -> Caller:
     """The caller of a call on TLS from the process `identity`, for `caller` to return: refuses bare
     user headers and tokens this service cannot verify."""
     token, as_itself = "", False
@@ -66,8 +66,6 @@ def establish(identity: str, metadata: Iterable[tuple[str, Any]], verifier: user
                 metadata={"caller": identity, "header": key},
             )
     if token:
-        if verifier is None:
-            raise Unauthenticated("this service verifies no user tokens", reason="USER_TOKEN_INVALID")
         user = verifier.verify(token)
         found = Caller(user.role, user.customer_id, user.account_id, identity)
     elif identity == GATEWAY and not as_itself:

@@ -58,8 +58,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         self._tracer = tracing.tracer("shopkit.grpc.server")
         # full service name -> its allow-list; checked on TLS connections only (plain text has no identity)
         self.callers: dict[str, access.Callers] = {}
-        self.secure = False
-        self.verifier: Verifier | None = None  # of the gateway's user tokens, on TLS
+        self.verifier: Verifier | None = None  # of the gateway's user tokens: set when the server speaks TLS
         # full method name -> (the handler the server returned, its observed wrapper)
         self._observed: dict[str, tuple[Handler, Handler]] = {}
 
@@ -84,10 +83,12 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         if service in UNOBSERVED_SERVICES:
             return handler
         policy = self.callers.get(service)
-        allowed = policy.get(method, frozenset()) if self.secure and policy is not None else None
+        checked = None
+        if self.verifier is not None and policy is not None:
+            checked = (policy.get(method, frozenset()), self.verifier)
 
         def observed(kind: str) -> _Method:
-            return _Method(self._tracer, service, method, kind, allowed, self.verifier)
+            return _Method(self._tracer, service, method, kind, checked)
 
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
@@ -111,8 +112,9 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
 
 
 class _Method:
-    """What is fixed per method: span name and attributes, its children of the RED metrics, and the
-    identities allowed to call it (None: not checked)."""
+    """What is fixed per method: span name and attributes, its children of the RED metrics, and on
+    TLS the identities allowed to call it with the verifier of user tokens (`checked`; None: plain
+    text or a service without an allow-list, nothing to check)."""
 
     def __init__(
         self,
@@ -120,12 +122,10 @@ class _Method:
         service: str,
         method: str,
         kind: str,
-        allowed: frozenset[str] | None,
-        verifier: Verifier | None,
+        checked: tuple[frozenset[str], Verifier] | None,
     ):
         self.tracer = tracer
-        self.allowed = allowed
-        self.verifier = verifier
+        self.checked = checked
         self.service = service
         self.method = method
         self.kind = kind
@@ -169,11 +169,12 @@ class _Method:
         return handle
 
     def _check_caller(self, context: Context) -> None:
-        if self.allowed is None:
+        if self.checked is None:
             return
+        allowed, verifier = self.checked
         identity = tls.peer_identity(context) or ""
-        access.check_caller(identity, self.allowed, self.span_name)
-        auth.establish(identity, context.invocation_metadata() or (), self.verifier)
+        access.check_caller(identity, allowed, self.span_name)
+        auth.establish(identity, context.invocation_metadata() or (), verifier)
 
     async def _fail(self, exc: BaseException, context: Context, started: float, span: Span, token: Attached) -> None:
         code = self._code_of(exc, context)

@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from shopkit.tls import Tls
+
 CA_NAME = "ca"
 VALIDITY = datetime.timedelta(days=365)
 RENEW_BEFORE = datetime.timedelta(days=30)
@@ -45,6 +47,10 @@ class Issued:
             "TLS_KEY_FILE": str(self.key_file),
             "TLS_CA_FILE": str(self.ca_file),
         }
+
+    def load(self) -> Tls:
+        """The files' contents, for servers and channels."""
+        return Tls.load(self.cert_file, self.key_file, self.ca_file)
 
     def settings(self) -> dict[str, Any]:
         """The same as settings fields (tls_cert_file, ...), for a settings object built in a test."""

@@ -108,7 +108,6 @@ class GrpcService:
         )
         address = f"{self.settings.grpc_host}:{self.settings.grpc_port}"
         if self.tls is not None:
-            self._interceptor.secure = True
             # The gateway's tokens name this service (its certificate's Common Name) as their audience.
             self._interceptor.verifier = Verifier(self.tls.authority, audience=self.tls.identity)
             self.port = self.server.add_secure_port(address, self.tls.server_credentials())
