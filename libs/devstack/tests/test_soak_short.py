@@ -12,6 +12,7 @@ The stack test is skipped only when SHOP_SKIP_LAUNCHER_TEST=1 is set, like the l
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,9 +20,10 @@ import pytest
 
 from shop_devstack.bench.stack import SERVER_PROCESSES
 from shop_devstack.chaos.storefront import DECLINED, FAILED, Outcome
-from shop_devstack.soak.figures import Errors, Level, Windows
+from shop_devstack.soak.figures import Errors, Level, ProcessFigures, Windows
 from shop_devstack.soak.load import Step, maximum
 from shop_devstack.soak.recorder import Request
+from shop_devstack.soak.report import SoakReport
 from shop_devstack.soak.runner import SHORT, run_soak
 
 SERVICE_DATABASES = {"catalog", "pricing", "cart", "checkout", "inventory", "order", "fraud", "sandbox"}
@@ -63,6 +65,56 @@ def test_growth_is_beyond_anything_the_first_window_saw() -> None:
 
     assert not steady.grew and leaking.grew
     assert leaking.growth == pytest.approx(0.4)
+
+
+def report(processes: list[ProcessFigures], backends: dict[str, Level], blocks: Level | None = None) -> SoakReport:
+    no_errors = Errors(Counter(), Counter(), Counter(), broken_visits=0, shed=0)
+    return SoakReport(
+        settings={}, rate=1.0, seconds=1800.0, start=0.0, windows=Windows((120.0, 420.0), (1500.0, 1800.0)),
+        processes=processes, backends=backends, minutes=[], routes=[], p99_first_ms=100.0, p99_last_ms=100.0,
+        requests=1, visits={}, checkouts=Counter(), errors=no_errors, restarts={}, missed=[],
+        pool_bound=10, stream_blocks=blocks,
+    )  # fmt: skip
+
+
+def flat(value: float) -> Level:
+    return Level(value, value, value)
+
+
+def rising(first: float, last: float) -> Level:
+    return Level(first, first, last)
+
+
+FDS, CONNECTIONS, MEMORY = (
+    "no growth of file descriptors",
+    "no growth of connections",
+    "memory growth < 5 % per process",
+)
+
+
+def failed(soak: SoakReport) -> dict[str, str]:
+    return {v.criterion: v.detail for v in soak.verdicts() if v.ok is False}
+
+
+def test_a_pool_filling_up_to_its_bound_is_not_growth_but_beyond_it_or_elsewhere_is() -> None:
+    fraud = ProcessFigures("fraud", 360, flat(100e6), rising(28, 29), rising(6, 7))
+    within = report([fraud], {"fraud": rising(3, 4)})
+    beyond = report([fraud], {"fraud": rising(9, 11)})
+    no_pool_rise = report([fraud], {"fraud": flat(3)})
+
+    assert failed(within) == {}
+    assert failed(beyond) == {FDS: "fraud", CONNECTIONS: "fraud, pg:fraud"}
+    assert failed(no_pool_rise) == {FDS: "fraud", CONNECTIONS: "fraud"}
+
+
+def test_nats_memory_is_judged_net_of_its_streams_write_caches_filling() -> None:
+    mib = 1024 * 1024
+    nats = ProcessFigures("nats", 360, rising(46 * mib, 61 * mib), flat(21), flat(9))
+    caches_filled = report([nats], {}, blocks=rising(2 * mib, 6 * mib))
+    nothing_written = report([nats], {}, blocks=flat(2 * mib))
+
+    assert failed(caches_filled) == {}
+    assert failed(nothing_written) == {MEMORY: "nats +32.6 %"}
 
 
 def test_errors_are_server_errors_unexpected_refusals_and_failed_checkouts_not_business_answers() -> None:

@@ -6,9 +6,12 @@ clients are keyed by address, IPv6 clients by their /64: one subscriber usually 
 and keying per address would give each of its 2^64 addresses a fresh bucket.
 
 The buckets live in memory, so with N gateway replicas a client may make up to N times the limit;
-that is the accepted trade-off for not putting a shared store on every request's path. Memory is
-bounded: the least recently used buckets are dropped first (a dropped bucket comes back full, which
-only favours the client).
+that is the accepted trade-off for not putting a shared store on every request's path. Memory
+follows the clients of the last few seconds, not every client ever seen: a bucket untouched for long
+enough to have refilled is the same as a new one, so it is dropped (its client's next request gets a
+full bucket, exactly what keeping it would have given). Past `max_keys` buckets of clients still
+refilling, the least recently used go first (a dropped bucket comes back full, which only favours the
+client).
 """
 
 from __future__ import annotations
@@ -65,11 +68,17 @@ class TokenBuckets:
         self.burst = burst
         self.max_keys = max_keys
         self.clock = clock
+        self.refill_seconds = burst / rate
+        # In order of last use, so the buckets that have refilled are at the front.
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._buckets)
 
     def take(self, key: str) -> float:
         """Take one token for `key`: 0 when allowed, else the seconds until a token is there."""
         now = self.clock()
+        self._drop_refilled(now)
         bucket = self._buckets.get(key)
         if bucket is None:
             bucket = _Bucket(float(self.burst), now)
@@ -84,6 +93,15 @@ class TokenBuckets:
             bucket.tokens -= 1.0
             return 0.0
         return (1.0 - bucket.tokens) / self.rate
+
+    def _drop_refilled(self, now: float) -> None:
+        # Each bucket is dropped once, so this costs O(1) per take on average.
+        buckets = self._buckets
+        while buckets:
+            oldest = next(iter(buckets.values()))
+            if now - oldest.updated < self.refill_seconds:
+                return
+            buckets.popitem(last=False)
 
 
 class RateLimiter:

@@ -66,9 +66,13 @@ class BenchStack:
         socket_dir = (self.stack.data_dir / "pg" / "postmaster.pid").read_text().splitlines()[4]
         return f"postgresql://postgres@/postgres?host={socket_dir}"
 
+    @property
+    def nats_monitor_url(self) -> str:
+        return f"http://127.0.0.1:{NATS_MONITOR_PORT + self.stack.offset}"
+
     def pending_messages(self) -> dict[str, int]:
         """Durable consumers with messages not yet delivered or not yet acknowledged."""
-        backlog = read_backlog(f"http://127.0.0.1:{NATS_MONITOR_PORT + self.stack.offset}", limit=5.0)
+        backlog = read_backlog(self.nats_monitor_url, limit=5.0)
         if backlog is None:
             raise OSError(f"{self.label}: NATS monitoring does not answer")
         return {name: waiting for name, waiting in backlog.pending.items() if waiting}

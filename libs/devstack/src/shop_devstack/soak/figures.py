@@ -65,7 +65,11 @@ class Level:
     @property
     def grew(self) -> bool:
         """Above anything the first window saw: growth, not the ups and downs of a steady load."""
-        return self.last > self.first_max
+        return self.grew_beyond(0.0)
+
+    def grew_beyond(self, allowed: float) -> bool:
+        """Above anything the first window saw by more than `allowed` (a rise that bounded state explains)."""
+        return self.last > self.first_max + allowed
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,10 @@ def backend_figures(samples: Samples, windows: Windows) -> dict[str, Level]:
         database: Level.of([(at, float(counts.get(database, 0))) for at, counts in samples.backends], windows)
         for database in databases
     }
+
+
+def stream_block_figures(samples: Samples, windows: Windows) -> Level | None:
+    return Level.of([(at, float(b)) for at, b in samples.stream_blocks], windows) if samples.stream_blocks else None
 
 
 @dataclass(frozen=True)

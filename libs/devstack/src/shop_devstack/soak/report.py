@@ -6,6 +6,15 @@ The criteria (issue 9): no error at all; memory growth under 5 % in every proces
 descriptors or connections (the last window's median no higher than anything the first window saw); p99
 stable (the last window's no more than 1.5 times the first's: the soak shares its machine, so a smaller
 swing is noise); and every process kept its pid. The short form judges the errors and the restarts only.
+
+Two kinds of state fill up by design and are bounded, so their filling is not counted as growth:
+- a process's connection pool opens PostgreSQL connections as the load's concurrency needs them and
+  keeps them, up to DB_POOL_SIZE + DB_MAX_OVERFLOW; a rise of its database's backends that stays inside
+  that bound is allowed to its connections and descriptors too (a socket each). Beyond the bound, or
+  any other rise, is growth.
+- NATS keeps the block each stream writes in memory (up to 8 MiB per stream, dropped when the block
+  rolls over); its memory is judged after `NATS_CACHE_RSS_FACTOR` times the growth of those blocks'
+  bytes (a stream written alone from an empty server to a full 8 MiB block: +30 MiB of RSS).
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from shop_devstack.soak.figures import Errors, Level, Minute, ProcessFigures, Ro
 from shop_devstack.soak.load import Step
 
 MEMORY_GROWTH_LIMIT = 0.05
+NATS_CACHE_RSS_FACTOR = 4.0  # RSS per byte of a stream's current block (Go's heap target doubles it, buffers grow)
 P99_TOLERANCE = 1.5
 MIB = 1024 * 1024
 
@@ -57,13 +67,40 @@ class SoakReport:
     maximum: float | None = None  # visits per second; None when the rate was given
     maximum_why: str = ""
     steps: list[Step] = field(default_factory=list)
+    pool_bound: int = 0  # PostgreSQL connections one process's pool may hold
+    stream_blocks: Level | None = None  # bytes in the blocks NATS's streams are writing
+
+    def memory_growth(self, process: ProcessFigures) -> float:
+        """RSS growth, NATS's net of its streams' write caches filling."""
+        if process.name != "nats" or self.stream_blocks is None or not process.rss.first:
+            return process.rss.growth
+        cache = NATS_CACHE_RSS_FACTOR * max(0.0, self.stream_blocks.last - self.stream_blocks.first)
+        return (process.rss.last - process.rss.first - cache) / process.rss.first
+
+    def pool_rise(self, database: str) -> float:
+        """The rise of a database's backends that its process's pool explains (inside the pool's bound)."""
+        level = self.backends.get(database)
+        if level is None or level.last > self.pool_bound:
+            return 0.0
+        return max(0.0, level.last - level.first_max)
+
+    def pooled_rise(self, process: str) -> float:
+        """The rise of a process's connections its pool explains (PostgreSQL's: all the pools')."""
+        if process == "postgres":
+            return sum(self.pool_rise(database) for database in self.backends)
+        return self.pool_rise(process)
 
     def verdicts(self) -> list[Verdict]:
         judged = None if self.short else True
-        memory = [p for p in self.processes if p.rss.growth >= MEMORY_GROWTH_LIMIT]
-        fds = [p.name for p in self.processes if p.fds.grew]
-        connections = [p.name for p in self.processes if p.connections.grew]
-        connections += [f"pg:{db}" for db, level in self.backends.items() if level.grew]
+        memory = [p for p in self.processes if self.memory_growth(p) >= MEMORY_GROWTH_LIMIT]
+        # PostgreSQL's descriptors are the postmaster's: its backends' sockets are not among them.
+        fds = [
+            p.name
+            for p in self.processes
+            if p.fds.grew_beyond(0.0 if p.name == "postgres" else self.pooled_rise(p.name))
+        ]
+        connections = [p.name for p in self.processes if p.connections.grew_beyond(self.pooled_rise(p.name))]
+        connections += [f"pg:{db}" for db, level in self.backends.items() if level.grew_beyond(self.pool_rise(db))]
         p99_ok = self.p99_last_ms <= P99_TOLERANCE * self.p99_first_ms
         no = "short form: not judged"
         quiet = no if self.short else "none"
@@ -74,7 +111,7 @@ class SoakReport:
             Verdict(
                 "memory growth < 5 % per process",
                 judged and not memory,
-                ", ".join(f"{p.name} +{100 * p.rss.growth:.1f} %" for p in memory) or quiet,
+                ", ".join(f"{p.name} +{100 * self.memory_growth(p):.1f} %" for p in memory) or quiet,
             ),
             Verdict("no growth of file descriptors", judged and not fds, ", ".join(fds) or quiet),
             Verdict("no growth of connections", judged and not connections, ", ".join(connections) or quiet),
@@ -120,7 +157,17 @@ class SoakReport:
             lines.append(f"  {p.name:<10} {p.samples:>7} {rss} {_level(p.fds):>11} {_level(p.connections):>11}")
         lines.append("  (postgres: anonymous memory of the postmaster and its backends; connections: client backends)")
         backends = ", ".join(f"{db} {_level(level)}" for db, level in self.backends.items())
-        lines.append(f"  PostgreSQL backends per database (first -> last): {backends or 'none'}")
+        lines.append(
+            f"  PostgreSQL backends per database (first -> last; a pool holds up to {self.pool_bound}): "
+            f"{backends or 'none'}"
+        )
+        if self.stream_blocks is not None:
+            blocks = self.stream_blocks
+            lines.append(
+                f"  NATS streams' current blocks (its write cache): {blocks.first / MIB:.1f}Mi -> "
+                f"{blocks.last / MIB:.1f}Mi; memory growth net of {NATS_CACHE_RSS_FACTOR:g} x that: "
+                + ", ".join(f"{100 * self.memory_growth(p):+.1f} %" for p in self.processes if p.name == "nats")
+            )
         lines.append(f"  {'MINUTE':>6} {'REQUESTS':>9} {'5XX/NONE':>9} {'P50 MS':>7} {'P99 MS':>7}")
         lines += [
             f"  {m.minute:>6} {m.requests:>9} {m.errors:>9} {m.p50_ms:>7.0f} {m.p99_ms:>7.0f}" for m in self.minutes
@@ -168,6 +215,9 @@ class SoakReport:
                     for p in self.processes
                 },
                 "postgres_backends": {db: asdict(level) for db, level in self.backends.items()},
+                "pool_bound": self.pool_bound,
+                "nats_stream_blocks": asdict(self.stream_blocks) if self.stream_blocks else None,
+                "memory_growth_judged": {p.name: round(self.memory_growth(p), 4) for p in self.processes},
                 "minutes": [asdict(m) for m in self.minutes],
                 "routes": [asdict(r) for r in self.routes],
                 "p99_first_ms": round(self.p99_first_ms, 1),

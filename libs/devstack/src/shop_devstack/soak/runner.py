@@ -11,6 +11,7 @@ only: growth cannot be told from noise in 45 s.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import shutil
 import tempfile
@@ -23,6 +24,7 @@ from typing import Any
 
 from shop_devstack.bench.buyers import demo_skus
 from shop_devstack.bench.stack import BENCH_ENV, BenchStack
+from shop_devstack.environment import LOCAL_DEFAULTS
 from shop_devstack.harness import launched
 from shop_devstack.soak import figures
 from shop_devstack.soak.load import Step, measure_maximum, run_paced
@@ -110,7 +112,7 @@ async def _run(options: SoakOptions, stack: BenchStack, say: Callable[[str], Non
             say(f"soak: maximum {maximum:.1f} visits/s ({why}); soaking at {rate:.1f} visits/s")
             await asyncio.to_thread(stack.wait_drained, DRAIN_TIMEOUT_SECONDS)
         visits = Visits(client, stack.gateway_url, stack.sandbox_url, rng, skus, brands)
-        sampler = Sampler(stack.stack.data_dir, options.sample_every)
+        sampler = Sampler(stack.stack.data_dir, options.sample_every, stack.nats_monitor_url)
         sampling = asyncio.create_task(sampler.run())
         seconds = 60 * options.minutes
         say(f"soak: {rate:.1f} visits/s for {options.minutes:g} min, sampling every {options.sample_every:g} s")
@@ -136,6 +138,8 @@ async def _run(options: SoakOptions, stack: BenchStack, say: Callable[[str], Non
         windows=windows,
         processes=figures.process_figures(samples, windows),
         backends=figures.backend_figures(samples, windows),
+        pool_bound=pool_bound(),
+        stream_blocks=figures.stream_block_figures(samples, windows),
         minutes=figures.minutes(requests, start),
         routes=figures.routes(requests),
         p99_first_ms=figures.window_p99(requests, windows.first),
@@ -151,6 +155,12 @@ async def _run(options: SoakOptions, stack: BenchStack, say: Callable[[str], Non
         maximum_why=why,
         steps=steps,
     )
+
+
+def pool_bound() -> int:
+    """PostgreSQL connections one process's pool may hold, as the stack's processes are configured."""
+    settings = {**LOCAL_DEFAULTS, **BENCH_ENV, **os.environ}
+    return int(settings["DB_POOL_SIZE"]) + int(settings["DB_MAX_OVERFLOW"])
 
 
 def options_for(short: bool, **overrides: Any) -> SoakOptions:

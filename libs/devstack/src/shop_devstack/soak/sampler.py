@@ -7,14 +7,20 @@ per backend in their RSS; its connections are its client backends. Every other p
 Its descriptors are the postmaster's: each backend keeps its own files in a cache PostgreSQL bounds
 (max_files_per_process) and fills as it touches relations, which is no leak. The pids come from the
 launcher's state file at each sample, so a restarted process shows as a new pid.
+
+NATS keeps the block each stream is writing in memory (its write cache: up to 8 MiB per stream, dropped
+when the block is full and the next begins), so its memory follows the bytes in those blocks until they
+roll over; they are sampled from its monitoring endpoint so that the report can tell that from a leak.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import time
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +54,7 @@ class Sample:
 class Samples:
     processes: list[Sample] = field(default_factory=list)
     backends: list[tuple[float, dict[str, int]]] = field(default_factory=list)  # (at, database -> backends)
+    stream_blocks: list[tuple[float, int]] = field(default_factory=list)  # (at, bytes in NATS's current blocks)
     restarts: dict[str, int] = field(default_factory=dict)  # process -> times it came back with a new pid
     missed: list[str] = field(default_factory=list)  # samples that could not be read, and why
 
@@ -95,6 +102,20 @@ def _postgres(at: float, pid: int, backends: int) -> Sample:
     return Sample(at, "postgres", pid, anonymous, len(_fd_targets(pid)), backends)
 
 
+NATS_BLOCK_BYTES = 8 * 1024 * 1024  # nats-server's block for a limits stream without max_bytes
+
+
+def current_block_bytes(monitor_url: str) -> int:
+    """The bytes in the block each JetStream stream is writing, summed: NATS's write cache."""
+    with urllib.request.urlopen(f"{monitor_url}/jsz?streams=true", timeout=5.0) as response:
+        report = json.load(response)
+    return sum(
+        int((stream.get("state") or {}).get("bytes", 0)) % NATS_BLOCK_BYTES
+        for account in report.get("account_details") or []
+        for stream in account.get("stream_detail") or []
+    )
+
+
 def read_pids(data_dir: Path) -> dict[str, int]:
     rows = {row["name"]: row for row in read_state(data_dir).get("rows", [])}
     return {name: int(rows[name]["pid"]) for name in SERVER_PROCESSES if rows.get(name, {}).get("pid")}
@@ -103,9 +124,10 @@ def read_pids(data_dir: Path) -> dict[str, int]:
 class Sampler:
     """Samples the stack in `data_dir` every `every` seconds until `stop` is set (and once more then)."""
 
-    def __init__(self, data_dir: Path, every: float):
+    def __init__(self, data_dir: Path, every: float, nats_monitor_url: str):
         self.data_dir = data_dir
         self.every = every
+        self.nats_monitor_url = nats_monitor_url
         self.samples = Samples()
         self.pids: dict[str, int] = {}
         self.stop = asyncio.Event()
@@ -131,6 +153,10 @@ class Sampler:
             per_database = {}
         else:
             self.samples.backends.append((at, per_database))
+        try:
+            self.samples.stream_blocks.append((at, await asyncio.to_thread(current_block_bytes, self.nats_monitor_url)))
+        except (OSError, ValueError) as error:
+            self.samples.missed.append(f"nats streams: {type(error).__name__}")
         pids = read_pids(self.data_dir)
         self._count_restarts(pids)
         taken = await asyncio.to_thread(self._processes, at, pids, sum(per_database.values()))
