@@ -66,6 +66,7 @@ async def test_the_document_says_which_face_each_operation_belongs_to(sandbox: S
     public = {(m.upper(), p) for p, ops in document["paths"].items() for m, op in ops.items() if op["security"] == []}
     assert public == {
         ("POST", "/v1/payment_methods"),
+        ("POST", "/v1/authorizations/{authorization_id}/challenge"),
         ("GET", "/healthz"),
         ("GET", "/readyz"),
     }

@@ -42,6 +42,10 @@ class SandboxContext:
     idempotency: Idempotency
     draining: bool = False
 
+    def public_url(self, request: Request) -> str:
+        """Where customers' clients reach the public face (SANDBOX_PUBLIC_URL, else as this request came in)."""
+        return (self.settings.sandbox_public_url or str(request.base_url)).rstrip("/")
+
     async def delay(self) -> None:
         """SANDBOX_LATENCY_MS: the provider's simulated processing time."""
         if self.settings.sandbox_latency_ms:
@@ -115,7 +119,18 @@ def refund_json(refund: Refund) -> dict[str, Any]:
     return _refund(refund).model_dump(mode="json")
 
 
-def authorization_json(auth: Authorization) -> dict[str, Any]:
+def challenge_path(authorization_id: str) -> str:
+    return f"/v1/authorizations/{authorization_id}/challenge"
+
+
+def _next_action(auth: Authorization, public_url: str) -> schemas.NextAction | None:
+    if auth.status is not AuthorizationStatus.REQUIRES_ACTION or auth.client_secret is None:
+        return None
+    return schemas.NextAction(url=public_url + challenge_path(auth.id), client_secret=auth.client_secret)
+
+
+def authorization_json(auth: Authorization, public_url: str) -> dict[str, Any]:
+    """The authorization; while it waits for its challenge, with the next_action at `public_url`."""
     authenticated = auth.three_d_secure_authenticated
     return schemas.Authorization(
         id=auth.id,
@@ -128,6 +143,7 @@ def authorization_json(auth: Authorization) -> dict[str, Any]:
         decline_code=auth.decline_code,
         failure_code=auth.failure_code,
         three_d_secure=None if authenticated is None else schemas.ThreeDSecureResult(authenticated=authenticated),
+        next_action=_next_action(auth, public_url),
         metadata=auth.metadata,
         captures=[
             schemas.Capture(id=c.id, amount=c.amount, currency=auth.currency, created_at=c.created_at)
@@ -138,9 +154,10 @@ def authorization_json(auth: Authorization) -> dict[str, Any]:
     ).model_dump(mode="json")
 
 
-def authorization_reply(auth: Authorization) -> Reply:
-    """201 authorised (or captured), 402 declined, 502 failed (not stored: a retry runs again)."""
-    body = authorization_json(auth)
+def authorization_reply(auth: Authorization, public_url: str) -> Reply:
+    """201 authorised (or captured, or waiting for its challenge), 402 declined, 502 failed (not stored:
+    a retry runs again)."""
+    body = authorization_json(auth, public_url)
     if auth.status is AuthorizationStatus.DECLINED:
         detail = f"the card was declined ({auth.decline_code})"
         return Reply(
@@ -238,6 +255,7 @@ async def create_authorization(
     violations = Violations()
     metadata = domain.clean_metadata(violations, body.metadata)
     _raise_if_any(violations)
+    three_d_secure = body.three_d_secure or schemas.ThreeDSecure()
     outcome: list[Authorization] = []
 
     async def effect(conn: DriverConnection) -> Reply:
@@ -247,12 +265,13 @@ async def create_authorization(
             amount=body.amount,
             currency=body.currency,
             capture=body.capture,
-            authenticated=None if body.three_d_secure is None else body.three_d_secure.authenticated,
+            authenticated=three_d_secure.authenticated,
+            challenge=bool(three_d_secure.challenge),
             metadata=metadata,
             idempotency_key=key,
         )
         outcome.append(auth)
-        return authorization_reply(auth)
+        return authorization_reply(auth, context.public_url(request))
 
     endpoint = f"POST {request.url.path}"
     reply = await context.idempotency.execute(key, endpoint, body.model_dump(mode="json"), effect)
@@ -269,11 +288,11 @@ async def create_authorization(
     summary="Get an authorization with its captures and refunds",
     tags=["authorizations"],
 )
-async def get_authorization(authorization_id: AuthorizationId, context: Context) -> Response:
+async def get_authorization(authorization_id: AuthorizationId, request: Request, context: Context) -> Response:
     await context.delay()
     async with context.db.driver() as conn:
         auth = await context.payments.authorization(conn, authorization_id)
-    return JSONResponse(authorization_json(auth))
+    return JSONResponse(authorization_json(auth, context.public_url(request)))
 
 
 @router.post(
@@ -293,7 +312,8 @@ async def capture_authorization(
     amount = body.amount if body else None
 
     async def effect(conn: DriverConnection) -> Reply:
-        return Reply(200, authorization_json(await context.payments.capture(conn, authorization_id, amount)))
+        captured = await context.payments.capture(conn, authorization_id, amount)
+        return Reply(200, authorization_json(captured, context.public_url(request)))
 
     request_body = (body or schemas.CaptureRequest()).model_dump(mode="json")
     return respond(await context.idempotency.execute(key, f"POST {request.url.path}", request_body, effect))
@@ -303,16 +323,42 @@ async def capture_authorization(
     "/v1/authorizations/{authorization_id}/void",
     response_model=schemas.Authorization,
     responses=_problem_responses(404, 409, 422),
-    summary="Void an authorization (release the hold)",
+    summary="Void an authorization (release the hold, or cancel one that waits for its challenge)",
     tags=["authorizations"],
 )
 async def void_authorization(
     authorization_id: AuthorizationId, request: Request, context: Context, key: IdempotencyKey
 ) -> Response:
     async def effect(conn: DriverConnection) -> Reply:
-        return Reply(200, authorization_json(await context.payments.void(conn, authorization_id)))
+        voided = await context.payments.void(conn, authorization_id)
+        return Reply(200, authorization_json(voided, context.public_url(request)))
 
     return respond(await context.idempotency.execute(key, f"POST {request.url.path}", {}, effect))
+
+
+@router.post(
+    challenge_path("{authorization_id}"),
+    response_model=schemas.Authorization,
+    responses=_problem_responses(404, 409, 422),
+    summary="Complete (or fail) the 3-D Secure challenge of an authorization that requires action",
+    description="The customer's client, with next_action.client_secret: passed, the authorization becomes "
+    "authorized (captured when it asked for capture); failed, declined with authentication_failed. A wrong secret "
+    "is answered like an unknown authorization (404).",
+    tags=["authorizations"],
+)
+async def complete_challenge(
+    authorization_id: AuthorizationId,
+    body: schemas.ChallengeRequest,
+    request: Request,
+    context: Context,
+    key: IdempotencyKey,
+) -> Response:
+    async def effect(conn: DriverConnection) -> Reply:
+        auth = await context.payments.complete_challenge(conn, authorization_id, body.client_secret, body.authenticated)
+        return Reply(200, authorization_json(auth, context.public_url(request)))
+
+    endpoint = f"POST {request.url.path}"
+    return respond(await context.idempotency.execute(key, endpoint, body.model_dump(mode="json"), effect))
 
 
 @router.post(

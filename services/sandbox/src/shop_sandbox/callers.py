@@ -7,10 +7,10 @@ certificate but does not require one (CERT_OPTIONAL); a certificate that is pres
 TLS_CA_FILE, else the handshake fails (OpenSSL verifies whatever the peer presents). The
 certificate's Common Name is the caller's identity. `face` sorts each request by method and path:
 
-- PUBLIC_ROUTES (tokenise a card, the probes, the API's documentation): any client, with or without
-  a certificate. Reading a payment method is not public: it shows the card's brand, last four
-  digits, expiry and fingerprint, which a provider shows its merchant's servers, not whoever holds
-  the id;
+- PUBLIC_ROUTES (tokenise a card, complete a 3-D Secure challenge with its client secret, the probes,
+  the API's documentation): any client, with or without a certificate. Reading a payment method is
+  not public: it shows the card's brand, last four digits, expiry and fingerprint, which a provider
+  shows its merchant's servers, not whoever holds the id;
 - CERTIFICATE_ROUTES (`/metrics`): any certificate of the shop's CA (the scrape);
 - everything else, `/v1/...`, unknown paths and any route added later (fail-closed: a route is of
   the server face unless listed above): a certificate named checkout, order or tooling. Without a
@@ -53,6 +53,8 @@ _OPEN_PAGES = ("/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-re
 PUBLIC_ROUTES = frozenset(
     {
         ("POST", "/v1/payment_methods"),  # tokenise a card, as a shopper's browser does
+        # the customer's client completes a 3-D Secure challenge; the client secret is the capability
+        ("POST", "/v1/authorizations/{authorization_id}/challenge"),
         *((method, path) for path in _OPEN_PAGES for method in _READ),  # probes, the API's documentation
     }
 )

@@ -70,7 +70,7 @@ class PaymentError(Exception):
 
 class Declined(PaymentError):
     """The card was declined; `code` is the decline code (card_declined, insufficient_funds,
-    authentication_required, expired_card). The declined authorization is recorded."""
+    authentication_required, authentication_failed, expired_card). The declined authorization is recorded."""
 
     def __init__(self, code: str, authorization: Authorization | None, problem: Mapping[str, Any]):
         super().__init__(f"card declined: {code}", status=402, code=code, problem=problem)
@@ -102,7 +102,8 @@ class NotFound(PaymentError):
 
 class Conflict(PaymentError):
     """The authorization's state forbids the operation: codes authorization_not_capturable,
-    authorization_not_voidable, authorization_not_refundable, amount_too_large."""
+    authorization_not_voidable, authorization_not_refundable, authorization_not_awaiting_challenge,
+    amount_too_large."""
 
     @property
     def authorization_status(self) -> str:
@@ -182,17 +183,25 @@ class SandboxClient:
         idempotency_key: str | None,
         capture: bool = False,
         three_d_secure_authenticated: bool | None = None,
+        three_d_secure_challenge: bool = False,
         metadata: Mapping[str, str] | None = None,
     ) -> Authorization:
-        """Hold `amount` (minor units) on the card. Raises Declined or ProviderError otherwise."""
+        """Hold `amount` (minor units) on the card. Raises Declined or ProviderError otherwise. With
+        `three_d_secure_challenge` a card that needs 3-D Secure comes back `requires_action` with a
+        `next_action` for the customer instead of being declined."""
         body: dict[str, Any] = {
             "payment_method": payment_method,
             "amount": amount,
             "currency": currency,
             "capture": capture,
         }
+        three_d_secure: dict[str, bool] = {}
         if three_d_secure_authenticated is not None:
-            body["three_d_secure"] = {"authenticated": three_d_secure_authenticated}
+            three_d_secure["authenticated"] = three_d_secure_authenticated
+        if three_d_secure_challenge:
+            three_d_secure["challenge"] = True
+        if three_d_secure:
+            body["three_d_secure"] = three_d_secure
         if metadata:
             body["metadata"] = dict(metadata)
         return await self._call("POST", "/v1/authorizations", Authorization, body, idempotency_key)
@@ -216,6 +225,19 @@ class SandboxClient:
         if amount is not None:
             body["amount"] = amount
         return await self._call("POST", "/v1/refunds", Refund, body, idempotency_key)
+
+    async def complete_challenge(
+        self,
+        authorization_id: str,
+        client_secret: str,
+        *,
+        authenticated: bool = True,
+        idempotency_key: str | None = None,
+    ) -> Authorization:
+        """The customer's side of a 3-D Secure challenge (the public face; storefronts and tests)."""
+        body = {"client_secret": client_secret, "authenticated": authenticated}
+        path = f"/v1/authorizations/{authorization_id}/challenge"
+        return await self._call("POST", path, Authorization, body, idempotency_key)
 
     async def get_authorization(self, authorization_id: str) -> Authorization:
         return await self._call("GET", f"/v1/authorizations/{authorization_id}", Authorization)

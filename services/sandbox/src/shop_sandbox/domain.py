@@ -16,7 +16,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from shop_sandbox.errors import StateConflict
+from shop_sandbox.errors import ResourceMissing, StateConflict
 from shopkit.errors import Violations
 from shopkit.identifiers import check_country
 
@@ -32,6 +32,7 @@ class CardBehaviour(StrEnum):
 
 
 class AuthorizationStatus(StrEnum):
+    REQUIRES_ACTION = "requires_action"  # the customer must pass a 3-D Secure challenge first (next_action)
     AUTHORIZED = "authorized"  # funds held, capturable
     DECLINED = "declined"  # the issuer said no (decline_code says why)
     FAILED = "failed"  # the provider failed to process it (failure_code); nothing held
@@ -43,6 +44,7 @@ class AuthorizationStatus(StrEnum):
 CARD_DECLINED = "card_declined"
 INSUFFICIENT_FUNDS = "insufficient_funds"
 AUTHENTICATION_REQUIRED = "authentication_required"
+AUTHENTICATION_FAILED = "authentication_failed"  # the customer failed the 3-D Secure challenge
 EXPIRED_CARD = "expired_card"
 # Failure code (`failure_code` of a failed authorization).
 PROCESSING_ERROR = "processing_error"
@@ -225,7 +227,11 @@ class Authorization:
     amount_refunded: int = 0
     decline_code: str | None = None
     failure_code: str | None = None
-    three_d_secure_authenticated: bool | None = None  # None: no 3-D Secure data was sent
+    three_d_secure_authenticated: bool | None = None  # None: no 3-D Secure data was sent (or challenge pending)
+    # While REQUIRES_ACTION: the secret the customer's client completes the challenge with, and
+    # whether the authorisation is captured once the challenge is passed (`capture: true`).
+    client_secret: str | None = None
+    capture_when_authenticated: bool = False
     metadata: dict[str, str] = field(default_factory=dict)
     created_at: datetime | None = None
     captures: tuple[Capture, ...] = ()
@@ -244,9 +250,16 @@ class Decision:
 
 
 def decide(
-    behaviour: CardBehaviour, *, card_expired: bool, authenticated: bool | None, provider_fault: bool
+    behaviour: CardBehaviour,
+    *,
+    card_expired: bool,
+    authenticated: bool | None,
+    provider_fault: bool,
+    challenge: bool = False,
 ) -> Decision:
-    """The outcome of authorising a card. An injected fault happens before the issuer is asked."""
+    """The outcome of authorising a card. An injected fault happens before the issuer is asked. A card
+    that needs 3-D Secure and was not authenticated is declined, unless the caller can take the
+    customer through a challenge (`challenge`): then it waits for it (REQUIRES_ACTION)."""
     if provider_fault or behaviour is CardBehaviour.PROCESSING_ERROR:
         return Decision(AuthorizationStatus.FAILED, failure_code=PROCESSING_ERROR)
     if card_expired:
@@ -256,6 +269,8 @@ def decide(
     if behaviour is CardBehaviour.INSUFFICIENT_FUNDS:
         return Decision(AuthorizationStatus.DECLINED, decline_code=INSUFFICIENT_FUNDS)
     if behaviour is CardBehaviour.REQUIRE_3DS and not authenticated:
+        if challenge:
+            return Decision(AuthorizationStatus.REQUIRES_ACTION)
         return Decision(AuthorizationStatus.DECLINED, decline_code=AUTHENTICATION_REQUIRED)
     return Decision(AuthorizationStatus.AUTHORIZED)
 
@@ -280,14 +295,39 @@ def capture_amount(authorization: Authorization, requested: int | None) -> int:
     return amount
 
 
+def new_client_secret(authorization_id: str) -> str:
+    """The challenge's capability on the public face (as a provider's `<id>_secret_<random>`)."""
+    return f"{authorization_id}_secret_{secrets.token_urlsafe(18)}"
+
+
+def challenge_outcome(authorization: Authorization, client_secret: str, authenticated: bool) -> Decision:
+    """What completing (or failing) the 3-D Secure challenge of an authorization does. A wrong secret
+    is answered as an unknown authorization, so the public face tells nothing about ids."""
+    expected = authorization.client_secret or ""
+    if not (expected and hmac.compare_digest(expected.encode(), client_secret.encode())):
+        raise ResourceMissing("authorization", authorization.id)
+    _require(
+        authorization,
+        {AuthorizationStatus.REQUIRES_ACTION},
+        "authorization_not_awaiting_challenge",
+        "has no challenge to complete",
+    )
+    if not authenticated:
+        return Decision(AuthorizationStatus.DECLINED, decline_code=AUTHENTICATION_FAILED)
+    return Decision(AuthorizationStatus.AUTHORIZED)
+
+
 def check_void(authorization: Authorization) -> None:
+    """Void releases a hold, or cancels an authorization that still waits for its challenge."""
+    voidable = {AuthorizationStatus.AUTHORIZED, AuthorizationStatus.REQUIRES_ACTION}
+    _require(authorization, voidable, "authorization_not_voidable", "cannot be voided")
+
+
+def _require(authorization: Authorization, allowed: set[AuthorizationStatus], code: str, refusal: str) -> None:
+    """A state conflict (409 `code`) unless the authorization's status is one of `allowed`."""
     status = authorization.status
-    if status is not AuthorizationStatus.AUTHORIZED:
-        raise StateConflict(
-            "authorization_not_voidable",
-            f"an authorization that is {status} cannot be voided",
-            authorization_status=status,
-        )
+    if status not in allowed:
+        raise StateConflict(code, f"an authorization that is {status} {refusal}", authorization_status=status)
 
 
 def refund_amount(authorization: Authorization, requested: int | None) -> int:

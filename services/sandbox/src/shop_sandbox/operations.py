@@ -51,10 +51,11 @@ class Payments:
         currency: str,
         capture: bool,
         authenticated: bool | None,
+        challenge: bool,
         metadata: dict[str, str],
         idempotency_key: str | None,
     ) -> Authorization:
-        """Record the authorization whatever its outcome (authorized, declined or failed)."""
+        """Record the authorization whatever its outcome (authorized, requires_action, declined or failed)."""
         found = await store.get_payment_method_and_failures(conn, payment_method_id, idempotency_key)
         if found is None:
             raise ResourceMissing("payment_method", payment_method_id, param="payment_method")
@@ -68,9 +69,12 @@ class Payments:
             card_expired=domain.is_expired(method.exp_month, method.exp_year, self.today()),
             authenticated=authenticated,
             provider_fault=fault,
+            challenge=challenge,
         )
+        auth_id = domain.new_id("auth")
+        waits = decision.status is AuthorizationStatus.REQUIRES_ACTION
         auth = Authorization(
-            id=domain.new_id("auth"),
+            id=auth_id,
             payment_method_id=method.id,
             status=decision.status,
             amount=amount,
@@ -78,13 +82,24 @@ class Payments:
             decline_code=decision.decline_code,
             failure_code=decision.failure_code,
             three_d_secure_authenticated=authenticated,
+            client_secret=domain.new_client_secret(auth_id) if waits else None,
+            capture_when_authenticated=capture and waits,
             metadata=metadata,
         )
-        captured: Capture | None = None
-        if capture and auth.status is AuthorizationStatus.AUTHORIZED:
-            captured = Capture(domain.new_id("cap"), auth.id, amount)
-            auth = replace(auth, status=AuthorizationStatus.CAPTURED, amount_captured=amount)
+        auth, captured = _captured_if(capture, auth)
         return await store.insert_authorization(conn, auth, idempotency_key, captured)
+
+    async def complete_challenge(
+        self, conn: DriverConnection, authorization_id: str, client_secret: str, authenticated: bool
+    ) -> Authorization:
+        """The customer passed (or failed) the 3-D Secure challenge of a requires_action authorization."""
+        auth = await self.authorization(conn, authorization_id, lock=True)
+        decision = domain.challenge_outcome(auth, client_secret, authenticated)
+        outcome = replace(
+            auth, status=decision.status, decline_code=decision.decline_code, three_d_secure_authenticated=authenticated
+        )
+        outcome, captured = _captured_if(auth.capture_when_authenticated, outcome)
+        return await store.record_challenge(conn, auth, outcome, captured)
 
     async def authorization(
         self, conn: DriverConnection, authorization_id: str, *, lock: bool = False
@@ -113,3 +128,11 @@ class Payments:
         amount = domain.refund_amount(auth, amount)
         await store.update_authorization(conn, auth, amount_refunded=auth.amount_refunded + amount)
         return await store.insert_refund(conn, Refund(domain.new_id("re"), auth.id, amount, auth.currency))
+
+
+def _captured_if(capture: bool, auth: Authorization) -> tuple[Authorization, Capture | None]:
+    """`capture: true` takes the full amount the moment the authorization is authorised."""
+    if not (capture and auth.status is AuthorizationStatus.AUTHORIZED):
+        return auth, None
+    captured = Capture(domain.new_id("cap"), auth.id, auth.amount)
+    return replace(auth, status=AuthorizationStatus.CAPTURED, amount_captured=auth.amount), captured

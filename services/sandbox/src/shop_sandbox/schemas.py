@@ -8,9 +8,19 @@ working when the API adds some.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    model_serializer,
+)
 
 from shopkit import problems
 
@@ -31,7 +41,7 @@ def _without_nul(text: str) -> str:
 
 
 Text = Annotated[StrictStr, AfterValidator(_without_nul)]
-AuthorizationStatusName = Literal["authorized", "declined", "failed", "captured", "voided"]
+AuthorizationStatusName = Literal["requires_action", "authorized", "declined", "failed", "captured", "voided"]
 
 
 class _Request(BaseModel):
@@ -51,7 +61,21 @@ class PaymentMethodRequest(_Request):
 
 
 class ThreeDSecure(_Request):
-    authenticated: StrictBool = Field(description="the customer completed the 3-D Secure challenge")
+    authenticated: StrictBool | None = Field(
+        None, description="the customer already passed 3-D Secure elsewhere: a card that needs it is authorised"
+    )
+    challenge: StrictBool | None = Field(
+        None,
+        description="the caller can take the customer through a challenge: a card that needs 3-D Secure (and was "
+        "not authenticated) answers 201 with status requires_action and a next_action instead of a 402 decline",
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Fields left out are not dumped: a stored request hash (Idempotency-Key) of a body from before
+        # `challenge` existed stays the hash of that body.
+        dumped: dict[str, Any] = handler(self)
+        return {name: value for name, value in dumped.items() if value is not None}
 
 
 class AuthorizationRequest(_Request):
@@ -61,6 +85,16 @@ class AuthorizationRequest(_Request):
     capture: StrictBool = Field(False, description="capture the full amount right away when authorised")
     three_d_secure: ThreeDSecure | None = None
     metadata: dict[Text, Text] | None = Field(None, description="up to 20 keys of 1-40 chars, values <= 500")
+
+
+class ChallengeRequest(_Request):
+    client_secret: Text = Field(
+        min_length=1, max_length=200, description="next_action.client_secret of the authorization"
+    )
+    authenticated: StrictBool = Field(
+        description="true: the customer passed the challenge (the authorization becomes authorized); false: failed "
+        "(declined, authentication_failed)"
+    )
 
 
 class CaptureRequest(_Request):
@@ -114,6 +148,14 @@ class ThreeDSecureResult(_Response):
     authenticated: bool
 
 
+class NextAction(_Response):
+    """What the customer must do before the authorization can go on (status requires_action)."""
+
+    type: Literal["three_d_secure"] = "three_d_secure"
+    url: str = Field(description="POST here, on the public face, with the client_secret to complete the challenge")
+    client_secret: str = Field(description="the challenge's secret: give it to the customer's client only")
+
+
 class Authorization(_Response):
     id: str
     object: Literal["authorization"] = "authorization"
@@ -124,10 +166,13 @@ class Authorization(_Response):
     amount_captured: int = 0
     amount_refunded: int = 0
     decline_code: str | None = Field(
-        None, description="when declined: card_declined, insufficient_funds, authentication_required, expired_card"
+        None,
+        description="when declined: card_declined, insufficient_funds, authentication_required, "
+        "authentication_failed, expired_card",
     )
     failure_code: str | None = Field(None, description="when failed: processing_error")
     three_d_secure: ThreeDSecureResult | None = None
+    next_action: NextAction | None = Field(None, description="set while requires_action")
     metadata: dict[str, str] = Field(default_factory=dict)
     captures: list[Capture] = Field(default_factory=list)
     refunds: list[Refund] = Field(default_factory=list)

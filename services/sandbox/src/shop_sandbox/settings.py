@@ -64,6 +64,11 @@ class SandboxSettings(HttpServiceSettings):
         description="secret key of the card fingerprint HMAC (also hashes stored request bodies); changing it "
         "changes every fingerprint",
     )
+    sandbox_public_url: str = Field(
+        "",
+        description="base URL of the sandbox's public face as customers' clients reach it (the 3-D Secure "
+        "challenge URL of next_action); empty: the URL the request came in on",
+    )
     idempotency_wait_ms: int = Field(
         10_000,
         ge=1,

@@ -36,6 +36,7 @@ metadata = sa.MetaData(
 )
 
 _now = sa.func.now
+STATUSES = "(" + ", ".join(f"'{status.value}'" for status in AuthorizationStatus) + ")"
 
 payment_methods = sa.Table(
     "payment_methods",
@@ -73,12 +74,16 @@ authorizations = sa.Table(
     sa.Column("decline_code", sa.Text),
     sa.Column("failure_code", sa.Text),
     sa.Column("three_d_secure_authenticated", sa.Boolean),
+    # The 3-D Secure challenge of a requires_action authorization (migration 0002).
+    sa.Column("client_secret", sa.Text),
+    sa.Column("capture_when_authenticated", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("metadata", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
     # The Idempotency-Key of the request that created it: counts the attempts of fault injection.
     sa.Column("idempotency_key", sa.Text),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
-    sa.CheckConstraint("status IN ('authorized', 'declined', 'failed', 'captured', 'voided')", name="status"),
+    sa.CheckConstraint(f"status IN {STATUSES}", name="status"),
+    sa.CheckConstraint("status <> 'requires_action' OR client_secret IS NOT NULL", name="client_secret"),
     sa.CheckConstraint("amount > 0", name="amount"),
     sa.CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency"),
     sa.CheckConstraint("amount_captured BETWEEN 0 AND amount", name="amount_captured"),
@@ -149,6 +154,8 @@ AUTHORIZATION_FIELDS = (
     "decline_code",
     "failure_code",
     "three_d_secure_authenticated",
+    "client_secret",
+    "capture_when_authenticated",
     "metadata",
     "idempotency_key",
 )
@@ -236,6 +243,8 @@ def _authorization(row: Row, capture_rows: Sequence[Row] = (), refund_rows: Sequ
         decline_code=row["decline_code"],
         failure_code=row["failure_code"],
         three_d_secure_authenticated=row["three_d_secure_authenticated"],
+        client_secret=row["client_secret"],
+        capture_when_authenticated=row["capture_when_authenticated"],
         metadata=dict(row["metadata"] or {}),
         created_at=row["created_at"],
         captures=tuple(Capture(r["id"], r["authorization_id"], r["amount"], r["created_at"]) for r in capture_rows),
@@ -286,6 +295,21 @@ _UPDATE_AUTHORIZATION = DriverQuery(
 )
 
 
+# The outcome of a 3-D Secure challenge on a locked requires_action authorization.
+_AUTHENTICATE = DriverQuery(
+    authorizations.update()
+    .where(authorizations.c.id == sa.bindparam("id"))
+    .values(
+        status=sa.bindparam("status"),
+        decline_code=sa.bindparam("decline_code", type_=sa.Text),
+        amount_captured=sa.bindparam("amount_captured"),
+        three_d_secure_authenticated=sa.bindparam("authenticated", type_=sa.Boolean),
+        updated_at=_now(),
+    )
+    .returning(*authorizations.c)
+)
+
+
 async def insert_authorization(
     conn: DriverConnection, auth: Authorization, idempotency_key: str | None, capture: Capture | None = None
 ) -> Authorization:
@@ -301,6 +325,8 @@ async def insert_authorization(
         decline_code=auth.decline_code,
         failure_code=auth.failure_code,
         three_d_secure_authenticated=auth.three_d_secure_authenticated,
+        client_secret=auth.client_secret,
+        capture_when_authenticated=auth.capture_when_authenticated,
         metadata=auth.metadata,
         idempotency_key=idempotency_key,
     )
@@ -339,6 +365,24 @@ async def update_authorization(
     )
     assert row is not None
     return replace(_authorization(row), captures=auth.captures, refunds=auth.refunds)
+
+
+async def record_challenge(
+    conn: DriverConnection, auth: Authorization, outcome: Authorization, capture: Capture | None
+) -> Authorization:
+    """Write the outcome of the challenge of `auth` (read with its row locked), and its capture when
+    it was asked for at authorisation; the authorization after it."""
+    row = await conn.fetchrow(
+        _AUTHENTICATE,
+        id=auth.id,
+        status=outcome.status.value,
+        decline_code=outcome.decline_code,
+        amount_captured=outcome.amount_captured,
+        authenticated=outcome.three_d_secure_authenticated,
+    )
+    assert row is not None
+    capture_rows = [] if capture is None else [await _insert_capture(conn, capture)]
+    return _authorization(row, capture_rows)
 
 
 async def _insert_capture(conn: DriverConnection, capture: Capture) -> Row:
