@@ -3,7 +3,11 @@ launched stack with generated requests (hypothesis, from the protobuf descriptor
 caller (each service method over mutual TLS with the certificate of an identity its allow-list
 admits: tooling where it may, else the service whose step it is). Whatever comes in, the answer is a
 deliberate one: never INTERNAL, UNKNOWN or DATA_LOSS (a server error with a traceback behind it),
-never a deadline blown by one request.
+never a deadline blown by one request, and a refused call changes no row: the called service's
+database (every database, for the gateway's API) holds the same rows at the same versions after it
+(`shop_devstack.rowversions`). Other processes may write in the same moment (an earlier call's events,
+the outbox relay), so a refused call after which rows changed is made again once the databases are
+quiet: a change that comes back with it fails the test.
 
 `make test` runs a few examples per method; `make fuzz` runs many (FUZZ_EXAMPLES, default 200) and
 prints a table of the status codes per method.
@@ -25,6 +29,7 @@ from hypothesis import strategies as st
 
 from shop_devstack.grpcfuzz import Method, message_class, requests, unary_methods
 from shop_devstack.layout import GATEWAY_GRPC_PORT, SERVICE_PORTS
+from shop_devstack.rowversions import RowVersions, stack_databases
 from shopkit.access import TOOLING
 
 if TYPE_CHECKING:
@@ -32,6 +37,23 @@ if TYPE_CHECKING:
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
 SERVER_ERRORS = frozenset({grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DATA_LOSS})
+# Answers that say the call did nothing (not UNAVAILABLE, DEADLINE_EXCEEDED or CANCELLED: whether
+# those did anything is unknown to the caller).
+REFUSALS = frozenset(
+    {
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.ALREADY_EXISTS,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.OUT_OF_RANGE,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.UNIMPLEMENTED,
+    }
+)
+DATABASES = (*SERVICE_PORTS, "sandbox")
 CALL_SECONDS = 20.0
 # On whose behalf: nobody, a customer, the calling process itself, an admin.
 CALLERS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -43,6 +65,8 @@ CALLERS: dict[str, tuple[tuple[str, str], ...]] = {
 # The gateway's public API takes a bearer token instead; without one it is an anonymous shopper.
 GATEWAY_SERVICE = "shop.storefront.v1.StorefrontService"
 TALLY: Counter[tuple[str, str]] = Counter()
+NOT_REPEATED: Counter[str] = Counter()  # refused calls after which rows changed, but not when made again
+WRITES_SEEN: Counter[str] = Counter()  # admitted calls after which rows changed: the reads see writes
 
 
 def identity_for(process: str, method: Method) -> str:
@@ -83,11 +107,27 @@ def channels(stack: Stack) -> Iterator[dict[tuple[str, str], grpc.Channel]]:
         print("\nstatus codes per method:")
         for (path, code), count in sorted(TALLY.items()):
             print(f"  {path:70} {code:20} {count}")
+    refused = sum(count for (_, code), count in TALLY.items() if code in {c.name for c in REFUSALS})
+    print(f"\nrefused calls: {refused}, each followed by a read of its rows' versions; changes that did not")
+    print(f"come back when the call was made again (other processes' work): {dict(NOT_REPEATED) or 'none'}")
+    print(f"admitted calls after which rows had changed: {sum(WRITES_SEEN.values())} in {len(WRITES_SEEN)} methods")
+
+
+@pytest.fixture(scope="module")
+def row_versions(stack: Stack) -> Iterator[RowVersions]:
+    versions = RowVersions(stack_databases(stack.data_dir, DATABASES))
+    yield versions
+    versions.close()
 
 
 @pytest.mark.parametrize(("process", "port", "method"), METHODS, ids=[f"{p}.{m.name}" for p, _, m in METHODS])
-def test_no_request_gets_a_server_error(
-    stack: Stack, channels: dict[tuple[str, str], grpc.Channel], process: str, port: int, method: Method
+def test_no_request_gets_a_server_error_and_a_refused_one_changes_nothing(
+    stack: Stack,
+    channels: dict[tuple[str, str], grpc.Channel],
+    row_versions: RowVersions,
+    process: str,
+    port: int,
+    method: Method,
 ) -> None:
     identity = "" if process == "gateway" else identity_for(process, method)
     call = channels[(process, identity)].unary_unary(
@@ -96,10 +136,18 @@ def test_no_request_gets_a_server_error(
         response_deserializer=message_class(method.response).FromString,
     )
     callers = ["anonymous"] if method.service == GATEWAY_SERVICE else sorted(CALLERS)
+    databases = DATABASES if process == "gateway" else (process,)
 
     def signed(metadata: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
         """A user as the gateway names one to a service: in a token it signed for that service."""
         return metadata if process == "gateway" else stack.as_user(process, metadata)
+
+    def attempt(request: Message, caller: str) -> tuple[grpc.StatusCode, str]:
+        try:
+            call(request, metadata=signed(CALLERS[caller]), timeout=CALL_SECONDS)
+        except grpc.RpcError as error:
+            return error.code(), error.details() or ""
+        return grpc.StatusCode.OK, ""
 
     @settings(
         max_examples=EXAMPLES,
@@ -109,14 +157,22 @@ def test_no_request_gets_a_server_error(
     )
     @given(request=requests(method.request), caller=st.sampled_from(callers))
     def check(request: Message, caller: str) -> None:
-        code, details = grpc.StatusCode.OK, ""
-        try:
-            call(request, metadata=signed(CALLERS[caller]), timeout=CALL_SECONDS)
-        except grpc.RpcError as error:
-            code = error.code()
-            details = error.details() or ""
+        before = row_versions.read(databases)
+        code, details = attempt(request, caller)
         TALLY[(method.path, code.name)] += 1
         assert code not in SERVER_ERRORS, f"{method.path} as {caller}: {code.name} {details!r} for {request}"
         assert code is not grpc.StatusCode.DEADLINE_EXCEEDED, f"{method.path} as {caller}: no answer in time"
+        if code not in REFUSALS:
+            if code is grpc.StatusCode.OK and RowVersions.changed(before, row_versions.read(databases)):
+                WRITES_SEEN[method.path] += 1
+            return
+        if not RowVersions.changed(before, row_versions.read(databases)):
+            return
+        quiet = row_versions.quiet(databases)
+        again, _ = attempt(request, caller)
+        changed = RowVersions.changed(quiet, row_versions.read(databases))
+        if again in REFUSALS and changed:
+            pytest.fail(f"{method.path} as {caller}: refused ({again.name}) yet changed {changed}: {request}")
+        NOT_REPEATED[method.path] += 1
 
     check()

@@ -20,11 +20,12 @@ import pytest
 
 from shop_devstack.bench.stack import SERVER_PROCESSES
 from shop_devstack.chaos.storefront import DECLINED, FAILED, Outcome
-from shop_devstack.soak.figures import Errors, Level, ProcessFigures, Windows
+from shop_devstack.soak.figures import Errors, Level, ProcessFigures, Windows, rss_trend
 from shop_devstack.soak.load import Step, maximum
 from shop_devstack.soak.recorder import Request
 from shop_devstack.soak.report import SoakReport
 from shop_devstack.soak.runner import SHORT, run_soak
+from shop_devstack.soak.sampler import Sample
 
 SERVICE_DATABASES = {"catalog", "pricing", "cart", "checkout", "inventory", "order", "fraud", "sandbox"}
 
@@ -115,6 +116,12 @@ def test_nats_memory_is_judged_net_of_its_streams_write_caches_filling() -> None
 
     assert failed(caches_filled) == {}
     assert failed(nothing_written) == {MEMORY: "nats +32.6 %"}
+
+
+def test_the_memory_trend_is_the_median_of_each_five_minutes() -> None:
+    samples = [Sample(at, "cart", 1, rss=100 + int(at // 300), fds=1, connections=1) for at in range(0, 900, 5)]
+    assert rss_trend(samples, start=0.0) == [100, 101, 102]
+    assert rss_trend(samples, start=300.0) == [101, 102]  # samples before the start are left out
 
 
 def test_errors_are_server_errors_unexpected_refusals_and_failed_checkouts_not_business_answers() -> None:

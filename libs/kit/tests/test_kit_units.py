@@ -10,7 +10,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool
 from shop.common.v1 import common_pb2
 from shopkit.clients import channel_options, retry_service_config
 from shopkit.errors import InvalidArgument, Violations
-from shopkit.money import Money, percent_of
+from shopkit.money import Money, is_currency, minor_units, percent_of
 from shopkit.pagination import decode_token, encode_token, page_size
 
 
@@ -37,10 +37,18 @@ def test_money_refuses_mixed_currencies() -> None:
         Money(1, "USD") + Money(1, "EUR")
 
 
+def test_currencies_and_their_minor_units_are_iso_4217s() -> None:
+    assert [minor_units(code) for code in ("USD", "JPY", "KWD", "CLF", "ISK", "HUF")] == [2, 0, 3, 4, 0, 2]
+    assert is_currency("EUR") and is_currency("UYW")
+    # Codes of the right shape that are not money one can price in: unassigned, gold, "no currency".
+    assert not any(is_currency(code) for code in ("ABC", "XAU", "XXX", "usd", "US"))
+
+
 def test_money_from_proto_collects_violations() -> None:
     violations = Violations()
     Money.from_proto(common_pb2.Money(amount=-5, currency="usd"), "price", violations)
-    assert [v.field for v in violations.items] == ["price.currency", "price.amount"]
+    Money.from_proto(common_pb2.Money(amount=5, currency="ABC"), "cost", violations)
+    assert [v.field for v in violations.items] == ["price.currency", "price.amount", "cost.currency"]
     with pytest.raises(InvalidArgument):
         violations.raise_if_any()
 

@@ -1,21 +1,29 @@
-"""Money: integer minor units and an ISO-4217 currency. Never floats."""
+"""Money: integer minor units and an ISO-4217 currency. Never floats.
+
+The currencies and their minor units come from the ISO 4217 table as the `iso4217` package keeps it
+(updated with each amendment): a currency is a code with minor units (not gold, XXX or test codes).
+"""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+
+from iso4217 import Currency
 
 from shop.common.v1 import common_pb2
 from shopkit.errors import Violations
 
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
-
-# ISO-4217 exponents that differ from 2 (the default); enough for the currencies we price in.
-MINOR_UNIT_EXPONENT = {"JPY": 0, "KRW": 0, "ISK": 0, "HUF": 2, "BHD": 3, "KWD": 3, "JOD": 3, "TND": 3}
+# code -> digits after the decimal point (USD 2, JPY 0, KWD 3, CLF 4)
+MINOR_UNITS: dict[str, int] = {c.code: c.exponent for c in Currency if c.exponent is not None}
 
 
 def is_currency(code: str) -> bool:
-    return bool(_CURRENCY.match(code))
+    return code in MINOR_UNITS
+
+
+def minor_units(currency: str) -> int:
+    """Digits after the decimal point of an ISO-4217 currency (KeyError for a code that is not one)."""
+    return MINOR_UNITS[currency]
 
 
 @dataclass(frozen=True, slots=True)

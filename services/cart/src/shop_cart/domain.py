@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from shopkit.errors import Aborted, FailedPrecondition, NotFound
-from shopkit.money import MINOR_UNIT_EXPONENT
+from shopkit.money import MINOR_UNITS
 
 # ErrorInfo reasons of the cart service.
 CART_NOT_ACTIVE = "CART_NOT_ACTIVE"
@@ -168,7 +168,7 @@ class Problem:
 
 
 def format_amount(amount: int, currency: str) -> str:
-    exponent = MINOR_UNIT_EXPONENT.get(currency, 2)
+    exponent = MINOR_UNITS.get(currency, 2)
     if exponent == 0:
         return f"{amount} {currency}"
     whole, part = divmod(abs(amount), 10**exponent)

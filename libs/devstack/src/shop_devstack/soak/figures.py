@@ -79,21 +79,35 @@ class ProcessFigures:
     rss: Level  # bytes
     fds: Level
     connections: Level
+    rss_trend: tuple[float, ...] = ()  # bytes: the median of each 5 minutes of the run
 
     @classmethod
-    def of(cls, name: str, samples: Sequence[Sample], windows: Windows) -> ProcessFigures:
+    def of(cls, name: str, samples: Sequence[Sample], windows: Windows, start: float) -> ProcessFigures:
         return cls(
             name,
             len(samples),
             Level.of([(s.at, float(s.rss)) for s in samples], windows),
             Level.of([(s.at, float(s.fds)) for s in samples], windows),
             Level.of([(s.at, float(s.connections)) for s in samples], windows),
+            tuple(rss_trend(samples, start)),
         )
 
 
-def process_figures(samples: Samples, windows: Windows) -> list[ProcessFigures]:
+TREND_SLICE_SECONDS = 300.0
+
+
+def rss_trend(samples: Sequence[Sample], start: float, slice_seconds: float = TREND_SLICE_SECONDS) -> list[float]:
+    """The RSS median of each slice of the run: a leak climbs slice after slice, a cache levels off, and
+    memory a burst took stays up as a step."""
+    slices: dict[int, list[float]] = {}
+    for sample in samples:
+        slices.setdefault(int((sample.at - start) // slice_seconds), []).append(float(sample.rss))
+    return [statistics.median(values) for index, values in sorted(slices.items()) if index >= 0]
+
+
+def process_figures(samples: Samples, windows: Windows, start: float) -> list[ProcessFigures]:
     names = list(dict.fromkeys(s.process for s in samples.processes))
-    return [ProcessFigures.of(name, samples.of(name), windows) for name in names]
+    return [ProcessFigures.of(name, samples.of(name), windows, start) for name in names]
 
 
 def backend_figures(samples: Samples, windows: Windows) -> dict[str, Level]:

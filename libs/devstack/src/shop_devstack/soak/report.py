@@ -156,6 +156,8 @@ class SoakReport:
             rss = f"{p.rss.first / MIB:8.1f}Mi {p.rss.last / MIB:8.1f}Mi {100 * p.rss.growth:+7.1f}%"
             lines.append(f"  {p.name:<10} {p.samples:>7} {rss} {_level(p.fds):>11} {_level(p.connections):>11}")
         lines.append("  (postgres: anonymous memory of the postmaster and its backends; connections: client backends)")
+        lines.append("  RSS (MiB), the median of each 5 minutes:")
+        lines += [f"  {p.name:<10} " + " ".join(f"{rss / MIB:6.1f}" for rss in p.rss_trend) for p in self.processes]
         backends = ", ".join(f"{db} {_level(level)}" for db, level in self.backends.items())
         lines.append(
             f"  PostgreSQL backends per database (first -> last; a pool holds up to {self.pool_bound}): "
@@ -211,6 +213,7 @@ class SoakReport:
                         "rss_growth": round(p.rss.growth, 4),
                         "fds": asdict(p.fds),
                         "connections": asdict(p.connections),
+                        "rss_trend": list(p.rss_trend),
                     }
                     for p in self.processes
                 },

@@ -136,7 +136,7 @@ async def _run(options: SoakOptions, stack: BenchStack, say: Callable[[str], Non
         seconds=paced.seconds,
         start=start,
         windows=windows,
-        processes=figures.process_figures(samples, windows),
+        processes=figures.process_figures(samples, windows, start),
         backends=figures.backend_figures(samples, windows),
         pool_bound=pool_bound(),
         stream_blocks=figures.stream_block_figures(samples, windows),

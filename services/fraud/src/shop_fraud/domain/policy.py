@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from shop_fraud.domain.purchase import KeyKind
-from shopkit.money import MINOR_UNIT_EXPONENT
+from shopkit.money import MINOR_UNITS
 
 
 class ReasonCode(Enum):
@@ -117,7 +117,7 @@ class Policy:
         """The high-value threshold of a currency, in its minor units."""
         if currency in self.high_amounts:
             return self.high_amounts[currency]
-        return self.high_amount_default_major * int(10 ** MINOR_UNIT_EXPONENT.get(currency, 2))
+        return self.high_amount_default_major * int(10 ** MINOR_UNITS.get(currency, 2))
 
     def is_disposable(self, domain: str) -> bool:
         """The domain or any parent domain is on the list (throw-away providers hand out subdomains)."""

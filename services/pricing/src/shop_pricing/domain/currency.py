@@ -3,7 +3,7 @@
 A rate says: 1 unit of the base currency = `rate` units of the quote currency. Rates are decimal
 strings (up to 12 decimals) held as exact fractions; the inverse of a stored pair is used when only
 the opposite direction is set. Converting a minor-unit amount scales by the currencies' exponents
-(`shopkit.money.MINOR_UNIT_EXPONENT`, default 2) and rounds once, half away from zero, to the
+(`shopkit.money.MINOR_UNITS`, the ISO 4217 table) and rounds once, half away from zero, to the
 target's minor unit: 1999 USD cents at 0.9215 EUR/USD = 1842.0785 EUR cents -> 1842.
 """
 
@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
-from shopkit.money import MINOR_UNIT_EXPONENT
+from shopkit.money import MINOR_UNITS
 
 MAX_RATE_DECIMALS = 12
 MAX_RATE = Decimal(10) ** 9
 
 
 def exponent(currency: str) -> int:
-    """Digits after the decimal point of `currency` (2 unless ISO-4217 says otherwise)."""
-    return MINOR_UNIT_EXPONENT.get(currency, 2)
+    """Digits after the decimal point of `currency` (ISO 4217; 2 for a code outside it)."""
+    return MINOR_UNITS.get(currency, 2)
 
 
 def parse_rate(text: str) -> Decimal | None:
