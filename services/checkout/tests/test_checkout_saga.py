@@ -26,6 +26,7 @@ from shop_checkout.domain.model import (
     FailureCode,
     FraudResult,
     InvoicePayment,
+    NextAction,
     OrderRef,
     OrderStatus,
     PaymentAttempt,
@@ -455,3 +456,100 @@ def test_idempotency_scope_and_keys() -> None:
     assert rules.customer_key("", "cart-1") == "guest:cart-1"
     assert rules.authorise_key("c1") == "checkout:c1:authorize"
     assert rules.coupon_customer(request(customer=Customer())) == "guest:a@example.com"
+
+
+# --- the customer's action (3-D Secure) --------------------------------------------------------------
+
+
+def action_required() -> saga.ActionRequired:
+    attempt = PaymentAttempt("checkout:x:authorize", "authorise", False, usd(2000), NOW, "auth_1")
+    return saga.ActionRequired(attempt, NextAction("auth_1", "three_d_secure", "https://pay/challenge", "secret"))
+
+
+def waiting_for_action(coupon: str = "") -> Checkout:
+    script: Script = {K.AUTHORISE_PAYMENT: action_required()}
+    if coupon:
+        script[K.QUOTE_PRICES] = quoted(1800, coupon)
+    held, log = simulate(checkout(coupon=coupon), script)
+    assert log[-1] == "run authorise_payment"
+    return held
+
+
+def test_an_authorisation_that_needs_the_customers_action_holds_the_checkout_until_its_deadline() -> None:
+    held = waiting_for_action()
+
+    assert held.status is Status.ACTION_REQUIRED and saga.next_action(held, POLICY) == saga.Wait()
+    assert states(held)["authorise_payment"] == "waiting" and held.authorisation is None
+    assert held.action is not None and held.action.expires_at == NOW + POLICY.action_timeout
+    assert held.hold_expires_at == held.action.expires_at
+    assert [(a.operation, a.succeeded, a.provider_reference) for a in held.payment_attempts] == [
+        ("authorise", False, "auth_1")
+    ]
+
+
+def test_a_check_that_finds_the_action_completed_goes_on_to_the_order() -> None:
+    later = NOW + timedelta(minutes=3)
+    checking = saga.on_action_check(waiting_for_action(), later)
+    assert checking.status is Status.RUNNING and checking.hold_expires_at is None
+    step = checking.step(K.AUTHORISE_PAYMENT)
+    assert step is not None and (step.state, step.attempts, step.started_at) == (StepState.RUNNING, 0, later)
+    assert saga.next_action(checking, POLICY) == saga.Run(K.AUTHORISE_PAYMENT)
+
+    done, log = simulate(checking)
+
+    assert log[0] == "run authorise_payment" and "run create_order" in log
+    assert done.status is Status.COMPLETED and done.authorisation is not None
+    assert [(a.operation, a.succeeded) for a in done.payment_attempts] == [("authorise", True)]
+
+
+def test_a_check_that_finds_the_action_pending_keeps_the_first_deadline() -> None:
+    held = waiting_for_action()
+    later = NOW + timedelta(minutes=4)
+    checking = saga.on_action_check(held, later)
+    checking = saga.apply(checking, saga.Started(K.AUTHORISE_PAYMENT), later, POLICY)
+
+    again = saga.apply(checking, saga.Succeeded(K.AUTHORISE_PAYMENT, action_required()), later, POLICY)
+
+    assert again.status is Status.ACTION_REQUIRED
+    assert again.hold_expires_at == NOW + POLICY.action_timeout
+    assert saga.on_action_check(again, later) is not again
+    assert saga.on_action_check(checkout(), later) == checkout()  # nothing to check
+
+
+def test_a_failed_challenge_declines_and_gives_everything_back_without_a_void() -> None:
+    checking = saga.on_action_check(waiting_for_action("SAVE10"), NOW)
+
+    done, log = simulate(checking, {K.AUTHORISE_PAYMENT: authorised(False, "authentication_failed")})
+
+    assert log == ["run authorise_payment", "undo redeem_coupon", "undo reserve_stock", "finish"]
+    assert done.status is Status.FAILED and done.failure is not None
+    assert done.failure.code is FailureCode.PAYMENT_DECLINED
+
+
+def test_no_action_by_the_deadline_voids_the_authorisation_and_undoes_the_rest() -> None:
+    held = waiting_for_action("SAVE10")
+    deadline = NOW + POLICY.action_timeout
+    assert saga.on_hold_expired(held, deadline - timedelta(seconds=1)) is held
+
+    expired = saga.on_hold_expired(held, deadline)
+
+    assert expired.status is Status.COMPENSATING and expired.hold_expires_at is None
+    assert expired.failure == Failure(
+        FailureCode.ACTION_EXPIRED, K.AUTHORISE_PAYMENT, saga.MESSAGES[FailureCode.ACTION_EXPIRED]
+    )
+    done, log = simulate(expired)
+    assert log == ["undo authorise_payment", "undo redeem_coupon", "undo reserve_stock", "finish"]
+    assert done.status is Status.FAILED and done.order is None
+
+
+def test_a_check_answered_after_the_deadline_expires_the_checkout() -> None:
+    late = NOW + POLICY.action_timeout + timedelta(seconds=1)
+    checking = saga.apply(
+        saga.on_action_check(waiting_for_action(), late), saga.Started(K.AUTHORISE_PAYMENT), late, POLICY
+    )
+
+    answered = saga.apply(checking, saga.Succeeded(K.AUTHORISE_PAYMENT, action_required()), late, POLICY)
+
+    assert answered.status is Status.COMPENSATING and answered.failure is not None
+    assert answered.failure.code is FailureCode.ACTION_EXPIRED
+    assert saga.next_action(answered, POLICY) == saga.Compensate(K.AUTHORISE_PAYMENT)

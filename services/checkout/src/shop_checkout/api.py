@@ -312,9 +312,16 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
     async def _repeat(self, existing: Checkout, fingerprint: str, context: Context) -> checkout_pb2.PlaceOrderResponse:
         if existing.fingerprint != fingerprint:
             raise AlreadyExists("the idempotency key was used for a different request", reason="IDEMPOTENCY_KEY_REUSED")
-        if existing.status in (Status.RUNNING, Status.COMPENSATING):
+        checked = False
+        if existing.status is Status.ACTION_REQUIRED:  # the customer may have completed it: ask now
+            checked = await self.engine.check_action(existing.checkout_id)
+        elif existing.status in (Status.RUNNING, Status.COMPENSATING):
             await self.engine.nudge(existing.checkout_id)
         settled = await self.engine.wait_settled(existing.checkout_id, self._wait_seconds(context))
+        if settled.status is Status.ACTION_REQUIRED and not checked:
+            # A check under way before this call (the poll's) may have asked before the customer acted.
+            await self.engine.check_action(existing.checkout_id)
+            settled = await self.engine.wait_settled(existing.checkout_id, self._wait_seconds(context))
         return mapping.place_order_response(settled)
 
     async def _cart(self, order: PlaceOrderCommand) -> CartSnapshot:

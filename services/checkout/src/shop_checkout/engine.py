@@ -66,6 +66,7 @@ def policy_from(settings: CheckoutSettings) -> saga.Policy:
         review_hold=timedelta(seconds=settings.review_hold_seconds),
         approval_hold=timedelta(seconds=settings.approval_hold_seconds),
         hold_margin=timedelta(seconds=settings.hold_margin_seconds),
+        action_timeout=timedelta(seconds=settings.action_timeout_seconds),
     )
 
 
@@ -138,6 +139,42 @@ class SagaEngine:
             claimed = await store.claim(conn, checkout_id, owner=self.owner, lease_seconds=self.settings.lease_seconds)
         if claimed:
             self.spawn(checkout_id)
+
+    async def check_action(self, checkout_id: str) -> bool:
+        """A checkout waiting for the customer's action asks the provider again now (the client came
+        back): it runs here, from AUTHORISE_PAYMENT, which reads the authorisation. False when it was
+        not waiting (any more): answered, expired, or being checked already."""
+        if self._stopping:
+            return False
+        async with self.db.transaction() as conn:
+            locked = await store.lock(conn, checkout_id)
+            if locked is None:
+                return False
+            checking = saga.on_action_check(locked[0], _now())
+            if checking is locked[0]:
+                return False
+            await store.save(conn, checking, owner=self.owner, lease_seconds=self.settings.lease_seconds)
+        self.spawn(checkout_id)
+        return True
+
+    async def check_due_actions(self) -> list[str]:
+        """The poll: checkouts that waited `ACTION_POLL_SECONDS` for the customer's action since their
+        last check ask the provider again (a client that only polls GetCheckout still gets its order)."""
+        before = _now() - timedelta(seconds=self.settings.action_poll_seconds)
+        with tracing.untraced():  # a poll: the checks it starts are traced when they run
+            async with self.db.connect() as conn:
+                due = await store.has_actions_due(conn, before)
+        if not due:
+            return []
+        async with self.db.transaction() as conn:
+            waiting = await store.lock_actions_due(conn, before, self.settings.recovery_batch_size)
+            now = _now()
+            for checkout in waiting:
+                checking = saga.on_action_check(checkout, now)
+                await store.save(conn, checking, owner=self.owner, lease_seconds=self.settings.lease_seconds)
+        for checkout in waiting:
+            self.spawn(checkout.checkout_id)
+        return [checkout.checkout_id for checkout in waiting]
 
     async def wait_settled(self, checkout_id: str, seconds: float) -> Checkout:
         """The checkout once it completed, failed or is held, or as it is after `seconds`."""
@@ -359,6 +396,7 @@ class SagaEngine:
         if self._stopping:
             return []
         await self.expire_holds()
+        await self.check_due_actions()
         with tracing.untraced():  # a poll: the sagas it claims are traced when they run
             async with self.db.transaction() as conn:
                 claimed = await store.claim_recoverable(

@@ -34,6 +34,7 @@ STATUS_TO_PB = {
     Status.RUNNING: checkout_pb2.CHECKOUT_STATUS_RUNNING,
     Status.PENDING_REVIEW: checkout_pb2.CHECKOUT_STATUS_PENDING_REVIEW,
     Status.PENDING_APPROVAL: checkout_pb2.CHECKOUT_STATUS_PENDING_APPROVAL,
+    Status.ACTION_REQUIRED: checkout_pb2.CHECKOUT_STATUS_ACTION_REQUIRED,
     Status.COMPENSATING: checkout_pb2.CHECKOUT_STATUS_COMPENSATING,
     Status.COMPLETED: checkout_pb2.CHECKOUT_STATUS_COMPLETED,
     Status.FAILED: checkout_pb2.CHECKOUT_STATUS_FAILED,
@@ -152,6 +153,16 @@ def failure_pb(c: Checkout) -> checkout_pb2.CheckoutFailure | None:
     )
 
 
+def next_action_pb(c: Checkout) -> checkout_pb2.NextAction | None:
+    """What the customer must do, while the checkout waits for it (and only then)."""
+    action = c.action
+    if c.status is not Status.ACTION_REQUIRED or action is None:
+        return None
+    return checkout_pb2.NextAction(
+        type=action.type, url=action.url, client_secret=action.client_secret, expires_at=timestamp(action.expires_at)
+    )
+
+
 def checkout_pb(c: Checkout) -> checkout_pb2.Checkout:
     pb = checkout_pb2.Checkout(
         checkout_id=c.checkout_id,
@@ -197,6 +208,7 @@ def checkout_pb(c: Checkout) -> checkout_pb2.Checkout:
         updated_at=timestamp(c.updated_at),
         finished_at=timestamp(c.finished_at),
         payment_captured=c.captured,
+        next_action=next_action_pb(c),
     )
     if c.quote is not None:
         totals = c.quote.totals
@@ -219,6 +231,7 @@ def place_order_response(c: Checkout) -> checkout_pb2.PlaceOrderResponse:
         order_number=c.order.number if c.order else "",
         status=STATUS_TO_PB[c.status],
         failure=failure_pb(c) if c.status is Status.FAILED else None,
+        next_action=next_action_pb(c),
     )
 
 

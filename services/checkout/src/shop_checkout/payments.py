@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shop_checkout.domain.model import CardDetails
+from shop_checkout.domain.model import CardDetails, NextAction
 from shop_checkout.settings import CheckoutSettings
 from shop_sandbox import client as sandbox
 from shopkit import httptls
@@ -40,6 +40,7 @@ class AuthorisationReply:
     approved: bool
     authorisation_id: str = ""
     decline_code: str = ""
+    action: NextAction | None = None  # not approved yet: the customer must complete this first
 
 
 class Payments:
@@ -76,6 +77,7 @@ class Payments:
                 amount.amount,
                 amount.currency,
                 idempotency_key=idempotency_key,
+                three_d_secure_challenge=True,  # the client takes the customer through it (next_action)
                 metadata={"checkout_id": checkout_id},
             )
         except sandbox.Declined as exc:
@@ -87,9 +89,17 @@ class Payments:
             raise PaymentMethodUnknown(exc.message) from exc
         except sandbox.PaymentError as exc:
             raise PaymentRejected(f"{exc.code or exc.status}: {exc.message}") from exc
-        if auth.status in ("authorized", "captured"):
-            return AuthorisationReply(True, auth.id)
-        return AuthorisationReply(False, auth.id, auth.decline_code or auth.failure_code or auth.status)
+        return _reply(auth)
+
+    async def authorisation(self, authorisation_id: str) -> AuthorisationReply:
+        """The authorisation as the provider holds it now: whether the customer's action authorised it."""
+        try:
+            auth = await self.client.get_authorization(authorisation_id)
+        except sandbox.ProviderError as exc:
+            raise PaymentUnavailable(exc.message) from exc
+        except sandbox.PaymentError as exc:
+            raise PaymentRejected(f"{exc.code or exc.status}: {exc.message}") from exc
+        return _reply(auth)
 
     async def void(self, authorisation_id: str, *, idempotency_key: str) -> str:
         """Release the hold; returns what became of the authorisation (voided, or already captured)."""
@@ -107,3 +117,12 @@ class Payments:
 
     async def close(self) -> None:
         await self.client.aclose()
+
+
+def _reply(auth: sandbox.Authorization) -> AuthorisationReply:
+    if auth.status in ("authorized", "captured"):
+        return AuthorisationReply(True, auth.id)
+    if auth.status == "requires_action" and auth.next_action is not None:
+        step = auth.next_action
+        return AuthorisationReply(False, auth.id, action=NextAction(auth.id, step.type, step.url, step.client_secret))
+    return AuthorisationReply(False, auth.id, auth.decline_code or auth.failure_code or auth.status)

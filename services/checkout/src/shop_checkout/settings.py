@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import socket
+from typing import Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from shopkit.settings import ServiceSettings
 
@@ -55,6 +56,19 @@ class CheckoutSettings(ServiceSettings):
     hold_margin_seconds: int = Field(
         3600, ge=0, description="reservations of held checkouts outlive the holds by this much"
     )
+    action_timeout_seconds: float = Field(
+        600.0,
+        gt=0,
+        description="how long a checkout waits for the customer to complete the payment's authentication (3-D "
+        "Secure, status ACTION_REQUIRED) before it voids the authorisation and fails as ACTION_EXPIRED; keep it "
+        "below RESERVATION_TTL_SECONDS (the stock is held meanwhile)",
+    )
+    action_poll_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="how often a checkout waiting for the customer's action asks the provider whether it was "
+        "completed (a client repeating PlaceOrder makes it ask at once)",
+    )
     allow_split_shipments: bool = Field(True, description="a shipped line may be taken from several warehouses")
 
     # recovery
@@ -81,3 +95,10 @@ class CheckoutSettings(ServiceSettings):
         description="tests only: with FAULT_CRASH_AT, crash only while this file exists; it is deleted just before "
         "the crash, so one arming gives one crash and the restarted process recovers; empty: crash every time",
     )
+
+    @model_validator(mode="after")
+    def _action_within_reservation(self) -> Self:
+        # The reservation is made before the provider asks for an action; it must outlive the wait.
+        if self.action_timeout_seconds >= self.reservation_ttl_seconds:
+            raise ValueError("ACTION_TIMEOUT_SECONDS must be below RESERVATION_TTL_SECONDS")
+        return self

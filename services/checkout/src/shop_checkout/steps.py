@@ -37,6 +37,7 @@ from shop_checkout.domain.model import (
     Totals,
 )
 from shop_checkout.domain.saga import (
+    ActionRequired,
     Assessed,
     AuthorisationAnswered,
     CartCleared,
@@ -297,15 +298,20 @@ class StepExecutor:
         amount = c.quote.totals.total
         key = rules.authorise_key(c.checkout_id)
         try:
-            reply = await self.payments.authorise(
-                c.request.payment.payment_method_id, amount, idempotency_key=key, checkout_id=c.checkout_id
-            )
+            if c.action is not None:  # asked for an action: read what became of it (never authorise twice)
+                reply = await self.payments.authorisation(c.action.authorisation_id)
+            else:
+                reply = await self.payments.authorise(
+                    c.request.payment.payment_method_id, amount, idempotency_key=key, checkout_id=c.checkout_id
+                )
         except PaymentMethodUnknown:
             return Failed(kind, FailureCode.PAYMENT_METHOD_INVALID, _message(FailureCode.PAYMENT_METHOD_INVALID))
         except PaymentRejected as exc:
             log.warning("authorisation of checkout %s refused: %s", c.checkout_id, exc)
             return Failed(kind, FailureCode.PAYMENT_ERROR, _message(FailureCode.PAYMENT_ERROR), error=str(exc))
         attempt = _authorise_attempt(key, reply, amount)
+        if reply.action is not None:
+            return Succeeded(kind, ActionRequired(attempt, reply.action))
         message = _decline_message(reply.decline_code) if not reply.approved else ""
         return Succeeded(
             kind,
@@ -443,6 +449,8 @@ class StepExecutor:
     async def _void(self, c: Checkout) -> Outcome:
         kind = StepKind.AUTHORISE_PAYMENT
         authorisation_id = c.authorisation.authorisation_id if c.authorisation else ""
+        if not authorisation_id and c.action is not None:
+            authorisation_id = c.action.authorisation_id  # voiding one that waits for the action cancels it
         if not authorisation_id:
             # The outcome of the authorisation is unknown: ask again under the same key. The provider
             # answers with what the first call did (or does it now), and whatever it holds is voided.
@@ -460,7 +468,7 @@ class StepExecutor:
                 raise
             except (PaymentMethodUnknown, PaymentRejected):
                 return Compensated(kind, note="the provider holds nothing")
-            if not reply.approved:
+            if not reply.approved and reply.action is None:  # one waiting for its action is voided too
                 return Compensated(kind, note="the provider holds nothing")
             authorisation_id = reply.authorisation_id
         assert c.quote is not None
@@ -528,6 +536,7 @@ def _decline_message(code: str) -> str:
     reasons = {
         "insufficient_funds": "The card has insufficient funds.",
         "authentication_required": "The card needs authentication (3-D Secure) that was not completed.",
+        "authentication_failed": "The card's authentication (3-D Secure) failed; nothing was charged.",
         "expired_card": "The card has expired.",
     }
     return reasons.get(code, "The card was declined.")

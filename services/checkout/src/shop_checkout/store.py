@@ -270,6 +270,27 @@ async def lock_expired_holds(conn: AsyncConnection, now: datetime, limit: int) -
     return [_checkout(state) for state in states]
 
 
+def _actions_due(before: datetime) -> sa.ColumnElement[bool]:
+    """Checkouts waiting for the customer's action, not checked at the provider since `before`."""
+    return sa.and_(checkouts.c.status == Status.ACTION_REQUIRED.value, checkouts.c.updated_at < before)
+
+
+async def has_actions_due(conn: AsyncConnection, before: datetime) -> bool:
+    return bool(await conn.scalar(sa.select(sa.select(checkouts.c.id).where(_actions_due(before)).exists())))
+
+
+async def lock_actions_due(conn: AsyncConnection, before: datetime, limit: int) -> list[Checkout]:
+    """Waiting checkouts whose action is due a check at the provider, locked (others' are skipped)."""
+    query = (
+        sa.select(checkouts.c.state)
+        .where(_actions_due(before))
+        .order_by(checkouts.c.updated_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [_checkout(state) for state in (await conn.execute(query)).scalars()]
+
+
 async def spent_in_period(
     conn: AsyncConnection, *, customer_id: str, currency: str, since: datetime, exclude: str
 ) -> int:

@@ -18,12 +18,14 @@ class Status(StrEnum):
     RUNNING = "running"
     PENDING_REVIEW = "pending_review"
     PENDING_APPROVAL = "pending_approval"
+    ACTION_REQUIRED = "action_required"  # the customer must complete the payment's authentication (3-D Secure)
     COMPENSATING = "compensating"
     COMPLETED = "completed"
     FAILED = "failed"
 
 
-HELD = frozenset({Status.PENDING_REVIEW, Status.PENDING_APPROVAL})
+# Waiting for a person (an analyst, an approver, the customer) until hold_expires_at.
+HELD = frozenset({Status.PENDING_REVIEW, Status.PENDING_APPROVAL, Status.ACTION_REQUIRED})
 # A runner works on these (under a lease); the others wait for an event or are over.
 ACTIVE = frozenset({Status.RUNNING, Status.COMPENSATING})
 TERMINAL = frozenset({Status.COMPLETED, Status.FAILED})
@@ -71,6 +73,7 @@ class FailureCode(StrEnum):
     PAYMENT_METHOD_INVALID = "payment_method_invalid"
     PICKUP_UNAVAILABLE = "pickup_unavailable"
     UNAVAILABLE = "unavailable"  # a service or the provider stayed unreachable past the retry budget
+    ACTION_EXPIRED = "action_expired"  # the customer did not complete the payment's authentication in time
 
 
 class ApprovalPeriod(StrEnum):
@@ -254,6 +257,18 @@ class Authorisation:
 
 
 @dataclass(frozen=True)
+class NextAction:
+    """What the customer must do before the provider authorises the payment (its `next_action`), and
+    until when the checkout waits for it."""
+
+    authorisation_id: str  # the provider's authorisation that waits for it
+    type: str  # three_d_secure
+    url: str  # where the customer's client completes it (the provider's public face)
+    client_secret: str
+    expires_at: datetime | None = None  # set by the saga when the checkout starts waiting
+
+
+@dataclass(frozen=True)
 class OrderRef:
     order_id: str
     number: str
@@ -309,6 +324,8 @@ class Checkout:
     fraud: FraudResult | None = None
     reservation_expires_at: datetime | None = None
     authorisation: Authorisation | None = None
+    # The payment's action for the customer, once the provider asked for one (kept after it was answered).
+    action: NextAction | None = None
     order: OrderRef | None = None
     captured: bool = False
     hold_expires_at: datetime | None = None

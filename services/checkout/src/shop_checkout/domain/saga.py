@@ -30,6 +30,7 @@ from shop_checkout.domain.model import (
     FailureCode,
     FraudResult,
     InvoicePayment,
+    NextAction,
     OrderRef,
     OrderStatus,
     PaymentAttempt,
@@ -71,6 +72,7 @@ MESSAGES = {
     FailureCode.INTERNAL: "Something went wrong; nothing was charged. Please try again.",
     FailureCode.STOCK_COMMIT_FAILED: "The items could not be set aside in time; nothing was charged.",
     FailureCode.UNAVAILABLE: "We could not complete the order just now; nothing was charged. Please try again shortly.",
+    FailureCode.ACTION_EXPIRED: "The card's authentication was not completed in time; nothing was charged.",
 }
 # Failures that a repeat of the same request (same idempotency key) may turn into an order: it runs
 # the checkout again as a new attempt.
@@ -86,6 +88,7 @@ class Policy:
     review_hold: timedelta = timedelta(hours=24)
     approval_hold: timedelta = timedelta(days=3)
     hold_margin: timedelta = timedelta(hours=1)
+    action_timeout: timedelta = timedelta(minutes=10)  # how long a checkout waits for the customer's action
 
 
 # --- step results (what a successful call returned) ------------------------------------------------
@@ -126,6 +129,14 @@ class AuthorisationAnswered:
 
 
 @dataclass(frozen=True)
+class ActionRequired:
+    """The provider holds the authorisation until the customer completes an action (3-D Secure)."""
+
+    attempt: PaymentAttempt
+    action: NextAction
+
+
+@dataclass(frozen=True)
 class OrderCreated:
     order: OrderRef
 
@@ -156,6 +167,7 @@ StepResult = (
     | Reserved
     | CouponRedeemed
     | AuthorisationAnswered
+    | ActionRequired
     | OrderCreated
     | HoldReleased
     | StockCommitted
@@ -422,7 +434,12 @@ def abort(c: Checkout, failure: Failure, now: datetime) -> Checkout:
     """Turn to compensation: a waiting step fails, nothing goes forward any more."""
     last = c.current_step
     if last is not None and last.state is StepState.WAITING:
-        c = _put(c, dataclasses.replace(last, state=StepState.FAILED, error=failure.message, finished_at=now))
+        # An authorisation waiting for the customer's action may still pass: it is voided just in case.
+        pending = last.kind is StepKind.AUTHORISE_PAYMENT
+        failed = dataclasses.replace(
+            last, state=StepState.FAILED, error=failure.message, finished_at=now, uncertain=pending
+        )
+        c = _put(c, failed)
     return dataclasses.replace(c, status=Status.COMPENSATING, failure=failure, hold_expires_at=None, updated_at=now)
 
 
@@ -496,7 +513,10 @@ def _succeeded(c: Checkout, kind: StepKind, result: StepResult, now: datetime, p
                 message = result.message or f"The card was declined ({decline})."
                 return _fail(c, kind, FailureCode.PAYMENT_DECLINED, message, now, error=f"declined: {decline}")
             amount = result.attempt.amount
-            return dataclasses.replace(_put(c, done), authorisation=Authorisation(result.authorisation_id, amount))
+            authorised = Authorisation(result.authorisation_id, amount)
+            return dataclasses.replace(_put(c, done), authorisation=authorised, hold_expires_at=None)
+        case ActionRequired(attempt, action):
+            return _await_action(_record_attempt(c, attempt), action, now, policy)
         case OrderCreated(order):
             c = dataclasses.replace(_put(c, done), order=order)
             if order.status is OrderStatus.CONFIRMED:
@@ -536,6 +556,43 @@ def _compensated(c: Checkout, kind: StepKind, note: str, attempt: PaymentAttempt
             voided = "voided by the order's cancellation"
             c = _put(c, dataclasses.replace(authorise, state=StepState.COMPENSATED, error=voided, finished_at=now))
     return c
+
+
+# --- the customer's action (3-D Secure) -------------------------------------------------------------
+
+
+def _await_action(c: Checkout, action: NextAction, now: datetime, policy: Policy) -> Checkout:
+    """Hold the checkout until the customer completed the action, at most `policy.action_timeout` from
+    when it was first asked for (a check that finds it still pending keeps that deadline)."""
+    known = c.action is not None and c.action.authorisation_id == action.authorisation_id
+    expires = c.action.expires_at if known and c.action is not None else None
+    action = dataclasses.replace(action, expires_at=expires or now + policy.action_timeout)
+    c = dataclasses.replace(c, action=action)
+    assert action.expires_at is not None
+    if action.expires_at <= now:
+        return _action_expired(c, now)
+    c = _set_state(c, StepKind.AUTHORISE_PAYMENT, StepState.WAITING, now)
+    return dataclasses.replace(c, status=Status.ACTION_REQUIRED, hold_expires_at=action.expires_at)
+
+
+def _action_expired(c: Checkout, now: datetime) -> Checkout:
+    """Too late: the authorisation that waits for the action is voided (uncertain: it may have passed
+    meanwhile), then the rest is undone."""
+    code = FailureCode.ACTION_EXPIRED
+    error = "the customer did not complete the action in time"
+    return _fail(c, StepKind.AUTHORISE_PAYMENT, code, MESSAGES[code], now, uncertain=True, error=error)
+
+
+def on_action_check(c: Checkout, now: datetime) -> Checkout:
+    """Ask the provider again whether the customer completed the action (the client repeated PlaceOrder,
+    or the poll came round): AUTHORISE_PAYMENT runs again and reads the authorisation. Its retry budget
+    counts from this check, not from the first authorisation."""
+    if c.status is not Status.ACTION_REQUIRED:
+        return c
+    step = c.step(StepKind.AUTHORISE_PAYMENT)
+    assert step is not None
+    checking = dataclasses.replace(step, state=StepState.RUNNING, attempts=0, started_at=now, finished_at=None)
+    return dataclasses.replace(_put(c, checking), status=Status.RUNNING, hold_expires_at=None, updated_at=now)
 
 
 # --- holds ----------------------------------------------------------------------------------------
@@ -626,5 +683,7 @@ def on_order_cancelled(c: Checkout, reason: CancelReason, now: datetime) -> Chec
 def on_hold_expired(c: Checkout, now: datetime) -> Checkout:
     if c.status not in HELD or c.hold_expires_at is None or c.hold_expires_at > now:
         return c
+    if c.status is Status.ACTION_REQUIRED:
+        return _action_expired(c, now)
     code = FailureCode.HOLD_EXPIRED
     return abort(c, Failure(code, _at(c), MESSAGES[code]), now)

@@ -36,6 +36,17 @@ events, never on a call to this service:
 B2B approvals are RPCs of the order service (ApproveOrder/RejectOrder), not of checkout; see
 order.proto for why. A held checkout is cancelled by cancelling its order.
 
+The customer's action (3-D Secure). When the payment provider holds the authorisation until the
+customer authenticates (its status requires_action), the checkout is ACTION_REQUIRED: held, with
+the reservation and coupon kept, AUTHORISE_PAYMENT WAITING and `next_action` saying what the
+customer's client must do (a challenge at the provider's public face with its client secret) and
+until when (ACTION_TIMEOUT_SECONDS, default 10 min). The same checkout goes on once the provider
+says authorised: checkout asks it again when the client repeats PlaceOrder with the same
+idempotency key (at once) and every ACTION_POLL_SECONDS (5 s) meanwhile, never authorising
+twice. A failed challenge ends FAILED as PAYMENT_DECLINED (decline code authentication_failed); no
+action by the deadline voids the authorisation, gives everything back and ends FAILED as
+ACTION_EXPIRED.
+
 Authorization (gRPC metadata `x-shop-role`, `x-shop-customer-id`): PlaceOrder and GetCheckout
 for the cart's owner (guests: whoever holds the cart id), admin and service; ListCheckouts for
 admin and service, or customers for their own checkouts.
@@ -98,6 +109,8 @@ class _CheckoutStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Checko
     """the order is confirmed, stock committed, cart checked out; terminal"""
     CHECKOUT_STATUS_FAILED: _CheckoutStatus.ValueType  # 6
     """ended without a confirmed order, everything undone; terminal"""
+    CHECKOUT_STATUS_ACTION_REQUIRED: _CheckoutStatus.ValueType  # 7
+    """held: the customer must complete next_action (3-D Secure) by its expires_at"""
 
 class CheckoutStatus(_CheckoutStatus, metaclass=_CheckoutStatusEnumTypeWrapper):
     """---------------------------------------------------------------------------------------------
@@ -119,6 +132,8 @@ CHECKOUT_STATUS_COMPLETED: CheckoutStatus.ValueType  # 5
 """the order is confirmed, stock committed, cart checked out; terminal"""
 CHECKOUT_STATUS_FAILED: CheckoutStatus.ValueType  # 6
 """ended without a confirmed order, everything undone; terminal"""
+CHECKOUT_STATUS_ACTION_REQUIRED: CheckoutStatus.ValueType  # 7
+"""held: the customer must complete next_action (3-D Secure) by its expires_at"""
 Global___CheckoutStatus: _TypeAlias = CheckoutStatus  # noqa: Y015
 
 class _CheckoutStepKind:
@@ -232,6 +247,10 @@ class _FailureCodeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_FailureCo
     """A service or the payment provider stayed unreachable past the retry budget; nothing was charged.
     Repeating the request with the same idempotency key runs the checkout again.
     """
+    FAILURE_CODE_ACTION_EXPIRED: _FailureCode.ValueType  # 16
+    """The customer did not complete the payment's action (next_action) before its expires_at; the
+    authorisation was voided and nothing was charged.
+    """
 
 class FailureCode(_FailureCode, metaclass=_FailureCodeEnumTypeWrapper):
     """Why a checkout failed."""
@@ -268,6 +287,10 @@ FAILURE_CODE_PICKUP_UNAVAILABLE: FailureCode.ValueType  # 14
 FAILURE_CODE_UNAVAILABLE: FailureCode.ValueType  # 15
 """A service or the payment provider stayed unreachable past the retry budget; nothing was charged.
 Repeating the request with the same idempotency key runs the checkout again.
+"""
+FAILURE_CODE_ACTION_EXPIRED: FailureCode.ValueType  # 16
+"""The customer did not complete the payment's action (next_action) before its expires_at; the
+authorisation was voided and nothing was charged.
 """
 Global___FailureCode: _TypeAlias = FailureCode  # noqa: Y015
 
@@ -572,6 +595,42 @@ class CheckoutFailure(_message.Message):
 Global___CheckoutFailure: _TypeAlias = CheckoutFailure  # noqa: Y015
 
 @_typing.final
+class NextAction(_message.Message):
+    """What the customer's client must do before the payment is authorised (status ACTION_REQUIRED)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TYPE_FIELD_NUMBER: _builtins.int
+    URL_FIELD_NUMBER: _builtins.int
+    CLIENT_SECRET_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    type: _builtins.str
+    """"three_d_secure": a challenge at the payment provider"""
+    url: _builtins.str
+    """POST there (the provider's public face) with the client secret"""
+    client_secret: _builtins.str
+    """the challenge's secret: for the customer's client only"""
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp:
+        """past it the checkout voids the authorisation and fails"""
+
+    def __init__(
+        self,
+        *,
+        type: _builtins.str = ...,
+        url: _builtins.str = ...,
+        client_secret: _builtins.str = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_secret", b"client_secret", "expires_at", b"expires_at", "type", b"type", "url", b"url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NextAction: _TypeAlias = NextAction  # noqa: Y015
+
+@_typing.final
 class CheckoutTotals(_message.Message):
     """The money of the checkout as quoted."""
 
@@ -638,6 +697,7 @@ class Checkout(_message.Message):
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     FINISHED_AT_FIELD_NUMBER: _builtins.int
     PAYMENT_CAPTURED_FIELD_NUMBER: _builtins.int
+    NEXT_ACTION_FIELD_NUMBER: _builtins.int
     checkout_id: _builtins.str
     """UUID"""
     idempotency_key: _builtins.str
@@ -689,6 +749,10 @@ class Checkout(_message.Message):
     def finished_at(self) -> _timestamp_pb2.Timestamp:
         """set when COMPLETED or FAILED"""
 
+    @_builtins.property
+    def next_action(self) -> Global___NextAction:
+        """set while ACTION_REQUIRED"""
+
     def __init__(
         self,
         *,
@@ -715,10 +779,11 @@ class Checkout(_message.Message):
         updated_at: _timestamp_pb2.Timestamp | None = ...,
         finished_at: _timestamp_pb2.Timestamp | None = ...,
         payment_captured: _builtins.bool = ...,
+        next_action: Global___NextAction | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["billing_address", b"billing_address", "created_at", b"created_at", "customer", b"customer", "failure", b"failure", "finished_at", b"finished_at", "fulfilment_method", b"fulfilment_method", "hold_expires_at", b"hold_expires_at", "payment_method", b"payment_method", "totals", b"totals", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["billing_address", b"billing_address", "created_at", b"created_at", "customer", b"customer", "failure", b"failure", "finished_at", b"finished_at", "fulfilment_method", b"fulfilment_method", "hold_expires_at", b"hold_expires_at", "next_action", b"next_action", "payment_method", b"payment_method", "totals", b"totals", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_required", b"approval_required", "billing_address", b"billing_address", "cart_id", b"cart_id", "checkout_id", b"checkout_id", "created_at", b"created_at", "customer", b"customer", "email", b"email", "failure", b"failure", "finished_at", b"finished_at", "fraud_assessment_id", b"fraud_assessment_id", "fraud_review_id", b"fraud_review_id", "fulfilment_method", b"fulfilment_method", "hold_expires_at", b"hold_expires_at", "idempotency_key", b"idempotency_key", "order_id", b"order_id", "order_number", b"order_number", "payment_attempts", b"payment_attempts", "payment_captured", b"payment_captured", "payment_method", b"payment_method", "status", b"status", "steps", b"steps", "totals", b"totals", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_required", b"approval_required", "billing_address", b"billing_address", "cart_id", b"cart_id", "checkout_id", b"checkout_id", "created_at", b"created_at", "customer", b"customer", "email", b"email", "failure", b"failure", "finished_at", b"finished_at", "fraud_assessment_id", b"fraud_assessment_id", "fraud_review_id", b"fraud_review_id", "fulfilment_method", b"fulfilment_method", "hold_expires_at", b"hold_expires_at", "idempotency_key", b"idempotency_key", "next_action", b"next_action", "order_id", b"order_id", "order_number", b"order_number", "payment_attempts", b"payment_attempts", "payment_captured", b"payment_captured", "payment_method", b"payment_method", "status", b"status", "steps", b"steps", "totals", b"totals", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -830,6 +895,7 @@ class PlaceOrderResponse(_message.Message):
     STATUS_FIELD_NUMBER: _builtins.int
     FAILURE_FIELD_NUMBER: _builtins.int
     ORDER_NUMBER_FIELD_NUMBER: _builtins.int
+    NEXT_ACTION_FIELD_NUMBER: _builtins.int
     checkout_id: _builtins.str
     order_id: _builtins.str
     """empty when no order was created (yet)"""
@@ -840,6 +906,10 @@ class PlaceOrderResponse(_message.Message):
     def failure(self) -> Global___CheckoutFailure:
         """set when FAILED"""
 
+    @_builtins.property
+    def next_action(self) -> Global___NextAction:
+        """set when ACTION_REQUIRED: what the customer must do; then repeat PlaceOrder"""
+
     def __init__(
         self,
         *,
@@ -848,10 +918,11 @@ class PlaceOrderResponse(_message.Message):
         status: Global___CheckoutStatus.ValueType = ...,
         failure: Global___CheckoutFailure | None = ...,
         order_number: _builtins.str = ...,
+        next_action: Global___NextAction | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["failure", b"failure"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["failure", b"failure", "next_action", b"next_action"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkout_id", b"checkout_id", "failure", b"failure", "order_id", b"order_id", "order_number", b"order_number", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkout_id", b"checkout_id", "failure", b"failure", "next_action", b"next_action", "order_id", b"order_id", "order_number", b"order_number", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -36,6 +36,17 @@ events, never on a call to this service:
 B2B approvals are RPCs of the order service (ApproveOrder/RejectOrder), not of checkout; see
 order.proto for why. A held checkout is cancelled by cancelling its order.
 
+The customer's action (3-D Secure). When the payment provider holds the authorisation until the
+customer authenticates (its status requires_action), the checkout is ACTION_REQUIRED: held, with
+the reservation and coupon kept, AUTHORISE_PAYMENT WAITING and `next_action` saying what the
+customer's client must do (a challenge at the provider's public face with its client secret) and
+until when (ACTION_TIMEOUT_SECONDS, default 10 min). The same checkout goes on once the provider
+says authorised: checkout asks it again when the client repeats PlaceOrder with the same
+idempotency key (at once) and every ACTION_POLL_SECONDS (5 s) meanwhile, never authorising
+twice. A failed challenge ends FAILED as PAYMENT_DECLINED (decline code authentication_failed); no
+action by the deadline voids the authorisation, gives everything back and ends FAILED as
+ACTION_EXPIRED.
+
 Authorization (gRPC metadata `x-shop-role`, `x-shop-customer-id`): PlaceOrder and GetCheckout
 for the cart's owner (guests: whoever holds the cart id), admin and service; ListCheckouts for
 admin and service, or customers for their own checkouts.
