@@ -40,6 +40,7 @@ CRASH_SWITCH = "checkout-crash.armed"  # in the stack's folder, next to its data
 CLIENT_IPS = (ipaddress.ip_address("198.18.0.1") + n for n in itertools.count())
 # The payment sandbox's issuing countries by BIN (cards outside its table are US cards).
 CARD_BINS = {"US": "424242", "GB": "400000826", "NG": "400000566"}
+ACTION_TIMEOUT_SECONDS = "15"
 SANDBOX_AUTHORISATIONS = "sandbox_authorizations_total"  # the sandbox's counter of authorisations (not replays)
 
 T = TypeVar("T")
@@ -54,6 +55,8 @@ def session_env(folder: Path, otlp: OtlpReceiver) -> dict[str, str]:
         "SHOP_GATEWAY_IP_COUNTRY_HEADER": COUNTRY_HEADER,
         "SHOP_CHECKOUT_FAULT_CRASH_AT": CHECKOUT_CRASH_POINT,
         "SHOP_CHECKOUT_FAULT_CRASH_ARMED_FILE": str(folder / CRASH_SWITCH),
+        # A checkout waits this long for the shopper's 3-D Secure challenge (test_system_3ds.py waits it out).
+        "SHOP_CHECKOUT_ACTION_TIMEOUT_SECONDS": ACTION_TIMEOUT_SECONDS,
     }
 
 

@@ -37,6 +37,13 @@ async def test_checkout_documents_202_its_location_and_a_required_idempotency_ke
         assert answer["links"]["GetCheckout"]["operationId"] == "get_checkout"
 
 
+async def test_checkout_answers_document_the_customers_next_action(gateway: Client) -> None:
+    schemas = (await _document(gateway))["components"]["schemas"]
+    for name in ("PlaceOrderResult", "Checkout"):
+        assert "next_action" in schemas[name]["properties"], name
+    assert set(schemas["NextAction"]["required"]) == {"type", "url", "client_secret", "expires_at"}
+
+
 async def test_cart_etag_retry_after_and_problems_are_documented(gateway: Client) -> None:
     document = await _document(gateway)
     add = document["paths"]["/v1/cart/items"]["post"]["responses"]

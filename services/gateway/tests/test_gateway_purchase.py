@@ -42,7 +42,7 @@ from shopkit.testing import Postgres, free_port, grpc_address, peer
 if TYPE_CHECKING:
     from conftest import Backends, Client, GatewayFactory
 
-CARD_OK, CARD_DECLINED = "4242424242424242", "4000000000000002"
+CARD_OK, CARD_DECLINED, CARD_3DS = "4242424242424242", "4000000000000002", "4000000000003220"
 BLOCKED_DOMAIN, REVIEW_COUNTRY = "throwaway.test", "KP"
 COUNTRY_HEADER = "X-Test-Country"
 ADDRESS = {"name": "Ada Buyer", "line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "US"}
@@ -387,6 +387,73 @@ async def test_purchase_over_grpc(shop: Shop) -> None:
         await stub.PlaceOrder(declined, metadata=metadata, timeout=30)
     error = parse_rpc_error(failed.value)
     assert (error.code, error.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "PAYMENT_DECLINED")
+
+
+async def challenge(action: dict[str, Any], authenticated: bool = True) -> None:
+    """The shopper's browser at the payment sandbox (its public face): the client secret alone."""
+    async with httpx.AsyncClient(timeout=10) as browser:
+        body = {"client_secret": action["client_secret"], "authenticated": authenticated}
+        response = await browser.post(action["url"], json=body)
+    assert response.status_code == 200, response.text
+
+
+async def test_a_card_that_needs_3ds_waits_for_the_shoppers_challenge_then_becomes_an_order(shop: Shop) -> None:
+    headers = await shop.client.auth()
+    await shop.fill(headers, await shop.sku(price=900), 2)
+    card, key = await shop.card(CARD_3DS), f"order-{uuid.uuid4()}"
+
+    placed = await shop.checkout(headers, card, key)
+
+    assert placed.status_code == 202, placed.text
+    result = placed.json()
+    assert (result["status"], result["order_id"]) == ("action_required", "")
+    action = result["next_action"]
+    assert action["type"] == "three_d_secure" and action["url"].endswith("/challenge") and action["client_secret"]
+    assert datetime.fromisoformat(action["expires_at"]) > datetime.now(UTC)
+    followed = (await shop.http.get(f"/v1/checkout/{result['checkout_id']}", headers=headers)).json()
+    assert (followed["status"], followed["next_action"]) == ("action_required", action)
+    assert (await shop.checkout(headers, card, key)).json() == result  # not yet: the same answer
+
+    await challenge(action)
+    done = await shop.checkout(headers, card, key)
+
+    assert done.status_code == 201, done.text
+    assert (done.json()["checkout_id"], done.json()["status"]) == (result["checkout_id"], "completed")
+    assert done.json()["order_id"] and done.json()["next_action"] is None
+
+
+async def test_a_failed_3ds_challenge_is_402_authentication_failed(shop: Shop) -> None:
+    headers = await shop.client.auth()
+    await shop.fill(headers, await shop.sku(price=900))
+    card, key = await shop.card(CARD_3DS), f"order-{uuid.uuid4()}"
+    placed = await shop.checkout(headers, card, key)
+    assert placed.status_code == 202, placed.text
+
+    await challenge(placed.json()["next_action"], authenticated=False)
+    failed = await shop.checkout(headers, card, key)
+
+    problem = shop.client.problem(failed, 402, "PAYMENT_DECLINED")
+    assert problem["metadata"]["decline_code"] == "authentication_failed"
+
+
+async def test_3ds_over_grpc_says_what_the_shopper_must_do(shop: Shop) -> None:
+    metadata = grpc_metadata(await shop.client.auth())
+    stub = shop.client.grpc
+    await stub.AddCartItem(storefront_pb2.AddCartItemRequest(sku=await shop.sku(), quantity=1), metadata=metadata)
+    request = storefront_pb2.PlaceOrderRequest(
+        idempotency_key=f"grpc-{uuid.uuid4()}", payment_method=await shop.card(CARD_3DS)
+    )
+    request.shipping_address.CopyFrom(common_pb2.Address(**ADDRESS))
+
+    placed = await stub.PlaceOrder(request, metadata=metadata, timeout=30)
+
+    assert (placed.status, placed.order_id) == ("action_required", "")
+    assert placed.next_action.type == "three_d_secure" and placed.next_action.expires_at.seconds > 0
+    read = await stub.GetCheckout(storefront_pb2.GetCheckoutRequest(checkout_id=placed.checkout_id), metadata=metadata)
+    assert read.checkout.status == "action_required" and read.checkout.next_action == placed.next_action
+    await challenge({"url": placed.next_action.url, "client_secret": placed.next_action.client_secret})
+    done = await stub.PlaceOrder(request, metadata=metadata, timeout=30)
+    assert done.status == "completed" and done.order_id and not done.HasField("next_action")
 
 
 # --- an outage ----------------------------------------------------------------------------------

@@ -153,9 +153,7 @@ async def place_order(shop: Shop, who: Principal, client: ClientInfo, order: Che
     if cart is None:
         replay = await _checkout_by_key(shop, who, order.idempotency_key)
         if replay is not None:
-            return await _outcome(
-                shop, who, replay.checkout_id, replay.order_id, replay.order_number, replay.status, replay.failure
-            )
+            return await _outcome(shop, who, replay)
         raise FailedPrecondition("there is no cart to check out", reason="CART_EMPTY")
     request = _request(shop, who, client, order, cart.cart_id, email)
     try:
@@ -167,13 +165,9 @@ async def place_order(shop: Shop, who: Principal, client: ClientInfo, order: Che
             # The key may belong to an earlier checkout of a cart that is gone since (a replay).
             replay = await _checkout_by_key(shop, who, order.idempotency_key)
             if replay is not None and replay.cart_id != cart.cart_id:
-                return await _outcome(
-                    shop, who, replay.checkout_id, replay.order_id, replay.order_number, replay.status, replay.failure
-                )
+                return await _outcome(shop, who, replay)
         raise UpstreamError.from_rpc("checkout", error, FIELDS) from error
-    return await _outcome(
-        shop, who, response.checkout_id, response.order_id, response.order_number, response.status, response.failure
-    )
+    return await _outcome(shop, who, response)
 
 
 async def _checkout_by_key(shop: Shop, who: Principal, key: str) -> checkout_pb2.Checkout | None:
@@ -187,20 +181,18 @@ async def _checkout_by_key(shop: Shop, who: Principal, key: str) -> checkout_pb2
 
 
 async def _outcome(
-    shop: Shop,
-    who: Principal,
-    checkout_id: str,
-    order_id: str,
-    order_number: str,
-    status: int,
-    failure: checkout_pb2.CheckoutFailure,
+    shop: Shop, who: Principal, answer: checkout_pb2.PlaceOrderResponse | checkout_pb2.Checkout
 ) -> models.PlaceOrderResult:
-    if status != checkout_pb2.CHECKOUT_STATUS_FAILED:
+    """The answer of a checkout (PlaceOrder's, or a replay's from the checkout itself): its status and,
+    when action_required, what the customer must do; a failure is an error."""
+    checkout_id, failure = answer.checkout_id, answer.failure
+    if answer.status != checkout_pb2.CHECKOUT_STATUS_FAILED:
         return models.PlaceOrderResult(
             checkout_id=checkout_id,
-            order_id=order_id,
-            order_number=order_number,
-            status=mapping.checkout_status(status),
+            order_id=answer.order_id,
+            order_number=answer.order_number,
+            status=mapping.checkout_status(answer.status),
+            next_action=mapping.next_action(answer),
         )
     code = checkout_pb2.FailureCode.Name(failure.code).removeprefix("FAILURE_CODE_")
     metadata = {"checkout_id": checkout_id, "step": mapping.checkout_failure(failure).step}

@@ -247,6 +247,15 @@ def totals(value: Any) -> models.Totals:
     )
 
 
+def next_action(value: checkout_pb2.Checkout | checkout_pb2.PlaceOrderResponse) -> models.NextAction | None:
+    if not value.HasField("next_action"):
+        return None
+    action = value.next_action
+    return models.NextAction(
+        type=action.type, url=action.url, client_secret=action.client_secret, expires_at=timestamp(action, "expires_at")
+    )
+
+
 def checkout(value: checkout_pb2.Checkout) -> models.Checkout:
     return models.Checkout(
         checkout_id=value.checkout_id,
@@ -267,6 +276,7 @@ def checkout(value: checkout_pb2.Checkout) -> models.Checkout:
         hold_expires_at=timestamp(value, "hold_expires_at"),
         created_at=timestamp(value, "created_at"),
         updated_at=timestamp(value, "updated_at"),
+        next_action=next_action(value),
     )
 
 

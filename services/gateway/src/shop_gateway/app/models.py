@@ -162,11 +162,22 @@ class CheckoutFailure:
 
 
 @dataclass
+class NextAction:
+    """What the customer's client must do before the payment is authorised (status action_required)."""
+
+    type: str  # three_d_secure: a challenge at the payment provider
+    url: str  # POST {"client_secret", "authenticated"} there, without credentials
+    client_secret: str
+    expires_at: str | None  # past it the checkout fails (action_expired) and gives everything back
+
+
+@dataclass
 class PlaceOrderResult:
     checkout_id: str
     order_id: str  # empty until the order exists
     order_number: str  # e.g. SO-000123, with order_id
     status: str
+    next_action: NextAction | None = None  # set when action_required
 
 
 @dataclass
@@ -198,6 +209,7 @@ class Checkout:
     hold_expires_at: str | None
     created_at: str | None
     updated_at: str | None
+    next_action: NextAction | None = None  # while action_required
 
 
 # --- orders ----------------------------------------------------------------------------------

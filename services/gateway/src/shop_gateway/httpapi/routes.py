@@ -231,7 +231,8 @@ buying = APIRouter(prefix="/v1", tags=["checkout and orders"], responses=ERROR_R
         201: {"description": "the order exists and the checkout settled"},
         202: {
             "model": models.PlaceOrderResult,
-            "description": "the checkout continues in the background: poll GET /v1/checkout/{id} (Location)",
+            "description": "the checkout continues in the background: poll GET /v1/checkout/{id} (Location); or "
+            "(status action_required) it waits for the customer: complete next_action, then repeat the request",
         },
     },
 )
@@ -252,7 +253,10 @@ async def place_order(
 ) -> models.PlaceOrderResult:
     """The same Idempotency-Key always gives the same answer and at most one order. 201 when the
     order exists and the checkout settled (completed, pending_review or pending_approval), 202 while
-    it is still running (order_id is set once the order exists). A declined card answers 402, other
+    it is still running (order_id is set once the order exists) or waits for the customer's action
+    (action_required: a card that needs 3-D Secure): the client completes `next_action` (POST
+    {"client_secret", "authenticated"} to its url) and repeats this request with the same
+    Idempotency-Key before `next_action.expires_at`. A declined card (also a failed challenge) answers 402, other
     failures 409/422 (code = the failure); 503 UNAVAILABLE with Retry-After when a service stayed
     unreachable past the retry budget (nothing was charged): the same Idempotency-Key then runs the
     checkout again."""

@@ -1035,7 +1035,7 @@ class CheckoutFailure(_message.Message):
     code: _builtins.str
     """cart_not_checkoutable, fraud_blocked, out_of_stock, coupon_unavailable, payment_declined,
     payment_error, fraud_rejected, approval_rejected, order_cancelled, hold_expired,
-    stock_commit_failed, internal
+    stock_commit_failed, internal, action_expired
     """
     step: _builtins.str
     """the saga step that failed, e.g. authorise_payment"""
@@ -1057,6 +1057,41 @@ class CheckoutFailure(_message.Message):
 Global___CheckoutFailure: _TypeAlias = CheckoutFailure  # noqa: Y015
 
 @_typing.final
+class NextAction(_message.Message):
+    """What the customer's client must do before the payment is authorised (status action_required)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TYPE_FIELD_NUMBER: _builtins.int
+    URL_FIELD_NUMBER: _builtins.int
+    CLIENT_SECRET_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    type: _builtins.str
+    """"three_d_secure": a challenge at the payment provider"""
+    url: _builtins.str
+    """POST {"client_secret", "authenticated"} there (no credentials)"""
+    client_secret: _builtins.str
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp:
+        """past it the checkout fails and gives everything back"""
+
+    def __init__(
+        self,
+        *,
+        type: _builtins.str = ...,
+        url: _builtins.str = ...,
+        client_secret: _builtins.str = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_secret", b"client_secret", "expires_at", b"expires_at", "type", b"type", "url", b"url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NextAction: _TypeAlias = NextAction  # noqa: Y015
+
+@_typing.final
 class PlaceOrderResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -1064,13 +1099,18 @@ class PlaceOrderResponse(_message.Message):
     ORDER_ID_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
     ORDER_NUMBER_FIELD_NUMBER: _builtins.int
+    NEXT_ACTION_FIELD_NUMBER: _builtins.int
     checkout_id: _builtins.str
     order_id: _builtins.str
-    """empty while no order exists (status running)"""
+    """empty while no order exists (status running, action_required)"""
     status: _builtins.str
-    """running (poll GetCheckout), pending_review, pending_approval, completed"""
+    """running (poll GetCheckout), action_required (see next_action), pending_review, pending_approval, completed"""
     order_number: _builtins.str
     """e.g. "SO-000123", with order_id"""
+    @_builtins.property
+    def next_action(self) -> Global___NextAction:
+        """set when action_required"""
+
     def __init__(
         self,
         *,
@@ -1078,10 +1118,11 @@ class PlaceOrderResponse(_message.Message):
         order_id: _builtins.str = ...,
         status: _builtins.str = ...,
         order_number: _builtins.str = ...,
+        next_action: Global___NextAction | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["next_action", b"next_action"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkout_id", b"checkout_id", "order_id", b"order_id", "order_number", b"order_number", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkout_id", b"checkout_id", "next_action", b"next_action", "order_id", b"order_id", "order_number", b"order_number", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1167,9 +1208,10 @@ class Checkout(_message.Message):
     HOLD_EXPIRES_AT_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
+    NEXT_ACTION_FIELD_NUMBER: _builtins.int
     checkout_id: _builtins.str
     status: _builtins.str
-    """running, pending_review, pending_approval, compensating, completed, failed"""
+    """running, action_required, pending_review, pending_approval, compensating, completed, failed"""
     order_id: _builtins.str
     order_number: _builtins.str
     @_builtins.property
@@ -1188,6 +1230,10 @@ class Checkout(_message.Message):
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def next_action(self) -> Global___NextAction:
+        """while action_required"""
+
     def __init__(
         self,
         *,
@@ -1201,10 +1247,11 @@ class Checkout(_message.Message):
         hold_expires_at: _timestamp_pb2.Timestamp | None = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
+        next_action: Global___NextAction | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "failure", b"failure", "hold_expires_at", b"hold_expires_at", "totals", b"totals", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "failure", b"failure", "hold_expires_at", b"hold_expires_at", "next_action", b"next_action", "totals", b"totals", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkout_id", b"checkout_id", "created_at", b"created_at", "failure", b"failure", "hold_expires_at", b"hold_expires_at", "order_id", b"order_id", "order_number", b"order_number", "status", b"status", "steps", b"steps", "totals", b"totals", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkout_id", b"checkout_id", "created_at", b"created_at", "failure", b"failure", "hold_expires_at", b"hold_expires_at", "next_action", b"next_action", "order_id", b"order_id", "order_number", b"order_number", "status", b"status", "steps", b"steps", "totals", b"totals", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

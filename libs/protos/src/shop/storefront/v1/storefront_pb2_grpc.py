@@ -228,7 +228,10 @@ class StorefrontServiceServicer:
         Places the order of the caller's cart. The same idempotency_key always gives the same answer
         and at most one order. A failed checkout is an error with the failure as ErrorInfo reason
         (PAYMENT_DECLINED, OUT_OF_STOCK, FRAUD_BLOCKED, ...; metadata checkout_id) so that the
-        client sees the same error for every repeat.
+        client sees the same error for every repeat. A card that needs 3-D Secure answers status
+        action_required with next_action: the customer's client completes it at next_action.url with
+        its client_secret, then repeats PlaceOrder with the same idempotency_key (or polls GetCheckout)
+        until the order exists; past next_action.expires_at the checkout fails (ACTION_EXPIRED).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

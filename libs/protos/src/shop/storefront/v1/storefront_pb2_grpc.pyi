@@ -86,7 +86,10 @@ class StorefrontServiceStub:
     Places the order of the caller's cart. The same idempotency_key always gives the same answer
     and at most one order. A failed checkout is an error with the failure as ErrorInfo reason
     (PAYMENT_DECLINED, OUT_OF_STOCK, FRAUD_BLOCKED, ...; metadata checkout_id) so that the
-    client sees the same error for every repeat.
+    client sees the same error for every repeat. A card that needs 3-D Secure answers status
+    action_required with next_action: the customer's client completes it at next_action.url with
+    its client_secret, then repeats PlaceOrder with the same idempotency_key (or polls GetCheckout)
+    until the order exists; past next_action.expires_at the checkout fails (ACTION_EXPIRED).
     """
     GetCheckout: _grpc.UnaryUnaryMultiCallable[_storefront_pb2.GetCheckoutRequest, _storefront_pb2.GetCheckoutResponse]
     """One of the caller's checkouts with its steps (poll it while the status is running)."""
@@ -157,7 +160,10 @@ class StorefrontServiceAsyncStub(StorefrontServiceStub):
     Places the order of the caller's cart. The same idempotency_key always gives the same answer
     and at most one order. A failed checkout is an error with the failure as ErrorInfo reason
     (PAYMENT_DECLINED, OUT_OF_STOCK, FRAUD_BLOCKED, ...; metadata checkout_id) so that the
-    client sees the same error for every repeat.
+    client sees the same error for every repeat. A card that needs 3-D Secure answers status
+    action_required with next_action: the customer's client completes it at next_action.url with
+    its client_secret, then repeats PlaceOrder with the same idempotency_key (or polls GetCheckout)
+    until the order exists; past next_action.expires_at the checkout fails (ACTION_EXPIRED).
     """
     GetCheckout: _aio.UnaryUnaryMultiCallable[_storefront_pb2.GetCheckoutRequest, _storefront_pb2.GetCheckoutResponse]  # type: ignore[assignment]
     """One of the caller's checkouts with its steps (poll it while the status is running)."""
@@ -291,7 +297,10 @@ class StorefrontServiceServicer(metaclass=_abc_1.ABCMeta):
         Places the order of the caller's cart. The same idempotency_key always gives the same answer
         and at most one order. A failed checkout is an error with the failure as ErrorInfo reason
         (PAYMENT_DECLINED, OUT_OF_STOCK, FRAUD_BLOCKED, ...; metadata checkout_id) so that the
-        client sees the same error for every repeat.
+        client sees the same error for every repeat. A card that needs 3-D Secure answers status
+        action_required with next_action: the customer's client completes it at next_action.url with
+        its client_secret, then repeats PlaceOrder with the same idempotency_key (or polls GetCheckout)
+        until the order exists; past next_action.expires_at the checkout fails (ACTION_EXPIRED).
         """
 
     @_abc_1.abstractmethod
