@@ -6,6 +6,7 @@ authorisation and gives the stock and coupon back."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 import httpx
@@ -67,6 +68,20 @@ async def test_a_completed_challenge_and_a_repeated_place_order_make_the_order(s
     assert await shop.stock(sku) == {shop.warehouse: (3, 0)}
     finished = await shop.checkout(placed.checkout_id)
     assert [(a.operation, a.succeeded) for a in finished.payment_attempts] == [("authorise", True)]
+
+
+async def test_concurrent_repeats_after_the_challenge_make_one_order_from_one_authorisation(shop: Shop) -> None:
+    buyer = shop.customer()
+    request, placed = await held_for_action(shop, buyer, await shop.sku(price=600))
+    await take_challenge(placed.next_action)
+
+    answers = await asyncio.gather(*(shop.place(request, buyer) for _ in range(6)))
+
+    assert {(a.checkout_id, a.status, a.order_id) for a in answers} == {
+        (placed.checkout_id, C.CHECKOUT_STATUS_COMPLETED, answers[0].order_id)
+    }
+    assert await shop.authorizations(placed.checkout_id) == [("captured", 600)]
+    assert await shop.orders_of(placed.checkout_id) == 1
 
 
 async def test_a_client_that_only_polls_gets_its_order_from_the_poll(shop: Shop) -> None:
