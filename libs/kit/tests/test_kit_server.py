@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 from shop.common.v1 import common_pb2
 from shopkit import deadlines
 from shopkit.clients import make_channel
-from shopkit.errors import FailedPrecondition, NotFound, Violations, parse_rpc_error
+from shopkit.errors import FailedPrecondition, FieldViolation, NotFound, Violations, parse_rpc_error
 from shopkit.server import GrpcService
 from shopkit.settings import ServiceSettings
 
@@ -39,6 +39,17 @@ async def validate(request: common_pb2.Money, context: grpc.aio.ServicerContext[
     return request
 
 
+async def validate_everything(
+    request: common_pb2.Money, context: grpc.aio.ServicerContext[Any, Any]
+) -> common_pb2.Money:
+    """As a handler does with a request of many bad fields, each named after the client's own input."""
+    violations = Violations()
+    for index in range(500):
+        violations.add(f"attributes['{'é' * 2000}{index}']", "must be one of: " + "ü" * 5000)
+    violations.raise_if_any()
+    return request
+
+
 async def crash(request: common_pb2.Money, context: grpc.aio.ServicerContext[Any, Any]) -> common_pb2.Money:
     raise RuntimeError("secret internals")
 
@@ -51,7 +62,17 @@ async def remaining(request: common_pb2.Money, context: grpc.aio.ServicerContext
 async def server() -> object:
     service = GrpcService(settings())
     service.add_servicer(
-        register({"Echo": echo, "Validate": validate, "Crash": crash, "Remaining": remaining}), None, SERVICE
+        register(
+            {
+                "Echo": echo,
+                "Validate": validate,
+                "ValidateEverything": validate_everything,
+                "Crash": crash,
+                "Remaining": remaining,
+            }
+        ),
+        None,
+        SERVICE,
     )
     await service.start()
     yield service
@@ -80,6 +101,18 @@ async def test_domain_errors_become_rich_statuses(server: GrpcService) -> None:
             "NO_RATES",
             "ZZZ",
         )
+
+
+async def test_an_error_with_many_long_violations_still_arrives_as_invalid_argument(server: GrpcService) -> None:
+    # Without bounds its trailers would pass gRPC's metadata limit: the caller would get RESOURCE_EXHAUSTED.
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as bad:
+            await stub(channel, "ValidateEverything")(common_pb2.Money(), timeout=5)
+    info = parse_rpc_error(bad.value)
+    assert info.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert len(info.violations) == 11
+    assert info.violations[-1] == FieldViolation("", "and 490 more problems")
+    assert all(len(v.field.encode()) <= 120 and len(v.description.encode()) <= 200 for v in info.violations)
 
 
 async def test_unhandled_errors_are_internal_without_leaking_details(server: GrpcService) -> None:

@@ -13,7 +13,8 @@ import pytest
 from shop.inventory.v1 import inventory_pb2
 from shop.order.v1 import order_pb2, order_pb2_grpc
 from shop.storefront.v1 import storefront_pb2
-from shop_gateway.httpapi.problems import HTTP_STATUS, http_status
+from shop_gateway.app.errors import UpstreamError
+from shop_gateway.httpapi.problems import HTTP_STATUS, domain_problem, http_status
 from shopkit.auth import metadata_for
 from shopkit.errors import parse_rpc_error
 
@@ -152,3 +153,12 @@ async def test_slow_backend_is_504_and_broken_backend_is_502(make_gateway: Gatew
         with pytest.raises(grpc.aio.AioRpcError) as failed:
             await client.grpc.ListOrders(storefront_pb2.ListOrdersRequest(), metadata=grpc_headers, timeout=0.5)
         assert failed.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+def test_every_429_says_when_to_retry_even_when_the_service_behind_did_not() -> None:
+    # A service's RESOURCE_EXHAUSTED without a RetryInfo: the document promises Retry-After on every 429.
+    error = UpstreamError("catalog", grpc.StatusCode.RESOURCE_EXHAUSTED, "too much at once")
+
+    answer = domain_problem(error)
+
+    assert (answer.status_code, answer.headers["Retry-After"]) == (429, "1")

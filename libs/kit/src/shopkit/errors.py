@@ -6,7 +6,7 @@ Services raise these from any layer; the server interceptor turns them into a ri
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,14 +51,43 @@ class DomainError(Exception):
         return status_pb2.Status(code=self.code.value[0], message=self.message, details=self.details())
 
 
+# An error travels in the call's trailers (its message and its details), and gRPC refuses metadata
+# over 8 KiB: an error that listed every problem of a huge request, or echoed a huge field name, would
+# not arrive at all (the caller would see RESOURCE_EXHAUSTED). So the details name the first problems,
+# each cut short, and count the rest. Limits are in UTF-8 bytes; the message is percent-encoded on the
+# wire (up to three times longer).
+REPORTED_VIOLATIONS = 10
+MAX_FIELD_BYTES = 120
+MAX_DESCRIPTION_BYTES = 200
+MAX_MESSAGE_BYTES = 600
+
+
+def _cut(text: str, limit: int) -> str:
+    encoded = text.encode()
+    if len(encoded) <= limit:
+        return text
+    return encoded[: limit - 3].decode(errors="ignore") + "..."
+
+
+def reportable(violations: Sequence[FieldViolation]) -> list[FieldViolation]:
+    """The violations an error carries: the first few, cut short, and a last one that counts the rest."""
+    shown = [
+        FieldViolation(_cut(v.field, MAX_FIELD_BYTES), _cut(v.description, MAX_DESCRIPTION_BYTES))
+        for v in violations[:REPORTED_VIOLATIONS]
+    ]
+    if len(violations) > REPORTED_VIOLATIONS:
+        shown.append(FieldViolation("", f"and {len(violations) - REPORTED_VIOLATIONS} more problems"))
+    return shown
+
+
 class InvalidArgument(DomainError):
     code = grpc.StatusCode.INVALID_ARGUMENT
     default_reason = "INVALID_ARGUMENT"
 
     def __init__(self, violations: Iterable[FieldViolation], message: str | None = None):
-        self.violations = list(violations)
-        text = message or "; ".join(f"{v.field}: {v.description}" for v in self.violations)
-        super().__init__(text or "invalid argument")
+        self.violations = reportable(list(violations))
+        named = (f"{v.field}: {v.description}" if v.field else v.description for v in self.violations)
+        super().__init__(_cut(message or "; ".join(named), MAX_MESSAGE_BYTES) or "invalid argument")
 
     def details(self) -> list[any_pb2.Any]:
         bad = error_details_pb2.BadRequest(

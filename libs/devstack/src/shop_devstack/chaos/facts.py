@@ -19,7 +19,7 @@ from shop_devstack.seed import read_backlog
 # The databases with an outbox (the sandbox has none: it publishes no events).
 OUTBOX_DATABASES = ("catalog", "pricing", "cart", "checkout", "inventory", "order", "fraud")
 DLQ_STREAM = "SHOP_DLQ"
-LIVE_CHECKOUT = ("running", "compensating", "pending_review", "pending_approval")
+LIVE_CHECKOUT = ("running", "compensating", "pending_review", "pending_approval", "action_required")
 ACTIVE_CHECKOUT = ("running", "compensating")
 LIVE_AUTHORISATION = ("authorized", "captured")  # money held or taken (not declined, failed or voided)
 

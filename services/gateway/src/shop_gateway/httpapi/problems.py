@@ -103,6 +103,8 @@ def domain_problem(error: DomainError, instance: str = "", type_base: str = "") 
     headers: dict[str, str] = {}
     if error.retry_after_seconds is not None:
         headers["Retry-After"] = str(error.retry_after_seconds)
+    elif status == 429:
+        headers["Retry-After"] = "1"  # a service behind that said RESOURCE_EXHAUSTED without a RetryInfo
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"' if error.reason != "TOKEN_REQUIRED" else "Bearer"
     if status >= 500:
