@@ -53,13 +53,13 @@ class DomainError(Exception):
 
 # An error travels in the call's trailers (its message and its details), and gRPC refuses metadata
 # over 8 KiB: an error that listed every problem of a huge request, or echoed a huge field name, would
-# not arrive at all (the caller would see RESOURCE_EXHAUSTED). So the details name the first problems,
-# each cut short, and count the rest. Limits are in UTF-8 bytes; the message is percent-encoded on the
-# wire (up to three times longer).
-REPORTED_VIOLATIONS = 10
+# not arrive at all (the caller would see RESOURCE_EXHAUSTED). So each violation is cut short, the
+# details hold as many as fit in a budget (every one, for any request a client means to send) and count
+# the rest. Sizes are UTF-8 bytes; the message is percent-encoded on the wire (up to three times longer).
 MAX_FIELD_BYTES = 120
 MAX_DESCRIPTION_BYTES = 200
-MAX_MESSAGE_BYTES = 600
+VIOLATIONS_BUDGET_BYTES = 3500
+MAX_MESSAGE_BYTES = 500
 
 
 def _cut(text: str, limit: int) -> str:
@@ -70,13 +70,16 @@ def _cut(text: str, limit: int) -> str:
 
 
 def reportable(violations: Sequence[FieldViolation]) -> list[FieldViolation]:
-    """The violations an error carries: the first few, cut short, and a last one that counts the rest."""
-    shown = [
-        FieldViolation(_cut(v.field, MAX_FIELD_BYTES), _cut(v.description, MAX_DESCRIPTION_BYTES))
-        for v in violations[:REPORTED_VIOLATIONS]
-    ]
-    if len(violations) > REPORTED_VIOLATIONS:
-        shown.append(FieldViolation("", f"and {len(violations) - REPORTED_VIOLATIONS} more problems"))
+    """The violations an error carries: each cut short, as many as fit, and a last one that counts the rest."""
+    shown: list[FieldViolation] = []
+    spent = 0
+    for violation in violations:
+        cut = FieldViolation(_cut(violation.field, MAX_FIELD_BYTES), _cut(violation.description, MAX_DESCRIPTION_BYTES))
+        spent += len(cut.field.encode()) + len(cut.description.encode())
+        if spent > VIOLATIONS_BUDGET_BYTES:
+            shown.append(FieldViolation("", f"and {len(violations) - len(shown)} more problems"))
+            break
+        shown.append(cut)
     return shown
 
 
