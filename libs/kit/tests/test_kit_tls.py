@@ -23,7 +23,7 @@ from shopkit.server import GrpcService
 from shopkit.settings import ServiceSettings
 from shopkit.testing import free_port
 from shopkit.tls import Tls, TlsSettingsError
-from shopkit.usertoken import Signer, TokensFor
+from shopkit.usertoken import Signer, TokensFor, User, Verifier
 
 NAMES = ("server", "checkout", "cart", "gateway", "tooling")
 
@@ -206,3 +206,22 @@ def test_issuing_again_keeps_the_authority_and_valid_certificates(tmp_path: Path
     assert (second["a"].ca_file.read_bytes(), second["a"].cert_file.read_bytes()) == (ca, cert)
     assert set(second) == {"a", "b"}
     assert oct(tmp_path.joinpath("b-key.pem").stat().st_mode & 0o777) == "0o600"
+
+
+def test_token_caches_hold_the_users_of_the_last_minute_not_every_user_since_the_start(pki_dir: Path) -> None:
+    now = [time.time()]
+    key, certificate = (pki_dir / "gateway-key.pem").read_bytes(), (pki_dir / "gateway.pem").read_bytes()
+    signer = Signer(key, certificate, clock=lambda: now[0])
+    verifier = Verifier((pki_dir / "ca.pem").read_bytes(), "server", clock=lambda: now[0])
+
+    def visit(customer: str) -> None:
+        user = User("customer", customer)
+        assert verifier.verify(signer.token(user, "server")) == user
+        now[0] += 0.1
+
+    for number in range(300):  # 30 s of new buyers
+        visit(f"buyer-{number}")
+    assert (len(signer._cache), len(verifier._cache)) == (300, 300)
+    now[0] += 120  # they have all gone
+    visit("newcomer")
+    assert (len(signer._cache), len(verifier._cache)) == (1, 1)

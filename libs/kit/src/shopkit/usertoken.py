@@ -12,7 +12,8 @@ worthless at the order service, and a stolen one expires.
 
 Signing and verifying cost tens of microseconds; both are cached (a token per user and audience
 for half its lifetime; a verified token until it expires), so a busy user costs one of each per
-half minute.
+half minute. An entry past its time is dropped, so the caches hold the users of the last minute, not
+every user since the start (a token is over a kilobyte: its certificate travels with it).
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ import base64
 import datetime
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import jwt
 from cryptography import x509
@@ -43,6 +44,37 @@ CACHE_SIZE = 10_000
 ROLE, CUSTOMER, ACCOUNT = "x-shop-role", "x-shop-customer-id", "x-shop-account-id"
 SERVICE_ROLE = "service"
 USER_HEADERS = (ROLE, CUSTOMER, ACCOUNT)
+
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class Expiring(Generic[K, V]):
+    """A cache whose entries are good until their deadline. Entries sit in the order they were put, so
+    those past their time gather at the front and each `put` drops them there (O(1) on average);
+    past `size` entries the oldest go too."""
+
+    def __init__(self, size: int = CACHE_SIZE) -> None:
+        self.size = size
+        self._entries: OrderedDict[K, tuple[V, float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: K, now: float) -> V | None:
+        entry = self._entries.get(key)
+        return entry[0] if entry is not None and entry[1] > now else None
+
+    def put(self, key: K, value: V, deadline: float, now: float) -> None:
+        entries = self._entries
+        while entries:
+            oldest = next(iter(entries.values()))
+            if oldest[1] > now and len(entries) < self.size:
+                break
+            entries.popitem(last=False)
+        entries.pop(key, None)
+        entries[key] = (value, deadline)
 
 
 @dataclass(frozen=True)
@@ -77,14 +109,13 @@ class Signer:
         }
         self.lifetime = lifetime
         self._clock = clock
-        self._cache: OrderedDict[tuple[User, str], tuple[str, float]] = OrderedDict()
+        self._cache: Expiring[tuple[User, str], str] = Expiring()
 
     def token(self, user: User, audience: str) -> str:
         now = self._clock()
-        cached = self._cache.get((user, audience))
-        if cached is not None and cached[1] > now:
-            self._cache.move_to_end((user, audience))
-            return cached[0]
+        cached = self._cache.get((user, audience), now)
+        if cached is not None:
+            return cached
         claims = {
             "iss": ISSUER,
             "aud": audience,
@@ -95,9 +126,7 @@ class Signer:
             "exp": int(now) + self.lifetime,
         }
         token = jwt.encode(claims, self._key, algorithm=ALGORITHM, headers=self._headers)  # type: ignore[arg-type]
-        self._cache[(user, audience)] = (token, now + self.lifetime / 2)
-        if len(self._cache) > CACHE_SIZE:
-            self._cache.popitem(last=False)
+        self._cache.put((user, audience), token, now + self.lifetime / 2, now)
         return token
 
     def metadata(self, metadata: Sequence[tuple[str, Any]], audience: str) -> list[tuple[str, Any]]:
@@ -120,12 +149,13 @@ class Verifier:
         self._store = Store(x509.load_pem_x509_certificates(authority_pem))
         self.audience = audience
         self._clock = clock
-        self._cache: OrderedDict[str, tuple[User, float]] = OrderedDict()
+        self._cache: Expiring[str, User] = Expiring()
 
     def verify(self, token: str) -> User:
-        cached = self._cache.get(token)
-        if cached is not None and cached[1] + LEEWAY_SECONDS > self._clock():
-            return cached[0]
+        now = self._clock()
+        cached = self._cache.get(token, now)
+        if cached is not None:
+            return cached
         try:
             key = self._issuer_key(jwt.get_unverified_header(token).get("x5c"))
             claims = jwt.decode(
@@ -143,9 +173,7 @@ class Verifier:
         if not isinstance(role, str) or not role or role == SERVICE_ROLE:
             raise Unauthenticated("the user token names no user role", reason="USER_TOKEN_INVALID")
         user = User(role, str(claims.get("sub") or ""), str(claims.get("acct") or ""))
-        self._cache[token] = (user, float(claims["exp"]))
-        if len(self._cache) > CACHE_SIZE:
-            self._cache.popitem(last=False)
+        self._cache.put(token, user, float(claims["exp"]) + LEEWAY_SECONDS, now)
         return user
 
     def _issuer_key(self, x5c: Any) -> Any:
