@@ -32,7 +32,7 @@ USERS = 12  # enough for at least one user of each of the five classes
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
     """A running stack for this test; stopped (and checked to stop cleanly) afterwards."""
-    with launched(tmp_path, preferred_offset=5000, start_timeout=START_TIMEOUT) as running:
+    with launched(tmp_path, preferred_offset=12500, start_timeout=START_TIMEOUT) as running:
         yield running
 
 

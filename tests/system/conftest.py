@@ -32,7 +32,7 @@ from shop_devstack.harness import Stack, launched, read_state
 from shopkit.access import TOOLING
 from shopkit.testing_otlp import OtlpReceiver
 
-PREFERRED_OFFSET = 3000
+PREFERRED_OFFSET = 11000
 COUNTRY_HEADER = "CF-IPCountry"
 CHECKOUT_CRASH_POINT = "after:authorise_payment"
 CRASH_SWITCH = "checkout-crash.armed"  # in the stack's folder, next to its data folder

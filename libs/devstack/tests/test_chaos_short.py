@@ -26,7 +26,7 @@ VICTIMS = ("postgres", "nats", "gateway", "sandbox", "checkout")
 
 
 def test_checkouts_keep_every_invariant_while_processes_are_killed(tmp_path: Path) -> None:
-    options = replace(SHORT, victims=VICTIMS, kill_limit=len(VICTIMS), preferred_offset=6200, seed=9)
+    options = replace(SHORT, victims=VICTIMS, kill_limit=len(VICTIMS), preferred_offset=13000, seed=9)
 
     result = run_chaos(options, folder=tmp_path / "chaos")
 

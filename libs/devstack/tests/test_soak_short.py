@@ -145,7 +145,7 @@ def test_errors_are_server_errors_unexpected_refusals_and_failed_checkouts_not_b
 @pytest.mark.skipif(os.environ.get("SHOP_SKIP_LAUNCHER_TEST") == "1", reason="SHOP_SKIP_LAUNCHER_TEST=1 was set")
 @pytest.mark.timeout(360)
 def test_a_short_soak_answers_every_request_and_samples_every_process(tmp_path: Path) -> None:
-    result = run_soak(replace(SHORT, preferred_offset=4300, seed=9), folder=tmp_path / "soak")
+    result = run_soak(replace(SHORT, preferred_offset=14000, seed=9), folder=tmp_path / "soak")
 
     report = result.report
     print(report.render())

@@ -98,6 +98,22 @@ class Stack:
         return self.output.read_text()[-chars:]
 
 
+# Offsets that put every port of a stack above 60,999 (gRPC, 50051+) or below 32,768 (the rest): outside
+# Linux's default ephemeral range, from which an outgoing connection takes its local port and can take a
+# port checked free a moment before a server binds it.
+SAFE_OFFSETS = range(10950, 15470, 10)
+STACK_PORTS = (
+    NATS_PORT,
+    NATS_MONITOR_PORT,
+    SANDBOX_HTTP_PORT,
+    SANDBOX_HEALTH_PORT,
+    GATEWAY_HTTP_PORT,
+    GATEWAY_GRPC_PORT,
+    GATEWAY_METRICS_PORT,
+    *(port for pair in SERVICE_PORTS.values() for port in pair),
+)
+
+
 def _free(port: int) -> bool:
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -108,12 +124,23 @@ def _free(port: int) -> bool:
     return True
 
 
+def ephemeral_ports() -> range:
+    """The kernel's range of local ports for outgoing connections."""
+    try:
+        low, high = (int(n) for n in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    return range(low, high + 1)
+
+
 def free_port_offset(preferred: int) -> int:
-    """`preferred` when all the stack's ports are free there, else a free offset outside the ephemeral range."""
-    base = [NATS_PORT, NATS_MONITOR_PORT, SANDBOX_HTTP_PORT, SANDBOX_HEALTH_PORT, GATEWAY_HTTP_PORT, GATEWAY_GRPC_PORT]
-    base += [GATEWAY_METRICS_PORT, *(port for pair in SERVICE_PORTS.values() for port in pair)]
-    for offset in [preferred] + [random.randrange(10950, 15470, 10) for _ in range(50)]:
-        if all(_free(port + offset) for port in base):
+    """`preferred` when all the stack's ports are free there and outside the ephemeral range, else such
+    an offset at random (one in the ephemeral range only when no other is free)."""
+    ephemeral = ephemeral_ports()
+    candidates = [preferred] + [random.choice(SAFE_OFFSETS) for _ in range(50)]
+    outside = [offset for offset in candidates if all(port + offset not in ephemeral for port in STACK_PORTS)]
+    for offset in outside + [offset for offset in candidates if offset not in outside]:
+        if all(_free(port + offset) for port in STACK_PORTS):
             return offset
     raise RuntimeError("no free port range found")
 

@@ -35,7 +35,7 @@ def add_parser(sub: Any) -> None:
         "--overlap", action="store_true", help="kill while the previous victim is still down (default: one at a time)"
     )
     chaos.add_argument("--seed", type=int, default=None, help="of the kill order and the buyers' SKUs")
-    chaos.add_argument("--port-offset", type=int, default=None, help="the stack's preferred port offset (default 6100)")
+    chaos.add_argument("--port-offset", type=int, default=None, help="preferred port offset (default 13500)")
     chaos.add_argument("--keep", action="store_true", help="keep the stack's folder (logs, data) after a passing run")
     chaos.add_argument("--json", action="store_true", help="also print the figures as JSON at the end")
 

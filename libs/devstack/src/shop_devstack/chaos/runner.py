@@ -60,7 +60,7 @@ class ChaosOptions:
     settle_timeout: float = 180.0
     seed: int | None = None  # of the kill order and the buyers' SKUs
     short: bool = False  # assert the invariants only, not the completion target
-    preferred_offset: int = 6100
+    preferred_offset: int = 13500
     keep: bool = False  # keep the stack's folder (logs, data) even when the run passed
 
 

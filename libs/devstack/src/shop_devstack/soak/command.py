@@ -21,7 +21,7 @@ def add_parser(sub: Any) -> None:
     soak.add_argument("--warmup", type=float, default=None, help="seconds before the first window (default 10 %%)")
     soak.add_argument("--step-seconds", type=float, default=None, help="length of a step load step (default 20)")
     soak.add_argument("--seed", type=int, default=None, help="of the visitors' choices")
-    soak.add_argument("--port-offset", type=int, default=None, help="the stack's preferred port offset (default 4200)")
+    soak.add_argument("--port-offset", type=int, default=None, help="preferred port offset (default 14500)")
     soak.add_argument("--keep", action="store_true", help="keep the stack's folder (logs, data) after a passing run")
     soak.add_argument("--json", action="store_true", help="also print the figures as JSON at the end")
 

@@ -52,7 +52,7 @@ class SoakOptions:
     max_in_flight: int = 200  # visits running at once; arrivals beyond are shed (and are errors)
     seed: int | None = None
     short: bool = False
-    preferred_offset: int = 4200
+    preferred_offset: int = 14500
     keep: bool = False  # keep the stack's folder (logs, data) even when the run passed
 
 
