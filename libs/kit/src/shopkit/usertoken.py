@@ -21,10 +21,9 @@ from __future__ import annotations
 import base64
 import datetime
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import jwt
 from cryptography import x509
@@ -33,6 +32,7 @@ from cryptography.x509.oid import NameOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
 from shopkit.errors import Unauthenticated
+from shopkit.expiring import Expiring
 
 HEADER = "x-shop-user"
 ISSUER = "shop-gateway"
@@ -44,37 +44,6 @@ CACHE_SIZE = 10_000
 ROLE, CUSTOMER, ACCOUNT = "x-shop-role", "x-shop-customer-id", "x-shop-account-id"
 SERVICE_ROLE = "service"
 USER_HEADERS = (ROLE, CUSTOMER, ACCOUNT)
-
-
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
-
-
-class Expiring(Generic[K, V]):
-    """A cache whose entries are good until their deadline. Entries sit in the order they were put, so
-    those past their time gather at the front and each `put` drops them there (O(1) on average);
-    past `size` entries the oldest go too."""
-
-    def __init__(self, size: int = CACHE_SIZE) -> None:
-        self.size = size
-        self._entries: OrderedDict[K, tuple[V, float]] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def get(self, key: K, now: float) -> V | None:
-        entry = self._entries.get(key)
-        return entry[0] if entry is not None and entry[1] > now else None
-
-    def put(self, key: K, value: V, deadline: float, now: float) -> None:
-        entries = self._entries
-        while entries:
-            oldest = next(iter(entries.values()))
-            if oldest[1] > now and len(entries) < self.size:
-                break
-            entries.popitem(last=False)
-        entries.pop(key, None)
-        entries[key] = (value, deadline)
 
 
 @dataclass(frozen=True)
@@ -109,7 +78,7 @@ class Signer:
         }
         self.lifetime = lifetime
         self._clock = clock
-        self._cache: Expiring[tuple[User, str], str] = Expiring()
+        self._cache: Expiring[tuple[User, str], str] = Expiring(CACHE_SIZE)
 
     def token(self, user: User, audience: str) -> str:
         now = self._clock()
@@ -149,7 +118,7 @@ class Verifier:
         self._store = Store(x509.load_pem_x509_certificates(authority_pem))
         self.audience = audience
         self._clock = clock
-        self._cache: Expiring[str, User] = Expiring()
+        self._cache: Expiring[str, User] = Expiring(CACHE_SIZE)
 
     def verify(self, token: str) -> User:
         now = self._clock()

@@ -19,11 +19,11 @@ from __future__ import annotations
 import ipaddress
 import math
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from shopkit.errors import ResourceExhausted
+from shopkit.expiring import Expiring
 
 
 class RateLimited(ResourceExhausted):
@@ -66,11 +66,10 @@ class TokenBuckets:
     ) -> None:
         self.rate = rate
         self.burst = burst
-        self.max_keys = max_keys
         self.clock = clock
         self.refill_seconds = burst / rate
-        # In order of last use, so the buckets that have refilled are at the front.
-        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+        # A bucket lives until it has refilled: from then on it is the same as a new one.
+        self._buckets: Expiring[str, _Bucket] = Expiring(max_keys)
 
     def __len__(self) -> int:
         return len(self._buckets)
@@ -78,30 +77,17 @@ class TokenBuckets:
     def take(self, key: str) -> float:
         """Take one token for `key`: 0 when allowed, else the seconds until a token is there."""
         now = self.clock()
-        self._drop_refilled(now)
-        bucket = self._buckets.get(key)
+        bucket = self._buckets.get(key, now)
         if bucket is None:
             bucket = _Bucket(float(self.burst), now)
-            self._buckets[key] = bucket
-            if len(self._buckets) > self.max_keys:
-                self._buckets.popitem(last=False)
         else:
-            self._buckets.move_to_end(key)
             bucket.tokens = min(float(self.burst), bucket.tokens + (now - bucket.updated) * self.rate)
             bucket.updated = now
+        self._buckets.put(key, bucket, now + self.refill_seconds, now)
         if bucket.tokens >= 1.0:
             bucket.tokens -= 1.0
             return 0.0
         return (1.0 - bucket.tokens) / self.rate
-
-    def _drop_refilled(self, now: float) -> None:
-        # Each bucket is dropped once, so this costs O(1) per take on average.
-        buckets = self._buckets
-        while buckets:
-            oldest = next(iter(buckets.values()))
-            if now - oldest.updated < self.refill_seconds:
-                return
-            buckets.popitem(last=False)
 
 
 class RateLimiter:
