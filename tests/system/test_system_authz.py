@@ -237,6 +237,17 @@ def requests(world: World, who: str) -> dict[Route, Callable[[], Call]]:
         ("PUT", "/v1/stock"): lambda: Call(
             "/v1/stock", {"entries": [{"sku": world.sku, "location_id": world.location_id, "on_hand": 100}]}
         ),
+        # The back office: an order nobody has for the writes (404 shows the role check passed).
+        ("GET", "/v1/admin/orders"): lambda: Call("/v1/admin/orders", params={"customer_id": "authz-nobody"}),
+        ("GET", "/v1/admin/orders/{order_id}"): lambda: Call(f"/v1/admin/orders/{world.order_id}"),
+        ("POST", "/v1/admin/orders/{order_id}/fulfilments"): lambda: Call(
+            f"/v1/admin/orders/{nobodys}/fulfilments",
+            {"lines": [{"line_id": nobodys, "quantity": 1}]},
+            headers={"Idempotency-Key": unique("authz")},
+        ),
+        ("POST", "/v1/admin/orders/{order_id}/refunds"): lambda: Call(
+            f"/v1/admin/orders/{nobodys}/refunds", {"reason": "authz"}, headers={"Idempotency-Key": unique("authz")}
+        ),
         ("POST", "/v1/auth/token"): lambda: Call("/v1/auth/token", {"username": unique("authz"), "role": "customer"}),
         ("GET", "/.well-known/jwks.json"): lambda: Call("/.well-known/jwks.json"),
         ("GET", "/healthz"): lambda: Call("/healthz"),

@@ -84,7 +84,13 @@ LINKS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
 }
 # Parameters the application requires with a reason of its own (IDEMPOTENCY_KEY_REQUIRED), so the
 # route declares them optional.
-REQUIRED_PARAMETERS = {("place_order", "Idempotency-Key")}
+REQUIRED_PARAMETERS = {
+    ("place_order", "Idempotency-Key"),
+    *(
+        (operation, "Idempotency-Key")
+        for operation in ("fulfil_order", "refund_order", "restock", "adjust_stock", "set_stock_counts")
+    ),
+}
 SUCCESS_HEADERS: dict[str, dict[str, dict[str, Any]]] = {
     **{operation: {"200": {"ETag": ETAG}} for operation in CART_OPERATIONS},
     "place_order": {"201": {"Location": LOCATION}, "202": {"Location": LOCATION}},

@@ -493,7 +493,9 @@ def create_app(gateway: Gateway) -> FastAPI:
         generate_unique_id_function=openapi.operation_id,
     )
     app.state.gateway = gateway
-    for router in (browse, carts, buying, decisions, administration, probes):
+    from shop_gateway.httpapi.backoffice.routers import ROUTERS  # they build on this module's dependencies
+
+    for router in (browse, carts, buying, decisions, administration, *ROUTERS, probes):
         app.include_router(router)
     if gateway.issuer is not None:
         app.include_router(dev)

@@ -1,0 +1,9 @@
+"""Every back-office router, in the order the document lists them."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from shop_gateway.httpapi.backoffice.orders import staff_orders
+
+ROUTERS: tuple[APIRouter, ...] = (staff_orders,)

@@ -1,0 +1,126 @@
+"""Answers of the back-office routes: the services' messages in the API's JSON (see `app.backoffice.protojson`:
+lower-case enum names, integer money and counts, RFC 3339 times, the proto field names)."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from google.protobuf.message import Message
+from pydantic import BaseModel, Field
+
+from shop_gateway.app.backoffice import protojson
+
+V = TypeVar("V", bound="View")
+
+
+class View(BaseModel):
+    @classmethod
+    def of(cls: type[V], message: Message) -> V:
+        return cls.model_validate(protojson.to_plain(message))
+
+
+class MoneyView(View):
+    amount: int = Field(description="integer minor units")
+    currency: str
+
+
+# --- orders ---------------------------------------------------------------------------------------
+
+
+class OrderLineView(View):
+    line_id: str
+    sku: str
+    name: str
+    quantity: int
+    unit_price: MoneyView | None
+    line_total: MoneyView | None
+    fulfilled_quantity: int
+    refunded_quantity: int
+
+
+class TotalsView(View):
+    subtotal: MoneyView | None
+    discount_total: MoneyView | None
+    shipping_total: MoneyView | None
+    tax_total: MoneyView | None
+    total: MoneyView | None
+
+
+class LineQuantityView(View):
+    line_id: str
+    quantity: int
+
+
+class FulfilmentView(View):
+    fulfilment_id: str = Field(description="the Idempotency-Key of the request that recorded it")
+    lines: list[LineQuantityView]
+    location_id: str
+    carrier: str
+    tracking_number: str
+    fulfilled_at: str | None
+
+
+class RefundView(View):
+    refund_id: str = Field(description="the Idempotency-Key of the request that recorded it")
+    amount: MoneyView | None
+    lines: list[LineQuantityView]
+    reason: str
+    provider_refund_id: str
+    refunded_at: str | None
+
+
+class PaymentView(View):
+    kind: str
+    authorised_amount: MoneyView | None
+    captured_amount: MoneyView | None
+    refunded_amount: MoneyView | None
+
+
+class HistoryEntryView(View):
+    sequence: int
+    change: str
+    status: str
+    payment_status: str
+    fulfilment_status: str
+    reason: str
+    note: str
+    occurred_at: str | None
+
+
+class StaffOrder(View):
+    """An order as staff see it: every customer's, with fulfilments, refunds and (one order) its history."""
+
+    order_id: str
+    number: str
+    customer_id: str
+    account_id: str
+    email: str
+    channel: str
+    status: str
+    payment_status: str
+    fulfilment_status: str
+    currency: str
+    lines: list[OrderLineView]
+    totals: TotalsView | None
+    payment: PaymentView | None
+    fulfilments: list[FulfilmentView]
+    refunds: list[RefundView]
+    history: list[HistoryEntryView] = Field(description="oldest first; only on GET of one order")
+    version: int
+    created_at: str | None
+    updated_at: str | None
+
+
+class StaffOrderPage(BaseModel):
+    orders: list[StaffOrder]
+    next_page_token: str = Field(description="empty at the end; a page may be short before the end")
+
+
+class FulfilmentResult(BaseModel):
+    order: StaffOrder
+    fulfilment: FulfilmentView
+
+
+class RefundResult(BaseModel):
+    order: StaffOrder
+    refund: RefundView
