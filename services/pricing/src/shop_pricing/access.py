@@ -27,6 +27,12 @@ CALLERS: Callers = {
     "DeleteDynamicRule": allow(GATEWAY, TOOLING),
     "ListDynamicRules": allow(GATEWAY, TOOLING),
     "ListPriceChanges": allow(GATEWAY, TOOLING),
+    "PutShippingMethod": allow(GATEWAY, TOOLING),
+    "DeleteShippingMethod": allow(GATEWAY, TOOLING),
+    "ListShippingMethods": allow(GATEWAY, TOOLING),
+    "PutTaxRule": allow(GATEWAY, TOOLING),
+    "DeleteTaxRule": allow(GATEWAY, TOOLING),
+    "ListTaxRules": allow(GATEWAY, TOOLING),
     # Steps of a checkout's saga: its own, never a client's.
     "RedeemCoupon": allow("checkout"),
     "ReleaseCouponRedemption": allow("checkout"),

@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 import grpc
 
 from shop.pricing.v1 import pricing_pb2, pricing_pb2_grpc
-from shop_pricing import events, mapping
+from shop_pricing import charges, events, mapping
+from shop_pricing import charges_mapping as cm
 from shop_pricing.domain.promotions import CouponCandidate, PricedLine, apply_promotions, normalise_code
 from shop_pricing.domain.selection import CustomerScope, SelectedPrice, price_skus
 from shop_pricing.settings import PricingSettings
@@ -59,7 +60,7 @@ def _cursor_value(token: str, key: str, kind: type[T], field: str = "page.page_t
     return value
 
 
-class PricingServicer(pricing_pb2_grpc.PricingServiceServicer):
+class PricingServicer(charges.ChargesAdmin, pricing_pb2_grpc.PricingServiceServicer):
     def __init__(self, runtime: Runtime, settings: PricingSettings):
         self.runtime = runtime
         self.db = runtime.db
@@ -143,6 +144,7 @@ class PricingServicer(pricing_pb2_grpc.PricingServiceServicer):
         )
         customer = mapping.customer_scope(request.context, self.settings.default_currency, violations)
         violations.check(len(request.coupon_code) <= 100, "coupon_code", "must be at most 100 characters")
+        destination = cm.destination(request, violations)
         violations.raise_if_any()
         code = normalise_code(request.coupon_code)
         # Tiers apply to the SKU's total quantity when a basket repeats a SKU over several lines.
@@ -174,7 +176,13 @@ class PricingServicer(pricing_pb2_grpc.PricingServiceServicer):
             else:
                 priced.append(PricedLine(index, price, quantity))
         quote = apply_promotions(customer.currency, priced, automatic, coupon, now)
-        return mapping.quote_to_pb(quote, problems, now)
+        response = mapping.quote_to_pb(quote, problems, now)
+        if destination is None:
+            charges.zero_charges(response, customer.currency)
+        else:
+            async with self.db.connect() as sa_conn:
+                await charges.add_charges(sa_conn, request, destination, quote, response)
+        return response
 
     # --------------------------------------------------------------------------------------------
     # Base prices

@@ -10,7 +10,12 @@ What it creates for the given SKUs:
 - price list `wholesale` (customer group "wholesale", override): 15% off, tiers 10+ at 20% off and
   50+ at 25% off (USD), 15% off (EUR);
 - price list `acme-corp` (B2B account "acme-corp", override): 30% off in USD, 35% off from 100 units;
-- promotion `welcome10`: 10% off the order, only with coupon WELCOME10 (once per customer).
+- promotion `welcome10`: 10% off the order, only with coupon WELCOME10 (once per customer);
+- shipping: `standard` and `express` for the US (USD; standard by weight, free from 100.00), the EU
+  countries DE and FR (EUR; free standard from 60.00) and GB (GBP; free standard from 50.00);
+- tax: US sales tax added on top in CA (7.25 %) and NY (4 %, shipping taxed); VAT included in the
+  prices in DE (19 %), FR (20 %) and GB (20 %), shipping taxed; B2B buyers with a tax id are exempt
+  in the US states and the EU countries (reverse charge), not in GB.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ class DemoPricing:
     price_list_entries: list[pricing_pb2.SetPriceListEntriesRequest] = field(default_factory=list)
     promotions: list[pricing_pb2.CreatePromotionRequest] = field(default_factory=list)
     coupons: list[pricing_pb2.CreateCouponRequest] = field(default_factory=list)
+    shipping_methods: list[pricing_pb2.PutShippingMethodRequest] = field(default_factory=list)
+    tax_rules: list[pricing_pb2.PutTaxRuleRequest] = field(default_factory=list)
 
 
 def demo_usd_cents(sku: str) -> int:
@@ -61,6 +68,73 @@ def _off(amount: int, bp: int) -> int:
 
 def _chunks(items: Sequence[str], size: int) -> list[Sequence[str]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _flat(
+    method_id: str, code: str, name: str, countries: Sequence[str], days: tuple[int, int], price: int, currency: str
+) -> pricing_pb2.ShippingMethod:
+    return pricing_pb2.ShippingMethod(
+        id=method_id,
+        code=code,
+        name=name,
+        zone=pricing_pb2.ShippingZone(countries=countries),
+        min_delivery_days=days[0],
+        max_delivery_days=days[1],
+        rate_kind=pricing_pb2.SHIPPING_RATE_KIND_FLAT,
+        flat_price=_money(price, currency),
+        active=True,
+    )
+
+
+def demo_shipping() -> list[pricing_pb2.PutShippingMethodRequest]:
+    us_standard = pricing_pb2.ShippingMethod(
+        id="us-standard",
+        code="standard",
+        name="Standard (3-5 business days)",
+        zone=pricing_pb2.ShippingZone(countries=["US"]),
+        min_delivery_days=3,
+        max_delivery_days=5,
+        rate_kind=pricing_pb2.SHIPPING_RATE_KIND_WEIGHT,
+        free_over=_money(10000, "USD"),
+        active=True,
+    )
+    for start, price in ((0, 599), (2000, 899), (10000, 1499)):
+        band = us_standard.bands.add(price=_money(price, "USD"))
+        setattr(band, "from", start)
+    eu_standard = _flat("eu-standard", "standard", "Standard (2-4 business days)", ["DE", "FR"], (2, 4), 490, "EUR")
+    eu_standard.free_over.CopyFrom(_money(6000, "EUR"))
+    gb_standard = _flat("gb-standard", "standard", "Standard (2-3 business days)", ["GB"], (2, 3), 399, "GBP")
+    gb_standard.free_over.CopyFrom(_money(5000, "GBP"))
+    methods = [
+        us_standard,
+        _flat("us-express", "express", "Express (1-2 business days)", ["US"], (1, 2), 1999, "USD"),
+        eu_standard,
+        _flat("eu-express", "express", "Express (1 business day)", ["DE", "FR"], (1, 1), 1290, "EUR"),
+        gb_standard,
+        _flat("gb-express", "express", "Express (next day)", ["GB"], (1, 1), 999, "GBP"),
+    ]
+    return [pricing_pb2.PutShippingMethodRequest(method=m) for m in methods]
+
+
+def demo_tax_rules() -> list[pricing_pb2.PutTaxRuleRequest]:
+    rules = [
+        pricing_pb2.TaxRule(country="US", region="CA", name="CA sales tax", rate_bp=725, exempt_with_tax_id=True),
+        pricing_pb2.TaxRule(
+            country="US", region="NY", name="NY sales tax", rate_bp=400, tax_shipping=True, exempt_with_tax_id=True
+        ),
+    ]
+    for country, rate, exempt in (("DE", 1900, True), ("FR", 2000, True), ("GB", 2000, False)):
+        rules.append(
+            pricing_pb2.TaxRule(
+                country=country,
+                name="VAT",
+                rate_bp=rate,
+                prices_include_tax=True,
+                tax_shipping=True,
+                exempt_with_tax_id=exempt,
+            )
+        )
+    return [pricing_pb2.PutTaxRuleRequest(rule=rule) for rule in rules]
 
 
 def demo_pricing(skus: Sequence[str], *, batch: int = 500) -> DemoPricing:
@@ -138,6 +212,8 @@ def demo_pricing(skus: Sequence[str], *, batch: int = 500) -> DemoPricing:
             )
         )
     ]
+    demo.shipping_methods = demo_shipping()
+    demo.tax_rules = demo_tax_rules()
     return demo
 
 
@@ -164,4 +240,8 @@ async def seed_demo(
         await stub.CreatePromotion(promotion, metadata=metadata, timeout=call_timeout)
     for coupon in demo.coupons:
         await stub.CreateCoupon(coupon, metadata=metadata, timeout=call_timeout)
+    for method in demo.shipping_methods:
+        await stub.PutShippingMethod(method, metadata=metadata, timeout=call_timeout)
+    for rule in demo.tax_rules:
+        await stub.PutTaxRule(rule, metadata=metadata, timeout=call_timeout)
     return demo

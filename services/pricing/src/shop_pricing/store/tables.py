@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from shopkit.outbox import inbox_table, outbox_table
 
@@ -250,6 +250,54 @@ price_changes = sa.Table(
         name="price_changes_dynamic_has_trigger",
     ),
     sa.Index("price_changes_by_sku", "sku", "id"),
+)
+
+
+# A shipping method of a zone. Rates are money of one currency; `bands` is a JSON list of
+# {"from": n, "amount": m} in ascending order (checked at the edge), the first from 0.
+shipping_methods = sa.Table(
+    "shipping_methods",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("code", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("countries", ARRAY(sa.Text), nullable=False),
+    sa.Column("regions", ARRAY(sa.Text), nullable=False, server_default="{}"),
+    sa.Column("min_days", sa.Integer, nullable=False),
+    sa.Column("max_days", sa.Integer, nullable=False),
+    sa.Column("rate_kind", sa.Text, nullable=False),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("flat_amount", sa.BigInteger),
+    sa.Column("bands", JSONB, nullable=False, server_default="[]"),
+    sa.Column("free_over", sa.BigInteger),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.text("true")),
+    _stamp("updated_at"),
+    sa.CheckConstraint(f"id ~ '{ID_PATTERN}'", name="shipping_methods_id_format"),
+    sa.CheckConstraint(f"code ~ '{ID_PATTERN}'", name="shipping_methods_code_format"),
+    sa.CheckConstraint(f"currency ~ '{CURRENCY_PATTERN}'", name="shipping_methods_currency_code"),
+    sa.CheckConstraint("rate_kind IN ('flat', 'order_value', 'weight')", name="shipping_methods_rate_kind"),
+    sa.CheckConstraint("rate_kind <> 'flat' OR flat_amount >= 0", name="shipping_methods_flat_price"),
+    sa.CheckConstraint("free_over IS NULL OR free_over >= 0", name="shipping_methods_free_over"),
+    sa.CheckConstraint("0 <= min_days AND min_days <= max_days", name="shipping_methods_delivery_days"),
+    sa.CheckConstraint("cardinality(countries) > 0", name="shipping_methods_has_country"),
+    # Quotes look methods up by destination country.
+    sa.Index("shipping_methods_by_country", "countries", postgresql_using="gin"),
+)
+
+# The tax of a country ('' region) or of one of its regions.
+tax_rules = sa.Table(
+    "tax_rules",
+    metadata,
+    sa.Column("country", sa.Text, primary_key=True),
+    sa.Column("region", sa.Text, primary_key=True, server_default=""),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("rate_bp", sa.Integer, nullable=False),
+    sa.Column("prices_include_tax", sa.Boolean, nullable=False),
+    sa.Column("tax_shipping", sa.Boolean, nullable=False),
+    sa.Column("exempt_with_tax_id", sa.Boolean, nullable=False),
+    _stamp("updated_at"),
+    sa.CheckConstraint("country ~ '^[A-Z]{2}$'", name="tax_rules_country_code"),
+    sa.CheckConstraint("rate_bp BETWEEN 0 AND 10000", name="tax_rules_rate"),
 )
 
 

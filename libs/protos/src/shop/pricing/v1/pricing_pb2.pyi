@@ -144,6 +144,31 @@ REDEMPTION_STATUS_RELEASED: RedemptionStatus.ValueType  # 2
 """given back; the key cannot redeem again"""
 Global___RedemptionStatus: _TypeAlias = RedemptionStatus  # noqa: Y015
 
+class _ShippingRateKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ShippingRateKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ShippingRateKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SHIPPING_RATE_KIND_UNSPECIFIED: _ShippingRateKind.ValueType  # 0
+    SHIPPING_RATE_KIND_FLAT: _ShippingRateKind.ValueType  # 1
+    """flat_price whatever the order"""
+    SHIPPING_RATE_KIND_ORDER_VALUE: _ShippingRateKind.ValueType  # 2
+    """bands by the merchandise total after discounts (minor units)"""
+    SHIPPING_RATE_KIND_WEIGHT: _ShippingRateKind.ValueType  # 3
+    """bands by the order's weight in grams"""
+
+class ShippingRateKind(_ShippingRateKind, metaclass=_ShippingRateKindEnumTypeWrapper): ...
+
+SHIPPING_RATE_KIND_UNSPECIFIED: ShippingRateKind.ValueType  # 0
+SHIPPING_RATE_KIND_FLAT: ShippingRateKind.ValueType  # 1
+"""flat_price whatever the order"""
+SHIPPING_RATE_KIND_ORDER_VALUE: ShippingRateKind.ValueType  # 2
+"""bands by the merchandise total after discounts (minor units)"""
+SHIPPING_RATE_KIND_WEIGHT: ShippingRateKind.ValueType  # 3
+"""bands by the order's weight in grams"""
+Global___ShippingRateKind: _TypeAlias = ShippingRateKind  # noqa: Y015
+
 @_typing.final
 class PriceReason(_message.Message):
     """Why a unit price is what it is."""
@@ -406,22 +431,61 @@ class QuoteLine(_message.Message):
 
     SKU_FIELD_NUMBER: _builtins.int
     QUANTITY_FIELD_NUMBER: _builtins.int
+    WEIGHT_GRAMS_FIELD_NUMBER: _builtins.int
     sku: _builtins.str
     quantity: _builtins.int
     """1..1,000,000"""
+    weight_grams: _builtins.int
+    """shipping weight of one unit (the cart's snapshot of the variant); 0: unknown, counts 0"""
     def __init__(
         self,
         *,
         sku: _builtins.str = ...,
         quantity: _builtins.int = ...,
+        weight_grams: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["quantity", b"quantity", "sku", b"sku"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["quantity", b"quantity", "sku", b"sku", "weight_grams", b"weight_grams"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___QuoteLine: _TypeAlias = QuoteLine  # noqa: Y015
+
+@_typing.final
+class Destination(_message.Message):
+    """Where the order goes: the ship-to address, or the store a pickup order is collected at (its address
+    decides the tax; a pickup has no shipping).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COUNTRY_FIELD_NUMBER: _builtins.int
+    REGION_FIELD_NUMBER: _builtins.int
+    POSTAL_CODE_FIELD_NUMBER: _builtins.int
+    PICKUP_FIELD_NUMBER: _builtins.int
+    country: _builtins.str
+    """ISO-3166-1 alpha-2; required"""
+    region: _builtins.str
+    """e.g. "CA" for California (ISO-3166-2 subdivision without the country prefix)"""
+    postal_code: _builtins.str
+    pickup: _builtins.bool
+    """collected at a store: no shipping options, shipping 0"""
+    def __init__(
+        self,
+        *,
+        country: _builtins.str = ...,
+        region: _builtins.str = ...,
+        postal_code: _builtins.str = ...,
+        pickup: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["country", b"country", "pickup", b"pickup", "postal_code", b"postal_code", "region", b"region"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Destination: _TypeAlias = Destination  # noqa: Y015
 
 @_typing.final
 class QuoteRequest(_message.Message):
@@ -430,8 +494,20 @@ class QuoteRequest(_message.Message):
     LINES_FIELD_NUMBER: _builtins.int
     CONTEXT_FIELD_NUMBER: _builtins.int
     COUPON_CODE_FIELD_NUMBER: _builtins.int
+    DESTINATION_FIELD_NUMBER: _builtins.int
+    SHIPPING_METHOD_CODE_FIELD_NUMBER: _builtins.int
+    TAX_ID_FIELD_NUMBER: _builtins.int
     coupon_code: _builtins.str
     """optional, case-insensitive"""
+    shipping_method_code: _builtins.str
+    """The chosen shipping method's code, for a destination that is not a pickup. Empty: the cheapest
+    option (none when the destination has no method: shipping 0). A code that is not among the
+    destination's options is INVALID_ARGUMENT on `shipping_method_code`.
+    """
+    tax_id: _builtins.str
+    """The buyer's tax id (B2B, as the gateway knows it from the account). With an account_id in the
+    context it exempts the buyer where the tax rule allows it.
+    """
     @_builtins.property
     def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___QuoteLine]:
         """0..500 lines (none only together with a coupon_code); a SKU on several lines is priced
@@ -442,16 +518,23 @@ class QuoteRequest(_message.Message):
     def context(self) -> _common_pb2.CustomerContext:
         """scope for price lists; customer_id for coupon limits"""
 
+    @_builtins.property
+    def destination(self) -> Global___Destination:
+        """Optional. Without it the quote has no shipping and no tax (a cart before checkout)."""
+
     def __init__(
         self,
         *,
         lines: _abc.Iterable[Global___QuoteLine] | None = ...,
         context: _common_pb2.CustomerContext | None = ...,
         coupon_code: _builtins.str = ...,
+        destination: Global___Destination | None = ...,
+        shipping_method_code: _builtins.str = ...,
+        tax_id: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "destination", b"destination"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "coupon_code", b"coupon_code", "lines", b"lines"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "coupon_code", b"coupon_code", "destination", b"destination", "lines", b"lines", "shipping_method_code", b"shipping_method_code", "tax_id", b"tax_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -511,6 +594,7 @@ class QuotedLine(_message.Message):
     LINE_TOTAL_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     APPLIED_DISCOUNT_FIELD_NUMBER: _builtins.int
+    TAX_FIELD_NUMBER: _builtins.int
     index: _builtins.int
     """index of the line in the request"""
     sku: _builtins.str
@@ -541,6 +625,12 @@ class QuotedLine(_message.Message):
     def applied_discount(self) -> Global___AppliedDiscount:
         """the line promotion, unset when none"""
 
+    @_builtins.property
+    def tax(self) -> _common_pb2.Money:
+        """The tax of the line after its share of order discounts: added on top (tax_included false) or
+        contained in line_total (tax_included true). 0 without a destination, or exempt.
+        """
+
     def __init__(
         self,
         *,
@@ -554,14 +644,100 @@ class QuotedLine(_message.Message):
         line_total: _common_pb2.Money | None = ...,
         reason: Global___PriceReason | None = ...,
         applied_discount: Global___AppliedDiscount | None = ...,
+        tax: _common_pb2.Money | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["applied_discount", b"applied_discount", "discount", b"discount", "line_total", b"line_total", "original_price", b"original_price", "reason", b"reason", "subtotal", b"subtotal", "unit_price", b"unit_price"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["applied_discount", b"applied_discount", "discount", b"discount", "line_total", b"line_total", "original_price", b"original_price", "reason", b"reason", "subtotal", b"subtotal", "tax", b"tax", "unit_price", b"unit_price"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_discount", b"applied_discount", "discount", b"discount", "index", b"index", "line_total", b"line_total", "original_price", b"original_price", "quantity", b"quantity", "reason", b"reason", "sku", b"sku", "subtotal", b"subtotal", "unit_price", b"unit_price"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_discount", b"applied_discount", "discount", b"discount", "index", b"index", "line_total", b"line_total", "original_price", b"original_price", "quantity", b"quantity", "reason", b"reason", "sku", b"sku", "subtotal", b"subtotal", "tax", b"tax", "unit_price", b"unit_price"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___QuotedLine: _TypeAlias = QuotedLine  # noqa: Y015
+
+@_typing.final
+class ShippingOption(_message.Message):
+    """One way to ship the quote to its destination."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    PRICE_FIELD_NUMBER: _builtins.int
+    MIN_DELIVERY_DAYS_FIELD_NUMBER: _builtins.int
+    MAX_DELIVERY_DAYS_FIELD_NUMBER: _builtins.int
+    FREE_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    """e.g. "standard"; what PlaceOrder's shipping_method names"""
+    name: _builtins.str
+    """e.g. "Standard (3-5 business days)" """
+    min_delivery_days: _builtins.int
+    max_delivery_days: _builtins.int
+    free: _builtins.bool
+    """the free-shipping threshold was reached"""
+    @_builtins.property
+    def price(self) -> _common_pb2.Money:
+        """for this quote (0 when free over the threshold)"""
+
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+        name: _builtins.str = ...,
+        price: _common_pb2.Money | None = ...,
+        min_delivery_days: _builtins.int = ...,
+        max_delivery_days: _builtins.int = ...,
+        free: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["price", b"price"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "free", b"free", "max_delivery_days", b"max_delivery_days", "min_delivery_days", b"min_delivery_days", "name", b"name", "price", b"price"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ShippingOption: _TypeAlias = ShippingOption  # noqa: Y015
+
+@_typing.final
+class AppliedTax(_message.Message):
+    """The tax rule a quote applied."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COUNTRY_FIELD_NUMBER: _builtins.int
+    REGION_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    RATE_BP_FIELD_NUMBER: _builtins.int
+    PRICES_INCLUDE_TAX_FIELD_NUMBER: _builtins.int
+    SHIPPING_TAXED_FIELD_NUMBER: _builtins.int
+    EXEMPT_FIELD_NUMBER: _builtins.int
+    country: _builtins.str
+    region: _builtins.str
+    """empty when the country's rule applied"""
+    name: _builtins.str
+    """e.g. "VAT", "CA sales tax" """
+    rate_bp: _builtins.int
+    """basis points (1900 = 19 %)"""
+    prices_include_tax: _builtins.bool
+    shipping_taxed: _builtins.bool
+    exempt: _builtins.bool
+    """the buyer's tax id exempted the quote: every tax is 0"""
+    def __init__(
+        self,
+        *,
+        country: _builtins.str = ...,
+        region: _builtins.str = ...,
+        name: _builtins.str = ...,
+        rate_bp: _builtins.int = ...,
+        prices_include_tax: _builtins.bool = ...,
+        shipping_taxed: _builtins.bool = ...,
+        exempt: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["country", b"country", "exempt", b"exempt", "name", b"name", "prices_include_tax", b"prices_include_tax", "rate_bp", b"rate_bp", "region", b"region", "shipping_taxed", b"shipping_taxed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AppliedTax: _TypeAlias = AppliedTax  # noqa: Y015
 
 @_typing.final
 class CouponOutcome(_message.Message):
@@ -616,6 +792,15 @@ class QuoteResponse(_message.Message):
     PROBLEMS_FIELD_NUMBER: _builtins.int
     COUPON_FIELD_NUMBER: _builtins.int
     PRICED_AT_FIELD_NUMBER: _builtins.int
+    SHIPPING_OPTIONS_FIELD_NUMBER: _builtins.int
+    SHIPPING_FIELD_NUMBER: _builtins.int
+    SHIPPING_TOTAL_FIELD_NUMBER: _builtins.int
+    SHIPPING_TAX_FIELD_NUMBER: _builtins.int
+    TAX_TOTAL_FIELD_NUMBER: _builtins.int
+    TAX_INCLUDED_FIELD_NUMBER: _builtins.int
+    TAX_FIELD_NUMBER: _builtins.int
+    tax_included: _builtins.bool
+    """prices (and shipping) include the tax"""
     @_builtins.property
     def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___QuotedLine]:
         """priced lines, in request order"""
@@ -648,6 +833,31 @@ class QuoteResponse(_message.Message):
     def priced_at(self) -> _timestamp_pb2.Timestamp:
         """the instant validity windows were evaluated at"""
 
+    @_builtins.property
+    def shipping_options(self) -> _containers.RepeatedCompositeFieldContainer[Global___ShippingOption]:
+        """With a destination: the options for it (cheapest first; none for a pickup), the chosen one
+        (unset when none), the shipping price, its tax and the totals. total is then
+        subtotal - discount_total + shipping_total + tax_total when tax is added on top, and
+        subtotal - discount_total + shipping_total when prices include it (tax_total is the part of
+        the total that is tax).
+        """
+
+    @_builtins.property
+    def shipping(self) -> Global___ShippingOption: ...
+    @_builtins.property
+    def shipping_total(self) -> _common_pb2.Money: ...
+    @_builtins.property
+    def shipping_tax(self) -> _common_pb2.Money:
+        """included in tax_total"""
+
+    @_builtins.property
+    def tax_total(self) -> _common_pb2.Money:
+        """line taxes + shipping tax"""
+
+    @_builtins.property
+    def tax(self) -> Global___AppliedTax:
+        """unset when no rule matched the destination (tax 0)"""
+
     def __init__(
         self,
         *,
@@ -659,10 +869,17 @@ class QuoteResponse(_message.Message):
         problems: _abc.Iterable[Global___LineProblem] | None = ...,
         coupon: Global___CouponOutcome | None = ...,
         priced_at: _timestamp_pb2.Timestamp | None = ...,
+        shipping_options: _abc.Iterable[Global___ShippingOption] | None = ...,
+        shipping: Global___ShippingOption | None = ...,
+        shipping_total: _common_pb2.Money | None = ...,
+        shipping_tax: _common_pb2.Money | None = ...,
+        tax_total: _common_pb2.Money | None = ...,
+        tax_included: _builtins.bool = ...,
+        tax: Global___AppliedTax | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["coupon", b"coupon", "discount_total", b"discount_total", "priced_at", b"priced_at", "subtotal", b"subtotal", "total", b"total"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["coupon", b"coupon", "discount_total", b"discount_total", "priced_at", b"priced_at", "shipping", b"shipping", "shipping_tax", b"shipping_tax", "shipping_total", b"shipping_total", "subtotal", b"subtotal", "tax", b"tax", "tax_total", b"tax_total", "total", b"total"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["coupon", b"coupon", "discount_total", b"discount_total", "lines", b"lines", "order_discounts", b"order_discounts", "priced_at", b"priced_at", "problems", b"problems", "subtotal", b"subtotal", "total", b"total"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["coupon", b"coupon", "discount_total", b"discount_total", "lines", b"lines", "order_discounts", b"order_discounts", "priced_at", b"priced_at", "problems", b"problems", "shipping", b"shipping", "shipping_options", b"shipping_options", "shipping_tax", b"shipping_tax", "shipping_total", b"shipping_total", "subtotal", b"subtotal", "tax", b"tax", "tax_included", b"tax_included", "tax_total", b"tax_total", "total", b"total"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2005,3 +2222,411 @@ class ListPriceChangesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListPriceChangesResponse: _TypeAlias = ListPriceChangesResponse  # noqa: Y015
+
+@_typing.final
+class ShippingZone(_message.Message):
+    """---------------------------------------------------------------------------------------------
+    Shipping and tax
+
+    Where a shipping method delivers: countries, or only some regions of them.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COUNTRIES_FIELD_NUMBER: _builtins.int
+    REGIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def countries(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """ISO-3166-1 alpha-2, 1..300"""
+
+    @_builtins.property
+    def regions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Optional "CC-RR" codes (e.g. "US-CA"): the method then serves only these regions of its countries."""
+
+    def __init__(
+        self,
+        *,
+        countries: _abc.Iterable[_builtins.str] | None = ...,
+        regions: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["countries", b"countries", "regions", b"regions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ShippingZone: _TypeAlias = ShippingZone  # noqa: Y015
+
+@_typing.final
+class RateBand(_message.Message):
+    """A price from a threshold on: the band with the largest `from` not above the measure applies."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FROM_FIELD_NUMBER: _builtins.int
+    PRICE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def price(self) -> _common_pb2.Money: ...
+    def __init__(
+        self,
+        *,
+        price: _common_pb2.Money | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["price", b"price"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["from", b"from", "price", b"price"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RateBand: _TypeAlias = RateBand  # noqa: Y015
+
+@_typing.final
+class ShippingMethod(_message.Message):
+    """A way to ship to a zone, priced in one currency (it is offered to quotes in that currency)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    CODE_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    ZONE_FIELD_NUMBER: _builtins.int
+    MIN_DELIVERY_DAYS_FIELD_NUMBER: _builtins.int
+    MAX_DELIVERY_DAYS_FIELD_NUMBER: _builtins.int
+    RATE_KIND_FIELD_NUMBER: _builtins.int
+    FLAT_PRICE_FIELD_NUMBER: _builtins.int
+    BANDS_FIELD_NUMBER: _builtins.int
+    FREE_OVER_FIELD_NUMBER: _builtins.int
+    ACTIVE_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """client-chosen, same alphabet as price-list ids"""
+    code: _builtins.str
+    """what shoppers choose, e.g. "standard"; unique within a zone's destinations"""
+    name: _builtins.str
+    min_delivery_days: _builtins.int
+    max_delivery_days: _builtins.int
+    rate_kind: Global___ShippingRateKind.ValueType
+    active: _builtins.bool
+    @_builtins.property
+    def zone(self) -> Global___ShippingZone: ...
+    @_builtins.property
+    def flat_price(self) -> _common_pb2.Money:
+        """FLAT"""
+
+    @_builtins.property
+    def bands(self) -> _containers.RepeatedCompositeFieldContainer[Global___RateBand]:
+        """ORDER_VALUE, WEIGHT: ascending `from`, first 0"""
+
+    @_builtins.property
+    def free_over(self) -> _common_pb2.Money:
+        """Optional: shipping is free when the merchandise total after discounts reaches it."""
+
+    @_builtins.property
+    def updated_at(self) -> _timestamp_pb2.Timestamp:
+        """output only"""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        code: _builtins.str = ...,
+        name: _builtins.str = ...,
+        zone: Global___ShippingZone | None = ...,
+        min_delivery_days: _builtins.int = ...,
+        max_delivery_days: _builtins.int = ...,
+        rate_kind: Global___ShippingRateKind.ValueType = ...,
+        flat_price: _common_pb2.Money | None = ...,
+        bands: _abc.Iterable[Global___RateBand] | None = ...,
+        free_over: _common_pb2.Money | None = ...,
+        active: _builtins.bool = ...,
+        updated_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["flat_price", b"flat_price", "free_over", b"free_over", "updated_at", b"updated_at", "zone", b"zone"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "bands", b"bands", "code", b"code", "flat_price", b"flat_price", "free_over", b"free_over", "id", b"id", "max_delivery_days", b"max_delivery_days", "min_delivery_days", b"min_delivery_days", "name", b"name", "rate_kind", b"rate_kind", "updated_at", b"updated_at", "zone", b"zone"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ShippingMethod: _TypeAlias = ShippingMethod  # noqa: Y015
+
+@_typing.final
+class TaxRule(_message.Message):
+    """Tax of a country, or of one region of it (a region's rule wins over its country's)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COUNTRY_FIELD_NUMBER: _builtins.int
+    REGION_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    RATE_BP_FIELD_NUMBER: _builtins.int
+    PRICES_INCLUDE_TAX_FIELD_NUMBER: _builtins.int
+    TAX_SHIPPING_FIELD_NUMBER: _builtins.int
+    EXEMPT_WITH_TAX_ID_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_FIELD_NUMBER: _builtins.int
+    country: _builtins.str
+    """ISO-3166-1 alpha-2"""
+    region: _builtins.str
+    """empty: the whole country"""
+    name: _builtins.str
+    """e.g. "VAT" """
+    rate_bp: _builtins.int
+    """0..10000 basis points"""
+    prices_include_tax: _builtins.bool
+    """EU VAT: prices contain the tax; US sales tax: added on top"""
+    tax_shipping: _builtins.bool
+    """shipping is taxed at the same rate"""
+    exempt_with_tax_id: _builtins.bool
+    """B2B buyers (account and tax id) pay no tax here"""
+    @_builtins.property
+    def updated_at(self) -> _timestamp_pb2.Timestamp:
+        """output only"""
+
+    def __init__(
+        self,
+        *,
+        country: _builtins.str = ...,
+        region: _builtins.str = ...,
+        name: _builtins.str = ...,
+        rate_bp: _builtins.int = ...,
+        prices_include_tax: _builtins.bool = ...,
+        tax_shipping: _builtins.bool = ...,
+        exempt_with_tax_id: _builtins.bool = ...,
+        updated_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["updated_at", b"updated_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["country", b"country", "exempt_with_tax_id", b"exempt_with_tax_id", "name", b"name", "prices_include_tax", b"prices_include_tax", "rate_bp", b"rate_bp", "region", b"region", "tax_shipping", b"tax_shipping", "updated_at", b"updated_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TaxRule: _TypeAlias = TaxRule  # noqa: Y015
+
+@_typing.final
+class PutShippingMethodRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METHOD_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def method(self) -> Global___ShippingMethod: ...
+    def __init__(
+        self,
+        *,
+        method: Global___ShippingMethod | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["method", b"method"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["method", b"method"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PutShippingMethodRequest: _TypeAlias = PutShippingMethodRequest  # noqa: Y015
+
+@_typing.final
+class PutShippingMethodResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METHOD_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def method(self) -> Global___ShippingMethod: ...
+    def __init__(
+        self,
+        *,
+        method: Global___ShippingMethod | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["method", b"method"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["method", b"method"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PutShippingMethodResponse: _TypeAlias = PutShippingMethodResponse  # noqa: Y015
+
+@_typing.final
+class DeleteShippingMethodRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteShippingMethodRequest: _TypeAlias = DeleteShippingMethodRequest  # noqa: Y015
+
+@_typing.final
+class DeleteShippingMethodResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteShippingMethodResponse: _TypeAlias = DeleteShippingMethodResponse  # noqa: Y015
+
+@_typing.final
+class ListShippingMethodsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def page(self) -> _common_pb2.PageRequest: ...
+    def __init__(
+        self,
+        *,
+        page: _common_pb2.PageRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListShippingMethodsRequest: _TypeAlias = ListShippingMethodsRequest  # noqa: Y015
+
+@_typing.final
+class ListShippingMethodsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METHODS_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def methods(self) -> _containers.RepeatedCompositeFieldContainer[Global___ShippingMethod]: ...
+    @_builtins.property
+    def page(self) -> _common_pb2.PageResponse: ...
+    def __init__(
+        self,
+        *,
+        methods: _abc.Iterable[Global___ShippingMethod] | None = ...,
+        page: _common_pb2.PageResponse | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["methods", b"methods", "page", b"page"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListShippingMethodsResponse: _TypeAlias = ListShippingMethodsResponse  # noqa: Y015
+
+@_typing.final
+class PutTaxRuleRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RULE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def rule(self) -> Global___TaxRule: ...
+    def __init__(
+        self,
+        *,
+        rule: Global___TaxRule | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["rule", b"rule"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rule", b"rule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PutTaxRuleRequest: _TypeAlias = PutTaxRuleRequest  # noqa: Y015
+
+@_typing.final
+class PutTaxRuleResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RULE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def rule(self) -> Global___TaxRule: ...
+    def __init__(
+        self,
+        *,
+        rule: Global___TaxRule | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["rule", b"rule"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rule", b"rule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PutTaxRuleResponse: _TypeAlias = PutTaxRuleResponse  # noqa: Y015
+
+@_typing.final
+class DeleteTaxRuleRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COUNTRY_FIELD_NUMBER: _builtins.int
+    REGION_FIELD_NUMBER: _builtins.int
+    country: _builtins.str
+    region: _builtins.str
+    def __init__(
+        self,
+        *,
+        country: _builtins.str = ...,
+        region: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["country", b"country", "region", b"region"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteTaxRuleRequest: _TypeAlias = DeleteTaxRuleRequest  # noqa: Y015
+
+@_typing.final
+class DeleteTaxRuleResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteTaxRuleResponse: _TypeAlias = DeleteTaxRuleResponse  # noqa: Y015
+
+@_typing.final
+class ListTaxRulesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTaxRulesRequest: _TypeAlias = ListTaxRulesRequest  # noqa: Y015
+
+@_typing.final
+class ListTaxRulesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RULES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def rules(self) -> _containers.RepeatedCompositeFieldContainer[Global___TaxRule]: ...
+    def __init__(
+        self,
+        *,
+        rules: _abc.Iterable[Global___TaxRule] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rules", b"rules"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTaxRulesResponse: _TypeAlias = ListTaxRulesResponse  # noqa: Y015

@@ -136,6 +136,36 @@ class PricingServiceStub:
                 request_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.ListPriceChangesRequest.SerializeToString,
                 response_deserializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.ListPriceChangesResponse.FromString,
                 _registered_method=True)
+        self.PutShippingMethod = channel.unary_unary(
+                '/shop.pricing.v1.PricingService/PutShippingMethod',
+                request_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.PutShippingMethodRequest.SerializeToString,
+                response_deserializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.PutShippingMethodResponse.FromString,
+                _registered_method=True)
+        self.DeleteShippingMethod = channel.unary_unary(
+                '/shop.pricing.v1.PricingService/DeleteShippingMethod',
+                request_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.DeleteShippingMethodRequest.SerializeToString,
+                response_deserializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.DeleteShippingMethodResponse.FromString,
+                _registered_method=True)
+        self.ListShippingMethods = channel.unary_unary(
+                '/shop.pricing.v1.PricingService/ListShippingMethods',
+                request_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.ListShippingMethodsRequest.SerializeToString,
+                response_deserializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.ListShippingMethodsResponse.FromString,
+                _registered_method=True)
+        self.PutTaxRule = channel.unary_unary(
+                '/shop.pricing.v1.PricingService/PutTaxRule',
+                request_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.PutTaxRuleRequest.SerializeToString,
+                response_deserializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.PutTaxRuleResponse.FromString,
+                _registered_method=True)
+        self.DeleteTaxRule = channel.unary_unary(
+                '/shop.pricing.v1.PricingService/DeleteTaxRule',
+                request_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.DeleteTaxRuleRequest.SerializeToString,
+                response_deserializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.DeleteTaxRuleResponse.FromString,
+                _registered_method=True)
+        self.ListTaxRules = channel.unary_unary(
+                '/shop.pricing.v1.PricingService/ListTaxRules',
+                request_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.ListTaxRulesRequest.SerializeToString,
+                response_deserializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.ListTaxRulesResponse.FromString,
+                _registered_method=True)
         self.RedeemCoupon = channel.unary_unary(
                 '/shop.pricing.v1.PricingService/RedeemCoupon',
                 request_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.RedeemCouponRequest.SerializeToString,
@@ -301,6 +331,48 @@ class PricingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PutShippingMethod(self, request, context):
+        """Creates or replaces a shipping method (client-chosen id) of a zone.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteShippingMethod(self, request, context):
+        """Deletes a shipping method; deleting an unknown id is a no-op.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListShippingMethods(self, request, context):
+        """Shipping methods ordered by id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PutTaxRule(self, request, context):
+        """Creates or replaces the tax rule of a country or of one of its regions.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteTaxRule(self, request, context):
+        """Deletes a tax rule; deleting an unknown one is a no-op.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTaxRules(self, request, context):
+        """Tax rules ordered by country and region.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RedeemCoupon(self, request, context):
         """--- checkout (role service or admin) ---
 
@@ -425,6 +497,36 @@ def add_PricingServiceServicer_to_server(servicer, server):
                     servicer.ListPriceChanges,
                     request_deserializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.ListPriceChangesRequest.FromString,
                     response_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.ListPriceChangesResponse.SerializeToString,
+            ),
+            'PutShippingMethod': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutShippingMethod,
+                    request_deserializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.PutShippingMethodRequest.FromString,
+                    response_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.PutShippingMethodResponse.SerializeToString,
+            ),
+            'DeleteShippingMethod': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteShippingMethod,
+                    request_deserializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.DeleteShippingMethodRequest.FromString,
+                    response_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.DeleteShippingMethodResponse.SerializeToString,
+            ),
+            'ListShippingMethods': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListShippingMethods,
+                    request_deserializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.ListShippingMethodsRequest.FromString,
+                    response_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.ListShippingMethodsResponse.SerializeToString,
+            ),
+            'PutTaxRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutTaxRule,
+                    request_deserializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.PutTaxRuleRequest.FromString,
+                    response_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.PutTaxRuleResponse.SerializeToString,
+            ),
+            'DeleteTaxRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteTaxRule,
+                    request_deserializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.DeleteTaxRuleRequest.FromString,
+                    response_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.DeleteTaxRuleResponse.SerializeToString,
+            ),
+            'ListTaxRules': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTaxRules,
+                    request_deserializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.ListTaxRulesRequest.FromString,
+                    response_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.ListTaxRulesResponse.SerializeToString,
             ),
             'RedeemCoupon': grpc.unary_unary_rpc_method_handler(
                     servicer.RedeemCoupon,
@@ -979,6 +1081,168 @@ class PricingService:
             '/shop.pricing.v1.PricingService/ListPriceChanges',
             shop_dot_pricing_dot_v1_dot_pricing__pb2.ListPriceChangesRequest.SerializeToString,
             shop_dot_pricing_dot_v1_dot_pricing__pb2.ListPriceChangesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutShippingMethod(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.pricing.v1.PricingService/PutShippingMethod',
+            shop_dot_pricing_dot_v1_dot_pricing__pb2.PutShippingMethodRequest.SerializeToString,
+            shop_dot_pricing_dot_v1_dot_pricing__pb2.PutShippingMethodResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteShippingMethod(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.pricing.v1.PricingService/DeleteShippingMethod',
+            shop_dot_pricing_dot_v1_dot_pricing__pb2.DeleteShippingMethodRequest.SerializeToString,
+            shop_dot_pricing_dot_v1_dot_pricing__pb2.DeleteShippingMethodResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListShippingMethods(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.pricing.v1.PricingService/ListShippingMethods',
+            shop_dot_pricing_dot_v1_dot_pricing__pb2.ListShippingMethodsRequest.SerializeToString,
+            shop_dot_pricing_dot_v1_dot_pricing__pb2.ListShippingMethodsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutTaxRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.pricing.v1.PricingService/PutTaxRule',
+            shop_dot_pricing_dot_v1_dot_pricing__pb2.PutTaxRuleRequest.SerializeToString,
+            shop_dot_pricing_dot_v1_dot_pricing__pb2.PutTaxRuleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteTaxRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.pricing.v1.PricingService/DeleteTaxRule',
+            shop_dot_pricing_dot_v1_dot_pricing__pb2.DeleteTaxRuleRequest.SerializeToString,
+            shop_dot_pricing_dot_v1_dot_pricing__pb2.DeleteTaxRuleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTaxRules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.pricing.v1.PricingService/ListTaxRules',
+            shop_dot_pricing_dot_v1_dot_pricing__pb2.ListTaxRulesRequest.SerializeToString,
+            shop_dot_pricing_dot_v1_dot_pricing__pb2.ListTaxRulesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -93,6 +93,18 @@ class PricingServiceStub:
     """Dynamic-pricing rules ordered by id."""
     ListPriceChanges: _grpc.UnaryUnaryMultiCallable[_pricing_pb2.ListPriceChangesRequest, _pricing_pb2.ListPriceChangesResponse]
     """The base-price audit log, newest first."""
+    PutShippingMethod: _grpc.UnaryUnaryMultiCallable[_pricing_pb2.PutShippingMethodRequest, _pricing_pb2.PutShippingMethodResponse]
+    """Creates or replaces a shipping method (client-chosen id) of a zone."""
+    DeleteShippingMethod: _grpc.UnaryUnaryMultiCallable[_pricing_pb2.DeleteShippingMethodRequest, _pricing_pb2.DeleteShippingMethodResponse]
+    """Deletes a shipping method; deleting an unknown id is a no-op."""
+    ListShippingMethods: _grpc.UnaryUnaryMultiCallable[_pricing_pb2.ListShippingMethodsRequest, _pricing_pb2.ListShippingMethodsResponse]
+    """Shipping methods ordered by id."""
+    PutTaxRule: _grpc.UnaryUnaryMultiCallable[_pricing_pb2.PutTaxRuleRequest, _pricing_pb2.PutTaxRuleResponse]
+    """Creates or replaces the tax rule of a country or of one of its regions."""
+    DeleteTaxRule: _grpc.UnaryUnaryMultiCallable[_pricing_pb2.DeleteTaxRuleRequest, _pricing_pb2.DeleteTaxRuleResponse]
+    """Deletes a tax rule; deleting an unknown one is a no-op."""
+    ListTaxRules: _grpc.UnaryUnaryMultiCallable[_pricing_pb2.ListTaxRulesRequest, _pricing_pb2.ListTaxRulesResponse]
+    """Tax rules ordered by country and region."""
     RedeemCoupon: _grpc.UnaryUnaryMultiCallable[_pricing_pb2.RedeemCouponRequest, _pricing_pb2.RedeemCouponResponse]
     """--- checkout (role service or admin) ---
 
@@ -167,6 +179,18 @@ class PricingServiceAsyncStub(PricingServiceStub):
     """Dynamic-pricing rules ordered by id."""
     ListPriceChanges: _aio.UnaryUnaryMultiCallable[_pricing_pb2.ListPriceChangesRequest, _pricing_pb2.ListPriceChangesResponse]  # type: ignore[assignment]
     """The base-price audit log, newest first."""
+    PutShippingMethod: _aio.UnaryUnaryMultiCallable[_pricing_pb2.PutShippingMethodRequest, _pricing_pb2.PutShippingMethodResponse]  # type: ignore[assignment]
+    """Creates or replaces a shipping method (client-chosen id) of a zone."""
+    DeleteShippingMethod: _aio.UnaryUnaryMultiCallable[_pricing_pb2.DeleteShippingMethodRequest, _pricing_pb2.DeleteShippingMethodResponse]  # type: ignore[assignment]
+    """Deletes a shipping method; deleting an unknown id is a no-op."""
+    ListShippingMethods: _aio.UnaryUnaryMultiCallable[_pricing_pb2.ListShippingMethodsRequest, _pricing_pb2.ListShippingMethodsResponse]  # type: ignore[assignment]
+    """Shipping methods ordered by id."""
+    PutTaxRule: _aio.UnaryUnaryMultiCallable[_pricing_pb2.PutTaxRuleRequest, _pricing_pb2.PutTaxRuleResponse]  # type: ignore[assignment]
+    """Creates or replaces the tax rule of a country or of one of its regions."""
+    DeleteTaxRule: _aio.UnaryUnaryMultiCallable[_pricing_pb2.DeleteTaxRuleRequest, _pricing_pb2.DeleteTaxRuleResponse]  # type: ignore[assignment]
+    """Deletes a tax rule; deleting an unknown one is a no-op."""
+    ListTaxRules: _aio.UnaryUnaryMultiCallable[_pricing_pb2.ListTaxRulesRequest, _pricing_pb2.ListTaxRulesResponse]  # type: ignore[assignment]
+    """Tax rules ordered by country and region."""
     RedeemCoupon: _aio.UnaryUnaryMultiCallable[_pricing_pb2.RedeemCouponRequest, _pricing_pb2.RedeemCouponResponse]  # type: ignore[assignment]
     """--- checkout (role service or admin) ---
 
@@ -358,6 +382,54 @@ class PricingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_pricing_pb2.ListPriceChangesResponse, _abc.Awaitable[_pricing_pb2.ListPriceChangesResponse]]:
         """The base-price audit log, newest first."""
+
+    @_abc_1.abstractmethod
+    def PutShippingMethod(
+        self,
+        request: _pricing_pb2.PutShippingMethodRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pricing_pb2.PutShippingMethodResponse, _abc.Awaitable[_pricing_pb2.PutShippingMethodResponse]]:
+        """Creates or replaces a shipping method (client-chosen id) of a zone."""
+
+    @_abc_1.abstractmethod
+    def DeleteShippingMethod(
+        self,
+        request: _pricing_pb2.DeleteShippingMethodRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pricing_pb2.DeleteShippingMethodResponse, _abc.Awaitable[_pricing_pb2.DeleteShippingMethodResponse]]:
+        """Deletes a shipping method; deleting an unknown id is a no-op."""
+
+    @_abc_1.abstractmethod
+    def ListShippingMethods(
+        self,
+        request: _pricing_pb2.ListShippingMethodsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pricing_pb2.ListShippingMethodsResponse, _abc.Awaitable[_pricing_pb2.ListShippingMethodsResponse]]:
+        """Shipping methods ordered by id."""
+
+    @_abc_1.abstractmethod
+    def PutTaxRule(
+        self,
+        request: _pricing_pb2.PutTaxRuleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pricing_pb2.PutTaxRuleResponse, _abc.Awaitable[_pricing_pb2.PutTaxRuleResponse]]:
+        """Creates or replaces the tax rule of a country or of one of its regions."""
+
+    @_abc_1.abstractmethod
+    def DeleteTaxRule(
+        self,
+        request: _pricing_pb2.DeleteTaxRuleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pricing_pb2.DeleteTaxRuleResponse, _abc.Awaitable[_pricing_pb2.DeleteTaxRuleResponse]]:
+        """Deletes a tax rule; deleting an unknown one is a no-op."""
+
+    @_abc_1.abstractmethod
+    def ListTaxRules(
+        self,
+        request: _pricing_pb2.ListTaxRulesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pricing_pb2.ListTaxRulesResponse, _abc.Awaitable[_pricing_pb2.ListTaxRulesResponse]]:
+        """Tax rules ordered by country and region."""
 
     @_abc_1.abstractmethod
     def RedeemCoupon(
