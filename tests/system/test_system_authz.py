@@ -248,6 +248,26 @@ def requests(world: World, who: str) -> dict[Route, Callable[[], Call]]:
         ("POST", "/v1/admin/orders/{order_id}/refunds"): lambda: Call(
             f"/v1/admin/orders/{nobodys}/refunds", {"reason": "authz"}, headers={"Idempotency-Key": unique("authz")}
         ),
+        # An inactive warehouse of this module's own; a location nobody has for the change.
+        ("POST", "/v1/admin/locations"): lambda: Call(
+            "/v1/admin/locations",
+            {"location_id": unique("authz-wh"), "type": "warehouse", "name": "Authz", "country": "US", "active": False},
+        ),
+        ("GET", "/v1/admin/locations"): lambda: Call("/v1/admin/locations"),
+        ("PATCH", "/v1/admin/locations/{location_id}"): lambda: Call(
+            f"/v1/admin/locations/{unique('authz-nowhere')}", {"priority": 1}
+        ),
+        ("GET", "/v1/admin/locations/{location_id}"): lambda: Call(f"/v1/admin/locations/{world.location_id}"),
+        ("POST", "/v1/admin/stock/restocks"): lambda: Call(
+            "/v1/admin/stock/restocks",
+            {"entries": [{"sku": world.sku, "location_id": world.location_id, "quantity": 1}]},
+            headers={"Idempotency-Key": unique("authz")},
+        ),
+        ("POST", "/v1/admin/stock/adjustments"): lambda: Call(
+            "/v1/admin/stock/adjustments",
+            {"sku": world.sku, "location_id": world.location_id, "delta": 1, "reason": "authz"},
+            headers={"Idempotency-Key": unique("authz")},
+        ),
         ("POST", "/v1/auth/token"): lambda: Call("/v1/auth/token", {"username": unique("authz"), "role": "customer"}),
         ("GET", "/.well-known/jwks.json"): lambda: Call("/.well-known/jwks.json"),
         ("GET", "/healthz"): lambda: Call("/healthz"),

@@ -88,7 +88,7 @@ REQUIRED_PARAMETERS = {
     ("place_order", "Idempotency-Key"),
     *(
         (operation, "Idempotency-Key")
-        for operation in ("fulfil_order", "refund_order", "restock", "adjust_stock", "set_stock_counts")
+        for operation in ("fulfil_order", "refund_order", "restock", "adjust_stock")
     ),
 }
 SUCCESS_HEADERS: dict[str, dict[str, dict[str, Any]]] = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from shop_gateway.httpapi.backoffice.inventory import locations
 from shop_gateway.httpapi.backoffice.orders import staff_orders
 
-ROUTERS: tuple[APIRouter, ...] = (staff_orders,)
+ROUTERS: tuple[APIRouter, ...] = (staff_orders, locations)

@@ -124,3 +124,47 @@ class FulfilmentResult(BaseModel):
 class RefundResult(BaseModel):
     order: StaffOrder
     refund: RefundView
+
+
+# --- inventory ------------------------------------------------------------------------------------
+
+
+class AddressView(View):
+    name: str
+    line1: str
+    line2: str
+    city: str
+    region: str
+    postal_code: str
+    country: str
+    phone: str
+
+
+class LocationView(View):
+    location_id: str
+    type: str = Field(description="warehouse or store")
+    name: str
+    country: str
+    address: AddressView | None
+    priority: int
+    click_and_collect: bool
+    active: bool
+    created_at: str | None
+    updated_at: str | None
+
+
+class LocationPage(BaseModel):
+    locations: list[LocationView]
+    next_page_token: str
+
+
+class StockLevelView(View):
+    sku: str
+    location_id: str
+    on_hand: int
+    reserved: int
+    available: int
+
+
+class StockLevelList(BaseModel):
+    stock: list[StockLevelView]
