@@ -159,6 +159,7 @@ class Shop:
         stock: int = 100,
         status: catalog_pb2.ProductStatus.ValueType = catalog_pb2.PRODUCT_STATUS_ACTIVE,
         channels: Sequence[catalog_pb2.Channel.ValueType] = ALL_CHANNELS,
+        weight_grams: int | None = None,
     ) -> catalog_pb2.Product:
         """A product whose variants have `skus`, each with a USD base price (None: no price) and stock."""
         slug = self.unique("p").lower()
@@ -170,7 +171,7 @@ class Shop:
                     category_id=self.peers.category_id,
                     channels=channels,
                     status=status,
-                    variants=[catalog_pb2.Variant(sku=sku) for sku in skus],
+                    variants=[catalog_pb2.Variant(sku=sku, weight_grams=weight_grams) for sku in skus],
                 )
             ),
             metadata=ADMIN,

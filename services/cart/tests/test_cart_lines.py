@@ -120,6 +120,16 @@ async def test_add_update_and_remove_lines(shop: Shop) -> None:
     assert error.code == grpc.StatusCode.NOT_FOUND
 
 
+async def test_a_line_keeps_the_variant_s_shipping_weight(shop: Shop) -> None:
+    heavy, unknown = shop.unique("SKU"), shop.unique("SKU")
+    await shop.product(heavy, weight_grams=1500)
+    await shop.product(unknown)
+    cart = await shop.guest_cart()
+    await shop.add(cart.cart_id, heavy, 2)
+    lines = (await shop.add(cart.cart_id, unknown, 1)).cart.lines
+    assert [(line.sku, line.weight_grams) for line in lines] == [(heavy, 1500), (unknown, 0)]
+
+
 async def test_unknown_sku_is_invalid_argument_on_sku(shop: Shop) -> None:
     cart = await shop.guest_cart()
     error = await shop.fails(shop.add(cart.cart_id, shop.unique("NOPE")))

@@ -112,6 +112,7 @@ def line_to_pb(line: Line, currency: str) -> cart_pb2.CartLine:
         name=line.name,
         quantity=line.quantity,
         added_at=_ts(line.added_at),
+        weight_grams=line.weight_grams,
     )
     if line.price is not None:
         pb.unit_price.CopyFrom(_money(line.price.unit_price, currency))

@@ -91,6 +91,7 @@ class VariantFacts:
     sellability: Sellability
     why_not_sellable: str = ""  # e.g. "the product is a draft"
     tracks_stock: bool = True  # False: stock is not counted or preorders are allowed, so no stock problems
+    weight_grams: int = 0  # shipping weight of one unit; 0 when the catalog does not know it
 
 
 def judge_variant(
@@ -103,6 +104,7 @@ def judge_variant(
     channel: str,
     track_inventory: bool,
     allow_preorder: bool,
+    weight_grams: int = 0,
 ) -> VariantFacts:
     """Whether a SKU can be sold in `channel`, from the catalog's product status and channels."""
     sellability, why = Sellability.SELLABLE, ""
@@ -112,12 +114,17 @@ def judge_variant(
         sellability, why = Sellability.NOT_SELLABLE, f"the product is {product_status or 'not active'}"
     elif channel not in set(channels):
         sellability, why = Sellability.NOT_SELLABLE, f"the product is not sold in channel {channel}"
-    return VariantFacts(sku, product_id, name, sellability, why, track_inventory and not allow_preorder)
+    return VariantFacts(sku, product_id, name, sellability, why, track_inventory and not allow_preorder, weight_grams)
 
 
 def gone_from_catalog(line: Line) -> VariantFacts:
     return VariantFacts(
-        line.sku, line.product_id, line.name, Sellability.NOT_SELLABLE, "the SKU is no longer in the catalog"
+        line.sku,
+        line.product_id,
+        line.name,
+        Sellability.NOT_SELLABLE,
+        "the SKU is no longer in the catalog",
+        weight_grams=line.weight_grams,
     )
 
 
@@ -143,6 +150,7 @@ class Line:
     added_at: datetime
     price: LinePrice | None = None  # None: pricing has no price in the cart's currency
     shown_unit_price: int | None = None  # the unit price when the customer last set the quantity
+    weight_grams: int = 0  # the catalog's shipping weight of one unit (pricing's shipping rates by weight)
 
     def with_facts(self, facts: VariantFacts, available: int | None) -> Line:
         return replace(
@@ -152,6 +160,7 @@ class Line:
             sellability=facts.sellability,
             tracks_stock=facts.tracks_stock,
             available=self.available if available is None else available,
+            weight_grams=facts.weight_grams,
         )
 
 
@@ -409,6 +418,7 @@ def add_line(
         tracks_stock=facts.tracks_stock,
         available=available,
         added_at=now,
+        weight_grams=facts.weight_grams,
     )
     return Draft(replace(cart, lines=(*cart.lines, line)), frozenset({line_id}), line_id)
 

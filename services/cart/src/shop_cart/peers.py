@@ -90,6 +90,7 @@ class Peers:
                 channel=channel,
                 track_inventory=variant.track_inventory if variant.HasField("track_inventory") else True,
                 allow_preorder=variant.allow_preorder,
+                weight_grams=variant.weight_grams if variant.HasField("weight_grams") else 0,
             )
         return facts
 

@@ -105,6 +105,7 @@ cart_lines = sa.Table(
     sa.Column("discount", sa.BigInteger),
     sa.Column("line_total", sa.BigInteger),
     sa.Column("shown_unit_price", sa.BigInteger),
+    sa.Column("weight_grams", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("added_at", _TS, nullable=False),
     sa.UniqueConstraint("cart_id", "sku", name="cart_lines_cart_id_sku_key"),
     sa.UniqueConstraint("cart_id", "position", name="cart_lines_cart_id_position_key"),
@@ -186,6 +187,7 @@ def _line_values(cart_id: uuid.UUID, line: Line) -> dict[str, Any]:
         "discount": price.discount if price else None,
         "line_total": price.line_total if price else None,
         "shown_unit_price": line.shown_unit_price,
+        "weight_grams": line.weight_grams,
         "added_at": line.added_at,
     }
 
@@ -207,6 +209,7 @@ def _line(row: Any) -> Line:
         added_at=row.added_at,
         price=price,
         shown_unit_price=row.shown_unit_price,
+        weight_grams=row.weight_grams,
     )
 
 

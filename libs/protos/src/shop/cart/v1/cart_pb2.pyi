@@ -166,6 +166,7 @@ class CartLine(_message.Message):
     LINE_TOTAL_FIELD_NUMBER: _builtins.int
     PROBLEMS_FIELD_NUMBER: _builtins.int
     ADDED_AT_FIELD_NUMBER: _builtins.int
+    WEIGHT_GRAMS_FIELD_NUMBER: _builtins.int
     line_id: _builtins.str
     """output only; UUID, stable for the line's life"""
     sku: _builtins.str
@@ -175,6 +176,8 @@ class CartLine(_message.Message):
     """output only; product/variant title from catalog"""
     quantity: _builtins.int
     """1..max_line_quantity (service setting, default 99)"""
+    weight_grams: _builtins.int
+    """output only; shipping weight of one unit from catalog (0: unknown)"""
     @_builtins.property
     def unit_price(self) -> _common_pb2.Money:
         """output only; the price pricing quoted (before promotions)"""
@@ -213,10 +216,11 @@ class CartLine(_message.Message):
         line_total: _common_pb2.Money | None = ...,
         problems: _abc.Iterable[Global___LineProblem] | None = ...,
         added_at: _timestamp_pb2.Timestamp | None = ...,
+        weight_grams: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["added_at", b"added_at", "discount", b"discount", "line_total", b"line_total", "original_price", b"original_price", "unit_price", b"unit_price"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["added_at", b"added_at", "discount", b"discount", "line_id", b"line_id", "line_total", b"line_total", "name", b"name", "original_price", b"original_price", "problems", b"problems", "product_id", b"product_id", "quantity", b"quantity", "sku", b"sku", "unit_price", b"unit_price"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["added_at", b"added_at", "discount", b"discount", "line_id", b"line_id", "line_total", b"line_total", "name", b"name", "original_price", b"original_price", "problems", b"problems", "product_id", b"product_id", "quantity", b"quantity", "sku", b"sku", "unit_price", b"unit_price", "weight_grams", b"weight_grams"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
