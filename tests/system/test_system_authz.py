@@ -268,6 +268,7 @@ def requests(world: World, who: str) -> dict[Route, Callable[[], Call]]:
             {"sku": world.sku, "location_id": world.location_id, "delta": 1, "reason": "authz"},
             headers={"Idempotency-Key": unique("authz")},
         ),
+        ("GET", "/v1/reviews/{review_id}"): lambda: Call(f"/v1/reviews/{nobodys}"),
         ("POST", "/v1/auth/token"): lambda: Call("/v1/auth/token", {"username": unique("authz"), "role": "customer"}),
         ("GET", "/.well-known/jwks.json"): lambda: Call("/.well-known/jwks.json"),
         ("GET", "/healthz"): lambda: Call("/healthz"),

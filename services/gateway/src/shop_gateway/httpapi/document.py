@@ -86,10 +86,7 @@ LINKS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
 # route declares them optional.
 REQUIRED_PARAMETERS = {
     ("place_order", "Idempotency-Key"),
-    *(
-        (operation, "Idempotency-Key")
-        for operation in ("fulfil_order", "refund_order", "restock", "adjust_stock")
-    ),
+    *((operation, "Idempotency-Key") for operation in ("fulfil_order", "refund_order", "restock", "adjust_stock")),
 }
 SUCCESS_HEADERS: dict[str, dict[str, dict[str, Any]]] = {
     **{operation: {"200": {"ETag": ETAG}} for operation in CART_OPERATIONS},

@@ -3,9 +3,12 @@ and the bounds of texts, lists and quantities (the services check again; these n
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 from shop_gateway.app.access import require_role
+from shop_gateway.app.errors import upstream
+from shop_gateway.app.shop import Shop
 from shop_gateway.principal import Principal
 from shopkit.errors import FieldViolation, InvalidArgument, Violations
 from shopkit.identifiers import check_idempotency_key
@@ -45,3 +48,14 @@ def check_text(violations: Violations, value: str, field: str, *, limit: int = M
 
 def check_count(violations: Violations, items: Sequence[object], field: str, *, least: int, most: int) -> None:
     violations.check(least <= len(items) <= most, field, f"must hold {least} to {most} items")
+
+
+@contextmanager
+def changing(shop: Shop, service: str, fields: Mapping[str, str] | None = None) -> Iterator[None]:
+    """A write of data that public answers show (stock, stores, prices): the gateway's cached public
+    answers are dropped whatever the outcome (a deadline may pass after the change was made)."""
+    with upstream(service, fields):
+        try:
+            yield
+        finally:
+            shop.catalog_changed()

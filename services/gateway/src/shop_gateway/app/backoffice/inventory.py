@@ -12,6 +12,7 @@ from shop_gateway.app.backoffice.common import (
     IDEMPOTENCY_FIELD,
     MAX_ENTRIES,
     MAX_TEXT,
+    changing,
     check_count,
     check_text,
     require_admin,
@@ -38,13 +39,10 @@ class Delivery:
 async def create_location(shop: Shop, who: Principal, location: inventory_pb2.Location) -> inventory_pb2.Location:
     """Safe to repeat: the same id with the same fields returns the location."""
     require_admin(who)
-    with upstream("inventory", LOCATION_FIELDS):
-        try:
-            created: inventory_pb2.Location = await shop.backends.inventory.CreateLocation(
-                inventory_pb2.CreateLocationRequest(location=location), metadata=who.metadata()
-            )
-        finally:
-            shop.catalog_changed()  # the stores list and availability are public answers
+    with changing(shop, "inventory", LOCATION_FIELDS):
+        created: inventory_pb2.Location = await shop.backends.inventory.CreateLocation(
+            inventory_pb2.CreateLocationRequest(location=location), metadata=who.metadata()
+        )
     return created
 
 
@@ -60,13 +58,8 @@ async def update_location(
     violations.raise_if_any()
     request = inventory_pb2.UpdateLocationRequest(location=location)
     request.update_mask.paths.extend(fields)
-    with upstream("inventory", LOCATION_FIELDS):
-        try:
-            updated: inventory_pb2.Location = await shop.backends.inventory.UpdateLocation(
-                request, metadata=who.metadata()
-            )
-        finally:
-            shop.catalog_changed()
+    with changing(shop, "inventory", LOCATION_FIELDS):
+        updated: inventory_pb2.Location = await shop.backends.inventory.UpdateLocation(request, metadata=who.metadata())
     return updated
 
 
@@ -124,13 +117,10 @@ async def restock(
         ],
         reason=reason,
     )
-    with upstream("inventory", STOCK_FIELDS):
-        try:
-            response: inventory_pb2.RestockResponse = await shop.backends.inventory.Restock(
-                request, metadata=who.metadata()
-            )
-        finally:
-            shop.catalog_changed()
+    with changing(shop, "inventory", STOCK_FIELDS):
+        response: inventory_pb2.RestockResponse = await shop.backends.inventory.Restock(
+            request, metadata=who.metadata()
+        )
     return response
 
 
@@ -150,11 +140,8 @@ async def adjust_stock(
     request = inventory_pb2.AdjustStockRequest(
         adjustment_id=key, sku=sku, location_id=location_id, delta=delta, reason=reason
     )
-    with upstream("inventory", STOCK_FIELDS):
-        try:
-            response = await shop.backends.inventory.AdjustStock(request, metadata=who.metadata())
-        finally:
-            shop.catalog_changed()
+    with changing(shop, "inventory", STOCK_FIELDS):
+        response = await shop.backends.inventory.AdjustStock(request, metadata=who.metadata())
     level: inventory_pb2.StockLevel = response.stock
     return level
 

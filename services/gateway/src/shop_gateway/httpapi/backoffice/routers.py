@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from shop_gateway.httpapi.backoffice.fraud import reviews
 from shop_gateway.httpapi.backoffice.inventory import locations
 from shop_gateway.httpapi.backoffice.orders import staff_orders
 
-ROUTERS: tuple[APIRouter, ...] = (staff_orders, locations)
+ROUTERS: tuple[APIRouter, ...] = (staff_orders, locations, reviews)

@@ -168,3 +168,59 @@ class StockLevelView(View):
 
 class StockLevelList(BaseModel):
     stock: list[StockLevelView]
+
+
+# --- fraud reviews --------------------------------------------------------------------------------
+
+
+class ReasonView(View):
+    code: str = Field(description="e.g. high_risk_country, ip_velocity")
+    weight: int = Field(description="points it added to the rule score")
+    detail: str
+
+
+class AssessedLineView(View):
+    sku: str
+    quantity: int
+    unit_price: MoneyView | None
+
+
+class SignalsView(View):
+    """What the score was computed from."""
+
+    customer_id: str
+    account_id: str
+    email: str
+    account_created_at: str | None
+    amount: MoneyView | None
+    ip: str
+    ip_country: str
+    device_id: str
+    card_country: str
+    billing_country: str
+    shipping_country: str
+    channel: str
+    lines: list[AssessedLineView]
+
+
+class AssessmentView(View):
+    assessment_id: str
+    checkout_id: str
+    score: int = Field(description="0 to 100: rule_score and model_score blended")
+    rule_score: int
+    model_score: int
+    decision: str
+    reasons: list[ReasonView] = Field(description="highest weight first")
+    model_version: str
+    context: SignalsView | None
+    assessed_at: str | None
+
+
+class ReviewDetail(View):
+    review_id: str
+    status: str = Field(description="open, approved, rejected or cancelled")
+    assessment: AssessmentView | None
+    decided_by: str
+    note: str
+    created_at: str | None
+    decided_at: str | None
