@@ -54,5 +54,12 @@ def test_every_call_in_a_callers_code_is_admitted(caller: str) -> None:
 def test_orders_calls_to_inventory_are_admitted() -> None:
     text = (ROOT / "services/order/src/shop_order/stock.py").read_text()
     called = set(re.findall(r"self\.stub\.([A-Z][A-Za-z]+)\(", text))
-    assert called == {"Release", "GetReservation", "Restock"}
+    assert called == {"Release", "GetReservation", "Restock", "Reserve", "Commit"}
     assert all("order" in callers("inventory")[method] for method in called)
+
+
+def test_orders_calls_to_catalog_are_admitted() -> None:
+    text = (ROOT / "services/order/src/shop_order/catalog_terms.py").read_text()
+    called = set(re.findall(r"self\.stub\.([A-Z][A-Za-z]+)\(", text))
+    assert called == {"BatchGetVariants"}
+    assert all("order" in callers("catalog")[method] for method in called)

@@ -269,6 +269,54 @@ def requests(world: World, who: str) -> dict[Route, Callable[[], Call]]:
             headers={"Idempotency-Key": unique("authz")},
         ),
         ("GET", "/v1/reviews/{review_id}"): lambda: Call(f"/v1/reviews/{nobodys}"),
+        # Pricing: inactive or disabled resources of this module's own, ids nobody has for changes and reads.
+        ("POST", "/v1/admin/price-lists"): lambda: Call(
+            "/v1/admin/price-lists", {"id": unique("authz"), "name": "Authz", "kind": "sale", "active": False}
+        ),
+        ("PUT", "/v1/admin/price-lists/{price_list_id}"): lambda: Call(
+            f"/v1/admin/price-lists/{unique('nobody')}", {"id": "authz", "name": "Authz", "kind": "sale"}
+        ),
+        ("GET", "/v1/admin/price-lists"): lambda: Call("/v1/admin/price-lists"),
+        ("GET", "/v1/admin/price-lists/{price_list_id}"): lambda: Call(f"/v1/admin/price-lists/{unique('nobody')}"),
+        ("PUT", "/v1/admin/price-lists/{price_list_id}/entries"): lambda: Call(
+            f"/v1/admin/price-lists/{unique('nobody')}/entries",
+            {
+                "entries": [
+                    {"sku": world.sku, "tiers": [{"min_quantity": 1, "unit_price": {"amount": 1, "currency": "USD"}}]}
+                ]
+            },
+        ),
+        ("DELETE", "/v1/admin/price-lists/{price_list_id}/entries"): lambda: Call(
+            f"/v1/admin/price-lists/{unique('nobody')}/entries", params={"sku": world.sku}
+        ),
+        ("POST", "/v1/admin/promotions"): lambda: Call(
+            "/v1/admin/promotions",
+            {
+                "id": unique("authz"),
+                "name": "Authz",
+                "kind": "percent",
+                "percent_bp": 100,
+                "target": "order",
+                "active": False,
+            },
+        ),
+        ("GET", "/v1/admin/promotions"): lambda: Call("/v1/admin/promotions"),
+        ("POST", "/v1/admin/coupons"): lambda: Call(
+            "/v1/admin/coupons", {"code": unique("AUTHZ").upper(), "promotion_id": unique("nobody")}
+        ),
+        ("GET", "/v1/admin/coupons/{code}"): lambda: Call(f"/v1/admin/coupons/{unique('NOBODY').upper()}"),
+        # A pair no price of the stack is in.
+        ("PUT", "/v1/admin/exchange-rates/{base_currency}/{quote_currency}"): lambda: Call(
+            "/v1/admin/exchange-rates/USD/ISK", {"rate": "138.5"}
+        ),
+        ("GET", "/v1/admin/exchange-rates"): lambda: Call("/v1/admin/exchange-rates"),
+        ("PUT", "/v1/admin/dynamic-rules/{rule_id}"): lambda: Call(
+            f"/v1/admin/dynamic-rules/{unique('authz')}",
+            {"name": "Authz", "skus": [unique("AUTHZ-NONE")], "low_stock_threshold": 1, "enabled": False},
+        ),
+        ("DELETE", "/v1/admin/dynamic-rules/{rule_id}"): lambda: Call(f"/v1/admin/dynamic-rules/{unique('nobody')}"),
+        ("GET", "/v1/admin/dynamic-rules"): lambda: Call("/v1/admin/dynamic-rules"),
+        ("GET", "/v1/admin/price-changes"): lambda: Call("/v1/admin/price-changes", params={"sku": world.sku}),
         ("POST", "/v1/auth/token"): lambda: Call("/v1/auth/token", {"username": unique("authz"), "role": "customer"}),
         ("GET", "/.well-known/jwks.json"): lambda: Call("/.well-known/jwks.json"),
         ("GET", "/healthz"): lambda: Call("/healthz"),

@@ -75,7 +75,7 @@ order:
   grpcService: shop.order.v1.OrderService
   database: true
   nats: true
-  calls: [inventory]
+  calls: [inventory, catalog]
   payments: true
   consumers: []
 fraud:

@@ -17,9 +17,12 @@ import pytest
 import sqlalchemy as sa
 
 import shop_sandbox
+from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from shop.common.v1 import common_pb2
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from shop.order.v1 import order_pb2, order_pb2_grpc
+from shop_catalog.main import build as build_catalog
+from shop_catalog.settings import CatalogSettings
 from shop_inventory.main import build as build_inventory
 from shop_inventory.settings import InventorySettings
 from shop_order import store
@@ -141,6 +144,34 @@ class Inventory:
 
 
 @dataclass
+class Catalog:
+    runtime: Runtime
+    stub: catalog_pb2_grpc.CatalogServiceAsyncStub
+    category_id: str = ""
+
+    async def product(self, skus: list[str], *, window_days: int | None = None, returnable: bool = True) -> str:
+        """An active product with these SKUs and return terms; its id."""
+        if not self.category_id:
+            slug = f"cat-{uuid.uuid4().hex[:8]}"
+            category = await self.stub.CreateCategory(
+                catalog_pb2.CreateCategoryRequest(category=catalog_pb2.Category(slug=slug, name=slug)), metadata=ADMIN
+            )
+            self.category_id = category.id
+        product = catalog_pb2.Product(
+            name=f"Product {uuid.uuid4().hex[:8]}",
+            category_id=self.category_id,
+            status=catalog_pb2.PRODUCT_STATUS_ACTIVE,
+            channels=[catalog_pb2.CHANNEL_WEB],
+            variants=[catalog_pb2.Variant(sku=sku, title=f"Variant {sku}") for sku in skus],
+            returnable=returnable,
+        )
+        if window_days is not None:
+            product.return_window_days = window_days
+        created = await self.stub.CreateProduct(catalog_pb2.CreateProductRequest(product=product), metadata=ADMIN)
+        return created.id
+
+
+@dataclass
 class Shop:
     """The order service and its peers, with helpers that keep tests short."""
 
@@ -149,6 +180,7 @@ class Shop:
     settings: OrderSettings
     inventory: Inventory
     sandbox: Sandbox
+    catalog: Catalog | None = None
 
     # Helpers the test modules use (they cannot import this module: pytest imports it by path).
     fails = staticmethod(fails)
@@ -354,15 +386,26 @@ async def inventory(postgres: Postgres, nats_url: str) -> AsyncIterator[Inventor
 
 
 @pytest.fixture(scope="session")
-async def shop(order_database: str, nats_url: str, inventory: Inventory, sandbox: Sandbox) -> AsyncIterator[Shop]:
+async def catalog(postgres: Postgres, nats_url: str) -> AsyncIterator[Catalog]:
+    async with peer(build_catalog, CatalogSettings, postgres, nats_url) as runtime:
+        channel = grpc.aio.insecure_channel(grpc_address(runtime))
+        yield Catalog(runtime, catalog_pb2_grpc.CatalogServiceStub(channel))
+        await channel.close(grace=None)
+
+
+@pytest.fixture(scope="session")
+async def shop(
+    order_database: str, nats_url: str, inventory: Inventory, sandbox: Sandbox, catalog: Catalog
+) -> AsyncIterator[Shop]:
     settings = order_settings(
         order_database,
         nats_url,
         inventory_addr=grpc_address(inventory.runtime),
+        catalog_addr=grpc_address(catalog.runtime),
         payment_provider_url=sandbox.service.base_url,
     )
     async with running_order(settings) as (runtime, stub):
-        yield Shop(runtime, stub, settings, inventory, sandbox)
+        yield Shop(runtime, stub, settings, inventory, sandbox, catalog)
 
 
 @pytest.fixture
@@ -386,12 +429,13 @@ def start_order(shop: Shop, nats_url: str) -> StartOrder:
                 nats_url,
                 **{
                     "inventory_addr": shop.settings.inventory_addr,
+                    "catalog_addr": shop.settings.catalog_addr,
                     "payment_provider_url": shop.settings.payment_provider_url,
                     **overrides,
                 },
             )
             async with running_order(settings) as (runtime, stub):
-                yield Shop(runtime, stub, settings, shop.inventory, shop.sandbox)
+                yield Shop(runtime, stub, settings, shop.inventory, shop.sandbox, shop.catalog)
 
         return run()
 

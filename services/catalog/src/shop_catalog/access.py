@@ -1,5 +1,5 @@
 """Who may call which method of the catalog service (see shopkit.access): the gateway for its clients,
-the cart for the lines it prices, the operators' tooling for administration and reads."""
+the cart for the lines it prices, order for return terms, the operators' tooling for administration and reads."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ CALLERS: Callers = {
     "UpdateProduct": allow(GATEWAY, TOOLING),
     "DiscontinueProduct": allow(GATEWAY, TOOLING),
     "GetProduct": allow(GATEWAY, TOOLING),
-    "BatchGetVariants": allow("cart", GATEWAY, TOOLING),
+    # The cart prices its lines; order reads whether products may be returned.
+    "BatchGetVariants": allow("cart", "order", GATEWAY, TOOLING),
     "ListProducts": allow(GATEWAY, TOOLING),
     "SearchProducts": allow(GATEWAY, TOOLING),
     "CreateCategory": allow(GATEWAY, TOOLING),

@@ -339,6 +339,8 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
                     product_status=mapping.STATUS_TO_PROTO[item.product_status],
                     channels=[mapping.CHANNEL_TO_PROTO[c] for c in item.channels],
                     category_id=str(item.category_id),
+                    return_window_days=item.return_window_days,
+                    returnable=item.returnable,
                 )
             )
         return response

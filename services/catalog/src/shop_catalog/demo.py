@@ -246,7 +246,7 @@ def _product(rng: random.Random, number: int, category: str) -> dict[str, Any]:
         f"The {name} in {material}, {rng.choice(_PRAISE)}. "
         f"A {rng.choice(_ADJECTIVES).lower()} {noun.lower()} from {brand}, {rng.choice(_PRAISE)}."
     )
-    return {
+    product: dict[str, Any] = {
         "slug": f"{slugify(name)}-{number}",
         "name": name,
         "description": description,
@@ -257,6 +257,22 @@ def _product(rng: random.Random, number: int, category: str) -> dict[str, Any]:
         "status": "PRODUCT_STATUS_ACTIVE" if rng.random() < 0.9 else "PRODUCT_STATUS_DRAFT",
         "variants": variants,
     }
+    # Return terms by category (no random draw: the rest of the demo data stays as it was).
+    product.update(RETURN_TERMS.get(category, {}))
+    return product
+
+
+# Headphones are worn in the ear (not returnable); electronics have a shorter window, apparel a
+# longer one; everything else keeps the catalog's default (returnable within 30 days).
+RETURN_TERMS: dict[str, dict[str, Any]] = {
+    "headphones": {"returnable": False},
+    "speakers": {"return_window_days": 14},
+    "keyboards": {"return_window_days": 14},
+    "monitors": {"return_window_days": 14},
+    "t-shirts": {"return_window_days": 60},
+    "hoodies": {"return_window_days": 60},
+    "jeans": {"return_window_days": 60},
+}
 
 
 def to_jsonl(products: Sequence[dict[str, Any]]) -> list[str]:

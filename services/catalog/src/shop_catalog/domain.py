@@ -47,9 +47,26 @@ MAX_ATTRIBUTES = 50
 MAX_ATTRIBUTE_VALUE = 200
 MAX_VARIANTS = 100
 MAX_CATEGORY_DEPTH = 8
+# Returns: how long after delivery a product may come back, unless it is not returnable at all.
+DEFAULT_RETURN_WINDOW_DAYS = 30
+MAX_RETURN_WINDOW_DAYS = 365
 
 # Top-level product fields a client may change (the UpdateProduct field mask, event changed_fields).
-MUTABLE_FIELDS = ("slug", "name", "description", "brand", "category_id", "attributes", "channels", "status", "variants")
+MUTABLE_FIELDS = (
+    "slug",
+    "name",
+    "description",
+    "brand",
+    "category_id",
+    "attributes",
+    "channels",
+    "status",
+    "variants",
+    "return_window_days",
+    "returnable",
+)
+# Fields whose default leaves a product's content digest as it was before they existed.
+_DIGEST_DEFAULTS: dict[str, Any] = {"return_window_days": str(DEFAULT_RETURN_WINDOW_DAYS), "returnable": "True"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +102,8 @@ class ProductSpec:
     channels: tuple[Channel, ...] = ()
     status: ProductStatus = ProductStatus.DRAFT
     variants: tuple[Variant, ...] = ()
+    return_window_days: int = DEFAULT_RETURN_WINDOW_DAYS
+    returnable: bool = True
 
     @property
     def skus(self) -> list[str]:
@@ -188,6 +207,8 @@ def check_spec(spec: ProductSpec, prefix: str, violations: Violations) -> None:
     if spec.category_id is None and not spec.category_slug:
         violations.add(_join(prefix, "category_id"), "is required (or category_slug)")
     check_attributes(spec.attributes, _join(prefix, "attributes"), violations)
+    if not 0 <= spec.return_window_days <= MAX_RETURN_WINDOW_DAYS:
+        violations.add(_join(prefix, "return_window_days"), f"must be 0 to {MAX_RETURN_WINDOW_DAYS} days")
     if not spec.variants:
         violations.add(_join(prefix, "variants"), "at least one variant is required")
     elif len(spec.variants) > MAX_VARIANTS:
@@ -280,7 +301,11 @@ def facet_filter(attributes: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
 def content_hash(spec: ProductSpec) -> str:
     """A digest of everything a client controls: an import line identical to the stored product
     has the same digest and changes nothing."""
-    document = {name: _canonical_field(spec, name) for name in MUTABLE_FIELDS}
+    document = {
+        name: value
+        for name in MUTABLE_FIELDS
+        if (value := _canonical_field(spec, name)) != _DIGEST_DEFAULTS.get(name, object())
+    }
     raw = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(raw.encode()).hexdigest()
 

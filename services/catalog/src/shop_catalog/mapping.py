@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from shop.catalog.v1 import catalog_pb2
+from shop_catalog import domain
 from shop_catalog.domain import Category, Channel, Dimensions, Product, ProductSpec, ProductStatus, Variant
 from shopkit.errors import Violations
 
@@ -92,6 +93,10 @@ def spec_from_proto(message: catalog_pb2.Product, prefix: str, violations: Viola
         channels=tuple(channels),
         status=status or ProductStatus.DRAFT,
         variants=tuple(variant_from_proto(v) for v in message.variants),
+        return_window_days=(
+            message.return_window_days if message.HasField("return_window_days") else domain.DEFAULT_RETURN_WINDOW_DAYS
+        ),
+        returnable=message.returnable if message.HasField("returnable") else True,
     )
 
 
@@ -151,6 +156,8 @@ def product_to_proto(product: Product) -> catalog_pb2.Product:
         channels=[CHANNEL_TO_PROTO[c] for c in spec.channels],
         status=STATUS_TO_PROTO[spec.status],
         version=product.version,
+        return_window_days=spec.return_window_days,
+        returnable=spec.returnable,
     )
     for variant in spec.variants:
         _fill_variant(message.variants.add(), variant)

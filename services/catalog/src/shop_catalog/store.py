@@ -71,6 +71,8 @@ products = sa.Table(
     sa.Column("facets", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
     sa.Column("channels", ARRAY(sa.Text), nullable=False, server_default=sa.text("'{}'::text[]")),
     sa.Column("status", sa.Text, nullable=False),
+    sa.Column("return_window_days", sa.Integer, nullable=False, server_default=sa.text("30")),
+    sa.Column("returnable", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("version", sa.BigInteger, nullable=False, server_default=sa.text("1")),
     # Digest of the client-controlled content: an import skips products whose digest is unchanged.
     sa.Column("content_hash", sa.Text, nullable=False),
@@ -144,6 +146,8 @@ _PRODUCT_COLUMNS = [
     products.c.attributes,
     products.c.channels,
     products.c.status,
+    products.c.return_window_days,
+    products.c.returnable,
     products.c.version,
     products.c.created_at,
     products.c.updated_at,
@@ -198,6 +202,8 @@ def _product(row: Row, product_variants: Sequence[Variant]) -> Product:
         channels=tuple(map(Channel, row["channels"])),
         status=ProductStatus(row["status"]),
         variants=tuple(product_variants),
+        return_window_days=row["return_window_days"],
+        returnable=row["returnable"],
     )
     return Product(
         id=row["id"],
@@ -240,6 +246,8 @@ def product_values(product_id: uuid.UUID, spec: ProductSpec) -> dict[str, Any]:
         "facets": domain.facets(spec),
         "channels": [c.value for c in spec.channels],
         "status": spec.status.value,
+        "return_window_days": spec.return_window_days,
+        "returnable": spec.returnable,
         "content_hash": domain.content_hash(spec),
     }
 
@@ -484,6 +492,8 @@ class VariantWithProduct:
     product_status: ProductStatus
     channels: tuple[Channel, ...]
     category_id: uuid.UUID
+    return_window_days: int = domain.DEFAULT_RETURN_WINDOW_DAYS
+    returnable: bool = True
 
 
 async def variants_by_skus(conn: AsyncConnection, skus: Sequence[str]) -> dict[str, VariantWithProduct]:
@@ -496,6 +506,8 @@ async def variants_by_skus(conn: AsyncConnection, skus: Sequence[str]) -> dict[s
             products.c.status.label("product_status"),
             products.c.channels,
             products.c.category_id,
+            products.c.return_window_days,
+            products.c.returnable,
         )
         .select_from(variants.join(products, products.c.id == variants.c.product_id))
         .where(variants.c.sku == sa.any_(sa.bindparam("skus", type_=ARRAY(sa.Text)))),
@@ -510,6 +522,8 @@ async def variants_by_skus(conn: AsyncConnection, skus: Sequence[str]) -> dict[s
             product_status=ProductStatus(row["product_status"]),
             channels=tuple(map(Channel, row["channels"])),
             category_id=row["category_id"],
+            return_window_days=row["return_window_days"],
+            returnable=row["returnable"],
         )
         for row in rows.mappings()
     }

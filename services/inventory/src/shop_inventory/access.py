@@ -1,6 +1,6 @@
 """Who may call which method of the inventory service (see shopkit.access): the gateway for its
-clients, the cart for availability, checkout for reservations, order for releases and restocks, the
-operators' tooling for administration and reads."""
+clients, the cart for availability, checkout for reservations, order for releases, restocks and the
+reservations of exchanges, the operators' tooling for administration and reads."""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ CALLERS: Callers = {
     "SetLowStockThresholds": allow(GATEWAY, TOOLING),
     "GetStockLevels": allow(GATEWAY, TOOLING),
     "GetAvailability": allow("cart", GATEWAY, TOOLING),
-    # Steps of a checkout's saga and of an order's compensation.
-    "Reserve": allow("checkout"),
-    "Commit": allow("checkout"),
+    # Steps of a checkout's saga and of an order's compensation; order takes the stock of an
+    # exchange's replacement order.
+    "Reserve": allow("checkout", "order"),
+    "Commit": allow("checkout", "order"),
     "Release": allow("checkout", "order"),
     "GetReservation": allow("order", TOOLING),
 }

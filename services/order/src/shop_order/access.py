@@ -7,13 +7,19 @@ from __future__ import annotations
 from shopkit.access import GATEWAY, TOOLING, Callers, allow
 
 CALLERS: Callers = {
-    "GetOrder": allow("checkout", GATEWAY, TOOLING),
+    "GetOrder": allow("checkout", "notifications", GATEWAY, TOOLING),
     "ListOrders": allow(GATEWAY, TOOLING),
     "CancelOrder": allow("checkout", GATEWAY, TOOLING),
     "ApproveOrder": allow(GATEWAY, TOOLING),
     "RejectOrder": allow(GATEWAY, TOOLING),
     "FulfilOrder": allow(GATEWAY, TOOLING),
     "RefundOrder": allow(GATEWAY, TOOLING),
+    # Returns: customers (their own orders) and store staff through the gateway.
+    "RequestReturn": allow(GATEWAY, TOOLING),
+    "ReceiveReturn": allow(GATEWAY, TOOLING),
+    "InspectReturn": allow(GATEWAY, TOOLING),
+    "GetReturn": allow(GATEWAY, TOOLING),
+    "ListReturns": allow(GATEWAY, TOOLING),
     # Steps of a checkout's saga.
     "CreateOrder": allow("checkout"),
     "ReleaseFraudHold": allow("checkout"),

@@ -1,5 +1,6 @@
 """The effect worker: performs the calls committed decisions owe the payment provider (capture,
-void, refund) and inventory (give the stock of a cancelled order back).
+void, refund) and inventory (give the stock of a cancelled order back, restock returned units,
+take the stock of an exchange's replacement order).
 
 A decision records each effect in the order's transaction (table order_effects), so a crash never
 loses one. The worker claims one due effect at a time with FOR UPDATE SKIP LOCKED (replicas share
@@ -157,6 +158,10 @@ class EffectWorker:
             return await self.payments.void(authorisation, key)
         if kind is EffectKind.REFUND:
             return await self.payments.refund(authorisation, effect.amount, key)
+        if kind is EffectKind.RESTOCK:
+            return await self.stock.restock(effect.payload, key)
+        if kind is EffectKind.RESERVE_STOCK:
+            return await self.stock.reserve_and_commit(effect.reservation_id, effect.payload)
         return await self.stock.give_back(effect.reservation_id, key)
 
     async def _apply(

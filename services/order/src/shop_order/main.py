@@ -9,10 +9,12 @@ from pathlib import Path
 
 from shop.order.v1 import order_pb2, order_pb2_grpc
 from shop_order import access, store
-from shop_order.api import OrderServicer
+from shop_order.catalog_terms import CatalogTerms
 from shop_order.effects import EffectWorker
 from shop_order.operations import Orders
 from shop_order.payments import PaymentProvider
+from shop_order.return_api import Servicer
+from shop_order.return_operations import Returns
 from shop_order.settings import OrderSettings
 from shop_order.stock import StockReturner
 from shopkit.cli import service_cli
@@ -37,9 +39,10 @@ async def build(settings: OrderSettings) -> Runtime:
         poll_interval=settings.effects_poll_interval_seconds,
     )
     orders.effects = worker
+    catalog = CatalogTerms(settings.catalog_addr, settings.default_call_timeout_seconds, runtime.service.tls)
     runtime.service.add_servicer(
         order_pb2_grpc.add_OrderServiceServicer_to_server,
-        OrderServicer(orders),
+        Servicer(orders, Returns(orders, catalog)),
         order_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name,
         access.CALLERS,
     )
@@ -56,6 +59,7 @@ async def build(settings: OrderSettings) -> Runtime:
         )
     runtime.service.on_stop(payments.close)
     runtime.service.on_stop(stock.close)
+    runtime.service.on_stop(catalog.close)
     return runtime
 
 

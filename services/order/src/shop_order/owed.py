@@ -32,6 +32,7 @@ class OwedEffect:
     attempts: int
     last_error: str
     trace_headers: dict[str, str]
+    payload: dict[str, Any]  # what the call needs beyond its order (restock entries, lines to reserve)
     created_at: datetime  # when the order's decision owed it
     authorisation_id: str  # of its order
     reservation_id: str  # of its order
@@ -49,6 +50,7 @@ _COLUMNS = (
     order_effects.c.attempts,
     order_effects.c.last_error,
     order_effects.c.trace_headers,
+    order_effects.c.payload,
     order_effects.c.created_at,
     orders.c.authorisation_id,
     orders.c.reservation_id,

@@ -12,6 +12,9 @@ class OrderSettings(ServiceSettings):
     grpc_port: int = Field(50056, description="gRPC port")
     metrics_port: int = Field(9106, description="Prometheus /metrics port; 0 disables it")
     inventory_addr: str = Field("localhost:50055", description="gRPC address of the inventory service")
+    catalog_addr: str = Field(
+        "localhost:50051", description="gRPC address of the catalog service (return windows, returnable products)"
+    )
     payment_provider_url: str = Field("http://localhost:8090", description="base URL of the payment provider (sandbox)")
     payment_provider_timeout_seconds: float = Field(
         5.0, gt=0, description="timeout of one HTTP call to the payment provider"

@@ -1,4 +1,5 @@
-"""Giving a cancelled order's stock back to inventory.
+"""Giving a cancelled order's stock back to inventory; restocking returned units; reserving and
+committing the stock of an exchange's replacement order.
 
 An active reservation (a held order, or a confirmed one whose checkout had not committed it yet) is
 released. A committed one has already left the stock, but nothing of a cancelled order shipped, so
@@ -6,6 +7,9 @@ its allocations are restocked where they were taken from; the restock id makes t
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 import grpc
 
@@ -79,6 +83,46 @@ class StockReturner:
             info = parse_rpc_error(error)
             return _failure(info.code, f"restock: {info.code.name} {info.reason} {info.message}")
         return Outcome(True, reference=f"restocked:{key}")
+
+    async def restock(self, payload: Mapping[str, Any], key: str) -> Outcome:
+        """Put a return's accepted sellable units back where they were received (restock id `key`:
+        inventory applies it once)."""
+        entries = [
+            inventory_pb2.RestockEntry(sku=e["sku"], location_id=e["location_id"], quantity=int(e["quantity"]))
+            for e in payload.get("entries", [])
+        ]
+        if not entries:
+            return Outcome(True, reference="nothing-to-restock")
+        try:
+            await self.stub.Restock(
+                inventory_pb2.RestockRequest(restock_id=key, entries=entries, reason=str(payload.get("reason", ""))),
+                metadata=SERVICE,
+            )
+        except grpc.aio.AioRpcError as error:
+            info = parse_rpc_error(error)
+            return _failure(info.code, f"restock: {info.code.name} {info.reason} {info.message}")
+        return Outcome(True, reference=f"restocked:{key}")
+
+    async def reserve_and_commit(self, reservation_id: str, payload: Mapping[str, Any]) -> Outcome:
+        """Take a replacement order's stock: Reserve under its reservation id (a repeat returns the same
+        reservation), then Commit it (committing a committed one is a no-op)."""
+        request = inventory_pb2.ReserveRequest(
+            reservation_id=reservation_id,
+            lines=[inventory_pb2.ReservationLine(sku=x["sku"], quantity=int(x["quantity"])) for x in payload["lines"]],
+            allow_split=True,
+        )
+        if payload.get("store_id"):
+            request.pickup.store_id = str(payload["store_id"])
+            request.allow_split = False
+        else:
+            request.ship.country = str(payload.get("country", ""))
+        try:
+            await self.stub.Reserve(request, metadata=SERVICE)
+            await self.stub.Commit(inventory_pb2.CommitRequest(reservation_id=reservation_id), metadata=SERVICE)
+        except grpc.aio.AioRpcError as error:
+            info = parse_rpc_error(error)
+            return _failure(info.code, f"reserve: {info.code.name} {info.reason} {info.message}")
+        return Outcome(True, reference=f"committed:{reservation_id}")
 
 
 def _failure(code: grpc.StatusCode, error: str) -> Outcome:

@@ -83,6 +83,7 @@ orders = sa.Table(
     sa.Column("discount_total", sa.BigInteger, nullable=False),
     sa.Column("shipping_total", sa.BigInteger, nullable=False),
     sa.Column("tax_total", sa.BigInteger, nullable=False),
+    sa.Column("tax_included", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("total", sa.BigInteger, nullable=False),
     sa.Column("coupon_code", sa.Text, nullable=False, server_default=""),
     sa.Column("ship_to", JSONB(none_as_null=True)),  # NULL for pickup, not JSON null
@@ -149,7 +150,9 @@ order_lines = sa.Table(
     sa.Column("line_total", sa.BigInteger, nullable=False),
     sa.Column("fulfilled_quantity", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("refunded_quantity", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("tax", sa.BigInteger, nullable=False, server_default="0"),
     sa.CheckConstraint("quantity >= 1", name="quantity"),
+    sa.CheckConstraint("tax >= 0", name="tax"),
     sa.CheckConstraint("fulfilled_quantity BETWEEN 0 AND quantity", name="fulfilled_quantity"),
     sa.CheckConstraint("refunded_quantity BETWEEN 0 AND fulfilled_quantity", name="refunded_quantity"),
     sa.CheckConstraint("unit_price >= 0 AND discount >= 0", name="prices"),
@@ -225,6 +228,8 @@ order_effects = sa.Table(
     sa.Column("reference", sa.Text, nullable=False, server_default=""),
     # The trace context of the decision that owes the effect: the worker's call continues its trace.
     sa.Column("trace_headers", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    # What an effect needs beyond its order (a return's restock entries, a replacement's stock to reserve).
+    sa.Column("payload", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
     sa.CheckConstraint(_in("kind", [k.value for k in EffectKind]), name="kind"),
@@ -290,6 +295,7 @@ def order_from_row(
             money(row["shipping_total"]),
             money(row["tax_total"]),
             money(row["total"]),
+            row["tax_included"],
         ),
         fulfilment_method=FulfilmentMethod(
             ship_to=None if row["ship_to"] is None else _address(row["ship_to"]), store_id=row["pickup_store_id"] or ""
@@ -363,6 +369,7 @@ def insert_values(order: Order) -> dict[str, Any]:
         "shipping_total": totals.shipping_total.amount,
         "tax_total": totals.tax_total.amount,
         "total": totals.total.amount,
+        "tax_included": totals.tax_included,
         "coupon_code": order.coupon_code,
         "ship_to": None if method.ship_to is None else _address_json(method.ship_to),
         "pickup_store_id": method.store_id or None,

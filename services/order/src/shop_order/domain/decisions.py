@@ -137,6 +137,10 @@ class _Steps:
         return Decision(self.order, tuple(self.entries), tuple(self.effects), **extra)
 
 
+# The step builder for the decisions of other domain modules (returns).
+Steps = _Steps
+
+
 # --- access ------------------------------------------------------------------------------------
 
 

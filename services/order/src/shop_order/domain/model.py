@@ -72,6 +72,10 @@ class Change(StrEnum):
     FULFILLED = "fulfilled"
     REFUNDED = "refunded"
     COMPLETED = "completed"
+    RETURN_REQUESTED = "return_requested"
+    RETURN_RECEIVED = "return_received"
+    RETURN_INSPECTED = "return_inspected"
+    EXCHANGED = "exchanged"
 
 
 class EffectKind(StrEnum):
@@ -81,11 +85,13 @@ class EffectKind(StrEnum):
     VOID = "void"
     REFUND = "refund"
     RELEASE_STOCK = "release_stock"
+    RESTOCK = "restock"  # accepted sellable units of a return, at its receiving location
+    RESERVE_STOCK = "reserve_stock"  # an exchange's replacement order: reserve and commit its stock
 
     @property
     def target(self) -> str:
         """Effects on one target run in the order they were recorded (a refund after its capture)."""
-        return "inventory" if self is EffectKind.RELEASE_STOCK else "payment"
+        return "payment" if self in (EffectKind.CAPTURE, EffectKind.VOID, EffectKind.REFUND) else "inventory"
 
 
 # ErrorInfo reasons callers can branch on.
@@ -140,6 +146,7 @@ class Line:
     line_total: Money
     fulfilled_quantity: int = 0
     refunded_quantity: int = 0
+    tax: int = 0  # the line's tax in minor units: added to the total, or contained in line_total (tax_included)
 
     @property
     def unfulfilled(self) -> int:
@@ -157,6 +164,7 @@ class Totals:
     shipping_total: Money
     tax_total: Money
     total: Money
+    tax_included: bool = False  # prices include the tax (EU VAT): tax_total is part of total, not added to it
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,6 +334,9 @@ def order_fingerprint(currency: str, lines: tuple[Line, ...], totals: Totals) ->
                 totals.shipping_total.amount,
                 totals.tax_total.amount,
                 totals.total.amount,
+                # Only when set: orders placed before tax existed keep their fingerprints.
+                *([True] if totals.tax_included else []),
+                *([[line.tax for line in lines]] if any(line.tax for line in lines) else []),
             ],
         }
     )

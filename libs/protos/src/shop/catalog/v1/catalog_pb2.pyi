@@ -221,6 +221,8 @@ class Product(_message.Message):
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     DISCONTINUED_AT_FIELD_NUMBER: _builtins.int
+    RETURN_WINDOW_DAYS_FIELD_NUMBER: _builtins.int
+    RETURNABLE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """output only; UUID"""
     slug: _builtins.str
@@ -240,6 +242,10 @@ class Product(_message.Message):
     """on create: draft (default) or active"""
     version: _builtins.int
     """output only; increases with every change"""
+    return_window_days: _builtins.int
+    """days after delivery a customer may return it, 0-365; unset: 30"""
+    returnable: _builtins.bool
+    """false for goods that cannot be returned (e.g. hygiene); unset: true"""
     @_builtins.property
     def attributes(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """product-level attributes used for filters, e.g. material=cotton"""
@@ -283,12 +289,21 @@ class Product(_message.Message):
         created_at: _timestamp_pb2.Timestamp | None = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
         discontinued_at: _timestamp_pb2.Timestamp | None = ...,
+        return_window_days: _builtins.int | None = ...,
+        returnable: _builtins.bool | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "discontinued_at", b"discontinued_at", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_return_window_days", b"_return_window_days", "_returnable", b"_returnable", "created_at", b"created_at", "discontinued_at", b"discontinued_at", "return_window_days", b"return_window_days", "returnable", b"returnable", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "brand", b"brand", "category_id", b"category_id", "category_path", b"category_path", "category_slug", b"category_slug", "channels", b"channels", "created_at", b"created_at", "description", b"description", "discontinued_at", b"discontinued_at", "id", b"id", "name", b"name", "slug", b"slug", "status", b"status", "updated_at", b"updated_at", "variants", b"variants", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_return_window_days", b"_return_window_days", "_returnable", b"_returnable", "attributes", b"attributes", "brand", b"brand", "category_id", b"category_id", "category_path", b"category_path", "category_slug", b"category_slug", "channels", b"channels", "created_at", b"created_at", "description", b"description", "discontinued_at", b"discontinued_at", "id", b"id", "name", b"name", "return_window_days", b"return_window_days", "returnable", b"returnable", "slug", b"slug", "status", b"status", "updated_at", b"updated_at", "variants", b"variants", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__return_window_days: _TypeAlias = _typing.Literal["return_window_days"]  # noqa: Y015
+    _WhichOneofArgType__return_window_days: _TypeAlias = _typing.Literal["_return_window_days", b"_return_window_days"]  # noqa: Y015
+    _WhichOneofReturnType__returnable: _TypeAlias = _typing.Literal["returnable"]  # noqa: Y015
+    _WhichOneofArgType__returnable: _TypeAlias = _typing.Literal["_returnable", b"_returnable"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__return_window_days) -> _WhichOneofReturnType__return_window_days | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__returnable) -> _WhichOneofReturnType__returnable | None: ...
 
 Global___Product: _TypeAlias = Product  # noqa: Y015
 
@@ -400,7 +415,8 @@ class UpdateProductRequest(_message.Message):
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
     EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
     expected_version: _builtins.int
-    """category_id, category_slug, attributes, channels, status, variants
+    """category_id, category_slug, attributes, channels, status, variants,
+    return_window_days, returnable
     required: the version the caller read
     """
     @_builtins.property
@@ -507,11 +523,17 @@ class VariantView(_message.Message):
     PRODUCT_STATUS_FIELD_NUMBER: _builtins.int
     CHANNELS_FIELD_NUMBER: _builtins.int
     CATEGORY_ID_FIELD_NUMBER: _builtins.int
+    RETURN_WINDOW_DAYS_FIELD_NUMBER: _builtins.int
+    RETURNABLE_FIELD_NUMBER: _builtins.int
     product_id: _builtins.str
     product_slug: _builtins.str
     product_name: _builtins.str
     product_status: Global___ProductStatus.ValueType
     category_id: _builtins.str
+    return_window_days: _builtins.int
+    """the product's return window in days"""
+    returnable: _builtins.bool
+    """whether the product may be returned at all"""
     @_builtins.property
     def variant(self) -> Global___Variant: ...
     @_builtins.property
@@ -528,10 +550,12 @@ class VariantView(_message.Message):
         product_status: Global___ProductStatus.ValueType = ...,
         channels: _abc.Iterable[Global___Channel.ValueType] | None = ...,
         category_id: _builtins.str = ...,
+        return_window_days: _builtins.int = ...,
+        returnable: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["variant", b"variant"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["category_id", b"category_id", "channels", b"channels", "product_id", b"product_id", "product_name", b"product_name", "product_slug", b"product_slug", "product_status", b"product_status", "variant", b"variant"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["category_id", b"category_id", "channels", b"channels", "product_id", b"product_id", "product_name", b"product_name", "product_slug", b"product_slug", "product_status", b"product_status", "return_window_days", b"return_window_days", "returnable", b"returnable", "variant", b"variant"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -310,3 +310,127 @@ class OrderStatusChanged(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___OrderStatusChanged: _TypeAlias = OrderStatusChanged  # noqa: Y015
+
+@_typing.final
+class ReturnRequested(_message.Message):
+    """Subject: shop.order.return_requested
+    Published when a customer (or staff for them) starts a return.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    META_FIELD_NUMBER: _builtins.int
+    ORDER_RETURN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def meta(self) -> _common_pb2.EventMeta:
+        """aggregate_id is the order id"""
+
+    @_builtins.property
+    def order_return(self) -> _order_pb2.Return:
+        """carries order number, email and lines"""
+
+    def __init__(
+        self,
+        *,
+        meta: _common_pb2.EventMeta | None = ...,
+        order_return: _order_pb2.Return | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta", "order_return", b"order_return"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta", "order_return", b"order_return"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReturnRequested: _TypeAlias = ReturnRequested  # noqa: Y015
+
+@_typing.final
+class ReturnReceived(_message.Message):
+    """Subject: shop.order.return_received
+    Published when the goods of a return arrived at a location: what a "return received" mail
+    needs is in `return` (order number, email, lines, where it was received).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    META_FIELD_NUMBER: _builtins.int
+    ORDER_RETURN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def meta(self) -> _common_pb2.EventMeta:
+        """aggregate_id is the order id"""
+
+    @_builtins.property
+    def order_return(self) -> _order_pb2.Return: ...
+    def __init__(
+        self,
+        *,
+        meta: _common_pb2.EventMeta | None = ...,
+        order_return: _order_pb2.Return | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta", "order_return", b"order_return"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta", "order_return", b"order_return"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReturnReceived: _TypeAlias = ReturnReceived  # noqa: Y015
+
+@_typing.final
+class ReturnInspected(_message.Message):
+    """Subject: shop.order.return_inspected
+    Published when a return was inspected: accepted (sellable, unsellable) and rejected units.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    META_FIELD_NUMBER: _builtins.int
+    ORDER_RETURN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def meta(self) -> _common_pb2.EventMeta:
+        """aggregate_id is the order id"""
+
+    @_builtins.property
+    def order_return(self) -> _order_pb2.Return: ...
+    def __init__(
+        self,
+        *,
+        meta: _common_pb2.EventMeta | None = ...,
+        order_return: _order_pb2.Return | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta", "order_return", b"order_return"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta", "order_return", b"order_return"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReturnInspected: _TypeAlias = ReturnInspected  # noqa: Y015
+
+@_typing.final
+class ReturnRefunded(_message.Message):
+    """Subject: shop.order.return_refunded
+    Published when the accepted amount of a return was refunded (shop.order.refunded follows for
+    the order's refund), or when its accepted units were exchanged (exchange_order_id set).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    META_FIELD_NUMBER: _builtins.int
+    ORDER_RETURN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def meta(self) -> _common_pb2.EventMeta:
+        """aggregate_id is the order id"""
+
+    @_builtins.property
+    def order_return(self) -> _order_pb2.Return: ...
+    def __init__(
+        self,
+        *,
+        meta: _common_pb2.EventMeta | None = ...,
+        order_return: _order_pb2.Return | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta", "order_return", b"order_return"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta", "order_return", b"order_return"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReturnRefunded: _TypeAlias = ReturnRefunded  # noqa: Y015

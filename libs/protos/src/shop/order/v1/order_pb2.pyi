@@ -235,6 +235,14 @@ class _OrderChangeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_OrderChan
     ORDER_CHANGE_REFUNDED: _OrderChange.ValueType  # 9
     """a refund was recorded"""
     ORDER_CHANGE_COMPLETED: _OrderChange.ValueType  # 10
+    ORDER_CHANGE_RETURN_REQUESTED: _OrderChange.ValueType  # 11
+    """a return was started"""
+    ORDER_CHANGE_RETURN_RECEIVED: _OrderChange.ValueType  # 12
+    """its goods arrived at a location"""
+    ORDER_CHANGE_RETURN_INSPECTED: _OrderChange.ValueType  # 13
+    """its goods were inspected (a refund or exchange follows)"""
+    ORDER_CHANGE_EXCHANGED: _OrderChange.ValueType  # 14
+    """a replacement order was created for accepted units"""
 
 class OrderChange(_OrderChange, metaclass=_OrderChangeEnumTypeWrapper):
     """What a history entry records."""
@@ -252,6 +260,14 @@ ORDER_CHANGE_FULFILLED: OrderChange.ValueType  # 8
 ORDER_CHANGE_REFUNDED: OrderChange.ValueType  # 9
 """a refund was recorded"""
 ORDER_CHANGE_COMPLETED: OrderChange.ValueType  # 10
+ORDER_CHANGE_RETURN_REQUESTED: OrderChange.ValueType  # 11
+"""a return was started"""
+ORDER_CHANGE_RETURN_RECEIVED: OrderChange.ValueType  # 12
+"""its goods arrived at a location"""
+ORDER_CHANGE_RETURN_INSPECTED: OrderChange.ValueType  # 13
+"""its goods were inspected (a refund or exchange follows)"""
+ORDER_CHANGE_EXCHANGED: OrderChange.ValueType  # 14
+"""a replacement order was created for accepted units"""
 Global___OrderChange: _TypeAlias = OrderChange  # noqa: Y015
 
 class _OrderView:
@@ -321,6 +337,99 @@ APPROVAL_STATUS_PENDING: ApprovalStatus.ValueType  # 2
 APPROVAL_STATUS_APPROVED: ApprovalStatus.ValueType  # 3
 APPROVAL_STATUS_REJECTED: ApprovalStatus.ValueType  # 4
 Global___ApprovalStatus: _TypeAlias = ApprovalStatus  # noqa: Y015
+
+class _ReturnStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ReturnStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ReturnStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RETURN_STATUS_UNSPECIFIED: _ReturnStatus.ValueType  # 0
+    RETURN_STATUS_REQUESTED: _ReturnStatus.ValueType  # 1
+    """the customer started it; the goods are on their way"""
+    RETURN_STATUS_RECEIVED: _ReturnStatus.ValueType  # 2
+    """the goods arrived at receiving_location_id"""
+    RETURN_STATUS_INSPECTED: _ReturnStatus.ValueType  # 3
+    """inspected; the outcome follows in the same step"""
+    RETURN_STATUS_REFUNDED: _ReturnStatus.ValueType  # 4
+    """the accepted amount was refunded to the original payment"""
+    RETURN_STATUS_CLOSED: _ReturnStatus.ValueType  # 5
+    """nothing was accepted: nothing is refunded"""
+    RETURN_STATUS_EXCHANGED: _ReturnStatus.ValueType  # 6
+    """the accepted units were replaced by exchange_order_id"""
+
+class ReturnStatus(_ReturnStatus, metaclass=_ReturnStatusEnumTypeWrapper):
+    """---------------------------------------------------------------------------------------------
+    Returns
+
+    Where a return stands. REQUESTED -> RECEIVED -> INSPECTED -> REFUNDED | EXCHANGED | CLOSED;
+    INSPECTED is left in the same step that enters it (it shows in the history).
+    """
+
+RETURN_STATUS_UNSPECIFIED: ReturnStatus.ValueType  # 0
+RETURN_STATUS_REQUESTED: ReturnStatus.ValueType  # 1
+"""the customer started it; the goods are on their way"""
+RETURN_STATUS_RECEIVED: ReturnStatus.ValueType  # 2
+"""the goods arrived at receiving_location_id"""
+RETURN_STATUS_INSPECTED: ReturnStatus.ValueType  # 3
+"""inspected; the outcome follows in the same step"""
+RETURN_STATUS_REFUNDED: ReturnStatus.ValueType  # 4
+"""the accepted amount was refunded to the original payment"""
+RETURN_STATUS_CLOSED: ReturnStatus.ValueType  # 5
+"""nothing was accepted: nothing is refunded"""
+RETURN_STATUS_EXCHANGED: ReturnStatus.ValueType  # 6
+"""the accepted units were replaced by exchange_order_id"""
+Global___ReturnStatus: _TypeAlias = ReturnStatus  # noqa: Y015
+
+class _ReturnMethod:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ReturnMethodEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ReturnMethod.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RETURN_METHOD_UNSPECIFIED: _ReturnMethod.ValueType  # 0
+    RETURN_METHOD_MAIL: _ReturnMethod.ValueType  # 1
+    """sent to a warehouse"""
+    RETURN_METHOD_STORE: _ReturnMethod.ValueType  # 2
+    """brought to a store (store_id)"""
+
+class ReturnMethod(_ReturnMethod, metaclass=_ReturnMethodEnumTypeWrapper):
+    """How the goods come back."""
+
+RETURN_METHOD_UNSPECIFIED: ReturnMethod.ValueType  # 0
+RETURN_METHOD_MAIL: ReturnMethod.ValueType  # 1
+"""sent to a warehouse"""
+RETURN_METHOD_STORE: ReturnMethod.ValueType  # 2
+"""brought to a store (store_id)"""
+Global___ReturnMethod: _TypeAlias = ReturnMethod  # noqa: Y015
+
+class _ReturnReason:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ReturnReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ReturnReason.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RETURN_REASON_UNSPECIFIED: _ReturnReason.ValueType  # 0
+    RETURN_REASON_CHANGED_MIND: _ReturnReason.ValueType  # 1
+    RETURN_REASON_WRONG_SIZE: _ReturnReason.ValueType  # 2
+    RETURN_REASON_DAMAGED: _ReturnReason.ValueType  # 3
+    RETURN_REASON_DEFECTIVE: _ReturnReason.ValueType  # 4
+    RETURN_REASON_WRONG_ITEM: _ReturnReason.ValueType  # 5
+    RETURN_REASON_OTHER: _ReturnReason.ValueType  # 6
+
+class ReturnReason(_ReturnReason, metaclass=_ReturnReasonEnumTypeWrapper):
+    """Why the customer returns the goods. DAMAGED, DEFECTIVE and WRONG_ITEM are the shop's fault:
+    their shipping is refunded too.
+    """
+
+RETURN_REASON_UNSPECIFIED: ReturnReason.ValueType  # 0
+RETURN_REASON_CHANGED_MIND: ReturnReason.ValueType  # 1
+RETURN_REASON_WRONG_SIZE: ReturnReason.ValueType  # 2
+RETURN_REASON_DAMAGED: ReturnReason.ValueType  # 3
+RETURN_REASON_DEFECTIVE: ReturnReason.ValueType  # 4
+RETURN_REASON_WRONG_ITEM: ReturnReason.ValueType  # 5
+RETURN_REASON_OTHER: ReturnReason.ValueType  # 6
+Global___ReturnReason: _TypeAlias = ReturnReason  # noqa: Y015
 
 @_typing.final
 class OrderLine(_message.Message):
@@ -1479,3 +1588,456 @@ class RefundOrderResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RefundOrderResponse: _TypeAlias = RefundOrderResponse  # noqa: Y015
+
+@_typing.final
+class ReturnLineRequest(_message.Message):
+    """A line of a return request."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINE_ID_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    EXCHANGE_SKU_FIELD_NUMBER: _builtins.int
+    line_id: _builtins.str
+    """required: a line of the order"""
+    quantity: _builtins.int
+    """required, >= 1: at most fulfilled minus already returned or being returned"""
+    exchange_sku: _builtins.str
+    """exchange only: the replacement SKU (another variant, or the same SKU); empty: refund"""
+    def __init__(
+        self,
+        *,
+        line_id: _builtins.str = ...,
+        quantity: _builtins.int = ...,
+        exchange_sku: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exchange_sku", b"exchange_sku", "line_id", b"line_id", "quantity", b"quantity"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReturnLineRequest: _TypeAlias = ReturnLineRequest  # noqa: Y015
+
+@_typing.final
+class ReturnLine(_message.Message):
+    """A line of a return and what became of its units."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINE_ID_FIELD_NUMBER: _builtins.int
+    SKU_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    REQUESTED_QUANTITY_FIELD_NUMBER: _builtins.int
+    ACCEPTED_SELLABLE_FIELD_NUMBER: _builtins.int
+    ACCEPTED_UNSELLABLE_FIELD_NUMBER: _builtins.int
+    REJECTED_FIELD_NUMBER: _builtins.int
+    EXCHANGE_SKU_FIELD_NUMBER: _builtins.int
+    REFUND_AMOUNT_FIELD_NUMBER: _builtins.int
+    line_id: _builtins.str
+    sku: _builtins.str
+    name: _builtins.str
+    requested_quantity: _builtins.int
+    accepted_sellable: _builtins.int
+    """restocked at the receiving location"""
+    accepted_unsellable: _builtins.int
+    """taken back, written off (recorded, not made available)"""
+    rejected: _builtins.int
+    """sent back to the customer, not refunded"""
+    exchange_sku: _builtins.str
+    @_builtins.property
+    def refund_amount(self) -> _common_pb2.Money:
+        """what the accepted units of this line refund"""
+
+    def __init__(
+        self,
+        *,
+        line_id: _builtins.str = ...,
+        sku: _builtins.str = ...,
+        name: _builtins.str = ...,
+        requested_quantity: _builtins.int = ...,
+        accepted_sellable: _builtins.int = ...,
+        accepted_unsellable: _builtins.int = ...,
+        rejected: _builtins.int = ...,
+        exchange_sku: _builtins.str = ...,
+        refund_amount: _common_pb2.Money | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["refund_amount", b"refund_amount"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted_sellable", b"accepted_sellable", "accepted_unsellable", b"accepted_unsellable", "exchange_sku", b"exchange_sku", "line_id", b"line_id", "name", b"name", "refund_amount", b"refund_amount", "rejected", b"rejected", "requested_quantity", b"requested_quantity", "sku", b"sku"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReturnLine: _TypeAlias = ReturnLine  # noqa: Y015
+
+@_typing.final
+class Return(_message.Message):
+    """A return (RMA) of some units of an order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RETURN_ID_FIELD_NUMBER: _builtins.int
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    ORDER_NUMBER_FIELD_NUMBER: _builtins.int
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
+    STORE_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    LINES_FIELD_NUMBER: _builtins.int
+    RECEIVING_LOCATION_ID_FIELD_NUMBER: _builtins.int
+    REFUND_AMOUNT_FIELD_NUMBER: _builtins.int
+    SHIPPING_REFUND_FIELD_NUMBER: _builtins.int
+    REFUND_ID_FIELD_NUMBER: _builtins.int
+    EXCHANGE_ORDER_ID_FIELD_NUMBER: _builtins.int
+    REQUESTED_AT_FIELD_NUMBER: _builtins.int
+    RECEIVED_AT_FIELD_NUMBER: _builtins.int
+    INSPECTED_AT_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    return_id: _builtins.str
+    """UUID"""
+    order_id: _builtins.str
+    order_number: _builtins.str
+    customer_id: _builtins.str
+    email: _builtins.str
+    status: Global___ReturnStatus.ValueType
+    method: Global___ReturnMethod.ValueType
+    store_id: _builtins.str
+    """method STORE: where the customer brings it"""
+    reason: Global___ReturnReason.ValueType
+    note: _builtins.str
+    receiving_location_id: _builtins.str
+    """set when received"""
+    refund_id: _builtins.str
+    """the order's refund (Refund.refund_id) when refunded"""
+    exchange_order_id: _builtins.str
+    """the replacement order, when exchanged"""
+    version: _builtins.int
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReturnLine]: ...
+    @_builtins.property
+    def refund_amount(self) -> _common_pb2.Money:
+        """set when inspected: lines plus shipping"""
+
+    @_builtins.property
+    def shipping_refund(self) -> _common_pb2.Money: ...
+    @_builtins.property
+    def requested_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def received_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def inspected_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        return_id: _builtins.str = ...,
+        order_id: _builtins.str = ...,
+        order_number: _builtins.str = ...,
+        customer_id: _builtins.str = ...,
+        email: _builtins.str = ...,
+        status: Global___ReturnStatus.ValueType = ...,
+        method: Global___ReturnMethod.ValueType = ...,
+        store_id: _builtins.str = ...,
+        reason: Global___ReturnReason.ValueType = ...,
+        note: _builtins.str = ...,
+        lines: _abc.Iterable[Global___ReturnLine] | None = ...,
+        receiving_location_id: _builtins.str = ...,
+        refund_amount: _common_pb2.Money | None = ...,
+        shipping_refund: _common_pb2.Money | None = ...,
+        refund_id: _builtins.str = ...,
+        exchange_order_id: _builtins.str = ...,
+        requested_at: _timestamp_pb2.Timestamp | None = ...,
+        received_at: _timestamp_pb2.Timestamp | None = ...,
+        inspected_at: _timestamp_pb2.Timestamp | None = ...,
+        version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["inspected_at", b"inspected_at", "received_at", b"received_at", "refund_amount", b"refund_amount", "requested_at", b"requested_at", "shipping_refund", b"shipping_refund"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "email", b"email", "exchange_order_id", b"exchange_order_id", "inspected_at", b"inspected_at", "lines", b"lines", "method", b"method", "note", b"note", "order_id", b"order_id", "order_number", b"order_number", "reason", b"reason", "received_at", b"received_at", "receiving_location_id", b"receiving_location_id", "refund_amount", b"refund_amount", "refund_id", b"refund_id", "requested_at", b"requested_at", "return_id", b"return_id", "shipping_refund", b"shipping_refund", "status", b"status", "store_id", b"store_id", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Return: _TypeAlias = Return  # noqa: Y015
+
+@_typing.final
+class RequestReturnRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    LINES_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
+    STORE_ID_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    """required"""
+    request_id: _builtins.str
+    """required: client-chosen UUID (the Idempotency-Key)"""
+    reason: Global___ReturnReason.ValueType
+    """required"""
+    method: Global___ReturnMethod.ValueType
+    """required"""
+    store_id: _builtins.str
+    """required for STORE: an inventory location id"""
+    note: _builtins.str
+    """optional, up to 2000 characters"""
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReturnLineRequest]:
+        """required, each line at most once"""
+
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+        lines: _abc.Iterable[Global___ReturnLineRequest] | None = ...,
+        reason: Global___ReturnReason.ValueType = ...,
+        method: Global___ReturnMethod.ValueType = ...,
+        store_id: _builtins.str = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lines", b"lines", "method", b"method", "note", b"note", "order_id", b"order_id", "reason", b"reason", "request_id", b"request_id", "store_id", b"store_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestReturnRequest: _TypeAlias = RequestReturnRequest  # noqa: Y015
+
+@_typing.final
+class RequestReturnResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_RETURN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def order_return(self) -> Global___Return: ...
+    def __init__(
+        self,
+        *,
+        order_return: Global___Return | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["order_return", b"order_return"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order_return", b"order_return"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestReturnResponse: _TypeAlias = RequestReturnResponse  # noqa: Y015
+
+@_typing.final
+class ReceiveReturnRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RETURN_ID_FIELD_NUMBER: _builtins.int
+    LOCATION_ID_FIELD_NUMBER: _builtins.int
+    return_id: _builtins.str
+    """required"""
+    location_id: _builtins.str
+    """required: the inventory location where the goods arrived"""
+    def __init__(
+        self,
+        *,
+        return_id: _builtins.str = ...,
+        location_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["location_id", b"location_id", "return_id", b"return_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReceiveReturnRequest: _TypeAlias = ReceiveReturnRequest  # noqa: Y015
+
+@_typing.final
+class ReceiveReturnResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_RETURN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def order_return(self) -> Global___Return: ...
+    def __init__(
+        self,
+        *,
+        order_return: Global___Return | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["order_return", b"order_return"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order_return", b"order_return"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReceiveReturnResponse: _TypeAlias = ReceiveReturnResponse  # noqa: Y015
+
+@_typing.final
+class InspectedLine(_message.Message):
+    """The inspection of one line: the three quantities add up to the line's requested quantity."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINE_ID_FIELD_NUMBER: _builtins.int
+    ACCEPTED_SELLABLE_FIELD_NUMBER: _builtins.int
+    ACCEPTED_UNSELLABLE_FIELD_NUMBER: _builtins.int
+    REJECTED_FIELD_NUMBER: _builtins.int
+    line_id: _builtins.str
+    accepted_sellable: _builtins.int
+    accepted_unsellable: _builtins.int
+    rejected: _builtins.int
+    def __init__(
+        self,
+        *,
+        line_id: _builtins.str = ...,
+        accepted_sellable: _builtins.int = ...,
+        accepted_unsellable: _builtins.int = ...,
+        rejected: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted_sellable", b"accepted_sellable", "accepted_unsellable", b"accepted_unsellable", "line_id", b"line_id", "rejected", b"rejected"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InspectedLine: _TypeAlias = InspectedLine  # noqa: Y015
+
+@_typing.final
+class InspectReturnRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RETURN_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    LINES_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    return_id: _builtins.str
+    """required"""
+    request_id: _builtins.str
+    """required: client-chosen UUID"""
+    note: _builtins.str
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___InspectedLine]:
+        """required: every line of the return once"""
+
+    def __init__(
+        self,
+        *,
+        return_id: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+        lines: _abc.Iterable[Global___InspectedLine] | None = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lines", b"lines", "note", b"note", "request_id", b"request_id", "return_id", b"return_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InspectReturnRequest: _TypeAlias = InspectReturnRequest  # noqa: Y015
+
+@_typing.final
+class InspectReturnResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_RETURN_FIELD_NUMBER: _builtins.int
+    ORDER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def order_return(self) -> Global___Return: ...
+    @_builtins.property
+    def order(self) -> Global___Order:
+        """the order after the refund (or exchange)"""
+
+    def __init__(
+        self,
+        *,
+        order_return: Global___Return | None = ...,
+        order: Global___Order | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["order", b"order", "order_return", b"order_return"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order", b"order", "order_return", b"order_return"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InspectReturnResponse: _TypeAlias = InspectReturnResponse  # noqa: Y015
+
+@_typing.final
+class GetReturnRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RETURN_ID_FIELD_NUMBER: _builtins.int
+    return_id: _builtins.str
+    """required"""
+    def __init__(
+        self,
+        *,
+        return_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["return_id", b"return_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetReturnRequest: _TypeAlias = GetReturnRequest  # noqa: Y015
+
+@_typing.final
+class GetReturnResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_RETURN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def order_return(self) -> Global___Return: ...
+    def __init__(
+        self,
+        *,
+        order_return: Global___Return | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["order_return", b"order_return"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order_return", b"order_return"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetReturnResponse: _TypeAlias = GetReturnResponse  # noqa: Y015
+
+@_typing.final
+class ListReturnsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    """required"""
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order_id", b"order_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListReturnsRequest: _TypeAlias = ListReturnsRequest  # noqa: Y015
+
+@_typing.final
+class ListReturnsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RETURNS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def returns(self) -> _containers.RepeatedCompositeFieldContainer[Global___Return]:
+        """oldest first"""
+
+    def __init__(
+        self,
+        *,
+        returns: _abc.Iterable[Global___Return] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["returns", b"returns"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListReturnsResponse: _TypeAlias = ListReturnsResponse  # noqa: Y015

@@ -84,6 +84,31 @@ class OrderServiceStub:
                 request_serializer=shop_dot_order_dot_v1_dot_order__pb2.RefundOrderRequest.SerializeToString,
                 response_deserializer=shop_dot_order_dot_v1_dot_order__pb2.RefundOrderResponse.FromString,
                 _registered_method=True)
+        self.RequestReturn = channel.unary_unary(
+                '/shop.order.v1.OrderService/RequestReturn',
+                request_serializer=shop_dot_order_dot_v1_dot_order__pb2.RequestReturnRequest.SerializeToString,
+                response_deserializer=shop_dot_order_dot_v1_dot_order__pb2.RequestReturnResponse.FromString,
+                _registered_method=True)
+        self.ReceiveReturn = channel.unary_unary(
+                '/shop.order.v1.OrderService/ReceiveReturn',
+                request_serializer=shop_dot_order_dot_v1_dot_order__pb2.ReceiveReturnRequest.SerializeToString,
+                response_deserializer=shop_dot_order_dot_v1_dot_order__pb2.ReceiveReturnResponse.FromString,
+                _registered_method=True)
+        self.InspectReturn = channel.unary_unary(
+                '/shop.order.v1.OrderService/InspectReturn',
+                request_serializer=shop_dot_order_dot_v1_dot_order__pb2.InspectReturnRequest.SerializeToString,
+                response_deserializer=shop_dot_order_dot_v1_dot_order__pb2.InspectReturnResponse.FromString,
+                _registered_method=True)
+        self.GetReturn = channel.unary_unary(
+                '/shop.order.v1.OrderService/GetReturn',
+                request_serializer=shop_dot_order_dot_v1_dot_order__pb2.GetReturnRequest.SerializeToString,
+                response_deserializer=shop_dot_order_dot_v1_dot_order__pb2.GetReturnResponse.FromString,
+                _registered_method=True)
+        self.ListReturns = channel.unary_unary(
+                '/shop.order.v1.OrderService/ListReturns',
+                request_serializer=shop_dot_order_dot_v1_dot_order__pb2.ListReturnsRequest.SerializeToString,
+                response_deserializer=shop_dot_order_dot_v1_dot_order__pb2.ListReturnsResponse.FromString,
+                _registered_method=True)
 
 
 class OrderServiceServicer:
@@ -180,6 +205,52 @@ class OrderServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RequestReturn(self, request, context):
+        """Returns (RMAs) belong to the order: every step appends to the order's history and publishes
+        shop.order.return_* events. Customers act on their own orders; store_staff and admin on any.
+
+        Starts a return of fulfilled, not yet returned quantities (by mail, or in a store). Each
+        product must be returnable and within its return window (catalog data). A repeat with the
+        same request_id returns the first return; quantities beyond what may still be returned are
+        INVALID_ARGUMENT; a closed window FAILED_PRECONDITION (RETURN_WINDOW_CLOSED), a product that
+        is not returnable FAILED_PRECONDITION (PRODUCT_NOT_RETURNABLE).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReceiveReturn(self, request, context):
+        """store_staff, admin: the goods arrived at an inventory location (a store or a warehouse).
+        Receiving a received return again (same location) returns it unchanged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def InspectReturn(self, request, context):
+        """store_staff, admin: per line, how many received units are accepted sellable, accepted
+        unsellable or rejected. Accepted sellable units are restocked at the receiving location;
+        the accepted amount is refunded to the original payment (or, for an exchange, the
+        replacement order is created). A repeat with the same request_id changes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetReturn(self, request, context):
+        """One return by id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListReturns(self, request, context):
+        """The returns of an order, oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrderServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -232,6 +303,31 @@ def add_OrderServiceServicer_to_server(servicer, server):
                     servicer.RefundOrder,
                     request_deserializer=shop_dot_order_dot_v1_dot_order__pb2.RefundOrderRequest.FromString,
                     response_serializer=shop_dot_order_dot_v1_dot_order__pb2.RefundOrderResponse.SerializeToString,
+            ),
+            'RequestReturn': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestReturn,
+                    request_deserializer=shop_dot_order_dot_v1_dot_order__pb2.RequestReturnRequest.FromString,
+                    response_serializer=shop_dot_order_dot_v1_dot_order__pb2.RequestReturnResponse.SerializeToString,
+            ),
+            'ReceiveReturn': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReceiveReturn,
+                    request_deserializer=shop_dot_order_dot_v1_dot_order__pb2.ReceiveReturnRequest.FromString,
+                    response_serializer=shop_dot_order_dot_v1_dot_order__pb2.ReceiveReturnResponse.SerializeToString,
+            ),
+            'InspectReturn': grpc.unary_unary_rpc_method_handler(
+                    servicer.InspectReturn,
+                    request_deserializer=shop_dot_order_dot_v1_dot_order__pb2.InspectReturnRequest.FromString,
+                    response_serializer=shop_dot_order_dot_v1_dot_order__pb2.InspectReturnResponse.SerializeToString,
+            ),
+            'GetReturn': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetReturn,
+                    request_deserializer=shop_dot_order_dot_v1_dot_order__pb2.GetReturnRequest.FromString,
+                    response_serializer=shop_dot_order_dot_v1_dot_order__pb2.GetReturnResponse.SerializeToString,
+            ),
+            'ListReturns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListReturns,
+                    request_deserializer=shop_dot_order_dot_v1_dot_order__pb2.ListReturnsRequest.FromString,
+                    response_serializer=shop_dot_order_dot_v1_dot_order__pb2.ListReturnsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -504,6 +600,141 @@ class OrderService:
             '/shop.order.v1.OrderService/RefundOrder',
             shop_dot_order_dot_v1_dot_order__pb2.RefundOrderRequest.SerializeToString,
             shop_dot_order_dot_v1_dot_order__pb2.RefundOrderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestReturn(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.order.v1.OrderService/RequestReturn',
+            shop_dot_order_dot_v1_dot_order__pb2.RequestReturnRequest.SerializeToString,
+            shop_dot_order_dot_v1_dot_order__pb2.RequestReturnResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReceiveReturn(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.order.v1.OrderService/ReceiveReturn',
+            shop_dot_order_dot_v1_dot_order__pb2.ReceiveReturnRequest.SerializeToString,
+            shop_dot_order_dot_v1_dot_order__pb2.ReceiveReturnResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def InspectReturn(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.order.v1.OrderService/InspectReturn',
+            shop_dot_order_dot_v1_dot_order__pb2.InspectReturnRequest.SerializeToString,
+            shop_dot_order_dot_v1_dot_order__pb2.InspectReturnResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetReturn(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.order.v1.OrderService/GetReturn',
+            shop_dot_order_dot_v1_dot_order__pb2.GetReturnRequest.SerializeToString,
+            shop_dot_order_dot_v1_dot_order__pb2.GetReturnResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListReturns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.order.v1.OrderService/ListReturns',
+            shop_dot_order_dot_v1_dot_order__pb2.ListReturnsRequest.SerializeToString,
+            shop_dot_order_dot_v1_dot_order__pb2.ListReturnsResponse.FromString,
             options,
             channel_credentials,
             insecure,

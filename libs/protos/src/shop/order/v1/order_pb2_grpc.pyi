@@ -113,6 +113,30 @@ class OrderServiceStub:
     instead of calling the provider). A repeat with the same request_id refunds nothing more;
     more than the refundable amount is FAILED_PRECONDITION (reason REFUND_EXCEEDS_CAPTURED).
     """
+    RequestReturn: _grpc.UnaryUnaryMultiCallable[_order_pb2.RequestReturnRequest, _order_pb2.RequestReturnResponse]
+    """Returns (RMAs) belong to the order: every step appends to the order's history and publishes
+    shop.order.return_* events. Customers act on their own orders; store_staff and admin on any.
+
+    Starts a return of fulfilled, not yet returned quantities (by mail, or in a store). Each
+    product must be returnable and within its return window (catalog data). A repeat with the
+    same request_id returns the first return; quantities beyond what may still be returned are
+    INVALID_ARGUMENT; a closed window FAILED_PRECONDITION (RETURN_WINDOW_CLOSED), a product that
+    is not returnable FAILED_PRECONDITION (PRODUCT_NOT_RETURNABLE).
+    """
+    ReceiveReturn: _grpc.UnaryUnaryMultiCallable[_order_pb2.ReceiveReturnRequest, _order_pb2.ReceiveReturnResponse]
+    """store_staff, admin: the goods arrived at an inventory location (a store or a warehouse).
+    Receiving a received return again (same location) returns it unchanged.
+    """
+    InspectReturn: _grpc.UnaryUnaryMultiCallable[_order_pb2.InspectReturnRequest, _order_pb2.InspectReturnResponse]
+    """store_staff, admin: per line, how many received units are accepted sellable, accepted
+    unsellable or rejected. Accepted sellable units are restocked at the receiving location;
+    the accepted amount is refunded to the original payment (or, for an exchange, the
+    replacement order is created). A repeat with the same request_id changes nothing.
+    """
+    GetReturn: _grpc.UnaryUnaryMultiCallable[_order_pb2.GetReturnRequest, _order_pb2.GetReturnResponse]
+    """One return by id."""
+    ListReturns: _grpc.UnaryUnaryMultiCallable[_order_pb2.ListReturnsRequest, _order_pb2.ListReturnsResponse]
+    """The returns of an order, oldest first."""
 
 @_typing.type_check_only
 class OrderServiceAsyncStub(OrderServiceStub):
@@ -166,6 +190,30 @@ class OrderServiceAsyncStub(OrderServiceStub):
     instead of calling the provider). A repeat with the same request_id refunds nothing more;
     more than the refundable amount is FAILED_PRECONDITION (reason REFUND_EXCEEDS_CAPTURED).
     """
+    RequestReturn: _aio.UnaryUnaryMultiCallable[_order_pb2.RequestReturnRequest, _order_pb2.RequestReturnResponse]  # type: ignore[assignment]
+    """Returns (RMAs) belong to the order: every step appends to the order's history and publishes
+    shop.order.return_* events. Customers act on their own orders; store_staff and admin on any.
+
+    Starts a return of fulfilled, not yet returned quantities (by mail, or in a store). Each
+    product must be returnable and within its return window (catalog data). A repeat with the
+    same request_id returns the first return; quantities beyond what may still be returned are
+    INVALID_ARGUMENT; a closed window FAILED_PRECONDITION (RETURN_WINDOW_CLOSED), a product that
+    is not returnable FAILED_PRECONDITION (PRODUCT_NOT_RETURNABLE).
+    """
+    ReceiveReturn: _aio.UnaryUnaryMultiCallable[_order_pb2.ReceiveReturnRequest, _order_pb2.ReceiveReturnResponse]  # type: ignore[assignment]
+    """store_staff, admin: the goods arrived at an inventory location (a store or a warehouse).
+    Receiving a received return again (same location) returns it unchanged.
+    """
+    InspectReturn: _aio.UnaryUnaryMultiCallable[_order_pb2.InspectReturnRequest, _order_pb2.InspectReturnResponse]  # type: ignore[assignment]
+    """store_staff, admin: per line, how many received units are accepted sellable, accepted
+    unsellable or rejected. Accepted sellable units are restocked at the receiving location;
+    the accepted amount is refunded to the original payment (or, for an exchange, the
+    replacement order is created). A repeat with the same request_id changes nothing.
+    """
+    GetReturn: _aio.UnaryUnaryMultiCallable[_order_pb2.GetReturnRequest, _order_pb2.GetReturnResponse]  # type: ignore[assignment]
+    """One return by id."""
+    ListReturns: _aio.UnaryUnaryMultiCallable[_order_pb2.ListReturnsRequest, _order_pb2.ListReturnsResponse]  # type: ignore[assignment]
+    """The returns of an order, oldest first."""
 
 class OrderServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -276,5 +324,59 @@ class OrderServiceServicer(metaclass=_abc_1.ABCMeta):
         instead of calling the provider). A repeat with the same request_id refunds nothing more;
         more than the refundable amount is FAILED_PRECONDITION (reason REFUND_EXCEEDS_CAPTURED).
         """
+
+    @_abc_1.abstractmethod
+    def RequestReturn(
+        self,
+        request: _order_pb2.RequestReturnRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_order_pb2.RequestReturnResponse, _abc.Awaitable[_order_pb2.RequestReturnResponse]]:
+        """Returns (RMAs) belong to the order: every step appends to the order's history and publishes
+        shop.order.return_* events. Customers act on their own orders; store_staff and admin on any.
+
+        Starts a return of fulfilled, not yet returned quantities (by mail, or in a store). Each
+        product must be returnable and within its return window (catalog data). A repeat with the
+        same request_id returns the first return; quantities beyond what may still be returned are
+        INVALID_ARGUMENT; a closed window FAILED_PRECONDITION (RETURN_WINDOW_CLOSED), a product that
+        is not returnable FAILED_PRECONDITION (PRODUCT_NOT_RETURNABLE).
+        """
+
+    @_abc_1.abstractmethod
+    def ReceiveReturn(
+        self,
+        request: _order_pb2.ReceiveReturnRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_order_pb2.ReceiveReturnResponse, _abc.Awaitable[_order_pb2.ReceiveReturnResponse]]:
+        """store_staff, admin: the goods arrived at an inventory location (a store or a warehouse).
+        Receiving a received return again (same location) returns it unchanged.
+        """
+
+    @_abc_1.abstractmethod
+    def InspectReturn(
+        self,
+        request: _order_pb2.InspectReturnRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_order_pb2.InspectReturnResponse, _abc.Awaitable[_order_pb2.InspectReturnResponse]]:
+        """store_staff, admin: per line, how many received units are accepted sellable, accepted
+        unsellable or rejected. Accepted sellable units are restocked at the receiving location;
+        the accepted amount is refunded to the original payment (or, for an exchange, the
+        replacement order is created). A repeat with the same request_id changes nothing.
+        """
+
+    @_abc_1.abstractmethod
+    def GetReturn(
+        self,
+        request: _order_pb2.GetReturnRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_order_pb2.GetReturnResponse, _abc.Awaitable[_order_pb2.GetReturnResponse]]:
+        """One return by id."""
+
+    @_abc_1.abstractmethod
+    def ListReturns(
+        self,
+        request: _order_pb2.ListReturnsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_order_pb2.ListReturnsResponse, _abc.Awaitable[_order_pb2.ListReturnsResponse]]:
+        """The returns of an order, oldest first."""
 
 def add_OrderServiceServicer_to_server(servicer: OrderServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -7,5 +7,6 @@ from fastapi import APIRouter
 from shop_gateway.httpapi.backoffice.fraud import reviews
 from shop_gateway.httpapi.backoffice.inventory import locations
 from shop_gateway.httpapi.backoffice.orders import staff_orders
+from shop_gateway.httpapi.backoffice.pricing import prices
 
-ROUTERS: tuple[APIRouter, ...] = (staff_orders, locations, reviews)
+ROUTERS: tuple[APIRouter, ...] = (staff_orders, locations, reviews, prices)
