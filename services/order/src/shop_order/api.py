@@ -127,13 +127,24 @@ def _lines(v: Violations, request: order_pb2.CreateOrderRequest, currency: str) 
         unit = check_money(v, pb.unit_price, f"{path}.unit_price", currency)
         discount = check_money(v, pb.discount, f"{path}.discount", currency)
         total = check_money(v, pb.line_total, f"{path}.line_total", currency)
+        tax = check_money(v, pb.tax, f"{path}.tax", currency) if pb.HasField("tax") else Money.zero(currency)
         gross = unit.amount * pb.quantity
         v.check(discount.amount <= gross, f"{path}.discount", "must not exceed unit_price * quantity")
         v.check(
             total.amount == gross - discount.amount, f"{path}.line_total", "must be unit_price * quantity - discount"
         )
         lines.append(
-            Line(str(uuid.uuid4()), pb.sku, pb.product_id, pb.name.strip(), pb.quantity, unit, discount, total)
+            Line(
+                str(uuid.uuid4()),
+                pb.sku,
+                pb.product_id,
+                pb.name.strip(),
+                pb.quantity,
+                unit,
+                discount,
+                total,
+                tax=tax.amount,
+            )
         )
     return tuple(lines)
 
@@ -147,6 +158,7 @@ def _totals(v: Violations, request: order_pb2.CreateOrderRequest, currency: str,
         check_money(v, pb.shipping_total, "totals.shipping_total", currency),
         check_money(v, pb.tax_total, "totals.tax_total", currency),
         check_money(v, pb.total, "totals.total", currency),
+        pb.tax_included,
     )
     subtotal = sum(line.unit_price.amount * line.quantity for line in lines)
     v.check(totals.subtotal.amount == subtotal, "totals.subtotal", f"must be the lines' sum {subtotal}")
@@ -156,14 +168,17 @@ def _totals(v: Violations, request: order_pb2.CreateOrderRequest, currency: str,
         "totals.discount_total",
         f"must include the lines' discounts ({line_discounts})",
     )
-    expected = (
-        totals.subtotal.amount - totals.discount_total.amount + totals.shipping_total.amount + totals.tax_total.amount
-    )
+    # Where prices include the tax (EU VAT), tax_total is the part of the total that is tax.
+    added_tax = 0 if totals.tax_included else totals.tax_total.amount
+    expected = totals.subtotal.amount - totals.discount_total.amount + totals.shipping_total.amount + added_tax
     v.check(
         totals.total.amount == expected and expected >= 0,
         "totals.total",
-        "must be subtotal - discount_total + shipping_total + tax_total, not negative",
+        "must be subtotal - discount_total + shipping_total + tax_total (without tax_total when tax_included), "
+        "not negative",
     )
+    line_taxes = sum(line.tax for line in lines)
+    v.check(totals.tax_total.amount >= line_taxes, "totals.tax_total", f"must include the lines' taxes ({line_taxes})")
     return totals
 
 

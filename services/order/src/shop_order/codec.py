@@ -134,6 +134,7 @@ def order(value: Order, *, full: bool = False) -> order_pb2.Order:
                 line_total=money(line.line_total),
                 fulfilled_quantity=line.fulfilled_quantity,
                 refunded_quantity=line.refunded_quantity,
+                tax=money(Money(line.tax, currency)),
             )
             for line in value.lines
         ],
@@ -143,6 +144,7 @@ def order(value: Order, *, full: bool = False) -> order_pb2.Order:
             shipping_total=money(value.totals.shipping_total),
             tax_total=money(value.totals.tax_total),
             total=money(value.totals.total),
+            tax_included=value.totals.tax_included,
         ),
         coupon_code=value.coupon_code,
         billing_address=address(value.billing_address),

@@ -127,6 +127,7 @@ def _order(row: Mapping[str, Any], *, with_history: bool) -> Order:
             line_total=Money(line["line_total"], currency),
             fulfilled_quantity=line["fulfilled_quantity"],
             refunded_quantity=line["refunded_quantity"],
+            tax=line["tax"],
         )
         for line in row["lines_json"]
     ]

@@ -34,6 +34,7 @@ _LINE_ARRAYS: dict[str, tuple[str, sa.types.TypeEngine[Any]]] = {
     "unit_price": ("line_unit_prices", sa.BigInteger()),
     "discount": ("line_discounts", sa.BigInteger()),
     "line_total": ("line_totals", sa.BigInteger()),
+    "tax": ("line_taxes", sa.BigInteger()),
 }
 HISTORY_ARRAYS: dict[str, tuple[str, sa.types.TypeEngine[Any]]] = {
     "sequence": ("entry_sequences", sa.Integer()),
@@ -105,6 +106,7 @@ async def insert_order(conn: DriverConnection, decision: Decision) -> Decision |
             "unit_price": line.unit_price.amount,
             "discount": line.discount.amount,
             "line_total": line.line_total.amount,
+            "tax": line.tax,
         }
         for position, line in enumerate(order.lines, start=1)
     ]

@@ -448,6 +448,7 @@ async def _assemble(conn: AsyncConnection, rows: Sequence[Any], *, with_history:
                 line_total=Money(line.line_total, c),
                 fulfilled_quantity=line.fulfilled_quantity,
                 refunded_quantity=line.refunded_quantity,
+                tax=line.tax,
             )
         )
     for f in await conn.execute(

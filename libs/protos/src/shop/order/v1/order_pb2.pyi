@@ -451,6 +451,7 @@ class OrderLine(_message.Message):
     LINE_TOTAL_FIELD_NUMBER: _builtins.int
     FULFILLED_QUANTITY_FIELD_NUMBER: _builtins.int
     REFUNDED_QUANTITY_FIELD_NUMBER: _builtins.int
+    TAX_FIELD_NUMBER: _builtins.int
     line_id: _builtins.str
     """output only; UUID"""
     sku: _builtins.str
@@ -475,6 +476,12 @@ class OrderLine(_message.Message):
     def line_total(self) -> _common_pb2.Money:
         """unit_price * quantity - discount"""
 
+    @_builtins.property
+    def tax(self) -> _common_pb2.Money:
+        """The line's tax (pricing's quote): added to the order's total, or contained in line_total when
+        the order's totals say tax_included. Unset reads as 0.
+        """
+
     def __init__(
         self,
         *,
@@ -488,10 +495,11 @@ class OrderLine(_message.Message):
         line_total: _common_pb2.Money | None = ...,
         fulfilled_quantity: _builtins.int = ...,
         refunded_quantity: _builtins.int = ...,
+        tax: _common_pb2.Money | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["discount", b"discount", "line_total", b"line_total", "unit_price", b"unit_price"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["discount", b"discount", "line_total", b"line_total", "tax", b"tax", "unit_price", b"unit_price"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["discount", b"discount", "fulfilled_quantity", b"fulfilled_quantity", "line_id", b"line_id", "line_total", b"line_total", "name", b"name", "product_id", b"product_id", "quantity", b"quantity", "refunded_quantity", b"refunded_quantity", "sku", b"sku", "unit_price", b"unit_price"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["discount", b"discount", "fulfilled_quantity", b"fulfilled_quantity", "line_id", b"line_id", "line_total", b"line_total", "name", b"name", "product_id", b"product_id", "quantity", b"quantity", "refunded_quantity", b"refunded_quantity", "sku", b"sku", "tax", b"tax", "unit_price", b"unit_price"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -508,6 +516,11 @@ class OrderTotals(_message.Message):
     SHIPPING_TOTAL_FIELD_NUMBER: _builtins.int
     TAX_TOTAL_FIELD_NUMBER: _builtins.int
     TOTAL_FIELD_NUMBER: _builtins.int
+    TAX_INCLUDED_FIELD_NUMBER: _builtins.int
+    tax_included: _builtins.bool
+    """(without tax_total when tax_included)
+    prices include the tax (EU VAT): tax_total is the part of total that is tax
+    """
     @_builtins.property
     def subtotal(self) -> _common_pb2.Money:
         """sum of unit_price * quantity"""
@@ -532,10 +545,11 @@ class OrderTotals(_message.Message):
         shipping_total: _common_pb2.Money | None = ...,
         tax_total: _common_pb2.Money | None = ...,
         total: _common_pb2.Money | None = ...,
+        tax_included: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["discount_total", b"discount_total", "shipping_total", b"shipping_total", "subtotal", b"subtotal", "tax_total", b"tax_total", "total", b"total"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["discount_total", b"discount_total", "shipping_total", b"shipping_total", "subtotal", b"subtotal", "tax_total", b"tax_total", "total", b"total"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["discount_total", b"discount_total", "shipping_total", b"shipping_total", "subtotal", b"subtotal", "tax_included", b"tax_included", "tax_total", b"tax_total", "total", b"total"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
