@@ -62,9 +62,9 @@ async def test_admin_writes_and_lists_methods_and_rules(pricing: Any) -> None:
     await seed(stub)  # idempotent: a put replaces
     methods = (await stub.ListShippingMethods(pb.ListShippingMethodsRequest(), metadata=ADMIN)).methods
     assert [m.id for m in methods] == sorted(m.method.id for m in demo_shipping())
-    us = next(m for m in methods if m.id == "us-standard")
+    us = next(m for m in methods if m.id == "us-express")
     assert [getattr(b, "from") for b in us.bands] == [0, 2000, 10000]
-    assert us.free_over == money(10000)
+    assert us.free_over == money(25000)
     rules = (await stub.ListTaxRules(pb.ListTaxRulesRequest(), metadata=ADMIN)).rules
     assert [(r.country, r.region, r.rate_bp) for r in rules][:2] == [("DE", "", 1900), ("FR", "", 2000)]
     page = await stub.ListShippingMethods(
@@ -114,21 +114,26 @@ async def test_us_sales_tax_is_added_on_the_shipping_state(pricing: Any, unique:
     await set_base(stub, sku, 2999, "USD")
     destination = pb.Destination(country="US", region="CA", postal_code="94105")
     response = await stub.Quote(quote(sku, 2, "USD", weight=1500, destination=destination), metadata=CUSTOMER)
-    # 2 x 1.5 kg = 3 kg: the 2 kg band (8.99); 7.25 % of 59.98 = 4.34855 -> 4.35, shipping untaxed in CA.
-    assert [(o.code, o.price.amount) for o in response.shipping_options] == [("standard", 899), ("express", 1999)]
+    # Standard is free; express by weight: 2 x 1.5 kg = 3 kg is the 2 kg band (19.99).
+    assert [(o.code, o.price.amount) for o in response.shipping_options] == [("standard", 0), ("express", 1999)]
     assert response.shipping.code == "standard"
+    # 7.25 % of 59.98 = 4.34855 -> 4.35; CA does not tax shipping.
     assert response.lines[0].tax == money(435)
-    assert (response.shipping_total, response.shipping_tax, response.tax_total) == (money(899), money(0), money(435))
+    assert (response.shipping_total, response.shipping_tax, response.tax_total) == (money(0), money(0), money(435))
     assert not response.tax_included
-    assert response.total == money(5998 + 899 + 435)
+    assert response.total == money(5998 + 435)
     assert (response.tax.region, response.tax.rate_bp) == ("CA", 725)
     express = await stub.Quote(
         quote(sku, 2, "USD", destination=pb.Destination(country="US", region="NY"), shipping_method_code="express"),
         metadata=CUSTOMER,
     )
-    # NY taxes shipping: 4 % of 59.98 = 2.3992 -> 2.40; of 19.99 = 0.7996 -> 0.80.
-    assert (express.shipping_total, express.shipping_tax, express.tax_total) == (money(1999), money(80), money(320))
-    assert express.total == money(5998 + 1999 + 320)
+    # No weight: the first band (14.99). NY taxes shipping: 4 % of 59.98 = 2.3992 -> 2.40; of 14.99 = 0.5996 -> 0.60.
+    assert (express.shipping_total, express.shipping_tax, express.tax_total) == (money(1499), money(60), money(300))
+    assert express.total == money(5998 + 1499 + 300)
+    in_ca = await stub.Quote(
+        quote(sku, 2, "USD", weight=1500, destination=destination, shipping_method_code="express"), metadata=CUSTOMER
+    )
+    assert (in_ca.shipping_total, in_ca.tax_total, in_ca.total) == (money(1999), money(435), money(5998 + 1999 + 435))
 
 
 async def test_vat_is_included_and_a_pickup_has_no_shipping(pricing: Any, unique: str) -> None:
@@ -163,7 +168,7 @@ async def test_a_b2b_buyer_with_a_tax_id_is_exempt(pricing: Any, unique: str) ->
         quote(sku, 1, "USD", destination=destination, tax_id="US-123", account_id="acme"), metadata=CUSTOMER
     )
     assert exempt.tax_total == money(0) and exempt.tax.exempt
-    assert exempt.total == money(10000)  # free standard shipping from 100.00
+    assert exempt.total == money(10000)  # standard shipping is free
     consumer = await stub.Quote(quote(sku, 1, "USD", destination=destination, tax_id="US-123"), metadata=CUSTOMER)
     assert consumer.tax_total == money(400)  # a tax id without an account exempts nothing
 

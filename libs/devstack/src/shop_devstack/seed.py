@@ -154,6 +154,10 @@ async def seed_pricing(channel: grpc.aio.Channel, products: Products) -> Summary
         await stub.CreatePromotion(promotion, **ADMIN_CALL)
     for coupon in demo.coupons:
         await stub.CreateCoupon(coupon, **ADMIN_CALL)
+    for method in demo.shipping_methods:
+        await stub.PutShippingMethod(method, **ADMIN_CALL)
+    for rule in demo.tax_rules:
+        await stub.PutTaxRule(rule, **ADMIN_CALL)
     currencies = {p.price.currency for request in demo.base_prices for p in request.prices}
     return {
         "base prices": sum(len(request.prices) for request in demo.base_prices),
@@ -162,6 +166,8 @@ async def seed_pricing(channel: grpc.aio.Channel, products: Products) -> Summary
         "price lists": len(demo.price_lists),
         "price-list entries": sum(len(request.entries) for request in demo.price_list_entries),
         "promotions": len(demo.promotions),
+        "shipping methods": len(demo.shipping_methods),
+        "tax rules": len(demo.tax_rules),
     }
 
 

@@ -17,7 +17,7 @@ import grpc
 from shop.cart.v1 import cart_pb2
 from shop.checkout.v1 import checkout_pb2, checkout_pb2_grpc
 from shop.common.v1 import common_pb2
-from shop_checkout import mapping, store
+from shop_checkout import mapping, quoting, store
 from shop_checkout.domain import rules, saga
 from shop_checkout.domain.model import (
     CardPayment,
@@ -65,6 +65,8 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_TEXT = 200
 MAX_PO = 64
 MAX_TERMS_DAYS = 365
+MAX_TAX_ID = 64
+SHIPPING_METHOD = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")  # pricing's code alphabet
 REQUIRED_ADDRESS_FIELDS = ("name", "line1", "city", "postal_code")
 ADDRESS_FIELDS = ("name", "line1", "line2", "city", "region", "postal_code", "phone")
 
@@ -160,6 +162,17 @@ def place_order_from_pb(request: checkout_pb2.PlaceOrderRequest) -> PlaceOrderCo
         "payment_terms_days",
         f"must be 0 to {MAX_TERMS_DAYS}",
     )
+    v.check(
+        not request.shipping_method or SHIPPING_METHOD.match(request.shipping_method) is not None,
+        "shipping_method",
+        "must be a shipping method code like standard",
+    )
+    v.check(
+        not (request.shipping_method and request.fulfilment.HasField("pickup")),
+        "shipping_method",
+        "a pickup takes no shipping method",
+    )
+    v.check(len(request.tax_id) <= MAX_TAX_ID, "tax_id", f"must be at most {MAX_TAX_ID} characters")
     v.raise_if_any()
     return PlaceOrderCommand(
         cart_id=request.cart_id,
@@ -177,6 +190,8 @@ def place_order_from_pb(request: checkout_pb2.PlaceOrderRequest) -> PlaceOrderCo
         approval_period=mapping.PERIOD_FROM_PB[request.approval_period],  # type: ignore[index]
         cart_version=request.cart_version,
         payment_terms_days=request.payment_terms_days,
+        shipping_method=request.shipping_method,
+        tax_id=request.tax_id.strip(),
     )
 
 
@@ -255,7 +270,13 @@ def cart_snapshot(cart: cart_pb2.Cart, order: PlaceOrderCommand) -> CartSnapshot
     currency = cart.context.currency
     return CartSnapshot(
         lines=tuple(
-            CartLine(sku=line.sku, quantity=line.quantity, product_id=line.product_id, name=line.name)
+            CartLine(
+                sku=line.sku,
+                quantity=line.quantity,
+                product_id=line.product_id,
+                name=line.name,
+                weight_grams=line.weight_grams,
+            )
             for line in cart.lines
         ),
         currency=currency or order.customer.currency,
@@ -287,6 +308,7 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         if existing is not None and not _runs_again(existing, fingerprint):
             return await self._repeat(existing, fingerprint, context)
         snapshot = await self._cart(order)
+        await quoting.check_shipping_method(self.peers, order, snapshot)
         now = datetime.now(UTC)
         checkout = Checkout(
             checkout_id=str(uuid.uuid4()),

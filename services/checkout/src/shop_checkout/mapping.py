@@ -219,6 +219,7 @@ def checkout_pb(c: Checkout) -> checkout_pb2.Checkout:
                 shipping_total=money_pb(totals.shipping_total),
                 tax_total=money_pb(totals.tax_total),
                 total=money_pb(totals.total),
+                tax_included=totals.tax_included,
             )
         )
     return pb

@@ -19,7 +19,7 @@ from shop.fraud.v1 import fraud_pb2
 from shop.inventory.v1 import inventory_pb2
 from shop.order.v1 import order_pb2
 from shop.pricing.v1 import pricing_pb2
-from shop_checkout import mapping
+from shop_checkout import mapping, quoting
 from shop_checkout.domain import rules
 from shop_checkout.domain.model import (
     CardDetails,
@@ -31,10 +31,7 @@ from shop_checkout.domain.model import (
     OrderRef,
     PaymentAttempt,
     Pickup,
-    Quote,
-    QuotedLine,
     StepKind,
-    Totals,
 )
 from shop_checkout.domain.saga import (
     ActionRequired,
@@ -127,13 +124,16 @@ class StepExecutor:
     # --- forward -------------------------------------------------------------------------------
 
     async def _quote(self, c: Checkout) -> Outcome:
-        context = mapping.customer_pb(c.request.customer)
-        context.currency = c.cart.currency
-        request = pricing_pb2.QuoteRequest(
-            lines=[pricing_pb2.QuoteLine(sku=line.sku, quantity=line.quantity) for line in c.cart.lines],
-            context=context,
-            coupon_code=c.cart.coupon_code,
-        )
+        fulfilment = c.request.fulfilment
+        if isinstance(fulfilment, Pickup):
+            location = await self._store(fulfilment.store_id)
+            if location is None:
+                message = _pickup_message(fulfilment.store_id)
+                return Failed(StepKind.QUOTE_PRICES, FailureCode.PICKUP_UNAVAILABLE, message)
+            destination = quoting.pickup_destination(location.address, location.country)
+        else:
+            destination = quoting.ship_destination(fulfilment)
+        request = quoting.quote_request(c.request, c.cart, destination)
         try:
             response = await self.peers.call("pricing", self.peers.pricing.Quote, request)
         except PeerError as exc:
@@ -141,35 +141,11 @@ class StepExecutor:
                 message = "Some items in the cart cannot be ordered as they are."
                 return Failed(StepKind.QUOTE_PRICES, FailureCode.CART_NOT_CHECKOUTABLE, message)
             raise
-        currency = response.total.currency or c.cart.currency
-        zero = Money.zero(currency)
-        lines = []
-        for quoted in response.lines:
-            source = c.cart.lines[quoted.index]
-            lines.append(
-                QuotedLine(
-                    sku=quoted.sku,
-                    quantity=quoted.quantity,
-                    unit_price=mapping.money(quoted.unit_price),
-                    discount=mapping.money(quoted.discount) if quoted.discount.currency else zero,
-                    line_total=mapping.money(quoted.line_total),
-                    product_id=source.product_id,
-                    name=source.name,
-                )
-            )
         applied = response.HasField("coupon") and response.coupon.applied
-        totals = Totals(
-            subtotal=mapping.money(response.subtotal),
-            discount_total=mapping.money(response.discount_total) if response.discount_total.currency else zero,
-            shipping_total=zero,  # no shipping or tax service yet: both are zero (see README)
-            tax_total=zero,
-            total=mapping.money(response.total),
-        )
-        quote = Quote(tuple(lines), totals, coupon_code=response.coupon.code if applied else "")
         return Succeeded(
             StepKind.QUOTE_PRICES,
             Quoted(
-                quote,
+                quoting.quote_from_pb(response, c.cart),
                 unpriced_skus=tuple(problem.sku for problem in response.problems),
                 coupon_applied=applied,
                 coupon_reason=response.coupon.reason if response.HasField("coupon") else "",
@@ -228,6 +204,11 @@ class StepExecutor:
 
     async def _store_country(self, store_id: str) -> str | None:
         """The country of a pickup store; None when it is no active click-and-collect store."""
+        location = await self._store(store_id)
+        return location.country if location is not None else None
+
+    async def _store(self, store_id: str) -> inventory_pb2.Location | None:
+        """A pickup store; None when it is no active click-and-collect store."""
         try:
             location = await self.peers.call(
                 "inventory",
@@ -239,7 +220,7 @@ class StepExecutor:
                 return None
             raise
         usable = location.type == inventory_pb2.LOCATION_TYPE_STORE and location.click_and_collect and location.active
-        return location.country if usable else None
+        return location if usable else None
 
     async def _reserve(self, c: Checkout) -> Outcome:
         kind = StepKind.RESERVE_STOCK
@@ -362,6 +343,7 @@ class StepExecutor:
                     unit_price=mapping.money_pb(line.unit_price),
                     discount=mapping.money_pb(line.discount),
                     line_total=mapping.money_pb(line.line_total),
+                    tax=mapping.money_pb(line.tax or Money.zero(line.line_total.currency)),
                 )
                 for line in c.quote.lines
             ],
@@ -371,6 +353,7 @@ class StepExecutor:
                 shipping_total=mapping.money_pb(totals.shipping_total),
                 tax_total=mapping.money_pb(totals.tax_total),
                 total=mapping.money_pb(totals.total),
+                tax_included=totals.tax_included,
             ),
             coupon_code=c.quote.coupon_code,
             fulfilment_method=method,

@@ -11,8 +11,9 @@ What it creates for the given SKUs:
   50+ at 25% off (USD), 15% off (EUR);
 - price list `acme-corp` (B2B account "acme-corp", override): 30% off in USD, 35% off from 100 units;
 - promotion `welcome10`: 10% off the order, only with coupon WELCOME10 (once per customer);
-- shipping: `standard` and `express` for the US (USD; standard by weight, free from 100.00), the EU
-  countries DE and FR (EUR; free standard from 60.00) and GB (GBP; free standard from 50.00);
+- shipping: `standard` and `express` for the US (USD; standard free, express by weight and free from
+  250.00), the EU countries DE and FR (EUR; standard free from 60.00) and GB (GBP; standard free
+  from 50.00);
 - tax: US sales tax added on top in CA (7.25 %) and NY (4 %, shipping taxed); VAT included in the
   prices in DE (19 %), FR (20 %) and GB (20 %), shipping taxed; B2B buyers with a tax id are exempt
   in the US states and the EU countries (reverse charge), not in GB.
@@ -87,27 +88,27 @@ def _flat(
 
 
 def demo_shipping() -> list[pricing_pb2.PutShippingMethodRequest]:
-    us_standard = pricing_pb2.ShippingMethod(
-        id="us-standard",
-        code="standard",
-        name="Standard (3-5 business days)",
+    us_express = pricing_pb2.ShippingMethod(
+        id="us-express",
+        code="express",
+        name="Express (1-2 business days)",
         zone=pricing_pb2.ShippingZone(countries=["US"]),
-        min_delivery_days=3,
-        max_delivery_days=5,
+        min_delivery_days=1,
+        max_delivery_days=2,
         rate_kind=pricing_pb2.SHIPPING_RATE_KIND_WEIGHT,
-        free_over=_money(10000, "USD"),
+        free_over=_money(25000, "USD"),
         active=True,
     )
-    for start, price in ((0, 599), (2000, 899), (10000, 1499)):
-        band = us_standard.bands.add(price=_money(price, "USD"))
+    for start, price in ((0, 1499), (2000, 1999), (10000, 2999)):
+        band = us_express.bands.add(price=_money(price, "USD"))
         setattr(band, "from", start)
     eu_standard = _flat("eu-standard", "standard", "Standard (2-4 business days)", ["DE", "FR"], (2, 4), 490, "EUR")
     eu_standard.free_over.CopyFrom(_money(6000, "EUR"))
     gb_standard = _flat("gb-standard", "standard", "Standard (2-3 business days)", ["GB"], (2, 3), 399, "GBP")
     gb_standard.free_over.CopyFrom(_money(5000, "GBP"))
     methods = [
-        us_standard,
-        _flat("us-express", "express", "Express (1-2 business days)", ["US"], (1, 2), 1999, "USD"),
+        _flat("us-standard", "standard", "Standard (5-7 business days)", ["US"], (5, 7), 0, "USD"),
+        us_express,
         eu_standard,
         _flat("eu-express", "express", "Express (1 business day)", ["DE", "FR"], (1, 1), 1290, "EUR"),
         gb_standard,

@@ -185,6 +185,8 @@ class PlaceOrder:
     approval_period: ApprovalPeriod = ApprovalPeriod.ORDER
     cart_version: int = 0
     payment_terms_days: int = 0
+    shipping_method: str = ""  # empty: the cheapest option pricing offers the ship-to address
+    tax_id: str = ""  # the B2B account's tax id, from the gateway
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,7 @@ class CartLine:
     quantity: int
     product_id: str = ""
     name: str = ""
+    weight_grams: int = 0
 
 
 @dataclass(frozen=True)
@@ -218,6 +221,7 @@ class QuotedLine:
     line_total: Money
     product_id: str = ""
     name: str = ""
+    tax: Money | None = None  # None: quoted before tax existed (read as 0)
 
 
 @dataclass(frozen=True)
@@ -227,6 +231,7 @@ class Totals:
     shipping_total: Money
     tax_total: Money
     total: Money
+    tax_included: bool = False  # prices include the tax: tax_total is part of total, not added to it
 
 
 @dataclass(frozen=True)
@@ -234,6 +239,7 @@ class Quote:
     lines: tuple[QuotedLine, ...]
     totals: Totals
     coupon_code: str = ""  # the coupon that discounted the quote; empty when none did
+    shipping_method: str = ""  # the code of the shipping pricing chose; empty for a pickup or none
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,8 @@ def request_fingerprint(request: PlaceOrder) -> str:
         "email": request.email.strip().lower(),
         "cart_version": request.cart_version,
     }
+    if request.shipping_method:  # only when given: keys of checkouts placed before it existed still match
+        payload["shipping_method"] = request.shipping_method
     raw = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(raw).hexdigest()
 

@@ -641,6 +641,9 @@ class CheckoutTotals(_message.Message):
     SHIPPING_TOTAL_FIELD_NUMBER: _builtins.int
     TAX_TOTAL_FIELD_NUMBER: _builtins.int
     TOTAL_FIELD_NUMBER: _builtins.int
+    TAX_INCLUDED_FIELD_NUMBER: _builtins.int
+    tax_included: _builtins.bool
+    """prices include the tax (EU VAT): tax_total is part of the total"""
     @_builtins.property
     def subtotal(self) -> _common_pb2.Money: ...
     @_builtins.property
@@ -650,7 +653,9 @@ class CheckoutTotals(_message.Message):
     @_builtins.property
     def tax_total(self) -> _common_pb2.Money: ...
     @_builtins.property
-    def total(self) -> _common_pb2.Money: ...
+    def total(self) -> _common_pb2.Money:
+        """subtotal - discount_total + shipping_total (+ tax_total unless tax_included)"""
+
     def __init__(
         self,
         *,
@@ -659,10 +664,11 @@ class CheckoutTotals(_message.Message):
         shipping_total: _common_pb2.Money | None = ...,
         tax_total: _common_pb2.Money | None = ...,
         total: _common_pb2.Money | None = ...,
+        tax_included: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["discount_total", b"discount_total", "shipping_total", b"shipping_total", "subtotal", b"subtotal", "tax_total", b"tax_total", "total", b"total"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["discount_total", b"discount_total", "shipping_total", b"shipping_total", "subtotal", b"subtotal", "tax_total", b"tax_total", "total", b"total"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["discount_total", b"discount_total", "shipping_total", b"shipping_total", "subtotal", b"subtotal", "tax_included", b"tax_included", "tax_total", b"tax_total", "total", b"total"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -812,6 +818,8 @@ class PlaceOrderRequest(_message.Message):
     CART_VERSION_FIELD_NUMBER: _builtins.int
     PAYMENT_TERMS_DAYS_FIELD_NUMBER: _builtins.int
     APPROVAL_PERIOD_FIELD_NUMBER: _builtins.int
+    SHIPPING_METHOD_FIELD_NUMBER: _builtins.int
+    TAX_ID_FIELD_NUMBER: _builtins.int
     cart_id: _builtins.str
     """required"""
     idempotency_key: _builtins.str
@@ -835,6 +843,15 @@ class PlaceOrderRequest(_message.Message):
     account cannot pay by invoice
     with approval_limit: over which period spending counts; set
     """
+    shipping_method: _builtins.str
+    """by the gateway from the account. Spending is the total of the
+    buyer's checkouts in the period (same currency) that did not fail
+    The shipping method's code among pricing's options for the ship-to address (e.g. "standard").
+    Empty: the cheapest option. An unknown or unavailable one is INVALID_ARGUMENT on
+    `shipping_method`, before anything is reserved; a pickup takes none.
+    """
+    tax_id: _builtins.str
+    """B2B: the account's tax id, set by the gateway from the account"""
     @_builtins.property
     def payment(self) -> Global___PaymentMethod:
         """required"""
@@ -877,10 +894,12 @@ class PlaceOrderRequest(_message.Message):
         cart_version: _builtins.int = ...,
         payment_terms_days: _builtins.int = ...,
         approval_period: Global___ApprovalPeriod.ValueType = ...,
+        shipping_method: _builtins.str = ...,
+        tax_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["approval_limit", b"approval_limit", "billing_address", b"billing_address", "customer", b"customer", "customer_since", b"customer_since", "fulfilment", b"fulfilment", "payment", b"payment"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_limit", b"approval_limit", "approval_period", b"approval_period", "billing_address", b"billing_address", "cart_id", b"cart_id", "cart_version", b"cart_version", "client_ip", b"client_ip", "client_ip_country", b"client_ip_country", "customer", b"customer", "customer_since", b"customer_since", "device_id", b"device_id", "email", b"email", "fulfilment", b"fulfilment", "idempotency_key", b"idempotency_key", "payment", b"payment", "payment_terms_days", b"payment_terms_days"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_limit", b"approval_limit", "approval_period", b"approval_period", "billing_address", b"billing_address", "cart_id", b"cart_id", "cart_version", b"cart_version", "client_ip", b"client_ip", "client_ip_country", b"client_ip_country", "customer", b"customer", "customer_since", b"customer_since", "device_id", b"device_id", "email", b"email", "fulfilment", b"fulfilment", "idempotency_key", b"idempotency_key", "payment", b"payment", "payment_terms_days", b"payment_terms_days", "shipping_method", b"shipping_method", "tax_id", b"tax_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
