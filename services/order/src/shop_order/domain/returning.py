@@ -313,7 +313,8 @@ def place_replacement(
         assert original is not None
         gross = original.unit_price.amount * item.accepted
         discount = max(0, gross - item.refund_amount)
-        tax += max(0, item.refund_amount - gross)
+        line_tax = max(0, item.refund_amount - gross)
+        tax += line_tax
         rule = terms.get(item.exchange_sku, ProductTerms())
         new_lines.append(
             dataclasses.replace(
@@ -325,6 +326,7 @@ def place_replacement(
                 quantity=item.accepted,
                 discount=Money(discount, order.currency),
                 line_total=Money(gross - discount, order.currency),
+                tax=line_tax,
                 fulfilled_quantity=0,
                 refunded_quantity=0,
             )
@@ -355,6 +357,7 @@ def place_replacement(
             shipping_total=money(0),
             tax_total=money(tax),
             total=money(total),
+            tax_included=False,  # the tax the units paid is added to the lines' prices, as it was paid
         ),
         coupon_code="",
         fraud_review_id="",

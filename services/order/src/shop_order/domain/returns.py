@@ -5,11 +5,13 @@ A return belongs to its order: each step locks the order, appends an entry to th
 here from the order, its returns and the command. Its status moves REQUESTED -> RECEIVED ->
 INSPECTED -> REFUNDED | EXCHANGED | CLOSED; INSPECTED is left in the step that enters it.
 
-Money (see `amounts`): a line's paid amount is its line total less its share of the order-level
-discount plus its share of the order's tax (shares proportional to line totals); units refund that
-amount proportionally, rounded so that returning every unit refunds exactly the line's paid amount.
-Shipping is refunded once: with the return that leaves nothing of the order unreturned, or with
-the first return whose reason is the shop's fault (damaged, defective, wrong item).
+Money: a line's paid amount is its line total less its share of the order-level discount plus its
+tax (the line's own tax; for orders without per-line tax a share of tax_total; nothing more when
+prices include the tax) — shares proportional to line totals. Units refund that amount
+proportionally, rounded so that returning every unit refunds exactly the line's paid amount.
+Shipping (with its tax) is refunded once: with the return that leaves nothing of the order
+unrefunded, or with the first return whose reason is the shop's fault (damaged, defective, wrong
+item). Exchanged units count as kept.
 """
 
 from __future__ import annotations
@@ -227,16 +229,30 @@ def _shares(total: int, weights: list[int]) -> list[int]:
 
 
 def paid_per_line(order: Order) -> dict[str, int]:
-    """What the customer paid for each line: line total less its share of the order-level discount
-    plus its share of the tax."""
+    """What the customer paid for each line: line total less its share of the order-level discount,
+    plus its tax (the line's own, or a share of tax_total for orders without per-line tax; nothing
+    more when prices include the tax)."""
     totals = [line.line_total.amount for line in order.lines]
     order_discount = max(0, order.totals.discount_total.amount - sum(line.discount.amount for line in order.lines))
     discounts = _shares(order_discount, totals)
-    taxes = _shares(order.totals.tax_total.amount, totals)
+    if order.totals.tax_included:
+        taxes = [0 for _ in order.lines]
+    elif any(line.tax for line in order.lines):
+        taxes = [line.tax for line in order.lines]
+    else:
+        taxes = _shares(order.totals.tax_total.amount, totals)
     return {
         line.line_id: max(0, total - discount + tax)
         for line, total, discount, tax in zip(order.lines, totals, discounts, taxes, strict=True)
     }
+
+
+def shipping_paid(order: Order) -> int:
+    """Shipping with its tax: what tax_total holds beyond the lines' own tax is the shipping's."""
+    shipping = order.totals.shipping_total.amount
+    if not order.totals.tax_included and any(line.tax for line in order.lines):
+        shipping += max(0, order.totals.tax_total.amount - sum(line.tax for line in order.lines))
+    return shipping
 
 
 def units_amount(paid: int, quantity: int, before: int, units: int) -> int:
@@ -252,7 +268,7 @@ def shipping_refund(order: Order, returns: tuple[Return, ...], ret: Return, leav
     already = sum(r.shipping_refund for r in returns if r.return_id != ret.return_id)
     if already or not (ret.reason in SHOP_FAULT or leaves_nothing):
         return 0
-    return order.totals.shipping_total.amount
+    return shipping_paid(order)
 
 
 def with_lines(ret: Return, lines: tuple[ReturnLine, ...], **changes: object) -> Return:
