@@ -91,6 +91,19 @@ fraud:
   consumers:
     - {stream: SHOP_ORDER, consumer: fraud-order-events}
     - {stream: SHOP_CHECKOUT, consumer: fraud-checkout-events}
+notifications:
+  kind: grpc
+  grpcPort: 50058
+  metricsPort: 9109
+  healthPort: 50050
+  grpcService: shop.notifications.v1.NotificationsService
+  database: true
+  nats: true
+  calls: [order]
+  payments: false
+  smtp: true
+  consumers:
+    - {stream: SHOP_ORDER, consumer: notifications-order-events}
 gateway:
   kind: grpc
   grpcPort: 9090
@@ -336,6 +349,29 @@ what only a server needs (its certificate, the health port). */}}
 {{- if $topo.payments }}
 - name: PAYMENT_PROVIDER_URL
   value: {{ include "shop.paymentProviderURL" (dict "root" $root) | quote }}
+{{- end }}
+{{- if $topo.smtp }}
+{{- $smtp := $root.Values.smtp }}
+# The mail server (values `smtp`); the password from its Secret.
+- name: SMTP_HOST
+  value: {{ $smtp.host | quote }}
+- name: SMTP_PORT
+  value: {{ $smtp.port | quote }}
+- name: SMTP_STARTTLS
+  value: {{ $smtp.starttls | quote }}
+- name: SMTP_TLS
+  value: {{ $smtp.tls | quote }}
+- name: SMTP_USERNAME
+  value: {{ $smtp.username | quote }}
+- name: MAIL_FROM
+  value: {{ $smtp.from | quote }}
+{{- if $smtp.passwordSecret.name }}
+- name: SMTP_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $smtp.passwordSecret.name }}
+      key: {{ $smtp.passwordSecret.key }}
+{{- end }}
 {{- end }}
 {{- if eq .name "checkout" }}
 # A restarted replica claims its own unfinished sagas at once.

@@ -15,7 +15,18 @@ import pytest
 from shop_deploycheck.manifests import Manifest, Render, env_of
 from shop_deploycheck.render import render
 
-IDENTITIES = ("catalog", "pricing", "cart", "checkout", "inventory", "order", "fraud", "gateway", "sandbox")
+IDENTITIES = (
+    "catalog",
+    "pricing",
+    "cart",
+    "checkout",
+    "inventory",
+    "order",
+    "fraud",
+    "notifications",
+    "gateway",
+    "sandbox",
+)
 TLS_FILES = {"TLS_CERT_FILE": "tls.crt", "TLS_KEY_FILE": "tls.key", "TLS_CA_FILE": "ca.crt"}
 CLUSTER_DOMAIN = "cluster.local"
 

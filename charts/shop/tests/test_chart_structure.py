@@ -29,7 +29,7 @@ STANDARD_LABELS = (
     "app.kubernetes.io/managed-by",
     "helm.sh/chart",
 )
-GRPC_SERVICES = ("catalog", "pricing", "cart", "checkout", "inventory", "order", "fraud", "gateway")
+GRPC_SERVICES = ("catalog", "pricing", "cart", "checkout", "inventory", "order", "fraud", "notifications", "gateway")
 # Set by the chart for the downward API; the services themselves do not read them.
 DOWNWARD_API = {"POD_NAME", "POD_NAMESPACE", "NODE_NAME", "OTEL_RESOURCE_ATTRIBUTES"}
 

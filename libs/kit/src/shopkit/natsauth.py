@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from shopkit import events
 
 # The services that connect to NATS (each has a stream); the gateway and the payment sandbox don't.
-SERVICES = ("catalog", "pricing", "cart", "checkout", "inventory", "order", "fraud")
+SERVICES = ("catalog", "pricing", "cart", "checkout", "inventory", "order", "fraud", "notifications")
 # Operators' tools and the system tests: no limits (stream maintenance, reading any stream).
 TOOLING = "tooling"
 USERS = (*SERVICES, TOOLING)
@@ -52,6 +52,7 @@ CONSUMERS: Mapping[str, tuple[Consumed, ...]] = {
     "pricing": (Consumed("inventory", "dynamic-pricing"),),
     "checkout": (Consumed("order", "order-outcomes"), Consumed("fraud", "fraud-reviews")),
     "fraud": (Consumed("order", "order-events"), Consumed("checkout", "checkout-events")),
+    "notifications": (Consumed("order", "order-events"),),
 }
 
 

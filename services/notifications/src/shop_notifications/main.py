@@ -1,0 +1,84 @@
+"""Composition root of the notifications service: `shop-notifications serve | migrate | settings`."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from shop.notifications.v1 import notifications_pb2, notifications_pb2_grpc
+from shop_notifications import access, events, store
+from shop_notifications.api import NotificationsServicer
+from shop_notifications.domain import RetryPolicy
+from shop_notifications.operations import Clock, Notifications, utc_now
+from shop_notifications.orders import Orders
+from shop_notifications.settings import NotificationsSettings
+from shop_notifications.smtp import Mailer
+from shop_notifications.templates import Templates
+from shopkit.cli import service_cli
+from shopkit.runtime import Runtime, open_runtime
+
+
+def mailer(settings: NotificationsSettings) -> Mailer:
+    return Mailer(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        sender=settings.mail_from,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        starttls=settings.smtp_starttls,
+        implicit_tls=settings.smtp_tls,
+        timeout=settings.smtp_timeout_seconds,
+    )
+
+
+async def build(settings: NotificationsSettings, *, clock: Clock = utc_now) -> Runtime:
+    # No outbox: the service publishes nothing (its stream exists like every service's, empty).
+    runtime = await open_runtime("notifications", settings, outbox=None)
+    retry = RetryPolicy(
+        settings.max_attempts,
+        timedelta(seconds=settings.retry_base_seconds),
+        timedelta(seconds=settings.retry_max_seconds),
+    )
+    notifications = Notifications(
+        runtime.db,
+        Templates(settings.storefront_url),
+        mailer(settings),
+        retry,
+        lease=timedelta(seconds=settings.send_lease_seconds),
+        concurrency=settings.sender_concurrency,
+        clock=clock,
+    )
+    runtime.service.add_servicer(
+        notifications_pb2_grpc.add_NotificationsServiceServicer_to_server,
+        NotificationsServicer(notifications),
+        notifications_pb2.DESCRIPTOR.services_by_name["NotificationsService"].full_name,
+        access.CALLERS,
+    )
+    orders = Orders(settings, settings.order_addr)
+    runtime.service.on_stop(orders.close)
+    handler = events.OrderEvents(
+        orders,
+        notifications,
+        approvers=settings.approvers,
+        approvals_to=settings.approvals_to,
+        stale_after=timedelta(hours=settings.stale_event_hours) if settings.stale_event_hours else None,
+        clock=clock,
+    )
+    runtime.consume(
+        store.inbox,
+        name=events.ORDER_CONSUMER,
+        source_service="order",
+        subjects=events.SUBJECTS,
+        handler=handler.handle,
+    )
+    if settings.sender_enabled:
+        runtime.service.add_worker("mail-sender", lambda: notifications.run_sender(settings.sender_poll_seconds))
+    return runtime
+
+
+async def serve(settings: NotificationsSettings) -> None:
+    runtime = await build(settings)
+    await runtime.service.run()
+
+
+main = service_cli("notifications", NotificationsSettings, serve, Path(__file__).parent / "migrations")

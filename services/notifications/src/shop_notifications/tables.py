@@ -1,0 +1,57 @@
+"""The notifications service's tables (SQLAlchemy Core).
+
+`mails` is both the record of what was told to whom and the send queue: a consumed event writes
+its mail here (rendered, with its Message-ID) in the transaction that records the event in the
+inbox, and the sender works through the rows that are due. `event_id` is UNIQUE, so an event
+redelivered past the inbox (or the same event from two consumers) makes one mail at most.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import UUID
+
+from shopkit.outbox import inbox_table
+
+metadata = sa.MetaData(
+    naming_convention={
+        "pk": "%(table_name)s_pkey",
+        "fk": "%(table_name)s_%(column_0_name)s_fkey",
+        "ck": "%(table_name)s_%(constraint_name)s_check",
+        "uq": "%(table_name)s_%(column_0_name)s_key",
+        "ix": "%(table_name)s_%(column_0_name)s_idx",
+    }
+)
+
+KINDS = "('order_confirmation', 'shipment', 'refund', 'return_received', 'approval_needed')"
+STATUSES = "('pending', 'sent', 'failed')"
+
+mails = sa.Table(
+    "mails",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("event_id", sa.Text, nullable=False, unique=True),
+    sa.Column("order_id", sa.Text, nullable=False),
+    sa.Column("recipient", sa.Text, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("text_body", sa.Text, nullable=False),
+    sa.Column("html_body", sa.Text, nullable=False),
+    sa.Column("message_id", sa.Text, nullable=False, unique=True),
+    sa.Column("status", sa.Text, nullable=False, server_default="pending"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("sent_at", sa.DateTime(timezone=True)),
+    sa.CheckConstraint(f"kind IN {KINDS}", name="kind"),
+    sa.CheckConstraint(f"status IN {STATUSES}", name="status"),
+    sa.CheckConstraint("attempts >= 0", name="attempts"),
+    sa.CheckConstraint("(status = 'sent') = (sent_at IS NOT NULL)", name="sent_at"),
+    # The sender's queue: only pending rows, by when they are due.
+    sa.Index("mails_due_idx", "next_attempt_at", postgresql_where=sa.text("status = 'pending'")),
+    sa.Index("mails_order_idx", "order_id", sa.text("created_at DESC")),
+    sa.Index("mails_created_idx", sa.text("created_at DESC"), sa.text("id DESC")),
+)
+
+inbox = inbox_table(metadata)

@@ -1,0 +1,155 @@
+"""Delivery: an SMTP server that is down is waited out with growing pauses and the mail goes once
+it is back; a permanent refusal gives up at once, a bounded number of failures gives up too; an
+event delivered again makes no second mail; the schema is the one the tables declare."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from nats.js.api import ConsumerConfig, DeliverPolicy
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from shop_notifications import events, store
+from shop_notifications.domain import RetryPolicy
+from shop_notifications.main import mailer
+from shop_notifications.operations import Notifications
+from shop_notifications.orders import Orders
+from shop_notifications.templates import Templates
+from shopkit import events as kit_events
+from shopkit.consumer import EventConsumer
+from shopkit.testing import eventually
+
+if TYPE_CHECKING:
+    from conftest import Stack
+
+
+async def until(check: Any, within: float = 15.0) -> None:
+    await eventually(check, within=within)
+
+
+async def test_an_smtp_outage_is_retried_until_the_server_is_back(stack: Stack) -> None:
+    await stack.catcher.stop()
+    try:
+        order = await stack.place()
+
+        async def failed_twice() -> bool:
+            rows = await stack.rows(order.order_id)
+            return bool(rows) and rows[0].attempts >= 2
+
+        await until(failed_twice)
+        [row] = await stack.rows(order.order_id)
+        assert row.status == "pending"
+        assert "Connect" in row.last_error or "refused" in row.last_error.lower()
+        assert not stack.catcher.mails(order.order_id)
+    finally:
+        await stack.catcher.start()
+    [mail] = await stack.mails_of(order.order_id, "order_confirmation")
+    [row] = await stack.rows(order.order_id)
+    assert (row.status, row.last_error) == ("sent", "")
+    assert mail["Message-ID"] == row.message_id
+    await asyncio.sleep(0.5)
+    assert len(stack.catcher.mails(order.order_id)) == 1
+
+
+async def test_a_refused_recipient_is_given_up_at_once(stack: Stack) -> None:
+    stack.catcher.refuse = True
+    try:
+        order = await stack.place()
+
+        async def given_up() -> bool:
+            rows = await stack.rows(order.order_id)
+            return bool(rows) and rows[0].status == "failed"
+
+        await until(given_up)
+    finally:
+        stack.catcher.refuse = False
+    [row] = await stack.rows(order.order_id)
+    assert row.attempts == 1
+    assert "550" in row.last_error
+
+
+def test_retries_back_off_and_stop_at_the_bound() -> None:
+    policy = RetryPolicy(4, timedelta(seconds=5), timedelta(seconds=12))
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    pauses = [policy.next_attempt(n, now) for n in (1, 2, 3, 4)]
+    assert [(p - now).total_seconds() if p else None for p in pauses] == [5, 10, 12, None]
+
+
+async def test_a_redelivered_event_makes_one_mail(stack: Stack) -> None:
+    order = await stack.place()
+    await stack.mails_of(order.order_id, "order_confirmation")
+    js = stack.runtime.js
+    replay = await js.pull_subscribe(
+        events.CONFIRMED,
+        stream=kit_events.stream_name("order"),
+        config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL),
+    )
+    try:
+        msg = None
+        while msg is None:
+            batch = await replay.fetch(100, timeout=5)
+            msg = next((m for m in batch if order.order_id.encode() in m.data), None)
+    finally:
+        await replay.unsubscribe()
+    settings = stack.settings
+    orders = Orders(settings, settings.order_addr)
+    notifications = Notifications(
+        stack.runtime.db,
+        Templates(settings.storefront_url),
+        mailer(settings),
+        RetryPolicy(1, timedelta(seconds=1), timedelta(seconds=1)),
+        lease=timedelta(seconds=60),
+        concurrency=1,
+    )
+    handler = events.OrderEvents(orders, notifications, approvers={}, approvals_to="desk@shop.test", stale_after=None)
+
+    def consumer(name: str) -> EventConsumer:
+        return EventConsumer(
+            stack.runtime.db,
+            js,
+            store.inbox,
+            service="notifications",
+            name=name,
+            source_service="order",
+            subjects=events.SUBJECTS,
+            handler=handler.handle,
+        )
+
+    try:
+        # The same durable: its inbox knows the message.
+        assert await consumer(events.ORDER_CONSUMER).apply_once(msg) is False
+        # Another consumer (a new inbox key) applies it, and the mail's event id keeps it one mail.
+        assert await consumer("replay").apply_once(msg) is True
+    finally:
+        await orders.close()
+    assert len(await stack.rows(order.order_id)) == 1
+    await asyncio.sleep(0.5)
+    assert len(stack.catcher.mails(order.order_id)) == 1
+
+
+async def test_a_pickup_mails_no_shipment(stack: Stack) -> None:
+    order = await stack.place(pickup_store="store-berlin")
+    [confirmation] = await stack.mails_of(order.order_id, "order_confirmation")
+    assert "ready for pickup at store store-berlin" in str(confirmation)
+    await stack.fulfil(order, carrier="", tracking="-")
+    await asyncio.sleep(1.0)
+    assert not stack.catcher.mails(order.order_id, "shipment")
+
+
+async def test_migrations_match_the_tables(stack: Stack) -> None:
+    engine = create_async_engine(stack.settings.database_url)
+
+    def differences(sync_conn: Any) -> list[Any]:
+        context = MigrationContext.configure(sync_conn, opts={"compare_type": True})
+        return list(compare_metadata(context, store.metadata))
+
+    try:
+        async with engine.connect() as conn:
+            diff = await conn.run_sync(differences)
+    finally:
+        await engine.dispose()
+    assert diff == []

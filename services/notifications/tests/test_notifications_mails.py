@@ -1,0 +1,131 @@
+"""Each order event the shop tells its customers about arrives as one mail at a real SMTP server:
+the confirmation, the shipment with its tracking number, the refund, and the approval request to the
+account's approvers; HTML bodies escape what they show."""
+
+from __future__ import annotations
+
+from email.message import Message
+from typing import TYPE_CHECKING, Any, cast
+
+import grpc
+import pytest
+
+from shop.common.v1 import common_pb2
+from shop.notifications.v1 import notifications_pb2 as pb
+from shopkit.auth import metadata_for
+from shopkit.errors import parse_rpc_error
+
+if TYPE_CHECKING:
+    from conftest import Stack
+
+ADMIN = metadata_for("admin")
+
+
+def body(message: Message, subtype: str) -> str:
+    """The text/plain or text/html part, decoded."""
+    part = next(p for p in message.walk() if p.get_content_type() == f"text/{subtype}")
+    payload = part.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    return payload.decode(part.get_content_charset() or "utf-8")
+
+
+async def test_a_confirmed_order_is_mailed_to_its_buyer(stack: Stack) -> None:
+    order = await stack.place(lines={"Trail shoe": (2, 1000), "Sock": (1, 250)})
+    [mail] = await stack.mails_of(order.order_id, "order_confirmation")
+    assert mail["To"] == order.email
+    assert mail["Subject"] == f"Your order {order.number} is confirmed"
+    assert mail["Message-ID"].endswith("@shop.example>")
+    text = body(mail, "plain")
+    assert "2 x Trail shoe (SKU-0)  20.00 EUR" in text
+    assert "Total  27.50 EUR" in text  # 20.00 + 2.50 + 5.00 shipping
+    assert "Berlin" in text
+    assert "27.50 EUR" in body(mail, "html")
+    [row] = await stack.rows(order.order_id)
+    assert (row.status, row.attempts, row.kind) == ("sent", 1, "order_confirmation")
+    assert row.message_id == mail["Message-ID"]
+
+
+async def test_a_shipment_carries_carrier_and_tracking_and_a_refund_its_amount(stack: Stack) -> None:
+    order = await stack.place()
+    await stack.mails_of(order.order_id, "order_confirmation")
+    await stack.fulfil(order, carrier="DHL", tracking="TRK-000123")
+    [shipped] = await stack.mails_of(order.order_id, "shipment")
+    assert shipped["Subject"] == f"Your order {order.number} has shipped"
+    assert "Carrier: DHL" in body(shipped, "plain")
+    assert "Tracking number: TRK-000123" in body(shipped, "plain")
+    assert "2 x Trail shoe" in body(shipped, "plain")
+    await stack.refund(order, 1_250)
+    [refund] = await stack.mails_of(order.order_id, "refund")
+    assert refund["Subject"] == f"Refund of 12.50 EUR for order {order.number}"
+    assert "damaged in transit" in body(refund, "plain")
+
+
+async def test_an_order_over_the_limit_asks_the_accounts_approvers(stack: Stack) -> None:
+    order = await stack.place(account_id="acct-approvers", approval_limit=1_000)
+    [mail] = await stack.mails_of(order.order_id, "approval_needed")
+    assert mail["To"] == stack.settings.approvers["acct-approvers"]
+    assert "Their approval limit: 10.00 EUR" in body(mail, "plain")
+    assert f"/v1/orders/{order.order_id}/approve" in body(mail, "plain")
+    assert not stack.catcher.mails(order.order_id, "order_confirmation")  # not confirmed yet
+    other = await stack.place(account_id="acct-without-approvers", approval_limit=1_000)
+    [desk] = await stack.mails_of(other.order_id, "approval_needed")
+    assert desk["To"] == stack.settings.approvals_to
+
+
+async def test_html_bodies_escape_what_they_show(stack: Stack) -> None:
+    order = await stack.place(lines={'<script>alert("x")</script> & <b>bold</b>': (1, 1000)})
+    [mail] = await stack.mails_of(order.order_id, "order_confirmation")
+    html = body(mail, "html")
+    assert "<script>" not in html and "<b>bold</b>" not in html
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;" in html
+    assert '<script>alert("x")</script> & <b>bold</b>' in body(mail, "plain")  # plain text is shown as it is
+
+
+async def test_operators_read_what_was_mailed(stack: Stack) -> None:
+    order = await stack.place()
+    await stack.mails_of(order.order_id, "order_confirmation")
+    listed = await stack.stub.ListNotifications(pb.ListNotificationsRequest(order_id=order.order_id), metadata=ADMIN)
+    [item] = listed.notifications
+    assert (item.kind, item.status, item.recipient) == (
+        pb.NOTIFICATION_KIND_ORDER_CONFIRMATION,
+        pb.DELIVERY_STATUS_SENT,
+        order.email,
+    )
+    assert item.text_body == ""  # bodies only with GetNotification
+    got = await stack.stub.GetNotification(
+        pb.GetNotificationRequest(notification_id=item.notification_id), metadata=ADMIN
+    )
+    assert order.number in got.notification.text_body
+
+
+async def test_bad_requests_name_the_field(stack: Stack) -> None:
+    calls: list[tuple[Any, str]] = [
+        (
+            stack.stub.GetNotification(pb.GetNotificationRequest(notification_id="nope"), metadata=ADMIN),
+            "notification_id",
+        ),
+        (
+            stack.stub.ListNotifications(
+                pb.ListNotificationsRequest(page=common_pb2.PageRequest(page_token="eyJ4IjoxfQ")), metadata=ADMIN
+            ),
+            "page.page_token",
+        ),
+        (
+            stack.stub.ListNotifications(
+                pb.ListNotificationsRequest(status=cast(pb.DeliveryStatus.ValueType, 99)), metadata=ADMIN
+            ),
+            "status",
+        ),
+    ]
+    for call, field in calls:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call
+        info = parse_rpc_error(caught.value)
+        assert info.code is grpc.StatusCode.INVALID_ARGUMENT
+        assert [v.field for v in info.violations] == [field]
+
+
+async def test_customers_may_not_read_notifications(stack: Stack) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stack.stub.ListNotifications(pb.ListNotificationsRequest(), metadata=metadata_for("customer", "c-1"))
+    assert parse_rpc_error(caught.value).reason == "ROLE_REQUIRED"
