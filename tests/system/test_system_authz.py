@@ -317,6 +317,12 @@ def requests(world: World, who: str) -> dict[Route, Callable[[], Call]]:
         ("DELETE", "/v1/admin/dynamic-rules/{rule_id}"): lambda: Call(f"/v1/admin/dynamic-rules/{unique('nobody')}"),
         ("GET", "/v1/admin/dynamic-rules"): lambda: Call("/v1/admin/dynamic-rules"),
         ("GET", "/v1/admin/price-changes"): lambda: Call("/v1/admin/price-changes", params={"sku": world.sku}),
+        # An upload of one line (a JSON string, not a product: the import reports it and creates nothing).
+        ("POST", "/v1/admin/product-imports"): lambda: Call("/v1/admin/product-imports", "authz"),
+        ("GET", "/v1/admin/product-imports/{import_id}"): lambda: Call(f"/v1/admin/product-imports/{nobodys}"),
+        ("GET", "/v1/admin/product-imports/{import_id}/lines"): lambda: Call(
+            f"/v1/admin/product-imports/{nobodys}/lines"
+        ),
         ("POST", "/v1/auth/token"): lambda: Call("/v1/auth/token", {"username": unique("authz"), "role": "customer"}),
         ("GET", "/.well-known/jwks.json"): lambda: Call("/.well-known/jwks.json"),
         ("GET", "/healthz"): lambda: Call("/healthz"),

@@ -6,7 +6,8 @@ check too. A body whose Content-Length is over the limit is refused without bein
 without one (chunked) is read up to the limit and refused the moment it passes it (413). Before the
 answer the rest of a refused body is read and dropped, up to a bound, so that the client, still
 sending, gets the answer instead of a reset connection; then the connection closes. Requests within
-the limits reach the application as they came.
+the limits reach the application as they came. Requests to `streamed_paths` (uploads whose route
+reads the body as it arrives and bounds it itself) pass with only the header bound.
 """
 
 from __future__ import annotations
@@ -24,8 +25,18 @@ Refusal = Callable[[int, str], ASGIApp]  # (status, detail) -> the API's problem
 class RequestLimits:
     """`refuse(status, detail)` answers a request over a limit (413 body, 431 headers)."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_header_bytes: int, refuse: Refusal):
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        max_header_bytes: int,
+        refuse: Refusal,
+        streamed_paths: frozenset[str] = frozenset(),
+    ):
         self.app = app
+        # Uploads whose route reads the body as it arrives and bounds it itself: not buffered here.
+        self.streamed_paths = streamed_paths
         self.max_body_bytes = max_body_bytes
         self.max_header_bytes = max_header_bytes
         self.refuse = refuse
@@ -37,6 +48,9 @@ class RequestLimits:
         if _header_bytes(scope) > self.max_header_bytes:
             detail = f"the request line and headers are larger than {self.max_header_bytes} bytes"
             await self._answer(scope, receive, send, 431, detail)
+            return
+        if scope.get("path") in self.streamed_paths:
+            await self.app(scope, receive, send)
             return
         too_large = f"the request body is larger than {self.max_body_bytes} bytes"
         length = _content_length(scope)

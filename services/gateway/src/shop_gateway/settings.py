@@ -109,6 +109,12 @@ class GatewaySettings(HttpServiceSettings):
     public_cache_max_entries: int = Field(10_000, ge=0, description="answers kept; the least recently used go first")
     public_cache_max_body_bytes: int = Field(256 * 1024, ge=0, description="larger answers are not kept")
 
+    # --- back office: bulk product imports (POST /v1/admin/product-imports streams past MAX_REQUEST_BODY_BYTES) ---
+    import_max_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024, description="largest JSONL upload of a product import; a larger one is 413"
+    )
+    import_max_lines: int = Field(100_000, ge=1, description="most lines of one product import; more is 413")
+
     # --- clients ---
     forwarded_hops: int = Field(
         0, ge=0, description="trusted proxies in front of the gateway: the client IP is taken from X-Forwarded-For"

@@ -54,6 +54,7 @@ REASON_STATUS: dict[str, int] = {
     "FRAUD_BLOCKED": 422,  # refused by the fraud check: not a conflict the client can resolve
     "UPSTREAM_ERROR": 502,  # a service behind the gateway failed
     "INTERNAL": 500,  # a checkout that failed unexpectedly
+    "UPLOAD_TOO_LARGE": 413,  # a product import over its bounds
 }
 
 

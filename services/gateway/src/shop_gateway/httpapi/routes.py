@@ -493,7 +493,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         generate_unique_id_function=openapi.operation_id,
     )
     app.state.gateway = gateway
-    from shop_gateway.httpapi.backoffice.routers import ROUTERS  # they build on this module's dependencies
+    from shop_gateway.httpapi.backoffice.routers import ROUTERS, STREAMED_PATHS  # they use this module's dependencies
 
     for router in (browse, carts, buying, decisions, administration, *ROUTERS, probes):
         app.include_router(router)
@@ -507,6 +507,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         max_body_bytes=gateway.settings.max_request_body_bytes,
         max_header_bytes=gateway.settings.max_request_header_bytes,
         refuse=lambda status, detail: problems.problem(status, LIMIT_CODES[status], detail, type_base=type_base),
+        streamed_paths=STREAMED_PATHS,
     )
     app.add_middleware(
         HttpTelemetryMiddleware,

@@ -1,12 +1,15 @@
-"""Every back-office router, in the order the document lists them."""
+"""Every back-office router, in the order the document lists them, and the uploads they stream."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
+from shop_gateway.httpapi.backoffice.catalog import UPLOAD, imports
 from shop_gateway.httpapi.backoffice.fraud import reviews
 from shop_gateway.httpapi.backoffice.inventory import locations
 from shop_gateway.httpapi.backoffice.orders import staff_orders
 from shop_gateway.httpapi.backoffice.pricing import prices
 
-ROUTERS: tuple[APIRouter, ...] = (staff_orders, locations, reviews, prices)
+ROUTERS: tuple[APIRouter, ...] = (staff_orders, locations, reviews, prices, imports)
+# Read as they arrive and bounded by their routes (IMPORT_MAX_BYTES), not by MAX_REQUEST_BODY_BYTES.
+STREAMED_PATHS = frozenset({UPLOAD})
