@@ -4,6 +4,7 @@ account's approvers; HTML bodies escape what they show."""
 
 from __future__ import annotations
 
+import uuid
 from email.message import Message
 from typing import TYPE_CHECKING, Any, cast
 
@@ -12,6 +13,8 @@ import pytest
 
 from shop.common.v1 import common_pb2
 from shop.notifications.v1 import notifications_pb2 as pb
+from shop.order.v1 import events_pb2, order_pb2
+from shop_notifications import events
 from shopkit.auth import metadata_for
 from shopkit.errors import parse_rpc_error
 
@@ -26,7 +29,7 @@ def body(message: Message, subtype: str) -> str:
     part = next(p for p in message.walk() if p.get_content_type() == f"text/{subtype}")
     payload = part.get_payload(decode=True)
     assert isinstance(payload, bytes)
-    return payload.decode(part.get_content_charset() or "utf-8")
+    return payload.decode(part.get_content_charset() or "utf-8").replace("\r\n", "\n")
 
 
 async def test_a_confirmed_order_is_mailed_to_its_buyer(stack: Stack) -> None:
@@ -129,3 +132,24 @@ async def test_customers_may_not_read_notifications(stack: Stack) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stack.stub.ListNotifications(pb.ListNotificationsRequest(), metadata=metadata_for("customer", "c-1"))
     assert parse_rpc_error(caught.value).reason == "ROLE_REQUIRED"
+
+
+async def test_a_received_return_is_mailed_to_the_buyer(stack: Stack) -> None:
+    order = await stack.fulfil(await stack.place(lines={"Trail shoe": (2, 1000)}), tracking="TRK-R")
+    returned = order_pb2.Return(
+        return_id=str(uuid.uuid4()),
+        order_id=order.order_id,
+        order_number=order.number,
+        email=order.email,
+        receiving_location_id="store-berlin",
+        lines=[order_pb2.ReturnLine(line_id=order.lines[0].line_id, name="Trail shoe", requested_quantity=1)],
+    )
+    event_id = str(uuid.uuid4())
+    event = events_pb2.ReturnReceived(
+        meta=common_pb2.EventMeta(event_id=event_id, aggregate_id=order.order_id), order_return=returned
+    )
+    await stack.runtime.js.publish(events.RETURN_RECEIVED, event.SerializeToString(), headers={"Nats-Msg-Id": event_id})
+    [mail] = await stack.mails_of(order.order_id, "return_received")
+    assert mail["To"] == order.email
+    assert mail["Subject"] == f"We received your return for order {order.number}"
+    assert "at store-berlin:\n  1 x Trail shoe" in body(mail, "plain")

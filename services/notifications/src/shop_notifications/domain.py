@@ -15,7 +15,6 @@ class MailKind(enum.StrEnum):
     ORDER_CONFIRMATION = "order_confirmation"
     SHIPMENT = "shipment"
     REFUND = "refund"
-    # Reserved for the order service's return events: a template and a mapping away (see events.py).
     RETURN_RECEIVED = "return_received"
     APPROVAL_NEEDED = "approval_needed"
 
@@ -75,6 +74,12 @@ class RefundFacts:
     amount: Money
     reason: str
     lines: tuple[tuple[str, int], ...]  # (line name, quantity returned); empty for a goodwill refund
+
+
+@dataclass(frozen=True)
+class ReturnFacts:
+    lines: tuple[tuple[str, int], ...]  # (line name, quantity sent back)
+    location: str  # where it was received (a store or a warehouse)
 
 
 @dataclass(frozen=True)

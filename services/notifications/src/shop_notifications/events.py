@@ -10,15 +10,15 @@ means what:
 | `shop.order.confirmed` | order confirmation (at creation, or when a hold was lifted) | the order's e-mail |
 | `shop.order.fulfilled` of a shipped order | shipment with carrier and tracking number | the order's e-mail |
 | `shop.order.refunded` | refund with the amount | the order's e-mail |
+| `shop.order.return_received` | return received (what arrived, where) | the order's e-mail |
 | `shop.order.status_changed` into PENDING_APPROVAL | approval needed | APPROVERS[account], else APPROVALS_TO |
 
 A pickup's fulfilment mails nothing: the customer is at the counter. Events older than
 STALE_EVENT_HOURS mail nothing: a consumer created on a stream that already holds a week of orders
 must not mail all of them.
 
-Return received: the order service publishes no return event yet. When it does, add its subject to
-SUBJECTS and one entry to `_BUILDERS` that reads it into a Notice of `MailKind.RETURN_RECEIVED`
-with `returned=ReturnFacts(...)`; the templates `return_received.txt/.html` are in place.
+Another mail is a subject in SUBJECTS, one builder in `_builders` that reads the event into a
+Notice, and its templates (see `templates`).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from shop_notifications.domain import (
     MailKind,
     Notice,
     RefundFacts,
+    ReturnFacts,
     Shipment,
     approval_recipient,
 )
@@ -51,7 +52,8 @@ CONFIRMED = "shop.order.confirmed"
 FULFILLED = "shop.order.fulfilled"
 REFUNDED = "shop.order.refunded"
 STATUS_CHANGED = "shop.order.status_changed"
-SUBJECTS = [CONFIRMED, FULFILLED, REFUNDED, STATUS_CHANGED]
+RETURN_RECEIVED = "shop.order.return_received"
+SUBJECTS = [CONFIRMED, FULFILLED, REFUNDED, STATUS_CHANGED, RETURN_RECEIVED]
 ORDER_CONSUMER = "order-events"  # durable "notifications-order-events" on SHOP_ORDER
 
 
@@ -80,6 +82,7 @@ class OrderEvents:
             FULFILLED: self._fulfilled,
             REFUNDED: self._refunded,
             STATUS_CHANGED: self._status_changed,
+            RETURN_RECEIVED: self._return_received,
         }
 
     async def handle(self, conn: AsyncConnection, msg: Msg) -> None:
@@ -157,3 +160,17 @@ class OrderEvents:
         )
         recipient = approval_recipient(order.account_id, self.approvers, self.approvals_to)
         return Notice(MailKind.APPROVAL_NEEDED, recipient, mapping.order_facts(order), {"approval": approval})
+
+    async def _return_received(self, data: bytes) -> Notice | None:
+        event = events_pb2.ReturnReceived.FromString(data)
+        returned = event.order_return
+        order = await self._order(event.meta, returned.order_id)
+        if order is None:
+            return None
+        facts = ReturnFacts(
+            tuple((line.name or line.sku, line.requested_quantity) for line in returned.lines),
+            returned.receiving_location_id or returned.store_id,
+        )
+        return Notice(
+            MailKind.RETURN_RECEIVED, returned.email or order.email, mapping.order_facts(order), {"returned": facts}
+        )
