@@ -208,6 +208,9 @@ def requests(world: World, who: str) -> dict[Route, Callable[[], Call]]:
         ("DELETE", "/v1/cart/items/{sku}"): lambda: Call(f"/v1/cart/items/{world.sku}", before=line),
         ("POST", "/v1/cart/coupon"): lambda: Call("/v1/cart/coupon", {"code": "NO-SUCH-COUPON"}),
         ("DELETE", "/v1/cart/coupon"): lambda: Call("/v1/cart/coupon"),
+        ("GET", "/v1/cart/shipping-options"): lambda: Call(
+            "/v1/cart/shipping-options", params={"country": "US", "region": "CA"}, before=line
+        ),
         # An empty cart: the answer shows the role check passed, and nothing is bought.
         ("POST", "/v1/checkout"): lambda: Call(
             "/v1/checkout", checkout_body, headers={"Idempotency-Key": unique("authz")}, before=no_line
@@ -216,6 +219,23 @@ def requests(world: World, who: str) -> dict[Route, Callable[[], Call]]:
         ("GET", "/v1/orders"): lambda: Call("/v1/orders"),
         ("GET", "/v1/orders/{order_id}"): lambda: Call(f"/v1/orders/{world.order_id}"),
         ("POST", "/v1/orders/{order_id}/cancel"): lambda: Call(f"/v1/orders/{order}/cancel", {"note": "authz"}),
+        # Returns: the customer's order was never delivered (409 shows the owner got through); a return
+        # nobody has for store staff's steps (404 shows the role check passed).
+        ("POST", "/v1/orders/{order_id}/returns"): lambda: Call(
+            f"/v1/orders/{world.order_id}/returns",
+            {"lines": [{"line_id": nobodys, "quantity": 1}], "reason": "changed_mind", "method": "mail"},
+            headers={"Idempotency-Key": unique("authz")},
+        ),
+        ("GET", "/v1/orders/{order_id}/returns"): lambda: Call(f"/v1/orders/{world.order_id}/returns"),
+        ("GET", "/v1/returns/{return_id}"): lambda: Call(f"/v1/returns/{nobodys}"),
+        ("POST", "/v1/returns/{return_id}/receive"): lambda: Call(
+            f"/v1/returns/{nobodys}/receive", {"location_id": world.location_id}
+        ),
+        ("POST", "/v1/returns/{return_id}/inspect"): lambda: Call(
+            f"/v1/returns/{nobodys}/inspect",
+            {"lines": [{"line_id": nobodys, "accepted_sellable": 1}]},
+            headers={"Idempotency-Key": unique("authz")},
+        ),
         ("GET", "/v1/approvals"): lambda: Call("/v1/approvals"),
         ("POST", "/v1/orders/{order_id}/approve"): lambda: Call(f"/v1/orders/{world.order_id}/approve", {}),
         ("POST", "/v1/orders/{order_id}/reject"): lambda: Call(f"/v1/orders/{world.order_id}/reject", {"note": "no"}),

@@ -10,7 +10,7 @@ from shopkit.auth import metadata_for
 from shopkit.money import Money
 
 # Roles a token may carry (`service` is for calls inside the cluster, never for clients).
-CLIENT_ROLES = ("customer", "b2b_buyer", "b2b_approver", "admin", "fraud_analyst")
+CLIENT_ROLES = ("customer", "b2b_buyer", "b2b_approver", "admin", "fraud_analyst", "store_staff")
 SHOPPER_ROLES = ("customer", "b2b_buyer", "b2b_approver")
 B2B_ROLES = ("b2b_buyer", "b2b_approver")
 
@@ -30,6 +30,7 @@ class Principal:
     approval_limit: Money | None = None  # B2B account facts from the token; defaults from settings
     approval_period: str = ""  # order, day, week or month
     payment_terms_days: int | None = None  # invoice terms of the account; 0: no invoices
+    tax_id: str = ""  # the B2B account's tax (VAT) id: exempts its orders where the tax rule allows
 
     @property
     def authenticated(self) -> bool:

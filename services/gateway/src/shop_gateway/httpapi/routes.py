@@ -270,6 +270,7 @@ async def place_order(
         store_id=body.fulfillment.store_id,
         email=body.email,
         cart_version=body.cart_version,
+        shipping_method=body.shipping_method,
     )
     result = await checkout.place_order(shop, who, client, order)
     response.headers["Location"] = f"/v1/checkout/{result.checkout_id}"
@@ -427,6 +428,7 @@ async def issue_token(body: TokenBody, request: Request, client: Client) -> Toke
             customer_since=body.customer_since,
             approval_period=body.approval_period,
             payment_terms_days=body.payment_terms_days,
+            tax_id=body.tax_id,
             approval_limit=Money(body.approval_limit.amount, body.approval_limit.currency)
             if body.approval_limit
             else None,
@@ -494,8 +496,10 @@ def create_app(gateway: Gateway) -> FastAPI:
     )
     app.state.gateway = gateway
     from shop_gateway.httpapi.backoffice.routers import ROUTERS, STREAMED_PATHS  # they use this module's dependencies
+    from shop_gateway.httpapi.returns import returns  # it uses this module's dependencies
+    from shop_gateway.httpapi.shipping import shipping  # it uses this module's dependencies
 
-    for router in (browse, carts, buying, decisions, administration, *ROUTERS, probes):
+    for router in (browse, carts, shipping, buying, returns, decisions, administration, *ROUTERS, probes):
         app.include_router(router)
     if gateway.issuer is not None:
         app.include_router(dev)
