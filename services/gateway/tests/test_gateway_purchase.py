@@ -485,3 +485,99 @@ async def test_a_checkout_failed_by_an_outage_is_503_with_retry_after_and_the_sa
             assert body["checkout_id"] != problem["metadata"]["checkout_id"]
             replay = await shop.checkout(headers, card, key)
             assert replay.status_code == 201 and replay.json()["order_id"] == body["order_id"]
+
+
+# --- shipping and tax -------------------------------------------------------------------------------
+
+MEXICO = {**ADDRESS, "country": "MX", "region": "CMX", "postal_code": "06000"}
+
+
+async def _mexico(shop: Shop) -> None:
+    """A zone of its own (MX, in USD) so that the other tests' US orders stay unshipped and untaxed:
+    standard 7.00, express 12.00; 16 % added in CMX, shipping taxed, B2B tax ids exempt."""
+    from shop.pricing.v1 import pricing_pb2, pricing_pb2_grpc
+
+    channel = grpc.aio.insecure_channel(grpc_address(shop.client.backends.runtimes["pricing"]))
+    stub = pricing_pb2_grpc.PricingServiceStub(channel)  # type: ignore[no-untyped-call]
+    admin = (("x-shop-role", "admin"),)
+    for code, price in (("standard", 700), ("express", 1200)):
+        method = pricing_pb2.ShippingMethod(
+            id=f"mx-{code}",
+            code=code,
+            name=code.title(),
+            zone=pricing_pb2.ShippingZone(countries=["MX"]),
+            min_delivery_days=1,
+            max_delivery_days=5,
+            rate_kind=pricing_pb2.SHIPPING_RATE_KIND_FLAT,
+            flat_price=common_pb2.Money(amount=price, currency="USD"),
+            active=True,
+        )
+        await stub.PutShippingMethod(pricing_pb2.PutShippingMethodRequest(method=method), metadata=admin)
+    rule = pricing_pb2.TaxRule(
+        country="MX", region="CMX", name="IVA", rate_bp=1600, tax_shipping=True, exempt_with_tax_id=True
+    )
+    await stub.PutTaxRule(pricing_pb2.PutTaxRuleRequest(rule=rule), metadata=admin)
+    await channel.close(grace=None)
+
+
+async def test_shipping_options_and_a_shipped_taxed_order(shop: Shop) -> None:
+    await _mexico(shop)
+    headers = await shop.client.auth()
+    await shop.fill(headers, await shop.sku(price=2500), 2)
+    query = {"country": "MX", "region": "CMX", "postal_code": "06000"}
+    options = await shop.http.get("/v1/cart/shipping-options", params=query, headers=headers)
+    assert options.status_code == 200, options.text
+    body = options.json()
+    assert [(o["code"], o["price"]["amount"]) for o in body["options"]] == [("standard", 700), ("express", 1200)]
+    assert body["shipping_method"] == "standard" and body["tax_name"] == "IVA" and body["tax_rate_bp"] == 1600
+    # 50.00 + 7.00; 16 % of each: 8.00 + 1.12.
+    totals = body["totals"]
+    assert (totals["shipping_total"]["amount"], totals["tax_total"]["amount"], totals["total"]["amount"]) == (
+        700,
+        912,
+        5000 + 700 + 912,
+    )
+    express = await shop.http.get(
+        "/v1/cart/shipping-options", params={**query, "shipping_method": "express"}, headers=headers
+    )
+    assert express.json()["totals"]["total"]["amount"] == 5000 + 1200 + 800 + 192
+    unknown = await shop.http.get(
+        "/v1/cart/shipping-options", params={**query, "shipping_method": "overnight"}, headers=headers
+    )
+    assert [e["field"] for e in shop.client.problem(unknown, 400, "INVALID_ARGUMENT")["errors"]] == ["shipping_method"]
+    pickup = (
+        await shop.http.get("/v1/cart/shipping-options", params={**query, "pickup": "true"}, headers=headers)
+    ).json()
+    assert pickup["options"] == [] and pickup["totals"]["shipping_total"]["amount"] == 0
+
+    wrong = await shop.checkout(headers, await shop.card(), shipping_address=MEXICO, shipping_method="overnight")
+    assert [e["field"] for e in shop.client.problem(wrong, 400, "INVALID_ARGUMENT")["errors"]] == ["shipping_method"]
+    placed = await shop.checkout(headers, await shop.card(), shipping_address=MEXICO, shipping_method="express")
+    assert placed.status_code == 201, placed.text
+    order = (await shop.http.get(f"/v1/orders/{placed.json()['order_id']}", headers=headers)).json()
+    assert order["totals"]["total"]["amount"] == 5000 + 1200 + 992
+    assert (order["totals"]["shipping_total"]["amount"], order["totals"]["tax_total"]["amount"]) == (1200, 992)
+    assert order["totals"]["tax_included"] is False and order["lines"][0]["tax"]["amount"] == 800
+    checkout = (await shop.http.get(f"/v1/checkout/{placed.json()['checkout_id']}", headers=headers)).json()
+    assert checkout["totals"] == order["totals"]
+
+
+async def test_shipping_options_over_grpc_and_a_b2b_tax_id_exempts(shop: Shop) -> None:
+    await _mexico(shop)
+    headers = await shop.client.auth("b2b_buyer", account_id=unique_account(), tax_id="MX-RFC-123")
+    await shop.fill(headers, await shop.sku(price=1000))
+    request = storefront_pb2.GetShippingOptionsRequest(country="MX", region="CMX")
+    response = await shop.client.grpc.GetShippingOptions(request, metadata=grpc_metadata(headers))
+    assert response.tax_exempt and response.totals.tax_total.amount == 0
+    assert response.totals.total.amount == 1000 + 700 and response.shipping_method == "standard"
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await shop.client.grpc.GetShippingOptions(
+            storefront_pb2.GetShippingOptionsRequest(country="MX", shipping_method="nope"),
+            metadata=grpc_metadata(headers),
+        )
+    info = parse_rpc_error(raised.value)
+    assert info.code is grpc.StatusCode.INVALID_ARGUMENT and [v.field for v in info.violations] == ["shipping_method"]
+
+
+def unique_account() -> str:
+    return f"acct-{uuid.uuid4().hex[:8]}"

@@ -15,7 +15,7 @@ from google.protobuf.message import Message
 
 from shop.storefront.v1 import storefront_pb2 as pb
 from shop.storefront.v1 import storefront_pb2_grpc
-from shop_gateway.app import cart, catalog, checkout, mapping, models, orders
+from shop_gateway.app import cart, catalog, checkout, mapping, models, orders, shipping
 from shop_gateway.gateway import Gateway
 from shop_gateway.principal import ClientInfo, Principal
 
@@ -134,6 +134,21 @@ class StorefrontServicer(storefront_pb2_grpc.StorefrontServiceServicer):
         result = await cart.remove_coupon(self.shop, who, expected_version=request.expected_version)
         return to_proto(pb.RemoveCouponResponse, cart=result)
 
+    async def GetShippingOptions(
+        self, request: pb.GetShippingOptionsRequest, context: Context
+    ) -> pb.GetShippingOptionsResponse:
+        who, _ = await self._admit(context)
+        result = await shipping.estimate(
+            self.shop,
+            who,
+            country=request.country,
+            region=request.region,
+            postal_code=request.postal_code,
+            pickup=request.pickup,
+            shipping_method=request.shipping_method,
+        )
+        return to_proto(pb.GetShippingOptionsResponse, **dataclasses.asdict(result))
+
     # --- checkout and orders ---
 
     async def PlaceOrder(self, request: pb.PlaceOrderRequest, context: Context) -> pb.PlaceOrderResponse:
@@ -151,6 +166,7 @@ class StorefrontServicer(storefront_pb2_grpc.StorefrontServiceServicer):
             store_id=fulfillment.store_id,
             email=request.email,
             cart_version=request.cart_version,
+            shipping_method=request.shipping_method,
         )
         result = await checkout.place_order(self.shop, who, client, order)
         return to_proto(pb.PlaceOrderResponse, **dataclasses.asdict(result))

@@ -42,6 +42,7 @@ APPROVAL_PERIODS = ("order", "day", "week", "month")
 # Bounds of numeric claims: what the services behind the gateway can hold (int64 money, int32 days).
 MAX_AMOUNT = 99_999_999_999  # minor units
 MAX_PAYMENT_TERMS_DAYS = 365
+MAX_TAX_ID = 64
 LATEST_TIMESTAMP = 253_402_300_799  # 9999-12-31T23:59:59Z, the last second protobuf timestamps know
 # Key type (JWK `kty`) -> the algorithm prefixes that can be verified with such a key.
 KEY_ALGORITHMS = {"RSA": ("RS", "PS"), "EC": ("ES",), "OKP": ("EdDSA",)}
@@ -217,6 +218,7 @@ def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
         approval_limit=approval_limit,
         approval_period=period if (period := claims.get("approval_period")) in APPROVAL_PERIODS else "",
         payment_terms_days=terms if isinstance(terms, int) else None,
+        tax_id=str(claims.get("tax_id") or "")[:MAX_TAX_ID],
     )
 
 
@@ -285,7 +287,7 @@ class DevIssuer:
         }
         if request.payment_terms_days is not None:
             claims["payment_terms_days"] = request.payment_terms_days
-        for name in ("account_id", "customer_group", "country", "currency", "approval_period"):
+        for name in ("account_id", "customer_group", "country", "currency", "approval_period", "tax_id"):
             if value := getattr(request, name):
                 claims[name] = value
         if request.approval_limit is not None:
@@ -314,6 +316,7 @@ class TokenRequest:
     approval_limit: Money | None = None
     approval_period: str = ""
     payment_terms_days: int | None = None
+    tax_id: str = ""  # B2B accounts: their tax id
 
     def validate(self) -> None:
         violations = Violations()
@@ -327,6 +330,8 @@ class TokenRequest:
         violations.check(not self.email or "@" in self.email, "email", "must be an e-mail address")
         violations.check(not self.country or len(self.country) == 2, "country", "must be an ISO-3166-1 alpha-2 code")
         violations.check(not self.currency or is_currency(self.currency), "currency", "must be an ISO-4217 code")
+        violations.check(len(self.tax_id) <= MAX_TAX_ID, "tax_id", f"must be at most {MAX_TAX_ID} characters")
+        violations.check(not self.tax_id or bool(self.account_id), "tax_id", "is for B2B accounts (with account_id)")
         violations.check(
             self.approval_period in ("", *APPROVAL_PERIODS),
             "approval_period",

@@ -24,6 +24,7 @@ INVOICE = "invoice"
 CHECKOUT_RETRY_AFTER_SECONDS = 5
 MAX_PO = 64
 MAX_EMAIL = 254
+MAX_SHIPPING_METHOD = 64
 FIELDS = {
     "payment.card.payment_method_id": "payment_method",
     "payment.card": "payment_method",
@@ -33,6 +34,8 @@ FIELDS = {
     "fulfilment.pickup.store_id": "fulfillment.store_id",
     "fulfilment": "fulfillment",
     "customer": "token",
+    "shipping_method": "shipping_method",
+    "tax_id": "token",
 }
 
 
@@ -49,6 +52,7 @@ class CheckoutInput:
     store_id: str = ""
     email: str = ""  # defaults to the token's email claim
     cart_version: int = 0
+    shipping_method: str = ""  # a code of GET /v1/cart/shipping-options; empty: the cheapest
 
 
 def _validate(order: CheckoutInput, who: Principal) -> str:
@@ -96,6 +100,12 @@ def _validate(order: CheckoutInput, who: Principal) -> str:
         "is required (the token has no email claim) and must be an e-mail address",
     )
     violations.check(order.cart_version >= 0, "cart_version", "must not be negative")
+    violations.check(len(order.shipping_method) <= MAX_SHIPPING_METHOD, "shipping_method", "at most 64 characters")
+    violations.check(
+        not (order.shipping_method and order.fulfillment_method == "pickup"),
+        "shipping_method",
+        "a pickup takes no shipping method",
+    )
     violations.raise_if_any()
     return email
 
@@ -112,6 +122,8 @@ def _request(
         customer=shop.customer_context(who),
         email=email,
         cart_version=order.cart_version,
+        shipping_method=order.shipping_method,
+        tax_id=who.tax_id if who.account_id else "",
     )
     if order.payment_method == INVOICE:
         request.payment.invoice.purchase_order_number = order.purchase_order_number

@@ -244,6 +244,7 @@ def totals(value: Any) -> models.Totals:
         shipping_total=amount("shipping_total"),
         tax_total=amount("tax_total"),
         total=amount("total"),
+        tax_included=bool(getattr(value, "tax_included", False)),
     )
 
 
@@ -329,6 +330,7 @@ def order(value: order_pb2.Order) -> models.Order:
                 line_total=optional_money(line, "line_total") or zero,
                 fulfilled_quantity=line.fulfilled_quantity,
                 refunded_quantity=line.refunded_quantity,
+                tax=optional_money(line, "tax") or zero,
             )
             for line in value.lines
         ],

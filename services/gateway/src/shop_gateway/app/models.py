@@ -195,6 +195,7 @@ class Totals:
     shipping_total: Money
     tax_total: Money
     total: Money
+    tax_included: bool = False  # prices include the tax (EU VAT): tax_total is part of total, not added to it
 
 
 @dataclass
@@ -227,6 +228,7 @@ class OrderLine:
     line_total: Money
     fulfilled_quantity: int
     refunded_quantity: int
+    tax: Money | None = None  # the line's tax (added, or contained in line_total when the totals say tax_included)
 
 
 @dataclass

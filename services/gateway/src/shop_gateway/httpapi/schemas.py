@@ -42,6 +42,7 @@ class TokenBody(Body):
     approval_limit: MoneyBody | None = Field(None, description="b2b_buyer: spending above it waits for an approver")
     approval_period: str = Field("", description="b2b_buyer: order, day, week or month (spending counted over it)")
     payment_terms_days: Int64 | None = Field(None, description="B2B: the account's invoice terms; 0: no invoices")
+    tax_id: str = Field("", description="B2B: the account's tax (VAT) id; exempts its orders where the tax rule allows")
 
 
 class TokenResponse(BaseModel):
@@ -91,6 +92,11 @@ class CheckoutBody(Body):
     email: str = Field("", description="defaults to the token's email claim")
     cart_version: Int64 = Field(
         0, description="optional: the cart version the shopper confirmed (ETag of GET /v1/cart)"
+    )
+    shipping_method: str = Field(
+        "",
+        description="ship only: a code of GET /v1/cart/shipping-options for the shipping address (e.g. standard); "
+        "empty: the cheapest option",
     )
 
 

@@ -980,6 +980,7 @@ class PlaceOrderRequest(_message.Message):
     EMAIL_FIELD_NUMBER: _builtins.int
     DEVICE_ID_FIELD_NUMBER: _builtins.int
     CART_VERSION_FIELD_NUMBER: _builtins.int
+    SHIPPING_METHOD_FIELD_NUMBER: _builtins.int
     idempotency_key: _builtins.str
     """required: 8-128 characters, unique per order attempt"""
     payment_method: _builtins.str
@@ -992,6 +993,8 @@ class PlaceOrderRequest(_message.Message):
     """the storefront's device fingerprint (HTTP: X-Device-Id)"""
     cart_version: _builtins.int
     """optional: the cart version the shopper confirmed"""
+    shipping_method: _builtins.str
+    """ship only: a code of GetShippingOptions; empty: the cheapest"""
     @_builtins.property
     def shipping_address(self) -> _common_pb2.Address:
         """required for ship"""
@@ -1016,14 +1019,155 @@ class PlaceOrderRequest(_message.Message):
         email: _builtins.str = ...,
         device_id: _builtins.str = ...,
         cart_version: _builtins.int = ...,
+        shipping_method: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["billing_address", b"billing_address", "fulfillment", b"fulfillment", "shipping_address", b"shipping_address"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["billing_address", b"billing_address", "cart_version", b"cart_version", "device_id", b"device_id", "email", b"email", "fulfillment", b"fulfillment", "idempotency_key", b"idempotency_key", "payment_method", b"payment_method", "purchase_order_number", b"purchase_order_number", "shipping_address", b"shipping_address"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["billing_address", b"billing_address", "cart_version", b"cart_version", "device_id", b"device_id", "email", b"email", "fulfillment", b"fulfillment", "idempotency_key", b"idempotency_key", "payment_method", b"payment_method", "purchase_order_number", b"purchase_order_number", "shipping_address", b"shipping_address", "shipping_method", b"shipping_method"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PlaceOrderRequest: _TypeAlias = PlaceOrderRequest  # noqa: Y015
+
+@_typing.final
+class GetShippingOptionsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COUNTRY_FIELD_NUMBER: _builtins.int
+    REGION_FIELD_NUMBER: _builtins.int
+    POSTAL_CODE_FIELD_NUMBER: _builtins.int
+    PICKUP_FIELD_NUMBER: _builtins.int
+    SHIPPING_METHOD_FIELD_NUMBER: _builtins.int
+    country: _builtins.str
+    """required: ISO-3166-1 alpha-2 of the ship-to address (or the pickup store)"""
+    region: _builtins.str
+    """e.g. CA: US states decide the sales tax"""
+    postal_code: _builtins.str
+    pickup: _builtins.bool
+    """collected at a store: no shipping"""
+    shipping_method: _builtins.str
+    """the option to total with; empty: the cheapest"""
+    def __init__(
+        self,
+        *,
+        country: _builtins.str = ...,
+        region: _builtins.str = ...,
+        postal_code: _builtins.str = ...,
+        pickup: _builtins.bool = ...,
+        shipping_method: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["country", b"country", "pickup", b"pickup", "postal_code", b"postal_code", "region", b"region", "shipping_method", b"shipping_method"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetShippingOptionsRequest: _TypeAlias = GetShippingOptionsRequest  # noqa: Y015
+
+@_typing.final
+class ShippingOption(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    PRICE_FIELD_NUMBER: _builtins.int
+    MIN_DELIVERY_DAYS_FIELD_NUMBER: _builtins.int
+    MAX_DELIVERY_DAYS_FIELD_NUMBER: _builtins.int
+    FREE_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    """e.g. "standard": PlaceOrder's shipping_method"""
+    name: _builtins.str
+    min_delivery_days: _builtins.int
+    max_delivery_days: _builtins.int
+    free: _builtins.bool
+    """the free-shipping threshold was reached"""
+    @_builtins.property
+    def price(self) -> _common_pb2.Money: ...
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+        name: _builtins.str = ...,
+        price: _common_pb2.Money | None = ...,
+        min_delivery_days: _builtins.int = ...,
+        max_delivery_days: _builtins.int = ...,
+        free: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["price", b"price"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "free", b"free", "max_delivery_days", b"max_delivery_days", "min_delivery_days", b"min_delivery_days", "name", b"name", "price", b"price"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ShippingOption: _TypeAlias = ShippingOption  # noqa: Y015
+
+@_typing.final
+class LineTax(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SKU_FIELD_NUMBER: _builtins.int
+    TAX_FIELD_NUMBER: _builtins.int
+    sku: _builtins.str
+    @_builtins.property
+    def tax(self) -> _common_pb2.Money: ...
+    def __init__(
+        self,
+        *,
+        sku: _builtins.str = ...,
+        tax: _common_pb2.Money | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["tax", b"tax"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sku", b"sku", "tax", b"tax"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LineTax: _TypeAlias = LineTax  # noqa: Y015
+
+@_typing.final
+class GetShippingOptionsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OPTIONS_FIELD_NUMBER: _builtins.int
+    SHIPPING_METHOD_FIELD_NUMBER: _builtins.int
+    LINES_FIELD_NUMBER: _builtins.int
+    TOTALS_FIELD_NUMBER: _builtins.int
+    TAX_NAME_FIELD_NUMBER: _builtins.int
+    TAX_RATE_BP_FIELD_NUMBER: _builtins.int
+    TAX_EXEMPT_FIELD_NUMBER: _builtins.int
+    shipping_method: _builtins.str
+    """the option the totals use; empty when none"""
+    tax_name: _builtins.str
+    """e.g. "VAT"; empty when no tax applies"""
+    tax_rate_bp: _builtins.int
+    tax_exempt: _builtins.bool
+    """the B2B account's tax id exempted the order"""
+    @_builtins.property
+    def options(self) -> _containers.RepeatedCompositeFieldContainer[Global___ShippingOption]:
+        """cheapest first; none for a pickup"""
+
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___LineTax]: ...
+    @_builtins.property
+    def totals(self) -> Global___Totals: ...
+    def __init__(
+        self,
+        *,
+        options: _abc.Iterable[Global___ShippingOption] | None = ...,
+        shipping_method: _builtins.str = ...,
+        lines: _abc.Iterable[Global___LineTax] | None = ...,
+        totals: Global___Totals | None = ...,
+        tax_name: _builtins.str = ...,
+        tax_rate_bp: _builtins.int = ...,
+        tax_exempt: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["totals", b"totals"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lines", b"lines", "options", b"options", "shipping_method", b"shipping_method", "tax_exempt", b"tax_exempt", "tax_name", b"tax_name", "tax_rate_bp", b"tax_rate_bp", "totals", b"totals"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetShippingOptionsResponse: _TypeAlias = GetShippingOptionsResponse  # noqa: Y015
 
 @_typing.final
 class CheckoutFailure(_message.Message):
@@ -1167,6 +1311,9 @@ class Totals(_message.Message):
     SHIPPING_TOTAL_FIELD_NUMBER: _builtins.int
     TAX_TOTAL_FIELD_NUMBER: _builtins.int
     TOTAL_FIELD_NUMBER: _builtins.int
+    TAX_INCLUDED_FIELD_NUMBER: _builtins.int
+    tax_included: _builtins.bool
+    """prices include the tax (EU VAT): tax_total is part of total, not added to it"""
     @_builtins.property
     def subtotal(self) -> _common_pb2.Money: ...
     @_builtins.property
@@ -1185,10 +1332,11 @@ class Totals(_message.Message):
         shipping_total: _common_pb2.Money | None = ...,
         tax_total: _common_pb2.Money | None = ...,
         total: _common_pb2.Money | None = ...,
+        tax_included: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["discount_total", b"discount_total", "shipping_total", b"shipping_total", "subtotal", b"subtotal", "tax_total", b"tax_total", "total", b"total"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["discount_total", b"discount_total", "shipping_total", b"shipping_total", "subtotal", b"subtotal", "tax_total", b"tax_total", "total", b"total"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["discount_total", b"discount_total", "shipping_total", b"shipping_total", "subtotal", b"subtotal", "tax_included", b"tax_included", "tax_total", b"tax_total", "total", b"total"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1315,6 +1463,7 @@ class OrderLine(_message.Message):
     LINE_TOTAL_FIELD_NUMBER: _builtins.int
     FULFILLED_QUANTITY_FIELD_NUMBER: _builtins.int
     REFUNDED_QUANTITY_FIELD_NUMBER: _builtins.int
+    TAX_FIELD_NUMBER: _builtins.int
     line_id: _builtins.str
     sku: _builtins.str
     product_id: _builtins.str
@@ -1328,6 +1477,10 @@ class OrderLine(_message.Message):
     def discount(self) -> _common_pb2.Money: ...
     @_builtins.property
     def line_total(self) -> _common_pb2.Money: ...
+    @_builtins.property
+    def tax(self) -> _common_pb2.Money:
+        """added, or contained in line_total when the totals say tax_included"""
+
     def __init__(
         self,
         *,
@@ -1341,10 +1494,11 @@ class OrderLine(_message.Message):
         line_total: _common_pb2.Money | None = ...,
         fulfilled_quantity: _builtins.int = ...,
         refunded_quantity: _builtins.int = ...,
+        tax: _common_pb2.Money | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["discount", b"discount", "line_total", b"line_total", "unit_price", b"unit_price"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["discount", b"discount", "line_total", b"line_total", "tax", b"tax", "unit_price", b"unit_price"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["discount", b"discount", "fulfilled_quantity", b"fulfilled_quantity", "line_id", b"line_id", "line_total", b"line_total", "name", b"name", "product_id", b"product_id", "quantity", b"quantity", "refunded_quantity", b"refunded_quantity", "sku", b"sku", "unit_price", b"unit_price"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["discount", b"discount", "fulfilled_quantity", b"fulfilled_quantity", "line_id", b"line_id", "line_total", b"line_total", "name", b"name", "product_id", b"product_id", "quantity", b"quantity", "refunded_quantity", b"refunded_quantity", "sku", b"sku", "tax", b"tax", "unit_price", b"unit_price"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

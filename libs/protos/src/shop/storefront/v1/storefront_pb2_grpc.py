@@ -85,6 +85,11 @@ class StorefrontServiceStub:
                 request_serializer=shop_dot_storefront_dot_v1_dot_storefront__pb2.RemoveCouponRequest.SerializeToString,
                 response_deserializer=shop_dot_storefront_dot_v1_dot_storefront__pb2.RemoveCouponResponse.FromString,
                 _registered_method=True)
+        self.GetShippingOptions = channel.unary_unary(
+                '/shop.storefront.v1.StorefrontService/GetShippingOptions',
+                request_serializer=shop_dot_storefront_dot_v1_dot_storefront__pb2.GetShippingOptionsRequest.SerializeToString,
+                response_deserializer=shop_dot_storefront_dot_v1_dot_storefront__pb2.GetShippingOptionsResponse.FromString,
+                _registered_method=True)
         self.PlaceOrder = channel.unary_unary(
                 '/shop.storefront.v1.StorefrontService/PlaceOrder',
                 request_serializer=shop_dot_storefront_dot_v1_dot_storefront__pb2.PlaceOrderRequest.SerializeToString,
@@ -217,6 +222,15 @@ class StorefrontServiceServicer:
 
     def RemoveCoupon(self, request, context):
         """Detaches the coupon code, if any.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetShippingOptions(self, request, context):
+        """The shipping options of the caller's cart for a destination, and the cart's totals with shipping
+        and tax as checkout would charge them (FAILED_PRECONDITION CART_EMPTY without lines;
+        INVALID_ARGUMENT on shipping_method for a method that does not ship there).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -363,6 +377,11 @@ def add_StorefrontServiceServicer_to_server(servicer, server):
                     servicer.RemoveCoupon,
                     request_deserializer=shop_dot_storefront_dot_v1_dot_storefront__pb2.RemoveCouponRequest.FromString,
                     response_serializer=shop_dot_storefront_dot_v1_dot_storefront__pb2.RemoveCouponResponse.SerializeToString,
+            ),
+            'GetShippingOptions': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetShippingOptions,
+                    request_deserializer=shop_dot_storefront_dot_v1_dot_storefront__pb2.GetShippingOptionsRequest.FromString,
+                    response_serializer=shop_dot_storefront_dot_v1_dot_storefront__pb2.GetShippingOptionsResponse.SerializeToString,
             ),
             'PlaceOrder': grpc.unary_unary_rpc_method_handler(
                     servicer.PlaceOrder,
@@ -691,6 +710,33 @@ class StorefrontService:
             '/shop.storefront.v1.StorefrontService/RemoveCoupon',
             shop_dot_storefront_dot_v1_dot_storefront__pb2.RemoveCouponRequest.SerializeToString,
             shop_dot_storefront_dot_v1_dot_storefront__pb2.RemoveCouponResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetShippingOptions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.storefront.v1.StorefrontService/GetShippingOptions',
+            shop_dot_storefront_dot_v1_dot_storefront__pb2.GetShippingOptionsRequest.SerializeToString,
+            shop_dot_storefront_dot_v1_dot_storefront__pb2.GetShippingOptionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -80,6 +80,11 @@ class StorefrontServiceStub:
     """
     RemoveCoupon: _grpc.UnaryUnaryMultiCallable[_storefront_pb2.RemoveCouponRequest, _storefront_pb2.RemoveCouponResponse]
     """Detaches the coupon code, if any."""
+    GetShippingOptions: _grpc.UnaryUnaryMultiCallable[_storefront_pb2.GetShippingOptionsRequest, _storefront_pb2.GetShippingOptionsResponse]
+    """The shipping options of the caller's cart for a destination, and the cart's totals with shipping
+    and tax as checkout would charge them (FAILED_PRECONDITION CART_EMPTY without lines;
+    INVALID_ARGUMENT on shipping_method for a method that does not ship there).
+    """
     PlaceOrder: _grpc.UnaryUnaryMultiCallable[_storefront_pb2.PlaceOrderRequest, _storefront_pb2.PlaceOrderResponse]
     """--- checkout and orders (shoppers) ---
 
@@ -154,6 +159,11 @@ class StorefrontServiceAsyncStub(StorefrontServiceStub):
     """
     RemoveCoupon: _aio.UnaryUnaryMultiCallable[_storefront_pb2.RemoveCouponRequest, _storefront_pb2.RemoveCouponResponse]  # type: ignore[assignment]
     """Detaches the coupon code, if any."""
+    GetShippingOptions: _aio.UnaryUnaryMultiCallable[_storefront_pb2.GetShippingOptionsRequest, _storefront_pb2.GetShippingOptionsResponse]  # type: ignore[assignment]
+    """The shipping options of the caller's cart for a destination, and the cart's totals with shipping
+    and tax as checkout would charge them (FAILED_PRECONDITION CART_EMPTY without lines;
+    INVALID_ARGUMENT on shipping_method for a method that does not ship there).
+    """
     PlaceOrder: _aio.UnaryUnaryMultiCallable[_storefront_pb2.PlaceOrderRequest, _storefront_pb2.PlaceOrderResponse]  # type: ignore[assignment]
     """--- checkout and orders (shoppers) ---
 
@@ -285,6 +295,17 @@ class StorefrontServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_storefront_pb2.RemoveCouponResponse, _abc.Awaitable[_storefront_pb2.RemoveCouponResponse]]:
         """Detaches the coupon code, if any."""
+
+    @_abc_1.abstractmethod
+    def GetShippingOptions(
+        self,
+        request: _storefront_pb2.GetShippingOptionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_storefront_pb2.GetShippingOptionsResponse, _abc.Awaitable[_storefront_pb2.GetShippingOptionsResponse]]:
+        """The shipping options of the caller's cart for a destination, and the cart's totals with shipping
+        and tax as checkout would charge them (FAILED_PRECONDITION CART_EMPTY without lines;
+        INVALID_ARGUMENT on shipping_method for a method that does not ship there).
+        """
 
     @_abc_1.abstractmethod
     def PlaceOrder(
