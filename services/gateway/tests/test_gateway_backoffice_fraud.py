@@ -12,6 +12,7 @@ import pytest
 
 from shop.common.v1 import common_pb2
 from shop.fraud.v1 import fraud_pb2, fraud_pb2_grpc
+from shop.storefront.v1 import backoffice_pb2_grpc
 from shop_fraud.main import build as build_fraud
 from shop_fraud.settings import FraudSettings
 from shop_fraud.testing import predictable
@@ -84,3 +85,13 @@ async def test_unknown_reviews_are_404_and_customers_are_refused(analysts: tuple
     assert not_an_id.status_code in (400, 404), not_an_id.text
     client.problem(await client.http.get(f"/v1/reviews/{review_id}", headers=await client.auth()), 403, "ROLE_REQUIRED")
     client.problem(await client.http.get(f"/v1/reviews/{review_id}"), 401, "TOKEN_REQUIRED")
+
+
+async def test_get_review_over_grpc(analysts: tuple[Client, str]) -> None:
+    client, review_id = analysts
+    analyst = (("authorization", f"Bearer {await client.token(role='fraud_analyst')}"),)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{client.runtime.grpc_port}") as channel:
+        office = backoffice_pb2_grpc.BackOfficeServiceStub(channel)  # type: ignore[no-untyped-call]
+        found = await office.GetReview(fraud_pb2.GetReviewRequest(review_id=review_id), metadata=analyst)
+        assert found.review.assessment.context.ip_country == REVIEW_COUNTRY
+        assert fraud_pb2.REASON_CODE_HIGH_RISK_COUNTRY in [r.code for r in found.review.assessment.reasons]

@@ -27,9 +27,9 @@ async def small_body(make_gateway: GatewayFactory) -> AsyncIterator[Client]:
 
 
 def product(slug: str, category: str, sku: str, **fields: Any) -> str:
-    line = {"slug": slug, "name": slug.title(), "category_slug": category, "status": "PRODUCT_STATUS_ACTIVE"}
-    line["channels"] = ["CHANNEL_WEB"]
-    return json.dumps({**line, "variants": [{"sku": sku}], **fields})
+    line: dict[str, Any] = {"slug": slug, "name": slug.title(), "category_slug": category}
+    line |= {"status": "PRODUCT_STATUS_ACTIVE", "channels": ["CHANNEL_WEB"], "variants": [{"sku": sku}]}
+    return json.dumps({**line, **fields})
 
 
 async def finished(client: Client, location: str, headers: dict[str, str]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import pytest
 
 from shop.common.v1 import common_pb2
 from shop.order.v1 import order_pb2, order_pb2_grpc
+from shop.storefront.v1 import backoffice_pb2, backoffice_pb2_grpc
 from shop_order.main import build as build_order
 from shop_order.settings import OrderSettings
 from shopkit.auth import metadata_for
@@ -235,3 +236,22 @@ async def test_customers_and_analysts_are_refused_anonymous_is_401(staff: Staff)
         ):
             staff.client.problem(response, 403, "ROLE_REQUIRED")
     staff.client.problem(await staff.http.get("/v1/admin/orders"), 401, "TOKEN_REQUIRED")
+
+
+async def test_search_and_fulfil_over_grpc(staff: Staff) -> None:
+    admin = (("authorization", f"Bearer {await staff.client.token(role='admin')}"),)
+    customer_id = f"cus-{uuid.uuid4().hex[:8]}"
+    order = await staff.order(customer_id, (2,))
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{staff.client.runtime.grpc_port}") as channel:
+        office = backoffice_pb2_grpc.BackOfficeServiceStub(channel)  # type: ignore[no-untyped-call]
+        found = await office.SearchOrders(backoffice_pb2.SearchOrdersRequest(customer_id=customer_id), metadata=admin)
+        assert [o.order_id for o in found.orders] == [order.order_id]
+        request = backoffice_pb2.FulfilOrderRequest(
+            order_id=order.order_id, idempotency_key=f"ship-{uuid.uuid4()}", carrier="DHL", tracking_number="T-1"
+        )
+        shipped = await office.FulfilOrder(request, metadata=admin)
+        assert shipped.order.status == order_pb2.ORDER_STATUS_FULFILLED and shipped.fulfilment.carrier == "DHL"
+        customer = (("authorization", f"Bearer {await staff.client.token()}"),)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await office.GetStaffOrder(backoffice_pb2.GetStaffOrderRequest(order_id=order.order_id), metadata=customer)
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED

@@ -17,9 +17,10 @@ from collections.abc import AsyncIterator
 import uvicorn
 from fastapi import FastAPI
 
-from shop.storefront.v1 import storefront_pb2, storefront_pb2_grpc
+from shop.storefront.v1 import backoffice_pb2, backoffice_pb2_grpc, storefront_pb2, storefront_pb2_grpc
 from shop_gateway.backends import Backends
 from shop_gateway.gateway import Gateway
+from shop_gateway.grpc_backoffice import BackOfficeServicer
 from shop_gateway.grpcapi import StorefrontServicer
 from shop_gateway.httpapi.public_reads import PublicReads
 from shop_gateway.httpapi.routes import create_app
@@ -97,6 +98,11 @@ async def build(settings: GatewaySettings) -> GatewayRuntime:
         storefront_pb2_grpc.add_StorefrontServiceServicer_to_server,
         StorefrontServicer(gateway),
         storefront_pb2.DESCRIPTOR.services_by_name["StorefrontService"].full_name,
+    )
+    service.add_servicer(
+        backoffice_pb2_grpc.add_BackOfficeServiceServicer_to_server,
+        BackOfficeServicer(gateway),
+        backoffice_pb2.DESCRIPTOR.services_by_name["BackOfficeService"].full_name,
     )
     service.on_stop(gateway.close)
     return GatewayRuntime(settings, gateway, service, create_app(gateway))
