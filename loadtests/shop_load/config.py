@@ -29,4 +29,12 @@ SHIPPING_ADDRESS = {
     "postal_code": "12345",
     "country": "US",
 }
+# The taxed international order's destination (the demo: DE VAT included in EUR prices).
+INTERNATIONAL_ADDRESS = {
+    "name": "Last Tester",
+    "line1": "Rosenthaler Str. 40",
+    "city": "Berlin",
+    "postal_code": "10178",
+    "country": "DE",
+}
 TEST_CARD = "4242424242424242"

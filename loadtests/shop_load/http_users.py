@@ -67,6 +67,7 @@ class ShopUser(FastHttpUser):
     role = "customer"
     account_id = ""
     token = ""
+    claims: dict[str, Any] = {}  # more claims of the user's token (read only), e.g. currency
 
     def on_start(self) -> None:
         if self.role:
@@ -77,6 +78,7 @@ class ShopUser(FastHttpUser):
         body: dict[str, Any] = {"username": name, "role": self.role, "email": f"{name}@example.com"}
         if self.account_id:
             body["account_id"] = self.account_id
+        body.update(self.claims)
         with self.client.post("/v1/auth/token", json=body, name="/v1/auth/token", catch_response=True) as response:
             if response.status_code != 200:
                 response.failure(f"token: {response.status_code} {response.text}")
