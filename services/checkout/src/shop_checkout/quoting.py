@@ -12,7 +12,7 @@ import grpc
 from shop.common.v1 import common_pb2
 from shop.pricing.v1 import pricing_pb2
 from shop_checkout import mapping
-from shop_checkout.domain.model import CartSnapshot, Pickup, PlaceOrder, Quote, QuotedLine, Ship, Totals
+from shop_checkout.domain.model import CartSnapshot, PlaceOrder, Quote, QuotedLine, Ship, Totals
 from shop_checkout.peers import PeerError, Peers
 from shopkit import deadlines
 from shopkit.errors import FieldViolation, InvalidArgument, Unavailable
@@ -102,7 +102,3 @@ def quote_from_pb(response: pricing_pb2.QuoteResponse, cart: CartSnapshot) -> Qu
         coupon_code=response.coupon.code if applied else "",
         shipping_method=response.shipping.code if response.HasField("shipping") else "",
     )
-
-
-def is_pickup(request: PlaceOrder) -> bool:
-    return isinstance(request.fulfilment, Pickup)

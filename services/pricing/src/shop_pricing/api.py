@@ -8,10 +8,9 @@ number of SKUs; selection and promotions are pure domain functions.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 
@@ -20,6 +19,7 @@ from shop_pricing import charges, events, mapping
 from shop_pricing import charges_mapping as cm
 from shop_pricing.domain.promotions import CouponCandidate, PricedLine, apply_promotions, normalise_code
 from shop_pricing.domain.selection import CustomerScope, SelectedPrice, price_skus
+from shop_pricing.paging import cursor_value, split_page
 from shop_pricing.settings import PricingSettings
 from shop_pricing.store import dynamic as dynamic_store
 from shop_pricing.store import prices as price_store
@@ -31,33 +31,13 @@ from shopkit.db import DriverConnection
 from shopkit.errors import (
     AlreadyExists,
     FailedPrecondition,
-    FieldViolation,
-    InvalidArgument,
     NotFound,
     Violations,
 )
-from shopkit.pagination import decode_token, encode_token, page_size
+from shopkit.pagination import page_size
 from shopkit.runtime import Runtime
 
 Context = grpc.aio.ServicerContext[Any, Any]
-T = TypeVar("T")
-
-
-def _page(items: list[T], limit: int, cursor: Callable[[T], dict[str, Any]]) -> tuple[list[T], str]:
-    """Items were fetched with limit + 1: the extra one only says whether there is a next page."""
-    if len(items) <= limit:
-        return items, ""
-    return items[:limit], encode_token(cursor(items[limit - 1]))
-
-
-def _cursor_value(token: str, key: str, kind: type[T], field: str = "page.page_token") -> T | None:
-    cursor = decode_token(token, field)
-    if cursor is None:
-        return None
-    value = cursor.get(key)
-    if not isinstance(value, kind):
-        raise InvalidArgument([FieldViolation(field, "is not a token this service issued")])
-    return value
 
 
 class PricingServicer(charges.ChargesAdmin, pricing_pb2_grpc.PricingServiceServicer):
@@ -285,10 +265,10 @@ class PricingServicer(charges.ChargesAdmin, pricing_pb2_grpc.PricingServiceServi
     ) -> pricing_pb2.ListPriceListsResponse:
         require_role(context)
         limit = page_size(request.page.page_size)
-        after = _cursor_value(request.page.page_token, "id", str)
+        after = cursor_value(request.page.page_token, "id", str)
         async with self.db.connect() as conn:
             records = await price_store.list_price_lists(conn, after, limit + 1, request.active_only)
-        page, token = _page(records, limit, lambda r: {"id": r.header.id})
+        page, token = split_page(records, limit, lambda r: {"id": r.header.id})
         response = pricing_pb2.ListPriceListsResponse(price_lists=[mapping.price_list_to_pb(r) for r in page])
         response.page.next_page_token = token
         return response
@@ -333,10 +313,10 @@ class PricingServicer(charges.ChargesAdmin, pricing_pb2_grpc.PricingServiceServi
     ) -> pricing_pb2.ListPromotionsResponse:
         require_role(context)
         limit = page_size(request.page.page_size)
-        after = _cursor_value(request.page.page_token, "id", str)
+        after = cursor_value(request.page.page_token, "id", str)
         async with self.db.connect() as conn:
             records = await promotion_store.list_promotions(conn, after, limit + 1)
-        page, token = _page(records, limit, lambda r: {"id": r.promotion.id})
+        page, token = split_page(records, limit, lambda r: {"id": r.promotion.id})
         response = pricing_pb2.ListPromotionsResponse(promotions=[mapping.promotion_to_pb(r) for r in page])
         response.page.next_page_token = token
         return response
@@ -456,10 +436,10 @@ class PricingServicer(charges.ChargesAdmin, pricing_pb2_grpc.PricingServiceServi
     ) -> pricing_pb2.ListDynamicRulesResponse:
         require_role(context)
         limit = page_size(request.page.page_size)
-        after = _cursor_value(request.page.page_token, "id", str)
+        after = cursor_value(request.page.page_token, "id", str)
         async with self.db.connect() as conn:
             records = await dynamic_store.list_rules(conn, after, limit + 1)
-        page, token = _page(records, limit, lambda r: {"id": r.rule.id})
+        page, token = split_page(records, limit, lambda r: {"id": r.rule.id})
         response = pricing_pb2.ListDynamicRulesResponse(
             rules=[mapping.dynamic_rule_to_pb(r.rule, r.created_at, r.updated_at) for r in page]
         )
@@ -471,10 +451,10 @@ class PricingServicer(charges.ChargesAdmin, pricing_pb2_grpc.PricingServiceServi
     ) -> pricing_pb2.ListPriceChangesResponse:
         require_role(context)
         limit = page_size(request.page.page_size)
-        before = _cursor_value(request.page.page_token, "before", int)
+        before = cursor_value(request.page.page_token, "before", int)
         async with self.db.connect() as conn:
             changes = await price_store.list_price_changes(conn, request.sku, before, limit + 1)
-        page, token = _page(changes, limit, lambda c: {"before": c.audit_id})
+        page, token = split_page(changes, limit, lambda c: {"before": c.audit_id})
         response = pricing_pb2.ListPriceChangesResponse(changes=[mapping.price_change_to_pb(c) for c in page])
         response.page.next_page_token = token
         return response

@@ -18,12 +18,13 @@ from shop_pricing import charges_mapping as cm
 from shop_pricing.domain.promotions import QuoteTotals
 from shop_pricing.domain.shipping import Destination, choose, shipping_options
 from shop_pricing.domain.tax import rule_for, tax_of_quote
+from shop_pricing.paging import cursor_value, split_page
 from shop_pricing.store import shipping as store
 from shopkit.auth import require_role
 from shopkit.db import Database
 from shopkit.errors import FieldViolation, InvalidArgument, Violations
 from shopkit.money import Money
-from shopkit.pagination import decode_token, encode_token, page_size
+from shopkit.pagination import page_size
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -117,17 +118,14 @@ class ChargesAdmin:
     ) -> pricing_pb2.ListShippingMethodsResponse:
         require_role(context)
         limit = page_size(request.page.page_size)
-        cursor = decode_token(request.page.page_token, "page.page_token") or {}
-        after = cursor.get("id")
-        if after is not None and not isinstance(after, str):
-            raise InvalidArgument([FieldViolation("page.page_token", "is not a token this service issued")])
+        after = cursor_value(request.page.page_token, "id", str)
         async with self.db.connect() as conn:
             records = await store.list_methods(conn, after, limit + 1)
+        shown, token = split_page(records, limit, lambda r: {"id": r.method.id})
         response = pricing_pb2.ListShippingMethodsResponse(
-            methods=[cm.shipping_method_to_pb(r.method, r.updated_at) for r in records[:limit]]
+            methods=[cm.shipping_method_to_pb(r.method, r.updated_at) for r in shown]
         )
-        if len(records) > limit:
-            response.page.next_page_token = encode_token({"id": records[limit - 1].method.id})
+        response.page.next_page_token = token
         return response
 
     async def PutTaxRule(

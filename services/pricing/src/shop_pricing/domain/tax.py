@@ -57,8 +57,11 @@ class TaxResult:
 
 
 def rule_for(rules: list[TaxRule], country: str, region: str) -> TaxRule | None:
+    """The region's rule, else the country's, else None."""
     by_key = {(r.country, r.region): r for r in rules}
-    return by_key.get((country, region)) if region and (country, region) in by_key else by_key.get((country, ""))
+    if region and (country, region) in by_key:
+        return by_key[(country, region)]
+    return by_key.get((country, ""))
 
 
 def round_half_up(numerator: int, denominator: int) -> int:
