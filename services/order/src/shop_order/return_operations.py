@@ -53,7 +53,10 @@ class Returns:
     # --- steps -------------------------------------------------------------------------------------
 
     async def request(self, order_id: str, command: RequestCommand, actor: Actor) -> tuple[Return, Order]:
-        seen = await self.orders.get(actor, order_id=order_id)  # NOT_FOUND before asking the catalog
+        async with self.db.driver() as conn:  # NOT_FOUND before asking the catalog
+            seen = await loading.load_order(conn, order_id=order_id)
+        if seen is None or not returning.can_see(seen, actor):
+            raise NotFound("order", order_id)
         wanted = {q.line_id for q in command.lines}
         skus = [line.sku for line in seen.lines if line.line_id in wanted]
         terms = await self.catalog.terms([*skus, *(q.exchange_sku for q in command.lines if q.exchange_sku)])
