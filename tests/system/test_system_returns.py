@@ -8,10 +8,12 @@ import os
 import uuid
 from typing import TYPE_CHECKING, Any
 
+import grpc
 import pytest
 
 from shop.inventory.v1 import inventory_pb2
 from shop.order.v1 import order_pb2
+from shop.storefront.v1 import returns_pb2, returns_pb2_grpc
 
 if TYPE_CHECKING:  # conftest is not importable at run time (pytest's importlib mode); its types are for mypy
     from conftest import Backstage, NewShopper, Shopper
@@ -146,6 +148,12 @@ def test_mail_return_with_a_rejected_unit_refunds_and_restocks_only_the_accepted
     backstage.eventually(lambda: refunded(backstage, order), lambda amount: amount == expected)
     backstage.eventually(lambda: backstage.stock(sku).get(location, 0), lambda units: units == before + 1)
     assert backstage.order(order.order_id).lines[0].refunded_quantity == 1
+    # The same return over the gateway's gRPC API.
+    with grpc.insecure_channel(customer.stack.gateway_grpc) as channel:
+        stub = returns_pb2_grpc.ReturnsServiceStub(channel)  # type: ignore[no-untyped-call]
+        metadata = (("authorization", customer.headers["authorization"]),)
+        found = stub.GetReturn(returns_pb2.GetReturnRequest(return_id=ret["id"]), metadata=metadata, timeout=10)
+    assert (found.status, found.refund_amount.amount, found.lines[0].rejected) == ("refunded", expected, 1)
 
 
 def test_exchange_becomes_an_order_of_the_other_variant(new_shopper: NewShopper, backstage: Backstage) -> None:

@@ -17,10 +17,18 @@ from collections.abc import AsyncIterator
 import uvicorn
 from fastapi import FastAPI
 
-from shop.storefront.v1 import backoffice_pb2, backoffice_pb2_grpc, storefront_pb2, storefront_pb2_grpc
+from shop.storefront.v1 import (
+    backoffice_pb2,
+    backoffice_pb2_grpc,
+    returns_pb2,
+    returns_pb2_grpc,
+    storefront_pb2,
+    storefront_pb2_grpc,
+)
 from shop_gateway.backends import Backends
 from shop_gateway.gateway import Gateway
 from shop_gateway.grpc_backoffice import BackOfficeServicer
+from shop_gateway.grpc_returns import ReturnsServicer
 from shop_gateway.grpcapi import StorefrontServicer
 from shop_gateway.httpapi.public_reads import PublicReads
 from shop_gateway.httpapi.routes import create_app
@@ -103,6 +111,11 @@ async def build(settings: GatewaySettings) -> GatewayRuntime:
         backoffice_pb2_grpc.add_BackOfficeServiceServicer_to_server,
         BackOfficeServicer(gateway),
         backoffice_pb2.DESCRIPTOR.services_by_name["BackOfficeService"].full_name,
+    )
+    service.add_servicer(
+        returns_pb2_grpc.add_ReturnsServiceServicer_to_server,
+        ReturnsServicer(gateway),
+        returns_pb2.DESCRIPTOR.services_by_name["ReturnsService"].full_name,
     )
     service.on_stop(gateway.close)
     return GatewayRuntime(settings, gateway, service, create_app(gateway))
