@@ -6,7 +6,6 @@ from __future__ import annotations
 from shop.storefront.v1 import returns_pb2 as pb
 from shop.storefront.v1 import returns_pb2_grpc
 from shop_gateway.app import returns
-from shop_gateway.gateway import Gateway
 from shop_gateway.grpcapi import Context, StorefrontServicer, to_proto
 from shop_gateway.principal import Principal
 
@@ -15,17 +14,16 @@ def _return(found: returns.Return) -> pb.Return:
     return to_proto(pb.Return, **vars(found))
 
 
-class ReturnsServicer(returns_pb2_grpc.ReturnsServiceServicer):
-    def __init__(self, gateway: Gateway):
-        self.shop = gateway.shop
-        self.edge = StorefrontServicer(gateway)  # authentication, rate limits and client facts as there
+class ReturnsServicer(StorefrontServicer, returns_pb2_grpc.ReturnsServiceServicer):
+    """The storefront's admission (authentication, rate limits, client facts); only ReturnsService's
+    methods are registered for it."""
 
-    async def _admit(self, context: Context) -> Principal:
-        who, _ = await self.edge._admit(context)
+    async def _caller(self, context: Context) -> Principal:
+        who, _ = await self._admit(context)
         return who
 
     async def RequestReturn(self, request: pb.RequestReturnRequest, context: Context) -> pb.Return:
-        who = await self._admit(context)
+        who = await self._caller(context)
         found = await returns.request_return(
             self.shop,
             who,
@@ -40,20 +38,20 @@ class ReturnsServicer(returns_pb2_grpc.ReturnsServiceServicer):
         return _return(found)
 
     async def ListReturns(self, request: pb.ListReturnsRequest, context: Context) -> pb.ListReturnsResponse:
-        who = await self._admit(context)
+        who = await self._caller(context)
         found = await returns.list_returns(self.shop, who, request.order_id)
         return pb.ListReturnsResponse(returns=[_return(r) for r in found.returns])
 
     async def GetReturn(self, request: pb.GetReturnRequest, context: Context) -> pb.Return:
-        who = await self._admit(context)
+        who = await self._caller(context)
         return _return(await returns.get_return(self.shop, who, request.return_id))
 
     async def ReceiveReturn(self, request: pb.ReceiveReturnRequest, context: Context) -> pb.Return:
-        who = await self._admit(context)
+        who = await self._caller(context)
         return _return(await returns.receive_return(self.shop, who, request.return_id, location_id=request.location_id))
 
     async def InspectReturn(self, request: pb.InspectReturnRequest, context: Context) -> pb.Return:
-        who = await self._admit(context)
+        who = await self._caller(context)
         lines = [
             returns.InspectionInput(x.line_id, x.accepted_sellable, x.accepted_unsellable, x.rejected)
             for x in request.lines
