@@ -30,7 +30,18 @@ from shopkit.server import GrpcService
 from shopkit.settings import ServiceSettings
 from shopkit.testing import free_port
 
-COMPONENTS = ("catalog", "pricing", "cart", "checkout", "inventory", "order", "fraud", "gateway", "sandbox")
+COMPONENTS = (
+    "catalog",
+    "pricing",
+    "cart",
+    "checkout",
+    "inventory",
+    "order",
+    "fraud",
+    "notifications",
+    "gateway",
+    "sandbox",
+)
 
 
 def common_name(path: Path) -> str:

@@ -62,7 +62,18 @@ BASE_CACHE = BUILD_DIR / "base"
 CONSTRAINTS = REPO / "requirements" / "constraints.txt"
 DOCKERFILE = REPO / "Dockerfile"
 
-SERVICES = ("catalog", "pricing", "cart", "checkout", "inventory", "order", "fraud", "gateway", "sandbox")
+SERVICES = (
+    "catalog",
+    "pricing",
+    "cart",
+    "checkout",
+    "inventory",
+    "order",
+    "fraud",
+    "notifications",
+    "gateway",
+    "sandbox",
+)
 IMAGES = (*SERVICES, "loadtests")
 FIRST_PARTY = ("libs/protos", "libs/kit", *(f"services/{s}" for s in SERVICES))
 # What the images install besides the first-party packages (uv installs the wheels in the build).

@@ -5,6 +5,7 @@ shop-dev run      start PostgreSQL, NATS, every installed service, the payment s
 shop-dev status   health of every service (and the sandbox, the gateway) on its fixed port
 shop-dev seed     (re)seed the demo data into a running stack
 shop-dev psql     a psql shell on a service's database (embedded PostgreSQL)
+shop-dev mail     the mails the stack's SMTP catcher caught (list, or print one)
 shop-dev bench    the benchmark suite B1..B8: every figure beside its baseline measured in the same run
 shop-dev chaos    checkouts while random processes are SIGKILLed, then the invariants in every database
 shop-dev soak     a long steady load: memory, descriptors, connections and p99 of every process over time
@@ -69,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common(psql)
     psql.add_argument("service", help="e.g. catalog")
     psql.add_argument("args", nargs=argparse.REMAINDER, help="more psql arguments")
+
+    mail = sub.add_parser("mail", help="the mails the services sent, as the stack's SMTP catcher caught them")
+    _common(mail)
+    mail.add_argument(
+        "which", nargs="?", default=None, help="print this one: its number in the list (-1: the newest) or file name"
+    )
+    mail.add_argument("--raw", action="store_true", help="print the whole message source, headers and HTML too")
 
     sub.add_parser(
         "test",
@@ -156,6 +164,10 @@ def main(argv: list[str] | None = None) -> None:
 
         argv_psql = psql_command(_layout(args), args.service, args.args)
         os.execv(argv_psql[0], argv_psql)
+    if args.command == "mail":
+        from shop_devstack.mailcatcher import show
+
+        sys.exit(show(_layout(args).mail_dir, args.which, raw=args.raw))
     if args.command == "bench":
         from shop_devstack.bench.suite import SuiteOptions, parse_only, run_suite
 

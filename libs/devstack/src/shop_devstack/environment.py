@@ -27,6 +27,7 @@ from shop_devstack.layout import (
     GATEWAY_GRPC_PORT,
     GATEWAY_HTTP_PORT,
     LOCAL_HOST,
+    MAIL_SMTP_PORT,
     SANDBOX_HTTP_PORT,
     SERVICE_PORTS,
     TLS_HTTP_PROCESSES,
@@ -131,6 +132,7 @@ def service_environment(
     absent: Collection[str] = (),
     gateway_dir: Path | None = None,
     tls_files: Mapping[str, str] | None = None,
+    mail_dir: Path | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The environment of `shop-<name> migrate|serve`: ports, URLs, peers, its certificate
@@ -156,6 +158,13 @@ def service_environment(
         env["GATEWAY_DEV_MODE"] = "true"  # the built-in token issuer: POST /v1/auth/token
         if gateway_dir is not None:
             env["GATEWAY_DATA_DIR"] = str(gateway_dir)  # its signing key, so tokens outlive a restart
+    if spec.smtp_port is not None:  # the SMTP catcher
+        env["SMTP_PORT"] = str(spec.smtp_port)
+        if mail_dir is not None:
+            env["MAIL_DIR"] = str(mail_dir)
+    if spec.name == "notifications":
+        # Mails go to the stack's catcher (a developer's SHOP_NOTIFICATIONS_SMTP_* override wins).
+        env.update({"SMTP_HOST": LOCAL_HOST, "SMTP_PORT": str(MAIL_SMTP_PORT + port_offset)})
     env.update(peer_addresses(spec.name, port_offset, absent, tls=bool(tls_files)))
     env.update(service_overrides(spec.name, base))
     return env

@@ -30,15 +30,18 @@ from shop_devstack.layout import (
     GATEWAY_GRPC_PORT,
     GATEWAY_HTTP_PORT,
     GATEWAY_METRICS_PORT,
+    MAIL_HTTP_PORT,
+    MAIL_SMTP_PORT,
     NATS_MONITOR_PORT,
     NATS_PORT,
     SANDBOX_HEALTH_PORT,
     SANDBOX_HTTP_PORT,
     SERVICE_PORTS,
+    Layout,
 )
 from shopkit.access import TOOLING
 
-EVERY_PROCESS = frozenset({*SERVICE_PORTS, "sandbox", "gateway"})
+EVERY_PROCESS = frozenset({*SERVICE_PORTS, "mail", "sandbox", "gateway"})
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,11 @@ class Stack:
     def sandbox_health_url(self) -> str:
         """The sandbox's probes (/healthz, /readyz) in plain HTTP."""
         return f"http://127.0.0.1:{SANDBOX_HEALTH_PORT + self.offset}"
+
+    @property
+    def mail_dir(self) -> Path:
+        """Where the stack's SMTP catcher keeps every mail the services sent (one .eml each)."""
+        return Layout(self.data_dir).mail_dir
 
     @property
     def ca_file(self) -> Path:
@@ -110,6 +118,8 @@ STACK_PORTS = (
     GATEWAY_HTTP_PORT,
     GATEWAY_GRPC_PORT,
     GATEWAY_METRICS_PORT,
+    MAIL_SMTP_PORT,
+    MAIL_HTTP_PORT,
     *(port for pair in SERVICE_PORTS.values() for port in pair),
 )
 

@@ -302,7 +302,8 @@ class Launcher:
             gateway_dir=self.layout.gateway_dir,
             # The payment sandbox too: HTTPS with its certificate, a client certificate asked for (its
             # server face takes checkout, order and tooling), so checkout and order get an https URL.
-            tls_files=self.certificates[spec.name].environment(),
+            tls_files=self.certificates[spec.name].environment() if spec.name in self.certificates else None,
+            mail_dir=self.layout.mail_dir,
         )
 
     async def _migrate(self, services: list[ServiceSpec], urls: dict[str, str], nats_url: str) -> None:
@@ -374,6 +375,11 @@ class Launcher:
             lines.extend(f"  {line}" for line in gateway_examples(by_name["gateway"]))
         if "sandbox" in by_name:
             lines.extend(f"  {line}" for line in sandbox_examples(by_name["sandbox"], layout.pki_dir))
+        if "mail" in by_name:
+            lines.append(
+                f"  mail: what the shop sends is caught in {layout.mail_dir} (one .eml each): "
+                f"shop-dev mail{_data_flag(layout)}, or http://localhost:{by_name['mail'].http_port}/"
+            )
         if services:
             first = services[0]
             if len(lines) > 1:

@@ -7,6 +7,7 @@ Everything lives under one data folder (default `<repo>/.data`, wiped by `make c
     logs/          one log per process: <service>.log, nats.log, postgres.log (-> pg/log)
     run/           launcher lock, state.json (pids, health, restarts) read by `shop-dev status`
     gateway/       the gateway's dev token issuer key (GATEWAY_DATA_DIR), so tokens outlive a restart
+    mail/          every mail the services sent, one .eml file each (the SMTP catcher; `shop-dev mail`)
     pki/           a local CA and a certificate per process and for tooling (mutual TLS)
     seeded/        one marker per service whose demo data is in its database
     secrets.json   per-service database passwords (only used with an external PostgreSQL)
@@ -28,6 +29,7 @@ SERVICE_PORTS: dict[str, tuple[int, int]] = {
     "inventory": (50055, 9105),
     "order": (50056, 9106),
     "fraud": (50057, 9107),
+    "notifications": (50058, 9109),
 }
 # The HTTP processes: the payment sandbox (HTTPS with its certificate, /metrics on that port, and its
 # probes in plain HTTP on a health port) and the gateway (HTTP/JSON, the public gRPC API and Prometheus
@@ -37,7 +39,11 @@ SANDBOX_HEALTH_PORT = 8091
 GATEWAY_HTTP_PORT = 8080
 GATEWAY_GRPC_PORT = 9090
 GATEWAY_METRICS_PORT = 9108
-HTTP_PROCESSES = ("sandbox", "gateway")
+# The SMTP catcher (shop_devstack.mailcatcher): SMTP where the notifications service sends, and a page
+# of the caught mails with its /readyz.
+MAIL_SMTP_PORT = 1025
+MAIL_HTTP_PORT = 8025
+HTTP_PROCESSES = ("mail", "sandbox", "gateway")
 KNOWN_PROCESSES = (*SERVICE_PORTS, *HTTP_PROCESSES)
 NATS_PORT = 4222
 NATS_MONITOR_PORT = 8222
@@ -59,6 +65,7 @@ class ServiceSpec:
     health_port: int | None = None  # a plain-HTTP port serving only /healthz and /readyz (the sandbox's)
     database: bool = True  # its own role and database, `migrate` before `serve`
     edge: bool = False  # calls every service: starts once they are SERVING, stops before them (the gateway)
+    smtp_port: int | None = None  # the SMTP catcher's
 
     @property
     def kind(self) -> str:
@@ -76,6 +83,8 @@ class ServiceSpec:
         if self.http_port is None:
             return grpc
         extra = [f"grpc {grpc}"] if grpc else []
+        if self.smtp_port is not None:
+            extra.append(f"smtp localhost:{self.smtp_port}")
         if self.health_port is not None:
             extra.append(f"health http://localhost:{self.health_port}")
         return ", ".join([f"{self.http_scheme}://localhost:{self.http_port}", *extra])
@@ -97,6 +106,7 @@ class ServiceSpec:
             ("metrics", self.metrics_port),
             ("HTTP", self.http_port),
             ("health", self.health_port),
+            ("SMTP", self.smtp_port),
         )
         return [(port, f"{self.name} {what}") for what, port in named if port is not None]
 
@@ -138,6 +148,15 @@ def discover_services(port_offset: int = 0) -> list[ServiceSpec]:
         ServiceSpec(name, grpc + port_offset, metrics + port_offset, find_executable(f"shop-{name}"))
         for name, (grpc, metrics) in SERVICE_PORTS.items()
     ]
+    mail = ServiceSpec(
+        "mail",
+        None,
+        None,
+        find_executable("shop-mailcatcher"),
+        http_port=MAIL_HTTP_PORT + port_offset,
+        database=False,
+        smtp_port=MAIL_SMTP_PORT + port_offset,
+    )
     sandbox = ServiceSpec(
         "sandbox",
         None,
@@ -155,7 +174,7 @@ def discover_services(port_offset: int = 0) -> list[ServiceSpec]:
         database=False,
         edge=True,
     )
-    return [*services, sandbox, gateway]
+    return [*services, mail, sandbox, gateway]
 
 
 @dataclass(frozen=True)
@@ -190,6 +209,10 @@ class Layout:
     @property
     def gateway_dir(self) -> Path:
         return self.data_dir / "gateway"
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.data_dir / "mail"
 
     @property
     def state_file(self) -> Path:
