@@ -225,3 +225,39 @@ def test_token_caches_hold_the_users_of_the_last_minute_not_every_user_since_the
     now[0] += 120  # they have all gone
     visit("newcomer")
     assert (len(signer._cache), len(verifier._cache)) == (1, 1)
+
+
+async def test_a_client_stream_carries_the_user_token_too(pki_dir: Path) -> None:
+    """A client-streaming call (catalog's ImportProducts from the gateway) reaches the service with the
+    user the gateway signed for, as a unary call does."""
+
+    async def whoami_streamed(
+        requests: AsyncIterator[common_pb2.Money], context: grpc.aio.ServicerContext[Any, Any]
+    ) -> common_pb2.Money:
+        total = sum([request.amount async for request in requests])
+        return await whoami(common_pb2.Money(amount=total), context)
+
+    handler = grpc.stream_unary_rpc_method_handler(
+        whoami_streamed,
+        request_deserializer=common_pb2.Money.FromString,
+        response_serializer=common_pb2.Money.SerializeToString,
+    )
+
+    def add(_servicer: Any, grpc_server: grpc.aio.Server) -> None:
+        grpc_server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {"Upload": handler}),))
+
+    service = GrpcService(secure_settings(pki_dir, health_port=free_port()))
+    service.add_servicer(add, None, SERVICE, {"Upload": allow("gateway")})
+    await service.start()
+    try:
+        target = f"127.0.0.1:{service.port}"
+        async with make_channel(target, [], tls=files(pki_dir, "gateway"), user_tokens=signing(pki_dir)) as channel:
+            upload = channel.stream_unary(
+                f"/{SERVICE}/Upload",
+                request_serializer=common_pb2.Money.SerializeToString,
+                response_deserializer=common_pb2.Money.FromString,
+            )
+            answer = await upload(iter([common_pb2.Money(amount=2), common_pb2.Money(amount=3)]), metadata=AS_ADMIN)
+        assert (answer.amount, answer.currency) == (5, "admin|c-1|gateway")
+    finally:
+        await service.stop()

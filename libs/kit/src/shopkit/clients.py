@@ -93,23 +93,27 @@ def make_channel(
     messages are bounded like the server's (GRPC_MAX_RECEIVE/SEND_MESSAGE_BYTES). `user_tokens`
     turns the user's headers of each call into a token for the target (the gateway's channels)."""
     options = channel_options(services, max_receive_bytes, max_send_bytes)
-    interceptors = [ClientInterceptor(default_timeout, user_tokens)]
+    interceptors = [
+        ClientInterceptor(default_timeout, user_tokens),
+        ClientStreamInterceptor(default_timeout, user_tokens),
+    ]
     if tls is None:
         return grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)  # type: ignore[arg-type]
     return grpc.aio.secure_channel(target, tls.channel_credentials(), options=options, interceptors=interceptors)  # type: ignore[arg-type]
 
 
-class ClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
-    """Trace context and deadline on every outgoing unary call; client-side RED metrics; the call's
-    user as a token for the called service (`user_tokens`)."""
+class _Calls:
+    """Trace context and deadline on every outgoing call; client-side RED metrics; the call's user as a
+    token for the called service (`user_tokens`)."""
 
     def __init__(self, default_timeout: float, user_tokens: TokensFor | None = None):
         self.default_timeout = default_timeout
         self.user_tokens = user_tokens
         self._tracer = tracing.tracer("shopkit.grpc.client")
 
-    async def intercept_unary_unary(
+    async def _intercept(
         self,
+        kind: str,
         continuation: Callable[[grpc.aio.ClientCallDetails, Any], Any],
         details: grpc.aio.ClientCallDetails,
         request: Any,
@@ -146,5 +150,30 @@ class ClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[t
                     span.set_status(Status(StatusCode.ERROR, code.name))
                 raise
             finally:
-                metrics.CLIENT_HANDLED.labels("unary", service, name, code.name).inc()
-                metrics.CLIENT_LATENCY.labels("unary", service, name).observe(time.perf_counter() - started)
+                metrics.CLIENT_HANDLED.labels(kind, service, name, code.name).inc()
+                metrics.CLIENT_LATENCY.labels(kind, service, name).observe(time.perf_counter() - started)
+
+
+class ClientInterceptor(_Calls, grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
+    """What `_Calls` does, for unary calls."""
+
+    async def intercept_unary_unary(
+        self,
+        continuation: Callable[[grpc.aio.ClientCallDetails, Any], Any],
+        details: grpc.aio.ClientCallDetails,
+        request: Any,
+    ) -> Any:
+        return await self._intercept("unary", continuation, details, request)
+
+
+class ClientStreamInterceptor(_Calls, grpc.aio.StreamUnaryClientInterceptor):  # type: ignore[type-arg]
+    """What `_Calls` does, for client-streaming calls (e.g. catalog's ImportProducts from the gateway).
+    A class of its own: a channel files each interceptor under the first kind it is."""
+
+    async def intercept_stream_unary(
+        self,
+        continuation: Callable[[grpc.aio.ClientCallDetails, Any], Any],
+        details: grpc.aio.ClientCallDetails,
+        request_iterator: Any,
+    ) -> Any:
+        return await self._intercept("client_stream", continuation, details, request_iterator)
