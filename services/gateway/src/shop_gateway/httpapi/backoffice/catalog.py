@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import Query, Request, Response
+from fastapi import Request, Response
 from pydantic import BaseModel, Field
 
 from shop_gateway.app.backoffice import catalog
 from shop_gateway.app.backoffice.common import require_admin
 from shop_gateway.app.backoffice.imports import ProductImport
-from shop_gateway.httpapi.backoffice.common import router
+from shop_gateway.httpapi.backoffice.common import PageSize, PageToken, router
 from shop_gateway.httpapi.routes import ShopDep, SignedIn
 
 imports = router("/v1/admin/product-imports", "back office: product import")
@@ -101,8 +100,8 @@ async def list_product_import_lines(
     shop: ShopDep,
     who: SignedIn,
     failed_only: bool = False,
-    page_size: Annotated[int, Query(ge=0, le=100)] = 0,
-    page_token: Annotated[str, Query(max_length=1024)] = "",
+    page_size: PageSize = 0,
+    page_token: PageToken = "",
 ) -> LineReportPage:
     reports, token = catalog.import_lines(
         shop, who, import_id, failed_only=failed_only, page_size=page_size, page_token=page_token

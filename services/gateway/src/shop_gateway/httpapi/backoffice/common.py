@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Query
 from pydantic import Field
 
-from shop_gateway.app.validation import MAX_INT64
 from shop_gateway.httpapi.routes import ERROR_RESPONSES
 from shop_gateway.httpapi.schemas import Body, MoneyBody
 
@@ -21,13 +20,12 @@ IdempotencyKey = Annotated[
 Id = Annotated[str, Field(max_length=128)]
 Text = Annotated[str, Field(max_length=2000)]
 Quantity = Annotated[int, Field(ge=1, le=1_000_000)]
-Count = Annotated[int, Field(ge=0, le=MAX_INT64)]
-PageSize = Annotated[int, Field(ge=0, le=100, description="1 to 100; 0 or absent: 20")]
-PageToken = Annotated[str, Field(max_length=1024, description="next_page_token of the previous page")]
+PageSize = Annotated[int, Query(ge=0, le=100, description="1 to 100; 0 or absent: 20")]
+PageToken = Annotated[str, Query(max_length=1024, description="next_page_token of the previous page")]
 
 
 def router(prefix: str, tag: str) -> APIRouter:
     return APIRouter(prefix=prefix, tags=[tag], responses=ERROR_RESPONSES)
 
 
-__all__ = ["Body", "Count", "Id", "IdempotencyKey", "MoneyBody", "PageSize", "PageToken", "Quantity", "Text", "router"]
+__all__ = ["Body", "Id", "IdempotencyKey", "MoneyBody", "PageSize", "PageToken", "Quantity", "Text", "router"]

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from shop.inventory.v1 import inventory_pb2
 from shop_gateway.app.backoffice import inventory, protojson
-from shop_gateway.httpapi.backoffice.common import Body, Id, IdempotencyKey, Quantity, Text, router
+from shop_gateway.httpapi.backoffice.common import Body, Id, IdempotencyKey, PageSize, PageToken, Quantity, Text, router
 from shop_gateway.httpapi.backoffice.views import LocationPage, LocationView, StockLevelList, StockLevelView
 from shop_gateway.httpapi.routes import ShopDep, SignedIn
 from shop_gateway.httpapi.schemas import AddressBody
@@ -81,8 +81,8 @@ async def list_locations(
     country: Annotated[str, Query(max_length=2)] = "",
     click_and_collect_only: bool = False,
     include_inactive: bool = False,
-    page_size: Annotated[int, Query(ge=0, le=100)] = 0,
-    page_token: Annotated[str, Query(max_length=1024)] = "",
+    page_size: PageSize = 0,
+    page_token: PageToken = "",
 ) -> LocationPage:
     filters = {"type": type, "country": country, "click_and_collect_only": click_and_collect_only}
     violations = Violations()

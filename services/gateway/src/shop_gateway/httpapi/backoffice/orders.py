@@ -15,6 +15,8 @@ from shop_gateway.httpapi.backoffice.common import (
     Id,
     IdempotencyKey,
     MoneyBody,
+    PageSize,
+    PageToken,
     Quantity,
     Text,
     router,
@@ -66,8 +68,8 @@ async def search_orders(
     number: Annotated[str, Query(max_length=128, description="an order number, e.g. SO-000123")] = "",
     created_after: Annotated[datetime | None, Query(description="inclusive, RFC 3339")] = None,
     created_before: Annotated[datetime | None, Query(description="exclusive, RFC 3339")] = None,
-    page_size: Annotated[int, Query(ge=0, le=100)] = 0,
-    page_token: Annotated[str, Query(max_length=1024)] = "",
+    page_size: PageSize = 0,
+    page_token: PageToken = "",
 ) -> StaffOrderPage:
     """A page may be shorter than page_size (also empty) with a next_page_token when a date range left
     orders out: follow the token until it is empty."""

@@ -12,12 +12,10 @@ from shop.common.v1 import common_pb2
 from shop.pricing.v1 import pricing_pb2 as pb
 from shop_gateway.app.backoffice import pricing
 from shop_gateway.httpapi.backoffice import pricing_models as m
-from shop_gateway.httpapi.backoffice.common import router
+from shop_gateway.httpapi.backoffice.common import PageSize, PageToken, router
 from shop_gateway.httpapi.routes import ShopDep, SignedIn
 
 prices = router("/v1/admin", "back office: pricing")
-PageSize = Annotated[int, Query(ge=0, le=100, description="1 to 100; 0: 20")]
-PageToken = Annotated[str, Query(max_length=1024)]
 
 
 def _page(size: int, token: str) -> common_pb2.PageRequest:
