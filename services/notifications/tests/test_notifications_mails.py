@@ -101,6 +101,24 @@ async def test_operators_read_what_was_mailed(stack: Stack) -> None:
     assert order.number in got.notification.text_body
 
 
+async def test_the_list_pages_newest_first(stack: Stack) -> None:
+    order = await stack.fulfil(await stack.place())
+    await stack.mails_of(order.order_id, "shipment")
+    request = pb.ListNotificationsRequest(order_id=order.order_id, page=common_pb2.PageRequest(page_size=1))
+    first = await stack.stub.ListNotifications(request, metadata=ADMIN)
+    request.page.page_token = first.page.next_page_token
+    second = await stack.stub.ListNotifications(request, metadata=ADMIN)
+    assert [n.kind for n in (*first.notifications, *second.notifications)] == [
+        pb.NOTIFICATION_KIND_SHIPMENT,
+        pb.NOTIFICATION_KIND_ORDER_CONFIRMATION,
+    ]
+    assert second.page.next_page_token == ""
+    sent = await stack.stub.ListNotifications(
+        pb.ListNotificationsRequest(order_id=order.order_id, status=pb.DELIVERY_STATUS_FAILED), metadata=ADMIN
+    )
+    assert list(sent.notifications) == []
+
+
 async def test_bad_requests_name_the_field(stack: Stack) -> None:
     calls: list[tuple[Any, str]] = [
         (
@@ -109,7 +127,8 @@ async def test_bad_requests_name_the_field(stack: Stack) -> None:
         ),
         (
             stack.stub.ListNotifications(
-                pb.ListNotificationsRequest(page=common_pb2.PageRequest(page_token="eyJ4IjoxfQ")), metadata=ADMIN
+                pb.ListNotificationsRequest(page=common_pb2.PageRequest(page_token="eyJ0IjoxLCJpZCI6Mn0")),
+                metadata=ADMIN,
             ),
             "page.page_token",
         ),

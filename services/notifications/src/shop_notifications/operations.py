@@ -157,9 +157,14 @@ class Notifications:
         cursor = pagination.decode_token(page.page_token)
         after = None
         if cursor is not None:
+            at, mail_id = cursor.get("t"), cursor.get("id")
             try:
-                after = (datetime.fromisoformat(cursor["t"]), uuid.UUID(cursor["id"]))
-            except (KeyError, TypeError, ValueError):
+                if not isinstance(at, str) or not isinstance(mail_id, str):
+                    raise ValueError("not a cursor")
+                after = (datetime.fromisoformat(at), uuid.UUID(mail_id))
+                if after[0].tzinfo is None:
+                    raise ValueError("a cursor's time has its offset")
+            except ValueError:
                 violations.add("page.page_token", "not a token this method gave")
         violations.raise_if_any()
         wanted = mapping.STATUS_FROM_PB.get(status)

@@ -57,6 +57,8 @@ async def add_mail(
             text_body=rendered.text,
             html_body=rendered.html,
             message_id=message_id,
+            # Not now(): the mails of one batch of events (one transaction) keep their order.
+            created_at=sa.func.clock_timestamp(),
         )
         .on_conflict_do_nothing(index_elements=[mails.c.event_id])
         .returning(mails.c.id)
