@@ -211,6 +211,10 @@ def requests(world: World, who: str) -> dict[Route, Callable[[], Call]]:
         ("GET", "/v1/cart/shipping-options"): lambda: Call(
             "/v1/cart/shipping-options", params={"country": "US", "region": "CA"}, before=line
         ),
+        # Guests: anyone without a token starts a cart; a merge names a guest cart nobody has (404 shows
+        # the shopper got through).
+        ("POST", "/v1/guest-carts"): lambda: Call("/v1/guest-carts", {}),
+        ("POST", "/v1/cart/merge"): lambda: Call("/v1/cart/merge", headers={"X-Cart-Token": nobodys}),
         # An empty cart: the answer shows the role check passed, and nothing is bought.
         ("POST", "/v1/checkout"): lambda: Call(
             "/v1/checkout", checkout_body, headers={"Idempotency-Key": unique("authz")}, before=no_line

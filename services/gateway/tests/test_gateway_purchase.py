@@ -1,7 +1,8 @@
 """The purchase path through the gateway, against the REAL services (cart, fraud, payment sandbox,
 order, checkout, and the catalog/pricing/inventory of the session), over HTTP and gRPC: the cart,
 checkout with a test card, idempotent replays, a declined card (402), a fraud block, a fraud review
-decided by an analyst, a B2B approval, pickup, and customers kept apart.
+decided by an analyst, a B2B approval, pickup, customers kept apart, and guests (a cart without an
+account whose id is the guest's token, a purchase with an e-mail address, the merge at sign-in).
 
 Fraud runs with rules only: an e-mail at `throwaway.test` is BLOCKed, a client from `KP` (the
 gateway's IP-country header) goes to REVIEW, everything else is allowed.
@@ -581,3 +582,137 @@ async def test_shipping_options_over_grpc_and_a_b2b_tax_id_exempts(shop: Shop) -
 
 def unique_account() -> str:
     return f"acct-{uuid.uuid4().hex[:8]}"
+
+
+# --- guests: a cart without an account, its purchase, and the merge at sign-in -----------------------
+
+TOKEN = "X-Cart-Token"
+
+
+async def guest_cart(shop: Shop, **body: Any) -> dict[str, str]:
+    """A new guest cart: the headers that name it."""
+    response = await shop.http.post("/v1/guest-carts", json=body or None)
+    assert response.status_code == 201, response.text
+    assert response.headers[TOKEN] == response.json()["cart_id"]
+    return {TOKEN: response.json()["cart_id"]}
+
+
+def fields(problem: dict[str, Any]) -> list[str]:
+    return [error["field"] for error in problem["errors"]]
+
+
+async def lines_of(shop: Shop, headers: dict[str, str]) -> dict[str, int]:
+    cart = (await shop.http.get("/v1/cart", headers=headers)).json()
+    return {line["sku"]: line["quantity"] for line in cart["lines"]}
+
+
+async def test_a_guest_buys_with_its_cart_token_and_an_email(shop: Shop) -> None:
+    shop.client.problem(await shop.http.get("/v1/cart"), 401, "TOKEN_REQUIRED")
+    headers = await guest_cart(shop)
+    sku = await shop.sku(price=1800)
+    await shop.fill(headers, sku, 2)
+    assert (await shop.http.get("/v1/cart", headers=headers)).json()["total"] == {"amount": 3600, "currency": "USD"}
+    card, key = await shop.card(), f"guest-{uuid.uuid4()}"
+
+    no_email = await shop.checkout(headers, card, key)
+    assert fields(shop.client.problem(no_email, 400, "INVALID_ARGUMENT")) == ["email"]
+    placed = await shop.checkout(headers, card, key, email="guest@example.com")
+    assert placed.status_code == 201, placed.text
+    result = placed.json()
+    assert result["status"] == "completed" and result["order_id"]
+    replay = await shop.checkout(headers, card, key, email="guest@example.com")
+    assert replay.status_code == 201 and replay.json() == result
+
+    checkout = (await shop.http.get(f"/v1/checkout/{result['checkout_id']}", headers=headers)).json()
+    assert checkout["status"] == "completed" and checkout["totals"]["total"]["amount"] == 3600
+    cart = (await shop.http.get("/v1/cart", headers=headers)).json()
+    assert cart["status"] == "checked_out"
+    # Another guest, a customer and an anonymous caller do not see this guest's checkout.
+    other = await guest_cart(shop)
+    shop.client.problem(await shop.http.get(f"/v1/checkout/{result['checkout_id']}", headers=other), 404, "NOT_FOUND")
+    customer = await shop.client.auth()
+    shop.client.problem(
+        await shop.http.get(f"/v1/checkout/{result['checkout_id']}", headers=customer), 404, "NOT_FOUND"
+    )
+    shop.client.problem(await shop.http.get(f"/v1/checkout/{result['checkout_id']}"), 401, "TOKEN_REQUIRED")
+
+
+async def test_a_guest_cart_is_created_once_per_key_in_the_currency_asked_for(shop: Shop) -> None:
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    first = await shop.http.post("/v1/guest-carts", json={"currency": "EUR", "country": "DE"}, headers=key)
+    again = await shop.http.post("/v1/guest-carts", json={"currency": "EUR", "country": "DE"}, headers=key)
+    assert first.status_code == again.status_code == 201
+    assert first.json()["cart_id"] == again.json()["cart_id"] and first.json()["currency"] == "EUR"
+    bad = await shop.http.post(
+        "/v1/guest-carts", json={"currency": "EURO", "country": "Germany"}, headers={"Idempotency-Key": "order-1"}
+    )
+    assert set(fields(shop.client.problem(bad, 400, "INVALID_ARGUMENT"))) == {"currency", "country", "idempotency_key"}
+    signed_in = await shop.http.post("/v1/guest-carts", headers=await shop.client.auth())
+    shop.client.problem(signed_in, 409, "SIGNED_IN")
+
+
+async def test_a_cart_token_opens_only_a_guest_cart(shop: Shop) -> None:
+    customer = await shop.client.auth()
+    customer_cart = await shop.fill(customer, await shop.sku(price=900))
+    stolen = await shop.http.get("/v1/cart", headers={TOKEN: customer_cart["cart_id"]})
+    shop.client.problem(stolen, 404, "NOT_FOUND")
+    unknown = await shop.http.post(
+        "/v1/cart/items", json={"sku": "X-1", "quantity": 1}, headers={TOKEN: str(uuid.uuid4())}
+    )
+    shop.client.problem(unknown, 404, "NOT_FOUND")
+    malformed = await shop.http.get("/v1/cart", headers={TOKEN: "not-a-cart"})
+    assert fields(shop.client.problem(malformed, 400, "INVALID_ARGUMENT")) == [TOKEN]
+
+
+async def test_signing_in_merges_the_guest_cart_into_the_customers_once(shop: Shop) -> None:
+    kept, added = await shop.sku(price=500), await shop.sku(price=700)
+    guest = await guest_cart(shop)
+    await shop.fill(guest, kept, 2)
+    await shop.fill(guest, added, 1)
+    customer = await shop.client.auth()
+    await shop.fill(customer, kept, 1)
+
+    merged = await shop.http.post("/v1/cart/merge", headers={**customer, **guest})
+    assert merged.status_code == 200, merged.text
+    assert {line["sku"]: line["quantity"] for line in merged.json()["lines"]} == {kept: 3, added: 1}
+    assert await lines_of(shop, customer) == {kept: 3, added: 1}
+    assert (await shop.http.get("/v1/cart", headers=guest)).json()["status"] == "merged"
+    late = await shop.http.post("/v1/cart/items", json={"sku": kept, "quantity": 1}, headers=guest)
+    shop.client.problem(late, 409, "CART_NOT_ACTIVE")
+    again = await shop.http.post("/v1/cart/merge", headers={**customer, **guest})
+    assert again.status_code == 200 and await lines_of(shop, customer) == {kept: 3, added: 1}
+    shop.client.problem(await shop.http.post("/v1/cart/merge", headers=guest), 401, "TOKEN_REQUIRED")
+
+    newcomer, theirs = await shop.client.auth(), await guest_cart(shop)
+    await shop.fill(theirs, kept, 1)
+    adopted = await shop.http.post("/v1/cart/merge", headers={**newcomer, **theirs})
+    assert adopted.status_code == 200 and adopted.json()["cart_id"] == theirs[TOKEN]
+    assert await lines_of(shop, newcomer) == {kept: 1}
+
+
+async def test_a_guest_over_grpc(shop: Shop) -> None:
+    stub = shop.client.grpc
+    cart = (await stub.CreateGuestCart(storefront_pb2.CreateGuestCartRequest())).cart
+    guest = ((TOKEN.lower(), cart.cart_id),)
+    sku = await shop.sku(price=1100)
+    added = await stub.AddCartItem(storefront_pb2.AddCartItemRequest(sku=sku, quantity=1), metadata=guest)
+    assert added.cart.cart_id == cart.cart_id and added.cart.total.amount == 1100
+    request = storefront_pb2.PlaceOrderRequest(
+        idempotency_key=f"grpc-guest-{uuid.uuid4()}", payment_method=await shop.card(), email="g@example.com"
+    )
+    request.shipping_address.CopyFrom(common_pb2.Address(**ADDRESS))
+    placed = await stub.PlaceOrder(request, metadata=guest, timeout=30)
+    assert placed.status == "completed" and placed.order_id
+
+    other = (await stub.CreateGuestCart(storefront_pb2.CreateGuestCartRequest())).cart
+    await stub.AddCartItem(
+        storefront_pb2.AddCartItemRequest(sku=sku, quantity=2), metadata=((TOKEN.lower(), other.cart_id),)
+    )
+    customer = grpc_metadata(await shop.client.auth())
+    merged = await stub.MergeGuestCart(
+        storefront_pb2.MergeGuestCartRequest(cart_token=other.cart_id), metadata=customer
+    )
+    assert [(line.sku, line.quantity) for line in merged.cart.lines] == [(sku, 2)]
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub.MergeGuestCart(storefront_pb2.MergeGuestCartRequest(cart_token="nope"), metadata=customer)
+    assert parse_rpc_error(refused.value).code is grpc.StatusCode.INVALID_ARGUMENT

@@ -8,7 +8,7 @@ import httpx
 
 from shop_gateway.app.shop import Shop
 from shop_gateway.backends import Backends
-from shop_gateway.principal import ANONYMOUS, ClientInfo, Principal, parse_ip
+from shop_gateway.principal import ANONYMOUS, ClientInfo, Principal, guest, parse_ip
 from shop_gateway.ratelimit import RateLimiter, TokenBuckets
 from shop_gateway.settings import GatewaySettings
 from shop_gateway.tokens import DevIssuer, KeySource, RemoteJwks, TokenVerifier, invalid_token
@@ -59,15 +59,18 @@ class Gateway:
             raise invalid_token("the Authorization header must be `Bearer <token>`", "INVALID_AUTHORIZATION_HEADER")
         return await self.verifier.verify(token.strip())
 
-    async def admit(self, authorization: str | None, client: ClientInfo) -> Principal:
+    async def admit(self, authorization: str | None, client: ClientInfo, cart_token: str | None = None) -> Principal:
         """Authenticate, then take from the client's rate-limit bucket (by subject, else by IP).
-        A request whose token fails for any reason is charged to the IP: no free guessing."""
+        A request whose token fails for any reason is charged to the IP: no free guessing. Without a
+        token, a cart token makes the caller the guest of that cart (a token wins over it)."""
         try:
             who = await self.authenticate(authorization)
         except Exception:
             self.limiter.check("", client.ip)
             raise
         self.limiter.check(who.subject, client.ip)
+        if cart_token and not who.authenticated:
+            return guest(cart_token)
         return who
 
     def client_ip(self, peer_ip: str, forwarded_for: str | None) -> str:

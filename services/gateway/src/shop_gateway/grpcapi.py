@@ -15,9 +15,9 @@ from google.protobuf.message import Message
 
 from shop.storefront.v1 import storefront_pb2 as pb
 from shop.storefront.v1 import storefront_pb2_grpc
-from shop_gateway.app import cart, catalog, checkout, mapping, models, orders, shipping
+from shop_gateway.app import cart, catalog, checkout, guest, mapping, models, orders, shipping
 from shop_gateway.gateway import Gateway
-from shop_gateway.principal import ClientInfo, Principal
+from shop_gateway.principal import CART_TOKEN_HEADER, ClientInfo, Principal
 
 Context = grpc.aio.ServicerContext[Any, Any]
 M = TypeVar("M", bound=Message)
@@ -64,7 +64,8 @@ class StorefrontServicer(storefront_pb2_grpc.StorefrontServiceServicer):
             metadata.get(header) if header else None,
             metadata.get("x-device-id"),
         )
-        return await self.gateway.admit(metadata.get("authorization"), client), client
+        who = await self.gateway.admit(metadata.get("authorization"), client, metadata.get(CART_TOKEN_HEADER.lower()))
+        return who, client
 
     # --- browsing ---
 
@@ -133,6 +134,20 @@ class StorefrontServicer(storefront_pb2_grpc.StorefrontServiceServicer):
         who, _ = await self._admit(context)
         result = await cart.remove_coupon(self.shop, who, expected_version=request.expected_version)
         return to_proto(pb.RemoveCouponResponse, cart=result)
+
+    async def CreateGuestCart(
+        self, request: pb.CreateGuestCartRequest, context: Context
+    ) -> pb.CreateGuestCartResponse:
+        who, _ = await self._admit(context)
+        result = await guest.create_cart(
+            self.shop, who, request_id=request.request_id, currency=request.currency, country=request.country
+        )
+        return to_proto(pb.CreateGuestCartResponse, cart=result)
+
+    async def MergeGuestCart(self, request: pb.MergeGuestCartRequest, context: Context) -> pb.MergeGuestCartResponse:
+        who, _ = await self._admit(context)
+        result = await guest.merge_cart(self.shop, who, cart_token=request.cart_token)
+        return to_proto(pb.MergeGuestCartResponse, cart=result)
 
     async def GetShippingOptions(
         self, request: pb.GetShippingOptionsRequest, context: Context

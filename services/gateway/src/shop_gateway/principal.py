@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 from shopkit.auth import metadata_for
+from shopkit.errors import FieldViolation, InvalidArgument
 from shopkit.money import Money
 
 # Roles a token may carry (`service` is for calls inside the cluster, never for clients).
@@ -17,7 +19,8 @@ B2B_ROLES = ("b2b_buyer", "b2b_approver")
 
 @dataclass(frozen=True)
 class Principal:
-    """The caller. `subject` is empty for an anonymous client (no token)."""
+    """The caller. `subject` is empty for an anonymous client (no token); an anonymous client that
+    holds a guest cart (its id, an unguessable UUID, is the guest's only credential) is a guest."""
 
     subject: str = ""
     role: str = ""
@@ -30,11 +33,16 @@ class Principal:
     approval_limit: Money | None = None  # B2B account facts from the token; defaults from settings
     approval_period: str = ""  # order, day, week or month
     payment_terms_days: int | None = None  # invoice terms of the account; 0: no invoices
+    guest_cart_id: str = ""  # a guest's cart (never set together with a subject)
     tax_id: str = ""  # the B2B account's tax (VAT) id: exempts its orders where the tax rule allows
 
     @property
     def authenticated(self) -> bool:
         return bool(self.subject)
+
+    @property
+    def is_guest(self) -> bool:
+        return bool(self.guest_cart_id) and not self.subject
 
     @property
     def channel(self) -> str:
@@ -48,6 +56,18 @@ class Principal:
 
 
 ANONYMOUS = Principal()
+# How a guest names its cart: an HTTP header, and the same key in gRPC metadata (lower case).
+CART_TOKEN_HEADER = "X-Cart-Token"
+
+
+def guest(cart_token: str) -> Principal:
+    """The guest holding the cart that `cart_token` names (400 when it cannot be a cart id)."""
+    try:
+        cart_id = uuid.UUID(cart_token.strip())
+    except ValueError:
+        violation = FieldViolation(CART_TOKEN_HEADER, "must be the cart_id of a guest cart (a UUID)")
+        raise InvalidArgument([violation]) from None
+    return Principal(guest_cart_id=str(cart_id))
 
 
 @dataclass(frozen=True)

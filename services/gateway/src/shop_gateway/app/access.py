@@ -31,5 +31,10 @@ def require_shopper(who: Principal) -> Principal:
     return require_role(who, SHOPPER_ROLES)
 
 
+def require_cart_holder(who: Principal) -> Principal:
+    """A shopper, or a guest with its cart: the cart and its checkout are theirs."""
+    return who if who.is_guest else require_shopper(who)
+
+
 def require_admin(who: Principal) -> Principal:
     return require_role(who, ("admin",))

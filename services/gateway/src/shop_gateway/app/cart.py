@@ -7,8 +7,9 @@ import uuid
 import grpc
 
 from shop.cart.v1 import cart_pb2
+from shop.common.v1 import common_pb2
 from shop_gateway.app import mapping, models
-from shop_gateway.app.access import require_shopper
+from shop_gateway.app.access import require_cart_holder
 from shop_gateway.app.errors import UpstreamError, upstream
 from shop_gateway.app.shop import Shop
 from shop_gateway.app.validation import check_quantity, check_version
@@ -21,7 +22,9 @@ FIELDS = {"coupon_code": "code", "request_id": "idempotency_key"}
 
 
 async def active_cart(shop: Shop, who: Principal) -> cart_pb2.Cart | None:
-    """The caller's active cart, None when there is none."""
+    """The caller's active cart, None when there is none; a guest's cart as it is (any status)."""
+    if who.is_guest:
+        return await _guest_cart(shop, who.guest_cart_id)
     request = cart_pb2.GetActiveCartRequest(customer_id=who.subject)
     try:
         response = await shop.backends.cart.GetActiveCart(request, metadata=who.metadata())
@@ -32,8 +35,23 @@ async def active_cart(shop: Shop, who: Principal) -> cart_pb2.Cart | None:
     return response.cart
 
 
+async def _guest_cart(shop: Shop, cart_id: str) -> cart_pb2.Cart:
+    """A guest cart by its id (the guest's token): the cart service shows it to whoever holds the id,
+    and a customer's cart to nobody without the customer's identity."""
+    try:
+        response = await shop.backends.cart.GetCart(cart_pb2.GetCartRequest(cart_id=cart_id))
+    except grpc.aio.AioRpcError as error:
+        if error.code() is grpc.StatusCode.NOT_FOUND:
+            raise NotFound("guest cart", cart_id) from error
+        raise UpstreamError.from_rpc("cart", error, FIELDS) from error
+    return response.cart
+
+
 async def _cart_to_change(shop: Shop, who: Principal) -> cart_pb2.Cart:
-    """The caller's active cart, created when there is none (CreateCart returns the existing one)."""
+    """The caller's active cart, created when there is none (CreateCart returns the existing one); a
+    guest's cart exists from the start (POST /v1/guest-carts)."""
+    if who.is_guest:
+        return await _guest_cart(shop, who.guest_cart_id)
     with upstream("cart", FIELDS):
         response = await shop.backends.cart.CreateCart(
             cart_pb2.CreateCartRequest(context=shop.customer_context(who)), metadata=who.metadata()
@@ -41,12 +59,18 @@ async def _cart_to_change(shop: Shop, who: Principal) -> cart_pb2.Cart:
     return response.cart
 
 
+def buyer_context(shop: Shop, who: Principal, cart: cart_pb2.Cart) -> common_pb2.CustomerContext:
+    """Whom the cart's purchase is priced for: the signed-in caller, or a guest's cart as created
+    (a guest has no customer; its cart fixed currency and country)."""
+    return cart.context if who.is_guest else shop.customer_context(who)
+
+
 def _line(cart: cart_pb2.Cart, sku: str) -> cart_pb2.CartLine | None:
     return next((line for line in cart.lines if line.sku == sku), None)
 
 
 async def get_cart(shop: Shop, who: Principal) -> models.Cart:
-    require_shopper(who)
+    require_cart_holder(who)
     cart = await active_cart(shop, who)
     return mapping.cart(cart) if cart is not None else mapping.empty_cart(shop.currency(who))
 
@@ -54,7 +78,7 @@ async def get_cart(shop: Shop, who: Principal) -> models.Cart:
 async def add_item(
     shop: Shop, who: Principal, *, sku: str, quantity: int, request_id: str = "", expected_version: int = 0
 ) -> models.Cart:
-    require_shopper(who)
+    require_cart_holder(who)
     violations = Violations()
     check_sku(violations, sku, "sku")
     check_quantity(violations, quantity, least=1)
@@ -76,7 +100,7 @@ async def add_item(
 
 
 async def update_item(shop: Shop, who: Principal, *, sku: str, quantity: int, expected_version: int = 0) -> models.Cart:
-    require_shopper(who)
+    require_cart_holder(who)
     violations = Violations()
     check_sku(violations, sku, "sku")
     check_quantity(violations, quantity, least=0)  # 0 removes the line
@@ -96,7 +120,7 @@ async def update_item(shop: Shop, who: Principal, *, sku: str, quantity: int, ex
 
 async def remove_item(shop: Shop, who: Principal, *, sku: str, expected_version: int = 0) -> models.Cart:
     """Removing a SKU the cart does not hold returns the cart unchanged (DELETE is idempotent)."""
-    require_shopper(who)
+    require_cart_holder(who)
     violations = Violations()
     check_sku(violations, sku, "sku")
     check_version(violations, expected_version)
@@ -116,7 +140,7 @@ async def remove_item(shop: Shop, who: Principal, *, sku: str, expected_version:
 
 
 async def apply_coupon(shop: Shop, who: Principal, *, code: str, expected_version: int = 0) -> models.Cart:
-    require_shopper(who)
+    require_cart_holder(who)
     violations = Violations()
     violations.check(0 < len(code.strip()) <= MAX_COUPON, "code", f"must be 1-{MAX_COUPON} characters")
     check_version(violations, expected_version)
@@ -131,7 +155,7 @@ async def apply_coupon(shop: Shop, who: Principal, *, code: str, expected_versio
 
 
 async def remove_coupon(shop: Shop, who: Principal, *, expected_version: int = 0) -> models.Cart:
-    require_shopper(who)
+    require_cart_holder(who)
     violations = Violations()
     check_version(violations, expected_version)
     violations.raise_if_any()

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 import grpc
 from google.protobuf import timestamp_pb2
 
+from shop.cart.v1 import cart_pb2
 from shop.checkout.v1 import checkout_pb2
 from shop.common.v1 import common_pb2
 from shop_gateway.app import mapping, models
-from shop_gateway.app.access import require_role, require_shopper
-from shop_gateway.app.cart import active_cart
+from shop_gateway.app.access import require_cart_holder, require_role
+from shop_gateway.app.cart import active_cart, buyer_context
 from shop_gateway.app.errors import CheckoutFailed, UpstreamError, upstream
 from shop_gateway.app.shop import Shop
 from shop_gateway.app.validation import check_address
@@ -111,15 +112,15 @@ def _validate(order: CheckoutInput, who: Principal) -> str:
 
 
 def _request(
-    shop: Shop, who: Principal, client: ClientInfo, order: CheckoutInput, cart_id: str, email: str
+    shop: Shop, who: Principal, client: ClientInfo, order: CheckoutInput, cart: cart_pb2.Cart, email: str
 ) -> checkout_pb2.PlaceOrderRequest:
     request = checkout_pb2.PlaceOrderRequest(
-        cart_id=cart_id,
+        cart_id=cart.cart_id,
         idempotency_key=order.idempotency_key,
         client_ip=client.ip,
         client_ip_country=client.ip_country,
         device_id=client.device_id,
-        customer=shop.customer_context(who),
+        customer=buyer_context(shop, who, cart),
         email=email,
         cart_version=order.cart_version,
         shipping_method=order.shipping_method,
@@ -158,8 +159,9 @@ def _request(
 
 async def place_order(shop: Shop, who: Principal, client: ClientInfo, order: CheckoutInput) -> models.PlaceOrderResult:
     """Runs the checkout of the caller's active cart. The same idempotency key gives the same
-    answer, also after the cart was checked out (the first checkout is found by its key)."""
-    require_shopper(who)
+    answer, also after the cart was checked out (the first checkout is found by its key; a guest's
+    checkout by its cart, which stays the guest's token)."""
+    require_cart_holder(who)
     email = _validate(order, who)
     cart = await active_cart(shop, who)
     if cart is None:
@@ -167,7 +169,7 @@ async def place_order(shop: Shop, who: Principal, client: ClientInfo, order: Che
         if replay is not None:
             return await _outcome(shop, who, replay)
         raise FailedPrecondition("there is no cart to check out", reason="CART_EMPTY")
-    request = _request(shop, who, client, order, cart.cart_id, email)
+    request = _request(shop, who, client, order, cart, email)
     try:
         response = await shop.backends.checkout.PlaceOrder(
             request, metadata=who.metadata(), timeout=shop.settings.checkout_timeout_seconds
@@ -183,7 +185,10 @@ async def place_order(shop: Shop, who: Principal, client: ClientInfo, order: Che
 
 
 async def _checkout_by_key(shop: Shop, who: Principal, key: str) -> checkout_pb2.Checkout | None:
-    """The caller's checkout placed with this idempotency key, if any."""
+    """The caller's checkout placed with this idempotency key, if any (a guest's is found by PlaceOrder
+    itself: its keys are scoped to its cart, and guests have no list of their own)."""
+    if who.is_guest:
+        return None
     request = checkout_pb2.ListCheckoutsRequest(
         customer_id=who.subject, idempotency_key=key, page=common_pb2.PageRequest(page_size=1)
     )
@@ -232,13 +237,17 @@ async def _decline_code(shop: Shop, who: Principal, checkout_id: str) -> str:
 
 
 async def get_checkout(shop: Shop, who: Principal, checkout_id: str) -> models.Checkout:
-    require_role(who, (*SHOPPER_ROLES, "admin"))
+    if not who.is_guest:
+        require_role(who, (*SHOPPER_ROLES, "admin"))
     if not checkout_id:
         raise NotFound("checkout", checkout_id)
     with upstream("checkout", {"checkout_id": "id"}):
         response = await shop.backends.checkout.GetCheckout(
             checkout_pb2.GetCheckoutRequest(checkout_id=checkout_id), metadata=who.metadata()
         )
-    if who.role != "admin" and response.checkout.customer.customer_id != who.subject:
+    found = response.checkout
+    # A guest's checkouts are those of its cart (and of no customer).
+    mine = found.customer.customer_id == who.subject and (not who.is_guest or found.cart_id == who.guest_cart_id)
+    if who.role != "admin" and not mine:
         raise NotFound("checkout", checkout_id)  # someone else's: do not reveal that it exists
-    return mapping.checkout(response.checkout)
+    return mapping.checkout(found)

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from shop.pricing.v1 import pricing_pb2
 from shop_gateway.app import mapping, models
-from shop_gateway.app.access import require_shopper
-from shop_gateway.app.cart import active_cart
+from shop_gateway.app.access import require_cart_holder
+from shop_gateway.app.cart import active_cart, buyer_context
 from shop_gateway.app.errors import upstream
 from shop_gateway.app.shop import Shop
 from shop_gateway.principal import Principal
@@ -77,7 +77,7 @@ async def estimate(
     pickup: bool = False,
     shipping_method: str = "",
 ) -> ShippingEstimate:
-    require_shopper(who)
+    require_cart_holder(who)
     violations = Violations()
     check_country(violations, country, "country")
     violations.check((len(region) <= 3 and region.isalnum()) or not region, "region", "must be a region code like CA")
@@ -93,7 +93,7 @@ async def estimate(
             pricing_pb2.QuoteLine(sku=line.sku, quantity=line.quantity, weight_grams=line.weight_grams)
             for line in cart.lines
         ],
-        context=shop.customer_context(who),
+        context=buyer_context(shop, who, cart),
         coupon_code=cart.coupon.code if cart.HasField("coupon") else "",
         destination=pricing_pb2.Destination(
             country=country, region=region.upper(), postal_code=postal_code.strip(), pickup=pickup

@@ -32,7 +32,7 @@ from shop_gateway.httpapi.schemas import (
     TokenResponse,
     UpdateItemBody,
 )
-from shop_gateway.principal import ClientInfo, Principal
+from shop_gateway.principal import CART_TOKEN_HEADER, ClientInfo, Principal
 from shop_gateway.tokens import TokenRequest
 from shopkit import openapi
 from shopkit.errors import FieldViolation, InvalidArgument
@@ -92,9 +92,25 @@ async def _signed_in(who: Annotated[Principal, Depends(_caller)]) -> Principal:
     return require_token(who)
 
 
+async def _cart_holder(
+    request: Request,
+    client: Annotated[ClientInfo, Depends(_client)],
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    cart_token: Annotated[
+        str | None,
+        Header(alias=CART_TOKEN_HEADER, description="a guest's cart: the cart_id that POST /v1/guest-carts answered"),
+    ] = None,
+) -> Principal:
+    """The caller of the cart and checkout routes: signed in, or a guest naming its cart (a token
+    wins); 401 before the body otherwise."""
+    who = await _gateway(request).admit(request.headers.get("authorization"), client, cart_token)
+    return who if who.is_guest else require_token(who)
+
+
 ShopDep = Annotated[Shop, Depends(_shop)]
 Caller = Annotated[Principal, Depends(_caller)]
 SignedIn = Annotated[Principal, Depends(_signed_in)]
+CartHolder = Annotated[Principal, Depends(_cart_holder)]
 Client = Annotated[ClientInfo, Depends(_client)]
 MAX_VERSION_DIGITS = len(str(MAX_INT64))
 LIMIT_CODES = {413: "REQUEST_TOO_LARGE", 431: "HEADERS_TOO_LARGE"}
@@ -111,7 +127,7 @@ def _expected_version(if_match: str | None) -> int:
     return int(value)
 
 
-def _cart_response(response: Response, result: models.Cart) -> models.Cart:
+def cart_response(response: Response, result: models.Cart) -> models.Cart:
     if result.cart_id:
         response.headers["ETag"] = f'"{result.version}"'
     return result
@@ -160,16 +176,16 @@ carts = APIRouter(prefix="/v1/cart", tags=["cart"], responses=ERROR_RESPONSES)
 
 
 @carts.get("", summary="The caller's cart")
-async def get_cart(shop: ShopDep, who: SignedIn, response: Response) -> models.Cart:
+async def get_cart(shop: ShopDep, who: CartHolder, response: Response) -> models.Cart:
     """An empty cart (no cart_id) when the caller has none yet. The ETag is the cart's version."""
-    return _cart_response(response, await cart.get_cart(shop, who))
+    return cart_response(response, await cart.get_cart(shop, who))
 
 
 @carts.post("/items", summary="Add a SKU to the cart")
 async def add_cart_item(
     body: AddItemBody,
     shop: ShopDep,
-    who: SignedIn,
+    who: CartHolder,
     response: Response,
     if_match: IfMatch = None,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
@@ -183,39 +199,39 @@ async def add_cart_item(
         request_id=idempotency_key or "",
         expected_version=_expected_version(if_match),
     )
-    return _cart_response(response, result)
+    return cart_response(response, result)
 
 
 @carts.patch("/items/{sku}", summary="Set the quantity of a cart line")
 async def update_cart_item(
-    sku: str, body: UpdateItemBody, shop: ShopDep, who: SignedIn, response: Response, if_match: IfMatch = None
+    sku: str, body: UpdateItemBody, shop: ShopDep, who: CartHolder, response: Response, if_match: IfMatch = None
 ) -> models.Cart:
     result = await cart.update_item(
         shop, who, sku=sku, quantity=body.quantity, expected_version=_expected_version(if_match)
     )
-    return _cart_response(response, result)
+    return cart_response(response, result)
 
 
 @carts.delete("/items/{sku}", summary="Remove a cart line")
 async def remove_cart_item(
-    sku: str, shop: ShopDep, who: SignedIn, response: Response, if_match: IfMatch = None
+    sku: str, shop: ShopDep, who: CartHolder, response: Response, if_match: IfMatch = None
 ) -> models.Cart:
     result = await cart.remove_item(shop, who, sku=sku, expected_version=_expected_version(if_match))
-    return _cart_response(response, result)
+    return cart_response(response, result)
 
 
 @carts.post("/coupon", summary="Apply a coupon code")
 async def apply_coupon(
-    body: CouponBody, shop: ShopDep, who: SignedIn, response: Response, if_match: IfMatch = None
+    body: CouponBody, shop: ShopDep, who: CartHolder, response: Response, if_match: IfMatch = None
 ) -> models.Cart:
     result = await cart.apply_coupon(shop, who, code=body.code, expected_version=_expected_version(if_match))
-    return _cart_response(response, result)
+    return cart_response(response, result)
 
 
 @carts.delete("/coupon", summary="Remove the coupon code")
-async def remove_coupon(shop: ShopDep, who: SignedIn, response: Response, if_match: IfMatch = None) -> models.Cart:
+async def remove_coupon(shop: ShopDep, who: CartHolder, response: Response, if_match: IfMatch = None) -> models.Cart:
     result = await cart.remove_coupon(shop, who, expected_version=_expected_version(if_match))
-    return _cart_response(response, result)
+    return cart_response(response, result)
 
 
 # --- checkout and orders ------------------------------------------------------------------------
@@ -239,7 +255,7 @@ buying = APIRouter(prefix="/v1", tags=["checkout and orders"], responses=ERROR_R
 async def place_order(
     body: CheckoutBody,
     shop: ShopDep,
-    who: SignedIn,
+    who: CartHolder,
     client: Client,
     response: Response,
     # Required (the document says so); checked by the application, which names the reason
@@ -280,7 +296,7 @@ async def place_order(
 
 
 @buying.get("/checkout/{checkout_id}", summary="One of the caller's checkouts")
-async def get_checkout(checkout_id: str, shop: ShopDep, who: SignedIn) -> models.Checkout:
+async def get_checkout(checkout_id: str, shop: ShopDep, who: CartHolder) -> models.Checkout:
     return await checkout.get_checkout(shop, who, checkout_id)
 
 
@@ -496,10 +512,11 @@ def create_app(gateway: Gateway) -> FastAPI:
     )
     app.state.gateway = gateway
     from shop_gateway.httpapi.backoffice.routers import ROUTERS, STREAMED_PATHS  # they use this module's dependencies
+    from shop_gateway.httpapi.guest import guests  # it uses this module's dependencies
     from shop_gateway.httpapi.returns import returns  # it uses this module's dependencies
     from shop_gateway.httpapi.shipping import shipping  # it uses this module's dependencies
 
-    for router in (browse, carts, shipping, buying, returns, decisions, administration, *ROUTERS, probes):
+    for router in (browse, carts, guests, shipping, buying, returns, decisions, administration, *ROUTERS, probes):
         app.include_router(router)
     if gateway.issuer is not None:
         app.include_router(dev)

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from shop_gateway.app import shipping as app
-from shop_gateway.httpapi.routes import ERROR_RESPONSES, ShopDep, SignedIn
+from shop_gateway.httpapi.routes import ERROR_RESPONSES, CartHolder, ShopDep
 
 shipping = APIRouter(prefix="/v1/cart", tags=["cart"], responses=ERROR_RESPONSES)
 
@@ -16,7 +16,7 @@ shipping = APIRouter(prefix="/v1/cart", tags=["cart"], responses=ERROR_RESPONSES
 @shipping.get("/shipping-options", summary="Shipping options and totals of the cart for a destination")
 async def shipping_options(
     shop: ShopDep,
-    who: SignedIn,
+    who: CartHolder,
     country: Annotated[str, Query(description="ISO-3166-1 alpha-2 of the ship-to address (or the pickup store)")],
     region: Annotated[str, Query(description="e.g. CA: a US state decides the sales tax")] = "",
     postal_code: Annotated[str, Query(max_length=20)] = "",

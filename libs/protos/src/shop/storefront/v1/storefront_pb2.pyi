@@ -710,6 +710,98 @@ class GetCartResponse(_message.Message):
 Global___GetCartResponse: _TypeAlias = GetCartResponse  # noqa: Y015
 
 @_typing.final
+class CreateGuestCartRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    COUNTRY_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """optional random UUID: a retry returns the same cart"""
+    currency: _builtins.str
+    """ISO-4217 of the cart's prices; empty: the shop's default"""
+    country: _builtins.str
+    """ISO-3166-1 alpha-2 of the shopper; empty: the shop's default"""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        currency: _builtins.str = ...,
+        country: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["country", b"country", "currency", b"currency", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateGuestCartRequest: _TypeAlias = CreateGuestCartRequest  # noqa: Y015
+
+@_typing.final
+class CreateGuestCartResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CART_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def cart(self) -> Global___Cart:
+        """cart.cart_id is the guest's x-cart-token"""
+
+    def __init__(
+        self,
+        *,
+        cart: Global___Cart | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cart", b"cart"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cart", b"cart"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateGuestCartResponse: _TypeAlias = CreateGuestCartResponse  # noqa: Y015
+
+@_typing.final
+class MergeGuestCartRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CART_TOKEN_FIELD_NUMBER: _builtins.int
+    cart_token: _builtins.str
+    """required: the guest cart's cart_id"""
+    def __init__(
+        self,
+        *,
+        cart_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cart_token", b"cart_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MergeGuestCartRequest: _TypeAlias = MergeGuestCartRequest  # noqa: Y015
+
+@_typing.final
+class MergeGuestCartResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CART_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def cart(self) -> Global___Cart:
+        """the customer's cart after the merge"""
+
+    def __init__(
+        self,
+        *,
+        cart: Global___Cart | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cart", b"cart"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cart", b"cart"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MergeGuestCartResponse: _TypeAlias = MergeGuestCartResponse  # noqa: Y015
+
+@_typing.final
 class AddCartItemRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

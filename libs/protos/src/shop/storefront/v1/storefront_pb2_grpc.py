@@ -85,6 +85,16 @@ class StorefrontServiceStub:
                 request_serializer=shop_dot_storefront_dot_v1_dot_storefront__pb2.RemoveCouponRequest.SerializeToString,
                 response_deserializer=shop_dot_storefront_dot_v1_dot_storefront__pb2.RemoveCouponResponse.FromString,
                 _registered_method=True)
+        self.CreateGuestCart = channel.unary_unary(
+                '/shop.storefront.v1.StorefrontService/CreateGuestCart',
+                request_serializer=shop_dot_storefront_dot_v1_dot_storefront__pb2.CreateGuestCartRequest.SerializeToString,
+                response_deserializer=shop_dot_storefront_dot_v1_dot_storefront__pb2.CreateGuestCartResponse.FromString,
+                _registered_method=True)
+        self.MergeGuestCart = channel.unary_unary(
+                '/shop.storefront.v1.StorefrontService/MergeGuestCart',
+                request_serializer=shop_dot_storefront_dot_v1_dot_storefront__pb2.MergeGuestCartRequest.SerializeToString,
+                response_deserializer=shop_dot_storefront_dot_v1_dot_storefront__pb2.MergeGuestCartResponse.FromString,
+                _registered_method=True)
         self.GetShippingOptions = channel.unary_unary(
                 '/shop.storefront.v1.StorefrontService/GetShippingOptions',
                 request_serializer=shop_dot_storefront_dot_v1_dot_storefront__pb2.GetShippingOptionsRequest.SerializeToString,
@@ -222,6 +232,25 @@ class StorefrontServiceServicer:
 
     def RemoveCoupon(self, request, context):
         """Detaches the coupon code, if any.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateGuestCart(self, request, context):
+        """Starts a cart without an account, for callers without a token (FAILED_PRECONDITION SIGNED_IN
+        with one). Its cart_id is the guest's credential: sent as metadata `x-cart-token` (and no
+        token), the cart methods, GetShippingOptions, PlaceOrder (with an email) and GetCheckout act on
+        that guest cart. A repeat with the same request_id returns the same cart.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MergeGuestCart(self, request, context):
+        """At sign-in: takes a guest cart into the signed-in customer's cart (quantities of one SKU add up,
+        the guest cart becomes MERGED); without a cart of their own the customer adopts it. Repeating it
+        changes nothing more.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -377,6 +406,16 @@ def add_StorefrontServiceServicer_to_server(servicer, server):
                     servicer.RemoveCoupon,
                     request_deserializer=shop_dot_storefront_dot_v1_dot_storefront__pb2.RemoveCouponRequest.FromString,
                     response_serializer=shop_dot_storefront_dot_v1_dot_storefront__pb2.RemoveCouponResponse.SerializeToString,
+            ),
+            'CreateGuestCart': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateGuestCart,
+                    request_deserializer=shop_dot_storefront_dot_v1_dot_storefront__pb2.CreateGuestCartRequest.FromString,
+                    response_serializer=shop_dot_storefront_dot_v1_dot_storefront__pb2.CreateGuestCartResponse.SerializeToString,
+            ),
+            'MergeGuestCart': grpc.unary_unary_rpc_method_handler(
+                    servicer.MergeGuestCart,
+                    request_deserializer=shop_dot_storefront_dot_v1_dot_storefront__pb2.MergeGuestCartRequest.FromString,
+                    response_serializer=shop_dot_storefront_dot_v1_dot_storefront__pb2.MergeGuestCartResponse.SerializeToString,
             ),
             'GetShippingOptions': grpc.unary_unary_rpc_method_handler(
                     servicer.GetShippingOptions,
@@ -710,6 +749,60 @@ class StorefrontService:
             '/shop.storefront.v1.StorefrontService/RemoveCoupon',
             shop_dot_storefront_dot_v1_dot_storefront__pb2.RemoveCouponRequest.SerializeToString,
             shop_dot_storefront_dot_v1_dot_storefront__pb2.RemoveCouponResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateGuestCart(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.storefront.v1.StorefrontService/CreateGuestCart',
+            shop_dot_storefront_dot_v1_dot_storefront__pb2.CreateGuestCartRequest.SerializeToString,
+            shop_dot_storefront_dot_v1_dot_storefront__pb2.CreateGuestCartResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MergeGuestCart(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.storefront.v1.StorefrontService/MergeGuestCart',
+            shop_dot_storefront_dot_v1_dot_storefront__pb2.MergeGuestCartRequest.SerializeToString,
+            shop_dot_storefront_dot_v1_dot_storefront__pb2.MergeGuestCartResponse.FromString,
             options,
             channel_credentials,
             insecure,

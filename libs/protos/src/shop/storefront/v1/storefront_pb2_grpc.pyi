@@ -80,6 +80,17 @@ class StorefrontServiceStub:
     """
     RemoveCoupon: _grpc.UnaryUnaryMultiCallable[_storefront_pb2.RemoveCouponRequest, _storefront_pb2.RemoveCouponResponse]
     """Detaches the coupon code, if any."""
+    CreateGuestCart: _grpc.UnaryUnaryMultiCallable[_storefront_pb2.CreateGuestCartRequest, _storefront_pb2.CreateGuestCartResponse]
+    """Starts a cart without an account, for callers without a token (FAILED_PRECONDITION SIGNED_IN
+    with one). Its cart_id is the guest's credential: sent as metadata `x-cart-token` (and no
+    token), the cart methods, GetShippingOptions, PlaceOrder (with an email) and GetCheckout act on
+    that guest cart. A repeat with the same request_id returns the same cart.
+    """
+    MergeGuestCart: _grpc.UnaryUnaryMultiCallable[_storefront_pb2.MergeGuestCartRequest, _storefront_pb2.MergeGuestCartResponse]
+    """At sign-in: takes a guest cart into the signed-in customer's cart (quantities of one SKU add up,
+    the guest cart becomes MERGED); without a cart of their own the customer adopts it. Repeating it
+    changes nothing more.
+    """
     GetShippingOptions: _grpc.UnaryUnaryMultiCallable[_storefront_pb2.GetShippingOptionsRequest, _storefront_pb2.GetShippingOptionsResponse]
     """The shipping options of the caller's cart for a destination, and the cart's totals with shipping
     and tax as checkout would charge them (FAILED_PRECONDITION CART_EMPTY without lines;
@@ -159,6 +170,17 @@ class StorefrontServiceAsyncStub(StorefrontServiceStub):
     """
     RemoveCoupon: _aio.UnaryUnaryMultiCallable[_storefront_pb2.RemoveCouponRequest, _storefront_pb2.RemoveCouponResponse]  # type: ignore[assignment]
     """Detaches the coupon code, if any."""
+    CreateGuestCart: _aio.UnaryUnaryMultiCallable[_storefront_pb2.CreateGuestCartRequest, _storefront_pb2.CreateGuestCartResponse]  # type: ignore[assignment]
+    """Starts a cart without an account, for callers without a token (FAILED_PRECONDITION SIGNED_IN
+    with one). Its cart_id is the guest's credential: sent as metadata `x-cart-token` (and no
+    token), the cart methods, GetShippingOptions, PlaceOrder (with an email) and GetCheckout act on
+    that guest cart. A repeat with the same request_id returns the same cart.
+    """
+    MergeGuestCart: _aio.UnaryUnaryMultiCallable[_storefront_pb2.MergeGuestCartRequest, _storefront_pb2.MergeGuestCartResponse]  # type: ignore[assignment]
+    """At sign-in: takes a guest cart into the signed-in customer's cart (quantities of one SKU add up,
+    the guest cart becomes MERGED); without a cart of their own the customer adopts it. Repeating it
+    changes nothing more.
+    """
     GetShippingOptions: _aio.UnaryUnaryMultiCallable[_storefront_pb2.GetShippingOptionsRequest, _storefront_pb2.GetShippingOptionsResponse]  # type: ignore[assignment]
     """The shipping options of the caller's cart for a destination, and the cart's totals with shipping
     and tax as checkout would charge them (FAILED_PRECONDITION CART_EMPTY without lines;
@@ -295,6 +317,29 @@ class StorefrontServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_storefront_pb2.RemoveCouponResponse, _abc.Awaitable[_storefront_pb2.RemoveCouponResponse]]:
         """Detaches the coupon code, if any."""
+
+    @_abc_1.abstractmethod
+    def CreateGuestCart(
+        self,
+        request: _storefront_pb2.CreateGuestCartRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_storefront_pb2.CreateGuestCartResponse, _abc.Awaitable[_storefront_pb2.CreateGuestCartResponse]]:
+        """Starts a cart without an account, for callers without a token (FAILED_PRECONDITION SIGNED_IN
+        with one). Its cart_id is the guest's credential: sent as metadata `x-cart-token` (and no
+        token), the cart methods, GetShippingOptions, PlaceOrder (with an email) and GetCheckout act on
+        that guest cart. A repeat with the same request_id returns the same cart.
+        """
+
+    @_abc_1.abstractmethod
+    def MergeGuestCart(
+        self,
+        request: _storefront_pb2.MergeGuestCartRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_storefront_pb2.MergeGuestCartResponse, _abc.Awaitable[_storefront_pb2.MergeGuestCartResponse]]:
+        """At sign-in: takes a guest cart into the signed-in customer's cart (quantities of one SKU add up,
+        the guest cart becomes MERGED); without a cart of their own the customer adopts it. Repeating it
+        changes nothing more.
+        """
 
     @_abc_1.abstractmethod
     def GetShippingOptions(
