@@ -12,7 +12,7 @@ from google.protobuf.message import Message
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from shop.order.v1 import events_pb2, order_pb2
-from shop_order import events
+from shop_order import events, return_operations
 from shopkit.auth import metadata_for
 
 if TYPE_CHECKING:
@@ -52,6 +52,10 @@ MESSAGES: dict[str, type[Message]] = {
     events.FULFILLED: events_pb2.OrderFulfilled,
     events.REFUNDED: events_pb2.OrderRefunded,
     events.STATUS_CHANGED: events_pb2.OrderStatusChanged,
+    return_operations.RETURN_REQUESTED: events_pb2.ReturnRequested,
+    return_operations.RETURN_RECEIVED: events_pb2.ReturnReceived,
+    return_operations.RETURN_INSPECTED: events_pb2.ReturnInspected,
+    return_operations.RETURN_REFUNDED: events_pb2.ReturnRefunded,
 }
 
 
@@ -160,3 +164,70 @@ async def test_a_cancellation_is_published_with_the_lines_to_restock_and_the_pay
         (S.ORDER_CHANGE_PAYMENT_VOIDED, S.ORDER_STATUS_CANCELLED, S.ORDER_STATUS_CANCELLED, S.PAYMENT_STATUS_VOIDED,
          "checkout_failed"),
     ]  # fmt: skip
+
+
+async def test_a_return_is_published_with_what_a_mail_needs(shop: Shop, nats_url: str) -> None:
+    assert shop.catalog is not None
+    sku = f"EV-{shop.new_id()[:8]}"
+    await shop.catalog.product([sku])
+    warehouse = await shop.inventory.stocked({sku: 0})
+    customer_id = shop.new_id("cus-")
+    order = await shop.place(customer_id=customer_id, lines={sku: (1, 1000)})
+    await shop.capture(order.order_id)
+    order = await shop.fulfil(order)
+    staff = metadata_for("store_staff", "clerk-1")
+    returned: list[S.Return] = []
+
+    async def act() -> set[str]:
+        started = await shop.stub.RequestReturn(
+            S.RequestReturnRequest(
+                order_id=order.order_id,
+                request_id=shop.new_id(),
+                lines=[S.ReturnLineRequest(line_id=order.lines[0].line_id, quantity=1)],
+                reason=S.RETURN_REASON_WRONG_ITEM,
+                method=S.RETURN_METHOD_MAIL,
+            ),
+            metadata=shop.customer(customer_id),
+        )
+        return_id = started.order_return.return_id
+        await shop.stub.ReceiveReturn(
+            S.ReceiveReturnRequest(return_id=return_id, location_id=warehouse), metadata=staff
+        )
+        inspected = await shop.stub.InspectReturn(
+            S.InspectReturnRequest(
+                return_id=return_id,
+                request_id=shop.new_id(),
+                lines=[S.InspectedLine(line_id=order.lines[0].line_id, accepted_sellable=1)],
+            ),
+            metadata=staff,
+        )
+        returned.append(inspected.order_return)
+        return {order.order_id}
+
+    # The fulfilment's own events may still be on their way when listening starts: up to 12 messages.
+    received = await collect(nats_url, act, expected=12)
+    subjects = [subject for subject, _, _ in received]
+    assert [s for s in subjects if ".return_" in s] == [
+        return_operations.RETURN_REQUESTED,
+        return_operations.RETURN_RECEIVED,
+        return_operations.RETURN_INSPECTED,
+        return_operations.RETURN_REFUNDED,
+    ]
+    assert events.REFUNDED in subjects
+    changes = [
+        events_pb2.OrderStatusChanged.FromString(data).entry.change
+        for subject, data, _ in received
+        if subject == events.STATUS_CHANGED
+    ]
+    for change in (S.ORDER_CHANGE_RETURN_REQUESTED, S.ORDER_CHANGE_RETURN_RECEIVED, S.ORDER_CHANGE_RETURN_INSPECTED):
+        assert change in changes
+    data = next(data for subject, data, _ in received if subject == return_operations.RETURN_RECEIVED)
+    mail = events_pb2.ReturnReceived.FromString(data)
+    assert (mail.order_return.order_number, mail.order_return.email) == (order.number, order.email)
+    assert mail.order_return.receiving_location_id == warehouse and mail.meta.aggregate_id == order.order_id
+    assert [(x.sku, x.requested_quantity) for x in mail.order_return.lines] == [(sku, 1)]
+    refunded = events_pb2.ReturnRefunded.FromString(
+        next(data for subject, data, _ in received if subject == return_operations.RETURN_REFUNDED)
+    )
+    # Wrong item is the shop's fault: the unit and the shipping come back.
+    assert refunded.order_return == returned[0] and refunded.order_return.refund_amount.amount == 1500
