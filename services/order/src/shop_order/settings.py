@@ -40,7 +40,10 @@ class OrderSettings(ServiceSettings):
     )
     effects_max_backoff_seconds: float = Field(300.0, gt=0, description="longest pause between two attempts")
     return_window_days: float = Field(
-        30.0, ge=0, description="days after fulfilment until a fulfilled order is completed (returns closed)"
+        30.0,
+        ge=0,
+        description="days after fulfilment until a fulfilled order is completed; returns follow each product's "
+        "own window (catalog), also after completion",
     )
     completion_enabled: bool = Field(True, description="run the worker that completes orders past the return window")
     completion_interval_seconds: float = Field(60.0, gt=0, description="pause between completion sweeps")
