@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from shop_notifications import events, store
 from shop_notifications.domain import RetryPolicy
 from shop_notifications.main import mailer
+from shop_notifications.metrics import ATTEMPTS
 from shop_notifications.operations import Notifications
 from shop_notifications.orders import Orders
 from shop_notifications.templates import Templates
@@ -70,6 +71,7 @@ async def test_a_refused_recipient_is_given_up_at_once(stack: Stack) -> None:
     [row] = await stack.rows(order.order_id)
     assert row.attempts == 1
     assert "550" in row.last_error
+    assert ATTEMPTS.labels("order_confirmation", "failed")._value.get() >= 1
 
 
 def test_retries_back_off_and_stop_at_the_bound() -> None:

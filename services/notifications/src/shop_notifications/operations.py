@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from shop.notifications.v1 import notifications_pb2 as pb
 from shop_notifications import mapping, store
 from shop_notifications.domain import Notice, RetryPolicy, message_id
+from shop_notifications.metrics import ATTEMPTS
 from shop_notifications.smtp import Mailer, PermanentFailure
 from shop_notifications.templates import Templates
 from shopkit import pagination
@@ -100,6 +101,7 @@ class Notifications:
             return
         async with self.db.transaction() as conn:
             await store.mark_sent(conn, mail.mail_id)
+        ATTEMPTS.labels(mail.kind, "sent").inc()
         log.info("mail sent", extra={"mail_id": str(mail.mail_id), "kind": mail.kind, "attempts": mail.attempts})
 
     async def _record_failure(self, mail: store.Outgoing, error: str, *, permanent: bool) -> None:
@@ -109,6 +111,7 @@ class Notifications:
                 await store.give_up(conn, mail.mail_id, error)
             else:
                 await store.retry_later(conn, mail.mail_id, at, error)
+        ATTEMPTS.labels(mail.kind, "failed" if at is None else "retry").inc()
         extra = {"mail_id": str(mail.mail_id), "kind": mail.kind, "attempts": mail.attempts, "error": error}
         if at is None:
             log.error("mail given up", extra=extra)
