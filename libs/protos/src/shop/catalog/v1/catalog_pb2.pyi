@@ -75,6 +75,46 @@ CHANNEL_POS: Channel.ValueType  # 4
 """point of sale in stores"""
 Global___Channel: _TypeAlias = Channel  # noqa: Y015
 
+class _ProductSort:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ProductSortEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ProductSort.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PRODUCT_SORT_UNSPECIFIED: _ProductSort.ValueType  # 0
+    """ListProducts: slug; SearchProducts: relevance"""
+    PRODUCT_SORT_RELEVANCE: _ProductSort.ValueType  # 1
+    """best match first (SearchProducts only)"""
+    PRODUCT_SORT_NEWEST: _ProductSort.ValueType  # 2
+    """created_at, newest first"""
+    PRODUCT_SORT_NAME: _ProductSort.ValueType  # 3
+    """name A-Z"""
+    PRODUCT_SORT_PRICE_ASC: _ProductSort.ValueType  # 4
+    """lowest base price in `filters.currency` first; products without one last"""
+    PRODUCT_SORT_PRICE_DESC: _ProductSort.ValueType  # 5
+    """highest base price in `filters.currency` first; products without one last"""
+    PRODUCT_SORT_SLUG: _ProductSort.ValueType  # 6
+    """slug A-Z"""
+
+class ProductSort(_ProductSort, metaclass=_ProductSortEnumTypeWrapper):
+    """Orders of a product listing. Every order ends with the product id, so pages never skip or repeat."""
+
+PRODUCT_SORT_UNSPECIFIED: ProductSort.ValueType  # 0
+"""ListProducts: slug; SearchProducts: relevance"""
+PRODUCT_SORT_RELEVANCE: ProductSort.ValueType  # 1
+"""best match first (SearchProducts only)"""
+PRODUCT_SORT_NEWEST: ProductSort.ValueType  # 2
+"""created_at, newest first"""
+PRODUCT_SORT_NAME: ProductSort.ValueType  # 3
+"""name A-Z"""
+PRODUCT_SORT_PRICE_ASC: ProductSort.ValueType  # 4
+"""lowest base price in `filters.currency` first; products without one last"""
+PRODUCT_SORT_PRICE_DESC: ProductSort.ValueType  # 5
+"""highest base price in `filters.currency` first; products without one last"""
+PRODUCT_SORT_SLUG: ProductSort.ValueType  # 6
+"""slug A-Z"""
+Global___ProductSort: _TypeAlias = ProductSort  # noqa: Y015
+
 @_typing.final
 class Dimensions(_message.Message):
     """Package size of a variant in millimetres; all three are positive."""
@@ -622,10 +662,15 @@ class ListProductsRequest(_message.Message):
     STATUSES_FIELD_NUMBER: _builtins.int
     CHANNEL_FIELD_NUMBER: _builtins.int
     ATTRIBUTES_FIELD_NUMBER: _builtins.int
+    FILTERS_FIELD_NUMBER: _builtins.int
+    SORT_FIELD_NUMBER: _builtins.int
+    FACETS_FIELD_NUMBER: _builtins.int
     category_id: _builtins.str
     """the category and its descendants"""
     channel: Global___Channel.ValueType
     """visible in this channel; unspecified means any"""
+    sort: Global___ProductSort.ValueType
+    """unspecified: by slug"""
     @_builtins.property
     def page(self) -> _common_pb2.PageRequest: ...
     @_builtins.property
@@ -636,6 +681,14 @@ class ListProductsRequest(_message.Message):
     def attributes(self) -> _containers.RepeatedCompositeFieldContainer[Global___AttributeFilter]:
         """all must match"""
 
+    @_builtins.property
+    def filters(self) -> Global___ProductFilters:
+        """price range and availability (from the search projection)"""
+
+    @_builtins.property
+    def facets(self) -> Global___FacetsRequest:
+        """set to have facets computed (opt-in: they cost a pass over the result)"""
+
     def __init__(
         self,
         *,
@@ -644,10 +697,13 @@ class ListProductsRequest(_message.Message):
         statuses: _abc.Iterable[Global___ProductStatus.ValueType] | None = ...,
         channel: Global___Channel.ValueType = ...,
         attributes: _abc.Iterable[Global___AttributeFilter] | None = ...,
+        filters: Global___ProductFilters | None = ...,
+        sort: Global___ProductSort.ValueType = ...,
+        facets: Global___FacetsRequest | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["facets", b"facets", "filters", b"filters", "page", b"page"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "category_id", b"category_id", "channel", b"channel", "page", b"page", "statuses", b"statuses"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "category_id", b"category_id", "channel", b"channel", "facets", b"facets", "filters", b"filters", "page", b"page", "sort", b"sort", "statuses", b"statuses"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -659,23 +715,297 @@ class ListProductsResponse(_message.Message):
 
     PRODUCTS_FIELD_NUMBER: _builtins.int
     PAGE_FIELD_NUMBER: _builtins.int
+    FACETS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def products(self) -> _containers.RepeatedCompositeFieldContainer[Global___Product]: ...
     @_builtins.property
     def page(self) -> _common_pb2.PageResponse: ...
+    @_builtins.property
+    def facets(self) -> Global___Facets:
+        """set when the request asked for them"""
+
     def __init__(
         self,
         *,
         products: _abc.Iterable[Global___Product] | None = ...,
         page: _common_pb2.PageResponse | None = ...,
+        facets: Global___Facets | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["facets", b"facets", "page", b"page"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page", b"page", "products", b"products"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["facets", b"facets", "page", b"page", "products", b"products"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListProductsResponse: _TypeAlias = ListProductsResponse  # noqa: Y015
+
+@_typing.final
+class ProductFilters(_message.Message):
+    """Filters answered from catalog's search projection: each product's base price per currency (the
+    lowest of its variants', from pricing's price_changed events) and whether it is in stock anywhere
+    (from inventory's stock_level_changed events). The projection follows those events within moments.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    MIN_PRICE_FIELD_NUMBER: _builtins.int
+    MAX_PRICE_FIELD_NUMBER: _builtins.int
+    IN_STOCK_ONLY_FIELD_NUMBER: _builtins.int
+    currency: _builtins.str
+    """ISO 4217; required with a price bound, a price sort or price facets"""
+    min_price: _builtins.int
+    """minor units, inclusive; products without a price in the currency drop out"""
+    max_price: _builtins.int
+    """minor units, inclusive"""
+    in_stock_only: _builtins.bool
+    """only products with a variant in stock somewhere (or not stock-tracked)"""
+    def __init__(
+        self,
+        *,
+        currency: _builtins.str = ...,
+        min_price: _builtins.int | None = ...,
+        max_price: _builtins.int | None = ...,
+        in_stock_only: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_price", b"_max_price", "_min_price", b"_min_price", "max_price", b"max_price", "min_price", b"min_price"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_price", b"_max_price", "_min_price", b"_min_price", "currency", b"currency", "in_stock_only", b"in_stock_only", "max_price", b"max_price", "min_price", b"min_price"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__max_price: _TypeAlias = _typing.Literal["max_price"]  # noqa: Y015
+    _WhichOneofArgType__max_price: _TypeAlias = _typing.Literal["_max_price", b"_max_price"]  # noqa: Y015
+    _WhichOneofReturnType__min_price: _TypeAlias = _typing.Literal["min_price"]  # noqa: Y015
+    _WhichOneofArgType__min_price: _TypeAlias = _typing.Literal["_min_price", b"_min_price"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_price) -> _WhichOneofReturnType__max_price | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__min_price) -> _WhichOneofReturnType__min_price | None: ...
+
+Global___ProductFilters: _TypeAlias = ProductFilters  # noqa: Y015
+
+@_typing.final
+class FacetsRequest(_message.Message):
+    """Which facets to compute. Category counts, the price range (when `filters.currency` is set) and
+    availability counts always come; attribute counts for the keys named.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ATTRIBUTE_KEYS_FIELD_NUMBER: _builtins.int
+    MAX_VALUES_FIELD_NUMBER: _builtins.int
+    PRICE_BUCKETS_FIELD_NUMBER: _builtins.int
+    max_values: _builtins.int
+    """values per attribute key, most frequent first: 1..50, 0 means 10"""
+    price_buckets: _builtins.int
+    """equal-width price buckets between min and max: 0..20, 0 means 5"""
+    @_builtins.property
+    def attribute_keys(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """at most 10, e.g. brand, color"""
+
+    def __init__(
+        self,
+        *,
+        attribute_keys: _abc.Iterable[_builtins.str] | None = ...,
+        max_values: _builtins.int = ...,
+        price_buckets: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attribute_keys", b"attribute_keys", "max_values", b"max_values", "price_buckets", b"price_buckets"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FacetsRequest: _TypeAlias = FacetsRequest  # noqa: Y015
+
+@_typing.final
+class CategoryCount(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CATEGORY_ID_FIELD_NUMBER: _builtins.int
+    SLUG_FIELD_NUMBER: _builtins.int
+    PATH_FIELD_NUMBER: _builtins.int
+    DEPTH_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    category_id: _builtins.str
+    slug: _builtins.str
+    path: _builtins.str
+    """slugs from the root, e.g. "apparel/shoes" """
+    depth: _builtins.int
+    count: _builtins.int
+    """products of the result in this category or below it"""
+    def __init__(
+        self,
+        *,
+        category_id: _builtins.str = ...,
+        slug: _builtins.str = ...,
+        path: _builtins.str = ...,
+        depth: _builtins.int = ...,
+        count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["category_id", b"category_id", "count", b"count", "depth", b"depth", "path", b"path", "slug", b"slug"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CategoryCount: _TypeAlias = CategoryCount  # noqa: Y015
+
+@_typing.final
+class AttributeValueCount(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VALUE_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    value: _builtins.str
+    """lower-cased, as filters match"""
+    count: _builtins.int
+    def __init__(
+        self,
+        *,
+        value: _builtins.str = ...,
+        count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AttributeValueCount: _TypeAlias = AttributeValueCount  # noqa: Y015
+
+@_typing.final
+class AttributeFacet(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    VALUES_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    @_builtins.property
+    def values(self) -> _containers.RepeatedCompositeFieldContainer[Global___AttributeValueCount]:
+        """most frequent first, ties by value; at most max_values"""
+
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        values: _abc.Iterable[Global___AttributeValueCount] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "values", b"values"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AttributeFacet: _TypeAlias = AttributeFacet  # noqa: Y015
+
+@_typing.final
+class PriceBucket(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MIN_AMOUNT_FIELD_NUMBER: _builtins.int
+    MAX_AMOUNT_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    min_amount: _builtins.int
+    """inclusive"""
+    max_amount: _builtins.int
+    """inclusive"""
+    count: _builtins.int
+    def __init__(
+        self,
+        *,
+        min_amount: _builtins.int = ...,
+        max_amount: _builtins.int = ...,
+        count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "max_amount", b"max_amount", "min_amount", b"min_amount"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PriceBucket: _TypeAlias = PriceBucket  # noqa: Y015
+
+@_typing.final
+class PriceFacet(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    MIN_AMOUNT_FIELD_NUMBER: _builtins.int
+    MAX_AMOUNT_FIELD_NUMBER: _builtins.int
+    PRICED_FIELD_NUMBER: _builtins.int
+    BUCKETS_FIELD_NUMBER: _builtins.int
+    currency: _builtins.str
+    min_amount: _builtins.int
+    """lowest price in the result (0 when no product has a price)"""
+    max_amount: _builtins.int
+    """highest"""
+    priced: _builtins.int
+    """products of the result with a price in the currency"""
+    @_builtins.property
+    def buckets(self) -> _containers.RepeatedCompositeFieldContainer[Global___PriceBucket]:
+        """non-empty buckets, cheapest first"""
+
+    def __init__(
+        self,
+        *,
+        currency: _builtins.str = ...,
+        min_amount: _builtins.int = ...,
+        max_amount: _builtins.int = ...,
+        priced: _builtins.int = ...,
+        buckets: _abc.Iterable[Global___PriceBucket] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["buckets", b"buckets", "currency", b"currency", "max_amount", b"max_amount", "min_amount", b"min_amount", "priced", b"priced"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PriceFacet: _TypeAlias = PriceFacet  # noqa: Y015
+
+@_typing.final
+class Facets(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOTAL_FIELD_NUMBER: _builtins.int
+    CATEGORIES_FIELD_NUMBER: _builtins.int
+    ATTRIBUTES_FIELD_NUMBER: _builtins.int
+    PRICE_FIELD_NUMBER: _builtins.int
+    IN_STOCK_FIELD_NUMBER: _builtins.int
+    OUT_OF_STOCK_FIELD_NUMBER: _builtins.int
+    total: _builtins.int
+    """products in the whole result"""
+    in_stock: _builtins.int
+    """products of the result in stock"""
+    out_of_stock: _builtins.int
+    @_builtins.property
+    def categories(self) -> _containers.RepeatedCompositeFieldContainer[Global___CategoryCount]:
+        """depth first (by path); categories with products only"""
+
+    @_builtins.property
+    def attributes(self) -> _containers.RepeatedCompositeFieldContainer[Global___AttributeFacet]:
+        """in the order of attribute_keys"""
+
+    @_builtins.property
+    def price(self) -> Global___PriceFacet:
+        """set when filters.currency is"""
+
+    def __init__(
+        self,
+        *,
+        total: _builtins.int = ...,
+        categories: _abc.Iterable[Global___CategoryCount] | None = ...,
+        attributes: _abc.Iterable[Global___AttributeFacet] | None = ...,
+        price: Global___PriceFacet | None = ...,
+        in_stock: _builtins.int = ...,
+        out_of_stock: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["price", b"price"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "categories", b"categories", "in_stock", b"in_stock", "out_of_stock", b"out_of_stock", "price", b"price", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Facets: _TypeAlias = Facets  # noqa: Y015
 
 @_typing.final
 class SearchProductsRequest(_message.Message):
@@ -687,12 +1017,17 @@ class SearchProductsRequest(_message.Message):
     STATUSES_FIELD_NUMBER: _builtins.int
     CHANNEL_FIELD_NUMBER: _builtins.int
     ATTRIBUTES_FIELD_NUMBER: _builtins.int
+    FILTERS_FIELD_NUMBER: _builtins.int
+    SORT_FIELD_NUMBER: _builtins.int
+    FACETS_FIELD_NUMBER: _builtins.int
     query: _builtins.str
     """web-search syntax, required"""
     category_id: _builtins.str
     """the category and its descendants"""
     channel: Global___Channel.ValueType
     """visible in this channel; unspecified means any"""
+    sort: Global___ProductSort.ValueType
+    """unspecified: relevance"""
     @_builtins.property
     def page(self) -> _common_pb2.PageRequest: ...
     @_builtins.property
@@ -703,6 +1038,14 @@ class SearchProductsRequest(_message.Message):
     def attributes(self) -> _containers.RepeatedCompositeFieldContainer[Global___AttributeFilter]:
         """all must match"""
 
+    @_builtins.property
+    def filters(self) -> Global___ProductFilters:
+        """price range and availability"""
+
+    @_builtins.property
+    def facets(self) -> Global___FacetsRequest:
+        """set to have facets computed over every match"""
+
     def __init__(
         self,
         *,
@@ -712,10 +1055,13 @@ class SearchProductsRequest(_message.Message):
         statuses: _abc.Iterable[Global___ProductStatus.ValueType] | None = ...,
         channel: Global___Channel.ValueType = ...,
         attributes: _abc.Iterable[Global___AttributeFilter] | None = ...,
+        filters: Global___ProductFilters | None = ...,
+        sort: Global___ProductSort.ValueType = ...,
+        facets: Global___FacetsRequest | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["facets", b"facets", "filters", b"filters", "page", b"page"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "category_id", b"category_id", "channel", b"channel", "page", b"page", "query", b"query", "statuses", b"statuses"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "category_id", b"category_id", "channel", b"channel", "facets", b"facets", "filters", b"filters", "page", b"page", "query", b"query", "sort", b"sort", "statuses", b"statuses"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -751,21 +1097,27 @@ class SearchProductsResponse(_message.Message):
 
     HITS_FIELD_NUMBER: _builtins.int
     PAGE_FIELD_NUMBER: _builtins.int
+    FACETS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def hits(self) -> _containers.RepeatedCompositeFieldContainer[Global___SearchHit]:
-        """best first; ties by product id"""
+        """in the order asked for (best first by default); ties by product id"""
 
     @_builtins.property
     def page(self) -> _common_pb2.PageResponse: ...
+    @_builtins.property
+    def facets(self) -> Global___Facets:
+        """set when the request asked for them"""
+
     def __init__(
         self,
         *,
         hits: _abc.Iterable[Global___SearchHit] | None = ...,
         page: _common_pb2.PageResponse | None = ...,
+        facets: Global___Facets | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["facets", b"facets", "page", b"page"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["hits", b"hits", "page", b"page"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["facets", b"facets", "hits", b"hits", "page", b"page"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -129,7 +129,8 @@ class CatalogServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListProducts(self, request, context):
-        """Products ordered by slug, filtered; keyset pagination.
+        """Products ordered by slug (or by `sort`), filtered; keyset pagination on the sort key and the id.
+        With `facets`, counts over the whole filtered result (not the page).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -137,7 +138,8 @@ class CatalogServiceServicer:
 
     def SearchProducts(self, request, context):
         """Ranked full-text search (web-search syntax: "quoted phrases", -exclusions, or) over name,
-        brand, attribute values and description, in that order of weight.
+        brand, attribute values and description, in that order of weight. Sorted by relevance unless
+        `sort` says otherwise; `facets` as in ListProducts.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

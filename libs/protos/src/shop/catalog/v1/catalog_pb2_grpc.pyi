@@ -53,10 +53,13 @@ class CatalogServiceStub:
     Unknown SKUs are listed in missing_skus, not reported as an error.
     """
     ListProducts: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.ListProductsRequest, _catalog_pb2.ListProductsResponse]
-    """Products ordered by slug, filtered; keyset pagination."""
+    """Products ordered by slug (or by `sort`), filtered; keyset pagination on the sort key and the id.
+    With `facets`, counts over the whole filtered result (not the page).
+    """
     SearchProducts: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.SearchProductsRequest, _catalog_pb2.SearchProductsResponse]
     """Ranked full-text search (web-search syntax: "quoted phrases", -exclusions, or) over name,
-    brand, attribute values and description, in that order of weight.
+    brand, attribute values and description, in that order of weight. Sorted by relevance unless
+    `sort` says otherwise; `facets` as in ListProducts.
     """
     CreateCategory: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.CreateCategoryRequest, _catalog_pb2.Category]
     """Create a category under an optional parent. Requires role admin or service. Creating a
@@ -92,10 +95,13 @@ class CatalogServiceAsyncStub(CatalogServiceStub):
     Unknown SKUs are listed in missing_skus, not reported as an error.
     """
     ListProducts: _aio.UnaryUnaryMultiCallable[_catalog_pb2.ListProductsRequest, _catalog_pb2.ListProductsResponse]  # type: ignore[assignment]
-    """Products ordered by slug, filtered; keyset pagination."""
+    """Products ordered by slug (or by `sort`), filtered; keyset pagination on the sort key and the id.
+    With `facets`, counts over the whole filtered result (not the page).
+    """
     SearchProducts: _aio.UnaryUnaryMultiCallable[_catalog_pb2.SearchProductsRequest, _catalog_pb2.SearchProductsResponse]  # type: ignore[assignment]
     """Ranked full-text search (web-search syntax: "quoted phrases", -exclusions, or) over name,
-    brand, attribute values and description, in that order of weight.
+    brand, attribute values and description, in that order of weight. Sorted by relevance unless
+    `sort` says otherwise; `facets` as in ListProducts.
     """
     CreateCategory: _aio.UnaryUnaryMultiCallable[_catalog_pb2.CreateCategoryRequest, _catalog_pb2.Category]  # type: ignore[assignment]
     """Create a category under an optional parent. Requires role admin or service. Creating a
@@ -164,7 +170,9 @@ class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _catalog_pb2.ListProductsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_catalog_pb2.ListProductsResponse, _abc.Awaitable[_catalog_pb2.ListProductsResponse]]:
-        """Products ordered by slug, filtered; keyset pagination."""
+        """Products ordered by slug (or by `sort`), filtered; keyset pagination on the sort key and the id.
+        With `facets`, counts over the whole filtered result (not the page).
+        """
 
     @_abc_1.abstractmethod
     def SearchProducts(
@@ -173,7 +181,8 @@ class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_catalog_pb2.SearchProductsResponse, _abc.Awaitable[_catalog_pb2.SearchProductsResponse]]:
         """Ranked full-text search (web-search syntax: "quoted phrases", -exclusions, or) over name,
-        brand, attribute values and description, in that order of weight.
+        brand, attribute values and description, in that order of weight. Sorted by relevance unless
+        `sort` says otherwise; `facets` as in ListProducts.
         """
 
     @_abc_1.abstractmethod

@@ -237,6 +237,11 @@ class ListProductsRequest(_message.Message):
     CATEGORY_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    SORT_FIELD_NUMBER: _builtins.int
+    MIN_PRICE_FIELD_NUMBER: _builtins.int
+    MAX_PRICE_FIELD_NUMBER: _builtins.int
+    IN_STOCK_FIELD_NUMBER: _builtins.int
+    FACETS_FIELD_NUMBER: _builtins.int
     query: _builtins.str
     """web-search syntax ("quoted phrase", -exclusion, or); empty lists by slug"""
     category: _builtins.str
@@ -245,6 +250,22 @@ class ListProductsRequest(_message.Message):
     """1..100, 0 means 20"""
     page_token: _builtins.str
     """from a previous response"""
+    sort: _builtins.str
+    """relevance (with a query), newest, name, price_asc, price_desc or slug; empty: relevance with a
+    query, else slug. Prices are base prices in the caller's currency.
+    """
+    min_price: _builtins.int
+    """minor units of the caller's currency, inclusive"""
+    max_price: _builtins.int
+    """minor units of the caller's currency, inclusive"""
+    in_stock: _builtins.bool
+    """only products in stock somewhere"""
+    @_builtins.property
+    def facets(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Facets to compute over the whole result: "category", "price", "availability" and attribute
+        keys (e.g. "brand", "color"); empty: none.
+        """
+
     def __init__(
         self,
         *,
@@ -252,12 +273,24 @@ class ListProductsRequest(_message.Message):
         category: _builtins.str = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        sort: _builtins.str = ...,
+        min_price: _builtins.int | None = ...,
+        max_price: _builtins.int | None = ...,
+        in_stock: _builtins.bool = ...,
+        facets: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_price", b"_max_price", "_min_price", b"_min_price", "max_price", b"max_price", "min_price", b"min_price"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["category", b"category", "page_size", b"page_size", "page_token", b"page_token", "query", b"query"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_price", b"_max_price", "_min_price", b"_min_price", "category", b"category", "facets", b"facets", "in_stock", b"in_stock", "max_price", b"max_price", "min_price", b"min_price", "page_size", b"page_size", "page_token", b"page_token", "query", b"query", "sort", b"sort"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__max_price: _TypeAlias = _typing.Literal["max_price"]  # noqa: Y015
+    _WhichOneofArgType__max_price: _TypeAlias = _typing.Literal["_max_price", b"_max_price"]  # noqa: Y015
+    _WhichOneofReturnType__min_price: _TypeAlias = _typing.Literal["min_price"]  # noqa: Y015
+    _WhichOneofArgType__min_price: _TypeAlias = _typing.Literal["_min_price", b"_min_price"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_price) -> _WhichOneofReturnType__max_price | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__min_price) -> _WhichOneofReturnType__min_price | None: ...
 
 Global___ListProductsRequest: _TypeAlias = ListProductsRequest  # noqa: Y015
 
@@ -267,23 +300,211 @@ class ListProductsResponse(_message.Message):
 
     PRODUCTS_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    FACETS_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
     """empty on the last page"""
     @_builtins.property
     def products(self) -> _containers.RepeatedCompositeFieldContainer[Global___Product]: ...
+    @_builtins.property
+    def facets(self) -> Global___ProductFacets:
+        """set when facets were asked for"""
+
     def __init__(
         self,
         *,
         products: _abc.Iterable[Global___Product] | None = ...,
         next_page_token: _builtins.str = ...,
+        facets: Global___ProductFacets | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["facets", b"facets"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "products", b"products"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["facets", b"facets", "next_page_token", b"next_page_token", "products", b"products"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListProductsResponse: _TypeAlias = ListProductsResponse  # noqa: Y015
+
+@_typing.final
+class CategoryFacet(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CATEGORY_ID_FIELD_NUMBER: _builtins.int
+    SLUG_FIELD_NUMBER: _builtins.int
+    PATH_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    category_id: _builtins.str
+    slug: _builtins.str
+    path: _builtins.str
+    """slugs from the root"""
+    count: _builtins.int
+    """products of the result in this category or below"""
+    def __init__(
+        self,
+        *,
+        category_id: _builtins.str = ...,
+        slug: _builtins.str = ...,
+        path: _builtins.str = ...,
+        count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["category_id", b"category_id", "count", b"count", "path", b"path", "slug", b"slug"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CategoryFacet: _TypeAlias = CategoryFacet  # noqa: Y015
+
+@_typing.final
+class FacetValue(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VALUE_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    value: _builtins.str
+    count: _builtins.int
+    def __init__(
+        self,
+        *,
+        value: _builtins.str = ...,
+        count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FacetValue: _TypeAlias = FacetValue  # noqa: Y015
+
+@_typing.final
+class AttributeFacet(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    VALUES_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    @_builtins.property
+    def values(self) -> _containers.RepeatedCompositeFieldContainer[Global___FacetValue]:
+        """most frequent first"""
+
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        values: _abc.Iterable[Global___FacetValue] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "values", b"values"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AttributeFacet: _TypeAlias = AttributeFacet  # noqa: Y015
+
+@_typing.final
+class PriceBucket(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MIN_AMOUNT_FIELD_NUMBER: _builtins.int
+    MAX_AMOUNT_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    min_amount: _builtins.int
+    """minor units, inclusive"""
+    max_amount: _builtins.int
+    """minor units, inclusive"""
+    count: _builtins.int
+    def __init__(
+        self,
+        *,
+        min_amount: _builtins.int = ...,
+        max_amount: _builtins.int = ...,
+        count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "max_amount", b"max_amount", "min_amount", b"min_amount"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PriceBucket: _TypeAlias = PriceBucket  # noqa: Y015
+
+@_typing.final
+class PriceFacet(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    MIN_AMOUNT_FIELD_NUMBER: _builtins.int
+    MAX_AMOUNT_FIELD_NUMBER: _builtins.int
+    PRICED_FIELD_NUMBER: _builtins.int
+    BUCKETS_FIELD_NUMBER: _builtins.int
+    currency: _builtins.str
+    min_amount: _builtins.int
+    max_amount: _builtins.int
+    priced: _builtins.int
+    """products with a price in the currency"""
+    @_builtins.property
+    def buckets(self) -> _containers.RepeatedCompositeFieldContainer[Global___PriceBucket]:
+        """cheapest first"""
+
+    def __init__(
+        self,
+        *,
+        currency: _builtins.str = ...,
+        min_amount: _builtins.int = ...,
+        max_amount: _builtins.int = ...,
+        priced: _builtins.int = ...,
+        buckets: _abc.Iterable[Global___PriceBucket] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["buckets", b"buckets", "currency", b"currency", "max_amount", b"max_amount", "min_amount", b"min_amount", "priced", b"priced"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PriceFacet: _TypeAlias = PriceFacet  # noqa: Y015
+
+@_typing.final
+class ProductFacets(_message.Message):
+    """Counts over the whole filtered result, not the page."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOTAL_FIELD_NUMBER: _builtins.int
+    CATEGORIES_FIELD_NUMBER: _builtins.int
+    ATTRIBUTES_FIELD_NUMBER: _builtins.int
+    PRICE_FIELD_NUMBER: _builtins.int
+    IN_STOCK_FIELD_NUMBER: _builtins.int
+    OUT_OF_STOCK_FIELD_NUMBER: _builtins.int
+    total: _builtins.int
+    in_stock: _builtins.int
+    out_of_stock: _builtins.int
+    @_builtins.property
+    def categories(self) -> _containers.RepeatedCompositeFieldContainer[Global___CategoryFacet]:
+        """depth first"""
+
+    @_builtins.property
+    def attributes(self) -> _containers.RepeatedCompositeFieldContainer[Global___AttributeFacet]:
+        """in the order asked for"""
+
+    @_builtins.property
+    def price(self) -> Global___PriceFacet: ...
+    def __init__(
+        self,
+        *,
+        total: _builtins.int = ...,
+        categories: _abc.Iterable[Global___CategoryFacet] | None = ...,
+        attributes: _abc.Iterable[Global___AttributeFacet] | None = ...,
+        price: Global___PriceFacet | None = ...,
+        in_stock: _builtins.int = ...,
+        out_of_stock: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["price", b"price"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "categories", b"categories", "in_stock", b"in_stock", "out_of_stock", b"out_of_stock", "price", b"price", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProductFacets: _TypeAlias = ProductFacets  # noqa: Y015
 
 @_typing.final
 class GetProductRequest(_message.Message):
