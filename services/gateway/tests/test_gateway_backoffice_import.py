@@ -102,6 +102,16 @@ async def test_bounds_and_roles_are_checked(small_body: Client) -> None:
     too_big = b"x" * (64 * 1024 + 1)
     response = await client.http.post("/v1/admin/product-imports", content=too_big, headers={**admin, **JSONL})
     client.problem(response, 413, "UPLOAD_TOO_LARGE")
+    far_too_big = b"x" * (200 * 1024)  # refused from its Content-Length, unread
+    response = await client.http.post("/v1/admin/product-imports", content=far_too_big, headers={**admin, **JSONL})
+    client.problem(response, 413, "UPLOAD_TOO_LARGE")
+
+    async def chunked() -> AsyncIterator[bytes]:  # no Content-Length: refused while it streams
+        for _ in range(10):
+            yield b"y" * 10_000 + b"\n"
+
+    response = await client.http.post("/v1/admin/product-imports", content=chunked(), headers={**admin, **JSONL})
+    client.problem(response, 413, "UPLOAD_TOO_LARGE")
     too_many = b"\n" * 400
     response = await client.http.post("/v1/admin/product-imports", content=too_many, headers={**admin, **JSONL})
     client.problem(response, 413, "UPLOAD_TOO_LARGE")

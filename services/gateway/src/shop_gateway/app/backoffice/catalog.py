@@ -19,6 +19,9 @@ from shopkit.errors import DomainError, FieldViolation, InvalidArgument, NotFoun
 MAX_LINE_BYTES = 64 * 1024  # a longer line is reported failed, not sent (a product is far smaller)
 NOT_UTF8 = "\x00not-utf-8"  # stands for a line that did not decode; never sent
 BUSY_RETRY_SECONDS = 30
+# A refused upload is still read (and dropped) up to this many times the limit, so that a client still
+# sending reads the 413 instead of a reset connection; past it the connection may be cut.
+DRAIN_FACTOR = 2
 
 
 class UploadTooLarge(DomainError):
@@ -42,18 +45,24 @@ async def read_upload(chunks: AsyncIterable[bytes], *, max_bytes: int, max_lines
     lines: list[str] = []
     pending = b""
     size = 0
+    refusal = ""
     async for chunk in chunks:
         size += len(chunk)
+        if refusal:
+            if size > DRAIN_FACTOR * max_bytes:
+                break
+            continue  # dropped: the answer is decided
         if size > max_bytes:
-            raise UploadTooLarge(f"the upload is larger than {max_bytes} bytes")
+            refusal = f"the upload is larger than {max_bytes} bytes"
+            continue
         *complete, pending = (pending + chunk).split(b"\n")
         lines.extend(_decode(line) for line in complete)
         if len(lines) > max_lines:
-            raise UploadTooLarge(f"the upload has more than {max_lines} lines")
-    if pending:
+            refusal = f"the upload has more than {max_lines} lines"
+    if pending and not refusal:
         lines.append(_decode(pending))
-    if len(lines) > max_lines:
-        raise UploadTooLarge(f"the upload has more than {max_lines} lines")
+    if refusal or len(lines) > max_lines:
+        raise UploadTooLarge(refusal or f"the upload has more than {max_lines} lines")
     return lines
 
 

@@ -81,6 +81,9 @@ async def import_products(request: Request, shop: ShopDep, who: SignedIn, respon
     are upserted by slug; the same upload again changes nothing."""
     require_admin(who)  # before reading anything
     settings = shop.settings
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > catalog.DRAIN_FACTOR * settings.import_max_bytes:
+        raise catalog.UploadTooLarge(f"the upload is larger than {settings.import_max_bytes} bytes")
     lines = await catalog.read_upload(
         request.stream(), max_bytes=settings.import_max_bytes, max_lines=settings.import_max_lines
     )
