@@ -19,7 +19,9 @@ catalog:
   nats: true
   calls: []
   payments: false
-  consumers: []
+  consumers:
+    - {stream: SHOP_PRICING, consumer: catalog-search-prices}
+    - {stream: SHOP_INVENTORY, consumer: catalog-search-stock}
 pricing:
   kind: grpc
   grpcPort: 50052

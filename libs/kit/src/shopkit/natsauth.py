@@ -49,6 +49,7 @@ class Consumed:
 
 # Each service's `runtime.consume(...)` calls (see its main.py), in one table.
 CONSUMERS: Mapping[str, tuple[Consumed, ...]] = {
+    "catalog": (Consumed("pricing", "search-prices"), Consumed("inventory", "search-stock")),
     "pricing": (Consumed("inventory", "dynamic-pricing"),),
     "checkout": (Consumed("order", "order-outcomes"), Consumed("fraud", "fraud-reviews")),
     "fraud": (Consumed("order", "order-events"), Consumed("checkout", "checkout-events")),

@@ -6,8 +6,6 @@ stage their events in the outbox of that transaction.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
-from shop_catalog import domain, events, mapping, store, visibility
+from shop_catalog import browse, domain, events, mapping, store, visibility
 from shop_catalog.domain import Product, ProductSpec, ProductStatus
 from shop_catalog.importer import ImportTally, ProductImporter
 from shop_catalog.product_cache import Entry, Key, ProductCache
@@ -41,21 +39,7 @@ Context = grpc.aio.ServicerContext[Any, Any]
 # --- helpers -------------------------------------------------------------------------------------
 
 MAX_REQUEST_ID = 64
-MAX_QUERY = 256
 UPDATABLE_PATHS = frozenset({*domain.MUTABLE_FIELDS, "category_slug"})
-
-
-def _filter_key(*parts: Any) -> str:
-    """A short digest of a request's filters, kept in page tokens so a token is not reused with others."""
-    raw = json.dumps(parts, sort_keys=True, default=str).encode()
-    return hashlib.sha256(raw).hexdigest()[:16]
-
-
-def _cursor(token: str, key: str) -> dict[str, Any] | None:
-    cursor = pagination.decode_token(token)
-    if cursor is not None and cursor.get("f") != key:
-        raise InvalidArgument([FieldViolation("page.page_token", "was issued for different filters")])
-    return cursor
 
 
 def _sku_conflicts(
@@ -348,61 +332,12 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def ListProducts(
         self, request: catalog_pb2.ListProductsRequest, context: Context
     ) -> catalog_pb2.ListProductsResponse:
-        size = pagination.page_size(request.page.page_size)
-        violations = Violations()
-        category_id = mapping.parse_uuid(request.category_id, "category_id", violations, required=False)
-        statuses = _statuses(request.statuses, violations)
-        channel = _channel(request.channel, violations)
-        attributes = _attributes(request.attributes, violations)
-        violations.raise_if_any()
-        key = _filter_key("list", category_id, statuses, channel, attributes)
-        cursor = _cursor(request.page.page_token, key)
-        after_slug = str(cursor["s"]) if cursor else None
-        async with self.db.connect() as conn:
-            category_path = await _category_path(conn, category_id)
-            where = store.ProductFilter(category_path, statuses, channel, attributes)
-            page = await store.list_product_ids(conn, where, after_slug=after_slug, limit=size + 1)
-            found = await store.products_by_ids(conn, [product_id for product_id, _ in page[:size]])
-        response = catalog_pb2.ListProductsResponse(products=[mapping.product_to_proto(p) for p in found])
-        if len(page) > size:
-            response.page.next_page_token = pagination.encode_token({"f": key, "s": page[size - 1][1]})
-        return response
+        return await browse.list_products(self.db, request)
 
     async def SearchProducts(
         self, request: catalog_pb2.SearchProductsRequest, context: Context
     ) -> catalog_pb2.SearchProductsResponse:
-        size = pagination.page_size(request.page.page_size)
-        violations = Violations()
-        query = request.query.strip()
-        violations.check(bool(query), "query", "is required")
-        violations.check(len(query) <= MAX_QUERY, "query", f"at most {MAX_QUERY} characters")
-        category_id = mapping.parse_uuid(request.category_id, "category_id", violations, required=False)
-        statuses = _statuses(request.statuses, violations) or (ProductStatus.ACTIVE,)
-        channel = _channel(request.channel, violations)
-        attributes = _attributes(request.attributes, violations)
-        violations.raise_if_any()
-        key = _filter_key("search", query, category_id, statuses, channel, attributes)
-        cursor = _cursor(request.page.page_token, key)
-        try:
-            after = (float(cursor["r"]), uuid.UUID(str(cursor["i"]))) if cursor else None
-        except (KeyError, TypeError, ValueError) as error:
-            raise InvalidArgument([FieldViolation("page.page_token", "is not a token this service issued")]) from error
-        async with self.db.connect() as conn:
-            category_path = await _category_path(conn, category_id)
-            where = store.ProductFilter(category_path, statuses, channel, attributes)
-            page = await store.search_product_ids(conn, query, where, after=after, limit=size + 1)
-            found = {p.id: p for p in await store.products_by_ids(conn, [pid for pid, _ in page[:size]])}
-        response = catalog_pb2.SearchProductsResponse(
-            hits=[
-                catalog_pb2.SearchHit(product=mapping.product_to_proto(found[pid]), rank=rank)
-                for pid, rank in page[:size]
-                if pid in found
-            ]
-        )
-        if len(page) > size:
-            last_id, last_rank = page[size - 1]
-            response.page.next_page_token = pagination.encode_token({"f": key, "r": last_rank, "i": str(last_id)})
-        return response
+        return await browse.search_products(self.db, request)
 
     # --- categories ------------------------------------------------------------------------------
 
@@ -453,8 +388,8 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         violations = Violations()
         parent_id = mapping.parse_uuid(request.parent_id, "parent_id", violations, required=False)
         violations.raise_if_any()
-        key = _filter_key("categories", parent_id)
-        cursor = _cursor(request.page.page_token, key)
+        key = browse.filter_key("categories", parent_id)
+        cursor = browse.cursor(request.page.page_token, key)
         async with self.db.connect() as conn:
             found = await store.list_categories(
                 conn, parent_id=parent_id, after_path=str(cursor["p"]) if cursor else None, limit=size + 1
@@ -466,41 +401,6 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
 
 
 # --- request parsing -----------------------------------------------------------------------------
-
-
-def _statuses(numbers: Any, violations: Violations) -> tuple[ProductStatus, ...]:
-    found: list[ProductStatus] = []
-    for index, number in enumerate(numbers):
-        status = mapping.status_from_proto(number, f"statuses[{index}]", violations)
-        if status is None and number == catalog_pb2.PRODUCT_STATUS_UNSPECIFIED:
-            violations.add(f"statuses[{index}]", "must be a status, not unspecified")
-        elif status is not None and status not in found:
-            found.append(status)
-    return tuple(found)
-
-
-def _channel(number: int, violations: Violations) -> domain.Channel | None:
-    if number == catalog_pb2.CHANNEL_UNSPECIFIED:
-        return None
-    return mapping.channel_from_proto(number, "channel", violations)
-
-
-def _attributes(filters: Any, violations: Violations) -> tuple[tuple[str, str], ...]:
-    found = []
-    for index, item in enumerate(filters):
-        violations.check(bool(item.key), f"attributes[{index}].key", "is required")
-        violations.check(bool(item.value), f"attributes[{index}].value", "is required")
-        found.append((item.key, item.value))
-    return tuple(found)
-
-
-async def _category_path(conn: AsyncConnection, category_id: uuid.UUID | None) -> str | None:
-    if category_id is None:
-        return None
-    category = await store.category_by_id(conn, category_id)
-    if category is None:
-        raise InvalidArgument([FieldViolation("category_id", "unknown category")])
-    return category.path
 
 
 def _summary(tally: ImportTally) -> catalog_pb2.ImportSummary:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
-from shop_catalog import access, store
+from shop_catalog import access, events, store
 from shop_catalog.api import CatalogServicer
 from shop_catalog.settings import CatalogSettings
 from shopkit.cli import service_cli
@@ -20,7 +20,23 @@ async def build(settings: CatalogSettings) -> Runtime:
         catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name,
         access.CALLERS,
     )
-    # The catalog consumes no events and has no periodic jobs.
+    # The search projection follows pricing's base prices and inventory's stock levels.
+    runtime.consume(
+        store.inbox,
+        name=events.PRICES_CONSUMER,
+        source_service="pricing",
+        subjects=[events.PRICE_CHANGED],
+        handler=events.handle_price_changed,
+        batch_handler=events.handle_price_changes,
+    )
+    runtime.consume(
+        store.inbox,
+        name=events.STOCK_CONSUMER,
+        source_service="inventory",
+        subjects=[events.STOCK_LEVEL_CHANGED],
+        handler=events.handle_stock_level_changed,
+        batch_handler=events.handle_stock_levels,
+    )
     return runtime
 
 

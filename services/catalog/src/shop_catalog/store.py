@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR, UUID, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shop_catalog import domain
+from shop_catalog import domain, projection
 from shop_catalog.domain import Category, Channel, Dimensions, Product, ProductSpec, ProductStatus, Variant
 from shopkit.db import Database, DriverQuery
 from shopkit.outbox import inbox_table, outbox_table
@@ -556,6 +556,7 @@ async def insert_product(
     values["create_request_id"] = request_id
     await conn.execute(products.insert().values(**values))
     await conn.execute(variants.insert(), variant_values(product_id, spec))
+    await projection.refresh(conn, [product_id])
 
 
 async def update_product(conn: AsyncConnection, product_id: uuid.UUID, spec: ProductSpec) -> None:
@@ -586,7 +587,8 @@ async def discontinue_product(conn: AsyncConnection, product_id: uuid.UUID) -> b
 
 
 async def replace_variants(conn: AsyncConnection, items: Sequence[tuple[uuid.UUID, ProductSpec]]) -> None:
-    """Make the variants of each product exactly those of its spec: upsert them, delete the rest."""
+    """Make the variants of each product exactly those of its spec: upsert them, delete the rest (and
+    refresh the products' search projection)."""
     rows = [row for product_id, spec in items for row in variant_values(product_id, spec)]
     keep = [row["sku"] for row in rows]
     await conn.execute(
@@ -607,6 +609,8 @@ async def replace_variants(conn: AsyncConnection, items: Sequence[tuple[uuid.UUI
             ),
             rows,
         )
+    # The search projection follows the variants (prices and stock are per SKU).
+    await projection.refresh(conn, [product_id for product_id, _ in items])
 
 
 @dataclass(frozen=True)

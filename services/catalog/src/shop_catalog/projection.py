@@ -1,0 +1,127 @@
+"""The search projection: what catalog knows of prices and stock, for filters, sorts and facets.
+
+Catalog owns neither prices nor stock. It keeps a copy of what search needs, fed by pricing's
+`price_changed` and inventory's `stock_level_changed` events (see events.py), per SKU:
+
+- `sku_prices`: the base price of a SKU in a currency, as of the newest audit entry seen (an older
+  event arriving late changes nothing);
+- `sku_stock`: a SKU's availability summed over every location, as of the newest event seen;
+
+and derived from those per product, rewritten whenever a SKU's row or a product's variants change
+(`refresh`, in the same transaction):
+
+- `product_prices`: the lowest base price of the product's variants in each currency;
+- `product_stock`: whether any variant is in stock somewhere (a variant that is not stock-tracked
+  always is; a preorder variant without stock is not).
+
+SKU rows are kept for SKUs the catalog does not know (yet): a price may be set before its product is
+created, and the product's refresh then finds it. The module has its own table objects (no foreign
+keys: the migration declares them) so that store.py can call `refresh` without an import cycle.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+metadata = sa.MetaData()
+
+sku_prices = sa.Table(
+    "sku_prices",
+    metadata,
+    sa.Column("sku", sa.Text, primary_key=True),
+    sa.Column("currency", sa.String(3), primary_key=True),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("audit_id", sa.BigInteger, nullable=False),
+)
+sku_stock = sa.Table(
+    "sku_stock",
+    metadata,
+    sa.Column("sku", sa.Text, primary_key=True),
+    sa.Column("total_available", sa.BigInteger, nullable=False),
+    sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+)
+product_prices = sa.Table(
+    "product_prices",
+    metadata,
+    sa.Column("product_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("currency", sa.String(3), primary_key=True),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+)
+product_stock = sa.Table(
+    "product_stock",
+    metadata,
+    sa.Column("product_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("in_stock", sa.Boolean, nullable=False),
+)
+
+_IDS = sa.bindparam("ids", type_=ARRAY(UUID(as_uuid=True)))
+_SKUS = sa.bindparam("skus", type_=ARRAY(sa.Text))
+_DELETE_PRICES = sa.text("DELETE FROM product_prices WHERE product_id = ANY(:ids)").bindparams(_IDS)
+_INSERT_PRICES = sa.text(
+    "INSERT INTO product_prices (product_id, currency, amount)"
+    " SELECT v.product_id, p.currency, min(p.amount) FROM variants v JOIN sku_prices p ON p.sku = v.sku"
+    " WHERE v.product_id = ANY(:ids) GROUP BY v.product_id, p.currency"
+).bindparams(_IDS)
+_UPSERT_STOCK = sa.text(
+    "INSERT INTO product_stock (product_id, in_stock)"
+    " SELECT pr.id, coalesce(bool_or(NOT v.track_inventory OR s.total_available > 0), false)"
+    " FROM products pr LEFT JOIN variants v ON v.product_id = pr.id LEFT JOIN sku_stock s ON s.sku = v.sku"
+    " WHERE pr.id = ANY(:ids) GROUP BY pr.id"
+    " ON CONFLICT (product_id) DO UPDATE SET in_stock = excluded.in_stock"
+    " WHERE product_stock.in_stock IS DISTINCT FROM excluded.in_stock"
+).bindparams(_IDS)
+_OWNERS = sa.text("SELECT DISTINCT product_id FROM variants WHERE sku = ANY(:skus)").bindparams(_SKUS)
+
+
+async def refresh(conn: AsyncConnection, product_ids: Iterable[uuid.UUID]) -> None:
+    """Recompute the per-product rows of these products from their variants and the SKU rows."""
+    ids = sorted(set(product_ids))  # a stable order: concurrent refreshes lock rows alike
+    if not ids:
+        return
+    await conn.execute(_DELETE_PRICES, {"ids": ids})
+    await conn.execute(_INSERT_PRICES, {"ids": ids})
+    await conn.execute(_UPSERT_STOCK, {"ids": ids})
+
+
+async def refresh_skus(conn: AsyncConnection, skus: Iterable[str]) -> None:
+    """Refresh the products that own these SKUs (none when the catalog does not know them)."""
+    wanted = sorted(set(skus))
+    if wanted:
+        owners = await conn.execute(_OWNERS, {"skus": wanted})
+        await refresh(conn, [row.product_id for row in owners])
+
+
+async def set_prices(conn: AsyncConnection, prices: Sequence[tuple[str, str, int, int]]) -> None:
+    """Record (sku, currency, amount, audit id) base prices; a row keeps the newest audit id's price."""
+    if not prices:
+        return
+    stmt = insert(sku_prices)
+    await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[sku_prices.c.sku, sku_prices.c.currency],
+            set_={"amount": stmt.excluded.amount, "audit_id": stmt.excluded.audit_id},
+            where=sku_prices.c.audit_id < stmt.excluded.audit_id,
+        ),
+        [{"sku": s, "currency": c, "amount": a, "audit_id": i} for s, c, a, i in prices],
+    )
+
+
+async def set_stock(conn: AsyncConnection, levels: Sequence[tuple[str, int, datetime]]) -> None:
+    """Record (sku, total available, when) stock levels; a row keeps the newest level."""
+    if not levels:
+        return
+    stmt = insert(sku_stock)
+    await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[sku_stock.c.sku],
+            set_={"total_available": stmt.excluded.total_available, "occurred_at": stmt.excluded.occurred_at},
+            where=sku_stock.c.occurred_at <= stmt.excluded.occurred_at,
+        ),
+        [{"sku": s, "total_available": n, "occurred_at": at} for s, n, at in levels],
+    )
