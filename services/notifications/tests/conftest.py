@@ -172,6 +172,19 @@ class Stack:
             )
             return list(result)
 
+    async def recorded(self, order_id: str, within: float = 15.0) -> list[Any]:
+        """The order's mail rows once none is pending (the catcher may hold a mail a moment before
+        the sender records that it went)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            rows = await self.rows(order_id)
+            if rows and all(row.status != "pending" for row in rows):
+                return rows
+            if loop.time() > deadline:
+                raise AssertionError(f"mails of {order_id} still pending: {rows}")
+            await asyncio.sleep(0.05)
+
     async def mails_of(self, order_id: str, kind: str, count: int = 1, within: float = 15.0) -> list[Message]:
         """Wait until the catcher holds `count` mails of `kind` for the order; then they."""
         loop = asyncio.get_running_loop()

@@ -5,6 +5,7 @@ event delivered again makes no second mail; the schema is the one the tables dec
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from shop_notifications import events, store
-from shop_notifications.domain import RetryPolicy
+from shop_notifications.domain import MailKind, Rendered, RetryPolicy, message_id
 from shop_notifications.main import mailer
 from shop_notifications.metrics import ATTEMPTS
 from shop_notifications.operations import Notifications
@@ -49,7 +50,7 @@ async def test_an_smtp_outage_is_retried_until_the_server_is_back(stack: Stack) 
     finally:
         await stack.catcher.start()
     [mail] = await stack.mails_of(order.order_id, "order_confirmation")
-    [row] = await stack.rows(order.order_id)
+    [row] = await stack.recorded(order.order_id)
     assert (row.status, row.last_error) == ("sent", "")
     assert mail["Message-ID"] == row.message_id
     await asyncio.sleep(0.5)
@@ -155,3 +156,30 @@ async def test_migrations_match_the_tables(stack: Stack) -> None:
     finally:
         await engine.dispose()
     assert diff == []
+
+
+async def test_a_sender_that_dies_after_sending_resends_with_the_same_message_id(stack: Stack) -> None:
+    """At least once: the claim moved the next attempt a lease ahead; the dying sender sent the mail and
+    never recorded it, so once the lease passed the service sends it again, under the same Message-ID."""
+    order_id = f"crash-{uuid.uuid4()}"
+    mail_id = uuid.uuid4()
+    rendered = Rendered("Your order SO-CRASH is confirmed", "text", "<p>html</p>")
+    async with stack.runtime.db.transaction() as conn:
+        await store.add_mail(
+            conn,
+            mail_id=mail_id,
+            kind=MailKind.ORDER_CONFIRMATION,
+            event_id=f"event-{mail_id}",
+            order_id=order_id,
+            recipient="crash@example.com",
+            rendered=rendered,
+            message_id=message_id(mail_id, stack.settings.mail_from),
+        )
+        claimed = await store.claim_due(conn, 1000, timedelta(seconds=1))
+    [mine] = [mail for mail in claimed if mail.mail_id == mail_id]
+    await mailer(stack.settings).send(mine)  # ... and the process dies before recording it
+    await stack.mails_of(order_id, "order_confirmation", count=2)
+    first, second = stack.catcher.mails(order_id)
+    assert first["Message-ID"] == second["Message-ID"] == message_id(mail_id, stack.settings.mail_from)
+    [row] = await stack.recorded(order_id)
+    assert (row.status, row.attempts) == ("sent", 2)

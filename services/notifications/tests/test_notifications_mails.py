@@ -43,7 +43,7 @@ async def test_a_confirmed_order_is_mailed_to_its_buyer(stack: Stack) -> None:
     assert "Total  27.50 EUR" in text  # 20.00 + 2.50 + 5.00 shipping
     assert "Berlin" in text
     assert "27.50 EUR" in body(mail, "html")
-    [row] = await stack.rows(order.order_id)
+    [row] = await stack.recorded(order.order_id)
     assert (row.status, row.attempts, row.kind) == ("sent", 1, "order_confirmation")
     assert row.message_id == mail["Message-ID"]
 
@@ -87,6 +87,7 @@ async def test_html_bodies_escape_what_they_show(stack: Stack) -> None:
 async def test_operators_read_what_was_mailed(stack: Stack) -> None:
     order = await stack.place()
     await stack.mails_of(order.order_id, "order_confirmation")
+    await stack.recorded(order.order_id)
     listed = await stack.stub.ListNotifications(pb.ListNotificationsRequest(order_id=order.order_id), metadata=ADMIN)
     [item] = listed.notifications
     assert (item.kind, item.status, item.recipient) == (
