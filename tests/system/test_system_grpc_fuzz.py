@@ -1,7 +1,8 @@
-"""gRPC fuzzing: every unary method of every service and of the gateway's public API, called on the
-launched stack with generated requests (hypothesis, from the protobuf descriptors) as each kind of
-caller (each service method over mutual TLS with the certificate of an identity its allow-list
-admits: tooling where it may, else the service whose step it is). Whatever comes in, the answer is a
+"""gRPC fuzzing: every unary method of every service and of the gateway's public API (storefront,
+back office, returns), called on the launched stack with generated requests (hypothesis, from the
+protobuf descriptors) as each kind of caller (each service method over mutual TLS with the
+certificate of an identity its allow-list admits: tooling where it may, else the service whose step
+it is; the gateway's staff services also with an admin's bearer token). Whatever comes in, the answer is a
 deliberate one: never INTERNAL, UNKNOWN or DATA_LOSS (a server error with a traceback behind it),
 never a deadline blown by one request, and a refused call changes no row: the called service's
 database (every database, for the gateway's API) holds the same rows at the same versions after it
@@ -22,6 +23,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import grpc
+import httpx
 import pytest
 from google.protobuf.message import Message
 from hypothesis import HealthCheck, given, settings
@@ -62,8 +64,10 @@ CALLERS: dict[str, tuple[tuple[str, str], ...]] = {
     "service": (("x-shop-role", "service"),),
     "admin": (("x-shop-role", "admin"),),
 }
-# The gateway's public API takes a bearer token instead; without one it is an anonymous shopper.
+# The gateway's public API takes a bearer token instead: the storefront is called without one (an
+# anonymous shopper), the staff services (back office, returns) also with an admin's.
 GATEWAY_SERVICE = "shop.storefront.v1.StorefrontService"
+GATEWAY_MODULES = ("storefront", "backoffice", "returns")
 TALLY: Counter[tuple[str, str]] = Counter()
 NOT_REPEATED: Counter[str] = Counter()  # refused calls after which rows changed, but not when made again
 WRITES_SEEN: Counter[str] = Counter()  # admitted calls after which rows changed: the reads see writes
@@ -81,9 +85,11 @@ def _services() -> Iterator[tuple[str, int, Method]]:
         for service in module.DESCRIPTOR.services_by_name.values():
             for method in unary_methods(service):
                 yield name, port, method
-    storefront = importlib.import_module("shop.storefront.v1.storefront_pb2")
-    for method in unary_methods(storefront.DESCRIPTOR.services_by_name["StorefrontService"]):
-        yield "gateway", GATEWAY_GRPC_PORT, method
+    for name in GATEWAY_MODULES:
+        module = importlib.import_module(f"shop.storefront.v1.{name}_pb2")
+        for service in module.DESCRIPTOR.services_by_name.values():
+            for method in unary_methods(service):
+                yield "gateway", GATEWAY_GRPC_PORT, method
 
 
 METHODS = list(_services())
@@ -114,6 +120,14 @@ def channels(stack: Stack) -> Iterator[dict[tuple[str, str], grpc.Channel]]:
 
 
 @pytest.fixture(scope="module")
+def gateway_admin(stack: Stack) -> tuple[tuple[str, str], ...]:
+    """An admin of the gateway's public API: a bearer token of the stack's dev issuer."""
+    issued = httpx.post(f"{stack.gateway_url}/v1/auth/token", json={"username": "fuzz-admin", "role": "admin"})
+    assert issued.status_code == 200, issued.text
+    return (("authorization", f"Bearer {issued.json()['access_token']}"),)
+
+
+@pytest.fixture(scope="module")
 def row_versions(stack: Stack) -> Iterator[RowVersions]:
     versions = RowVersions(stack_databases(stack.data_dir, DATABASES))
     yield versions
@@ -125,6 +139,7 @@ def test_no_request_gets_a_server_error_and_a_refused_one_changes_nothing(
     stack: Stack,
     channels: dict[tuple[str, str], grpc.Channel],
     row_versions: RowVersions,
+    gateway_admin: tuple[tuple[str, str], ...],
     process: str,
     port: int,
     method: Method,
@@ -135,16 +150,22 @@ def test_no_request_gets_a_server_error_and_a_refused_one_changes_nothing(
         request_serializer=_serialized,
         response_deserializer=message_class(method.response).FromString,
     )
-    callers = ["anonymous"] if method.service == GATEWAY_SERVICE else sorted(CALLERS)
+    if process != "gateway":
+        callers = sorted(CALLERS)
+    else:
+        callers = ["anonymous"] if method.service == GATEWAY_SERVICE else ["anonymous", "admin"]
     databases = DATABASES if process == "gateway" else (process,)
 
-    def signed(metadata: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
-        """A user as the gateway names one to a service: in a token it signed for that service."""
-        return metadata if process == "gateway" else stack.as_user(process, metadata)
+    def signed(caller: str) -> tuple[tuple[str, str], ...]:
+        """A user as the gateway names one to a service: in a token it signed for that service; to the
+        gateway itself, a bearer token (or nothing)."""
+        if process == "gateway":
+            return gateway_admin if caller == "admin" else ()
+        return stack.as_user(process, CALLERS[caller])
 
     def attempt(request: Message, caller: str) -> tuple[grpc.StatusCode, str]:
         try:
-            call(request, metadata=signed(CALLERS[caller]), timeout=CALL_SECONDS)
+            call(request, metadata=signed(caller), timeout=CALL_SECONDS)
         except grpc.RpcError as error:
             return error.code(), error.details() or ""
         return grpc.StatusCode.OK, ""
