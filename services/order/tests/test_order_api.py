@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC
 from typing import TYPE_CHECKING
 
 import grpc
@@ -257,6 +258,25 @@ async def test_list_pages_a_customers_orders_newest_first(shop: Shop) -> None:
         order_pb2.ListOrdersRequest(customer_id=alice, view=order_pb2.ORDER_VIEW_FULL), metadata=customer(alice)
     )
     assert all(len(o.history) == 1 for o in full.orders) and len(full.orders) == 5
+
+
+async def test_list_filters_by_creation_time_page_by_page(shop: Shop) -> None:
+    alice = new_id("alice-")
+    placed = [await shop.place(customer_id=alice, paid=False) for _ in range(5)]
+    times = [o.created_at.ToDatetime(tzinfo=UTC) for o in placed]
+    since, until = order_pb2.ListOrdersRequest().created_after, order_pb2.ListOrdersRequest().created_before
+    since.FromDatetime(times[1])
+    until.FromDatetime(times[4])
+
+    window = await list_all(shop, ADMIN, customer_id=alice, created_after=since, created_before=until)
+
+    assert [o.order_id for o in window] == [o.order_id for o in reversed(placed[1:4])]
+    assert [o.order_id for o in await list_all(shop, ADMIN, customer_id=alice, created_after=until)] == [
+        placed[4].order_id
+    ]
+    backwards = order_pb2.ListOrdersRequest(customer_id=alice, created_after=until, created_before=since)
+    error = await shop.fails(shop.stub.ListOrders(backwards, metadata=ADMIN))
+    assert [v.field for v in error.violations] == ["created_before"]
 
 
 async def test_list_filters_by_status_and_account(shop: Shop) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -355,12 +355,15 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
             if known is not None:
                 statuses.append(known)
         full = check_view(v, request.view)
+        since = request.created_after.ToDatetime(tzinfo=UTC) if request.HasField("created_after") else None
+        until = request.created_before.ToDatetime(tzinfo=UTC) if request.HasField("created_before") else None
+        v.check(since is None or until is None or since < until, "created_before", "must be after created_after")
         v.raise_if_any()
         limit = pagination.page_size(request.page.page_size)
         after = _cursor(request.page.page_token)
         customer_id, account_id = list_scope(actor, request.customer_id, request.account_id)
         found = await self.orders.list_orders(
-            ListQuery(customer_id, account_id, tuple(dict.fromkeys(statuses)), after, limit + 1, full)
+            ListQuery(customer_id, account_id, tuple(dict.fromkeys(statuses)), after, limit + 1, full, since, until)
         )
         page = found[:limit]
         token = ""

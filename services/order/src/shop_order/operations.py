@@ -61,6 +61,8 @@ class ListQuery:
     after: tuple[datetime, str] | None
     limit: int
     full: bool
+    created_after: datetime | None = None  # inclusive
+    created_before: datetime | None = None  # exclusive
 
 
 class Orders:
@@ -117,6 +119,8 @@ class Orders:
                 after=query.after,
                 limit=query.limit,
                 with_history=query.full,
+                created_after=query.created_after,
+                created_before=query.created_before,
             )
 
     # --- transitions -------------------------------------------------------------------------------

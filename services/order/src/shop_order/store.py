@@ -401,8 +401,11 @@ async def list_orders(
     after: tuple[datetime, str] | None,
     limit: int,
     with_history: bool,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
 ) -> list[Order]:
-    """Orders newest first (keyset on created_at, id), filtered by customer and/or account."""
+    """Orders newest first (keyset on created_at, id), filtered by customer and/or account, status and
+    creation time (from created_after inclusive to created_before exclusive)."""
     query = sa.select(orders).order_by(orders.c.created_at.desc(), orders.c.id.desc()).limit(limit)
     if customer_id:
         query = query.where(orders.c.customer_id == customer_id)
@@ -410,6 +413,10 @@ async def list_orders(
         query = query.where(orders.c.account_id == account_id)
     if statuses:
         query = query.where(orders.c.status.in_([s.value for s in statuses]))
+    if created_after is not None:
+        query = query.where(orders.c.created_at >= created_after)
+    if created_before is not None:
+        query = query.where(orders.c.created_at < created_before)
     if after is not None:
         created_at, last_id = after
         query = query.where(

@@ -1198,6 +1198,8 @@ class ListOrdersRequest(_message.Message):
     STATUSES_FIELD_NUMBER: _builtins.int
     PAGE_FIELD_NUMBER: _builtins.int
     VIEW_FIELD_NUMBER: _builtins.int
+    CREATED_AFTER_FIELD_NUMBER: _builtins.int
+    CREATED_BEFORE_FIELD_NUMBER: _builtins.int
     customer_id: _builtins.str
     """a customer's orders; customers may only list their own"""
     account_id: _builtins.str
@@ -1209,6 +1211,14 @@ class ListOrdersRequest(_message.Message):
 
     @_builtins.property
     def page(self) -> _common_pb2.PageRequest: ...
+    @_builtins.property
+    def created_after(self) -> _timestamp_pb2.Timestamp:
+        """optional: orders created at or after it"""
+
+    @_builtins.property
+    def created_before(self) -> _timestamp_pb2.Timestamp:
+        """optional: orders created before it (after created_after)"""
+
     def __init__(
         self,
         *,
@@ -1217,10 +1227,12 @@ class ListOrdersRequest(_message.Message):
         statuses: _abc.Iterable[Global___OrderStatus.ValueType] | None = ...,
         page: _common_pb2.PageRequest | None = ...,
         view: Global___OrderView.ValueType = ...,
+        created_after: _timestamp_pb2.Timestamp | None = ...,
+        created_before: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_after", b"created_after", "created_before", b"created_before", "page", b"page"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "customer_id", b"customer_id", "page", b"page", "statuses", b"statuses", "view", b"view"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "created_after", b"created_after", "created_before", b"created_before", "customer_id", b"customer_id", "page", b"page", "statuses", b"statuses", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
