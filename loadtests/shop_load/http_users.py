@@ -134,6 +134,24 @@ class ShopUser(FastHttpUser):
         for line in response.json().get("lines", []):
             self.client.delete(f"/v1/cart/items/{line['sku']}", headers=self.headers(), name="/v1/cart/items/{sku}")
 
+    def shipping_options(self, address: dict[str, str], *, tax_included: bool = False) -> list[str]:
+        """The codes of the cart's shipping options for `address` ([] after a failure, reported as
+        one); `tax_included`: the estimate must carry the tax in the prices (EU VAT)."""
+        query = f"country={address['country']}&postal_code={address['postal_code']}"
+        with self.client.get(
+            f"/v1/cart/shipping-options?{query}",
+            headers=self.headers(),
+            name="/v1/cart/shipping-options",
+            catch_response=True,
+        ) as response:
+            estimate = response.json() if response.status_code == 200 else {}
+            options = [str(o["code"]) for o in estimate.get("options", [])]
+            if not options or (tax_included and not estimate["totals"]["tax_included"]):
+                kind = "a VAT-inclusive estimate" if tax_included else "shipping options"
+                response.failure(f"no {kind} for {address['country']}: {response.text[:300]}")
+                return []
+        return options
+
     def expected(self, name: str) -> None:
         """Counts an expected answer that is not a plain success (a row of type EXPECTED)."""
         self.environment.events.request.fire(

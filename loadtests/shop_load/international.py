@@ -27,18 +27,9 @@ class InternationalShopper(ShopUser):
         if sku is None or not self.add_to_cart(sku, random.randint(1, 3)):
             return
         address = INTERNATIONAL_ADDRESS
-        query = f"country={address['country']}&postal_code={address['postal_code']}"
-        with self.client.get(
-            f"/v1/cart/shipping-options?{query}",
-            headers=self.headers(),
-            name="/v1/cart/shipping-options",
-            catch_response=True,
-        ) as response:
-            estimate = response.json() if response.status_code == 200 else {}
-            options = [o["code"] for o in estimate.get("options", [])]
-            if not options or not estimate["totals"]["tax_included"]:
-                response.failure(f"no VAT-inclusive estimate for {address['country']}: {response.text[:300]}")
-                return
+        options = self.shipping_options(address, tax_included=True)
+        if not options:
+            return
         payment_method = self.tokenise_card()
         if payment_method is None:
             return

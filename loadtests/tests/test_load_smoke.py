@@ -26,7 +26,7 @@ BIN = Path(sys.executable).parent
 LOCUSTFILE = Path(__file__).resolve().parents[1] / "locustfile.py"
 START_TIMEOUT = 90.0
 RUN_TIME = "15s"
-USERS = 14  # enough for at least one user of each of the six classes
+USERS = 16  # enough for at least one user of each of the seven classes
 
 
 @pytest.fixture
@@ -63,13 +63,15 @@ def test_every_scenario_runs_without_failures(stack: Stack, tmp_path: Path) -> N
     assert not failed, f"failed requests {failed}:\n{run.stderr[-6000:]}"
     assert run.returncode == 0, run.stderr[-6000:]
     names = {name for _, name in stats}
-    # Browser, Shopper/FlashSale (checkout), FlashSale and the gRPC user all made requests.
+    # Browser, Shopper/FlashSale (checkout), FlashSale, the gRPC user, InternationalShopper (shipping
+    # options) and GuestShopper (a guest cart) all made requests.
     for expected in (
         "/v1/products?query",
         "/v1/checkout",
         "flash /v1/cart/items",
         "StorefrontService/ListProducts",
         "/v1/cart/shipping-options",
+        "/v1/guest-carts",
     ):
         assert expected in names, f"no {expected!r} requests: {sorted(names)}"
     assert int(stats[("", "Aggregated")]["Request Count"]) > 50
