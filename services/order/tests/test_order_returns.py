@@ -244,3 +244,14 @@ async def test_exchange_places_the_replacement_order_at_the_original_price(shop:
         return await on_hand(shop, size_l, warehouse) == 2 and await on_hand(shop, size_m, warehouse) == 1
 
     await eventually(settled)
+
+
+async def test_a_colleague_who_sees_the_order_may_not_return_its_goods(shop: Any) -> None:
+    sku = f"RT-{uuid.uuid4().hex[:8]}"
+    account = shop.new_id("acct-")
+    order, buyer = await delivered(shop, {sku: (1, 1000)}, account_id=account)
+    colleague = shop.b2b("b2b_buyer", shop.new_id("cus-"), account)
+    error = await shop.fails(shop.stub.RequestReturn(request(order, {0: 1}), metadata=colleague))
+    assert error.code is grpc.StatusCode.PERMISSION_DENIED and error.reason == "NOT_ORDER_OWNER"
+    own = shop.b2b("b2b_buyer", buyer, account)
+    assert (await shop.stub.RequestReturn(request(order, {0: 1}), metadata=own)).order_return.lines

@@ -13,6 +13,7 @@ from datetime import datetime
 from shop_order.domain import decisions, exchanges
 from shop_order.domain.decisions import Decision, RefundCommand, Steps
 from shop_order.domain.model import (
+    NOT_ORDER_OWNER,
     REQUEST_ID_REUSED,
     Actor,
     Change,
@@ -100,8 +101,9 @@ def request(
         if existing.fingerprint != command.fingerprint:
             raise _reused(command.request_id)
         return unchanged(order, existing)
-    if actor.role not in STAFF_ROLES:
-        decisions.check_may_cancel(order, actor)  # the order's own customer (not merely a colleague)
+    if actor.role not in STAFF_ROLES and not (actor.id and actor.id == order.customer_id):
+        # The order's own customer, not merely a B2B colleague who may see it.
+        raise PermissionDenied("only the order's customer or store staff may return its goods", reason=NOT_ORDER_OWNER)
     if order.status not in RETURNABLE_ORDERS:
         raise decisions.refuse(
             order, ORDER_NOT_RETURNABLE, f"order {order.order_id} is {order.status}: nothing to return"
