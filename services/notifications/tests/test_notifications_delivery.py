@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
@@ -141,6 +142,22 @@ async def test_a_pickup_mails_no_shipment(stack: Stack) -> None:
     await stack.fulfil(order, carrier="", tracking="-")
     await asyncio.sleep(1.0)
     assert not stack.catcher.mails(order.order_id, "shipment")
+
+
+async def test_settled_mails_past_the_retention_are_deleted(stack: Stack) -> None:
+    old, recent = await stack.place(), await stack.place()
+    for order in (old, recent):
+        await stack.mails_of(order.order_id, "order_confirmation")
+        await stack.recorded(order.order_id)
+    async with stack.runtime.db.transaction() as conn:
+        await conn.execute(
+            sa.text("UPDATE mails SET created_at = now() - interval '91 days' WHERE order_id = :o"),
+            {"o": old.order_id},
+        )
+        deleted = await store.delete_settled(conn, timedelta(days=90), 1000)
+    assert deleted >= 1
+    assert await stack.rows(old.order_id) == []
+    assert len(await stack.rows(recent.order_id)) == 1
 
 
 async def test_migrations_match_the_tables(stack: Stack) -> None:

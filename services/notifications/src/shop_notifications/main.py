@@ -73,6 +73,9 @@ async def build(settings: NotificationsSettings, *, clock: Clock = utc_now) -> R
     )
     if settings.sender_enabled:
         runtime.service.add_worker("mail-sender", lambda: notifications.run_sender(settings.sender_poll_seconds))
+    if settings.retention_days:
+        retention = timedelta(days=settings.retention_days)
+        runtime.service.add_worker("mail-retention", lambda: notifications.run_retention(retention))
     return runtime
 
 

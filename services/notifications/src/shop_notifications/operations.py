@@ -135,6 +135,26 @@ class Notifications:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wakeup.wait(), timeout=pause)
 
+    async def sweep(self, retention: timedelta, batch: int = 5000) -> int:
+        """Delete the settled mails past `retention`, a batch per transaction; how many."""
+        deleted = 0
+        while True:
+            async with self.db.transaction() as conn:
+                removed = await store.delete_settled(conn, retention, batch)
+            deleted += removed
+            if removed < batch:
+                return deleted
+
+    async def run_retention(self, retention: timedelta, every: float = 3600.0) -> None:
+        """The retention worker: the table holds what support may ask about, not every mail ever sent."""
+        while True:
+            try:
+                if removed := await self.sweep(retention):
+                    log.info("old mails deleted", extra={"deleted": removed})
+            except Exception:
+                log.warning("mail retention round failed; trying again later", exc_info=True)
+            await asyncio.sleep(every)
+
     # ------------------------------------------------------------------ reads
 
     async def get(self, notification_id: str) -> pb.Notification:

@@ -45,6 +45,9 @@ class NotificationsSettings(ServiceSettings):
     sender_enabled: bool = Field(True, description="run the worker that sends pending mails")
     sender_concurrency: int = Field(4, ge=1, le=64, description="mails sent at once")
     sender_poll_seconds: float = Field(2.0, gt=0, description="how often the sender looks for due mails when not woken")
+    retention_days: float = Field(
+        90.0, ge=0, description="sent and failed mails older than this are deleted (support's window); 0: kept"
+    )
     stale_event_hours: float = Field(
         72.0,
         ge=0,

@@ -132,6 +132,19 @@ async def next_due(conn: AsyncConnection) -> datetime | None:
     return value
 
 
+async def delete_settled(conn: AsyncConnection, older_than: timedelta, limit: int) -> int:
+    """Delete up to `limit` sent or failed mails created more than `older_than` ago; how many."""
+    old = (
+        sa.select(mails.c.id)
+        .where(mails.c.status != DeliveryStatus.PENDING.value, mails.c.created_at < sa.func.now() - older_than)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    result = await conn.execute(mails.delete().where(mails.c.id.in_(old)))
+    return int(result.rowcount)
+
+
 async def get_mail(conn: AsyncConnection, mail_id: uuid.UUID) -> dict[str, Any] | None:
     row = (await conn.execute(sa.select(mails).where(mails.c.id == mail_id))).mappings().first()
     return dict(row) if row is not None else None
