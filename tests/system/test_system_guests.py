@@ -3,7 +3,8 @@ prices it for a destination and buys with an e-mail address and a card tokenised
 face; the order (read over order's gRPC as the operators' tooling) carries that address and no customer,
 the sandbox authorised its total, and the confirmation mail reaches the guest at the stack's SMTP catcher.
 A second guest cart is taken into the customer's cart when the shopper signs in: the customer's cart holds
-both, the guest cart is `merged` and its token changes nothing any more."""
+both, the guest cart is `merged` and its token changes nothing any more; a customer without a cart takes the
+guest cart over, and a guest cart already bought adds nothing."""
 
 from __future__ import annotations
 
@@ -120,6 +121,10 @@ def test_a_guest_buys_with_an_email_and_is_sent_the_confirmation(
     stranger = Guest(http, stack, new_shopper("guest-stranger"))
     assert stranger.get(f"/v1/checkout/{answer['checkout_id']}").status_code == 404
     assert person.get(f"/v1/checkout/{answer['checkout_id']}").status_code == 404
+    # Signing in after the purchase takes nothing into the customer's cart: those lines were bought.
+    merge = http.post(f"{stack.gateway_url}/v1/cart/merge", headers={**person.headers, TOKEN: guest.token})
+    assert (merge.status_code, merge.json()["code"]) == (409, "CART_NOT_ACTIVE"), merge.text
+    assert person.get("/v1/cart").json()["lines"] == []
 
     def caught() -> list[Any]:
         return [parse(mail.path) for mail in read_mails(stack.mail_dir) if mail.to == email]
@@ -158,3 +163,12 @@ def test_a_guest_cart_merges_into_the_customers_at_sign_in(
     assert again.status_code == 200 and quantities(again.json()) == {kept: 3, added: 1}, again.text
     # A merge needs the customer's token; a cart token alone is 401.
     assert http.post(merge, headers=guest.headers).status_code == 401
+
+    # A customer without a cart of their own takes the guest cart over: from then on it is theirs alone.
+    newcomer = new_shopper("guest-newcomer")
+    theirs = Guest(http, stack, newcomer)
+    theirs.add(kept, 1)
+    adopted = http.post(merge, headers={**newcomer.headers, TOKEN: theirs.token})
+    assert adopted.status_code == 200 and adopted.json()["cart_id"] == theirs.token, adopted.text
+    assert quantities(newcomer.get("/v1/cart").json()) == {kept: 1}
+    assert theirs.get("/v1/cart").status_code == 404
