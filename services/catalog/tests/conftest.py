@@ -3,18 +3,26 @@ and a small client helper. Tests keep to their own categories, slugs and SKUs (u
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
+from nats.js import JetStreamContext
 
 import shop_catalog
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from shop.common.v1 import common_pb2
+from shop.inventory.v1 import events_pb2 as inventory_events
+from shop.pricing.v1 import events_pb2 as pricing_events
+from shop_catalog import events
 from shop_catalog.main import build
 from shop_catalog.settings import CatalogSettings
+from shopkit import events as kit_events
 from shopkit.auth import metadata_for
 from shopkit.runtime import Runtime
 from shopkit.testing import Postgres, running
@@ -23,6 +31,7 @@ MIGRATIONS = Path(shop_catalog.__file__).parent / "migrations"
 ADMIN = metadata_for("admin")
 SERVICE = metadata_for("service")
 CUSTOMER = metadata_for("customer", customer_id="c-1")
+_AUDIT_IDS = itertools.count(10**9)  # audit ids grow as pricing's do
 ALL_CHANNELS = (catalog_pb2.CHANNEL_WEB, catalog_pb2.CHANNEL_MOBILE, catalog_pb2.CHANNEL_B2B, catalog_pb2.CHANNEL_POS)
 
 
@@ -33,6 +42,9 @@ class Catalog:
     ADMIN = ADMIN
     SERVICE = SERVICE
     CUSTOMER = CUSTOMER
+    # How long the search projection may take to show events: the consumers start with the session,
+    # and a busy machine slows them.
+    WITHIN = 30.0
 
     @staticmethod
     def unique(prefix: str) -> str:
@@ -77,6 +89,30 @@ class Catalog:
         request = catalog_pb2.CreateProductRequest(product=product, request_id=request_id)
         return await self.stub.CreateProduct(request, metadata=ADMIN)
 
+    @staticmethod
+    async def publish_price(
+        js: JetStreamContext, sku: str, amount: int, currency: str = "EUR", *, audit_id: int = 0, message_id: str = ""
+    ) -> Any:
+        """Publish pricing's price_changed for a SKU's base price, as pricing's relay would."""
+        await kit_events.ensure_stream(js, kit_events.stream_config("pricing"))
+        event = pricing_events.PriceChanged(
+            sku=sku,
+            new_price=common_pb2.Money(amount=amount, currency=currency),
+            cause=pricing_events.PRICE_CHANGE_CAUSE_BASE_PRICE_SET,
+            audit_id=audit_id or next(_AUDIT_IDS),
+        )
+        headers = {"Nats-Msg-Id": message_id or str(uuid.uuid4())}
+        return await js.publish(events.PRICE_CHANGED, event.SerializeToString(), headers=headers)
+
+    @staticmethod
+    async def publish_stock(js: JetStreamContext, sku: str, total_available: int) -> Any:
+        """Publish inventory's stock_level_changed for a SKU, as inventory's relay would."""
+        await kit_events.ensure_stream(js, kit_events.stream_config("inventory"))
+        event = inventory_events.StockLevelChanged(sku=sku, location_id="wh-1", total_available=total_available)
+        event.meta.occurred_at.GetCurrentTime()
+        headers = {"Nats-Msg-Id": str(uuid.uuid4())}
+        return await js.publish(events.STOCK_LEVEL_CHANGED, event.SerializeToString(), headers=headers)
+
 
 @pytest.fixture(scope="session")
 def catalog_database_url(postgres: Postgres) -> str:
@@ -104,3 +140,13 @@ async def catalog_runtime(catalog_database_url: str, nats_url: str) -> AsyncIter
 async def catalog(catalog_runtime: Runtime) -> AsyncIterator[Catalog]:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{catalog_runtime.service.port}") as channel:
         yield Catalog(catalog_runtime, catalog_pb2_grpc.CatalogServiceStub(channel))
+
+
+@pytest.fixture
+async def js(nats_url: str) -> AsyncIterator[JetStreamContext]:
+    """The test's own NATS connection (closed, not drained, afterwards)."""
+    nc = await kit_events.connect(nats_url, "catalog-test")
+    try:
+        yield nc.jetstream()
+    finally:
+        await nc.close()

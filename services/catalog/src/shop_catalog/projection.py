@@ -62,6 +62,10 @@ product_stock = sa.Table(
 
 _IDS = sa.bindparam("ids", type_=ARRAY(UUID(as_uuid=True)))
 _SKUS = sa.bindparam("skus", type_=ARRAY(sa.Text))
+# Refreshes of one product run one after the other: each recomputes from the SKU rows committed when
+# it got the lock, so a concurrent price and stock event cannot leave a row computed from a snapshot
+# that missed the other's SKU row (the last writer would otherwise win with stale values).
+_LOCK = sa.text("SELECT id FROM products WHERE id = ANY(:ids) ORDER BY id FOR NO KEY UPDATE").bindparams(_IDS)
 _DELETE_PRICES = sa.text("DELETE FROM product_prices WHERE product_id = ANY(:ids)").bindparams(_IDS)
 _INSERT_PRICES = sa.text(
     "INSERT INTO product_prices (product_id, currency, amount)"
@@ -81,9 +85,10 @@ _OWNERS = sa.text("SELECT DISTINCT product_id FROM variants WHERE sku = ANY(:sku
 
 async def refresh(conn: AsyncConnection, product_ids: Iterable[uuid.UUID]) -> None:
     """Recompute the per-product rows of these products from their variants and the SKU rows."""
-    ids = sorted(set(product_ids))  # a stable order: concurrent refreshes lock rows alike
+    ids = sorted(set(product_ids))
     if not ids:
         return
+    await conn.execute(_LOCK, {"ids": ids})
     await conn.execute(_DELETE_PRICES, {"ids": ids})
     await conn.execute(_INSERT_PRICES, {"ids": ids})
     await conn.execute(_UPSERT_STOCK, {"ids": ids})

@@ -190,7 +190,9 @@ async def facets(conn: AsyncConnection, listing: Listing, spec: FacetSpec) -> Fa
     ]
     if spec.attribute_keys:
         key = sa.func.unnest(sa.literal(list(spec.attribute_keys), ARRAY(sa.Text))).table_valued("k").render_derived()
-        value = sa.func.jsonb_array_elements_text(filtered.c.facets.op("->")(key.c.k)).table_valued("v")
+        value = (
+            sa.func.jsonb_array_elements_text(filtered.c.facets.op("->")(key.c.k)).table_valued("v").render_derived()
+        )
         counted = (
             sa.select(
                 key.c.k,
@@ -200,7 +202,7 @@ async def facets(conn: AsyncConnection, listing: Listing, spec: FacetSpec) -> Fa
                 .over(partition_by=key.c.k, order_by=(sa.func.count().desc(), value.c.v))
                 .label("r"),
             )
-            .select_from(filtered, key, value)
+            .select_from(filtered.join(key, sa.true()).join(value, sa.true()))
             .group_by(key.c.k, value.c.v)
             .subquery("counted")
         )
