@@ -39,6 +39,8 @@ class ProductInput:
     channels: Sequence[str] = ("web", "mobile", "b2b")
     status: str = "active"  # draft or active
     request_id: str = ""
+    return_window_days: int | None = None  # None: the catalog's default (30)
+    returnable: bool | None = None  # None: the catalog's default (true)
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,12 @@ async def create_product(shop: Shop, who: Principal, product: ProductInput) -> m
             channels.append(value)
     status = mapping.enum_value(catalog_pb2.ProductStatus.DESCRIPTOR, product.status, "PRODUCT_STATUS_")
     violations.check(status is not None, "status", "must be draft or active")
+    window = product.return_window_days
+    violations.check(
+        window is None or 0 <= window <= models.MAX_RETURN_WINDOW_DAYS,
+        "return_window_days",
+        f"must be 0 to {models.MAX_RETURN_WINDOW_DAYS} days",
+    )
     violations.raise_if_any()
     message = catalog_pb2.Product(
         slug=product.slug,
@@ -94,6 +102,11 @@ async def create_product(shop: Shop, who: Principal, product: ProductInput) -> m
             for v in product.variants
         ],
     )
+    # Left unset, the catalog applies its defaults (and keeps the product's digest as before).
+    if window is not None:
+        message.return_window_days = window
+    if product.returnable is not None:
+        message.returnable = product.returnable
     if _looks_like_id(product.category):
         message.category_id = product.category
     else:

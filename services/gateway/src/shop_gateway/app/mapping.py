@@ -98,6 +98,11 @@ def product(value: catalog_pb2.Product) -> models.Product:
         ],
         created_at=timestamp(value, "created_at"),
         updated_at=timestamp(value, "updated_at"),
+        # Unset on the wire means the catalog's default terms (returnable within 30 days).
+        return_window_days=(
+            value.return_window_days if value.HasField("return_window_days") else models.DEFAULT_RETURN_WINDOW_DAYS
+        ),
+        returnable=value.returnable if value.HasField("returnable") else True,
     )
 
 

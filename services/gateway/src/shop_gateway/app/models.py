@@ -30,6 +30,10 @@ class Address:
 
 # --- catalog ---------------------------------------------------------------------------------
 
+# The catalog's return terms: its default window, and the longest it accepts (shop_catalog.domain).
+DEFAULT_RETURN_WINDOW_DAYS = 30
+MAX_RETURN_WINDOW_DAYS = 365
+
 
 @dataclass
 class Availability:
@@ -64,6 +68,10 @@ class Product:
     variants: list[Variant]
     created_at: str | None
     updated_at: str | None
+    # Return terms (catalog data): days after delivery a customer may still return it, and whether
+    # it may come back at all (e.g. not hygiene goods). The order service applies them to returns.
+    return_window_days: int = DEFAULT_RETURN_WINDOW_DAYS
+    returnable: bool = True
 
 
 @dataclass

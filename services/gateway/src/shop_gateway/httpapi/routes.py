@@ -393,6 +393,8 @@ async def create_product(body: ProductBody, shop: ShopDep, who: SignedIn) -> mod
         channels=body.channels,
         status=body.status,
         request_id=body.request_id,
+        return_window_days=body.return_window_days,
+        returnable=body.returnable,
     )
     return await admin.create_product(shop, who, product)
 

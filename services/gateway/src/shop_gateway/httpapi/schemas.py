@@ -146,6 +146,10 @@ class ProductBody(Body):
     channels: list[str] = Field(default_factory=lambda: ["web", "mobile", "b2b"])
     status: str = Field("active", description="draft or active")
     request_id: str = Field("", description="optional idempotency key")
+    return_window_days: Int64 | None = Field(
+        None, description="days after delivery a customer may return it, 0 to 365; default 30"
+    )
+    returnable: bool | None = Field(None, description="false for goods that may not be returned; default true")
 
 
 class PriceBody(Body):

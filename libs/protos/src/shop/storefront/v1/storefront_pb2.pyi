@@ -183,6 +183,8 @@ class Product(_message.Message):
     VARIANTS_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
+    RETURN_WINDOW_DAYS_FIELD_NUMBER: _builtins.int
+    RETURNABLE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """UUID"""
     slug: _builtins.str
@@ -195,6 +197,10 @@ class Product(_message.Message):
     """slugs from the root, e.g. "apparel/shoes" """
     status: _builtins.str
     """draft, active or discontinued (shoppers only see active)"""
+    return_window_days: _builtins.int
+    """days after delivery a customer may return it (catalog data; default 30)"""
+    returnable: _builtins.bool
+    """false for goods that may not be returned at all (e.g. headphones)"""
     @_builtins.property
     def attributes(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """product-level attributes, e.g. material=cotton"""
@@ -220,10 +226,12 @@ class Product(_message.Message):
         variants: _abc.Iterable[Global___Variant] | None = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
+        return_window_days: _builtins.int = ...,
+        returnable: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "brand", b"brand", "category_id", b"category_id", "category_path", b"category_path", "created_at", b"created_at", "description", b"description", "id", b"id", "name", b"name", "slug", b"slug", "status", b"status", "updated_at", b"updated_at", "variants", b"variants"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "brand", b"brand", "category_id", b"category_id", "category_path", b"category_path", "created_at", b"created_at", "description", b"description", "id", b"id", "name", b"name", "return_window_days", b"return_window_days", "returnable", b"returnable", "slug", b"slug", "status", b"status", "updated_at", b"updated_at", "variants", b"variants"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
