@@ -2,7 +2,7 @@
 purchase through the gateway is confirmed to the buyer, its shipment (fulfilled over order's gRPC as
 the operators' tooling) brings the carrier and tracking number, its refund the amount, and a B2B order
 over the buyer's limit asks the shop's approvals desk (APPROVALS_TO: no per-account approvers are
-configured on this stack) to decide."""
+configured on this stack) to decide; a return received in a store tells the customer what arrived."""
 
 from __future__ import annotations
 
@@ -103,3 +103,40 @@ def test_a_b2b_order_over_the_limit_asks_the_approvals_desk(
     assert mail["To"] == APPROVALS_DESK
     assert account_id in text_of(mail) and "Their approval limit: 10.00 USD" in text_of(mail)
     assert f"/v1/orders/{order_id}/approve" in text_of(mail)
+
+
+def test_a_return_received_in_a_store_is_mailed(
+    stack: Stack, new_shopper: NewShopper, backstage: Backstage, trail_product: dict[str, Any]
+) -> None:
+    address = f"return-{uuid.uuid4().hex[:8]}@example.test"
+    customer, staff = (
+        new_shopper("mail-return", claims={"email": address}),
+        new_shopper("mail-clerk", role="store_staff"),
+    )
+    order_id = buy(customer, trail_product["variants"][0]["sku"])
+    order = backstage.order(order_id)
+    fulfil = order_pb2.FulfilOrderRequest(
+        order_id=order_id,
+        request_id=str(uuid.uuid4()),
+        lines=[order_pb2.LineQuantity(line_id=line.line_id, quantity=line.quantity) for line in order.lines],
+        carrier="UPS",
+        tracking_number="1ZRETURN",
+    )
+    backstage.orders.FulfilOrder(fulfil, timeout=10)
+    store_id = customer.get("/v1/stores", country="US").json()["stores"][0]["store_id"]
+    body = {
+        "lines": [{"line_id": order.lines[0].line_id, "quantity": 1}],
+        "reason": "changed_mind",
+        "method": "store",
+        "store_id": store_id,
+    }
+    headers = {**customer.headers, "Idempotency-Key": f"system-mail-return-{uuid.uuid4().hex}"}
+    started = customer.client.post(f"{stack.gateway_url}/v1/orders/{order_id}/returns", json=body, headers=headers)
+    assert started.status_code == 201, started.text
+    received = staff.post(f"/v1/returns/{started.json()['id']}/receive", {"location_id": store_id})
+    assert received.status_code == 200, received.text
+
+    mail = mail_of(stack, backstage, order_id, "return_received")
+    assert mail["To"] == address
+    assert mail["Subject"] == f"We received your return for order {order.number}"
+    assert f"at {store_id}:" in text_of(mail) and f"1 x {order.lines[0].name}" in text_of(mail)
