@@ -78,8 +78,17 @@ class StorefrontServicer(storefront_pb2_grpc.StorefrontServiceServicer):
             category=request.category,
             page_size=request.page_size,
             page_token=request.page_token,
+            browse=catalog.Browse(
+                sort=request.sort,
+                min_price=request.min_price if request.HasField("min_price") else None,
+                max_price=request.max_price if request.HasField("max_price") else None,
+                in_stock=request.in_stock,
+                facets=tuple(request.facets),
+            ),
         )
-        return to_proto(pb.ListProductsResponse, products=page.products, next_page_token=page.next_page_token)
+        return to_proto(
+            pb.ListProductsResponse, products=page.products, next_page_token=page.next_page_token, facets=page.facets
+        )
 
     async def GetProduct(self, request: pb.GetProductRequest, context: Context) -> pb.GetProductResponse:
         who, _ = await self._admit(context)

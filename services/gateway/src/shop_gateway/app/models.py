@@ -75,9 +75,58 @@ class Product:
 
 
 @dataclass
+class CategoryFacet:
+    category_id: str
+    slug: str
+    path: str  # slugs from the root
+    count: int  # products of the result in this category or below
+
+
+@dataclass
+class FacetValue:
+    value: str
+    count: int
+
+
+@dataclass
+class AttributeFacet:
+    key: str
+    values: list[FacetValue]  # most frequent first
+
+
+@dataclass
+class PriceBucket:
+    min_amount: int  # minor units, inclusive
+    max_amount: int  # inclusive
+    count: int
+
+
+@dataclass
+class PriceFacet:
+    currency: str
+    min_amount: int
+    max_amount: int
+    priced: int  # products with a price in the currency
+    buckets: list[PriceBucket]
+
+
+@dataclass
+class ProductFacets:
+    """Counts over the whole filtered result, not the page."""
+
+    total: int
+    categories: list[CategoryFacet]
+    attributes: list[AttributeFacet]
+    price: PriceFacet | None
+    in_stock: int
+    out_of_stock: int
+
+
+@dataclass
 class ProductPage:
     products: list[Product]
     next_page_token: str
+    facets: ProductFacets | None = None  # when asked for
 
 
 @dataclass

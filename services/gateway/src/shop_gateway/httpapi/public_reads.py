@@ -57,6 +57,13 @@ def _route(path: str) -> RouteTemplate | None:
     return None
 
 
+def cache_key(path: str, query_string: bytes) -> bytes:
+    """The path and every query parameter (sort, price range, stock, facets included), in a canonical
+    order: `?sort=name&in_stock=true` and `?in_stock=true&sort=name` are one answer. The browse routes
+    read each parameter once, so the order of parameters never changes an answer."""
+    return path.encode() + b"?" + b"&".join(sorted(part for part in query_string.split(b"&") if part))
+
+
 def _matches(if_none_match: bytes, etag: bytes) -> bool:
     return any(tag.strip().removeprefix(b"W/") in (etag, b"*") for tag in if_none_match.split(b","))
 
@@ -91,7 +98,7 @@ class PublicReads:
                 forwarded_for = value
             elif name == b"traceparent":
                 traced = True
-        key = scope["path"].encode() + b"?" + scope["query_string"]
+        key = cache_key(scope["path"], scope["query_string"])
         found = self.cache.get(key)
         if found is None and (pending := self._pending.get(key)) is not None:
             found = await asyncio.shield(pending)

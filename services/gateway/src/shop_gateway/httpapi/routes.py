@@ -146,11 +146,27 @@ async def list_products(
     category: str = "",
     page_size: int = 0,
     page_token: str = "",
+    sort: str = "",
+    min_price: int | None = None,
+    max_price: int | None = None,
+    in_stock: bool = False,
+    facets: str = "",
 ) -> models.ProductPage:
     """With `query`: ranked full-text search; without: products ordered by slug. `category` is an
-    id or slug (the category and its descendants). Variants carry prices for the caller."""
+    id or slug (the category and its descendants). `sort`: relevance (searches), newest, name,
+    price_asc, price_desc or slug. `min_price`/`max_price` (minor units) and the price orders use base
+    prices in the caller's currency; `in_stock=true` keeps products in stock somewhere. `facets`
+    (comma-separated: category, price, availability and attribute keys such as brand,color) adds
+    counts over the whole result. Variants carry prices for the caller."""
+    browse_options = catalog.Browse(
+        sort=sort,
+        min_price=min_price,
+        max_price=max_price,
+        in_stock=in_stock,
+        facets=tuple(name.strip() for name in facets.split(",") if name.strip()),
+    )
     return await catalog.list_products(
-        shop, who, query=query, category=category, page_size=page_size, page_token=page_token
+        shop, who, query=query, category=category, page_size=page_size, page_token=page_token, browse=browse_options
     )
 
 
