@@ -63,3 +63,10 @@ def test_orders_calls_to_catalog_are_admitted() -> None:
     called = set(re.findall(r"self\.stub\.([A-Z][A-Za-z]+)\(", text))
     assert called == {"BatchGetVariants"}
     assert all("order" in callers("catalog")[method] for method in called)
+
+
+def test_notifications_calls_to_order_are_admitted() -> None:
+    text = (ROOT / "services/notifications/src/shop_notifications/orders.py").read_text()
+    called = set(re.findall(r"self\.stub\.([A-Z][A-Za-z]+)\(", text))
+    assert called == {"GetOrder"}
+    assert all("notifications" in callers("order")[method] for method in called)
