@@ -5,5 +5,15 @@ from shop_load.grpc_user import StorefrontGrpcUser
 from shop_load.guest import GuestShopper
 from shop_load.http_users import B2BBuyer, Browser, FlashSale, Shopper
 from shop_load.international import InternationalShopper
+from shop_load.returns import Returner
 
-__all__ = ["B2BBuyer", "Browser", "FlashSale", "GuestShopper", "InternationalShopper", "Shopper", "StorefrontGrpcUser"]
+__all__ = [
+    "B2BBuyer",
+    "Browser",
+    "FlashSale",
+    "GuestShopper",
+    "InternationalShopper",
+    "Returner",
+    "Shopper",
+    "StorefrontGrpcUser",
+]

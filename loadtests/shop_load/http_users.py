@@ -68,6 +68,7 @@ class ShopUser(FastHttpUser):
     account_id = ""
     token = ""
     claims: dict[str, Any] = {}  # more claims of the user's token (read only), e.g. currency
+    placed: dict[str, Any] = {}  # the last checkout as its buyer last saw it (read only)
 
     def on_start(self) -> None:
         if self.role:
@@ -167,6 +168,7 @@ class ShopUser(FastHttpUser):
             **extra,
         }
         headers = self.headers(**{"Idempotency-Key": f"load-{uuid.uuid4().hex}"})
+        self.placed = {}
         with self.client.post(
             "/v1/checkout", json=body, headers=headers, name="/v1/checkout", catch_response=True
         ) as response:
@@ -179,6 +181,7 @@ class ShopUser(FastHttpUser):
                     # Held for a fraud review or a B2B approval: the cart stays with that checkout until
                     # someone decides, so carry on as another customer (or another buyer of the account).
                     self.sign_in()
+                self.placed = placed
                 ordered = placed.get("order_id") and placed.get("status") not in ("running", "failed")
                 return Outcome.ORDERED if ordered else Outcome.OTHER
             code = sold_out(response)
