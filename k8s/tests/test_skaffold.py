@@ -20,23 +20,13 @@ import pytest
 import yaml
 from jsonschema.exceptions import ValidationError
 
+from shop_deploycheck.containers import SERVICES as IMAGE_SERVICES
 from shop_deploycheck.render import parse_manifests, render_templates
 
 ROOT = Path(__file__).resolve().parents[2]
 SKAFFOLD = ROOT / "skaffold.yaml"
 SCHEMA = Path(__file__).parent / "schemas" / "skaffold-v4beta13.json"
-SERVICES = [
-    "catalog",
-    "pricing",
-    "cart",
-    "checkout",
-    "inventory",
-    "order",
-    "fraud",
-    "notifications",
-    "gateway",
-    "sandbox",
-]
+SERVICES = list(IMAGE_SERVICES)
 IMAGES = [f"shop-{name}" for name in [*SERVICES, "loadtests"]]
 PROFILES = ["dev", "canary", "load"]
 TEMPLATE = re.compile(r"^\{\{\s*\.IMAGE_(REPO|TAG)_(\w+)\s*\}\}$")

@@ -12,21 +12,11 @@ from urllib.parse import urlsplit
 import helm_python
 import pytest
 
+from shop_deploycheck.containers import SERVICES
 from shop_deploycheck.manifests import Manifest, Render, env_of
 from shop_deploycheck.render import render
 
-IDENTITIES = (
-    "catalog",
-    "pricing",
-    "cart",
-    "checkout",
-    "inventory",
-    "order",
-    "fraud",
-    "notifications",
-    "gateway",
-    "sandbox",
-)
+IDENTITIES = SERVICES  # every component gets a certificate named after it
 TLS_FILES = {"TLS_CERT_FILE": "tls.crt", "TLS_KEY_FILE": "tls.key", "TLS_CA_FILE": "ca.crt"}
 CLUSTER_DOMAIN = "cluster.local"
 

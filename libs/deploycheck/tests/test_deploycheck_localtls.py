@@ -20,7 +20,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from shop_deploycheck.containers import PodmanLauncher
+from shop_deploycheck.containers import SERVICES, PodmanLauncher
 from shop_deploycheck.localrun import ProcessLauncher, mounted, scrape, touch_read_only_methods
 from shop_deploycheck.localtls import TOOLING, LocalIdentities, TlsLayoutError, issue_local_identities, tls_secrets
 from shop_deploycheck.manifests import render_set
@@ -30,18 +30,7 @@ from shopkit.server import GrpcService
 from shopkit.settings import ServiceSettings
 from shopkit.testing import free_port
 
-COMPONENTS = (
-    "catalog",
-    "pricing",
-    "cart",
-    "checkout",
-    "inventory",
-    "order",
-    "fraud",
-    "notifications",
-    "gateway",
-    "sandbox",
-)
+COMPONENTS = SERVICES  # every component of the chart: the images' roster
 
 
 def common_name(path: Path) -> str:
