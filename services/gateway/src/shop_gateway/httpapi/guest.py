@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Response
 from pydantic import Field
 
 from shop_gateway.app import guest, models
-from shop_gateway.httpapi.routes import ERROR_RESPONSES, Caller, ShopDep, SignedIn, cart_response
+from shop_gateway.httpapi.deps import ERROR_RESPONSES, Caller, ShopDep, SignedIn, cart_response
 from shop_gateway.httpapi.schemas import Body
 from shop_gateway.principal import CART_TOKEN_HEADER
 

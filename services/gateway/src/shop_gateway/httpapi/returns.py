@@ -9,7 +9,7 @@ from pydantic import Field
 
 from shop_gateway.app import returns as use
 from shop_gateway.httpapi.backoffice.common import Body, Id, IdempotencyKey, Quantity, Text, router
-from shop_gateway.httpapi.routes import ShopDep, SignedIn
+from shop_gateway.httpapi.deps import ShopDep, SignedIn
 
 returns = router("/v1", "returns and exchanges")
 

@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
+from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import Gauge
 
 from shop_gateway.app import admin, cart, catalog, checkout, models, orders
-from shop_gateway.app.access import require_token
-from shop_gateway.app.shop import Shop
 from shop_gateway.app.validation import MAX_INT64
 from shop_gateway.gateway import Gateway
 from shop_gateway.httpapi import document, problems
+from shop_gateway.httpapi.backoffice.routers import ROUTERS, STREAMED_PATHS
+from shop_gateway.httpapi.deps import (
+    ERROR_RESPONSES,
+    Caller,
+    CartHolder,
+    Client,
+    ShopDep,
+    SignedIn,
+    cart_response,
+    gateway_of,
+)
+from shop_gateway.httpapi.guest import guests
+from shop_gateway.httpapi.returns import returns
 from shop_gateway.httpapi.schemas import (
     AddItemBody,
     CategoryBody,
@@ -24,7 +34,6 @@ from shop_gateway.httpapi.schemas import (
     Health,
     NoteBody,
     PricesBody,
-    Problem,
     ProductBody,
     Readiness,
     StockBody,
@@ -32,7 +41,7 @@ from shop_gateway.httpapi.schemas import (
     TokenResponse,
     UpdateItemBody,
 )
-from shop_gateway.principal import CART_TOKEN_HEADER, ClientInfo, Principal
+from shop_gateway.httpapi.shipping import shipping
 from shop_gateway.tokens import TokenRequest
 from shopkit import openapi
 from shopkit.errors import FieldViolation, InvalidArgument
@@ -50,68 +59,6 @@ BACKEND_SERVING = Gauge(
 # Docs and key sets: counted, not traced.
 UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs", "/redoc", "/.well-known/jwks.json"})
 
-# Documented on every /v1 route; the bodies are application/problem+json.
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    "4XX": {"model": Problem, "description": "client error (problem+json)"},
-    "5XX": {"model": Problem, "description": "server or backend error (problem+json)"},
-}
-
-_bearer = HTTPBearer(auto_error=False, description="JWT access token (dev mode: POST /v1/auth/token)")
-
-
-def _gateway(request: Request) -> Gateway:
-    gateway: Gateway = request.app.state.gateway
-    return gateway
-
-
-def _shop(request: Request) -> Shop:
-    return _gateway(request).shop
-
-
-def _client(request: Request) -> ClientInfo:
-    gateway = _gateway(request)
-    header = gateway.settings.ip_country_header
-    return gateway.client_info(
-        request.client.host if request.client else "",
-        request.headers.get("x-forwarded-for"),
-        request.headers.get(header) if header else None,
-        request.headers.get("x-device-id"),
-    )
-
-
-async def _caller(
-    request: Request,
-    client: Annotated[ClientInfo, Depends(_client)],
-    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    return await _gateway(request).admit(request.headers.get("authorization"), client)
-
-
-async def _signed_in(who: Annotated[Principal, Depends(_caller)]) -> Principal:
-    """The caller, who must have a token (checked before the body, so that 401 comes before 400)."""
-    return require_token(who)
-
-
-async def _cart_holder(
-    request: Request,
-    client: Annotated[ClientInfo, Depends(_client)],
-    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    cart_token: Annotated[
-        str | None,
-        Header(alias=CART_TOKEN_HEADER, description="a guest's cart: the cart_id that POST /v1/guest-carts answered"),
-    ] = None,
-) -> Principal:
-    """The caller of the cart and checkout routes: signed in, or a guest naming its cart (a token
-    wins); 401 before the body otherwise."""
-    who = await _gateway(request).admit(request.headers.get("authorization"), client, cart_token)
-    return who if who.is_guest else require_token(who)
-
-
-ShopDep = Annotated[Shop, Depends(_shop)]
-Caller = Annotated[Principal, Depends(_caller)]
-SignedIn = Annotated[Principal, Depends(_signed_in)]
-CartHolder = Annotated[Principal, Depends(_cart_holder)]
-Client = Annotated[ClientInfo, Depends(_client)]
 MAX_VERSION_DIGITS = len(str(MAX_INT64))
 LIMIT_CODES = {413: "REQUEST_TOO_LARGE", 431: "HEADERS_TOO_LARGE"}
 IfMatch = Annotated[str | None, Header(alias="If-Match", description="the cart's ETag: change only that version")]
@@ -125,12 +72,6 @@ def _expected_version(if_match: str | None) -> int:
     if not (value.isascii() and value.isdigit() and len(value) <= MAX_VERSION_DIGITS and int(value) <= MAX_INT64):
         raise InvalidArgument([FieldViolation("If-Match", 'must be an ETag of the cart, e.g. "3"')])
     return int(value)
-
-
-def cart_response(response: Response, result: models.Cart) -> models.Cart:
-    if result.cart_id:
-        response.headers["ETag"] = f'"{result.version}"'
-    return result
 
 
 # --- browsing -----------------------------------------------------------------------------------
@@ -447,7 +388,7 @@ dev = APIRouter(tags=["dev issuer (GATEWAY_DEV_MODE only)"])
 
 @dev.post("/v1/auth/token", responses=ERROR_RESPONSES, summary="Issue an access token (dev mode only)")
 async def issue_token(body: TokenBody, request: Request, client: Client) -> TokenResponse:
-    gateway = _gateway(request)
+    gateway = gateway_of(request)
     gateway.limiter.check("", client.ip)
     assert gateway.issuer is not None  # the route exists in dev mode only
     token, expires_in = gateway.issuer.issue(
@@ -473,7 +414,7 @@ async def issue_token(body: TokenBody, request: Request, client: Client) -> Toke
 
 @dev.get("/.well-known/jwks.json", summary="Public keys of the dev issuer")
 async def jwks(request: Request) -> JSONResponse:
-    issuer = _gateway(request).issuer
+    issuer = gateway_of(request).issuer
     assert issuer is not None
     return JSONResponse(issuer.jwks(), headers={"Cache-Control": "public, max-age=300"})
 
@@ -497,7 +438,7 @@ async def healthz() -> Health:
 async def readyz(request: Request) -> JSONResponse:
     """ready (200), or not_ready / draining (503). Which backends are down is not public: it is on
     the metrics port (shop_gateway_backend_serving) and in the log."""
-    gateway = _gateway(request)
+    gateway = gateway_of(request)
     if gateway.draining:
         return JSONResponse(Readiness(status="draining").model_dump(), status_code=503)
     backends = await gateway.shop.backends.health()
@@ -529,11 +470,6 @@ def create_app(gateway: Gateway) -> FastAPI:
         generate_unique_id_function=openapi.operation_id,
     )
     app.state.gateway = gateway
-    from shop_gateway.httpapi.backoffice.routers import ROUTERS, STREAMED_PATHS  # they use this module's dependencies
-    from shop_gateway.httpapi.guest import guests  # it uses this module's dependencies
-    from shop_gateway.httpapi.returns import returns  # it uses this module's dependencies
-    from shop_gateway.httpapi.shipping import shipping  # it uses this module's dependencies
-
     for router in (browse, carts, guests, shipping, buying, returns, decisions, administration, *ROUTERS, probes):
         app.include_router(router)
     if gateway.issuer is not None:

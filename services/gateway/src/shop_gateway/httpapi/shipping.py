@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from shop_gateway.app import shipping as app
-from shop_gateway.httpapi.routes import ERROR_RESPONSES, CartHolder, ShopDep
+from shop_gateway.httpapi.deps import ERROR_RESPONSES, CartHolder, ShopDep
 
 shipping = APIRouter(prefix="/v1/cart", tags=["cart"], responses=ERROR_RESPONSES)
 

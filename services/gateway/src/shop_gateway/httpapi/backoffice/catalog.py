@@ -11,7 +11,7 @@ from shop_gateway.app.backoffice import catalog
 from shop_gateway.app.backoffice.common import require_admin
 from shop_gateway.app.backoffice.imports import ProductImport
 from shop_gateway.httpapi.backoffice.common import PageSize, PageToken, router
-from shop_gateway.httpapi.routes import ShopDep, SignedIn
+from shop_gateway.httpapi.deps import ShopDep, SignedIn
 
 imports = router("/v1/admin/product-imports", "back office: product import")
 UPLOAD = "/v1/admin/product-imports"

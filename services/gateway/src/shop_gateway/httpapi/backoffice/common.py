@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query
 from pydantic import Field
 
-from shop_gateway.httpapi.routes import ERROR_RESPONSES
+from shop_gateway.httpapi.deps import ERROR_RESPONSES
 from shop_gateway.httpapi.schemas import Body, MoneyBody
 
 IdempotencyKey = Annotated[

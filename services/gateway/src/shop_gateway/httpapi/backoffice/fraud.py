@@ -6,7 +6,7 @@ from __future__ import annotations
 from shop_gateway.app.backoffice import fraud
 from shop_gateway.httpapi.backoffice.common import router
 from shop_gateway.httpapi.backoffice.views import ReviewDetail
-from shop_gateway.httpapi.routes import ShopDep, SignedIn
+from shop_gateway.httpapi.deps import ShopDep, SignedIn
 
 reviews = router("/v1/reviews", "approvals and reviews")
 

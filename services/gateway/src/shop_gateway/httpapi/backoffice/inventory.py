@@ -12,7 +12,7 @@ from shop.inventory.v1 import inventory_pb2
 from shop_gateway.app.backoffice import inventory, protojson
 from shop_gateway.httpapi.backoffice.common import Body, Id, IdempotencyKey, PageSize, PageToken, Quantity, Text, router
 from shop_gateway.httpapi.backoffice.views import LocationPage, LocationView, StockLevelList, StockLevelView
-from shop_gateway.httpapi.routes import ShopDep, SignedIn
+from shop_gateway.httpapi.deps import ShopDep, SignedIn
 from shop_gateway.httpapi.schemas import AddressBody
 from shopkit.errors import Violations
 

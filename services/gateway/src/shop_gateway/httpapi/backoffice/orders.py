@@ -29,7 +29,7 @@ from shop_gateway.httpapi.backoffice.views import (
     StaffOrder,
     StaffOrderPage,
 )
-from shop_gateway.httpapi.routes import ShopDep, SignedIn
+from shop_gateway.httpapi.deps import ShopDep, SignedIn
 
 staff_orders = router("/v1/admin/orders", "back office: orders")
 

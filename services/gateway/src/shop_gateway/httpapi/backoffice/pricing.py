@@ -13,7 +13,7 @@ from shop.pricing.v1 import pricing_pb2 as pb
 from shop_gateway.app.backoffice import pricing
 from shop_gateway.httpapi.backoffice import pricing_models as m
 from shop_gateway.httpapi.backoffice.common import PageSize, PageToken, router
-from shop_gateway.httpapi.routes import ShopDep, SignedIn
+from shop_gateway.httpapi.deps import ShopDep, SignedIn
 
 prices = router("/v1/admin", "back office: pricing")
 
