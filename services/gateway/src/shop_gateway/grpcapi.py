@@ -144,9 +144,7 @@ class StorefrontServicer(storefront_pb2_grpc.StorefrontServiceServicer):
         result = await cart.remove_coupon(self.shop, who, expected_version=request.expected_version)
         return to_proto(pb.RemoveCouponResponse, cart=result)
 
-    async def CreateGuestCart(
-        self, request: pb.CreateGuestCartRequest, context: Context
-    ) -> pb.CreateGuestCartResponse:
+    async def CreateGuestCart(self, request: pb.CreateGuestCartRequest, context: Context) -> pb.CreateGuestCartResponse:
         who, _ = await self._admit(context)
         result = await guest.create_cart(
             self.shop, who, request_id=request.request_id, currency=request.currency, country=request.country
