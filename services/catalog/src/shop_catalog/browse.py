@@ -18,9 +18,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shop.catalog.v1 import catalog_pb2
-from shop_catalog import domain, mapping, search, store
+from shop_catalog import domain, facets, mapping, search, store
 from shop_catalog.domain import ProductStatus
-from shop_catalog.search import FacetSpec, Listing, Sort
+from shop_catalog.facets import FacetSpec
+from shop_catalog.search import Listing, Sort
 from shopkit import pagination
 from shopkit.db import Database
 from shopkit.errors import FieldViolation, InvalidArgument, Violations
@@ -177,7 +178,7 @@ async def _category_path(conn: AsyncConnection, category_id: uuid.UUID | None) -
 
 async def _run(
     db: Database, request: Any, listing: Listing, category_id: uuid.UUID | None, facet_spec: FacetSpec | None
-) -> tuple[list[tuple[domain.Product, list[Any]]], str, search.FacetCounts | None]:
+) -> tuple[list[tuple[domain.Product, list[Any]]], str, facets.FacetCounts | None]:
     size = pagination.page_size(request.page.page_size)
     key = filter_key(category_id, listing)
     found = cursor(request.page.page_token, key)
@@ -189,7 +190,7 @@ async def _run(
         rows = await search.page(conn, listing, after=after, limit=size + 1)
         products = {p.id: p for p in await store.products_by_ids(conn, [pid for pid, _ in rows[:size]])}
         if facet_spec is not None:
-            counts = await search.facets(conn, listing, facet_spec)
+            counts = await facets.facets(conn, listing, facet_spec)
     token = ""
     if len(rows) > size:
         token = pagination.encode_token({"f": key, "k": _encode_key(rows[size - 1][1])})
@@ -236,7 +237,7 @@ async def search_products(
     return response
 
 
-def facets_to_proto(counts: search.FacetCounts) -> catalog_pb2.Facets:
+def facets_to_proto(counts: facets.FacetCounts) -> catalog_pb2.Facets:
     message = catalog_pb2.Facets(
         total=counts.total,
         categories=[
