@@ -1,0 +1,1 @@
+"""The shop customers service: what a shopper keeps in their account."""

@@ -1,0 +1,21 @@
+"""Who may call which method of the customers service (see shopkit.access): the gateway on behalf
+of a shopper, and the operators' tooling (support, the system tests). No other service calls it yet;
+consumers learn of changes from its events."""
+
+from __future__ import annotations
+
+from shopkit.access import GATEWAY, TOOLING, Callers, allow
+
+_EDGE = allow(GATEWAY, TOOLING)
+
+CALLERS: Callers = {
+    "GetProfile": _EDGE,
+    "UpdateProfile": _EDGE,
+    "ListAddresses": _EDGE,
+    "AddAddress": _EDGE,
+    "UpdateAddress": _EDGE,
+    "DeleteAddress": _EDGE,
+    "ListPaymentMethods": _EDGE,
+    "AddPaymentMethod": _EDGE,
+    "DeletePaymentMethod": _EDGE,
+}

@@ -1,0 +1,33 @@
+"""The events the customers service publishes (stream SHOP_CUSTOMERS), staged in the outbox in the
+transaction of the change they tell: for consumers to come (search of customers, B2B accounts, the
+storefront's caches). Each carries the record as it is after the change."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shop.customers.v1 import customers_pb2 as pb
+from shop_customers import mapping, store
+from shop_customers.domain import Profile, SavedAddress, SavedPaymentMethod
+from shopkit.outbox import add_event
+
+PROFILE_CHANGED = "shop.customers.profile_changed"
+ADDRESS_CHANGED = "shop.customers.address_changed"
+PAYMENT_METHOD_CHANGED = "shop.customers.payment_method_changed"
+
+
+async def profile_changed(conn: AsyncConnection, value: Profile) -> None:
+    message = pb.ProfileChanged(profile=mapping.profile(value))
+    await add_event(conn, store.outbox, PROFILE_CHANGED, message, value.customer_id)
+
+
+async def address_changed(conn: AsyncConnection, value: SavedAddress, *, deleted: bool = False) -> None:
+    message = pb.AddressChanged(customer_id=value.customer_id, address=mapping.saved_address(value), deleted=deleted)
+    await add_event(conn, store.outbox, ADDRESS_CHANGED, message, value.customer_id)
+
+
+async def payment_method_changed(conn: AsyncConnection, value: SavedPaymentMethod, *, deleted: bool = False) -> None:
+    message = pb.PaymentMethodChanged(
+        customer_id=value.customer_id, payment_method=mapping.payment_method(value), deleted=deleted
+    )
+    await add_event(conn, store.outbox, PAYMENT_METHOD_CHANGED, message, value.customer_id)

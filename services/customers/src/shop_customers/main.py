@@ -1,0 +1,35 @@
+"""Composition root of the customers service: `shop-customers serve | migrate | settings`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from shop.customers.v1 import customers_pb2, customers_pb2_grpc
+from shop_customers import access, store
+from shop_customers.api import CustomersServicer
+from shop_customers.operations import Clock, Customers, utc_now
+from shop_customers.payments import Payments
+from shop_customers.settings import CustomersSettings
+from shopkit.cli import service_cli
+from shopkit.runtime import Runtime, open_runtime
+
+
+async def build(settings: CustomersSettings, *, clock: Clock = utc_now) -> Runtime:
+    runtime = await open_runtime("customers", settings, outbox=store.outbox)
+    payments = Payments.from_settings(settings)
+    runtime.service.on_stop(payments.close)
+    runtime.service.add_servicer(
+        customers_pb2_grpc.add_CustomersServiceServicer_to_server,
+        CustomersServicer(Customers(runtime.db, payments, clock=clock)),
+        customers_pb2.DESCRIPTOR.services_by_name["CustomersService"].full_name,
+        access.CALLERS,
+    )
+    return runtime
+
+
+async def serve(settings: CustomersSettings) -> None:
+    runtime = await build(settings)
+    await runtime.service.run()
+
+
+main = service_cli("customers", CustomersSettings, serve, Path(__file__).parent / "migrations")
