@@ -180,7 +180,7 @@ def test_no_service_may_delete_purge_or_touch_another_services_stream() -> None:
 
 
 def test_users_without_consumers_have_no_dead_letter_rights() -> None:
-    assert not [p for p in natsauth.permissions("catalog").publish if "DLQ" in p or "dlq" in p]
+    assert not [p for p in natsauth.permissions("cart").publish if "DLQ" in p or "dlq" in p]
     assert "shop.dlq.checkout.>" in natsauth.permissions("checkout").publish
 
 
