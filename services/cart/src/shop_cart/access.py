@@ -16,6 +16,9 @@ CALLERS: Callers = {
     "RemoveCoupon": allow(GATEWAY, TOOLING),
     "MergeCarts": allow(GATEWAY, TOOLING),
     "RefreshCart": allow(GATEWAY, TOOLING),
+    # A customer's personal data: the gateway (the customer, an admin) and tooling.
+    "ExportCustomerData": allow(GATEWAY, TOOLING),
+    "EraseCustomer": allow(GATEWAY, TOOLING),
     # A step of a checkout's saga.
     "CheckOutCart": allow("checkout"),
 }

@@ -20,6 +20,7 @@ from shopkit.auth import Caller, caller, require_role
 from shopkit.errors import PermissionDenied, Violations
 from shopkit.identifiers import check_country, check_request_id, check_sku
 from shopkit.money import is_currency
+from shopkit.personal_data import PersonalDataRpcs
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -184,7 +185,7 @@ def cart_to_pb(view: View, idle_ttl: timedelta) -> cart_pb2.Cart:
 # --- the servicer -------------------------------------------------------------------------------------
 
 
-class CartServicer(cart_pb2_grpc.CartServiceServicer):
+class CartServicer(PersonalDataRpcs, cart_pb2_grpc.CartServiceServicer):
     def __init__(self, carts: Carts, settings: CartSettings):
         self.carts = carts
         self.settings = settings

@@ -12,6 +12,7 @@ from shop_cart import access, store
 from shop_cart.api import CartServicer
 from shop_cart.operations import Carts, Clock, system_clock
 from shop_cart.peers import Peers
+from shop_cart.personal_data import CartPersonalData
 from shop_cart.settings import CartSettings
 from shop_cart.sweeper import Sweeper
 from shopkit.cli import service_cli
@@ -44,9 +45,11 @@ async def build(settings: CartSettings, clock: Clock = system_clock) -> Runtime:
 
     runtime.service.on_stop(close_channels)
     carts = Carts(runtime.db, runtime.relay, Peers(*channels), settings, clock)
+    servicer = CartServicer(carts, settings)
+    servicer.personal_data = CartPersonalData(runtime.db, runtime.relay)
     runtime.service.add_servicer(
         cart_pb2_grpc.add_CartServiceServicer_to_server,
-        CartServicer(carts, settings),
+        servicer,
         cart_pb2.DESCRIPTOR.services_by_name["CartService"].full_name,
         access.CALLERS,
     )

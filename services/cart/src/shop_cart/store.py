@@ -28,6 +28,7 @@ from shop_cart.domain import (
     Sellability,
 )
 from shopkit.outbox import inbox_table, outbox_table
+from shopkit.personal_data import erasures_table
 from shopkit.sqldriver import DriverConnection, DriverQuery, Row
 
 metadata = sa.MetaData(
@@ -133,6 +134,7 @@ cart_requests = sa.Table(
 )
 
 outbox = outbox_table(metadata)
+customer_erasures = erasures_table(metadata)
 inbox = inbox_table(metadata)
 
 

@@ -9,4 +9,7 @@ CALLERS: Callers = {
     "PlaceOrder": allow(GATEWAY, TOOLING),
     "GetCheckout": allow(GATEWAY, TOOLING),
     "ListCheckouts": allow(GATEWAY, TOOLING),
+    # A customer's personal data: the gateway (the customer, an admin) and tooling.
+    "ExportCustomerData": allow(GATEWAY, TOOLING),
+    "EraseCustomer": allow(GATEWAY, TOOLING),
 }

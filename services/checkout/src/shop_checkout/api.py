@@ -54,6 +54,7 @@ from shopkit.errors import (
 )
 from shopkit.identifiers import COUNTRY, check_idempotency_key
 from shopkit.money import is_currency
+from shopkit.personal_data import PersonalDataRpcs
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -289,7 +290,7 @@ def cart_snapshot(cart: cart_pb2.Cart, order: PlaceOrderCommand) -> CartSnapshot
 # --- the servicer ------------------------------------------------------------------------------------
 
 
-class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
+class CheckoutServicer(PersonalDataRpcs, checkout_pb2_grpc.CheckoutServiceServicer):
     def __init__(self, engine: SagaEngine, peers: Peers, settings: CheckoutSettings):
         self.engine = engine
         self.peers = peers

@@ -11,6 +11,7 @@ from shop_checkout.api import CheckoutServicer
 from shop_checkout.engine import SagaEngine, kill_process, policy_from
 from shop_checkout.payments import Payments
 from shop_checkout.peers import Peers
+from shop_checkout.personal_data import CheckoutPersonalData
 from shop_checkout.settings import CheckoutSettings
 from shop_checkout.steps import StepExecutor
 from shopkit.cli import service_cli
@@ -26,9 +27,11 @@ async def build_service(
     payments = Payments.from_settings(settings)
     executor = StepExecutor(peers, payments, policy_from(settings), allow_split=settings.allow_split_shipments)
     engine = SagaEngine(runtime.db, runtime.relay, executor, settings, crash=crash)
+    servicer = CheckoutServicer(engine, peers, settings)
+    servicer.personal_data = CheckoutPersonalData(runtime.db, runtime.relay)
     runtime.service.add_servicer(
         checkout_pb2_grpc.add_CheckoutServiceServicer_to_server,
-        CheckoutServicer(engine, peers, settings),
+        servicer,
         checkout_pb2.DESCRIPTOR.services_by_name["CheckoutService"].full_name,
         access.CALLERS,
     )

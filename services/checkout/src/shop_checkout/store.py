@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shop_checkout.domain.model import ACTIVE, HELD, TERMINAL, Checkout, OrderStatus, Status
 from shopkit.outbox import inbox_table, outbox_table
+from shopkit.personal_data import erasures_table
 
 metadata = sa.MetaData(
     naming_convention={
@@ -93,6 +94,7 @@ checkouts = sa.Table(
 )
 
 outbox = outbox_table(metadata)
+customer_erasures = erasures_table(metadata)
 inbox = inbox_table(metadata)
 
 codec: TypeAdapter[Checkout] = TypeAdapter(Checkout)

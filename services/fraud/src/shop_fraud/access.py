@@ -13,4 +13,7 @@ CALLERS: Callers = {
     "GetReview": allow("checkout", GATEWAY, TOOLING),
     "ApproveReview": allow(GATEWAY, TOOLING),
     "RejectReview": allow(GATEWAY, TOOLING),
+    # A customer's personal data: the gateway (the customer, an admin) and tooling.
+    "ExportCustomerData": allow(GATEWAY, TOOLING),
+    "EraseCustomer": allow(GATEWAY, TOOLING),
 }

@@ -21,6 +21,7 @@ from shop_fraud.operations import Fraud
 from shopkit.auth import require_role
 from shopkit.errors import FieldViolation, InvalidArgument, Violations
 from shopkit.pagination import decode_token, encode_token, page_size
+from shopkit.personal_data import PersonalDataRpcs
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -42,7 +43,7 @@ def _token(closed: bool, created_at: datetime, review_id: uuid.UUID) -> str:
     return encode_token({"closed": closed, "at": created_at.isoformat(), "id": str(review_id)})
 
 
-class FraudServicer(fraud_pb2_grpc.FraudServiceServicer):
+class FraudServicer(PersonalDataRpcs, fraud_pb2_grpc.FraudServiceServicer):
     def __init__(self, fraud: Fraud):
         self.fraud = fraud
 

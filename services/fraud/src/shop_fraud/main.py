@@ -10,6 +10,7 @@ from shop_fraud import access, events, shipped, store
 from shop_fraud.api import FraudServicer
 from shop_fraud.domain.purchase import Hasher
 from shop_fraud.operations import Clock, Fraud, utc_now
+from shop_fraud.personal_data import FraudPersonalData
 from shop_fraud.settings import FraudSettings
 from shop_fraud.sweeper import RetentionSweeper
 from shopkit.cli import service_cli
@@ -30,9 +31,11 @@ async def build(settings: FraudSettings, *, clock: Clock = utc_now) -> Runtime:
         deny_on_reject=settings.deny_list_on_reject,
         relay=runtime.relay,
     )
+    servicer = FraudServicer(fraud)
+    servicer.personal_data = FraudPersonalData(runtime.db, runtime.relay)
     runtime.service.add_servicer(
         fraud_pb2_grpc.add_FraudServiceServicer_to_server,
-        FraudServicer(fraud),
+        servicer,
         fraud_pb2.DESCRIPTOR.services_by_name["FraudService"].full_name,
         access.CALLERS,
     )

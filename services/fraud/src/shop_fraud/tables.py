@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import BYTEA, JSONB, UUID
 from shop_fraud.domain.purchase import KeyKind
 from shopkit.outbox import inbox_table, outbox_table
 from shopkit.outbox_driver import OutboxWriter
+from shopkit.personal_data import erasures_table
 
 metadata = sa.MetaData(
     naming_convention={
@@ -123,6 +124,7 @@ deny_list = sa.Table(
 )
 
 outbox = outbox_table(metadata)
+customer_erasures = erasures_table(metadata)
 inbox = inbox_table(metadata)
 outbox_writer = OutboxWriter(outbox)
 

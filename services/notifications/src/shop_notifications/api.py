@@ -12,11 +12,12 @@ from shop.notifications.v1 import notifications_pb2 as pb
 from shop.notifications.v1 import notifications_pb2_grpc
 from shop_notifications.operations import Notifications
 from shopkit.auth import require_role
+from shopkit.personal_data import PersonalDataRpcs
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
-class NotificationsServicer(notifications_pb2_grpc.NotificationsServiceServicer):
+class NotificationsServicer(PersonalDataRpcs, notifications_pb2_grpc.NotificationsServiceServicer):
     def __init__(self, notifications: Notifications):
         self.notifications = notifications
 

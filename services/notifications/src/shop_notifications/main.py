@@ -6,11 +6,12 @@ from datetime import timedelta
 from pathlib import Path
 
 from shop.notifications.v1 import notifications_pb2, notifications_pb2_grpc
-from shop_notifications import access, events, store
+from shop_notifications import access, events, store, tables
 from shop_notifications.api import NotificationsServicer
 from shop_notifications.domain import RetryPolicy
 from shop_notifications.operations import Clock, Notifications, utc_now
 from shop_notifications.orders import Orders
+from shop_notifications.personal_data import NotificationsPersonalData
 from shop_notifications.settings import NotificationsSettings
 from shop_notifications.smtp import Mailer
 from shop_notifications.templates import Templates
@@ -33,7 +34,7 @@ def mailer(settings: NotificationsSettings) -> Mailer:
 
 async def build(settings: NotificationsSettings, *, clock: Clock = utc_now) -> Runtime:
     # No outbox: the service publishes nothing (its stream exists like every service's, empty).
-    runtime = await open_runtime("notifications", settings, outbox=None)
+    runtime = await open_runtime("notifications", settings, outbox=tables.outbox)
     retry = RetryPolicy(
         settings.max_attempts,
         timedelta(seconds=settings.retry_base_seconds),
@@ -48,9 +49,11 @@ async def build(settings: NotificationsSettings, *, clock: Clock = utc_now) -> R
         concurrency=settings.sender_concurrency,
         clock=clock,
     )
+    servicer = NotificationsServicer(notifications)
+    servicer.personal_data = NotificationsPersonalData(runtime.db, runtime.relay)
     runtime.service.add_servicer(
         notifications_pb2_grpc.add_NotificationsServiceServicer_to_server,
-        NotificationsServicer(notifications),
+        servicer,
         notifications_pb2.DESCRIPTOR.services_by_name["NotificationsService"].full_name,
         access.CALLERS,
     )

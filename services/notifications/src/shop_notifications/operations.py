@@ -28,6 +28,7 @@ from shopkit import pagination
 from shopkit.consumer import after_commit
 from shopkit.db import Database
 from shopkit.errors import NotFound, Violations
+from shopkit.personal_data import is_erased_email
 
 log = logging.getLogger("shop_notifications.operations")
 
@@ -64,6 +65,8 @@ class Notifications:
     async def queue(self, conn: AsyncConnection, notice: Notice, *, event_id: str) -> bool:
         """Render and queue the mail of one event in the caller's transaction (the inbox's). False:
         the event's mail was queued before."""
+        if is_erased_email(notice.recipient):
+            return False  # the customer was erased: nobody reads that address (see personal_data)
         mail_id = uuid.uuid4()
         queued = await store.add_mail(
             conn,
@@ -74,6 +77,7 @@ class Notifications:
             recipient=notice.recipient,
             rendered=self.templates.render(notice),
             message_id=message_id(mail_id, self.mailer.sender),
+            customer_id=notice.order.customer_id,
         )
         if queued:
             after_commit(self.wakeup.set)  # the sender goes at once, not at its next poll

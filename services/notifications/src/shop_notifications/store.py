@@ -43,6 +43,7 @@ async def add_mail(
     recipient: str,
     rendered: Rendered,
     message_id: str,
+    customer_id: str = "",
 ) -> bool:
     """Queue a mail in the caller's transaction. False: this event's mail exists already."""
     statement = (
@@ -52,6 +53,7 @@ async def add_mail(
             kind=kind.value,
             event_id=event_id,
             order_id=order_id,
+            customer_id=customer_id,
             recipient=recipient,
             subject=rendered.subject,
             text_body=rendered.text,

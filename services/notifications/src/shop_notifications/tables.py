@@ -11,7 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import UUID
 
-from shopkit.outbox import inbox_table
+from shopkit.outbox import inbox_table, outbox_table
+from shopkit.personal_data import erasures_table
 
 metadata = sa.MetaData(
     naming_convention={
@@ -33,6 +34,8 @@ mails = sa.Table(
     sa.Column("kind", sa.Text, nullable=False),
     sa.Column("event_id", sa.Text, nullable=False, unique=True),
     sa.Column("order_id", sa.Text, nullable=False),
+    # The order's customer (empty for a guest's order): whose mails an erasure deletes (migration 0002).
+    sa.Column("customer_id", sa.Text, nullable=False, server_default=""),
     sa.Column("recipient", sa.Text, nullable=False),
     sa.Column("subject", sa.Text, nullable=False),
     sa.Column("text_body", sa.Text, nullable=False),
@@ -52,6 +55,10 @@ mails = sa.Table(
     sa.Index("mails_due_idx", "next_attempt_at", postgresql_where=sa.text("status = 'pending'")),
     sa.Index("mails_order_idx", "order_id", sa.text("created_at DESC")),
     sa.Index("mails_created_idx", sa.text("created_at DESC"), sa.text("id DESC")),
+    sa.Index("mails_customer_idx", "customer_id", postgresql_where=sa.text("customer_id <> ''")),
 )
 
 inbox = inbox_table(metadata)
+# Only for shop.notifications.customer_erased: the service publishes nothing else.
+outbox = outbox_table(metadata)
+customer_erasures = erasures_table(metadata)

@@ -20,6 +20,9 @@ CALLERS: Callers = {
     "InspectReturn": allow(GATEWAY, TOOLING),
     "GetReturn": allow(GATEWAY, TOOLING),
     "ListReturns": allow(GATEWAY, TOOLING),
+    # A customer's personal data: the gateway (the customer, an admin) and tooling.
+    "ExportCustomerData": allow(GATEWAY, TOOLING),
+    "EraseCustomer": allow(GATEWAY, TOOLING),
     # Steps of a checkout's saga.
     "CreateOrder": allow("checkout"),
     "ReleaseFraudHold": allow("checkout"),

@@ -13,6 +13,7 @@ from shop_order.catalog_terms import CatalogTerms
 from shop_order.effects import EffectWorker
 from shop_order.operations import Orders
 from shop_order.payments import PaymentProvider
+from shop_order.personal_data import OrderPersonalData
 from shop_order.return_api import Servicer
 from shop_order.return_operations import Returns
 from shop_order.settings import OrderSettings
@@ -40,9 +41,11 @@ async def build(settings: OrderSettings) -> Runtime:
     )
     orders.effects = worker
     catalog = CatalogTerms(settings.catalog_addr, settings.default_call_timeout_seconds, runtime.service.tls)
+    servicer = Servicer(orders, Returns(orders, catalog))
+    servicer.personal_data = OrderPersonalData(runtime.db, runtime.relay)
     runtime.service.add_servicer(
         order_pb2_grpc.add_OrderServiceServicer_to_server,
-        Servicer(orders, Returns(orders, catalog)),
+        servicer,
         order_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name,
         access.CALLERS,
     )

@@ -26,6 +26,7 @@ from shop_order.operations import Orders
 from shop_order.return_operations import Returns
 from shopkit.errors import Violations
 from shopkit.identifiers import check_request_id, check_sku
+from shopkit.personal_data import PersonalDataRpcs
 
 
 def _request_command(request: order_pb2.RequestReturnRequest) -> RequestCommand:
@@ -132,7 +133,7 @@ class ReturnRpcs:
         return order_pb2.ListReturnsResponse(returns=[return_codec.order_return(r, order) for r in found])
 
 
-class Servicer(ReturnRpcs, OrderServicer):
+class Servicer(PersonalDataRpcs, ReturnRpcs, OrderServicer):
     """The order service's servicer: the order RPCs (`api`) and the return RPCs."""
 
     def __init__(self, orders: Orders, returns: Returns):

@@ -42,6 +42,7 @@ from shop_order.domain.model import (
 )
 from shopkit.money import Money
 from shopkit.outbox import inbox_table, outbox_table
+from shopkit.personal_data import erasures_table
 
 metadata = sa.MetaData(
     naming_convention={
@@ -242,6 +243,7 @@ order_effects = sa.Table(
 )
 
 outbox = outbox_table(metadata)
+customer_erasures = erasures_table(metadata)
 inbox = inbox_table(metadata)
 
 

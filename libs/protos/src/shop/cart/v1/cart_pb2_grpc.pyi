@@ -23,6 +23,7 @@ FAILED_PRECONDITION (reason CART_NOT_ACTIVE).
 from collections import abc as _abc
 from grpc import aio as _aio
 from shop.cart.v1 import cart_pb2 as _cart_pb2
+from shop.common.v1 import common_pb2 as _common_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys
@@ -100,6 +101,11 @@ class CartServiceStub:
     CART_ALREADY_CHECKED_OUT). An ABANDONED cart is still checked out (its order exists); a MERGED
     one is FAILED_PRECONDITION (CART_NOT_ACTIVE).
     """
+    ExportCustomerData: _grpc.UnaryUnaryMultiCallable[_common_pb2.ExportCustomerDataRequest, _common_pb2.ExportCustomerDataResponse]
+    """A customer's personal data (docs/architecture.md "Personal data"): the gateway and tooling only;
+    a customer for themselves or an admin. EraseCustomer is idempotent by request_id.
+    """
+    EraseCustomer: _grpc.UnaryUnaryMultiCallable[_common_pb2.EraseCustomerRequest, _common_pb2.EraseCustomerResponse]
 
 @_typing.type_check_only
 class CartServiceAsyncStub(CartServiceStub):
@@ -156,6 +162,11 @@ class CartServiceAsyncStub(CartServiceStub):
     CART_ALREADY_CHECKED_OUT). An ABANDONED cart is still checked out (its order exists); a MERGED
     one is FAILED_PRECONDITION (CART_NOT_ACTIVE).
     """
+    ExportCustomerData: _aio.UnaryUnaryMultiCallable[_common_pb2.ExportCustomerDataRequest, _common_pb2.ExportCustomerDataResponse]  # type: ignore[assignment]
+    """A customer's personal data (docs/architecture.md "Personal data"): the gateway and tooling only;
+    a customer for themselves or an admin. EraseCustomer is idempotent by request_id.
+    """
+    EraseCustomer: _aio.UnaryUnaryMultiCallable[_common_pb2.EraseCustomerRequest, _common_pb2.EraseCustomerResponse]  # type: ignore[assignment]
 
 class CartServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -275,5 +286,22 @@ class CartServiceServicer(metaclass=_abc_1.ABCMeta):
         CART_ALREADY_CHECKED_OUT). An ABANDONED cart is still checked out (its order exists); a MERGED
         one is FAILED_PRECONDITION (CART_NOT_ACTIVE).
         """
+
+    @_abc_1.abstractmethod
+    def ExportCustomerData(
+        self,
+        request: _common_pb2.ExportCustomerDataRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_common_pb2.ExportCustomerDataResponse, _abc.Awaitable[_common_pb2.ExportCustomerDataResponse]]:
+        """A customer's personal data (docs/architecture.md "Personal data"): the gateway and tooling only;
+        a customer for themselves or an admin. EraseCustomer is idempotent by request_id.
+        """
+
+    @_abc_1.abstractmethod
+    def EraseCustomer(
+        self,
+        request: _common_pb2.EraseCustomerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_common_pb2.EraseCustomerResponse, _abc.Awaitable[_common_pb2.EraseCustomerResponse]]: ...
 
 def add_CartServiceServicer_to_server(servicer: CartServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -75,6 +75,7 @@ them in PlaceOrderRequest.payment_terms_days; checkout only checks them (invoice
 from collections import abc as _abc
 from grpc import aio as _aio
 from shop.checkout.v1 import checkout_pb2 as _checkout_pb2
+from shop.common.v1 import common_pb2 as _common_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys
@@ -119,6 +120,11 @@ class CheckoutServiceStub:
     """One checkout with its steps and failure reason."""
     ListCheckouts: _grpc.UnaryUnaryMultiCallable[_checkout_pb2.ListCheckoutsRequest, _checkout_pb2.ListCheckoutsResponse]
     """Checkouts, newest first, e.g. the held or failing ones for operations."""
+    ExportCustomerData: _grpc.UnaryUnaryMultiCallable[_common_pb2.ExportCustomerDataRequest, _common_pb2.ExportCustomerDataResponse]
+    """A customer's personal data (docs/architecture.md "Personal data"): the gateway and tooling only;
+    a customer for themselves or an admin. EraseCustomer is idempotent by request_id.
+    """
+    EraseCustomer: _grpc.UnaryUnaryMultiCallable[_common_pb2.EraseCustomerRequest, _common_pb2.EraseCustomerResponse]
 
 @_typing.type_check_only
 class CheckoutServiceAsyncStub(CheckoutServiceStub):
@@ -142,6 +148,11 @@ class CheckoutServiceAsyncStub(CheckoutServiceStub):
     """One checkout with its steps and failure reason."""
     ListCheckouts: _aio.UnaryUnaryMultiCallable[_checkout_pb2.ListCheckoutsRequest, _checkout_pb2.ListCheckoutsResponse]  # type: ignore[assignment]
     """Checkouts, newest first, e.g. the held or failing ones for operations."""
+    ExportCustomerData: _aio.UnaryUnaryMultiCallable[_common_pb2.ExportCustomerDataRequest, _common_pb2.ExportCustomerDataResponse]  # type: ignore[assignment]
+    """A customer's personal data (docs/architecture.md "Personal data"): the gateway and tooling only;
+    a customer for themselves or an admin. EraseCustomer is idempotent by request_id.
+    """
+    EraseCustomer: _aio.UnaryUnaryMultiCallable[_common_pb2.EraseCustomerRequest, _common_pb2.EraseCustomerResponse]  # type: ignore[assignment]
 
 class CheckoutServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -180,5 +191,22 @@ class CheckoutServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_checkout_pb2.ListCheckoutsResponse, _abc.Awaitable[_checkout_pb2.ListCheckoutsResponse]]:
         """Checkouts, newest first, e.g. the held or failing ones for operations."""
+
+    @_abc_1.abstractmethod
+    def ExportCustomerData(
+        self,
+        request: _common_pb2.ExportCustomerDataRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_common_pb2.ExportCustomerDataResponse, _abc.Awaitable[_common_pb2.ExportCustomerDataResponse]]:
+        """A customer's personal data (docs/architecture.md "Personal data"): the gateway and tooling only;
+        a customer for themselves or an admin. EraseCustomer is idempotent by request_id.
+        """
+
+    @_abc_1.abstractmethod
+    def EraseCustomer(
+        self,
+        request: _common_pb2.EraseCustomerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_common_pb2.EraseCustomerResponse, _abc.Awaitable[_common_pb2.EraseCustomerResponse]]: ...
 
 def add_CheckoutServiceServicer_to_server(servicer: CheckoutServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -25,13 +25,17 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bshop/common/v1/common.proto\x12\x0eshop.common.v1\x1a\x1fgoogle/protobuf/timestamp.proto\")\n\x05Money\x12\x0e\n\x06\x61mount\x18\x01 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\"4\n\x0bPageRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"\'\n\x0cPageResponse\x12\x17\n\x0fnext_page_token\x18\x01 \x01(\t\"\x88\x01\n\x07\x41\x64\x64ress\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05line1\x18\x02 \x01(\t\x12\r\n\x05line2\x18\x03 \x01(\t\x12\x0c\n\x04\x63ity\x18\x04 \x01(\t\x12\x0e\n\x06region\x18\x05 \x01(\t\x12\x13\n\x0bpostal_code\x18\x06 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x07 \x01(\t\x12\r\n\x05phone\x18\x08 \x01(\t\"\x86\x01\n\x0f\x43ustomerContext\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x16\n\x0e\x63ustomer_group\x18\x02 \x01(\t\x12\x12\n\naccount_id\x18\x03 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x04 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x05 \x01(\t\x12\x10\n\x08\x63urrency\x18\x06 \x01(\t\"d\n\tEventMeta\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x61ggregate_id\x18\x03 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bshop/common/v1/common.proto\x12\x0eshop.common.v1\x1a\x1fgoogle/protobuf/timestamp.proto\")\n\x05Money\x12\x0e\n\x06\x61mount\x18\x01 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\"4\n\x0bPageRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"\'\n\x0cPageResponse\x12\x17\n\x0fnext_page_token\x18\x01 \x01(\t\"\x88\x01\n\x07\x41\x64\x64ress\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05line1\x18\x02 \x01(\t\x12\r\n\x05line2\x18\x03 \x01(\t\x12\x0c\n\x04\x63ity\x18\x04 \x01(\t\x12\x0e\n\x06region\x18\x05 \x01(\t\x12\x13\n\x0bpostal_code\x18\x06 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x07 \x01(\t\x12\r\n\x05phone\x18\x08 \x01(\t\"\x86\x01\n\x0f\x43ustomerContext\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x16\n\x0e\x63ustomer_group\x18\x02 \x01(\t\x12\x12\n\naccount_id\x18\x03 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x04 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x05 \x01(\t\x12\x10\n\x08\x63urrency\x18\x06 \x01(\t\"d\n\tEventMeta\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x61ggregate_id\x18\x03 \x01(\t\"0\n\x19\x45xportCustomerDataRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\"?\n\x1a\x45xportCustomerDataResponse\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x10\n\x08\x64ocument\x18\x02 \x01(\x0c\"?\n\x14\x45raseCustomerRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"\xaf\x01\n\x15\x45raseCustomerResponse\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x43\n\x07\x63hanged\x18\x02 \x03(\x0b\x32\x32.shop.common.v1.EraseCustomerResponse.ChangedEntry\x12\x10\n\x08repeated\x18\x03 \x01(\x08\x1a.\n\x0c\x43hangedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"\xe1\x01\n\x0e\x43ustomerErased\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x0f\n\x07service\x18\x04 \x01(\t\x12<\n\x07\x63hanged\x18\x05 \x03(\x0b\x32+.shop.common.v1.CustomerErased.ChangedEntry\x1a.\n\x0c\x43hangedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'shop.common.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_ERASECUSTOMERRESPONSE_CHANGEDENTRY']._loaded_options = None
+  _globals['_ERASECUSTOMERRESPONSE_CHANGEDENTRY']._serialized_options = b'8\001'
+  _globals['_CUSTOMERERASED_CHANGEDENTRY']._loaded_options = None
+  _globals['_CUSTOMERERASED_CHANGEDENTRY']._serialized_options = b'8\001'
   _globals['_MONEY']._serialized_start=80
   _globals['_MONEY']._serialized_end=121
   _globals['_PAGEREQUEST']._serialized_start=123
@@ -44,4 +48,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CUSTOMERCONTEXT']._serialized_end=492
   _globals['_EVENTMETA']._serialized_start=494
   _globals['_EVENTMETA']._serialized_end=594
+  _globals['_EXPORTCUSTOMERDATAREQUEST']._serialized_start=596
+  _globals['_EXPORTCUSTOMERDATAREQUEST']._serialized_end=644
+  _globals['_EXPORTCUSTOMERDATARESPONSE']._serialized_start=646
+  _globals['_EXPORTCUSTOMERDATARESPONSE']._serialized_end=709
+  _globals['_ERASECUSTOMERREQUEST']._serialized_start=711
+  _globals['_ERASECUSTOMERREQUEST']._serialized_end=774
+  _globals['_ERASECUSTOMERRESPONSE']._serialized_start=777
+  _globals['_ERASECUSTOMERRESPONSE']._serialized_end=952
+  _globals['_ERASECUSTOMERRESPONSE_CHANGEDENTRY']._serialized_start=906
+  _globals['_ERASECUSTOMERRESPONSE_CHANGEDENTRY']._serialized_end=952
+  _globals['_CUSTOMERERASED']._serialized_start=955
+  _globals['_CUSTOMERERASED']._serialized_end=1180
+  _globals['_CUSTOMERERASED_CHANGEDENTRY']._serialized_start=906
+  _globals['_CUSTOMERERASED_CHANGEDENTRY']._serialized_end=952
 # @@protoc_insertion_point(module_scope)

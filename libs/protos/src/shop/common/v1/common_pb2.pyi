@@ -3,9 +3,11 @@
 isort:skip_file
 Types shared by every service of the shop platform."""
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -201,3 +203,181 @@ class EventMeta(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___EventMeta: _TypeAlias = EventMeta  # noqa: Y015
+
+@_typing.final
+class ExportCustomerDataRequest(_message.Message):
+    """--- a customer's personal data (docs/architecture.md "Personal data") ---------------------------
+    Every service that holds data about a signed-in customer answers ExportCustomerData and
+    EraseCustomer with these messages, so the gateway gathers and erases them in one loop.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    """the token subject; guests' data has none and is out of scope"""
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportCustomerDataRequest: _TypeAlias = ExportCustomerDataRequest  # noqa: Y015
+
+@_typing.final
+class ExportCustomerDataResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVICE_FIELD_NUMBER: _builtins.int
+    DOCUMENT_FIELD_NUMBER: _builtins.int
+    service: _builtins.str
+    document: _builtins.bytes
+    """One JSON object: a key per kind of record (e.g. "orders", "returns"), each a list of records
+    as the service stores them. JSON rather than messages: the shapes are many, change with the
+    tables and are read by people (the customer's export), not by programs.
+    """
+    def __init__(
+        self,
+        *,
+        service: _builtins.str = ...,
+        document: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document", b"document", "service", b"service"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportCustomerDataResponse: _TypeAlias = ExportCustomerDataResponse  # noqa: Y015
+
+@_typing.final
+class EraseCustomerRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    request_id: _builtins.str
+    """the erasure's id: a repeat with the same id answers the first outcome"""
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EraseCustomerRequest: _TypeAlias = EraseCustomerRequest  # noqa: Y015
+
+@_typing.final
+class EraseCustomerResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class ChangedEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    SERVICE_FIELD_NUMBER: _builtins.int
+    CHANGED_FIELD_NUMBER: _builtins.int
+    REPEATED_FIELD_NUMBER: _builtins.int
+    service: _builtins.str
+    repeated: _builtins.bool
+    """true: request_id was done before; `changed` is that outcome"""
+    @_builtins.property
+    def changed(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """what this erasure changed, per kind of record (0s included)"""
+
+    def __init__(
+        self,
+        *,
+        service: _builtins.str = ...,
+        changed: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        repeated: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changed", b"changed", "repeated", b"repeated", "service", b"service"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EraseCustomerResponse: _TypeAlias = EraseCustomerResponse  # noqa: Y015
+
+@_typing.final
+class CustomerErased(_message.Message):
+    """Published as shop.<service>.customer_erased when an erasure changes a service's data."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class ChangedEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    META_FIELD_NUMBER: _builtins.int
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SERVICE_FIELD_NUMBER: _builtins.int
+    CHANGED_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    request_id: _builtins.str
+    service: _builtins.str
+    @_builtins.property
+    def meta(self) -> Global___EventMeta: ...
+    @_builtins.property
+    def changed(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]: ...
+    def __init__(
+        self,
+        *,
+        meta: Global___EventMeta | None = ...,
+        customer_id: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+        service: _builtins.str = ...,
+        changed: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changed", b"changed", "customer_id", b"customer_id", "meta", b"meta", "request_id", b"request_id", "service", b"service"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CustomerErased: _TypeAlias = CustomerErased  # noqa: Y015

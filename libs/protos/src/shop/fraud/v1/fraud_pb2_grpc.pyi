@@ -16,6 +16,7 @@ customer cancelled, the hold expired) is closed as CANCELLED when shop.checkout.
 
 from collections import abc as _abc
 from grpc import aio as _aio
+from shop.common.v1 import common_pb2 as _common_pb2
 from shop.fraud.v1 import fraud_pb2 as _fraud_pb2
 import abc as _abc_1
 import grpc as _grpc
@@ -61,6 +62,11 @@ class FraudServiceStub:
     Rejecting a rejected review returns it unchanged; an approved or cancelled one is
     FAILED_PRECONDITION (reason REVIEW_CLOSED).
     """
+    ExportCustomerData: _grpc.UnaryUnaryMultiCallable[_common_pb2.ExportCustomerDataRequest, _common_pb2.ExportCustomerDataResponse]
+    """A customer's personal data (docs/architecture.md "Personal data"): the gateway and tooling only;
+    a customer for themselves or an admin. EraseCustomer is idempotent by request_id.
+    """
+    EraseCustomer: _grpc.UnaryUnaryMultiCallable[_common_pb2.EraseCustomerRequest, _common_pb2.EraseCustomerResponse]
 
 @_typing.type_check_only
 class FraudServiceAsyncStub(FraudServiceStub):
@@ -84,6 +90,11 @@ class FraudServiceAsyncStub(FraudServiceStub):
     Rejecting a rejected review returns it unchanged; an approved or cancelled one is
     FAILED_PRECONDITION (reason REVIEW_CLOSED).
     """
+    ExportCustomerData: _aio.UnaryUnaryMultiCallable[_common_pb2.ExportCustomerDataRequest, _common_pb2.ExportCustomerDataResponse]  # type: ignore[assignment]
+    """A customer's personal data (docs/architecture.md "Personal data"): the gateway and tooling only;
+    a customer for themselves or an admin. EraseCustomer is idempotent by request_id.
+    """
+    EraseCustomer: _aio.UnaryUnaryMultiCallable[_common_pb2.EraseCustomerRequest, _common_pb2.EraseCustomerResponse]  # type: ignore[assignment]
 
 class FraudServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -140,5 +151,22 @@ class FraudServiceServicer(metaclass=_abc_1.ABCMeta):
         Rejecting a rejected review returns it unchanged; an approved or cancelled one is
         FAILED_PRECONDITION (reason REVIEW_CLOSED).
         """
+
+    @_abc_1.abstractmethod
+    def ExportCustomerData(
+        self,
+        request: _common_pb2.ExportCustomerDataRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_common_pb2.ExportCustomerDataResponse, _abc.Awaitable[_common_pb2.ExportCustomerDataResponse]]:
+        """A customer's personal data (docs/architecture.md "Personal data"): the gateway and tooling only;
+        a customer for themselves or an admin. EraseCustomer is idempotent by request_id.
+        """
+
+    @_abc_1.abstractmethod
+    def EraseCustomer(
+        self,
+        request: _common_pb2.EraseCustomerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_common_pb2.EraseCustomerResponse, _abc.Awaitable[_common_pb2.EraseCustomerResponse]]: ...
 
 def add_FraudServiceServicer_to_server(servicer: FraudServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -11,6 +11,7 @@ support ("did the customer get the tracking mail?").
 
 from collections import abc as _abc
 from grpc import aio as _aio
+from shop.common.v1 import common_pb2 as _common_pb2
 from shop.notifications.v1 import notifications_pb2 as _notifications_pb2
 import abc as _abc_1
 import grpc as _grpc
@@ -41,6 +42,11 @@ class NotificationsServiceStub:
     """Notifications, newest first; by order id and/or status."""
     GetNotification: _grpc.UnaryUnaryMultiCallable[_notifications_pb2.GetNotificationRequest, _notifications_pb2.GetNotificationResponse]
     """One notification with its rendered bodies."""
+    ExportCustomerData: _grpc.UnaryUnaryMultiCallable[_common_pb2.ExportCustomerDataRequest, _common_pb2.ExportCustomerDataResponse]
+    """A customer's personal data (docs/architecture.md "Personal data"): the gateway and tooling only;
+    a customer for themselves or an admin. EraseCustomer is idempotent by request_id.
+    """
+    EraseCustomer: _grpc.UnaryUnaryMultiCallable[_common_pb2.EraseCustomerRequest, _common_pb2.EraseCustomerResponse]
 
 @_typing.type_check_only
 class NotificationsServiceAsyncStub(NotificationsServiceStub):
@@ -49,6 +55,11 @@ class NotificationsServiceAsyncStub(NotificationsServiceStub):
     """Notifications, newest first; by order id and/or status."""
     GetNotification: _aio.UnaryUnaryMultiCallable[_notifications_pb2.GetNotificationRequest, _notifications_pb2.GetNotificationResponse]  # type: ignore[assignment]
     """One notification with its rendered bodies."""
+    ExportCustomerData: _aio.UnaryUnaryMultiCallable[_common_pb2.ExportCustomerDataRequest, _common_pb2.ExportCustomerDataResponse]  # type: ignore[assignment]
+    """A customer's personal data (docs/architecture.md "Personal data"): the gateway and tooling only;
+    a customer for themselves or an admin. EraseCustomer is idempotent by request_id.
+    """
+    EraseCustomer: _aio.UnaryUnaryMultiCallable[_common_pb2.EraseCustomerRequest, _common_pb2.EraseCustomerResponse]  # type: ignore[assignment]
 
 class NotificationsServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -66,5 +77,22 @@ class NotificationsServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_notifications_pb2.GetNotificationResponse, _abc.Awaitable[_notifications_pb2.GetNotificationResponse]]:
         """One notification with its rendered bodies."""
+
+    @_abc_1.abstractmethod
+    def ExportCustomerData(
+        self,
+        request: _common_pb2.ExportCustomerDataRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_common_pb2.ExportCustomerDataResponse, _abc.Awaitable[_common_pb2.ExportCustomerDataResponse]]:
+        """A customer's personal data (docs/architecture.md "Personal data"): the gateway and tooling only;
+        a customer for themselves or an admin. EraseCustomer is idempotent by request_id.
+        """
+
+    @_abc_1.abstractmethod
+    def EraseCustomer(
+        self,
+        request: _common_pb2.EraseCustomerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_common_pb2.EraseCustomerResponse, _abc.Awaitable[_common_pb2.EraseCustomerResponse]]: ...
 
 def add_NotificationsServiceServicer_to_server(servicer: NotificationsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -38,6 +38,7 @@ when an authorised order is cancelled, a refund when a captured one is cancelled
 
 from collections import abc as _abc
 from grpc import aio as _aio
+from shop.common.v1 import common_pb2 as _common_pb2
 from shop.order.v1 import order_pb2 as _order_pb2
 import abc as _abc_1
 import grpc as _grpc
@@ -137,6 +138,11 @@ class OrderServiceStub:
     """One return by id."""
     ListReturns: _grpc.UnaryUnaryMultiCallable[_order_pb2.ListReturnsRequest, _order_pb2.ListReturnsResponse]
     """The returns of an order, oldest first."""
+    ExportCustomerData: _grpc.UnaryUnaryMultiCallable[_common_pb2.ExportCustomerDataRequest, _common_pb2.ExportCustomerDataResponse]
+    """A customer's personal data (docs/architecture.md "Personal data"): the gateway and tooling only;
+    a customer for themselves or an admin. EraseCustomer is idempotent by request_id.
+    """
+    EraseCustomer: _grpc.UnaryUnaryMultiCallable[_common_pb2.EraseCustomerRequest, _common_pb2.EraseCustomerResponse]
 
 @_typing.type_check_only
 class OrderServiceAsyncStub(OrderServiceStub):
@@ -214,6 +220,11 @@ class OrderServiceAsyncStub(OrderServiceStub):
     """One return by id."""
     ListReturns: _aio.UnaryUnaryMultiCallable[_order_pb2.ListReturnsRequest, _order_pb2.ListReturnsResponse]  # type: ignore[assignment]
     """The returns of an order, oldest first."""
+    ExportCustomerData: _aio.UnaryUnaryMultiCallable[_common_pb2.ExportCustomerDataRequest, _common_pb2.ExportCustomerDataResponse]  # type: ignore[assignment]
+    """A customer's personal data (docs/architecture.md "Personal data"): the gateway and tooling only;
+    a customer for themselves or an admin. EraseCustomer is idempotent by request_id.
+    """
+    EraseCustomer: _aio.UnaryUnaryMultiCallable[_common_pb2.EraseCustomerRequest, _common_pb2.EraseCustomerResponse]  # type: ignore[assignment]
 
 class OrderServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -378,5 +389,22 @@ class OrderServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_order_pb2.ListReturnsResponse, _abc.Awaitable[_order_pb2.ListReturnsResponse]]:
         """The returns of an order, oldest first."""
+
+    @_abc_1.abstractmethod
+    def ExportCustomerData(
+        self,
+        request: _common_pb2.ExportCustomerDataRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_common_pb2.ExportCustomerDataResponse, _abc.Awaitable[_common_pb2.ExportCustomerDataResponse]]:
+        """A customer's personal data (docs/architecture.md "Personal data"): the gateway and tooling only;
+        a customer for themselves or an admin. EraseCustomer is idempotent by request_id.
+        """
+
+    @_abc_1.abstractmethod
+    def EraseCustomer(
+        self,
+        request: _common_pb2.EraseCustomerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_common_pb2.EraseCustomerResponse, _abc.Awaitable[_common_pb2.EraseCustomerResponse]]: ...
 
 def add_OrderServiceServicer_to_server(servicer: OrderServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
