@@ -74,7 +74,7 @@ def facets_statement(listing: Listing, spec: FacetSpec) -> sa.CompoundSelect[Any
     attribute keys' value arrays rather than every facet): one pass of grouping sets counts categories,
     stock and each key's value arrays (kind "g", with the GROUPING() bits telling which set); with a
     currency, the price range ("p") and the buckets ("b") follow."""
-    source, conditions = listing._source(stock=True)
+    source, conditions = listing.source(stock=True)
     amount = product_prices.c.amount if listing.currency is not None else sa.null()
     keys = [
         products.c.facets.op("->")(sa.literal(k, sa.Text)).label(f"a{i}") for i, k in enumerate(spec.attribute_keys)

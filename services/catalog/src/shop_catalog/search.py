@@ -57,7 +57,9 @@ class Listing:
     def tsquery(self) -> sa.ColumnElement[Any]:
         return sa.func.websearch_to_tsquery(store.SEARCH_CONFIG, sa.bindparam("query", self.query, type_=sa.Text))
 
-    def _source(self, *, stock: bool) -> tuple[sa.FromClause, list[sa.ColumnElement[bool]]]:
+    def source(self, *, stock: bool) -> tuple[sa.FromClause, list[sa.ColumnElement[bool]]]:
+        """The FROM clause (products, joined to the projection's price in the currency and, with `stock`
+        or the in-stock filter, its stock row) and the WHERE conditions of the listing."""
         source: sa.FromClause = products
         conditions = list(self.where.conditions())
         if self.query is not None:
@@ -81,7 +83,8 @@ class Listing:
         return source, conditions
 
     def sort_keys(self) -> list[sa.ColumnElement[Any]]:
-        """The sort key columns, the product id last (the slug alone: it is unique)."""
+        """The sort key columns, the product id last (the slug alone: it is unique). A price order's key
+        is the price or its sentinel (see `_page_by_price`, which walks the two parts apart)."""
         match self.sort:
             case Sort.SLUG:
                 return [products.c.slug]
@@ -107,7 +110,7 @@ async def page(
     """(id, sort key values) of a page, starting after the row whose key values are `after`."""
     if listing.sort.by_price:
         return await _page_by_price(conn, listing, after=after, limit=limit)
-    source, conditions = listing._source(stock=False)
+    source, conditions = listing.source(stock=False)
     keys = listing.sort_keys()
     if after is not None:
         last = sa.tuple_(*(_literal(k, v) for k, v in zip(keys, after, strict=True)))
@@ -129,7 +132,7 @@ async def _page_by_price(
     over every product in the currency."""
     descending = listing.sort is Sort.PRICE_DESC
     sentinel = NO_PRICE_FIRST if descending else NO_PRICE_LAST
-    source, conditions = listing._source(stock=False)
+    source, conditions = listing.source(stock=False)
     amount, product_id = product_prices.c.amount, products.c.id
     found: list[tuple[uuid.UUID, list[Any]]] = []
 
