@@ -116,7 +116,7 @@ gateway:
   edge: true
   database: false
   nats: false
-  calls: [catalog, pricing, cart, checkout, inventory, order, fraud]
+  calls: [catalog, pricing, cart, checkout, inventory, order, fraud, notifications]
   payments: false
   consumers: []
 sandbox:

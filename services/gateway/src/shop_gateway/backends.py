@@ -14,6 +14,7 @@ from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from shop.checkout.v1 import checkout_pb2, checkout_pb2_grpc
 from shop.fraud.v1 import fraud_pb2, fraud_pb2_grpc
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
+from shop.notifications.v1 import notifications_pb2, notifications_pb2_grpc
 from shop.order.v1 import order_pb2, order_pb2_grpc
 from shop.pricing.v1 import pricing_pb2, pricing_pb2_grpc
 from shop_gateway.settings import GatewaySettings
@@ -29,6 +30,7 @@ SERVICES: dict[str, _descriptor.ServiceDescriptor] = {
     "checkout": checkout_pb2.DESCRIPTOR.services_by_name["CheckoutService"],
     "order": order_pb2.DESCRIPTOR.services_by_name["OrderService"],
     "fraud": fraud_pb2.DESCRIPTOR.services_by_name["FraudService"],
+    "notifications": notifications_pb2.DESCRIPTOR.services_by_name["NotificationsService"],
 }
 
 
@@ -44,6 +46,7 @@ class Backends:
     checkout: checkout_pb2_grpc.CheckoutServiceAsyncStub
     order: order_pb2_grpc.OrderServiceAsyncStub
     fraud: fraud_pb2_grpc.FraudServiceAsyncStub
+    notifications: notifications_pb2_grpc.NotificationsServiceAsyncStub  # a customer's mails (personal data)
     channels: dict[str, grpc.aio.Channel] = field(default_factory=dict)
     # Health checks use plain channels: probes should not produce spans and client metrics.
     probes: dict[str, grpc.aio.Channel] = field(default_factory=dict)
@@ -77,6 +80,7 @@ class Backends:
             checkout=checkout_pb2_grpc.CheckoutServiceStub(channels["checkout"]),  # type: ignore[no-untyped-call]
             order=order_pb2_grpc.OrderServiceStub(channels["order"]),  # type: ignore[no-untyped-call]
             fraud=fraud_pb2_grpc.FraudServiceStub(channels["fraud"]),  # type: ignore[no-untyped-call]
+            notifications=notifications_pb2_grpc.NotificationsServiceStub(channels["notifications"]),  # type: ignore[no-untyped-call]
             channels=channels,
             probes=probes,
         )

@@ -24,7 +24,7 @@ UNUSED_FIELDS = frozenset(
 )
 
 # Peers the gateway calls: settings field -> service name.
-BACKENDS = ("catalog", "pricing", "inventory", "cart", "checkout", "order", "fraud")
+BACKENDS = ("catalog", "pricing", "inventory", "cart", "checkout", "order", "fraud", "notifications")
 
 
 def is_loopback(host: str) -> bool:
@@ -54,6 +54,9 @@ class GatewaySettings(HttpServiceSettings):
     inventory_addr: str = Field("localhost:50055", description="gRPC address of the inventory service")
     order_addr: str = Field("localhost:50056", description="gRPC address of the order service")
     fraud_addr: str = Field("localhost:50057", description="gRPC address of the fraud service")
+    notifications_addr: str = Field(
+        "localhost:50058", description="gRPC address of the notifications service (a customer's mails: export, erasure)"
+    )
     request_timeout_seconds: float = Field(
         5.0, gt=0, description="deadline of one HTTP request: every backend call it makes shares it"
     )

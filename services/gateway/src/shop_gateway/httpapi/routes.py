@@ -25,6 +25,7 @@ from shop_gateway.httpapi.deps import (
     gateway_of,
 )
 from shop_gateway.httpapi.guest import guests
+from shop_gateway.httpapi.personal_data import personal_data
 from shop_gateway.httpapi.returns import returns
 from shop_gateway.httpapi.schemas import (
     AddItemBody,
@@ -472,6 +473,7 @@ def create_app(gateway: Gateway) -> FastAPI:
     app.state.gateway = gateway
     for router in (browse, carts, guests, shipping, buying, returns, decisions, administration, *ROUTERS, probes):
         app.include_router(router)
+    app.include_router(personal_data)  # a customer's export and erasure
     if gateway.issuer is not None:
         app.include_router(dev)
     problems.install(app, gateway.settings.problem_type_base)
