@@ -1,0 +1,113 @@
+"""A customer's data on the launched stack: a customer buys, exports everything the shop holds about
+them (the order, the checkout, the confirmation mail), erases themselves (DELETE /v1/me: the same
+Idempotency-Key again changes nothing more), exports again and finds nothing personal left; the order
+is still there for an admin with its totals and pseudonymised fields, and it still ships."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from shop.order.v1 import order_pb2
+from shop_devstack.harness import Stack
+from shopkit.personal_data import pseudonym
+
+if TYPE_CHECKING:  # conftest is not importable at run time (pytest's importlib mode); its types are for mypy
+    from conftest import Backstage, NewShopper, Shopper
+
+SERVICES = {"cart", "checkout", "order", "fraud", "notifications"}
+
+
+def export(shopper: Shopper) -> dict[str, Any]:
+    response = shopper.get("/v1/me/export")
+    assert response.status_code == 200, response.text
+    document: dict[str, Any] = response.json()
+    return document
+
+
+def erase(shopper: Shopper, key: str) -> dict[str, Any]:
+    response = shopper.client.delete(
+        f"{shopper.stack.gateway_url}/v1/me", headers={**shopper.headers, "Idempotency-Key": key}
+    )
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def test_a_customer_exports_erases_and_their_order_lives_on(
+    stack: Stack, new_shopper: NewShopper, backstage: Backstage, trail_product: dict[str, Any]
+) -> None:
+    address = f"erase-{uuid.uuid4().hex[:8]}@example.test"
+    shopper = new_shopper("erase", claims={"email": address})
+    shopper.add_to_cart(trail_product["variants"][0]["sku"], 1)
+    placed = shopper.checkout(shopper.new_card())
+    assert placed.status_code == 201, placed.text
+    order_id = placed.json()["order_id"]
+    client_ip = shopper.headers["x-forwarded-for"]
+
+    # The export: a section per service, with the order, the checkout and the mail (once it is written).
+    before = backstage.eventually(lambda: export(shopper), lambda d: len(d["services"]["notifications"]["mails"]) >= 1)
+    customer_id = before["customer_id"]
+    assert set(before["services"]) == SERVICES
+    [order] = before["services"]["order"]["orders"]
+    assert (order["id"], order["email"]) == (order_id, address)
+    [checkout] = before["services"]["checkout"]["checkouts"]
+    assert checkout["order_id"] == order_id and checkout["state"]["request"]["client_ip"] == client_ip
+    assert before["services"]["notifications"]["mails"][0]["recipient"] == address
+    assert before["services"]["fraud"]["assessments"][0]["context"]["email"] == address
+    text = json.dumps(before)
+    assert address in text and "Ada Lovelace" in text and "1 Main St" in text
+
+    admin = new_shopper("admin", role="admin")
+    as_placed = admin.get(f"/v1/orders/{order_id}").json()
+    key = f"erase-{uuid.uuid4().hex}"
+    erased = erase(shopper, key)
+    assert set(erased["services"]) == SERVICES and erased["customer_id"] == customer_id
+    assert erased["services"]["order"]["changed"]["orders"] == 1
+    assert erased["services"]["checkout"]["changed"]["checkouts"] == 1
+    assert erased["services"]["fraud"]["changed"]["assessments"] >= 1
+    assert erased["services"]["notifications"]["changed"]["mails"] >= 1
+    assert not any(s["repeated"] for s in erased["services"].values())
+    repeat = erase(shopper, key)
+    assert all(s["repeated"] for s in repeat["services"].values())
+    assert {n: s["changed"] for n, s in repeat["services"].items()} == {
+        n: s["changed"] for n, s in erased["services"].items()
+    }
+
+    after = export(shopper)
+    text = json.dumps(after)
+    for personal in (address, "Ada Lovelace", "1 Main St", client_ip, shopper.headers["x-device-id"]):
+        assert personal not in text, personal
+    assert after["services"]["cart"]["carts"] == []
+    assert [o["id"] for o in after["services"]["order"]["orders"]] == [order_id]
+    assert all(len(part["erasures"]) == 1 for part in after["services"].values())
+
+    # The order stays for accounting: an admin reads it with its totals and pseudonymised fields.
+    kept = admin.get(f"/v1/orders/{order_id}")
+    assert kept.status_code == 200, kept.text
+    body = kept.json()
+    assert (body["number"], body["totals"], body["lines"]) == (
+        as_placed["number"],
+        as_placed["totals"],
+        as_placed["lines"],
+    )
+    assert as_placed["billing_address"]["name"] == "Ada Lovelace"
+    assert body["billing_address"]["name"] == pseudonym(customer_id)
+    assert body["billing_address"]["postal_code"] == "62701"
+    for_admin = admin.get(f"/v1/admin/customers/{customer_id}/export")
+    assert for_admin.status_code == 200, for_admin.text
+    assert [o["id"] for o in for_admin.json()["services"]["order"]["orders"]] == [order_id]
+
+    # And it still ships (no mail goes to the erased address).
+    full = backstage.order(order_id)
+    fulfil = order_pb2.FulfilOrderRequest(
+        order_id=order_id,
+        request_id=str(uuid.uuid4()),
+        lines=[order_pb2.LineQuantity(line_id=line.line_id, quantity=line.quantity) for line in full.lines],
+        carrier="UPS",
+        tracking_number=f"1Z{uuid.uuid4().hex[:12].upper()}",
+    )
+    shipped = backstage.orders.FulfilOrder(fulfil, timeout=10).order
+    assert shipped.fulfilment_status == order_pb2.FULFILMENT_STATUS_FULFILLED
+    assert shipped.email.endswith("@erased.invalid")
