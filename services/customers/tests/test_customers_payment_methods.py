@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import grpc
 
 from shop.customers.v1 import customers_pb2 as pb
+from shop.customers.v1 import events_pb2
 from shopkit.testing import published_event
 
 if TYPE_CHECKING:
@@ -27,10 +28,10 @@ async def test_a_saved_card_shows_what_the_provider_says_and_saving_again_change
     assert [m.payment_method_id for m in listed.payment_methods] == [token]
 
     def about(payload: bytes) -> bool:
-        event = pb.PaymentMethodChanged.FromString(payload)
+        event = events_pb2.PaymentMethodChanged.FromString(payload)
         return event.customer_id == customer and not event.deleted
 
-    event = pb.PaymentMethodChanged.FromString(
+    event = events_pb2.PaymentMethodChanged.FromString(
         await published_event(stack.nats_url, "shop.customers.payment_method_changed", about)
     )
     assert event.payment_method.last4 == "4242"

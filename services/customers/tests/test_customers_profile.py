@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import grpc
 
 from shop.customers.v1 import customers_pb2 as pb
+from shop.customers.v1 import events_pb2
 from shopkit.testing import published_event
 
 if TYPE_CHECKING:
@@ -41,10 +42,10 @@ async def test_an_update_changes_the_fields_it_sets_and_stamps_the_consent(stack
     assert same.version == later.version
 
     def changed(payload: bytes) -> bool:
-        event = pb.ProfileChanged.FromString(payload)
+        event = events_pb2.ProfileChanged.FromString(payload)
         return event.profile.customer_id == customer and event.profile.version == later.version
 
-    event = pb.ProfileChanged.FromString(
+    event = events_pb2.ProfileChanged.FromString(
         await published_event(stack.nats_url, "shop.customers.profile_changed", changed)
     )
     assert event.meta.event_id and event.profile.phone == "+49 30 1234567"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shop.customers.v1 import customers_pb2 as pb
+from shop.customers.v1 import events_pb2
 from shop_customers import mapping, store
 from shop_customers.domain import Profile, SavedAddress, SavedPaymentMethod
 from shopkit.outbox import add_event
@@ -17,17 +17,19 @@ PAYMENT_METHOD_CHANGED = "shop.customers.payment_method_changed"
 
 
 async def profile_changed(conn: AsyncConnection, value: Profile) -> None:
-    message = pb.ProfileChanged(profile=mapping.profile(value))
+    message = events_pb2.ProfileChanged(profile=mapping.profile(value))
     await add_event(conn, store.outbox, PROFILE_CHANGED, message, value.customer_id)
 
 
 async def address_changed(conn: AsyncConnection, value: SavedAddress, *, deleted: bool = False) -> None:
-    message = pb.AddressChanged(customer_id=value.customer_id, address=mapping.saved_address(value), deleted=deleted)
+    message = events_pb2.AddressChanged(
+        customer_id=value.customer_id, address=mapping.saved_address(value), deleted=deleted
+    )
     await add_event(conn, store.outbox, ADDRESS_CHANGED, message, value.customer_id)
 
 
 async def payment_method_changed(conn: AsyncConnection, value: SavedPaymentMethod, *, deleted: bool = False) -> None:
-    message = pb.PaymentMethodChanged(
+    message = events_pb2.PaymentMethodChanged(
         customer_id=value.customer_id, payment_method=mapping.payment_method(value), deleted=deleted
     )
     await add_event(conn, store.outbox, PAYMENT_METHOD_CHANGED, message, value.customer_id)
