@@ -293,6 +293,16 @@ def requests(world: World, who: str) -> dict[Route, Callable[[], Call]]:
             headers={"Idempotency-Key": unique("authz")},
         ),
         ("GET", "/v1/reviews/{review_id}"): lambda: Call(f"/v1/reviews/{nobodys}"),
+        # Personal data: a shopper's own export; an erasure without its key (400 shows the shopper got
+        # through, and nobody of the world is erased); an admin's of a customer nobody is (nothing changes).
+        ("GET", "/v1/me/export"): lambda: Call("/v1/me/export"),
+        ("DELETE", "/v1/me"): lambda: Call("/v1/me"),
+        ("GET", "/v1/admin/customers/{customer_id}/export"): lambda: Call(
+            f"/v1/admin/customers/{unique('authz-nobody')}/export"
+        ),
+        ("POST", "/v1/admin/customers/{customer_id}/erase"): lambda: Call(
+            f"/v1/admin/customers/{unique('authz-nobody')}/erase", headers={"Idempotency-Key": unique("authz")}
+        ),
         # Pricing: inactive or disabled resources of this module's own, ids nobody has for changes and reads.
         ("POST", "/v1/admin/price-lists"): lambda: Call(
             "/v1/admin/price-lists", {"id": unique("authz"), "name": "Authz", "kind": "sale", "active": False}

@@ -217,9 +217,10 @@ def _check_customer(v: Violations, customer_id: str) -> None:
 
 
 def _check_allowed(context: Context, customer_id: str) -> None:
-    """A customer for themselves, or an admin (support, on a customer's request)."""
+    """The person themselves (a customer or a B2B buyer: the token's subject), or an admin (support, on
+    a customer's request)."""
     who = caller(context)
-    if who.is_admin or (who.role == "customer" and who.customer_id == customer_id):
+    if who.is_admin or (bool(who.customer_id) and who.customer_id == customer_id):
         return
     raise PermissionDenied(
         "only the customer themselves or an admin may export or erase a customer's data",
