@@ -38,7 +38,7 @@ FROM kit-deps AS service-venv
 ARG SERVICE
 COPY build/wheelhouse/shop /wheels/shop
 RUN case "${SERVICE:-}" in \
-      catalog|pricing|cart|checkout|inventory|order|fraud|notifications|gateway|sandbox) ;; \
+      catalog|pricing|cart|checkout|inventory|order|fraud|notifications|customers|gateway|sandbox) ;; \
       *) echo "--build-arg SERVICE=<service|loadtests> is required (got '${SERVICE:-}')" >&2; exit 1 ;; \
     esac \
     && uv pip freeze --python /opt/venv/bin/python > /tmp/before.txt \
@@ -111,6 +111,10 @@ CMD ["serve"]
 
 FROM service AS notifications
 ENTRYPOINT ["shop-notifications"]
+CMD ["serve"]
+
+FROM service AS customers
+ENTRYPOINT ["shop-customers"]
 CMD ["serve"]
 
 FROM service AS gateway

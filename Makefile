@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 export XDG_RUNTIME_DIR ?= $(abspath .data)/xdg-runtime
 
-SERVICES := catalog pricing inventory cart checkout order fraud notifications sandbox gateway
+SERVICES := catalog pricing inventory cart checkout order fraud notifications customers sandbox gateway
 TOOLS := $(wildcard libs/deploycheck libs/shopctl)
 PACKAGES := libs/protos libs/kit libs/devstack $(TOOLS) $(foreach s,$(SERVICES),$(wildcard services/$(s)))
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)

@@ -106,6 +106,17 @@ notifications:
   smtp: true
   consumers:
     - {stream: SHOP_ORDER, consumer: notifications-order-events}
+customers:
+  kind: grpc
+  grpcPort: 50059
+  metricsPort: 9110
+  healthPort: 50050
+  grpcService: shop.customers.v1.CustomersService
+  database: true
+  nats: true
+  calls: []
+  payments: true
+  consumers: []
 gateway:
   kind: grpc
   grpcPort: 9090
@@ -116,7 +127,7 @@ gateway:
   edge: true
   database: false
   nats: false
-  calls: [catalog, pricing, cart, checkout, inventory, order, fraud, notifications]
+  calls: [catalog, pricing, cart, checkout, inventory, order, fraud, customers, notifications]
   payments: false
   consumers: []
 sandbox:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 from pydantic_settings import BaseSettings
 
+from shop_deploycheck.containers import SERVICES as COMPONENTS
 from shop_deploycheck.manifests import Endpoint, Manifest, Render, allowed, env_of, labels_match, render_set
 
 STANDARD_LABELS = (
@@ -29,7 +30,7 @@ STANDARD_LABELS = (
     "app.kubernetes.io/managed-by",
     "helm.sh/chart",
 )
-GRPC_SERVICES = ("catalog", "pricing", "cart", "checkout", "inventory", "order", "fraud", "notifications", "gateway")
+GRPC_SERVICES = tuple(name for name in COMPONENTS if name != "sandbox")  # the sandbox serves HTTP
 # Set by the chart for the downward API; the services themselves do not read them.
 DOWNWARD_API = {"POD_NAME", "POD_NAMESPACE", "NODE_NAME", "OTEL_RESOURCE_ATTRIBUTES"}
 

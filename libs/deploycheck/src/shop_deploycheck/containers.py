@@ -71,6 +71,7 @@ SERVICES = (
     "order",
     "fraud",
     "notifications",
+    "customers",
     "gateway",
     "sandbox",
 )

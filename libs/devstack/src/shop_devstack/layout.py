@@ -30,6 +30,7 @@ SERVICE_PORTS: dict[str, tuple[int, int]] = {
     "order": (50056, 9106),
     "fraud": (50057, 9107),
     "notifications": (50058, 9109),
+    "customers": (50059, 9110),
 }
 # The HTTP processes: the payment sandbox (HTTPS with its certificate, /metrics on that port, and its
 # probes in plain HTTP on a health port) and the gateway (HTTP/JSON, the public gRPC API and Prometheus

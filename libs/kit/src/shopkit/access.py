@@ -15,7 +15,7 @@ from shopkit.errors import PermissionDenied
 GATEWAY = "gateway"
 # shop-dev seed, shopctl and the system tests: operators' tooling, with a certificate of its own.
 TOOLING = "tooling"
-SERVICES = ("catalog", "pricing", "inventory", "cart", "checkout", "order", "fraud", "notifications")
+SERVICES = ("catalog", "pricing", "inventory", "cart", "checkout", "order", "fraud", "notifications", "customers")
 # Every identity the shop's CA issues a certificate to.
 IDENTITIES = (*SERVICES, GATEWAY, "sandbox", TOOLING)
 

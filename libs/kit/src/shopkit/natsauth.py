@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from shopkit import events
 
 # The services that connect to NATS (each has a stream); the gateway and the payment sandbox don't.
-SERVICES = ("catalog", "pricing", "cart", "checkout", "inventory", "order", "fraud", "notifications")
+SERVICES = ("catalog", "pricing", "cart", "checkout", "inventory", "order", "fraud", "notifications", "customers")
 # Operators' tools and the system tests: no limits (stream maintenance, reading any stream).
 TOOLING = "tooling"
 USERS = (*SERVICES, TOOLING)

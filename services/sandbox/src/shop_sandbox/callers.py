@@ -45,7 +45,7 @@ from shop_sandbox.errors import ApiError, CallerNotAllowed, ClientCertificateReq
 from shopkit.http import ASGIApp, Message, Receive, Scope, Send
 
 # The identities (certificate Common Names) that may call the server face.
-API_CALLERS = frozenset({"checkout", "order", "tooling"})
+API_CALLERS = frozenset({"checkout", "order", "customers", "tooling"})
 
 _READ = ("GET", "HEAD")
 _OPEN_PAGES = ("/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
