@@ -54,7 +54,7 @@ class Backends:
 
     def addresses(self) -> dict[str, str]:
         unreachable = f"127.0.0.1:{free_port()}"
-        addresses = {f"{name}_addr": unreachable for name in ("cart", "checkout", "order", "fraud")}
+        addresses = {f"{name}_addr": unreachable for name in ("cart", "checkout", "order", "fraud", "customers")}
         addresses["notifications_addr"] = unreachable
         addresses.update({f"{name}_addr": grpc_address(rt) for name, rt in self.runtimes.items()})
         return addresses

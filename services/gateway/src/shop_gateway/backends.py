@@ -12,6 +12,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from shop.cart.v1 import cart_pb2, cart_pb2_grpc
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from shop.checkout.v1 import checkout_pb2, checkout_pb2_grpc
+from shop.customers.v1 import customers_pb2, customers_pb2_grpc
 from shop.fraud.v1 import fraud_pb2, fraud_pb2_grpc
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from shop.notifications.v1 import notifications_pb2, notifications_pb2_grpc
@@ -31,6 +32,7 @@ SERVICES: dict[str, _descriptor.ServiceDescriptor] = {
     "order": order_pb2.DESCRIPTOR.services_by_name["OrderService"],
     "fraud": fraud_pb2.DESCRIPTOR.services_by_name["FraudService"],
     "notifications": notifications_pb2.DESCRIPTOR.services_by_name["NotificationsService"],
+    "customers": customers_pb2.DESCRIPTOR.services_by_name["CustomersService"],
 }
 
 
@@ -47,6 +49,7 @@ class Backends:
     order: order_pb2_grpc.OrderServiceAsyncStub
     fraud: fraud_pb2_grpc.FraudServiceAsyncStub
     notifications: notifications_pb2_grpc.NotificationsServiceAsyncStub  # a customer's mails (personal data)
+    customers: customers_pb2_grpc.CustomersServiceAsyncStub
     channels: dict[str, grpc.aio.Channel] = field(default_factory=dict)
     # Health checks use plain channels: probes should not produce spans and client metrics.
     probes: dict[str, grpc.aio.Channel] = field(default_factory=dict)
@@ -81,6 +84,7 @@ class Backends:
             order=order_pb2_grpc.OrderServiceStub(channels["order"]),  # type: ignore[no-untyped-call]
             fraud=fraud_pb2_grpc.FraudServiceStub(channels["fraud"]),  # type: ignore[no-untyped-call]
             notifications=notifications_pb2_grpc.NotificationsServiceStub(channels["notifications"]),  # type: ignore[no-untyped-call]
+            customers=customers_pb2_grpc.CustomersServiceStub(channels["customers"]),  # type: ignore[no-untyped-call]
             channels=channels,
             probes=probes,
         )

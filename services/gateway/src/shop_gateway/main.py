@@ -18,6 +18,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from shop.storefront.v1 import (
+    account_pb2,
+    account_pb2_grpc,
     backoffice_pb2,
     backoffice_pb2_grpc,
     returns_pb2,
@@ -27,6 +29,7 @@ from shop.storefront.v1 import (
 )
 from shop_gateway.backends import Backends
 from shop_gateway.gateway import Gateway
+from shop_gateway.grpc_account import AccountServicer
 from shop_gateway.grpc_backoffice import BackOfficeServicer
 from shop_gateway.grpc_returns import ReturnsServicer
 from shop_gateway.grpcapi import StorefrontServicer
@@ -116,6 +119,11 @@ async def build(settings: GatewaySettings) -> GatewayRuntime:
         returns_pb2_grpc.add_ReturnsServiceServicer_to_server,
         ReturnsServicer(gateway),
         returns_pb2.DESCRIPTOR.services_by_name["ReturnsService"].full_name,
+    )
+    service.add_servicer(
+        account_pb2_grpc.add_AccountServiceServicer_to_server,
+        AccountServicer(gateway),
+        account_pb2.DESCRIPTOR.services_by_name["AccountService"].full_name,
     )
     service.on_stop(gateway.close)
     return GatewayRuntime(settings, gateway, service, create_app(gateway))

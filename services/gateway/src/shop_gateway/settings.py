@@ -24,7 +24,7 @@ UNUSED_FIELDS = frozenset(
 )
 
 # Peers the gateway calls: settings field -> service name.
-BACKENDS = ("catalog", "pricing", "inventory", "cart", "checkout", "order", "fraud", "notifications")
+BACKENDS = ("catalog", "pricing", "inventory", "cart", "checkout", "order", "fraud", "customers", "notifications")
 
 
 def is_loopback(host: str) -> bool:
@@ -57,6 +57,7 @@ class GatewaySettings(HttpServiceSettings):
     notifications_addr: str = Field(
         "localhost:50058", description="gRPC address of the notifications service (a customer's mails: export, erasure)"
     )
+    customers_addr: str = Field("localhost:50059", description="gRPC address of the customers service")
     request_timeout_seconds: float = Field(
         5.0, gt=0, description="deadline of one HTTP request: every backend call it makes shares it"
     )

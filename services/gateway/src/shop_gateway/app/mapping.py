@@ -289,6 +289,16 @@ def checkout(value: checkout_pb2.Checkout) -> models.Checkout:
 # --- orders ----------------------------------------------------------------------------------
 
 
+def shipment(value: order_pb2.Fulfilment) -> models.Shipment:
+    return models.Shipment(
+        shipment_id=value.fulfilment_id,
+        carrier=value.carrier,
+        tracking_number=value.tracking_number,
+        lines=[models.ShipmentLine(line.line_id, line.quantity) for line in value.lines],
+        shipped_at=timestamp(value, "fulfilled_at"),
+    )
+
+
 def order(value: order_pb2.Order) -> models.Order:
     zero = models.Money(0, value.currency)
     fulfilment = None
@@ -350,6 +360,7 @@ def order(value: order_pb2.Order) -> models.Order:
         ),
         created_at=timestamp(value, "created_at"),
         updated_at=timestamp(value, "updated_at"),
+        shipments=[shipment(f) for f in value.fulfilments],
     )
 
 

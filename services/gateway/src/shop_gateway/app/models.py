@@ -296,6 +296,23 @@ class OrderFulfillment:
 
 
 @dataclass
+class ShipmentLine:
+    line_id: str
+    quantity: int
+
+
+@dataclass
+class Shipment:
+    """One fulfilment of the order: what left, with which carrier, and its tracking number."""
+
+    shipment_id: str
+    carrier: str  # empty for a pickup
+    tracking_number: str
+    lines: list[ShipmentLine]
+    shipped_at: str | None
+
+
+@dataclass
 class Approval:
     status: str
     limit: Money | None
@@ -324,6 +341,7 @@ class Order:
     cancellation_reason: str
     created_at: str | None
     updated_at: str | None
+    shipments: list[Shipment] = field(default_factory=list)  # oldest first
 
 
 @dataclass

@@ -25,6 +25,7 @@ from shop_gateway.httpapi.deps import (
     gateway_of,
 )
 from shop_gateway.httpapi.guest import guests
+from shop_gateway.httpapi.me import me
 from shop_gateway.httpapi.personal_data import personal_data
 from shop_gateway.httpapi.returns import returns
 from shop_gateway.httpapi.schemas import (
@@ -471,7 +472,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         generate_unique_id_function=openapi.operation_id,
     )
     app.state.gateway = gateway
-    for router in (browse, carts, guests, shipping, buying, returns, decisions, administration, *ROUTERS, probes):
+    for router in (browse, carts, guests, shipping, buying, returns, me, decisions, administration, *ROUTERS, probes):
         app.include_router(router)
     app.include_router(personal_data)  # a customer's export and erasure
     if gateway.issuer is not None:

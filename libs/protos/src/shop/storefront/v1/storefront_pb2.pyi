@@ -1858,6 +1858,65 @@ class OrderFulfillment(_message.Message):
 Global___OrderFulfillment: _TypeAlias = OrderFulfillment  # noqa: Y015
 
 @_typing.final
+class Shipment(_message.Message):
+    """One shipment of an order (a fulfilment): what left, with whom, and how to track it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SHIPMENT_ID_FIELD_NUMBER: _builtins.int
+    CARRIER_FIELD_NUMBER: _builtins.int
+    TRACKING_NUMBER_FIELD_NUMBER: _builtins.int
+    LINES_FIELD_NUMBER: _builtins.int
+    SHIPPED_AT_FIELD_NUMBER: _builtins.int
+    shipment_id: _builtins.str
+    carrier: _builtins.str
+    """e.g. "DHL"; empty for a pickup"""
+    tracking_number: _builtins.str
+    """empty for a pickup"""
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___ShipmentLine]: ...
+    @_builtins.property
+    def shipped_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        shipment_id: _builtins.str = ...,
+        carrier: _builtins.str = ...,
+        tracking_number: _builtins.str = ...,
+        lines: _abc.Iterable[Global___ShipmentLine] | None = ...,
+        shipped_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["shipped_at", b"shipped_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["carrier", b"carrier", "lines", b"lines", "shipment_id", b"shipment_id", "shipped_at", b"shipped_at", "tracking_number", b"tracking_number"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Shipment: _TypeAlias = Shipment  # noqa: Y015
+
+@_typing.final
+class ShipmentLine(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINE_ID_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    line_id: _builtins.str
+    quantity: _builtins.int
+    def __init__(
+        self,
+        *,
+        line_id: _builtins.str = ...,
+        quantity: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["line_id", b"line_id", "quantity", b"quantity"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ShipmentLine: _TypeAlias = ShipmentLine  # noqa: Y015
+
+@_typing.final
 class Approval(_message.Message):
     """The B2B approval of an order."""
 
@@ -1917,6 +1976,7 @@ class Order(_message.Message):
     CANCELLATION_REASON_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
+    SHIPMENTS_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
     number: _builtins.str
     """e.g. "SO-000123" """
@@ -1953,6 +2013,10 @@ class Order(_message.Message):
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def shipments(self) -> _containers.RepeatedCompositeFieldContainer[Global___Shipment]:
+        """oldest first"""
+
     def __init__(
         self,
         *,
@@ -1974,10 +2038,11 @@ class Order(_message.Message):
         cancellation_reason: _builtins.str = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
+        shipments: _abc.Iterable[Global___Shipment] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["approval", b"approval", "billing_address", b"billing_address", "created_at", b"created_at", "fulfillment", b"fulfillment", "totals", b"totals", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "approval", b"approval", "billing_address", b"billing_address", "cancellation_reason", b"cancellation_reason", "coupon_code", b"coupon_code", "created_at", b"created_at", "currency", b"currency", "customer_id", b"customer_id", "fulfillment", b"fulfillment", "fulfillment_status", b"fulfillment_status", "lines", b"lines", "number", b"number", "order_id", b"order_id", "payment_method", b"payment_method", "payment_status", b"payment_status", "status", b"status", "totals", b"totals", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "approval", b"approval", "billing_address", b"billing_address", "cancellation_reason", b"cancellation_reason", "coupon_code", b"coupon_code", "created_at", b"created_at", "currency", b"currency", "customer_id", b"customer_id", "fulfillment", b"fulfillment", "fulfillment_status", b"fulfillment_status", "lines", b"lines", "number", b"number", "order_id", b"order_id", "payment_method", b"payment_method", "payment_status", b"payment_status", "shipments", b"shipments", "status", b"status", "totals", b"totals", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
