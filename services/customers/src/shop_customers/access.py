@@ -18,4 +18,7 @@ CALLERS: Callers = {
     "ListPaymentMethods": _EDGE,
     "AddPaymentMethod": _EDGE,
     "DeletePaymentMethod": _EDGE,
+    # A customer's personal data: the gateway (the customer, an admin) and tooling.
+    "ExportCustomerData": _EDGE,
+    "EraseCustomer": _EDGE,
 }

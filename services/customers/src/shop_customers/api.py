@@ -13,6 +13,7 @@ from shop_customers import mapping
 from shop_customers.domain import customer_of
 from shop_customers.operations import Customers
 from shopkit.auth import caller
+from shopkit.personal_data import PersonalDataRpcs
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -21,7 +22,7 @@ def _customer(context: Context, requested: str) -> str:
     return customer_of(caller(context), requested)
 
 
-class CustomersServicer(customers_pb2_grpc.CustomersServiceServicer):
+class CustomersServicer(PersonalDataRpcs, customers_pb2_grpc.CustomersServiceServicer):
     def __init__(self, customers: Customers):
         self.customers = customers
 

@@ -9,6 +9,7 @@ from shop_customers import access, store
 from shop_customers.api import CustomersServicer
 from shop_customers.operations import Clock, Customers, utc_now
 from shop_customers.payments import Payments
+from shop_customers.personal_data import CustomersPersonalData
 from shop_customers.settings import CustomersSettings
 from shopkit.cli import service_cli
 from shopkit.runtime import Runtime, open_runtime
@@ -18,9 +19,11 @@ async def build(settings: CustomersSettings, *, clock: Clock = utc_now) -> Runti
     runtime = await open_runtime("customers", settings, outbox=store.outbox)
     payments = Payments.from_settings(settings)
     runtime.service.on_stop(payments.close)
+    servicer = CustomersServicer(Customers(runtime.db, payments, clock=clock))
+    servicer.personal_data = CustomersPersonalData(runtime.db, runtime.relay)
     runtime.service.add_servicer(
         customers_pb2_grpc.add_CustomersServiceServicer_to_server,
-        CustomersServicer(Customers(runtime.db, payments, clock=clock)),
+        servicer,
         customers_pb2.DESCRIPTOR.services_by_name["CustomersService"].full_name,
         access.CALLERS,
     )

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import UUID
 
 from shopkit.outbox import inbox_table, outbox_table
+from shopkit.personal_data import erasures_table
 
 metadata = sa.MetaData(
     naming_convention={
@@ -94,4 +95,5 @@ payment_methods = sa.Table(
 )
 
 outbox = outbox_table(metadata)
+customer_erasures = erasures_table(metadata)
 inbox = inbox_table(metadata)

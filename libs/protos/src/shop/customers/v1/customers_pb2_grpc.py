@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from shop.common.v1 import common_pb2 as shop_dot_common_dot_v1_dot_common__pb2
 from shop.customers.v1 import customers_pb2 as shop_dot_customers_dot_v1_dot_customers__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -79,6 +80,16 @@ class CustomersServiceStub:
                 request_serializer=shop_dot_customers_dot_v1_dot_customers__pb2.DeletePaymentMethodRequest.SerializeToString,
                 response_deserializer=shop_dot_customers_dot_v1_dot_customers__pb2.DeletePaymentMethodResponse.FromString,
                 _registered_method=True)
+        self.ExportCustomerData = channel.unary_unary(
+                '/shop.customers.v1.CustomersService/ExportCustomerData',
+                request_serializer=shop_dot_common_dot_v1_dot_common__pb2.ExportCustomerDataRequest.SerializeToString,
+                response_deserializer=shop_dot_common_dot_v1_dot_common__pb2.ExportCustomerDataResponse.FromString,
+                _registered_method=True)
+        self.EraseCustomer = channel.unary_unary(
+                '/shop.customers.v1.CustomersService/EraseCustomer',
+                request_serializer=shop_dot_common_dot_v1_dot_common__pb2.EraseCustomerRequest.SerializeToString,
+                response_deserializer=shop_dot_common_dot_v1_dot_common__pb2.EraseCustomerResponse.FromString,
+                _registered_method=True)
 
 
 class CustomersServiceServicer:
@@ -144,6 +155,20 @@ class CustomersServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportCustomerData(self, request, context):
+        """A customer's personal data (docs/architecture.md "Personal data"): the gateway and tooling only;
+        a customer for themselves or an admin. EraseCustomer is idempotent by request_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EraseCustomer(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CustomersServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -191,6 +216,16 @@ def add_CustomersServiceServicer_to_server(servicer, server):
                     servicer.DeletePaymentMethod,
                     request_deserializer=shop_dot_customers_dot_v1_dot_customers__pb2.DeletePaymentMethodRequest.FromString,
                     response_serializer=shop_dot_customers_dot_v1_dot_customers__pb2.DeletePaymentMethodResponse.SerializeToString,
+            ),
+            'ExportCustomerData': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportCustomerData,
+                    request_deserializer=shop_dot_common_dot_v1_dot_common__pb2.ExportCustomerDataRequest.FromString,
+                    response_serializer=shop_dot_common_dot_v1_dot_common__pb2.ExportCustomerDataResponse.SerializeToString,
+            ),
+            'EraseCustomer': grpc.unary_unary_rpc_method_handler(
+                    servicer.EraseCustomer,
+                    request_deserializer=shop_dot_common_dot_v1_dot_common__pb2.EraseCustomerRequest.FromString,
+                    response_serializer=shop_dot_common_dot_v1_dot_common__pb2.EraseCustomerResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -436,6 +471,60 @@ class CustomersService:
             '/shop.customers.v1.CustomersService/DeletePaymentMethod',
             shop_dot_customers_dot_v1_dot_customers__pb2.DeletePaymentMethodRequest.SerializeToString,
             shop_dot_customers_dot_v1_dot_customers__pb2.DeletePaymentMethodResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportCustomerData(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.customers.v1.CustomersService/ExportCustomerData',
+            shop_dot_common_dot_v1_dot_common__pb2.ExportCustomerDataRequest.SerializeToString,
+            shop_dot_common_dot_v1_dot_common__pb2.ExportCustomerDataResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EraseCustomer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.customers.v1.CustomersService/EraseCustomer',
+            shop_dot_common_dot_v1_dot_common__pb2.EraseCustomerRequest.SerializeToString,
+            shop_dot_common_dot_v1_dot_common__pb2.EraseCustomerResponse.FromString,
             options,
             channel_credentials,
             insecure,

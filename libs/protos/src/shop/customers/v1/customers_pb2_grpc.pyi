@@ -15,6 +15,7 @@ AddPaymentMethod is keyed by the provider's id; deletes of what is gone answer d
 
 from collections import abc as _abc
 from grpc import aio as _aio
+from shop.common.v1 import common_pb2 as _common_pb2
 from shop.customers.v1 import customers_pb2 as _customers_pb2
 import abc as _abc_1
 import grpc as _grpc
@@ -57,6 +58,11 @@ class CustomersServiceStub:
     from the provider. Saving the same id again answers the saved one.
     """
     DeletePaymentMethod: _grpc.UnaryUnaryMultiCallable[_customers_pb2.DeletePaymentMethodRequest, _customers_pb2.DeletePaymentMethodResponse]
+    ExportCustomerData: _grpc.UnaryUnaryMultiCallable[_common_pb2.ExportCustomerDataRequest, _common_pb2.ExportCustomerDataResponse]
+    """A customer's personal data (docs/architecture.md "Personal data"): the gateway and tooling only;
+    a customer for themselves or an admin. EraseCustomer is idempotent by request_id.
+    """
+    EraseCustomer: _grpc.UnaryUnaryMultiCallable[_common_pb2.EraseCustomerRequest, _common_pb2.EraseCustomerResponse]
 
 @_typing.type_check_only
 class CustomersServiceAsyncStub(CustomersServiceStub):
@@ -77,6 +83,11 @@ class CustomersServiceAsyncStub(CustomersServiceStub):
     from the provider. Saving the same id again answers the saved one.
     """
     DeletePaymentMethod: _aio.UnaryUnaryMultiCallable[_customers_pb2.DeletePaymentMethodRequest, _customers_pb2.DeletePaymentMethodResponse]  # type: ignore[assignment]
+    ExportCustomerData: _aio.UnaryUnaryMultiCallable[_common_pb2.ExportCustomerDataRequest, _common_pb2.ExportCustomerDataResponse]  # type: ignore[assignment]
+    """A customer's personal data (docs/architecture.md "Personal data"): the gateway and tooling only;
+    a customer for themselves or an admin. EraseCustomer is idempotent by request_id.
+    """
+    EraseCustomer: _aio.UnaryUnaryMultiCallable[_common_pb2.EraseCustomerRequest, _common_pb2.EraseCustomerResponse]  # type: ignore[assignment]
 
 class CustomersServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -148,5 +159,22 @@ class CustomersServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _customers_pb2.DeletePaymentMethodRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_customers_pb2.DeletePaymentMethodResponse, _abc.Awaitable[_customers_pb2.DeletePaymentMethodResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ExportCustomerData(
+        self,
+        request: _common_pb2.ExportCustomerDataRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_common_pb2.ExportCustomerDataResponse, _abc.Awaitable[_common_pb2.ExportCustomerDataResponse]]:
+        """A customer's personal data (docs/architecture.md "Personal data"): the gateway and tooling only;
+        a customer for themselves or an admin. EraseCustomer is idempotent by request_id.
+        """
+
+    @_abc_1.abstractmethod
+    def EraseCustomer(
+        self,
+        request: _common_pb2.EraseCustomerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_common_pb2.EraseCustomerResponse, _abc.Awaitable[_common_pb2.EraseCustomerResponse]]: ...
 
 def add_CustomersServiceServicer_to_server(servicer: CustomersServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
