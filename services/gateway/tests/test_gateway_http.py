@@ -48,11 +48,13 @@ async def test_openapi_document_has_every_route(gateway: Client) -> None:
 
 async def test_probes(gateway: Client, make_gateway: GatewayFactory) -> None:
     assert (await gateway.http.get("/healthz")).json() == {"status": "ok", "backends": {}}
-    # The shared gateway has cart, checkout, order and fraud configured but not running.
+    # The shared gateway has cart, checkout, order, fraud and notifications configured but not running.
     response = await gateway.http.get("/readyz")
     assert response.status_code == 503
     assert response.json() == {"status": "not_ready"}  # which backends: on the metrics port only
-    async with make_gateway(cart_addr="", checkout_addr="", order_addr="", fraud_addr="") as client:
+    async with make_gateway(
+        cart_addr="", checkout_addr="", order_addr="", fraud_addr="", notifications_addr=""
+    ) as client:
         response = await client.http.get("/readyz")
         assert response.status_code == 200, response.text
         assert response.json() == {"status": "ready"}
