@@ -83,6 +83,7 @@ class World:
     order_id: str
     admins_order_id: str
     doomed_product_id: str
+    card_token: str = ""  # a payment method nobody saved yet: the first shopper to save it owns it
 
 
 def unique(prefix: str) -> str:
@@ -132,6 +133,10 @@ def fresh_card() -> str:
     raise AssertionError("unreachable: one check digit always fits")
 
 
+def card_details() -> dict[str, Any]:
+    return {"number": fresh_card(), "exp_month": 12, "exp_year": 2040, "cvc": "123"}
+
+
 def ok(response: httpx.Response) -> dict[str, Any]:
     assert response.is_success, response.text
     body: dict[str, Any] = response.json()
@@ -145,8 +150,7 @@ def create_product(stack: Stack, http: httpx.Client, admin: Caller, category: st
 
 def place_order(stack: Stack, http: httpx.Client, customer: Caller, sku: str) -> dict[str, Any]:
     ok(send(stack, http, "POST", customer, Call("/v1/cart/items", {"sku": sku, "quantity": 1})))
-    card = {"number": fresh_card(), "exp_month": 12, "exp_year": 2040, "cvc": "123"}
-    method = ok(http.post(f"{stack.sandbox_url}/v1/payment_methods", json={"card": card}))["id"]
+    method = ok(http.post(f"{stack.sandbox_url}/v1/payment_methods", json={"card": card_details()}))["id"]
     body = {"payment_method": method, "shipping_address": ADDRESS, "fulfillment": {"method": "ship"}}
     placed = ok(
         send(stack, http, "POST", customer, Call("/v1/checkout", body, headers={"Idempotency-Key": unique("k")}))
@@ -187,6 +191,7 @@ def world(stack: Stack, http: httpx.Client) -> World:
         first["order_id"],
         second["order_id"],
         doomed_product_id,
+        card_token=ok(http.post(f"{stack.sandbox_url}/v1/payment_methods", json={"card": card_details()}))["id"],
     )
 
 
@@ -356,6 +361,21 @@ def requests(world: World, who: str) -> dict[Route, Callable[[], Call]]:
         ("GET", "/v1/admin/product-imports/{import_id}"): lambda: Call(f"/v1/admin/product-imports/{nobodys}"),
         ("GET", "/v1/admin/product-imports/{import_id}/lines"): lambda: Call(
             f"/v1/admin/product-imports/{nobodys}/lines"
+        ),
+        # The caller's own account: shoppers only; an address id nobody has (PATCH 404, DELETE 204: gone
+        # either way); the module's card token, which the first shopper saves (201) and the others may not (409).
+        ("GET", "/v1/me"): lambda: Call("/v1/me"),
+        ("PATCH", "/v1/me"): lambda: Call("/v1/me", {"display_name": "Authz"}),
+        ("GET", "/v1/me/addresses"): lambda: Call("/v1/me/addresses"),
+        ("POST", "/v1/me/addresses"): lambda: Call("/v1/me/addresses", {**ADDRESS, "label": "Authz"}),
+        ("PATCH", "/v1/me/addresses/{address_id}"): lambda: Call(f"/v1/me/addresses/{nobodys}", {"label": "x"}),
+        ("DELETE", "/v1/me/addresses/{address_id}"): lambda: Call(f"/v1/me/addresses/{nobodys}"),
+        ("GET", "/v1/me/payment-methods"): lambda: Call("/v1/me/payment-methods"),
+        ("POST", "/v1/me/payment-methods"): lambda: Call(
+            "/v1/me/payment-methods", {"payment_method_id": world.card_token}
+        ),
+        ("DELETE", "/v1/me/payment-methods/{payment_method_id}"): lambda: Call(
+            f"/v1/me/payment-methods/{unique('pm_nobody')}"
         ),
         ("POST", "/v1/auth/token"): lambda: Call("/v1/auth/token", {"username": unique("authz"), "role": "customer"}),
         ("GET", "/.well-known/jwks.json"): lambda: Call("/.well-known/jwks.json"),
