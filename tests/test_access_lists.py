@@ -13,7 +13,7 @@ from shopkit.access import GATEWAY, SERVICES, TOOLING
 
 ROOT = Path(__file__).resolve().parent.parent
 # `self.peers.pricing.Quote`, `self.stub.Release` (order's inventory stub), `backends.cart.AddCartLine`.
-CALL = re.compile(r"\.(catalog|pricing|inventory|cart|checkout|order|fraud)\.([A-Z][A-Za-z]+)\b")
+CALL = re.compile(r"\.(catalog|pricing|inventory|cart|checkout|order|fraud|customers)\.([A-Z][A-Za-z]+)\b")
 CALLERS_OF_CODE = {"cart": "services/cart/src", "checkout": "services/checkout/src", GATEWAY: "services/gateway/src"}
 
 
@@ -70,3 +70,12 @@ def test_notifications_calls_to_order_are_admitted() -> None:
     called = set(re.findall(r"self\.stub\.([A-Z][A-Za-z]+)\(", text))
     assert called == {"GetOrder"}
     assert all("notifications" in callers("order")[method] for method in called)
+
+
+def test_the_gateway_calls_every_method_of_customers_it_is_admitted_to() -> None:
+    """The account routes (app/me.py) reach each shopper-facing method of customers, all admitted."""
+    text = (ROOT / "services/gateway/src/shop_gateway/app/me.py").read_text()
+    called = {method for callee, method in CALL.findall(text) if callee == "customers"}
+    admitted = {method for method, allowed in callers("customers").items() if GATEWAY in allowed}
+    assert called and called <= admitted
+    assert {"GetProfile", "AddAddress", "AddPaymentMethod", "DeletePaymentMethod"} <= called
