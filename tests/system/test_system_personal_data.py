@@ -16,7 +16,7 @@ from shopkit.personal_data import pseudonym
 if TYPE_CHECKING:  # conftest is not importable at run time (pytest's importlib mode); its types are for mypy
     from conftest import Backstage, NewShopper, Shopper
 
-SERVICES = {"cart", "checkout", "order", "fraud", "notifications"}
+SERVICES = {"cart", "checkout", "order", "fraud", "notifications", "customers"}
 
 
 def export(shopper: Shopper) -> dict[str, Any]:
@@ -45,6 +45,12 @@ def test_a_customer_exports_erases_and_their_order_lives_on(
     assert placed.status_code == 201, placed.text
     order_id = placed.json()["order_id"]
     client_ip = shopper.headers["x-forwarded-for"]
+    profile = shopper.client.patch(
+        f"{stack.gateway_url}/v1/me",
+        json={"display_name": "Ada Lovelace", "phone": "+15555550100"},
+        headers=shopper.headers,
+    )
+    assert profile.status_code == 200, profile.text
 
     # The export: a section per service, with the order, the checkout and the mail (once it is written).
     before = backstage.eventually(lambda: export(shopper), lambda d: len(d["services"]["notifications"]["mails"]) >= 1)
@@ -56,6 +62,7 @@ def test_a_customer_exports_erases_and_their_order_lives_on(
     assert checkout["order_id"] == order_id and checkout["state"]["request"]["client_ip"] == client_ip
     assert before["services"]["notifications"]["mails"][0]["recipient"] == address
     assert before["services"]["fraud"]["assessments"][0]["context"]["email"] == address
+    assert before["services"]["customers"]["profiles"][0]["phone"] == "+15555550100"
     text = json.dumps(before)
     assert address in text and "Ada Lovelace" in text and "1 Main St" in text
 
@@ -68,6 +75,7 @@ def test_a_customer_exports_erases_and_their_order_lives_on(
     assert erased["services"]["checkout"]["changed"]["checkouts"] == 1
     assert erased["services"]["fraud"]["changed"]["assessments"] >= 1
     assert erased["services"]["notifications"]["changed"]["mails"] >= 1
+    assert erased["services"]["customers"]["changed"]["profiles"] == 1
     assert not any(s["repeated"] for s in erased["services"].values())
     repeat = erase(shopper, key)
     assert all(s["repeated"] for s in repeat["services"].values())
@@ -77,9 +85,9 @@ def test_a_customer_exports_erases_and_their_order_lives_on(
 
     after = export(shopper)
     text = json.dumps(after)
-    for personal in (address, "Ada Lovelace", "1 Main St", client_ip, shopper.headers["x-device-id"]):
+    for personal in (address, "Ada Lovelace", "1 Main St", "+15555550100", client_ip, shopper.headers["x-device-id"]):
         assert personal not in text, personal
-    assert after["services"]["cart"]["carts"] == []
+    assert after["services"]["cart"]["carts"] == [] and after["services"]["customers"]["profiles"] == []
     assert [o["id"] for o in after["services"]["order"]["orders"]] == [order_id]
     assert all(len(part["erasures"]) == 1 for part in after["services"].values())
 

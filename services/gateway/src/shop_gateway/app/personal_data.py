@@ -7,8 +7,8 @@ erasure sends one request id (the client's Idempotency-Key) to every service, so
 failure (503: one service did not answer) completes the services that are left, and the ones done
 before answer their first outcome. Guests have no customer id: their data is out of scope.
 
-A service that joins (the customers service, when its gateway backend is in place) is one more
-entry in `PARTS`: nothing else here changes.
+A service that comes to hold data about customers is one more entry in `PARTS` (and the two RPCs
+in its proto): nothing else here changes.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ PARTS: dict[str, Callable[[Shop], tuple[Export, Erase]]] = {
         shop.backends.notifications.ExportCustomerData,
         shop.backends.notifications.EraseCustomer,
     ),
+    "customers": lambda shop: (shop.backends.customers.ExportCustomerData, shop.backends.customers.EraseCustomer),
 }
 MAX_CUSTOMER_ID = 128
 FIELDS = {"request_id": "idempotency_key"}
