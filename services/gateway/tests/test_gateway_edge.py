@@ -50,7 +50,7 @@ async def test_forwarded_entries_that_are_not_addresses_end_the_trusted_chain(ma
 async def test_readiness_is_a_bare_status_in_public_with_details_on_the_metrics_port(
     gateway: Client, make_gateway: GatewayFactory
 ) -> None:
-    # The shared gateway has cart, checkout, order, fraud and notifications configured but not running.
+    # The shared gateway has cart, checkout, order, fraud, notifications and customers configured but not running.
     response = await gateway.http.get("/readyz")
     assert response.status_code == 503
     assert response.json() == {"status": "not_ready"}
@@ -59,7 +59,7 @@ async def test_readiness_is_a_bare_status_in_public_with_details_on_the_metrics_
     for backend, value in serving.items():
         assert REGISTRY.get_sample_value("shop_gateway_backend_serving", {"backend": backend}) == value
     async with make_gateway(
-        cart_addr="", checkout_addr="", order_addr="", fraud_addr="", notifications_addr=""
+        cart_addr="", checkout_addr="", order_addr="", fraud_addr="", notifications_addr="", customers_addr=""
     ) as client:
         response = await client.http.get("/readyz")
         assert response.status_code == 200, response.text

@@ -53,7 +53,7 @@ async def test_probes(gateway: Client, make_gateway: GatewayFactory) -> None:
     assert response.status_code == 503
     assert response.json() == {"status": "not_ready"}  # which backends: on the metrics port only
     async with make_gateway(
-        cart_addr="", checkout_addr="", order_addr="", fraud_addr="", notifications_addr=""
+        cart_addr="", checkout_addr="", order_addr="", fraud_addr="", notifications_addr="", customers_addr=""
     ) as client:
         response = await client.http.get("/readyz")
         assert response.status_code == 200, response.text
