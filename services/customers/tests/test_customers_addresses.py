@@ -3,6 +3,7 @@ deletes, bad input that changes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 import grpc
@@ -110,3 +111,25 @@ async def test_bad_addresses_are_named_and_add_nothing(stack: Stack) -> None:
     bad_id = pb.UpdateAddressRequest(address_id="not-a-uuid", label="x")
     error = await stack.failure(stack.stub.UpdateAddress(bad_id, metadata=who))
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT and error.violations[0].field == "address_id"
+
+
+async def test_concurrent_adds_keep_the_limit_and_one_default_of_each(stack: Stack) -> None:
+    customer = stack.new_customer()
+    who = stack.shopper(customer)
+
+    async def add(index: int) -> grpc.StatusCode:
+        request = pb.AddAddressRequest(
+            request_id=f"c{index}", address=stack.address(), default_shipping=True, default_billing=index % 2 == 0
+        )
+        try:
+            await stack.stub.AddAddress(request, metadata=who)
+        except grpc.aio.AioRpcError as error:
+            return error.code()
+        return grpc.StatusCode.OK
+
+    codes = await asyncio.gather(*(add(index) for index in range(MAX_ADDRESSES + 5)))
+    assert codes.count(grpc.StatusCode.OK) == MAX_ADDRESSES
+    assert codes.count(grpc.StatusCode.FAILED_PRECONDITION) == 5
+    found = (await stack.stub.ListAddresses(pb.ListAddressesRequest(), metadata=who)).addresses
+    assert len(found) == MAX_ADDRESSES
+    assert sum(a.default_shipping for a in found) == 1 and sum(a.default_billing for a in found) == 1
