@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -43,17 +42,12 @@ def config_file(layout: Layout) -> Path:
     return layout.nats_dir / CONFIG_NAME
 
 
-def new_password() -> str:
-    """URL-safe, so it goes into a NATS_URL as it is."""
-    return secrets.token_urlsafe(24)
-
-
 def load_passwords(path: Path) -> dict[str, str]:
     """A password per NATS user, generated once and kept in a 0600 file."""
     stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
     missing = [user for user in natsauth.USERS if user not in stored]
     if missing:
-        stored.update({user: new_password() for user in missing})
+        stored.update({user: natsauth.new_password() for user in missing})
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
         path.write_text(json.dumps(stored, indent=2))
@@ -101,7 +95,7 @@ def tooling_url(data_dir: Path, port_offset: int = 0) -> str:
 def secret_manifests(nats_namespace: str, shop_namespace: str, chart_secret: str = CHART_SECRET) -> str:
     """Two Secrets with the same fresh password per user: the server's (every user) and the chart's
     (the services only: the tooling password stays with the operators)."""
-    passwords = {user: new_password() for user in natsauth.USERS}
+    passwords = {user: natsauth.new_password() for user in natsauth.USERS}
 
     def manifest(name: str, namespace: str, users: tuple[str, ...]) -> str:
         data = "".join(f"  {user}: {json.dumps(passwords[user])}\n" for user in users)

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
+import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -138,6 +140,19 @@ def _list(subjects: Iterable[str], indent: int) -> str:
         return f"[{items[0]}]"
     pad = " " * indent
     return "[\n" + "".join(f"{pad}{item}\n" for item in items) + " " * (indent - 2) + "]"
+
+
+PASSWORD_LENGTH = 32
+_PASSWORD_ALPHABET = string.ascii_letters + string.digits
+
+
+def new_password() -> str:
+    """A password that goes into a NATS_URL as it is and survives nats-server's reading of a
+    `$NATS_PASSWORD_*` reference: the server parses the variable's value as a config token, so a
+    value starting with "-" (or all digits, or "true") is not a string to it. Letters and digits,
+    a letter first; 190 bits."""
+    first = secrets.choice(string.ascii_letters)
+    return first + "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(PASSWORD_LENGTH - 1))
 
 
 def with_credentials(url: str, user: str, password: str) -> str:
