@@ -15,7 +15,11 @@ PUBLISHERS = [service for service in SERVICES if (PROTOS / "shop" / service / "v
 PROTO_FILES = sorted(path.relative_to(PROTOS).as_posix() for path in (PROTOS / "shop").rglob("*.proto"))
 
 # The gateway's public gRPC API has a second service for staff, in a file of its own.
-SECOND_SERVICE_FILES = {"shop/storefront/v1/backoffice.proto", "shop/storefront/v1/returns.proto"}
+SECOND_SERVICE_FILES = {
+    "shop/storefront/v1/backoffice.proto",
+    "shop/storefront/v1/returns.proto",
+    "shop/storefront/v1/account.proto",
+}
 READ_ONLY_RPC = re.compile(r"^(Get|List|Search|BatchGet|Quote)([A-Z]|$)")
 EVENT_META = ".shop.common.v1.EventMeta"
 MESSAGE_TYPE_FIELD = 4  # FileDescriptorProto.message_type, for source-info paths

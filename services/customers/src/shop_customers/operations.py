@@ -57,19 +57,11 @@ class Customers:
     # --- profile ------------------------------------------------------------------------------
 
     async def profile(self, customer_id: str) -> Profile:
-        async with self.db.transaction() as conn:
+        """The customer's profile; before their first change an empty one, not stored (a read writes
+        nothing: the first write creates the row, at the version an empty profile shows)."""
+        async with self.db.connect() as conn:
             found = await store.profile(conn, customer_id)
-            if found is not None:
-                return found
-            created = await store.create_profile(conn, customer_id)
-            if created is not None:
-                await events.profile_changed(conn, created)
-                return created
-        # Created by a concurrent first call between the read and the insert.
-        async with self.db.transaction() as conn:
-            again = await store.profile(conn, customer_id)
-        assert again is not None
-        return again
+        return found if found is not None else Profile(customer_id)
 
     async def update_profile(self, customer_id: str, change: ProfileChange, expected_version: int) -> Profile:
         change.check()

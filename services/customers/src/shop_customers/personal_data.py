@@ -2,8 +2,8 @@
 
 Nothing of an account must be kept: erasure deletes the profile with its saved addresses and payment
 methods (the provider's tokens; the provider keeps its own records). The erasure log stays as the
-record that the customer was erased. A later call of the customer starts an empty profile again, as
-a first call does.
+record that the customer was erased. A later call of the customer sees an empty profile again, as
+before a first change.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ def _profile(row: Any) -> Profile:
 
 
 async def locked_profile(conn: AsyncConnection, customer_id: str) -> Profile:
-    """The customer's profile, created empty when this is their first call, locked until the end
+    """The customer's profile, created empty before their first change, locked until the end
     of the transaction (every write to a customer's record takes this lock first)."""
     await conn.execute(insert(customers).values(customer_id=customer_id).on_conflict_do_nothing())
     row = (
@@ -33,13 +33,6 @@ async def locked_profile(conn: AsyncConnection, customer_id: str) -> Profile:
 
 async def profile(conn: AsyncConnection, customer_id: str) -> Profile | None:
     row = (await conn.execute(sa.select(customers).where(customers.c.customer_id == customer_id))).one_or_none()
-    return _profile(row) if row is not None else None
-
-
-async def create_profile(conn: AsyncConnection, customer_id: str) -> Profile | None:
-    """The new, empty profile; None when it exists already."""
-    query = insert(customers).values(customer_id=customer_id).on_conflict_do_nothing().returning(customers)
-    row = (await conn.execute(query)).one_or_none()
     return _profile(row) if row is not None else None
 
 

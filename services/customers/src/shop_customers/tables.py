@@ -1,11 +1,9 @@
 """The customers service's tables (SQLAlchemy Core).
 
-`customers` holds one row per customer (the subject of their tokens), created on the first read or
-write; every write locks it first, which serialises one customer's changes (the address limit, the
-single default shipping and billing address) without locking anyone else. B2B companies, their
-buyers and approvers will be tables of their own next to it, referring to customer ids.
-Payment methods are the provider's tokens only, with what the provider says about the card;
-a token is saved by one customer at most (UNIQUE), so nobody can claim another's card.
+`customers` holds one row per customer (the subject of their tokens), created on their first write;
+every write locks it first, which serialises one customer's changes (the address limit, the single
+default shipping and billing address) without locking anyone else. B2B companies, their buyers and
+approvers will be tables of their own next to it, referring to customer ids.
 """
 
 from __future__ import annotations

@@ -96,7 +96,7 @@ class CustomersServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def GetProfile(self, request, context):
-        """The caller's profile (created empty on the first call).
+        """The caller's profile: an empty one (version 1, not stored) before the first change.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -43,7 +43,7 @@ class CustomersServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> CustomersServiceAsyncStub: ...
     GetProfile: _grpc.UnaryUnaryMultiCallable[_customers_pb2.GetProfileRequest, _customers_pb2.GetProfileResponse]
-    """The caller's profile (created empty on the first call)."""
+    """The caller's profile: an empty one (version 1, not stored) before the first change."""
     UpdateProfile: _grpc.UnaryUnaryMultiCallable[_customers_pb2.UpdateProfileRequest, _customers_pb2.UpdateProfileResponse]
     """Change the fields that are set; the rest stays."""
     ListAddresses: _grpc.UnaryUnaryMultiCallable[_customers_pb2.ListAddressesRequest, _customers_pb2.ListAddressesResponse]
@@ -68,7 +68,7 @@ class CustomersServiceStub:
 class CustomersServiceAsyncStub(CustomersServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetProfile: _aio.UnaryUnaryMultiCallable[_customers_pb2.GetProfileRequest, _customers_pb2.GetProfileResponse]  # type: ignore[assignment]
-    """The caller's profile (created empty on the first call)."""
+    """The caller's profile: an empty one (version 1, not stored) before the first change."""
     UpdateProfile: _aio.UnaryUnaryMultiCallable[_customers_pb2.UpdateProfileRequest, _customers_pb2.UpdateProfileResponse]  # type: ignore[assignment]
     """Change the fields that are set; the rest stays."""
     ListAddresses: _aio.UnaryUnaryMultiCallable[_customers_pb2.ListAddressesRequest, _customers_pb2.ListAddressesResponse]  # type: ignore[assignment]
@@ -96,7 +96,7 @@ class CustomersServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _customers_pb2.GetProfileRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_customers_pb2.GetProfileResponse, _abc.Awaitable[_customers_pb2.GetProfileResponse]]:
-        """The caller's profile (created empty on the first call)."""
+        """The caller's profile: an empty one (version 1, not stored) before the first change."""
 
     @_abc_1.abstractmethod
     def UpdateProfile(

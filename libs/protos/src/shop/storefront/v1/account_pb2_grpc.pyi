@@ -41,7 +41,7 @@ class AccountServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> AccountServiceAsyncStub: ...
     GetProfile: _grpc.UnaryUnaryMultiCallable[_account_pb2.GetProfileRequest, _account_pb2.Profile]
-    """The caller's profile (created empty on the first call)."""
+    """The caller's profile: an empty one (not stored) before the first change."""
     UpdateProfile: _grpc.UnaryUnaryMultiCallable[_account_pb2.UpdateProfileRequest, _account_pb2.Profile]
     """Change the fields that are set; version (when not 0) must be the current one (ABORTED otherwise)."""
     ListAddresses: _grpc.UnaryUnaryMultiCallable[_account_pb2.ListAddressesRequest, _account_pb2.ListAddressesResponse]
@@ -58,7 +58,7 @@ class AccountServiceStub:
 class AccountServiceAsyncStub(AccountServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetProfile: _aio.UnaryUnaryMultiCallable[_account_pb2.GetProfileRequest, _account_pb2.Profile]  # type: ignore[assignment]
-    """The caller's profile (created empty on the first call)."""
+    """The caller's profile: an empty one (not stored) before the first change."""
     UpdateProfile: _aio.UnaryUnaryMultiCallable[_account_pb2.UpdateProfileRequest, _account_pb2.Profile]  # type: ignore[assignment]
     """Change the fields that are set; version (when not 0) must be the current one (ABORTED otherwise)."""
     ListAddresses: _aio.UnaryUnaryMultiCallable[_account_pb2.ListAddressesRequest, _account_pb2.ListAddressesResponse]  # type: ignore[assignment]
@@ -78,7 +78,7 @@ class AccountServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _account_pb2.GetProfileRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_account_pb2.Profile, _abc.Awaitable[_account_pb2.Profile]]:
-        """The caller's profile (created empty on the first call)."""
+        """The caller's profile: an empty one (not stored) before the first change."""
 
     @_abc_1.abstractmethod
     def UpdateProfile(
