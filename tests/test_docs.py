@@ -7,7 +7,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 ARCHITECTURE = (ROOT / "docs" / "architecture.md").read_text()
-DOMAIN_SERVICES = ("catalog", "pricing", "cart", "checkout", "inventory", "order", "fraud")
+DOMAIN_SERVICES = (
+    "catalog",
+    "pricing",
+    "cart",
+    "checkout",
+    "inventory",
+    "order",
+    "fraud",
+    "customers",
+    "notifications",
+)
 
 
 def declared_subjects() -> set[str]:

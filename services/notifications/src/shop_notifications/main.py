@@ -33,7 +33,7 @@ def mailer(settings: NotificationsSettings) -> Mailer:
 
 
 async def build(settings: NotificationsSettings, *, clock: Clock = utc_now) -> Runtime:
-    # No outbox: the service publishes nothing (its stream exists like every service's, empty).
+    # The outbox carries one event only: shop.notifications.customer_erased (see personal_data).
     runtime = await open_runtime("notifications", settings, outbox=tables.outbox)
     retry = RetryPolicy(
         settings.max_attempts,
