@@ -64,6 +64,13 @@ async def test_an_unknown_token_is_refused_and_a_delete_is_repeatable(stack: Sta
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT and error.violations[0].field == "payment_method_id"
     empty = await stack.failure(stack.stub.AddPaymentMethod(pb.AddPaymentMethodRequest(), metadata=who))
     assert empty.code == grpc.StatusCode.INVALID_ARGUMENT
+    # Not an id at all (the HTTP fuzzer sent this; it was a 503), and one the provider cannot read (its 422).
+    for odd in ("Ì­Ïàà\U00069d10", "pm.x:y/z"):
+        refused = await stack.failure(
+            stack.stub.AddPaymentMethod(pb.AddPaymentMethodRequest(payment_method_id=odd), metadata=who)
+        )
+        assert refused.code == grpc.StatusCode.INVALID_ARGUMENT, (odd, refused)
+        assert refused.violations[0].field == "payment_method_id"
     assert await stack.count("payment_methods", customer) == 0
     token = await stack.card()
     await stack.stub.AddPaymentMethod(pb.AddPaymentMethodRequest(payment_method_id=token), metadata=who)

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from shopkit.auth import ADMIN_ROLES, Caller
 from shopkit.errors import Aborted, PermissionDenied, Violations
-from shopkit.identifiers import check_country, check_request_id
+from shopkit.identifiers import REQUEST_ID, check_country, check_request_id
 from shopkit.money import is_currency
 
 SHOPPER_ROLES = ("customer", "b2b_buyer", "b2b_approver")
@@ -217,5 +217,10 @@ class SavedPaymentMethod:
 def check_payment_method_id(payment_method_id: str) -> None:
     v = Violations()
     v.check(bool(payment_method_id), "payment_method_id", "required")
-    v.check(len(payment_method_id) <= 128, "payment_method_id", "at most 128 characters")
+    # A provider's token is an opaque id of the request-id alphabet (as checkout takes it).
+    v.check(
+        not payment_method_id or REQUEST_ID.match(payment_method_id) is not None,
+        "payment_method_id",
+        "must be a payment method id of the payment provider (1-128 of A-Z a-z 0-9 . _ : / -)",
+    )
     v.raise_if_any()

@@ -37,10 +37,11 @@ class Payments:
         return cls(client)
 
     async def card(self, payment_method_id: str) -> Card:
-        """The card behind a token; INVALID_ARGUMENT when the provider does not know it."""
+        """The card behind a token; INVALID_ARGUMENT when the provider does not know it or refuses the
+        id, UNAVAILABLE when it does not answer."""
         try:
             method = await self.client.get_payment_method(payment_method_id)
-        except sandbox.NotFound as exc:
+        except (sandbox.NotFound, sandbox.InvalidRequest) as exc:  # unknown, or an id it cannot even read
             raise InvalidArgument(
                 [FieldViolation("payment_method_id", "not a payment method of the payment provider")]
             ) from exc
