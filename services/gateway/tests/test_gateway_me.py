@@ -61,6 +61,9 @@ async def test_a_shopper_reads_and_changes_their_profile(account: tuple[Client, 
     bad = await client.http.patch("/v1/me", json={"email": "nope", "currency": "EURO"}, headers=headers)
     fields = {e["field"] for e in client.problem(bad, 400, "INVALID_ARGUMENT")["errors"]}
     assert fields == {"email", "currency"}
+    # A version past int64 (the HTTP fuzzer's; it was a server error) names the field.
+    huge = await client.http.patch("/v1/me", json={"version": 212512412749092421632}, headers=headers)
+    assert [e["field"] for e in client.problem(huge, 400, "INVALID_ARGUMENT")["errors"]] == ["version"]
     assert (await client.http.get("/v1/me", headers=headers)).json() == profile
 
 

@@ -11,6 +11,7 @@ from pydantic import Field
 
 from shop_gateway.app import me as use
 from shop_gateway.app import models
+from shop_gateway.app.validation import MAX_INT64
 from shop_gateway.httpapi.backoffice.common import Body, IdempotencyKey, router
 from shop_gateway.httpapi.deps import ShopDep, SignedIn
 from shop_gateway.httpapi.schemas import AddressBody
@@ -18,7 +19,7 @@ from shop_gateway.httpapi.schemas import AddressBody
 me = router("/v1/me", "account")
 
 Short = Annotated[str, Field(max_length=256)]
-Version = Annotated[int, Field(0, ge=0, description="the version read; 0 or absent: whatever it is now")]
+Version = Annotated[int, Field(0, ge=0, le=MAX_INT64, description="the version read; 0 or absent: whatever it is now")]
 
 
 class ProfileBody(Body):
