@@ -115,6 +115,60 @@ PRODUCT_SORT_SLUG: ProductSort.ValueType  # 6
 """slug A-Z"""
 Global___ProductSort: _TypeAlias = ProductSort  # noqa: Y015
 
+class _ProductImportStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ProductImportStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ProductImportStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PRODUCT_IMPORT_STATUS_UNSPECIFIED: _ProductImportStatus.ValueType  # 0
+    PRODUCT_IMPORT_STATUS_QUEUED: _ProductImportStatus.ValueType  # 1
+    """stored, waiting for a worker"""
+    PRODUCT_IMPORT_STATUS_RUNNING: _ProductImportStatus.ValueType  # 2
+    """a worker applies its lines (lines_done grows)"""
+    PRODUCT_IMPORT_STATUS_DONE: _ProductImportStatus.ValueType  # 3
+    """every line applied or reported failed"""
+    PRODUCT_IMPORT_STATUS_FAILED: _ProductImportStatus.ValueType  # 4
+    """stopped before the end; see error"""
+
+class ProductImportStatus(_ProductImportStatus, metaclass=_ProductImportStatusEnumTypeWrapper): ...
+
+PRODUCT_IMPORT_STATUS_UNSPECIFIED: ProductImportStatus.ValueType  # 0
+PRODUCT_IMPORT_STATUS_QUEUED: ProductImportStatus.ValueType  # 1
+"""stored, waiting for a worker"""
+PRODUCT_IMPORT_STATUS_RUNNING: ProductImportStatus.ValueType  # 2
+"""a worker applies its lines (lines_done grows)"""
+PRODUCT_IMPORT_STATUS_DONE: ProductImportStatus.ValueType  # 3
+"""every line applied or reported failed"""
+PRODUCT_IMPORT_STATUS_FAILED: ProductImportStatus.ValueType  # 4
+"""stopped before the end; see error"""
+Global___ProductImportStatus: _TypeAlias = ProductImportStatus  # noqa: Y015
+
+class _ImportLineStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ImportLineStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ImportLineStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    IMPORT_LINE_STATUS_UNSPECIFIED: _ImportLineStatus.ValueType  # 0
+    IMPORT_LINE_STATUS_PENDING: _ImportLineStatus.ValueType  # 1
+    """not applied yet (or never: the import failed before it)"""
+    IMPORT_LINE_STATUS_OK: _ImportLineStatus.ValueType  # 2
+    IMPORT_LINE_STATUS_FAILED: _ImportLineStatus.ValueType  # 3
+    IMPORT_LINE_STATUS_BLANK: _ImportLineStatus.ValueType  # 4
+    """skipped"""
+
+class ImportLineStatus(_ImportLineStatus, metaclass=_ImportLineStatusEnumTypeWrapper): ...
+
+IMPORT_LINE_STATUS_UNSPECIFIED: ImportLineStatus.ValueType  # 0
+IMPORT_LINE_STATUS_PENDING: ImportLineStatus.ValueType  # 1
+"""not applied yet (or never: the import failed before it)"""
+IMPORT_LINE_STATUS_OK: ImportLineStatus.ValueType  # 2
+IMPORT_LINE_STATUS_FAILED: ImportLineStatus.ValueType  # 3
+IMPORT_LINE_STATUS_BLANK: ImportLineStatus.ValueType  # 4
+"""skipped"""
+Global___ImportLineStatus: _TypeAlias = ImportLineStatus  # noqa: Y015
+
 @_typing.final
 class Dimensions(_message.Message):
     """Package size of a variant in millimetres; all three are positive."""
@@ -1296,3 +1350,274 @@ class ImportSummary(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ImportSummary: _TypeAlias = ImportSummary  # noqa: Y015
+
+@_typing.final
+class StartProductImportRequest(_message.Message):
+    """--- durable product imports ---"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    STARTED_BY_FIELD_NUMBER: _builtins.int
+    LINES_FIELD_NUMBER: _builtins.int
+    REJECTED_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """first message only: the caller's idempotency key (required, at most 64 characters)"""
+    started_by: _builtins.str
+    """first message only: who started the import (shown, not checked)"""
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """JSONL lines, numbered from 1 across the stream (as in ImportProductsRequest)"""
+
+    @_builtins.property
+    def rejected(self) -> _containers.RepeatedCompositeFieldContainer[Global___ImportLineRejection]:
+        """lines the caller could not pass on as text: sent as "" in lines, reported failed"""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        started_by: _builtins.str = ...,
+        lines: _abc.Iterable[_builtins.str] | None = ...,
+        rejected: _abc.Iterable[Global___ImportLineRejection] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lines", b"lines", "rejected", b"rejected", "request_id", b"request_id", "started_by", b"started_by"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartProductImportRequest: _TypeAlias = StartProductImportRequest  # noqa: Y015
+
+@_typing.final
+class ImportLineRejection(_message.Message):
+    """A line its sender refused before sending (e.g. not UTF-8): it is reported failed with this message."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINE_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    line: _builtins.int
+    """1-based line number in the stream"""
+    message: _builtins.str
+    """why, e.g. "the line is not UTF-8 text" """
+    def __init__(
+        self,
+        *,
+        line: _builtins.int = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["line", b"line", "message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportLineRejection: _TypeAlias = ImportLineRejection  # noqa: Y015
+
+@_typing.final
+class ProductImport(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    STARTED_BY_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    LINES_TOTAL_FIELD_NUMBER: _builtins.int
+    LINES_DONE_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    UPDATED_FIELD_NUMBER: _builtins.int
+    UNCHANGED_FIELD_NUMBER: _builtins.int
+    FAILED_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    STARTED_AT_FIELD_NUMBER: _builtins.int
+    FINISHED_AT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    request_id: _builtins.str
+    started_by: _builtins.str
+    status: Global___ProductImportStatus.ValueType
+    lines_total: _builtins.int
+    lines_done: _builtins.int
+    """lines applied (or reported failed, or blank) so far"""
+    created: _builtins.int
+    updated: _builtins.int
+    unchanged: _builtins.int
+    failed: _builtins.int
+    error: _builtins.str
+    """why the import failed (status FAILED)"""
+    @_builtins.property
+    def started_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def finished_at(self) -> _timestamp_pb2.Timestamp:
+        """unset until done or failed"""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+        started_by: _builtins.str = ...,
+        status: Global___ProductImportStatus.ValueType = ...,
+        lines_total: _builtins.int = ...,
+        lines_done: _builtins.int = ...,
+        created: _builtins.int = ...,
+        updated: _builtins.int = ...,
+        unchanged: _builtins.int = ...,
+        failed: _builtins.int = ...,
+        error: _builtins.str = ...,
+        started_at: _timestamp_pb2.Timestamp | None = ...,
+        finished_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["finished_at", b"finished_at", "started_at", b"started_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "error", b"error", "failed", b"failed", "finished_at", b"finished_at", "id", b"id", "lines_done", b"lines_done", "lines_total", b"lines_total", "request_id", b"request_id", "started_at", b"started_at", "started_by", b"started_by", "status", b"status", "unchanged", b"unchanged", "updated", b"updated"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProductImport: _TypeAlias = ProductImport  # noqa: Y015
+
+@_typing.final
+class GetProductImportRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IMPORT_ID_FIELD_NUMBER: _builtins.int
+    import_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        import_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["import_id", b"import_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetProductImportRequest: _TypeAlias = GetProductImportRequest  # noqa: Y015
+
+@_typing.final
+class ListProductImportsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def page(self) -> _common_pb2.PageRequest: ...
+    def __init__(
+        self,
+        *,
+        page: _common_pb2.PageRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListProductImportsRequest: _TypeAlias = ListProductImportsRequest  # noqa: Y015
+
+@_typing.final
+class ListProductImportsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IMPORTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def imports(self) -> _containers.RepeatedCompositeFieldContainer[Global___ProductImport]: ...
+    def __init__(
+        self,
+        *,
+        imports: _abc.Iterable[Global___ProductImport] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["imports", b"imports", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListProductImportsResponse: _TypeAlias = ListProductImportsResponse  # noqa: Y015
+
+@_typing.final
+class ListProductImportLinesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IMPORT_ID_FIELD_NUMBER: _builtins.int
+    FAILED_ONLY_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
+    import_id: _builtins.str
+    failed_only: _builtins.bool
+    @_builtins.property
+    def page(self) -> _common_pb2.PageRequest: ...
+    def __init__(
+        self,
+        *,
+        import_id: _builtins.str = ...,
+        failed_only: _builtins.bool = ...,
+        page: _common_pb2.PageRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["failed_only", b"failed_only", "import_id", b"import_id", "page", b"page"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListProductImportLinesRequest: _TypeAlias = ListProductImportLinesRequest  # noqa: Y015
+
+@_typing.final
+class ImportLine(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINE_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    SLUG_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    FIELD_VIOLATIONS_FIELD_NUMBER: _builtins.int
+    line: _builtins.int
+    """1-based line number of the upload"""
+    status: Global___ImportLineStatus.ValueType
+    slug: _builtins.str
+    """failed lines: the line's slug, when it could be read"""
+    message: _builtins.str
+    """failed lines: summary"""
+    @_builtins.property
+    def field_violations(self) -> _containers.RepeatedCompositeFieldContainer[Global___FieldViolation]: ...
+    def __init__(
+        self,
+        *,
+        line: _builtins.int = ...,
+        status: Global___ImportLineStatus.ValueType = ...,
+        slug: _builtins.str = ...,
+        message: _builtins.str = ...,
+        field_violations: _abc.Iterable[Global___FieldViolation] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["field_violations", b"field_violations", "line", b"line", "message", b"message", "slug", b"slug", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportLine: _TypeAlias = ImportLine  # noqa: Y015
+
+@_typing.final
+class ListProductImportLinesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___ImportLine]: ...
+    def __init__(
+        self,
+        *,
+        lines: _abc.Iterable[Global___ImportLine] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lines", b"lines", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListProductImportLinesResponse: _TypeAlias = ListProductImportLinesResponse  # noqa: Y015

@@ -84,6 +84,26 @@ class CatalogServiceStub:
                 request_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.ImportProductsRequest.SerializeToString,
                 response_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.ImportSummary.FromString,
                 _registered_method=True)
+        self.StartProductImport = channel.stream_unary(
+                '/shop.catalog.v1.CatalogService/StartProductImport',
+                request_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.StartProductImportRequest.SerializeToString,
+                response_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.ProductImport.FromString,
+                _registered_method=True)
+        self.GetProductImport = channel.unary_unary(
+                '/shop.catalog.v1.CatalogService/GetProductImport',
+                request_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.GetProductImportRequest.SerializeToString,
+                response_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.ProductImport.FromString,
+                _registered_method=True)
+        self.ListProductImports = channel.unary_unary(
+                '/shop.catalog.v1.CatalogService/ListProductImports',
+                request_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.ListProductImportsRequest.SerializeToString,
+                response_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.ListProductImportsResponse.FromString,
+                _registered_method=True)
+        self.ListProductImportLines = channel.unary_unary(
+                '/shop.catalog.v1.CatalogService/ListProductImportLines',
+                request_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.ListProductImportLinesRequest.SerializeToString,
+                response_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.ListProductImportLinesResponse.FromString,
+                _registered_method=True)
 
 
 class CatalogServiceServicer:
@@ -169,6 +189,39 @@ class CatalogServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartProductImport(self, request_iterator, context):
+        """Start a durable product import: the first message names request_id and started_by, the
+        following ones carry the JSONL lines (as in ImportProductsRequest). The lines are stored when the
+        stream ends (all or none) and a catalog worker applies them in the background; read the progress
+        with GetProductImport. Requires role admin or service. The same request_id returns the same
+        import; another upload under a used request_id is ALREADY_EXISTS (reason REQUEST_ID_REUSED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetProductImport(self, request, context):
+        """One import's status and counts. Requires role admin or service.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListProductImports(self, request, context):
+        """Imports, newest first. Requires role admin or service.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListProductImportLines(self, request, context):
+        """The outcome of each line of an import in line order (only the failed ones with failed_only).
+        Requires role admin or service.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CatalogServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -221,6 +274,26 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     servicer.ImportProducts,
                     request_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.ImportProductsRequest.FromString,
                     response_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.ImportSummary.SerializeToString,
+            ),
+            'StartProductImport': grpc.stream_unary_rpc_method_handler(
+                    servicer.StartProductImport,
+                    request_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.StartProductImportRequest.FromString,
+                    response_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.ProductImport.SerializeToString,
+            ),
+            'GetProductImport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetProductImport,
+                    request_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.GetProductImportRequest.FromString,
+                    response_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.ProductImport.SerializeToString,
+            ),
+            'ListProductImports': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListProductImports,
+                    request_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.ListProductImportsRequest.FromString,
+                    response_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.ListProductImportsResponse.SerializeToString,
+            ),
+            'ListProductImportLines': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListProductImportLines,
+                    request_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.ListProductImportLinesRequest.FromString,
+                    response_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.ListProductImportLinesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -493,6 +566,114 @@ class CatalogService:
             '/shop.catalog.v1.CatalogService/ImportProducts',
             shop_dot_catalog_dot_v1_dot_catalog__pb2.ImportProductsRequest.SerializeToString,
             shop_dot_catalog_dot_v1_dot_catalog__pb2.ImportSummary.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartProductImport(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/shop.catalog.v1.CatalogService/StartProductImport',
+            shop_dot_catalog_dot_v1_dot_catalog__pb2.StartProductImportRequest.SerializeToString,
+            shop_dot_catalog_dot_v1_dot_catalog__pb2.ProductImport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetProductImport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.catalog.v1.CatalogService/GetProductImport',
+            shop_dot_catalog_dot_v1_dot_catalog__pb2.GetProductImportRequest.SerializeToString,
+            shop_dot_catalog_dot_v1_dot_catalog__pb2.ProductImport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListProductImports(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.catalog.v1.CatalogService/ListProductImports',
+            shop_dot_catalog_dot_v1_dot_catalog__pb2.ListProductImportsRequest.SerializeToString,
+            shop_dot_catalog_dot_v1_dot_catalog__pb2.ListProductImportsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListProductImportLines(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.catalog.v1.CatalogService/ListProductImportLines',
+            shop_dot_catalog_dot_v1_dot_catalog__pb2.ListProductImportLinesRequest.SerializeToString,
+            shop_dot_catalog_dot_v1_dot_catalog__pb2.ListProductImportLinesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -72,6 +72,21 @@ class CatalogServiceStub:
     service. Lines are applied in chunked transactions; a bad line is reported and skipped, the
     good ones land. Re-importing the same lines changes nothing.
     """
+    StartProductImport: _grpc.StreamUnaryMultiCallable[_catalog_pb2.StartProductImportRequest, _catalog_pb2.ProductImport]
+    """Start a durable product import: the first message names request_id and started_by, the
+    following ones carry the JSONL lines (as in ImportProductsRequest). The lines are stored when the
+    stream ends (all or none) and a catalog worker applies them in the background; read the progress
+    with GetProductImport. Requires role admin or service. The same request_id returns the same
+    import; another upload under a used request_id is ALREADY_EXISTS (reason REQUEST_ID_REUSED).
+    """
+    GetProductImport: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.GetProductImportRequest, _catalog_pb2.ProductImport]
+    """One import's status and counts. Requires role admin or service."""
+    ListProductImports: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.ListProductImportsRequest, _catalog_pb2.ListProductImportsResponse]
+    """Imports, newest first. Requires role admin or service."""
+    ListProductImportLines: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.ListProductImportLinesRequest, _catalog_pb2.ListProductImportLinesResponse]
+    """The outcome of each line of an import in line order (only the failed ones with failed_only).
+    Requires role admin or service.
+    """
 
 @_typing.type_check_only
 class CatalogServiceAsyncStub(CatalogServiceStub):
@@ -113,6 +128,21 @@ class CatalogServiceAsyncStub(CatalogServiceStub):
     """Bulk upsert of products keyed by slug from a stream of JSONL lines. Requires role admin or
     service. Lines are applied in chunked transactions; a bad line is reported and skipped, the
     good ones land. Re-importing the same lines changes nothing.
+    """
+    StartProductImport: _aio.StreamUnaryMultiCallable[_catalog_pb2.StartProductImportRequest, _catalog_pb2.ProductImport]  # type: ignore[assignment]
+    """Start a durable product import: the first message names request_id and started_by, the
+    following ones carry the JSONL lines (as in ImportProductsRequest). The lines are stored when the
+    stream ends (all or none) and a catalog worker applies them in the background; read the progress
+    with GetProductImport. Requires role admin or service. The same request_id returns the same
+    import; another upload under a used request_id is ALREADY_EXISTS (reason REQUEST_ID_REUSED).
+    """
+    GetProductImport: _aio.UnaryUnaryMultiCallable[_catalog_pb2.GetProductImportRequest, _catalog_pb2.ProductImport]  # type: ignore[assignment]
+    """One import's status and counts. Requires role admin or service."""
+    ListProductImports: _aio.UnaryUnaryMultiCallable[_catalog_pb2.ListProductImportsRequest, _catalog_pb2.ListProductImportsResponse]  # type: ignore[assignment]
+    """Imports, newest first. Requires role admin or service."""
+    ListProductImportLines: _aio.UnaryUnaryMultiCallable[_catalog_pb2.ListProductImportLinesRequest, _catalog_pb2.ListProductImportLinesResponse]  # type: ignore[assignment]
+    """The outcome of each line of an import in line order (only the failed ones with failed_only).
+    Requires role admin or service.
     """
 
 class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -212,6 +242,45 @@ class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
         """Bulk upsert of products keyed by slug from a stream of JSONL lines. Requires role admin or
         service. Lines are applied in chunked transactions; a bad line is reported and skipped, the
         good ones land. Re-importing the same lines changes nothing.
+        """
+
+    @_abc_1.abstractmethod
+    def StartProductImport(
+        self,
+        request_iterator: _MaybeAsyncIterator[_catalog_pb2.StartProductImportRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.ProductImport, _abc.Awaitable[_catalog_pb2.ProductImport]]:
+        """Start a durable product import: the first message names request_id and started_by, the
+        following ones carry the JSONL lines (as in ImportProductsRequest). The lines are stored when the
+        stream ends (all or none) and a catalog worker applies them in the background; read the progress
+        with GetProductImport. Requires role admin or service. The same request_id returns the same
+        import; another upload under a used request_id is ALREADY_EXISTS (reason REQUEST_ID_REUSED).
+        """
+
+    @_abc_1.abstractmethod
+    def GetProductImport(
+        self,
+        request: _catalog_pb2.GetProductImportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.ProductImport, _abc.Awaitable[_catalog_pb2.ProductImport]]:
+        """One import's status and counts. Requires role admin or service."""
+
+    @_abc_1.abstractmethod
+    def ListProductImports(
+        self,
+        request: _catalog_pb2.ListProductImportsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.ListProductImportsResponse, _abc.Awaitable[_catalog_pb2.ListProductImportsResponse]]:
+        """Imports, newest first. Requires role admin or service."""
+
+    @_abc_1.abstractmethod
+    def ListProductImportLines(
+        self,
+        request: _catalog_pb2.ListProductImportLinesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.ListProductImportLinesResponse, _abc.Awaitable[_catalog_pb2.ListProductImportLinesResponse]]:
+        """The outcome of each line of an import in line order (only the failed ones with failed_only).
+        Requires role admin or service.
         """
 
 def add_CatalogServiceServicer_to_server(servicer: CatalogServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
