@@ -17,4 +17,6 @@ CALLERS: Callers = {
     "CreateCategory": allow(GATEWAY, TOOLING),
     "ListCategories": allow(GATEWAY, TOOLING),
     "ImportProducts": allow(GATEWAY, TOOLING),
+    # The back office's POST /v1/admin/search-projection/rebuild.
+    "RebuildSearchProjection": allow(GATEWAY, TOOLING),
 }

@@ -16,6 +16,8 @@ CALLERS: Callers = {
     "Restock": allow("order", GATEWAY, TOOLING),
     "SetLowStockThresholds": allow(GATEWAY, TOOLING),
     "GetStockLevels": allow(GATEWAY, TOOLING),
+    # The backfill of catalog's search projection reads every SKU's total.
+    "ListStockTotals": allow("catalog"),
     "GetAvailability": allow("cart", GATEWAY, TOOLING),
     # Steps of a checkout's saga and of an order's compensation; order takes the stock of an
     # exchange's replacement order.

@@ -36,4 +36,6 @@ CALLERS: Callers = {
     # Steps of a checkout's saga: its own, never a client's.
     "RedeemCoupon": allow("checkout"),
     "ReleaseCouponRedemption": allow("checkout"),
+    # The backfill of catalog's search projection reads every base price.
+    "ListBasePrices": allow("catalog"),
 }

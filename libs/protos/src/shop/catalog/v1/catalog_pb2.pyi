@@ -1621,3 +1621,54 @@ class ListProductImportLinesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListProductImportLinesResponse: _TypeAlias = ListProductImportLinesResponse  # noqa: Y015
+
+@_typing.final
+class RebuildSearchProjectionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RebuildSearchProjectionRequest: _TypeAlias = RebuildSearchProjectionRequest  # noqa: Y015
+
+@_typing.final
+class SearchProjectionRebuild(_message.Message):
+    """The backfill runs of the search projection: runs are numbered; `requested` is the newest one
+    asked for, `completed` the newest one finished (equal when there is nothing to do).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUESTED_FIELD_NUMBER: _builtins.int
+    COMPLETED_FIELD_NUMBER: _builtins.int
+    RUNNING_FIELD_NUMBER: _builtins.int
+    COMPLETED_AT_FIELD_NUMBER: _builtins.int
+    requested: _builtins.int
+    completed: _builtins.int
+    running: _builtins.bool
+    """a run has started and not finished (it resumes after a restart)"""
+    @_builtins.property
+    def completed_at(self) -> _timestamp_pb2.Timestamp:
+        """unset before the first run finished"""
+
+    def __init__(
+        self,
+        *,
+        requested: _builtins.int = ...,
+        completed: _builtins.int = ...,
+        running: _builtins.bool = ...,
+        completed_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["completed_at", b"completed_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["completed", b"completed", "completed_at", b"completed_at", "requested", b"requested", "running", b"running"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SearchProjectionRebuild: _TypeAlias = SearchProjectionRebuild  # noqa: Y015

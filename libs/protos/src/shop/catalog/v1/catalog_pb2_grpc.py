@@ -104,6 +104,11 @@ class CatalogServiceStub:
                 request_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.ListProductImportLinesRequest.SerializeToString,
                 response_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.ListProductImportLinesResponse.FromString,
                 _registered_method=True)
+        self.RebuildSearchProjection = channel.unary_unary(
+                '/shop.catalog.v1.CatalogService/RebuildSearchProjection',
+                request_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.RebuildSearchProjectionRequest.SerializeToString,
+                response_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.SearchProjectionRebuild.FromString,
+                _registered_method=True)
 
 
 class CatalogServiceServicer:
@@ -222,6 +227,16 @@ class CatalogServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RebuildSearchProjection(self, request, context):
+        """Asks for a rebuild of the search projection (prices and stock) from pricing and inventory; a
+        catalog worker runs it in the background. Idempotent: a request while one is pending adds
+        nothing (one while one runs queues one more run, which sees what the running one may have
+        missed). Requires role admin or service.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CatalogServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -294,6 +309,11 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     servicer.ListProductImportLines,
                     request_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.ListProductImportLinesRequest.FromString,
                     response_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.ListProductImportLinesResponse.SerializeToString,
+            ),
+            'RebuildSearchProjection': grpc.unary_unary_rpc_method_handler(
+                    servicer.RebuildSearchProjection,
+                    request_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.RebuildSearchProjectionRequest.FromString,
+                    response_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.SearchProjectionRebuild.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -674,6 +694,33 @@ class CatalogService:
             '/shop.catalog.v1.CatalogService/ListProductImportLines',
             shop_dot_catalog_dot_v1_dot_catalog__pb2.ListProductImportLinesRequest.SerializeToString,
             shop_dot_catalog_dot_v1_dot_catalog__pb2.ListProductImportLinesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RebuildSearchProjection(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.catalog.v1.CatalogService/RebuildSearchProjection',
+            shop_dot_catalog_dot_v1_dot_catalog__pb2.RebuildSearchProjectionRequest.SerializeToString,
+            shop_dot_catalog_dot_v1_dot_catalog__pb2.SearchProjectionRebuild.FromString,
             options,
             channel_credentials,
             insecure,

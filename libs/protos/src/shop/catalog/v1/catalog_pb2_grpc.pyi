@@ -87,6 +87,12 @@ class CatalogServiceStub:
     """The outcome of each line of an import in line order (only the failed ones with failed_only).
     Requires role admin or service.
     """
+    RebuildSearchProjection: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.RebuildSearchProjectionRequest, _catalog_pb2.SearchProjectionRebuild]
+    """Asks for a rebuild of the search projection (prices and stock) from pricing and inventory; a
+    catalog worker runs it in the background. Idempotent: a request while one is pending adds
+    nothing (one while one runs queues one more run, which sees what the running one may have
+    missed). Requires role admin or service.
+    """
 
 @_typing.type_check_only
 class CatalogServiceAsyncStub(CatalogServiceStub):
@@ -143,6 +149,12 @@ class CatalogServiceAsyncStub(CatalogServiceStub):
     ListProductImportLines: _aio.UnaryUnaryMultiCallable[_catalog_pb2.ListProductImportLinesRequest, _catalog_pb2.ListProductImportLinesResponse]  # type: ignore[assignment]
     """The outcome of each line of an import in line order (only the failed ones with failed_only).
     Requires role admin or service.
+    """
+    RebuildSearchProjection: _aio.UnaryUnaryMultiCallable[_catalog_pb2.RebuildSearchProjectionRequest, _catalog_pb2.SearchProjectionRebuild]  # type: ignore[assignment]
+    """Asks for a rebuild of the search projection (prices and stock) from pricing and inventory; a
+    catalog worker runs it in the background. Idempotent: a request while one is pending adds
+    nothing (one while one runs queues one more run, which sees what the running one may have
+    missed). Requires role admin or service.
     """
 
 class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -281,6 +293,18 @@ class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_catalog_pb2.ListProductImportLinesResponse, _abc.Awaitable[_catalog_pb2.ListProductImportLinesResponse]]:
         """The outcome of each line of an import in line order (only the failed ones with failed_only).
         Requires role admin or service.
+        """
+
+    @_abc_1.abstractmethod
+    def RebuildSearchProjection(
+        self,
+        request: _catalog_pb2.RebuildSearchProjectionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.SearchProjectionRebuild, _abc.Awaitable[_catalog_pb2.SearchProjectionRebuild]]:
+        """Asks for a rebuild of the search projection (prices and stock) from pricing and inventory; a
+        catalog worker runs it in the background. Idempotent: a request while one is pending adds
+        nothing (one while one runs queues one more run, which sees what the running one may have
+        missed). Requires role admin or service.
         """
 
 def add_CatalogServiceServicer_to_server(servicer: CatalogServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from shop.common.v1 import common_pb2 as shop_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eshop/inventory/v1/events.proto\x12\x11shop.inventory.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bshop/common/v1/common.proto\"\xbc\x01\n\x11StockLevelChanged\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12\x0b\n\x03sku\x18\x02 \x01(\t\x12\x13\n\x0blocation_id\x18\x03 \x01(\t\x12\x0f\n\x07on_hand\x18\x04 \x01(\x03\x12\x10\n\x08reserved\x18\x05 \x01(\x03\x12\x11\n\tavailable\x18\x06 \x01(\x03\x12\x17\n\x0ftotal_available\x18\x07 \x01(\x03\x12\r\n\x05\x63\x61use\x18\x08 \x01(\t\"l\n\x08LowStock\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12\x0b\n\x03sku\x18\x02 \x01(\t\x12\x17\n\x0ftotal_available\x18\x03 \x01(\x03\x12\x11\n\tthreshold\x18\x04 \x01(\x03\"D\n\x0e\x41llocatedStock\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x13\n\x0blocation_id\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x03\"\x8f\x01\n\x14ReservationCommitted\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12\x16\n\x0ereservation_id\x18\x02 \x01(\t\x12\x36\n\x0b\x61llocations\x18\x03 \x03(\x0b\x32!.shop.inventory.v1.AllocatedStock\"\x9e\x01\n\x13ReservationReleased\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12\x16\n\x0ereservation_id\x18\x02 \x01(\t\x12\x36\n\x0b\x61llocations\x18\x03 \x03(\x0b\x32!.shop.inventory.v1.AllocatedStock\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\xbd\x01\n\x12ReservationExpired\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12\x16\n\x0ereservation_id\x18\x02 \x01(\t\x12\x36\n\x0b\x61llocations\x18\x03 \x03(\x0b\x32!.shop.inventory.v1.AllocatedStock\x12.\n\nexpired_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eshop/inventory/v1/events.proto\x12\x11shop.inventory.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bshop/common/v1/common.proto\"\xd3\x01\n\x11StockLevelChanged\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12\x0b\n\x03sku\x18\x02 \x01(\t\x12\x13\n\x0blocation_id\x18\x03 \x01(\t\x12\x0f\n\x07on_hand\x18\x04 \x01(\x03\x12\x10\n\x08reserved\x18\x05 \x01(\x03\x12\x11\n\tavailable\x18\x06 \x01(\x03\x12\x17\n\x0ftotal_available\x18\x07 \x01(\x03\x12\r\n\x05\x63\x61use\x18\x08 \x01(\t\x12\x15\n\rstock_version\x18\t \x01(\x03\"l\n\x08LowStock\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12\x0b\n\x03sku\x18\x02 \x01(\t\x12\x17\n\x0ftotal_available\x18\x03 \x01(\x03\x12\x11\n\tthreshold\x18\x04 \x01(\x03\"D\n\x0e\x41llocatedStock\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x13\n\x0blocation_id\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x03\"\x8f\x01\n\x14ReservationCommitted\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12\x16\n\x0ereservation_id\x18\x02 \x01(\t\x12\x36\n\x0b\x61llocations\x18\x03 \x03(\x0b\x32!.shop.inventory.v1.AllocatedStock\"\x9e\x01\n\x13ReservationReleased\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12\x16\n\x0ereservation_id\x18\x02 \x01(\t\x12\x36\n\x0b\x61llocations\x18\x03 \x03(\x0b\x32!.shop.inventory.v1.AllocatedStock\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\xbd\x01\n\x12ReservationExpired\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12\x16\n\x0ereservation_id\x18\x02 \x01(\t\x12\x36\n\x0b\x61llocations\x18\x03 \x03(\x0b\x32!.shop.inventory.v1.AllocatedStock\x12.\n\nexpired_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,15 +34,15 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'shop.inventory.v1.events_pb
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_STOCKLEVELCHANGED']._serialized_start=116
-  _globals['_STOCKLEVELCHANGED']._serialized_end=304
-  _globals['_LOWSTOCK']._serialized_start=306
-  _globals['_LOWSTOCK']._serialized_end=414
-  _globals['_ALLOCATEDSTOCK']._serialized_start=416
-  _globals['_ALLOCATEDSTOCK']._serialized_end=484
-  _globals['_RESERVATIONCOMMITTED']._serialized_start=487
-  _globals['_RESERVATIONCOMMITTED']._serialized_end=630
-  _globals['_RESERVATIONRELEASED']._serialized_start=633
-  _globals['_RESERVATIONRELEASED']._serialized_end=791
-  _globals['_RESERVATIONEXPIRED']._serialized_start=794
-  _globals['_RESERVATIONEXPIRED']._serialized_end=983
+  _globals['_STOCKLEVELCHANGED']._serialized_end=327
+  _globals['_LOWSTOCK']._serialized_start=329
+  _globals['_LOWSTOCK']._serialized_end=437
+  _globals['_ALLOCATEDSTOCK']._serialized_start=439
+  _globals['_ALLOCATEDSTOCK']._serialized_end=507
+  _globals['_RESERVATIONCOMMITTED']._serialized_start=510
+  _globals['_RESERVATIONCOMMITTED']._serialized_end=653
+  _globals['_RESERVATIONRELEASED']._serialized_start=656
+  _globals['_RESERVATIONRELEASED']._serialized_end=814
+  _globals['_RESERVATIONEXPIRED']._serialized_start=817
+  _globals['_RESERVATIONEXPIRED']._serialized_end=1006
 # @@protoc_insertion_point(module_scope)

@@ -36,6 +36,7 @@ class StockLevelChanged(_message.Message):
     AVAILABLE_FIELD_NUMBER: _builtins.int
     TOTAL_AVAILABLE_FIELD_NUMBER: _builtins.int
     CAUSE_FIELD_NUMBER: _builtins.int
+    STOCK_VERSION_FIELD_NUMBER: _builtins.int
     sku: _builtins.str
     location_id: _builtins.str
     on_hand: _builtins.int
@@ -46,6 +47,11 @@ class StockLevelChanged(_message.Message):
     """available summed over every location of the SKU"""
     cause: _builtins.str
     """reserve, commit, release, expire, adjust, restock, set"""
+    stock_version: _builtins.int
+    """The SKU's stock version after this change: a per-SKU counter that rises by one with every
+    StockLevelChanged of the SKU, in commit order (changes of a SKU hold its row lock). The newest
+    version is the current level (ListStockTotals reports it too); 0 from a publisher before it.
+    """
     @_builtins.property
     def meta(self) -> _common_pb2.EventMeta: ...
     def __init__(
@@ -59,10 +65,11 @@ class StockLevelChanged(_message.Message):
         available: _builtins.int = ...,
         total_available: _builtins.int = ...,
         cause: _builtins.str = ...,
+        stock_version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["available", b"available", "cause", b"cause", "location_id", b"location_id", "meta", b"meta", "on_hand", b"on_hand", "reserved", b"reserved", "sku", b"sku", "total_available", b"total_available"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["available", b"available", "cause", b"cause", "location_id", b"location_id", "meta", b"meta", "on_hand", b"on_hand", "reserved", b"reserved", "sku", b"sku", "stock_version", b"stock_version", "total_available", b"total_available"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -83,6 +83,11 @@ class InventoryServiceStub:
                 request_serializer=shop_dot_inventory_dot_v1_dot_inventory__pb2.GetStockLevelsRequest.SerializeToString,
                 response_deserializer=shop_dot_inventory_dot_v1_dot_inventory__pb2.GetStockLevelsResponse.FromString,
                 _registered_method=True)
+        self.ListStockTotals = channel.unary_unary(
+                '/shop.inventory.v1.InventoryService/ListStockTotals',
+                request_serializer=shop_dot_inventory_dot_v1_dot_inventory__pb2.ListStockTotalsRequest.SerializeToString,
+                response_deserializer=shop_dot_inventory_dot_v1_dot_inventory__pb2.ListStockTotalsResponse.FromString,
+                _registered_method=True)
         self.GetAvailability = channel.unary_unary(
                 '/shop.inventory.v1.InventoryService/GetAvailability',
                 request_serializer=shop_dot_inventory_dot_v1_dot_inventory__pb2.GetAvailabilityRequest.SerializeToString,
@@ -181,6 +186,15 @@ class InventoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListStockTotals(self, request, context):
+        """Every SKU's availability over its active locations with its stock version (the counter its
+        StockLevelChanged events carry), ordered by sku: a reader that keeps the larger version orders
+        this read and the events alike. For catalog's search projection.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetAvailability(self, request, context):
         """What can be bought: per SKU the total, what shipping could take, and per active location.
         """
@@ -266,6 +280,11 @@ def add_InventoryServiceServicer_to_server(servicer, server):
                     servicer.GetStockLevels,
                     request_deserializer=shop_dot_inventory_dot_v1_dot_inventory__pb2.GetStockLevelsRequest.FromString,
                     response_serializer=shop_dot_inventory_dot_v1_dot_inventory__pb2.GetStockLevelsResponse.SerializeToString,
+            ),
+            'ListStockTotals': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListStockTotals,
+                    request_deserializer=shop_dot_inventory_dot_v1_dot_inventory__pb2.ListStockTotalsRequest.FromString,
+                    response_serializer=shop_dot_inventory_dot_v1_dot_inventory__pb2.ListStockTotalsResponse.SerializeToString,
             ),
             'GetAvailability': grpc.unary_unary_rpc_method_handler(
                     servicer.GetAvailability,
@@ -540,6 +559,33 @@ class InventoryService:
             '/shop.inventory.v1.InventoryService/GetStockLevels',
             shop_dot_inventory_dot_v1_dot_inventory__pb2.GetStockLevelsRequest.SerializeToString,
             shop_dot_inventory_dot_v1_dot_inventory__pb2.GetStockLevelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListStockTotals(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.inventory.v1.InventoryService/ListStockTotals',
+            shop_dot_inventory_dot_v1_dot_inventory__pb2.ListStockTotalsRequest.SerializeToString,
+            shop_dot_inventory_dot_v1_dot_inventory__pb2.ListStockTotalsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -58,6 +58,11 @@ class InventoryServiceStub:
     """Sets (or clears, back to the service default) the low-stock threshold of SKUs."""
     GetStockLevels: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.GetStockLevelsRequest, _inventory_pb2.GetStockLevelsResponse]
     """On-hand, reserved and available per location for SKUs (admin view)."""
+    ListStockTotals: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.ListStockTotalsRequest, _inventory_pb2.ListStockTotalsResponse]
+    """Every SKU's availability over its active locations with its stock version (the counter its
+    StockLevelChanged events carry), ordered by sku: a reader that keeps the larger version orders
+    this read and the events alike. For catalog's search projection.
+    """
     GetAvailability: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.GetAvailabilityRequest, _inventory_pb2.GetAvailabilityResponse]
     """What can be bought: per SKU the total, what shipping could take, and per active location."""
     Reserve: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.ReserveRequest, _inventory_pb2.ReserveResponse]
@@ -105,6 +110,11 @@ class InventoryServiceAsyncStub(InventoryServiceStub):
     """Sets (or clears, back to the service default) the low-stock threshold of SKUs."""
     GetStockLevels: _aio.UnaryUnaryMultiCallable[_inventory_pb2.GetStockLevelsRequest, _inventory_pb2.GetStockLevelsResponse]  # type: ignore[assignment]
     """On-hand, reserved and available per location for SKUs (admin view)."""
+    ListStockTotals: _aio.UnaryUnaryMultiCallable[_inventory_pb2.ListStockTotalsRequest, _inventory_pb2.ListStockTotalsResponse]  # type: ignore[assignment]
+    """Every SKU's availability over its active locations with its stock version (the counter its
+    StockLevelChanged events carry), ordered by sku: a reader that keeps the larger version orders
+    this read and the events alike. For catalog's search projection.
+    """
     GetAvailability: _aio.UnaryUnaryMultiCallable[_inventory_pb2.GetAvailabilityRequest, _inventory_pb2.GetAvailabilityResponse]  # type: ignore[assignment]
     """What can be bought: per SKU the total, what shipping could take, and per active location."""
     Reserve: _aio.UnaryUnaryMultiCallable[_inventory_pb2.ReserveRequest, _inventory_pb2.ReserveResponse]  # type: ignore[assignment]
@@ -203,6 +213,17 @@ class InventoryServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_inventory_pb2.GetStockLevelsResponse, _abc.Awaitable[_inventory_pb2.GetStockLevelsResponse]]:
         """On-hand, reserved and available per location for SKUs (admin view)."""
+
+    @_abc_1.abstractmethod
+    def ListStockTotals(
+        self,
+        request: _inventory_pb2.ListStockTotalsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inventory_pb2.ListStockTotalsResponse, _abc.Awaitable[_inventory_pb2.ListStockTotalsResponse]]:
+        """Every SKU's availability over its active locations with its stock version (the counter its
+        StockLevelChanged events carry), ordered by sku: a reader that keeps the larger version orders
+        this read and the events alike. For catalog's search projection.
+        """
 
     @_abc_1.abstractmethod
     def GetAvailability(

@@ -176,6 +176,11 @@ class PricingServiceStub:
                 request_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.ReleaseCouponRedemptionRequest.SerializeToString,
                 response_deserializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.ReleaseCouponRedemptionResponse.FromString,
                 _registered_method=True)
+        self.ListBasePrices = channel.unary_unary(
+                '/shop.pricing.v1.PricingService/ListBasePrices',
+                request_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.ListBasePricesRequest.SerializeToString,
+                response_deserializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.ListBasePricesResponse.FromString,
+                _registered_method=True)
 
 
 class PricingServiceServicer:
@@ -395,6 +400,17 @@ class PricingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListBasePrices(self, request, context):
+        """--- catalog (the backfill of its search projection) ---
+
+        Every base price, ordered by (sku, currency), each with the audit id of the change that set it
+        (the `audit_id` of that change's PriceChanged event; 0 for a price no change recorded): a reader
+        that keeps the larger audit id orders this read and the events alike.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PricingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -537,6 +553,11 @@ def add_PricingServiceServicer_to_server(servicer, server):
                     servicer.ReleaseCouponRedemption,
                     request_deserializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.ReleaseCouponRedemptionRequest.FromString,
                     response_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.ReleaseCouponRedemptionResponse.SerializeToString,
+            ),
+            'ListBasePrices': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListBasePrices,
+                    request_deserializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.ListBasePricesRequest.FromString,
+                    response_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.ListBasePricesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1297,6 +1318,33 @@ class PricingService:
             '/shop.pricing.v1.PricingService/ReleaseCouponRedemption',
             shop_dot_pricing_dot_v1_dot_pricing__pb2.ReleaseCouponRedemptionRequest.SerializeToString,
             shop_dot_pricing_dot_v1_dot_pricing__pb2.ReleaseCouponRedemptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListBasePrices(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.pricing.v1.PricingService/ListBasePrices',
+            shop_dot_pricing_dot_v1_dot_pricing__pb2.ListBasePricesRequest.SerializeToString,
+            shop_dot_pricing_dot_v1_dot_pricing__pb2.ListBasePricesResponse.FromString,
             options,
             channel_credentials,
             insecure,

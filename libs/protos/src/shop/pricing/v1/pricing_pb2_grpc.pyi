@@ -119,6 +119,13 @@ class PricingServiceStub:
     """Gives a redemption's use back (saga compensation). Idempotent; releasing an unknown key
     records the release so that a late RedeemCoupon with that key fails instead of consuming a use.
     """
+    ListBasePrices: _grpc.UnaryUnaryMultiCallable[_pricing_pb2.ListBasePricesRequest, _pricing_pb2.ListBasePricesResponse]
+    """--- catalog (the backfill of its search projection) ---
+
+    Every base price, ordered by (sku, currency), each with the audit id of the change that set it
+    (the `audit_id` of that change's PriceChanged event; 0 for a price no change recorded): a reader
+    that keeps the larger audit id orders this read and the events alike.
+    """
 
 @_typing.type_check_only
 class PricingServiceAsyncStub(PricingServiceStub):
@@ -204,6 +211,13 @@ class PricingServiceAsyncStub(PricingServiceStub):
     ReleaseCouponRedemption: _aio.UnaryUnaryMultiCallable[_pricing_pb2.ReleaseCouponRedemptionRequest, _pricing_pb2.ReleaseCouponRedemptionResponse]  # type: ignore[assignment]
     """Gives a redemption's use back (saga compensation). Idempotent; releasing an unknown key
     records the release so that a late RedeemCoupon with that key fails instead of consuming a use.
+    """
+    ListBasePrices: _aio.UnaryUnaryMultiCallable[_pricing_pb2.ListBasePricesRequest, _pricing_pb2.ListBasePricesResponse]  # type: ignore[assignment]
+    """--- catalog (the backfill of its search projection) ---
+
+    Every base price, ordered by (sku, currency), each with the audit id of the change that set it
+    (the `audit_id` of that change's PriceChanged event; 0 for a price no change recorded): a reader
+    that keeps the larger audit id orders this read and the events alike.
     """
 
 class PricingServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -455,6 +469,19 @@ class PricingServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_pricing_pb2.ReleaseCouponRedemptionResponse, _abc.Awaitable[_pricing_pb2.ReleaseCouponRedemptionResponse]]:
         """Gives a redemption's use back (saga compensation). Idempotent; releasing an unknown key
         records the release so that a late RedeemCoupon with that key fails instead of consuming a use.
+        """
+
+    @_abc_1.abstractmethod
+    def ListBasePrices(
+        self,
+        request: _pricing_pb2.ListBasePricesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pricing_pb2.ListBasePricesResponse, _abc.Awaitable[_pricing_pb2.ListBasePricesResponse]]:
+        """--- catalog (the backfill of its search projection) ---
+
+        Every base price, ordered by (sku, currency), each with the audit id of the change that set it
+        (the `audit_id` of that change's PriceChanged event; 0 for a price no change recorded): a reader
+        that keeps the larger audit id orders this read and the events alike.
         """
 
 def add_PricingServiceServicer_to_server(servicer: PricingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
