@@ -31,6 +31,8 @@ from shopkit.db import DriverConnection
 from shopkit.errors import (
     AlreadyExists,
     FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
     NotFound,
     Violations,
 )
@@ -180,6 +182,26 @@ class PricingServicer(charges.ChargesAdmin, pricing_pb2_grpc.PricingServiceServi
             await events.publish_price_changes(conn, audited)
         self._published()
         return pricing_pb2.SetBasePricesResponse(changed=len(changes))
+
+    async def ListBasePrices(
+        self, request: pricing_pb2.ListBasePricesRequest, context: Context
+    ) -> pricing_pb2.ListBasePricesResponse:
+        require_role(context)
+        limit = page_size(request.page.page_size)
+        after = cursor_value(request.page.page_token, "after", list)
+        if after is not None and (len(after) != 2 or not all(isinstance(part, str) for part in after)):
+            raise InvalidArgument([FieldViolation("page.page_token", "is not a token this service issued")])
+        async with self.db.connect() as conn:
+            prices = await price_store.list_base_prices(conn, (after[0], after[1]) if after else None, limit + 1)
+        page, token = split_page(prices, limit, lambda p: {"after": [p.sku, p.currency]})
+        response = pricing_pb2.ListBasePricesResponse(
+            prices=[
+                pricing_pb2.BasePriceEntry(sku=p.sku, price=mapping.money(p.amount, p.currency), audit_id=p.audit_id)
+                for p in page
+            ]
+        )
+        response.page.next_page_token = token
+        return response
 
     # --------------------------------------------------------------------------------------------
     # Price lists

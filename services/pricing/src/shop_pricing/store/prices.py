@@ -235,6 +235,38 @@ async def list_price_changes(conn: AsyncConnection, sku: str, before_id: int | N
     ]
 
 
+@dataclass(frozen=True)
+class AuditedPrice:
+    sku: str
+    currency: str
+    amount: int
+    audit_id: int  # of the newest audit entry of (sku, currency); 0 when none was recorded
+
+
+async def list_base_prices(conn: AsyncConnection, after: tuple[str, str] | None, limit: int) -> list[AuditedPrice]:
+    """Base prices by (sku, currency) after the cursor, each with the newest audit id of its key.
+
+    One statement, so one snapshot: a price and the audit entries are those of the same committed
+    changes. Every writer of a base price holds its row lock while it inserts the audit entry, so per
+    key audit ids rise in commit order and the newest one is the change that set the amount read."""
+    newest = (
+        sa.select(sa.func.max(price_changes.c.id))
+        .where(price_changes.c.sku == base_prices.c.sku, price_changes.c.currency == base_prices.c.currency)
+        .scalar_subquery()
+    )
+    query = (
+        sa.select(base_prices.c.sku, base_prices.c.currency, base_prices.c.amount, newest.label("audit_id"))
+        .order_by(base_prices.c.sku, base_prices.c.currency)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(
+            sa.tuple_(base_prices.c.sku, base_prices.c.currency) > sa.tuple_(sa.literal(after[0]), sa.literal(after[1]))
+        )
+    rows = (await conn.execute(query)).all()
+    return [AuditedPrice(row.sku, row.currency, row.amount, row.audit_id or 0) for row in rows]
+
+
 # ------------------------------------------------------------------------------------------------
 # Price lists
 
