@@ -67,6 +67,11 @@ def delivered(shopper: Shopper, backstage: Backstage, sku: str, quantity: int) -
     )
 
 
+def clerk(new_shopper: NewShopper, label: str, *locations: str) -> Shopper:
+    """A member of store staff who works at `locations` (the token's shop_locations claim)."""
+    return new_shopper(label, role="store_staff", claims={"locations": list(locations)})
+
+
 def paid_for(order: order_pb2.Order) -> int:
     """What the order's only line paid (with its tax, less any order discount)."""
     [line] = order.lines
@@ -90,9 +95,10 @@ def refunded(backstage: Backstage, order: order_pb2.Order) -> int:
 def test_return_in_store_restocks_there_and_refunds_the_whole_order(
     new_shopper: NewShopper, backstage: Backstage
 ) -> None:
-    customer, staff = new_shopper("returner"), new_shopper("store-clerk", role="store_staff")
+    customer = new_shopper("returner")
     stores = customer.get("/v1/stores", country="US").json()["stores"]
     store_id = stores[0]["store_id"]
+    staff = clerk(new_shopper, "store-clerk", store_id)
     [(_, sku), *_] = variants_in_stock(customer, backstage, 1)
     order = delivered(customer, backstage, sku, 1)
     body = {
@@ -110,6 +116,12 @@ def test_return_in_store_restocks_there_and_refunds_the_whole_order(
     # A customer cannot receive their own return; the store's staff can.
     refused = post(customer, f"/v1/returns/{ret['id']}/receive", {"location_id": store_id})
     assert refused.status_code == 403, refused.text
+    # Staff of another store may not receive it here; this store's staff may.
+    other = next((s["store_id"] for s in stores if s["store_id"] != store_id), "another-store")
+    elsewhere = post(
+        clerk(new_shopper, "other-clerk", other), f"/v1/returns/{ret['id']}/receive", {"location_id": store_id}
+    )
+    assert elsewhere.status_code == 403 and elsewhere.json()["code"] == "LOCATION_NOT_ASSIGNED", elsewhere.text
     before = backstage.stock(sku).get(store_id, 0)
     received = post(staff, f"/v1/returns/{ret['id']}/receive", {"location_id": store_id})
     assert received.status_code == 200 and received.json()["status"] == "received", received.text
@@ -130,10 +142,11 @@ def test_return_in_store_restocks_there_and_refunds_the_whole_order(
 def test_mail_return_with_a_rejected_unit_refunds_and_restocks_only_the_accepted_one(
     new_shopper: NewShopper, backstage: Backstage
 ) -> None:
-    customer, staff = new_shopper("mailer"), new_shopper("warehouse-clerk", role="store_staff")
+    customer = new_shopper("mailer")
     [(_, sku), *_] = variants_in_stock(customer, backstage, 2)
     order = delivered(customer, backstage, sku, 2)
     location = warehouse(backstage)
+    staff = clerk(new_shopper, "warehouse-clerk", location)
     body = {"lines": [{"line_id": order.lines[0].line_id, "quantity": 2}], "reason": "defective", "method": "mail"}
     ret = post(customer, f"/v1/orders/{order.order_id}/returns", body, key()).json()
     before = backstage.stock(sku).get(location, 0)
@@ -157,7 +170,8 @@ def test_mail_return_with_a_rejected_unit_refunds_and_restocks_only_the_accepted
 
 
 def test_exchange_becomes_an_order_of_the_other_variant(new_shopper: NewShopper, backstage: Backstage) -> None:
-    customer, staff = new_shopper("exchanger"), new_shopper("exchange-clerk", role="store_staff")
+    customer = new_shopper("exchanger")
+    staff = clerk(new_shopper, "exchange-clerk", warehouse(backstage))
     candidates = variants_in_stock(customer, backstage, 1)
     product, sku, other = next(
         (product, sku, variant["sku"])

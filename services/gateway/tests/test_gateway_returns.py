@@ -3,6 +3,7 @@ order service decides the rest; tests/system/test_system_returns.py runs whole r
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
@@ -46,6 +47,42 @@ async def test_only_store_staff_and_admins_receive_and_inspect(gateway: Client) 
     gateway.problem(await gateway.http.get(f"/v1/returns/{somebody}", headers=analyst), 403, "ROLE_REQUIRED")
     anonymous = await gateway.http.post(f"/v1/returns/{somebody}/receive", json={"location_id": "store-1"})
     gateway.problem(anonymous, 401, "TOKEN_REQUIRED")
+
+
+async def test_store_staff_receive_only_at_the_locations_of_their_token(gateway: Client) -> None:
+    somebody = str(uuid.uuid4())
+    staff = await gateway.auth("store_staff", locations=["store-a"])
+    elsewhere = await gateway.http.post(
+        f"/v1/returns/{somebody}/receive", json={"location_id": "store-b"}, headers=staff
+    )
+    problem = gateway.problem(elsewhere, 403, "LOCATION_NOT_ASSIGNED")
+    assert "store-b" in problem["detail"]
+    unbound = await gateway.auth("store_staff")
+    refused = await gateway.http.post(
+        f"/v1/returns/{somebody}/receive", json={"location_id": "store-a"}, headers=unbound
+    )
+    gateway.problem(refused, 403, "LOCATION_NOT_ASSIGNED")
+    bad = await gateway.http.post("/v1/auth/token", json={"username": "x", "role": "store_staff", "locations": ["A B"]})
+    gateway.problem(bad, 400, "INVALID_ARGUMENT")
+
+
+async def test_a_token_with_a_malformed_locations_claim_is_refused(gateway: Client) -> None:
+    issuer = gateway.runtime.gateway.issuer
+    assert issuer is not None
+    now = int(time.time())
+    claims = {
+        "iss": gateway.runtime.settings.jwt_issuer,
+        "aud": gateway.runtime.settings.jwt_audience,
+        "sub": "clerk",
+        "iat": now,
+        "exp": now + 60,
+        "role": "store_staff",
+        "shop_locations": [{"id": "store-a"}],
+    }
+    headers = {"Authorization": f"Bearer {issuer.sign(claims)}"}
+    somebody = str(uuid.uuid4())
+    refused = await gateway.http.get(f"/v1/returns/{somebody}", headers=headers)
+    gateway.problem(refused, 401, "INVALID_TOKEN")
 
 
 async def test_a_return_needs_its_idempotency_key_and_a_store_for_store_returns(gateway: Client) -> None:

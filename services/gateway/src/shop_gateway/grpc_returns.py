@@ -24,18 +24,11 @@ class ReturnsServicer(StorefrontServicer, returns_pb2_grpc.ReturnsServiceService
 
     async def RequestReturn(self, request: pb.RequestReturnRequest, context: Context) -> pb.Return:
         who = await self._caller(context)
-        found = await returns.request_return(
-            self.shop,
-            who,
-            request.order_id,
-            lines=[returns.LineInput(x.line_id, x.quantity, x.exchange_sku) for x in request.lines],
-            reason=request.reason,
-            method=request.method,
-            store_id=request.store_id,
-            note=request.note,
-            idempotency_key=request.idempotency_key,
+        lines = [returns.LineInput(x.line_id, x.quantity, x.exchange_sku) for x in request.lines]
+        wanted = returns.ReturnInput(
+            lines, request.reason, request.method, request.store_id, request.note, request.idempotency_key
         )
-        return _return(found)
+        return _return(await returns.request_return(self.shop, who, request.order_id, wanted))
 
     async def ListReturns(self, request: pb.ListReturnsRequest, context: Context) -> pb.ListReturnsResponse:
         who = await self._caller(context)

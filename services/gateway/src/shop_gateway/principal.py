@@ -35,6 +35,8 @@ class Principal:
     payment_terms_days: int | None = None  # invoice terms of the account; 0: no invoices
     guest_cart_id: str = ""  # a guest's cart (never set together with a subject)
     tax_id: str = ""  # the B2B account's tax (VAT) id: exempts its orders where the tax rule allows
+    # store_staff: the inventory locations (stores, warehouses) they work at (the `shop_locations` claim)
+    locations: tuple[str, ...] = ()
 
     @property
     def authenticated(self) -> bool:

@@ -119,6 +119,17 @@ class GatewaySettings(HttpServiceSettings):
     )
     import_max_lines: int = Field(100_000, ge=1, description="most lines of one product import; more is 413")
 
+    # --- guests' own orders (order number + the e-mail of the checkout -> a short-lived order token) ---
+    order_access_secret: str = Field(
+        "",
+        description="HMAC key (at least 32 characters) that signs guests' order-access tokens; every replica needs "
+        "the same one. Empty: a random key per process (its tokens end with it; fine for one replica)",
+    )
+    order_access_ttl_seconds: int = Field(900, ge=60, le=86_400, description="lifetime of a guest's order token")
+    guest_order_lookups_per_minute: float = Field(
+        10.0, gt=0, description="order lookups (number + e-mail) one client address, and one order number, may make"
+    )
+
     # --- clients ---
     forwarded_hops: int = Field(
         0, ge=0, description="trusted proxies in front of the gateway: the client IP is taken from X-Forwarded-For"

@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import time
 import uuid
 from collections.abc import Mapping
@@ -43,6 +44,11 @@ APPROVAL_PERIODS = ("order", "day", "week", "month")
 MAX_AMOUNT = 99_999_999_999  # minor units
 MAX_PAYMENT_TERMS_DAYS = 365
 MAX_TAX_ID = 64
+# store_staff tokens name the locations a member of staff works at, as identity providers carry group
+# or site memberships in a custom claim (a list of inventory location ids).
+LOCATIONS_CLAIM = "shop_locations"
+LOCATION_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+MAX_LOCATIONS = 100
 LATEST_TIMESTAMP = 253_402_300_799  # 9999-12-31T23:59:59Z, the last second protobuf timestamps know
 # Key type (JWK `kty`) -> the algorithm prefixes that can be verified with such a key.
 KEY_ALGORITHMS = {"RSA": ("RS", "PS"), "EC": ("ES",), "OKP": ("EdDSA",)}
@@ -191,6 +197,21 @@ def _number(claims: Mapping[str, Any], name: str, low: int, high: int) -> int | 
     return value
 
 
+def _locations(value: Any) -> tuple[str, ...]:
+    """The `shop_locations` claim: a list (or one space-separated string, as some providers flatten
+    lists) of inventory location ids; anything else in it makes the token invalid."""
+    if value is None:
+        return ()
+    items = value.split() if isinstance(value, str) else value
+    if (
+        not isinstance(items, list)
+        or len(items) > MAX_LOCATIONS
+        or not all(isinstance(x, str) and LOCATION_ID.match(x) for x in items)
+    ):
+        raise invalid_token(f"the token's {LOCATIONS_CLAIM} claim must be a list of up to {MAX_LOCATIONS} location ids")
+    return tuple(dict.fromkeys(items))
+
+
 def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
     role = claims.get("role")
     if role not in CLIENT_ROLES:
@@ -219,6 +240,7 @@ def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
         approval_period=period if (period := claims.get("approval_period")) in APPROVAL_PERIODS else "",
         payment_terms_days=terms if isinstance(terms, int) else None,
         tax_id=str(claims.get("tax_id") or "")[:MAX_TAX_ID],
+        locations=_locations(claims.get(LOCATIONS_CLAIM)),
     )
 
 
@@ -290,6 +312,8 @@ class DevIssuer:
         for name in ("account_id", "customer_group", "country", "currency", "approval_period", "tax_id"):
             if value := getattr(request, name):
                 claims[name] = value
+        if request.locations:
+            claims[LOCATIONS_CLAIM] = list(request.locations)
         if request.approval_limit is not None:
             claims["approval_limit"] = {
                 "amount": request.approval_limit.amount,
@@ -317,6 +341,7 @@ class TokenRequest:
     approval_period: str = ""
     payment_terms_days: int | None = None
     tax_id: str = ""  # B2B accounts: their tax id
+    locations: tuple[str, ...] = ()  # store_staff: the locations they work at (claim shop_locations)
 
     def validate(self) -> None:
         violations = Violations()
@@ -332,6 +357,11 @@ class TokenRequest:
         violations.check(not self.currency or is_currency(self.currency), "currency", "must be an ISO-4217 code")
         violations.check(len(self.tax_id) <= MAX_TAX_ID, "tax_id", f"must be at most {MAX_TAX_ID} characters")
         violations.check(not self.tax_id or bool(self.account_id), "tax_id", "is for B2B accounts (with account_id)")
+        violations.check(
+            len(self.locations) <= MAX_LOCATIONS and all(LOCATION_ID.match(x) for x in self.locations),
+            "locations",
+            f"must be up to {MAX_LOCATIONS} inventory location ids",
+        )
         violations.check(
             self.approval_period in ("", *APPROVAL_PERIODS),
             "approval_period",

@@ -1,5 +1,6 @@
-"""Returns and exchanges: a customer starts a return of their order (by mail or in a store); store staff
-(role store_staff) or an admin receive it at a location and inspect it. The order service decides
+"""Returns and exchanges: a customer starts a return of their order (by mail or in a store; a guest does
+through app.guest_orders); store staff (role store_staff, at the locations their token names) or an
+admin receive it at a location and inspect it. The order service decides
 (return windows, refunds, restock, the replacement order of an exchange); this edge checks the
 caller's role, names the client's fields, and asks for an Idempotency-Key where money or stock moves."""
 
@@ -16,7 +17,7 @@ from shop_gateway.app.errors import upstream
 from shop_gateway.app.shop import Shop
 from shop_gateway.app.validation import MAX_QUANTITY, check_note
 from shop_gateway.principal import SHOPPER_ROLES, Principal
-from shopkit.errors import NotFound, Violations
+from shopkit.errors import NotFound, PermissionDenied, Violations
 from shopkit.identifiers import check_sku
 
 STAFF_ROLES = ("store_staff", "admin")
@@ -80,6 +81,16 @@ class LineInput:
 
 
 @dataclass(frozen=True)
+class ReturnInput:
+    lines: Sequence[LineInput]
+    reason: str  # one of REASONS
+    method: str  # mail or store
+    store_id: str = ""  # method store: the store the goods are brought to
+    note: str = ""
+    idempotency_key: str = ""
+
+
+@dataclass(frozen=True)
 class InspectionInput:
     line_id: str
     accepted_sellable: int = 0
@@ -91,7 +102,7 @@ def _enum(prefix: str, value: str) -> str:
     return f"{prefix}{value.upper()}"
 
 
-def _return(pb: order_pb2.Return) -> Return:
+def order_return(pb: order_pb2.Return) -> Return:
     return Return(
         id=pb.return_id,
         order_id=pb.order_id,
@@ -129,29 +140,24 @@ def _return(pb: order_pb2.Return) -> Return:
 # --- customers -------------------------------------------------------------------------------------
 
 
-async def request_return(
-    shop: Shop,
-    who: Principal,
-    order_id: str,
-    *,
-    lines: Sequence[LineInput],
-    reason: str,
-    method: str,
-    store_id: str = "",
-    note: str = "",
-    idempotency_key: str = "",
-) -> Return:
+async def request_return(shop: Shop, who: Principal, order_id: str, wanted: ReturnInput) -> Return:
     """Start a return (an exchange when a line names exchange_sku); the same Idempotency-Key again
     returns the same return."""
     require_role(who, (*SHOPPER_ROLES, *STAFF_ROLES))
+    return await send_return_request(shop, return_request(order_id, wanted), who.metadata())
+
+
+def return_request(order_id: str, wanted: ReturnInput) -> order_pb2.RequestReturnRequest:
+    """The order service's request of a return, once the input holds (a customer's or a guest's)."""
+    lines, method, store_id, note = wanted.lines, wanted.method, wanted.store_id, wanted.note
     violations = Violations()
-    require_key(violations, idempotency_key)
+    require_key(violations, wanted.idempotency_key)
     violations.check(1 <= len(lines) <= MAX_LINES, "lines", f"must hold 1 to {MAX_LINES} lines")
     for i, line in enumerate(lines):
         violations.check(1 <= line.quantity <= MAX_QUANTITY, f"lines[{i}].quantity", f"must be 1 to {MAX_QUANTITY}")
         if line.exchange_sku:
             check_sku(violations, line.exchange_sku, f"lines[{i}].exchange_sku")
-    violations.check(reason in REASONS, "reason", f"must be one of {', '.join(REASONS)}")
+    violations.check(wanted.reason in REASONS, "reason", f"must be one of {', '.join(REASONS)}")
     violations.check(method in METHODS, "method", 'must be "mail" or "store"')
     violations.check(method != "store" or bool(store_id), "store_id", "is required for a return in a store")
     violations.check(method == "store" or not store_id, "store_id", "is only for a return in a store")
@@ -159,21 +165,26 @@ async def request_return(
     violations.raise_if_any()
     if not order_id:
         raise NotFound("order", order_id)
-    request = order_pb2.RequestReturnRequest(
+    return order_pb2.RequestReturnRequest(
         order_id=order_id,
-        request_id=idempotency_key,
+        request_id=wanted.idempotency_key,
         lines=[
             order_pb2.ReturnLineRequest(line_id=x.line_id, quantity=x.quantity, exchange_sku=x.exchange_sku)
             for x in lines
         ],
-        reason=order_pb2.ReturnReason.Value(_enum("RETURN_REASON_", reason)),
+        reason=order_pb2.ReturnReason.Value(_enum("RETURN_REASON_", wanted.reason)),
         method=order_pb2.ReturnMethod.Value(_enum("RETURN_METHOD_", method)),
         store_id=store_id,
         note=note,
     )
+
+
+async def send_return_request(
+    shop: Shop, request: order_pb2.RequestReturnRequest, metadata: Sequence[tuple[str, str]]
+) -> Return:
     with upstream("order", FIELDS):
-        response = await shop.backends.order.RequestReturn(request, metadata=who.metadata())
-    return _return(response.order_return)
+        response = await shop.backends.order.RequestReturn(request, metadata=tuple(metadata))
+    return order_return(response.order_return)
 
 
 async def list_returns(shop: Shop, who: Principal, order_id: str) -> ReturnList:
@@ -184,7 +195,7 @@ async def list_returns(shop: Shop, who: Principal, order_id: str) -> ReturnList:
         response = await shop.backends.order.ListReturns(
             order_pb2.ListReturnsRequest(order_id=order_id), metadata=who.metadata()
         )
-    return ReturnList(returns=[_return(r) for r in response.returns])
+    return ReturnList(returns=[order_return(r) for r in response.returns])
 
 
 async def get_return(shop: Shop, who: Principal, return_id: str) -> Return:
@@ -195,10 +206,20 @@ async def get_return(shop: Shop, who: Principal, return_id: str) -> Return:
         response = await shop.backends.order.GetReturn(
             order_pb2.GetReturnRequest(return_id=return_id), metadata=who.metadata()
         )
-    return _return(response.order_return)
+    return order_return(response.order_return)
 
 
 # --- store staff -----------------------------------------------------------------------------------
+
+
+def require_location(who: Principal, location_id: str) -> None:
+    """Store staff act only at the locations their token names (claim shop_locations); an admin anywhere."""
+    if who.role == "store_staff" and location_id not in who.locations:
+        raise PermissionDenied(
+            f"store staff may handle returns only at their own locations, not at {location_id!r}",
+            reason="LOCATION_NOT_ASSIGNED",
+            metadata={"location_id": location_id, "locations": ",".join(who.locations)},
+        )
 
 
 async def receive_return(shop: Shop, who: Principal, return_id: str, *, location_id: str) -> Return:
@@ -207,11 +228,12 @@ async def receive_return(shop: Shop, who: Principal, return_id: str, *, location
     violations = Violations()
     violations.check(bool(location_id), "location_id", "is required")
     violations.raise_if_any()
+    require_location(who, location_id)
     with upstream("order", FIELDS):
         response = await shop.backends.order.ReceiveReturn(
             order_pb2.ReceiveReturnRequest(return_id=return_id, location_id=location_id), metadata=who.metadata()
         )
-    return _return(response.order_return)
+    return order_return(response.order_return)
 
 
 async def inspect_return(
@@ -232,6 +254,10 @@ async def inspect_return(
     violations.check(1 <= len(lines) <= MAX_LINES, "lines", f"must hold 1 to {MAX_LINES} lines")
     check_note(violations, note)
     violations.raise_if_any()
+    if who.role == "store_staff":  # inspected where it was received (a return not yet received: the service says)
+        received = await get_return(shop, who, return_id)
+        if received.receiving_location_id:
+            require_location(who, received.receiving_location_id)
     request = order_pb2.InspectReturnRequest(
         return_id=return_id,
         request_id=idempotency_key,
@@ -249,4 +275,4 @@ async def inspect_return(
     # Restocked units change what public answers show: cached ones are dropped.
     with changing(shop, "order", FIELDS):
         response = await shop.backends.order.InspectReturn(request, metadata=who.metadata())
-    return _return(response.order_return)
+    return order_return(response.order_return)

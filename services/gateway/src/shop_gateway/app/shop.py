@@ -10,6 +10,7 @@ from shop.common.v1 import common_pb2
 from shop_gateway.app import mapping, models
 from shop_gateway.app.backoffice.imports import ProductImports
 from shop_gateway.app.errors import upstream
+from shop_gateway.app.guest_tokens import OrderTokens
 from shop_gateway.backends import Backends
 from shop_gateway.principal import Principal
 from shop_gateway.public_cache import PublicCache
@@ -32,6 +33,7 @@ class Shop:
     settings: GatewaySettings
     _categories: _Categories = field(default_factory=_Categories)
     public_cache: PublicCache = field(init=False)
+    order_tokens: OrderTokens = field(init=False)  # guests' order tokens and their lookups' limits
     imports: ProductImports = field(default_factory=ProductImports)  # bulk product imports of this replica
 
     def __post_init__(self) -> None:
@@ -40,6 +42,7 @@ class Shop:
             self.settings.public_cache_max_entries,
             self.settings.public_cache_max_body_bytes,
         )
+        self.order_tokens = OrderTokens(self.settings)
 
     def customer_context(self, who: Principal) -> common_pb2.CustomerContext:
         """The pricing/cart context of a caller, as the gateway asserts it."""

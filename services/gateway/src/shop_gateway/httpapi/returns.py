@@ -27,6 +27,10 @@ class ReturnBody(Body):
     store_id: Id = Field("", description="method store: the store (inventory location) the goods are brought to")
     note: Text = ""
 
+    def to_input(self, idempotency_key: str | None) -> use.ReturnInput:
+        lines = [use.LineInput(x.line_id, x.quantity, x.exchange_sku) for x in self.lines]
+        return use.ReturnInput(lines, self.reason, self.method, self.store_id, self.note, idempotency_key or "")
+
 
 class ReceiveBody(Body):
     location_id: Id = Field(description="the inventory location (store or warehouse) where the goods arrived")
@@ -52,17 +56,7 @@ async def request_return(
     return window (products that are not returnable are refused with 409 PRODUCT_NOT_RETURNABLE, a
     closed window with 409 RETURN_WINDOW_CLOSED). A line with `exchange_sku` asks for that variant
     instead of a refund. The same Idempotency-Key returns the same return."""
-    return await use.request_return(
-        shop,
-        who,
-        order_id,
-        lines=[use.LineInput(x.line_id, x.quantity, x.exchange_sku) for x in body.lines],
-        reason=body.reason,
-        method=body.method,
-        store_id=body.store_id,
-        note=body.note,
-        idempotency_key=idempotency_key or "",
-    )
+    return await use.request_return(shop, who, order_id, body.to_input(idempotency_key))
 
 
 @returns.get("/orders/{order_id}/returns", summary="The returns of an order")

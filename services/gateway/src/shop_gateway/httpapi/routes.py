@@ -25,6 +25,7 @@ from shop_gateway.httpapi.deps import (
     gateway_of,
 )
 from shop_gateway.httpapi.guest import guests
+from shop_gateway.httpapi.guest_orders import guest_orders
 from shop_gateway.httpapi.me import me
 from shop_gateway.httpapi.personal_data import personal_data
 from shop_gateway.httpapi.returns import returns
@@ -406,6 +407,7 @@ async def issue_token(body: TokenBody, request: Request, client: Client) -> Toke
             approval_period=body.approval_period,
             payment_terms_days=body.payment_terms_days,
             tax_id=body.tax_id,
+            locations=tuple(body.locations),
             approval_limit=Money(body.approval_limit.amount, body.approval_limit.currency)
             if body.approval_limit
             else None,
@@ -475,6 +477,7 @@ def create_app(gateway: Gateway) -> FastAPI:
     for router in (browse, carts, guests, shipping, buying, returns, me, decisions, administration, *ROUTERS, probes):
         app.include_router(router)
     app.include_router(personal_data)  # a customer's export and erasure
+    app.include_router(guest_orders)  # a guest's order, opened by its number and e-mail
     if gateway.issuer is not None:
         app.include_router(dev)
     problems.install(app, gateway.settings.problem_type_base)

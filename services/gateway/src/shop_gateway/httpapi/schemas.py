@@ -32,7 +32,7 @@ class MoneyBody(Body):
 
 class TokenBody(Body):
     username: str = Field(description="becomes the token's subject (the customer id)")
-    role: str = Field(description="customer, b2b_buyer, b2b_approver, admin or fraud_analyst")
+    role: str = Field(description="customer, b2b_buyer, b2b_approver, admin, fraud_analyst or store_staff")
     account_id: str = Field("", description="B2B account; required for b2b_buyer and b2b_approver")
     email: str = Field("", description="defaults to <username>@example.com")
     customer_group: str = Field("", description="pricing group, e.g. wholesale")
@@ -43,6 +43,11 @@ class TokenBody(Body):
     approval_period: str = Field("", description="b2b_buyer: order, day, week or month (spending counted over it)")
     payment_terms_days: Int64 | None = Field(None, description="B2B: the account's invoice terms; 0: no invoices")
     tax_id: str = Field("", description="B2B: the account's tax (VAT) id; exempts its orders where the tax rule allows")
+    locations: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description="store_staff: the inventory locations they work at (the token's shop_locations claim)",
+    )
 
 
 class TokenResponse(BaseModel):
