@@ -365,6 +365,24 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
         levels = await self.inventory.stock_levels(skus)
         return inventory_pb2.GetStockLevelsResponse(stock=[stock_to_pb(level) for level in levels])
 
+    async def ListStockTotals(
+        self, request: inventory_pb2.ListStockTotalsRequest, context: Context
+    ) -> inventory_pb2.ListStockTotalsResponse:
+        require_role(context)
+        limit = pagination.page_size(request.page.page_size)
+        cursor = pagination.decode_token(request.page.page_token)
+        after = str(cursor["after"]) if cursor and "after" in cursor else None
+        found = await self.inventory.stock_totals(after, limit + 1)
+        page = found[:limit]
+        token = pagination.encode_token({"after": page[-1][0]}) if len(found) > limit else ""
+        return inventory_pb2.ListStockTotalsResponse(
+            totals=[
+                inventory_pb2.StockTotal(sku=sku, total_available=total, stock_version=version)
+                for sku, total, version in page
+            ],
+            page=common_pb2.PageResponse(next_page_token=token),
+        )
+
     # availability
 
     async def GetAvailability(

@@ -74,6 +74,34 @@ class StockLevel:
         return self.on_hand - self.reserved
 
 
+class StockVersions:
+    """Each SKU's stock version, the counter its StockLevelChanged events carry (see docs/architecture.md,
+    "Search projection"). A transaction holding the SKUs' rows takes the next numbers, one per event in
+    staging order, and stores the last one with its change: per SKU the versions rise in commit order,
+    and the stored one is that of the level as committed, which is what ListStockTotals reports."""
+
+    def __init__(self, stored: Mapping[str, int]):
+        self._stored = dict(stored)
+        self._current = dict(stored)
+
+    def take(self, sku: str) -> int:
+        version = self._current.get(sku, 0) + 1
+        self._current[sku] = version
+        return version
+
+    def taken(self) -> dict[str, int]:
+        """The SKUs whose version moved, with their last version (what to store)."""
+        return {sku: v for sku, v in sorted(self._current.items()) if v != self._stored.get(sku)}
+
+
+@dataclass(frozen=True)
+class LockedSkus:
+    """What locking the SKUs' rows reads: their own low-stock thresholds and their stock versions."""
+
+    thresholds: dict[str, int | None]
+    versions: StockVersions
+
+
 @dataclass(frozen=True, slots=True)
 class Line:
     sku: str

@@ -13,7 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shop.inventory.v1 import events_pb2
 from shop_inventory import store
-from shop_inventory.domain import Cause, Reservation, ReservationStatus, StockLevel, crossed_low_stock
+from shop_inventory.domain import (
+    Cause,
+    Reservation,
+    ReservationStatus,
+    StockLevel,
+    StockVersions,
+    crossed_low_stock,
+)
 from shopkit.outbox import add_events
 
 STOCK_LEVEL_CHANGED = "shop.inventory.stock_level_changed"
@@ -34,11 +41,11 @@ async def stock_changed(
     before: Mapping[str, int],
     after: Mapping[str, int],
     threshold: Callable[[str], int],
+    versions: StockVersions,
 ) -> None:
     """Stage `stock_events` in the caller's (SQLAlchemy) transaction."""
-    await add_events(
-        conn, store.outbox, stock_events(levels, cause=cause, before=before, after=after, threshold=threshold)
-    )
+    staged = stock_events(levels, cause=cause, before=before, after=after, threshold=threshold, versions=versions)
+    await add_events(conn, store.outbox, staged)
 
 
 def stock_events(
@@ -48,8 +55,10 @@ def stock_events(
     before: Mapping[str, int],
     after: Mapping[str, int],
     threshold: Callable[[str], int],
+    versions: StockVersions,
 ) -> Staged:
-    """StockLevelChanged for every changed (sku, location); LowStock for every SKU whose total
+    """StockLevelChanged for every changed (sku, location), each with the SKU's next stock version
+    (the caller stores `versions.taken()` with its change); LowStock for every SKU whose total
     availability crossed its threshold downwards. `before`/`after` are exact: the SKUs are locked."""
     staged: Staged = [
         (
@@ -62,6 +71,7 @@ def stock_events(
                 available=level.available,
                 total_available=after.get(level.sku, 0),
                 cause=cause.value,
+                stock_version=versions.take(level.sku),
             ),
             level.sku,
         )

@@ -100,8 +100,8 @@ async def _move(
             step.append((key, d_on_hand, d_reserved))
         steps.append(sorted(step))
     sku_list = sorted({sku for sku, _ in deltas})
-    own = await reservation_store.lock_skus(conn, sku_list)
-    thresholds = {sku: threshold(value) for sku, value in own.items()}
+    locked = await reservation_store.lock_skus(conn, sku_list)
+    thresholds = {sku: threshold(value) for sku, value in locked.thresholds.items()}
     targets = [(m.reservation.reservation_id, m.target, m.request.reason) for m in moves]
     moved = await reservation_store.finish_reservations(conn, targets, deltas)
 
@@ -127,10 +127,12 @@ async def _move(
             before=before,
             after=totals,
             threshold=thresholds.__getitem__,
+            versions=locked.versions,
         )
         out.extend(events.reservations_finished([move.reservation], move.target, move.request.reason))
         staged.add(out, move.request.headers)
     await group_store.stage_events(conn, staged)
+    await reservation_store.save_versions(conn, locked.versions)
     return [
         dataclasses.replace(
             m.reservation, status=m.target, updated_at=moved.at or m.reservation.updated_at, overdue=False

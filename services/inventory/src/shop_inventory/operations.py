@@ -165,7 +165,8 @@ class Inventory:
             raise NotFound("location", missing[0])
         sku_list = [sku for sku, _, _ in entries]
         await store.ensure_skus(conn, sku_list)
-        thresholds = self._threshold(await store.lock_skus(conn, sku_list))
+        locked = await store.lock_skus(conn, sku_list)
+        thresholds = self._threshold(locked.thresholds)
         current = {(lv.sku, lv.location_id): lv for lv in await store.stock_levels(conn, sku_list)}
         targets, problems = domain.on_hand_targets(entries, current, relative=relative)
         if problems:
@@ -186,8 +187,15 @@ class Inventory:
         after = await store.available_totals(conn, sku_list)
         changed = [lv for key, lv in written.items() if key not in current or current[key] != lv]
         await events.stock_changed(
-            conn, changed, cause=cause, before=before, after=after, threshold=thresholds.__getitem__
+            conn,
+            changed,
+            cause=cause,
+            before=before,
+            after=after,
+            threshold=thresholds.__getitem__,
+            versions=locked.versions,
         )
+        await store.save_versions(conn, locked.versions)
         return [written[(sku, loc)] for sku, loc, _ in entries]
 
     async def set_thresholds(self, thresholds: Sequence[tuple[str, int | None]]) -> list[tuple[str, int]]:
@@ -198,6 +206,10 @@ class Inventory:
     async def stock_levels(self, sku_list: Sequence[str]) -> list[StockLevel]:
         async with self.db.connect() as conn:
             return await store.stock_levels(conn, sku_list)
+
+    async def stock_totals(self, after: str | None, limit: int) -> list[tuple[str, int, int]]:
+        async with self.db.connect() as conn:
+            return await store.stock_totals(conn, after, limit)
 
     # --- availability ----------------------------------------------------------------------------
 
@@ -275,7 +287,8 @@ class Inventory:
                 old = deltas.get(key, (0, 0))
                 deltas[key] = (old[0] + d_on_hand, old[1] + d_reserved)
         sku_list = sorted({sku for sku, _ in deltas})
-        thresholds = self._threshold(await reservation_store.lock_skus(conn, sku_list))
+        locked = await reservation_store.lock_skus(conn, sku_list)
+        thresholds = self._threshold(locked.thresholds)
         targets = [(r.reservation_id, target, reason) for r in batch]
         moved = await reservation_store.finish_reservations(conn, targets, deltas)
         staged = events.stock_events(
@@ -284,9 +297,11 @@ class Inventory:
             before=moved.before,
             after=moved.after,
             threshold=thresholds.__getitem__,
+            versions=locked.versions,
         )
         staged.extend(events.reservations_finished(batch, target, reason))
         await reservation_store.outbox.add(conn, staged)
+        await reservation_store.save_versions(conn, locked.versions)
         return [
             dataclasses.replace(r, status=target, updated_at=moved.at or r.updated_at, overdue=False) for r in batch
         ]

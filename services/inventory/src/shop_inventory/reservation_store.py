@@ -25,11 +25,21 @@ from shop_inventory.domain import (
     Fulfilment,
     Location,
     LocationType,
+    LockedSkus,
     Reservation,
     ReservationStatus,
     StockLevel,
+    StockVersions,
 )
-from shop_inventory.store import locations, reservation_allocations, reservations, skus, stock
+from shop_inventory.store import (
+    SAVE_VERSIONS,
+    locations,
+    reservation_allocations,
+    reservations,
+    skus,
+    stock,
+    version_params,
+)
 from shop_inventory.store import outbox as outbox_table
 from shopkit.outbox_driver import OutboxWriter
 from shopkit.sqldriver import DriverConnection, DriverQuery, Row
@@ -71,7 +81,7 @@ _CANDIDATES = DriverQuery(
 _THRESHOLDS = DriverQuery(sa.select(skus.c.sku, skus.c.low_stock_threshold).where(_any(skus.c.sku, "skus")))
 
 _LOCK_SKUS = DriverQuery(
-    sa.select(skus.c.sku, skus.c.low_stock_threshold)
+    sa.select(skus.c.sku, skus.c.low_stock_threshold, skus.c.stock_version)
     .where(_any(skus.c.sku, "skus"))
     .order_by(skus.c.sku)
     .with_for_update()
@@ -132,10 +142,23 @@ async def thresholds_of(conn: DriverConnection, sku_list: Sequence[str]) -> dict
     return {row["sku"]: row["low_stock_threshold"] for row in rows}
 
 
-async def lock_skus(conn: DriverConnection, sku_list: Sequence[str]) -> dict[str, int | None]:
-    """Lock the SKUs' rows in sku order (see `store`); returns their own thresholds."""
+async def lock_skus(conn: DriverConnection, sku_list: Sequence[str]) -> LockedSkus:
+    """Lock the SKUs' rows in sku order (see `store`); returns their own thresholds and stock versions."""
     rows = await conn.fetch(_LOCK_SKUS, skus=sorted(set(sku_list)))
-    return {row["sku"]: row["low_stock_threshold"] for row in rows}
+    return LockedSkus(
+        {row["sku"]: row["low_stock_threshold"] for row in rows},
+        StockVersions({row["sku"]: row["stock_version"] for row in rows}),
+    )
+
+
+_SAVE_VERSIONS = DriverQuery(SAVE_VERSIONS)
+
+
+async def save_versions(conn: DriverConnection, versions: StockVersions) -> None:
+    """Store the stock versions a change took (see `store.save_versions`)."""
+    params = version_params(versions)
+    if params:
+        await conn.execute(_SAVE_VERSIONS, **params)
 
 
 # --- reservations ------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from shop_inventory.domain import (
     Reservation,
     ReservationStatus,
     StockLevel,
+    StockVersions,
 )
 from shop_inventory.grouping import AGAIN, Again
 from shopkit.errors import Aborted, AlreadyExists, DomainError, FailedPrecondition, NotFound, PreconditionViolation
@@ -144,11 +145,12 @@ async def reserve_group(
     refused: list[str] = []
     if new:
         sku_list = sorted({line.sku for i in new for line in requests[i].command.lines})
-        thresholds = {sku: threshold(own) for sku, own in (await reservation_store.lock_skus(conn, sku_list)).items()}
+        locked = await reservation_store.lock_skus(conn, sku_list)
+        thresholds = {sku: threshold(own) for sku, own in locked.thresholds.items()}
         stock = Stock(await reservation_store.candidates(conn, sku_list))
         for i in new:
             request = requests[i]
-            outcome = _plan(request, stock, policy, thresholds, events_out)
+            outcome = _plan(request, stock, policy, thresholds, locked.versions, events_out)
             reservation_id = request.command.reservation_id
             if isinstance(outcome, Exception):
                 answers[i] = outcome
@@ -171,6 +173,7 @@ async def reserve_group(
         if not await group_store.apply_reserves(conn, allocated, refused, events_out):
             # Cannot happen while the SKU rows are locked; the conditional UPDATE is the last guard.
             raise Aborted("stock changed during allocation; retry", reason="CONCURRENT_CHANGE")
+        await reservation_store.save_versions(conn, locked.versions)
 
     result: list[Answer] = []
     for i, request in enumerate(requests):
@@ -189,6 +192,7 @@ def _plan(
     stock: Stock,
     policy: AllocationPolicy,
     thresholds: Mapping[str, int],
+    versions: StockVersions,
     events_out: group_store.Events,
 ) -> tuple[Allocation, ...] | Exception:
     """Allocate one request from the group's current stock; stage its events with their figures."""
@@ -205,7 +209,7 @@ def _plan(
         after[line.sku] = after.get(line.sku, 0) - line.quantity
     levels = stock.take(plan.allocations)
     staged = events.stock_events(
-        levels, cause=Cause.RESERVE, before=before, after=after, threshold=thresholds.__getitem__
+        levels, cause=Cause.RESERVE, before=before, after=after, threshold=thresholds.__getitem__, versions=versions
     )
     events_out.add(staged, request.headers)
     return plan.allocations

@@ -14,13 +14,15 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shop_inventory.domain import (
     Location,
     LocationType,
+    LockedSkus,
     StockLevel,
+    StockVersions,
 )
 from shopkit.outbox import inbox_table, outbox_table
 
@@ -60,6 +62,8 @@ skus = sa.Table(
     sa.Column("sku", sa.Text, primary_key=True),
     # NULL: the service default applies.
     sa.Column("low_stock_threshold", sa.BigInteger),
+    # The version of the SKU's stock: see domain.StockVersions.
+    sa.Column("stock_version", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
     sa.CheckConstraint("low_stock_threshold >= 0", name="low_stock_threshold"),
 )
@@ -227,16 +231,61 @@ async def ensure_skus(conn: AsyncConnection, sku_list: Iterable[str]) -> None:
         await conn.execute(insert(skus).values([{"sku": sku} for sku in wanted]).on_conflict_do_nothing())
 
 
-async def lock_skus(conn: AsyncConnection, sku_list: Iterable[str]) -> dict[str, int | None]:
-    """Lock the SKUs' rows in sku order (see the module docstring); returns their own thresholds."""
+async def lock_skus(conn: AsyncConnection, sku_list: Iterable[str]) -> LockedSkus:
+    """Lock the SKUs' rows in sku order (see the module docstring); returns their own thresholds and
+    their stock versions."""
     wanted = sorted(set(sku_list))
-    rows = await conn.execute(
-        sa.select(skus.c.sku, skus.c.low_stock_threshold)
-        .where(skus.c.sku.in_(wanted))
-        .order_by(skus.c.sku)
-        .with_for_update()
+    rows = (
+        await conn.execute(
+            sa.select(skus.c.sku, skus.c.low_stock_threshold, skus.c.stock_version)
+            .where(skus.c.sku.in_(wanted))
+            .order_by(skus.c.sku)
+            .with_for_update()
+        )
+    ).all()
+    return LockedSkus(
+        {row.sku: row.low_stock_threshold for row in rows}, StockVersions({row.sku: row.stock_version for row in rows})
     )
-    return {row.sku: row.low_stock_threshold for row in rows}
+
+
+# Stores the versions a change took, in its transaction (the rows are locked: see lock_skus); the
+# purchase path runs the same statement on the driver.
+_TAKEN = sa.select(
+    sa.func.unnest(sa.bindparam("version_skus", type_=ARRAY(sa.Text))).label("sku"),
+    sa.func.unnest(sa.bindparam("versions", type_=ARRAY(sa.BigInteger))).label("version"),
+).subquery("taken")
+SAVE_VERSIONS = skus.update().where(skus.c.sku == _TAKEN.c.sku).values(stock_version=_TAKEN.c.version)
+
+
+def version_params(versions: StockVersions) -> dict[str, list[Any]] | None:
+    taken = versions.taken()
+    return {"version_skus": list(taken), "versions": list(taken.values())} if taken else None
+
+
+async def save_versions(conn: AsyncConnection, versions: StockVersions) -> None:
+    params = version_params(versions)
+    if params:
+        await conn.execute(SAVE_VERSIONS, params)
+
+
+async def stock_totals(conn: AsyncConnection, after: str | None, limit: int) -> list[tuple[str, int, int]]:
+    """(sku, availability over active locations, stock version) by sku after the cursor. One statement,
+    one snapshot: a total and the version stored by the same committed change."""
+    available = sa.func.coalesce(sa.func.sum(stock.c.on_hand - stock.c.reserved).filter(locations.c.active), 0).label(
+        "available"
+    )
+    query = (
+        sa.select(skus.c.sku, available, skus.c.stock_version)
+        .select_from(
+            skus.outerjoin(stock, stock.c.sku == skus.c.sku).outerjoin(locations, locations.c.id == stock.c.location_id)
+        )
+        .group_by(skus.c.sku)
+        .order_by(skus.c.sku)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(skus.c.sku > after)
+    return [(row.sku, int(row.available), row.stock_version) for row in await conn.execute(query)]
 
 
 async def set_thresholds(conn: AsyncConnection, thresholds: Sequence[tuple[str, int | None]]) -> None:
