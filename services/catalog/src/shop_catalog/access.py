@@ -17,6 +17,11 @@ CALLERS: Callers = {
     "CreateCategory": allow(GATEWAY, TOOLING),
     "ListCategories": allow(GATEWAY, TOOLING),
     "ImportProducts": allow(GATEWAY, TOOLING),
+    # Durable imports: the back office's through the gateway (and, as everywhere, the operators' tooling).
+    "StartProductImport": allow(GATEWAY, TOOLING),
+    "GetProductImport": allow(GATEWAY, TOOLING),
+    "ListProductImports": allow(GATEWAY, TOOLING),
+    "ListProductImportLines": allow(GATEWAY, TOOLING),
     # The back office's POST /v1/admin/search-projection/rebuild.
     "RebuildSearchProjection": allow(GATEWAY, TOOLING),
 }

@@ -11,13 +11,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
-from google.protobuf import json_format
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from shop_catalog import browse, domain, events, mapping, store, visibility
 from shop_catalog.domain import Product, ProductSpec, ProductStatus
+from shop_catalog.import_api import ImportRpcs
 from shop_catalog.importer import ImportTally, ProductImporter
 from shop_catalog.product_cache import Entry, Key, ProductCache
 from shop_catalog.settings import CatalogSettings
@@ -70,7 +70,7 @@ def _unknown_category(spec: ProductSpec, prefix: str) -> InvalidArgument:
     return InvalidArgument([FieldViolation(mapping.join(prefix, field), "unknown category")])
 
 
-class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
+class CatalogServicer(ImportRpcs, catalog_pb2_grpc.CatalogServiceServicer):
     def __init__(self, runtime: Runtime, settings: CatalogSettings):
         # Reads use `db.connect()` (autocommit, no BEGIN/ROLLBACK round trips): each statement sees committed
         # data, and the few multi-statement reads (a page, then its variants) tolerate a change between them.
@@ -252,24 +252,8 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             for line in request.lines:
                 number += 1
                 if line.strip():
-                    importer.tally.received += 1
-                    await self._import_line(importer, number, line)
+                    await importer.add_line(number, line)
         return _summary(await importer.finish())
-
-    async def _import_line(self, importer: ProductImporter, number: int, line: str) -> None:
-        message = catalog_pb2.Product()
-        try:
-            json_format.Parse(line, message)
-        except json_format.ParseError as error:
-            importer.fail(number, "", f"not a Product in JSON: {error}")
-            return
-        violations = Violations()
-        spec = domain.complete(mapping.spec_from_proto(message, "", violations))
-        domain.check_spec(spec, "", violations)
-        if violations.items:
-            importer.fail(number, spec.slug, "invalid product", violations.items)
-        else:
-            await importer.add(number, spec)
 
     # --- products: reads -------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 executemany statements (lock existing products, upsert products, sync variants, stage events).
 
 A line that cannot be imported is reported and skipped; the others land. Products are keyed by
-slug; a line identical to the stored product (same content digest) changes nothing.
+slug; a line identical to the stored product (same content digest) changes nothing. Both the
+ImportProducts stream and the durable import worker (`import_worker`) feed lines through here.
 """
 
 from __future__ import annotations
@@ -10,15 +11,17 @@ from __future__ import annotations
 import dataclasses
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from google.protobuf import json_format
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shop_catalog import domain, events, store
+from shop.catalog.v1 import catalog_pb2
+from shop_catalog import domain, events, mapping, store
 from shop_catalog.domain import Product, ProductSpec, ProductStatus
 from shopkit.db import Database
 from shopkit.errors import FailedPrecondition, FieldViolation, Violations
@@ -51,17 +54,45 @@ class _Line:
     spec: ProductSpec
 
 
+ChunkHook = Callable[[AsyncConnection, "ChunkOutcome"], Awaitable[None]]
+
+
+def parse_line(line: str) -> tuple[ProductSpec | None, str, list[FieldViolation]]:
+    """A JSONL line as a checked spec, or (None, slug if read, why not, the field violations)."""
+    message = catalog_pb2.Product()
+    try:
+        json_format.Parse(line, message)
+    except json_format.ParseError as error:
+        return None, f"not a Product in JSON: {error}", []
+    violations = Violations()
+    spec = domain.complete(mapping.spec_from_proto(message, "", violations))
+    domain.check_spec(spec, "", violations)
+    if violations.items:
+        return spec, "invalid product", violations.items
+    return spec, "", []
+
+
 class ProductImporter:
-    """One import stream. Feed it checked specs with `add` (or failures with `fail`), then `finish`."""
+    """One import stream. Feed it lines with `add_line` (or checked specs with `add`, failures with
+    `fail`), then `finish`. `on_chunk` runs inside each chunk's transaction, after its writes (the
+    durable import records its progress there, so that progress and products commit together)."""
 
     def __init__(
-        self, db: Database, outbox: sa.Table, *, chunk_size: int, max_errors: int, on_commit: Callable[[], None]
+        self,
+        db: Database,
+        outbox: sa.Table,
+        *,
+        chunk_size: int,
+        max_errors: int,
+        on_commit: Callable[[], None],
+        on_chunk: ChunkHook | None = None,
     ):
         self.db = db
         self.outbox = outbox
         self.chunk_size = chunk_size
         self.max_errors = max_errors
         self.on_commit = on_commit
+        self.on_chunk = on_chunk
         self.tally = ImportTally()
         self._pending: list[_Line] = []
         self._slug_lines: dict[str, int] = {}
@@ -73,6 +104,22 @@ class ProductImporter:
         self.tally.failed += 1
         if len(self.tally.errors) < self.max_errors:
             self.tally.errors.append(LineError(line, slug, message, tuple(violations)))
+
+    async def add_line(self, number: int, line: str) -> None:
+        """A non-blank JSONL line: parsed, checked, then queued (or reported failed)."""
+        self.tally.received += 1
+        spec, message, violations = parse_line(line)
+        if message:
+            self.fail(number, spec.slug if spec else "", message, violations)
+        elif spec is not None:
+            await self.add(number, spec)
+
+    def remember(self, line: int, spec: ProductSpec) -> None:
+        """A line applied earlier in this import (before a resume): later lines repeating its slug or
+        SKUs are duplicates as they would have been in one run."""
+        self._slug_lines.setdefault(spec.slug, line)
+        for sku in spec.skus:
+            self._sku_lines.setdefault(sku, line)
 
     async def add(self, line: int, spec: ProductSpec) -> None:
         """Queue a line whose content passed the domain checks; writes a chunk when one is full."""
@@ -125,6 +172,8 @@ class ProductImporter:
         try:
             async with self.db.transaction() as conn:
                 staged = await self._write_chunk(conn, lines)
+                if self.on_chunk is not None:
+                    await self.on_chunk(conn, staged)
         except IntegrityError as error:
             # A concurrent writer took a slug or SKU after our checks: report the chunk, keep going.
             constraint = store.violated_constraint(error) or "a constraint"
@@ -139,8 +188,8 @@ class ProductImporter:
         for item, message, violations in staged.failures:
             self.fail(item.number, item.spec.slug, message, violations)
 
-    async def _write_chunk(self, conn: AsyncConnection, lines: list[_Line]) -> _ChunkOutcome:
-        outcome = _ChunkOutcome()
+    async def _write_chunk(self, conn: AsyncConnection, lines: list[_Line]) -> ChunkOutcome:
+        outcome = ChunkOutcome()
         existing = await store.products_by_slugs_for_update(conn, [item.spec.slug for item in lines])
         owners = await store.sku_owners(conn, [sku for item in lines for sku in item.spec.skus])
         to_write: list[tuple[_Line, Product | None]] = []
@@ -185,7 +234,9 @@ class ProductImporter:
 
 
 @dataclass
-class _ChunkOutcome:
+class ChunkOutcome:
+    """What one chunk transaction did (lines it could not apply in `failures`)."""
+
     created: int = 0
     updated: int = 0
     unchanged: int = 0

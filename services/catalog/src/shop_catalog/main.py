@@ -7,6 +7,7 @@ from pathlib import Path
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from shop_catalog import access, events, store
 from shop_catalog.api import CatalogServicer
+from shop_catalog.import_worker import ImportWorker
 from shop_catalog.settings import CatalogSettings
 from shopkit.cli import service_cli
 from shopkit.runtime import Runtime, open_runtime
@@ -14,9 +15,10 @@ from shopkit.runtime import Runtime, open_runtime
 
 async def build(settings: CatalogSettings) -> Runtime:
     runtime = await open_runtime("catalog", settings, outbox=store.outbox)
+    servicer = CatalogServicer(runtime, settings)
     runtime.service.add_servicer(
         catalog_pb2_grpc.add_CatalogServiceServicer_to_server,
-        CatalogServicer(runtime, settings),
+        servicer,
         catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name,
         access.CALLERS,
     )
@@ -37,6 +39,10 @@ async def build(settings: CatalogSettings) -> Runtime:
         handler=events.handle_stock_level_changed,
         batch_handler=events.handle_stock_levels,
     )
+    if settings.import_worker:
+        # Durable product imports (StartProductImport): any replica's worker runs any import.
+        worker = ImportWorker(runtime.db, settings, on_commit=servicer._committed)
+        runtime.service.add_worker("product-imports", worker.run)
     return runtime
 
 

@@ -22,3 +22,18 @@ class CatalogSettings(ServiceSettings):
     )
     product_cache_max_entries: int = Field(10_000, ge=0, description="GetProduct answers kept; 0 turns the cache off")
     batch_get_max_skus: int = Field(500, ge=1, description="SKUs one BatchGetVariants call may ask for")
+    # --- durable product imports (StartProductImport; the import worker every replica runs) ---
+    import_worker: bool = Field(True, description="run the import worker in this replica (imports are applied by any)")
+    import_batch_lines: int = Field(
+        500, ge=1, le=5000, description="lines the import worker applies (and records) per transaction"
+    )
+    import_lease_seconds: float = Field(
+        30.0, gt=0, description="how long a worker owns an import without renewing; after it, another worker resumes it"
+    )
+    import_poll_seconds: float = Field(
+        1.0, gt=0, description="how often an idle import worker looks for queued imports"
+    )
+    import_retention_days: float = Field(
+        30.0, gt=0, description="finished imports (and their line reports) older than this are deleted"
+    )
+    import_max_lines: int = Field(100_000, ge=1, description="most lines one StartProductImport may upload")
