@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shop.common.v1 import common_pb2
 from shopkit import events
-from shopkit.consumer import EventConsumer, Handler, after_commit, is_transient, sweep_inbox
+from shopkit.consumer import EventConsumer, Handler, PrefetchedHandler, after_commit, is_transient, sweep_inbox
 from shopkit.db import Database
 from shopkit.errors import InvalidArgument, Unavailable
 from shopkit.outbox import OutboxRelay, add_event, inbox_table, outbox_table
@@ -80,7 +80,9 @@ async def count(db: Database, table: sa.Table) -> int:
         return int((await conn.execute(sa.select(sa.func.count()).select_from(table))).scalar_one())
 
 
-def kit_consumer(db: Database, js: Any, name: str, handler: Handler, **options: Any) -> EventConsumer:
+def kit_consumer(
+    db: Database, js: Any, name: str, handler: Handler | PrefetchedHandler, **options: Any
+) -> EventConsumer:
     """A consumer of this test's stream (`js.test_service`), durable `kit-<name>-<stream>`."""
     service = js.test_service
     return EventConsumer(

@@ -121,6 +121,7 @@ async def test_a_redelivered_event_makes_one_mail(stack: Stack) -> None:
             source_service="order",
             subjects=events.SUBJECTS,
             handler=handler.handle,
+            prefetch=handler.prefetch,
         )
 
     try:

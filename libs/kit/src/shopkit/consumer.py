@@ -8,6 +8,11 @@ acknowledged, so it stops blocking others. A failure that is not the message's f
 own database or a service it asks is unreachable (`is_transient`) — is waited out instead: the message
 is kept (its ack deadline extended) and applied again until it goes through, so an outage never sends
 good events to the dead-letter stream, and the consumer does not run ahead of it meanwhile.
+
+A handler that needs another service's answer (an order to mail about) gets it from `prefetch`,
+which runs before the transaction opens: a remote call made inside the transaction would hold a
+pooled connection and an open transaction for as long as that service takes to answer, and a slow
+service under a burst of events would then exhaust the pool that the service's own API needs too.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import timedelta
+from typing import Any, cast
 
 import grpc
 import sqlalchemy as sa
@@ -43,6 +49,12 @@ Handler = Callable[[AsyncConnection, Msg], Awaitable[None]]
 # the latest stock level of a SKU).
 BatchHandler = Callable[[AsyncConnection, Sequence[Msg]], Awaitable[None]]
 
+# With `prefetch`, the handler is called with a third argument: what prefetch returned for the message.
+PrefetchedHandler = Callable[[AsyncConnection, Msg, Any], Awaitable[None]]
+# Reads what the handler of a message will need from other services, outside any transaction. It
+# may run again for the same message (a retry, a redelivery), so it must only read.
+Prefetch = Callable[[Msg], Awaitable[Any]]
+
 # The CONSUMER span of each message of the batch being applied, for `processing(msg)`.
 _batch_spans: ContextVar[Mapping[int, Span] | None] = ContextVar("shopkit_consumer_batch_spans", default=None)
 # What handlers asked to run once the transaction applying their messages has committed.
@@ -54,6 +66,8 @@ OUTAGE_FIRST_PAUSE = 0.25
 OUTAGE_MAX_PAUSE = 5.0
 # Between two looks for a source stream that does not exist yet.
 STREAM_WAIT_PAUSE = 0.5
+# Prefetches of one batch that may run at once (each holds a call to another service, not a connection).
+PREFETCH_CONCURRENCY = 8
 # SQLSTATE classes of failures of the database rather than of the statement: connection exceptions,
 # insufficient resources, operator intervention (shutdown, crash recovery), and a transaction the
 # server chose to abort (serialization failure, deadlock).
@@ -124,6 +138,25 @@ def processing(msg: Msg) -> Iterator[None]:
         yield
 
 
+# Prefetch's place for a message the inbox already had: its redelivery changes nothing, so the call
+# to the other service is spared.
+_SKIPPED: Any = object()
+# Not fetched yet (prefetch itself may return None).
+_UNFETCHED: Any = object()
+
+
+class _Failed:
+    """Prefetch's place for a message whose prefetch raised: handled as a failure of its handler."""
+
+    def __init__(self, exc: Exception):
+        self.exc = exc
+
+
+class _NotPrefetched(Exception):
+    """A message skipped as applied turned out fresh in the transaction (its inbox row was swept
+    in between): it is fetched and applied again."""
+
+
 class EventConsumer:
     def __init__(
         self,
@@ -135,12 +168,20 @@ class EventConsumer:
         name: str,
         source_service: str,
         subjects: list[str],
-        handler: Handler,
+        handler: Handler | PrefetchedHandler,
         batch_handler: BatchHandler | None = None,
+        prefetch: Prefetch | None = None,
+        prefetch_concurrency: int = PREFETCH_CONCURRENCY,
         max_deliver: int = 5,
         batch: int = 100,
         ack_wait: float = 30.0,
     ):
+        """`handler(conn, msg)` applies one message in the inbox transaction; with `prefetch`, it is
+        `handler(conn, msg, prefetch(msg))` and prefetch runs first, outside the transaction (see the
+        module's docstring). A prefetch that raises is a failure of the message, retried, waited out
+        or dead-lettered by the same rules as the handler's."""
+        if prefetch is not None and batch_handler is not None:
+            raise ValueError("a consumer with prefetch applies its messages one by one: no batch_handler")
         self.db = db
         self.js = js
         self.inbox = inbox
@@ -151,6 +192,8 @@ class EventConsumer:
         self.subjects = subjects
         self.handler = handler
         self.batch_handler = batch_handler
+        self.prefetch = prefetch
+        self.prefetch_concurrency = prefetch_concurrency
         self.max_deliver = max_deliver
         self.batch = batch
         self.ack_wait = ack_wait
@@ -164,6 +207,10 @@ class EventConsumer:
             .from_select([inbox.c.consumer, inbox.c.message_id], ids)
             .on_conflict_do_nothing()
             .returning(inbox.c.message_id)
+        )
+        self._applied = sa.select(inbox.c.message_id).where(
+            inbox.c.consumer == sa.bindparam("consumer", type_=sa.Text),
+            inbox.c.message_id == sa.any_(sa.bindparam("ids", type_=ARRAY(sa.Text))),
         )
 
     async def subscribe(self) -> JetStreamContext.PullSubscription:
@@ -225,12 +272,15 @@ class EventConsumer:
         # One CONSUMER span per message, the child of its publisher's span.
         spans = [self._span(msg) for msg in msgs]
         try:
-            outcomes = await self._apply_together(msgs, spans) if len(msgs) > 1 else None
+            fetched = await self._prefetch(msgs, spans, skip_applied=True) if self.prefetch else None
+            outcomes = None
+            if len(msgs) > 1 and not any(isinstance(value, _Failed) for value in fetched or []):
+                outcomes = await self._apply_together(msgs, spans, fetched)
             if outcomes is None:
                 outcomes = []
-                for msg, span in zip(msgs, spans, strict=True):
+                for index, (msg, span) in enumerate(zip(msgs, spans, strict=True)):
                     with trace.use_span(span, end_on_exit=False):
-                        outcomes.append(await self._apply(msg))
+                        outcomes.append(await self._apply(msg, fetched[index] if fetched else _UNFETCHED))
         finally:
             for span in spans:
                 span.end()
@@ -254,14 +304,22 @@ class EventConsumer:
         """Run the handler and record the message id in one transaction. False: already applied."""
         return (await self.apply_batch_once([msg]))[0]
 
-    async def apply_batch_once(self, msgs: Sequence[Msg], spans: Sequence[Span] | None = None) -> list[bool]:
+    async def apply_batch_once(
+        self, msgs: Sequence[Msg], spans: Sequence[Span] | None = None, fetched: Sequence[Any] | None = None
+    ) -> list[bool]:
         """Run the handler on the messages not yet applied and record their ids, in one
-        transaction. Per message: True when applied now, False when applied before."""
+        transaction. Per message: True when applied now, False when applied before. With prefetch,
+        `fetched` holds its results (fetched here, before the transaction, when not given)."""
+        if self.prefetch is not None and fetched is None:
+            fetched = await self._prefetch(msgs, spans or [trace.get_current_span()] * len(msgs), skip_applied=False)
+            for value in fetched:
+                if isinstance(value, _Failed):
+                    raise value.exc
         ids = [message_id(msg) for msg in msgs]
         committed: list[Callable[[], None]] = []
         pending = _after_commit.set(committed)
         try:
-            fresh = await self._apply_in_transaction(msgs, ids, spans)
+            fresh = await self._apply_in_transaction(msgs, ids, spans, fetched)
         finally:
             _after_commit.reset(pending)
         for callback in committed:
@@ -269,7 +327,7 @@ class EventConsumer:
         return fresh
 
     async def _apply_in_transaction(
-        self, msgs: Sequence[Msg], ids: Sequence[str], spans: Sequence[Span] | None
+        self, msgs: Sequence[Msg], ids: Sequence[str], spans: Sequence[Span] | None, fetched: Sequence[Any] | None
     ) -> list[bool]:
         async with self.db.transaction() as conn:
             recorded = await conn.execute(self._record, {"consumer": self.durable, "ids": ids})
@@ -281,21 +339,70 @@ class EventConsumer:
             # Without spans of their own (one message), handlers run in the caller's span.
             current = trace.get_current_span()
             todo = [
-                (msg, span) for msg, span, new in zip(msgs, spans or [current] * len(msgs), fresh, strict=True) if new
+                (msg, span, value)
+                for msg, span, value, new in zip(
+                    msgs, spans or [current] * len(msgs), fetched or [None] * len(msgs), fresh, strict=True
+                )
+                if new
             ]
             if self.batch_handler is not None and len(todo) > 1:
-                token = _batch_spans.set({id(msg): span for msg, span in todo})
+                token = _batch_spans.set({id(msg): span for msg, span, _ in todo})
                 try:
-                    await self.batch_handler(conn, [msg for msg, _ in todo])
+                    await self.batch_handler(conn, [msg for msg, _, _ in todo])
                 finally:
                     _batch_spans.reset(token)
             else:
-                for msg, span in todo:
+                for msg, span, value in todo:
                     with trace.use_span(span, end_on_exit=False):
-                        await self.handler(conn, msg)
+                        await self._call_handler(conn, msg, value)
         return fresh
 
-    async def _apply_together(self, msgs: Sequence[Msg], spans: Sequence[Span]) -> list[str] | None:
+    async def _call_handler(self, conn: AsyncConnection, msg: Msg, value: Any) -> None:
+        if self.prefetch is None:
+            await cast(Handler, self.handler)(conn, msg)
+            return
+        if value is _SKIPPED:
+            raise _NotPrefetched(message_id(msg))
+        await cast(PrefetchedHandler, self.handler)(conn, msg, value)
+
+    async def _prefetch(self, msgs: Sequence[Msg], spans: Sequence[Span], *, skip_applied: bool) -> list[Any]:
+        """Prefetch's result for each message, before any transaction opens: its value, `_Failed`,
+        or (`skip_applied`) `_SKIPPED` for a message the inbox already has. They run concurrently,
+        at most `prefetch_concurrency` at a time, each in its message's span."""
+        assert self.prefetch is not None
+        prefetch = self.prefetch
+        applied = await self._already_applied(msgs) if skip_applied else set()
+        limit = asyncio.Semaphore(self.prefetch_concurrency)
+
+        async def one(msg: Msg, span: Span) -> Any:
+            if message_id(msg) in applied:
+                return _SKIPPED
+            async with limit:
+                with trace.use_span(span, end_on_exit=False):
+                    try:
+                        return await prefetch(msg)
+                    except Exception as exc:
+                        return _Failed(exc)
+
+        return list(await asyncio.gather(*(one(msg, span) for msg, span in zip(msgs, spans, strict=True))))
+
+    async def _already_applied(self, msgs: Sequence[Msg]) -> set[str]:
+        """The ids of `msgs` the inbox holds, read on a connection given back at once. Only spares
+        calls: when the read fails, every message is fetched (the transaction that follows finds
+        out whether the database is there)."""
+        try:
+            async with self.db.connect() as conn:
+                found = await conn.execute(
+                    self._applied, {"consumer": self.durable, "ids": [message_id(m) for m in msgs]}
+                )
+                return set(found.scalars())
+        except Exception:
+            log.debug("inbox not read before prefetch", exc_info=True, extra={"consumer": self.durable})
+            return set()
+
+    async def _apply_together(
+        self, msgs: Sequence[Msg], spans: Sequence[Span], fetched: Sequence[Any] | None
+    ) -> list[str] | None:
         """Apply a batch in one transaction and acknowledge it; None when it failed (nothing applied)."""
         links = [Link(span.get_span_context()) for span in spans]
         with self._tracer.start_as_current_span(
@@ -305,7 +412,7 @@ class EventConsumer:
             attributes={"messaging.system": "nats", "messaging.batch.message_count": len(msgs)},
         ):
             try:
-                fresh = await self.apply_batch_once(msgs, spans)
+                fresh = await self.apply_batch_once(msgs, spans, fetched)
             except Exception:
                 log.warning(
                     "event batch failed; applying its messages one at a time",
@@ -319,9 +426,9 @@ class EventConsumer:
             await msg.ack()
         return ["applied" if new else "duplicate" for new in fresh]
 
-    async def _apply(self, msg: Msg) -> str:
+    async def _apply(self, msg: Msg, fetched: Any = _UNFETCHED) -> str:
         try:
-            fresh = await self._apply_through_outages(msg)
+            fresh = await self._apply_through_outages(msg, fetched)
         except Exception as exc:
             delivered = msg.metadata.num_delivered
             if delivered >= self.max_deliver:
@@ -337,12 +444,14 @@ class EventConsumer:
         await msg.ack()
         return "applied" if fresh else "duplicate"
 
-    async def _apply_through_outages(self, msg: Msg) -> bool:
-        """apply_once, repeated while it fails for a reason that is not the message's (`is_transient`)."""
+    async def _apply_through_outages(self, msg: Msg, fetched: Any = _UNFETCHED) -> bool:
+        """apply_once, repeated while it fails for a reason that is not the message's (`is_transient`).
+        `fetched`: prefetch's result for the message, for the first try; later tries fetch again."""
         waited = 0
         while True:
             try:
-                return await self.apply_once(msg)
+                first, fetched = fetched, _UNFETCHED
+                return await self._apply_fetched(msg, first)
             except Exception as exc:
                 if not is_transient(exc):
                     raise
@@ -356,6 +465,19 @@ class EventConsumer:
                 )
                 await msg.in_progress()  # the ack deadline starts again: no redelivery while it waits
                 await asyncio.sleep(pause)
+
+    async def _apply_fetched(self, msg: Msg, fetched: Any) -> bool:
+        """apply_once with prefetch's result for `msg` (fetched now when there is none)."""
+        if self.prefetch is None:
+            return await self.apply_once(msg)
+        if fetched is _UNFETCHED:
+            fetched = (await self._prefetch([msg], [trace.get_current_span()], skip_applied=True))[0]
+        if isinstance(fetched, _Failed):
+            raise fetched.exc
+        try:
+            return (await self.apply_batch_once([msg], None, [fetched]))[0]
+        except _NotPrefetched:
+            return await self.apply_once(msg)  # fetches, skipping nothing
 
     async def _dead_letter(self, msg: Msg, exc: Exception) -> None:
         headers = dict(msg.headers or {})

@@ -11,7 +11,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from shopkit import events, tracing
-from shopkit.consumer import BatchHandler, EventConsumer, Handler, run_inbox_sweeper
+from shopkit.consumer import BatchHandler, EventConsumer, Handler, Prefetch, PrefetchedHandler, run_inbox_sweeper
 from shopkit.db import Database
 from shopkit.logs import setup_logging
 from shopkit.outbox import OutboxRelay
@@ -37,11 +37,12 @@ class Runtime:
         name: str,
         source_service: str,
         subjects: list[str],
-        handler: Handler,
+        handler: Handler | PrefetchedHandler,
         batch_handler: BatchHandler | None = None,
+        prefetch: Prefetch | None = None,
     ) -> EventConsumer:
         """Run a durable consumer of another service's events while the server serves
-        (`batch_handler`: see EventConsumer)."""
+        (`batch_handler`, `prefetch`: see EventConsumer)."""
         consumer = EventConsumer(
             self.db,
             self.js,
@@ -52,6 +53,7 @@ class Runtime:
             subjects=subjects,
             handler=handler,
             batch_handler=batch_handler,
+            prefetch=prefetch,
             max_deliver=self.settings.consumer_max_deliver,
         )
         self.service.add_worker(f"consumer-{name}", consumer.run)

@@ -1,9 +1,10 @@
 """The order events that become mails, and what each needs.
 
 One durable consumer (`notifications-order-events`) reads the order stream's subjects below. Each
-event yields at most one `Notice`; events lack the e-mail address and the lines, so the handler
-reads the order from the order service (GetOrder) as it is when the event is handled. Which event
-means what:
+event yields at most one `Notice`; events lack the e-mail address and the lines, so the order is
+read from the order service (GetOrder) as it is when the event is handled: in the consumer's
+prefetch, before the inbox transaction opens (a slow order service then holds no database
+connection), and the handler only queues the mail in that transaction. Which event means what:
 
 | subject | mail | to |
 |---|---|---|
@@ -58,8 +59,9 @@ ORDER_CONSUMER = "order-events"  # durable "notifications-order-events" on SHOP_
 
 
 class OrderEvents:
-    """The consumer's handler: runs once per message inside the kit's inbox transaction, so the
-    mail row and the inbox row commit together."""
+    """The consumer's two steps: `prefetch` reads the order and builds the message's Notice outside
+    any transaction; `handle` queues it inside the kit's inbox transaction, so the mail row and the
+    inbox row commit together."""
 
     def __init__(
         self,
@@ -85,11 +87,13 @@ class OrderEvents:
             RETURN_RECEIVED: self._return_received,
         }
 
-    async def handle(self, conn: AsyncConnection, msg: Msg) -> None:
+    async def prefetch(self, msg: Msg) -> Notice | None:
+        """The mail an event asks for, built from the order as order holds it now; None: no mail.
+        An unreachable order service raises, and the consumer keeps the event (`is_transient`)."""
         build = self._builders.get(msg.subject)
-        if build is None:
-            return
-        notice = await build(msg.data)
+        return None if build is None else await build(msg.data)
+
+    async def handle(self, conn: AsyncConnection, msg: Msg, notice: Notice | None) -> None:
         if notice is None:
             return
         if not notice.recipient:

@@ -73,6 +73,7 @@ async def build(settings: NotificationsSettings, *, clock: Clock = utc_now) -> R
         source_service="order",
         subjects=events.SUBJECTS,
         handler=handler.handle,
+        prefetch=handler.prefetch,
     )
     if settings.sender_enabled:
         runtime.service.add_worker("mail-sender", lambda: notifications.run_sender(settings.sender_poll_seconds))
