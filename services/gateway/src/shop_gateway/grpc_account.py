@@ -1,11 +1,13 @@
-"""The shopper's account over gRPC (shop.storefront.v1.AccountService): thin adapters over `app.me`,
-whose results convert by field name like the storefront's."""
+"""The shopper's account over gRPC (shop.storefront.v1.AccountService): thin adapters over `app.me`
+and `app.personal_data`, whose results convert by field name like the storefront's."""
 
 from __future__ import annotations
 
+import json
+
 from shop.storefront.v1 import account_pb2 as pb
 from shop.storefront.v1 import account_pb2_grpc
-from shop_gateway.app import mapping
+from shop_gateway.app import mapping, personal_data
 from shop_gateway.app import me as use
 from shop_gateway.grpcapi import Context, StorefrontServicer, to_proto
 from shop_gateway.principal import Principal
@@ -81,3 +83,22 @@ class AccountServicer(StorefrontServicer, account_pb2_grpc.AccountServiceService
     ) -> pb.DeletePaymentMethodResponse:
         await use.delete_payment_method(self.shop, await self._caller(context), request.payment_method_id)
         return pb.DeletePaymentMethodResponse()
+
+    async def ExportMyData(self, request: pb.ExportMyDataRequest, context: Context) -> pb.ExportMyDataResponse:
+        found = await personal_data.export_mine(self.shop, await self._caller(context))
+        return pb.ExportMyDataResponse(
+            customer_id=found.customer_id,
+            exported_at=found.exported_at,
+            services={name: json.dumps(section, sort_keys=True) for name, section in found.services.items()},
+        )
+
+    async def EraseMe(self, request: pb.EraseMeRequest, context: Context) -> pb.EraseMeResponse:
+        found = await personal_data.erase_me(self.shop, await self._caller(context), request.idempotency_key)
+        return pb.EraseMeResponse(
+            customer_id=found.customer_id,
+            idempotency_key=found.request_id,
+            services={
+                name: pb.ServiceErasure(changed=erased.changed, repeated=erased.repeated)
+                for name, erased in found.services.items()
+            },
+        )

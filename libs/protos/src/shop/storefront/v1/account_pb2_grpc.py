@@ -79,6 +79,16 @@ class AccountServiceStub:
                 request_serializer=shop_dot_storefront_dot_v1_dot_account__pb2.DeletePaymentMethodRequest.SerializeToString,
                 response_deserializer=shop_dot_storefront_dot_v1_dot_account__pb2.DeletePaymentMethodResponse.FromString,
                 _registered_method=True)
+        self.ExportMyData = channel.unary_unary(
+                '/shop.storefront.v1.AccountService/ExportMyData',
+                request_serializer=shop_dot_storefront_dot_v1_dot_account__pb2.ExportMyDataRequest.SerializeToString,
+                response_deserializer=shop_dot_storefront_dot_v1_dot_account__pb2.ExportMyDataResponse.FromString,
+                _registered_method=True)
+        self.EraseMe = channel.unary_unary(
+                '/shop.storefront.v1.AccountService/EraseMe',
+                request_serializer=shop_dot_storefront_dot_v1_dot_account__pb2.EraseMeRequest.SerializeToString,
+                response_deserializer=shop_dot_storefront_dot_v1_dot_account__pb2.EraseMeResponse.FromString,
+                _registered_method=True)
 
 
 class AccountServiceServicer:
@@ -142,6 +152,24 @@ class AccountServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportMyData(self, request, context):
+        """Everything the shop holds about the caller, as GET /v1/me/export: a section per service that
+        holds customer data. A service that does not answer: UNAVAILABLE, its ErrorInfo naming it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EraseMe(self, request, context):
+        """Erase the caller's personal data in every service, as DELETE /v1/me; idempotency_key is
+        required. A service that does not answer: UNAVAILABLE with reason ERASURE_INCOMPLETE, ErrorInfo
+        metadata failed_services and erased_services (comma-separated) and a RetryInfo; the same request
+        with the same idempotency_key completes it (the services done before answer repeated = true).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AccountServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -189,6 +217,16 @@ def add_AccountServiceServicer_to_server(servicer, server):
                     servicer.DeletePaymentMethod,
                     request_deserializer=shop_dot_storefront_dot_v1_dot_account__pb2.DeletePaymentMethodRequest.FromString,
                     response_serializer=shop_dot_storefront_dot_v1_dot_account__pb2.DeletePaymentMethodResponse.SerializeToString,
+            ),
+            'ExportMyData': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportMyData,
+                    request_deserializer=shop_dot_storefront_dot_v1_dot_account__pb2.ExportMyDataRequest.FromString,
+                    response_serializer=shop_dot_storefront_dot_v1_dot_account__pb2.ExportMyDataResponse.SerializeToString,
+            ),
+            'EraseMe': grpc.unary_unary_rpc_method_handler(
+                    servicer.EraseMe,
+                    request_deserializer=shop_dot_storefront_dot_v1_dot_account__pb2.EraseMeRequest.FromString,
+                    response_serializer=shop_dot_storefront_dot_v1_dot_account__pb2.EraseMeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -434,6 +472,60 @@ class AccountService:
             '/shop.storefront.v1.AccountService/DeletePaymentMethod',
             shop_dot_storefront_dot_v1_dot_account__pb2.DeletePaymentMethodRequest.SerializeToString,
             shop_dot_storefront_dot_v1_dot_account__pb2.DeletePaymentMethodResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportMyData(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.storefront.v1.AccountService/ExportMyData',
+            shop_dot_storefront_dot_v1_dot_account__pb2.ExportMyDataRequest.SerializeToString,
+            shop_dot_storefront_dot_v1_dot_account__pb2.ExportMyDataResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EraseMe(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.storefront.v1.AccountService/EraseMe',
+            shop_dot_storefront_dot_v1_dot_account__pb2.EraseMeRequest.SerializeToString,
+            shop_dot_storefront_dot_v1_dot_account__pb2.EraseMeResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -3,8 +3,8 @@
 isort:skip_file
 The shopper's own account over gRPC, served by the gateway next to StorefrontService (port 9090).
 Every RPC has an HTTP route with the same rules and errors (GET/PATCH /v1/me, /v1/me/addresses,
-/v1/me/payment-methods); both are adapters over one application layer
-(services/gateway/src/shop_gateway/app/me.py) in front of the customers service.
+/v1/me/payment-methods, GET /v1/me/export, DELETE /v1/me); both are adapters over one application
+layer (services/gateway/src/shop_gateway/app/me.py, app/personal_data.py) in front of the services.
 
 Authentication: metadata `authorization: Bearer <JWT>`, as for StorefrontService. Authorization:
 customers and the B2B roles, each their own account; other roles PERMISSION_DENIED (ROLE_REQUIRED),
@@ -53,6 +53,16 @@ class AccountServiceStub:
     AddPaymentMethod: _grpc.UnaryUnaryMultiCallable[_account_pb2.AddPaymentMethodRequest, _account_pb2.SavedPaymentMethod]
     """Save a card the payment provider tokenised; the same token again answers the saved card."""
     DeletePaymentMethod: _grpc.UnaryUnaryMultiCallable[_account_pb2.DeletePaymentMethodRequest, _account_pb2.DeletePaymentMethodResponse]
+    ExportMyData: _grpc.UnaryUnaryMultiCallable[_account_pb2.ExportMyDataRequest, _account_pb2.ExportMyDataResponse]
+    """Everything the shop holds about the caller, as GET /v1/me/export: a section per service that
+    holds customer data. A service that does not answer: UNAVAILABLE, its ErrorInfo naming it.
+    """
+    EraseMe: _grpc.UnaryUnaryMultiCallable[_account_pb2.EraseMeRequest, _account_pb2.EraseMeResponse]
+    """Erase the caller's personal data in every service, as DELETE /v1/me; idempotency_key is
+    required. A service that does not answer: UNAVAILABLE with reason ERASURE_INCOMPLETE, ErrorInfo
+    metadata failed_services and erased_services (comma-separated) and a RetryInfo; the same request
+    with the same idempotency_key completes it (the services done before answer repeated = true).
+    """
 
 @_typing.type_check_only
 class AccountServiceAsyncStub(AccountServiceStub):
@@ -70,6 +80,16 @@ class AccountServiceAsyncStub(AccountServiceStub):
     AddPaymentMethod: _aio.UnaryUnaryMultiCallable[_account_pb2.AddPaymentMethodRequest, _account_pb2.SavedPaymentMethod]  # type: ignore[assignment]
     """Save a card the payment provider tokenised; the same token again answers the saved card."""
     DeletePaymentMethod: _aio.UnaryUnaryMultiCallable[_account_pb2.DeletePaymentMethodRequest, _account_pb2.DeletePaymentMethodResponse]  # type: ignore[assignment]
+    ExportMyData: _aio.UnaryUnaryMultiCallable[_account_pb2.ExportMyDataRequest, _account_pb2.ExportMyDataResponse]  # type: ignore[assignment]
+    """Everything the shop holds about the caller, as GET /v1/me/export: a section per service that
+    holds customer data. A service that does not answer: UNAVAILABLE, its ErrorInfo naming it.
+    """
+    EraseMe: _aio.UnaryUnaryMultiCallable[_account_pb2.EraseMeRequest, _account_pb2.EraseMeResponse]  # type: ignore[assignment]
+    """Erase the caller's personal data in every service, as DELETE /v1/me; idempotency_key is
+    required. A service that does not answer: UNAVAILABLE with reason ERASURE_INCOMPLETE, ErrorInfo
+    metadata failed_services and erased_services (comma-separated) and a RetryInfo; the same request
+    with the same idempotency_key completes it (the services done before answer repeated = true).
+    """
 
 class AccountServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -138,5 +158,27 @@ class AccountServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _account_pb2.DeletePaymentMethodRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_account_pb2.DeletePaymentMethodResponse, _abc.Awaitable[_account_pb2.DeletePaymentMethodResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ExportMyData(
+        self,
+        request: _account_pb2.ExportMyDataRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_pb2.ExportMyDataResponse, _abc.Awaitable[_account_pb2.ExportMyDataResponse]]:
+        """Everything the shop holds about the caller, as GET /v1/me/export: a section per service that
+        holds customer data. A service that does not answer: UNAVAILABLE, its ErrorInfo naming it.
+        """
+
+    @_abc_1.abstractmethod
+    def EraseMe(
+        self,
+        request: _account_pb2.EraseMeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_pb2.EraseMeResponse, _abc.Awaitable[_account_pb2.EraseMeResponse]]:
+        """Erase the caller's personal data in every service, as DELETE /v1/me; idempotency_key is
+        required. A service that does not answer: UNAVAILABLE with reason ERASURE_INCOMPLETE, ErrorInfo
+        metadata failed_services and erased_services (comma-separated) and a RetryInfo; the same request
+        with the same idempotency_key completes it (the services done before answer repeated = true).
+        """
 
 def add_AccountServiceServicer_to_server(servicer: AccountServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
