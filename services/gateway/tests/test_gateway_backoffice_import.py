@@ -1,7 +1,8 @@
 """Bulk product import through the gateway against the REAL catalog: a JSONL upload streamed past the
 request-body limit, its progress to done, the report of every line (ok, blank, failed with its field
-errors), the products searchable after; the same upload again changes nothing; bounds (413), an empty
-upload (400) and customers (403) refused before anything is read."""
+errors), the products searchable after; the same upload again changes nothing, and under the same
+Idempotency-Key is the same import; the list of imports; bounds (413), an empty upload (400) and
+customers (403) refused before anything is read. The catalog owns the imports (its worker applies them)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ async def finished(client: Client, location: str, headers: dict[str, str]) -> di
         response = await client.http.get(location, headers=headers)
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
-        if body["status"] != "running":
+        if body["status"] not in ("queued", "running"):
             return body
         assert time.monotonic() < deadline, body
         await asyncio.sleep(0.1)
@@ -95,6 +96,19 @@ async def test_an_upload_larger_than_a_request_body_imports_with_a_report_per_li
     repeat = await finished(client, again.headers["location"], admin)
     assert (repeat["created"], repeat["updated"], repeat["unchanged"], repeat["failed"]) == (0, 0, 250, 2)
 
+    keyed = {**admin, **JSONL, "Idempotency-Key": client.unique("import-key")}
+    first = await client.http.post("/v1/admin/product-imports", content=upload, headers=keyed)
+    same = await client.http.post("/v1/admin/product-imports", content=upload, headers=keyed)
+    assert first.status_code == same.status_code == 202, same.text
+    assert same.headers["location"] == first.headers["location"]
+    other = await client.http.post("/v1/admin/product-imports", content=upload[:100], headers=keyed)
+    client.problem(other, 409, "REQUEST_ID_REUSED")
+    listed = await client.http.get("/v1/admin/product-imports", params={"page_size": 100}, headers=admin)
+    assert listed.status_code == 200, listed.text
+    ids = [item["import_id"] for item in listed.json()["imports"]]
+    assert first.json()["import_id"] in ids and again.json()["import_id"] in ids
+    assert ids.index(first.json()["import_id"]) < ids.index(again.json()["import_id"])  # newest first
+
 
 async def test_bounds_and_roles_are_checked(small_body: Client) -> None:
     client = small_body
@@ -125,5 +139,6 @@ async def test_bounds_and_roles_are_checked(small_body: Client) -> None:
     client.problem(refused, 403, "ROLE_REQUIRED")
     client.problem(await client.http.post("/v1/admin/product-imports", content=b"{}"), 401, "TOKEN_REQUIRED")
     client.problem(await client.http.get("/v1/admin/product-imports/x", headers=customer), 403, "ROLE_REQUIRED")
+    client.problem(await client.http.get("/v1/admin/product-imports", headers=customer), 403, "ROLE_REQUIRED")
     other_routes = await client.http.post("/v1/cart/items", content=b"x" * 5000, headers={**customer, **JSONL})
     assert other_routes.status_code == 413  # the request-body limit still holds everywhere else

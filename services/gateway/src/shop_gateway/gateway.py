@@ -105,6 +105,5 @@ class Gateway:
         )
 
     async def close(self) -> None:
-        await self.shop.imports.close()
         await self.http.aclose()
         await self.shop.backends.close()

@@ -18,8 +18,8 @@ from shop.storefront.v1 import backoffice_pb2 as pb
 from shop.storefront.v1 import backoffice_pb2_grpc
 from shop_gateway.app import admin
 from shop_gateway.app.backoffice import catalog, fraud, inventory, orders
+from shop_gateway.app.backoffice.catalog import ProductImport
 from shop_gateway.app.backoffice.common import require_admin
-from shop_gateway.app.backoffice.imports import ProductImport
 from shop_gateway.gateway import Gateway
 from shop_gateway.grpc_backoffice_pricing import PricingRpcs
 from shop_gateway.grpcapi import Context, StorefrontServicer
@@ -193,12 +193,12 @@ class BackOfficeServicer(PricingRpcs, backoffice_pb2_grpc.BackOfficeServiceServi
         return _import(await catalog.start_import(self.shop, who, lines))
 
     async def GetProductImport(self, request: pb.GetProductImportRequest, context: Context) -> pb.ProductImport:
-        return _import(catalog.get_import(self.shop, await self._admit(context), request.import_id))
+        return _import(await catalog.get_import(self.shop, await self._admit(context), request.import_id))
 
     async def ListProductImportLines(
         self, request: pb.ListProductImportLinesRequest, context: Context
     ) -> pb.ListProductImportLinesResponse:
-        reports, token = catalog.import_lines(
+        reports, token = await catalog.import_lines(
             self.shop,
             await self._admit(context),
             request.import_id,

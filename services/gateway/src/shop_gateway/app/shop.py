@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from shop.catalog.v1 import catalog_pb2
 from shop.common.v1 import common_pb2
 from shop_gateway.app import mapping, models
-from shop_gateway.app.backoffice.imports import ProductImports
 from shop_gateway.app.errors import upstream
 from shop_gateway.app.guest_tokens import OrderTokens
 from shop_gateway.backends import Backends
@@ -34,7 +33,6 @@ class Shop:
     _categories: _Categories = field(default_factory=_Categories)
     public_cache: PublicCache = field(init=False)
     order_tokens: OrderTokens = field(init=False)  # guests' order tokens and their lookups' limits
-    imports: ProductImports = field(default_factory=ProductImports)  # bulk product imports of this replica
 
     def __post_init__(self) -> None:
         self.public_cache = PublicCache(
