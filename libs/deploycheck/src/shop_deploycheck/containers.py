@@ -76,7 +76,7 @@ SERVICES = (
     "sandbox",
 )
 IMAGES = (*SERVICES, "loadtests")
-FIRST_PARTY = ("libs/protos", "libs/kit", *(f"services/{s}" for s in SERVICES))
+FIRST_PARTY = ("libs/protos", "libs/kit", "libs/payments", *(f"services/{s}" for s in SERVICES))
 # What the images install besides the first-party packages (uv installs the wheels in the build).
 EXTRA_ROOTS = ("locust", "uv")
 

@@ -21,6 +21,7 @@ def discover(root: Path) -> list[Path]:
     """Fast, self-contained suites first; system-level tests last."""
     found = [
         root / "libs" / "kit" / "tests",
+        root / "libs" / "payments" / "tests",
         root / "protos" / "tests",
         *sorted((root / "services").glob("*/tests")),
         root / "libs" / "devstack" / "tests",

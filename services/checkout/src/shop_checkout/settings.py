@@ -7,10 +7,11 @@ from typing import Self
 
 from pydantic import Field, model_validator
 
+from shop_payments.settings import PaymentSettings
 from shopkit.settings import ServiceSettings
 
 
-class CheckoutSettings(ServiceSettings):
+class CheckoutSettings(ServiceSettings, PaymentSettings):
     service_name: str = Field("checkout", validation_alias="OTEL_SERVICE_NAME", description="service name in telemetry")
     grpc_port: int = Field(50054, description="gRPC port")
     metrics_port: int = Field(9104, description="Prometheus /metrics port; 0 disables it")
@@ -21,10 +22,6 @@ class CheckoutSettings(ServiceSettings):
     inventory_addr: str = Field("localhost:50055", description="gRPC address of the inventory service")
     order_addr: str = Field("localhost:50056", description="gRPC address of the order service")
     fraud_addr: str = Field("localhost:50057", description="gRPC address of the fraud service")
-    payment_provider_url: str = Field(
-        "http://localhost:8090", description="base URL of the payment provider (the payment sandbox)"
-    )
-
     # the saga
     place_order_wait_seconds: float = Field(
         8.0, ge=0, description="how long PlaceOrder waits for the saga before it answers RUNNING (client polls)"

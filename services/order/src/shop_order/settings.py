@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from shop_payments.settings import PaymentSettings
 from shopkit.settings import ServiceSettings
 
 
-class OrderSettings(ServiceSettings):
+class OrderSettings(ServiceSettings, PaymentSettings):
     service_name: str = Field("order", validation_alias="OTEL_SERVICE_NAME", description="service name in telemetry")
     grpc_port: int = Field(50056, description="gRPC port")
     metrics_port: int = Field(9106, description="Prometheus /metrics port; 0 disables it")
@@ -15,7 +16,6 @@ class OrderSettings(ServiceSettings):
     catalog_addr: str = Field(
         "localhost:50051", description="gRPC address of the catalog service (return windows, returnable products)"
     )
-    payment_provider_url: str = Field("http://localhost:8090", description="base URL of the payment provider (sandbox)")
     payment_provider_timeout_seconds: float = Field(
         5.0, gt=0, description="timeout of one HTTP call to the payment provider"
     )

@@ -1,4 +1,5 @@
-"""The JSON of the sandbox API: request and response models, shared by the server and the client.
+"""The JSON of the sandbox API: the request models (the response models live with the client library,
+`shop_payments.sandbox.schemas`, and are re-exported here for the server).
 
 Requests reject unknown fields and loose types (an amount must be a JSON integer in minor
 units: `"100"`, `100.0` and `true` are refused). Responses ignore unknown fields, so clients keep
@@ -7,8 +8,7 @@ working when the API adds some.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -22,7 +22,29 @@ from pydantic import (
     model_serializer,
 )
 
+from shop_payments.sandbox.schemas import (
+    Authorization,
+    AuthorizationStatusName,
+    Capture,
+    Card,
+    NextAction,
+    PaymentMethod,
+    Refund,
+    ThreeDSecureResult,
+    _Response,
+)
 from shopkit import problems
+
+__all__ = [
+    "Authorization",
+    "AuthorizationStatusName",
+    "Capture",
+    "Card",
+    "NextAction",
+    "PaymentMethod",
+    "Refund",
+    "ThreeDSecureResult",
+]
 
 MAX_AMOUNT = 99_999_999_999  # minor units
 
@@ -41,7 +63,6 @@ def _without_nul(text: str) -> str:
 
 
 Text = Annotated[StrictStr, AfterValidator(_without_nul)]
-AuthorizationStatusName = Literal["requires_action", "authorized", "declined", "failed", "captured", "voided"]
 
 
 class _Request(BaseModel):
@@ -104,79 +125,6 @@ class CaptureRequest(_Request):
 class RefundRequest(_Request):
     authorization: ObjectId = Field(description="id of a captured authorization (auth_...)")
     amount: Amount | None = Field(None, description="default: everything captured and not yet refunded")
-
-
-class _Response(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class Card(_Response):
-    brand: str = Field(description="visa, mastercard, amex, discover, jcb, diners, unionpay or unknown")
-    last4: str
-    exp_month: int
-    exp_year: int
-    fingerprint: str = Field(description="the same for every tokenisation of the same card number")
-    country: str = Field(description="issuing country, ISO-3166-1 alpha-2")
-
-
-class PaymentMethod(_Response):
-    id: str
-    object: Literal["payment_method"] = "payment_method"
-    card: Card
-    billing_country: str | None = None
-    created_at: datetime
-
-
-class Capture(_Response):
-    id: str
-    amount: int
-    currency: str
-    created_at: datetime
-
-
-class Refund(_Response):
-    id: str
-    object: Literal["refund"] = "refund"
-    authorization: str
-    amount: int
-    currency: str
-    status: Literal["succeeded"] = "succeeded"
-    created_at: datetime
-
-
-class ThreeDSecureResult(_Response):
-    authenticated: bool
-
-
-class NextAction(_Response):
-    """What the customer must do before the authorization can go on (status requires_action)."""
-
-    type: Literal["three_d_secure"] = "three_d_secure"
-    url: str = Field(description="POST here, on the public face, with the client_secret to complete the challenge")
-    client_secret: str = Field(description="the challenge's secret: give it to the customer's client only")
-
-
-class Authorization(_Response):
-    id: str
-    object: Literal["authorization"] = "authorization"
-    status: AuthorizationStatusName
-    payment_method: str
-    amount: int
-    currency: str
-    amount_captured: int = 0
-    amount_refunded: int = 0
-    decline_code: str | None = Field(
-        None,
-        description="when declined: card_declined, insufficient_funds, authentication_required, "
-        "authentication_failed, expired_card",
-    )
-    failure_code: str | None = Field(None, description="when failed: processing_error")
-    three_d_secure: ThreeDSecureResult | None = None
-    next_action: NextAction | None = Field(None, description="set while requires_action")
-    metadata: dict[str, str] = Field(default_factory=dict)
-    captures: list[Capture] = Field(default_factory=list)
-    refunds: list[Refund] = Field(default_factory=list)
-    created_at: datetime
 
 
 class Problem(problems.Problem, _Response):
