@@ -1,12 +1,14 @@
 """The back office through the gateway of the launched stack: each operation done by an admin (its effect
 checked where it shows) and refused for a customer (403) — orders (search, fulfilment, refund), locations
 and stock movements, a fraud review with its signals, pricing (price list, promotion and coupon, rate,
-dynamic rule, audit log) and a bulk product import."""
+dynamic rule, audit log) and a bulk product import (the catalog's: its progress outlives a kill -9 of the
+gateway that took it)."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -227,7 +229,7 @@ def test_bulk_product_import(office: Office) -> None:
     assert started.status_code == 202, started.text
     location = f"{office.url}{started.headers['location']}"
     deadline = time.monotonic() + 60
-    while (progress := office.http.get(location, headers=office.admin).json())["status"] == "running":
+    while (progress := office.http.get(location, headers=office.admin).json())["status"] in ("queued", "running"):
         assert time.monotonic() < deadline, progress
         time.sleep(0.2)
     assert (progress["status"], progress["lines_done"], progress["created"], progress["failed"]) == (
@@ -248,3 +250,58 @@ def test_bulk_product_import(office: Office) -> None:
     )
     assert refused.status_code == 403, refused.text
     office.refused("GET", started.headers["location"])
+
+
+GATEWAY_BACK_WITHIN = 90.0  # the launcher's backoff plus a cold start of the gateway on a busy machine
+
+
+def test_an_import_outlives_a_gateway_restart(office: Office, backstage: Backstage) -> None:
+    """The catalog owns the import: a kill -9 of the gateway that took it loses nothing, and the restarted
+    gateway (any replica) reads it back and answers the same Idempotency-Key with the same import."""
+    tag = unique("durable")
+    lines = [
+        json.dumps(
+            {
+                "slug": f"{tag}-{i}",
+                "name": f"Durable {i}",
+                "category_slug": office.category,
+                "status": "PRODUCT_STATUS_ACTIVE",
+                "variants": [{"sku": f"{tag}-{i}".upper()}],
+            }
+        )
+        for i in range(300)
+    ]
+    headers = {**office.admin, "content-type": "application/x-ndjson", "Idempotency-Key": unique("import")}
+    started = office.http.post(f"{office.url}/v1/admin/product-imports", content="\n".join(lines), headers=headers)
+    assert started.status_code == 202, started.text
+    before = backstage.process("gateway")
+    os.kill(before["pid"], signal.SIGKILL)
+    backstage.eventually(
+        lambda: backstage.process("gateway"),
+        lambda row: row["restarts"] > before["restarts"] and row["health"] == "SERVING",
+        within=GATEWAY_BACK_WITHIN,
+        interval=0.5,
+    )
+    location = f"{office.url}{started.headers['location']}"
+
+    def read() -> dict[str, Any]:
+        try:
+            response = office.http.get(location, headers=office.admin)
+        except httpx.TransportError as error:  # a connection of the killed gateway's
+            return {"status": f"unreachable: {error}"}
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    progress = backstage.eventually(read, lambda body: body["status"] in ("done", "failed"), within=60, interval=0.3)
+    assert (progress["status"], progress["lines_done"], progress["created"], progress["failed"]) == (
+        "done",
+        300,
+        300,
+        0,
+    ), progress
+    again = office.http.post(f"{office.url}/v1/admin/product-imports", content="\n".join(lines), headers=headers)
+    assert (again.status_code, again.headers["location"]) == (202, started.headers["location"]), again.text
+    listed = office.http.get(f"{office.url}/v1/admin/product-imports", headers=office.admin).json()["imports"]
+    assert progress["import_id"] in [item["import_id"] for item in listed]
+    office.refused("GET", "/v1/admin/product-imports")

@@ -226,7 +226,7 @@ class ProductImport(_message.Message):
     FINISHED_AT_FIELD_NUMBER: _builtins.int
     import_id: _builtins.str
     status: _builtins.str
-    """running, done or failed (see error)"""
+    """queued, running, done or failed (see error)"""
     lines_total: _builtins.int
     lines_done: _builtins.int
     """applied (or refused) by the catalog so far"""

@@ -402,7 +402,8 @@ class BackOfficeServiceServicer:
         """--- bulk product import ---
 
         Streams JSONL lines (shop.catalog.v1.ImportProductsRequest: catalog Products in the protobuf JSON
-        mapping, keyed by slug); answers once every line is received, while the catalog applies them.
+        mapping, keyed by slug); answers once the catalog has stored every line (status "queued"), while
+        the catalog's import worker applies them. Each call is a new import.
         RESOURCE_EXHAUSTED (UPLOAD_TOO_LARGE) past the gateway's IMPORT_MAX_BYTES / IMPORT_MAX_LINES.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -410,7 +411,7 @@ class BackOfficeServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetProductImport(self, request, context):
-        """An import's progress, on the gateway replica that took it.
+        """An import's progress (the catalog keeps it: any gateway replica answers, after restarts too).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -102,11 +102,12 @@ class BackOfficeServiceStub:
     """--- bulk product import ---
 
     Streams JSONL lines (shop.catalog.v1.ImportProductsRequest: catalog Products in the protobuf JSON
-    mapping, keyed by slug); answers once every line is received, while the catalog applies them.
+    mapping, keyed by slug); answers once the catalog has stored every line (status "queued"), while
+    the catalog's import worker applies them. Each call is a new import.
     RESOURCE_EXHAUSTED (UPLOAD_TOO_LARGE) past the gateway's IMPORT_MAX_BYTES / IMPORT_MAX_LINES.
     """
     GetProductImport: _grpc.UnaryUnaryMultiCallable[_backoffice_pb2.GetProductImportRequest, _backoffice_pb2.ProductImport]
-    """An import's progress, on the gateway replica that took it."""
+    """An import's progress (the catalog keeps it: any gateway replica answers, after restarts too)."""
     ListProductImportLines: _grpc.UnaryUnaryMultiCallable[_backoffice_pb2.ListProductImportLinesRequest, _backoffice_pb2.ListProductImportLinesResponse]
     """The report of each line, in line order."""
 
@@ -166,11 +167,12 @@ class BackOfficeServiceAsyncStub(BackOfficeServiceStub):
     """--- bulk product import ---
 
     Streams JSONL lines (shop.catalog.v1.ImportProductsRequest: catalog Products in the protobuf JSON
-    mapping, keyed by slug); answers once every line is received, while the catalog applies them.
+    mapping, keyed by slug); answers once the catalog has stored every line (status "queued"), while
+    the catalog's import worker applies them. Each call is a new import.
     RESOURCE_EXHAUSTED (UPLOAD_TOO_LARGE) past the gateway's IMPORT_MAX_BYTES / IMPORT_MAX_LINES.
     """
     GetProductImport: _aio.UnaryUnaryMultiCallable[_backoffice_pb2.GetProductImportRequest, _backoffice_pb2.ProductImport]  # type: ignore[assignment]
-    """An import's progress, on the gateway replica that took it."""
+    """An import's progress (the catalog keeps it: any gateway replica answers, after restarts too)."""
     ListProductImportLines: _aio.UnaryUnaryMultiCallable[_backoffice_pb2.ListProductImportLinesRequest, _backoffice_pb2.ListProductImportLinesResponse]  # type: ignore[assignment]
     """The report of each line, in line order."""
 
@@ -407,7 +409,8 @@ class BackOfficeServiceServicer(metaclass=_abc_1.ABCMeta):
         """--- bulk product import ---
 
         Streams JSONL lines (shop.catalog.v1.ImportProductsRequest: catalog Products in the protobuf JSON
-        mapping, keyed by slug); answers once every line is received, while the catalog applies them.
+        mapping, keyed by slug); answers once the catalog has stored every line (status "queued"), while
+        the catalog's import worker applies them. Each call is a new import.
         RESOURCE_EXHAUSTED (UPLOAD_TOO_LARGE) past the gateway's IMPORT_MAX_BYTES / IMPORT_MAX_LINES.
         """
 
@@ -417,7 +420,7 @@ class BackOfficeServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _backoffice_pb2.GetProductImportRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_backoffice_pb2.ProductImport, _abc.Awaitable[_backoffice_pb2.ProductImport]]:
-        """An import's progress, on the gateway replica that took it."""
+        """An import's progress (the catalog keeps it: any gateway replica answers, after restarts too)."""
 
     @_abc_1.abstractmethod
     def ListProductImportLines(
