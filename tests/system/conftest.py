@@ -266,6 +266,23 @@ class Backstage:
         request = order_pb2.GetOrderRequest(order_id=order_id, view=order_pb2.ORDER_VIEW_FULL)
         return self.orders.GetOrder(request, timeout=10).order
 
+    def deliver(self, order_id: str, tracking_number: str = "1Z999") -> order_pb2.Order:
+        """The whole order shipped by the warehouse (which captures the payment), once it is captured."""
+        order = self.order(order_id)
+        self.orders.FulfilOrder(
+            order_pb2.FulfilOrderRequest(
+                order_id=order_id,
+                request_id=str(uuid.uuid4()),
+                lines=[order_pb2.LineQuantity(line_id=line.line_id, quantity=line.quantity) for line in order.lines],
+                carrier="UPS",
+                tracking_number=tracking_number,
+            ),
+            timeout=10,
+        )
+        return eventually(
+            lambda: self.order(order_id), lambda o: o.payment_status == order_pb2.PAYMENT_STATUS_CAPTURED, within=15
+        )
+
     def checkout(self, checkout_id: str) -> checkout_pb2.Checkout:
         request = checkout_pb2.GetCheckoutRequest(checkout_id=checkout_id)
         return self.checkouts.GetCheckout(request, timeout=10).checkout

@@ -4,7 +4,8 @@ face; the order (read over order's gRPC as the operators' tooling) carries that 
 the sandbox authorised its total, and the confirmation mail reaches the guest at the stack's SMTP catcher.
 A second guest cart is taken into the customer's cart when the shopper signs in: the customer's cart holds
 both, the guest cart is `merged` and its token changes nothing any more; a customer without a cart takes the
-guest cart over, and a guest cart already bought adds nothing."""
+guest cart over, and a guest cart already bought adds nothing. A guest opens a delivered order with its
+number and e-mail and returns it to a store, whose staff receive and refund it."""
 
 from __future__ import annotations
 
@@ -172,3 +173,66 @@ def test_a_guest_cart_merges_into_the_customers_at_sign_in(
     assert adopted.status_code == 200 and adopted.json()["cart_id"] == theirs.token, adopted.text
     assert quantities(newcomer.get("/v1/cart").json()) == {kept: 1}
     assert theirs.get("/v1/cart").status_code == 404
+
+
+def test_a_guest_opens_the_order_with_its_number_and_email_and_returns_it(
+    stack: Stack, http: httpx.Client, new_shopper: NewShopper, backstage: Backstage
+) -> None:
+    person = new_shopper("guest-returner")
+    guest = Guest(http, stack, person)
+    email = f"guest-return-{uuid.uuid4().hex[:8]}@example.test"
+    [sku] = variants(guest, backstage, 1)
+    guest.add(sku, 1)
+    body = {"payment_method": person.new_card(), "shipping_address": CALIFORNIA, "email": email}
+    placed = guest.post("/v1/checkout", body, **{"Idempotency-Key": f"guest-{uuid.uuid4().hex}"})
+    assert placed.status_code == 201 and placed.json()["status"] == "completed", placed.text
+    order = backstage.deliver(placed.json()["order_id"], "1ZGUEST")  # delivered
+
+    # Without an account: the order number and the checkout's e-mail (any case) open the order.
+    lookup = f"{stack.gateway_url}/v1/guest-orders/lookup"
+    anonymous = {name: value for name, value in guest.headers.items() if name != TOKEN}
+    wrong = http.post(lookup, json={"order_number": order.number, "email": "someone@example.test"}, headers=anonymous)
+    unknown = http.post(lookup, json={"order_number": "SO-999999999", "email": email}, headers=anonymous)
+    assert (wrong.status_code, unknown.status_code) == (404, 404) and wrong.json()["detail"] != "", wrong.text
+    assert wrong.json()["code"] == unknown.json()["code"] == "NOT_FOUND"
+    opened = http.post(lookup, json={"order_number": order.number, "email": email.upper()}, headers=anonymous)
+    assert opened.status_code == 200 and opened.json()["order_id"] == order.order_id, opened.text
+    headers = {**anonymous, "X-Order-Token": opened.json()["access_token"]}
+    read = http.get(f"{stack.gateway_url}/v1/guest-orders/{order.order_id}", headers=headers)
+    assert read.status_code == 200 and read.json()["number"] == order.number, read.text
+
+    stores = person.get("/v1/stores", country="US").json()["stores"]
+    store_id = stores[0]["store_id"]
+    wanted = {
+        "lines": [{"line_id": order.lines[0].line_id, "quantity": 1}],
+        "reason": "changed_mind",
+        "method": "store",
+        "store_id": store_id,
+    }
+    returns = f"{stack.gateway_url}/v1/guest-orders/{order.order_id}/returns"
+    key = {"Idempotency-Key": f"guest-return-{uuid.uuid4().hex}"}
+    started = http.post(returns, json=wanted, headers={**headers, **key})
+    assert started.status_code == 201 and started.json()["status"] == "requested", started.text
+    ret = started.json()
+    again = http.post(returns, json=wanted, headers={**headers, **key})
+    assert again.status_code == 201 and again.json()["id"] == ret["id"], again.text
+
+    # The store's staff receive and inspect it: the guest's payment is refunded.
+    staff = new_shopper("guest-clerk", role="store_staff", claims={"locations": [store_id]})
+    received = staff.client.post(
+        f"{stack.gateway_url}/v1/returns/{ret['id']}/receive", json={"location_id": store_id}, headers=staff.headers
+    )
+    assert received.status_code == 200, received.text
+    inspected = staff.client.post(
+        f"{stack.gateway_url}/v1/returns/{ret['id']}/inspect",
+        json={"lines": [{"line_id": order.lines[0].line_id, "accepted_sellable": 1}]},
+        headers={**staff.headers, "Idempotency-Key": f"guest-inspect-{uuid.uuid4().hex}"},
+    )
+    assert inspected.status_code == 200 and inspected.json()["status"] == "refunded", inspected.text
+    listed = http.get(returns, headers=headers).json()["returns"]
+    assert [(r["id"], r["status"]) for r in listed] == [(ret["id"], "refunded")]
+    refunded = backstage.eventually(
+        lambda: backstage.authorization(order.payment.authorisation_id).get("amount_refunded", 0),
+        lambda amount: amount == order.totals.total.amount,
+    )
+    assert refunded == order.totals.total.amount

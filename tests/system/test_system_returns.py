@@ -49,22 +49,7 @@ def delivered(shopper: Shopper, backstage: Backstage, sku: str, quantity: int) -
     shopper.add_to_cart(sku, quantity)
     placed = shopper.checkout(shopper.new_card())
     assert placed.status_code == 201 and placed.json()["status"] == "completed", placed.text
-    order = backstage.order(placed.json()["order_id"])
-    backstage.orders.FulfilOrder(
-        order_pb2.FulfilOrderRequest(
-            order_id=order.order_id,
-            request_id=str(uuid.uuid4()),
-            lines=[order_pb2.LineQuantity(line_id=line.line_id, quantity=line.quantity) for line in order.lines],
-            carrier="UPS",
-            tracking_number="1Z999",
-        ),
-        timeout=10,
-    )
-    return backstage.eventually(
-        lambda: backstage.order(order.order_id),
-        lambda o: o.payment_status == order_pb2.PAYMENT_STATUS_CAPTURED,
-        within=15,
-    )
+    return backstage.deliver(placed.json()["order_id"])
 
 
 def clerk(new_shopper: NewShopper, label: str, *locations: str) -> Shopper:

@@ -6,6 +6,12 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
+import grpc
+import pytest
+
+from shop.storefront.v1 import returns_pb2, returns_pb2_grpc
+from shopkit.errors import parse_rpc_error
+
 if TYPE_CHECKING:  # conftest is not importable at run time (pytest's importlib mode)
     from conftest import Client
 
@@ -58,3 +64,23 @@ async def test_lookups_of_one_order_number_are_limited(gateway: Client) -> None:
         )
         codes.append(answer.status_code)
     assert 429 in codes, codes
+
+
+async def test_guests_over_grpc(gateway: Client) -> None:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.runtime.grpc_port}") as channel:
+        stub = returns_pb2_grpc.ReturnsServiceStub(channel)  # type: ignore[no-untyped-call]
+        with pytest.raises(grpc.aio.AioRpcError) as invalid:
+            await stub.LookupGuestOrder(returns_pb2.LookupGuestOrderRequest(order_number="1", email="x"))
+        assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        order_id = str(uuid.uuid4())
+        with pytest.raises(grpc.aio.AioRpcError) as forged:
+            await stub.ListReturns(
+                returns_pb2.ListReturnsRequest(order_id=order_id), metadata=(("x-order-token", "forged"),)
+            )
+        assert parse_rpc_error(forged.value).reason == "INVALID_ORDER_TOKEN"
+        other = gateway.runtime.gateway.shop.order_tokens.issue(str(uuid.uuid4()))
+        with pytest.raises(grpc.aio.AioRpcError) as elsewhere:
+            await stub.ListReturns(
+                returns_pb2.ListReturnsRequest(order_id=order_id), metadata=(("x-order-token", other),)
+            )
+        assert elsewhere.value.code() == grpc.StatusCode.NOT_FOUND

@@ -189,6 +189,8 @@ class StorefrontServicer(storefront_pb2_grpc.StorefrontServiceServicer):
             email=request.email,
             cart_version=request.cart_version,
             shipping_method=request.shipping_method,
+            shipping_address_id=request.shipping_address_id,
+            billing_address_id=request.billing_address_id,
         )
         result = await checkout.place_order(self.shop, who, client, order)
         return to_proto(pb.PlaceOrderResponse, **dataclasses.asdict(result))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import grpc
@@ -13,6 +14,7 @@ from shop.common.v1 import common_pb2
 from shop_gateway.app import mapping, models
 from shop_gateway.app.access import require_cart_holder, require_role
 from shop_gateway.app.cart import active_cart, buyer_context
+from shop_gateway.app.checkout_saved import check_choice, saved_addresses
 from shop_gateway.app.errors import CheckoutFailed, UpstreamError, upstream
 from shop_gateway.app.shop import Shop
 from shop_gateway.app.validation import check_address
@@ -54,6 +56,8 @@ class CheckoutInput:
     email: str = ""  # defaults to the token's email claim
     cart_version: int = 0
     shipping_method: str = ""  # a code of GET /v1/cart/shipping-options; empty: the cheapest
+    shipping_address_id: str = ""  # instead of shipping_address: one of the customer's saved addresses
+    billing_address_id: str = ""  # instead of billing_address
 
 
 def _validate(order: CheckoutInput, who: Principal) -> str:
@@ -79,11 +83,13 @@ def _validate(order: CheckoutInput, who: Principal) -> str:
     violations.check(
         len(order.purchase_order_number) <= MAX_PO, "purchase_order_number", f"at most {MAX_PO} characters"
     )
+    check_choice(violations, order.shipping_address, order.shipping_address_id, "shipping_address")
+    check_choice(violations, order.billing_address, order.billing_address_id, "billing_address")
     if order.fulfillment_method == "ship":
-        if order.shipping_address is None:
-            violations.add("shipping_address", "is required for shipping")
-        else:
+        if order.shipping_address is not None:
             check_address(violations, order.shipping_address, "shipping_address")
+        elif not order.shipping_address_id:
+            violations.add("shipping_address", "is required for shipping (or shipping_address_id)")
     elif order.fulfillment_method == "pickup":
         violations.check(bool(order.store_id), "fulfillment.store_id", "is required for pickup")
         if order.shipping_address is not None:
@@ -92,7 +98,7 @@ def _validate(order: CheckoutInput, who: Principal) -> str:
         violations.add("fulfillment.method", 'must be "ship" or "pickup"')
     if order.billing_address is not None:
         check_address(violations, order.billing_address, "billing_address")
-    elif order.shipping_address is None:
+    elif order.shipping_address is None and not (order.shipping_address_id or order.billing_address_id):
         violations.add("billing_address", "is required when there is no shipping address")
     email = order.email or who.email
     violations.check(
@@ -163,6 +169,10 @@ async def place_order(shop: Shop, who: Principal, client: ClientInfo, order: Che
     checkout by its cart, which stays the guest's token)."""
     require_cart_holder(who)
     email = _validate(order, who)
+    shipping, billing = await saved_addresses(shop, who, order.shipping_address_id, order.billing_address_id)
+    order = dataclasses.replace(
+        order, shipping_address=order.shipping_address or shipping, billing_address=order.billing_address or billing
+    )
     cart = await active_cart(shop, who)
     if cart is None:
         replay = await _checkout_by_key(shop, who, order.idempotency_key)

@@ -247,6 +247,8 @@ async def place_order(
         email=body.email,
         cart_version=body.cart_version,
         shipping_method=body.shipping_method,
+        shipping_address_id=body.shipping_address_id,
+        billing_address_id=body.billing_address_id,
     )
     result = await checkout.place_order(shop, who, client, order)
     response.headers["Location"] = f"/v1/checkout/{result.checkout_id}"

@@ -89,10 +89,19 @@ class FulfillmentBody(Body):
 
 
 class CheckoutBody(Body):
-    payment_method: str = Field(description='a payment method id from the payment provider (pm_...), or "invoice"')
+    payment_method: str = Field(
+        description="a payment method id from the payment provider (pm_...; a saved card's payment_method_id of "
+        'GET /v1/me/payment-methods is one), or "invoice"'
+    )
     purchase_order_number: str = Field("", description="invoice only: the buyer's PO reference")
-    shipping_address: AddressBody | None = Field(None, description="required for ship")
+    shipping_address: AddressBody | None = Field(None, description="required for ship (or shipping_address_id)")
     billing_address: AddressBody | None = Field(None, description="defaults to the shipping address")
+    shipping_address_id: str = Field(
+        "", max_length=64, description="signed in: a saved address (GET /v1/me/addresses) instead of shipping_address"
+    )
+    billing_address_id: str = Field(
+        "", max_length=64, description="signed in: a saved address instead of billing_address"
+    )
     fulfillment: FulfillmentBody = Field(default_factory=FulfillmentBody)
     email: str = Field("", description="defaults to the token's email claim")
     cart_version: Int64 = Field(

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from shop.common.v1 import common_pb2 as shop_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n shop/storefront/v1/returns.proto\x12\x12shop.storefront.v1\x1a\x1bshop/common/v1/common.proto\"\xe2\x01\n\nReturnLine\x12\x0f\n\x07line_id\x18\x01 \x01(\t\x12\x0b\n\x03sku\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x1a\n\x12requested_quantity\x18\x04 \x01(\x03\x12\x19\n\x11\x61\x63\x63\x65pted_sellable\x18\x05 \x01(\x03\x12\x1b\n\x13\x61\x63\x63\x65pted_unsellable\x18\x06 \x01(\x03\x12\x10\n\x08rejected\x18\x07 \x01(\x03\x12\x14\n\x0c\x65xchange_sku\x18\x08 \x01(\t\x12,\n\rrefund_amount\x18\t \x01(\x0b\x32\x15.shop.common.v1.Money\"\xa7\x03\n\x06Return\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x14\n\x0corder_number\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x0e\n\x06method\x18\x05 \x01(\t\x12\x10\n\x08store_id\x18\x06 \x01(\t\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x0c\n\x04note\x18\x08 \x01(\t\x12-\n\x05lines\x18\t \x03(\x0b\x32\x1e.shop.storefront.v1.ReturnLine\x12\x1d\n\x15receiving_location_id\x18\n \x01(\t\x12,\n\rrefund_amount\x18\x0b \x01(\x0b\x32\x15.shop.common.v1.Money\x12.\n\x0fshipping_refund\x18\x0c \x01(\x0b\x32\x15.shop.common.v1.Money\x12\x11\n\trefund_id\x18\r \x01(\t\x12\x19\n\x11\x65xchange_order_id\x18\x0e \x01(\t\x12\x14\n\x0crequested_at\x18\x0f \x01(\t\x12\x13\n\x0breceived_at\x18\x10 \x01(\t\x12\x14\n\x0cinspected_at\x18\x11 \x01(\t\"J\n\x0fReturnLineInput\x12\x0f\n\x07line_id\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\x03\x12\x14\n\x0c\x65xchange_sku\x18\x03 \x01(\t\"\xb5\x01\n\x14RequestReturnRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\x12\x32\n\x05lines\x18\x03 \x03(\x0b\x32#.shop.storefront.v1.ReturnLineInput\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x0e\n\x06method\x18\x05 \x01(\t\x12\x10\n\x08store_id\x18\x06 \x01(\t\x12\x0c\n\x04note\x18\x07 \x01(\t\"&\n\x12ListReturnsRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\"B\n\x13ListReturnsResponse\x12+\n\x07returns\x18\x01 \x03(\x0b\x32\x1a.shop.storefront.v1.Return\"%\n\x10GetReturnRequest\x12\x11\n\treturn_id\x18\x01 \x01(\t\">\n\x14ReceiveReturnRequest\x12\x11\n\treturn_id\x18\x01 \x01(\t\x12\x13\n\x0blocation_id\x18\x02 \x01(\t\"o\n\x12InspectedLineInput\x12\x0f\n\x07line_id\x18\x01 \x01(\t\x12\x19\n\x11\x61\x63\x63\x65pted_sellable\x18\x02 \x01(\x03\x12\x1b\n\x13\x61\x63\x63\x65pted_unsellable\x18\x03 \x01(\x03\x12\x10\n\x08rejected\x18\x04 \x01(\x03\"\x87\x01\n\x14InspectReturnRequest\x12\x11\n\treturn_id\x18\x01 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\x12\x35\n\x05lines\x18\x03 \x03(\x0b\x32&.shop.storefront.v1.InspectedLineInput\x12\x0c\n\x04note\x18\x04 \x01(\t2\xdd\x03\n\x0eReturnsService\x12Z\n\rRequestReturn\x12(.shop.storefront.v1.RequestReturnRequest\x1a\x1a.shop.storefront.v1.Return\"\x03\x90\x02\x02\x12\x63\n\x0bListReturns\x12&.shop.storefront.v1.ListReturnsRequest\x1a\'.shop.storefront.v1.ListReturnsResponse\"\x03\x90\x02\x01\x12R\n\tGetReturn\x12$.shop.storefront.v1.GetReturnRequest\x1a\x1a.shop.storefront.v1.Return\"\x03\x90\x02\x01\x12Z\n\rReceiveReturn\x12(.shop.storefront.v1.ReceiveReturnRequest\x1a\x1a.shop.storefront.v1.Return\"\x03\x90\x02\x02\x12Z\n\rInspectReturn\x12(.shop.storefront.v1.InspectReturnRequest\x1a\x1a.shop.storefront.v1.Return\"\x03\x90\x02\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n shop/storefront/v1/returns.proto\x12\x12shop.storefront.v1\x1a\x1bshop/common/v1/common.proto\">\n\x17LookupGuestOrderRequest\x12\x14\n\x0corder_number\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\"d\n\x10GuestOrderAccess\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x14\n\x0corder_number\x18\x02 \x01(\t\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x03 \x01(\t\x12\x12\n\nexpires_in\x18\x04 \x01(\x03\"\xe2\x01\n\nReturnLine\x12\x0f\n\x07line_id\x18\x01 \x01(\t\x12\x0b\n\x03sku\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x1a\n\x12requested_quantity\x18\x04 \x01(\x03\x12\x19\n\x11\x61\x63\x63\x65pted_sellable\x18\x05 \x01(\x03\x12\x1b\n\x13\x61\x63\x63\x65pted_unsellable\x18\x06 \x01(\x03\x12\x10\n\x08rejected\x18\x07 \x01(\x03\x12\x14\n\x0c\x65xchange_sku\x18\x08 \x01(\t\x12,\n\rrefund_amount\x18\t \x01(\x0b\x32\x15.shop.common.v1.Money\"\xa7\x03\n\x06Return\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x14\n\x0corder_number\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x0e\n\x06method\x18\x05 \x01(\t\x12\x10\n\x08store_id\x18\x06 \x01(\t\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x0c\n\x04note\x18\x08 \x01(\t\x12-\n\x05lines\x18\t \x03(\x0b\x32\x1e.shop.storefront.v1.ReturnLine\x12\x1d\n\x15receiving_location_id\x18\n \x01(\t\x12,\n\rrefund_amount\x18\x0b \x01(\x0b\x32\x15.shop.common.v1.Money\x12.\n\x0fshipping_refund\x18\x0c \x01(\x0b\x32\x15.shop.common.v1.Money\x12\x11\n\trefund_id\x18\r \x01(\t\x12\x19\n\x11\x65xchange_order_id\x18\x0e \x01(\t\x12\x14\n\x0crequested_at\x18\x0f \x01(\t\x12\x13\n\x0breceived_at\x18\x10 \x01(\t\x12\x14\n\x0cinspected_at\x18\x11 \x01(\t\"J\n\x0fReturnLineInput\x12\x0f\n\x07line_id\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\x03\x12\x14\n\x0c\x65xchange_sku\x18\x03 \x01(\t\"\xb5\x01\n\x14RequestReturnRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\x12\x32\n\x05lines\x18\x03 \x03(\x0b\x32#.shop.storefront.v1.ReturnLineInput\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x0e\n\x06method\x18\x05 \x01(\t\x12\x10\n\x08store_id\x18\x06 \x01(\t\x12\x0c\n\x04note\x18\x07 \x01(\t\"&\n\x12ListReturnsRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\"B\n\x13ListReturnsResponse\x12+\n\x07returns\x18\x01 \x03(\x0b\x32\x1a.shop.storefront.v1.Return\"%\n\x10GetReturnRequest\x12\x11\n\treturn_id\x18\x01 \x01(\t\">\n\x14ReceiveReturnRequest\x12\x11\n\treturn_id\x18\x01 \x01(\t\x12\x13\n\x0blocation_id\x18\x02 \x01(\t\"o\n\x12InspectedLineInput\x12\x0f\n\x07line_id\x18\x01 \x01(\t\x12\x19\n\x11\x61\x63\x63\x65pted_sellable\x18\x02 \x01(\x03\x12\x1b\n\x13\x61\x63\x63\x65pted_unsellable\x18\x03 \x01(\x03\x12\x10\n\x08rejected\x18\x04 \x01(\x03\"\x87\x01\n\x14InspectReturnRequest\x12\x11\n\treturn_id\x18\x01 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\x12\x35\n\x05lines\x18\x03 \x03(\x0b\x32&.shop.storefront.v1.InspectedLineInput\x12\x0c\n\x04note\x18\x04 \x01(\t2\xc4\x04\n\x0eReturnsService\x12Z\n\rRequestReturn\x12(.shop.storefront.v1.RequestReturnRequest\x1a\x1a.shop.storefront.v1.Return\"\x03\x90\x02\x02\x12\x63\n\x0bListReturns\x12&.shop.storefront.v1.ListReturnsRequest\x1a\'.shop.storefront.v1.ListReturnsResponse\"\x03\x90\x02\x01\x12R\n\tGetReturn\x12$.shop.storefront.v1.GetReturnRequest\x1a\x1a.shop.storefront.v1.Return\"\x03\x90\x02\x01\x12Z\n\rReceiveReturn\x12(.shop.storefront.v1.ReceiveReturnRequest\x1a\x1a.shop.storefront.v1.Return\"\x03\x90\x02\x02\x12Z\n\rInspectReturn\x12(.shop.storefront.v1.InspectReturnRequest\x1a\x1a.shop.storefront.v1.Return\"\x03\x90\x02\x02\x12\x65\n\x10LookupGuestOrder\x12+.shop.storefront.v1.LookupGuestOrderRequest\x1a$.shop.storefront.v1.GuestOrderAccessb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,26 +42,30 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RETURNSSERVICE'].methods_by_name['ReceiveReturn']._serialized_options = b'\220\002\002'
   _globals['_RETURNSSERVICE'].methods_by_name['InspectReturn']._loaded_options = None
   _globals['_RETURNSSERVICE'].methods_by_name['InspectReturn']._serialized_options = b'\220\002\002'
-  _globals['_RETURNLINE']._serialized_start=86
-  _globals['_RETURNLINE']._serialized_end=312
-  _globals['_RETURN']._serialized_start=315
-  _globals['_RETURN']._serialized_end=738
-  _globals['_RETURNLINEINPUT']._serialized_start=740
-  _globals['_RETURNLINEINPUT']._serialized_end=814
-  _globals['_REQUESTRETURNREQUEST']._serialized_start=817
-  _globals['_REQUESTRETURNREQUEST']._serialized_end=998
-  _globals['_LISTRETURNSREQUEST']._serialized_start=1000
-  _globals['_LISTRETURNSREQUEST']._serialized_end=1038
-  _globals['_LISTRETURNSRESPONSE']._serialized_start=1040
-  _globals['_LISTRETURNSRESPONSE']._serialized_end=1106
-  _globals['_GETRETURNREQUEST']._serialized_start=1108
-  _globals['_GETRETURNREQUEST']._serialized_end=1145
-  _globals['_RECEIVERETURNREQUEST']._serialized_start=1147
-  _globals['_RECEIVERETURNREQUEST']._serialized_end=1209
-  _globals['_INSPECTEDLINEINPUT']._serialized_start=1211
-  _globals['_INSPECTEDLINEINPUT']._serialized_end=1322
-  _globals['_INSPECTRETURNREQUEST']._serialized_start=1325
-  _globals['_INSPECTRETURNREQUEST']._serialized_end=1460
-  _globals['_RETURNSSERVICE']._serialized_start=1463
-  _globals['_RETURNSSERVICE']._serialized_end=1940
+  _globals['_LOOKUPGUESTORDERREQUEST']._serialized_start=85
+  _globals['_LOOKUPGUESTORDERREQUEST']._serialized_end=147
+  _globals['_GUESTORDERACCESS']._serialized_start=149
+  _globals['_GUESTORDERACCESS']._serialized_end=249
+  _globals['_RETURNLINE']._serialized_start=252
+  _globals['_RETURNLINE']._serialized_end=478
+  _globals['_RETURN']._serialized_start=481
+  _globals['_RETURN']._serialized_end=904
+  _globals['_RETURNLINEINPUT']._serialized_start=906
+  _globals['_RETURNLINEINPUT']._serialized_end=980
+  _globals['_REQUESTRETURNREQUEST']._serialized_start=983
+  _globals['_REQUESTRETURNREQUEST']._serialized_end=1164
+  _globals['_LISTRETURNSREQUEST']._serialized_start=1166
+  _globals['_LISTRETURNSREQUEST']._serialized_end=1204
+  _globals['_LISTRETURNSRESPONSE']._serialized_start=1206
+  _globals['_LISTRETURNSRESPONSE']._serialized_end=1272
+  _globals['_GETRETURNREQUEST']._serialized_start=1274
+  _globals['_GETRETURNREQUEST']._serialized_end=1311
+  _globals['_RECEIVERETURNREQUEST']._serialized_start=1313
+  _globals['_RECEIVERETURNREQUEST']._serialized_end=1375
+  _globals['_INSPECTEDLINEINPUT']._serialized_start=1377
+  _globals['_INSPECTEDLINEINPUT']._serialized_end=1488
+  _globals['_INSPECTRETURNREQUEST']._serialized_start=1491
+  _globals['_INSPECTRETURNREQUEST']._serialized_end=1626
+  _globals['_RETURNSSERVICE']._serialized_start=1629
+  _globals['_RETURNSSERVICE']._serialized_end=2209
 # @@protoc_insertion_point(module_scope)

@@ -30,6 +30,60 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class LookupGuestOrderRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_NUMBER_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    order_number: _builtins.str
+    """e.g. SO-000123"""
+    email: _builtins.str
+    """the e-mail address given at checkout (compared without case)"""
+    def __init__(
+        self,
+        *,
+        order_number: _builtins.str = ...,
+        email: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "order_number", b"order_number"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LookupGuestOrderRequest: _TypeAlias = LookupGuestOrderRequest  # noqa: Y015
+
+@_typing.final
+class GuestOrderAccess(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    ORDER_NUMBER_FIELD_NUMBER: _builtins.int
+    ACCESS_TOKEN_FIELD_NUMBER: _builtins.int
+    EXPIRES_IN_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    order_number: _builtins.str
+    access_token: _builtins.str
+    """metadata x-order-token of RequestReturn / ListReturns for this order"""
+    expires_in: _builtins.int
+    """seconds"""
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+        order_number: _builtins.str = ...,
+        access_token: _builtins.str = ...,
+        expires_in: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_token", b"access_token", "expires_in", b"expires_in", "order_id", b"order_id", "order_number", b"order_number"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GuestOrderAccess: _TypeAlias = GuestOrderAccess  # noqa: Y015
+
+@_typing.final
 class ReturnLine(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

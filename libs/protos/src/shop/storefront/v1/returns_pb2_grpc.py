@@ -59,6 +59,11 @@ class ReturnsServiceStub:
                 request_serializer=shop_dot_storefront_dot_v1_dot_returns__pb2.InspectReturnRequest.SerializeToString,
                 response_deserializer=shop_dot_storefront_dot_v1_dot_returns__pb2.Return.FromString,
                 _registered_method=True)
+        self.LookupGuestOrder = channel.unary_unary(
+                '/shop.storefront.v1.ReturnsService/LookupGuestOrder',
+                request_serializer=shop_dot_storefront_dot_v1_dot_returns__pb2.LookupGuestOrderRequest.SerializeToString,
+                response_deserializer=shop_dot_storefront_dot_v1_dot_returns__pb2.GuestOrderAccess.FromString,
+                _registered_method=True)
 
 
 class ReturnsServiceServicer:
@@ -99,6 +104,16 @@ class ReturnsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LookupGuestOrder(self, request, context):
+        """Guests (no token): the order number and the checkout's e-mail open that order; an unknown number, a
+        wrong e-mail and a customer's order are NOT_FOUND alike (rate limited: RESOURCE_EXHAUSTED). The
+        answer's access_token, sent as metadata `x-order-token` without a bearer token, lets RequestReturn
+        and ListReturns act for that one order (HTTP: POST /v1/guest-orders/lookup and its routes).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReturnsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -126,6 +141,11 @@ def add_ReturnsServiceServicer_to_server(servicer, server):
                     servicer.InspectReturn,
                     request_deserializer=shop_dot_storefront_dot_v1_dot_returns__pb2.InspectReturnRequest.FromString,
                     response_serializer=shop_dot_storefront_dot_v1_dot_returns__pb2.Return.SerializeToString,
+            ),
+            'LookupGuestOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.LookupGuestOrder,
+                    request_deserializer=shop_dot_storefront_dot_v1_dot_returns__pb2.LookupGuestOrderRequest.FromString,
+                    response_serializer=shop_dot_storefront_dot_v1_dot_returns__pb2.GuestOrderAccess.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -263,6 +283,33 @@ class ReturnsService:
             '/shop.storefront.v1.ReturnsService/InspectReturn',
             shop_dot_storefront_dot_v1_dot_returns__pb2.InspectReturnRequest.SerializeToString,
             shop_dot_storefront_dot_v1_dot_returns__pb2.Return.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LookupGuestOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.storefront.v1.ReturnsService/LookupGuestOrder',
+            shop_dot_storefront_dot_v1_dot_returns__pb2.LookupGuestOrderRequest.SerializeToString,
+            shop_dot_storefront_dot_v1_dot_returns__pb2.GuestOrderAccess.FromString,
             options,
             channel_credentials,
             insecure,

@@ -53,6 +53,12 @@ class ReturnsServiceStub:
     """store_staff, admin: accepted sellable / unsellable and rejected units per line; refunds the
     accepted amount or places the exchange's replacement order. Once per return (idempotency_key).
     """
+    LookupGuestOrder: _grpc.UnaryUnaryMultiCallable[_returns_pb2.LookupGuestOrderRequest, _returns_pb2.GuestOrderAccess]
+    """Guests (no token): the order number and the checkout's e-mail open that order; an unknown number, a
+    wrong e-mail and a customer's order are NOT_FOUND alike (rate limited: RESOURCE_EXHAUSTED). The
+    answer's access_token, sent as metadata `x-order-token` without a bearer token, lets RequestReturn
+    and ListReturns act for that one order (HTTP: POST /v1/guest-orders/lookup and its routes).
+    """
 
 @_typing.type_check_only
 class ReturnsServiceAsyncStub(ReturnsServiceStub):
@@ -68,6 +74,12 @@ class ReturnsServiceAsyncStub(ReturnsServiceStub):
     InspectReturn: _aio.UnaryUnaryMultiCallable[_returns_pb2.InspectReturnRequest, _returns_pb2.Return]  # type: ignore[assignment]
     """store_staff, admin: accepted sellable / unsellable and rejected units per line; refunds the
     accepted amount or places the exchange's replacement order. Once per return (idempotency_key).
+    """
+    LookupGuestOrder: _aio.UnaryUnaryMultiCallable[_returns_pb2.LookupGuestOrderRequest, _returns_pb2.GuestOrderAccess]  # type: ignore[assignment]
+    """Guests (no token): the order number and the checkout's e-mail open that order; an unknown number, a
+    wrong e-mail and a customer's order are NOT_FOUND alike (rate limited: RESOURCE_EXHAUSTED). The
+    answer's access_token, sent as metadata `x-order-token` without a bearer token, lets RequestReturn
+    and ListReturns act for that one order (HTTP: POST /v1/guest-orders/lookup and its routes).
     """
 
 class ReturnsServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -111,6 +123,18 @@ class ReturnsServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_returns_pb2.Return, _abc.Awaitable[_returns_pb2.Return]]:
         """store_staff, admin: accepted sellable / unsellable and rejected units per line; refunds the
         accepted amount or places the exchange's replacement order. Once per return (idempotency_key).
+        """
+
+    @_abc_1.abstractmethod
+    def LookupGuestOrder(
+        self,
+        request: _returns_pb2.LookupGuestOrderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_returns_pb2.GuestOrderAccess, _abc.Awaitable[_returns_pb2.GuestOrderAccess]]:
+        """Guests (no token): the order number and the checkout's e-mail open that order; an unknown number, a
+        wrong e-mail and a customer's order are NOT_FOUND alike (rate limited: RESOURCE_EXHAUSTED). The
+        answer's access_token, sent as metadata `x-order-token` without a bearer token, lets RequestReturn
+        and ListReturns act for that one order (HTTP: POST /v1/guest-orders/lookup and its routes).
         """
 
 def add_ReturnsServiceServicer_to_server(servicer: ReturnsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

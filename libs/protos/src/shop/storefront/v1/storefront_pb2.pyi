@@ -1302,12 +1302,16 @@ class PlaceOrderRequest(_message.Message):
     DEVICE_ID_FIELD_NUMBER: _builtins.int
     CART_VERSION_FIELD_NUMBER: _builtins.int
     SHIPPING_METHOD_FIELD_NUMBER: _builtins.int
+    SHIPPING_ADDRESS_ID_FIELD_NUMBER: _builtins.int
+    BILLING_ADDRESS_ID_FIELD_NUMBER: _builtins.int
     idempotency_key: _builtins.str
     """required: 8-128 characters, unique per order attempt"""
     payment_method: _builtins.str
-    """required: a payment method id from the payment provider, or "invoice" """
+    """required: a payment method id from the payment provider (a saved"""
     purchase_order_number: _builtins.str
-    """invoice only: the buyer's PO reference"""
+    """card's payment_method_id is one), or "invoice"
+    invoice only: the buyer's PO reference
+    """
     email: _builtins.str
     """defaults to the token's email claim"""
     device_id: _builtins.str
@@ -1316,6 +1320,10 @@ class PlaceOrderRequest(_message.Message):
     """optional: the cart version the shopper confirmed"""
     shipping_method: _builtins.str
     """ship only: a code of GetShippingOptions; empty: the cheapest"""
+    shipping_address_id: _builtins.str
+    """signed in: a saved address instead of shipping_address (not both)"""
+    billing_address_id: _builtins.str
+    """signed in: a saved address instead of billing_address (not both)"""
     @_builtins.property
     def shipping_address(self) -> _common_pb2.Address:
         """required for ship"""
@@ -1341,10 +1349,12 @@ class PlaceOrderRequest(_message.Message):
         device_id: _builtins.str = ...,
         cart_version: _builtins.int = ...,
         shipping_method: _builtins.str = ...,
+        shipping_address_id: _builtins.str = ...,
+        billing_address_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["billing_address", b"billing_address", "fulfillment", b"fulfillment", "shipping_address", b"shipping_address"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["billing_address", b"billing_address", "cart_version", b"cart_version", "device_id", b"device_id", "email", b"email", "fulfillment", b"fulfillment", "idempotency_key", b"idempotency_key", "payment_method", b"payment_method", "purchase_order_number", b"purchase_order_number", "shipping_address", b"shipping_address", "shipping_method", b"shipping_method"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["billing_address", b"billing_address", "billing_address_id", b"billing_address_id", "cart_version", b"cart_version", "device_id", b"device_id", "email", b"email", "fulfillment", b"fulfillment", "idempotency_key", b"idempotency_key", "payment_method", b"payment_method", "purchase_order_number", b"purchase_order_number", "shipping_address", b"shipping_address", "shipping_address_id", b"shipping_address_id", "shipping_method", b"shipping_method"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
