@@ -131,6 +131,9 @@ async def catalog_runtime(catalog_database_url: str, nats_url: str) -> AsyncIter
         log_format="text",
         import_chunk_size=500,
         outbox_poll_interval_seconds=0.05,
+        # No search backfill here: no pricing or inventory runs beside this catalog (its tests build one).
+        pricing_addr="",
+        inventory_addr="",
     )
     async with running(build, settings) as runtime:
         yield runtime

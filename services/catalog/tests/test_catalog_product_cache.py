@@ -58,6 +58,8 @@ async def test_another_replicas_writes_show_within_the_ttl(
         metrics_port=0,
         log_format="text",
         product_cache_seconds=0.5,
+        pricing_addr="",  # no search backfill: no pricing or inventory here
+        inventory_addr="",
     )
     async with (
         running(build, settings) as replica,

@@ -24,4 +24,5 @@ CALLERS: Callers = {
     "ListProductImportLines": allow(GATEWAY, TOOLING),
     # The back office's POST /v1/admin/search-projection/rebuild.
     "RebuildSearchProjection": allow(GATEWAY, TOOLING),
+    "GetSearchProjectionRebuild": allow(GATEWAY, TOOLING),
 }

@@ -20,6 +20,7 @@ from shop_catalog.domain import Product, ProductSpec, ProductStatus
 from shop_catalog.import_api import ImportRpcs
 from shop_catalog.importer import ImportTally, ProductImporter
 from shop_catalog.product_cache import Entry, Key, ProductCache
+from shop_catalog.projection_api import ProjectionRpcs
 from shop_catalog.settings import CatalogSettings
 from shopkit import pagination
 from shopkit.auth import require_role
@@ -70,7 +71,7 @@ def _unknown_category(spec: ProductSpec, prefix: str) -> InvalidArgument:
     return InvalidArgument([FieldViolation(mapping.join(prefix, field), "unknown category")])
 
 
-class CatalogServicer(ImportRpcs, catalog_pb2_grpc.CatalogServiceServicer):
+class CatalogServicer(ImportRpcs, ProjectionRpcs, catalog_pb2_grpc.CatalogServiceServicer):
     def __init__(self, runtime: Runtime, settings: CatalogSettings):
         # Reads use `db.connect()` (autocommit, no BEGIN/ROLLBACK round trips): each statement sees committed
         # data, and the few multi-statement reads (a page, then its variants) tolerate a change between them.

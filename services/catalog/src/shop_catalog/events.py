@@ -119,6 +119,7 @@ async def handle_stock_levels(conn: AsyncConnection, msgs: Sequence[Msg]) -> Non
         if not event.sku:
             log.warning("stock level event without a SKU ignored", extra={"subject": msg.subject})
             continue
-        levels.append((event.sku, event.total_available, event.meta.occurred_at.ToDatetime(tzinfo=UTC)))
+        at = event.meta.occurred_at.ToDatetime(tzinfo=UTC)
+        levels.append((event.sku, event.total_available, at, event.stock_version))
     await projection.set_stock(conn, levels)
     await projection.refresh_skus(conn, [sku for sku, *_ in levels])

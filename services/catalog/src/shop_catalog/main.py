@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
-from shop_catalog import access, events, store
+from shop_catalog import access, backfill, events, store
 from shop_catalog.api import CatalogServicer
 from shop_catalog.import_worker import ImportWorker
 from shop_catalog.settings import CatalogSettings
@@ -43,6 +43,15 @@ async def build(settings: CatalogSettings) -> Runtime:
         # Durable product imports (StartProductImport): any replica's worker runs any import.
         worker = ImportWorker(runtime.db, settings, on_commit=servicer._committed)
         runtime.service.add_worker("product-imports", worker.run)
+    # The search projection's backfill from pricing and inventory: once on a catalog that never ran
+    # one (any replica, one at a time), and whenever RebuildSearchProjection asks.
+    wiring = backfill.from_settings(runtime.db, settings)
+    if wiring is not None:
+        servicer.backfill = wiring.backfill
+        runtime.service.add_worker(
+            "search-backfill", lambda: wiring.backfill.run_forever(settings.search_backfill_poll_seconds)
+        )
+        runtime.service.on_stop(wiring.close)
     return runtime
 
 

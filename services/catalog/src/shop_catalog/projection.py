@@ -5,7 +5,8 @@ Catalog owns neither prices nor stock. It keeps a copy of what search needs, fed
 
 - `sku_prices`: the base price of a SKU in a currency, as of the newest audit entry seen (an older
   event arriving late changes nothing);
-- `sku_stock`: a SKU's availability summed over every location, as of the newest event seen;
+- `sku_stock`: a SKU's availability summed over every location, as of the newest stock version seen
+  (inventory's per-SKU counter; events of publishers before it carry 0 and are ordered by their time);
 
 and derived from those per product, rewritten whenever a SKU's row or a product's variants change
 (`refresh`, in the same transaction):
@@ -15,15 +16,24 @@ and derived from those per product, rewritten whenever a SKU's row or a product'
   always is; a preorder variant without stock is not).
 
 SKU rows are kept for SKUs the catalog does not know (yet): a price may be set before its product is
-created, and the product's refresh then finds it. The module has its own table objects (no foreign
-keys: the migration declares them) so that store.py can call `refresh` without an import cycle.
+created, and the product's refresh then finds it.
+
+The backfill (backfill.py) writes what it reads from pricing and inventory through the same functions
+with `read=True`. A read carries the audit id or stock version of the change it saw, the same number
+that change's event carries, so one rule orders both: the larger number wins. An event must be newer
+than the row (an event of the very change a read already wrote changes nothing); a read may also be
+as new (it is the owner's committed state of that change, e.g. after a location was closed).
+
+The module has its own table objects (no foreign keys: the migration declares them) so that store.py
+can call `refresh` without an import cycle.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
@@ -45,6 +55,7 @@ sku_stock = sa.Table(
     sa.Column("sku", sa.Text, primary_key=True),
     sa.Column("total_available", sa.BigInteger, nullable=False),
     sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("stock_version", sa.BigInteger, nullable=False, server_default="0"),
 )
 product_prices = sa.Table(
     "product_prices",
@@ -102,31 +113,65 @@ async def refresh_skus(conn: AsyncConnection, skus: Iterable[str]) -> None:
         await refresh(conn, [row.product_id for row in owners])
 
 
-async def set_prices(conn: AsyncConnection, prices: Sequence[tuple[str, str, int, int]]) -> None:
-    """Record (sku, currency, amount, audit id) base prices; a row keeps the newest audit id's price."""
+def _newest(
+    rows: Iterable[tuple[Any, ...]], key: Callable[[tuple[Any, ...]], Any], order: Callable[[tuple[Any, ...]], Any]
+) -> list[tuple[Any, ...]]:
+    """One row per key, the one of the largest order (the later one of equals, as a later event):
+    a statement may not update a row twice."""
+    kept: dict[Any, tuple[Any, ...]] = {}
+    for row in rows:
+        seen = kept.get(key(row))
+        if seen is None or order(row) >= order(seen):
+            kept[key(row)] = row
+    return [kept[k] for k in sorted(kept)]
+
+
+async def set_prices(conn: AsyncConnection, prices: Sequence[tuple[str, str, int, int]], *, read: bool = False) -> None:
+    """Record (sku, currency, amount, audit id) base prices; a row keeps the newest audit id's price
+    (a `read` of pricing's may replace the row of its own audit id, an event only an older one)."""
     if not prices:
         return
     stmt = insert(sku_prices)
+    newer = sku_prices.c.audit_id <= stmt.excluded.audit_id if read else sku_prices.c.audit_id < stmt.excluded.audit_id
     await conn.execute(
         stmt.on_conflict_do_update(
             index_elements=[sku_prices.c.sku, sku_prices.c.currency],
             set_={"amount": stmt.excluded.amount, "audit_id": stmt.excluded.audit_id},
-            where=sku_prices.c.audit_id < stmt.excluded.audit_id,
+            where=newer,
         ),
-        [{"sku": s, "currency": c, "amount": a, "audit_id": i} for s, c, a, i in prices],
+        [
+            {"sku": s, "currency": c, "amount": a, "audit_id": i}
+            for s, c, a, i in _newest(prices, lambda p: (p[0], p[1]), lambda p: p[3])
+        ],
     )
 
 
-async def set_stock(conn: AsyncConnection, levels: Sequence[tuple[str, int, datetime]]) -> None:
-    """Record (sku, total available, when) stock levels; a row keeps the newest level."""
+async def set_stock(
+    conn: AsyncConnection, levels: Sequence[tuple[str, int, datetime, int]], *, read: bool = False
+) -> None:
+    """Record (sku, total available, when, stock version) stock levels; a row keeps the newest version's
+    level (a `read` of inventory's may replace the row of its own version, an event only an older one).
+    Versions 0 (a publisher without them) are ordered by their time, and lose to any version."""
     if not levels:
         return
     stmt = insert(sku_stock)
+    row, new = sku_stock.c, stmt.excluded
+    unversioned = sa.and_(new.stock_version == 0, row.stock_version == 0, row.occurred_at <= new.occurred_at)
+    newer = (
+        row.stock_version <= new.stock_version if read else sa.or_(row.stock_version < new.stock_version, unversioned)
+    )
     await conn.execute(
         stmt.on_conflict_do_update(
             index_elements=[sku_stock.c.sku],
-            set_={"total_available": stmt.excluded.total_available, "occurred_at": stmt.excluded.occurred_at},
-            where=sku_stock.c.occurred_at <= stmt.excluded.occurred_at,
+            set_={
+                "total_available": new.total_available,
+                "occurred_at": new.occurred_at,
+                "stock_version": new.stock_version,
+            },
+            where=newer,
         ),
-        [{"sku": s, "total_available": n, "occurred_at": at} for s, n, at in levels],
+        [
+            {"sku": s, "total_available": n, "occurred_at": at, "stock_version": v}
+            for s, n, at, v in _newest(levels, lambda level: level[0], lambda level: (level[3], level[2]))
+        ],
     )

@@ -37,3 +37,21 @@ class CatalogSettings(ServiceSettings):
         30.0, gt=0, description="finished imports (and their line reports) older than this are deleted"
     )
     import_max_lines: int = Field(100_000, ge=1, description="most lines one StartProductImport may upload")
+    # --- the search projection's backfill from its owners (backfill.py) ---
+    pricing_addr: str = Field(
+        "localhost:50052", description="gRPC address of pricing (the backfill reads base prices); empty: no backfill"
+    )
+    inventory_addr: str = Field(
+        "localhost:50055", description="gRPC address of inventory (the backfill reads stock totals); empty: no backfill"
+    )
+    search_backfill_page_size: int = Field(
+        500, ge=1, le=1000, description="prices or stock totals the backfill reads and writes per page (transaction)"
+    )
+    search_backfill_poll_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="how often an idle replica looks for a backfill asked of another one, or left unfinished",
+    )
+    search_backfill_call_timeout_seconds: float = Field(
+        10.0, gt=0, description="deadline of each page the backfill reads from pricing or inventory"
+    )

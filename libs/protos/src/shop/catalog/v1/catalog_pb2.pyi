@@ -1638,6 +1638,21 @@ class RebuildSearchProjectionRequest(_message.Message):
 Global___RebuildSearchProjectionRequest: _TypeAlias = RebuildSearchProjectionRequest  # noqa: Y015
 
 @_typing.final
+class GetSearchProjectionRebuildRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSearchProjectionRebuildRequest: _TypeAlias = GetSearchProjectionRebuildRequest  # noqa: Y015
+
+@_typing.final
 class SearchProjectionRebuild(_message.Message):
     """The backfill runs of the search projection: runs are numbered; `requested` is the newest one
     asked for, `completed` the newest one finished (equal when there is nothing to do).

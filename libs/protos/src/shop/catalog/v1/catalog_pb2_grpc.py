@@ -109,6 +109,11 @@ class CatalogServiceStub:
                 request_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.RebuildSearchProjectionRequest.SerializeToString,
                 response_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.SearchProjectionRebuild.FromString,
                 _registered_method=True)
+        self.GetSearchProjectionRebuild = channel.unary_unary(
+                '/shop.catalog.v1.CatalogService/GetSearchProjectionRebuild',
+                request_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.GetSearchProjectionRebuildRequest.SerializeToString,
+                response_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.SearchProjectionRebuild.FromString,
+                _registered_method=True)
 
 
 class CatalogServiceServicer:
@@ -237,6 +242,14 @@ class CatalogServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSearchProjectionRebuild(self, request, context):
+        """Where the search projection's rebuilds stand (the newest asked for, the newest finished).
+        Requires role admin or service.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CatalogServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -313,6 +326,11 @@ def add_CatalogServiceServicer_to_server(servicer, server):
             'RebuildSearchProjection': grpc.unary_unary_rpc_method_handler(
                     servicer.RebuildSearchProjection,
                     request_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.RebuildSearchProjectionRequest.FromString,
+                    response_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.SearchProjectionRebuild.SerializeToString,
+            ),
+            'GetSearchProjectionRebuild': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSearchProjectionRebuild,
+                    request_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.GetSearchProjectionRebuildRequest.FromString,
                     response_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.SearchProjectionRebuild.SerializeToString,
             ),
     }
@@ -720,6 +738,33 @@ class CatalogService:
             target,
             '/shop.catalog.v1.CatalogService/RebuildSearchProjection',
             shop_dot_catalog_dot_v1_dot_catalog__pb2.RebuildSearchProjectionRequest.SerializeToString,
+            shop_dot_catalog_dot_v1_dot_catalog__pb2.SearchProjectionRebuild.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSearchProjectionRebuild(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.catalog.v1.CatalogService/GetSearchProjectionRebuild',
+            shop_dot_catalog_dot_v1_dot_catalog__pb2.GetSearchProjectionRebuildRequest.SerializeToString,
             shop_dot_catalog_dot_v1_dot_catalog__pb2.SearchProjectionRebuild.FromString,
             options,
             channel_credentials,

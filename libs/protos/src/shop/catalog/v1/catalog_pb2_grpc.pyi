@@ -93,6 +93,10 @@ class CatalogServiceStub:
     nothing (one while one runs queues one more run, which sees what the running one may have
     missed). Requires role admin or service.
     """
+    GetSearchProjectionRebuild: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.GetSearchProjectionRebuildRequest, _catalog_pb2.SearchProjectionRebuild]
+    """Where the search projection's rebuilds stand (the newest asked for, the newest finished).
+    Requires role admin or service.
+    """
 
 @_typing.type_check_only
 class CatalogServiceAsyncStub(CatalogServiceStub):
@@ -155,6 +159,10 @@ class CatalogServiceAsyncStub(CatalogServiceStub):
     catalog worker runs it in the background. Idempotent: a request while one is pending adds
     nothing (one while one runs queues one more run, which sees what the running one may have
     missed). Requires role admin or service.
+    """
+    GetSearchProjectionRebuild: _aio.UnaryUnaryMultiCallable[_catalog_pb2.GetSearchProjectionRebuildRequest, _catalog_pb2.SearchProjectionRebuild]  # type: ignore[assignment]
+    """Where the search projection's rebuilds stand (the newest asked for, the newest finished).
+    Requires role admin or service.
     """
 
 class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -305,6 +313,16 @@ class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
         catalog worker runs it in the background. Idempotent: a request while one is pending adds
         nothing (one while one runs queues one more run, which sees what the running one may have
         missed). Requires role admin or service.
+        """
+
+    @_abc_1.abstractmethod
+    def GetSearchProjectionRebuild(
+        self,
+        request: _catalog_pb2.GetSearchProjectionRebuildRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.SearchProjectionRebuild, _abc.Awaitable[_catalog_pb2.SearchProjectionRebuild]]:
+        """Where the search projection's rebuilds stand (the newest asked for, the newest finished).
+        Requires role admin or service.
         """
 
 def add_CatalogServiceServicer_to_server(servicer: CatalogServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
