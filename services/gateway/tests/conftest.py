@@ -77,10 +77,18 @@ async def _create_locations(inventory: inventory_pb2_grpc.InventoryServiceAsyncS
 
 @pytest.fixture(scope="session")
 async def backends(postgres: Postgres, nats_url: str) -> AsyncIterator[Backends]:
+    # Pricing and inventory first: the catalog backfills its search projection from them.
     async with (
-        peer(build_catalog, CatalogSettings, postgres, nats_url) as catalog,
         peer(build_pricing, PricingSettings, postgres, nats_url) as pricing,
         peer(build_inventory, InventorySettings, postgres, nats_url) as inventory,
+        peer(
+            build_catalog,
+            CatalogSettings,
+            postgres,
+            nats_url,
+            pricing_addr=grpc_address(pricing),
+            inventory_addr=grpc_address(inventory),
+        ) as catalog,
     ):
         channel = grpc.aio.insecure_channel(grpc_address(inventory))
         stub = inventory_pb2_grpc.InventoryServiceStub(channel)  # type: ignore[no-untyped-call]

@@ -9,7 +9,8 @@ from shop_gateway.httpapi.backoffice.fraud import reviews
 from shop_gateway.httpapi.backoffice.inventory import locations
 from shop_gateway.httpapi.backoffice.orders import staff_orders
 from shop_gateway.httpapi.backoffice.pricing import prices
+from shop_gateway.httpapi.backoffice.search import projection
 
-ROUTERS: tuple[APIRouter, ...] = (staff_orders, locations, reviews, prices, imports)
+ROUTERS: tuple[APIRouter, ...] = (staff_orders, locations, reviews, prices, imports, projection)
 # Read as they arrive and bounded by their routes (IMPORT_MAX_BYTES), not by MAX_REQUEST_BODY_BYTES.
 STREAMED_PATHS = frozenset({UPLOAD})
