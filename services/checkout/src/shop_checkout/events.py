@@ -134,19 +134,27 @@ class EventHandlers:
             return None
         return order
 
-    async def handle_review_decided(self, conn: AsyncConnection, msg: Msg) -> None:
-        """The event only says that a review was decided: the decision is the one fraud holds (anyone
-        who can publish on the subject could write any status into an event)."""
+    async def fetch_review(self, msg: Msg) -> fraud_pb2.Review | None:
+        """The consumer's prefetch for a review decision (before its transaction opens): the review
+        as fraud holds it, when it is the review of the event's checkout. The event only says that a
+        review was decided: anyone who can publish on the subject could write any status into one."""
         decided = fraud_events.FraudReviewDecided.FromString(msg.data)
         if not (_is_uuid(decided.review_id) and _is_uuid(decided.checkout_id)):
-            return
+            return None
         review = await self.read_review(decided.review_id)  # unreachable: raises, the event comes again
         if review is None or review.assessment.checkout_id != decided.checkout_id:
             log.warning(
                 "review decision not confirmed by fraud: ignored",
                 extra={"checkout_id": decided.checkout_id, "review_id": decided.review_id},
             )
+            return None
+        return review
+
+    async def handle_review_decided(self, conn: AsyncConnection, msg: Msg, review: fraud_pb2.Review | None) -> None:
+        """Apply the decision `fetch_review` read from fraud."""
+        if review is None:
             return
+        decided = fraud_events.FraudReviewDecided.FromString(msg.data)
         if review.status == fraud_pb2.REVIEW_STATUS_APPROVED:
             decision = ReviewDecision.APPROVED
         elif review.status == fraud_pb2.REVIEW_STATUS_REJECTED:

@@ -49,6 +49,7 @@ async def build_service(
         source_service="fraud",
         subjects=[events.REVIEW_DECIDED],
         handler=handlers.handle_review_decided,
+        prefetch=handlers.fetch_review,
     )
     runtime.service.add_worker("saga-recovery", engine.recover_forever)
     runtime.service.on_stop(peers.close)
