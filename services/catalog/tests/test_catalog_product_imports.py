@@ -111,6 +111,16 @@ async def test_an_import_is_stored_then_applied_with_a_report_per_line(catalog: 
     assert started.id in [i.id for i in listed.imports]
     starts = [i.started_at.ToDatetime() for i in listed.imports]
     assert starts == sorted(starts, reverse=True)
+    paged: list[str] = []
+    token = ""
+    while True:
+        request = catalog_pb2.ListProductImportsRequest()
+        request.page.page_size, request.page.page_token = 1, token
+        page = await catalog.stub.ListProductImports(request, metadata=catalog.ADMIN)
+        paged += [i.id for i in page.imports]
+        if not (token := page.next_page_token) or len(paged) == len(listed.imports):
+            break
+    assert paged == [i.id for i in listed.imports][: len(paged)] and len(paged) == min(len(listed.imports), 50)
 
 
 async def test_start_is_idempotent_and_refuses_another_upload_under_the_same_key(catalog: Any) -> None:
