@@ -1,16 +1,25 @@
 """A customer's data on the launched stack: a customer buys, exports everything the shop holds about
 them (the order, the checkout, the confirmation mail), erases themselves (DELETE /v1/me: the same
 Idempotency-Key again changes nothing more), exports again and finds nothing personal left; the order
-is still there for an admin with its totals and pseudonymised fields, and it still ships."""
+is still there for an admin with its totals and pseudonymised fields, and it still ships. The same over
+the gateway's gRPC AccountService (ExportMyData, EraseMe), with a service that does not answer: the
+erasure is UNAVAILABLE naming it, and the same key again completes it."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import uuid
 from typing import TYPE_CHECKING, Any
 
+import grpc
+import pytest
+
 from shop.order.v1 import order_pb2
-from shop_devstack.harness import Stack
+from shop.storefront.v1 import account_pb2, account_pb2_grpc
+from shop_devstack.harness import Stack, read_state
+from shopkit.errors import parse_rpc_error
 from shopkit.personal_data import pseudonym
 
 if TYPE_CHECKING:  # conftest is not importable at run time (pytest's importlib mode); its types are for mypy
@@ -119,3 +128,61 @@ def test_a_customer_exports_erases_and_their_order_lives_on(
     shipped = backstage.orders.FulfilOrder(fulfil, timeout=10).order
     assert shipped.fulfilment_status == order_pb2.FULFILMENT_STATUS_FULFILLED
     assert shipped.email.endswith("@erased.invalid")
+
+
+def test_a_customer_exports_and_erases_over_grpc_and_an_unanswered_service_is_named(
+    stack: Stack, new_shopper: NewShopper, backstage: Backstage, trail_product: dict[str, Any]
+) -> None:
+    address = f"erase-grpc-{uuid.uuid4().hex[:8]}@example.test"
+    shopper = new_shopper("erase-grpc", claims={"email": address})
+    shopper.add_to_cart(trail_product["variants"][0]["sku"], 1)
+    placed = shopper.checkout(shopper.new_card())
+    assert placed.status_code == 201, placed.text
+    order_id = placed.json()["order_id"]
+    metadata = (("authorization", shopper.headers["authorization"]),)
+    with grpc.insecure_channel(stack.gateway_grpc) as channel:
+        stub = account_pb2_grpc.AccountServiceStub(channel)  # type: ignore[no-untyped-call]
+
+        def export() -> account_pb2.ExportMyDataResponse:
+            found: account_pb2.ExportMyDataResponse = stub.ExportMyData(
+                account_pb2.ExportMyDataRequest(), metadata=metadata, timeout=20
+            )
+            return found
+
+        before = backstage.eventually(export, lambda d: len(json.loads(d.services["notifications"])["mails"]) >= 1)
+        assert set(before.services) == SERVICES and before.exported_at
+        assert [o["id"] for o in json.loads(before.services["order"])["orders"]] == [order_id]
+        assert address in before.services["notifications"]
+
+        with pytest.raises(grpc.RpcError) as keyless:
+            stub.EraseMe(account_pb2.EraseMeRequest(), metadata=metadata, timeout=20)
+        assert parse_rpc_error(keyless.value).reason == "IDEMPOTENCY_KEY_REQUIRED"
+
+        # Notifications stops answering (its process paused): the erasure names it and may be repeated.
+        key = f"erase-grpc-{uuid.uuid4().hex}"
+        erase = account_pb2.EraseMeRequest(idempotency_key=key)
+        [pid] = [row["pid"] for row in read_state(stack.data_dir)["rows"] if row["name"] == "notifications"]
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            with pytest.raises(grpc.RpcError) as incomplete:  # the gateway answers before this deadline
+                stub.EraseMe(erase, metadata=metadata, timeout=10)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        info = parse_rpc_error(incomplete.value)
+        assert (info.code, info.reason) == (grpc.StatusCode.UNAVAILABLE, "ERASURE_INCOMPLETE"), info
+        assert info.metadata["failed_services"] == "notifications"
+        assert set(info.metadata["erased_services"].split(",")) == SERVICES - {"notifications"}
+
+        erased = stub.EraseMe(erase, metadata=metadata, timeout=30)
+        assert erased.idempotency_key == key and erased.customer_id == before.customer_id
+        assert set(erased.services) == SERVICES
+        assert all(erased.services[name].repeated for name in SERVICES - {"notifications"})
+        assert erased.services["order"].changed["orders"] == 1
+        again = stub.EraseMe(erase, metadata=metadata, timeout=30)
+        assert all(outcome.repeated for outcome in again.services.values())
+        assert {n: dict(o.changed) for n, o in again.services.items()} == {
+            n: dict(o.changed) for n, o in erased.services.items()
+        }
+        after = export()
+    assert address not in json.dumps(dict(after.services))
+    assert [o["id"] for o in json.loads(after.services["order"])["orders"]] == [order_id]

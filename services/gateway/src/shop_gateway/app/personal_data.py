@@ -28,6 +28,7 @@ from shop_gateway.app.backoffice.common import require_key
 from shop_gateway.app.errors import upstream
 from shop_gateway.app.shop import Shop
 from shop_gateway.principal import SHOPPER_ROLES, Principal
+from shopkit import deadlines
 from shopkit.errors import Unavailable, Violations
 
 Metadata = tuple[tuple[str, str], ...]
@@ -47,6 +48,9 @@ PARTS: dict[str, Callable[[Shop], tuple[Export, Erase]]] = {
     "customers": lambda shop: (shop.backends.customers.ExportCustomerData, shop.backends.customers.EraseCustomer),
 }
 MAX_CUSTOMER_ID = 128
+# Of the time the caller left (its gRPC deadline, the HTTP request's), the share the services' answers
+# may take: the rest is for answering which of them did not, before the caller's own deadline expires.
+ANSWER_SHARE = 0.8
 FIELDS = {"request_id": "idempotency_key"}
 
 
@@ -88,13 +92,18 @@ def _own(who: Principal) -> str:
     return who.subject
 
 
+def _timeout(shop: Shop) -> float:
+    return deadlines.remaining(shop.settings.default_call_timeout_seconds) * ANSWER_SHARE
+
+
 async def _export(shop: Shop, metadata: Metadata, customer_id: str) -> CustomerExport:
     request = common_pb2.ExportCustomerDataRequest(customer_id=customer_id)
+    timeout = _timeout(shop)
 
     async def one(name: str) -> tuple[str, Any]:
         export, _ = PARTS[name](shop)
         with upstream(name):
-            response = await export(request, metadata=metadata)
+            response = await export(request, metadata=metadata, timeout=timeout)
         return name, json.loads(response.document)
 
     sections = await asyncio.gather(*(one(name) for name in PARTS))
@@ -106,11 +115,12 @@ async def _erase(shop: Shop, metadata: Metadata, customer_id: str, key: str) -> 
     require_key(violations, key)
     violations.raise_if_any()
     request = common_pb2.EraseCustomerRequest(customer_id=customer_id, request_id=key)
+    timeout = _timeout(shop)
 
     async def one(name: str) -> tuple[str, common_pb2.EraseCustomerResponse | grpc.aio.AioRpcError]:
         _, erase = PARTS[name](shop)
         try:
-            return name, await erase(request, metadata=metadata)
+            return name, await erase(request, metadata=metadata, timeout=timeout)
         except grpc.aio.AioRpcError as error:
             return name, error
 
