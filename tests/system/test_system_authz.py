@@ -245,6 +245,20 @@ def requests(world: World, who: str) -> dict[Route, Callable[[], Call]]:
             {"lines": [{"line_id": nobodys, "accepted_sellable": 1}]},
             headers={"Idempotency-Key": unique("authz")},
         ),
+        # Guests' orders: the order token decides, never the role (none is sent: 401 for everyone); a
+        # lookup of a number nobody has is 404 for everyone (a number per call: lookups of one number
+        # are limited).
+        ("POST", "/v1/guest-orders/lookup"): lambda: Call(
+            "/v1/guest-orders/lookup",
+            {"order_number": f"SO-{uuid.uuid4().int % 10**12:012d}", "email": "nobody@example.test"},
+        ),
+        ("GET", "/v1/guest-orders/{order_id}"): lambda: Call(f"/v1/guest-orders/{world.order_id}"),
+        ("POST", "/v1/guest-orders/{order_id}/returns"): lambda: Call(
+            f"/v1/guest-orders/{world.order_id}/returns",
+            {"lines": [{"line_id": nobodys, "quantity": 1}], "reason": "changed_mind", "method": "mail"},
+            headers={"Idempotency-Key": unique("authz")},
+        ),
+        ("GET", "/v1/guest-orders/{order_id}/returns"): lambda: Call(f"/v1/guest-orders/{world.order_id}/returns"),
         ("GET", "/v1/approvals"): lambda: Call("/v1/approvals"),
         ("POST", "/v1/orders/{order_id}/approve"): lambda: Call(f"/v1/orders/{world.order_id}/approve", {}),
         ("POST", "/v1/orders/{order_id}/reject"): lambda: Call(f"/v1/orders/{world.order_id}/reject", {"note": "no"}),
