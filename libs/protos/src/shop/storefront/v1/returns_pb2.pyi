@@ -7,8 +7,10 @@ RPC has an HTTP route with the same rules and errors (POST /v1/orders/{id}/retur
 adapters over one application layer (services/gateway/src/shop_gateway/app/returns.py).
 
 Authentication: metadata `authorization: Bearer <JWT>`, as for StorefrontService. Authorization:
-customers and the B2B roles start, list and read the returns of their own orders; store_staff and
-admin receive and inspect any return (and read any). Others get PERMISSION_DENIED (ROLE_REQUIRED);
+customers and the B2B roles start, list and read the returns of their own orders; store_staff receive
+and inspect returns at the locations of their token's `shop_locations` claim (elsewhere
+PERMISSION_DENIED, LOCATION_NOT_ASSIGNED), admin at any (both read any). Guests use an order token
+(LookupGuestOrder). Others get PERMISSION_DENIED (ROLE_REQUIRED);
 callers without a token UNAUTHENTICATED (TOKEN_REQUIRED). Statuses, reasons and methods are
 lower_snake_case strings; timestamps RFC 3339 strings (empty when unset), as in the HTTP API.
 """

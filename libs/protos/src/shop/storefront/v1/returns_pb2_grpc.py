@@ -90,7 +90,8 @@ class ReturnsServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ReceiveReturn(self, request, context):
-        """store_staff, admin: the goods arrived at location_id; again at the same location changes nothing.
+        """store_staff (at their own locations), admin: the goods arrived at location_id; again at the same
+        location changes nothing.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -7,8 +7,10 @@ RPC has an HTTP route with the same rules and errors (POST /v1/orders/{id}/retur
 adapters over one application layer (services/gateway/src/shop_gateway/app/returns.py).
 
 Authentication: metadata `authorization: Bearer <JWT>`, as for StorefrontService. Authorization:
-customers and the B2B roles start, list and read the returns of their own orders; store_staff and
-admin receive and inspect any return (and read any). Others get PERMISSION_DENIED (ROLE_REQUIRED);
+customers and the B2B roles start, list and read the returns of their own orders; store_staff receive
+and inspect returns at the locations of their token's `shop_locations` claim (elsewhere
+PERMISSION_DENIED, LOCATION_NOT_ASSIGNED), admin at any (both read any). Guests use an order token
+(LookupGuestOrder). Others get PERMISSION_DENIED (ROLE_REQUIRED);
 callers without a token UNAUTHENTICATED (TOKEN_REQUIRED). Statuses, reasons and methods are
 lower_snake_case strings; timestamps RFC 3339 strings (empty when unset), as in the HTTP API.
 """
@@ -48,7 +50,9 @@ class ReturnsServiceStub:
     ListReturns: _grpc.UnaryUnaryMultiCallable[_returns_pb2.ListReturnsRequest, _returns_pb2.ListReturnsResponse]
     GetReturn: _grpc.UnaryUnaryMultiCallable[_returns_pb2.GetReturnRequest, _returns_pb2.Return]
     ReceiveReturn: _grpc.UnaryUnaryMultiCallable[_returns_pb2.ReceiveReturnRequest, _returns_pb2.Return]
-    """store_staff, admin: the goods arrived at location_id; again at the same location changes nothing."""
+    """store_staff (at their own locations), admin: the goods arrived at location_id; again at the same
+    location changes nothing.
+    """
     InspectReturn: _grpc.UnaryUnaryMultiCallable[_returns_pb2.InspectReturnRequest, _returns_pb2.Return]
     """store_staff, admin: accepted sellable / unsellable and rejected units per line; refunds the
     accepted amount or places the exchange's replacement order. Once per return (idempotency_key).
@@ -70,7 +74,9 @@ class ReturnsServiceAsyncStub(ReturnsServiceStub):
     ListReturns: _aio.UnaryUnaryMultiCallable[_returns_pb2.ListReturnsRequest, _returns_pb2.ListReturnsResponse]  # type: ignore[assignment]
     GetReturn: _aio.UnaryUnaryMultiCallable[_returns_pb2.GetReturnRequest, _returns_pb2.Return]  # type: ignore[assignment]
     ReceiveReturn: _aio.UnaryUnaryMultiCallable[_returns_pb2.ReceiveReturnRequest, _returns_pb2.Return]  # type: ignore[assignment]
-    """store_staff, admin: the goods arrived at location_id; again at the same location changes nothing."""
+    """store_staff (at their own locations), admin: the goods arrived at location_id; again at the same
+    location changes nothing.
+    """
     InspectReturn: _aio.UnaryUnaryMultiCallable[_returns_pb2.InspectReturnRequest, _returns_pb2.Return]  # type: ignore[assignment]
     """store_staff, admin: accepted sellable / unsellable and rejected units per line; refunds the
     accepted amount or places the exchange's replacement order. Once per return (idempotency_key).
@@ -113,7 +119,9 @@ class ReturnsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _returns_pb2.ReceiveReturnRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_returns_pb2.Return, _abc.Awaitable[_returns_pb2.Return]]:
-        """store_staff, admin: the goods arrived at location_id; again at the same location changes nothing."""
+        """store_staff (at their own locations), admin: the goods arrived at location_id; again at the same
+        location changes nothing.
+        """
 
     @_abc_1.abstractmethod
     def InspectReturn(
