@@ -360,8 +360,26 @@ what only a server needs (its certificate, the health port). */}}
   value: {{ include "shop.peerAddress" (dict "root" $root "name" $peer) | quote }}
 {{- end }}
 {{- if $topo.payments }}
+{{- $payments := $root.Values.paymentProvider }}
+{{- if eq ($payments.provider | default "sandbox") "stripe" }}
+# Stripe (shop_payments' Stripe adapter); the secret key from its Secret, never a value.
+- name: PAYMENT_PROVIDER
+  value: "stripe"
+- name: STRIPE_SECRET_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ required "paymentProvider.stripe.secretKeyRef.name: the Secret of Stripe's secret key (provider stripe)" $payments.stripe.secretKeyRef.name }}
+      key: {{ $payments.stripe.secretKeyRef.key }}
+{{- with $payments.stripe.apiBase }}
+- name: STRIPE_API_BASE
+  value: {{ . | quote }}
+{{- end }}
+{{- else }}
+- name: PAYMENT_PROVIDER
+  value: "sandbox"
 - name: PAYMENT_PROVIDER_URL
   value: {{ include "shop.paymentProviderURL" (dict "root" $root) | quote }}
+{{- end }}
 {{- end }}
 {{- if $topo.smtp }}
 {{- $smtp := $root.Values.smtp }}
