@@ -8,7 +8,7 @@ export XDG_RUNTIME_DIR ?= $(abspath .data)/xdg-runtime
 
 SERVICES := catalog pricing inventory cart checkout order fraud notifications customers sandbox gateway
 TOOLS := $(wildcard libs/deploycheck libs/shopctl)
-PACKAGES := libs/protos libs/kit libs/devstack $(TOOLS) $(foreach s,$(SERVICES),$(wildcard services/$(s)))
+PACKAGES := libs/protos libs/kit libs/payments libs/devstack $(TOOLS) $(foreach s,$(SERVICES),$(wildcard services/$(s)))
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 STAMP := $(VENV)/.installed
 
@@ -37,8 +37,8 @@ $(CHECKOV_STAMP): requirements/checkov.txt
 
 install: $(STAMP) $(CHECKOV_STAMP)  ## create .venv (and the checkov tool venv) and install every package for development
 
-run: $(STAMP)  ## start the whole platform locally (Ctrl-C stops it); options: make run ARGS=--help
-	$(BIN)/shop-dev run $(ARGS)
+run: $(STAMP)  ## start the whole platform locally (Ctrl-C stops it); PAYMENTS=stripe: Stripe adapter + local fake Stripe; ARGS=--help
+	$(BIN)/shop-dev run $(if $(PAYMENTS),--payments $(PAYMENTS)) $(ARGS)
 
 test: $(STAMP) $(CHECKOV_STAMP)  ## every package's tests (own pytest process each) against real PostgreSQL and NATS
 	$(BIN)/shop-dev test
@@ -47,7 +47,7 @@ lint: $(STAMP)  ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	@# One mypy run per package: test folders each have their own conftest module.
-	set -e; for pkg in libs/kit libs/devstack $(TOOLS) $(foreach s,$(SERVICES),$(wildcard services/$(s))); do \
+	set -e; for pkg in libs/kit libs/payments libs/devstack $(TOOLS) $(foreach s,$(SERVICES),$(wildcard services/$(s))); do \
 		$(BIN)/mypy $$pkg/src $$(test -d $$pkg/tests && echo $$pkg/tests); done
 	$(BIN)/mypy protos/*.py protos/tests
 	$(BIN)/mypy tests

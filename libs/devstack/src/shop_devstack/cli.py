@@ -50,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated services to start, e.g. catalog,pricing,gateway (default: every installed one)",
     )
     run.add_argument(
+        "--payments",
+        choices=["sandbox", "stripe"],
+        default=os.environ.get("PAYMENTS") or "sandbox",
+        help="payment provider: the payment sandbox (default), or stripe: the Stripe adapter against a local "
+        "fake Stripe (localstripe) that replaces the sandbox (env PAYMENTS)",
+    )
+    run.add_argument(
         "--start-timeout", type=float, default=90.0, help="seconds the services (then the gateway) may take to serve"
     )
     run.add_argument(
@@ -144,6 +151,7 @@ def main(argv: list[str] | None = None) -> None:
             start_timeout=args.start_timeout,
             stop_grace=args.stop_grace,
             only=_names(args.only),
+            payments=args.payments,
         )
         try:
             code = asyncio.run(Launcher(options).run())

@@ -30,6 +30,7 @@ from shop_devstack.layout import (
     MAIL_SMTP_PORT,
     SANDBOX_HTTP_PORT,
     SERVICE_PORTS,
+    STRIPE_HTTP_PORT,
     TLS_HTTP_PROCESSES,
     ServiceSpec,
 )
@@ -134,6 +135,7 @@ def service_environment(
     tls_files: Mapping[str, str] | None = None,
     mail_dir: Path | None = None,
     environ: Mapping[str, str] | None = None,
+    payments: str = "sandbox",
 ) -> dict[str, str]:
     """The environment of `shop-<name> migrate|serve`: ports, URLs, peers, its certificate
     (`tls_files`: TLS_CERT_FILE, TLS_KEY_FILE, TLS_CA_FILE), then the developer's overrides.
@@ -166,5 +168,20 @@ def service_environment(
         # Mails go to the stack's catcher (a developer's SHOP_NOTIFICATIONS_SMTP_* override wins).
         env.update({"SMTP_HOST": LOCAL_HOST, "SMTP_PORT": str(MAIL_SMTP_PORT + port_offset)})
     env.update(peer_addresses(spec.name, port_offset, absent, tls=bool(tls_files)))
+    if payments == "stripe" and spec.name in PAYMENT_CALLERS:
+        env.update(stripe_environment(port_offset))
     env.update(service_overrides(spec.name, base))
     return env
+
+
+# The services that call the payment provider (through shop_payments' port).
+PAYMENT_CALLERS = frozenset({"checkout", "order", "customers"})
+
+
+def stripe_environment(port_offset: int) -> dict[str, str]:
+    """The Stripe adapter's settings against the stack's fake Stripe (any sk_test_ key will do there)."""
+    return {
+        "PAYMENT_PROVIDER": "stripe",
+        "STRIPE_SECRET_KEY": "sk_test_shop_local",
+        "STRIPE_API_BASE": f"http://{LOCAL_HOST}:{STRIPE_HTTP_PORT + port_offset}",
+    }

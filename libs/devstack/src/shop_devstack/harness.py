@@ -177,17 +177,22 @@ def launched(
     env: Mapping[str, str] | None = None,
     start_timeout: float = 180.0,
     stop_timeout: float = 60.0,
+    payments: str = "sandbox",
 ) -> Iterator[Stack]:
     """Start `shop-dev run` in `folder` and yield once every process is SERVING; on exit stop it with
     SIGINT and check it exited 0 with its state `stopped`. Raises RuntimeError when it cannot start.
 
     `env` is added to the launcher's environment, which every process inherits: e.g. an OTLP endpoint,
-    or `SHOP_<SVC>_<VAR>` overrides of one service's settings."""
+    or `SHOP_<SVC>_<VAR>` overrides of one service's settings. `payments="stripe"`: the Stripe adapter
+    against a local fake Stripe (the process `stripe`) instead of the payment sandbox."""
     stack = Stack(free_port_offset(preferred_offset), folder / "data", folder / "launcher.out")
     shop_dev = Path(sys.executable).parent / "shop-dev"
     with stack.output.open("wb") as out:
         launcher = subprocess.Popen(
-            [str(shop_dev), "run", "--data-dir", str(stack.data_dir), "--port-offset", str(stack.offset)],
+            [
+                *(str(shop_dev), "run", "--data-dir", str(stack.data_dir), "--port-offset", str(stack.offset)),
+                *("--payments", payments),
+            ],
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -195,7 +200,8 @@ def launched(
         )
     try:
         deadline = time.monotonic() + start_timeout
-        while not serving(stack.data_dir, EVERY_PROCESS):
+        processes = EVERY_PROCESS if payments == "sandbox" else (EVERY_PROCESS - {"sandbox"}) | {"stripe"}
+        while not serving(stack.data_dir, processes):
             if launcher.poll() is not None:
                 raise RuntimeError(f"shop-dev run exited ({launcher.returncode}) during start:\n{stack.log_tail()}")
             if time.monotonic() > deadline:

@@ -63,6 +63,7 @@ class RunOptions:
     start_timeout: float = 90.0
     stop_grace: float = 15.0
     only: list[str] | None = None  # start only these services (default: every installed one)
+    payments: str = "sandbox"  # the payment provider: the sandbox, or `stripe` (a local fake Stripe)
 
 
 class Launcher:
@@ -142,7 +143,7 @@ class Launcher:
         self.layout.prepare()
         self._acquire_lock()
         self._reap_leftovers()
-        self.specs = self.layout.services()
+        self.specs = self.layout.services(self.options.payments)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._on_signal, sig)
@@ -304,6 +305,7 @@ class Launcher:
             # server face takes checkout, order and tooling), so checkout and order get an https URL.
             tls_files=self.certificates[spec.name].environment() if spec.name in self.certificates else None,
             mail_dir=self.layout.mail_dir,
+            payments=self.options.payments,
         )
 
     async def _migrate(self, services: list[ServiceSpec], urls: dict[str, str], nats_url: str) -> None:

