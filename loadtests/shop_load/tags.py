@@ -1,5 +1,5 @@
 """Scenario tags (`make load LOAD_TAGS=checkout`): browse, shop, b2b, flash, grpc, checkout, international,
-guest, returns.
+guest, returns, account.
 
 Locust keeps a user class whose tasks were all filtered out by `--tags`/`--exclude-tags`, and its
 users fail; this drops such classes before any user spawns, so a tag picks whole scenarios.

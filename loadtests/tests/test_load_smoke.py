@@ -26,7 +26,7 @@ BIN = Path(sys.executable).parent
 LOCUSTFILE = Path(__file__).resolve().parents[1] / "locustfile.py"
 START_TIMEOUT = 90.0
 RUN_TIME = "15s"
-USERS = 16  # enough for at least one user of each of the eight classes
+USERS = 18  # enough for at least one user of each of the nine classes
 
 
 @pytest.fixture
@@ -64,7 +64,8 @@ def test_every_scenario_runs_without_failures(stack: Stack, tmp_path: Path) -> N
     assert run.returncode == 0, run.stderr[-6000:]
     names = {name for _, name in stats}
     # Browser, Shopper/FlashSale (checkout), FlashSale, the gRPC user, InternationalShopper (shipping
-    # options), GuestShopper (a guest cart) and Returner (a return inspected in a store) all made requests.
+    # options), GuestShopper (a guest cart), Returner (a return inspected in a store) and AccountHolder (its
+    # saved address) all made requests.
     for expected in (
         "/v1/products?query",
         "/v1/checkout",
@@ -73,6 +74,7 @@ def test_every_scenario_runs_without_failures(stack: Stack, tmp_path: Path) -> N
         "/v1/cart/shipping-options",
         "/v1/guest-carts",
         "/v1/returns/{id}/inspect",
+        "/v1/me/addresses",
     ):
         assert expected in names, f"no {expected!r} requests: {sorted(names)}"
     assert int(stats[("", "Aggregated")]["Request Count"]) > 50
