@@ -46,6 +46,8 @@ from shopkit.db import Database
 log = logging.getLogger("shop_catalog.backfill")
 
 SERVICE = metadata_for("service")
+# After a failed attempt (a peer not up yet when the stack starts, say), the next one comes this soon.
+RETRY_SECONDS = 5.0
 # The advisory lock of the runner: a fixed number of this purpose's own.
 LOCK_KEY = int.from_bytes(hashlib.sha256(b"shop_catalog.search_backfill").digest()[:8], "big", signed=True)
 
@@ -161,12 +163,14 @@ class Backfill:
         """The worker: runs what is pending now, then whenever asked here, or every `poll_seconds`
         (what other replicas were asked for, or a run a dead replica left)."""
         while True:
+            wait = poll_seconds
             try:
                 await self.run_pending()
             except Exception:  # a peer down, the database restarting: the run resumes at its page
                 log.warning("search projection backfill interrupted; it resumes", exc_info=True)
+                wait = min(poll_seconds, RETRY_SECONDS)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), poll_seconds)
+                await asyncio.wait_for(self._wake.wait(), wait)
             self._wake.clear()
 
     async def _start(self) -> BackfillState:
