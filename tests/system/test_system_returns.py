@@ -103,14 +103,16 @@ def test_return_in_store_restocks_there_and_refunds_the_whole_order(
     assert refused.status_code == 403, refused.text
     # Staff of another store may not receive it here; this store's staff may.
     other = next((s["store_id"] for s in stores if s["store_id"] != store_id), "another-store")
-    elsewhere = post(
-        clerk(new_shopper, "other-clerk", other), f"/v1/returns/{ret['id']}/receive", {"location_id": store_id}
-    )
+    stranger = clerk(new_shopper, "other-clerk", other)
+    elsewhere = post(stranger, f"/v1/returns/{ret['id']}/receive", {"location_id": store_id})
     assert elsewhere.status_code == 403 and elsewhere.json()["code"] == "LOCATION_NOT_ASSIGNED", elsewhere.text
     before = backstage.stock(sku).get(store_id, 0)
     received = post(staff, f"/v1/returns/{ret['id']}/receive", {"location_id": store_id})
     assert received.status_code == 200 and received.json()["status"] == "received", received.text
     lines = [{"line_id": order.lines[0].line_id, "accepted_sellable": 1}]
+    # Nor may they inspect what this store received.
+    not_theirs = post(stranger, f"/v1/returns/{ret['id']}/inspect", {"lines": lines}, key())
+    assert not_theirs.status_code == 403 and not_theirs.json()["code"] == "LOCATION_NOT_ASSIGNED", not_theirs.text
     inspected = post(staff, f"/v1/returns/{ret['id']}/inspect", {"lines": lines}, key())
     assert inspected.status_code == 200, inspected.text
     done = inspected.json()
