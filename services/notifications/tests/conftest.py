@@ -47,13 +47,16 @@ def new_id(prefix: str = "") -> str:
 
 @dataclass
 class Catcher:
-    """An SMTP server (aiosmtpd) on a fixed port of this process: `stop()` makes it unreachable,
-    `start()` brings it back on the same port; `refuse` answers every recipient with a 550."""
+    """An SMTP server (aiosmtpd) on a fixed port of this process: `stop()` makes it unreachable (and
+    cuts the sessions open), `start()` brings it back on the same port; `refuse` answers every
+    recipient with a 550. `sessions` counts the connections it accepted."""
 
     port: int
     received: list[Message] = field(default_factory=list)
     refuse: bool = False
     server: asyncio.Server | None = None
+    sessions: int = 0
+    open_sessions: list[SMTP] = field(default_factory=list)
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any) -> str:
         if self.refuse:
@@ -68,11 +71,21 @@ class Catcher:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(lambda: SMTP(self), "127.0.0.1", self.port, reuse_address=True)
+        self.server = await loop.create_server(self._session, "127.0.0.1", self.port, reuse_address=True)
+
+    def _session(self) -> SMTP:
+        self.sessions += 1
+        session = SMTP(self)
+        self.open_sessions.append(session)
+        return session
 
     async def stop(self) -> None:
         if self.server is not None:
             self.server.close()
+            for session in self.open_sessions:
+                if session.transport is not None:
+                    session.transport.close()
+            self.open_sessions.clear()
             await self.server.wait_closed()
             self.server = None
 

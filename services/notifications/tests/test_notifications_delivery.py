@@ -1,6 +1,7 @@
 """Delivery: an SMTP server that is down is waited out with growing pauses and the mail goes once
-it is back; a permanent refusal gives up at once, a bounded number of failures gives up too; an
-event delivered again makes no second mail; the schema is the one the tables declare."""
+it is back; mails share a kept SMTP session, and a kept session the server dropped is replaced; a
+permanent refusal gives up at once, a bounded number of failures gives up too; an event delivered
+again makes no second mail; the schema is the one the tables declare."""
 
 from __future__ import annotations
 
@@ -56,6 +57,29 @@ async def test_an_smtp_outage_is_retried_until_the_server_is_back(stack: Stack) 
     assert mail["Message-ID"] == row.message_id
     await asyncio.sleep(0.5)
     assert len(stack.catcher.mails(order.order_id)) == 1
+
+
+async def test_mails_in_a_row_share_one_smtp_session(stack: Stack) -> None:
+    first = await stack.place()
+    await stack.mails_of(first.order_id, "order_confirmation")
+    sessions = stack.catcher.sessions
+    orders = [await stack.place() for _ in range(3)]
+    for order in orders:
+        await stack.mails_of(order.order_id, "order_confirmation")
+    assert stack.catcher.sessions == sessions  # the kept session took them all
+
+
+async def test_a_kept_session_the_server_dropped_is_replaced_and_the_mail_goes_once(stack: Stack) -> None:
+    first = await stack.place()
+    await stack.mails_of(first.order_id, "order_confirmation")
+    for session in stack.catcher.open_sessions:  # the server ends the idle session (its timeout, a restart)
+        assert session.transport is not None
+        session.transport.close()
+    order = await stack.place()
+    [mail] = await stack.mails_of(order.order_id, "order_confirmation")
+    [row] = await stack.recorded(order.order_id)
+    assert (row.status, row.attempts, row.last_error) == ("sent", 1, "")
+    assert mail["Message-ID"] == row.message_id
 
 
 async def test_a_refused_recipient_is_given_up_at_once(stack: Stack) -> None:

@@ -29,6 +29,8 @@ def mailer(settings: NotificationsSettings) -> Mailer:
         starttls=settings.smtp_starttls,
         implicit_tls=settings.smtp_tls,
         timeout=settings.smtp_timeout_seconds,
+        max_idle_sessions=settings.sender_concurrency if settings.smtp_idle_seconds else 0,
+        idle_seconds=settings.smtp_idle_seconds,
     )
 
 
@@ -40,10 +42,12 @@ async def build(settings: NotificationsSettings, *, clock: Clock = utc_now) -> R
         timedelta(seconds=settings.retry_base_seconds),
         timedelta(seconds=settings.retry_max_seconds),
     )
+    smtp = mailer(settings)
+    runtime.service.on_stop(smtp.close)
     notifications = Notifications(
         runtime.db,
         Templates(settings.storefront_url),
-        mailer(settings),
+        smtp,
         retry,
         lease=timedelta(seconds=settings.send_lease_seconds),
         concurrency=settings.sender_concurrency,

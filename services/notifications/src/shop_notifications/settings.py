@@ -24,6 +24,9 @@ class NotificationsSettings(ServiceSettings):
     smtp_starttls: bool = Field(False, description="upgrade the connection with STARTTLS (required, not opportunistic)")
     smtp_tls: bool = Field(False, description="implicit TLS from the first byte (port 465); excludes SMTP_STARTTLS")
     smtp_timeout_seconds: float = Field(15.0, gt=0, description="timeout of connecting and of each SMTP command")
+    smtp_idle_seconds: float = Field(
+        30.0, ge=0, description="how long an SMTP session is kept open for the next mail; 0: one session per mail"
+    )
     mail_from: str = Field("Shop <orders@shop.example>", description="the From header and envelope sender")
     approvals_to: str = Field(
         "approvals@shop.example",
