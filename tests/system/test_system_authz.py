@@ -372,6 +372,7 @@ def requests(world: World, who: str) -> dict[Route, Callable[[], Call]]:
         ("GET", "/v1/admin/price-changes"): lambda: Call("/v1/admin/price-changes", params={"sku": world.sku}),
         # An upload of one line (a JSON string, not a product: the import reports it and creates nothing).
         ("POST", "/v1/admin/product-imports"): lambda: Call("/v1/admin/product-imports", "authz"),
+        ("GET", "/v1/admin/product-imports"): lambda: Call("/v1/admin/product-imports"),
         ("GET", "/v1/admin/product-imports/{import_id}"): lambda: Call(f"/v1/admin/product-imports/{nobodys}"),
         ("GET", "/v1/admin/product-imports/{import_id}/lines"): lambda: Call(
             f"/v1/admin/product-imports/{nobodys}/lines"
