@@ -79,7 +79,7 @@ async def get_order(shop: Shop, token: str, order_id: str) -> models.Order:
     _opened(shop, token, order_id)
     with upstream("order", {"order_id": "id"}):
         response = await shop.backends.order.GetOrder(
-            order_pb2.GetOrderRequest(order_id=order_id, view=order_pb2.ORDER_VIEW_FULL), metadata=SERVICE_IDENTITY
+            order_pb2.GetOrderRequest(order_id=order_id, view=order_pb2.ORDER_VIEW_BASIC), metadata=SERVICE_IDENTITY
         )
     return mapping.order(response.order)
 
