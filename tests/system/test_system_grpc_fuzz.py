@@ -65,9 +65,11 @@ CALLERS: dict[str, tuple[tuple[str, str], ...]] = {
     "admin": (("x-shop-role", "admin"),),
 }
 # The gateway's public API takes a bearer token instead: the storefront is called without one (an
-# anonymous shopper), the staff services (back office, returns) also with an admin's.
+# anonymous shopper), the shopper's account also with a customer's, the staff services (back office,
+# returns) also with an admin's.
 GATEWAY_SERVICE = "shop.storefront.v1.StorefrontService"
-GATEWAY_MODULES = ("storefront", "backoffice", "returns")
+GATEWAY_ACCOUNT = "shop.storefront.v1.AccountService"
+GATEWAY_MODULES = ("storefront", "backoffice", "returns", "account")
 TALLY: Counter[tuple[str, str]] = Counter()
 NOT_REPEATED: Counter[str] = Counter()  # refused calls after which rows changed, but not when made again
 WRITES_SEEN: Counter[str] = Counter()  # admitted calls after which rows changed: the reads see writes
@@ -120,11 +122,14 @@ def channels(stack: Stack) -> Iterator[dict[tuple[str, str], grpc.Channel]]:
 
 
 @pytest.fixture(scope="module")
-def gateway_admin(stack: Stack) -> tuple[tuple[str, str], ...]:
-    """An admin of the gateway's public API: a bearer token of the stack's dev issuer."""
-    issued = httpx.post(f"{stack.gateway_url}/v1/auth/token", json={"username": "fuzz-admin", "role": "admin"})
-    assert issued.status_code == 200, issued.text
-    return (("authorization", f"Bearer {issued.json()['access_token']}"),)
+def gateway_users(stack: Stack) -> dict[str, tuple[tuple[str, str], ...]]:
+    """An admin and a customer of the gateway's public API: bearer tokens of the stack's dev issuer."""
+    users: dict[str, tuple[tuple[str, str], ...]] = {}
+    for role in ("admin", "customer"):
+        issued = httpx.post(f"{stack.gateway_url}/v1/auth/token", json={"username": f"fuzz-{role}", "role": role})
+        assert issued.status_code == 200, issued.text
+        users[role] = (("authorization", f"Bearer {issued.json()['access_token']}"),)
+    return users
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +144,7 @@ def test_no_request_gets_a_server_error_and_a_refused_one_changes_nothing(
     stack: Stack,
     channels: dict[tuple[str, str], grpc.Channel],
     row_versions: RowVersions,
-    gateway_admin: tuple[tuple[str, str], ...],
+    gateway_users: dict[str, tuple[tuple[str, str], ...]],
     process: str,
     port: int,
     method: Method,
@@ -153,14 +158,15 @@ def test_no_request_gets_a_server_error_and_a_refused_one_changes_nothing(
     if process != "gateway":
         callers = sorted(CALLERS)
     else:
-        callers = ["anonymous"] if method.service == GATEWAY_SERVICE else ["anonymous", "admin"]
+        signed_in = {GATEWAY_SERVICE: [], GATEWAY_ACCOUNT: ["customer"]}.get(method.service, ["admin"])
+        callers = ["anonymous", *signed_in]
     databases = DATABASES if process == "gateway" else (process,)
 
     def signed(caller: str) -> tuple[tuple[str, str], ...]:
         """A user as the gateway names one to a service: in a token it signed for that service; to the
         gateway itself, a bearer token (or nothing)."""
         if process == "gateway":
-            return gateway_admin if caller == "admin" else ()
+            return gateway_users.get(caller, ())
         return stack.as_user(process, CALLERS[caller])
 
     def attempt(request: Message, caller: str) -> tuple[grpc.StatusCode, str]:
