@@ -17,7 +17,8 @@ catalog:
   grpcService: shop.catalog.v1.CatalogService
   database: true
   nats: true
-  calls: []
+  # The search projection's backfill reads base prices and stock totals.
+  calls: [pricing, inventory]
   payments: false
   consumers:
     - {stream: SHOP_PRICING, consumer: catalog-search-prices}
