@@ -1,6 +1,7 @@
-"""POST /v1/admin/search-projection/rebuild against the real catalog, pricing and inventory: products
-whose prices and stock the catalog lost (its projection rows deleted, as a catalog that missed the
-events) are found by price and in stock again after the rebuild; staff only."""
+"""POST /v1/admin/search-projection/rebuild (and the gRPC back office's RebuildSearchProjection)
+against the real catalog, pricing and inventory: products whose prices and stock the catalog lost (its
+projection rows deleted, as a catalog that missed the events) are found by price and in stock again after
+the rebuild; staff only."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
+import grpc
+import pytest
 import sqlalchemy as sa
 
+from shop.catalog.v1 import catalog_pb2
+from shop.storefront.v1 import backoffice_pb2_grpc
 from shopkit.testing import eventually
 
 if TYPE_CHECKING:
@@ -63,3 +68,23 @@ async def test_customers_may_not_rebuild(gateway: Client) -> None:
         assert response.status_code == 403, response.text
     anonymous = await gateway.http.post("/v1/admin/search-projection/rebuild")
     assert anonymous.status_code == 401, anonymous.text
+
+
+async def test_the_grpc_back_office_rebuilds_too(gateway: Client) -> None:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.runtime.grpc_port}") as channel:
+        office = backoffice_pb2_grpc.BackOfficeServiceStub(channel)  # type: ignore[no-untyped-call]
+        admin = (("authorization", f"Bearer {await gateway.token(role='admin')}"),)
+        asked = await office.RebuildSearchProjection(catalog_pb2.RebuildSearchProjectionRequest(), metadata=admin)
+        assert asked.requested >= 1
+
+        async def done() -> bool:
+            state = await office.GetSearchProjectionRebuild(
+                catalog_pb2.GetSearchProjectionRebuildRequest(), metadata=admin
+            )
+            return bool(state.completed >= asked.requested and state.HasField("completed_at"))
+
+        await eventually(done, within=30)
+        customer = (("authorization", f"Bearer {await gateway.token(role='customer')}"),)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await office.RebuildSearchProjection(catalog_pb2.RebuildSearchProjectionRequest(), metadata=customer)
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED

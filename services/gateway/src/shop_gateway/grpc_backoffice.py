@@ -17,7 +17,7 @@ from shop.order.v1 import order_pb2
 from shop.storefront.v1 import backoffice_pb2 as pb
 from shop.storefront.v1 import backoffice_pb2_grpc
 from shop_gateway.app import admin
-from shop_gateway.app.backoffice import catalog, fraud, inventory, orders
+from shop_gateway.app.backoffice import catalog, fraud, inventory, orders, search
 from shop_gateway.app.backoffice.catalog import ProductImport
 from shop_gateway.app.backoffice.common import require_admin
 from shop_gateway.gateway import Gateway
@@ -36,6 +36,15 @@ def _lines(lines: Any) -> list[orders.LineQuantity]:
 
 def _levels(levels: Any) -> list[inventory_pb2.StockLevel]:
     return [inventory_pb2.StockLevel(**dataclasses.asdict(level)) for level in levels]
+
+
+def _rebuild(done: search.SearchRebuild) -> catalog_pb2.SearchProjectionRebuild:
+    message = catalog_pb2.SearchProjectionRebuild(
+        requested=done.requested, completed=done.completed, running=done.running
+    )
+    if done.completed_at is not None:
+        message.completed_at.FromDatetime(done.completed_at)
+    return message
 
 
 def _import(job: ProductImport) -> pb.ProductImport:
@@ -219,3 +228,13 @@ class BackOfficeServicer(PricingRpcs, backoffice_pb2_grpc.BackOfficeServiceServi
             ],
             next_page_token=token,
         )
+
+    async def RebuildSearchProjection(
+        self, request: catalog_pb2.RebuildSearchProjectionRequest, context: Context
+    ) -> catalog_pb2.SearchProjectionRebuild:
+        return _rebuild(await search.rebuild_search_projection(self.shop, await self._admit(context)))
+
+    async def GetSearchProjectionRebuild(
+        self, request: catalog_pb2.GetSearchProjectionRebuildRequest, context: Context
+    ) -> catalog_pb2.SearchProjectionRebuild:
+        return _rebuild(await search.search_projection_rebuild(self.shop, await self._admit(context)))

@@ -200,6 +200,16 @@ class BackOfficeServiceStub:
                 request_serializer=shop_dot_storefront_dot_v1_dot_backoffice__pb2.ListProductImportLinesRequest.SerializeToString,
                 response_deserializer=shop_dot_storefront_dot_v1_dot_backoffice__pb2.ListProductImportLinesResponse.FromString,
                 _registered_method=True)
+        self.RebuildSearchProjection = channel.unary_unary(
+                '/shop.storefront.v1.BackOfficeService/RebuildSearchProjection',
+                request_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.RebuildSearchProjectionRequest.SerializeToString,
+                response_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.SearchProjectionRebuild.FromString,
+                _registered_method=True)
+        self.GetSearchProjectionRebuild = channel.unary_unary(
+                '/shop.storefront.v1.BackOfficeService/GetSearchProjectionRebuild',
+                request_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.GetSearchProjectionRebuildRequest.SerializeToString,
+                response_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.SearchProjectionRebuild.FromString,
+                _registered_method=True)
 
 
 class BackOfficeServiceServicer:
@@ -424,6 +434,23 @@ class BackOfficeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RebuildSearchProjection(self, request, context):
+        """--- search ---
+
+        Asks the catalog to rebuild search's prices and stock from pricing and inventory, in the background
+        (POST /v1/admin/search-projection/rebuild). Idempotent: while one is pending nothing is added.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSearchProjectionRebuild(self, request, context):
+        """Where the rebuilds stand: done when `completed` reaches the `requested` a rebuild answered.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BackOfficeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -586,6 +613,16 @@ def add_BackOfficeServiceServicer_to_server(servicer, server):
                     servicer.ListProductImportLines,
                     request_deserializer=shop_dot_storefront_dot_v1_dot_backoffice__pb2.ListProductImportLinesRequest.FromString,
                     response_serializer=shop_dot_storefront_dot_v1_dot_backoffice__pb2.ListProductImportLinesResponse.SerializeToString,
+            ),
+            'RebuildSearchProjection': grpc.unary_unary_rpc_method_handler(
+                    servicer.RebuildSearchProjection,
+                    request_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.RebuildSearchProjectionRequest.FromString,
+                    response_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.SearchProjectionRebuild.SerializeToString,
+            ),
+            'GetSearchProjectionRebuild': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSearchProjectionRebuild,
+                    request_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.GetSearchProjectionRebuildRequest.FromString,
+                    response_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.SearchProjectionRebuild.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1453,6 +1490,60 @@ class BackOfficeService:
             '/shop.storefront.v1.BackOfficeService/ListProductImportLines',
             shop_dot_storefront_dot_v1_dot_backoffice__pb2.ListProductImportLinesRequest.SerializeToString,
             shop_dot_storefront_dot_v1_dot_backoffice__pb2.ListProductImportLinesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RebuildSearchProjection(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.storefront.v1.BackOfficeService/RebuildSearchProjection',
+            shop_dot_catalog_dot_v1_dot_catalog__pb2.RebuildSearchProjectionRequest.SerializeToString,
+            shop_dot_catalog_dot_v1_dot_catalog__pb2.SearchProjectionRebuild.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSearchProjectionRebuild(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.storefront.v1.BackOfficeService/GetSearchProjectionRebuild',
+            shop_dot_catalog_dot_v1_dot_catalog__pb2.GetSearchProjectionRebuildRequest.SerializeToString,
+            shop_dot_catalog_dot_v1_dot_catalog__pb2.SearchProjectionRebuild.FromString,
             options,
             channel_credentials,
             insecure,

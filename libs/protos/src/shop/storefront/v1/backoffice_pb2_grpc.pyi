@@ -110,6 +110,14 @@ class BackOfficeServiceStub:
     """An import's progress (the catalog keeps it: any gateway replica answers, after restarts too)."""
     ListProductImportLines: _grpc.UnaryUnaryMultiCallable[_backoffice_pb2.ListProductImportLinesRequest, _backoffice_pb2.ListProductImportLinesResponse]
     """The report of each line, in line order."""
+    RebuildSearchProjection: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.RebuildSearchProjectionRequest, _catalog_pb2.SearchProjectionRebuild]
+    """--- search ---
+
+    Asks the catalog to rebuild search's prices and stock from pricing and inventory, in the background
+    (POST /v1/admin/search-projection/rebuild). Idempotent: while one is pending nothing is added.
+    """
+    GetSearchProjectionRebuild: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.GetSearchProjectionRebuildRequest, _catalog_pb2.SearchProjectionRebuild]
+    """Where the rebuilds stand: done when `completed` reaches the `requested` a rebuild answered."""
 
 @_typing.type_check_only
 class BackOfficeServiceAsyncStub(BackOfficeServiceStub):
@@ -175,6 +183,14 @@ class BackOfficeServiceAsyncStub(BackOfficeServiceStub):
     """An import's progress (the catalog keeps it: any gateway replica answers, after restarts too)."""
     ListProductImportLines: _aio.UnaryUnaryMultiCallable[_backoffice_pb2.ListProductImportLinesRequest, _backoffice_pb2.ListProductImportLinesResponse]  # type: ignore[assignment]
     """The report of each line, in line order."""
+    RebuildSearchProjection: _aio.UnaryUnaryMultiCallable[_catalog_pb2.RebuildSearchProjectionRequest, _catalog_pb2.SearchProjectionRebuild]  # type: ignore[assignment]
+    """--- search ---
+
+    Asks the catalog to rebuild search's prices and stock from pricing and inventory, in the background
+    (POST /v1/admin/search-projection/rebuild). Idempotent: while one is pending nothing is added.
+    """
+    GetSearchProjectionRebuild: _aio.UnaryUnaryMultiCallable[_catalog_pb2.GetSearchProjectionRebuildRequest, _catalog_pb2.SearchProjectionRebuild]  # type: ignore[assignment]
+    """Where the rebuilds stand: done when `completed` reaches the `requested` a rebuild answered."""
 
 class BackOfficeServiceServicer(metaclass=_abc_1.ABCMeta):
     """--- orders ---"""
@@ -429,5 +445,25 @@ class BackOfficeServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_backoffice_pb2.ListProductImportLinesResponse, _abc.Awaitable[_backoffice_pb2.ListProductImportLinesResponse]]:
         """The report of each line, in line order."""
+
+    @_abc_1.abstractmethod
+    def RebuildSearchProjection(
+        self,
+        request: _catalog_pb2.RebuildSearchProjectionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.SearchProjectionRebuild, _abc.Awaitable[_catalog_pb2.SearchProjectionRebuild]]:
+        """--- search ---
+
+        Asks the catalog to rebuild search's prices and stock from pricing and inventory, in the background
+        (POST /v1/admin/search-projection/rebuild). Idempotent: while one is pending nothing is added.
+        """
+
+    @_abc_1.abstractmethod
+    def GetSearchProjectionRebuild(
+        self,
+        request: _catalog_pb2.GetSearchProjectionRebuildRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.SearchProjectionRebuild, _abc.Awaitable[_catalog_pb2.SearchProjectionRebuild]]:
+        """Where the rebuilds stand: done when `completed` reaches the `requested` a rebuild answered."""
 
 def add_BackOfficeServiceServicer_to_server(servicer: BackOfficeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
