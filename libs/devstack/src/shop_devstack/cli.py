@@ -1,7 +1,7 @@
 """`shop-dev`: the local developer stack.
 
 shop-dev run      start PostgreSQL, NATS, every installed service, the payment sandbox and the gateway;
-                  seed demo data; supervise
+                  seed demo data; supervise (--payments stripe: a local fake Stripe instead of the sandbox)
 shop-dev status   health of every service (and the sandbox, the gateway) on its fixed port
 shop-dev seed     (re)seed the demo data into a running stack
 shop-dev psql     a psql shell on a service's database (embedded PostgreSQL)

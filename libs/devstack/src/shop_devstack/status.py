@@ -21,7 +21,8 @@ async def show_status(layout: Layout) -> int:
     restarts come from the launcher's state file. 0 when all serve."""
     state = State.read(layout.state_file)
     known = {row.name: row for row in state.rows} if state is not None and state.launcher_running() else {}
-    specs = layout.services()
+    # A stack started with --payments stripe runs the fake Stripe where the sandbox would be.
+    specs = layout.services("stripe" if "stripe" in known else "sandbox")
     installed = [s for s in specs if s.installed]
     tls = identities.tooling(layout.data_dir)
     healths = await asyncio.gather(*(probe_once(s, tls) for s in installed))
