@@ -1,18 +1,20 @@
 """A fake Stripe for tests and local runs: localstripe (a stateful fake Stripe server from PyPI) on
-loopback, plus the one part of Stripe's contract it lacks that the shop relies on: Idempotency-Key.
+loopback, plus the parts of Stripe's contract it lacks that the shop relies on.
 
-Stripe keeps the first response to a POST with an Idempotency-Key and answers every repeat of that key
-with it; localstripe ignores the header, so a repeated capture would be refused and a repeated
-authorisation would hold twice. The first middleware below replays the first response the way Stripe
-does, so the Stripe adapter is exercised against the semantics it is written for; the second refuses
-to capture an intent that is not in requires_capture (localstripe captures a cancelled one), with
-Stripe's error code for it. State lives in memory only
-(localstripe's pickle file under /tmp is not written).
+- Idempotency-Key: Stripe keeps the first response to a POST with a key and answers every repeat of
+  that key with it; localstripe ignores the header, so a repeated capture would be refused and a
+  repeated authorisation would hold twice. A middleware replays the first response as Stripe does.
+- Capture: Stripe captures only an intent in requires_capture (localstripe also a cancelled one); a
+  middleware answers anything else with Stripe's error code, payment_intent_unexpected_state.
+- The SDK's API version names a PaymentIntent's payment method types `allowed_payment_method_types`;
+  localstripe is taught that name.
+
+State lives in memory only (localstripe's pickle file under /tmp is not written).
 
     shop-fakestripe --port 8420     # then STRIPE_API_BASE=http://127.0.0.1:8420 (GET /readyz: up)
 
 What localstripe offers the tests: any `sk_test_...` key; cards 4242424242424242 (authorised),
-4000000000000341 (declined at confirmation, card_declined), 4000002500003155 / 4000002760003184
+4000000000000341 (declined at confirmation, card_declined), 4000000000003220 / 4000002500003155
 (3-D Secure: requires_action), completed with POST /v1/payment_intents/{id}/_authenticate
 (client_secret, success=true|false); DELETE /_config/data empties the store.
 """
@@ -25,6 +27,7 @@ import os
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -91,10 +94,24 @@ def capture_rule_middleware() -> Middleware:
     return middleware
 
 
+def _accept_allowed_payment_method_types(intent_class: Any) -> None:
+    """The SDK's API version names a PaymentIntent's payment_method_types allowed_payment_method_types;
+    localstripe knows only the older name (and refuses unknown parameters)."""
+    original = intent_class.__init__
+
+    def init(self: Any, *args: Any, allowed_payment_method_types: Any = None, **kwargs: Any) -> None:
+        if allowed_payment_method_types is not None:
+            kwargs.setdefault("payment_method_types", allowed_payment_method_types)
+        original(self, *args, **kwargs)
+
+    intent_class.__init__ = init
+
+
 def application() -> web.Application:
     from localstripe import resources, server  # type: ignore[import-untyped]
 
     resources.store.dump_to_disk = lambda: None  # memory only
+    _accept_allowed_payment_method_types(resources.PaymentIntent)
     app: web.Application = server.app
     app.middlewares.insert(0, idempotency_middleware())
     app.middlewares.insert(1, capture_rule_middleware())

@@ -71,9 +71,9 @@ class StripeProvider:
             "amount": amount.amount,
             "currency": amount.currency.lower(),
             "payment_method": payment_method_id,
-            # Cards only, so no redirect-based method needs a return_url. Newer API versions name it
-            # allowed_payment_method_types; localstripe knows only this name.
-            "payment_method_types": ["card"],  # type: ignore[typeddict-unknown-key]
+            # Cards only, so no redirect-based method needs a return_url (the SDK's API version names
+            # it allowed_payment_method_types; older ones payment_method_types).
+            "allowed_payment_method_types": ["card"],
             "capture_method": "manual",
             "confirm": True,
             "metadata": dict(metadata or {}),
