@@ -26,14 +26,17 @@ class Returner(ShopUser):
     weight = 1
     wait_time = between(3, 8)
     staff: dict[str, str] = {}  # role -> bearer token of this user's colleagues in the back office
+    stores: list[str] = []  # the US stores, where the store staff work (their token's shop_locations)
 
     def on_start(self) -> None:
         super().on_start()
-        self.staff = {role: token for role in ("admin", "store_staff") if (token := self.dev_token(role))}
+        self.stores = self.us_stores()
+        wanted: dict[str, dict[str, Any]] = {"admin": {}, "store_staff": {"locations": self.stores}}
+        self.staff = {role: token for role, claims in wanted.items() if (token := self.dev_token(role, claims))}
 
-    def dev_token(self, role: str) -> str:
+    def dev_token(self, role: str, claims: dict[str, Any]) -> str:
         name = f"load-{role}-{uuid.uuid4().hex[:12]}"
-        body = {"username": name, "role": role, "email": f"{name}@example.com"}
+        body = {"username": name, "role": role, "email": f"{name}@example.com", **claims}
         response = self.client.post("/v1/auth/token", json=body, name="/v1/auth/token")
         return str(response.json()["access_token"]) if response.status_code == 200 else ""
 
@@ -57,10 +60,12 @@ class Returner(ShopUser):
                     return str(variant["sku"])
         return None
 
-    def store_id(self) -> str:
+    def us_stores(self) -> list[str]:
         response = self.client.get("/v1/stores?country=US", headers=self.headers(), name="/v1/stores")
-        stores = response.json().get("stores", []) if response.status_code == 200 else []
-        return str(random.choice(stores)["store_id"]) if stores else ""
+        return [str(s["store_id"]) for s in response.json().get("stores", [])] if response.status_code == 200 else []
+
+    def store_id(self) -> str:
+        return random.choice(self.stores) if self.stores else ""
 
     def post(self, path: str, body: dict[str, Any], headers: dict[str, str], name: str) -> dict[str, Any] | None:
         """POSTs `body`; the answer (None after a failure, reported as one with its problem code)."""
