@@ -377,6 +377,9 @@ def requests(world: World, who: str) -> dict[Route, Callable[[], Call]]:
         ("GET", "/v1/admin/product-imports/{import_id}/lines"): lambda: Call(
             f"/v1/admin/product-imports/{nobodys}/lines"
         ),
+        # A rebuild of the search projection is safe at any time (it never undoes a newer change).
+        ("POST", "/v1/admin/search-projection/rebuild"): lambda: Call("/v1/admin/search-projection/rebuild"),
+        ("GET", "/v1/admin/search-projection"): lambda: Call("/v1/admin/search-projection"),
         # The caller's own account: shoppers only; an address id nobody has (PATCH 404, DELETE 204: gone
         # either way); the module's card token, which the first shopper saves (201) and the others may not (409).
         ("GET", "/v1/me"): lambda: Call("/v1/me"),
