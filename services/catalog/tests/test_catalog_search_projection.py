@@ -216,3 +216,45 @@ async def test_bad_filters_sorts_and_facets_are_refused(catalog: Any, fields: di
         await catalog.stub.ListProducts(catalog_pb2.ListProductsRequest(**fields))
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert violation in {v.field for v in parse_rpc_error(raised.value).violations}
+
+
+async def test_only_stock_events_that_change_availability_rewrite_the_product(
+    catalog: Any, js: JetStreamContext
+) -> None:
+    category = await catalog.category(catalog.unique("mugs"))
+    slug, sku = catalog.unique("mug"), catalog.unique("M1").upper()
+    product = await catalog.create(catalog.product(slug, category.id, [sku]))
+    in_stock = catalog_pb2.ProductFilters(in_stock_only=True)
+
+    async def stock_row() -> tuple[int, str]:
+        """The SKU's stored total, and the transactions that last wrote the product's rows (a refresh
+        rewrites its prices)."""
+        async with catalog.runtime.db.connect() as conn:
+            total = await conn.scalar(sa.text("SELECT total_available FROM sku_stock WHERE sku = :s"), {"s": sku})
+            writers = await conn.scalar(
+                sa.text(
+                    "SELECT string_agg(xmin::text, ',') FROM (SELECT xmin FROM product_prices WHERE product_id = :p"
+                    " UNION ALL SELECT xmin FROM product_stock WHERE product_id = :p) AS rows"
+                ),
+                {"p": uuid.UUID(product.id)},
+            )
+            return total, writers
+
+    async def stored(total: int) -> None:
+        async def seen() -> bool:
+            return (await stock_row())[0] == total
+
+        await eventually(seen, within=catalog.WITHIN)
+
+    await catalog.publish_price(js, sku, 900)
+    await catalog.publish_stock(js, sku, 5)
+    await until(catalog, category.id, [slug], filters=eur(in_stock_only=True))
+    _, writer = await stock_row()
+    for total in (4, 3, 1):  # reservations and sales that leave units on the shelf
+        await catalog.publish_stock(js, sku, total)
+        await stored(total)
+    assert await stock_row() == (1, writer)  # the product's rows untouched
+    await catalog.publish_stock(js, sku, 0)  # the last unit: out of stock
+    await until(catalog, category.id, [], filters=in_stock)
+    await catalog.publish_stock(js, sku, 2)  # a restock: in stock again
+    await until(catalog, category.id, [slug], filters=in_stock)

@@ -112,7 +112,8 @@ async def handle_stock_level_changed(conn: AsyncConnection, msg: Msg) -> None:
 
 
 async def handle_stock_levels(conn: AsyncConnection, msgs: Sequence[Msg]) -> None:
-    """Record the SKUs' total availability of a batch and refresh the products that own them."""
+    """Record the SKUs' total availability of a batch and refresh the products of the SKUs that went
+    into or out of stock (the others' products are as they were)."""
     levels = []
     for msg in msgs:
         event = inventory_events.StockLevelChanged.FromString(msg.data)
@@ -121,5 +122,4 @@ async def handle_stock_levels(conn: AsyncConnection, msgs: Sequence[Msg]) -> Non
             continue
         at = event.meta.occurred_at.ToDatetime(tzinfo=UTC)
         levels.append((event.sku, event.total_available, at, event.stock_version))
-    await projection.set_stock(conn, levels)
-    await projection.refresh_skus(conn, [sku for sku, *_ in levels])
+    await projection.refresh_skus(conn, await projection.set_stock(conn, levels))

@@ -91,6 +91,9 @@ _UPSERT_STOCK = sa.text(
     " ON CONFLICT (product_id) DO UPDATE SET in_stock = excluded.in_stock"
     " WHERE product_stock.in_stock IS DISTINCT FROM excluded.in_stock"
 ).bindparams(_IDS)
+_LOCK_STOCK = sa.text(
+    "SELECT sku, total_available > 0 AS available FROM sku_stock WHERE sku = ANY(:skus) ORDER BY sku FOR UPDATE"
+).bindparams(_SKUS)
 _OWNERS = sa.text("SELECT DISTINCT product_id FROM variants WHERE sku = ANY(:skus)").bindparams(_SKUS)
 
 
@@ -148,19 +151,27 @@ async def set_prices(conn: AsyncConnection, prices: Sequence[tuple[str, str, int
 
 async def set_stock(
     conn: AsyncConnection, levels: Sequence[tuple[str, int, datetime, int]], *, read: bool = False
-) -> None:
+) -> set[str]:
     """Record (sku, total available, when, stock version) stock levels; a row keeps the newest version's
     level (a `read` of inventory's may replace the row of its own version, an event only an older one).
-    Versions 0 (a publisher without them) are ordered by their time, and lose to any version."""
+    Versions 0 (a publisher without them) are ordered by their time, and lose to any version.
+
+    Returns the SKUs whose availability (any unit or none) changed: only their products' rows can
+    change, and most stock events (a reservation, a commit) leave a SKU in stock as it was."""
     if not levels:
-        return
+        return set()
+    rows = _newest(levels, lambda level: level[0], lambda level: (level[3], level[2]))
+    # Locks the SKUs' rows (in key order, as the upsert below) so that a concurrent handler of the same
+    # SKU waits and then sees this one's level as the one before its own.
+    before = await conn.execute(_LOCK_STOCK, {"skus": [row[0] for row in rows]})
+    available_before = {row.sku: row.available for row in before}
     stmt = insert(sku_stock)
     row, new = sku_stock.c, stmt.excluded
     unversioned = sa.and_(new.stock_version == 0, row.stock_version == 0, row.occurred_at <= new.occurred_at)
     newer = (
         row.stock_version <= new.stock_version if read else sa.or_(row.stock_version < new.stock_version, unversioned)
     )
-    await conn.execute(
+    written = await conn.execute(
         stmt.on_conflict_do_update(
             index_elements=[sku_stock.c.sku],
             set_={
@@ -169,9 +180,8 @@ async def set_stock(
                 "stock_version": new.stock_version,
             },
             where=newer,
-        ),
-        [
-            {"sku": s, "total_available": n, "occurred_at": at, "stock_version": v}
-            for s, n, at, v in _newest(levels, lambda level: level[0], lambda level: (level[3], level[2]))
-        ],
+        ).returning(sku_stock.c.sku, (sku_stock.c.total_available > 0).label("available")),
+        [{"sku": s, "total_available": n, "occurred_at": at, "stock_version": v} for s, n, at, v in rows],
     )
+    # A SKU without a row counted as out of stock (the refresh's LEFT JOIN).
+    return {item.sku for item in written if item.available != available_before.get(item.sku, False)}
