@@ -113,7 +113,7 @@ async def in_stock_eur(catalog: Any, category_id: str, amount: int = 0) -> list[
 # --- the ordering rules ------------------------------------------------------------------------------
 
 
-async def write(catalog: Any, action: Callable[[Any], Awaitable[None]]) -> None:
+async def write(catalog: Any, action: Callable[[Any], Awaitable[object]]) -> None:
     async with catalog.runtime.db.transaction() as conn:
         await action(conn)
 
