@@ -21,4 +21,14 @@ CALLERS: Callers = {
     # A customer's personal data: the gateway (the customer, an admin) and tooling.
     "ExportCustomerData": _EDGE,
     "EraseCustomer": _EDGE,
+    # B2B companies: administered through the gateway (admins; a company_admin member for their own
+    # company's members) and by tooling; the gateway reads a member's buying context on B2B requests.
+    "CreateCompany": _EDGE,
+    "UpdateCompany": _EDGE,
+    "GetCompany": _EDGE,
+    "ListCompanies": _EDGE,
+    "AddCompanyMember": _EDGE,
+    "UpdateCompanyMember": _EDGE,
+    "RemoveCompanyMember": _EDGE,
+    "GetBuyingContext": _EDGE,
 }

@@ -10,6 +10,8 @@ import grpc
 from shop.customers.v1 import customers_pb2 as pb
 from shop.customers.v1 import customers_pb2_grpc
 from shop_customers import mapping
+from shop_customers.company_api import CompanyRpcs
+from shop_customers.company_operations import Companies
 from shop_customers.domain import customer_of
 from shop_customers.operations import Customers
 from shopkit.auth import caller
@@ -22,9 +24,10 @@ def _customer(context: Context, requested: str) -> str:
     return customer_of(caller(context), requested)
 
 
-class CustomersServicer(PersonalDataRpcs, customers_pb2_grpc.CustomersServiceServicer):
-    def __init__(self, customers: Customers):
+class CustomersServicer(CompanyRpcs, PersonalDataRpcs, customers_pb2_grpc.CustomersServiceServicer):
+    def __init__(self, customers: Customers, companies: Companies):
         self.customers = customers
+        self.companies = companies
 
     async def GetProfile(self, request: pb.GetProfileRequest, context: Context) -> pb.GetProfileResponse:
         found = await self.customers.profile(_customer(context, request.customer_id))

@@ -7,13 +7,16 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shop.customers.v1 import events_pb2
-from shop_customers import mapping, store
+from shop_customers import company_mapping, mapping, store
+from shop_customers.companies import Company, Member
 from shop_customers.domain import Profile, SavedAddress, SavedPaymentMethod
 from shopkit.outbox import add_event
 
 PROFILE_CHANGED = "shop.customers.profile_changed"
 ADDRESS_CHANGED = "shop.customers.address_changed"
 PAYMENT_METHOD_CHANGED = "shop.customers.payment_method_changed"
+COMPANY_CHANGED = "shop.customers.company_changed"
+COMPANY_MEMBER_CHANGED = "shop.customers.company_member_changed"
 
 
 async def profile_changed(conn: AsyncConnection, value: Profile) -> None:
@@ -33,3 +36,13 @@ async def payment_method_changed(conn: AsyncConnection, value: SavedPaymentMetho
         customer_id=value.customer_id, payment_method=mapping.payment_method(value), deleted=deleted
     )
     await add_event(conn, store.outbox, PAYMENT_METHOD_CHANGED, message, value.customer_id)
+
+
+async def company_changed(conn: AsyncConnection, value: Company) -> None:
+    message = events_pb2.CompanyChanged(company=company_mapping.company(value))
+    await add_event(conn, store.outbox, COMPANY_CHANGED, message, value.account_id)
+
+
+async def company_member_changed(conn: AsyncConnection, value: Member, currency: str, *, removed: bool = False) -> None:
+    message = events_pb2.CompanyMemberChanged(member=company_mapping.member(value, currency), removed=removed)
+    await add_event(conn, store.outbox, COMPANY_MEMBER_CHANGED, message, value.account_id)

@@ -2,8 +2,11 @@
 
 `customers` holds one row per customer (the subject of their tokens), created on their first write;
 every write locks it first, which serialises one customer's changes (the address limit, the single
-default shipping and billing address) without locking anyone else. B2B companies, their buyers and
-approvers will be tables of their own next to it, referring to customer ids.
+default shipping and billing address) without locking anyone else.
+
+`companies` holds the B2B accounts (keyed by the account id tokens name), with their cost centres and
+members (user ids: the subjects of tokens, not necessarily customers with a profile row). Every write
+to a company locks its row first, as for customers.
 """
 
 from __future__ import annotations
@@ -90,6 +93,50 @@ payment_methods = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.CheckConstraint("last4 ~ '^[0-9]{4}$'", name="last4"),
     sa.Index("payment_methods_customer_idx", "customer_id", "created_at"),
+)
+
+companies = sa.Table(
+    "companies",
+    metadata,
+    sa.Column("account_id", sa.Text, primary_key=True),
+    sa.Column("request_id", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("tax_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("payment_terms_days", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("credit_limit", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("status", sa.Text, nullable=False, server_default="active"),
+    sa.Column("version", sa.BigInteger, nullable=False, server_default="1"),
+    *_times(),
+    sa.CheckConstraint("status IN ('active', 'suspended')", name="status"),
+    sa.CheckConstraint("credit_limit >= 0 AND payment_terms_days >= 0", name="amounts"),
+)
+
+cost_centres = sa.Table(
+    "cost_centres",
+    metadata,
+    sa.Column("account_id", sa.Text, sa.ForeignKey("companies.account_id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("code", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+)
+
+company_members = sa.Table(
+    "company_members",
+    metadata,
+    sa.Column("account_id", sa.Text, sa.ForeignKey("companies.account_id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("user_id", sa.Text, primary_key=True),
+    sa.Column("request_id", sa.Text, nullable=False),
+    sa.Column("role", sa.Text, nullable=False),
+    sa.Column("cost_centre", sa.Text, nullable=False, server_default=""),
+    # Limits in the company's currency; NULL: none.
+    sa.Column("order_limit", sa.BigInteger),
+    sa.Column("period_limit", sa.BigInteger),
+    sa.Column("limit_period", sa.Text, nullable=False, server_default=""),
+    sa.Column("version", sa.BigInteger, nullable=False, server_default="1"),
+    *_times(),
+    sa.CheckConstraint("role IN ('buyer', 'approver', 'company_admin')", name="role"),
+    sa.CheckConstraint("limit_period IN ('', 'day', 'week', 'month')", name="limit_period"),
+    sa.Index("company_members_user_idx", "user_id"),
 )
 
 outbox = outbox_table(metadata)

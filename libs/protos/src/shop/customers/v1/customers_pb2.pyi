@@ -4,7 +4,7 @@ isort:skip_file
 The customers service: what a shopper keeps in their account — a profile, saved addresses and
 saved payment methods (the payment provider's tokens with what the provider says about the card;
 never a card number). A customer is the subject of a token: their record is created on the first
-read or write. Accounts of B2B companies (buyers, approvers) are to join this service later.
+read or write. It also holds B2B companies: their cost centres and members (buyers, approvers, company admins).
 
 Authorization: the gateway calls on behalf of a shopper (roles customer, b2b_buyer, b2b_approver),
 who reads and changes their own record alone (customer_id empty or their own); the operators'
@@ -18,6 +18,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from shop.common.v1 import common_pb2 as _common_pb2
 import builtins as _builtins
 import sys
@@ -29,6 +30,70 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _CompanyStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CompanyStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CompanyStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    COMPANY_STATUS_UNSPECIFIED: _CompanyStatus.ValueType  # 0
+    COMPANY_STATUS_ACTIVE: _CompanyStatus.ValueType  # 1
+    COMPANY_STATUS_SUSPENDED: _CompanyStatus.ValueType  # 2
+    """its members cannot buy"""
+
+class CompanyStatus(_CompanyStatus, metaclass=_CompanyStatusEnumTypeWrapper):
+    """---------------------------------------------------------------------------------------------
+    B2B companies
+    """
+
+COMPANY_STATUS_UNSPECIFIED: CompanyStatus.ValueType  # 0
+COMPANY_STATUS_ACTIVE: CompanyStatus.ValueType  # 1
+COMPANY_STATUS_SUSPENDED: CompanyStatus.ValueType  # 2
+"""its members cannot buy"""
+Global___CompanyStatus: _TypeAlias = CompanyStatus  # noqa: Y015
+
+class _MemberRole:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _MemberRoleEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MemberRole.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    MEMBER_ROLE_UNSPECIFIED: _MemberRole.ValueType  # 0
+    MEMBER_ROLE_BUYER: _MemberRole.ValueType  # 1
+    MEMBER_ROLE_APPROVER: _MemberRole.ValueType  # 2
+    MEMBER_ROLE_COMPANY_ADMIN: _MemberRole.ValueType  # 3
+    """manages the company's members"""
+
+class MemberRole(_MemberRole, metaclass=_MemberRoleEnumTypeWrapper): ...
+
+MEMBER_ROLE_UNSPECIFIED: MemberRole.ValueType  # 0
+MEMBER_ROLE_BUYER: MemberRole.ValueType  # 1
+MEMBER_ROLE_APPROVER: MemberRole.ValueType  # 2
+MEMBER_ROLE_COMPANY_ADMIN: MemberRole.ValueType  # 3
+"""manages the company's members"""
+Global___MemberRole: _TypeAlias = MemberRole  # noqa: Y015
+
+class _LimitPeriod:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _LimitPeriodEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LimitPeriod.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    LIMIT_PERIOD_UNSPECIFIED: _LimitPeriod.ValueType  # 0
+    """no period limit"""
+    LIMIT_PERIOD_DAY: _LimitPeriod.ValueType  # 1
+    LIMIT_PERIOD_WEEK: _LimitPeriod.ValueType  # 2
+    LIMIT_PERIOD_MONTH: _LimitPeriod.ValueType  # 3
+
+class LimitPeriod(_LimitPeriod, metaclass=_LimitPeriodEnumTypeWrapper): ...
+
+LIMIT_PERIOD_UNSPECIFIED: LimitPeriod.ValueType  # 0
+"""no period limit"""
+LIMIT_PERIOD_DAY: LimitPeriod.ValueType  # 1
+LIMIT_PERIOD_WEEK: LimitPeriod.ValueType  # 2
+LIMIT_PERIOD_MONTH: LimitPeriod.ValueType  # 3
+Global___LimitPeriod: _TypeAlias = LimitPeriod  # noqa: Y015
 
 @_typing.final
 class Profile(_message.Message):
@@ -653,3 +718,617 @@ class DeletePaymentMethodResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeletePaymentMethodResponse: _TypeAlias = DeletePaymentMethodResponse  # noqa: Y015
+
+@_typing.final
+class CostCentre(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    """1-32 of A-Z a-z 0-9 . _ -"""
+    name: _builtins.str
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CostCentre: _TypeAlias = CostCentre  # noqa: Y015
+
+@_typing.final
+class Company(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    TAX_ID_FIELD_NUMBER: _builtins.int
+    PAYMENT_TERMS_DAYS_FIELD_NUMBER: _builtins.int
+    CREDIT_LIMIT_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    COST_CENTRES_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    """slug: 2-63 of a-z 0-9 -, the tokens' account_id claim"""
+    name: _builtins.str
+    tax_id: _builtins.str
+    """VAT id; empty: none"""
+    payment_terms_days: _builtins.int
+    """0: no invoices (net 30, net 60...)"""
+    status: Global___CompanyStatus.ValueType
+    version: _builtins.int
+    @_builtins.property
+    def credit_limit(self) -> _common_pb2.Money:
+        """in the company's currency"""
+
+    @_builtins.property
+    def cost_centres(self) -> _containers.RepeatedCompositeFieldContainer[Global___CostCentre]: ...
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        tax_id: _builtins.str = ...,
+        payment_terms_days: _builtins.int = ...,
+        credit_limit: _common_pb2.Money | None = ...,
+        status: Global___CompanyStatus.ValueType = ...,
+        cost_centres: _abc.Iterable[Global___CostCentre] | None = ...,
+        version: _builtins.int = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        updated_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "credit_limit", b"credit_limit", "updated_at", b"updated_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "cost_centres", b"cost_centres", "created_at", b"created_at", "credit_limit", b"credit_limit", "name", b"name", "payment_terms_days", b"payment_terms_days", "status", b"status", "tax_id", b"tax_id", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Company: _TypeAlias = Company  # noqa: Y015
+
+@_typing.final
+class CompanyMember(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    USER_ID_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    COST_CENTRE_FIELD_NUMBER: _builtins.int
+    ORDER_LIMIT_FIELD_NUMBER: _builtins.int
+    PERIOD_LIMIT_FIELD_NUMBER: _builtins.int
+    LIMIT_PERIOD_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    user_id: _builtins.str
+    """the subject of the user's tokens"""
+    role: Global___MemberRole.ValueType
+    cost_centre: _builtins.str
+    """a code of the company's cost centres; empty: none"""
+    limit_period: Global___LimitPeriod.ValueType
+    """the period of period_limit"""
+    version: _builtins.int
+    @_builtins.property
+    def order_limit(self) -> _common_pb2.Money:
+        """spending above it per order waits for approval; unset: none"""
+
+    @_builtins.property
+    def period_limit(self) -> _common_pb2.Money:
+        """spending above it per period waits for approval; unset: none"""
+
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        user_id: _builtins.str = ...,
+        role: Global___MemberRole.ValueType = ...,
+        cost_centre: _builtins.str = ...,
+        order_limit: _common_pb2.Money | None = ...,
+        period_limit: _common_pb2.Money | None = ...,
+        limit_period: Global___LimitPeriod.ValueType = ...,
+        version: _builtins.int = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        updated_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "order_limit", b"order_limit", "period_limit", b"period_limit", "updated_at", b"updated_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "cost_centre", b"cost_centre", "created_at", b"created_at", "limit_period", b"limit_period", "order_limit", b"order_limit", "period_limit", b"period_limit", "role", b"role", "updated_at", b"updated_at", "user_id", b"user_id", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CompanyMember: _TypeAlias = CompanyMember  # noqa: Y015
+
+@_typing.final
+class CostCentres(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ITEMS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___CostCentre]: ...
+    def __init__(
+        self,
+        *,
+        items: _abc.Iterable[Global___CostCentre] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CostCentres: _TypeAlias = CostCentres  # noqa: Y015
+
+@_typing.final
+class CreateCompanyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    TAX_ID_FIELD_NUMBER: _builtins.int
+    PAYMENT_TERMS_DAYS_FIELD_NUMBER: _builtins.int
+    CREDIT_LIMIT_FIELD_NUMBER: _builtins.int
+    COST_CENTRES_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    account_id: _builtins.str
+    name: _builtins.str
+    tax_id: _builtins.str
+    payment_terms_days: _builtins.int
+    @_builtins.property
+    def credit_limit(self) -> _common_pb2.Money:
+        """its currency is the company's"""
+
+    @_builtins.property
+    def cost_centres(self) -> _containers.RepeatedCompositeFieldContainer[Global___CostCentre]: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        tax_id: _builtins.str = ...,
+        payment_terms_days: _builtins.int = ...,
+        credit_limit: _common_pb2.Money | None = ...,
+        cost_centres: _abc.Iterable[Global___CostCentre] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["credit_limit", b"credit_limit"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "cost_centres", b"cost_centres", "credit_limit", b"credit_limit", "name", b"name", "payment_terms_days", b"payment_terms_days", "request_id", b"request_id", "tax_id", b"tax_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateCompanyRequest: _TypeAlias = CreateCompanyRequest  # noqa: Y015
+
+@_typing.final
+class CreateCompanyResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMPANY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def company(self) -> Global___Company: ...
+    def __init__(
+        self,
+        *,
+        company: Global___Company | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["company", b"company"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["company", b"company"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateCompanyResponse: _TypeAlias = CreateCompanyResponse  # noqa: Y015
+
+@_typing.final
+class UpdateCompanyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    TAX_ID_FIELD_NUMBER: _builtins.int
+    PAYMENT_TERMS_DAYS_FIELD_NUMBER: _builtins.int
+    CREDIT_LIMIT_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    COST_CENTRES_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    expected_version: _builtins.int
+    """0: whatever the version"""
+    name: _builtins.str
+    tax_id: _builtins.str
+    payment_terms_days: _builtins.int
+    status: Global___CompanyStatus.ValueType
+    """UNSPECIFIED: unchanged"""
+    @_builtins.property
+    def credit_limit(self) -> _common_pb2.Money:
+        """set: the new limit (same currency)"""
+
+    @_builtins.property
+    def cost_centres(self) -> Global___CostCentres:
+        """set: replaces them all (none in use by a member may go)"""
+
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        expected_version: _builtins.int = ...,
+        name: _builtins.str | None = ...,
+        tax_id: _builtins.str | None = ...,
+        payment_terms_days: _builtins.int | None = ...,
+        credit_limit: _common_pb2.Money | None = ...,
+        status: Global___CompanyStatus.ValueType = ...,
+        cost_centres: Global___CostCentres | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_name", b"_name", "_payment_terms_days", b"_payment_terms_days", "_tax_id", b"_tax_id", "cost_centres", b"cost_centres", "credit_limit", b"credit_limit", "name", b"name", "payment_terms_days", b"payment_terms_days", "tax_id", b"tax_id"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_name", b"_name", "_payment_terms_days", b"_payment_terms_days", "_tax_id", b"_tax_id", "account_id", b"account_id", "cost_centres", b"cost_centres", "credit_limit", b"credit_limit", "expected_version", b"expected_version", "name", b"name", "payment_terms_days", b"payment_terms_days", "status", b"status", "tax_id", b"tax_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__name: _TypeAlias = _typing.Literal["name"]  # noqa: Y015
+    _WhichOneofArgType__name: _TypeAlias = _typing.Literal["_name", b"_name"]  # noqa: Y015
+    _WhichOneofReturnType__payment_terms_days: _TypeAlias = _typing.Literal["payment_terms_days"]  # noqa: Y015
+    _WhichOneofArgType__payment_terms_days: _TypeAlias = _typing.Literal["_payment_terms_days", b"_payment_terms_days"]  # noqa: Y015
+    _WhichOneofReturnType__tax_id: _TypeAlias = _typing.Literal["tax_id"]  # noqa: Y015
+    _WhichOneofArgType__tax_id: _TypeAlias = _typing.Literal["_tax_id", b"_tax_id"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__name) -> _WhichOneofReturnType__name | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__payment_terms_days) -> _WhichOneofReturnType__payment_terms_days | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__tax_id) -> _WhichOneofReturnType__tax_id | None: ...
+
+Global___UpdateCompanyRequest: _TypeAlias = UpdateCompanyRequest  # noqa: Y015
+
+@_typing.final
+class UpdateCompanyResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMPANY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def company(self) -> Global___Company: ...
+    def __init__(
+        self,
+        *,
+        company: Global___Company | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["company", b"company"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["company", b"company"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateCompanyResponse: _TypeAlias = UpdateCompanyResponse  # noqa: Y015
+
+@_typing.final
+class GetCompanyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCompanyRequest: _TypeAlias = GetCompanyRequest  # noqa: Y015
+
+@_typing.final
+class GetCompanyResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMPANY_FIELD_NUMBER: _builtins.int
+    MEMBERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def company(self) -> Global___Company: ...
+    @_builtins.property
+    def members(self) -> _containers.RepeatedCompositeFieldContainer[Global___CompanyMember]: ...
+    def __init__(
+        self,
+        *,
+        company: Global___Company | None = ...,
+        members: _abc.Iterable[Global___CompanyMember] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["company", b"company"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["company", b"company", "members", b"members"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCompanyResponse: _TypeAlias = GetCompanyResponse  # noqa: Y015
+
+@_typing.final
+class ListCompaniesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """1-100; 0: 50"""
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCompaniesRequest: _TypeAlias = ListCompaniesRequest  # noqa: Y015
+
+@_typing.final
+class ListCompaniesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMPANIES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def companies(self) -> _containers.RepeatedCompositeFieldContainer[Global___Company]: ...
+    def __init__(
+        self,
+        *,
+        companies: _abc.Iterable[Global___Company] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["companies", b"companies", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCompaniesResponse: _TypeAlias = ListCompaniesResponse  # noqa: Y015
+
+@_typing.final
+class AddCompanyMemberRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    USER_ID_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    COST_CENTRE_FIELD_NUMBER: _builtins.int
+    ORDER_LIMIT_FIELD_NUMBER: _builtins.int
+    PERIOD_LIMIT_FIELD_NUMBER: _builtins.int
+    LIMIT_PERIOD_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    account_id: _builtins.str
+    user_id: _builtins.str
+    role: Global___MemberRole.ValueType
+    cost_centre: _builtins.str
+    limit_period: Global___LimitPeriod.ValueType
+    @_builtins.property
+    def order_limit(self) -> _common_pb2.Money: ...
+    @_builtins.property
+    def period_limit(self) -> _common_pb2.Money: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        user_id: _builtins.str = ...,
+        role: Global___MemberRole.ValueType = ...,
+        cost_centre: _builtins.str = ...,
+        order_limit: _common_pb2.Money | None = ...,
+        period_limit: _common_pb2.Money | None = ...,
+        limit_period: Global___LimitPeriod.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["order_limit", b"order_limit", "period_limit", b"period_limit"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "cost_centre", b"cost_centre", "limit_period", b"limit_period", "order_limit", b"order_limit", "period_limit", b"period_limit", "request_id", b"request_id", "role", b"role", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddCompanyMemberRequest: _TypeAlias = AddCompanyMemberRequest  # noqa: Y015
+
+@_typing.final
+class AddCompanyMemberResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMBER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def member(self) -> Global___CompanyMember: ...
+    def __init__(
+        self,
+        *,
+        member: Global___CompanyMember | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["member", b"member"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["member", b"member"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddCompanyMemberResponse: _TypeAlias = AddCompanyMemberResponse  # noqa: Y015
+
+@_typing.final
+class UpdateCompanyMemberRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    USER_ID_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    COST_CENTRE_FIELD_NUMBER: _builtins.int
+    ORDER_LIMIT_FIELD_NUMBER: _builtins.int
+    PERIOD_LIMIT_FIELD_NUMBER: _builtins.int
+    LIMIT_PERIOD_FIELD_NUMBER: _builtins.int
+    CLEAR_ORDER_LIMIT_FIELD_NUMBER: _builtins.int
+    CLEAR_PERIOD_LIMIT_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    user_id: _builtins.str
+    expected_version: _builtins.int
+    role: Global___MemberRole.ValueType
+    """UNSPECIFIED: unchanged"""
+    cost_centre: _builtins.str
+    """set: the new one ("" removes it)"""
+    limit_period: Global___LimitPeriod.ValueType
+    """UNSPECIFIED: unchanged"""
+    clear_order_limit: _builtins.bool
+    """remove the order limit"""
+    clear_period_limit: _builtins.bool
+    """remove the period limit"""
+    @_builtins.property
+    def order_limit(self) -> _common_pb2.Money:
+        """set: the new limit"""
+
+    @_builtins.property
+    def period_limit(self) -> _common_pb2.Money:
+        """set: the new limit (with limit_period)"""
+
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        user_id: _builtins.str = ...,
+        expected_version: _builtins.int = ...,
+        role: Global___MemberRole.ValueType = ...,
+        cost_centre: _builtins.str | None = ...,
+        order_limit: _common_pb2.Money | None = ...,
+        period_limit: _common_pb2.Money | None = ...,
+        limit_period: Global___LimitPeriod.ValueType = ...,
+        clear_order_limit: _builtins.bool = ...,
+        clear_period_limit: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_cost_centre", b"_cost_centre", "cost_centre", b"cost_centre", "order_limit", b"order_limit", "period_limit", b"period_limit"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cost_centre", b"_cost_centre", "account_id", b"account_id", "clear_order_limit", b"clear_order_limit", "clear_period_limit", b"clear_period_limit", "cost_centre", b"cost_centre", "expected_version", b"expected_version", "limit_period", b"limit_period", "order_limit", b"order_limit", "period_limit", b"period_limit", "role", b"role", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__cost_centre: _TypeAlias = _typing.Literal["cost_centre"]  # noqa: Y015
+    _WhichOneofArgType__cost_centre: _TypeAlias = _typing.Literal["_cost_centre", b"_cost_centre"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__cost_centre) -> _WhichOneofReturnType__cost_centre | None: ...
+
+Global___UpdateCompanyMemberRequest: _TypeAlias = UpdateCompanyMemberRequest  # noqa: Y015
+
+@_typing.final
+class UpdateCompanyMemberResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMBER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def member(self) -> Global___CompanyMember: ...
+    def __init__(
+        self,
+        *,
+        member: Global___CompanyMember | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["member", b"member"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["member", b"member"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateCompanyMemberResponse: _TypeAlias = UpdateCompanyMemberResponse  # noqa: Y015
+
+@_typing.final
+class RemoveCompanyMemberRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    USER_ID_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    user_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        user_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoveCompanyMemberRequest: _TypeAlias = RemoveCompanyMemberRequest  # noqa: Y015
+
+@_typing.final
+class RemoveCompanyMemberResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REMOVED_FIELD_NUMBER: _builtins.int
+    removed: _builtins.bool
+    def __init__(
+        self,
+        *,
+        removed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["removed", b"removed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoveCompanyMemberResponse: _TypeAlias = RemoveCompanyMemberResponse  # noqa: Y015
+
+@_typing.final
+class GetBuyingContextRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    account_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetBuyingContextRequest: _TypeAlias = GetBuyingContextRequest  # noqa: Y015
+
+@_typing.final
+class GetBuyingContextResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMPANY_FIELD_NUMBER: _builtins.int
+    MEMBER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def company(self) -> Global___Company:
+        """its cost centres left out"""
+
+    @_builtins.property
+    def member(self) -> Global___CompanyMember: ...
+    def __init__(
+        self,
+        *,
+        company: Global___Company | None = ...,
+        member: Global___CompanyMember | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["company", b"company", "member", b"member"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["company", b"company", "member", b"member"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetBuyingContextResponse: _TypeAlias = GetBuyingContextResponse  # noqa: Y015

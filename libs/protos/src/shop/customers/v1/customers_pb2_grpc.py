@@ -90,6 +90,46 @@ class CustomersServiceStub:
                 request_serializer=shop_dot_common_dot_v1_dot_common__pb2.EraseCustomerRequest.SerializeToString,
                 response_deserializer=shop_dot_common_dot_v1_dot_common__pb2.EraseCustomerResponse.FromString,
                 _registered_method=True)
+        self.CreateCompany = channel.unary_unary(
+                '/shop.customers.v1.CustomersService/CreateCompany',
+                request_serializer=shop_dot_customers_dot_v1_dot_customers__pb2.CreateCompanyRequest.SerializeToString,
+                response_deserializer=shop_dot_customers_dot_v1_dot_customers__pb2.CreateCompanyResponse.FromString,
+                _registered_method=True)
+        self.UpdateCompany = channel.unary_unary(
+                '/shop.customers.v1.CustomersService/UpdateCompany',
+                request_serializer=shop_dot_customers_dot_v1_dot_customers__pb2.UpdateCompanyRequest.SerializeToString,
+                response_deserializer=shop_dot_customers_dot_v1_dot_customers__pb2.UpdateCompanyResponse.FromString,
+                _registered_method=True)
+        self.GetCompany = channel.unary_unary(
+                '/shop.customers.v1.CustomersService/GetCompany',
+                request_serializer=shop_dot_customers_dot_v1_dot_customers__pb2.GetCompanyRequest.SerializeToString,
+                response_deserializer=shop_dot_customers_dot_v1_dot_customers__pb2.GetCompanyResponse.FromString,
+                _registered_method=True)
+        self.ListCompanies = channel.unary_unary(
+                '/shop.customers.v1.CustomersService/ListCompanies',
+                request_serializer=shop_dot_customers_dot_v1_dot_customers__pb2.ListCompaniesRequest.SerializeToString,
+                response_deserializer=shop_dot_customers_dot_v1_dot_customers__pb2.ListCompaniesResponse.FromString,
+                _registered_method=True)
+        self.AddCompanyMember = channel.unary_unary(
+                '/shop.customers.v1.CustomersService/AddCompanyMember',
+                request_serializer=shop_dot_customers_dot_v1_dot_customers__pb2.AddCompanyMemberRequest.SerializeToString,
+                response_deserializer=shop_dot_customers_dot_v1_dot_customers__pb2.AddCompanyMemberResponse.FromString,
+                _registered_method=True)
+        self.UpdateCompanyMember = channel.unary_unary(
+                '/shop.customers.v1.CustomersService/UpdateCompanyMember',
+                request_serializer=shop_dot_customers_dot_v1_dot_customers__pb2.UpdateCompanyMemberRequest.SerializeToString,
+                response_deserializer=shop_dot_customers_dot_v1_dot_customers__pb2.UpdateCompanyMemberResponse.FromString,
+                _registered_method=True)
+        self.RemoveCompanyMember = channel.unary_unary(
+                '/shop.customers.v1.CustomersService/RemoveCompanyMember',
+                request_serializer=shop_dot_customers_dot_v1_dot_customers__pb2.RemoveCompanyMemberRequest.SerializeToString,
+                response_deserializer=shop_dot_customers_dot_v1_dot_customers__pb2.RemoveCompanyMemberResponse.FromString,
+                _registered_method=True)
+        self.GetBuyingContext = channel.unary_unary(
+                '/shop.customers.v1.CustomersService/GetBuyingContext',
+                request_serializer=shop_dot_customers_dot_v1_dot_customers__pb2.GetBuyingContextRequest.SerializeToString,
+                response_deserializer=shop_dot_customers_dot_v1_dot_customers__pb2.GetBuyingContextResponse.FromString,
+                _registered_method=True)
 
 
 class CustomersServiceServicer:
@@ -169,6 +209,62 @@ class CustomersServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateCompany(self, request, context):
+        """B2B companies (docs/architecture.md "Company accounts"): a company, its cost centres and its
+        members (buyers, approvers, company admins) with their spending limits. Admin RPCs: the gateway
+        for an admin (or a company_admin member for their own company's members) and tooling.
+        CreateCompany and AddCompanyMember are idempotent by request_id; updates take expected_version.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateCompany(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCompany(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCompanies(self, request, context):
+        """Companies by account id, a page at a time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddCompanyMember(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateCompanyMember(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveCompanyMember(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBuyingContext(self, request, context):
+        """What the gateway needs on a B2B request: the member's role, cost centre and limits, and the
+        company's terms, tax id, credit limit and status. NOT_FOUND (reason NOT_A_MEMBER) when the user
+        is not a member of the account.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CustomersServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -226,6 +322,46 @@ def add_CustomersServiceServicer_to_server(servicer, server):
                     servicer.EraseCustomer,
                     request_deserializer=shop_dot_common_dot_v1_dot_common__pb2.EraseCustomerRequest.FromString,
                     response_serializer=shop_dot_common_dot_v1_dot_common__pb2.EraseCustomerResponse.SerializeToString,
+            ),
+            'CreateCompany': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateCompany,
+                    request_deserializer=shop_dot_customers_dot_v1_dot_customers__pb2.CreateCompanyRequest.FromString,
+                    response_serializer=shop_dot_customers_dot_v1_dot_customers__pb2.CreateCompanyResponse.SerializeToString,
+            ),
+            'UpdateCompany': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateCompany,
+                    request_deserializer=shop_dot_customers_dot_v1_dot_customers__pb2.UpdateCompanyRequest.FromString,
+                    response_serializer=shop_dot_customers_dot_v1_dot_customers__pb2.UpdateCompanyResponse.SerializeToString,
+            ),
+            'GetCompany': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCompany,
+                    request_deserializer=shop_dot_customers_dot_v1_dot_customers__pb2.GetCompanyRequest.FromString,
+                    response_serializer=shop_dot_customers_dot_v1_dot_customers__pb2.GetCompanyResponse.SerializeToString,
+            ),
+            'ListCompanies': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCompanies,
+                    request_deserializer=shop_dot_customers_dot_v1_dot_customers__pb2.ListCompaniesRequest.FromString,
+                    response_serializer=shop_dot_customers_dot_v1_dot_customers__pb2.ListCompaniesResponse.SerializeToString,
+            ),
+            'AddCompanyMember': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddCompanyMember,
+                    request_deserializer=shop_dot_customers_dot_v1_dot_customers__pb2.AddCompanyMemberRequest.FromString,
+                    response_serializer=shop_dot_customers_dot_v1_dot_customers__pb2.AddCompanyMemberResponse.SerializeToString,
+            ),
+            'UpdateCompanyMember': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateCompanyMember,
+                    request_deserializer=shop_dot_customers_dot_v1_dot_customers__pb2.UpdateCompanyMemberRequest.FromString,
+                    response_serializer=shop_dot_customers_dot_v1_dot_customers__pb2.UpdateCompanyMemberResponse.SerializeToString,
+            ),
+            'RemoveCompanyMember': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveCompanyMember,
+                    request_deserializer=shop_dot_customers_dot_v1_dot_customers__pb2.RemoveCompanyMemberRequest.FromString,
+                    response_serializer=shop_dot_customers_dot_v1_dot_customers__pb2.RemoveCompanyMemberResponse.SerializeToString,
+            ),
+            'GetBuyingContext': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBuyingContext,
+                    request_deserializer=shop_dot_customers_dot_v1_dot_customers__pb2.GetBuyingContextRequest.FromString,
+                    response_serializer=shop_dot_customers_dot_v1_dot_customers__pb2.GetBuyingContextResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -525,6 +661,222 @@ class CustomersService:
             '/shop.customers.v1.CustomersService/EraseCustomer',
             shop_dot_common_dot_v1_dot_common__pb2.EraseCustomerRequest.SerializeToString,
             shop_dot_common_dot_v1_dot_common__pb2.EraseCustomerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateCompany(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.customers.v1.CustomersService/CreateCompany',
+            shop_dot_customers_dot_v1_dot_customers__pb2.CreateCompanyRequest.SerializeToString,
+            shop_dot_customers_dot_v1_dot_customers__pb2.CreateCompanyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateCompany(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.customers.v1.CustomersService/UpdateCompany',
+            shop_dot_customers_dot_v1_dot_customers__pb2.UpdateCompanyRequest.SerializeToString,
+            shop_dot_customers_dot_v1_dot_customers__pb2.UpdateCompanyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCompany(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.customers.v1.CustomersService/GetCompany',
+            shop_dot_customers_dot_v1_dot_customers__pb2.GetCompanyRequest.SerializeToString,
+            shop_dot_customers_dot_v1_dot_customers__pb2.GetCompanyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCompanies(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.customers.v1.CustomersService/ListCompanies',
+            shop_dot_customers_dot_v1_dot_customers__pb2.ListCompaniesRequest.SerializeToString,
+            shop_dot_customers_dot_v1_dot_customers__pb2.ListCompaniesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddCompanyMember(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.customers.v1.CustomersService/AddCompanyMember',
+            shop_dot_customers_dot_v1_dot_customers__pb2.AddCompanyMemberRequest.SerializeToString,
+            shop_dot_customers_dot_v1_dot_customers__pb2.AddCompanyMemberResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateCompanyMember(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.customers.v1.CustomersService/UpdateCompanyMember',
+            shop_dot_customers_dot_v1_dot_customers__pb2.UpdateCompanyMemberRequest.SerializeToString,
+            shop_dot_customers_dot_v1_dot_customers__pb2.UpdateCompanyMemberResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveCompanyMember(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.customers.v1.CustomersService/RemoveCompanyMember',
+            shop_dot_customers_dot_v1_dot_customers__pb2.RemoveCompanyMemberRequest.SerializeToString,
+            shop_dot_customers_dot_v1_dot_customers__pb2.RemoveCompanyMemberResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBuyingContext(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.customers.v1.CustomersService/GetBuyingContext',
+            shop_dot_customers_dot_v1_dot_customers__pb2.GetBuyingContextRequest.SerializeToString,
+            shop_dot_customers_dot_v1_dot_customers__pb2.GetBuyingContextResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -4,7 +4,7 @@ isort:skip_file
 The customers service: what a shopper keeps in their account — a profile, saved addresses and
 saved payment methods (the payment provider's tokens with what the provider says about the card;
 never a card number). A customer is the subject of a token: their record is created on the first
-read or write. Accounts of B2B companies (buyers, approvers) are to join this service later.
+read or write. It also holds B2B companies: their cost centres and members (buyers, approvers, company admins).
 
 Authorization: the gateway calls on behalf of a shopper (roles customer, b2b_buyer, b2b_approver),
 who reads and changes their own record alone (customer_id empty or their own); the operators'
@@ -63,6 +63,24 @@ class CustomersServiceStub:
     a customer for themselves or an admin. EraseCustomer is idempotent by request_id.
     """
     EraseCustomer: _grpc.UnaryUnaryMultiCallable[_common_pb2.EraseCustomerRequest, _common_pb2.EraseCustomerResponse]
+    CreateCompany: _grpc.UnaryUnaryMultiCallable[_customers_pb2.CreateCompanyRequest, _customers_pb2.CreateCompanyResponse]
+    """B2B companies (docs/architecture.md "Company accounts"): a company, its cost centres and its
+    members (buyers, approvers, company admins) with their spending limits. Admin RPCs: the gateway
+    for an admin (or a company_admin member for their own company's members) and tooling.
+    CreateCompany and AddCompanyMember are idempotent by request_id; updates take expected_version.
+    """
+    UpdateCompany: _grpc.UnaryUnaryMultiCallable[_customers_pb2.UpdateCompanyRequest, _customers_pb2.UpdateCompanyResponse]
+    GetCompany: _grpc.UnaryUnaryMultiCallable[_customers_pb2.GetCompanyRequest, _customers_pb2.GetCompanyResponse]
+    ListCompanies: _grpc.UnaryUnaryMultiCallable[_customers_pb2.ListCompaniesRequest, _customers_pb2.ListCompaniesResponse]
+    """Companies by account id, a page at a time."""
+    AddCompanyMember: _grpc.UnaryUnaryMultiCallable[_customers_pb2.AddCompanyMemberRequest, _customers_pb2.AddCompanyMemberResponse]
+    UpdateCompanyMember: _grpc.UnaryUnaryMultiCallable[_customers_pb2.UpdateCompanyMemberRequest, _customers_pb2.UpdateCompanyMemberResponse]
+    RemoveCompanyMember: _grpc.UnaryUnaryMultiCallable[_customers_pb2.RemoveCompanyMemberRequest, _customers_pb2.RemoveCompanyMemberResponse]
+    GetBuyingContext: _grpc.UnaryUnaryMultiCallable[_customers_pb2.GetBuyingContextRequest, _customers_pb2.GetBuyingContextResponse]
+    """What the gateway needs on a B2B request: the member's role, cost centre and limits, and the
+    company's terms, tax id, credit limit and status. NOT_FOUND (reason NOT_A_MEMBER) when the user
+    is not a member of the account.
+    """
 
 @_typing.type_check_only
 class CustomersServiceAsyncStub(CustomersServiceStub):
@@ -88,6 +106,24 @@ class CustomersServiceAsyncStub(CustomersServiceStub):
     a customer for themselves or an admin. EraseCustomer is idempotent by request_id.
     """
     EraseCustomer: _aio.UnaryUnaryMultiCallable[_common_pb2.EraseCustomerRequest, _common_pb2.EraseCustomerResponse]  # type: ignore[assignment]
+    CreateCompany: _aio.UnaryUnaryMultiCallable[_customers_pb2.CreateCompanyRequest, _customers_pb2.CreateCompanyResponse]  # type: ignore[assignment]
+    """B2B companies (docs/architecture.md "Company accounts"): a company, its cost centres and its
+    members (buyers, approvers, company admins) with their spending limits. Admin RPCs: the gateway
+    for an admin (or a company_admin member for their own company's members) and tooling.
+    CreateCompany and AddCompanyMember are idempotent by request_id; updates take expected_version.
+    """
+    UpdateCompany: _aio.UnaryUnaryMultiCallable[_customers_pb2.UpdateCompanyRequest, _customers_pb2.UpdateCompanyResponse]  # type: ignore[assignment]
+    GetCompany: _aio.UnaryUnaryMultiCallable[_customers_pb2.GetCompanyRequest, _customers_pb2.GetCompanyResponse]  # type: ignore[assignment]
+    ListCompanies: _aio.UnaryUnaryMultiCallable[_customers_pb2.ListCompaniesRequest, _customers_pb2.ListCompaniesResponse]  # type: ignore[assignment]
+    """Companies by account id, a page at a time."""
+    AddCompanyMember: _aio.UnaryUnaryMultiCallable[_customers_pb2.AddCompanyMemberRequest, _customers_pb2.AddCompanyMemberResponse]  # type: ignore[assignment]
+    UpdateCompanyMember: _aio.UnaryUnaryMultiCallable[_customers_pb2.UpdateCompanyMemberRequest, _customers_pb2.UpdateCompanyMemberResponse]  # type: ignore[assignment]
+    RemoveCompanyMember: _aio.UnaryUnaryMultiCallable[_customers_pb2.RemoveCompanyMemberRequest, _customers_pb2.RemoveCompanyMemberResponse]  # type: ignore[assignment]
+    GetBuyingContext: _aio.UnaryUnaryMultiCallable[_customers_pb2.GetBuyingContextRequest, _customers_pb2.GetBuyingContextResponse]  # type: ignore[assignment]
+    """What the gateway needs on a B2B request: the member's role, cost centre and limits, and the
+    company's terms, tax id, credit limit and status. NOT_FOUND (reason NOT_A_MEMBER) when the user
+    is not a member of the account.
+    """
 
 class CustomersServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -176,5 +212,71 @@ class CustomersServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _common_pb2.EraseCustomerRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_common_pb2.EraseCustomerResponse, _abc.Awaitable[_common_pb2.EraseCustomerResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CreateCompany(
+        self,
+        request: _customers_pb2.CreateCompanyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customers_pb2.CreateCompanyResponse, _abc.Awaitable[_customers_pb2.CreateCompanyResponse]]:
+        """B2B companies (docs/architecture.md "Company accounts"): a company, its cost centres and its
+        members (buyers, approvers, company admins) with their spending limits. Admin RPCs: the gateway
+        for an admin (or a company_admin member for their own company's members) and tooling.
+        CreateCompany and AddCompanyMember are idempotent by request_id; updates take expected_version.
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateCompany(
+        self,
+        request: _customers_pb2.UpdateCompanyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customers_pb2.UpdateCompanyResponse, _abc.Awaitable[_customers_pb2.UpdateCompanyResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetCompany(
+        self,
+        request: _customers_pb2.GetCompanyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customers_pb2.GetCompanyResponse, _abc.Awaitable[_customers_pb2.GetCompanyResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListCompanies(
+        self,
+        request: _customers_pb2.ListCompaniesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customers_pb2.ListCompaniesResponse, _abc.Awaitable[_customers_pb2.ListCompaniesResponse]]:
+        """Companies by account id, a page at a time."""
+
+    @_abc_1.abstractmethod
+    def AddCompanyMember(
+        self,
+        request: _customers_pb2.AddCompanyMemberRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customers_pb2.AddCompanyMemberResponse, _abc.Awaitable[_customers_pb2.AddCompanyMemberResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def UpdateCompanyMember(
+        self,
+        request: _customers_pb2.UpdateCompanyMemberRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customers_pb2.UpdateCompanyMemberResponse, _abc.Awaitable[_customers_pb2.UpdateCompanyMemberResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RemoveCompanyMember(
+        self,
+        request: _customers_pb2.RemoveCompanyMemberRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customers_pb2.RemoveCompanyMemberResponse, _abc.Awaitable[_customers_pb2.RemoveCompanyMemberResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetBuyingContext(
+        self,
+        request: _customers_pb2.GetBuyingContextRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customers_pb2.GetBuyingContextResponse, _abc.Awaitable[_customers_pb2.GetBuyingContextResponse]]:
+        """What the gateway needs on a B2B request: the member's role, cost centre and limits, and the
+        company's terms, tax id, credit limit and status. NOT_FOUND (reason NOT_A_MEMBER) when the user
+        is not a member of the account.
+        """
 
 def add_CustomersServiceServicer_to_server(servicer: CustomersServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
