@@ -21,6 +21,7 @@ from shop_sandbox.settings import SandboxSettings
 DEV_MODE_KEYS = ("GATEWAY_DEV_MODE", "DEV_MODE", "GATEWAY_DEV_MODE_LOCAL_ONLY", "DEV_MODE_LOCAL_ONLY")
 DEV_ISSUER: dict[str, Any] = {"gateway": {"devIssuer": {"enabled": True}}}
 SIGNING_KEY = {"name": "shop-dev-issuer", "key": "private-key.pem"}
+ORDER_ACCESS = {"secretName": "shop-gateway-orders", "key": "order-access"}
 PUBLIC_DEFAULTS = {
     ("fraud", "COUNTER_KEY_SECRET"): str(FraudSettings.model_fields["counter_key_secret"].default),
     ("sandbox", "SANDBOX_FINGERPRINT_KEY"): str(SandboxSettings.model_fields["sandbox_fingerprint_key"].default),
@@ -113,7 +114,7 @@ def test_staging_and_production_need_the_real_issuer(environment: str, where: st
     del values["services"]["gateway"]["env"]["JWKS_URL"]
     refused(values, "services.gateway.env.JWKS_URL")
     if where == "secretEnv":
-        values["services"]["gateway"]["secretEnv"] = {"JWKS_URL": {"secretName": "issuer", "key": "jwks-url"}}
+        values["services"]["gateway"]["secretEnv"]["JWKS_URL"] = {"secretName": "issuer", "key": "jwks-url"}
     else:
         values["services"]["gateway"]["env"]["JWKS_URL"] = "https://auth.example.com/jwks"
     assert render(values=values)
@@ -148,6 +149,7 @@ def test_the_dev_issuer_states_it_is_local_and_the_gateway_accepts_that(monkeypa
     ],
 )
 def test_several_dev_issuers_without_a_shared_key_are_refused(gateway_values: dict[str, Any]) -> None:
+    gateway_values = {**gateway_values, "secretEnv": {"ORDER_ACCESS_SECRET": ORDER_ACCESS}}
     values = {**DEV_ISSUER, "serviceMonitor": {"enabled": True}, "services": {"gateway": gateway_values}}
     refused(values, "gateway.devIssuer.signingKeySecret")
     values["gateway"] = {"devIssuer": {"enabled": True, "signingKeySecret": SIGNING_KEY}}
@@ -156,7 +158,8 @@ def test_several_dev_issuers_without_a_shared_key_are_refused(gateway_values: di
 
 def test_every_replica_signs_with_the_key_from_the_secret() -> None:
     values = {"gateway": {"devIssuer": {"enabled": True, "signingKeySecret": SIGNING_KEY}}}
-    values["services"] = {"gateway": {"autoscaling": {"mode": "hpa", "minReplicas": 3}}}
+    autoscaled = {"autoscaling": {"mode": "hpa", "minReplicas": 3}}
+    values["services"] = {"gateway": {**autoscaled, "secretEnv": {"ORDER_ACCESS_SECRET": ORDER_ACCESS}}}
     pod = gateway(render(values=values))["spec"]["template"]["spec"]
     container = pod["containers"][0]
     data_dir = env_of(container)["GATEWAY_DATA_DIR"]["value"]
@@ -166,6 +169,33 @@ def test_every_replica_signs_with_the_key_from_the_secret() -> None:
     assert volume["secret"]["secretName"] == SIGNING_KEY["name"]
     # The issuer loads <GATEWAY_DATA_DIR>/<DEV_KEY_FILE>: the Secret's key lands exactly there.
     assert volume["secret"]["items"] == [{"key": SIGNING_KEY["key"], "path": DEV_KEY_FILE}]
+
+
+# --- finding: one key for guests' order tokens on every gateway pod ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "gateway_values",
+    [
+        {"replicas": 2},
+        {"autoscaling": {"mode": "hpa"}},
+        {"autoscaling": {"mode": "keda"}},
+        {"replicas": 2, "canary": {"enabled": True}},
+    ],
+)
+def test_several_gateway_pods_without_a_shared_order_token_key_are_refused(gateway_values: dict[str, Any]) -> None:
+    values: dict[str, Any] = {"serviceMonitor": {"enabled": True}, "services": {"gateway": gateway_values}}
+    refused(values, "services.gateway.secretEnv.ORDER_ACCESS_SECRET")
+    values["services"]["gateway"] = {**gateway_values, "secretEnv": {"ORDER_ACCESS_SECRET": ORDER_ACCESS}}
+    env = gateway_env(render(values=values))
+    assert env["ORDER_ACCESS_SECRET"]["valueFrom"]["secretKeyRef"] == {
+        "name": ORDER_ACCESS["secretName"],
+        "key": ORDER_ACCESS["key"],
+    }
+
+
+def test_one_gateway_pod_needs_no_order_token_key() -> None:
+    assert "ORDER_ACCESS_SECRET" not in gateway_env(render(values={}))
 
 
 def test_the_load_test_values_share_one_key() -> None:
