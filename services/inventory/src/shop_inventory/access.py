@@ -16,6 +16,10 @@ CALLERS: Callers = {
     "Restock": allow("order", GATEWAY, TOOLING),
     "SetLowStockThresholds": allow(GATEWAY, TOOLING),
     "GetStockLevels": allow(GATEWAY, TOOLING),
+    # ERP stock feeds come in through the gateway's back office.
+    "StartStockFeed": allow(GATEWAY, TOOLING),
+    "GetStockFeed": allow(GATEWAY, TOOLING),
+    "ListStockFeedLines": allow(GATEWAY, TOOLING),
     # The backfill of catalog's search projection reads every SKU's total.
     "ListStockTotals": allow("catalog"),
     "GetAvailability": allow("cart", GATEWAY, TOOLING),

@@ -10,14 +10,14 @@ from typing import Any
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from shop.common.v1 import common_pb2
+from shop.common.v1 import common_pb2, feed_pb2
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
-from shop_inventory import domain
+from shop_inventory import domain, stock_feed
 from shop_inventory.domain import AllocationPolicy, Candidate, Fulfilment, Line, Location, LocationType, StockLevel
 from shop_inventory.operations import Inventory
 from shop_inventory.reserve_group import ReserveCommand
 from shop_inventory.settings import InventorySettings
-from shopkit import pagination
+from shopkit import feeds, pagination
 from shopkit.auth import require_role
 from shopkit.errors import Violations
 from shopkit.identifiers import COUNTRY, check_request_id, check_sku
@@ -209,6 +209,34 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
             ship_from_stores=settings.allocation_ship_from_stores, warehouses_first=settings.allocation_warehouses_first
         )
         self.inventory = Inventory(runtime.db, runtime.relay, self.policy, settings.default_low_stock_threshold)
+        self.feed_worker: feeds.FeedWorker | None = None
+        if settings.feed_worker_enabled:
+            self.feed_worker = feeds.FeedWorker(
+                runtime.db,
+                stock_feed.tables,
+                stock_feed.StockFeedApplier(self.inventory, lambda value: bool(LOCATION_ID.match(value))),
+                on_commit=self.inventory.published,
+                batch_lines=settings.feed_batch_lines,
+                lease_seconds=settings.feed_lease_seconds,
+                poll_seconds=settings.feed_poll_seconds,
+                retention_days=settings.feed_retention_days,
+            )
+        self.feeds = feeds.FeedRpcs(
+            runtime.db, stock_feed.tables, noun="stock", max_lines=settings.feed_max_lines, worker=self.feed_worker
+        )
+
+    # ERP stock feeds (shopkit.feeds; the lines: stock_feed)
+
+    async def StartStockFeed(self, request: feed_pb2.StartFeedRequest, context: Context) -> feed_pb2.Feed:
+        return await self.feeds.start(request, context)
+
+    async def GetStockFeed(self, request: feed_pb2.GetFeedRequest, context: Context) -> feed_pb2.Feed:
+        return await self.feeds.get(request, context)
+
+    async def ListStockFeedLines(
+        self, request: feed_pb2.ListFeedLinesRequest, context: Context
+    ) -> feed_pb2.ListFeedLinesResponse:
+        return await self.feeds.lines(request, context)
 
     # locations
 

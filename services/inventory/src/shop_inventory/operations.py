@@ -54,6 +54,10 @@ class Inventory:
         if self.relay is not None:
             self.relay.wake()
 
+    def published(self) -> None:
+        """Events were staged by the caller's committed transaction (an ERP feed's batch)."""
+        self._published()
+
     def _effective(self, own: int | None) -> int:
         return self.default_threshold if own is None else own
 
@@ -156,6 +160,12 @@ class Inventory:
                 levels = [current.get((sku, loc), StockLevel(sku, loc, 0, 0)) for sku, loc, _ in entries]
         self._published()
         return levels
+
+    async def change_on_hand(
+        self, conn: AsyncConnection, entries: Sequence[tuple[str, str, int]], relative: bool, cause: Cause
+    ) -> list[StockLevel]:
+        """The stock change on the caller's transaction (an ERP feed's batch; the caller wakes the relay)."""
+        return await self._change_on_hand(conn, entries, relative=relative, cause=cause)
 
     async def _change_on_hand(
         self, conn: AsyncConnection, entries: Sequence[tuple[str, str, int]], *, relative: bool, cause: Cause

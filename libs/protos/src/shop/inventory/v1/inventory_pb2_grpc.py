@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from shop.common.v1 import feed_pb2 as shop_dot_common_dot_v1_dot_feed__pb2
 from shop.inventory.v1 import inventory_pb2 as shop_dot_inventory_dot_v1_dot_inventory__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -112,6 +113,21 @@ class InventoryServiceStub:
                 '/shop.inventory.v1.InventoryService/GetReservation',
                 request_serializer=shop_dot_inventory_dot_v1_dot_inventory__pb2.GetReservationRequest.SerializeToString,
                 response_deserializer=shop_dot_inventory_dot_v1_dot_inventory__pb2.Reservation.FromString,
+                _registered_method=True)
+        self.StartStockFeed = channel.unary_unary(
+                '/shop.inventory.v1.InventoryService/StartStockFeed',
+                request_serializer=shop_dot_common_dot_v1_dot_feed__pb2.StartFeedRequest.SerializeToString,
+                response_deserializer=shop_dot_common_dot_v1_dot_feed__pb2.Feed.FromString,
+                _registered_method=True)
+        self.GetStockFeed = channel.unary_unary(
+                '/shop.inventory.v1.InventoryService/GetStockFeed',
+                request_serializer=shop_dot_common_dot_v1_dot_feed__pb2.GetFeedRequest.SerializeToString,
+                response_deserializer=shop_dot_common_dot_v1_dot_feed__pb2.Feed.FromString,
+                _registered_method=True)
+        self.ListStockFeedLines = channel.unary_unary(
+                '/shop.inventory.v1.InventoryService/ListStockFeedLines',
+                request_serializer=shop_dot_common_dot_v1_dot_feed__pb2.ListFeedLinesRequest.SerializeToString,
+                response_deserializer=shop_dot_common_dot_v1_dot_feed__pb2.ListFeedLinesResponse.FromString,
                 _registered_method=True)
 
 
@@ -233,6 +249,29 @@ class InventoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartStockFeed(self, request, context):
+        """An ERP stock feed (role admin): lines {"sku", "location_id", "on_hand"} (mode "set", the default:
+        SetStock's rules) or {"sku", "location_id", "delta", "mode": "adjust"} (AdjustStock's rules), stored
+        then applied in batches by a worker. The same feed_id again answers the same feed and applies
+        nothing twice; another body under it is ALREADY_EXISTS (reason REQUEST_ID_REUSED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetStockFeed(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListStockFeedLines(self, request, context):
+        """The report of each line, in line order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InventoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -310,6 +349,21 @@ def add_InventoryServiceServicer_to_server(servicer, server):
                     servicer.GetReservation,
                     request_deserializer=shop_dot_inventory_dot_v1_dot_inventory__pb2.GetReservationRequest.FromString,
                     response_serializer=shop_dot_inventory_dot_v1_dot_inventory__pb2.Reservation.SerializeToString,
+            ),
+            'StartStockFeed': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartStockFeed,
+                    request_deserializer=shop_dot_common_dot_v1_dot_feed__pb2.StartFeedRequest.FromString,
+                    response_serializer=shop_dot_common_dot_v1_dot_feed__pb2.Feed.SerializeToString,
+            ),
+            'GetStockFeed': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStockFeed,
+                    request_deserializer=shop_dot_common_dot_v1_dot_feed__pb2.GetFeedRequest.FromString,
+                    response_serializer=shop_dot_common_dot_v1_dot_feed__pb2.Feed.SerializeToString,
+            ),
+            'ListStockFeedLines': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListStockFeedLines,
+                    request_deserializer=shop_dot_common_dot_v1_dot_feed__pb2.ListFeedLinesRequest.FromString,
+                    response_serializer=shop_dot_common_dot_v1_dot_feed__pb2.ListFeedLinesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -721,6 +775,87 @@ class InventoryService:
             '/shop.inventory.v1.InventoryService/GetReservation',
             shop_dot_inventory_dot_v1_dot_inventory__pb2.GetReservationRequest.SerializeToString,
             shop_dot_inventory_dot_v1_dot_inventory__pb2.Reservation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartStockFeed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.inventory.v1.InventoryService/StartStockFeed',
+            shop_dot_common_dot_v1_dot_feed__pb2.StartFeedRequest.SerializeToString,
+            shop_dot_common_dot_v1_dot_feed__pb2.Feed.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStockFeed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.inventory.v1.InventoryService/GetStockFeed',
+            shop_dot_common_dot_v1_dot_feed__pb2.GetFeedRequest.SerializeToString,
+            shop_dot_common_dot_v1_dot_feed__pb2.Feed.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListStockFeedLines(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.inventory.v1.InventoryService/ListStockFeedLines',
+            shop_dot_common_dot_v1_dot_feed__pb2.ListFeedLinesRequest.SerializeToString,
+            shop_dot_common_dot_v1_dot_feed__pb2.ListFeedLinesResponse.FromString,
             options,
             channel_credentials,
             insecure,

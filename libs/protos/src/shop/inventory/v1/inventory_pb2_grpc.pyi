@@ -5,6 +5,7 @@ Stock per SKU per location (warehouses and stores), reservations with expiry, al
 
 from collections import abc as _abc
 from grpc import aio as _aio
+from shop.common.v1 import feed_pb2 as _feed_pb2
 from shop.inventory.v1 import inventory_pb2 as _inventory_pb2
 import abc as _abc_1
 import grpc as _grpc
@@ -79,6 +80,15 @@ class InventoryServiceStub:
     no-op; a committed one is FAILED_PRECONDITION (RESERVATION_COMMITTED).
     """
     GetReservation: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.GetReservationRequest, _inventory_pb2.Reservation]
+    StartStockFeed: _grpc.UnaryUnaryMultiCallable[_feed_pb2.StartFeedRequest, _feed_pb2.Feed]
+    """An ERP stock feed (role admin): lines {"sku", "location_id", "on_hand"} (mode "set", the default:
+    SetStock's rules) or {"sku", "location_id", "delta", "mode": "adjust"} (AdjustStock's rules), stored
+    then applied in batches by a worker. The same feed_id again answers the same feed and applies
+    nothing twice; another body under it is ALREADY_EXISTS (reason REQUEST_ID_REUSED).
+    """
+    GetStockFeed: _grpc.UnaryUnaryMultiCallable[_feed_pb2.GetFeedRequest, _feed_pb2.Feed]
+    ListStockFeedLines: _grpc.UnaryUnaryMultiCallable[_feed_pb2.ListFeedLinesRequest, _feed_pb2.ListFeedLinesResponse]
+    """The report of each line, in line order."""
 
 @_typing.type_check_only
 class InventoryServiceAsyncStub(InventoryServiceStub):
@@ -131,6 +141,15 @@ class InventoryServiceAsyncStub(InventoryServiceStub):
     no-op; a committed one is FAILED_PRECONDITION (RESERVATION_COMMITTED).
     """
     GetReservation: _aio.UnaryUnaryMultiCallable[_inventory_pb2.GetReservationRequest, _inventory_pb2.Reservation]  # type: ignore[assignment]
+    StartStockFeed: _aio.UnaryUnaryMultiCallable[_feed_pb2.StartFeedRequest, _feed_pb2.Feed]  # type: ignore[assignment]
+    """An ERP stock feed (role admin): lines {"sku", "location_id", "on_hand"} (mode "set", the default:
+    SetStock's rules) or {"sku", "location_id", "delta", "mode": "adjust"} (AdjustStock's rules), stored
+    then applied in batches by a worker. The same feed_id again answers the same feed and applies
+    nothing twice; another body under it is ALREADY_EXISTS (reason REQUEST_ID_REUSED).
+    """
+    GetStockFeed: _aio.UnaryUnaryMultiCallable[_feed_pb2.GetFeedRequest, _feed_pb2.Feed]  # type: ignore[assignment]
+    ListStockFeedLines: _aio.UnaryUnaryMultiCallable[_feed_pb2.ListFeedLinesRequest, _feed_pb2.ListFeedLinesResponse]  # type: ignore[assignment]
+    """The report of each line, in line order."""
 
 class InventoryServiceServicer(metaclass=_abc_1.ABCMeta):
     """Caller roles come from gRPC metadata (`x-shop-role`). Location and stock management
@@ -270,5 +289,32 @@ class InventoryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _inventory_pb2.GetReservationRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_inventory_pb2.Reservation, _abc.Awaitable[_inventory_pb2.Reservation]]: ...
+
+    @_abc_1.abstractmethod
+    def StartStockFeed(
+        self,
+        request: _feed_pb2.StartFeedRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_feed_pb2.Feed, _abc.Awaitable[_feed_pb2.Feed]]:
+        """An ERP stock feed (role admin): lines {"sku", "location_id", "on_hand"} (mode "set", the default:
+        SetStock's rules) or {"sku", "location_id", "delta", "mode": "adjust"} (AdjustStock's rules), stored
+        then applied in batches by a worker. The same feed_id again answers the same feed and applies
+        nothing twice; another body under it is ALREADY_EXISTS (reason REQUEST_ID_REUSED).
+        """
+
+    @_abc_1.abstractmethod
+    def GetStockFeed(
+        self,
+        request: _feed_pb2.GetFeedRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_feed_pb2.Feed, _abc.Awaitable[_feed_pb2.Feed]]: ...
+
+    @_abc_1.abstractmethod
+    def ListStockFeedLines(
+        self,
+        request: _feed_pb2.ListFeedLinesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_feed_pb2.ListFeedLinesResponse, _abc.Awaitable[_feed_pb2.ListFeedLinesResponse]]:
+        """The report of each line, in line order."""
 
 def add_InventoryServiceServicer_to_server(servicer: InventoryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
