@@ -27,6 +27,7 @@ from typing import Any
 import grpc
 import sqlalchemy as sa
 from google.protobuf.timestamp_pb2 import Timestamp
+from pydantic import Field
 from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -35,6 +36,7 @@ from shopkit import pagination
 from shopkit.auth import require_role
 from shopkit.db import Database
 from shopkit.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound, Violations
+from shopkit.settings import ServiceSettings
 
 log = logging.getLogger("shopkit.feeds")
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
@@ -57,6 +59,19 @@ LINE_STATUS = {
     SKIPPED: feed_pb2.FEED_LINE_STATUS_SKIPPED,
 }
 Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class FeedSettings(ServiceSettings):
+    """The settings of a service that takes ERP feeds (FEED_*)."""
+
+    feed_worker_enabled: bool = Field(True, description="run the worker that applies stored feeds")
+    feed_batch_lines: int = Field(500, ge=1, le=10_000, description="feed lines applied per transaction")
+    feed_lease_seconds: float = Field(
+        60.0, gt=0, description="a worker's hold on a running feed; a feed whose worker died is taken over after it"
+    )
+    feed_poll_seconds: float = Field(1.0, gt=0, description="pause of an idle feed worker between looks")
+    feed_max_lines: int = Field(100_000, ge=1, description="most lines of one feed")
+    feed_retention_days: int = Field(30, ge=1, description="finished feeds (and their line reports) kept this long")
 
 
 # --- reading uploads (the gateway) ------------------------------------------------------------------
@@ -426,6 +441,31 @@ class FeedRpcs:
         if found is None:
             raise NotFound(f"{self.noun} feed", feed)
         return found
+
+
+def feed_service(
+    db: Database,
+    settings: FeedSettings,
+    tables: FeedTables,
+    apply: ApplyBatch,
+    *,
+    noun: str,
+    on_commit: Callable[[], None],
+) -> FeedRpcs:
+    """A service's feed RPCs with their worker (None when FEED_WORKER_ENABLED is false; main runs it)."""
+    worker = None
+    if settings.feed_worker_enabled:
+        worker = FeedWorker(
+            db,
+            tables,
+            apply,
+            on_commit=on_commit,
+            batch_lines=settings.feed_batch_lines,
+            lease_seconds=settings.feed_lease_seconds,
+            poll_seconds=settings.feed_poll_seconds,
+            retention_days=settings.feed_retention_days,
+        )
+    return FeedRpcs(db, tables, noun=noun, max_lines=settings.feed_max_lines, worker=worker)
 
 
 def _timestamp(at: datetime) -> Timestamp:

@@ -209,20 +209,10 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
             ship_from_stores=settings.allocation_ship_from_stores, warehouses_first=settings.allocation_warehouses_first
         )
         self.inventory = Inventory(runtime.db, runtime.relay, self.policy, settings.default_low_stock_threshold)
-        self.feed_worker: feeds.FeedWorker | None = None
-        if settings.feed_worker_enabled:
-            self.feed_worker = feeds.FeedWorker(
-                runtime.db,
-                stock_feed.tables,
-                stock_feed.StockFeedApplier(self.inventory, lambda value: bool(LOCATION_ID.match(value))),
-                on_commit=self.inventory.published,
-                batch_lines=settings.feed_batch_lines,
-                lease_seconds=settings.feed_lease_seconds,
-                poll_seconds=settings.feed_poll_seconds,
-                retention_days=settings.feed_retention_days,
-            )
-        self.feeds = feeds.FeedRpcs(
-            runtime.db, stock_feed.tables, noun="stock", max_lines=settings.feed_max_lines, worker=self.feed_worker
+        location_ok = lambda value: bool(LOCATION_ID.match(value))  # noqa: E731
+        applier = stock_feed.StockFeedApplier(self.inventory, location_ok)
+        self.feeds = feeds.feed_service(
+            runtime.db, settings, stock_feed.tables, applier, noun="stock", on_commit=self.inventory.published
         )
 
     # ERP stock feeds (shopkit.feeds; the lines: stock_feed)

@@ -27,8 +27,8 @@ async def build(settings: InventorySettings) -> Runtime:
             servicer.inventory, batch_size=settings.sweeper_batch_size, interval=settings.sweeper_interval_seconds
         )
         runtime.service.add_worker("reservation-sweeper", sweeper.run)
-    if servicer.feed_worker is not None:
-        runtime.service.add_worker("stock-feed-worker", servicer.feed_worker.run)
+    if servicer.feeds.worker is not None:
+        runtime.service.add_worker("stock-feed-worker", servicer.feeds.worker.run)
     return runtime
 
 

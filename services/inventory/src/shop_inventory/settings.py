@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from shopkit.settings import ServiceSettings
+from shopkit.feeds import FeedSettings
 
 
-class InventorySettings(ServiceSettings):
+class InventorySettings(FeedSettings):
     service_name: str = Field(
         "inventory", validation_alias="OTEL_SERVICE_NAME", description="service name in telemetry"
     )
@@ -31,12 +31,3 @@ class InventorySettings(ServiceSettings):
     sweeper_enabled: bool = Field(True, description="run the worker that expires overdue reservations")
     sweeper_interval_seconds: float = Field(1.0, gt=0, description="pause between sweeps when nothing is overdue")
     sweeper_batch_size: int = Field(100, ge=1, le=1000, description="reservations expired per sweeper transaction")
-    # --- inbound ERP stock feeds (shopkit.feeds) ---
-    feed_worker_enabled: bool = Field(True, description="run the worker that applies stored stock feeds")
-    feed_batch_lines: int = Field(500, ge=1, le=10_000, description="feed lines applied per transaction")
-    feed_lease_seconds: float = Field(
-        60.0, gt=0, description="a worker's hold on a running feed; a feed whose worker died is taken over after it"
-    )
-    feed_poll_seconds: float = Field(1.0, gt=0, description="pause of an idle feed worker between looks")
-    feed_max_lines: int = Field(100_000, ge=1, description="most lines of one stock feed")
-    feed_retention_days: int = Field(30, ge=1, description="finished feeds (and their line reports) kept this long")

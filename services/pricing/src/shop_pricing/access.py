@@ -38,4 +38,8 @@ CALLERS: Callers = {
     "ReleaseCouponRedemption": allow("checkout"),
     # The backfill of catalog's search projection reads every base price.
     "ListBasePrices": allow("catalog"),
+    # ERP price-list feeds come in through the gateway's back office.
+    "StartPriceFeed": allow(GATEWAY, TOOLING),
+    "GetPriceFeed": allow(GATEWAY, TOOLING),
+    "ListPriceFeedLines": allow(GATEWAY, TOOLING),
 }

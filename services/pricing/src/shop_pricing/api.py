@@ -14,8 +14,9 @@ from typing import Any
 
 import grpc
 
+from shop.common.v1 import feed_pb2
 from shop.pricing.v1 import pricing_pb2, pricing_pb2_grpc
-from shop_pricing import charges, events, mapping
+from shop_pricing import charges, events, mapping, price_feed
 from shop_pricing import charges_mapping as cm
 from shop_pricing.domain.promotions import CouponCandidate, PricedLine, apply_promotions, normalise_code
 from shop_pricing.domain.selection import CustomerScope, SelectedPrice, price_skus
@@ -25,7 +26,7 @@ from shop_pricing.store import dynamic as dynamic_store
 from shop_pricing.store import prices as price_store
 from shop_pricing.store import promotions as promotion_store
 from shop_pricing.store import quote_reads
-from shopkit import identifiers
+from shopkit import feeds, identifiers
 from shopkit.auth import require_role
 from shopkit.db import DriverConnection
 from shopkit.errors import (
@@ -47,11 +48,28 @@ class PricingServicer(charges.ChargesAdmin, pricing_pb2_grpc.PricingServiceServi
         self.runtime = runtime
         self.db = runtime.db
         self.settings = settings
+        self.feeds = feeds.feed_service(
+            runtime.db, settings, price_feed.tables, price_feed.apply_lines, noun="price", on_commit=self._published
+        )
 
     def _published(self) -> None:
         """After a commit that staged events: let the relay publish now rather than at its next poll."""
         if self.runtime.relay is not None:
             self.runtime.relay.wake()
+
+    # --------------------------------------------------------------------------------------------
+    # ERP price-list feeds (shopkit.feeds; the lines: price_feed)
+
+    async def StartPriceFeed(self, request: feed_pb2.StartFeedRequest, context: Context) -> feed_pb2.Feed:
+        return await self.feeds.start(request, context)
+
+    async def GetPriceFeed(self, request: feed_pb2.GetFeedRequest, context: Context) -> feed_pb2.Feed:
+        return await self.feeds.get(request, context)
+
+    async def ListPriceFeedLines(
+        self, request: feed_pb2.ListFeedLinesRequest, context: Context
+    ) -> feed_pb2.ListFeedLinesResponse:
+        return await self.feeds.lines(request, context)
 
     async def _select(
         self, conn: DriverConnection, quantities: dict[str, int], customer: CustomerScope, now: datetime

@@ -14,9 +14,10 @@ from shopkit.runtime import Runtime, open_runtime
 
 async def build(settings: PricingSettings) -> Runtime:
     runtime = await open_runtime("pricing", settings, outbox=store.outbox)
+    servicer = PricingServicer(runtime, settings)
     runtime.service.add_servicer(
         pricing_pb2_grpc.add_PricingServiceServicer_to_server,
-        PricingServicer(runtime, settings),
+        servicer,
         pricing_pb2.DESCRIPTOR.services_by_name["PricingService"].full_name,
         access.CALLERS,
     )
@@ -28,6 +29,8 @@ async def build(settings: PricingSettings) -> Runtime:
         handler=events.handle_stock_level_changed,
         batch_handler=events.handle_stock_levels,
     )
+    if servicer.feeds.worker is not None:
+        runtime.service.add_worker("price-feed-worker", servicer.feeds.worker.run)
     return runtime
 
 

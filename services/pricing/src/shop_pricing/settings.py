@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from shopkit.settings import ServiceSettings
+from shopkit.feeds import FeedSettings
 
 
-class PricingSettings(ServiceSettings):
+class PricingSettings(FeedSettings):
     service_name: str = Field("pricing", validation_alias="OTEL_SERVICE_NAME", description="service name in telemetry")
     grpc_port: int = Field(50052, description="gRPC port")
     metrics_port: int = Field(9102, description="Prometheus /metrics port; 0 disables it")

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from shop.common.v1 import feed_pb2 as shop_dot_common_dot_v1_dot_feed__pb2
 from shop.pricing.v1 import pricing_pb2 as shop_dot_pricing_dot_v1_dot_pricing__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -180,6 +181,21 @@ class PricingServiceStub:
                 '/shop.pricing.v1.PricingService/ListBasePrices',
                 request_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.ListBasePricesRequest.SerializeToString,
                 response_deserializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.ListBasePricesResponse.FromString,
+                _registered_method=True)
+        self.StartPriceFeed = channel.unary_unary(
+                '/shop.pricing.v1.PricingService/StartPriceFeed',
+                request_serializer=shop_dot_common_dot_v1_dot_feed__pb2.StartFeedRequest.SerializeToString,
+                response_deserializer=shop_dot_common_dot_v1_dot_feed__pb2.Feed.FromString,
+                _registered_method=True)
+        self.GetPriceFeed = channel.unary_unary(
+                '/shop.pricing.v1.PricingService/GetPriceFeed',
+                request_serializer=shop_dot_common_dot_v1_dot_feed__pb2.GetFeedRequest.SerializeToString,
+                response_deserializer=shop_dot_common_dot_v1_dot_feed__pb2.Feed.FromString,
+                _registered_method=True)
+        self.ListPriceFeedLines = channel.unary_unary(
+                '/shop.pricing.v1.PricingService/ListPriceFeedLines',
+                request_serializer=shop_dot_common_dot_v1_dot_feed__pb2.ListFeedLinesRequest.SerializeToString,
+                response_deserializer=shop_dot_common_dot_v1_dot_feed__pb2.ListFeedLinesResponse.FromString,
                 _registered_method=True)
 
 
@@ -411,6 +427,30 @@ class PricingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartPriceFeed(self, request, context):
+        """--- inbound ERP feeds (role admin) ---
+
+        A price-list feed: lines {"sku", "currency", "amount"} set a base price (price_list "" or "base"),
+        or {"price_list", "sku", "currency", "amount", "min_qty"} set a tier of an existing price list
+        (SetBasePrices / SetPriceListEntries rules), stored then applied in batches by a worker. The same
+        feed_id again answers the same feed; another body under it is ALREADY_EXISTS (REQUEST_ID_REUSED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPriceFeed(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPriceFeedLines(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PricingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -558,6 +598,21 @@ def add_PricingServiceServicer_to_server(servicer, server):
                     servicer.ListBasePrices,
                     request_deserializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.ListBasePricesRequest.FromString,
                     response_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.ListBasePricesResponse.SerializeToString,
+            ),
+            'StartPriceFeed': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartPriceFeed,
+                    request_deserializer=shop_dot_common_dot_v1_dot_feed__pb2.StartFeedRequest.FromString,
+                    response_serializer=shop_dot_common_dot_v1_dot_feed__pb2.Feed.SerializeToString,
+            ),
+            'GetPriceFeed': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPriceFeed,
+                    request_deserializer=shop_dot_common_dot_v1_dot_feed__pb2.GetFeedRequest.FromString,
+                    response_serializer=shop_dot_common_dot_v1_dot_feed__pb2.Feed.SerializeToString,
+            ),
+            'ListPriceFeedLines': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPriceFeedLines,
+                    request_deserializer=shop_dot_common_dot_v1_dot_feed__pb2.ListFeedLinesRequest.FromString,
+                    response_serializer=shop_dot_common_dot_v1_dot_feed__pb2.ListFeedLinesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1345,6 +1400,87 @@ class PricingService:
             '/shop.pricing.v1.PricingService/ListBasePrices',
             shop_dot_pricing_dot_v1_dot_pricing__pb2.ListBasePricesRequest.SerializeToString,
             shop_dot_pricing_dot_v1_dot_pricing__pb2.ListBasePricesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartPriceFeed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.pricing.v1.PricingService/StartPriceFeed',
+            shop_dot_common_dot_v1_dot_feed__pb2.StartFeedRequest.SerializeToString,
+            shop_dot_common_dot_v1_dot_feed__pb2.Feed.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPriceFeed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.pricing.v1.PricingService/GetPriceFeed',
+            shop_dot_common_dot_v1_dot_feed__pb2.GetFeedRequest.SerializeToString,
+            shop_dot_common_dot_v1_dot_feed__pb2.Feed.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPriceFeedLines(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.pricing.v1.PricingService/ListPriceFeedLines',
+            shop_dot_common_dot_v1_dot_feed__pb2.ListFeedLinesRequest.SerializeToString,
+            shop_dot_common_dot_v1_dot_feed__pb2.ListFeedLinesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -11,6 +11,7 @@ ReleaseCouponRedemption are meant for checkout (role `service`).
 
 from collections import abc as _abc
 from grpc import aio as _aio
+from shop.common.v1 import feed_pb2 as _feed_pb2
 from shop.pricing.v1 import pricing_pb2 as _pricing_pb2
 import abc as _abc_1
 import grpc as _grpc
@@ -126,6 +127,16 @@ class PricingServiceStub:
     (the `audit_id` of that change's PriceChanged event; 0 for a price no change recorded): a reader
     that keeps the larger audit id orders this read and the events alike.
     """
+    StartPriceFeed: _grpc.UnaryUnaryMultiCallable[_feed_pb2.StartFeedRequest, _feed_pb2.Feed]
+    """--- inbound ERP feeds (role admin) ---
+
+    A price-list feed: lines {"sku", "currency", "amount"} set a base price (price_list "" or "base"),
+    or {"price_list", "sku", "currency", "amount", "min_qty"} set a tier of an existing price list
+    (SetBasePrices / SetPriceListEntries rules), stored then applied in batches by a worker. The same
+    feed_id again answers the same feed; another body under it is ALREADY_EXISTS (REQUEST_ID_REUSED).
+    """
+    GetPriceFeed: _grpc.UnaryUnaryMultiCallable[_feed_pb2.GetFeedRequest, _feed_pb2.Feed]
+    ListPriceFeedLines: _grpc.UnaryUnaryMultiCallable[_feed_pb2.ListFeedLinesRequest, _feed_pb2.ListFeedLinesResponse]
 
 @_typing.type_check_only
 class PricingServiceAsyncStub(PricingServiceStub):
@@ -219,6 +230,16 @@ class PricingServiceAsyncStub(PricingServiceStub):
     (the `audit_id` of that change's PriceChanged event; 0 for a price no change recorded): a reader
     that keeps the larger audit id orders this read and the events alike.
     """
+    StartPriceFeed: _aio.UnaryUnaryMultiCallable[_feed_pb2.StartFeedRequest, _feed_pb2.Feed]  # type: ignore[assignment]
+    """--- inbound ERP feeds (role admin) ---
+
+    A price-list feed: lines {"sku", "currency", "amount"} set a base price (price_list "" or "base"),
+    or {"price_list", "sku", "currency", "amount", "min_qty"} set a tier of an existing price list
+    (SetBasePrices / SetPriceListEntries rules), stored then applied in batches by a worker. The same
+    feed_id again answers the same feed; another body under it is ALREADY_EXISTS (REQUEST_ID_REUSED).
+    """
+    GetPriceFeed: _aio.UnaryUnaryMultiCallable[_feed_pb2.GetFeedRequest, _feed_pb2.Feed]  # type: ignore[assignment]
+    ListPriceFeedLines: _aio.UnaryUnaryMultiCallable[_feed_pb2.ListFeedLinesRequest, _feed_pb2.ListFeedLinesResponse]  # type: ignore[assignment]
 
 class PricingServiceServicer(metaclass=_abc_1.ABCMeta):
     """Prices for storefronts and checkout, and the admin operations that define them.
@@ -483,5 +504,33 @@ class PricingServiceServicer(metaclass=_abc_1.ABCMeta):
         (the `audit_id` of that change's PriceChanged event; 0 for a price no change recorded): a reader
         that keeps the larger audit id orders this read and the events alike.
         """
+
+    @_abc_1.abstractmethod
+    def StartPriceFeed(
+        self,
+        request: _feed_pb2.StartFeedRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_feed_pb2.Feed, _abc.Awaitable[_feed_pb2.Feed]]:
+        """--- inbound ERP feeds (role admin) ---
+
+        A price-list feed: lines {"sku", "currency", "amount"} set a base price (price_list "" or "base"),
+        or {"price_list", "sku", "currency", "amount", "min_qty"} set a tier of an existing price list
+        (SetBasePrices / SetPriceListEntries rules), stored then applied in batches by a worker. The same
+        feed_id again answers the same feed; another body under it is ALREADY_EXISTS (REQUEST_ID_REUSED).
+        """
+
+    @_abc_1.abstractmethod
+    def GetPriceFeed(
+        self,
+        request: _feed_pb2.GetFeedRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_feed_pb2.Feed, _abc.Awaitable[_feed_pb2.Feed]]: ...
+
+    @_abc_1.abstractmethod
+    def ListPriceFeedLines(
+        self,
+        request: _feed_pb2.ListFeedLinesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_feed_pb2.ListFeedLinesResponse, _abc.Awaitable[_feed_pb2.ListFeedLinesResponse]]: ...
 
 def add_PricingServiceServicer_to_server(servicer: PricingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
