@@ -119,6 +119,12 @@ class GatewaySettings(HttpServiceSettings):
     )
     import_max_lines: int = Field(100_000, ge=1, description="most lines of one product import; more is 413")
 
+    # --- back office: inbound ERP feeds (POST /v1/admin/stock-feeds, /v1/admin/price-feeds; streamed too) ---
+    feed_max_bytes: int = Field(
+        1024 * 1024, ge=1024, description="largest CSV/JSONL upload of one ERP feed; a larger one is 413 (split it)"
+    )
+    feed_max_lines: int = Field(20_000, ge=1, description="most lines of one ERP feed; more is 413")
+
     # --- guests' own orders (order number + the e-mail of the checkout -> a short-lived order token) ---
     order_access_secret: str = Field(
         "",
