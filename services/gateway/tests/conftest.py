@@ -20,6 +20,8 @@ from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from shop.storefront.v1 import storefront_pb2_grpc
 from shop_catalog.main import build as build_catalog
 from shop_catalog.settings import CatalogSettings
+from shop_customers.main import build as build_customers
+from shop_customers.settings import CustomersSettings
 from shop_gateway.main import GatewayRuntime, running
 from shop_gateway.settings import GatewaySettings
 from shop_inventory.main import build as build_inventory
@@ -38,6 +40,12 @@ COMMON: dict[str, Any] = {
     "log_format": "text",
     "log_level": "WARNING",
 }
+
+
+B2B_ROLES = ("b2b_buyer", "b2b_approver")
+# What B2B tokens once claimed: now their company's data (customers), which the helpers create.
+COMPANY_FACTS = ("tax_id", "payment_terms_days")
+MEMBER_FACTS = ("approval_limit", "approval_period")
 
 
 def unique(prefix: str) -> str:
@@ -77,8 +85,12 @@ async def _create_locations(inventory: inventory_pb2_grpc.InventoryServiceAsyncS
 
 @pytest.fixture(scope="session")
 async def backends(postgres: Postgres, nats_url: str) -> AsyncIterator[Backends]:
-    # Pricing and inventory first: the catalog backfills its search projection from them.
+    # Pricing and inventory first: the catalog backfills its search projection from them. Customers
+    # holds the B2B companies every B2B caller must belong to (no payment provider: no saved cards).
     async with (
+        peer(
+            build_customers, CustomersSettings, postgres, nats_url, payment_provider_url="http://127.0.0.1:9"
+        ) as customers,
         peer(build_pricing, PricingSettings, postgres, nats_url) as pricing,
         peer(build_inventory, InventorySettings, postgres, nats_url) as inventory,
         peer(
@@ -92,7 +104,8 @@ async def backends(postgres: Postgres, nats_url: str) -> AsyncIterator[Backends]
     ):
         channel = grpc.aio.insecure_channel(grpc_address(inventory))
         stub = inventory_pb2_grpc.InventoryServiceStub(channel)  # type: ignore[no-untyped-call]
-        found = Backends({"catalog": catalog, "pricing": pricing, "inventory": inventory}, stub)
+        runtimes = {"catalog": catalog, "pricing": pricing, "inventory": inventory, "customers": customers}
+        found = Backends(runtimes, stub)
         found.locations = await _create_locations(stub)
         yield found
         await channel.close(grace=None)
@@ -119,8 +132,15 @@ class Client:
 
     unique = staticmethod(unique)
 
-    async def token(self, username: str = "", role: str = "customer", **claims: Any) -> str:
-        body = {"username": username or unique("user"), "role": role, **claims}
+    async def token(self, username: str = "", role: str = "customer", *, member: bool = True, **claims: Any) -> str:
+        """A dev token. A B2B user (with an account_id) is made a member of the account's company
+        first unless `member` is False; `tax_id`, `payment_terms_days`, `approval_limit` and
+        `approval_period` become the company's and the membership's data (tokens no longer carry them)."""
+        username = username or unique("user")
+        facts = {k: claims.pop(k) for k in (*COMPANY_FACTS, *MEMBER_FACTS) if k in claims}
+        if role in B2B_ROLES and claims.get("account_id") and member:
+            await self.join(claims["account_id"], username, role, **facts)
+        body = {"username": username, "role": role, **claims}
         response = await self.http.post("/v1/auth/token", json=body)
         assert response.status_code == 200, response.text
         token: str = response.json()["access_token"]
@@ -129,6 +149,43 @@ class Client:
     async def auth(self, role: str = "customer", username: str = "", **claims: Any) -> dict[str, str]:
         """Authorization headers of a fresh user of `role`."""
         return {"Authorization": f"Bearer {await self.token(username, role, **claims)}"}
+
+    async def join(
+        self,
+        account_id: str,
+        user_id: str,
+        role: str = "b2b_buyer",
+        *,
+        tax_id: str | None = None,
+        payment_terms_days: int | None = None,
+        approval_limit: dict[str, Any] | None = None,
+        approval_period: str = "order",
+    ) -> None:
+        """`user_id` becomes a member of `account_id`'s company (created when new, net 30, USD),
+        through the admin routes; company facts given change the company."""
+        admin = await self.auth("admin")
+        company = {
+            "account_id": account_id,
+            "name": account_id.title(),
+            "credit_limit": {"amount": 0, "currency": "USD"},
+        }
+        key = {"Idempotency-Key": f"company-{account_id}"}
+        created = await self.http.post(
+            "/v1/admin/companies", json={**company, "payment_terms_days": 30}, headers={**admin, **key}
+        )
+        assert created.status_code in (201, 409), created.text
+        change = {k: v for k, v in (("tax_id", tax_id), ("payment_terms_days", payment_terms_days)) if v is not None}
+        if change:
+            changed = await self.http.patch(f"/v1/admin/companies/{account_id}", json=change, headers=admin)
+            assert changed.status_code == 200, changed.text
+        new: dict[str, Any] = {"user_id": user_id, "role": "approver" if role == "b2b_approver" else "buyer"}
+        if approval_limit is not None and approval_period == "order":
+            new["order_limit"] = approval_limit
+        elif approval_limit is not None:
+            new |= {"period_limit": approval_limit, "limit_period": approval_period}
+        key = {"Idempotency-Key": f"member-{account_id}-{user_id}"}
+        added = await self.http.post(f"/v1/admin/companies/{account_id}/members", json=new, headers={**admin, **key})
+        assert added.status_code == 201, added.text
 
     @staticmethod
     def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:

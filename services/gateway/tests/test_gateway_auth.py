@@ -66,7 +66,9 @@ async def test_dev_tokens_are_issued_and_verified(gateway: Client) -> None:
     decoded = jwt.decode(body["access_token"], key.key, algorithms=["RS256"], audience=AUDIENCE, issuer=ISSUER)
     assert (decoded["sub"], decoded["role"], decoded["account_id"]) == ("alice", "b2b_buyer", "acme")
     assert decoded["email"] == "alice@example.com"
-    # The gateway accepts it: a role check (not authentication) is what stops this call.
+    # The gateway accepts it once alice is a member of acme's company: a role check (not
+    # authentication) is what stops this call.
+    await gateway.join("acme", "alice")
     response = await gateway.http.get("/v1/reviews", headers=bearer(body["access_token"]))
     gateway.problem(response, 403, "ROLE_REQUIRED")
     browse = await gateway.http.get("/v1/products", headers=bearer(body["access_token"]))

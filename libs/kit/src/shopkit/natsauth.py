@@ -55,11 +55,7 @@ CONSUMERS: Mapping[str, tuple[Consumed, ...]] = {
     "pricing": (Consumed("inventory", "dynamic-pricing"),),
     "checkout": (Consumed("order", "order-outcomes"), Consumed("fraud", "fraud-reviews")),
     "fraud": (Consumed("order", "order-events"), Consumed("checkout", "checkout-events")),
-    "notifications": (
-        Consumed("order", "order-events"),
-        Consumed("order", "order-webhooks"),
-        Consumed("inventory", "inventory-webhooks"),
-    ),
+    "notifications": (Consumed("order", "order-events"),),
 }
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from shop_gateway.app.companies import BuyingContexts
 from shop_gateway.app.shop import Shop
 from shop_gateway.backends import Backends
 from shop_gateway.principal import ANONYMOUS, ClientInfo, Principal, guest, parse_ip
@@ -25,6 +26,10 @@ class Gateway:
     issuer: DevIssuer | None  # dev mode only
     http: httpx.AsyncClient  # JWKS fetches
     draining: bool = field(default=False)
+    contexts: BuyingContexts = field(init=False)  # B2B callers' company facts
+
+    def __post_init__(self) -> None:
+        self.contexts = BuyingContexts(self.shop.backends, self.settings.company_context_cache_seconds)
 
     @classmethod
     def create(cls, settings: GatewaySettings, backends: Backends) -> Gateway:
@@ -51,13 +56,14 @@ class Gateway:
         return cls(settings, Shop(backends, settings), TokenVerifier(keys, settings), limiter, issuer, http)
 
     async def authenticate(self, authorization: str | None) -> Principal:
-        """The caller of an `Authorization` header value; anonymous without one."""
+        """The caller of an `Authorization` header value; anonymous without one. A B2B caller's
+        facts come from their company (403 when they are not a member of the token's account)."""
         if not authorization:
             return ANONYMOUS
         scheme, _, token = authorization.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise invalid_token("the Authorization header must be `Bearer <token>`", "INVALID_AUTHORIZATION_HEADER")
-        return await self.verifier.verify(token.strip())
+        return await self.contexts.fill(await self.verifier.verify(token.strip()))
 
     async def admit(self, authorization: str | None, client: ClientInfo, cart_token: str | None = None) -> Principal:
         """Authenticate, then take from the client's rate-limit bucket (by subject, else by IP).

@@ -30,11 +30,16 @@ class Principal:
     country: str = ""
     currency: str = ""
     customer_since: datetime | None = None
-    approval_limit: Money | None = None  # B2B account facts from the token; defaults from settings
+    # B2B facts: from the account's company and the user's membership there (customers service,
+    # app.companies.BuyingContexts), never from the token; a buyer without limits gets the settings'.
+    approval_limit: Money | None = None
     approval_period: str = ""  # order, day, week or month
     payment_terms_days: int | None = None  # invoice terms of the account; 0: no invoices
     guest_cart_id: str = ""  # a guest's cart (never set together with a subject)
     tax_id: str = ""  # the B2B account's tax (VAT) id: exempts its orders where the tax rule allows
+    cost_centre: str = ""  # the member's cost centre in the company
+    credit_limit: Money | None = None  # the company's
+    company_role: str = ""  # buyer, approver or company_admin
     # store_staff: the inventory locations (stores, warehouses) they work at (the `shop_locations` claim)
     locations: tuple[str, ...] = ()
 

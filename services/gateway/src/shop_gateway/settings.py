@@ -150,15 +150,18 @@ class GatewaySettings(HttpServiceSettings):
     b2b_default_approval_limit: int = Field(
         100_000,
         ge=0,
-        description="b2b_buyer orders above this (minor units) wait for an approver unless the token says otherwise",
+        description="b2b_buyer orders above this (minor units) wait for an approver unless their membership sets one",
     )
     b2b_default_approval_period: str = Field(
         "order",
         pattern=r"^(order|day|week|month)$",
-        description="period over which a b2b_buyer's spending counts against the limit, unless the token says",
+        description="period over which a b2b_buyer's spending counts against the default limit",
+    )
+    company_context_cache_seconds: float = Field(
+        5.0, ge=0, description="how long a B2B user's company and membership facts are kept per replica; 0: not kept"
     )
     b2b_default_payment_terms_days: int = Field(
-        30, ge=0, le=365, description="invoice terms of B2B accounts (0: no invoices), unless the token says"
+        30, ge=0, le=365, description="invoice terms (0: no invoices) where no company says; companies always do"
     )
     problem_type_base: str = Field(
         "https://shop.example.com/problems/", description="prefix of the `type` URI of problem+json errors"

@@ -33,17 +33,12 @@ from jwt.algorithms import RSAAlgorithm
 from shop_gateway.principal import B2B_ROLES, CLIENT_ROLES, Principal
 from shop_gateway.settings import GatewaySettings
 from shopkit.errors import Unauthenticated, Unavailable, Violations
-from shopkit.money import Money, is_currency
+from shopkit.money import is_currency
 
 log = logging.getLogger("shop_gateway.tokens")
 
 DEV_KEY_FILE = "dev-issuer-key.pem"
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud"]
-APPROVAL_PERIODS = ("order", "day", "week", "month")
-# Bounds of numeric claims: what the services behind the gateway can hold (int64 money, int32 days).
-MAX_AMOUNT = 99_999_999_999  # minor units
-MAX_PAYMENT_TERMS_DAYS = 365
-MAX_TAX_ID = 64
 # store_staff tokens name the locations a member of staff works at, as identity providers carry group
 # or site memberships in a custom claim (a list of inventory location ids).
 LOCATIONS_CLAIM = "shop_locations"
@@ -220,13 +215,7 @@ def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
     if role in B2B_ROLES and not account_id:
         raise invalid_token(f"a {role} token needs an account_id claim")
     since = _number(claims, "customer_since", 0, LATEST_TIMESTAMP)
-    terms = _number(claims, "payment_terms_days", 0, MAX_PAYMENT_TERMS_DAYS)
-    limit = claims.get("approval_limit")
-    approval_limit = None
-    if isinstance(limit, dict) and is_currency(str(limit.get("currency"))):
-        amount = _number(limit, "amount", 0, MAX_AMOUNT)
-        if isinstance(amount, int):
-            approval_limit = Money(amount, str(limit["currency"]))
+    # A B2B user's limits, terms and tax id are their company's data (app.companies), not claims.
     return Principal(
         subject=str(claims["sub"]),
         role=str(role),
@@ -236,10 +225,6 @@ def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
         country=str(claims.get("country") or ""),
         currency=str(claims.get("currency") or ""),
         customer_since=datetime.fromtimestamp(since, UTC) if since is not None else None,
-        approval_limit=approval_limit,
-        approval_period=period if (period := claims.get("approval_period")) in APPROVAL_PERIODS else "",
-        payment_terms_days=terms if isinstance(terms, int) else None,
-        tax_id=str(claims.get("tax_id") or "")[:MAX_TAX_ID],
         locations=_locations(claims.get(LOCATIONS_CLAIM)),
     )
 
@@ -307,18 +292,11 @@ class DevIssuer:
             # An established customer unless the caller says otherwise (fraud scores new accounts).
             "customer_since": request.customer_since if request.customer_since is not None else now - 365 * 86400,
         }
-        if request.payment_terms_days is not None:
-            claims["payment_terms_days"] = request.payment_terms_days
-        for name in ("account_id", "customer_group", "country", "currency", "approval_period", "tax_id"):
+        for name in ("account_id", "customer_group", "country", "currency"):
             if value := getattr(request, name):
                 claims[name] = value
         if request.locations:
             claims[LOCATIONS_CLAIM] = list(request.locations)
-        if request.approval_limit is not None:
-            claims["approval_limit"] = {
-                "amount": request.approval_limit.amount,
-                "currency": request.approval_limit.currency,
-            }
         return self.sign(claims), ttl
 
     def sign(self, claims: Mapping[str, Any]) -> str:
@@ -337,10 +315,6 @@ class TokenRequest:
     country: str = ""
     currency: str = ""
     customer_since: int | None = None  # unix seconds; unset: a year before the token
-    approval_limit: Money | None = None
-    approval_period: str = ""
-    payment_terms_days: int | None = None
-    tax_id: str = ""  # B2B accounts: their tax id
     locations: tuple[str, ...] = ()  # store_staff: the locations they work at (claim shop_locations)
 
     def validate(self) -> None:
@@ -355,33 +329,14 @@ class TokenRequest:
         violations.check(not self.email or "@" in self.email, "email", "must be an e-mail address")
         violations.check(not self.country or len(self.country) == 2, "country", "must be an ISO-3166-1 alpha-2 code")
         violations.check(not self.currency or is_currency(self.currency), "currency", "must be an ISO-4217 code")
-        violations.check(len(self.tax_id) <= MAX_TAX_ID, "tax_id", f"must be at most {MAX_TAX_ID} characters")
-        violations.check(not self.tax_id or bool(self.account_id), "tax_id", "is for B2B accounts (with account_id)")
         violations.check(
             len(self.locations) <= MAX_LOCATIONS and all(LOCATION_ID.match(x) for x in self.locations),
             "locations",
             f"must be up to {MAX_LOCATIONS} inventory location ids",
         )
         violations.check(
-            self.approval_period in ("", *APPROVAL_PERIODS),
-            "approval_period",
-            f"must be one of {', '.join(APPROVAL_PERIODS)}",
-        )
-        violations.check(
-            self.payment_terms_days is None or 0 <= self.payment_terms_days <= MAX_PAYMENT_TERMS_DAYS,
-            "payment_terms_days",
-            f"must be 0-{MAX_PAYMENT_TERMS_DAYS}",
-        )
-        violations.check(
             self.customer_since is None or 0 <= self.customer_since <= LATEST_TIMESTAMP,
             "customer_since",
             f"must be unix seconds between 0 and {LATEST_TIMESTAMP}",
         )
-        if self.approval_limit is not None:
-            violations.check(
-                0 <= self.approval_limit.amount <= MAX_AMOUNT, "approval_limit.amount", f"must be 0-{MAX_AMOUNT}"
-            )
-            violations.check(
-                is_currency(self.approval_limit.currency), "approval_limit.currency", "must be an ISO-4217 code"
-            )
         violations.raise_if_any()

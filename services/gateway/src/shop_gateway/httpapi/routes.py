@@ -14,6 +14,7 @@ from shop_gateway.app.validation import MAX_INT64
 from shop_gateway.gateway import Gateway
 from shop_gateway.httpapi import document, problems
 from shop_gateway.httpapi.backoffice.routers import ROUTERS, STREAMED_PATHS
+from shop_gateway.httpapi.companies import admin_companies, own_company
 from shop_gateway.httpapi.deps import (
     ERROR_RESPONSES,
     Caller,
@@ -49,7 +50,6 @@ from shop_gateway.tokens import TokenRequest
 from shopkit import openapi
 from shopkit.errors import FieldViolation, InvalidArgument
 from shopkit.http import FASTAPI_TELEMETRY_OFF, HttpTelemetryMiddleware
-from shopkit.money import Money
 from shopkit.requestlimits import RequestLimits
 
 log = logging.getLogger("shop_gateway.http")
@@ -406,13 +406,7 @@ async def issue_token(body: TokenBody, request: Request, client: Client) -> Toke
             country=body.country,
             currency=body.currency,
             customer_since=body.customer_since,
-            approval_period=body.approval_period,
-            payment_terms_days=body.payment_terms_days,
-            tax_id=body.tax_id,
             locations=tuple(body.locations),
-            approval_limit=Money(body.approval_limit.amount, body.approval_limit.currency)
-            if body.approval_limit
-            else None,
         )
     )
     return TokenResponse(access_token=token, token_type="Bearer", expires_in=expires_in)
@@ -480,6 +474,8 @@ def create_app(gateway: Gateway) -> FastAPI:
         app.include_router(router)
     app.include_router(personal_data)  # a customer's export and erasure
     app.include_router(guest_orders)  # a guest's order, opened by its number and e-mail
+    app.include_router(admin_companies)  # B2B companies (admins)
+    app.include_router(own_company)  # a company's members, for its company_admin members
     if gateway.issuer is not None:
         app.include_router(dev)
     problems.install(app, gateway.settings.problem_type_base)

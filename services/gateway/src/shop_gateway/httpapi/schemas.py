@@ -33,16 +33,14 @@ class MoneyBody(Body):
 class TokenBody(Body):
     username: str = Field(description="becomes the token's subject (the customer id)")
     role: str = Field(description="customer, b2b_buyer, b2b_approver, admin, fraud_analyst or store_staff")
-    account_id: str = Field("", description="B2B account; required for b2b_buyer and b2b_approver")
+    account_id: str = Field(
+        "", description="B2B account; required for b2b_buyer and b2b_approver (who must be a member of its company)"
+    )
     email: str = Field("", description="defaults to <username>@example.com")
     customer_group: str = Field("", description="pricing group, e.g. wholesale")
     country: str = Field("", description="ISO-3166-1 alpha-2; defaults to DEFAULT_COUNTRY")
     currency: str = Field("", description="ISO-4217; defaults to DEFAULT_CURRENCY")
     customer_since: Int64 | None = Field(None, description="account creation, unix seconds; defaults to a year ago")
-    approval_limit: MoneyBody | None = Field(None, description="b2b_buyer: spending above it waits for an approver")
-    approval_period: str = Field("", description="b2b_buyer: order, day, week or month (spending counted over it)")
-    payment_terms_days: Int64 | None = Field(None, description="B2B: the account's invoice terms; 0: no invoices")
-    tax_id: str = Field("", description="B2B: the account's tax (VAT) id; exempts its orders where the tax rule allows")
     locations: list[str] = Field(
         default_factory=list,
         max_length=100,
