@@ -107,6 +107,8 @@ notifications:
   smtp: true
   consumers:
     - {stream: SHOP_ORDER, consumer: notifications-order-events}
+    - {stream: SHOP_ORDER, consumer: notifications-order-webhooks}
+    - {stream: SHOP_INVENTORY, consumer: notifications-inventory-webhooks}
 customers:
   kind: grpc
   grpcPort: 50059

@@ -17,6 +17,8 @@ import grpc
 import pytest
 import sqlalchemy as sa
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from nats.aio.msg import Msg
+from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from shop.common.v1 import common_pb2
 from shop.notifications.v1 import notifications_pb2_grpc
@@ -27,6 +29,7 @@ from shop_notifications.main import build
 from shop_notifications.settings import NotificationsSettings
 from shop_order.main import build as build_order
 from shop_order.settings import OrderSettings
+from shopkit import events as kit_events
 from shopkit.auth import metadata_for
 from shopkit.runtime import Runtime
 from shopkit.testing import Postgres, free_port, grpc_address, peer
@@ -198,6 +201,20 @@ class Stack:
                 raise AssertionError(f"mails of {order_id} still pending: {rows}")
             await asyncio.sleep(0.05)
 
+    async def stored_event(self, subject: str, order_id: str) -> Msg:
+        """The order's event of `subject` as the order stream holds it (to hand to a consumer again)."""
+        replay = await self.runtime.js.pull_subscribe(
+            subject, stream=kit_events.stream_name("order"), config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
+        )
+        try:
+            while True:
+                batch = await replay.fetch(100, timeout=5)
+                msg = next((m for m in batch if order_id.encode() in m.data), None)
+                if msg is not None:
+                    return msg
+        finally:
+            await replay.unsubscribe()
+
     async def mails_of(self, order_id: str, kind: str, count: int = 1, within: float = 15.0) -> list[Message]:
         """Wait until the catcher holds `count` mails of `kind` for the order; then they."""
         loop = asyncio.get_running_loop()
@@ -228,6 +245,12 @@ def notifications_settings(**overrides: Any) -> dict[str, Any]:
         "sender_poll_seconds": 0.2,
         "approvers": APPROVERS,
         "approvals_to": "desk@shop.test",
+        # Webhooks to the test's receiver on 127.0.0.1, with quick retries and a small bound.
+        "webhook_allow_private_targets": True,
+        "webhook_retry_base_seconds": 0.2,
+        "webhook_retry_max_seconds": 0.4,
+        "webhook_max_attempts": 4,
+        "webhook_poll_seconds": 0.2,
         **overrides,
     }
 

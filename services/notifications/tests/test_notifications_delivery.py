@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from nats.js.api import ConsumerConfig, DeliverPolicy
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from shop_notifications import events, store
@@ -23,7 +22,6 @@ from shop_notifications.metrics import ATTEMPTS
 from shop_notifications.operations import Notifications
 from shop_notifications.orders import Orders
 from shop_notifications.templates import Templates
-from shopkit import events as kit_events
 from shopkit.consumer import EventConsumer
 from shopkit.testing import eventually
 
@@ -110,19 +108,7 @@ def test_retries_back_off_and_stop_at_the_bound() -> None:
 async def test_a_redelivered_event_makes_one_mail(stack: Stack) -> None:
     order = await stack.place()
     await stack.mails_of(order.order_id, "order_confirmation")
-    js = stack.runtime.js
-    replay = await js.pull_subscribe(
-        events.CONFIRMED,
-        stream=kit_events.stream_name("order"),
-        config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL),
-    )
-    try:
-        msg = None
-        while msg is None:
-            batch = await replay.fetch(100, timeout=5)
-            msg = next((m for m in batch if order.order_id.encode() in m.data), None)
-    finally:
-        await replay.unsubscribe()
+    msg = await stack.stored_event(events.CONFIRMED, order.order_id)
     settings = stack.settings
     orders = Orders(settings, settings.order_addr)
     notifications = Notifications(
@@ -138,7 +124,7 @@ async def test_a_redelivered_event_makes_one_mail(stack: Stack) -> None:
     def consumer(name: str) -> EventConsumer:
         return EventConsumer(
             stack.runtime.db,
-            js,
+            stack.runtime.js,
             store.inbox,
             service="notifications",
             name=name,

@@ -55,7 +55,11 @@ CONSUMERS: Mapping[str, tuple[Consumed, ...]] = {
     "pricing": (Consumed("inventory", "dynamic-pricing"),),
     "checkout": (Consumed("order", "order-outcomes"), Consumed("fraud", "fraud-reviews")),
     "fraud": (Consumed("order", "order-events"), Consumed("checkout", "checkout-events")),
-    "notifications": (Consumed("order", "order-events"),),
+    "notifications": (
+        Consumed("order", "order-events"),
+        Consumed("order", "order-webhooks"),
+        Consumed("inventory", "inventory-webhooks"),
+    ),
 }
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shop.customers.v1 import customers_pb2, customers_pb2_grpc
+from shop.customers.v1 import customers_pb2, customers_pb2_grpc, integration_clients_pb2, integration_clients_pb2_grpc
 from shop_customers import access, store
 from shop_customers.api import CustomersServicer
 from shop_customers.company_operations import Companies
+from shop_customers.integrations import access as integration_access
+from shop_customers.integrations.api import IntegrationClientsServicer
+from shop_customers.integrations.operations import IntegrationClients
 from shop_customers.operations import Clock, Customers, utc_now
 from shop_customers.payments import Payments
 from shop_customers.personal_data import CustomersPersonalData
@@ -27,6 +30,12 @@ async def build(settings: CustomersSettings, *, clock: Clock = utc_now) -> Runti
         servicer,
         customers_pb2.DESCRIPTOR.services_by_name["CustomersService"].full_name,
         access.CALLERS,
+    )
+    runtime.service.add_servicer(
+        integration_clients_pb2_grpc.add_IntegrationClientsServiceServicer_to_server,
+        IntegrationClientsServicer(IntegrationClients(runtime.db, clock=clock)),
+        integration_clients_pb2.DESCRIPTOR.services_by_name["IntegrationClientsService"].full_name,
+        integration_access.CALLERS,
     )
     return runtime
 

@@ -12,4 +12,12 @@ CALLERS: Callers = {
     # A customer's personal data: the gateway (the customer, an admin) and tooling.
     "ExportCustomerData": allow(GATEWAY, TOOLING),
     "EraseCustomer": allow(GATEWAY, TOOLING),
+    # Outbound webhooks: an admin through the gateway's /v1/admin/webhooks, and tooling.
+    "CreateWebhook": allow(GATEWAY, TOOLING),
+    "ListWebhooks": allow(GATEWAY, TOOLING),
+    "GetWebhook": allow(GATEWAY, TOOLING),
+    "UpdateWebhook": allow(GATEWAY, TOOLING),
+    "RotateWebhookSecret": allow(GATEWAY, TOOLING),
+    "ListWebhookDeliveries": allow(GATEWAY, TOOLING),
+    "ReplayWebhookDeliveries": allow(GATEWAY, TOOLING),
 }

@@ -11,13 +11,14 @@ from shop.common.v1 import common_pb2
 from shop.notifications.v1 import notifications_pb2 as pb
 from shop.notifications.v1 import notifications_pb2_grpc
 from shop_notifications.operations import Notifications
+from shop_notifications.webhook_api import WebhookRpcs
 from shopkit.auth import require_role
 from shopkit.personal_data import PersonalDataRpcs
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
-class NotificationsServicer(PersonalDataRpcs, notifications_pb2_grpc.NotificationsServiceServicer):
+class NotificationsServicer(WebhookRpcs, PersonalDataRpcs, notifications_pb2_grpc.NotificationsServiceServicer):
     def __init__(self, notifications: Notifications):
         self.notifications = notifications
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
+
 from shop.notifications.v1 import notifications_pb2, notifications_pb2_grpc
 from shop_notifications import access, events, store, tables
 from shop_notifications.api import NotificationsServicer
@@ -15,6 +17,8 @@ from shop_notifications.personal_data import NotificationsPersonalData
 from shop_notifications.settings import NotificationsSettings
 from shop_notifications.smtp import Mailer
 from shop_notifications.templates import Templates
+from shop_notifications.webhook_domain import INVENTORY_EVENTS, ORDER_EVENTS, Backoff
+from shop_notifications.webhooks import Webhooks
 from shopkit.cli import service_cli
 from shopkit.runtime import Runtime, open_runtime
 
@@ -54,6 +58,7 @@ async def build(settings: NotificationsSettings, *, clock: Clock = utc_now) -> R
         clock=clock,
     )
     servicer = NotificationsServicer(notifications)
+    servicer.webhooks = webhooks(runtime, settings, clock)
     servicer.personal_data = NotificationsPersonalData(runtime.db, runtime.relay)
     runtime.service.add_servicer(
         notifications_pb2_grpc.add_NotificationsServiceServicer_to_server,
@@ -85,6 +90,45 @@ async def build(settings: NotificationsSettings, *, clock: Clock = utc_now) -> R
         retention = timedelta(days=settings.retention_days)
         runtime.service.add_worker("mail-retention", lambda: notifications.run_retention(retention))
     return runtime
+
+
+# The durable consumers of webhook deliveries ("notifications-order-webhooks", ...; see natsauth).
+ORDER_WEBHOOKS = "order-webhooks"
+INVENTORY_WEBHOOKS = "inventory-webhooks"
+
+
+def webhooks(runtime: Runtime, settings: NotificationsSettings, clock: Clock) -> Webhooks:
+    """Outbound webhooks: their own consumers (one per source stream, apart from the mails' so a slow
+    order service delays no webhook), sender and retention."""
+    # No redirects: a public endpoint must not bounce the POST to an address the target check refused.
+    client = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False, trust_env=False)
+    runtime.service.on_stop(client.aclose)
+    backoff = Backoff(
+        settings.webhook_max_attempts,
+        timedelta(seconds=settings.webhook_retry_base_seconds),
+        timedelta(seconds=settings.webhook_retry_max_seconds),
+    )
+    hooks = Webhooks(
+        runtime.db,
+        client,
+        backoff,
+        allow_private=settings.webhook_allow_private_targets,
+        lease=timedelta(seconds=settings.webhook_lease_seconds),
+        concurrency=settings.webhook_concurrency,
+        clock=clock,
+    )
+    if not settings.webhooks_enabled:
+        return hooks
+    inbox, handle = store.inbox, hooks.handle
+    runtime.consume(inbox, name=ORDER_WEBHOOKS, source_service="order", subjects=list(ORDER_EVENTS), handler=handle)
+    runtime.consume(
+        inbox, name=INVENTORY_WEBHOOKS, source_service="inventory", subjects=list(INVENTORY_EVENTS), handler=handle
+    )
+    runtime.service.add_worker("webhook-sender", lambda: hooks.run_sender(settings.webhook_poll_seconds))
+    if settings.webhook_retention_days:
+        retention = timedelta(days=settings.webhook_retention_days)
+        runtime.service.add_worker("webhook-retention", lambda: hooks.run_retention(retention))
+    return hooks
 
 
 async def serve(settings: NotificationsSettings) -> None:

@@ -10,3 +10,9 @@ ATTEMPTS = Counter(
     "SMTP attempts by mail kind and outcome: sent, retry (a failure that may pass), failed (given up).",
     ["kind", "outcome"],
 )
+
+WEBHOOK_ATTEMPTS = Counter(
+    "shop_webhook_attempts_total",
+    "Webhook POSTs by event type and outcome: delivered, pending (failed, retried later), dead (given up).",
+    ["event_type", "outcome"],
+)

@@ -10,7 +10,6 @@ lease has passed; the mail keeps its Message-ID, so the reader's client shows it
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shop.notifications.v1 import notifications_pb2 as pb
-from shop_notifications import mapping, store
+from shop_notifications import mapping, store, workers
 from shop_notifications.domain import Notice, RetryPolicy, message_id
 from shop_notifications.metrics import ATTEMPTS
 from shop_notifications.smtp import Mailer, PermanentFailure
@@ -123,41 +122,17 @@ class Notifications:
             log.warning("mail not sent; trying again at %s", at.isoformat(), extra=extra)
 
     async def run_sender(self, poll: float) -> None:
-        """The sender worker: rounds while there is work; between them, sleep until woken by a new
-        mail, until the next retry is due, or `poll` seconds at most."""
-        while True:
-            try:
-                while await self.send_due():
-                    pass
-                async with self.db.connect() as conn:
-                    due = await store.next_due(conn)
-            except Exception:
-                log.warning("sender round failed; trying again", exc_info=True)
-                due = None
-            pause = poll if due is None else max(0.0, min(poll, (due - self.clock()).total_seconds()))
-            self.wakeup.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wakeup.wait(), timeout=pause)
+        """The sender worker (see `workers.run_sender`)."""
+        await workers.run_sender(
+            self.db, self.send_due, store.next_due, self.wakeup, poll=poll, clock=self.clock, what="mail sender"
+        )
 
-    async def sweep(self, retention: timedelta, batch: int = 5000) -> int:
+    async def sweep(self, retention: timedelta) -> int:
         """Delete the settled mails past `retention`, a batch per transaction; how many."""
-        deleted = 0
-        while True:
-            async with self.db.transaction() as conn:
-                removed = await store.delete_settled(conn, retention, batch)
-            deleted += removed
-            if removed < batch:
-                return deleted
+        return await workers.sweep(self.db, store.delete_settled, retention)
 
-    async def run_retention(self, retention: timedelta, every: float = 3600.0) -> None:
-        """The retention worker: the table holds what support may ask about, not every mail ever sent."""
-        while True:
-            try:
-                if removed := await self.sweep(retention):
-                    log.info("old mails deleted", extra={"deleted": removed})
-            except Exception:
-                log.warning("mail retention round failed; trying again later", exc_info=True)
-            await asyncio.sleep(every)
+    async def run_retention(self, retention: timedelta) -> None:
+        await workers.run_retention(self.db, store.delete_settled, retention, what="mails")
 
     # ------------------------------------------------------------------ reads
 
@@ -181,27 +156,12 @@ class Notifications:
             status == pb.DELIVERY_STATUS_UNSPECIFIED or status in mapping.STATUS_FROM_PB, "status", "unknown status"
         )
         size = pagination.page_size(page.page_size)
-        cursor = pagination.decode_token(page.page_token)
-        after = None
-        if cursor is not None:
-            at, mail_id = cursor.get("t"), cursor.get("id")
-            try:
-                if not isinstance(at, str) or not isinstance(mail_id, str):
-                    raise ValueError("not a cursor")
-                after = (datetime.fromisoformat(at), uuid.UUID(mail_id))
-                if after[0].tzinfo is None:
-                    raise ValueError("a cursor's time has its offset")
-            except ValueError:
-                violations.add("page.page_token", "not a token this method gave")
+        after = workers.decode_cursor(page.page_token, violations)
         violations.raise_if_any()
         wanted = mapping.STATUS_FROM_PB.get(status)
         async with self.db.connect() as conn:
             rows = await store.list_mails(conn, order_id=order_id, status=wanted, after=after, limit=size + 1)
-        token = ""
-        if len(rows) > size:
-            rows = rows[:size]
-            last = rows[-1]
-            token = pagination.encode_token({"t": last["created_at"].isoformat(), "id": str(last["id"])})
+        rows, token = workers.page(list(rows), size)
         return [mapping.notification(row, bodies=False) for row in rows], token
 
 

@@ -57,6 +57,28 @@ class NotificationsSettings(ServiceSettings):
         description="events older than this make no mail (a new consumer reads the whole order stream); 0: no limit",
     )
 
+    webhooks_enabled: bool = Field(True, description="consume events into webhook deliveries and send them")
+    webhook_max_attempts: int = Field(
+        10, ge=1, le=100, description="POSTs of a webhook delivery before it is dead (replayable through the API)"
+    )
+    webhook_retry_base_seconds: float = Field(
+        10.0, gt=0, description="pause after a delivery's first failed attempt; doubles each time, with jitter"
+    )
+    webhook_retry_max_seconds: float = Field(3600.0, gt=0, description="longest pause between two webhook attempts")
+    webhook_timeout_seconds: float = Field(10.0, gt=0, le=60, description="timeout of one webhook POST")
+    webhook_lease_seconds: float = Field(
+        120.0, gt=0, description="a claimed delivery not recorded within this is sent again (a sender that died)"
+    )
+    webhook_concurrency: int = Field(8, ge=1, le=64, description="webhook POSTs at once")
+    webhook_poll_seconds: float = Field(2.0, gt=0, description="how often the webhook sender looks for due deliveries")
+    webhook_retention_days: float = Field(
+        30.0, ge=0, description="delivered and dead deliveries (and their log) older than this are deleted; 0: kept"
+    )
+    webhook_allow_private_targets: bool = Field(
+        False,
+        description="development only: allow webhook URLs on loopback/private addresses (and http to loopback)",
+    )
+
     @model_validator(mode="after")
     def _one_tls_mode(self) -> Self:
         if self.smtp_tls and self.smtp_starttls:

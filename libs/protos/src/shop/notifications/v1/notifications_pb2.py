@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from shop.common.v1 import common_pb2 as shop_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)shop/notifications/v1/notifications.proto\x12\x15shop.notifications.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bshop/common/v1/common.proto\"\xcf\x03\n\x0cNotification\x12\x17\n\x0fnotification_id\x18\x01 \x01(\t\x12\x35\n\x04kind\x18\x02 \x01(\x0e\x32\'.shop.notifications.v1.NotificationKind\x12\x10\n\x08order_id\x18\x03 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x04 \x01(\t\x12\x11\n\trecipient\x18\x05 \x01(\t\x12\x0f\n\x07subject\x18\x06 \x01(\t\x12\x12\n\nmessage_id\x18\x07 \x01(\t\x12\x35\n\x06status\x18\x08 \x01(\x0e\x32%.shop.notifications.v1.DeliveryStatus\x12\x10\n\x08\x61ttempts\x18\t \x01(\x05\x12\x12\n\nlast_error\x18\n \x01(\t\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0fnext_attempt_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07sent_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\ttext_body\x18\x0e \x01(\t\x12\x11\n\thtml_body\x18\x0f \x01(\t\"\x8e\x01\n\x18ListNotificationsRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x35\n\x06status\x18\x02 \x01(\x0e\x32%.shop.notifications.v1.DeliveryStatus\x12)\n\x04page\x18\x03 \x01(\x0b\x32\x1b.shop.common.v1.PageRequest\"\x83\x01\n\x19ListNotificationsResponse\x12:\n\rnotifications\x18\x01 \x03(\x0b\x32#.shop.notifications.v1.Notification\x12*\n\x04page\x18\x02 \x01(\x0b\x32\x1c.shop.common.v1.PageResponse\"1\n\x16GetNotificationRequest\x12\x17\n\x0fnotification_id\x18\x01 \x01(\t\"T\n\x17GetNotificationResponse\x12\x39\n\x0cnotification\x18\x01 \x01(\x0b\x32#.shop.notifications.v1.Notification*\xeb\x01\n\x10NotificationKind\x12!\n\x1dNOTIFICATION_KIND_UNSPECIFIED\x10\x00\x12(\n$NOTIFICATION_KIND_ORDER_CONFIRMATION\x10\x01\x12\x1e\n\x1aNOTIFICATION_KIND_SHIPMENT\x10\x02\x12\x1c\n\x18NOTIFICATION_KIND_REFUND\x10\x03\x12%\n!NOTIFICATION_KIND_RETURN_RECEIVED\x10\x04\x12%\n!NOTIFICATION_KIND_APPROVAL_NEEDED\x10\x05*\x84\x01\n\x0e\x44\x65liveryStatus\x12\x1f\n\x1b\x44\x45LIVERY_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x44\x45LIVERY_STATUS_PENDING\x10\x01\x12\x18\n\x14\x44\x45LIVERY_STATUS_SENT\x10\x02\x12\x1a\n\x16\x44\x45LIVERY_STATUS_FAILED\x10\x03\x32\xdf\x03\n\x14NotificationsService\x12{\n\x11ListNotifications\x12/.shop.notifications.v1.ListNotificationsRequest\x1a\x30.shop.notifications.v1.ListNotificationsResponse\"\x03\x90\x02\x01\x12u\n\x0fGetNotification\x12-.shop.notifications.v1.GetNotificationRequest\x1a..shop.notifications.v1.GetNotificationResponse\"\x03\x90\x02\x01\x12p\n\x12\x45xportCustomerData\x12).shop.common.v1.ExportCustomerDataRequest\x1a*.shop.common.v1.ExportCustomerDataResponse\"\x03\x90\x02\x01\x12\x61\n\rEraseCustomer\x12$.shop.common.v1.EraseCustomerRequest\x1a%.shop.common.v1.EraseCustomerResponse\"\x03\x90\x02\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)shop/notifications/v1/notifications.proto\x12\x15shop.notifications.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bshop/common/v1/common.proto\"\xcf\x03\n\x0cNotification\x12\x17\n\x0fnotification_id\x18\x01 \x01(\t\x12\x35\n\x04kind\x18\x02 \x01(\x0e\x32\'.shop.notifications.v1.NotificationKind\x12\x10\n\x08order_id\x18\x03 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x04 \x01(\t\x12\x11\n\trecipient\x18\x05 \x01(\t\x12\x0f\n\x07subject\x18\x06 \x01(\t\x12\x12\n\nmessage_id\x18\x07 \x01(\t\x12\x35\n\x06status\x18\x08 \x01(\x0e\x32%.shop.notifications.v1.DeliveryStatus\x12\x10\n\x08\x61ttempts\x18\t \x01(\x05\x12\x12\n\nlast_error\x18\n \x01(\t\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0fnext_attempt_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07sent_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\ttext_body\x18\x0e \x01(\t\x12\x11\n\thtml_body\x18\x0f \x01(\t\"\x8e\x01\n\x18ListNotificationsRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x35\n\x06status\x18\x02 \x01(\x0e\x32%.shop.notifications.v1.DeliveryStatus\x12)\n\x04page\x18\x03 \x01(\x0b\x32\x1b.shop.common.v1.PageRequest\"\x83\x01\n\x19ListNotificationsResponse\x12:\n\rnotifications\x18\x01 \x03(\x0b\x32#.shop.notifications.v1.Notification\x12*\n\x04page\x18\x02 \x01(\x0b\x32\x1c.shop.common.v1.PageResponse\"1\n\x16GetNotificationRequest\x12\x17\n\x0fnotification_id\x18\x01 \x01(\t\"T\n\x17GetNotificationResponse\x12\x39\n\x0cnotification\x18\x01 \x01(\x0b\x32#.shop.notifications.v1.Notification\"\xd4\x01\n\x07Webhook\x12\x12\n\nwebhook_id\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x13\n\x0b\x65vent_types\x18\x03 \x03(\t\x12\x0e\n\x06\x61\x63tive\x18\x04 \x01(\x08\x12\x0e\n\x06secret\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x98\x01\n\x0eWebhookAttempt\x12\x0f\n\x07\x61ttempt\x18\x01 \x01(\x05\x12\x13\n\x0bstatus_code\x18\x02 \x01(\x05\x12\x12\n\nlatency_ms\x18\x03 \x01(\x05\x12\r\n\x05\x65rror\x18\x04 \x01(\t\x12\x15\n\rresponse_body\x18\x05 \x01(\t\x12&\n\x02\x61t\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa8\x03\n\x0fWebhookDelivery\x12\x13\n\x0b\x64\x65livery_id\x18\x01 \x01(\t\x12\x12\n\nwebhook_id\x18\x02 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x03 \x01(\t\x12\x12\n\nevent_type\x18\x04 \x01(\t\x12<\n\x06status\x18\x05 \x01(\x0e\x32,.shop.notifications.v1.WebhookDeliveryStatus\x12\x10\n\x08\x61ttempts\x18\x06 \x01(\x05\x12\x12\n\nlast_error\x18\x07 \x01(\t\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0fnext_attempt_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x64\x65livered_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12:\n\x0b\x61ttempt_log\x18\x0b \x03(\x0b\x32%.shop.notifications.v1.WebhookAttempt\x12\x0f\n\x07payload\x18\x0c \x01(\t\"a\n\x14\x43reateWebhookRequest\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x13\n\x0b\x65vent_types\x18\x02 \x03(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"H\n\x15\x43reateWebhookResponse\x12/\n\x07webhook\x18\x01 \x01(\x0b\x32\x1e.shop.notifications.v1.Webhook\"@\n\x13ListWebhooksRequest\x12)\n\x04page\x18\x01 \x01(\x0b\x32\x1b.shop.common.v1.PageRequest\"t\n\x14ListWebhooksResponse\x12\x30\n\x08webhooks\x18\x01 \x03(\x0b\x32\x1e.shop.notifications.v1.Webhook\x12*\n\x04page\x18\x02 \x01(\x0b\x32\x1c.shop.common.v1.PageResponse\"\'\n\x11GetWebhookRequest\x12\x12\n\nwebhook_id\x18\x01 \x01(\t\"E\n\x12GetWebhookResponse\x12/\n\x07webhook\x18\x01 \x01(\x0b\x32\x1e.shop.notifications.v1.Webhook\"\xbf\x01\n\x14UpdateWebhookRequest\x12\x12\n\nwebhook_id\x18\x01 \x01(\t\x12\x10\n\x03url\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x0b\x65vent_types\x18\x03 \x03(\t\x12\x1a\n\x12update_event_types\x18\x04 \x01(\x08\x12\x13\n\x06\x61\x63tive\x18\x05 \x01(\x08H\x01\x88\x01\x01\x12\x18\n\x0b\x64\x65scription\x18\x06 \x01(\tH\x02\x88\x01\x01\x42\x06\n\x04_urlB\t\n\x07_activeB\x0e\n\x0c_description\"H\n\x15UpdateWebhookResponse\x12/\n\x07webhook\x18\x01 \x01(\x0b\x32\x1e.shop.notifications.v1.Webhook\"0\n\x1aRotateWebhookSecretRequest\x12\x12\n\nwebhook_id\x18\x01 \x01(\t\"N\n\x1bRotateWebhookSecretResponse\x12/\n\x07webhook\x18\x01 \x01(\x0b\x32\x1e.shop.notifications.v1.Webhook\"\x9b\x01\n\x1cListWebhookDeliveriesRequest\x12\x12\n\nwebhook_id\x18\x01 \x01(\t\x12<\n\x06status\x18\x02 \x01(\x0e\x32,.shop.notifications.v1.WebhookDeliveryStatus\x12)\n\x04page\x18\x03 \x01(\x0b\x32\x1b.shop.common.v1.PageRequest\"\x87\x01\n\x1dListWebhookDeliveriesResponse\x12:\n\ndeliveries\x18\x01 \x03(\x0b\x32&.shop.notifications.v1.WebhookDelivery\x12*\n\x04page\x18\x02 \x01(\x0b\x32\x1c.shop.common.v1.PageResponse\"I\n\x1eReplayWebhookDeliveriesRequest\x12\x12\n\nwebhook_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65livery_id\x18\x02 \x01(\t\"3\n\x1fReplayWebhookDeliveriesResponse\x12\x10\n\x08replayed\x18\x01 \x01(\x05*\xeb\x01\n\x10NotificationKind\x12!\n\x1dNOTIFICATION_KIND_UNSPECIFIED\x10\x00\x12(\n$NOTIFICATION_KIND_ORDER_CONFIRMATION\x10\x01\x12\x1e\n\x1aNOTIFICATION_KIND_SHIPMENT\x10\x02\x12\x1c\n\x18NOTIFICATION_KIND_REFUND\x10\x03\x12%\n!NOTIFICATION_KIND_RETURN_RECEIVED\x10\x04\x12%\n!NOTIFICATION_KIND_APPROVAL_NEEDED\x10\x05*\x84\x01\n\x0e\x44\x65liveryStatus\x12\x1f\n\x1b\x44\x45LIVERY_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x44\x45LIVERY_STATUS_PENDING\x10\x01\x12\x18\n\x14\x44\x45LIVERY_STATUS_SENT\x10\x02\x12\x1a\n\x16\x44\x45LIVERY_STATUS_FAILED\x10\x03*\xae\x01\n\x15WebhookDeliveryStatus\x12\'\n#WEBHOOK_DELIVERY_STATUS_UNSPECIFIED\x10\x00\x12#\n\x1fWEBHOOK_DELIVERY_STATUS_PENDING\x10\x01\x12%\n!WEBHOOK_DELIVERY_STATUS_DELIVERED\x10\x02\x12 \n\x1cWEBHOOK_DELIVERY_STATUS_DEAD\x10\x03\x32\xaf\n\n\x14NotificationsService\x12{\n\x11ListNotifications\x12/.shop.notifications.v1.ListNotificationsRequest\x1a\x30.shop.notifications.v1.ListNotificationsResponse\"\x03\x90\x02\x01\x12u\n\x0fGetNotification\x12-.shop.notifications.v1.GetNotificationRequest\x1a..shop.notifications.v1.GetNotificationResponse\"\x03\x90\x02\x01\x12p\n\x12\x45xportCustomerData\x12).shop.common.v1.ExportCustomerDataRequest\x1a*.shop.common.v1.ExportCustomerDataResponse\"\x03\x90\x02\x01\x12\x61\n\rEraseCustomer\x12$.shop.common.v1.EraseCustomerRequest\x1a%.shop.common.v1.EraseCustomerResponse\"\x03\x90\x02\x02\x12o\n\rCreateWebhook\x12+.shop.notifications.v1.CreateWebhookRequest\x1a,.shop.notifications.v1.CreateWebhookResponse\"\x03\x90\x02\x02\x12l\n\x0cListWebhooks\x12*.shop.notifications.v1.ListWebhooksRequest\x1a+.shop.notifications.v1.ListWebhooksResponse\"\x03\x90\x02\x01\x12\x66\n\nGetWebhook\x12(.shop.notifications.v1.GetWebhookRequest\x1a).shop.notifications.v1.GetWebhookResponse\"\x03\x90\x02\x01\x12o\n\rUpdateWebhook\x12+.shop.notifications.v1.UpdateWebhookRequest\x1a,.shop.notifications.v1.UpdateWebhookResponse\"\x03\x90\x02\x02\x12|\n\x13RotateWebhookSecret\x12\x31.shop.notifications.v1.RotateWebhookSecretRequest\x1a\x32.shop.notifications.v1.RotateWebhookSecretResponse\x12\x87\x01\n\x15ListWebhookDeliveries\x12\x33.shop.notifications.v1.ListWebhookDeliveriesRequest\x1a\x34.shop.notifications.v1.ListWebhookDeliveriesResponse\"\x03\x90\x02\x01\x12\x8d\x01\n\x17ReplayWebhookDeliveries\x12\x35.shop.notifications.v1.ReplayWebhookDeliveriesRequest\x1a\x36.shop.notifications.v1.ReplayWebhookDeliveriesResponse\"\x03\x90\x02\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,10 +41,24 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_NOTIFICATIONSSERVICE'].methods_by_name['ExportCustomerData']._serialized_options = b'\220\002\001'
   _globals['_NOTIFICATIONSSERVICE'].methods_by_name['EraseCustomer']._loaded_options = None
   _globals['_NOTIFICATIONSSERVICE'].methods_by_name['EraseCustomer']._serialized_options = b'\220\002\002'
-  _globals['_NOTIFICATIONKIND']._serialized_start=1013
-  _globals['_NOTIFICATIONKIND']._serialized_end=1248
-  _globals['_DELIVERYSTATUS']._serialized_start=1251
-  _globals['_DELIVERYSTATUS']._serialized_end=1383
+  _globals['_NOTIFICATIONSSERVICE'].methods_by_name['CreateWebhook']._loaded_options = None
+  _globals['_NOTIFICATIONSSERVICE'].methods_by_name['CreateWebhook']._serialized_options = b'\220\002\002'
+  _globals['_NOTIFICATIONSSERVICE'].methods_by_name['ListWebhooks']._loaded_options = None
+  _globals['_NOTIFICATIONSSERVICE'].methods_by_name['ListWebhooks']._serialized_options = b'\220\002\001'
+  _globals['_NOTIFICATIONSSERVICE'].methods_by_name['GetWebhook']._loaded_options = None
+  _globals['_NOTIFICATIONSSERVICE'].methods_by_name['GetWebhook']._serialized_options = b'\220\002\001'
+  _globals['_NOTIFICATIONSSERVICE'].methods_by_name['UpdateWebhook']._loaded_options = None
+  _globals['_NOTIFICATIONSSERVICE'].methods_by_name['UpdateWebhook']._serialized_options = b'\220\002\002'
+  _globals['_NOTIFICATIONSSERVICE'].methods_by_name['ListWebhookDeliveries']._loaded_options = None
+  _globals['_NOTIFICATIONSSERVICE'].methods_by_name['ListWebhookDeliveries']._serialized_options = b'\220\002\001'
+  _globals['_NOTIFICATIONSSERVICE'].methods_by_name['ReplayWebhookDeliveries']._loaded_options = None
+  _globals['_NOTIFICATIONSSERVICE'].methods_by_name['ReplayWebhookDeliveries']._serialized_options = b'\220\002\002'
+  _globals['_NOTIFICATIONKIND']._serialized_start=3101
+  _globals['_NOTIFICATIONKIND']._serialized_end=3336
+  _globals['_DELIVERYSTATUS']._serialized_start=3339
+  _globals['_DELIVERYSTATUS']._serialized_end=3471
+  _globals['_WEBHOOKDELIVERYSTATUS']._serialized_start=3474
+  _globals['_WEBHOOKDELIVERYSTATUS']._serialized_end=3648
   _globals['_NOTIFICATION']._serialized_start=131
   _globals['_NOTIFICATION']._serialized_end=594
   _globals['_LISTNOTIFICATIONSREQUEST']._serialized_start=597
@@ -55,6 +69,40 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETNOTIFICATIONREQUEST']._serialized_end=924
   _globals['_GETNOTIFICATIONRESPONSE']._serialized_start=926
   _globals['_GETNOTIFICATIONRESPONSE']._serialized_end=1010
-  _globals['_NOTIFICATIONSSERVICE']._serialized_start=1386
-  _globals['_NOTIFICATIONSSERVICE']._serialized_end=1865
+  _globals['_WEBHOOK']._serialized_start=1013
+  _globals['_WEBHOOK']._serialized_end=1225
+  _globals['_WEBHOOKATTEMPT']._serialized_start=1228
+  _globals['_WEBHOOKATTEMPT']._serialized_end=1380
+  _globals['_WEBHOOKDELIVERY']._serialized_start=1383
+  _globals['_WEBHOOKDELIVERY']._serialized_end=1807
+  _globals['_CREATEWEBHOOKREQUEST']._serialized_start=1809
+  _globals['_CREATEWEBHOOKREQUEST']._serialized_end=1906
+  _globals['_CREATEWEBHOOKRESPONSE']._serialized_start=1908
+  _globals['_CREATEWEBHOOKRESPONSE']._serialized_end=1980
+  _globals['_LISTWEBHOOKSREQUEST']._serialized_start=1982
+  _globals['_LISTWEBHOOKSREQUEST']._serialized_end=2046
+  _globals['_LISTWEBHOOKSRESPONSE']._serialized_start=2048
+  _globals['_LISTWEBHOOKSRESPONSE']._serialized_end=2164
+  _globals['_GETWEBHOOKREQUEST']._serialized_start=2166
+  _globals['_GETWEBHOOKREQUEST']._serialized_end=2205
+  _globals['_GETWEBHOOKRESPONSE']._serialized_start=2207
+  _globals['_GETWEBHOOKRESPONSE']._serialized_end=2276
+  _globals['_UPDATEWEBHOOKREQUEST']._serialized_start=2279
+  _globals['_UPDATEWEBHOOKREQUEST']._serialized_end=2470
+  _globals['_UPDATEWEBHOOKRESPONSE']._serialized_start=2472
+  _globals['_UPDATEWEBHOOKRESPONSE']._serialized_end=2544
+  _globals['_ROTATEWEBHOOKSECRETREQUEST']._serialized_start=2546
+  _globals['_ROTATEWEBHOOKSECRETREQUEST']._serialized_end=2594
+  _globals['_ROTATEWEBHOOKSECRETRESPONSE']._serialized_start=2596
+  _globals['_ROTATEWEBHOOKSECRETRESPONSE']._serialized_end=2674
+  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_start=2677
+  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_end=2832
+  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_start=2835
+  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_end=2970
+  _globals['_REPLAYWEBHOOKDELIVERIESREQUEST']._serialized_start=2972
+  _globals['_REPLAYWEBHOOKDELIVERIESREQUEST']._serialized_end=3045
+  _globals['_REPLAYWEBHOOKDELIVERIESRESPONSE']._serialized_start=3047
+  _globals['_REPLAYWEBHOOKDELIVERIESRESPONSE']._serialized_end=3098
+  _globals['_NOTIFICATIONSSERVICE']._serialized_start=3651
+  _globals['_NOTIFICATIONSSERVICE']._serialized_end=4978
 # @@protoc_insertion_point(module_scope)

@@ -55,6 +55,41 @@ class NotificationsServiceStub:
                 request_serializer=shop_dot_common_dot_v1_dot_common__pb2.EraseCustomerRequest.SerializeToString,
                 response_deserializer=shop_dot_common_dot_v1_dot_common__pb2.EraseCustomerResponse.FromString,
                 _registered_method=True)
+        self.CreateWebhook = channel.unary_unary(
+                '/shop.notifications.v1.NotificationsService/CreateWebhook',
+                request_serializer=shop_dot_notifications_dot_v1_dot_notifications__pb2.CreateWebhookRequest.SerializeToString,
+                response_deserializer=shop_dot_notifications_dot_v1_dot_notifications__pb2.CreateWebhookResponse.FromString,
+                _registered_method=True)
+        self.ListWebhooks = channel.unary_unary(
+                '/shop.notifications.v1.NotificationsService/ListWebhooks',
+                request_serializer=shop_dot_notifications_dot_v1_dot_notifications__pb2.ListWebhooksRequest.SerializeToString,
+                response_deserializer=shop_dot_notifications_dot_v1_dot_notifications__pb2.ListWebhooksResponse.FromString,
+                _registered_method=True)
+        self.GetWebhook = channel.unary_unary(
+                '/shop.notifications.v1.NotificationsService/GetWebhook',
+                request_serializer=shop_dot_notifications_dot_v1_dot_notifications__pb2.GetWebhookRequest.SerializeToString,
+                response_deserializer=shop_dot_notifications_dot_v1_dot_notifications__pb2.GetWebhookResponse.FromString,
+                _registered_method=True)
+        self.UpdateWebhook = channel.unary_unary(
+                '/shop.notifications.v1.NotificationsService/UpdateWebhook',
+                request_serializer=shop_dot_notifications_dot_v1_dot_notifications__pb2.UpdateWebhookRequest.SerializeToString,
+                response_deserializer=shop_dot_notifications_dot_v1_dot_notifications__pb2.UpdateWebhookResponse.FromString,
+                _registered_method=True)
+        self.RotateWebhookSecret = channel.unary_unary(
+                '/shop.notifications.v1.NotificationsService/RotateWebhookSecret',
+                request_serializer=shop_dot_notifications_dot_v1_dot_notifications__pb2.RotateWebhookSecretRequest.SerializeToString,
+                response_deserializer=shop_dot_notifications_dot_v1_dot_notifications__pb2.RotateWebhookSecretResponse.FromString,
+                _registered_method=True)
+        self.ListWebhookDeliveries = channel.unary_unary(
+                '/shop.notifications.v1.NotificationsService/ListWebhookDeliveries',
+                request_serializer=shop_dot_notifications_dot_v1_dot_notifications__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+                response_deserializer=shop_dot_notifications_dot_v1_dot_notifications__pb2.ListWebhookDeliveriesResponse.FromString,
+                _registered_method=True)
+        self.ReplayWebhookDeliveries = channel.unary_unary(
+                '/shop.notifications.v1.NotificationsService/ReplayWebhookDeliveries',
+                request_serializer=shop_dot_notifications_dot_v1_dot_notifications__pb2.ReplayWebhookDeliveriesRequest.SerializeToString,
+                response_deserializer=shop_dot_notifications_dot_v1_dot_notifications__pb2.ReplayWebhookDeliveriesResponse.FromString,
+                _registered_method=True)
 
 
 class NotificationsServiceServicer:
@@ -88,6 +123,55 @@ class NotificationsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateWebhook(self, request, context):
+        """Outbound webhooks (docs/api.md "Webhooks"): subscriptions per event type, and the delivery log.
+        Role admin (the gateway's /v1/admin/webhooks) or tooling. The secret is in the answers of
+        CreateWebhook and RotateWebhookSecret only. CreateWebhook is idempotent by request_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhooks(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetWebhook(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateWebhook(self, request, context):
+        """Changes the given fields (url, event types, active); an absent field keeps its value.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateWebhookSecret(self, request, context):
+        """A new secret; deliveries signed from then on use it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhookDeliveries(self, request, context):
+        """A webhook's deliveries, newest first, each with its attempts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReplayWebhookDeliveries(self, request, context):
+        """Sends one delivery again (whatever its status), or every dead delivery of a webhook.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NotificationsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -110,6 +194,41 @@ def add_NotificationsServiceServicer_to_server(servicer, server):
                     servicer.EraseCustomer,
                     request_deserializer=shop_dot_common_dot_v1_dot_common__pb2.EraseCustomerRequest.FromString,
                     response_serializer=shop_dot_common_dot_v1_dot_common__pb2.EraseCustomerResponse.SerializeToString,
+            ),
+            'CreateWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateWebhook,
+                    request_deserializer=shop_dot_notifications_dot_v1_dot_notifications__pb2.CreateWebhookRequest.FromString,
+                    response_serializer=shop_dot_notifications_dot_v1_dot_notifications__pb2.CreateWebhookResponse.SerializeToString,
+            ),
+            'ListWebhooks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhooks,
+                    request_deserializer=shop_dot_notifications_dot_v1_dot_notifications__pb2.ListWebhooksRequest.FromString,
+                    response_serializer=shop_dot_notifications_dot_v1_dot_notifications__pb2.ListWebhooksResponse.SerializeToString,
+            ),
+            'GetWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetWebhook,
+                    request_deserializer=shop_dot_notifications_dot_v1_dot_notifications__pb2.GetWebhookRequest.FromString,
+                    response_serializer=shop_dot_notifications_dot_v1_dot_notifications__pb2.GetWebhookResponse.SerializeToString,
+            ),
+            'UpdateWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateWebhook,
+                    request_deserializer=shop_dot_notifications_dot_v1_dot_notifications__pb2.UpdateWebhookRequest.FromString,
+                    response_serializer=shop_dot_notifications_dot_v1_dot_notifications__pb2.UpdateWebhookResponse.SerializeToString,
+            ),
+            'RotateWebhookSecret': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateWebhookSecret,
+                    request_deserializer=shop_dot_notifications_dot_v1_dot_notifications__pb2.RotateWebhookSecretRequest.FromString,
+                    response_serializer=shop_dot_notifications_dot_v1_dot_notifications__pb2.RotateWebhookSecretResponse.SerializeToString,
+            ),
+            'ListWebhookDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhookDeliveries,
+                    request_deserializer=shop_dot_notifications_dot_v1_dot_notifications__pb2.ListWebhookDeliveriesRequest.FromString,
+                    response_serializer=shop_dot_notifications_dot_v1_dot_notifications__pb2.ListWebhookDeliveriesResponse.SerializeToString,
+            ),
+            'ReplayWebhookDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReplayWebhookDeliveries,
+                    request_deserializer=shop_dot_notifications_dot_v1_dot_notifications__pb2.ReplayWebhookDeliveriesRequest.FromString,
+                    response_serializer=shop_dot_notifications_dot_v1_dot_notifications__pb2.ReplayWebhookDeliveriesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -220,6 +339,195 @@ class NotificationsService:
             '/shop.notifications.v1.NotificationsService/EraseCustomer',
             shop_dot_common_dot_v1_dot_common__pb2.EraseCustomerRequest.SerializeToString,
             shop_dot_common_dot_v1_dot_common__pb2.EraseCustomerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.notifications.v1.NotificationsService/CreateWebhook',
+            shop_dot_notifications_dot_v1_dot_notifications__pb2.CreateWebhookRequest.SerializeToString,
+            shop_dot_notifications_dot_v1_dot_notifications__pb2.CreateWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhooks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.notifications.v1.NotificationsService/ListWebhooks',
+            shop_dot_notifications_dot_v1_dot_notifications__pb2.ListWebhooksRequest.SerializeToString,
+            shop_dot_notifications_dot_v1_dot_notifications__pb2.ListWebhooksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.notifications.v1.NotificationsService/GetWebhook',
+            shop_dot_notifications_dot_v1_dot_notifications__pb2.GetWebhookRequest.SerializeToString,
+            shop_dot_notifications_dot_v1_dot_notifications__pb2.GetWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.notifications.v1.NotificationsService/UpdateWebhook',
+            shop_dot_notifications_dot_v1_dot_notifications__pb2.UpdateWebhookRequest.SerializeToString,
+            shop_dot_notifications_dot_v1_dot_notifications__pb2.UpdateWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateWebhookSecret(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.notifications.v1.NotificationsService/RotateWebhookSecret',
+            shop_dot_notifications_dot_v1_dot_notifications__pb2.RotateWebhookSecretRequest.SerializeToString,
+            shop_dot_notifications_dot_v1_dot_notifications__pb2.RotateWebhookSecretResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhookDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.notifications.v1.NotificationsService/ListWebhookDeliveries',
+            shop_dot_notifications_dot_v1_dot_notifications__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+            shop_dot_notifications_dot_v1_dot_notifications__pb2.ListWebhookDeliveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReplayWebhookDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.notifications.v1.NotificationsService/ReplayWebhookDeliveries',
+            shop_dot_notifications_dot_v1_dot_notifications__pb2.ReplayWebhookDeliveriesRequest.SerializeToString,
+            shop_dot_notifications_dot_v1_dot_notifications__pb2.ReplayWebhookDeliveriesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -47,6 +47,21 @@ class NotificationsServiceStub:
     a customer for themselves or an admin. EraseCustomer is idempotent by request_id.
     """
     EraseCustomer: _grpc.UnaryUnaryMultiCallable[_common_pb2.EraseCustomerRequest, _common_pb2.EraseCustomerResponse]
+    CreateWebhook: _grpc.UnaryUnaryMultiCallable[_notifications_pb2.CreateWebhookRequest, _notifications_pb2.CreateWebhookResponse]
+    """Outbound webhooks (docs/api.md "Webhooks"): subscriptions per event type, and the delivery log.
+    Role admin (the gateway's /v1/admin/webhooks) or tooling. The secret is in the answers of
+    CreateWebhook and RotateWebhookSecret only. CreateWebhook is idempotent by request_id.
+    """
+    ListWebhooks: _grpc.UnaryUnaryMultiCallable[_notifications_pb2.ListWebhooksRequest, _notifications_pb2.ListWebhooksResponse]
+    GetWebhook: _grpc.UnaryUnaryMultiCallable[_notifications_pb2.GetWebhookRequest, _notifications_pb2.GetWebhookResponse]
+    UpdateWebhook: _grpc.UnaryUnaryMultiCallable[_notifications_pb2.UpdateWebhookRequest, _notifications_pb2.UpdateWebhookResponse]
+    """Changes the given fields (url, event types, active); an absent field keeps its value."""
+    RotateWebhookSecret: _grpc.UnaryUnaryMultiCallable[_notifications_pb2.RotateWebhookSecretRequest, _notifications_pb2.RotateWebhookSecretResponse]
+    """A new secret; deliveries signed from then on use it."""
+    ListWebhookDeliveries: _grpc.UnaryUnaryMultiCallable[_notifications_pb2.ListWebhookDeliveriesRequest, _notifications_pb2.ListWebhookDeliveriesResponse]
+    """A webhook's deliveries, newest first, each with its attempts."""
+    ReplayWebhookDeliveries: _grpc.UnaryUnaryMultiCallable[_notifications_pb2.ReplayWebhookDeliveriesRequest, _notifications_pb2.ReplayWebhookDeliveriesResponse]
+    """Sends one delivery again (whatever its status), or every dead delivery of a webhook."""
 
 @_typing.type_check_only
 class NotificationsServiceAsyncStub(NotificationsServiceStub):
@@ -60,6 +75,21 @@ class NotificationsServiceAsyncStub(NotificationsServiceStub):
     a customer for themselves or an admin. EraseCustomer is idempotent by request_id.
     """
     EraseCustomer: _aio.UnaryUnaryMultiCallable[_common_pb2.EraseCustomerRequest, _common_pb2.EraseCustomerResponse]  # type: ignore[assignment]
+    CreateWebhook: _aio.UnaryUnaryMultiCallable[_notifications_pb2.CreateWebhookRequest, _notifications_pb2.CreateWebhookResponse]  # type: ignore[assignment]
+    """Outbound webhooks (docs/api.md "Webhooks"): subscriptions per event type, and the delivery log.
+    Role admin (the gateway's /v1/admin/webhooks) or tooling. The secret is in the answers of
+    CreateWebhook and RotateWebhookSecret only. CreateWebhook is idempotent by request_id.
+    """
+    ListWebhooks: _aio.UnaryUnaryMultiCallable[_notifications_pb2.ListWebhooksRequest, _notifications_pb2.ListWebhooksResponse]  # type: ignore[assignment]
+    GetWebhook: _aio.UnaryUnaryMultiCallable[_notifications_pb2.GetWebhookRequest, _notifications_pb2.GetWebhookResponse]  # type: ignore[assignment]
+    UpdateWebhook: _aio.UnaryUnaryMultiCallable[_notifications_pb2.UpdateWebhookRequest, _notifications_pb2.UpdateWebhookResponse]  # type: ignore[assignment]
+    """Changes the given fields (url, event types, active); an absent field keeps its value."""
+    RotateWebhookSecret: _aio.UnaryUnaryMultiCallable[_notifications_pb2.RotateWebhookSecretRequest, _notifications_pb2.RotateWebhookSecretResponse]  # type: ignore[assignment]
+    """A new secret; deliveries signed from then on use it."""
+    ListWebhookDeliveries: _aio.UnaryUnaryMultiCallable[_notifications_pb2.ListWebhookDeliveriesRequest, _notifications_pb2.ListWebhookDeliveriesResponse]  # type: ignore[assignment]
+    """A webhook's deliveries, newest first, each with its attempts."""
+    ReplayWebhookDeliveries: _aio.UnaryUnaryMultiCallable[_notifications_pb2.ReplayWebhookDeliveriesRequest, _notifications_pb2.ReplayWebhookDeliveriesResponse]  # type: ignore[assignment]
+    """Sends one delivery again (whatever its status), or every dead delivery of a webhook."""
 
 class NotificationsServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -94,5 +124,62 @@ class NotificationsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _common_pb2.EraseCustomerRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_common_pb2.EraseCustomerResponse, _abc.Awaitable[_common_pb2.EraseCustomerResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CreateWebhook(
+        self,
+        request: _notifications_pb2.CreateWebhookRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notifications_pb2.CreateWebhookResponse, _abc.Awaitable[_notifications_pb2.CreateWebhookResponse]]:
+        """Outbound webhooks (docs/api.md "Webhooks"): subscriptions per event type, and the delivery log.
+        Role admin (the gateway's /v1/admin/webhooks) or tooling. The secret is in the answers of
+        CreateWebhook and RotateWebhookSecret only. CreateWebhook is idempotent by request_id.
+        """
+
+    @_abc_1.abstractmethod
+    def ListWebhooks(
+        self,
+        request: _notifications_pb2.ListWebhooksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notifications_pb2.ListWebhooksResponse, _abc.Awaitable[_notifications_pb2.ListWebhooksResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetWebhook(
+        self,
+        request: _notifications_pb2.GetWebhookRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notifications_pb2.GetWebhookResponse, _abc.Awaitable[_notifications_pb2.GetWebhookResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def UpdateWebhook(
+        self,
+        request: _notifications_pb2.UpdateWebhookRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notifications_pb2.UpdateWebhookResponse, _abc.Awaitable[_notifications_pb2.UpdateWebhookResponse]]:
+        """Changes the given fields (url, event types, active); an absent field keeps its value."""
+
+    @_abc_1.abstractmethod
+    def RotateWebhookSecret(
+        self,
+        request: _notifications_pb2.RotateWebhookSecretRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notifications_pb2.RotateWebhookSecretResponse, _abc.Awaitable[_notifications_pb2.RotateWebhookSecretResponse]]:
+        """A new secret; deliveries signed from then on use it."""
+
+    @_abc_1.abstractmethod
+    def ListWebhookDeliveries(
+        self,
+        request: _notifications_pb2.ListWebhookDeliveriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notifications_pb2.ListWebhookDeliveriesResponse, _abc.Awaitable[_notifications_pb2.ListWebhookDeliveriesResponse]]:
+        """A webhook's deliveries, newest first, each with its attempts."""
+
+    @_abc_1.abstractmethod
+    def ReplayWebhookDeliveries(
+        self,
+        request: _notifications_pb2.ReplayWebhookDeliveriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notifications_pb2.ReplayWebhookDeliveriesResponse, _abc.Awaitable[_notifications_pb2.ReplayWebhookDeliveriesResponse]]:
+        """Sends one delivery again (whatever its status), or every dead delivery of a webhook."""
 
 def add_NotificationsServiceServicer_to_server(servicer: NotificationsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
