@@ -377,6 +377,17 @@ def requests(world: World, who: str) -> dict[Route, Callable[[], Call]]:
         ("GET", "/v1/admin/product-imports/{import_id}/lines"): lambda: Call(
             f"/v1/admin/product-imports/{nobodys}/lines"
         ),
+        # ERP feeds of one line (a JSON string, not a stock or price line: reported failed, nothing changes).
+        ("POST", "/v1/admin/stock-feeds"): lambda: Call(
+            "/v1/admin/stock-feeds", "authz", headers={"Feed-Id": unique("authz-stock")}
+        ),
+        ("GET", "/v1/admin/stock-feeds/{id}"): lambda: Call(f"/v1/admin/stock-feeds/{nobodys}"),
+        ("GET", "/v1/admin/stock-feeds/{id}/lines"): lambda: Call(f"/v1/admin/stock-feeds/{nobodys}/lines"),
+        ("POST", "/v1/admin/price-feeds"): lambda: Call(
+            "/v1/admin/price-feeds", "authz", headers={"Feed-Id": unique("authz-price")}
+        ),
+        ("GET", "/v1/admin/price-feeds/{id}"): lambda: Call(f"/v1/admin/price-feeds/{nobodys}"),
+        ("GET", "/v1/admin/price-feeds/{id}/lines"): lambda: Call(f"/v1/admin/price-feeds/{nobodys}/lines"),
         # A rebuild of the search projection is safe at any time (it never undoes a newer change).
         ("POST", "/v1/admin/search-projection/rebuild"): lambda: Call("/v1/admin/search-projection/rebuild"),
         ("GET", "/v1/admin/search-projection"): lambda: Call("/v1/admin/search-projection"),
