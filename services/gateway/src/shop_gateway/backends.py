@@ -12,7 +12,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from shop.cart.v1 import cart_pb2, cart_pb2_grpc
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from shop.checkout.v1 import checkout_pb2, checkout_pb2_grpc
-from shop.customers.v1 import customers_pb2, customers_pb2_grpc
+from shop.customers.v1 import customers_pb2, customers_pb2_grpc, integration_clients_pb2, integration_clients_pb2_grpc
 from shop.fraud.v1 import fraud_pb2, fraud_pb2_grpc
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from shop.notifications.v1 import notifications_pb2, notifications_pb2_grpc
@@ -34,6 +34,10 @@ SERVICES: dict[str, _descriptor.ServiceDescriptor] = {
     "notifications": notifications_pb2.DESCRIPTOR.services_by_name["NotificationsService"],
     "customers": customers_pb2.DESCRIPTOR.services_by_name["CustomersService"],
 }
+# Further services a backend serves at the same address (on the same channel).
+ALSO_SERVED: dict[str, list[_descriptor.ServiceDescriptor]] = {
+    "customers": [integration_clients_pb2.DESCRIPTOR.services_by_name["IntegrationClientsService"]],
+}
 
 
 @dataclass
@@ -50,6 +54,7 @@ class Backends:
     fraud: fraud_pb2_grpc.FraudServiceAsyncStub
     notifications: notifications_pb2_grpc.NotificationsServiceAsyncStub  # a customer's mails (personal data)
     customers: customers_pb2_grpc.CustomersServiceAsyncStub
+    integration_clients: integration_clients_pb2_grpc.IntegrationClientsServiceAsyncStub  # machine clients
     channels: dict[str, grpc.aio.Channel] = field(default_factory=dict)
     # Health checks use plain channels: probes should not produce spans and client metrics.
     probes: dict[str, grpc.aio.Channel] = field(default_factory=dict)
@@ -64,7 +69,7 @@ class Backends:
             name: make_channel(
                 # An unconfigured backend gets an address that fails fast with UNAVAILABLE.
                 addresses.get(name, "unix:/nonexistent/backend-not-configured"),
-                [SERVICES[name]],
+                [SERVICES[name], *ALSO_SERVED.get(name, [])],
                 default_timeout=settings.default_call_timeout_seconds,
                 max_receive_bytes=settings.grpc_max_receive_message_bytes,
                 max_send_bytes=settings.grpc_max_send_message_bytes,
@@ -85,6 +90,7 @@ class Backends:
             fraud=fraud_pb2_grpc.FraudServiceStub(channels["fraud"]),  # type: ignore[no-untyped-call]
             notifications=notifications_pb2_grpc.NotificationsServiceStub(channels["notifications"]),  # type: ignore[no-untyped-call]
             customers=customers_pb2_grpc.CustomersServiceStub(channels["customers"]),  # type: ignore[no-untyped-call]
+            integration_clients=integration_clients_pb2_grpc.IntegrationClientsServiceStub(channels["customers"]),  # type: ignore[no-untyped-call]
             channels=channels,
             probes=probes,
         )

@@ -9,6 +9,7 @@ import httpx
 from shop_gateway.app.companies import BuyingContexts
 from shop_gateway.app.shop import Shop
 from shop_gateway.backends import Backends
+from shop_gateway.machine_clients import ClientRegistry
 from shop_gateway.principal import ANONYMOUS, ClientInfo, Principal, guest, parse_ip
 from shop_gateway.ratelimit import RateLimiter, TokenBuckets
 from shop_gateway.settings import GatewaySettings
@@ -26,6 +27,7 @@ class Gateway:
     issuer: DevIssuer | None  # dev mode only
     http: httpx.AsyncClient  # JWKS fetches
     draining: bool = field(default=False)
+    clients: ClientRegistry | None = None  # dev mode: the integration clients the issuer serves
     contexts: BuyingContexts = field(init=False)  # B2B callers' company facts
 
     def __post_init__(self) -> None:
@@ -53,7 +55,10 @@ class Gateway:
             ),
             enabled=settings.rate_limit_enabled,
         )
-        return cls(settings, Shop(backends, settings), TokenVerifier(keys, settings), limiter, issuer, http)
+        clients = ClientRegistry(backends.integration_clients, settings.machine_client_cache_seconds)
+        shop = Shop(backends, settings)
+        verifier = TokenVerifier(keys, settings)
+        return cls(settings, shop, verifier, limiter, issuer, http, clients=clients if issuer else None)
 
     async def authenticate(self, authorization: str | None) -> Principal:
         """The caller of an `Authorization` header value; anonymous without one. A B2B caller's
@@ -71,6 +76,8 @@ class Gateway:
         token, a cart token makes the caller the guest of that cart (a token wins over it)."""
         try:
             who = await self.authenticate(authorization)
+            if who.client_id and self.clients is not None:
+                await self.clients.check_active(who.client_id)  # a revoked client's tokens end at once
         except Exception:
             self.limiter.check("", client.ip)
             raise

@@ -18,6 +18,7 @@ from shop.storefront.v1 import storefront_pb2_grpc
 from shop_gateway.app import cart, catalog, checkout, guest, mapping, models, orders, shipping
 from shop_gateway.gateway import Gateway
 from shop_gateway.principal import CART_TOKEN_HEADER, ClientInfo, Principal
+from shop_gateway.scopes import admit_rpc
 
 Context = grpc.aio.ServicerContext[Any, Any]
 M = TypeVar("M", bound=Message)
@@ -65,7 +66,7 @@ class StorefrontServicer(storefront_pb2_grpc.StorefrontServiceServicer):
             metadata.get("x-device-id"),
         )
         who = await self.gateway.admit(metadata.get("authorization"), client, metadata.get(CART_TOKEN_HEADER.lower()))
-        return who, client
+        return admit_rpc(who), client
 
     # --- browsing ---
 

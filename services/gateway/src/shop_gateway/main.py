@@ -35,6 +35,7 @@ from shop_gateway.grpc_returns import ReturnsServicer
 from shop_gateway.grpcapi import StorefrontServicer
 from shop_gateway.httpapi.public_reads import PublicReads
 from shop_gateway.httpapi.routes import create_app
+from shop_gateway.scopes import named_methods
 from shop_gateway.settings import UNUSED_FIELDS, GatewaySettings
 from shopkit import metrics, tracing
 from shopkit.cli import service_cli
@@ -107,22 +108,22 @@ async def build(settings: GatewaySettings) -> GatewayRuntime:
     service = GrpcService(settings, edge=True)
     service.add_servicer(
         storefront_pb2_grpc.add_StorefrontServiceServicer_to_server,
-        StorefrontServicer(gateway),
+        named_methods(StorefrontServicer(gateway), storefront_pb2.DESCRIPTOR.services_by_name["StorefrontService"]),
         storefront_pb2.DESCRIPTOR.services_by_name["StorefrontService"].full_name,
     )
     service.add_servicer(
         backoffice_pb2_grpc.add_BackOfficeServiceServicer_to_server,
-        BackOfficeServicer(gateway),
+        named_methods(BackOfficeServicer(gateway), backoffice_pb2.DESCRIPTOR.services_by_name["BackOfficeService"]),
         backoffice_pb2.DESCRIPTOR.services_by_name["BackOfficeService"].full_name,
     )
     service.add_servicer(
         returns_pb2_grpc.add_ReturnsServiceServicer_to_server,
-        ReturnsServicer(gateway),
+        named_methods(ReturnsServicer(gateway), returns_pb2.DESCRIPTOR.services_by_name["ReturnsService"]),
         returns_pb2.DESCRIPTOR.services_by_name["ReturnsService"].full_name,
     )
     service.add_servicer(
         account_pb2_grpc.add_AccountServiceServicer_to_server,
-        AccountServicer(gateway),
+        named_methods(AccountServicer(gateway), account_pb2.DESCRIPTOR.services_by_name["AccountService"]),
         account_pb2.DESCRIPTOR.services_by_name["AccountService"].full_name,
     )
     service.on_stop(gateway.close)

@@ -42,6 +42,9 @@ class Principal:
     company_role: str = ""  # buyer, approver or company_admin
     # store_staff: the inventory locations (stores, warehouses) they work at (the `shop_locations` claim)
     locations: tuple[str, ...] = ()
+    # A machine client (OAuth 2.0 client credentials; see shop_gateway.scopes): its id and scopes.
+    client_id: str = ""
+    scopes: tuple[str, ...] = ()
 
     @property
     def authenticated(self) -> bool:

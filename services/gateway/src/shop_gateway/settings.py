@@ -76,6 +76,18 @@ class GatewaySettings(HttpServiceSettings):
     jwks_min_refresh_seconds: float = Field(
         10.0, ge=0, description="shortest pause between two refetches caused by unknown key ids"
     )
+    jwt_client_id_claim: str = Field(
+        "client_id", description="claim that names a machine client (client-credentials tokens; RFC 9068 client_id)"
+    )
+    jwt_scope_claim: str = Field(
+        "scope", description="claim of a machine client's scopes: space-separated (RFC 9068) or a list; else `scp`"
+    )
+    machine_client_cache_seconds: float = Field(
+        5.0, ge=0, description="dev issuer: how long an integration client's revocation state is cached per replica"
+    )
+    machine_token_ttl_seconds: int = Field(
+        300, gt=0, le=3600, description="dev issuer: lifetime of client-credentials tokens (POST /v1/oauth/token)"
+    )
     dev_mode: bool = Field(
         False,
         validation_alias="GATEWAY_DEV_MODE",

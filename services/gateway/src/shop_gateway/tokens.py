@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from shop_gateway.principal import B2B_ROLES, CLIENT_ROLES, Principal
+from shop_gateway.scopes import machine_principal
 from shop_gateway.settings import GatewaySettings
 from shopkit.errors import Unauthenticated, Unavailable, Violations
 from shopkit.money import is_currency
@@ -145,6 +146,8 @@ class TokenVerifier:
         self.audience = settings.jwt_audience
         self.algorithms = [a for a in settings.jwt_algorithms if a.startswith(("RS", "ES", "PS", "Ed"))]
         self.leeway = settings.jwt_leeway_seconds
+        self.client_id_claim = settings.jwt_client_id_claim
+        self.scope_claim = settings.jwt_scope_claim
 
     async def verify(self, token: str) -> Principal:
         try:
@@ -174,7 +177,8 @@ class TokenVerifier:
             raise invalid_token(f"the token is not valid: {exc}") from exc
         except VERIFY_ERRORS as exc:
             raise invalid_token("the token is not valid") from exc
-        return principal_from_claims(claims)
+        machine = machine_principal(claims, self.client_id_claim, self.scope_claim)
+        return machine if machine is not None else principal_from_claims(claims)
 
 
 def _fits(key: jwt.PyJWK, algorithm: str) -> bool:

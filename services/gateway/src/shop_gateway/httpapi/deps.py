@@ -15,6 +15,7 @@ from shop_gateway.app.shop import Shop
 from shop_gateway.gateway import Gateway
 from shop_gateway.httpapi.schemas import Problem
 from shop_gateway.principal import CART_TOKEN_HEADER, ClientInfo, Principal
+from shop_gateway.scopes import admit
 
 # Documented on every /v1 route; the bodies are application/problem+json.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -50,7 +51,16 @@ async def _caller(
     client: Annotated[ClientInfo, Depends(_client)],
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    return await gateway_of(request).admit(request.headers.get("authorization"), client)
+    who = await gateway_of(request).admit(request.headers.get("authorization"), client)
+    return _scoped(who, request)
+
+
+def _scoped(who: Principal, request: Request) -> Principal:
+    """A machine client is admitted per operation: by the route's operationId (its function's name,
+    shopkit.openapi.operation_id) or its method and path template."""
+    route = request.scope.get("route")
+    name, path = str(getattr(route, "name", "")), str(getattr(route, "path", ""))
+    return admit(who, name, f"{request.method} {path}")
 
 
 async def _signed_in(who: Annotated[Principal, Depends(_caller)]) -> Principal:
@@ -70,7 +80,7 @@ async def _cart_holder(
     """The caller of the cart and checkout routes: signed in, or a guest naming its cart (a token
     wins); 401 before the body otherwise."""
     who = await gateway_of(request).admit(request.headers.get("authorization"), client, cart_token)
-    return who if who.is_guest else require_token(who)
+    return who if who.is_guest else require_token(_scoped(who, request))
 
 
 ShopDep = Annotated[Shop, Depends(_shop)]

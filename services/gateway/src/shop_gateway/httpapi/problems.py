@@ -18,6 +18,7 @@ from opentelemetry import trace
 from starlette.exceptions import HTTPException
 
 from shop_gateway.app.errors import UpstreamError
+from shop_gateway.scopes import INSUFFICIENT_SCOPE, www_authenticate
 from shopkit import problems
 from shopkit.errors import DomainError, FailedPrecondition, FieldViolation, InvalidArgument, PreconditionViolation
 from shopkit.problems import ProblemResponse
@@ -108,6 +109,8 @@ def domain_problem(error: DomainError, instance: str = "", type_base: str = "") 
         headers["Retry-After"] = "1"  # a service behind that said RESOURCE_EXHAUSTED without a RetryInfo
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"' if error.reason != "TOKEN_REQUIRED" else "Bearer"
+    if error.reason == INSUFFICIENT_SCOPE:
+        headers["WWW-Authenticate"] = www_authenticate(error.metadata.get("required_scope", ""))
     if status >= 500:
         log.warning("request failed: %s", error.message, extra={"code": error.reason, "status": status})
     return problem(

@@ -12,7 +12,7 @@ from prometheus_client import Gauge
 from shop_gateway.app import admin, cart, catalog, checkout, models, orders
 from shop_gateway.app.validation import MAX_INT64
 from shop_gateway.gateway import Gateway
-from shop_gateway.httpapi import document, problems
+from shop_gateway.httpapi import document, integration_clients, problems
 from shop_gateway.httpapi.backoffice.routers import ROUTERS, STREAMED_PATHS
 from shop_gateway.httpapi.companies import admin_companies, own_company
 from shop_gateway.httpapi.deps import (
@@ -476,8 +476,10 @@ def create_app(gateway: Gateway) -> FastAPI:
     app.include_router(guest_orders)  # a guest's order, opened by its number and e-mail
     app.include_router(admin_companies)  # B2B companies (admins)
     app.include_router(own_company)  # a company's members, for its company_admin members
+    app.include_router(integration_clients.admin)  # machine clients of the client-credentials grant
     if gateway.issuer is not None:
         app.include_router(dev)
+        app.include_router(integration_clients.oauth)
     problems.install(app, gateway.settings.problem_type_base)
     # Before authentication and parsing; inside the telemetry, so that a refused request is counted and traced.
     type_base = gateway.settings.problem_type_base
@@ -494,4 +496,5 @@ def create_app(gateway: Gateway) -> FastAPI:
         request_timeout_seconds=gateway.settings.request_timeout_seconds,
     )
     openapi.describe_operations(app, document.describe)
+    integration_clients.document_scopes(app)
     return app
