@@ -68,8 +68,8 @@ def send(stack: Stack, http: httpx.Client, path: str, body: str, headers: dict[s
     while (progress := http.get(location, headers=headers).json())["status"] in ("queued", "running"):
         assert time.monotonic() < deadline, progress
         time.sleep(0.2)
-    progress["location"] = started.headers["location"]
-    return progress
+    found: dict[str, Any] = {**progress, "location": started.headers["location"]}
+    return found
 
 
 def test_an_erp_stock_feed_applied_twice_has_one_effect(
