@@ -79,12 +79,31 @@ class ShopUser(FastHttpUser):
         body: dict[str, Any] = {"username": name, "role": self.role, "email": f"{name}@example.com"}
         if self.account_id:
             body["account_id"] = self.account_id
+            self.join_company(name)
         body.update(self.claims)
         with self.client.post("/v1/auth/token", json=body, name="/v1/auth/token", catch_response=True) as response:
             if response.status_code != 200:
                 response.failure(f"token: {response.status_code} {response.text}")
                 return
             self.token = response.json()["access_token"]
+
+    def join_company(self, name: str) -> None:
+        """A B2B user must be a member of the account's company (the demo seed's acme-corp): an admin
+        adds them, under a key of their own (a repeat adds nothing)."""
+        admin = {"username": "load-admin", "role": "admin"}
+        with self.client.post("/v1/auth/token", json=admin, name="/v1/auth/token", catch_response=True) as issued:
+            if issued.status_code != 200:
+                issued.failure(f"admin token: {issued.status_code} {issued.text}")
+                return
+            headers = dict(JSON, authorization=f"Bearer {issued.json()['access_token']}")
+        member = {"user_id": name, "role": "approver" if self.role == "b2b_approver" else "buyer"}
+        path = f"/v1/admin/companies/{self.account_id}/members"
+        headers["Idempotency-Key"] = f"load-member-{name}"
+        with self.client.post(
+            path, json=member, headers=headers, name="/v1/admin/companies/{id}/members", catch_response=True
+        ) as added:
+            if added.status_code != 201:
+                added.failure(f"membership: {added.status_code} {added.text}")
 
     def headers(self, **extra: str) -> dict[str, str]:
         headers = dict(JSON, **extra)
