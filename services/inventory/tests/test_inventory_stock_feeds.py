@@ -167,3 +167,39 @@ async def test_a_dead_workers_feed_is_taken_over_without_a_double_effect(invento
     else:
         raise AssertionError("a worker without its lease wrote")
     assert (await inventory.levels(sku))[wh] == (5, 0)
+
+
+async def test_finished_feeds_are_deleted_after_their_retention(inventory: Inventory) -> None:
+    db = inventory.runtime.db
+    old, recent = uuid.uuid4(), uuid.uuid4()
+    async with db.transaction() as conn:
+        for job, age in ((old, 31), (recent, 1)):
+            values = {
+                "id": job,
+                "feed_id": uuid.uuid4().hex,
+                "body_digest": "",
+                "started_by": "t",
+                "status": feeds.DONE,
+                "lines_total": 1,
+                "finished_at": sa.func.now() - timedelta(days=age),
+            }
+            await conn.execute(stock_feed.tables.jobs.insert().values(values))
+            await conn.execute(stock_feed.tables.lines.insert().values(job_id=job, line=1, text="{}"))
+    sweeper = feeds.FeedWorker(
+        db,
+        stock_feed.tables,
+        stock_feed.StockFeedApplier(Operations(db, None, AllocationPolicy(), 5), bool),
+        on_commit=lambda: None,
+        batch_lines=1,
+        lease_seconds=1,
+        poll_seconds=1,
+        retention_days=30,
+    )
+    assert await sweeper.sweep_if_due() >= 1
+    async with db.connect() as conn:
+        left = {row.id for row in await conn.execute(sa.select(stock_feed.tables.jobs.c.id))}
+        lines = await conn.execute(
+            sa.select(stock_feed.tables.lines.c.job_id).where(stock_feed.tables.lines.c.job_id == old)
+        )
+    assert old not in left and recent in left
+    assert lines.first() is None  # its line report went with it

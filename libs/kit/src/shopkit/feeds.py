@@ -271,8 +271,13 @@ class FeedWorker:
 
     async def run(self) -> None:
         while True:
-            await self.sweep_if_due()
-            if not await self.run_once():
+            try:
+                await self.sweep_if_due()
+                busy = await self.run_once()
+            except Exception:  # the database is away: look again later (a claimed feed's lease runs out)
+                log.exception("feed worker could not claim")
+                busy = False
+            if not busy:
                 self.wakeup.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wakeup.wait(), self.poll_seconds)
