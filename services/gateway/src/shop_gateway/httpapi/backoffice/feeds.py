@@ -96,6 +96,7 @@ def feed_router(kind: FeedKind, path: str) -> APIRouter:
     @routes.post(
         "",
         status_code=202,
+        name=f"send_{kind.name}_feed",
         summary=f"Send an ERP {kind.name} feed (admin)",
         openapi_extra={"requestBody": body},
         responses={202: {"description": "the feed is stored and runs", "headers": {"Location": location}}},
@@ -131,11 +132,15 @@ def feed_router(kind: FeedKind, path: str) -> APIRouter:
         response.headers["Location"] = f"{path}/{started.id}"
         return _view(started)
 
-    @routes.get("/{id}", summary=f"A {kind.name} feed's progress and counts (admin)")
+    @routes.get("/{id}", name=f"get_{kind.name}_feed", summary=f"A {kind.name} feed's progress and counts (admin)")
     async def get(id: str, shop: ShopDep, who: SignedIn) -> FeedView:
         return _view(await feeds.get_feed(shop, who, kind, id))
 
-    @routes.get("/{id}/lines", summary=f"The report of each line of a {kind.name} feed (admin)")
+    @routes.get(
+        "/{id}/lines",
+        name=f"list_{kind.name}_feed_lines",
+        summary=f"The report of each line of a {kind.name} feed (admin)",
+    )
     async def lines(
         id: str,
         shop: ShopDep,
