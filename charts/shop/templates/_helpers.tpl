@@ -105,6 +105,7 @@ notifications:
   calls: [order]
   payments: false
   smtp: true
+  webhooks: true
   consumers:
     - {stream: SHOP_ORDER, consumer: notifications-order-events}
     - {stream: SHOP_ORDER, consumer: notifications-order-webhooks}

@@ -23,10 +23,30 @@ def test_production_sends_through_its_relay_with_the_password_of_a_secret() -> N
     assert env["ORDER_ADDR"]["value"].endswith(":50056")
     policy = rendered.find("NetworkPolicy", "shop-notifications")
     assert policy is not None
-    smtp_rules = [rule for rule in policy["spec"]["egress"] if any("ipBlock" in peer for peer in rule.get("to", []))]
+    smtp_rules = [
+        rule
+        for rule in policy["spec"]["egress"]
+        if any("ipBlock" in peer for peer in rule.get("to", [])) and rule["ports"][0]["port"] == 587
+    ]
     assert smtp_rules == [
         {"to": [{"ipBlock": {"cidr": "203.0.113.0/24"}}], "ports": [{"port": 587, "protocol": "TCP"}]}
     ]
+
+
+def test_webhooks_may_reach_public_addresses_on_443_only() -> None:
+    rendered = render_set("production")
+    policy = rendered.find("NetworkPolicy", "shop-notifications")
+    assert policy is not None
+    [rule] = [rule for rule in policy["spec"]["egress"] if rule.get("ports") == [{"port": 443, "protocol": "TCP"}]]
+    [peer] = rule["to"]
+    assert peer["ipBlock"]["cidr"] == "0.0.0.0/0"
+    assert {"10.0.0.0/8", "169.254.0.0/16", "127.0.0.0/8"} <= set(peer["ipBlock"]["except"])
+
+
+def test_webhook_egress_can_be_turned_off() -> None:
+    manifests = render(values={"smtp": {"host": "mail"}, "webhooks": {"egress": {"enabled": False}}})
+    [policy] = [m for m in manifests if (m["kind"], m["metadata"]["name"]) == ("NetworkPolicy", "shop-notifications")]
+    assert not [rule for rule in policy["spec"]["egress"] if rule.get("ports") == [{"port": 443, "protocol": "TCP"}]]
 
 
 def test_other_services_get_no_mail_settings() -> None:

@@ -167,6 +167,8 @@ def service_environment(
     if spec.name == "notifications":
         # Mails go to the stack's catcher (a developer's SHOP_NOTIFICATIONS_SMTP_* override wins).
         env.update({"SMTP_HOST": LOCAL_HOST, "SMTP_PORT": str(MAIL_SMTP_PORT + port_offset)})
+        # Development: webhooks may target a receiver on this machine (http to loopback included).
+        env["WEBHOOK_ALLOW_PRIVATE_TARGETS"] = "true"
     env.update(peer_addresses(spec.name, port_offset, absent, tls=bool(tls_files)))
     if payments == "stripe" and spec.name in PAYMENT_CALLERS:
         env.update(stripe_environment(port_offset))

@@ -119,10 +119,22 @@ def webhooks(runtime: Runtime, settings: NotificationsSettings, clock: Clock) ->
     )
     if not settings.webhooks_enabled:
         return hooks
-    inbox, handle = store.inbox, hooks.handle
-    runtime.consume(inbox, name=ORDER_WEBHOOKS, source_service="order", subjects=list(ORDER_EVENTS), handler=handle)
+    one, batch = hooks.handle, hooks.handle_batch
     runtime.consume(
-        inbox, name=INVENTORY_WEBHOOKS, source_service="inventory", subjects=list(INVENTORY_EVENTS), handler=handle
+        store.inbox,
+        name=ORDER_WEBHOOKS,
+        source_service="order",
+        subjects=list(ORDER_EVENTS),
+        handler=one,
+        batch_handler=batch,
+    )
+    runtime.consume(
+        store.inbox,
+        name=INVENTORY_WEBHOOKS,
+        source_service="inventory",
+        subjects=list(INVENTORY_EVENTS),
+        handler=one,
+        batch_handler=batch,
     )
     runtime.service.add_worker("webhook-sender", lambda: hooks.run_sender(settings.webhook_poll_seconds))
     if settings.webhook_retention_days:

@@ -79,9 +79,15 @@ def _before(table: sa.Table, after: tuple[datetime, uuid.UUID]) -> sa.ColumnElem
 # ---------------------------------------------------------------------- deliveries from events
 
 
-async def subscribers(conn: AsyncConnection, event_type: str) -> list[uuid.UUID]:
-    statement = sa.select(webhooks.c.id).where(webhooks.c.active, webhooks.c.event_types.contains([event_type]))
-    return list((await conn.execute(statement)).scalars())
+async def subscriptions(conn: AsyncConnection) -> dict[str, list[uuid.UUID]]:
+    """The active webhooks by event type (read once per batch of events: the few webhooks, not a
+    query per event, so a stream of thousands of stock changes nobody subscribed to costs nothing)."""
+    statement = sa.select(webhooks.c.id, webhooks.c.event_types).where(webhooks.c.active).order_by(webhooks.c.id)
+    found: dict[str, list[uuid.UUID]] = {}
+    for row in await conn.execute(statement):
+        for event_type in row.event_types:
+            found.setdefault(event_type, []).append(row.id)
+    return found
 
 
 async def add_deliveries(

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -156,16 +156,21 @@ class Webhooks:
     # ------------------------------------------------------------------ from events
 
     async def handle(self, conn: AsyncConnection, msg: Msg) -> None:
-        """A consumer's handler (in its inbox transaction): one delivery per active webhook of the
-        event's type. A redelivered event finds its deliveries and adds none."""
-        if msg.subject not in EVENT_TYPES:
-            return
-        targets = await store.subscribers(conn, msg.subject)
-        if not targets:
-            return
-        event_id = message_id(msg)
-        body = payload(msg.subject, event_id, msg.data)
-        if await store.add_deliveries(conn, targets, event_id=event_id, event_type=msg.subject, payload=body):
+        await self.handle_batch(conn, [msg])
+
+    async def handle_batch(self, conn: AsyncConnection, msgs: Sequence[Msg]) -> None:
+        """The consumers' handler (in their inbox transaction): one delivery per active webhook of
+        each event's type. A redelivered event finds its deliveries and adds none."""
+        subscribed = await store.subscriptions(conn)
+        added = 0
+        for msg in msgs:
+            targets = subscribed.get(msg.subject)
+            if not targets or msg.subject not in EVENT_TYPES:
+                continue
+            event_id = message_id(msg)
+            body = payload(msg.subject, event_id, msg.data)
+            added += await store.add_deliveries(conn, targets, event_id=event_id, event_type=msg.subject, payload=body)
+        if added:
             after_commit(self.wakeup.set)
 
     # ------------------------------------------------------------------ sending
