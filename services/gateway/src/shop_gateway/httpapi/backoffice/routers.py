@@ -11,6 +11,7 @@ from shop_gateway.httpapi.backoffice.inventory import locations
 from shop_gateway.httpapi.backoffice.orders import staff_orders
 from shop_gateway.httpapi.backoffice.pricing import prices
 from shop_gateway.httpapi.backoffice.search import projection
+from shop_gateway.httpapi.backoffice.webhooks import hooks
 
 ROUTERS: tuple[APIRouter, ...] = (
     staff_orders,
@@ -19,6 +20,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     prices,
     imports,
     projection,
+    hooks,
     stock_feeds,
     price_feeds,
 )
