@@ -107,12 +107,18 @@ class Shopper:
         ip_country: str = "",
         device_id: str = "",
     ) -> None:
-        """`claims` go to the dev issuer (account_id, email, customer_since, approval_limit ...); the client's
-        IP, its country (as the CDN reports it) and device id are sent with every request."""
+        """`claims` go to the dev issuer (account_id, email, customer_since ...); a B2B shopper with an
+        account_id joins its company first, where `tax_id`, `payment_terms_days`, `approval_limit` and
+        `approval_period` go (the company's and the membership's data, not claims). The client's IP,
+        its country (as the CDN reports it) and device id are sent with every request."""
         self.client = client
         self.stack = stack
         self.username = username
-        token = {"username": username, "role": role, **(claims or {})}
+        claims = dict(claims or {})
+        facts = {name: claims.pop(name) for name in (*COMPANY_FACTS, *MEMBER_FACTS) if name in claims}
+        if role in ("b2b_buyer", "b2b_approver") and claims.get("account_id"):
+            join_company(client, stack, str(claims["account_id"]), username, role, **facts)
+        token = {"username": username, "role": role, **claims}
         issued = client.post(f"{stack.gateway_url}/v1/auth/token", json=token)
         assert issued.status_code == 200, issued.text
         self.headers = {"authorization": f"Bearer {issued.json()['access_token']}"}
@@ -170,6 +176,46 @@ class Shopper:
         return self.client.post(url, json=body, headers=headers)
 
 
+COMPANY_FACTS = ("tax_id", "payment_terms_days")
+MEMBER_FACTS = ("approval_limit", "approval_period")
+
+
+def join_company(
+    client: httpx.Client,
+    stack: Stack,
+    account_id: str,
+    user_id: str,
+    role: str = "b2b_buyer",
+    *,
+    tax_id: str | None = None,
+    payment_terms_days: int | None = None,
+    approval_limit: Mapping[str, Any] | None = None,
+    approval_period: str = "order",
+) -> None:
+    """Make `user_id` a member of `account_id`'s company through the admin routes (the company is
+    created when new: net 30, USD); the company facts given change it."""
+    issued = client.post(f"{stack.gateway_url}/v1/auth/token", json={"username": "system-admin", "role": "admin"})
+    assert issued.status_code == 200, issued.text
+    admin = {"authorization": f"Bearer {issued.json()['access_token']}"}
+    companies = f"{stack.gateway_url}/v1/admin/companies"
+    company = {"account_id": account_id, "name": account_id, "payment_terms_days": 30}
+    company["credit_limit"] = {"amount": 0, "currency": "USD"}
+    created = client.post(companies, json=company, headers={**admin, "Idempotency-Key": f"company-{account_id}"})
+    assert created.status_code in (201, 409), created.text  # 409: it exists (the demo seed's acme-corp)
+    change = {k: v for k, v in (("tax_id", tax_id), ("payment_terms_days", payment_terms_days)) if v is not None}
+    if change:
+        changed = client.patch(f"{companies}/{account_id}", json=change, headers=admin)
+        assert changed.status_code == 200, changed.text
+    member: dict[str, Any] = {"user_id": user_id, "role": "approver" if role == "b2b_approver" else "buyer"}
+    if approval_limit is not None and approval_period == "order":
+        member["order_limit"] = dict(approval_limit)
+    elif approval_limit is not None:
+        member |= {"period_limit": dict(approval_limit), "limit_period": approval_period}
+    key = {"Idempotency-Key": f"member-{account_id}-{user_id}"}
+    added = client.post(f"{companies}/{account_id}/members", json=member, headers={**admin, **key})
+    assert added.status_code == 201, added.text
+
+
 def luhn_valid(number: str) -> bool:
     digits = [int(d) for d in reversed(number)]
     return sum(d if i % 2 == 0 else (d * 2 - 9 if d > 4 else d * 2) for i, d in enumerate(digits)) % 10 == 0
@@ -183,6 +229,20 @@ ADDRESS = {
     "postal_code": "62701",
     "country": "US",
 }
+
+
+class JoinCompany(Protocol):
+    def __call__(self, account_id: str, user_id: str, role: str = "b2b_buyer") -> None: ...
+
+
+@pytest.fixture(scope="session")
+def join(stack: Stack, http: httpx.Client) -> JoinCompany:
+    """Make a user a member of an account's company (for B2B tokens minted outside `Shopper`)."""
+
+    def make(account_id: str, user_id: str, role: str = "b2b_buyer") -> None:
+        join_company(http, stack, account_id, user_id, role)
+
+    return make
 
 
 class NewShopper(Protocol):

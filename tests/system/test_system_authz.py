@@ -22,12 +22,15 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
 from shop_devstack.harness import Stack
+
+if TYPE_CHECKING:  # conftest is not importable at run time (pytest's importlib mode)
+    from conftest import JoinCompany
 
 pytestmark = [
     pytest.mark.skipif(os.environ.get("SHOP_SKIP_LAUNCHER_TEST") == "1", reason="SHOP_SKIP_LAUNCHER_TEST=1 was set"),
@@ -90,7 +93,7 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-def callers(stack: Stack, http: httpx.Client) -> dict[str, Caller]:
+def callers(stack: Stack, http: httpx.Client, join: JoinCompany) -> dict[str, Caller]:
     tokens: dict[str, dict[str, Any]] = {
         "customer": {"role": "customer"},
         "other_customer": {"role": "customer"},
@@ -104,6 +107,8 @@ def callers(stack: Stack, http: httpx.Client) -> dict[str, Caller]:
         headers = {"x-forwarded-for": str(FIRST_IP + number), "x-device-id": unique("authz-device")}
         if name in tokens:
             body = {"username": unique(f"authz-{name}"), **tokens[name]}
+            if "account_id" in body:  # B2B users are members of their account's company
+                join(body["account_id"], body["username"], body["role"])
             issued = http.post(f"{stack.gateway_url}/v1/auth/token", json=body)
             assert issued.status_code == 200, issued.text
             headers["authorization"] = f"Bearer {issued.json()['access_token']}"
@@ -160,8 +165,8 @@ def place_order(stack: Stack, http: httpx.Client, customer: Caller, sku: str) ->
 
 
 @pytest.fixture(scope="module")
-def world(stack: Stack, http: httpx.Client) -> World:
-    people = callers(stack, http)
+def world(stack: Stack, http: httpx.Client, join: JoinCompany) -> World:
+    people = callers(stack, http, join)
     admin = people["admin"]
     category = unique("authz")
     ok(send(stack, http, "POST", admin, Call("/v1/categories", {"slug": category, "name": "Authz"})))
@@ -391,6 +396,37 @@ def requests(world: World, who: str) -> dict[Route, Callable[[], Call]]:
         # A rebuild of the search projection is safe at any time (it never undoes a newer change).
         ("POST", "/v1/admin/search-projection/rebuild"): lambda: Call("/v1/admin/search-projection/rebuild"),
         ("GET", "/v1/admin/search-projection"): lambda: Call("/v1/admin/search-projection"),
+        # B2B companies: admins create one of this module's own and read, change and manage members of
+        # one nobody has (404); /v1/company is for a company's company_admin members (none of the callers).
+        ("POST", "/v1/admin/companies"): lambda: Call(
+            "/v1/admin/companies",
+            {"account_id": unique("authz-co"), "name": "Authz", "credit_limit": {"amount": 0, "currency": "USD"}},
+            headers={"Idempotency-Key": unique("authz-company")},
+        ),
+        ("GET", "/v1/admin/companies"): lambda: Call("/v1/admin/companies"),
+        ("GET", "/v1/admin/companies/{account_id}"): lambda: Call("/v1/admin/companies/nobodys-company"),
+        ("PATCH", "/v1/admin/companies/{account_id}"): lambda: Call(
+            "/v1/admin/companies/nobodys-company", {"payment_terms_days": 30}
+        ),
+        ("POST", "/v1/admin/companies/{account_id}/members"): lambda: Call(
+            "/v1/admin/companies/nobodys-company/members",
+            {"user_id": "someone", "role": "buyer"},
+            headers={"Idempotency-Key": unique("authz-member")},
+        ),
+        ("PATCH", "/v1/admin/companies/{account_id}/members/{user_id}"): lambda: Call(
+            "/v1/admin/companies/nobodys-company/members/someone", {"role": "approver"}
+        ),
+        ("DELETE", "/v1/admin/companies/{account_id}/members/{user_id}"): lambda: Call(
+            "/v1/admin/companies/nobodys-company/members/someone"
+        ),
+        ("GET", "/v1/company"): lambda: Call("/v1/company"),
+        ("POST", "/v1/company/members"): lambda: Call(
+            "/v1/company/members",
+            {"user_id": "someone", "role": "buyer"},
+            headers={"Idempotency-Key": unique("authz-own")},
+        ),
+        ("PATCH", "/v1/company/members/{user_id}"): lambda: Call("/v1/company/members/someone", {"role": "approver"}),
+        ("DELETE", "/v1/company/members/{user_id}"): lambda: Call("/v1/company/members/someone"),
         # The caller's own account: shoppers only; an address id nobody has (PATCH 404, DELETE 204: gone
         # either way); the module's card token, which the first shopper saves (201) and the others may not (409).
         ("GET", "/v1/me"): lambda: Call("/v1/me"),
