@@ -4,10 +4,11 @@ idempotent by feed id, a report per line; a crashed worker's feed is taken over 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import sqlalchemy as sa
@@ -203,3 +204,56 @@ async def test_finished_feeds_are_deleted_after_their_retention(inventory: Inven
         )
     assert old not in left and recent in left
     assert lines.first() is None  # its line report went with it
+
+
+async def test_a_stopping_worker_gives_its_feed_back_and_another_finishes_it(inventory: Inventory) -> None:
+    wh = await inventory.location()
+    sku = inventory.sku()
+    db = inventory.runtime.db
+    entered = asyncio.Event()
+    applier = stock_feed.StockFeedApplier(Operations(db, None, AllocationPolicy(), 5), bool)
+
+    async def stuck(conn: Any, lines: Any) -> list[feeds.Outcome]:
+        entered.set()
+        await asyncio.sleep(3600)  # a batch in flight when the pod stops
+        return await applier(conn, lines)
+
+    stopping = feeds.FeedWorker(
+        db,
+        stock_feed.tables,
+        stuck,
+        on_commit=lambda: None,
+        batch_lines=10,
+        lease_seconds=600,
+        poll_seconds=1,
+        retention_days=1,
+        name="stopping",
+    )
+    job = uuid.uuid4()
+    async with db.transaction() as conn:
+        values = {
+            "id": job,
+            "feed_id": uuid.uuid4().hex,
+            "body_digest": "",
+            "started_by": "t",
+            "status": feeds.RUNNING,  # claimed by the stopping worker, for long: the others wait
+            "lines_total": 1,
+            "claimed_by": "stopping",
+            "lease_until": sa.func.now() + timedelta(seconds=600),
+        }
+        await conn.execute(stock_feed.tables.jobs.insert().values(values))
+        text = line(sku=sku, location_id=wh, mode="adjust", delta=4)
+        await conn.execute(stock_feed.tables.lines.insert().values(job_id=job, line=1, text=text))
+        row = (
+            (await conn.execute(stock_feed.tables.jobs.select().where(stock_feed.tables.jobs.c.id == job)))
+            .mappings()
+            .one()
+        )
+    task = asyncio.create_task(stopping.process(row))
+    await asyncio.wait_for(entered.wait(), 10)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    feed = await finished(inventory, str(job))  # the service's worker took it at once (no lease to wait for)
+    assert (feed.applied, feed.lines_done) == (1, 1)
+    assert (await inventory.levels(sku))[wh] == (4, 0)

@@ -288,12 +288,20 @@ class FeedWorker:
             job = await _claim(conn, self.t, self.id, self.lease)
         if job is None:
             return False
+        await self.process(job)
+        return True
+
+    async def process(self, job: Any) -> None:
+        """Run a feed this worker claimed (its row) to its end; a stop gives it back."""
         try:
             done = job["lines_done"]
             while (done := await self.step(job["id"], done)) is not None:
                 pass
         except LeaseLost:
             log.warning("feed lease lost", extra={"feed": str(job["id"])})
+        except asyncio.CancelledError:  # the pod stops: another one continues after the last batch at once
+            await asyncio.shield(self._give_back(job["id"]))
+            raise
         except Exception as error:  # a line can't break the loop (reported per line): this is the database
             log.exception("feed failed", extra={"feed": str(job["id"])})
             j = self.t.jobs
@@ -303,7 +311,13 @@ class FeedWorker:
                     await conn.execute(
                         sa.update(j).where(j.c.id == job["id"], j.c.claimed_by == self.id).values(values)
                     )
-        return True
+
+    async def _give_back(self, job: uuid.UUID) -> None:
+        j = self.t.jobs
+        with contextlib.suppress(Exception):
+            async with self.db.transaction() as conn:
+                mine = sa.and_(j.c.id == job, j.c.claimed_by == self.id, j.c.status == RUNNING)
+                await conn.execute(sa.update(j).where(mine).values(status=QUEUED, claimed_by=None, lease_until=None))
 
     async def step(self, job: uuid.UUID, done: int) -> int | None:
         """Apply the batch after line `done`; the new `lines_done`, or None when the feed is finished."""
