@@ -57,6 +57,11 @@ def session_env(folder: Path, otlp: OtlpReceiver) -> dict[str, str]:
         "SHOP_CHECKOUT_FAULT_CRASH_ARMED_FILE": str(folder / CRASH_SWITCH),
         # A checkout waits this long for the shopper's 3-D Secure challenge (test_system_3ds.py waits it out).
         "SHOP_CHECKOUT_ACTION_TIMEOUT_SECONDS": ACTION_TIMEOUT_SECONDS,
+        # Webhook retries in fractions of a second, dead after 3 (test_system_webhooks.py waits them out).
+        "SHOP_NOTIFICATIONS_WEBHOOK_RETRY_BASE_SECONDS": "0.2",
+        "SHOP_NOTIFICATIONS_WEBHOOK_RETRY_MAX_SECONDS": "0.5",
+        "SHOP_NOTIFICATIONS_WEBHOOK_MAX_ATTEMPTS": "3",
+        "SHOP_NOTIFICATIONS_WEBHOOK_POLL_SECONDS": "0.2",
     }
 
 
