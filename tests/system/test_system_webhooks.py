@@ -74,8 +74,9 @@ def test_a_webhook_is_delivered_failed_retried_dead_and_replayed(
         def log_of(order_id: str) -> dict[str, Any]:
             answer = http.get(deliveries, headers=admin)
             assert answer.status_code == 200, answer.text
-            [found] = [d for d in answer.json()["deliveries"] if order_id in d["payload"]]
-            return found
+            found: list[dict[str, Any]] = [d for d in answer.json()["deliveries"] if order_id in d["payload"]]
+            [delivery] = found
+            return delivery
 
         dead = backstage.eventually(lambda: log_of(second), lambda d: d["status"] == "dead", within=30)
         assert [a["status_code"] for a in dead["attempt_log"]] == [500, 500, 500]
