@@ -396,6 +396,18 @@ def requests(world: World, who: str) -> dict[Route, Callable[[], Call]]:
         # A rebuild of the search projection is safe at any time (it never undoes a newer change).
         ("POST", "/v1/admin/search-projection/rebuild"): lambda: Call("/v1/admin/search-projection/rebuild"),
         ("GET", "/v1/admin/search-projection"): lambda: Call("/v1/admin/search-projection"),
+        # Integration clients: admins only; a client of this module's own, and one nobody has.
+        ("POST", "/v1/admin/integration-clients"): lambda: Call(
+            "/v1/admin/integration-clients", {"name": "Authz", "scopes": ["catalog:read"]}
+        ),
+        ("GET", "/v1/admin/integration-clients"): lambda: Call("/v1/admin/integration-clients"),
+        ("GET", "/v1/admin/integration-clients/{client_id}"): lambda: Call("/v1/admin/integration-clients/ic_nobody"),
+        ("POST", "/v1/admin/integration-clients/{client_id}/rotate-secret"): lambda: Call(
+            "/v1/admin/integration-clients/ic_nobody/rotate-secret", {}
+        ),
+        ("POST", "/v1/admin/integration-clients/{client_id}/revoke"): lambda: Call(
+            "/v1/admin/integration-clients/ic_nobody/revoke"
+        ),
         # B2B companies: admins create one of this module's own and read, change and manage members of
         # one nobody has (404); /v1/company is for a company's company_admin members (none of the callers).
         ("POST", "/v1/admin/companies"): lambda: Call(
@@ -444,6 +456,10 @@ def requests(world: World, who: str) -> dict[Route, Callable[[], Call]]:
         ),
         ("POST", "/v1/auth/token"): lambda: Call("/v1/auth/token", {"username": unique("authz"), "role": "customer"}),
         ("GET", "/.well-known/jwks.json"): lambda: Call("/.well-known/jwks.json"),
+        # The client-credentials grant ignores bearer tokens: a form without a grant is 400 for everyone.
+        ("POST", "/v1/oauth/token"): lambda: Call(
+            "/v1/oauth/token", headers={"content-type": "application/x-www-form-urlencoded"}
+        ),
         ("GET", "/healthz"): lambda: Call("/healthz"),
         ("GET", "/readyz"): lambda: Call("/readyz"),
     }
