@@ -122,41 +122,51 @@ async def test_bad_requests_change_nothing(inventory: Inventory) -> None:
     assert missing.code == grpc.StatusCode.NOT_FOUND
 
 
+def applier(db: Any) -> stock_feed.StockFeedApplier:
+    return stock_feed.StockFeedApplier(Operations(db, None, AllocationPolicy(), 5), bool)
+
+
+def worker(
+    db: Any, apply: feeds.ApplyBatch, name: str, *, batch_lines: int = 10, lease: float = 600
+) -> feeds.FeedWorker:
+    return feeds.FeedWorker(
+        db,
+        stock_feed.tables,
+        apply,
+        on_commit=lambda: None,
+        batch_lines=batch_lines,
+        lease_seconds=lease,
+        poll_seconds=1,
+        retention_days=30,
+        name=name,
+    )
+
+
+async def stored(db: Any, lines: list[str], **values: Any) -> Any:
+    """A feed written straight to the tables (e.g. claimed by a test's worker); its row."""
+    job = uuid.uuid4()
+    row = {"id": job, "feed_id": uuid.uuid4().hex, "body_digest": "", "started_by": "t", "lines_total": len(lines)}
+    jobs = stock_feed.tables.jobs
+    async with db.transaction() as conn:
+        await conn.execute(jobs.insert().values({**row, **values}))
+        texts = [{"job_id": job, "line": n, "text": t} for n, t in enumerate(lines, 1)]
+        await conn.execute(stock_feed.tables.lines.insert(), texts)
+        return (await conn.execute(jobs.select().where(jobs.c.id == job))).mappings().one()
+
+
+def claimed_by(name: str, seconds: float) -> dict[str, Any]:
+    return {"status": feeds.RUNNING, "claimed_by": name, "lease_until": sa.func.now() + timedelta(seconds=seconds)}
+
+
 async def test_a_dead_workers_feed_is_taken_over_without_a_double_effect(inventory: Inventory) -> None:
     """A worker that dies after its first batch: the next one claims the feed once the lease ran out
     and applies the rest; the dead one's late write is refused (its lease is gone)."""
     wh = await inventory.location()
     sku = inventory.sku()
-    lines = [line(sku=sku, location_id=wh, mode="adjust", delta=1) for _ in range(5)]
     db = inventory.runtime.db
-    operations = Operations(db, None, AllocationPolicy(), 5)
-    applier = stock_feed.StockFeedApplier(operations, lambda value: bool(value))
-    dead = feeds.FeedWorker(
-        db,
-        stock_feed.tables,
-        applier,
-        on_commit=lambda: None,
-        batch_lines=2,
-        lease_seconds=0.3,
-        poll_seconds=0.05,
-        retention_days=1,
-        name="dead",
-    )
-    job = uuid.uuid4()
-    async with db.transaction() as conn:  # claimed by "dead" already: the service's worker waits for its lease
-        values = {
-            "id": job,
-            "feed_id": uuid.uuid4().hex,
-            "body_digest": "",
-            "started_by": "t",
-            "status": feeds.RUNNING,
-            "lines_total": 5,
-            "claimed_by": "dead",
-            "lease_until": sa.func.now() + timedelta(seconds=0.3),
-        }
-        await conn.execute(stock_feed.tables.jobs.insert().values(values))
-        rows = [{"job_id": job, "line": n, "text": t} for n, t in enumerate(lines, 1)]
-        await conn.execute(stock_feed.tables.lines.insert(), rows)
+    dead = worker(db, applier(db), "dead", batch_lines=2, lease=0.3)
+    lines = [line(sku=sku, location_id=wh, mode="adjust", delta=1) for _ in range(5)]
+    job = (await stored(db, lines, **claimed_by("dead", 0.3)))["id"]  # the service's worker waits for the lease
     assert await dead.step(job, 0) == 2
     feed = await finished(inventory, str(job))  # the service's worker takes over after the lease
     assert (feed.applied, feed.lines_done) == (5, 5)
@@ -172,31 +182,10 @@ async def test_a_dead_workers_feed_is_taken_over_without_a_double_effect(invento
 
 async def test_finished_feeds_are_deleted_after_their_retention(inventory: Inventory) -> None:
     db = inventory.runtime.db
-    old, recent = uuid.uuid4(), uuid.uuid4()
-    async with db.transaction() as conn:
-        for job, age in ((old, 31), (recent, 1)):
-            values = {
-                "id": job,
-                "feed_id": uuid.uuid4().hex,
-                "body_digest": "",
-                "started_by": "t",
-                "status": feeds.DONE,
-                "lines_total": 1,
-                "finished_at": sa.func.now() - timedelta(days=age),
-            }
-            await conn.execute(stock_feed.tables.jobs.insert().values(values))
-            await conn.execute(stock_feed.tables.lines.insert().values(job_id=job, line=1, text="{}"))
-    sweeper = feeds.FeedWorker(
-        db,
-        stock_feed.tables,
-        stock_feed.StockFeedApplier(Operations(db, None, AllocationPolicy(), 5), bool),
-        on_commit=lambda: None,
-        batch_lines=1,
-        lease_seconds=1,
-        poll_seconds=1,
-        retention_days=30,
-    )
-    assert await sweeper.sweep_if_due() >= 1
+    finished_at = {age: sa.func.now() - timedelta(days=age) for age in (31, 1)}
+    old = (await stored(db, ["{}"], status=feeds.DONE, finished_at=finished_at[31]))["id"]
+    recent = (await stored(db, ["{}"], status=feeds.DONE, finished_at=finished_at[1]))["id"]
+    assert await worker(db, applier(db), "sweeper").sweep_if_due() >= 1
     async with db.connect() as conn:
         left = {row.id for row in await conn.execute(sa.select(stock_feed.tables.jobs.c.id))}
         lines = await conn.execute(
@@ -211,49 +200,20 @@ async def test_a_stopping_worker_gives_its_feed_back_and_another_finishes_it(inv
     sku = inventory.sku()
     db = inventory.runtime.db
     entered = asyncio.Event()
-    applier = stock_feed.StockFeedApplier(Operations(db, None, AllocationPolicy(), 5), bool)
+    real = applier(db)
 
     async def stuck(conn: Any, lines: Any) -> list[feeds.Outcome]:
         entered.set()
         await asyncio.sleep(3600)  # a batch in flight when the pod stops
-        return await applier(conn, lines)
+        return await real(conn, lines)
 
-    stopping = feeds.FeedWorker(
-        db,
-        stock_feed.tables,
-        stuck,
-        on_commit=lambda: None,
-        batch_lines=10,
-        lease_seconds=600,
-        poll_seconds=1,
-        retention_days=1,
-        name="stopping",
-    )
-    job = uuid.uuid4()
-    async with db.transaction() as conn:
-        values = {
-            "id": job,
-            "feed_id": uuid.uuid4().hex,
-            "body_digest": "",
-            "started_by": "t",
-            "status": feeds.RUNNING,  # claimed by the stopping worker, for long: the others wait
-            "lines_total": 1,
-            "claimed_by": "stopping",
-            "lease_until": sa.func.now() + timedelta(seconds=600),
-        }
-        await conn.execute(stock_feed.tables.jobs.insert().values(values))
-        text = line(sku=sku, location_id=wh, mode="adjust", delta=4)
-        await conn.execute(stock_feed.tables.lines.insert().values(job_id=job, line=1, text=text))
-        row = (
-            (await conn.execute(stock_feed.tables.jobs.select().where(stock_feed.tables.jobs.c.id == job)))
-            .mappings()
-            .one()
-        )
-    task = asyncio.create_task(stopping.process(row))
+    # Claimed by the stopping worker for long: without its give-back the others would wait 10 minutes.
+    row = await stored(db, [line(sku=sku, location_id=wh, mode="adjust", delta=4)], **claimed_by("stopping", 600))
+    task = asyncio.create_task(worker(db, stuck, "stopping").process(row))
     await asyncio.wait_for(entered.wait(), 10)
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-    feed = await finished(inventory, str(job))  # the service's worker took it at once (no lease to wait for)
+    feed = await finished(inventory, str(row["id"]))  # the service's worker took it at once
     assert (feed.applied, feed.lines_done) == (1, 1)
     assert (await inventory.levels(sku))[wh] == (4, 0)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from shop_gateway.app.backoffice import catalog, feeds
 from shop_gateway.app.backoffice.feeds import Feed, FeedKind
+from shop_gateway.httpapi.backoffice.catalog import FieldError
 from shop_gateway.httpapi.backoffice.common import PageSize, PageToken, router
 from shop_gateway.httpapi.deps import ShopDep, SignedIn
 
@@ -52,11 +53,6 @@ class FeedView(BaseModel):
     started_by: str
     started_at: datetime
     finished_at: datetime | None
-
-
-class FieldError(BaseModel):
-    field: str
-    description: str
 
 
 class FeedLineView(BaseModel):
