@@ -47,8 +47,7 @@ class FeedKind:
     name: str  # "stock" or "price"
     service: str  # the backend
     rpc: str  # the RPCs' stem: Start<rpc>, Get<rpc>, List<rpc>Lines
-    # The machine clients' write scope that will open this feed besides the admin role (see
-    # `require_sender`: the gateway's scopes plug in there).
+    # The machine clients' scope that opens this feed besides the admin role (shop_gateway.scopes).
     scope: str
 
     def call(self, shop: Shop, verb: str, suffix: str = "") -> Callable[..., Awaitable[Any]]:
@@ -86,8 +85,8 @@ class FeedLine:
 
 
 def require_sender(who: Principal, kind: FeedKind) -> Principal:
-    """Staff with the admin role send feeds. The hook for ERP machine clients: accept a client that
-    holds `kind.scope` here once the gateway's scopes cover back-office routes."""
+    """Staff with the admin role send feeds, and ERP machine clients holding `kind.scope`: the edge admits
+    those by route (`shop_gateway.scopes.GRANTS`) and they then act in the admin role checked here."""
     return require_admin(who)
 
 
