@@ -396,6 +396,25 @@ def requests(world: World, who: str) -> dict[Route, Callable[[], Call]]:
         # A rebuild of the search projection is safe at any time (it never undoes a newer change).
         ("POST", "/v1/admin/search-projection/rebuild"): lambda: Call("/v1/admin/search-projection/rebuild"),
         ("GET", "/v1/admin/search-projection"): lambda: Call("/v1/admin/search-projection"),
+        # Outbound webhooks: one subscribed to a rare event type at an address nothing listens on; ids
+        # nobody has for the rest (404 for admins).
+        ("POST", "/v1/admin/webhooks"): lambda: Call(
+            "/v1/admin/webhooks",
+            {"url": "https://hooks.example.com/authz", "event_types": ["shop.order.return_inspected"]},
+        ),
+        ("GET", "/v1/admin/webhooks"): lambda: Call("/v1/admin/webhooks"),
+        ("GET", "/v1/admin/webhooks/{webhook_id}"): lambda: Call(f"/v1/admin/webhooks/{nobodys}"),
+        ("PATCH", "/v1/admin/webhooks/{webhook_id}"): lambda: Call(f"/v1/admin/webhooks/{nobodys}", {"active": False}),
+        ("POST", "/v1/admin/webhooks/{webhook_id}/rotate-secret"): lambda: Call(
+            f"/v1/admin/webhooks/{nobodys}/rotate-secret"
+        ),
+        ("GET", "/v1/admin/webhooks/{webhook_id}/deliveries"): lambda: Call(f"/v1/admin/webhooks/{nobodys}/deliveries"),
+        ("POST", "/v1/admin/webhooks/{webhook_id}/deliveries/replay"): lambda: Call(
+            f"/v1/admin/webhooks/{nobodys}/deliveries/replay"
+        ),
+        ("POST", "/v1/admin/webhooks/{webhook_id}/deliveries/{delivery_id}/replay"): lambda: Call(
+            f"/v1/admin/webhooks/{nobodys}/deliveries/{nobodys}/replay"
+        ),
         # Integration clients: admins only; a client of this module's own, and one nobody has.
         ("POST", "/v1/admin/integration-clients"): lambda: Call(
             "/v1/admin/integration-clients", {"name": "Authz", "scopes": ["catalog:read"]}
