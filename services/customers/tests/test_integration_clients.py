@@ -61,11 +61,12 @@ async def test_bad_input_names_its_fields_and_stores_nothing(clients: Any, stack
     )
     error = await stack.failure(
         clients.CreateIntegrationClient(
-            pb.CreateIntegrationClientRequest(name="", scopes=["Catalog Read"]), metadata=stack.admin
+            pb.CreateIntegrationClientRequest(name="", scopes=["Catalog Read"], request_id="a\tb"),
+            metadata=stack.admin,
         )
     )
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT
-    assert {v.field for v in error.violations} == {"name", "scopes[0]"}
+    assert {v.field for v in error.violations} == {"name", "scopes[0]", "request_id"}
     after = len(
         (await clients.ListIntegrationClients(pb.ListIntegrationClientsRequest(), metadata=stack.admin)).clients
     )
@@ -125,10 +126,15 @@ async def test_rotation_keeps_the_old_secret_for_the_grace_period_and_revocation
 
 
 async def test_an_unknown_client_is_not_found(clients: Any, stack: Any) -> None:
-    error = await stack.failure(
-        clients.GetIntegrationClient(pb.GetIntegrationClientRequest(client_id="ic_none"), metadata=SERVICE)
-    )
-    assert error.code == grpc.StatusCode.NOT_FOUND
+    for client_id in ("ic_none", "ic_" + "0" * 20, "' OR 1=1 --"):
+        error = await stack.failure(
+            clients.GetIntegrationClient(pb.GetIntegrationClientRequest(client_id=client_id), metadata=SERVICE)
+        )
+        assert error.code == grpc.StatusCode.NOT_FOUND
+        error = await stack.failure(
+            clients.RevokeIntegrationClient(pb.RevokeIntegrationClientRequest(client_id=client_id), metadata=SERVICE)
+        )
+        assert error.code == grpc.StatusCode.NOT_FOUND
 
 
 def test_the_previous_secret_expires_with_its_grace_period() -> None:

@@ -228,3 +228,7 @@ async def test_the_document_names_each_operations_scope(gateway: Client) -> None
     assert operation["x-required-scope"] == "inventory:read"
     assert {"machineClient": ["inventory:read"]} in operation["security"]
     assert "x-required-scope" not in document["paths"]["/v1/cart"]["get"]
+    token = document["paths"][TOKEN]["post"]["responses"]
+    assert set(token["400"]["content"]) == set(token["401"]["content"]) == {"application/json"}
+    assert "application/problem+json" in token["429"]["content"]
+    assert "application/x-www-form-urlencoded" in document["paths"][TOKEN]["post"]["requestBody"]["content"]

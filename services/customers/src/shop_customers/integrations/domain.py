@@ -20,6 +20,7 @@ MAX_NAME = 200
 MAX_SCOPES = 32
 SCOPE = re.compile(r"^[a-z][a-z_]{0,30}:[a-z][a-z_]{0,30}$")
 CLIENT_ID_PREFIX = "ic_"
+CLIENT_ID = re.compile(r"^ic_[0-9a-f]{20}$")
 DEFAULT_GRACE_SECONDS = 86_400
 MAX_GRACE_SECONDS = 30 * 86_400
 MAX_REQUEST_ID = 128
@@ -61,6 +62,11 @@ class Secrets:
         return current or previous
 
 
+def is_client_id(value: str) -> bool:
+    """Whether `value` can be a client id (anything else is no client, and never reaches a query)."""
+    return bool(CLIENT_ID.match(value))
+
+
 def new_client_id() -> str:
     return CLIENT_ID_PREFIX + secrets.token_hex(10)
 
@@ -82,7 +88,11 @@ def check_new_client(name: str, scopes: tuple[str, ...], request_id: str) -> Non
     violations.check(1 <= len(scopes) <= MAX_SCOPES, "scopes", f"must hold 1 to {MAX_SCOPES} scopes")
     for index, scope in enumerate(scopes):
         violations.check(bool(SCOPE.match(scope)), f"scopes[{index}]", "must look like area:action (e.g. catalog:read)")
-    violations.check(len(request_id) <= MAX_REQUEST_ID, "request_id", f"must be at most {MAX_REQUEST_ID} characters")
+    violations.check(
+        len(request_id) <= MAX_REQUEST_ID and request_id.isprintable(),
+        "request_id",
+        f"must be at most {MAX_REQUEST_ID} printable characters",
+    )
     violations.raise_if_any()
 
 

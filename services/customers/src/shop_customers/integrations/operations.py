@@ -14,6 +14,7 @@ from shop_customers.integrations.domain import (
     check_grace,
     check_new_client,
     hash_secret,
+    is_client_id,
     new_client_id,
     new_secret,
 )
@@ -75,6 +76,8 @@ class IntegrationClients:
         return replace(client, revoked_at=now, version=client.version + 1)
 
     async def get(self, client_id: str) -> IntegrationClient:
+        if not is_client_id(client_id):
+            raise NotFound("integration client", client_id[:64])
         async with self.db.connect() as conn:
             found = await store.client(conn, client_id)
         if found is None:
@@ -86,7 +89,7 @@ class IntegrationClients:
             return await store.clients(conn)
 
     async def authenticate(self, client_id: str, secret: str) -> IntegrationClient:
-        if not client_id or not secret or len(client_id) > 64 or len(secret) > 256:
+        if not is_client_id(client_id) or not secret or len(secret) > 256:
             raise invalid_client()
         async with self.db.connect() as conn:
             found = await store.client(conn, client_id)
@@ -95,6 +98,8 @@ class IntegrationClients:
         return found[0]
 
     async def _locked(self, conn: AsyncConnection, client_id: str) -> IntegrationClient:
+        if not is_client_id(client_id):
+            raise NotFound("integration client", client_id[:64])
         found = await store.client(conn, client_id, lock=True)
         if found is None:
             raise NotFound("integration client", client_id)

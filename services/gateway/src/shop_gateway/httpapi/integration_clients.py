@@ -14,7 +14,8 @@ from pydantic import BaseModel, Field
 
 from shop_gateway.app import integration_clients as clients
 from shop_gateway.httpapi.backoffice.common import Body, router
-from shop_gateway.httpapi.deps import Client, ShopDep, SignedIn, gateway_of
+from shop_gateway.httpapi.deps import ERROR_RESPONSES, Client, ShopDep, SignedIn, gateway_of
+from shop_gateway.httpapi.document import PROBLEM_JSON
 from shop_gateway.machine_clients import OAuthError, credentials, granted_scopes, issue, oauth_error_body
 from shop_gateway.scopes import SCOPES, grant_of
 
@@ -123,7 +124,7 @@ def _oauth_error(error: OAuthError) -> JSONResponse:
     TOKEN_PATH,
     summary="Client-credentials token for an integration client (dev mode only)",
     response_model=OAuthToken,
-    responses={400: {"model": OAuthProblem}, 401: {"model": OAuthProblem}},
+    responses={**ERROR_RESPONSES, 400: {"model": OAuthProblem}, 401: {"model": OAuthProblem}},
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -190,6 +191,11 @@ def document_scopes(app: FastAPI) -> None:
             "the identity provider",
             "flows": {"clientCredentials": {"tokenUrl": TOKEN_PATH, "scopes": dict(SCOPES)}},
         }
+        token = document.get("paths", {}).get(TOKEN_PATH, {}).get("post", {}).get("responses", {})
+        for code in ("400", "401"):  # RFC 6749 §5.2 errors are plain JSON, not problem+json
+            content = token.get(code, {}).get("content", {})
+            if PROBLEM_JSON in content:
+                content["application/json"] = content.pop(PROBLEM_JSON)
         for path, operations in document.get("paths", {}).items():
             for method, operation in operations.items():
                 grant = grant_of(operation.get("operationId", ""), f"{method.upper()} {path}")
