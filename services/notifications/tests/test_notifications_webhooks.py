@@ -22,7 +22,7 @@ import pytest
 import sqlalchemy as sa
 
 from shop.notifications.v1 import notifications_pb2 as pb
-from shop_notifications import store
+from shop_notifications import store, webhook_store, workers
 from shop_notifications.main import ORDER_WEBHOOKS
 from shop_notifications.webhook_domain import (
     ORDER_EVENTS,
@@ -278,3 +278,24 @@ def test_backoff_doubles_with_jitter_and_stops_at_the_bound() -> None:
     assert [(top.next_attempt(n, now) - now).total_seconds() for n in (1, 2, 3, 4)] == [10, 20, 40, 60]  # type: ignore[operator]
     assert [(low.next_attempt(n, now) - now).total_seconds() for n in (1, 2, 3, 4)] == [5, 10, 20, 30]  # type: ignore[operator]
     assert top.next_attempt(5, now) is None
+
+
+async def test_settled_deliveries_past_the_retention_are_deleted_with_their_log(
+    stack: Stack, receiver: WebhookReceiver
+) -> None:
+    hook = await subscribe(stack, receiver.url)
+    await stack.place()
+    delivery = await settled(stack, hook, DELIVERED)
+    db = stack.runtime.db
+    async with db.transaction() as conn:
+        await conn.execute(
+            sa.text("UPDATE webhook_deliveries SET created_at = now() - interval '40 days' WHERE id = :d"),
+            {"d": delivery.delivery_id},
+        )
+    assert await workers.sweep(db, webhook_store.delete_settled, timedelta(days=30)) >= 1
+    assert await deliveries(stack, hook) == []
+    async with db.connect() as conn:
+        left = await conn.execute(
+            sa.text("SELECT count(*) FROM webhook_attempts WHERE delivery_id = :d"), {"d": delivery.delivery_id}
+        )
+        assert left.scalar() == 0
