@@ -1,5 +1,6 @@
-"""A customer's account: export, and erasure that deletes the profile, addresses and saved payment
-methods once per request id (with shop.customers.customer_erased); others' accounts stay."""
+"""A customer's account: export, and erasure that deletes the profile, addresses, saved payment
+methods and company memberships once per request id (with shop.customers.customer_erased); others'
+accounts and the companies stay."""
 
 from __future__ import annotations
 
@@ -26,16 +27,26 @@ async def test_erasure_deletes_the_account_once(stack: Stack) -> None:
     await stack.stub.AddAddress(
         pb.AddAddressRequest(request_id="home-1", address=stack.address()), metadata=stack.shopper(other)
     )
+    account = f"co-{uuid.uuid4().hex[:10]}"
+    company = pb.CreateCompanyRequest(
+        request_id="c-1", account_id=account, name="Acme", credit_limit=common_pb2.Money(currency="USD")
+    )
+    await stack.stub.CreateCompany(company, metadata=stack.admin)
+    member = pb.AddCompanyMemberRequest(
+        request_id="m-1", account_id=account, user_id=customer, role=pb.MEMBER_ROLE_BUYER
+    )
+    await stack.stub.AddCompanyMember(member, metadata=stack.admin)
 
     export = common_pb2.ExportCustomerDataRequest(customer_id=customer)
     document = json.loads((await stack.stub.ExportCustomerData(export, metadata=who)).document)
     assert [p["email"] for p in document["profiles"]] == ["ada@example.com"]
     assert [a["line1"] for a in document["addresses"]] == ["Main St 1"]
     assert len(document["payment_methods"]) == 1
+    assert [m["account_id"] for m in document["company_memberships"]] == [account]
 
     request = common_pb2.EraseCustomerRequest(customer_id=customer, request_id=str(uuid.uuid4()))
     erased = await stack.stub.EraseCustomer(request, metadata=who)
-    assert dict(erased.changed) == {"profiles": 1, "addresses": 1, "payment_methods": 1}
+    assert dict(erased.changed) == {"profiles": 1, "addresses": 1, "payment_methods": 1, "company_memberships": 1}
     repeat = await stack.stub.EraseCustomer(request, metadata=stack.admin)
     assert repeat.repeated and dict(repeat.changed) == dict(erased.changed)
     again = common_pb2.EraseCustomerRequest(customer_id=customer, request_id=str(uuid.uuid4()))
@@ -43,6 +54,9 @@ async def test_erasure_deletes_the_account_once(stack: Stack) -> None:
 
     document = json.loads((await stack.stub.ExportCustomerData(export, metadata=stack.admin)).document)
     assert (document["profiles"], document["addresses"], document["payment_methods"]) == ([], [], [])
+    assert document["company_memberships"] == []
+    kept = await stack.stub.GetCompany(pb.GetCompanyRequest(account_id=account), metadata=stack.admin)
+    assert kept.company.account_id == account and list(kept.members) == []
     assert len(document["erasures"]) == 2
     assert await stack.count("addresses", other) == 1
     payload = await published_event(
