@@ -12,6 +12,7 @@ import itertools
 import json
 import socket
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -21,6 +22,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from shop.inventory.v1 import events_pb2 as inventory_events
 from shop.notifications.v1 import notifications_pb2 as pb
 from shop_notifications import store, webhook_store, workers
 from shop_notifications.main import ORDER_WEBHOOKS
@@ -299,3 +301,22 @@ async def test_settled_deliveries_past_the_retention_are_deleted_with_their_log(
             sa.text("SELECT count(*) FROM webhook_attempts WHERE delivery_id = :d"), {"d": delivery.delivery_id}
         )
         assert left.scalar() == 0
+
+
+async def test_a_stock_level_change_is_posted_from_the_inventory_stream(
+    stack: Stack, receiver: WebhookReceiver
+) -> None:
+    changed = "shop.inventory.stock_level_changed"
+    hook = await subscribe(stack, receiver.url, changed)
+    sku = f"SKU-{uuid.uuid4().hex[:8]}"
+    event = inventory_events.StockLevelChanged(
+        sku=sku, location_id="wh-1", on_hand=5, available=5, total_available=5, cause="set", stock_version=3
+    )
+    event.meta.event_id = str(uuid.uuid4())
+    await stack.runtime.js.publish(changed, event.SerializeToString(), headers={"Nats-Msg-Id": event.meta.event_id})
+    [post] = await asyncio.to_thread(receiver.wait_for, lambda p: p.event_type == changed and sku.encode() in p.body)
+    assert signed(post, hook.secret)
+    body = json.loads(post.body)
+    assert body["id"] == event.meta.event_id == post.headers["Shop-Event-Id"]
+    # The protobuf JSON mapping: 64-bit integers are strings.
+    assert (body["data"]["sku"], body["data"]["available"], body["data"]["cause"]) == (sku, "5", "set")
