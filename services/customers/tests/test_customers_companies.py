@@ -138,9 +138,7 @@ async def test_members_are_added_once_changed_at_a_version_and_removed(stack: St
     bad.order_limit.currency = "USD"
     refused = await stack.failure(stack.stub.AddCompanyMember(bad, metadata=stack.admin))
     assert refused.code == grpc.StatusCode.INVALID_ARGUMENT
-    assert {"cost_centre", "limit_period", "role", "order_limit.currency"} <= {
-        v.field for v in refused.violations
-    }
+    assert {"cost_centre", "limit_period", "role", "order_limit.currency"} <= {v.field for v in refused.violations}
     change = pb.UpdateCompanyMemberRequest(
         account_id=account, user_id="alice", expected_version=1, role=pb.MEMBER_ROLE_APPROVER, clear_order_limit=True
     )
