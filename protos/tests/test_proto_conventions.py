@@ -14,11 +14,13 @@ SERVICES = sorted(path.parent.name for path in (PROTOS / "shop").glob("*/v1") if
 PUBLISHERS = [service for service in SERVICES if (PROTOS / "shop" / service / "v1" / "events.proto").exists()]
 PROTO_FILES = sorted(path.relative_to(PROTOS).as_posix() for path in (PROTOS / "shop").rglob("*.proto"))
 
-# The gateway's public gRPC API has a second service for staff, in a file of its own.
+# Second services, each in a file of its own: the gateway's public gRPC API for staff, returns and
+# accounts; customers' integration clients (kept apart from the shopper API so that they can move out).
 SECOND_SERVICE_FILES = {
     "shop/storefront/v1/backoffice.proto",
     "shop/storefront/v1/returns.proto",
     "shop/storefront/v1/account.proto",
+    "shop/customers/v1/integration_clients.proto",
 }
 READ_ONLY_RPC = re.compile(r"^(Get|List|Search|BatchGet|Quote)([A-Z]|$)")
 EVENT_META = ".shop.common.v1.EventMeta"

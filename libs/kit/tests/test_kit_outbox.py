@@ -306,8 +306,9 @@ async def test_after_commit_runs_once_the_effects_are_visible_and_never_after_a_
     # Together they fail (the third); then one by one: the first two commit, the third rolls back.
     assert await consumer.handle_batch(msgs) == ["applied", "applied", "retried"]
     await asyncio.gather(*looks)
-    assert [amount for amount, _ in seen] == [1, 2]
-    assert all(visible >= 1 for _, visible in seen) and seen[-1][1] == 2
+    # The looks run side by side (either may finish first); each saw at least its own commit's effects.
+    assert sorted(amount for amount, _ in seen) == [1, 2]
+    assert all(visible >= amount for amount, visible in seen)
     called: list[str] = []
     after_commit(lambda: called.append("now"))  # outside a consumer: at once
     assert called == ["now"]
