@@ -2,9 +2,10 @@
 `make run PAYMENTS=stripe` starts it (checkout, order and customers on PAYMENT_PROVIDER=stripe, a local
 fake Stripe, localstripe, instead of the payment sandbox).
 
-A second whole stack beside the session's would double what `make test` asks of the machine, so this
-module runs only when asked: `SHOP_SYSTEM_STRIPE=1 .venv/bin/python -m pytest -q
-tests/system/test_system_stripe.py` (it then starts only its own stack)."""
+A second whole stack beside the session's would double what the machine is asked, so this module runs
+only when asked: `make test` (`shop-dev test`) runs it alone once the other system tests' stack has
+stopped; by hand, `SHOP_SYSTEM_STRIPE=1 .venv/bin/python -m pytest -q tests/system/test_system_stripe.py`
+(it then starts only its own stack)."""
 
 from __future__ import annotations
 
