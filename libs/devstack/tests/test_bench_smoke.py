@@ -1,6 +1,6 @@
 """The benchmark suite's parts that need no whole stack, on a real PostgreSQL and NATS (the suite's rig):
 the raw-asyncpg floor (B1's baseline) and the outbox -> NATS -> consumer worker (B8), each as the client
-process the suite runs, and the report. The whole suite runs in CI as `make bench ARGS=--smoke`."""
+process the suite runs, and the report. The whole suite runs before a release as `make bench ARGS=--smoke`."""
 
 from __future__ import annotations
 
