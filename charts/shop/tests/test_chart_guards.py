@@ -22,6 +22,13 @@ DEV_MODE_KEYS = ("GATEWAY_DEV_MODE", "DEV_MODE", "GATEWAY_DEV_MODE_LOCAL_ONLY", 
 DEV_ISSUER: dict[str, Any] = {"gateway": {"devIssuer": {"enabled": True}}}
 SIGNING_KEY = {"name": "shop-dev-issuer", "key": "private-key.pem"}
 ORDER_ACCESS = {"secretName": "shop-gateway-orders", "key": "order-access"}
+# Every way to run more than one gateway pod: replicas, either autoscaler, a canary.
+SEVERAL_GATEWAY_PODS: list[dict[str, Any]] = [
+    {"replicas": 2},
+    {"autoscaling": {"mode": "hpa"}},
+    {"autoscaling": {"mode": "keda"}},
+    {"replicas": 2, "canary": {"enabled": True}},
+]
 PUBLIC_DEFAULTS = {
     ("fraud", "COUNTER_KEY_SECRET"): str(FraudSettings.model_fields["counter_key_secret"].default),
     ("sandbox", "SANDBOX_FINGERPRINT_KEY"): str(SandboxSettings.model_fields["sandbox_fingerprint_key"].default),
@@ -139,15 +146,7 @@ def test_the_dev_issuer_states_it_is_local_and_the_gateway_accepts_that(monkeypa
 # --- finding: one signing key for every replica of the dev issuer ---------------------------------
 
 
-@pytest.mark.parametrize(
-    "gateway_values",
-    [
-        {"replicas": 2},
-        {"autoscaling": {"mode": "hpa"}},
-        {"autoscaling": {"mode": "keda"}},
-        {"replicas": 2, "canary": {"enabled": True}},
-    ],
-)
+@pytest.mark.parametrize("gateway_values", SEVERAL_GATEWAY_PODS)
 def test_several_dev_issuers_without_a_shared_key_are_refused(gateway_values: dict[str, Any]) -> None:
     gateway_values = {**gateway_values, "secretEnv": {"ORDER_ACCESS_SECRET": ORDER_ACCESS}}
     values = {**DEV_ISSUER, "serviceMonitor": {"enabled": True}, "services": {"gateway": gateway_values}}
@@ -174,15 +173,7 @@ def test_every_replica_signs_with_the_key_from_the_secret() -> None:
 # --- finding: one key for guests' order tokens on every gateway pod ---------------------------------
 
 
-@pytest.mark.parametrize(
-    "gateway_values",
-    [
-        {"replicas": 2},
-        {"autoscaling": {"mode": "hpa"}},
-        {"autoscaling": {"mode": "keda"}},
-        {"replicas": 2, "canary": {"enabled": True}},
-    ],
-)
+@pytest.mark.parametrize("gateway_values", SEVERAL_GATEWAY_PODS)
 def test_several_gateway_pods_without_a_shared_order_token_key_are_refused(gateway_values: dict[str, Any]) -> None:
     values: dict[str, Any] = {"serviceMonitor": {"enabled": True}, "services": {"gateway": gateway_values}}
     refused(values, "services.gateway.secretEnv.ORDER_ACCESS_SECRET")
