@@ -381,3 +381,73 @@ class CustomerErased(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CustomerErased: _TypeAlias = CustomerErased  # noqa: Y015
+
+@_typing.final
+class ApprovalStep(_message.Message):
+    """One step of a B2B order's approval chain. A step is approved when `quorum` of its approvers
+    approved it and rejected as soon as one of them rejects it; steps are decided in order.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    RULE_ID_FIELD_NUMBER: _builtins.int
+    APPROVERS_FIELD_NUMBER: _builtins.int
+    QUORUM_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """e.g. "department head", "finance" """
+    rule_id: _builtins.str
+    """the account's approval rule that asked for it; empty: the buyer's"""
+    quorum: _builtins.int
+    """of the account other than the buyer
+    approvals it needs: 1..len(approvers), 1 when approvers is empty
+    """
+    @_builtins.property
+    def approvers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """spending limit (any approver of the account decides)
+        user ids (token subjects) who may decide it; empty: any approver
+        """
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        rule_id: _builtins.str = ...,
+        approvers: _abc.Iterable[_builtins.str] | None = ...,
+        quorum: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approvers", b"approvers", "name", b"name", "quorum", b"quorum", "rule_id", b"rule_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApprovalStep: _TypeAlias = ApprovalStep  # noqa: Y015
+
+@_typing.final
+class ApprovalChain(_message.Message):
+    """The approvals an order needs, as the account's rules decided them when it was placed."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STEPS_FIELD_NUMBER: _builtins.int
+    HOLD_DAYS_FIELD_NUMBER: _builtins.int
+    hold_days: _builtins.int
+    """how long the order may wait for its decisions; 0: the default"""
+    @_builtins.property
+    def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___ApprovalStep]:
+        """in order; empty: no approval needed"""
+
+    def __init__(
+        self,
+        *,
+        steps: _abc.Iterable[Global___ApprovalStep] | None = ...,
+        hold_days: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hold_days", b"hold_days", "steps", b"steps"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApprovalChain: _TypeAlias = ApprovalChain  # noqa: Y015
