@@ -2,7 +2,7 @@
 signed (the receiver's verification passes); failures are retried with growing pauses, dead after
 WEBHOOK_MAX_ATTEMPTS, and a replay delivers; a redirect is a failure, never followed; a redelivered
 event makes one delivery; bad subscriptions are refused with field violations and change nothing;
-private targets are refused outside development."""
+the target rules are test_notifications_webhook_transport's."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import asyncio
 import hmac
 import itertools
 import json
-import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -29,9 +28,6 @@ from shop_notifications.main import ORDER_WEBHOOKS
 from shop_notifications.webhook_domain import (
     ORDER_EVENTS,
     Backoff,
-    TargetRefused,
-    check_target,
-    check_url,
     signature,
     verify,
 )
@@ -238,31 +234,6 @@ async def test_only_admins_manage_webhooks(stack: Stack) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await stack.stub.ListWebhooks(pb.ListWebhooksRequest(), metadata=(("x-shop-role", "service"),))
     assert raised.value.code() is grpc.StatusCode.PERMISSION_DENIED
-
-
-@pytest.mark.parametrize(
-    "url",
-    [
-        "https://127.0.0.1/x",
-        "https://10.1.2.3/x",
-        "https://169.254.169.254/latest/meta-data/",
-        "https://[::1]/x",
-        "https://localhost/x",
-        "http://127.0.0.1:8080/x",
-    ],
-)
-async def test_private_targets_are_refused_outside_development(url: str) -> None:
-    assert check_url(url, allow_private=False)
-    with pytest.raises(TargetRefused):
-        await check_target(url, allow_private=False)
-
-
-async def test_a_name_that_resolves_to_a_private_address_is_refused_at_send_time() -> None:
-    # This machine's own name resolves to loopback or to the host's private address.
-    url = f"https://{socket.gethostname()}/x"
-    assert check_url(url, allow_private=False) == ""  # a name: resolved when sent
-    with pytest.raises(TargetRefused, match="non-public"):
-        await check_target(url, allow_private=False)
 
 
 def test_the_signature_is_stripes_scheme() -> None:

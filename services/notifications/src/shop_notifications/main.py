@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-import httpx
-
 from shop.notifications.v1 import notifications_pb2, notifications_pb2_grpc
 from shop_notifications import access, events, store, tables
 from shop_notifications.api import NotificationsServicer
@@ -18,6 +16,7 @@ from shop_notifications.settings import NotificationsSettings
 from shop_notifications.smtp import Mailer
 from shop_notifications.templates import Templates
 from shop_notifications.webhook_domain import INVENTORY_EVENTS, ORDER_EVENTS, Backoff
+from shop_notifications.webhook_transport import webhook_client
 from shop_notifications.webhooks import Webhooks
 from shopkit.cli import service_cli
 from shopkit.runtime import Runtime, open_runtime
@@ -100,8 +99,7 @@ INVENTORY_WEBHOOKS = "inventory-webhooks"
 def webhooks(runtime: Runtime, settings: NotificationsSettings, clock: Clock) -> Webhooks:
     """Outbound webhooks: their own consumers (one per source stream, apart from the mails' so a slow
     order service delays no webhook), sender and retention."""
-    # No redirects: a public endpoint must not bounce the POST to an address the target check refused.
-    client = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False, trust_env=False)
+    client = webhook_client(settings.webhook_timeout_seconds, allow_private=settings.webhook_allow_private_targets)
     runtime.service.on_stop(client.aclose)
     backoff = Backoff(
         settings.webhook_max_attempts,

@@ -1,14 +1,14 @@
-"""Outbound webhooks' rules, free of I/O but for the target check: which events may be subscribed
+"""Outbound webhooks' rules, free of I/O: which events may be subscribed
 to, the payload, the signature (`Shop-Signature: t=<unix>,v1=<hex>`, HMAC-SHA256 of "<t>.<body>"
 with the webhook's secret: Stripe's scheme, so receivers' existing verifiers fit), the retry pauses
 (exponential with full jitter: endpoints that came back are not hit by every queued delivery at
-once) and which targets are refused (SSRF: a subscriber must not make this service call into the
-cluster or the cloud's metadata endpoint).
+once) and which URLs are refused (SSRF: a subscriber must not make this service call into the
+cluster or the cloud's metadata endpoint; names are checked where they are dialled, in
+`webhook_transport`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import hashlib
 import hmac
@@ -16,7 +16,6 @@ import ipaddress
 import json
 import random
 import secrets
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -147,25 +146,3 @@ def _loopback_name(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-async def check_target(url: str, *, allow_private: bool) -> None:
-    """Resolve the URL's host and refuse it when any address is not public (unless private targets
-    are allowed). Checked before every attempt: DNS may change after the subscription was made."""
-    problem = check_url(url, allow_private=allow_private)
-    if problem:
-        raise TargetRefused(problem)
-    if allow_private:
-        return
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = parts.port or 443
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise TargetRefused(f"cannot resolve {host}: {exc}") from exc
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise TargetRefused(f"{host} resolves to a non-public address ({address})")

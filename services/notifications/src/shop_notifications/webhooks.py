@@ -32,7 +32,6 @@ from shop_notifications.webhook_domain import (
     Backoff,
     TargetRefused,
     WebhookStatus,
-    check_target,
     check_url,
     new_secret,
     payload,
@@ -194,8 +193,10 @@ class Webhooks:
         started = time.monotonic()
         status, answer, error = 0, "", ""
         try:
-            await check_target(delivery.url, allow_private=self.allow_private)
-            # Redirects are not followed: a public URL must not bounce the request inward.
+            problem = check_url(delivery.url, allow_private=self.allow_private)
+            if problem:
+                raise TargetRefused(problem)
+            # The client dials only public addresses and follows no redirect (`webhook_transport`).
             response = await self.client.post(delivery.url, content=body, headers=headers)
             status, answer = response.status_code, response.content[:RESPONSE_KEPT].decode("utf-8", "replace")
             if not 200 <= status < 300:
