@@ -22,20 +22,27 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from shop.common.v1 import common_pb2 as shop_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cshop/pricing/v1/events.proto\x12\x0fshop.pricing.v1\x1a\x1bshop/common/v1/common.proto\"\x8a\x02\n\x0cPriceChanged\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12\x0b\n\x03sku\x18\x02 \x01(\t\x12(\n\told_price\x18\x03 \x01(\x0b\x32\x15.shop.common.v1.Money\x12(\n\tnew_price\x18\x04 \x01(\x0b\x32\x15.shop.common.v1.Money\x12\x30\n\x05\x63\x61use\x18\x05 \x01(\x0e\x32!.shop.pricing.v1.PriceChangeCause\x12\x0f\n\x07rule_id\x18\x06 \x01(\t\x12\x1b\n\x13triggering_event_id\x18\x07 \x01(\t\x12\x10\n\x08\x61udit_id\x18\x08 \x01(\x03\"\x8b\x01\n\x0e\x43ouponRedeemed\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x14\n\x0cpromotion_id\x18\x03 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x04 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t*}\n\x10PriceChangeCause\x12\"\n\x1ePRICE_CHANGE_CAUSE_UNSPECIFIED\x10\x00\x12%\n!PRICE_CHANGE_CAUSE_BASE_PRICE_SET\x10\x01\x12\x1e\n\x1aPRICE_CHANGE_CAUSE_DYNAMIC\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cshop/pricing/v1/events.proto\x12\x0fshop.pricing.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bshop/common/v1/common.proto\"\x8a\x02\n\x0cPriceChanged\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12\x0b\n\x03sku\x18\x02 \x01(\t\x12(\n\told_price\x18\x03 \x01(\x0b\x32\x15.shop.common.v1.Money\x12(\n\tnew_price\x18\x04 \x01(\x0b\x32\x15.shop.common.v1.Money\x12\x30\n\x05\x63\x61use\x18\x05 \x01(\x0e\x32!.shop.pricing.v1.PriceChangeCause\x12\x0f\n\x07rule_id\x18\x06 \x01(\t\x12\x1b\n\x13triggering_event_id\x18\x07 \x01(\t\x12\x10\n\x08\x61udit_id\x18\x08 \x01(\x03\"\x8b\x01\n\x0e\x43ouponRedeemed\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x14\n\x0cpromotion_id\x18\x03 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x04 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\"\xa5\x01\n\x13SalesQuoteRequested\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12\x10\n\x08quote_id\x18\x02 \x01(\t\x12\x0e\n\x06number\x18\x03 \x01(\t\x12\x12\n\naccount_id\x18\x04 \x01(\t\x12\x10\n\x08\x62uyer_id\x18\x05 \x01(\t\x12\x0f\n\x07version\x18\x06 \x01(\x05\x12\x0c\n\x04note\x18\x07 \x01(\t\"\xed\x01\n\x11SalesQuoteOffered\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12\x10\n\x08quote_id\x18\x02 \x01(\t\x12\x0e\n\x06number\x18\x03 \x01(\t\x12\x12\n\naccount_id\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\x05\x12$\n\x05total\x18\x06 \x01(\x0b\x32\x15.shop.common.v1.Money\x12.\n\nexpires_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\noffered_by\x18\x08 \x01(\t\"\xef\x01\n\x12SalesQuoteAccepted\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12\x10\n\x08quote_id\x18\x02 \x01(\t\x12\x0e\n\x06number\x18\x03 \x01(\t\x12\x12\n\naccount_id\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\x05\x12$\n\x05total\x18\x06 \x01(\x0b\x32\x15.shop.common.v1.Money\x12.\n\nexpires_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x61\x63\x63\x65pted_by\x18\x08 \x01(\t*}\n\x10PriceChangeCause\x12\"\n\x1ePRICE_CHANGE_CAUSE_UNSPECIFIED\x10\x00\x12%\n!PRICE_CHANGE_CAUSE_BASE_PRICE_SET\x10\x01\x12\x1e\n\x1aPRICE_CHANGE_CAUSE_DYNAMIC\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'shop.pricing.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PRICECHANGECAUSE']._serialized_start=489
-  _globals['_PRICECHANGECAUSE']._serialized_end=614
-  _globals['_PRICECHANGED']._serialized_start=79
-  _globals['_PRICECHANGED']._serialized_end=345
-  _globals['_COUPONREDEEMED']._serialized_start=348
-  _globals['_COUPONREDEEMED']._serialized_end=487
+  _globals['_PRICECHANGECAUSE']._serialized_start=1172
+  _globals['_PRICECHANGECAUSE']._serialized_end=1297
+  _globals['_PRICECHANGED']._serialized_start=112
+  _globals['_PRICECHANGED']._serialized_end=378
+  _globals['_COUPONREDEEMED']._serialized_start=381
+  _globals['_COUPONREDEEMED']._serialized_end=520
+  _globals['_SALESQUOTEREQUESTED']._serialized_start=523
+  _globals['_SALESQUOTEREQUESTED']._serialized_end=688
+  _globals['_SALESQUOTEOFFERED']._serialized_start=691
+  _globals['_SALESQUOTEOFFERED']._serialized_end=928
+  _globals['_SALESQUOTEACCEPTED']._serialized_start=931
+  _globals['_SALESQUOTEACCEPTED']._serialized_end=1170
 # @@protoc_insertion_point(module_scope)

@@ -5,6 +5,7 @@ Events the pricing service publishes to its stream SHOP_PRICING."""
 
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from shop.common.v1 import common_pb2 as _common_pb2
 import builtins as _builtins
@@ -134,3 +135,145 @@ class CouponRedeemed(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CouponRedeemed: _TypeAlias = CouponRedeemed  # noqa: Y015
+
+@_typing.final
+class SalesQuoteRequested(_message.Message):
+    """Subject: shop.pricing.sales_quote_requested
+    A B2B buyer asked for a sales quote (version 1) or for a revision of an offer (a later version).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    META_FIELD_NUMBER: _builtins.int
+    QUOTE_ID_FIELD_NUMBER: _builtins.int
+    NUMBER_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    BUYER_ID_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    quote_id: _builtins.str
+    number: _builtins.str
+    account_id: _builtins.str
+    buyer_id: _builtins.str
+    version: _builtins.int
+    note: _builtins.str
+    @_builtins.property
+    def meta(self) -> _common_pb2.EventMeta:
+        """aggregate_id is the quote id"""
+
+    def __init__(
+        self,
+        *,
+        meta: _common_pb2.EventMeta | None = ...,
+        quote_id: _builtins.str = ...,
+        number: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        buyer_id: _builtins.str = ...,
+        version: _builtins.int = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "buyer_id", b"buyer_id", "meta", b"meta", "note", b"note", "number", b"number", "quote_id", b"quote_id", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SalesQuoteRequested: _TypeAlias = SalesQuoteRequested  # noqa: Y015
+
+@_typing.final
+class SalesQuoteOffered(_message.Message):
+    """Subject: shop.pricing.sales_quote_offered
+    A sales user offered prices for the quote's current version.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    META_FIELD_NUMBER: _builtins.int
+    QUOTE_ID_FIELD_NUMBER: _builtins.int
+    NUMBER_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    OFFERED_BY_FIELD_NUMBER: _builtins.int
+    quote_id: _builtins.str
+    number: _builtins.str
+    account_id: _builtins.str
+    version: _builtins.int
+    offered_by: _builtins.str
+    @_builtins.property
+    def meta(self) -> _common_pb2.EventMeta:
+        """aggregate_id is the quote id"""
+
+    @_builtins.property
+    def total(self) -> _common_pb2.Money: ...
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        meta: _common_pb2.EventMeta | None = ...,
+        quote_id: _builtins.str = ...,
+        number: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        version: _builtins.int = ...,
+        total: _common_pb2.Money | None = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+        offered_by: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at", "meta", b"meta", "total", b"total"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "expires_at", b"expires_at", "meta", b"meta", "number", b"number", "offered_by", b"offered_by", "quote_id", b"quote_id", "total", b"total", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SalesQuoteOffered: _TypeAlias = SalesQuoteOffered  # noqa: Y015
+
+@_typing.final
+class SalesQuoteAccepted(_message.Message):
+    """Subject: shop.pricing.sales_quote_accepted
+    The buyer accepted an offer: the quote may now be ordered at its prices.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    META_FIELD_NUMBER: _builtins.int
+    QUOTE_ID_FIELD_NUMBER: _builtins.int
+    NUMBER_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    ACCEPTED_BY_FIELD_NUMBER: _builtins.int
+    quote_id: _builtins.str
+    number: _builtins.str
+    account_id: _builtins.str
+    version: _builtins.int
+    accepted_by: _builtins.str
+    @_builtins.property
+    def meta(self) -> _common_pb2.EventMeta:
+        """aggregate_id is the quote id"""
+
+    @_builtins.property
+    def total(self) -> _common_pb2.Money: ...
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        meta: _common_pb2.EventMeta | None = ...,
+        quote_id: _builtins.str = ...,
+        number: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        version: _builtins.int = ...,
+        total: _common_pb2.Money | None = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+        accepted_by: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at", "meta", b"meta", "total", b"total"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted_by", b"accepted_by", "account_id", b"account_id", "expires_at", b"expires_at", "meta", b"meta", "number", b"number", "quote_id", b"quote_id", "total", b"total", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SalesQuoteAccepted: _TypeAlias = SalesQuoteAccepted  # noqa: Y015

@@ -6,7 +6,8 @@ currency conversion and dynamic (stock-driven) pricing. All amounts are integer 
 
 Authorization (gRPC metadata `x-shop-role`): the price reads (GetPrice, GetPrices, Quote) are open
 to every role; everything else needs `admin` or `service`, and RedeemCoupon /
-ReleaseCouponRedemption are meant for checkout (role `service`).
+ReleaseCouponRedemption are meant for checkout (role `service`). Sales quotes: buyers (b2b_buyer,
+b2b_approver) for their own account, sales users (`sales`) and admins for every account.
 """
 
 from collections import abc as _abc
@@ -168,6 +169,69 @@ SHIPPING_RATE_KIND_ORDER_VALUE: ShippingRateKind.ValueType  # 2
 SHIPPING_RATE_KIND_WEIGHT: ShippingRateKind.ValueType  # 3
 """bands by the order's weight in grams"""
 Global___ShippingRateKind: _TypeAlias = ShippingRateKind  # noqa: Y015
+
+class _SalesQuoteStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SalesQuoteStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SalesQuoteStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SALES_QUOTE_STATUS_UNSPECIFIED: _SalesQuoteStatus.ValueType  # 0
+    SALES_QUOTE_STATUS_REQUESTED: _SalesQuoteStatus.ValueType  # 1
+    """waits for a sales user's offer"""
+    SALES_QUOTE_STATUS_OFFERED: _SalesQuoteStatus.ValueType  # 2
+    """waits for the buyer: accept, decline or ask for a revision"""
+    SALES_QUOTE_STATUS_ACCEPTED: _SalesQuoteStatus.ValueType  # 3
+    """may be ordered (checkout with the quote) until it expires"""
+    SALES_QUOTE_STATUS_ORDERED: _SalesQuoteStatus.ValueType  # 4
+    """a checkout redeemed it (one order per quote)"""
+    SALES_QUOTE_STATUS_DECLINED: _SalesQuoteStatus.ValueType  # 5
+    SALES_QUOTE_STATUS_EXPIRED: _SalesQuoteStatus.ValueType  # 6
+    """an offered or accepted quote past its expires_at (computed on read)"""
+
+class SalesQuoteStatus(_SalesQuoteStatus, metaclass=_SalesQuoteStatusEnumTypeWrapper):
+    """---------------------------------------------------------------------------------------------
+    Sales quotes (request for quote)
+    """
+
+SALES_QUOTE_STATUS_UNSPECIFIED: SalesQuoteStatus.ValueType  # 0
+SALES_QUOTE_STATUS_REQUESTED: SalesQuoteStatus.ValueType  # 1
+"""waits for a sales user's offer"""
+SALES_QUOTE_STATUS_OFFERED: SalesQuoteStatus.ValueType  # 2
+"""waits for the buyer: accept, decline or ask for a revision"""
+SALES_QUOTE_STATUS_ACCEPTED: SalesQuoteStatus.ValueType  # 3
+"""may be ordered (checkout with the quote) until it expires"""
+SALES_QUOTE_STATUS_ORDERED: SalesQuoteStatus.ValueType  # 4
+"""a checkout redeemed it (one order per quote)"""
+SALES_QUOTE_STATUS_DECLINED: SalesQuoteStatus.ValueType  # 5
+SALES_QUOTE_STATUS_EXPIRED: SalesQuoteStatus.ValueType  # 6
+"""an offered or accepted quote past its expires_at (computed on read)"""
+Global___SalesQuoteStatus: _TypeAlias = SalesQuoteStatus  # noqa: Y015
+
+class _SalesQuoteVersionKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SalesQuoteVersionKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SalesQuoteVersionKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SALES_QUOTE_VERSION_KIND_UNSPECIFIED: _SalesQuoteVersionKind.ValueType  # 0
+    SALES_QUOTE_VERSION_KIND_REQUEST: _SalesQuoteVersionKind.ValueType  # 1
+    """the buyer's first request"""
+    SALES_QUOTE_VERSION_KIND_OFFER: _SalesQuoteVersionKind.ValueType  # 2
+    """a sales user's offer"""
+    SALES_QUOTE_VERSION_KIND_REVISION: _SalesQuoteVersionKind.ValueType  # 3
+    """the buyer asked for another offer"""
+
+class SalesQuoteVersionKind(_SalesQuoteVersionKind, metaclass=_SalesQuoteVersionKindEnumTypeWrapper): ...
+
+SALES_QUOTE_VERSION_KIND_UNSPECIFIED: SalesQuoteVersionKind.ValueType  # 0
+SALES_QUOTE_VERSION_KIND_REQUEST: SalesQuoteVersionKind.ValueType  # 1
+"""the buyer's first request"""
+SALES_QUOTE_VERSION_KIND_OFFER: SalesQuoteVersionKind.ValueType  # 2
+"""a sales user's offer"""
+SALES_QUOTE_VERSION_KIND_REVISION: SalesQuoteVersionKind.ValueType  # 3
+"""the buyer asked for another offer"""
+Global___SalesQuoteVersionKind: _TypeAlias = SalesQuoteVersionKind  # noqa: Y015
 
 @_typing.final
 class PriceReason(_message.Message):
@@ -497,6 +561,7 @@ class QuoteRequest(_message.Message):
     DESTINATION_FIELD_NUMBER: _builtins.int
     SHIPPING_METHOD_CODE_FIELD_NUMBER: _builtins.int
     TAX_ID_FIELD_NUMBER: _builtins.int
+    SALES_QUOTE_ID_FIELD_NUMBER: _builtins.int
     coupon_code: _builtins.str
     """optional, case-insensitive"""
     shipping_method_code: _builtins.str
@@ -507,6 +572,12 @@ class QuoteRequest(_message.Message):
     tax_id: _builtins.str
     """The buyer's tax id (B2B, as the gateway knows it from the account). With an account_id in the
     context it exempts the buyer where the tax rule allows it.
+    """
+    sales_quote_id: _builtins.str
+    """An accepted sales quote of the context's account: every line is priced at the quote's unit
+    price, without promotions or coupons; shipping and tax as usual. The lines must be the quote's
+    (same SKUs and quantities), else FAILED_PRECONDITION QUOTE_MISMATCH naming them; a quote that is
+    not ACCEPTED, expired or another account's is FAILED_PRECONDITION (QUOTE_*) / NOT_FOUND.
     """
     @_builtins.property
     def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___QuoteLine]:
@@ -531,10 +602,11 @@ class QuoteRequest(_message.Message):
         destination: Global___Destination | None = ...,
         shipping_method_code: _builtins.str = ...,
         tax_id: _builtins.str = ...,
+        sales_quote_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "destination", b"destination"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "coupon_code", b"coupon_code", "destination", b"destination", "lines", b"lines", "shipping_method_code", b"shipping_method_code", "tax_id", b"tax_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "coupon_code", b"coupon_code", "destination", b"destination", "lines", b"lines", "sales_quote_id", b"sales_quote_id", "shipping_method_code", b"shipping_method_code", "tax_id", b"tax_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2704,3 +2776,642 @@ class ListTaxRulesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListTaxRulesResponse: _TypeAlias = ListTaxRulesResponse  # noqa: Y015
+
+@_typing.final
+class SalesQuoteLine(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SKU_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    UNIT_PRICE_FIELD_NUMBER: _builtins.int
+    sku: _builtins.str
+    quantity: _builtins.int
+    @_builtins.property
+    def unit_price(self) -> _common_pb2.Money:
+        """An offer's negotiated unit price; a request's or revision's: the price list's unit price when it
+        was made (for reference; unset when the SKU had none).
+        """
+
+    def __init__(
+        self,
+        *,
+        sku: _builtins.str = ...,
+        quantity: _builtins.int = ...,
+        unit_price: _common_pb2.Money | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["unit_price", b"unit_price"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["quantity", b"quantity", "sku", b"sku", "unit_price", b"unit_price"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SalesQuoteLine: _TypeAlias = SalesQuoteLine  # noqa: Y015
+
+@_typing.final
+class SalesQuoteVersion(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    LINES_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    AUTHOR_ID_FIELD_NUMBER: _builtins.int
+    AUTHOR_ROLE_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    version: _builtins.int
+    """1, 2, ..."""
+    kind: Global___SalesQuoteVersionKind.ValueType
+    note: _builtins.str
+    author_id: _builtins.str
+    """the user who made it"""
+    author_role: _builtins.str
+    """b2b_buyer, b2b_approver, sales or admin"""
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___SalesQuoteLine]: ...
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp:
+        """offers: until when it may be accepted and ordered"""
+
+    @_builtins.property
+    def total(self) -> _common_pb2.Money:
+        """sum of unit_price * quantity (priced lines only)"""
+
+    def __init__(
+        self,
+        *,
+        version: _builtins.int = ...,
+        kind: Global___SalesQuoteVersionKind.ValueType = ...,
+        lines: _abc.Iterable[Global___SalesQuoteLine] | None = ...,
+        note: _builtins.str = ...,
+        author_id: _builtins.str = ...,
+        author_role: _builtins.str = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+        total: _common_pb2.Money | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "expires_at", b"expires_at", "total", b"total"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["author_id", b"author_id", "author_role", b"author_role", "created_at", b"created_at", "expires_at", b"expires_at", "kind", b"kind", "lines", b"lines", "note", b"note", "total", b"total", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SalesQuoteVersion: _TypeAlias = SalesQuoteVersion  # noqa: Y015
+
+@_typing.final
+class SalesQuote(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUOTE_ID_FIELD_NUMBER: _builtins.int
+    NUMBER_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    BUYER_ID_FIELD_NUMBER: _builtins.int
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    CURRENT_VERSION_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    CART_ID_FIELD_NUMBER: _builtins.int
+    CHECKOUT_ID_FIELD_NUMBER: _builtins.int
+    VERSIONS_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_FIELD_NUMBER: _builtins.int
+    quote_id: _builtins.str
+    """UUID"""
+    number: _builtins.str
+    """human-friendly, e.g. "Q-000001" """
+    account_id: _builtins.str
+    buyer_id: _builtins.str
+    """the user who asked for it"""
+    currency: _builtins.str
+    status: Global___SalesQuoteStatus.ValueType
+    current_version: _builtins.int
+    cart_id: _builtins.str
+    """the cart it was asked for"""
+    checkout_id: _builtins.str
+    """ORDERED: the checkout that redeemed it"""
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp:
+        """the current offer's expiry; unset while requested"""
+
+    @_builtins.property
+    def versions(self) -> _containers.RepeatedCompositeFieldContainer[Global___SalesQuoteVersion]:
+        """oldest first (ListSalesQuotes: only the current one)"""
+
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        quote_id: _builtins.str = ...,
+        number: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        buyer_id: _builtins.str = ...,
+        currency: _builtins.str = ...,
+        status: Global___SalesQuoteStatus.ValueType = ...,
+        current_version: _builtins.int = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+        cart_id: _builtins.str = ...,
+        checkout_id: _builtins.str = ...,
+        versions: _abc.Iterable[Global___SalesQuoteVersion] | None = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        updated_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "expires_at", b"expires_at", "updated_at", b"updated_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "buyer_id", b"buyer_id", "cart_id", b"cart_id", "checkout_id", b"checkout_id", "created_at", b"created_at", "currency", b"currency", "current_version", b"current_version", "expires_at", b"expires_at", "number", b"number", "quote_id", b"quote_id", "status", b"status", "updated_at", b"updated_at", "versions", b"versions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SalesQuote: _TypeAlias = SalesQuote  # noqa: Y015
+
+@_typing.final
+class RequestSalesQuoteRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CART_ID_FIELD_NUMBER: _builtins.int
+    LINES_FIELD_NUMBER: _builtins.int
+    CONTEXT_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """required, 8-128 characters: the same request again answers the same quote"""
+    cart_id: _builtins.str
+    """required: the cart the basket comes from"""
+    note: _builtins.str
+    """up to 2000 characters"""
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___QuoteLine]:
+        """1..max lines (weights ignored); a SKU at most once"""
+
+    @_builtins.property
+    def context(self) -> _common_pb2.CustomerContext:
+        """currency and price-list scope; account_id is the caller's"""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        cart_id: _builtins.str = ...,
+        lines: _abc.Iterable[Global___QuoteLine] | None = ...,
+        context: _common_pb2.CustomerContext | None = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cart_id", b"cart_id", "context", b"context", "lines", b"lines", "note", b"note", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestSalesQuoteRequest: _TypeAlias = RequestSalesQuoteRequest  # noqa: Y015
+
+@_typing.final
+class RequestSalesQuoteResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUOTE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def quote(self) -> Global___SalesQuote: ...
+    def __init__(
+        self,
+        *,
+        quote: Global___SalesQuote | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["quote", b"quote"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["quote", b"quote"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestSalesQuoteResponse: _TypeAlias = RequestSalesQuoteResponse  # noqa: Y015
+
+@_typing.final
+class OfferedPrice(_message.Message):
+    """A unit price for one line of the requested version."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SKU_FIELD_NUMBER: _builtins.int
+    UNIT_PRICE_FIELD_NUMBER: _builtins.int
+    sku: _builtins.str
+    @_builtins.property
+    def unit_price(self) -> _common_pb2.Money:
+        """>= 0, in the quote's currency"""
+
+    def __init__(
+        self,
+        *,
+        sku: _builtins.str = ...,
+        unit_price: _common_pb2.Money | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["unit_price", b"unit_price"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sku", b"sku", "unit_price", b"unit_price"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OfferedPrice: _TypeAlias = OfferedPrice  # noqa: Y015
+
+@_typing.final
+class OfferSalesQuoteRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUOTE_ID_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    LINES_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    quote_id: _builtins.str
+    version: _builtins.int
+    """the requested version this offer answers (the current one)"""
+    note: _builtins.str
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___OfferedPrice]:
+        """exactly one per line of that version"""
+
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp:
+        """in the future, at most 90 days ahead"""
+
+    def __init__(
+        self,
+        *,
+        quote_id: _builtins.str = ...,
+        version: _builtins.int = ...,
+        lines: _abc.Iterable[Global___OfferedPrice] | None = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at", "lines", b"lines", "note", b"note", "quote_id", b"quote_id", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OfferSalesQuoteRequest: _TypeAlias = OfferSalesQuoteRequest  # noqa: Y015
+
+@_typing.final
+class OfferSalesQuoteResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUOTE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def quote(self) -> Global___SalesQuote: ...
+    def __init__(
+        self,
+        *,
+        quote: Global___SalesQuote | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["quote", b"quote"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["quote", b"quote"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OfferSalesQuoteResponse: _TypeAlias = OfferSalesQuoteResponse  # noqa: Y015
+
+@_typing.final
+class RevisedLine(_message.Message):
+    """A new quantity for a line of the offered version (quantity 0 removes the line)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SKU_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    sku: _builtins.str
+    quantity: _builtins.int
+    def __init__(
+        self,
+        *,
+        sku: _builtins.str = ...,
+        quantity: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["quantity", b"quantity", "sku", b"sku"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevisedLine: _TypeAlias = RevisedLine  # noqa: Y015
+
+@_typing.final
+class RequestSalesQuoteRevisionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUOTE_ID_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    LINES_FIELD_NUMBER: _builtins.int
+    quote_id: _builtins.str
+    version: _builtins.int
+    """the offered version this answers (the current one)"""
+    note: _builtins.str
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___RevisedLine]:
+        """optional: new quantities; lines left out keep theirs"""
+
+    def __init__(
+        self,
+        *,
+        quote_id: _builtins.str = ...,
+        version: _builtins.int = ...,
+        note: _builtins.str = ...,
+        lines: _abc.Iterable[Global___RevisedLine] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lines", b"lines", "note", b"note", "quote_id", b"quote_id", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestSalesQuoteRevisionRequest: _TypeAlias = RequestSalesQuoteRevisionRequest  # noqa: Y015
+
+@_typing.final
+class RequestSalesQuoteRevisionResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUOTE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def quote(self) -> Global___SalesQuote: ...
+    def __init__(
+        self,
+        *,
+        quote: Global___SalesQuote | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["quote", b"quote"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["quote", b"quote"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestSalesQuoteRevisionResponse: _TypeAlias = RequestSalesQuoteRevisionResponse  # noqa: Y015
+
+@_typing.final
+class AcceptSalesQuoteRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUOTE_ID_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    quote_id: _builtins.str
+    version: _builtins.int
+    """required: the offered version the buyer accepts (the current one)"""
+    def __init__(
+        self,
+        *,
+        quote_id: _builtins.str = ...,
+        version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["quote_id", b"quote_id", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AcceptSalesQuoteRequest: _TypeAlias = AcceptSalesQuoteRequest  # noqa: Y015
+
+@_typing.final
+class AcceptSalesQuoteResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUOTE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def quote(self) -> Global___SalesQuote: ...
+    def __init__(
+        self,
+        *,
+        quote: Global___SalesQuote | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["quote", b"quote"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["quote", b"quote"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AcceptSalesQuoteResponse: _TypeAlias = AcceptSalesQuoteResponse  # noqa: Y015
+
+@_typing.final
+class DeclineSalesQuoteRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUOTE_ID_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    quote_id: _builtins.str
+    note: _builtins.str
+    def __init__(
+        self,
+        *,
+        quote_id: _builtins.str = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["note", b"note", "quote_id", b"quote_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeclineSalesQuoteRequest: _TypeAlias = DeclineSalesQuoteRequest  # noqa: Y015
+
+@_typing.final
+class DeclineSalesQuoteResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUOTE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def quote(self) -> Global___SalesQuote: ...
+    def __init__(
+        self,
+        *,
+        quote: Global___SalesQuote | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["quote", b"quote"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["quote", b"quote"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeclineSalesQuoteResponse: _TypeAlias = DeclineSalesQuoteResponse  # noqa: Y015
+
+@_typing.final
+class GetSalesQuoteRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUOTE_ID_FIELD_NUMBER: _builtins.int
+    quote_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        quote_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["quote_id", b"quote_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSalesQuoteRequest: _TypeAlias = GetSalesQuoteRequest  # noqa: Y015
+
+@_typing.final
+class GetSalesQuoteResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUOTE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def quote(self) -> Global___SalesQuote: ...
+    def __init__(
+        self,
+        *,
+        quote: Global___SalesQuote | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["quote", b"quote"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["quote", b"quote"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSalesQuoteResponse: _TypeAlias = GetSalesQuoteResponse  # noqa: Y015
+
+@_typing.final
+class ListSalesQuotesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUSES_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    """sales and admins: one account's; buyers: always their own"""
+    @_builtins.property
+    def statuses(self) -> _containers.RepeatedScalarFieldContainer[Global___SalesQuoteStatus.ValueType]:
+        """empty: any"""
+
+    @_builtins.property
+    def page(self) -> _common_pb2.PageRequest: ...
+    def __init__(
+        self,
+        *,
+        statuses: _abc.Iterable[Global___SalesQuoteStatus.ValueType] | None = ...,
+        account_id: _builtins.str = ...,
+        page: _common_pb2.PageRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "page", b"page", "statuses", b"statuses"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSalesQuotesRequest: _TypeAlias = ListSalesQuotesRequest  # noqa: Y015
+
+@_typing.final
+class ListSalesQuotesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUOTES_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def quotes(self) -> _containers.RepeatedCompositeFieldContainer[Global___SalesQuote]: ...
+    @_builtins.property
+    def page(self) -> _common_pb2.PageResponse: ...
+    def __init__(
+        self,
+        *,
+        quotes: _abc.Iterable[Global___SalesQuote] | None = ...,
+        page: _common_pb2.PageResponse | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page", b"page", "quotes", b"quotes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSalesQuotesResponse: _TypeAlias = ListSalesQuotesResponse  # noqa: Y015
+
+@_typing.final
+class RedeemSalesQuoteRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUOTE_ID_FIELD_NUMBER: _builtins.int
+    CHECKOUT_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    quote_id: _builtins.str
+    checkout_id: _builtins.str
+    """the idempotency key of the redemption"""
+    account_id: _builtins.str
+    """the buyer's account: must be the quote's"""
+    def __init__(
+        self,
+        *,
+        quote_id: _builtins.str = ...,
+        checkout_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "checkout_id", b"checkout_id", "quote_id", b"quote_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RedeemSalesQuoteRequest: _TypeAlias = RedeemSalesQuoteRequest  # noqa: Y015
+
+@_typing.final
+class RedeemSalesQuoteResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUOTE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def quote(self) -> Global___SalesQuote: ...
+    def __init__(
+        self,
+        *,
+        quote: Global___SalesQuote | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["quote", b"quote"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["quote", b"quote"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RedeemSalesQuoteResponse: _TypeAlias = RedeemSalesQuoteResponse  # noqa: Y015
+
+@_typing.final
+class ReleaseSalesQuoteRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHECKOUT_ID_FIELD_NUMBER: _builtins.int
+    checkout_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        checkout_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkout_id", b"checkout_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReleaseSalesQuoteRequest: _TypeAlias = ReleaseSalesQuoteRequest  # noqa: Y015
+
+@_typing.final
+class ReleaseSalesQuoteResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUOTE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def quote(self) -> Global___SalesQuote:
+        """unset when the checkout had redeemed nothing"""
+
+    def __init__(
+        self,
+        *,
+        quote: Global___SalesQuote | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["quote", b"quote"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["quote", b"quote"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReleaseSalesQuoteResponse: _TypeAlias = ReleaseSalesQuoteResponse  # noqa: Y015

@@ -177,6 +177,51 @@ class PricingServiceStub:
                 request_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.ReleaseCouponRedemptionRequest.SerializeToString,
                 response_deserializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.ReleaseCouponRedemptionResponse.FromString,
                 _registered_method=True)
+        self.RequestSalesQuote = channel.unary_unary(
+                '/shop.pricing.v1.PricingService/RequestSalesQuote',
+                request_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.RequestSalesQuoteRequest.SerializeToString,
+                response_deserializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.RequestSalesQuoteResponse.FromString,
+                _registered_method=True)
+        self.OfferSalesQuote = channel.unary_unary(
+                '/shop.pricing.v1.PricingService/OfferSalesQuote',
+                request_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.OfferSalesQuoteRequest.SerializeToString,
+                response_deserializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.OfferSalesQuoteResponse.FromString,
+                _registered_method=True)
+        self.RequestSalesQuoteRevision = channel.unary_unary(
+                '/shop.pricing.v1.PricingService/RequestSalesQuoteRevision',
+                request_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.RequestSalesQuoteRevisionRequest.SerializeToString,
+                response_deserializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.RequestSalesQuoteRevisionResponse.FromString,
+                _registered_method=True)
+        self.AcceptSalesQuote = channel.unary_unary(
+                '/shop.pricing.v1.PricingService/AcceptSalesQuote',
+                request_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.AcceptSalesQuoteRequest.SerializeToString,
+                response_deserializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.AcceptSalesQuoteResponse.FromString,
+                _registered_method=True)
+        self.DeclineSalesQuote = channel.unary_unary(
+                '/shop.pricing.v1.PricingService/DeclineSalesQuote',
+                request_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.DeclineSalesQuoteRequest.SerializeToString,
+                response_deserializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.DeclineSalesQuoteResponse.FromString,
+                _registered_method=True)
+        self.GetSalesQuote = channel.unary_unary(
+                '/shop.pricing.v1.PricingService/GetSalesQuote',
+                request_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.GetSalesQuoteRequest.SerializeToString,
+                response_deserializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.GetSalesQuoteResponse.FromString,
+                _registered_method=True)
+        self.ListSalesQuotes = channel.unary_unary(
+                '/shop.pricing.v1.PricingService/ListSalesQuotes',
+                request_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.ListSalesQuotesRequest.SerializeToString,
+                response_deserializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.ListSalesQuotesResponse.FromString,
+                _registered_method=True)
+        self.RedeemSalesQuote = channel.unary_unary(
+                '/shop.pricing.v1.PricingService/RedeemSalesQuote',
+                request_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.RedeemSalesQuoteRequest.SerializeToString,
+                response_deserializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.RedeemSalesQuoteResponse.FromString,
+                _registered_method=True)
+        self.ReleaseSalesQuote = channel.unary_unary(
+                '/shop.pricing.v1.PricingService/ReleaseSalesQuote',
+                request_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.ReleaseSalesQuoteRequest.SerializeToString,
+                response_deserializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.ReleaseSalesQuoteResponse.FromString,
+                _registered_method=True)
         self.ListBasePrices = channel.unary_unary(
                 '/shop.pricing.v1.PricingService/ListBasePrices',
                 request_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.ListBasePricesRequest.SerializeToString,
@@ -416,6 +461,90 @@ class PricingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RequestSalesQuote(self, request, context):
+        """--- sales quotes (request for quote; B2B) ---
+
+        A sales quote is a negotiation over a basket between a B2B account's buyers (roles b2b_buyer,
+        b2b_approver: their own account's quotes only, others are NOT_FOUND) and the shop's sales users
+        (role sales, or admin). Every request, offer and revision request is a new version; versions are
+        never rewritten. An accepted quote is ordered through checkout (PlaceOrder's sales_quote_id), at
+        exactly the offered unit prices: Quote with sales_quote_id, then RedeemSalesQuote. A quote past
+        its offer's expiry reads EXPIRED. Refusals are FAILED_PRECONDITION with a reason:
+        QUOTE_VERSION_STALE (the version is not the current one), QUOTE_EXPIRED, QUOTE_NOT_OFFERED,
+        QUOTE_NOT_ACCEPTED, QUOTE_ALREADY_ORDERED, QUOTE_CLOSED (declined), QUOTE_MISMATCH (Quote: the
+        basket differs from the accepted lines).
+
+        A buyer asks for a quote on a basket (the cart's lines): version 1, REQUESTED, each line at
+        today's unit price for reference. Idempotent by request_id (another basket under a used
+        request_id is ALREADY_EXISTS / REQUEST_ID_REUSED). Publishes shop.pricing.sales_quote_requested.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def OfferSalesQuote(self, request, context):
+        """A sales user answers the current (requested) version with a unit price for every line and an
+        expiry: a new version, OFFERED. A repeat of the same offer answers the quote as it is.
+        Publishes shop.pricing.sales_quote_offered.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequestSalesQuoteRevision(self, request, context):
+        """The buyer asks for another offer on the current (offered) version, optionally with new
+        quantities: a new version, REQUESTED (lines at today's prices for reference).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AcceptSalesQuote(self, request, context):
+        """The buyer accepts the current offered version before it expires: ACCEPTED. Accepting the
+        accepted version again answers the quote. Publishes shop.pricing.sales_quote_accepted.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeclineSalesQuote(self, request, context):
+        """The buyer (or a sales user) closes a quote that is not ordered: DECLINED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSalesQuote(self, request, context):
+        """One quote with all its versions, oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSalesQuotes(self, request, context):
+        """Quotes newest first: a buyer's account's, or (sales, admin) every account's or one's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RedeemSalesQuote(self, request, context):
+        """Checkout: the accepted quote is being ordered by a checkout (ORDERED). Idempotent by checkout_id;
+        one order per quote: another checkout gets QUOTE_ALREADY_ORDERED. A checkout id released before
+        (ReleaseSalesQuote) cannot redeem (QUOTE_REDEMPTION_RELEASED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseSalesQuote(self, request, context):
+        """Saga compensation: the quote the checkout redeemed is ACCEPTED again. Idempotent; releasing a
+        checkout id that redeemed nothing records it so that a late RedeemSalesQuote with it fails.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListBasePrices(self, request, context):
         """--- catalog (the backfill of its search projection) ---
 
@@ -593,6 +722,51 @@ def add_PricingServiceServicer_to_server(servicer, server):
                     servicer.ReleaseCouponRedemption,
                     request_deserializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.ReleaseCouponRedemptionRequest.FromString,
                     response_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.ReleaseCouponRedemptionResponse.SerializeToString,
+            ),
+            'RequestSalesQuote': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestSalesQuote,
+                    request_deserializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.RequestSalesQuoteRequest.FromString,
+                    response_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.RequestSalesQuoteResponse.SerializeToString,
+            ),
+            'OfferSalesQuote': grpc.unary_unary_rpc_method_handler(
+                    servicer.OfferSalesQuote,
+                    request_deserializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.OfferSalesQuoteRequest.FromString,
+                    response_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.OfferSalesQuoteResponse.SerializeToString,
+            ),
+            'RequestSalesQuoteRevision': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestSalesQuoteRevision,
+                    request_deserializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.RequestSalesQuoteRevisionRequest.FromString,
+                    response_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.RequestSalesQuoteRevisionResponse.SerializeToString,
+            ),
+            'AcceptSalesQuote': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcceptSalesQuote,
+                    request_deserializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.AcceptSalesQuoteRequest.FromString,
+                    response_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.AcceptSalesQuoteResponse.SerializeToString,
+            ),
+            'DeclineSalesQuote': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeclineSalesQuote,
+                    request_deserializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.DeclineSalesQuoteRequest.FromString,
+                    response_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.DeclineSalesQuoteResponse.SerializeToString,
+            ),
+            'GetSalesQuote': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSalesQuote,
+                    request_deserializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.GetSalesQuoteRequest.FromString,
+                    response_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.GetSalesQuoteResponse.SerializeToString,
+            ),
+            'ListSalesQuotes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSalesQuotes,
+                    request_deserializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.ListSalesQuotesRequest.FromString,
+                    response_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.ListSalesQuotesResponse.SerializeToString,
+            ),
+            'RedeemSalesQuote': grpc.unary_unary_rpc_method_handler(
+                    servicer.RedeemSalesQuote,
+                    request_deserializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.RedeemSalesQuoteRequest.FromString,
+                    response_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.RedeemSalesQuoteResponse.SerializeToString,
+            ),
+            'ReleaseSalesQuote': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseSalesQuote,
+                    request_deserializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.ReleaseSalesQuoteRequest.FromString,
+                    response_serializer=shop_dot_pricing_dot_v1_dot_pricing__pb2.ReleaseSalesQuoteResponse.SerializeToString,
             ),
             'ListBasePrices': grpc.unary_unary_rpc_method_handler(
                     servicer.ListBasePrices,
@@ -1373,6 +1547,249 @@ class PricingService:
             '/shop.pricing.v1.PricingService/ReleaseCouponRedemption',
             shop_dot_pricing_dot_v1_dot_pricing__pb2.ReleaseCouponRedemptionRequest.SerializeToString,
             shop_dot_pricing_dot_v1_dot_pricing__pb2.ReleaseCouponRedemptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestSalesQuote(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.pricing.v1.PricingService/RequestSalesQuote',
+            shop_dot_pricing_dot_v1_dot_pricing__pb2.RequestSalesQuoteRequest.SerializeToString,
+            shop_dot_pricing_dot_v1_dot_pricing__pb2.RequestSalesQuoteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OfferSalesQuote(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.pricing.v1.PricingService/OfferSalesQuote',
+            shop_dot_pricing_dot_v1_dot_pricing__pb2.OfferSalesQuoteRequest.SerializeToString,
+            shop_dot_pricing_dot_v1_dot_pricing__pb2.OfferSalesQuoteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestSalesQuoteRevision(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.pricing.v1.PricingService/RequestSalesQuoteRevision',
+            shop_dot_pricing_dot_v1_dot_pricing__pb2.RequestSalesQuoteRevisionRequest.SerializeToString,
+            shop_dot_pricing_dot_v1_dot_pricing__pb2.RequestSalesQuoteRevisionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcceptSalesQuote(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.pricing.v1.PricingService/AcceptSalesQuote',
+            shop_dot_pricing_dot_v1_dot_pricing__pb2.AcceptSalesQuoteRequest.SerializeToString,
+            shop_dot_pricing_dot_v1_dot_pricing__pb2.AcceptSalesQuoteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeclineSalesQuote(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.pricing.v1.PricingService/DeclineSalesQuote',
+            shop_dot_pricing_dot_v1_dot_pricing__pb2.DeclineSalesQuoteRequest.SerializeToString,
+            shop_dot_pricing_dot_v1_dot_pricing__pb2.DeclineSalesQuoteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSalesQuote(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.pricing.v1.PricingService/GetSalesQuote',
+            shop_dot_pricing_dot_v1_dot_pricing__pb2.GetSalesQuoteRequest.SerializeToString,
+            shop_dot_pricing_dot_v1_dot_pricing__pb2.GetSalesQuoteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSalesQuotes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.pricing.v1.PricingService/ListSalesQuotes',
+            shop_dot_pricing_dot_v1_dot_pricing__pb2.ListSalesQuotesRequest.SerializeToString,
+            shop_dot_pricing_dot_v1_dot_pricing__pb2.ListSalesQuotesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RedeemSalesQuote(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.pricing.v1.PricingService/RedeemSalesQuote',
+            shop_dot_pricing_dot_v1_dot_pricing__pb2.RedeemSalesQuoteRequest.SerializeToString,
+            shop_dot_pricing_dot_v1_dot_pricing__pb2.RedeemSalesQuoteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseSalesQuote(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.pricing.v1.PricingService/ReleaseSalesQuote',
+            shop_dot_pricing_dot_v1_dot_pricing__pb2.ReleaseSalesQuoteRequest.SerializeToString,
+            shop_dot_pricing_dot_v1_dot_pricing__pb2.ReleaseSalesQuoteResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -6,7 +6,8 @@ currency conversion and dynamic (stock-driven) pricing. All amounts are integer 
 
 Authorization (gRPC metadata `x-shop-role`): the price reads (GetPrice, GetPrices, Quote) are open
 to every role; everything else needs `admin` or `service`, and RedeemCoupon /
-ReleaseCouponRedemption are meant for checkout (role `service`).
+ReleaseCouponRedemption are meant for checkout (role `service`). Sales quotes: buyers (b2b_buyer,
+b2b_approver) for their own account, sales users (`sales`) and admins for every account.
 """
 
 from collections import abc as _abc
@@ -120,6 +121,51 @@ class PricingServiceStub:
     """Gives a redemption's use back (saga compensation). Idempotent; releasing an unknown key
     records the release so that a late RedeemCoupon with that key fails instead of consuming a use.
     """
+    RequestSalesQuote: _grpc.UnaryUnaryMultiCallable[_pricing_pb2.RequestSalesQuoteRequest, _pricing_pb2.RequestSalesQuoteResponse]
+    """--- sales quotes (request for quote; B2B) ---
+
+    A sales quote is a negotiation over a basket between a B2B account's buyers (roles b2b_buyer,
+    b2b_approver: their own account's quotes only, others are NOT_FOUND) and the shop's sales users
+    (role sales, or admin). Every request, offer and revision request is a new version; versions are
+    never rewritten. An accepted quote is ordered through checkout (PlaceOrder's sales_quote_id), at
+    exactly the offered unit prices: Quote with sales_quote_id, then RedeemSalesQuote. A quote past
+    its offer's expiry reads EXPIRED. Refusals are FAILED_PRECONDITION with a reason:
+    QUOTE_VERSION_STALE (the version is not the current one), QUOTE_EXPIRED, QUOTE_NOT_OFFERED,
+    QUOTE_NOT_ACCEPTED, QUOTE_ALREADY_ORDERED, QUOTE_CLOSED (declined), QUOTE_MISMATCH (Quote: the
+    basket differs from the accepted lines).
+
+    A buyer asks for a quote on a basket (the cart's lines): version 1, REQUESTED, each line at
+    today's unit price for reference. Idempotent by request_id (another basket under a used
+    request_id is ALREADY_EXISTS / REQUEST_ID_REUSED). Publishes shop.pricing.sales_quote_requested.
+    """
+    OfferSalesQuote: _grpc.UnaryUnaryMultiCallable[_pricing_pb2.OfferSalesQuoteRequest, _pricing_pb2.OfferSalesQuoteResponse]
+    """A sales user answers the current (requested) version with a unit price for every line and an
+    expiry: a new version, OFFERED. A repeat of the same offer answers the quote as it is.
+    Publishes shop.pricing.sales_quote_offered.
+    """
+    RequestSalesQuoteRevision: _grpc.UnaryUnaryMultiCallable[_pricing_pb2.RequestSalesQuoteRevisionRequest, _pricing_pb2.RequestSalesQuoteRevisionResponse]
+    """The buyer asks for another offer on the current (offered) version, optionally with new
+    quantities: a new version, REQUESTED (lines at today's prices for reference).
+    """
+    AcceptSalesQuote: _grpc.UnaryUnaryMultiCallable[_pricing_pb2.AcceptSalesQuoteRequest, _pricing_pb2.AcceptSalesQuoteResponse]
+    """The buyer accepts the current offered version before it expires: ACCEPTED. Accepting the
+    accepted version again answers the quote. Publishes shop.pricing.sales_quote_accepted.
+    """
+    DeclineSalesQuote: _grpc.UnaryUnaryMultiCallable[_pricing_pb2.DeclineSalesQuoteRequest, _pricing_pb2.DeclineSalesQuoteResponse]
+    """The buyer (or a sales user) closes a quote that is not ordered: DECLINED."""
+    GetSalesQuote: _grpc.UnaryUnaryMultiCallable[_pricing_pb2.GetSalesQuoteRequest, _pricing_pb2.GetSalesQuoteResponse]
+    """One quote with all its versions, oldest first."""
+    ListSalesQuotes: _grpc.UnaryUnaryMultiCallable[_pricing_pb2.ListSalesQuotesRequest, _pricing_pb2.ListSalesQuotesResponse]
+    """Quotes newest first: a buyer's account's, or (sales, admin) every account's or one's."""
+    RedeemSalesQuote: _grpc.UnaryUnaryMultiCallable[_pricing_pb2.RedeemSalesQuoteRequest, _pricing_pb2.RedeemSalesQuoteResponse]
+    """Checkout: the accepted quote is being ordered by a checkout (ORDERED). Idempotent by checkout_id;
+    one order per quote: another checkout gets QUOTE_ALREADY_ORDERED. A checkout id released before
+    (ReleaseSalesQuote) cannot redeem (QUOTE_REDEMPTION_RELEASED).
+    """
+    ReleaseSalesQuote: _grpc.UnaryUnaryMultiCallable[_pricing_pb2.ReleaseSalesQuoteRequest, _pricing_pb2.ReleaseSalesQuoteResponse]
+    """Saga compensation: the quote the checkout redeemed is ACCEPTED again. Idempotent; releasing a
+    checkout id that redeemed nothing records it so that a late RedeemSalesQuote with it fails.
+    """
     ListBasePrices: _grpc.UnaryUnaryMultiCallable[_pricing_pb2.ListBasePricesRequest, _pricing_pb2.ListBasePricesResponse]
     """--- catalog (the backfill of its search projection) ---
 
@@ -222,6 +268,51 @@ class PricingServiceAsyncStub(PricingServiceStub):
     ReleaseCouponRedemption: _aio.UnaryUnaryMultiCallable[_pricing_pb2.ReleaseCouponRedemptionRequest, _pricing_pb2.ReleaseCouponRedemptionResponse]  # type: ignore[assignment]
     """Gives a redemption's use back (saga compensation). Idempotent; releasing an unknown key
     records the release so that a late RedeemCoupon with that key fails instead of consuming a use.
+    """
+    RequestSalesQuote: _aio.UnaryUnaryMultiCallable[_pricing_pb2.RequestSalesQuoteRequest, _pricing_pb2.RequestSalesQuoteResponse]  # type: ignore[assignment]
+    """--- sales quotes (request for quote; B2B) ---
+
+    A sales quote is a negotiation over a basket between a B2B account's buyers (roles b2b_buyer,
+    b2b_approver: their own account's quotes only, others are NOT_FOUND) and the shop's sales users
+    (role sales, or admin). Every request, offer and revision request is a new version; versions are
+    never rewritten. An accepted quote is ordered through checkout (PlaceOrder's sales_quote_id), at
+    exactly the offered unit prices: Quote with sales_quote_id, then RedeemSalesQuote. A quote past
+    its offer's expiry reads EXPIRED. Refusals are FAILED_PRECONDITION with a reason:
+    QUOTE_VERSION_STALE (the version is not the current one), QUOTE_EXPIRED, QUOTE_NOT_OFFERED,
+    QUOTE_NOT_ACCEPTED, QUOTE_ALREADY_ORDERED, QUOTE_CLOSED (declined), QUOTE_MISMATCH (Quote: the
+    basket differs from the accepted lines).
+
+    A buyer asks for a quote on a basket (the cart's lines): version 1, REQUESTED, each line at
+    today's unit price for reference. Idempotent by request_id (another basket under a used
+    request_id is ALREADY_EXISTS / REQUEST_ID_REUSED). Publishes shop.pricing.sales_quote_requested.
+    """
+    OfferSalesQuote: _aio.UnaryUnaryMultiCallable[_pricing_pb2.OfferSalesQuoteRequest, _pricing_pb2.OfferSalesQuoteResponse]  # type: ignore[assignment]
+    """A sales user answers the current (requested) version with a unit price for every line and an
+    expiry: a new version, OFFERED. A repeat of the same offer answers the quote as it is.
+    Publishes shop.pricing.sales_quote_offered.
+    """
+    RequestSalesQuoteRevision: _aio.UnaryUnaryMultiCallable[_pricing_pb2.RequestSalesQuoteRevisionRequest, _pricing_pb2.RequestSalesQuoteRevisionResponse]  # type: ignore[assignment]
+    """The buyer asks for another offer on the current (offered) version, optionally with new
+    quantities: a new version, REQUESTED (lines at today's prices for reference).
+    """
+    AcceptSalesQuote: _aio.UnaryUnaryMultiCallable[_pricing_pb2.AcceptSalesQuoteRequest, _pricing_pb2.AcceptSalesQuoteResponse]  # type: ignore[assignment]
+    """The buyer accepts the current offered version before it expires: ACCEPTED. Accepting the
+    accepted version again answers the quote. Publishes shop.pricing.sales_quote_accepted.
+    """
+    DeclineSalesQuote: _aio.UnaryUnaryMultiCallable[_pricing_pb2.DeclineSalesQuoteRequest, _pricing_pb2.DeclineSalesQuoteResponse]  # type: ignore[assignment]
+    """The buyer (or a sales user) closes a quote that is not ordered: DECLINED."""
+    GetSalesQuote: _aio.UnaryUnaryMultiCallable[_pricing_pb2.GetSalesQuoteRequest, _pricing_pb2.GetSalesQuoteResponse]  # type: ignore[assignment]
+    """One quote with all its versions, oldest first."""
+    ListSalesQuotes: _aio.UnaryUnaryMultiCallable[_pricing_pb2.ListSalesQuotesRequest, _pricing_pb2.ListSalesQuotesResponse]  # type: ignore[assignment]
+    """Quotes newest first: a buyer's account's, or (sales, admin) every account's or one's."""
+    RedeemSalesQuote: _aio.UnaryUnaryMultiCallable[_pricing_pb2.RedeemSalesQuoteRequest, _pricing_pb2.RedeemSalesQuoteResponse]  # type: ignore[assignment]
+    """Checkout: the accepted quote is being ordered by a checkout (ORDERED). Idempotent by checkout_id;
+    one order per quote: another checkout gets QUOTE_ALREADY_ORDERED. A checkout id released before
+    (ReleaseSalesQuote) cannot redeem (QUOTE_REDEMPTION_RELEASED).
+    """
+    ReleaseSalesQuote: _aio.UnaryUnaryMultiCallable[_pricing_pb2.ReleaseSalesQuoteRequest, _pricing_pb2.ReleaseSalesQuoteResponse]  # type: ignore[assignment]
+    """Saga compensation: the quote the checkout redeemed is ACCEPTED again. Idempotent; releasing a
+    checkout id that redeemed nothing records it so that a late RedeemSalesQuote with it fails.
     """
     ListBasePrices: _aio.UnaryUnaryMultiCallable[_pricing_pb2.ListBasePricesRequest, _pricing_pb2.ListBasePricesResponse]  # type: ignore[assignment]
     """--- catalog (the backfill of its search projection) ---
@@ -490,6 +581,105 @@ class PricingServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_pricing_pb2.ReleaseCouponRedemptionResponse, _abc.Awaitable[_pricing_pb2.ReleaseCouponRedemptionResponse]]:
         """Gives a redemption's use back (saga compensation). Idempotent; releasing an unknown key
         records the release so that a late RedeemCoupon with that key fails instead of consuming a use.
+        """
+
+    @_abc_1.abstractmethod
+    def RequestSalesQuote(
+        self,
+        request: _pricing_pb2.RequestSalesQuoteRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pricing_pb2.RequestSalesQuoteResponse, _abc.Awaitable[_pricing_pb2.RequestSalesQuoteResponse]]:
+        """--- sales quotes (request for quote; B2B) ---
+
+        A sales quote is a negotiation over a basket between a B2B account's buyers (roles b2b_buyer,
+        b2b_approver: their own account's quotes only, others are NOT_FOUND) and the shop's sales users
+        (role sales, or admin). Every request, offer and revision request is a new version; versions are
+        never rewritten. An accepted quote is ordered through checkout (PlaceOrder's sales_quote_id), at
+        exactly the offered unit prices: Quote with sales_quote_id, then RedeemSalesQuote. A quote past
+        its offer's expiry reads EXPIRED. Refusals are FAILED_PRECONDITION with a reason:
+        QUOTE_VERSION_STALE (the version is not the current one), QUOTE_EXPIRED, QUOTE_NOT_OFFERED,
+        QUOTE_NOT_ACCEPTED, QUOTE_ALREADY_ORDERED, QUOTE_CLOSED (declined), QUOTE_MISMATCH (Quote: the
+        basket differs from the accepted lines).
+
+        A buyer asks for a quote on a basket (the cart's lines): version 1, REQUESTED, each line at
+        today's unit price for reference. Idempotent by request_id (another basket under a used
+        request_id is ALREADY_EXISTS / REQUEST_ID_REUSED). Publishes shop.pricing.sales_quote_requested.
+        """
+
+    @_abc_1.abstractmethod
+    def OfferSalesQuote(
+        self,
+        request: _pricing_pb2.OfferSalesQuoteRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pricing_pb2.OfferSalesQuoteResponse, _abc.Awaitable[_pricing_pb2.OfferSalesQuoteResponse]]:
+        """A sales user answers the current (requested) version with a unit price for every line and an
+        expiry: a new version, OFFERED. A repeat of the same offer answers the quote as it is.
+        Publishes shop.pricing.sales_quote_offered.
+        """
+
+    @_abc_1.abstractmethod
+    def RequestSalesQuoteRevision(
+        self,
+        request: _pricing_pb2.RequestSalesQuoteRevisionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pricing_pb2.RequestSalesQuoteRevisionResponse, _abc.Awaitable[_pricing_pb2.RequestSalesQuoteRevisionResponse]]:
+        """The buyer asks for another offer on the current (offered) version, optionally with new
+        quantities: a new version, REQUESTED (lines at today's prices for reference).
+        """
+
+    @_abc_1.abstractmethod
+    def AcceptSalesQuote(
+        self,
+        request: _pricing_pb2.AcceptSalesQuoteRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pricing_pb2.AcceptSalesQuoteResponse, _abc.Awaitable[_pricing_pb2.AcceptSalesQuoteResponse]]:
+        """The buyer accepts the current offered version before it expires: ACCEPTED. Accepting the
+        accepted version again answers the quote. Publishes shop.pricing.sales_quote_accepted.
+        """
+
+    @_abc_1.abstractmethod
+    def DeclineSalesQuote(
+        self,
+        request: _pricing_pb2.DeclineSalesQuoteRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pricing_pb2.DeclineSalesQuoteResponse, _abc.Awaitable[_pricing_pb2.DeclineSalesQuoteResponse]]:
+        """The buyer (or a sales user) closes a quote that is not ordered: DECLINED."""
+
+    @_abc_1.abstractmethod
+    def GetSalesQuote(
+        self,
+        request: _pricing_pb2.GetSalesQuoteRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pricing_pb2.GetSalesQuoteResponse, _abc.Awaitable[_pricing_pb2.GetSalesQuoteResponse]]:
+        """One quote with all its versions, oldest first."""
+
+    @_abc_1.abstractmethod
+    def ListSalesQuotes(
+        self,
+        request: _pricing_pb2.ListSalesQuotesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pricing_pb2.ListSalesQuotesResponse, _abc.Awaitable[_pricing_pb2.ListSalesQuotesResponse]]:
+        """Quotes newest first: a buyer's account's, or (sales, admin) every account's or one's."""
+
+    @_abc_1.abstractmethod
+    def RedeemSalesQuote(
+        self,
+        request: _pricing_pb2.RedeemSalesQuoteRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pricing_pb2.RedeemSalesQuoteResponse, _abc.Awaitable[_pricing_pb2.RedeemSalesQuoteResponse]]:
+        """Checkout: the accepted quote is being ordered by a checkout (ORDERED). Idempotent by checkout_id;
+        one order per quote: another checkout gets QUOTE_ALREADY_ORDERED. A checkout id released before
+        (ReleaseSalesQuote) cannot redeem (QUOTE_REDEMPTION_RELEASED).
+        """
+
+    @_abc_1.abstractmethod
+    def ReleaseSalesQuote(
+        self,
+        request: _pricing_pb2.ReleaseSalesQuoteRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pricing_pb2.ReleaseSalesQuoteResponse, _abc.Awaitable[_pricing_pb2.ReleaseSalesQuoteResponse]]:
+        """Saga compensation: the quote the checkout redeemed is ACCEPTED again. Idempotent; releasing a
+        checkout id that redeemed nothing records it so that a late RedeemSalesQuote with it fails.
         """
 
     @_abc_1.abstractmethod
