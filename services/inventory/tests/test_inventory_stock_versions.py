@@ -127,3 +127,45 @@ async def test_a_token_it_did_not_issue_is_invalid_argument(inventory: Inventory
     request = inventory_pb2.ListStockTotalsRequest(page=common_pb2.PageRequest(page_token=token))
     error = await inventory.fails(inventory.stub.ListStockTotals(request, metadata=SERVICE))
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def close_or_open(inventory: Inventory, location_id: str, *, active: bool) -> None:
+    await inventory.stub.UpdateLocation(
+        inventory_pb2.UpdateLocationRequest(
+            location=inventory_pb2.Location(location_id=location_id, active=active),
+            update_mask=FieldMask(paths=["active"]),
+        ),
+        metadata=ADMIN,
+    )
+
+
+async def test_closing_and_reopening_a_location_moves_each_of_its_skus_totals_and_versions(
+    inventory: Inventory,
+) -> None:
+    kept, shut = inventory.sku(), inventory.sku()
+    north, south = await inventory.location(), await inventory.location()
+    await inventory.stock(kept, {north: 5, south: 3})
+    await inventory.stock(shut, {south: 4})
+    before = await changes_of(inventory, kept)
+
+    await close_or_open(inventory, south, active=False)
+    closed_kept, closed_shut = (
+        (await changes_of(inventory, kept))[len(before) :],
+        (await changes_of(inventory, shut))[-1],
+    )
+    assert [(c.cause, c.location_id, c.total_available) for c in closed_kept] == [("location_closed", south, 5)]
+    assert (closed_shut.cause, closed_shut.total_available) == ("location_closed", 0)
+    listed = await totals(inventory)
+    assert listed[kept] == (5, closed_kept[-1].stock_version) and listed[shut] == (0, closed_shut.stock_version)
+
+    await close_or_open(inventory, south, active=False)  # unchanged: no event
+    assert len(await changes_of(inventory, kept)) == len(before) + 1
+
+    await close_or_open(inventory, south, active=True)
+    reopened = (await changes_of(inventory, kept))[-1]
+    assert (reopened.cause, reopened.total_available, reopened.stock_version) == (
+        "location_opened",
+        8,
+        closed_kept[-1].stock_version + 1,
+    )
+    assert (await totals(inventory))[shut][0] == 4

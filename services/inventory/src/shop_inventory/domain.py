@@ -32,6 +32,8 @@ class Cause(StrEnum):
     ADJUST = "adjust"
     RESTOCK = "restock"
     SET = "set"
+    LOCATION_CLOSED = "location_closed"  # its stock no longer counts as available
+    LOCATION_OPENED = "location_opened"
 
 
 # ErrorInfo reasons callers can branch on.

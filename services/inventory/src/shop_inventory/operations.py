@@ -89,8 +89,34 @@ class Inventory:
             offers_pickup = "click_and_collect" in fields and location.click_and_collect
             if offers_pickup and existing.type is not domain.LocationType.STORE:
                 raise FailedPrecondition("only stores offer click and collect", reason=domain.PICKUP_NOT_AVAILABLE)
-            updated = await store.update_location(conn, location, fields)
+            if "active" in fields and location.active != existing.active:
+                updated = await self._open_or_close(conn, location, fields)
+            else:
+                updated = await store.update_location(conn, location, fields)
+        self._published()
         assert updated is not None
+        return updated
+
+    async def _open_or_close(self, conn: AsyncConnection, location: Location, fields: Sequence[str]) -> Location | None:
+        """Closing a location takes its stock out of every SKU's available total (reopening puts it
+        back): a StockLevelChanged per SKU stocked there, with the SKU's next version, so readers such
+        as search see the new totals. The SKUs are locked first, as every stock change locks them."""
+        sku_list = await store.skus_at(conn, location.location_id)
+        locked = await store.lock_skus(conn, sku_list)
+        before = await store.available_totals(conn, sku_list)
+        updated = await store.update_location(conn, location, fields)
+        after = await store.available_totals(conn, sku_list)
+        levels = [lv for lv in await store.stock_levels(conn, sku_list) if lv.location_id == location.location_id]
+        await events.stock_changed(
+            conn,
+            levels,
+            cause=Cause.LOCATION_OPENED if location.active else Cause.LOCATION_CLOSED,
+            before=before,
+            after=after,
+            threshold=self._threshold(locked.thresholds).__getitem__,
+            versions=locked.versions,
+        )
+        await store.save_versions(conn, locked.versions)
         return updated
 
     async def get_location(self, location_id: str) -> Location:

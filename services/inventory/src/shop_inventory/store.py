@@ -312,6 +312,12 @@ async def stock_levels(conn: AsyncConnection, sku_list: Iterable[str]) -> list[S
     return [_level(row) for row in rows]
 
 
+async def skus_at(conn: AsyncConnection, location_id: str) -> list[str]:
+    """The SKUs with a stock row at the location, in sku order."""
+    rows = await conn.execute(sa.select(stock.c.sku).where(stock.c.location_id == location_id).order_by(stock.c.sku))
+    return [row.sku for row in rows]
+
+
 async def available_totals(conn: AsyncConnection, sku_list: Iterable[str]) -> dict[str, int]:
     """Available stock per SKU over active locations (0 for SKUs without stock)."""
     wanted = sorted(set(sku_list))

@@ -46,9 +46,10 @@ class StockLevelChanged(_message.Message):
     total_available: _builtins.int
     """available summed over every location of the SKU"""
     cause: _builtins.str
-    """reserve, commit, release, expire, adjust, restock, set"""
+    """reserve, commit, release, expire, adjust, restock, set,"""
     stock_version: _builtins.int
-    """The SKU's stock version after this change: a per-SKU counter that rises by one with every
+    """location_closed, location_opened
+    The SKU's stock version after this change: a per-SKU counter that rises by one with every
     StockLevelChanged of the SKU, in commit order (changes of a SKU hold its row lock). The newest
     version is the current level (ListStockTotals reports it too); 0 from a publisher before it.
     """
