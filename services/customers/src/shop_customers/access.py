@@ -1,6 +1,6 @@
 """Who may call which method of the customers service (see shopkit.access): the gateway on behalf
-of a shopper, and the operators' tooling (support, the system tests). No other service calls it yet;
-consumers learn of changes from its events."""
+of a shopper, and the operators' tooling (support, the system tests); checkout resolves a B2B
+order's approval chain. Consumers learn of changes from its events."""
 
 from __future__ import annotations
 
@@ -31,4 +31,10 @@ CALLERS: Callers = {
     "UpdateCompanyMember": _EDGE,
     "RemoveCompanyMember": _EDGE,
     "GetBuyingContext": _EDGE,
+    # Approval rules: administered as members are; checkout resolves an order's chain from them.
+    "CreateApprovalRule": _EDGE,
+    "UpdateApprovalRule": _EDGE,
+    "DeleteApprovalRule": _EDGE,
+    "ListApprovalRules": _EDGE,
+    "ResolveApprovalChain": allow("checkout", TOOLING),
 }

@@ -10,6 +10,8 @@ import grpc
 from shop.customers.v1 import customers_pb2 as pb
 from shop.customers.v1 import customers_pb2_grpc
 from shop_customers import mapping
+from shop_customers.approvals.api import ApprovalRuleRpcs
+from shop_customers.approvals.operations import ApprovalRules
 from shop_customers.company_api import CompanyRpcs
 from shop_customers.company_operations import Companies
 from shop_customers.domain import customer_of
@@ -24,10 +26,11 @@ def _customer(context: Context, requested: str) -> str:
     return customer_of(caller(context), requested)
 
 
-class CustomersServicer(CompanyRpcs, PersonalDataRpcs, customers_pb2_grpc.CustomersServiceServicer):
-    def __init__(self, customers: Customers, companies: Companies):
+class CustomersServicer(CompanyRpcs, ApprovalRuleRpcs, PersonalDataRpcs, customers_pb2_grpc.CustomersServiceServicer):
+    def __init__(self, customers: Customers, companies: Companies, approval_rules: ApprovalRules):
         self.customers = customers
         self.companies = companies
+        self.approval_rules = approval_rules
 
     async def GetProfile(self, request: pb.GetProfileRequest, context: Context) -> pb.GetProfileResponse:
         found = await self.customers.profile(_customer(context, request.customer_id))

@@ -142,7 +142,7 @@ class CompanyChange:
             kept = {c.code for c in self.cost_centres}
             if gone := sorted(in_use - kept):
                 raise FailedPrecondition(
-                    f"cost centres in use by members cannot be removed: {', '.join(gone)}",
+                    f"cost centres in use by members or approval rules cannot be removed: {', '.join(gone)}",
                     reason="COST_CENTRE_IN_USE",
                     metadata={"cost_centres": ",".join(gone)},
                 )

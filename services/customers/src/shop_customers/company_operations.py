@@ -10,6 +10,7 @@ from dataclasses import replace
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shop_customers import company_store, events
+from shop_customers.approvals import store as approval_store
 from shop_customers.companies import (
     Company,
     CompanyChange,
@@ -42,7 +43,20 @@ def _keys(account_id: str, user_id: str | None = None) -> None:
     v.raise_if_any()
 
 
-async def _found(conn: AsyncConnection, account_id: str, *, lock: bool = False) -> Company:
+async def require_manager(conn: AsyncConnection, who: Caller, account_id: str) -> None:
+    """An admin, or a company_admin member of this company (signed in to it)."""
+    if who.is_admin:
+        return
+    own = who.account_id == account_id and who.customer_id
+    found = await company_store.member(conn, account_id, who.customer_id) if own else None
+    if found is None or found[0].role != "company_admin":
+        raise PermissionDenied(
+            "a company's members and rules are managed by admins and the company's company_admin members",
+            reason="COMPANY_ADMIN_REQUIRED",
+        )
+
+
+async def found_company(conn: AsyncConnection, account_id: str, *, lock: bool = False) -> Company:
     found = await company_store.company(conn, account_id, lock=lock)
     if found is None:
         raise NotFound("company", account_id)
@@ -55,16 +69,7 @@ class Companies:
         self.clock = clock
 
     async def _manager(self, conn: AsyncConnection, who: Caller, account_id: str) -> None:
-        """An admin, or a company_admin member of this company (signed in to it)."""
-        if who.is_admin:
-            return
-        own = who.account_id == account_id and who.customer_id
-        found = await company_store.member(conn, account_id, who.customer_id) if own else None
-        if found is None or found[0].role != "company_admin":
-            raise PermissionDenied(
-                "a company's members are managed by admins and the company's company_admin members",
-                reason="COMPANY_ADMIN_REQUIRED",
-            )
+        await require_manager(conn, who, account_id)
 
     # --- companies ----------------------------------------------------------------------------
 
@@ -87,9 +92,10 @@ class Companies:
         _keys(account_id)
         change.check()
         async with self.db.transaction() as conn:
-            current = await _found(conn, account_id, lock=True)
+            current = await found_company(conn, account_id, lock=True)
             check_version(expected_version, current.version, "company")
             in_use = {m.cost_centre for m in await company_store.members(conn, account_id) if m.cost_centre}
+            in_use |= await approval_store.cost_centres_in_use(conn, account_id)
             updated = change.apply(current, in_use, self.clock())
             if updated is current:
                 return current
@@ -101,7 +107,7 @@ class Companies:
         _keys(account_id)
         async with self.db.transaction() as conn:
             await self._manager(conn, who, account_id)
-            return await _found(conn, account_id), await company_store.members(conn, account_id)
+            return await found_company(conn, account_id), await company_store.members(conn, account_id)
 
     async def list(self, who: Caller, size: int, token: str) -> tuple[list[Company], str]:
         _admin(who)
@@ -127,7 +133,7 @@ class Companies:
         v.raise_if_any()
         async with self.db.transaction() as conn:
             await self._manager(conn, who, new.account_id)
-            company = await _found(conn, new.account_id, lock=True)
+            company = await found_company(conn, new.account_id, lock=True)
             for field, currency in currencies:
                 check_limit_currency(v, currency, company, field)
             new.check(company, v)
@@ -147,7 +153,7 @@ class Companies:
         _keys(account_id, user_id)
         async with self.db.transaction() as conn:
             await self._manager(conn, who, account_id)
-            company = await _found(conn, account_id, lock=True)
+            company = await found_company(conn, account_id, lock=True)
             found = await company_store.member(conn, account_id, user_id)
             if found is None:
                 raise NotFound("company member", user_id)
@@ -162,7 +168,7 @@ class Companies:
         _keys(account_id, user_id)
         async with self.db.transaction() as conn:
             await self._manager(conn, who, account_id)
-            company = await _found(conn, account_id, lock=True)
+            company = await found_company(conn, account_id, lock=True)
             removed = await company_store.delete_member(conn, account_id, user_id)
             if removed is not None:
                 await events.company_member_changed(conn, removed, company.currency, removed=True)

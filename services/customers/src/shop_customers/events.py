@@ -8,6 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shop.customers.v1 import events_pb2
 from shop_customers import company_mapping, mapping, store
+from shop_customers.approvals import mapping as approval_mapping
+from shop_customers.approvals.rules import ApprovalRule
 from shop_customers.companies import Company, Member
 from shop_customers.domain import Profile, SavedAddress, SavedPaymentMethod
 from shopkit.outbox import add_event
@@ -17,6 +19,7 @@ ADDRESS_CHANGED = "shop.customers.address_changed"
 PAYMENT_METHOD_CHANGED = "shop.customers.payment_method_changed"
 COMPANY_CHANGED = "shop.customers.company_changed"
 COMPANY_MEMBER_CHANGED = "shop.customers.company_member_changed"
+APPROVAL_RULE_CHANGED = "shop.customers.approval_rule_changed"
 
 
 async def profile_changed(conn: AsyncConnection, value: Profile) -> None:
@@ -46,3 +49,8 @@ async def company_changed(conn: AsyncConnection, value: Company) -> None:
 async def company_member_changed(conn: AsyncConnection, value: Member, currency: str, *, removed: bool = False) -> None:
     message = events_pb2.CompanyMemberChanged(member=company_mapping.member(value, currency), removed=removed)
     await add_event(conn, store.outbox, COMPANY_MEMBER_CHANGED, message, value.account_id)
+
+
+async def approval_rule_changed(conn: AsyncConnection, value: ApprovalRule, *, deleted: bool = False) -> None:
+    message = events_pb2.ApprovalRuleChanged(rule=approval_mapping.rule(value), deleted=deleted)
+    await add_event(conn, store.outbox, APPROVAL_RULE_CHANGED, message, value.account_id)

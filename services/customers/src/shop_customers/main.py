@@ -7,6 +7,7 @@ from pathlib import Path
 from shop.customers.v1 import customers_pb2, customers_pb2_grpc, integration_clients_pb2, integration_clients_pb2_grpc
 from shop_customers import access, store
 from shop_customers.api import CustomersServicer
+from shop_customers.approvals.operations import ApprovalRules
 from shop_customers.company_operations import Companies
 from shop_customers.integrations import access as integration_access
 from shop_customers.integrations.api import IntegrationClientsServicer
@@ -23,7 +24,9 @@ async def build(settings: CustomersSettings, *, clock: Clock = utc_now) -> Runti
     runtime = await open_runtime("customers", settings, outbox=store.outbox)
     payments = Payments.from_settings(settings)
     runtime.service.on_stop(payments.close)
-    servicer = CustomersServicer(Customers(runtime.db, payments, clock=clock), Companies(runtime.db, clock=clock))
+    servicer = CustomersServicer(
+        Customers(runtime.db, payments, clock=clock), Companies(runtime.db, clock=clock), ApprovalRules(runtime.db)
+    )
     servicer.personal_data = CustomersPersonalData(runtime.db, runtime.relay)
     runtime.service.add_servicer(
         customers_pb2_grpc.add_CustomersServiceServicer_to_server,

@@ -1332,3 +1332,354 @@ class GetBuyingContextResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetBuyingContextResponse: _TypeAlias = GetBuyingContextResponse  # noqa: Y015
+
+@_typing.final
+class ApprovalRule(_message.Message):
+    """---------------------------------------------------------------------------------------------
+    Approval rules: which orders of a company wait for whom
+
+    A rule asks for one approval step of the orders it matches: total at least min_total (an order in
+    another currency always matches: it cannot be compared), of its cost centre and with a line of its
+    category (empty: any). The matching rules of an order make its chain, in position order.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    RULE_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    MIN_TOTAL_FIELD_NUMBER: _builtins.int
+    COST_CENTRE_FIELD_NUMBER: _builtins.int
+    CATEGORY_ID_FIELD_NUMBER: _builtins.int
+    APPROVERS_FIELD_NUMBER: _builtins.int
+    QUORUM_FIELD_NUMBER: _builtins.int
+    HOLD_DAYS_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    rule_id: _builtins.str
+    """"ar_" and 20 hex digits, given by the service"""
+    name: _builtins.str
+    """the step's name, e.g. "department head", "finance" """
+    position: _builtins.int
+    """0-9999: the step's place in the chain (ties: the older first)"""
+    cost_centre: _builtins.str
+    """a code of the company's cost centres; empty: any"""
+    category_id: _builtins.str
+    """a catalog category id; empty: any"""
+    quorum: _builtins.int
+    """approvals the step needs: 1..len(approvers); 1 with no approvers"""
+    hold_days: _builtins.int
+    """1-92: how long a matched order may wait for its decisions"""
+    version: _builtins.int
+    @_builtins.property
+    def min_total(self) -> _common_pb2.Money:
+        """unset: any amount"""
+
+    @_builtins.property
+    def approvers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """members with role approver or company_admin; empty: any approver"""
+
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        rule_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        position: _builtins.int = ...,
+        min_total: _common_pb2.Money | None = ...,
+        cost_centre: _builtins.str = ...,
+        category_id: _builtins.str = ...,
+        approvers: _abc.Iterable[_builtins.str] | None = ...,
+        quorum: _builtins.int = ...,
+        hold_days: _builtins.int = ...,
+        version: _builtins.int = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        updated_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "min_total", b"min_total", "updated_at", b"updated_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "approvers", b"approvers", "category_id", b"category_id", "cost_centre", b"cost_centre", "created_at", b"created_at", "hold_days", b"hold_days", "min_total", b"min_total", "name", b"name", "position", b"position", "quorum", b"quorum", "rule_id", b"rule_id", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApprovalRule: _TypeAlias = ApprovalRule  # noqa: Y015
+
+@_typing.final
+class ApprovalRuleSpec(_message.Message):
+    """What a rule says (the settable part of ApprovalRule)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    MIN_TOTAL_FIELD_NUMBER: _builtins.int
+    COST_CENTRE_FIELD_NUMBER: _builtins.int
+    CATEGORY_ID_FIELD_NUMBER: _builtins.int
+    APPROVERS_FIELD_NUMBER: _builtins.int
+    QUORUM_FIELD_NUMBER: _builtins.int
+    HOLD_DAYS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    position: _builtins.int
+    cost_centre: _builtins.str
+    category_id: _builtins.str
+    quorum: _builtins.int
+    """0: 1"""
+    hold_days: _builtins.int
+    """0: 3"""
+    @_builtins.property
+    def min_total(self) -> _common_pb2.Money:
+        """unset: any amount"""
+
+    @_builtins.property
+    def approvers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        position: _builtins.int = ...,
+        min_total: _common_pb2.Money | None = ...,
+        cost_centre: _builtins.str = ...,
+        category_id: _builtins.str = ...,
+        approvers: _abc.Iterable[_builtins.str] | None = ...,
+        quorum: _builtins.int = ...,
+        hold_days: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["min_total", b"min_total"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approvers", b"approvers", "category_id", b"category_id", "cost_centre", b"cost_centre", "hold_days", b"hold_days", "min_total", b"min_total", "name", b"name", "position", b"position", "quorum", b"quorum"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApprovalRuleSpec: _TypeAlias = ApprovalRuleSpec  # noqa: Y015
+
+@_typing.final
+class CreateApprovalRuleRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    RULE_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """the same id again answers the rule it created"""
+    account_id: _builtins.str
+    @_builtins.property
+    def rule(self) -> Global___ApprovalRuleSpec: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        rule: Global___ApprovalRuleSpec | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["rule", b"rule"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "request_id", b"request_id", "rule", b"rule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateApprovalRuleRequest: _TypeAlias = CreateApprovalRuleRequest  # noqa: Y015
+
+@_typing.final
+class CreateApprovalRuleResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RULE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def rule(self) -> Global___ApprovalRule: ...
+    def __init__(
+        self,
+        *,
+        rule: Global___ApprovalRule | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["rule", b"rule"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rule", b"rule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateApprovalRuleResponse: _TypeAlias = CreateApprovalRuleResponse  # noqa: Y015
+
+@_typing.final
+class UpdateApprovalRuleRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    RULE_ID_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
+    RULE_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    rule_id: _builtins.str
+    expected_version: _builtins.int
+    """0: whatever the version"""
+    @_builtins.property
+    def rule(self) -> Global___ApprovalRuleSpec:
+        """replaces what the rule says"""
+
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        rule_id: _builtins.str = ...,
+        expected_version: _builtins.int = ...,
+        rule: Global___ApprovalRuleSpec | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["rule", b"rule"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "expected_version", b"expected_version", "rule", b"rule", "rule_id", b"rule_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateApprovalRuleRequest: _TypeAlias = UpdateApprovalRuleRequest  # noqa: Y015
+
+@_typing.final
+class UpdateApprovalRuleResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RULE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def rule(self) -> Global___ApprovalRule: ...
+    def __init__(
+        self,
+        *,
+        rule: Global___ApprovalRule | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["rule", b"rule"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rule", b"rule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateApprovalRuleResponse: _TypeAlias = UpdateApprovalRuleResponse  # noqa: Y015
+
+@_typing.final
+class DeleteApprovalRuleRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    RULE_ID_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    rule_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        rule_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "rule_id", b"rule_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteApprovalRuleRequest: _TypeAlias = DeleteApprovalRuleRequest  # noqa: Y015
+
+@_typing.final
+class DeleteApprovalRuleResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DELETED_FIELD_NUMBER: _builtins.int
+    deleted: _builtins.bool
+    """false: there was no such rule"""
+    def __init__(
+        self,
+        *,
+        deleted: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deleted", b"deleted"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteApprovalRuleResponse: _TypeAlias = DeleteApprovalRuleResponse  # noqa: Y015
+
+@_typing.final
+class ListApprovalRulesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListApprovalRulesRequest: _TypeAlias = ListApprovalRulesRequest  # noqa: Y015
+
+@_typing.final
+class ListApprovalRulesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RULES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def rules(self) -> _containers.RepeatedCompositeFieldContainer[Global___ApprovalRule]:
+        """in chain order (position, then age)"""
+
+    def __init__(
+        self,
+        *,
+        rules: _abc.Iterable[Global___ApprovalRule] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rules", b"rules"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListApprovalRulesResponse: _TypeAlias = ListApprovalRulesResponse  # noqa: Y015
+
+@_typing.final
+class ResolveApprovalChainRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    BUYER_USER_ID_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    COST_CENTRE_FIELD_NUMBER: _builtins.int
+    CATEGORY_IDS_FIELD_NUMBER: _builtins.int
+    OVER_LIMIT_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    buyer_user_id: _builtins.str
+    """who places the order: never one of its approvers"""
+    cost_centre: _builtins.str
+    """the buyer's cost centre; empty: none"""
+    over_limit: _builtins.bool
+    """the buyer's own spending limit is exceeded (checkout decides)"""
+    @_builtins.property
+    def total(self) -> _common_pb2.Money:
+        """the order's total"""
+
+    @_builtins.property
+    def category_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """the categories of the order's lines"""
+
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        buyer_user_id: _builtins.str = ...,
+        total: _common_pb2.Money | None = ...,
+        cost_centre: _builtins.str = ...,
+        category_ids: _abc.Iterable[_builtins.str] | None = ...,
+        over_limit: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["total", b"total"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "buyer_user_id", b"buyer_user_id", "category_ids", b"category_ids", "cost_centre", b"cost_centre", "over_limit", b"over_limit", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResolveApprovalChainRequest: _TypeAlias = ResolveApprovalChainRequest  # noqa: Y015

@@ -130,6 +130,31 @@ class CustomersServiceStub:
                 request_serializer=shop_dot_customers_dot_v1_dot_customers__pb2.GetBuyingContextRequest.SerializeToString,
                 response_deserializer=shop_dot_customers_dot_v1_dot_customers__pb2.GetBuyingContextResponse.FromString,
                 _registered_method=True)
+        self.CreateApprovalRule = channel.unary_unary(
+                '/shop.customers.v1.CustomersService/CreateApprovalRule',
+                request_serializer=shop_dot_customers_dot_v1_dot_customers__pb2.CreateApprovalRuleRequest.SerializeToString,
+                response_deserializer=shop_dot_customers_dot_v1_dot_customers__pb2.CreateApprovalRuleResponse.FromString,
+                _registered_method=True)
+        self.UpdateApprovalRule = channel.unary_unary(
+                '/shop.customers.v1.CustomersService/UpdateApprovalRule',
+                request_serializer=shop_dot_customers_dot_v1_dot_customers__pb2.UpdateApprovalRuleRequest.SerializeToString,
+                response_deserializer=shop_dot_customers_dot_v1_dot_customers__pb2.UpdateApprovalRuleResponse.FromString,
+                _registered_method=True)
+        self.DeleteApprovalRule = channel.unary_unary(
+                '/shop.customers.v1.CustomersService/DeleteApprovalRule',
+                request_serializer=shop_dot_customers_dot_v1_dot_customers__pb2.DeleteApprovalRuleRequest.SerializeToString,
+                response_deserializer=shop_dot_customers_dot_v1_dot_customers__pb2.DeleteApprovalRuleResponse.FromString,
+                _registered_method=True)
+        self.ListApprovalRules = channel.unary_unary(
+                '/shop.customers.v1.CustomersService/ListApprovalRules',
+                request_serializer=shop_dot_customers_dot_v1_dot_customers__pb2.ListApprovalRulesRequest.SerializeToString,
+                response_deserializer=shop_dot_customers_dot_v1_dot_customers__pb2.ListApprovalRulesResponse.FromString,
+                _registered_method=True)
+        self.ResolveApprovalChain = channel.unary_unary(
+                '/shop.customers.v1.CustomersService/ResolveApprovalChain',
+                request_serializer=shop_dot_customers_dot_v1_dot_customers__pb2.ResolveApprovalChainRequest.SerializeToString,
+                response_deserializer=shop_dot_common_dot_v1_dot_common__pb2.ApprovalChain.FromString,
+                _registered_method=True)
 
 
 class CustomersServiceServicer:
@@ -265,6 +290,45 @@ class CustomersServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateApprovalRule(self, request, context):
+        """Approval rules of a company (docs/architecture.md "Approval rules"): which orders wait for whom.
+        Admin RPCs as for members (an admin, or the company's company_admin members): CreateApprovalRule
+        is idempotent by request_id; UpdateApprovalRule replaces a rule at expected_version.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateApprovalRule(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteApprovalRule(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListApprovalRules(self, request, context):
+        """A company's rules in position order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResolveApprovalChain(self, request, context):
+        """The approval chain an order of `buyer_user_id` needs, from the company's rules (checkout, role
+        service, when it places a B2B order): one step per matching rule, in position order, the buyer
+        never among a step's approvers. No rule matches and over_limit: one "spending limit" step that
+        any approver decides. No rule matches and not over_limit: no steps. FAILED_PRECONDITION
+        (ACCOUNT_SUSPENDED) for a suspended company, NOT_FOUND for an unknown one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CustomersServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -362,6 +426,31 @@ def add_CustomersServiceServicer_to_server(servicer, server):
                     servicer.GetBuyingContext,
                     request_deserializer=shop_dot_customers_dot_v1_dot_customers__pb2.GetBuyingContextRequest.FromString,
                     response_serializer=shop_dot_customers_dot_v1_dot_customers__pb2.GetBuyingContextResponse.SerializeToString,
+            ),
+            'CreateApprovalRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateApprovalRule,
+                    request_deserializer=shop_dot_customers_dot_v1_dot_customers__pb2.CreateApprovalRuleRequest.FromString,
+                    response_serializer=shop_dot_customers_dot_v1_dot_customers__pb2.CreateApprovalRuleResponse.SerializeToString,
+            ),
+            'UpdateApprovalRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateApprovalRule,
+                    request_deserializer=shop_dot_customers_dot_v1_dot_customers__pb2.UpdateApprovalRuleRequest.FromString,
+                    response_serializer=shop_dot_customers_dot_v1_dot_customers__pb2.UpdateApprovalRuleResponse.SerializeToString,
+            ),
+            'DeleteApprovalRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteApprovalRule,
+                    request_deserializer=shop_dot_customers_dot_v1_dot_customers__pb2.DeleteApprovalRuleRequest.FromString,
+                    response_serializer=shop_dot_customers_dot_v1_dot_customers__pb2.DeleteApprovalRuleResponse.SerializeToString,
+            ),
+            'ListApprovalRules': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApprovalRules,
+                    request_deserializer=shop_dot_customers_dot_v1_dot_customers__pb2.ListApprovalRulesRequest.FromString,
+                    response_serializer=shop_dot_customers_dot_v1_dot_customers__pb2.ListApprovalRulesResponse.SerializeToString,
+            ),
+            'ResolveApprovalChain': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResolveApprovalChain,
+                    request_deserializer=shop_dot_customers_dot_v1_dot_customers__pb2.ResolveApprovalChainRequest.FromString,
+                    response_serializer=shop_dot_common_dot_v1_dot_common__pb2.ApprovalChain.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -877,6 +966,141 @@ class CustomersService:
             '/shop.customers.v1.CustomersService/GetBuyingContext',
             shop_dot_customers_dot_v1_dot_customers__pb2.GetBuyingContextRequest.SerializeToString,
             shop_dot_customers_dot_v1_dot_customers__pb2.GetBuyingContextResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateApprovalRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.customers.v1.CustomersService/CreateApprovalRule',
+            shop_dot_customers_dot_v1_dot_customers__pb2.CreateApprovalRuleRequest.SerializeToString,
+            shop_dot_customers_dot_v1_dot_customers__pb2.CreateApprovalRuleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateApprovalRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.customers.v1.CustomersService/UpdateApprovalRule',
+            shop_dot_customers_dot_v1_dot_customers__pb2.UpdateApprovalRuleRequest.SerializeToString,
+            shop_dot_customers_dot_v1_dot_customers__pb2.UpdateApprovalRuleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteApprovalRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.customers.v1.CustomersService/DeleteApprovalRule',
+            shop_dot_customers_dot_v1_dot_customers__pb2.DeleteApprovalRuleRequest.SerializeToString,
+            shop_dot_customers_dot_v1_dot_customers__pb2.DeleteApprovalRuleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApprovalRules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.customers.v1.CustomersService/ListApprovalRules',
+            shop_dot_customers_dot_v1_dot_customers__pb2.ListApprovalRulesRequest.SerializeToString,
+            shop_dot_customers_dot_v1_dot_customers__pb2.ListApprovalRulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResolveApprovalChain(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.customers.v1.CustomersService/ResolveApprovalChain',
+            shop_dot_customers_dot_v1_dot_customers__pb2.ResolveApprovalChainRequest.SerializeToString,
+            shop_dot_common_dot_v1_dot_common__pb2.ApprovalChain.FromString,
             options,
             channel_credentials,
             insecure,

@@ -81,6 +81,22 @@ class CustomersServiceStub:
     company's terms, tax id, credit limit and status. NOT_FOUND (reason NOT_A_MEMBER) when the user
     is not a member of the account.
     """
+    CreateApprovalRule: _grpc.UnaryUnaryMultiCallable[_customers_pb2.CreateApprovalRuleRequest, _customers_pb2.CreateApprovalRuleResponse]
+    """Approval rules of a company (docs/architecture.md "Approval rules"): which orders wait for whom.
+    Admin RPCs as for members (an admin, or the company's company_admin members): CreateApprovalRule
+    is idempotent by request_id; UpdateApprovalRule replaces a rule at expected_version.
+    """
+    UpdateApprovalRule: _grpc.UnaryUnaryMultiCallable[_customers_pb2.UpdateApprovalRuleRequest, _customers_pb2.UpdateApprovalRuleResponse]
+    DeleteApprovalRule: _grpc.UnaryUnaryMultiCallable[_customers_pb2.DeleteApprovalRuleRequest, _customers_pb2.DeleteApprovalRuleResponse]
+    ListApprovalRules: _grpc.UnaryUnaryMultiCallable[_customers_pb2.ListApprovalRulesRequest, _customers_pb2.ListApprovalRulesResponse]
+    """A company's rules in position order."""
+    ResolveApprovalChain: _grpc.UnaryUnaryMultiCallable[_customers_pb2.ResolveApprovalChainRequest, _common_pb2.ApprovalChain]
+    """The approval chain an order of `buyer_user_id` needs, from the company's rules (checkout, role
+    service, when it places a B2B order): one step per matching rule, in position order, the buyer
+    never among a step's approvers. No rule matches and over_limit: one "spending limit" step that
+    any approver decides. No rule matches and not over_limit: no steps. FAILED_PRECONDITION
+    (ACCOUNT_SUSPENDED) for a suspended company, NOT_FOUND for an unknown one.
+    """
 
 @_typing.type_check_only
 class CustomersServiceAsyncStub(CustomersServiceStub):
@@ -123,6 +139,22 @@ class CustomersServiceAsyncStub(CustomersServiceStub):
     """What the gateway needs on a B2B request: the member's role, cost centre and limits, and the
     company's terms, tax id, credit limit and status. NOT_FOUND (reason NOT_A_MEMBER) when the user
     is not a member of the account.
+    """
+    CreateApprovalRule: _aio.UnaryUnaryMultiCallable[_customers_pb2.CreateApprovalRuleRequest, _customers_pb2.CreateApprovalRuleResponse]  # type: ignore[assignment]
+    """Approval rules of a company (docs/architecture.md "Approval rules"): which orders wait for whom.
+    Admin RPCs as for members (an admin, or the company's company_admin members): CreateApprovalRule
+    is idempotent by request_id; UpdateApprovalRule replaces a rule at expected_version.
+    """
+    UpdateApprovalRule: _aio.UnaryUnaryMultiCallable[_customers_pb2.UpdateApprovalRuleRequest, _customers_pb2.UpdateApprovalRuleResponse]  # type: ignore[assignment]
+    DeleteApprovalRule: _aio.UnaryUnaryMultiCallable[_customers_pb2.DeleteApprovalRuleRequest, _customers_pb2.DeleteApprovalRuleResponse]  # type: ignore[assignment]
+    ListApprovalRules: _aio.UnaryUnaryMultiCallable[_customers_pb2.ListApprovalRulesRequest, _customers_pb2.ListApprovalRulesResponse]  # type: ignore[assignment]
+    """A company's rules in position order."""
+    ResolveApprovalChain: _aio.UnaryUnaryMultiCallable[_customers_pb2.ResolveApprovalChainRequest, _common_pb2.ApprovalChain]  # type: ignore[assignment]
+    """The approval chain an order of `buyer_user_id` needs, from the company's rules (checkout, role
+    service, when it places a B2B order): one step per matching rule, in position order, the buyer
+    never among a step's approvers. No rule matches and over_limit: one "spending limit" step that
+    any approver decides. No rule matches and not over_limit: no steps. FAILED_PRECONDITION
+    (ACCOUNT_SUSPENDED) for a suspended company, NOT_FOUND for an unknown one.
     """
 
 class CustomersServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -277,6 +309,52 @@ class CustomersServiceServicer(metaclass=_abc_1.ABCMeta):
         """What the gateway needs on a B2B request: the member's role, cost centre and limits, and the
         company's terms, tax id, credit limit and status. NOT_FOUND (reason NOT_A_MEMBER) when the user
         is not a member of the account.
+        """
+
+    @_abc_1.abstractmethod
+    def CreateApprovalRule(
+        self,
+        request: _customers_pb2.CreateApprovalRuleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customers_pb2.CreateApprovalRuleResponse, _abc.Awaitable[_customers_pb2.CreateApprovalRuleResponse]]:
+        """Approval rules of a company (docs/architecture.md "Approval rules"): which orders wait for whom.
+        Admin RPCs as for members (an admin, or the company's company_admin members): CreateApprovalRule
+        is idempotent by request_id; UpdateApprovalRule replaces a rule at expected_version.
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateApprovalRule(
+        self,
+        request: _customers_pb2.UpdateApprovalRuleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customers_pb2.UpdateApprovalRuleResponse, _abc.Awaitable[_customers_pb2.UpdateApprovalRuleResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def DeleteApprovalRule(
+        self,
+        request: _customers_pb2.DeleteApprovalRuleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customers_pb2.DeleteApprovalRuleResponse, _abc.Awaitable[_customers_pb2.DeleteApprovalRuleResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListApprovalRules(
+        self,
+        request: _customers_pb2.ListApprovalRulesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customers_pb2.ListApprovalRulesResponse, _abc.Awaitable[_customers_pb2.ListApprovalRulesResponse]]:
+        """A company's rules in position order."""
+
+    @_abc_1.abstractmethod
+    def ResolveApprovalChain(
+        self,
+        request: _customers_pb2.ResolveApprovalChainRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_common_pb2.ApprovalChain, _abc.Awaitable[_common_pb2.ApprovalChain]]:
+        """The approval chain an order of `buyer_user_id` needs, from the company's rules (checkout, role
+        service, when it places a B2B order): one step per matching rule, in position order, the buyer
+        never among a step's approvers. No rule matches and over_limit: one "spending limit" step that
+        any approver decides. No rule matches and not over_limit: no steps. FAILED_PRECONDITION
+        (ACCOUNT_SUSPENDED) for a suspended company, NOT_FOUND for an unknown one.
         """
 
 def add_CustomersServiceServicer_to_server(servicer: CustomersServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -185,3 +185,36 @@ class CompanyMemberChanged(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CompanyMemberChanged: _TypeAlias = CompanyMemberChanged  # noqa: Y015
+
+@_typing.final
+class ApprovalRuleChanged(_message.Message):
+    """Subject: shop.customers.approval_rule_changed
+    Published when an approval rule is created, changed or deleted.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    META_FIELD_NUMBER: _builtins.int
+    RULE_FIELD_NUMBER: _builtins.int
+    DELETED_FIELD_NUMBER: _builtins.int
+    deleted: _builtins.bool
+    @_builtins.property
+    def meta(self) -> _common_pb2.EventMeta:
+        """aggregate_id is the account id"""
+
+    @_builtins.property
+    def rule(self) -> _customers_pb2.ApprovalRule: ...
+    def __init__(
+        self,
+        *,
+        meta: _common_pb2.EventMeta | None = ...,
+        rule: _customers_pb2.ApprovalRule | None = ...,
+        deleted: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta", "rule", b"rule"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deleted", b"deleted", "meta", b"meta", "rule", b"rule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApprovalRuleChanged: _TypeAlias = ApprovalRuleChanged  # noqa: Y015
