@@ -36,6 +36,16 @@ CALLERS: Callers = {
     # Steps of a checkout's saga: its own, never a client's.
     "RedeemCoupon": allow("checkout"),
     "ReleaseCouponRedemption": allow("checkout"),
+    # Sales quotes: B2B buyers and sales users through the gateway; checkout orders accepted ones.
+    "RequestSalesQuote": allow(GATEWAY, TOOLING),
+    "OfferSalesQuote": allow(GATEWAY, TOOLING),
+    "RequestSalesQuoteRevision": allow(GATEWAY, TOOLING),
+    "AcceptSalesQuote": allow(GATEWAY, TOOLING),
+    "DeclineSalesQuote": allow(GATEWAY, TOOLING),
+    "GetSalesQuote": allow(GATEWAY, TOOLING),
+    "ListSalesQuotes": allow(GATEWAY, TOOLING),
+    "RedeemSalesQuote": allow("checkout"),
+    "ReleaseSalesQuote": allow("checkout"),
     # The backfill of catalog's search projection reads every base price.
     "ListBasePrices": allow("catalog"),
     # ERP price-list feeds come in through the gateway's back office.

@@ -16,10 +16,11 @@ import grpc
 
 from shop.common.v1 import feed_pb2
 from shop.pricing.v1 import pricing_pb2, pricing_pb2_grpc
-from shop_pricing import charges, events, mapping, price_feed
+from shop_pricing import charges, events, mapping, price_feed, sales_quotes
 from shop_pricing import charges_mapping as cm
-from shop_pricing.domain.promotions import CouponCandidate, PricedLine, apply_promotions, normalise_code
+from shop_pricing.domain.promotions import CouponCandidate, PricedLine, QuoteTotals, apply_promotions, normalise_code
 from shop_pricing.domain.selection import CustomerScope, SelectedPrice, price_skus
+from shop_pricing.domain.shipping import Destination
 from shop_pricing.paging import cursor_value, split_page
 from shop_pricing.settings import PricingSettings
 from shop_pricing.store import dynamic as dynamic_store
@@ -43,7 +44,7 @@ from shopkit.runtime import Runtime
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
-class PricingServicer(charges.ChargesAdmin, pricing_pb2_grpc.PricingServiceServicer):
+class PricingServicer(charges.ChargesAdmin, sales_quotes.SalesQuotes, pricing_pb2_grpc.PricingServiceServicer):
     def __init__(self, runtime: Runtime, settings: PricingSettings):
         self.runtime = runtime
         self.db = runtime.db
@@ -145,7 +146,10 @@ class PricingServicer(charges.ChargesAdmin, pricing_pb2_grpc.PricingServiceServi
         customer = mapping.customer_scope(request.context, self.settings.default_currency, violations)
         violations.check(len(request.coupon_code) <= 100, "coupon_code", "must be at most 100 characters")
         destination = cm.destination(request, violations)
+        violations.check(len(request.sales_quote_id) <= mapping.MAX_TEXT, "sales_quote_id", "is too long")
         violations.raise_if_any()
+        if request.sales_quote_id:
+            return await self._quote_at_sales_quote(request, lines, customer, destination)
         code = normalise_code(request.coupon_code)
         # Tiers apply to the SKU's total quantity when a basket repeats a SKU over several lines.
         totals: dict[str, int] = {}
@@ -176,9 +180,32 @@ class PricingServicer(charges.ChargesAdmin, pricing_pb2_grpc.PricingServiceServi
             else:
                 priced.append(PricedLine(index, price, quantity))
         quote = apply_promotions(customer.currency, priced, automatic, coupon, now)
-        response = mapping.quote_to_pb(quote, problems, now)
+        return await self._charged(request, destination, quote, mapping.quote_to_pb(quote, problems, now))
+
+    async def _quote_at_sales_quote(
+        self,
+        request: pricing_pb2.QuoteRequest,
+        lines: list[tuple[str, int]],
+        customer: CustomerScope,
+        destination: Destination | None,
+    ) -> pricing_pb2.QuoteResponse:
+        """Quote with a sales quote: its prices, no promotions or coupon; shipping and tax as usual."""
+        now = datetime.now(UTC)
+        quote, sales_quote = await self.priced_by_sales_quote(request.sales_quote_id, lines, customer, now)
+        response = mapping.quote_to_pb(quote, [], now)
+        sales_quotes.mark_sales_quote(response, sales_quote)
+        return await self._charged(request, destination, quote, response)
+
+    async def _charged(
+        self,
+        request: pricing_pb2.QuoteRequest,
+        destination: Destination | None,
+        quote: QuoteTotals,
+        response: pricing_pb2.QuoteResponse,
+    ) -> pricing_pb2.QuoteResponse:
+        """The quote's shipping and tax for its destination (none: zero charges)."""
         if destination is None:
-            charges.zero_charges(response, customer.currency)
+            charges.zero_charges(response, quote.subtotal.currency)
         else:
             async with self.db.connect() as sa_conn:
                 await charges.add_charges(sa_conn, request, destination, quote, response)

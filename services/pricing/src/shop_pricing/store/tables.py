@@ -301,6 +301,72 @@ tax_rules = sa.Table(
 )
 
 
+# Sales quotes (request for quote). `status` is as stored: an offered or accepted quote past
+# expires_at reads as expired (domain.sales_quotes). Numbers come from a sequence ("Q-000001").
+SALES_QUOTE_STATUSES = "('requested', 'offered', 'accepted', 'ordered', 'declined')"
+sales_quotes = sa.Table(
+    "sales_quotes",
+    metadata,
+    sa.Column("quote_id", sa.Text, primary_key=True),
+    sa.Column("number", sa.Text, nullable=False, unique=True),
+    sa.Column("account_id", sa.Text, nullable=False),
+    sa.Column("buyer_id", sa.Text, nullable=False),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("current_version", sa.Integer, nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True)),
+    sa.Column("cart_id", sa.Text, nullable=False),
+    sa.Column("checkout_id", sa.Text, nullable=False, server_default=""),
+    # The buyer's idempotency key and what it asked for: the same key with another basket is refused.
+    sa.Column("request_id", sa.Text, nullable=False),
+    sa.Column("request_fingerprint", sa.Text, nullable=False),
+    _stamp("created_at"),
+    _stamp("updated_at"),
+    sa.CheckConstraint(f"status IN {SALES_QUOTE_STATUSES}", name="sales_quotes_status"),
+    sa.CheckConstraint(f"currency ~ '{CURRENCY_PATTERN}'", name="sales_quotes_currency_code"),
+    sa.CheckConstraint("current_version >= 1", name="sales_quotes_version_positive"),
+    sa.CheckConstraint("(status = 'ordered') = (checkout_id <> '')", name="sales_quotes_ordered_by_checkout"),
+    sa.CheckConstraint(
+        "status NOT IN ('offered', 'accepted', 'ordered') OR expires_at IS NOT NULL", name="sales_quotes_offer_expiry"
+    ),
+    sa.UniqueConstraint("account_id", "request_id", name="sales_quotes_request_once"),
+    sa.Index("sales_quotes_by_account", "account_id", "created_at"),
+    sa.Index("sales_quotes_by_status", "status", "created_at"),
+)
+
+# Every request, offer and revision: appended, never updated (the lines are a JSON list of
+# {"sku", "quantity", "unit_amount"}; unit_amount null for a reference price that did not exist).
+sales_quote_versions = sa.Table(
+    "sales_quote_versions",
+    metadata,
+    sa.Column("quote_id", sa.Text, sa.ForeignKey("sales_quotes.quote_id"), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("lines", JSONB, nullable=False),
+    sa.Column("note", sa.Text, nullable=False, server_default=""),
+    sa.Column("author_id", sa.Text, nullable=False),
+    sa.Column("author_role", sa.Text, nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True)),
+    _stamp("created_at"),
+    sa.CheckConstraint("kind IN ('request', 'offer', 'revision')", name="sales_quote_versions_kind"),
+    sa.CheckConstraint("(kind = 'offer') = (expires_at IS NOT NULL)", name="sales_quote_versions_offer_expiry"),
+)
+
+# One row per checkout that redeemed (or released) a quote: redemptions are idempotent by checkout
+# id, and a release that came first leaves a 'released' row that a late redemption cannot pass.
+sales_quote_redemptions = sa.Table(
+    "sales_quote_redemptions",
+    metadata,
+    sa.Column("checkout_id", sa.Text, primary_key=True),
+    sa.Column("quote_id", sa.Text, sa.ForeignKey("sales_quotes.quote_id")),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("redeemed_at", sa.DateTime(timezone=True)),
+    sa.Column("released_at", sa.DateTime(timezone=True)),
+    sa.CheckConstraint("status IN ('active', 'released')", name="sales_quote_redemptions_status"),
+    sa.CheckConstraint("status = 'released' OR quote_id IS NOT NULL", name="sales_quote_redemptions_active_quote"),
+)
+
+
 def any_of(column: sa.ColumnElement[str], values: Sequence[str]) -> sa.ColumnElement[bool]:
     """`column = ANY(:array)`: one statement text for any number of values (prepared-statement cache)."""
     return column == sa.any_(sa.literal(list(values), ARRAY(sa.Text)))

@@ -40,6 +40,8 @@ class _PriceSourceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PriceSour
     """the SKU's base price"""
     PRICE_SOURCE_PRICE_LIST: _PriceSource.ValueType  # 2
     """an entry of a price list won the selection"""
+    PRICE_SOURCE_SALES_QUOTE: _PriceSource.ValueType  # 3
+    """an accepted sales quote's negotiated price (Quote with sales_quote_id)"""
 
 class PriceSource(_PriceSource, metaclass=_PriceSourceEnumTypeWrapper):
     """---------------------------------------------------------------------------------------------
@@ -53,6 +55,8 @@ PRICE_SOURCE_BASE: PriceSource.ValueType  # 1
 """the SKU's base price"""
 PRICE_SOURCE_PRICE_LIST: PriceSource.ValueType  # 2
 """an entry of a price list won the selection"""
+PRICE_SOURCE_SALES_QUOTE: PriceSource.ValueType  # 3
+"""an accepted sales quote's negotiated price (Quote with sales_quote_id)"""
 Global___PriceSource: _TypeAlias = PriceSource  # noqa: Y015
 
 class _PriceListKind:
