@@ -43,6 +43,8 @@ SCOPES: dict[str, str] = {
     "orders:read": "search orders and read them as staff do",
     "orders:write": "fulfil and refund orders",
     "webhooks:manage": "manage webhook subscriptions and replay deliveries",
+    "approval_rules:read": "read companies' approval rules",
+    "approval_rules:write": "create, replace and delete companies' approval rules",
 }
 
 PUBLIC = ""  # the operation is a public read: the client calls it as an anonymous visitor would
@@ -121,6 +123,9 @@ GRANTS: dict[str, Grant] = {
         "replay_dead_deliveries",
         "replay_delivery",
     ),
+    # A procurement system keeps its companies' approval rules in step (the admins' routes).
+    **_grants("approval_rules:read", ADMIN, "list_approval_rules"),
+    **_grants("approval_rules:write", ADMIN, "create_approval_rule", "update_approval_rule", "delete_approval_rule"),
     # Routes one factory makes per kind (their functions share a name) go by "METHOD path template".
     # ERP feeds: the sender reads its feed's progress and report with the same scope.
     **_grants(

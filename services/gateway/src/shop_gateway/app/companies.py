@@ -32,6 +32,11 @@ OPERATIONS: dict[str, bool] = {
     "AddCompanyMember": True,
     "UpdateCompanyMember": True,
     "RemoveCompanyMember": True,
+    # Approval rules (app/approval_rules.py): a company_admin member keeps their own company's.
+    "CreateApprovalRule": True,
+    "UpdateApprovalRule": True,
+    "DeleteApprovalRule": True,
+    "ListApprovalRules": True,
 }
 # The token role a membership gives (the membership, not the token, says who approves).
 MEMBER_ROLES = {pb.MEMBER_ROLE_APPROVER: "b2b_approver"}

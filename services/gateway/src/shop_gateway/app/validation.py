@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from shop_gateway.app import models
-from shopkit.errors import Violations
+from shopkit.errors import FieldViolation, InvalidArgument, Violations
 from shopkit.identifiers import check_country
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 MAX_NOTE = 2000
 MAX_INT64 = 2**63 - 1  # versions and other int64 fields of the services' messages
+MAX_VERSION_DIGITS = len(str(MAX_INT64))
 # A cart line's quantity: the most any service accepts for one SKU (the cart's own limit is lower).
 MAX_QUANTITY = 1_000_000
 
@@ -21,6 +22,17 @@ def check_quantity(violations: Violations, quantity: int, *, least: int, field: 
 def check_version(violations: Violations, version: int, field: str = "expected_version") -> None:
     """An optional version a client last saw (0: none)."""
     violations.check(0 <= version <= MAX_INT64, field, f"must be between 0 and {MAX_INT64}")
+
+
+def version_of_etag(if_match: str | None, what: str) -> int:
+    """The version an If-Match header names (an ETag such as "3" or W/"3"); 0 without one."""
+    if not if_match:
+        return 0
+    value = if_match.strip().removeprefix("W/").strip('"')
+    # ASCII digits only (str.isdigit also takes "²" and other scripts' digits), within int64.
+    if not (value.isascii() and value.isdigit() and len(value) <= MAX_VERSION_DIGITS and int(value) <= MAX_INT64):
+        raise InvalidArgument([FieldViolation("If-Match", f'must be an ETag of the {what}, e.g. "3"')])
+    return int(value)
 
 
 def check_page(violations: Violations, page_size: int, field: str = "page_size") -> int:

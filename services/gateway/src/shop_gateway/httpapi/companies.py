@@ -114,7 +114,7 @@ def _message(values: dict[str, Any], message_type: type[Any]) -> Any:
     return message
 
 
-def _keyed(key: str | None) -> str:
+def keyed(key: str | None) -> str:
     violations = Violations()
     require_key(violations, key or "")
     violations.raise_if_any()
@@ -131,7 +131,7 @@ def _company_change(account_id: str, body: CompanyChange) -> pb.UpdateCompanyReq
 
 
 def _new_member(account_id: str, body: NewMember, key: str | None) -> pb.AddCompanyMemberRequest:
-    values = {**body.model_dump(mode="json"), "account_id": account_id, "request_id": _keyed(key)}
+    values = {**body.model_dump(mode="json"), "account_id": account_id, "request_id": keyed(key)}
     message: pb.AddCompanyMemberRequest = _message(values, pb.AddCompanyMemberRequest)
     return message
 
@@ -152,7 +152,7 @@ def _detail(response: pb.GetCompanyResponse) -> CompanyDetail:
 @admin_companies.post("", status_code=201, summary="Create a company (admin; Idempotency-Key required)")
 async def create_company(body: NewCompany, shop: ShopDep, who: SignedIn, key: IdempotencyKey = None) -> Company:
     """The same key again answers the company it created; another key for a taken account id is 409."""
-    values = {**body.model_dump(mode="json"), "request_id": _keyed(key)}
+    values = {**body.model_dump(mode="json"), "request_id": keyed(key)}
     request = _message(values, pb.CreateCompanyRequest)
     response = await companies.call(shop.backends, who, "CreateCompany", request)
     return Company.of(response.company)

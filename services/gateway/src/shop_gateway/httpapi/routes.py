@@ -10,9 +10,9 @@ from fastapi.responses import JSONResponse
 from prometheus_client import Gauge
 
 from shop_gateway.app import admin, cart, catalog, checkout, models, orders
-from shop_gateway.app.validation import MAX_INT64
+from shop_gateway.app.validation import version_of_etag
 from shop_gateway.gateway import Gateway
-from shop_gateway.httpapi import document, integration_clients, problems
+from shop_gateway.httpapi import approval_rules, document, integration_clients, problems
 from shop_gateway.httpapi.backoffice.routers import ROUTERS, STREAMED_PATHS
 from shop_gateway.httpapi.companies import admin_companies, own_company
 from shop_gateway.httpapi.deps import (
@@ -48,7 +48,6 @@ from shop_gateway.httpapi.schemas import (
 from shop_gateway.httpapi.shipping import shipping
 from shop_gateway.tokens import TokenRequest
 from shopkit import openapi
-from shopkit.errors import FieldViolation, InvalidArgument
 from shopkit.http import FASTAPI_TELEMETRY_OFF, HttpTelemetryMiddleware
 from shopkit.requestlimits import RequestLimits
 
@@ -62,19 +61,12 @@ BACKEND_SERVING = Gauge(
 # Docs and key sets: counted, not traced.
 UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs", "/redoc", "/.well-known/jwks.json"})
 
-MAX_VERSION_DIGITS = len(str(MAX_INT64))
 LIMIT_CODES = {413: "REQUEST_TOO_LARGE", 431: "HEADERS_TOO_LARGE"}
 IfMatch = Annotated[str | None, Header(alias="If-Match", description="the cart's ETag: change only that version")]
 
 
 def _expected_version(if_match: str | None) -> int:
-    if not if_match:
-        return 0
-    value = if_match.strip().removeprefix("W/").strip('"')
-    # ASCII digits only (str.isdigit also takes "²" and other scripts' digits), within int64.
-    if not (value.isascii() and value.isdigit() and len(value) <= MAX_VERSION_DIGITS and int(value) <= MAX_INT64):
-        raise InvalidArgument([FieldViolation("If-Match", 'must be an ETag of the cart, e.g. "3"')])
-    return int(value)
+    return version_of_etag(if_match, "cart")
 
 
 # --- browsing -----------------------------------------------------------------------------------
@@ -476,6 +468,8 @@ def create_app(gateway: Gateway) -> FastAPI:
     app.include_router(guest_orders)  # a guest's order, opened by its number and e-mail
     app.include_router(admin_companies)  # B2B companies (admins)
     app.include_router(own_company)  # a company's members, for its company_admin members
+    app.include_router(approval_rules.admin_rules)  # companies' approval rules (admins)
+    app.include_router(approval_rules.own_rules)  # a company's approval rules, for its company_admin members
     app.include_router(integration_clients.admin)  # machine clients of the client-credentials grant
     if gateway.issuer is not None:
         app.include_router(dev)
