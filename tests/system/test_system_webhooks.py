@@ -1,7 +1,8 @@
 """Outbound webhooks through the gateway on the launched stack: an admin subscribes a receiver (in
 this test process) to shop.order.confirmed, a shopper buys, and the receiver gets the event with a
 valid Shop-Signature; then the receiver fails: the delivery is retried, dead after the stack's
-WEBHOOK_MAX_ATTEMPTS (3, see conftest), and a replay through the API delivers it, signed again."""
+WEBHOOK_MAX_ATTEMPTS (3, see conftest), and a replay through the API delivers it, signed again. The
+same over the gateway's gRPC IntegrationsService: subscribe, deliver, rotate the secret, replay."""
 
 from __future__ import annotations
 
@@ -10,8 +11,12 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+import grpc
 import httpx
 
+from shop.notifications.v1 import notifications_pb2 as hooks_pb
+from shop.storefront.v1 import integrations_pb2_grpc
+from shop_devstack.layout import GATEWAY_GRPC_PORT
 from shop_notifications.webhook_domain import verify
 from shopkit.testing_webhooks import Post, WebhookReceiver
 
@@ -98,3 +103,38 @@ def test_a_webhook_is_delivered_failed_retried_dead_and_replayed(
         shopper = new_shopper("nosy")
         assert http.get(url, headers=shopper.headers).status_code == 403
         http.patch(f"{url}/{hook['webhook_id']}", json={"active": False}, headers=admin).raise_for_status()
+
+
+def test_webhooks_over_grpc_deliver_rotate_and_replay(
+    stack: Stack, http: httpx.Client, new_shopper: NewShopper, trail_product: dict[str, Any]
+) -> None:
+    admin = (("authorization", admin_headers(stack, http)["authorization"]),)
+    sku = trail_product["variants"][0]["sku"]
+    with (
+        WebhookReceiver() as receiver,
+        grpc.insecure_channel(f"127.0.0.1:{GATEWAY_GRPC_PORT + stack.offset}") as channel,
+    ):
+        stub = integrations_pb2_grpc.IntegrationsServiceStub(channel)  # type: ignore[no-untyped-call]
+        create = hooks_pb.CreateWebhookRequest(url=receiver.url, event_types=[CONFIRMED], request_id=uuid.uuid4().hex)
+        hook = stub.CreateWebhook(create, metadata=admin).webhook
+        assert stub.CreateWebhook(create, metadata=admin).webhook.webhook_id == hook.webhook_id
+
+        first = buy(new_shopper, sku)
+        [post] = receiver.wait_for(lambda p: p.event_type == CONFIRMED and first.encode() in p.body, within=30)
+        assert signed(post, hook.secret)
+
+        rotated = stub.RotateWebhookSecret(
+            hooks_pb.RotateWebhookSecretRequest(webhook_id=hook.webhook_id), metadata=admin
+        )
+        assert rotated.webhook.secret not in ("", hook.secret)
+        log = stub.ListWebhookDeliveries(
+            hooks_pb.ListWebhookDeliveriesRequest(webhook_id=hook.webhook_id), metadata=admin
+        )
+        [delivery] = [d for d in log.deliveries if first in d.payload]
+        replay = hooks_pb.ReplayWebhookDeliveriesRequest(webhook_id=hook.webhook_id, delivery_id=delivery.delivery_id)
+        assert stub.ReplayWebhookDeliveries(replay, metadata=admin).replayed == 1
+        again = receiver.wait_for(lambda p: first.encode() in p.body, count=2, within=30)[-1]
+        assert signed(again, rotated.webhook.secret)
+
+        off = hooks_pb.UpdateWebhookRequest(webhook_id=hook.webhook_id, active=False)
+        assert not stub.UpdateWebhook(off, metadata=admin).webhook.active

@@ -22,6 +22,8 @@ from shop.storefront.v1 import (
     account_pb2_grpc,
     backoffice_pb2,
     backoffice_pb2_grpc,
+    integrations_pb2,
+    integrations_pb2_grpc,
     returns_pb2,
     returns_pb2_grpc,
     storefront_pb2,
@@ -31,6 +33,7 @@ from shop_gateway.backends import Backends
 from shop_gateway.gateway import Gateway
 from shop_gateway.grpc_account import AccountServicer
 from shop_gateway.grpc_backoffice import BackOfficeServicer
+from shop_gateway.grpc_integrations import IntegrationsServicer
 from shop_gateway.grpc_returns import ReturnsServicer
 from shop_gateway.grpcapi import StorefrontServicer
 from shop_gateway.httpapi.public_reads import PublicReads
@@ -106,26 +109,18 @@ async def build(settings: GatewaySettings) -> GatewayRuntime:
     backends = Backends.connect(settings)
     gateway = Gateway.create(settings, backends)
     service = GrpcService(settings, edge=True)
-    service.add_servicer(
-        storefront_pb2_grpc.add_StorefrontServiceServicer_to_server,
-        named_methods(StorefrontServicer(gateway), storefront_pb2.DESCRIPTOR.services_by_name["StorefrontService"]),
-        storefront_pb2.DESCRIPTOR.services_by_name["StorefrontService"].full_name,
+    # The public gRPC API: each service beside StorefrontService, every method named for `admit_rpc`.
+    public = (
+        (storefront_pb2, storefront_pb2_grpc, "StorefrontService", StorefrontServicer(gateway)),
+        (backoffice_pb2, backoffice_pb2_grpc, "BackOfficeService", BackOfficeServicer(gateway)),
+        (returns_pb2, returns_pb2_grpc, "ReturnsService", ReturnsServicer(gateway)),
+        (account_pb2, account_pb2_grpc, "AccountService", AccountServicer(gateway)),
+        (integrations_pb2, integrations_pb2_grpc, "IntegrationsService", IntegrationsServicer(gateway)),
     )
-    service.add_servicer(
-        backoffice_pb2_grpc.add_BackOfficeServiceServicer_to_server,
-        named_methods(BackOfficeServicer(gateway), backoffice_pb2.DESCRIPTOR.services_by_name["BackOfficeService"]),
-        backoffice_pb2.DESCRIPTOR.services_by_name["BackOfficeService"].full_name,
-    )
-    service.add_servicer(
-        returns_pb2_grpc.add_ReturnsServiceServicer_to_server,
-        named_methods(ReturnsServicer(gateway), returns_pb2.DESCRIPTOR.services_by_name["ReturnsService"]),
-        returns_pb2.DESCRIPTOR.services_by_name["ReturnsService"].full_name,
-    )
-    service.add_servicer(
-        account_pb2_grpc.add_AccountServiceServicer_to_server,
-        named_methods(AccountServicer(gateway), account_pb2.DESCRIPTOR.services_by_name["AccountService"]),
-        account_pb2.DESCRIPTOR.services_by_name["AccountService"].full_name,
-    )
+    for messages, stubs, name, servicer in public:
+        descriptor = messages.DESCRIPTOR.services_by_name[name]
+        add = getattr(stubs, f"add_{name}Servicer_to_server")
+        service.add_servicer(add, named_methods(servicer, descriptor), descriptor.full_name)
     service.on_stop(gateway.close)
     return GatewayRuntime(settings, gateway, service, create_app(gateway))
 

@@ -183,6 +183,19 @@ RPC_OPERATIONS: dict[str, str] = {
     "BackOfficeService/ListProductImportLines": "list_product_import_lines",
     "BackOfficeService/RebuildSearchProjection": "rebuild_search_projection",
     "BackOfficeService/GetSearchProjectionRebuild": "get_search_projection",
+    "IntegrationsService/StartStockFeed": "POST /v1/admin/stock-feeds",
+    "IntegrationsService/GetStockFeed": "GET /v1/admin/stock-feeds/{id}",
+    "IntegrationsService/ListStockFeedLines": "GET /v1/admin/stock-feeds/{id}/lines",
+    "IntegrationsService/StartPriceFeed": "POST /v1/admin/price-feeds",
+    "IntegrationsService/GetPriceFeed": "GET /v1/admin/price-feeds/{id}",
+    "IntegrationsService/ListPriceFeedLines": "GET /v1/admin/price-feeds/{id}/lines",
+    "IntegrationsService/CreateWebhook": "create_webhook",
+    "IntegrationsService/ListWebhooks": "list_webhooks",
+    "IntegrationsService/GetWebhook": "get_webhook",
+    "IntegrationsService/UpdateWebhook": "update_webhook",
+    "IntegrationsService/RotateWebhookSecret": "rotate_webhook_secret",
+    "IntegrationsService/ListWebhookDeliveries": "list_webhook_deliveries",
+    "IntegrationsService/ReplayWebhookDeliveries": "replay_delivery",
 }
 
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
+
+from google.protobuf.message import Message
 
 from shop.customers.v1 import integration_clients_pb2 as pb
 from shop_gateway.app.access import require_admin
@@ -60,47 +62,39 @@ def check_scopes(violations: Violations, scopes: Sequence[str], field: str = "sc
         violations.check(scope in SCOPES, f"{field}[{index}]", f"must be one of {', '.join(SCOPES)}")
 
 
-async def create(shop: Shop, who: Principal, name: str, scopes: Sequence[str], request_id: str) -> IntegrationClient:
+async def call(shop: Shop, who: Principal, method: str, request: Message) -> Any:
+    """One of customers' IntegrationClientsService RPCs for an admin (HTTP and gRPC call through here)."""
     require_admin(who)
-    violations = Violations()
-    check_scopes(violations, scopes)
-    violations.raise_if_any()
-    request = pb.CreateIntegrationClientRequest(name=name, scopes=list(scopes), request_id=request_id)
+    if isinstance(request, pb.CreateIntegrationClientRequest):
+        violations = Violations()
+        check_scopes(violations, request.scopes)
+        violations.raise_if_any()
     with upstream(SERVICE):
-        response = await shop.backends.integration_clients.CreateIntegrationClient(request, metadata=who.metadata())
+        return await getattr(shop.backends.integration_clients, method)(request, metadata=who.metadata())
+
+
+async def create(shop: Shop, who: Principal, name: str, scopes: Sequence[str], request_id: str) -> IntegrationClient:
+    request = pb.CreateIntegrationClientRequest(name=name, scopes=list(scopes), request_id=request_id)
+    response = await call(shop, who, "CreateIntegrationClient", request)
     return client_of(response.client, response.client_secret)
 
 
 async def rotate(shop: Shop, who: Principal, client_id: str, grace_seconds: int) -> IntegrationClient:
-    require_admin(who)
     request = pb.RotateIntegrationClientSecretRequest(client_id=client_id, grace_seconds=grace_seconds)
-    with upstream(SERVICE):
-        response = await shop.backends.integration_clients.RotateIntegrationClientSecret(
-            request, metadata=who.metadata()
-        )
+    response = await call(shop, who, "RotateIntegrationClientSecret", request)
     return client_of(response.client, response.client_secret)
 
 
 async def revoke(shop: Shop, who: Principal, client_id: str) -> IntegrationClient:
-    require_admin(who)
-    request = pb.RevokeIntegrationClientRequest(client_id=client_id)
-    with upstream(SERVICE):
-        response = await shop.backends.integration_clients.RevokeIntegrationClient(request, metadata=who.metadata())
+    response = await call(shop, who, "RevokeIntegrationClient", pb.RevokeIntegrationClientRequest(client_id=client_id))
     return client_of(response.client)
 
 
 async def get(shop: Shop, who: Principal, client_id: str) -> IntegrationClient:
-    require_admin(who)
-    request = pb.GetIntegrationClientRequest(client_id=client_id)
-    with upstream(SERVICE):
-        response = await shop.backends.integration_clients.GetIntegrationClient(request, metadata=who.metadata())
+    response = await call(shop, who, "GetIntegrationClient", pb.GetIntegrationClientRequest(client_id=client_id))
     return client_of(response.client)
 
 
 async def list_all(shop: Shop, who: Principal) -> list[IntegrationClient]:
-    require_admin(who)
-    with upstream(SERVICE):
-        response = await shop.backends.integration_clients.ListIntegrationClients(
-            pb.ListIntegrationClientsRequest(), metadata=who.metadata()
-        )
+    response = await call(shop, who, "ListIntegrationClients", pb.ListIntegrationClientsRequest())
     return [client_of(c) for c in response.clients]

@@ -105,9 +105,10 @@ def feed_lines(lines: list[str], content_type: str) -> list[str]:
     return objects
 
 
-async def start_feed(
+async def send_feed(
     shop: Shop, who: Principal, kind: FeedKind, lines: list[str], *, feed_id: str, content_type: str
-) -> Feed:
+) -> feed_pb2.Feed:
+    """The feed as its service stored it (HTTP and gRPC send through here)."""
     require_sender(who, kind)
     violations = Violations()
     violations.check(bool(feed_id.strip()), "feed_id", "is required (Feed-Id header or feed_id query)")
@@ -115,20 +116,32 @@ async def start_feed(
     violations.raise_if_any()
     request = feed_pb2.StartFeedRequest(feed_id=feed_id, started_by=who.subject, lines=feed_lines(lines, content_type))
     with upstream(kind.service, FIELDS):
-        return _feed(await kind.call(shop, "Start")(request, metadata=who.metadata()))
+        started: feed_pb2.Feed = await kind.call(shop, "Start")(request, metadata=who.metadata())
+    return started
 
 
-async def get_feed(shop: Shop, who: Principal, kind: FeedKind, feed: str) -> Feed:
+async def start_feed(
+    shop: Shop, who: Principal, kind: FeedKind, lines: list[str], *, feed_id: str, content_type: str
+) -> Feed:
+    return _feed(await send_feed(shop, who, kind, lines, feed_id=feed_id, content_type=content_type))
+
+
+async def read_feed(shop: Shop, who: Principal, kind: FeedKind, feed: str) -> feed_pb2.Feed:
     require_sender(who, kind)
     if not feed:
         raise NotFound(f"{kind.name} feed", feed)
     with upstream(kind.service, FIELDS):
-        return _feed(await kind.call(shop, "Get")(feed_pb2.GetFeedRequest(id=feed), metadata=who.metadata()))
+        found: feed_pb2.Feed = await kind.call(shop, "Get")(feed_pb2.GetFeedRequest(id=feed), metadata=who.metadata())
+    return found
 
 
-async def list_lines(
+async def get_feed(shop: Shop, who: Principal, kind: FeedKind, feed: str) -> Feed:
+    return _feed(await read_feed(shop, who, kind, feed))
+
+
+async def read_lines(
     shop: Shop, who: Principal, kind: FeedKind, feed: str, *, failed_only: bool, page_size: int, page_token: str
-) -> tuple[list[FeedLine], str]:
+) -> feed_pb2.ListFeedLinesResponse:
     """The report of each line from the cursor on, in line order (only the failed ones with failed_only)."""
     require_sender(who, kind)
     violations = Violations()
@@ -139,7 +152,18 @@ async def list_lines(
     request = feed_pb2.ListFeedLinesRequest(id=feed, failed_only=failed_only)
     request.page.page_size, request.page.page_token = size, page_token
     with upstream(kind.service, {**FIELDS, "page.page_token": "page_token"}):
-        response = await kind.call(shop, "List", "Lines")(request, metadata=who.metadata())
+        response: feed_pb2.ListFeedLinesResponse = await kind.call(shop, "List", "Lines")(
+            request, metadata=who.metadata()
+        )
+    return response
+
+
+async def list_lines(
+    shop: Shop, who: Principal, kind: FeedKind, feed: str, *, failed_only: bool, page_size: int, page_token: str
+) -> tuple[list[FeedLine], str]:
+    response = await read_lines(
+        shop, who, kind, feed, failed_only=failed_only, page_size=page_size, page_token=page_token
+    )
     lines = [
         FeedLine(
             line.line,
