@@ -4,6 +4,10 @@ services' own messages."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from google.protobuf.message import Message
+
 from shop.common.v1 import feed_pb2
 from shop.customers.v1 import integration_clients_pb2 as clients_pb
 from shop.notifications.v1 import notifications_pb2 as hooks_pb
@@ -146,30 +150,30 @@ class IntegrationsServicer(integrations_pb2_grpc.IntegrationsServiceServicer):
 
     # --- machine clients ---
 
+    async def _clients(self, method: str, request: Message, context: Context) -> Any:
+        return await integration_clients.call(self.shop, await self._admit(context), method, request)
+
     async def CreateIntegrationClient(
         self, request: clients_pb.CreateIntegrationClientRequest, context: Context
     ) -> clients_pb.CreateIntegrationClientResponse:
-        who = await self._admit(context)
-        created: clients_pb.CreateIntegrationClientResponse = await integration_clients.call(
-            self.shop, who, "CreateIntegrationClient", request
+        created: clients_pb.CreateIntegrationClientResponse = await self._clients(
+            "CreateIntegrationClient", request, context
         )
         return created
 
     async def RotateIntegrationClientSecret(
         self, request: clients_pb.RotateIntegrationClientSecretRequest, context: Context
     ) -> clients_pb.RotateIntegrationClientSecretResponse:
-        who = await self._admit(context)
-        rotated: clients_pb.RotateIntegrationClientSecretResponse = await integration_clients.call(
-            self.shop, who, "RotateIntegrationClientSecret", request
+        rotated: clients_pb.RotateIntegrationClientSecretResponse = await self._clients(
+            "RotateIntegrationClientSecret", request, context
         )
         return rotated
 
     async def RevokeIntegrationClient(
         self, request: clients_pb.RevokeIntegrationClientRequest, context: Context
     ) -> clients_pb.RevokeIntegrationClientResponse:
-        who = await self._admit(context)
-        revoked: clients_pb.RevokeIntegrationClientResponse = await integration_clients.call(
-            self.shop, who, "RevokeIntegrationClient", request
+        revoked: clients_pb.RevokeIntegrationClientResponse = await self._clients(
+            "RevokeIntegrationClient", request, context
         )
         if self.gateway.clients is not None:
             self.gateway.clients.forget(request.client_id)  # this replica refuses at once, as over HTTP
@@ -178,17 +182,13 @@ class IntegrationsServicer(integrations_pb2_grpc.IntegrationsServiceServicer):
     async def GetIntegrationClient(
         self, request: clients_pb.GetIntegrationClientRequest, context: Context
     ) -> clients_pb.GetIntegrationClientResponse:
-        who = await self._admit(context)
-        found: clients_pb.GetIntegrationClientResponse = await integration_clients.call(
-            self.shop, who, "GetIntegrationClient", request
-        )
+        found: clients_pb.GetIntegrationClientResponse = await self._clients("GetIntegrationClient", request, context)
         return found
 
     async def ListIntegrationClients(
         self, request: clients_pb.ListIntegrationClientsRequest, context: Context
     ) -> clients_pb.ListIntegrationClientsResponse:
-        who = await self._admit(context)
-        found: clients_pb.ListIntegrationClientsResponse = await integration_clients.call(
-            self.shop, who, "ListIntegrationClients", request
+        found: clients_pb.ListIntegrationClientsResponse = await self._clients(
+            "ListIntegrationClients", request, context
         )
         return found
