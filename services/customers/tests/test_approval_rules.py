@@ -12,6 +12,7 @@ import grpc
 from shop.common.v1 import common_pb2
 from shop.customers.v1 import customers_pb2 as pb
 from shop.customers.v1 import events_pb2
+from shop_customers.demo import demo_approval_rules, demo_company, demo_members
 from shopkit.auth import metadata_for
 from shopkit.testing import published_event
 
@@ -201,3 +202,18 @@ async def test_resolving_for_a_suspended_or_unknown_company_or_with_bad_facts_is
     await stack.stub.UpdateCompany(suspend, metadata=stack.admin)
     suspended = await stack.failure(stack.stub.ResolveApprovalChain(_resolve(account, 1), metadata=SERVICE))
     assert (suspended.code, suspended.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "ACCOUNT_SUSPENDED")
+
+
+async def test_the_demo_company_and_its_rules_are_accepted_and_give_the_two_step_chain(stack: Stack) -> None:
+    await stack.stub.CreateCompany(demo_company(), metadata=stack.admin)
+    for member in demo_members():
+        await stack.stub.AddCompanyMember(member, metadata=stack.admin)
+    for rule in demo_approval_rules():
+        await stack.stub.CreateApprovalRule(rule, metadata=stack.admin)
+    big = _resolve(demo_company().account_id, 1_000_000, buyer="alice-buyer")
+    chain = await stack.stub.ResolveApprovalChain(big, metadata=SERVICE)
+    assert [(s.name, list(s.approvers)) for s in chain.steps] == [
+        ("department head", ["bob-approver"]),
+        ("finance", ["carol-finance"]),
+    ]
+    assert chain.hold_days == 90

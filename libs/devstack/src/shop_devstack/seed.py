@@ -4,7 +4,8 @@ The data comes from the services' own demo generators (`shop_catalog.demo`, `sho
 `shop_inventory.demo`): 1,000 products with their variants, base prices in USD and EUR with
 exchange rates, the B2B account `acme-corp` and the `wholesale` group with their price lists, a
 promotion with the coupon WELCOME10, stock in every demo warehouse and store, and the company
-`acme-corp` with its members alice-buyer and bob-approver (`shop_customers.demo`).
+`acme-corp` with its members alice-buyer, bob-approver and carol-finance and its two approval rules
+(`shop_customers.demo`).
 
 Each service is seeded once; a marker file per service in `<data>/seeded/` remembers it, so a
 service built later is seeded on the next `shop-dev run`, and `--reseed` / `shop-dev seed` seed
@@ -138,16 +139,19 @@ async def seed_inventory(channel: grpc.aio.Channel, products: Products) -> Summa
 
 
 async def seed_customers(channel: grpc.aio.Channel, products: Products) -> Summary:
-    """The demo company and its members (each create is idempotent by its request id)."""
+    """The demo company, its members and approval rules (each create is idempotent by its request id)."""
     from shop.customers.v1 import customers_pb2_grpc
-    from shop_customers.demo import demo_company, demo_members
+    from shop_customers.demo import demo_approval_rules, demo_company, demo_members
 
     stub = customers_pb2_grpc.CustomersServiceStub(channel)
     await stub.CreateCompany(demo_company(), **ADMIN_CALL)
     members = demo_members()
     for member in members:
         await stub.AddCompanyMember(member, **ADMIN_CALL)
-    return {"companies": 1, "members": len(members)}
+    rules = demo_approval_rules()
+    for rule in rules:
+        await stub.CreateApprovalRule(rule, **ADMIN_CALL)
+    return {"companies": 1, "members": len(members), "approval rules": len(rules)}
 
 
 # ------------------------------------------------------------------------------------------ pricing

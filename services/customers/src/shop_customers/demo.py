@@ -1,8 +1,10 @@
 """The demo B2B company of `make run` (seeded by shop_devstack.seed through CreateCompany and
 AddCompanyMember, each idempotent by its request id): `acme-corp`, net 30 with a credit limit, two
-cost centres, the buyer `alice-buyer` (orders above 1,000.00 USD wait for approval) and the approver
-`bob-approver`. Dev tokens name them: {"username": "alice-buyer", "role": "b2b_buyer",
-"account_id": "acme-corp"}."""
+cost centres, the buyer `alice-buyer` (orders above 1,000.00 USD wait for approval), the approvers
+`bob-approver` and `carol-finance`, and two approval rules (CreateApprovalRule, idempotent too): the
+"department head" (bob-approver) approves orders from 1,000.00 USD, then "finance" (carol-finance)
+those from 10,000.00 USD, which may wait a quarter (90 days). Dev tokens name them: {"username":
+"alice-buyer", "role": "b2b_buyer", "account_id": "acme-corp"}."""
 
 from __future__ import annotations
 
@@ -44,4 +46,24 @@ def demo_members() -> list[pb.AddCompanyMemberRequest]:
             role=pb.MEMBER_ROLE_APPROVER,
             cost_centre="OPS",
         ),
+        pb.AddCompanyMemberRequest(
+            request_id="demo-member-carol-finance",
+            account_id=DEMO_ACCOUNT,
+            user_id="carol-finance",
+            role=pb.MEMBER_ROLE_APPROVER,
+        ),
+    ]
+
+
+def demo_approval_rules() -> list[pb.CreateApprovalRuleRequest]:
+    """After the members they name."""
+    rules = [
+        pb.ApprovalRuleSpec(name="department head", position=1, min_total=_usd(100_000), approvers=["bob-approver"]),
+        pb.ApprovalRuleSpec(
+            name="finance", position=2, min_total=_usd(1_000_000), approvers=["carol-finance"], hold_days=90
+        ),
+    ]
+    return [
+        pb.CreateApprovalRuleRequest(request_id=f"demo-rule-{i}", account_id=DEMO_ACCOUNT, rule=rule)
+        for i, rule in enumerate(rules, 1)
     ]
