@@ -251,6 +251,12 @@ class _FailureCodeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_FailureCo
     """The customer did not complete the payment's action (next_action) before its expires_at; the
     authorisation was voided and nothing was charged.
     """
+    FAILURE_CODE_CREDIT_LIMIT_EXCEEDED: _FailureCode.ValueType  # 40
+    """Invoice orders (numbered apart from the codes above, which other features extend): the
+    account's open invoices plus this order would exceed its credit limit, or it has an overdue
+    invoice. Found before anything is reserved.
+    """
+    FAILURE_CODE_INVOICES_OVERDUE: _FailureCode.ValueType  # 41
 
 class FailureCode(_FailureCode, metaclass=_FailureCodeEnumTypeWrapper):
     """Why a checkout failed."""
@@ -292,6 +298,12 @@ FAILURE_CODE_ACTION_EXPIRED: FailureCode.ValueType  # 16
 """The customer did not complete the payment's action (next_action) before its expires_at; the
 authorisation was voided and nothing was charged.
 """
+FAILURE_CODE_CREDIT_LIMIT_EXCEEDED: FailureCode.ValueType  # 40
+"""Invoice orders (numbered apart from the codes above, which other features extend): the
+account's open invoices plus this order would exceed its credit limit, or it has an overdue
+invoice. Found before anything is reserved.
+"""
+FAILURE_CODE_INVOICES_OVERDUE: FailureCode.ValueType  # 41
 Global___FailureCode: _TypeAlias = FailureCode  # noqa: Y015
 
 class _ApprovalPeriod:
@@ -820,6 +832,7 @@ class PlaceOrderRequest(_message.Message):
     APPROVAL_PERIOD_FIELD_NUMBER: _builtins.int
     SHIPPING_METHOD_FIELD_NUMBER: _builtins.int
     TAX_ID_FIELD_NUMBER: _builtins.int
+    CREDIT_LIMIT_FIELD_NUMBER: _builtins.int
     cart_id: _builtins.str
     """required"""
     idempotency_key: _builtins.str
@@ -876,6 +889,14 @@ class PlaceOrderRequest(_message.Message):
     def approval_limit(self) -> _common_pb2.Money:
         """B2B buyers: set by the gateway from the account, never by"""
 
+    @_builtins.property
+    def credit_limit(self) -> _common_pb2.Money:
+        """(never by the client); exempts where the tax rule allows
+        B2B invoice orders: the account's credit limit, set by the gateway from the company (never by
+        the client). Unset: no limit. Checked after the quote, before anything is reserved (order's
+        GetAccountCredit), and again atomically when the order is created.
+        """
+
     def __init__(
         self,
         *,
@@ -896,10 +917,11 @@ class PlaceOrderRequest(_message.Message):
         approval_period: Global___ApprovalPeriod.ValueType = ...,
         shipping_method: _builtins.str = ...,
         tax_id: _builtins.str = ...,
+        credit_limit: _common_pb2.Money | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["approval_limit", b"approval_limit", "billing_address", b"billing_address", "customer", b"customer", "customer_since", b"customer_since", "fulfilment", b"fulfilment", "payment", b"payment"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["approval_limit", b"approval_limit", "billing_address", b"billing_address", "credit_limit", b"credit_limit", "customer", b"customer", "customer_since", b"customer_since", "fulfilment", b"fulfilment", "payment", b"payment"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_limit", b"approval_limit", "approval_period", b"approval_period", "billing_address", b"billing_address", "cart_id", b"cart_id", "cart_version", b"cart_version", "client_ip", b"client_ip", "client_ip_country", b"client_ip_country", "customer", b"customer", "customer_since", b"customer_since", "device_id", b"device_id", "email", b"email", "fulfilment", b"fulfilment", "idempotency_key", b"idempotency_key", "payment", b"payment", "payment_terms_days", b"payment_terms_days", "shipping_method", b"shipping_method", "tax_id", b"tax_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_limit", b"approval_limit", "approval_period", b"approval_period", "billing_address", b"billing_address", "cart_id", b"cart_id", "cart_version", b"cart_version", "client_ip", b"client_ip", "client_ip_country", b"client_ip_country", "credit_limit", b"credit_limit", "customer", b"customer", "customer_since", b"customer_since", "device_id", b"device_id", "email", b"email", "fulfilment", b"fulfilment", "idempotency_key", b"idempotency_key", "payment", b"payment", "payment_terms_days", b"payment_terms_days", "shipping_method", b"shipping_method", "tax_id", b"tax_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
