@@ -10,12 +10,12 @@ from typing import Any
 import grpc
 import pytest
 
+from shop.customers.v1 import events_pb2, integration_clients_pb2_grpc
 from shop.customers.v1 import integration_clients_pb2 as pb
-from shop.customers.v1 import integration_clients_pb2_grpc
 from shop_customers.integrations import access
 from shop_customers.integrations.domain import Secrets, hash_secret
 from shopkit.auth import metadata_for
-from shopkit.testing import grpc_address
+from shopkit.testing import grpc_address, published_event
 
 SERVICE = metadata_for("service")
 
@@ -143,3 +143,26 @@ def test_the_previous_secret_expires_with_its_grace_period() -> None:
     assert held.accepts("new", now) and held.accepts("old", now)
     assert not held.accepts("old", now + timedelta(seconds=60)) and held.accepts("new", now + timedelta(days=9))
     assert not held.accepts("other", now)
+
+
+async def test_each_change_of_a_client_is_published_without_its_secret(clients: Any, stack: Any) -> None:
+    created = await _create(clients, stack)
+    client_id = created.client.client_id
+    await clients.RotateIntegrationClientSecret(
+        pb.RotateIntegrationClientSecretRequest(client_id=client_id), metadata=stack.admin
+    )
+    revoke = pb.RevokeIntegrationClientRequest(client_id=client_id)
+    await clients.RevokeIntegrationClient(revoke, metadata=stack.admin)
+    await clients.RevokeIntegrationClient(revoke, metadata=stack.admin)  # changes nothing: no event
+
+    changes: list[events_pb2.IntegrationClientChanged] = []
+    for change in ("created", "secret_rotated", "revoked"):
+
+        def about(payload: bytes, change: str = change) -> bool:
+            event = events_pb2.IntegrationClientChanged.FromString(payload)
+            return event.client.client_id == client_id and event.change == change
+
+        found = await published_event(stack.nats_url, "shop.customers.integration_client_changed", about)
+        changes.append(events_pb2.IntegrationClientChanged.FromString(found))
+        assert created.client_secret.encode() not in found
+    assert [(c.client.version, c.client.revoked) for c in changes] == [(1, False), (2, False), (3, True)]

@@ -12,6 +12,8 @@ from shop_customers.approvals import mapping as approval_mapping
 from shop_customers.approvals.rules import ApprovalRule
 from shop_customers.companies import Company, Member
 from shop_customers.domain import Profile, SavedAddress, SavedPaymentMethod
+from shop_customers.integrations import mapping as integration_mapping
+from shop_customers.integrations.domain import IntegrationClient
 from shopkit.outbox import add_event
 
 PROFILE_CHANGED = "shop.customers.profile_changed"
@@ -20,6 +22,7 @@ PAYMENT_METHOD_CHANGED = "shop.customers.payment_method_changed"
 COMPANY_CHANGED = "shop.customers.company_changed"
 COMPANY_MEMBER_CHANGED = "shop.customers.company_member_changed"
 APPROVAL_RULE_CHANGED = "shop.customers.approval_rule_changed"
+INTEGRATION_CLIENT_CHANGED = "shop.customers.integration_client_changed"
 
 
 async def profile_changed(conn: AsyncConnection, value: Profile) -> None:
@@ -54,3 +57,8 @@ async def company_member_changed(conn: AsyncConnection, value: Member, currency:
 async def approval_rule_changed(conn: AsyncConnection, value: ApprovalRule, *, deleted: bool = False) -> None:
     message = events_pb2.ApprovalRuleChanged(rule=approval_mapping.rule(value), deleted=deleted)
     await add_event(conn, store.outbox, APPROVAL_RULE_CHANGED, message, value.account_id)
+
+
+async def integration_client_changed(conn: AsyncConnection, value: IntegrationClient, change: str) -> None:
+    message = events_pb2.IntegrationClientChanged(client=integration_mapping.client(value), change=change)
+    await add_event(conn, store.outbox, INTEGRATION_CLIENT_CHANGED, message, value.client_id)

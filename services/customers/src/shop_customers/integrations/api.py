@@ -9,26 +9,11 @@ import grpc
 
 from shop.customers.v1 import integration_clients_pb2 as pb
 from shop.customers.v1 import integration_clients_pb2_grpc
-from shop_customers.integrations.domain import IntegrationClient
+from shop_customers.integrations import mapping
 from shop_customers.integrations.operations import IntegrationClients
-from shop_customers.mapping import timestamp
 from shopkit.auth import ADMIN_ROLES, require_role
 
 Context = grpc.aio.ServicerContext[Any, Any]
-
-
-def _client(value: IntegrationClient) -> pb.IntegrationClient:
-    return pb.IntegrationClient(
-        client_id=value.client_id,
-        name=value.name,
-        scopes=list(value.scopes),
-        revoked=value.revoked,
-        created_at=timestamp(value.created_at),
-        secret_rotated_at=timestamp(value.secret_rotated_at),
-        previous_secret_expires_at=timestamp(value.previous_secret_expires_at),
-        revoked_at=timestamp(value.revoked_at),
-        version=value.version,
-    )
 
 
 class IntegrationClientsServicer(integration_clients_pb2_grpc.IntegrationClientsServiceServicer):
@@ -40,36 +25,36 @@ class IntegrationClientsServicer(integration_clients_pb2_grpc.IntegrationClients
     ) -> pb.CreateIntegrationClientResponse:
         require_role(context, ADMIN_ROLES)
         client, secret = await self.clients.create(request.name, tuple(request.scopes), request.request_id)
-        return pb.CreateIntegrationClientResponse(client=_client(client), client_secret=secret)
+        return pb.CreateIntegrationClientResponse(client=mapping.client(client), client_secret=secret)
 
     async def RotateIntegrationClientSecret(
         self, request: pb.RotateIntegrationClientSecretRequest, context: Context
     ) -> pb.RotateIntegrationClientSecretResponse:
         require_role(context, ADMIN_ROLES)
         client, secret = await self.clients.rotate(request.client_id, request.grace_seconds)
-        return pb.RotateIntegrationClientSecretResponse(client=_client(client), client_secret=secret)
+        return pb.RotateIntegrationClientSecretResponse(client=mapping.client(client), client_secret=secret)
 
     async def RevokeIntegrationClient(
         self, request: pb.RevokeIntegrationClientRequest, context: Context
     ) -> pb.RevokeIntegrationClientResponse:
         require_role(context, ADMIN_ROLES)
-        return pb.RevokeIntegrationClientResponse(client=_client(await self.clients.revoke(request.client_id)))
+        return pb.RevokeIntegrationClientResponse(client=mapping.client(await self.clients.revoke(request.client_id)))
 
     async def GetIntegrationClient(
         self, request: pb.GetIntegrationClientRequest, context: Context
     ) -> pb.GetIntegrationClientResponse:
         require_role(context, ADMIN_ROLES)
-        return pb.GetIntegrationClientResponse(client=_client(await self.clients.get(request.client_id)))
+        return pb.GetIntegrationClientResponse(client=mapping.client(await self.clients.get(request.client_id)))
 
     async def ListIntegrationClients(
         self, request: pb.ListIntegrationClientsRequest, context: Context
     ) -> pb.ListIntegrationClientsResponse:
         require_role(context, ADMIN_ROLES)
-        return pb.ListIntegrationClientsResponse(clients=[_client(c) for c in await self.clients.list()])
+        return pb.ListIntegrationClientsResponse(clients=[mapping.client(c) for c in await self.clients.list()])
 
     async def AuthenticateIntegrationClient(
         self, request: pb.AuthenticateIntegrationClientRequest, context: Context
     ) -> pb.AuthenticateIntegrationClientResponse:
         require_role(context, ADMIN_ROLES)
         client = await self.clients.authenticate(request.client_id, request.client_secret)
-        return pb.AuthenticateIntegrationClientResponse(client=_client(client))
+        return pb.AuthenticateIntegrationClientResponse(client=mapping.client(client))

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shop_customers import events
 from shop_customers.integrations import store
 from shop_customers.integrations.domain import (
     IntegrationClient,
@@ -44,6 +45,7 @@ class IntegrationClients:
         secret = new_secret()
         async with self.db.transaction() as conn:
             if await store.insert_client(conn, client, hash_secret(secret), request_id):
+                await events.integration_client_changed(conn, client, "created")
                 log.info("integration client created", extra={"client_id": client.client_id, "scopes": scopes})
                 return client, secret
             repeated = await store.by_request(conn, request_id)
@@ -61,8 +63,11 @@ class IntegrationClients:
             now = self.clock()
             until = now + timedelta(seconds=grace)
             await store.rotate(conn, client_id, hash_secret(secret), now, until)
+            rotated = replace(
+                client, secret_rotated_at=now, previous_secret_expires_at=until, version=client.version + 1
+            )
+            await events.integration_client_changed(conn, rotated, "secret_rotated")
         log.info("integration client secret rotated", extra={"client_id": client_id, "grace_seconds": grace})
-        rotated = replace(client, secret_rotated_at=now, previous_secret_expires_at=until, version=client.version + 1)
         return rotated, secret
 
     async def revoke(self, client_id: str) -> IntegrationClient:
@@ -72,8 +77,10 @@ class IntegrationClients:
                 return client  # revoking twice changes nothing
             now = self.clock()
             await store.revoke(conn, client_id, now)
+            revoked = replace(client, revoked_at=now, version=client.version + 1)
+            await events.integration_client_changed(conn, revoked, "revoked")
         log.info("integration client revoked", extra={"client_id": client_id})
-        return replace(client, revoked_at=now, version=client.version + 1)
+        return revoked
 
     async def get(self, client_id: str) -> IntegrationClient:
         if not is_client_id(client_id):

@@ -24,25 +24,28 @@ _sym_db = _symbol_database.Default()
 
 from shop.common.v1 import common_pb2 as shop_dot_common_dot_v1_dot_common__pb2
 from shop.customers.v1 import customers_pb2 as shop_dot_customers_dot_v1_dot_customers__pb2
+from shop.customers.v1 import integration_clients_pb2 as shop_dot_customers_dot_v1_dot_integration__clients__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eshop/customers/v1/events.proto\x12\x11shop.customers.v1\x1a\x1bshop/common/v1/common.proto\x1a!shop/customers/v1/customers.proto\"f\n\x0eProfileChanged\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12+\n\x07profile\x18\x02 \x01(\x0b\x32\x1a.shop.customers.v1.Profile\"\x91\x01\n\x0e\x41\x64\x64ressChanged\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x30\n\x07\x61\x64\x64ress\x18\x03 \x01(\x0b\x32\x1f.shop.customers.v1.SavedAddress\x12\x0f\n\x07\x64\x65leted\x18\x04 \x01(\x08\"\xa4\x01\n\x14PaymentMethodChanged\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12=\n\x0epayment_method\x18\x03 \x01(\x0b\x32%.shop.customers.v1.SavedPaymentMethod\x12\x0f\n\x07\x64\x65leted\x18\x04 \x01(\x08\"f\n\x0e\x43ompanyChanged\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12+\n\x07\x63ompany\x18\x02 \x01(\x0b\x32\x1a.shop.customers.v1.Company\"\x82\x01\n\x14\x43ompanyMemberChanged\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12\x30\n\x06member\x18\x02 \x01(\x0b\x32 .shop.customers.v1.CompanyMember\x12\x0f\n\x07removed\x18\x03 \x01(\x08\"~\n\x13\x41pprovalRuleChanged\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12-\n\x04rule\x18\x02 \x01(\x0b\x32\x1f.shop.customers.v1.ApprovalRule\x12\x0f\n\x07\x64\x65leted\x18\x03 \x01(\x08\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eshop/customers/v1/events.proto\x12\x11shop.customers.v1\x1a\x1bshop/common/v1/common.proto\x1a!shop/customers/v1/customers.proto\x1a+shop/customers/v1/integration_clients.proto\"f\n\x0eProfileChanged\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12+\n\x07profile\x18\x02 \x01(\x0b\x32\x1a.shop.customers.v1.Profile\"\x91\x01\n\x0e\x41\x64\x64ressChanged\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x30\n\x07\x61\x64\x64ress\x18\x03 \x01(\x0b\x32\x1f.shop.customers.v1.SavedAddress\x12\x0f\n\x07\x64\x65leted\x18\x04 \x01(\x08\"\xa4\x01\n\x14PaymentMethodChanged\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12=\n\x0epayment_method\x18\x03 \x01(\x0b\x32%.shop.customers.v1.SavedPaymentMethod\x12\x0f\n\x07\x64\x65leted\x18\x04 \x01(\x08\"f\n\x0e\x43ompanyChanged\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12+\n\x07\x63ompany\x18\x02 \x01(\x0b\x32\x1a.shop.customers.v1.Company\"\x82\x01\n\x14\x43ompanyMemberChanged\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12\x30\n\x06member\x18\x02 \x01(\x0b\x32 .shop.customers.v1.CompanyMember\x12\x0f\n\x07removed\x18\x03 \x01(\x08\"~\n\x13\x41pprovalRuleChanged\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12-\n\x04rule\x18\x02 \x01(\x0b\x32\x1f.shop.customers.v1.ApprovalRule\x12\x0f\n\x07\x64\x65leted\x18\x03 \x01(\x08\"\x89\x01\n\x18IntegrationClientChanged\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12\x34\n\x06\x63lient\x18\x02 \x01(\x0b\x32$.shop.customers.v1.IntegrationClient\x12\x0e\n\x06\x63hange\x18\x03 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'shop.customers.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PROFILECHANGED']._serialized_start=117
-  _globals['_PROFILECHANGED']._serialized_end=219
-  _globals['_ADDRESSCHANGED']._serialized_start=222
-  _globals['_ADDRESSCHANGED']._serialized_end=367
-  _globals['_PAYMENTMETHODCHANGED']._serialized_start=370
-  _globals['_PAYMENTMETHODCHANGED']._serialized_end=534
-  _globals['_COMPANYCHANGED']._serialized_start=536
-  _globals['_COMPANYCHANGED']._serialized_end=638
-  _globals['_COMPANYMEMBERCHANGED']._serialized_start=641
-  _globals['_COMPANYMEMBERCHANGED']._serialized_end=771
-  _globals['_APPROVALRULECHANGED']._serialized_start=773
-  _globals['_APPROVALRULECHANGED']._serialized_end=899
+  _globals['_PROFILECHANGED']._serialized_start=162
+  _globals['_PROFILECHANGED']._serialized_end=264
+  _globals['_ADDRESSCHANGED']._serialized_start=267
+  _globals['_ADDRESSCHANGED']._serialized_end=412
+  _globals['_PAYMENTMETHODCHANGED']._serialized_start=415
+  _globals['_PAYMENTMETHODCHANGED']._serialized_end=579
+  _globals['_COMPANYCHANGED']._serialized_start=581
+  _globals['_COMPANYCHANGED']._serialized_end=683
+  _globals['_COMPANYMEMBERCHANGED']._serialized_start=686
+  _globals['_COMPANYMEMBERCHANGED']._serialized_end=816
+  _globals['_APPROVALRULECHANGED']._serialized_start=818
+  _globals['_APPROVALRULECHANGED']._serialized_end=944
+  _globals['_INTEGRATIONCLIENTCHANGED']._serialized_start=947
+  _globals['_INTEGRATIONCLIENTCHANGED']._serialized_end=1084
 # @@protoc_insertion_point(module_scope)

@@ -10,6 +10,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from shop.common.v1 import common_pb2 as _common_pb2
 from shop.customers.v1 import customers_pb2 as _customers_pb2
+from shop.customers.v1 import integration_clients_pb2 as _integration_clients_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -218,3 +219,38 @@ class ApprovalRuleChanged(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ApprovalRuleChanged: _TypeAlias = ApprovalRuleChanged  # noqa: Y015
+
+@_typing.final
+class IntegrationClientChanged(_message.Message):
+    """Subject: shop.customers.integration_client_changed
+    Published when an integration (machine) client is created, gets a new secret or is revoked: an
+    audit trail of who may call the shop's APIs. Never carries a secret or its hash.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    META_FIELD_NUMBER: _builtins.int
+    CLIENT_FIELD_NUMBER: _builtins.int
+    CHANGE_FIELD_NUMBER: _builtins.int
+    change: _builtins.str
+    """created, secret_rotated or revoked"""
+    @_builtins.property
+    def meta(self) -> _common_pb2.EventMeta:
+        """aggregate_id is the client id"""
+
+    @_builtins.property
+    def client(self) -> _integration_clients_pb2.IntegrationClient: ...
+    def __init__(
+        self,
+        *,
+        meta: _common_pb2.EventMeta | None = ...,
+        client: _integration_clients_pb2.IntegrationClient | None = ...,
+        change: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["client", b"client", "meta", b"meta"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["change", b"change", "client", b"client", "meta", b"meta"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IntegrationClientChanged: _TypeAlias = IntegrationClientChanged  # noqa: Y015
