@@ -52,6 +52,7 @@ MESSAGES: dict[str, type[Message]] = {
     events.FULFILLED: events_pb2.OrderFulfilled,
     events.REFUNDED: events_pb2.OrderRefunded,
     events.STATUS_CHANGED: events_pb2.OrderStatusChanged,
+    events.APPROVAL_DECIDED: events_pb2.OrderApprovalDecided,
     return_operations.RETURN_REQUESTED: events_pb2.ReturnRequested,
     return_operations.RETURN_RECEIVED: events_pb2.ReturnReceived,
     return_operations.RETURN_INSPECTED: events_pb2.ReturnInspected,
@@ -78,13 +79,14 @@ async def test_the_life_of_a_b2b_order_is_published(shop: Shop, nats_url: str) -
         await shop.refund(order.order_id, 100)
         return {order.order_id}
 
-    received = await collect(nats_url, act, expected=9)
+    received = await collect(nats_url, act, expected=10)
     order = placed[0]
 
     assert [subject for subject, _, _ in received] == [
         events.PLACED,
         events.STATUS_CHANGED,
         events.CONFIRMED,
+        events.APPROVAL_DECIDED,
         events.STATUS_CHANGED,
         events.STATUS_CHANGED,
         events.FULFILLED,
@@ -114,9 +116,16 @@ async def test_the_life_of_a_b2b_order_is_published(shop: Shop, nats_url: str) -
         (5, S.ORDER_CHANGE_REFUNDED, S.ORDER_STATUS_FULFILLED),
     ]
     assert changes[1].actor == S.Actor(role="b2b_approver", id="approver-1")
-    fulfilled = events_pb2.OrderFulfilled.FromString(received[5][1])
+    decided = events_pb2.OrderApprovalDecided.FromString(received[3][1])
+    assert (decided.step, decided.decision.approver, decided.decision.note, decided.status) == (
+        0,
+        "approver-1",
+        "ok",
+        S.ORDER_STATUS_CONFIRMED,
+    )
+    fulfilled = events_pb2.OrderFulfilled.FromString(received[6][1])
     assert fulfilled.status == S.ORDER_STATUS_FULFILLED and fulfilled.fulfilment.carrier == "DHL"
-    refunded = events_pb2.OrderRefunded.FromString(received[7][1])
+    refunded = events_pb2.OrderRefunded.FromString(received[8][1])
     assert (refunded.refund.amount.amount, refunded.payment_status, refunded.status) == (
         100,
         S.PAYMENT_STATUS_PARTIALLY_REFUNDED,

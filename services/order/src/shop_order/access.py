@@ -12,6 +12,7 @@ CALLERS: Callers = {
     "CancelOrder": allow("checkout", GATEWAY, TOOLING),
     "ApproveOrder": allow(GATEWAY, TOOLING),
     "RejectOrder": allow(GATEWAY, TOOLING),
+    "ListPendingApprovals": allow(GATEWAY, TOOLING),
     "FulfilOrder": allow(GATEWAY, TOOLING),
     "RefundOrder": allow(GATEWAY, TOOLING),
     # Returns: customers (their own orders) and store staff through the gateway.

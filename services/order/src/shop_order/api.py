@@ -14,7 +14,9 @@ import grpc
 from shop.common.v1 import common_pb2
 from shop.order.v1 import order_pb2, order_pb2_grpc
 from shop_order import codec
+from shop_order.chain_request import check_chain
 from shop_order.domain import decisions
+from shop_order.domain.chain import ApprovalChain
 from shop_order.domain.decisions import FulfilCommand, RefundCommand
 from shop_order.domain.model import (
     Actor,
@@ -222,9 +224,10 @@ def _payment(v: Violations, request: order_pb2.CreateOrderRequest, currency: str
     )
 
 
-def draft_order(request: order_pb2.CreateOrderRequest) -> tuple[Order, Money | None]:
-    """The order a CreateOrderRequest describes (statuses are the domain's to set), and the approval
-    limit when an approval is required. Every problem of the request is reported at once."""
+def draft_order(request: order_pb2.CreateOrderRequest) -> tuple[Order, Money | None, ApprovalChain]:
+    """The order a CreateOrderRequest describes (statuses are the domain's to set), the approval
+    limit when an approval is required, and its approval chain. Every problem of the request is
+    reported at once."""
     v = Violations()
     check_request_id(v, request.checkout_id, "checkout_id")
     customer = request.customer
@@ -253,6 +256,9 @@ def draft_order(request: order_pb2.CreateOrderRequest) -> tuple[Order, Money | N
         v.check(bool(customer.account_id), "approval_required", "approvals are for B2B accounts only")
         v.check(request.HasField("approval_limit"), "approval_limit", "is required when approval_required")
         limit = check_money(v, request.approval_limit, "approval_limit", currency)
+    chain = check_chain(v, request.approval_chain)
+    if chain.steps:
+        v.check(bool(customer.account_id), "approval_chain", "approvals are for B2B accounts only")
     v.raise_if_any()
     draft = Order(
         order_id=str(uuid.uuid4()),
@@ -275,7 +281,7 @@ def draft_order(request: order_pb2.CreateOrderRequest) -> tuple[Order, Money | N
         fraud_review_id=request.fraud_review_id,
         reservation_id=request.reservation_id or request.checkout_id,
     )
-    return draft, limit
+    return draft, limit, chain
 
 
 # --- ListOrders ------------------------------------------------------------------------------------
@@ -297,7 +303,7 @@ def list_scope(actor: Actor, customer_id: str, account_id: str) -> tuple[str, st
     return actor.id, ""
 
 
-def _cursor(token: str) -> tuple[datetime, str] | None:
+def read_cursor(token: str) -> tuple[datetime, str] | None:
     cursor = pagination.decode_token(token)
     if cursor is None:
         return None
@@ -307,6 +313,14 @@ def _cursor(token: str) -> tuple[datetime, str] | None:
     except (KeyError, ValueError) as exc:
         raise InvalidArgument([FieldViolation("page.page_token", "is not a token this service issued")]) from exc
     return created_at, order_id
+
+
+def page_token(found: Sequence[Order], limit: int) -> str:
+    """The next page's token when more than `limit` orders were found (one beyond the page)."""
+    last = found[limit - 1] if len(found) > limit else None
+    if last is None or last.created_at is None:
+        return ""
+    return pagination.encode_token({"c": last.created_at.isoformat(), "i": last.order_id})
 
 
 # --- the servicer ------------------------------------------------------------------------------------
@@ -320,11 +334,12 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
         self, request: order_pb2.CreateOrderRequest, context: Context
     ) -> order_pb2.CreateOrderResponse:
         who = require_role(context, CHECKOUT_ROLES)
-        draft, limit = draft_order(request)
+        draft, limit, chain = draft_order(request)
         order = await self.orders.create(
             draft,
             approval_required=request.approval_required,
             approval_limit=limit,
+            chain=chain,
             actor=Actor(who.role, who.customer_id, who.account_id),
         )
         return order_pb2.CreateOrderResponse(order=codec.order(order))
@@ -360,18 +375,15 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
         v.check(since is None or until is None or since < until, "created_before", "must be after created_after")
         v.raise_if_any()
         limit = pagination.page_size(request.page.page_size)
-        after = _cursor(request.page.page_token)
+        after = read_cursor(request.page.page_token)
         customer_id, account_id = list_scope(actor, request.customer_id, request.account_id)
         found = await self.orders.list_orders(
             ListQuery(customer_id, account_id, tuple(dict.fromkeys(statuses)), after, limit + 1, full, since, until)
         )
         page = found[:limit]
-        token = ""
-        if len(found) > limit and page[-1].created_at is not None:
-            token = pagination.encode_token({"c": page[-1].created_at.isoformat(), "i": page[-1].order_id})
         return order_pb2.ListOrdersResponse(
             orders=[codec.order(order, full=full) for order in page],
-            page=common_pb2.PageResponse(next_page_token=token),
+            page=common_pb2.PageResponse(next_page_token=page_token(found, limit)),
         )
 
     async def CancelOrder(

@@ -11,6 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from shop.common.v1 import common_pb2
 from shop.order.v1 import order_pb2
+from shop_order.domain.chain import ApprovalChain, StepState, Verdict
 from shop_order.domain.model import (
     Address,
     ApprovalStatus,
@@ -44,6 +45,8 @@ CANCELLATION_REASON = _enum_map(CancellationReason, order_pb2.CancellationReason
 CHANGE = _enum_map(Change, order_pb2.OrderChange, "ORDER_CHANGE")
 APPROVAL_STATUS = _enum_map(ApprovalStatus, order_pb2.ApprovalStatus, "APPROVAL_STATUS")
 PAYMENT_KIND = _enum_map(PaymentKind, order_pb2.PaymentMethodKind, "PAYMENT_METHOD_KIND")
+STEP_STATE = _enum_map(StepState, order_pb2.ApprovalStepState, "APPROVAL_STEP_STATE")
+VERDICT = _enum_map(Verdict, order_pb2.ApprovalVerdict, "APPROVAL_VERDICT")
 ORDER_STATUS_FROM_PB = {number: status for status, number in ORDER_STATUS.items()}
 CANCELLATION_REASON_FROM_PB = {number: reason for reason, number in CANCELLATION_REASON.items()}
 PAYMENT_KIND_FROM_PB = {number: kind for kind, number in PAYMENT_KIND.items()}
@@ -88,6 +91,36 @@ def refund(record: RefundRecord) -> order_pb2.Refund:
         reason=record.reason,
         provider_refund_id=record.provider_refund_id,
         refunded_at=timestamp(record.refunded_at),
+    )
+
+
+def approval_decision(approver: str, verdict: Verdict, note: str, at: datetime | None) -> order_pb2.ApprovalDecision:
+    return order_pb2.ApprovalDecision(
+        approver=approver,
+        decision=VERDICT[verdict],  # type: ignore[arg-type]
+        note=note,
+        at=timestamp(at),
+    )
+
+
+def approval_progress(chain: ApprovalChain) -> order_pb2.ApprovalProgress | None:
+    """The order's approval chain and its decisions; None when it has none."""
+    if not chain.steps:
+        return None
+    return order_pb2.ApprovalProgress(
+        steps=[
+            order_pb2.ApprovalStepProgress(
+                name=step.name,
+                rule_id=step.rule_id,
+                approvers=step.approvers,
+                quorum=step.quorum,
+                state=STEP_STATE[step.state],  # type: ignore[arg-type]
+                decisions=[approval_decision(d.approver, d.verdict, d.note, d.at) for d in step.decisions],
+            )
+            for step in chain.steps
+        ],
+        current_step=chain.current,
+        hold_days=chain.hold_days,
     )
 
 
@@ -174,6 +207,7 @@ def order(value: Order, *, full: bool = False) -> order_pb2.Order:
         created_at=timestamp(value.created_at),
         updated_at=timestamp(value.updated_at),
         reservation_id=value.reservation_id,
+        approval_progress=approval_progress(value.chain),
     )
     if method.is_pickup:
         pb.fulfilment_method.pickup.store_id = method.store_id

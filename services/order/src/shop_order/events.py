@@ -23,6 +23,8 @@ CANCELLED = "shop.order.cancelled"
 FULFILLED = "shop.order.fulfilled"
 REFUNDED = "shop.order.refunded"
 STATUS_CHANGED = "shop.order.status_changed"
+APPROVAL_DECIDED = "shop.order.approval_decided"
+APPROVAL_CHANGES = frozenset({Change.APPROVAL_DECIDED, Change.APPROVED, Change.REJECTED})
 
 
 def of(decision: Decision, entries: Sequence[HistoryEntry]) -> list[tuple[str, Message, str]]:
@@ -89,6 +91,8 @@ def _milestones(order: Order, decision: Decision, entry: HistoryEntry) -> list[t
                 oid,
             )
         )
+    if entry.change in APPROVAL_CHANGES:
+        found.extend(_approval_decided(order, entry))
     if entry.change is Change.FULFILLED and decision.fulfilment is not None:
         found.append(
             (
@@ -117,3 +121,23 @@ def _milestones(order: Order, decision: Decision, entry: HistoryEntry) -> list[t
             )
         )
     return found
+
+
+def _approval_decided(order: Order, entry: HistoryEntry) -> list[tuple[str, Message, str]]:
+    """The approver's decision this entry recorded (the one of its actor at its time)."""
+    for index, step in reversed(list(enumerate(order.chain.steps))):
+        for d in step.decisions:
+            if d.approver == entry.actor.id and d.at == entry.occurred_at:
+                event = events_pb2.OrderApprovalDecided(
+                    order_id=order.order_id,
+                    checkout_id=order.checkout_id,
+                    customer_id=order.customer_id,
+                    account_id=order.account_id,
+                    step=index,
+                    step_name=step.name,
+                    decision=codec.approval_decision(d.approver, d.verdict, d.note, d.at),
+                    step_state=codec.STEP_STATE[step.state],  # type: ignore[arg-type]
+                    status=codec.ORDER_STATUS[entry.status],  # type: ignore[arg-type]
+                )
+                return [(APPROVAL_DECIDED, event, order.order_id)]
+    return []

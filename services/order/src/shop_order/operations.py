@@ -11,6 +11,7 @@ from typing import Protocol
 
 from shop_order import loading, owed, placing, recording, store
 from shop_order.domain import decisions
+from shop_order.domain.chain import ApprovalChain
 from shop_order.domain.decisions import Decision, FulfilCommand, RefundCommand
 from shop_order.domain.model import (
     SYSTEM,
@@ -81,10 +82,21 @@ class Orders:
     # --- creation and reads ----------------------------------------------------------------------
 
     async def create(
-        self, draft: Order, *, approval_required: bool, approval_limit: Money | None, actor: Actor
+        self,
+        draft: Order,
+        *,
+        approval_required: bool,
+        approval_limit: Money | None,
+        actor: Actor,
+        chain: ApprovalChain | None = None,
     ) -> Order:
         decision = decisions.place(
-            draft, approval_required=approval_required, approval_limit=approval_limit, actor=actor, now=now()
+            draft,
+            approval_required=approval_required,
+            approval_limit=approval_limit,
+            actor=actor,
+            now=now(),
+            chain=chain,
         )
         # A new order owes no calls yet (placing decides no effects): the whole unit of work is one
         # prepared statement on the driver.
@@ -121,6 +133,14 @@ class Orders:
                 with_history=query.full,
                 created_after=query.created_after,
                 created_before=query.created_before,
+            )
+
+    async def pending_approvals(
+        self, approver_id: str, account_id: str, after: tuple[datetime, str] | None, limit: int, full: bool
+    ) -> list[Order]:
+        async with self.db.connect() as conn:
+            return await store.list_pending_approvals(
+                conn, approver_id=approver_id, account_id=account_id, after=after, limit=limit, with_history=full
             )
 
     # --- transitions -------------------------------------------------------------------------------

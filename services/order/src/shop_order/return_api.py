@@ -15,6 +15,7 @@ from shop_order.api import (
     check_text,
     check_uuid,
 )
+from shop_order.approval_api import ApprovalRpcs
 from shop_order.domain.returns import (
     InspectCommand,
     InspectedLine,
@@ -133,8 +134,8 @@ class ReturnRpcs:
         return order_pb2.ListReturnsResponse(returns=[return_codec.order_return(r, order) for r in found])
 
 
-class Servicer(PersonalDataRpcs, ReturnRpcs, OrderServicer):
-    """The order service's servicer: the order RPCs (`api`) and the return RPCs."""
+class Servicer(PersonalDataRpcs, ReturnRpcs, ApprovalRpcs, OrderServicer):
+    """The order service's servicer: the order RPCs (`api`), the return RPCs and the approvers' inbox."""
 
     def __init__(self, orders: Orders, returns: Returns):
         super().__init__(orders)

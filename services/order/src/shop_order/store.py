@@ -15,9 +15,10 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shop_order.domain import chain as approval_chain
 from shop_order.domain.model import (
     Actor,
     Address,
@@ -102,6 +103,10 @@ orders = sa.Table(
     sa.Column("approval_decided_by", sa.Text, nullable=False, server_default=""),
     sa.Column("approval_note", sa.Text, nullable=False, server_default=""),
     sa.Column("approval_decided_at", sa.DateTime(timezone=True)),
+    # The approval chain and its decisions (domain.chain's JSON), NULL when none; and who its
+    # current step still waits for ('*': any approver of the account), for the approvers' inboxes.
+    sa.Column("approval_chain", JSONB(none_as_null=True)),
+    sa.Column("approval_waiting", ARRAY(sa.Text), nullable=False, server_default="{}"),
     sa.Column("fraud_review_id", sa.Text, nullable=False, server_default=""),
     sa.Column("fraud_hold_released", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("cancellation_reason", sa.Text),
@@ -132,6 +137,14 @@ orders = sa.Table(
         postgresql_where=sa.text("account_id <> ''"),
     ),
     sa.Index("orders_created_idx", sa.text("created_at DESC"), sa.text("id DESC")),
+    # The approvers' inboxes (list_pending_approvals).
+    sa.Index(
+        "orders_pending_approval_idx",
+        "account_id",
+        sa.text("created_at DESC"),
+        sa.text("id DESC"),
+        postgresql_where=sa.text("status = 'pending_approval'"),
+    ),
     # The completion sweeper's query.
     sa.Index("orders_fulfilled_idx", "fulfilled_at", postgresql_where=sa.text("status = 'fulfilled'")),
 )
@@ -320,6 +333,7 @@ def order_from_row(
             note=row["approval_note"],
             decided_at=row["approval_decided_at"],
         ),
+        chain=approval_chain.from_json(row["approval_chain"]),
         fraud_review_id=row["fraud_review_id"],
         fraud_hold_released=row["fraud_hold_released"],
         cancellation_reason=None
@@ -349,6 +363,8 @@ def mutable_values(order: Order) -> dict[str, Any]:
         "approval_decided_by": order.approval.decided_by,
         "approval_note": order.approval.note,
         "approval_decided_at": order.approval.decided_at,
+        "approval_chain": approval_chain.to_json(order.chain) if order.chain.steps else None,
+        "approval_waiting": order.chain.waiting_on() if order.status is OrderStatus.PENDING_APPROVAL else [],
         "fraud_hold_released": order.fraud_hold_released,
         "cancellation_reason": None if order.cancellation_reason is None else order.cancellation_reason.value,
         "fulfilled_at": order.fulfilled_at,
@@ -419,13 +435,45 @@ async def list_orders(
         query = query.where(orders.c.created_at >= created_after)
     if created_before is not None:
         query = query.where(orders.c.created_at < created_before)
-    if after is not None:
-        created_at, last_id = after
-        query = query.where(
-            sa.tuple_(orders.c.created_at, orders.c.id)
-            < sa.tuple_(sa.literal(created_at, sa.DateTime(timezone=True)), sa.literal(last_id, UUID(as_uuid=False)))
+    rows = list(await conn.execute(_after(query, after)))
+    return await _assemble(conn, rows, with_history=with_history)
+
+
+def _after(query: sa.Select[Any], after: tuple[datetime, str] | None) -> sa.Select[Any]:
+    """The page after the keyset (created_at, id) of the last order of the previous page."""
+    if after is None:
+        return query
+    created_at, last_id = after
+    return query.where(
+        sa.tuple_(orders.c.created_at, orders.c.id)
+        < sa.tuple_(sa.literal(created_at, sa.DateTime(timezone=True)), sa.literal(last_id, UUID(as_uuid=False)))
+    )
+
+
+async def list_pending_approvals(
+    conn: AsyncConnection,
+    *,
+    approver_id: str,
+    account_id: str,
+    after: tuple[datetime, str] | None,
+    limit: int,
+    with_history: bool,
+) -> list[Order]:
+    """An approver's inbox, newest first: the account's PENDING_APPROVAL orders (not their own)
+    whose current approval step waits for them, by name or open to any approver."""
+    waiting = orders.c.approval_waiting
+    query = (
+        sa.select(orders)
+        .where(
+            orders.c.status == OrderStatus.PENDING_APPROVAL.value,
+            orders.c.account_id == account_id,
+            orders.c.customer_id != approver_id,
+            sa.or_(waiting.any(approval_chain.ANY_APPROVER), waiting.any(approver_id)),
         )
-    rows = list(await conn.execute(query))
+        .order_by(orders.c.created_at.desc(), orders.c.id.desc())
+        .limit(limit)
+    )
+    rows = list(await conn.execute(_after(query, after)))
     return await _assemble(conn, rows, with_history=with_history)
 
 

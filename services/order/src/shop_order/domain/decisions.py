@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from shop_order.domain import machine
+from shop_order.domain.chain import ApprovalChain, Verdict, any_approver_chain
 from shop_order.domain.machine import State
 from shop_order.domain.model import (
     CHECKOUT_ORDER_DIFFERS,
@@ -180,23 +181,34 @@ def check_may_decide_approval(order: Order, actor: Actor) -> None:
 
 
 def place(
-    draft: Order, *, approval_required: bool, approval_limit: Money | None, actor: Actor, now: datetime
+    draft: Order,
+    *,
+    approval_required: bool,
+    approval_limit: Money | None,
+    actor: Actor,
+    now: datetime,
+    chain: ApprovalChain | None = None,
 ) -> Decision:
-    """A new order: held for a fraud review, held for an approval, or confirmed."""
+    """A new order: held for a fraud review, held for an approval (its chain), or confirmed."""
+    if approval_required and (chain is None or not chain.steps):
+        chain = any_approver_chain(0 if chain is None else chain.hold_days)
+    chain = chain if chain is not None and chain.steps else ApprovalChain()
+    held = bool(chain.steps)
     if draft.fraud_review_id:
         status = OS.PENDING_REVIEW
-    elif approval_required:
+    elif held:
         status = OS.PENDING_APPROVAL
     else:
         status = OS.CONFIRMED
     payment_status = PS.INVOICED if draft.payment.kind is PaymentKind.INVOICE else PS.AUTHORISED
-    approval = Approval(ApprovalStatus.PENDING, approval_limit) if approval_required else Approval()
+    approval = Approval(ApprovalStatus.PENDING, approval_limit) if held else Approval()
     order = dataclasses.replace(
         draft,
         status=status,
         payment_status=payment_status,
         fulfilment_status=FS.UNFULFILLED,
         approval=approval,
+        chain=chain,
         fingerprint=order_fingerprint(draft.currency, draft.lines, draft.totals),
         version=1,
         created_at=now,
@@ -233,29 +245,78 @@ def release_fraud_hold(order: Order, review_id: str, actor: Actor, now: datetime
 
 
 def approve(order: Order, actor: Actor, note: str, now: datetime) -> Decision:
-    check_may_decide_approval(order, actor)
-    if order.status is OS.PENDING_APPROVAL:
-        steps = _Steps(order, actor, now)
-        approval = dataclasses.replace(
-            order.approval, status=ApprovalStatus.APPROVED, decided_by=actor.id, note=note, decided_at=now
-        )
-        steps.step(Change.APPROVED, note=note, status=OS.CONFIRMED, approval=approval)
-        return steps.decision()
-    if order.approval.status is ApprovalStatus.APPROVED:
-        return Decision(order)
-    raise refuse(order, ORDER_NOT_PENDING_APPROVAL, f"order {order.order_id} is {order.status}, not pending approval")
+    """The caller's approval of the chain's current step; the last step approved confirms the order."""
+    return _decide(order, actor, Verdict.APPROVE, note, now)
 
 
 def reject(order: Order, actor: Actor, note: str, now: datetime) -> Decision:
+    """The caller's rejection of the chain's current step: the order is cancelled."""
+    return _decide(order, actor, Verdict.REJECT, note, now)
+
+
+def chain_of(order: Order) -> ApprovalChain:
+    """The order's approval chain; an order held for approval without one (placed before chains)
+    waits for one step any approver decides."""
+    if order.status is OS.PENDING_APPROVAL and not order.chain.steps:
+        return any_approver_chain()
+    return order.chain
+
+
+def may_decide_current_step(order: Order, actor: Actor) -> bool:
+    """Whether the actor may decide the current step of a pending order (and has not yet)."""
+    step = chain_of(order).current_step
+    if order.status is not OS.PENDING_APPROVAL or step is None or step.decision_of(actor.id) is not None:
+        return False
+    return actor.role == "admin" or step.names(actor.id)
+
+
+def _decided_before(order: Order, actor: Actor, verdict: Verdict) -> bool:
+    return any(d.approver == actor.id and d.verdict is verdict for step in order.chain.steps for d in step.decisions)
+
+
+def _decide(order: Order, actor: Actor, verdict: Verdict, note: str, now: datetime) -> Decision:
     check_may_decide_approval(order, actor)
-    if order.status is OS.PENDING_APPROVAL:
-        approval = dataclasses.replace(
-            order.approval, status=ApprovalStatus.REJECTED, decided_by=actor.id, note=note, decided_at=now
-        )
-        return _cancel(
-            order, CancellationReason.APPROVAL_REJECTED, Change.REJECTED, actor, note, now, approval=approval
-        )
-    if order.approval.status is ApprovalStatus.REJECTED:
+    order = dataclasses.replace(order, chain=chain_of(order))
+    step = order.chain.current_step
+    if order.status is OS.PENDING_APPROVAL and step is not None:
+        if step.decision_of(actor.id) is not None:
+            return Decision(order)  # the same approver again on the same step: the first decision stands
+        if not may_decide_current_step(order, actor):
+            if _decided_before(order, actor, verdict):
+                return Decision(order)  # a repeat of their decision on an earlier step
+            raise PermissionDenied(
+                f"step {order.chain.current + 1} ({step.name}) of this order's approval chain is not yours to decide",
+                reason=NOT_APPROVER,
+                metadata={"order_id": order.order_id, "step": str(order.chain.current + 1)},
+            )
+        chain = order.chain.decide(actor.id, verdict, note, now)
+        label = f"step {order.chain.current + 1} ({step.name}): {verdict.value}d"
+        if chain.rejected:
+            approval = dataclasses.replace(
+                order.approval, status=ApprovalStatus.REJECTED, decided_by=actor.id, note=note, decided_at=now
+            )
+            return _cancel(
+                order,
+                CancellationReason.APPROVAL_REJECTED,
+                Change.REJECTED,
+                actor,
+                note,
+                now,
+                approval=approval,
+                chain=chain,
+            )
+        steps = _Steps(order, actor, now)
+        if chain.approved:
+            approval = dataclasses.replace(
+                order.approval, status=ApprovalStatus.APPROVED, decided_by=actor.id, note=note, decided_at=now
+            )
+            steps.step(Change.APPROVED, reason=label, note=note, status=OS.CONFIRMED, approval=approval, chain=chain)
+        else:
+            steps.step(Change.APPROVAL_DECIDED, reason=label, note=note, chain=chain)
+        return steps.decision()
+    # After the chain ended: approving an approved (rejecting a rejected) order changes nothing.
+    final = ApprovalStatus.APPROVED if verdict is Verdict.APPROVE else ApprovalStatus.REJECTED
+    if order.approval.status is final:
         return Decision(order)
     raise refuse(order, ORDER_NOT_PENDING_APPROVAL, f"order {order.order_id} is {order.status}, not pending approval")
 

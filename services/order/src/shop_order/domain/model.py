@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from shop_order.domain.chain import ApprovalChain
 from shopkit.money import Money
 
 
@@ -76,6 +77,7 @@ class Change(StrEnum):
     RETURN_RECEIVED = "return_received"
     RETURN_INSPECTED = "return_inspected"
     EXCHANGED = "exchanged"
+    APPROVAL_DECIDED = "approval_decided"  # an approver's decision that did not end the approval chain
 
 
 class EffectKind(StrEnum):
@@ -265,6 +267,7 @@ class Order:
     payment: Payment
     coupon_code: str = ""
     approval: Approval = field(default_factory=Approval)
+    chain: ApprovalChain = field(default_factory=ApprovalChain)  # the approval chain and its decisions
     fraud_review_id: str = ""
     fraud_hold_released: bool = False
     cancellation_reason: CancellationReason | None = None

@@ -26,7 +26,7 @@ from shop.common.v1 import common_pb2 as shop_dot_common_dot_v1_dot_common__pb2
 from shop.order.v1 import order_pb2 as shop_dot_order_dot_v1_dot_order__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ashop/order/v1/events.proto\x12\rshop.order.v1\x1a\x1bshop/common/v1/common.proto\x1a\x19shop/order/v1/order.proto\"[\n\x0bOrderPlaced\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12#\n\x05order\x18\x02 \x01(\x0b\x32\x14.shop.order.v1.Order\"\xbe\x01\n\x0eOrderConfirmed\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63heckout_id\x18\x03 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x04 \x01(\t\x12\x12\n\naccount_id\x18\x05 \x01(\t\x12\x33\n\x0fprevious_status\x18\x06 \x01(\x0e\x32\x1a.shop.order.v1.OrderStatus\"?\n\rCancelledLine\x12\x0f\n\x07line_id\x18\x01 \x01(\t\x12\x0b\n\x03sku\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x03\"\xd4\x02\n\x0eOrderCancelled\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63heckout_id\x18\x03 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x04 \x01(\t\x12\x12\n\naccount_id\x18\x05 \x01(\t\x12\x31\n\x06reason\x18\x06 \x01(\x0e\x32!.shop.order.v1.CancellationReason\x12\x33\n\x0fprevious_status\x18\x07 \x01(\x0e\x32\x1a.shop.order.v1.OrderStatus\x12+\n\x05lines\x18\x08 \x03(\x0b\x32\x1c.shop.order.v1.CancelledLine\x12\x34\n\x0epayment_status\x18\t \x01(\x0e\x32\x1c.shop.order.v1.PaymentStatus\"\xbb\x01\n\x0eOrderFulfilled\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12-\n\nfulfilment\x18\x04 \x01(\x0b\x32\x19.shop.order.v1.Fulfilment\x12*\n\x06status\x18\x05 \x01(\x0e\x32\x1a.shop.order.v1.OrderStatus\"\xe8\x01\n\rOrderRefunded\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12%\n\x06refund\x18\x04 \x01(\x0b\x32\x15.shop.order.v1.Refund\x12\x34\n\x0epayment_status\x18\x05 \x01(\x0e\x32\x1c.shop.order.v1.PaymentStatus\x12*\n\x06status\x18\x06 \x01(\x0e\x32\x1a.shop.order.v1.OrderStatus\"\xbe\x01\n\x12OrderStatusChanged\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63heckout_id\x18\x03 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x04 \x01(\t\x12\x12\n\naccount_id\x18\x05 \x01(\t\x12/\n\x05\x65ntry\x18\x06 \x01(\x0b\x32 .shop.order.v1.OrderHistoryEntry\"g\n\x0fReturnRequested\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12+\n\x0corder_return\x18\x02 \x01(\x0b\x32\x15.shop.order.v1.Return\"f\n\x0eReturnReceived\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12+\n\x0corder_return\x18\x02 \x01(\x0b\x32\x15.shop.order.v1.Return\"g\n\x0fReturnInspected\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12+\n\x0corder_return\x18\x02 \x01(\x0b\x32\x15.shop.order.v1.Return\"f\n\x0eReturnRefunded\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12+\n\x0corder_return\x18\x02 \x01(\x0b\x32\x15.shop.order.v1.Return\"a\n\rInvoiceIssued\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12\'\n\x07invoice\x18\x02 \x01(\x0b\x32\x16.shop.order.v1.Invoice\"\x8f\x01\n\x0bInvoicePaid\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12\'\n\x07invoice\x18\x02 \x01(\x0b\x32\x16.shop.order.v1.Invoice\x12.\n\x07payment\x18\x03 \x01(\x0b\x32\x1d.shop.order.v1.InvoicePaymentb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ashop/order/v1/events.proto\x12\rshop.order.v1\x1a\x1bshop/common/v1/common.proto\x1a\x19shop/order/v1/order.proto\"[\n\x0bOrderPlaced\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12#\n\x05order\x18\x02 \x01(\x0b\x32\x14.shop.order.v1.Order\"\xbe\x01\n\x0eOrderConfirmed\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63heckout_id\x18\x03 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x04 \x01(\t\x12\x12\n\naccount_id\x18\x05 \x01(\t\x12\x33\n\x0fprevious_status\x18\x06 \x01(\x0e\x32\x1a.shop.order.v1.OrderStatus\"\xc5\x02\n\x14OrderApprovalDecided\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63heckout_id\x18\x03 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x04 \x01(\t\x12\x12\n\naccount_id\x18\x05 \x01(\t\x12\x0c\n\x04step\x18\x06 \x01(\x05\x12\x11\n\tstep_name\x18\x07 \x01(\t\x12\x31\n\x08\x64\x65\x63ision\x18\x08 \x01(\x0b\x32\x1f.shop.order.v1.ApprovalDecision\x12\x34\n\nstep_state\x18\t \x01(\x0e\x32 .shop.order.v1.ApprovalStepState\x12*\n\x06status\x18\n \x01(\x0e\x32\x1a.shop.order.v1.OrderStatus\"?\n\rCancelledLine\x12\x0f\n\x07line_id\x18\x01 \x01(\t\x12\x0b\n\x03sku\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x03\"\xd4\x02\n\x0eOrderCancelled\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63heckout_id\x18\x03 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x04 \x01(\t\x12\x12\n\naccount_id\x18\x05 \x01(\t\x12\x31\n\x06reason\x18\x06 \x01(\x0e\x32!.shop.order.v1.CancellationReason\x12\x33\n\x0fprevious_status\x18\x07 \x01(\x0e\x32\x1a.shop.order.v1.OrderStatus\x12+\n\x05lines\x18\x08 \x03(\x0b\x32\x1c.shop.order.v1.CancelledLine\x12\x34\n\x0epayment_status\x18\t \x01(\x0e\x32\x1c.shop.order.v1.PaymentStatus\"\xbb\x01\n\x0eOrderFulfilled\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12-\n\nfulfilment\x18\x04 \x01(\x0b\x32\x19.shop.order.v1.Fulfilment\x12*\n\x06status\x18\x05 \x01(\x0e\x32\x1a.shop.order.v1.OrderStatus\"\xe8\x01\n\rOrderRefunded\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12%\n\x06refund\x18\x04 \x01(\x0b\x32\x15.shop.order.v1.Refund\x12\x34\n\x0epayment_status\x18\x05 \x01(\x0e\x32\x1c.shop.order.v1.PaymentStatus\x12*\n\x06status\x18\x06 \x01(\x0e\x32\x1a.shop.order.v1.OrderStatus\"\xbe\x01\n\x12OrderStatusChanged\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63heckout_id\x18\x03 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x04 \x01(\t\x12\x12\n\naccount_id\x18\x05 \x01(\t\x12/\n\x05\x65ntry\x18\x06 \x01(\x0b\x32 .shop.order.v1.OrderHistoryEntry\"g\n\x0fReturnRequested\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12+\n\x0corder_return\x18\x02 \x01(\x0b\x32\x15.shop.order.v1.Return\"f\n\x0eReturnReceived\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12+\n\x0corder_return\x18\x02 \x01(\x0b\x32\x15.shop.order.v1.Return\"g\n\x0fReturnInspected\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12+\n\x0corder_return\x18\x02 \x01(\x0b\x32\x15.shop.order.v1.Return\"f\n\x0eReturnRefunded\x12\'\n\x04meta\x18\x01 \x01(\x0b\x32\x19.shop.common.v1.EventMeta\x12+\n\x0corder_return\x18\x02 \x01(\x0b\x32\x15.shop.order.v1.Returnb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,26 +37,24 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ORDERPLACED']._serialized_end=192
   _globals['_ORDERCONFIRMED']._serialized_start=195
   _globals['_ORDERCONFIRMED']._serialized_end=385
-  _globals['_CANCELLEDLINE']._serialized_start=387
-  _globals['_CANCELLEDLINE']._serialized_end=450
-  _globals['_ORDERCANCELLED']._serialized_start=453
-  _globals['_ORDERCANCELLED']._serialized_end=793
-  _globals['_ORDERFULFILLED']._serialized_start=796
-  _globals['_ORDERFULFILLED']._serialized_end=983
-  _globals['_ORDERREFUNDED']._serialized_start=986
-  _globals['_ORDERREFUNDED']._serialized_end=1218
-  _globals['_ORDERSTATUSCHANGED']._serialized_start=1221
-  _globals['_ORDERSTATUSCHANGED']._serialized_end=1411
-  _globals['_RETURNREQUESTED']._serialized_start=1413
-  _globals['_RETURNREQUESTED']._serialized_end=1516
-  _globals['_RETURNRECEIVED']._serialized_start=1518
-  _globals['_RETURNRECEIVED']._serialized_end=1620
-  _globals['_RETURNINSPECTED']._serialized_start=1622
-  _globals['_RETURNINSPECTED']._serialized_end=1725
-  _globals['_RETURNREFUNDED']._serialized_start=1727
-  _globals['_RETURNREFUNDED']._serialized_end=1829
-  _globals['_INVOICEISSUED']._serialized_start=1831
-  _globals['_INVOICEISSUED']._serialized_end=1928
-  _globals['_INVOICEPAID']._serialized_start=1931
-  _globals['_INVOICEPAID']._serialized_end=2074
+  _globals['_ORDERAPPROVALDECIDED']._serialized_start=388
+  _globals['_ORDERAPPROVALDECIDED']._serialized_end=713
+  _globals['_CANCELLEDLINE']._serialized_start=715
+  _globals['_CANCELLEDLINE']._serialized_end=778
+  _globals['_ORDERCANCELLED']._serialized_start=781
+  _globals['_ORDERCANCELLED']._serialized_end=1121
+  _globals['_ORDERFULFILLED']._serialized_start=1124
+  _globals['_ORDERFULFILLED']._serialized_end=1311
+  _globals['_ORDERREFUNDED']._serialized_start=1314
+  _globals['_ORDERREFUNDED']._serialized_end=1546
+  _globals['_ORDERSTATUSCHANGED']._serialized_start=1549
+  _globals['_ORDERSTATUSCHANGED']._serialized_end=1739
+  _globals['_RETURNREQUESTED']._serialized_start=1741
+  _globals['_RETURNREQUESTED']._serialized_end=1844
+  _globals['_RETURNRECEIVED']._serialized_start=1846
+  _globals['_RETURNRECEIVED']._serialized_end=1948
+  _globals['_RETURNINSPECTED']._serialized_start=1950
+  _globals['_RETURNINSPECTED']._serialized_end=2053
+  _globals['_RETURNREFUNDED']._serialized_start=2055
+  _globals['_RETURNREFUNDED']._serialized_end=2157
 # @@protoc_insertion_point(module_scope)

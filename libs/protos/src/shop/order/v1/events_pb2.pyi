@@ -99,6 +99,64 @@ class OrderConfirmed(_message.Message):
 Global___OrderConfirmed: _TypeAlias = OrderConfirmed  # noqa: Y015
 
 @_typing.final
+class OrderApprovalDecided(_message.Message):
+    """Subject: shop.order.approval_decided
+    Published for every approver's decision on an order's approval chain (beside status_changed;
+    the decision that confirms or cancels the order also publishes confirmed or cancelled).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    META_FIELD_NUMBER: _builtins.int
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    CHECKOUT_ID_FIELD_NUMBER: _builtins.int
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    STEP_FIELD_NUMBER: _builtins.int
+    STEP_NAME_FIELD_NUMBER: _builtins.int
+    DECISION_FIELD_NUMBER: _builtins.int
+    STEP_STATE_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    checkout_id: _builtins.str
+    customer_id: _builtins.str
+    account_id: _builtins.str
+    step: _builtins.int
+    """index of the decided step in the chain"""
+    step_name: _builtins.str
+    step_state: _order_pb2.ApprovalStepState.ValueType
+    """the step after the decision"""
+    status: _order_pb2.OrderStatus.ValueType
+    """the order after the decision"""
+    @_builtins.property
+    def meta(self) -> _common_pb2.EventMeta:
+        """aggregate_id is the order id"""
+
+    @_builtins.property
+    def decision(self) -> _order_pb2.ApprovalDecision: ...
+    def __init__(
+        self,
+        *,
+        meta: _common_pb2.EventMeta | None = ...,
+        order_id: _builtins.str = ...,
+        checkout_id: _builtins.str = ...,
+        customer_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        step: _builtins.int = ...,
+        step_name: _builtins.str = ...,
+        decision: _order_pb2.ApprovalDecision | None = ...,
+        step_state: _order_pb2.ApprovalStepState.ValueType = ...,
+        status: _order_pb2.OrderStatus.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision", "meta", b"meta"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "checkout_id", b"checkout_id", "customer_id", b"customer_id", "decision", b"decision", "meta", b"meta", "order_id", b"order_id", "status", b"status", "step", b"step", "step_name", b"step_name", "step_state", b"step_state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OrderApprovalDecided: _TypeAlias = OrderApprovalDecided  # noqa: Y015
+
+@_typing.final
 class CancelledLine(_message.Message):
     """A line's quantity that will no longer be shipped (ordered minus fulfilled)."""
 
@@ -434,69 +492,3 @@ class ReturnRefunded(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ReturnRefunded: _TypeAlias = ReturnRefunded  # noqa: Y015
-
-@_typing.final
-class InvoiceIssued(_message.Message):
-    """Subject: shop.order.invoice_issued
-    Published when an invoice order's invoice is issued (CreateOrder, in the order's transaction).
-    """
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    META_FIELD_NUMBER: _builtins.int
-    INVOICE_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def meta(self) -> _common_pb2.EventMeta:
-        """aggregate_id is the order id"""
-
-    @_builtins.property
-    def invoice(self) -> _order_pb2.Invoice: ...
-    def __init__(
-        self,
-        *,
-        meta: _common_pb2.EventMeta | None = ...,
-        invoice: _order_pb2.Invoice | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["invoice", b"invoice", "meta", b"meta"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["invoice", b"invoice", "meta", b"meta"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___InvoiceIssued: _TypeAlias = InvoiceIssued  # noqa: Y015
-
-@_typing.final
-class InvoicePaid(_message.Message):
-    """Subject: shop.order.invoice_paid
-    Published when a recorded payment settles an invoice's balance (status PAID).
-    """
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    META_FIELD_NUMBER: _builtins.int
-    INVOICE_FIELD_NUMBER: _builtins.int
-    PAYMENT_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def meta(self) -> _common_pb2.EventMeta:
-        """aggregate_id is the order id"""
-
-    @_builtins.property
-    def invoice(self) -> _order_pb2.Invoice: ...
-    @_builtins.property
-    def payment(self) -> _order_pb2.InvoicePayment:
-        """the payment that settled it"""
-
-    def __init__(
-        self,
-        *,
-        meta: _common_pb2.EventMeta | None = ...,
-        invoice: _order_pb2.Invoice | None = ...,
-        payment: _order_pb2.InvoicePayment | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["invoice", b"invoice", "meta", b"meta", "payment", b"payment"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["invoice", b"invoice", "meta", b"meta", "payment", b"payment"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___InvoicePaid: _TypeAlias = InvoicePaid  # noqa: Y015

@@ -83,13 +83,26 @@ class OrderServiceStub:
     PAYMENT_OPERATION_IN_PROGRESS) while a capture whose outcome is unknown cannot be settled: retry.
     """
     ApproveOrder: _grpc.UnaryUnaryMultiCallable[_order_pb2.ApproveOrderRequest, _order_pb2.ApproveOrderResponse]
-    """B2B approver: approves a PENDING_APPROVAL order, which becomes CONFIRMED. Approving an
-    approved order returns it unchanged; PERMISSION_DENIED for the buyer themself or another
-    account's approver; FAILED_PRECONDITION (reason ORDER_NOT_PENDING_APPROVAL) otherwise.
+    """B2B approver: records the caller's approval on the CURRENT step of a PENDING_APPROVAL
+    order's approval chain (Order.approval_progress). Only the step's approvers may decide it (a
+    step without approvers: any b2b_approver of the account other than the buyer; admin always).
+    The step's quorum reached moves the chain to the next step; the last step approved makes the
+    order CONFIRMED. Every decision is a history entry (ORDER_CHANGE_APPROVAL_DECIDED, or APPROVED
+    for the one that confirms) and publishes shop.order.approval_decided. A second decision by the
+    same approver on the same step (and approving an approved order) returns the order unchanged;
+    PERMISSION_DENIED (reason NOT_APPROVER) for the buyer themself, another account's approver or
+    an approver the current step does not name; FAILED_PRECONDITION (reason
+    ORDER_NOT_PENDING_APPROVAL) otherwise.
     """
     RejectOrder: _grpc.UnaryUnaryMultiCallable[_order_pb2.RejectOrderRequest, _order_pb2.RejectOrderResponse]
-    """B2B approver: rejects a PENDING_APPROVAL order, which becomes CANCELLED (reason
-    APPROVAL_REJECTED). Same rules as ApproveOrder.
+    """B2B approver: rejects the current step of a PENDING_APPROVAL order; one rejection rejects the
+    step and the chain: the order becomes CANCELLED (reason APPROVAL_REJECTED). Same rules as
+    ApproveOrder.
+    """
+    ListPendingApprovals: _grpc.UnaryUnaryMultiCallable[_order_pb2.ListPendingApprovalsRequest, _order_pb2.ListPendingApprovalsResponse]
+    """An approver's inbox: the PENDING_APPROVAL orders of an account whose current step the approver
+    may decide and has not decided yet, newest first. b2b_approver for themself and their account
+    (approver_id and account_id default to the caller's); admin for any approver of any account.
     """
     ReleaseFraudHold: _grpc.UnaryUnaryMultiCallable[_order_pb2.ReleaseFraudHoldRequest, _order_pb2.ReleaseFraudHoldResponse]
     """Checkout only: the fraud review holding a PENDING_REVIEW order approved it; the order moves to
@@ -143,29 +156,6 @@ class OrderServiceStub:
     a customer for themselves or an admin. EraseCustomer is idempotent by request_id.
     """
     EraseCustomer: _grpc.UnaryUnaryMultiCallable[_common_pb2.EraseCustomerRequest, _common_pb2.EraseCustomerResponse]
-    GetInvoice: _grpc.UnaryUnaryMultiCallable[_order_pb2.GetInvoiceRequest, _order_pb2.GetInvoiceResponse]
-    """Invoices (docs/architecture.md "Invoices and credit"): every invoice order gets an invoice when
-    it is created (CreateOrder, in the same transaction; shop.order.invoice_issued). It is the
-    account's debt from then on; refunds of the order are credits on it; cancelling the order
-    before fulfilment voids it. B2B roles read their account's invoices; admin any.
-
-    One invoice by number (INV-000123) or by its order's id.
-    """
-    ListInvoices: _grpc.UnaryUnaryMultiCallable[_order_pb2.ListInvoicesRequest, _order_pb2.ListInvoicesResponse]
-    """An account's invoices (or, for admin, every account's), newest first; filters by status and
-    overdue; cursor pagination.
-    """
-    RecordInvoicePayment: _grpc.UnaryUnaryMultiCallable[_order_pb2.RecordInvoicePaymentRequest, _order_pb2.RecordInvoicePaymentResponse]
-    """Admin (or an integration through the gateway): records a payment received against an open
-    invoice. Idempotent by idempotency_key per invoice (a repeat with another body is
-    ALREADY_EXISTS, reason REQUEST_ID_REUSED). More than the balance is FAILED_PRECONDITION
-    (reason INVOICE_OVERPAID), a void or paid invoice FAILED_PRECONDITION (INVOICE_NOT_OPEN).
-    The payment that settles the balance publishes shop.order.invoice_paid.
-    """
-    GetAccountCredit: _grpc.UnaryUnaryMultiCallable[_order_pb2.GetAccountCreditRequest, _order_pb2.GetAccountCreditResponse]
-    """An account's open balance (the sum of its open invoices' balances) and its overdue invoices:
-    what CreateOrder weighs against the credit limit. Checkout asks it before reserving stock.
-    """
 
 @_typing.type_check_only
 class OrderServiceAsyncStub(OrderServiceStub):
@@ -188,13 +178,26 @@ class OrderServiceAsyncStub(OrderServiceStub):
     PAYMENT_OPERATION_IN_PROGRESS) while a capture whose outcome is unknown cannot be settled: retry.
     """
     ApproveOrder: _aio.UnaryUnaryMultiCallable[_order_pb2.ApproveOrderRequest, _order_pb2.ApproveOrderResponse]  # type: ignore[assignment]
-    """B2B approver: approves a PENDING_APPROVAL order, which becomes CONFIRMED. Approving an
-    approved order returns it unchanged; PERMISSION_DENIED for the buyer themself or another
-    account's approver; FAILED_PRECONDITION (reason ORDER_NOT_PENDING_APPROVAL) otherwise.
+    """B2B approver: records the caller's approval on the CURRENT step of a PENDING_APPROVAL
+    order's approval chain (Order.approval_progress). Only the step's approvers may decide it (a
+    step without approvers: any b2b_approver of the account other than the buyer; admin always).
+    The step's quorum reached moves the chain to the next step; the last step approved makes the
+    order CONFIRMED. Every decision is a history entry (ORDER_CHANGE_APPROVAL_DECIDED, or APPROVED
+    for the one that confirms) and publishes shop.order.approval_decided. A second decision by the
+    same approver on the same step (and approving an approved order) returns the order unchanged;
+    PERMISSION_DENIED (reason NOT_APPROVER) for the buyer themself, another account's approver or
+    an approver the current step does not name; FAILED_PRECONDITION (reason
+    ORDER_NOT_PENDING_APPROVAL) otherwise.
     """
     RejectOrder: _aio.UnaryUnaryMultiCallable[_order_pb2.RejectOrderRequest, _order_pb2.RejectOrderResponse]  # type: ignore[assignment]
-    """B2B approver: rejects a PENDING_APPROVAL order, which becomes CANCELLED (reason
-    APPROVAL_REJECTED). Same rules as ApproveOrder.
+    """B2B approver: rejects the current step of a PENDING_APPROVAL order; one rejection rejects the
+    step and the chain: the order becomes CANCELLED (reason APPROVAL_REJECTED). Same rules as
+    ApproveOrder.
+    """
+    ListPendingApprovals: _aio.UnaryUnaryMultiCallable[_order_pb2.ListPendingApprovalsRequest, _order_pb2.ListPendingApprovalsResponse]  # type: ignore[assignment]
+    """An approver's inbox: the PENDING_APPROVAL orders of an account whose current step the approver
+    may decide and has not decided yet, newest first. b2b_approver for themself and their account
+    (approver_id and account_id default to the caller's); admin for any approver of any account.
     """
     ReleaseFraudHold: _aio.UnaryUnaryMultiCallable[_order_pb2.ReleaseFraudHoldRequest, _order_pb2.ReleaseFraudHoldResponse]  # type: ignore[assignment]
     """Checkout only: the fraud review holding a PENDING_REVIEW order approved it; the order moves to
@@ -248,29 +251,6 @@ class OrderServiceAsyncStub(OrderServiceStub):
     a customer for themselves or an admin. EraseCustomer is idempotent by request_id.
     """
     EraseCustomer: _aio.UnaryUnaryMultiCallable[_common_pb2.EraseCustomerRequest, _common_pb2.EraseCustomerResponse]  # type: ignore[assignment]
-    GetInvoice: _aio.UnaryUnaryMultiCallable[_order_pb2.GetInvoiceRequest, _order_pb2.GetInvoiceResponse]  # type: ignore[assignment]
-    """Invoices (docs/architecture.md "Invoices and credit"): every invoice order gets an invoice when
-    it is created (CreateOrder, in the same transaction; shop.order.invoice_issued). It is the
-    account's debt from then on; refunds of the order are credits on it; cancelling the order
-    before fulfilment voids it. B2B roles read their account's invoices; admin any.
-
-    One invoice by number (INV-000123) or by its order's id.
-    """
-    ListInvoices: _aio.UnaryUnaryMultiCallable[_order_pb2.ListInvoicesRequest, _order_pb2.ListInvoicesResponse]  # type: ignore[assignment]
-    """An account's invoices (or, for admin, every account's), newest first; filters by status and
-    overdue; cursor pagination.
-    """
-    RecordInvoicePayment: _aio.UnaryUnaryMultiCallable[_order_pb2.RecordInvoicePaymentRequest, _order_pb2.RecordInvoicePaymentResponse]  # type: ignore[assignment]
-    """Admin (or an integration through the gateway): records a payment received against an open
-    invoice. Idempotent by idempotency_key per invoice (a repeat with another body is
-    ALREADY_EXISTS, reason REQUEST_ID_REUSED). More than the balance is FAILED_PRECONDITION
-    (reason INVOICE_OVERPAID), a void or paid invoice FAILED_PRECONDITION (INVOICE_NOT_OPEN).
-    The payment that settles the balance publishes shop.order.invoice_paid.
-    """
-    GetAccountCredit: _aio.UnaryUnaryMultiCallable[_order_pb2.GetAccountCreditRequest, _order_pb2.GetAccountCreditResponse]  # type: ignore[assignment]
-    """An account's open balance (the sum of its open invoices' balances) and its overdue invoices:
-    what CreateOrder weighs against the credit limit. Checkout asks it before reserving stock.
-    """
 
 class OrderServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -320,9 +300,16 @@ class OrderServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _order_pb2.ApproveOrderRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_order_pb2.ApproveOrderResponse, _abc.Awaitable[_order_pb2.ApproveOrderResponse]]:
-        """B2B approver: approves a PENDING_APPROVAL order, which becomes CONFIRMED. Approving an
-        approved order returns it unchanged; PERMISSION_DENIED for the buyer themself or another
-        account's approver; FAILED_PRECONDITION (reason ORDER_NOT_PENDING_APPROVAL) otherwise.
+        """B2B approver: records the caller's approval on the CURRENT step of a PENDING_APPROVAL
+        order's approval chain (Order.approval_progress). Only the step's approvers may decide it (a
+        step without approvers: any b2b_approver of the account other than the buyer; admin always).
+        The step's quorum reached moves the chain to the next step; the last step approved makes the
+        order CONFIRMED. Every decision is a history entry (ORDER_CHANGE_APPROVAL_DECIDED, or APPROVED
+        for the one that confirms) and publishes shop.order.approval_decided. A second decision by the
+        same approver on the same step (and approving an approved order) returns the order unchanged;
+        PERMISSION_DENIED (reason NOT_APPROVER) for the buyer themself, another account's approver or
+        an approver the current step does not name; FAILED_PRECONDITION (reason
+        ORDER_NOT_PENDING_APPROVAL) otherwise.
         """
 
     @_abc_1.abstractmethod
@@ -331,8 +318,20 @@ class OrderServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _order_pb2.RejectOrderRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_order_pb2.RejectOrderResponse, _abc.Awaitable[_order_pb2.RejectOrderResponse]]:
-        """B2B approver: rejects a PENDING_APPROVAL order, which becomes CANCELLED (reason
-        APPROVAL_REJECTED). Same rules as ApproveOrder.
+        """B2B approver: rejects the current step of a PENDING_APPROVAL order; one rejection rejects the
+        step and the chain: the order becomes CANCELLED (reason APPROVAL_REJECTED). Same rules as
+        ApproveOrder.
+        """
+
+    @_abc_1.abstractmethod
+    def ListPendingApprovals(
+        self,
+        request: _order_pb2.ListPendingApprovalsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_order_pb2.ListPendingApprovalsResponse, _abc.Awaitable[_order_pb2.ListPendingApprovalsResponse]]:
+        """An approver's inbox: the PENDING_APPROVAL orders of an account whose current step the approver
+        may decide and has not decided yet, newest first. b2b_approver for themself and their account
+        (approver_id and account_id default to the caller's); admin for any approver of any account.
         """
 
     @_abc_1.abstractmethod
@@ -452,52 +451,5 @@ class OrderServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _common_pb2.EraseCustomerRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_common_pb2.EraseCustomerResponse, _abc.Awaitable[_common_pb2.EraseCustomerResponse]]: ...
-
-    @_abc_1.abstractmethod
-    def GetInvoice(
-        self,
-        request: _order_pb2.GetInvoiceRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_order_pb2.GetInvoiceResponse, _abc.Awaitable[_order_pb2.GetInvoiceResponse]]:
-        """Invoices (docs/architecture.md "Invoices and credit"): every invoice order gets an invoice when
-        it is created (CreateOrder, in the same transaction; shop.order.invoice_issued). It is the
-        account's debt from then on; refunds of the order are credits on it; cancelling the order
-        before fulfilment voids it. B2B roles read their account's invoices; admin any.
-
-        One invoice by number (INV-000123) or by its order's id.
-        """
-
-    @_abc_1.abstractmethod
-    def ListInvoices(
-        self,
-        request: _order_pb2.ListInvoicesRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_order_pb2.ListInvoicesResponse, _abc.Awaitable[_order_pb2.ListInvoicesResponse]]:
-        """An account's invoices (or, for admin, every account's), newest first; filters by status and
-        overdue; cursor pagination.
-        """
-
-    @_abc_1.abstractmethod
-    def RecordInvoicePayment(
-        self,
-        request: _order_pb2.RecordInvoicePaymentRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_order_pb2.RecordInvoicePaymentResponse, _abc.Awaitable[_order_pb2.RecordInvoicePaymentResponse]]:
-        """Admin (or an integration through the gateway): records a payment received against an open
-        invoice. Idempotent by idempotency_key per invoice (a repeat with another body is
-        ALREADY_EXISTS, reason REQUEST_ID_REUSED). More than the balance is FAILED_PRECONDITION
-        (reason INVOICE_OVERPAID), a void or paid invoice FAILED_PRECONDITION (INVOICE_NOT_OPEN).
-        The payment that settles the balance publishes shop.order.invoice_paid.
-        """
-
-    @_abc_1.abstractmethod
-    def GetAccountCredit(
-        self,
-        request: _order_pb2.GetAccountCreditRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_order_pb2.GetAccountCreditResponse, _abc.Awaitable[_order_pb2.GetAccountCreditResponse]]:
-        """An account's open balance (the sum of its open invoices' balances) and its overdue invoices:
-        what CreateOrder weighs against the credit limit. Checkout asks it before reserving stock.
-        """
 
 def add_OrderServiceServicer_to_server(servicer: OrderServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1927,6 +1927,79 @@ class ShipmentLine(_message.Message):
 Global___ShipmentLine: _TypeAlias = ShipmentLine  # noqa: Y015
 
 @_typing.final
+class ApprovalDecision(_message.Message):
+    """One approver's decision on a step of an order's approval chain."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPROVER_FIELD_NUMBER: _builtins.int
+    DECISION_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    approver: _builtins.str
+    """the approver's user id"""
+    decision: _builtins.str
+    """approve or reject"""
+    note: _builtins.str
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        approver: _builtins.str = ...,
+        decision: _builtins.str = ...,
+        note: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approver", b"approver", "at", b"at", "decision", b"decision", "note", b"note"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApprovalDecision: _TypeAlias = ApprovalDecision  # noqa: Y015
+
+@_typing.final
+class ApprovalStep(_message.Message):
+    """One step of an order's approval chain and its decisions so far."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    APPROVERS_FIELD_NUMBER: _builtins.int
+    QUORUM_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    DECISIONS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """e.g. "department head", "finance" """
+    quorum: _builtins.int
+    """approvals it needs"""
+    state: _builtins.str
+    """pending, approved or rejected"""
+    @_builtins.property
+    def approvers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """user ids who may decide it; empty: any approver of the account"""
+
+    @_builtins.property
+    def decisions(self) -> _containers.RepeatedCompositeFieldContainer[Global___ApprovalDecision]: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        approvers: _abc.Iterable[_builtins.str] | None = ...,
+        quorum: _builtins.int = ...,
+        state: _builtins.str = ...,
+        decisions: _abc.Iterable[Global___ApprovalDecision] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approvers", b"approvers", "decisions", b"decisions", "name", b"name", "quorum", b"quorum", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApprovalStep: _TypeAlias = ApprovalStep  # noqa: Y015
+
+@_typing.final
 class Approval(_message.Message):
     """The B2B approval of an order."""
 
@@ -1937,16 +2010,24 @@ class Approval(_message.Message):
     DECIDED_BY_FIELD_NUMBER: _builtins.int
     NOTE_FIELD_NUMBER: _builtins.int
     DECIDED_AT_FIELD_NUMBER: _builtins.int
+    STEPS_FIELD_NUMBER: _builtins.int
+    CURRENT_STEP_FIELD_NUMBER: _builtins.int
     status: _builtins.str
     """not_required, pending, approved, rejected"""
     decided_by: _builtins.str
     note: _builtins.str
+    current_step: _builtins.int
+    """index of the step waiting for decisions (len(steps) when all approved)"""
     @_builtins.property
     def limit(self) -> _common_pb2.Money:
         """the buyer's limit the total exceeded"""
 
     @_builtins.property
     def decided_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___ApprovalStep]:
+        """the approval chain, decided in order"""
+
     def __init__(
         self,
         *,
@@ -1955,10 +2036,12 @@ class Approval(_message.Message):
         decided_by: _builtins.str = ...,
         note: _builtins.str = ...,
         decided_at: _timestamp_pb2.Timestamp | None = ...,
+        steps: _abc.Iterable[Global___ApprovalStep] | None = ...,
+        current_step: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["decided_at", b"decided_at", "limit", b"limit"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["decided_at", b"decided_at", "decided_by", b"decided_by", "limit", b"limit", "note", b"note", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["current_step", b"current_step", "decided_at", b"decided_at", "decided_by", b"decided_by", "limit", b"limit", "note", b"note", "status", b"status", "steps", b"steps"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -311,7 +311,8 @@ class StorefrontServiceServicer:
     def ListApprovals(self, request, context):
         """--- B2B approvals (b2b_approver of the order's account) ---
 
-        Orders of the approver's account waiting for an approval, newest first.
+        The approver's inbox: orders of their account whose current approval step waits for THEIR
+        decision (they may decide it and have not), newest first.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

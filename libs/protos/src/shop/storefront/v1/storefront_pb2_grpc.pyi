@@ -118,7 +118,8 @@ class StorefrontServiceStub:
     ListApprovals: _grpc.UnaryUnaryMultiCallable[_storefront_pb2.ListApprovalsRequest, _storefront_pb2.ListApprovalsResponse]
     """--- B2B approvals (b2b_approver of the order's account) ---
 
-    Orders of the approver's account waiting for an approval, newest first.
+    The approver's inbox: orders of their account whose current approval step waits for THEIR
+    decision (they may decide it and have not), newest first.
     """
     ApproveOrder: _grpc.UnaryUnaryMultiCallable[_storefront_pb2.ApproveOrderRequest, _storefront_pb2.ApproveOrderResponse]
     """Approves a pending_approval order of the approver's account (not their own)."""
@@ -208,7 +209,8 @@ class StorefrontServiceAsyncStub(StorefrontServiceStub):
     ListApprovals: _aio.UnaryUnaryMultiCallable[_storefront_pb2.ListApprovalsRequest, _storefront_pb2.ListApprovalsResponse]  # type: ignore[assignment]
     """--- B2B approvals (b2b_approver of the order's account) ---
 
-    Orders of the approver's account waiting for an approval, newest first.
+    The approver's inbox: orders of their account whose current approval step waits for THEIR
+    decision (they may decide it and have not), newest first.
     """
     ApproveOrder: _aio.UnaryUnaryMultiCallable[_storefront_pb2.ApproveOrderRequest, _storefront_pb2.ApproveOrderResponse]  # type: ignore[assignment]
     """Approves a pending_approval order of the approver's account (not their own)."""
@@ -409,7 +411,8 @@ class StorefrontServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_storefront_pb2.ListApprovalsResponse, _abc.Awaitable[_storefront_pb2.ListApprovalsResponse]]:
         """--- B2B approvals (b2b_approver of the order's account) ---
 
-        Orders of the approver's account waiting for an approval, newest first.
+        The approver's inbox: orders of their account whose current approval step waits for THEIR
+        decision (they may decide it and have not), newest first.
         """
 
     @_abc_1.abstractmethod
