@@ -1,5 +1,5 @@
 """gRPC fuzzing: every unary method of every service and of the gateway's public API (storefront,
-back office, returns, account, integrations), called on the launched stack with generated requests
+back office, returns, account, integrations, companies), called on the launched stack with generated requests
 (hypothesis, from the protobuf descriptors) as each kind of caller (each service method over mutual TLS with the
 certificate of an identity its allow-list admits: tooling where it may, else the service whose step
 it is; the gateway's staff services also with an admin's bearer token). Whatever comes in, the answer is a
@@ -69,7 +69,7 @@ CALLERS: dict[str, tuple[tuple[str, str], ...]] = {
 # returns) also with an admin's.
 GATEWAY_SERVICE = "shop.storefront.v1.StorefrontService"
 GATEWAY_ACCOUNT = "shop.storefront.v1.AccountService"
-GATEWAY_MODULES = ("storefront", "backoffice", "returns", "account", "integrations")
+GATEWAY_MODULES = ("storefront", "backoffice", "returns", "account", "integrations", "companies")
 TALLY: Counter[tuple[str, str]] = Counter()
 NOT_REPEATED: Counter[str] = Counter()  # refused calls after which rows changed, but not when made again
 WRITES_SEEN: Counter[str] = Counter()  # admitted calls after which rows changed: the reads see writes

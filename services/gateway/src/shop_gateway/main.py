@@ -22,6 +22,8 @@ from shop.storefront.v1 import (
     account_pb2_grpc,
     backoffice_pb2,
     backoffice_pb2_grpc,
+    companies_pb2,
+    companies_pb2_grpc,
     integrations_pb2,
     integrations_pb2_grpc,
     returns_pb2,
@@ -33,6 +35,7 @@ from shop_gateway.backends import Backends
 from shop_gateway.gateway import Gateway
 from shop_gateway.grpc_account import AccountServicer
 from shop_gateway.grpc_backoffice import BackOfficeServicer
+from shop_gateway.grpc_companies import CompaniesServicer
 from shop_gateway.grpc_integrations import IntegrationsServicer
 from shop_gateway.grpc_returns import ReturnsServicer
 from shop_gateway.grpcapi import StorefrontServicer
@@ -116,6 +119,7 @@ async def build(settings: GatewaySettings) -> GatewayRuntime:
         (returns_pb2, returns_pb2_grpc, "ReturnsService", ReturnsServicer(gateway)),
         (account_pb2, account_pb2_grpc, "AccountService", AccountServicer(gateway)),
         (integrations_pb2, integrations_pb2_grpc, "IntegrationsService", IntegrationsServicer(gateway)),
+        (companies_pb2, companies_pb2_grpc, "CompaniesService", CompaniesServicer(gateway)),
     )
     for messages, stubs, name, servicer in public:
         descriptor = messages.DESCRIPTOR.services_by_name[name]

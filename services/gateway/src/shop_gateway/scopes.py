@@ -196,6 +196,10 @@ RPC_OPERATIONS: dict[str, str] = {
     "IntegrationsService/RotateWebhookSecret": "rotate_webhook_secret",
     "IntegrationsService/ListWebhookDeliveries": "list_webhook_deliveries",
     "IntegrationsService/ReplayWebhookDeliveries": "replay_delivery",
+    "CompaniesService/ListApprovalRules": "list_approval_rules",
+    "CompaniesService/CreateApprovalRule": "create_approval_rule",
+    "CompaniesService/UpdateApprovalRule": "update_approval_rule",
+    "CompaniesService/DeleteApprovalRule": "delete_approval_rule",
 }
 
 
