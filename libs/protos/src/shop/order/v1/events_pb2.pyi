@@ -492,3 +492,69 @@ class ReturnRefunded(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ReturnRefunded: _TypeAlias = ReturnRefunded  # noqa: Y015
+
+@_typing.final
+class InvoiceIssued(_message.Message):
+    """Subject: shop.order.invoice_issued
+    Published when an invoice order's invoice is issued (CreateOrder, in the order's transaction).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    META_FIELD_NUMBER: _builtins.int
+    INVOICE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def meta(self) -> _common_pb2.EventMeta:
+        """aggregate_id is the order id"""
+
+    @_builtins.property
+    def invoice(self) -> _order_pb2.Invoice: ...
+    def __init__(
+        self,
+        *,
+        meta: _common_pb2.EventMeta | None = ...,
+        invoice: _order_pb2.Invoice | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["invoice", b"invoice", "meta", b"meta"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["invoice", b"invoice", "meta", b"meta"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InvoiceIssued: _TypeAlias = InvoiceIssued  # noqa: Y015
+
+@_typing.final
+class InvoicePaid(_message.Message):
+    """Subject: shop.order.invoice_paid
+    Published when a recorded payment settles an invoice's balance (status PAID).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    META_FIELD_NUMBER: _builtins.int
+    INVOICE_FIELD_NUMBER: _builtins.int
+    PAYMENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def meta(self) -> _common_pb2.EventMeta:
+        """aggregate_id is the order id"""
+
+    @_builtins.property
+    def invoice(self) -> _order_pb2.Invoice: ...
+    @_builtins.property
+    def payment(self) -> _order_pb2.InvoicePayment:
+        """the payment that settled it"""
+
+    def __init__(
+        self,
+        *,
+        meta: _common_pb2.EventMeta | None = ...,
+        invoice: _order_pb2.Invoice | None = ...,
+        payment: _order_pb2.InvoicePayment | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["invoice", b"invoice", "meta", b"meta", "payment", b"payment"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["invoice", b"invoice", "meta", b"meta", "payment", b"payment"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InvoicePaid: _TypeAlias = InvoicePaid  # noqa: Y015

@@ -479,6 +479,36 @@ RETURN_REASON_WRONG_ITEM: ReturnReason.ValueType  # 5
 RETURN_REASON_OTHER: ReturnReason.ValueType  # 6
 Global___ReturnReason: _TypeAlias = ReturnReason  # noqa: Y015
 
+class _InvoiceStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _InvoiceStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_InvoiceStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    INVOICE_STATUS_UNSPECIFIED: _InvoiceStatus.ValueType  # 0
+    INVOICE_STATUS_OPEN: _InvoiceStatus.ValueType  # 1
+    """a balance is owed"""
+    INVOICE_STATUS_PAID: _InvoiceStatus.ValueType  # 2
+    """payments and credits cover the total"""
+    INVOICE_STATUS_VOID: _InvoiceStatus.ValueType  # 3
+    """its order was cancelled before fulfilment: nothing is owed"""
+
+class InvoiceStatus(_InvoiceStatus, metaclass=_InvoiceStatusEnumTypeWrapper):
+    """---------------------------------------------------------------------------------------------
+    Invoices and credit
+
+    Where an invoice stands. overdue is not a status: an OPEN invoice past its due_at.
+    """
+
+INVOICE_STATUS_UNSPECIFIED: InvoiceStatus.ValueType  # 0
+INVOICE_STATUS_OPEN: InvoiceStatus.ValueType  # 1
+"""a balance is owed"""
+INVOICE_STATUS_PAID: InvoiceStatus.ValueType  # 2
+"""payments and credits cover the total"""
+INVOICE_STATUS_VOID: InvoiceStatus.ValueType  # 3
+"""its order was cancelled before fulfilment: nothing is owed"""
+Global___InvoiceStatus: _TypeAlias = InvoiceStatus  # noqa: Y015
+
 @_typing.final
 class OrderLine(_message.Message):
     """---------------------------------------------------------------------------------------------
@@ -690,6 +720,7 @@ class OrderPayment(_message.Message):
     AUTHORISED_AMOUNT_FIELD_NUMBER: _builtins.int
     CAPTURED_AMOUNT_FIELD_NUMBER: _builtins.int
     REFUNDED_AMOUNT_FIELD_NUMBER: _builtins.int
+    PAYMENT_TERMS_DAYS_FIELD_NUMBER: _builtins.int
     kind: Global___PaymentMethodKind.ValueType
     payment_method_id: _builtins.str
     """card: the payment sandbox's payment method"""
@@ -697,6 +728,8 @@ class OrderPayment(_message.Message):
     """card: the provider's authorisation"""
     purchase_order_number: _builtins.str
     """invoice: the buyer's PO reference, may be empty"""
+    payment_terms_days: _builtins.int
+    """invoice: the account's terms (30 for NET 30): the invoice is"""
     @_builtins.property
     def authorised_amount(self) -> _common_pb2.Money:
         """card: what was authorised (the order total)"""
@@ -719,10 +752,11 @@ class OrderPayment(_message.Message):
         authorised_amount: _common_pb2.Money | None = ...,
         captured_amount: _common_pb2.Money | None = ...,
         refunded_amount: _common_pb2.Money | None = ...,
+        payment_terms_days: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["authorised_amount", b"authorised_amount", "captured_amount", b"captured_amount", "refunded_amount", b"refunded_amount"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["authorisation_id", b"authorisation_id", "authorised_amount", b"authorised_amount", "captured_amount", b"captured_amount", "kind", b"kind", "payment_method_id", b"payment_method_id", "purchase_order_number", b"purchase_order_number", "refunded_amount", b"refunded_amount"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["authorisation_id", b"authorisation_id", "authorised_amount", b"authorised_amount", "captured_amount", b"captured_amount", "kind", b"kind", "payment_method_id", b"payment_method_id", "payment_terms_days", b"payment_terms_days", "purchase_order_number", b"purchase_order_number", "refunded_amount", b"refunded_amount"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1101,6 +1135,7 @@ class Order(_message.Message):
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     RESERVATION_ID_FIELD_NUMBER: _builtins.int
     APPROVAL_PROGRESS_FIELD_NUMBER: _builtins.int
+    INVOICE_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
     """UUID"""
     number: _builtins.str
@@ -1158,6 +1193,10 @@ class Order(_message.Message):
     def approval_progress(self) -> Global___ApprovalProgress:
         """the approval chain and its decisions; unset when none"""
 
+    @_builtins.property
+    def invoice(self) -> Global___InvoiceSummary:
+        """invoice orders: their invoice (GetOrder, CreateOrder); unset otherwise"""
+
     def __init__(
         self,
         *,
@@ -1189,10 +1228,11 @@ class Order(_message.Message):
         updated_at: _timestamp_pb2.Timestamp | None = ...,
         reservation_id: _builtins.str = ...,
         approval_progress: Global___ApprovalProgress | None = ...,
+        invoice: Global___InvoiceSummary | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["approval", b"approval", "approval_progress", b"approval_progress", "billing_address", b"billing_address", "created_at", b"created_at", "fulfilment_method", b"fulfilment_method", "payment", b"payment", "totals", b"totals", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["approval", b"approval", "approval_progress", b"approval_progress", "billing_address", b"billing_address", "created_at", b"created_at", "fulfilment_method", b"fulfilment_method", "invoice", b"invoice", "payment", b"payment", "totals", b"totals", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "approval", b"approval", "approval_progress", b"approval_progress", "billing_address", b"billing_address", "cancellation_reason", b"cancellation_reason", "channel", b"channel", "checkout_id", b"checkout_id", "coupon_code", b"coupon_code", "created_at", b"created_at", "currency", b"currency", "customer_id", b"customer_id", "email", b"email", "fraud_review_id", b"fraud_review_id", "fulfilment_method", b"fulfilment_method", "fulfilment_status", b"fulfilment_status", "fulfilments", b"fulfilments", "history", b"history", "lines", b"lines", "number", b"number", "order_id", b"order_id", "payment", b"payment", "payment_status", b"payment_status", "refunds", b"refunds", "reservation_id", b"reservation_id", "status", b"status", "totals", b"totals", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "approval", b"approval", "approval_progress", b"approval_progress", "billing_address", b"billing_address", "cancellation_reason", b"cancellation_reason", "channel", b"channel", "checkout_id", b"checkout_id", "coupon_code", b"coupon_code", "created_at", b"created_at", "currency", b"currency", "customer_id", b"customer_id", "email", b"email", "fraud_review_id", b"fraud_review_id", "fulfilment_method", b"fulfilment_method", "fulfilment_status", b"fulfilment_status", "fulfilments", b"fulfilments", "history", b"history", "invoice", b"invoice", "lines", b"lines", "number", b"number", "order_id", b"order_id", "payment", b"payment", "payment_status", b"payment_status", "refunds", b"refunds", "reservation_id", b"reservation_id", "status", b"status", "totals", b"totals", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1220,6 +1260,7 @@ class CreateOrderRequest(_message.Message):
     APPROVAL_LIMIT_FIELD_NUMBER: _builtins.int
     RESERVATION_ID_FIELD_NUMBER: _builtins.int
     APPROVAL_CHAIN_FIELD_NUMBER: _builtins.int
+    CREDIT_LIMIT_FIELD_NUMBER: _builtins.int
     checkout_id: _builtins.str
     """required; makes the call repeatable"""
     email: _builtins.str
@@ -1267,6 +1308,16 @@ class CreateOrderRequest(_message.Message):
         approval_required: one step any approver of the account decides (quorum 1).
         """
 
+    @_builtins.property
+    def credit_limit(self) -> _common_pb2.Money:
+        """Invoice orders: the account's credit limit (customers' company, sent by checkout from the
+        gateway, never from a client). Unset: no limit. The order is refused (FAILED_PRECONDITION,
+        reason CREDIT_LIMIT_EXCEEDED, ErrorInfo metadata open_balance, order_total, credit_limit,
+        currency) when the account's open balance plus this order's total exceeds it, and (reason
+        INVOICES_OVERDUE) whenever the account has an overdue invoice. Checked under a per-account
+        lock: concurrent invoice orders of one account are weighed one after the other.
+        """
+
     def __init__(
         self,
         *,
@@ -1284,10 +1335,11 @@ class CreateOrderRequest(_message.Message):
         approval_limit: _common_pb2.Money | None = ...,
         reservation_id: _builtins.str = ...,
         approval_chain: _common_pb2.ApprovalChain | None = ...,
+        credit_limit: _common_pb2.Money | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["approval_chain", b"approval_chain", "approval_limit", b"approval_limit", "billing_address", b"billing_address", "customer", b"customer", "fulfilment_method", b"fulfilment_method", "payment", b"payment", "totals", b"totals"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["approval_chain", b"approval_chain", "approval_limit", b"approval_limit", "billing_address", b"billing_address", "credit_limit", b"credit_limit", "customer", b"customer", "fulfilment_method", b"fulfilment_method", "payment", b"payment", "totals", b"totals"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_chain", b"approval_chain", "approval_limit", b"approval_limit", "approval_required", b"approval_required", "billing_address", b"billing_address", "checkout_id", b"checkout_id", "coupon_code", b"coupon_code", "customer", b"customer", "email", b"email", "fraud_review_id", b"fraud_review_id", "fulfilment_method", b"fulfilment_method", "lines", b"lines", "payment", b"payment", "reservation_id", b"reservation_id", "totals", b"totals"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_chain", b"approval_chain", "approval_limit", b"approval_limit", "approval_required", b"approval_required", "billing_address", b"billing_address", "checkout_id", b"checkout_id", "coupon_code", b"coupon_code", "credit_limit", b"credit_limit", "customer", b"customer", "email", b"email", "fraud_review_id", b"fraud_review_id", "fulfilment_method", b"fulfilment_method", "lines", b"lines", "payment", b"payment", "reservation_id", b"reservation_id", "totals", b"totals"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2294,3 +2346,453 @@ class ListReturnsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListReturnsResponse: _TypeAlias = ListReturnsResponse  # noqa: Y015
+
+@_typing.final
+class InvoiceLine(_message.Message):
+    """A line of an invoice (the order's line as bought)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SKU_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    UNIT_PRICE_FIELD_NUMBER: _builtins.int
+    DISCOUNT_FIELD_NUMBER: _builtins.int
+    LINE_TOTAL_FIELD_NUMBER: _builtins.int
+    TAX_FIELD_NUMBER: _builtins.int
+    sku: _builtins.str
+    name: _builtins.str
+    quantity: _builtins.int
+    @_builtins.property
+    def unit_price(self) -> _common_pb2.Money: ...
+    @_builtins.property
+    def discount(self) -> _common_pb2.Money: ...
+    @_builtins.property
+    def line_total(self) -> _common_pb2.Money:
+        """unit_price * quantity - discount"""
+
+    @_builtins.property
+    def tax(self) -> _common_pb2.Money: ...
+    def __init__(
+        self,
+        *,
+        sku: _builtins.str = ...,
+        name: _builtins.str = ...,
+        quantity: _builtins.int = ...,
+        unit_price: _common_pb2.Money | None = ...,
+        discount: _common_pb2.Money | None = ...,
+        line_total: _common_pb2.Money | None = ...,
+        tax: _common_pb2.Money | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["discount", b"discount", "line_total", b"line_total", "tax", b"tax", "unit_price", b"unit_price"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["discount", b"discount", "line_total", b"line_total", "name", b"name", "quantity", b"quantity", "sku", b"sku", "tax", b"tax", "unit_price", b"unit_price"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InvoiceLine: _TypeAlias = InvoiceLine  # noqa: Y015
+
+@_typing.final
+class InvoicePayment(_message.Message):
+    """A payment recorded against an invoice."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAYMENT_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    REFERENCE_FIELD_NUMBER: _builtins.int
+    PAID_AT_FIELD_NUMBER: _builtins.int
+    RECORDED_AT_FIELD_NUMBER: _builtins.int
+    RECORDED_BY_FIELD_NUMBER: _builtins.int
+    payment_id: _builtins.str
+    """UUID"""
+    reference: _builtins.str
+    """the bank transfer's or the ERP's reference"""
+    @_builtins.property
+    def amount(self) -> _common_pb2.Money: ...
+    @_builtins.property
+    def paid_at(self) -> _timestamp_pb2.Timestamp:
+        """when the money was received (as reported)"""
+
+    @_builtins.property
+    def recorded_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def recorded_by(self) -> Global___Actor: ...
+    def __init__(
+        self,
+        *,
+        payment_id: _builtins.str = ...,
+        amount: _common_pb2.Money | None = ...,
+        reference: _builtins.str = ...,
+        paid_at: _timestamp_pb2.Timestamp | None = ...,
+        recorded_at: _timestamp_pb2.Timestamp | None = ...,
+        recorded_by: Global___Actor | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "paid_at", b"paid_at", "recorded_at", b"recorded_at", "recorded_by", b"recorded_by"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "paid_at", b"paid_at", "payment_id", b"payment_id", "recorded_at", b"recorded_at", "recorded_by", b"recorded_by", "reference", b"reference"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InvoicePayment: _TypeAlias = InvoicePayment  # noqa: Y015
+
+@_typing.final
+class Invoice(_message.Message):
+    """An invoice of an invoice order. All amounts are in its currency."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NUMBER_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    ORDER_NUMBER_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    OVERDUE_FIELD_NUMBER: _builtins.int
+    ISSUED_AT_FIELD_NUMBER: _builtins.int
+    DUE_AT_FIELD_NUMBER: _builtins.int
+    PAYMENT_TERMS_DAYS_FIELD_NUMBER: _builtins.int
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    LINES_FIELD_NUMBER: _builtins.int
+    TOTALS_FIELD_NUMBER: _builtins.int
+    BILLING_ADDRESS_FIELD_NUMBER: _builtins.int
+    PURCHASE_ORDER_NUMBER_FIELD_NUMBER: _builtins.int
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_PAID_FIELD_NUMBER: _builtins.int
+    CREDITED_FIELD_NUMBER: _builtins.int
+    BALANCE_FIELD_NUMBER: _builtins.int
+    PAYMENTS_FIELD_NUMBER: _builtins.int
+    number: _builtins.str
+    """"INV-000123" """
+    account_id: _builtins.str
+    order_id: _builtins.str
+    order_number: _builtins.str
+    status: Global___InvoiceStatus.ValueType
+    overdue: _builtins.bool
+    """OPEN and due_at has passed"""
+    payment_terms_days: _builtins.int
+    currency: _builtins.str
+    purchase_order_number: _builtins.str
+    customer_id: _builtins.str
+    """the buyer"""
+    @_builtins.property
+    def issued_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def due_at(self) -> _timestamp_pb2.Timestamp:
+        """issued_at + payment_terms_days"""
+
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___InvoiceLine]: ...
+    @_builtins.property
+    def totals(self) -> Global___OrderTotals:
+        """subtotal, discount, shipping, tax, total"""
+
+    @_builtins.property
+    def billing_address(self) -> _common_pb2.Address: ...
+    @_builtins.property
+    def amount_paid(self) -> _common_pb2.Money:
+        """sum of payments"""
+
+    @_builtins.property
+    def credited(self) -> _common_pb2.Money:
+        """refunds of the order (credits)"""
+
+    @_builtins.property
+    def balance(self) -> _common_pb2.Money:
+        """total - amount_paid - credited (0 when void)"""
+
+    @_builtins.property
+    def payments(self) -> _containers.RepeatedCompositeFieldContainer[Global___InvoicePayment]:
+        """oldest first"""
+
+    def __init__(
+        self,
+        *,
+        number: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        order_id: _builtins.str = ...,
+        order_number: _builtins.str = ...,
+        status: Global___InvoiceStatus.ValueType = ...,
+        overdue: _builtins.bool = ...,
+        issued_at: _timestamp_pb2.Timestamp | None = ...,
+        due_at: _timestamp_pb2.Timestamp | None = ...,
+        payment_terms_days: _builtins.int = ...,
+        currency: _builtins.str = ...,
+        lines: _abc.Iterable[Global___InvoiceLine] | None = ...,
+        totals: Global___OrderTotals | None = ...,
+        billing_address: _common_pb2.Address | None = ...,
+        purchase_order_number: _builtins.str = ...,
+        customer_id: _builtins.str = ...,
+        amount_paid: _common_pb2.Money | None = ...,
+        credited: _common_pb2.Money | None = ...,
+        balance: _common_pb2.Money | None = ...,
+        payments: _abc.Iterable[Global___InvoicePayment] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount_paid", b"amount_paid", "balance", b"balance", "billing_address", b"billing_address", "credited", b"credited", "due_at", b"due_at", "issued_at", b"issued_at", "totals", b"totals"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount_paid", b"amount_paid", "balance", b"balance", "billing_address", b"billing_address", "credited", b"credited", "currency", b"currency", "customer_id", b"customer_id", "due_at", b"due_at", "issued_at", b"issued_at", "lines", b"lines", "number", b"number", "order_id", b"order_id", "order_number", b"order_number", "overdue", b"overdue", "payment_terms_days", b"payment_terms_days", "payments", b"payments", "purchase_order_number", b"purchase_order_number", "status", b"status", "totals", b"totals"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Invoice: _TypeAlias = Invoice  # noqa: Y015
+
+@_typing.final
+class InvoiceSummary(_message.Message):
+    """What an order shows of its invoice."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NUMBER_FIELD_NUMBER: _builtins.int
+    DUE_AT_FIELD_NUMBER: _builtins.int
+    BALANCE_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    OVERDUE_FIELD_NUMBER: _builtins.int
+    number: _builtins.str
+    status: Global___InvoiceStatus.ValueType
+    overdue: _builtins.bool
+    @_builtins.property
+    def due_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def balance(self) -> _common_pb2.Money: ...
+    def __init__(
+        self,
+        *,
+        number: _builtins.str = ...,
+        due_at: _timestamp_pb2.Timestamp | None = ...,
+        balance: _common_pb2.Money | None = ...,
+        status: Global___InvoiceStatus.ValueType = ...,
+        overdue: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["balance", b"balance", "due_at", b"due_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["balance", b"balance", "due_at", b"due_at", "number", b"number", "overdue", b"overdue", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InvoiceSummary: _TypeAlias = InvoiceSummary  # noqa: Y015
+
+@_typing.final
+class GetInvoiceRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NUMBER_FIELD_NUMBER: _builtins.int
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    number: _builtins.str
+    """this or order_id is required"""
+    order_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        number: _builtins.str = ...,
+        order_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["number", b"number", "order_id", b"order_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetInvoiceRequest: _TypeAlias = GetInvoiceRequest  # noqa: Y015
+
+@_typing.final
+class GetInvoiceResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INVOICE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def invoice(self) -> Global___Invoice: ...
+    def __init__(
+        self,
+        *,
+        invoice: Global___Invoice | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["invoice", b"invoice"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["invoice", b"invoice"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetInvoiceResponse: _TypeAlias = GetInvoiceResponse  # noqa: Y015
+
+@_typing.final
+class ListInvoicesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    STATUSES_FIELD_NUMBER: _builtins.int
+    OVERDUE_ONLY_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    """B2B roles: their account (the default); admin: any, empty for all"""
+    overdue_only: _builtins.bool
+    """only OPEN invoices past their due date"""
+    @_builtins.property
+    def statuses(self) -> _containers.RepeatedScalarFieldContainer[Global___InvoiceStatus.ValueType]:
+        """empty means any"""
+
+    @_builtins.property
+    def page(self) -> _common_pb2.PageRequest: ...
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        statuses: _abc.Iterable[Global___InvoiceStatus.ValueType] | None = ...,
+        overdue_only: _builtins.bool = ...,
+        page: _common_pb2.PageRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "overdue_only", b"overdue_only", "page", b"page", "statuses", b"statuses"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListInvoicesRequest: _TypeAlias = ListInvoicesRequest  # noqa: Y015
+
+@_typing.final
+class ListInvoicesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INVOICES_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def invoices(self) -> _containers.RepeatedCompositeFieldContainer[Global___Invoice]:
+        """newest first, without their payments"""
+
+    @_builtins.property
+    def page(self) -> _common_pb2.PageResponse: ...
+    def __init__(
+        self,
+        *,
+        invoices: _abc.Iterable[Global___Invoice] | None = ...,
+        page: _common_pb2.PageResponse | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["invoices", b"invoices", "page", b"page"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListInvoicesResponse: _TypeAlias = ListInvoicesResponse  # noqa: Y015
+
+@_typing.final
+class RecordInvoicePaymentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NUMBER_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    REFERENCE_FIELD_NUMBER: _builtins.int
+    PAID_AT_FIELD_NUMBER: _builtins.int
+    number: _builtins.str
+    """required: the invoice"""
+    idempotency_key: _builtins.str
+    """required, 8-128 characters"""
+    reference: _builtins.str
+    """optional, up to 200 characters"""
+    @_builtins.property
+    def amount(self) -> _common_pb2.Money:
+        """required, > 0, in the invoice's currency, at most the balance"""
+
+    @_builtins.property
+    def paid_at(self) -> _timestamp_pb2.Timestamp:
+        """optional: when the money arrived; default now; not in the future"""
+
+    def __init__(
+        self,
+        *,
+        number: _builtins.str = ...,
+        idempotency_key: _builtins.str = ...,
+        amount: _common_pb2.Money | None = ...,
+        reference: _builtins.str = ...,
+        paid_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "paid_at", b"paid_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "idempotency_key", b"idempotency_key", "number", b"number", "paid_at", b"paid_at", "reference", b"reference"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordInvoicePaymentRequest: _TypeAlias = RecordInvoicePaymentRequest  # noqa: Y015
+
+@_typing.final
+class RecordInvoicePaymentResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INVOICE_FIELD_NUMBER: _builtins.int
+    PAYMENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def invoice(self) -> Global___Invoice: ...
+    @_builtins.property
+    def payment(self) -> Global___InvoicePayment:
+        """the payment this key recorded"""
+
+    def __init__(
+        self,
+        *,
+        invoice: Global___Invoice | None = ...,
+        payment: Global___InvoicePayment | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["invoice", b"invoice", "payment", b"payment"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["invoice", b"invoice", "payment", b"payment"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordInvoicePaymentResponse: _TypeAlias = RecordInvoicePaymentResponse  # noqa: Y015
+
+@_typing.final
+class GetAccountCreditRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    """required; B2B roles only their own"""
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAccountCreditRequest: _TypeAlias = GetAccountCreditRequest  # noqa: Y015
+
+@_typing.final
+class GetAccountCreditResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    OPEN_BALANCE_FIELD_NUMBER: _builtins.int
+    OVERDUE_COUNT_FIELD_NUMBER: _builtins.int
+    OVERDUE_AMOUNT_FIELD_NUMBER: _builtins.int
+    OPEN_COUNT_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    overdue_count: _builtins.int
+    """open invoices past their due date"""
+    open_count: _builtins.int
+    @_builtins.property
+    def open_balance(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Money]:
+        """per currency; empty when nothing is owed"""
+
+    @_builtins.property
+    def overdue_amount(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Money]:
+        """their balances, per currency"""
+
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        open_balance: _abc.Iterable[_common_pb2.Money] | None = ...,
+        overdue_count: _builtins.int = ...,
+        overdue_amount: _abc.Iterable[_common_pb2.Money] | None = ...,
+        open_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "open_balance", b"open_balance", "open_count", b"open_count", "overdue_amount", b"overdue_amount", "overdue_count", b"overdue_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAccountCreditResponse: _TypeAlias = GetAccountCreditResponse  # noqa: Y015

@@ -125,6 +125,26 @@ class OrderServiceStub:
                 request_serializer=shop_dot_common_dot_v1_dot_common__pb2.EraseCustomerRequest.SerializeToString,
                 response_deserializer=shop_dot_common_dot_v1_dot_common__pb2.EraseCustomerResponse.FromString,
                 _registered_method=True)
+        self.GetInvoice = channel.unary_unary(
+                '/shop.order.v1.OrderService/GetInvoice',
+                request_serializer=shop_dot_order_dot_v1_dot_order__pb2.GetInvoiceRequest.SerializeToString,
+                response_deserializer=shop_dot_order_dot_v1_dot_order__pb2.GetInvoiceResponse.FromString,
+                _registered_method=True)
+        self.ListInvoices = channel.unary_unary(
+                '/shop.order.v1.OrderService/ListInvoices',
+                request_serializer=shop_dot_order_dot_v1_dot_order__pb2.ListInvoicesRequest.SerializeToString,
+                response_deserializer=shop_dot_order_dot_v1_dot_order__pb2.ListInvoicesResponse.FromString,
+                _registered_method=True)
+        self.RecordInvoicePayment = channel.unary_unary(
+                '/shop.order.v1.OrderService/RecordInvoicePayment',
+                request_serializer=shop_dot_order_dot_v1_dot_order__pb2.RecordInvoicePaymentRequest.SerializeToString,
+                response_deserializer=shop_dot_order_dot_v1_dot_order__pb2.RecordInvoicePaymentResponse.FromString,
+                _registered_method=True)
+        self.GetAccountCredit = channel.unary_unary(
+                '/shop.order.v1.OrderService/GetAccountCredit',
+                request_serializer=shop_dot_order_dot_v1_dot_order__pb2.GetAccountCreditRequest.SerializeToString,
+                response_deserializer=shop_dot_order_dot_v1_dot_order__pb2.GetAccountCreditResponse.FromString,
+                _registered_method=True)
 
 
 class OrderServiceServicer:
@@ -298,6 +318,45 @@ class OrderServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetInvoice(self, request, context):
+        """Invoices (docs/architecture.md "Invoices and credit"): every invoice order gets an invoice when
+        it is created (CreateOrder, in the same transaction; shop.order.invoice_issued). It is the
+        account's debt from then on; refunds of the order are credits on it; cancelling the order
+        before fulfilment voids it. B2B roles read their account's invoices; admin any.
+
+        One invoice by number (INV-000123) or by its order's id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListInvoices(self, request, context):
+        """An account's invoices (or, for admin, every account's), newest first; filters by status and
+        overdue; cursor pagination.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordInvoicePayment(self, request, context):
+        """Admin (or an integration through the gateway): records a payment received against an open
+        invoice. Idempotent by idempotency_key per invoice (a repeat with another body is
+        ALREADY_EXISTS, reason REQUEST_ID_REUSED). More than the balance is FAILED_PRECONDITION
+        (reason INVOICE_OVERPAID), a void or paid invoice FAILED_PRECONDITION (INVOICE_NOT_OPEN).
+        The payment that settles the balance publishes shop.order.invoice_paid.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAccountCredit(self, request, context):
+        """An account's open balance (the sum of its open invoices' balances) and its overdue invoices:
+        what CreateOrder weighs against the credit limit. Checkout asks it before reserving stock.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrderServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -390,6 +449,26 @@ def add_OrderServiceServicer_to_server(servicer, server):
                     servicer.EraseCustomer,
                     request_deserializer=shop_dot_common_dot_v1_dot_common__pb2.EraseCustomerRequest.FromString,
                     response_serializer=shop_dot_common_dot_v1_dot_common__pb2.EraseCustomerResponse.SerializeToString,
+            ),
+            'GetInvoice': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetInvoice,
+                    request_deserializer=shop_dot_order_dot_v1_dot_order__pb2.GetInvoiceRequest.FromString,
+                    response_serializer=shop_dot_order_dot_v1_dot_order__pb2.GetInvoiceResponse.SerializeToString,
+            ),
+            'ListInvoices': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListInvoices,
+                    request_deserializer=shop_dot_order_dot_v1_dot_order__pb2.ListInvoicesRequest.FromString,
+                    response_serializer=shop_dot_order_dot_v1_dot_order__pb2.ListInvoicesResponse.SerializeToString,
+            ),
+            'RecordInvoicePayment': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordInvoicePayment,
+                    request_deserializer=shop_dot_order_dot_v1_dot_order__pb2.RecordInvoicePaymentRequest.FromString,
+                    response_serializer=shop_dot_order_dot_v1_dot_order__pb2.RecordInvoicePaymentResponse.SerializeToString,
+            ),
+            'GetAccountCredit': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAccountCredit,
+                    request_deserializer=shop_dot_order_dot_v1_dot_order__pb2.GetAccountCreditRequest.FromString,
+                    response_serializer=shop_dot_order_dot_v1_dot_order__pb2.GetAccountCreditResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -878,6 +957,114 @@ class OrderService:
             '/shop.order.v1.OrderService/EraseCustomer',
             shop_dot_common_dot_v1_dot_common__pb2.EraseCustomerRequest.SerializeToString,
             shop_dot_common_dot_v1_dot_common__pb2.EraseCustomerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetInvoice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.order.v1.OrderService/GetInvoice',
+            shop_dot_order_dot_v1_dot_order__pb2.GetInvoiceRequest.SerializeToString,
+            shop_dot_order_dot_v1_dot_order__pb2.GetInvoiceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListInvoices(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.order.v1.OrderService/ListInvoices',
+            shop_dot_order_dot_v1_dot_order__pb2.ListInvoicesRequest.SerializeToString,
+            shop_dot_order_dot_v1_dot_order__pb2.ListInvoicesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordInvoicePayment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.order.v1.OrderService/RecordInvoicePayment',
+            shop_dot_order_dot_v1_dot_order__pb2.RecordInvoicePaymentRequest.SerializeToString,
+            shop_dot_order_dot_v1_dot_order__pb2.RecordInvoicePaymentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAccountCredit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.order.v1.OrderService/GetAccountCredit',
+            shop_dot_order_dot_v1_dot_order__pb2.GetAccountCreditRequest.SerializeToString,
+            shop_dot_order_dot_v1_dot_order__pb2.GetAccountCreditResponse.FromString,
             options,
             channel_credentials,
             insecure,

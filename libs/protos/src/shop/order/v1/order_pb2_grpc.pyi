@@ -156,6 +156,29 @@ class OrderServiceStub:
     a customer for themselves or an admin. EraseCustomer is idempotent by request_id.
     """
     EraseCustomer: _grpc.UnaryUnaryMultiCallable[_common_pb2.EraseCustomerRequest, _common_pb2.EraseCustomerResponse]
+    GetInvoice: _grpc.UnaryUnaryMultiCallable[_order_pb2.GetInvoiceRequest, _order_pb2.GetInvoiceResponse]
+    """Invoices (docs/architecture.md "Invoices and credit"): every invoice order gets an invoice when
+    it is created (CreateOrder, in the same transaction; shop.order.invoice_issued). It is the
+    account's debt from then on; refunds of the order are credits on it; cancelling the order
+    before fulfilment voids it. B2B roles read their account's invoices; admin any.
+
+    One invoice by number (INV-000123) or by its order's id.
+    """
+    ListInvoices: _grpc.UnaryUnaryMultiCallable[_order_pb2.ListInvoicesRequest, _order_pb2.ListInvoicesResponse]
+    """An account's invoices (or, for admin, every account's), newest first; filters by status and
+    overdue; cursor pagination.
+    """
+    RecordInvoicePayment: _grpc.UnaryUnaryMultiCallable[_order_pb2.RecordInvoicePaymentRequest, _order_pb2.RecordInvoicePaymentResponse]
+    """Admin (or an integration through the gateway): records a payment received against an open
+    invoice. Idempotent by idempotency_key per invoice (a repeat with another body is
+    ALREADY_EXISTS, reason REQUEST_ID_REUSED). More than the balance is FAILED_PRECONDITION
+    (reason INVOICE_OVERPAID), a void or paid invoice FAILED_PRECONDITION (INVOICE_NOT_OPEN).
+    The payment that settles the balance publishes shop.order.invoice_paid.
+    """
+    GetAccountCredit: _grpc.UnaryUnaryMultiCallable[_order_pb2.GetAccountCreditRequest, _order_pb2.GetAccountCreditResponse]
+    """An account's open balance (the sum of its open invoices' balances) and its overdue invoices:
+    what CreateOrder weighs against the credit limit. Checkout asks it before reserving stock.
+    """
 
 @_typing.type_check_only
 class OrderServiceAsyncStub(OrderServiceStub):
@@ -251,6 +274,29 @@ class OrderServiceAsyncStub(OrderServiceStub):
     a customer for themselves or an admin. EraseCustomer is idempotent by request_id.
     """
     EraseCustomer: _aio.UnaryUnaryMultiCallable[_common_pb2.EraseCustomerRequest, _common_pb2.EraseCustomerResponse]  # type: ignore[assignment]
+    GetInvoice: _aio.UnaryUnaryMultiCallable[_order_pb2.GetInvoiceRequest, _order_pb2.GetInvoiceResponse]  # type: ignore[assignment]
+    """Invoices (docs/architecture.md "Invoices and credit"): every invoice order gets an invoice when
+    it is created (CreateOrder, in the same transaction; shop.order.invoice_issued). It is the
+    account's debt from then on; refunds of the order are credits on it; cancelling the order
+    before fulfilment voids it. B2B roles read their account's invoices; admin any.
+
+    One invoice by number (INV-000123) or by its order's id.
+    """
+    ListInvoices: _aio.UnaryUnaryMultiCallable[_order_pb2.ListInvoicesRequest, _order_pb2.ListInvoicesResponse]  # type: ignore[assignment]
+    """An account's invoices (or, for admin, every account's), newest first; filters by status and
+    overdue; cursor pagination.
+    """
+    RecordInvoicePayment: _aio.UnaryUnaryMultiCallable[_order_pb2.RecordInvoicePaymentRequest, _order_pb2.RecordInvoicePaymentResponse]  # type: ignore[assignment]
+    """Admin (or an integration through the gateway): records a payment received against an open
+    invoice. Idempotent by idempotency_key per invoice (a repeat with another body is
+    ALREADY_EXISTS, reason REQUEST_ID_REUSED). More than the balance is FAILED_PRECONDITION
+    (reason INVOICE_OVERPAID), a void or paid invoice FAILED_PRECONDITION (INVOICE_NOT_OPEN).
+    The payment that settles the balance publishes shop.order.invoice_paid.
+    """
+    GetAccountCredit: _aio.UnaryUnaryMultiCallable[_order_pb2.GetAccountCreditRequest, _order_pb2.GetAccountCreditResponse]  # type: ignore[assignment]
+    """An account's open balance (the sum of its open invoices' balances) and its overdue invoices:
+    what CreateOrder weighs against the credit limit. Checkout asks it before reserving stock.
+    """
 
 class OrderServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -451,5 +497,52 @@ class OrderServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _common_pb2.EraseCustomerRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_common_pb2.EraseCustomerResponse, _abc.Awaitable[_common_pb2.EraseCustomerResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetInvoice(
+        self,
+        request: _order_pb2.GetInvoiceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_order_pb2.GetInvoiceResponse, _abc.Awaitable[_order_pb2.GetInvoiceResponse]]:
+        """Invoices (docs/architecture.md "Invoices and credit"): every invoice order gets an invoice when
+        it is created (CreateOrder, in the same transaction; shop.order.invoice_issued). It is the
+        account's debt from then on; refunds of the order are credits on it; cancelling the order
+        before fulfilment voids it. B2B roles read their account's invoices; admin any.
+
+        One invoice by number (INV-000123) or by its order's id.
+        """
+
+    @_abc_1.abstractmethod
+    def ListInvoices(
+        self,
+        request: _order_pb2.ListInvoicesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_order_pb2.ListInvoicesResponse, _abc.Awaitable[_order_pb2.ListInvoicesResponse]]:
+        """An account's invoices (or, for admin, every account's), newest first; filters by status and
+        overdue; cursor pagination.
+        """
+
+    @_abc_1.abstractmethod
+    def RecordInvoicePayment(
+        self,
+        request: _order_pb2.RecordInvoicePaymentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_order_pb2.RecordInvoicePaymentResponse, _abc.Awaitable[_order_pb2.RecordInvoicePaymentResponse]]:
+        """Admin (or an integration through the gateway): records a payment received against an open
+        invoice. Idempotent by idempotency_key per invoice (a repeat with another body is
+        ALREADY_EXISTS, reason REQUEST_ID_REUSED). More than the balance is FAILED_PRECONDITION
+        (reason INVOICE_OVERPAID), a void or paid invoice FAILED_PRECONDITION (INVOICE_NOT_OPEN).
+        The payment that settles the balance publishes shop.order.invoice_paid.
+        """
+
+    @_abc_1.abstractmethod
+    def GetAccountCredit(
+        self,
+        request: _order_pb2.GetAccountCreditRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_order_pb2.GetAccountCreditResponse, _abc.Awaitable[_order_pb2.GetAccountCreditResponse]]:
+        """An account's open balance (the sum of its open invoices' balances) and its overdue invoices:
+        what CreateOrder weighs against the credit limit. Checkout asks it before reserving stock.
+        """
 
 def add_OrderServiceServicer_to_server(servicer: OrderServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
