@@ -115,3 +115,24 @@ async def test_a_company_admin_keeps_their_own_companys_rules_alone(gateway: Cli
     gone = await gateway.http.delete(f"/v1/company/approval-rules/{rule_id}", headers=outsider)
     gateway.problem(gone, 403, "COMPANY_ADMIN_REQUIRED")
     assert (await gateway.http.delete(f"/v1/company/approval-rules/{rule_id}", headers=as_boss)).status_code == 204
+
+
+async def test_a_machine_client_keeps_rules_with_the_approval_rules_scopes(gateway: Client) -> None:
+    account, admin = await _company(gateway)
+    body = {"name": "procurement", "scopes": ["approval_rules:read"], "request_id": gateway.unique("req")}
+    created = await gateway.http.post("/v1/admin/integration-clients", json=body, headers=admin)
+    assert created.status_code == 201, created.text
+    client = created.json()
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": client["client_id"],
+        "client_secret": client["client_secret"],
+    }
+    issued = await gateway.http.post("/v1/oauth/token", data=form)
+    assert issued.status_code == 200, issued.text
+    machine = {"Authorization": f"Bearer {issued.json()['access_token']}"}
+    rules = f"/v1/admin/companies/{account}/approval-rules"
+    assert (await gateway.http.get(rules, headers=machine)).status_code == 200
+    refused = await gateway.http.post(rules, json=_rule("head"), headers={**machine, "Idempotency-Key": "machine-1"})
+    problem = gateway.problem(refused, 403, "INSUFFICIENT_SCOPE")
+    assert problem["metadata"]["required_scope"] == "approval_rules:write"
