@@ -47,6 +47,7 @@ async def test_happy_path_places_a_confirmed_captured_order(shop: Shop) -> None:
         "succeeded",  # fraud
         "succeeded",  # reserve
         "skipped",  # coupon
+        "skipped",  # sales quote
         "succeeded",  # authorise
         "succeeded",  # create order
         "skipped",  # review

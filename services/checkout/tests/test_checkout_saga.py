@@ -104,6 +104,7 @@ HAPPY: dict[StepKind, saga.StepResult] = {
     K.ASSESS_FRAUD: assessed(),
     K.RESERVE_STOCK: saga.Reserved(NOW + timedelta(minutes=15)),
     K.REDEEM_COUPON: saga.CouponRedeemed(),
+    K.REDEEM_SALES_QUOTE: saga.SalesQuoteRedeemed(),
     K.AUTHORISE_PAYMENT: authorised(),
     K.CREATE_ORDER: order(),
     K.AWAIT_FRAUD_REVIEW: saga.HoldReleased(OrderStatus.CONFIRMED),
@@ -165,6 +166,7 @@ def test_happy_path_runs_every_step_in_order_and_completes() -> None:
         "run assess_fraud",
         "run reserve_stock",
         "skip redeem_coupon",
+        "skip redeem_sales_quote",
         "run authorise_payment",
         "run create_order",
         "run commit_stock",
@@ -233,9 +235,23 @@ def test_declined_card_releases_stock_and_coupon_and_creates_no_order() -> None:
         "assess_fraud": "succeeded",
         "reserve_stock": "compensated",
         "redeem_coupon": "compensated",
+        "redeem_sales_quote": "skipped",
         "authorise_payment": "failed",
     }
     assert done.payment_attempts[0].decline_code == "insufficient_funds"
+
+
+def test_a_sales_quote_is_redeemed_without_the_carts_coupon_and_released_on_failure() -> None:
+    with_quote = checkout(coupon="SAVE10", sales_quote_id="quote-1")
+    done, log = simulate(with_quote)  # the quote's prices come without the coupon: no coupon failure
+    assert "skip redeem_coupon" in log and "run redeem_sales_quote" in log and done.status is Status.COMPLETED
+    done, log = simulate(with_quote, {K.AUTHORISE_PAYMENT: authorised(False, "insufficient_funds")})
+    assert log[-3:] == ["undo redeem_sales_quote", "undo reserve_stock", "finish"]
+    assert states(done)["redeem_sales_quote"] == "compensated"
+    refused = saga.Failed(K.REDEEM_SALES_QUOTE, FailureCode.QUOTE_UNAVAILABLE, "already ordered")
+    done, log = simulate(with_quote, {K.REDEEM_SALES_QUOTE: refused})
+    assert done.failure is not None and done.failure.code is FailureCode.QUOTE_UNAVAILABLE
+    assert log[-2:] == ["undo reserve_stock", "finish"]  # a definitive refusal had no effect to undo
 
 
 def test_fraud_block_fails_without_anything_to_undo() -> None:

@@ -174,6 +174,12 @@ def place_order_from_pb(request: checkout_pb2.PlaceOrderRequest) -> PlaceOrderCo
         "a pickup takes no shipping method",
     )
     v.check(len(request.tax_id) <= MAX_TAX_ID, "tax_id", f"must be at most {MAX_TAX_ID} characters")
+    v.check(len(request.sales_quote_id) <= MAX_TEXT, "sales_quote_id", f"must be at most {MAX_TEXT} characters")
+    v.check(
+        not request.sales_quote_id or bool(customer.account_id),
+        "sales_quote_id",
+        "a sales quote is ordered by a B2B account's buyer",
+    )
     v.raise_if_any()
     return PlaceOrderCommand(
         cart_id=request.cart_id,
@@ -193,6 +199,7 @@ def place_order_from_pb(request: checkout_pb2.PlaceOrderRequest) -> PlaceOrderCo
         payment_terms_days=request.payment_terms_days,
         shipping_method=request.shipping_method,
         tax_id=request.tax_id.strip(),
+        sales_quote_id=request.sales_quote_id.strip(),
     )
 
 

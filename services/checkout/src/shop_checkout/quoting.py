@@ -30,10 +30,11 @@ def quote_request(
             for line in cart.lines
         ],
         context=context,
-        coupon_code=cart.coupon_code,
+        coupon_code="" if request.sales_quote_id else cart.coupon_code,  # no coupon on a quote's prices
         destination=destination,
         shipping_method_code=request.shipping_method,
         tax_id=request.tax_id if request.customer.account_id else "",
+        sales_quote_id=request.sales_quote_id,
     )
 
 

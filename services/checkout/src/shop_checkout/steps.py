@@ -49,6 +49,7 @@ from shop_checkout.domain.saga import (
     Policy,
     Quoted,
     Reserved,
+    SalesQuoteRedeemed,
     StockCommitted,
     Succeeded,
     Transient,
@@ -81,6 +82,7 @@ class StepExecutor:
             StepKind.ASSESS_FRAUD: self._assess,
             StepKind.RESERVE_STOCK: self._reserve,
             StepKind.REDEEM_COUPON: self._redeem,
+            StepKind.REDEEM_SALES_QUOTE: self._redeem_sales_quote,
             StepKind.AUTHORISE_PAYMENT: self._authorise,
             StepKind.CREATE_ORDER: self._create_order,
             StepKind.AWAIT_FRAUD_REVIEW: self._release_fraud_hold,
@@ -92,6 +94,7 @@ class StepExecutor:
             StepKind.CREATE_ORDER: self._cancel_order,
             StepKind.AUTHORISE_PAYMENT: self._void,
             StepKind.REDEEM_COUPON: self._release_coupon,
+            StepKind.REDEEM_SALES_QUOTE: self._release_sales_quote,
             StepKind.RESERVE_STOCK: self._release_stock,
         }
 
@@ -140,6 +143,9 @@ class StepExecutor:
             if exc.code is grpc.StatusCode.INVALID_ARGUMENT:
                 message = "Some items in the cart cannot be ordered as they are."
                 return Failed(StepKind.QUOTE_PRICES, FailureCode.CART_NOT_CHECKOUTABLE, message)
+            refused = _quote_refused(c, exc)
+            if refused:
+                return Failed(StepKind.QUOTE_PRICES, FailureCode.QUOTE_UNAVAILABLE, refused)
             raise
         applied = response.HasField("coupon") and response.coupon.applied
         return Succeeded(
@@ -273,6 +279,22 @@ class StepExecutor:
             raise
         return Succeeded(kind, CouponRedeemed())
 
+    async def _redeem_sales_quote(self, c: Checkout) -> Outcome:
+        kind = StepKind.REDEEM_SALES_QUOTE
+        request = pricing_pb2.RedeemSalesQuoteRequest(
+            quote_id=c.request.sales_quote_id,
+            checkout_id=c.checkout_id,
+            account_id=c.request.customer.account_id,
+        )
+        try:
+            await self.peers.call("pricing", self.peers.pricing.RedeemSalesQuote, request)
+        except PeerError as exc:
+            refused = _quote_refused(c, exc)
+            if refused:
+                return Failed(kind, FailureCode.QUOTE_UNAVAILABLE, refused)
+            raise
+        return Succeeded(kind, SalesQuoteRedeemed())
+
     async def _authorise(self, c: Checkout) -> Outcome:
         kind = StepKind.AUTHORISE_PAYMENT
         assert isinstance(c.request.payment, CardPayment) and c.quote is not None
@@ -356,6 +378,7 @@ class StepExecutor:
                 tax_included=totals.tax_included,
             ),
             coupon_code=c.quote.coupon_code,
+            sales_quote_id=request.sales_quote_id,
             fulfilment_method=method,
             billing_address=mapping.address_pb(request.billing_address),
             payment=order_payment,
@@ -474,6 +497,12 @@ class StepExecutor:
         await self.peers.call("pricing", self.peers.pricing.ReleaseCouponRedemption, request)
         return Compensated(StepKind.REDEEM_COUPON, note="coupon use given back")
 
+    async def _release_sales_quote(self, c: Checkout) -> Outcome:
+        # As for coupons: releasing a checkout that redeemed nothing leaves a tombstone in pricing.
+        request = pricing_pb2.ReleaseSalesQuoteRequest(checkout_id=c.checkout_id)
+        await self.peers.call("pricing", self.peers.pricing.ReleaseSalesQuote, request)
+        return Compensated(StepKind.REDEEM_SALES_QUOTE, note="sales quote accepted again")
+
     async def _release_stock(self, c: Checkout) -> Outcome:
         kind = StepKind.RESERVE_STOCK
         reason = c.failure.code.value if c.failure else "checkout_failed"
@@ -499,6 +528,17 @@ def _authorise_attempt(key: str, reply: AuthorisationReply, amount: Money) -> Pa
         provider_reference=reply.authorisation_id,
         decline_code=reply.decline_code,
     )
+
+
+def _quote_refused(c: Checkout, exc: PeerError) -> str:
+    """The customer's message when pricing refused the checkout's sales quote; empty for other errors."""
+    if not c.request.sales_quote_id:
+        return ""
+    if exc.code is grpc.StatusCode.NOT_FOUND:
+        return f"The quote {c.request.sales_quote_id} was not found for your account."
+    if exc.code is grpc.StatusCode.FAILED_PRECONDITION and exc.reason.startswith("QUOTE_"):
+        return f"The quote cannot be ordered: {exc.info.message}"
+    return ""
 
 
 def _message(code: FailureCode) -> str:

@@ -36,6 +36,7 @@ class StepKind(StrEnum):
     ASSESS_FRAUD = "assess_fraud"
     RESERVE_STOCK = "reserve_stock"
     REDEEM_COUPON = "redeem_coupon"
+    REDEEM_SALES_QUOTE = "redeem_sales_quote"
     AUTHORISE_PAYMENT = "authorise_payment"
     CREATE_ORDER = "create_order"
     AWAIT_FRAUD_REVIEW = "await_fraud_review"
@@ -74,6 +75,7 @@ class FailureCode(StrEnum):
     PICKUP_UNAVAILABLE = "pickup_unavailable"
     UNAVAILABLE = "unavailable"  # a service or the provider stayed unreachable past the retry budget
     ACTION_EXPIRED = "action_expired"  # the customer did not complete the payment's authentication in time
+    QUOTE_UNAVAILABLE = "quote_unavailable"  # the sales quote cannot be ordered (not accepted, expired, taken, differs)
 
 
 class ApprovalPeriod(StrEnum):
@@ -187,6 +189,7 @@ class PlaceOrder:
     payment_terms_days: int = 0
     shipping_method: str = ""  # empty: the cheapest option pricing offers the ship-to address
     tax_id: str = ""  # the B2B account's tax id, from the gateway
+    sales_quote_id: str = ""  # B2B: an accepted sales quote whose prices the order carries (pricing)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,8 @@ def request_fingerprint(request: PlaceOrder) -> str:
     }
     if request.shipping_method:  # only when given: keys of checkouts placed before it existed still match
         payload["shipping_method"] = request.shipping_method
+    if request.sales_quote_id:  # likewise
+        payload["sales_quote_id"] = request.sales_quote_id
     raw = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(raw).hexdigest()
 

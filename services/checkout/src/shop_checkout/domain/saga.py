@@ -54,12 +54,19 @@ LIMITED = frozenset(
         StepKind.ASSESS_FRAUD,
         StepKind.RESERVE_STOCK,
         StepKind.REDEEM_COUPON,
+        StepKind.REDEEM_SALES_QUOTE,
         StepKind.AUTHORISE_PAYMENT,
     }
 )
 # Steps whose effect (if any) checkout itself undoes.
 COMPENSABLE = frozenset(
-    {StepKind.RESERVE_STOCK, StepKind.REDEEM_COUPON, StepKind.AUTHORISE_PAYMENT, StepKind.CREATE_ORDER}
+    {
+        StepKind.RESERVE_STOCK,
+        StepKind.REDEEM_COUPON,
+        StepKind.REDEEM_SALES_QUOTE,
+        StepKind.AUTHORISE_PAYMENT,
+        StepKind.CREATE_ORDER,
+    }
 )
 
 MESSAGES = {
@@ -120,6 +127,11 @@ class CouponRedeemed:
 
 
 @dataclass(frozen=True)
+class SalesQuoteRedeemed:
+    pass
+
+
+@dataclass(frozen=True)
 class AuthorisationAnswered:
     attempt: PaymentAttempt
     approved: bool
@@ -166,6 +178,7 @@ StepResult = (
     | Assessed
     | Reserved
     | CouponRedeemed
+    | SalesQuoteRedeemed
     | AuthorisationAnswered
     | ActionRequired
     | OrderCreated
@@ -331,6 +344,8 @@ def skip_reason(c: Checkout, kind: StepKind, policy: Policy) -> str:
     invoice = isinstance(c.request.payment, InvoicePayment)
     if kind is StepKind.REDEEM_COUPON and not (c.quote and c.quote.coupon_code):
         return "no coupon"
+    if kind is StepKind.REDEEM_SALES_QUOTE and not c.request.sales_quote_id:
+        return "no sales quote"
     if kind is StepKind.AUTHORISE_PAYMENT:
         if invoice:
             return "paid by invoice"
@@ -492,7 +507,8 @@ def _succeeded(c: Checkout, kind: StepKind, result: StepResult, now: datetime, p
             if result.unpriced_skus:
                 message = f"Some items cannot be sold now: {', '.join(result.unpriced_skus)}."
                 return _fail(c, kind, FailureCode.CART_NOT_CHECKOUTABLE, message, now)
-            if c.cart.coupon_applied and not result.coupon_applied:
+            # A sales quote's prices are the whole deal: the cart's coupon is not applied on top.
+            if c.cart.coupon_applied and not result.coupon_applied and not c.request.sales_quote_id:
                 why = f" ({result.coupon_reason.lower().replace('_', ' ')})" if result.coupon_reason else ""
                 message = f"The coupon {c.cart.coupon_code} can no longer be used{why}."
                 return _fail(c, kind, FailureCode.COUPON_UNAVAILABLE, message, now)
@@ -530,7 +546,7 @@ def _succeeded(c: Checkout, kind: StepKind, result: StepResult, now: datetime, p
             return dataclasses.replace(_put(c, done), captured=True)
         case CartCleared(note):
             return _put(c, dataclasses.replace(done, error=note))
-        case StockCommitted() | CouponRedeemed():
+        case StockCommitted() | CouponRedeemed() | SalesQuoteRedeemed():
             return _put(c, done)
     raise AssertionError(f"unknown result {result!r}")
 

@@ -10,6 +10,8 @@ The saga (CheckoutStepKind, in order) and the compensation of each step:
   ASSESS_FRAUD       fraud.Assess (BLOCK ends the checkout)            -
   RESERVE_STOCK      inventory.Reserve (reservation id = checkout id)   inventory.Release
   REDEEM_COUPON      pricing.RedeemCoupon (key = checkout id)           pricing.ReleaseCouponRedemption
+  REDEEM_SALES_QUOTE pricing.RedeemSalesQuote (key = checkout id),      pricing.ReleaseSalesQuote
+                     only with a sales_quote_id (its enum number is 12)
   AUTHORISE_PAYMENT  payment sandbox authorise (card) / none (invoice)  void the authorisation
   CREATE_ORDER       order.CreateOrder (idempotent by checkout id)      order.CancelOrder (voids)
   AWAIT_FRAUD_REVIEW only when fraud said REVIEW: status PENDING_REVIEW
@@ -154,6 +156,8 @@ class _CheckoutStepKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Chec
     CHECKOUT_STEP_KIND_COMMIT_STOCK: _CheckoutStepKind.ValueType  # 9
     CHECKOUT_STEP_KIND_CAPTURE_PAYMENT: _CheckoutStepKind.ValueType  # 10
     CHECKOUT_STEP_KIND_CLEAR_CART: _CheckoutStepKind.ValueType  # 11
+    CHECKOUT_STEP_KIND_REDEEM_SALES_QUOTE: _CheckoutStepKind.ValueType  # 12
+    """the accepted sales quote is marked ordered (pricing)"""
 
 class CheckoutStepKind(_CheckoutStepKind, metaclass=_CheckoutStepKindEnumTypeWrapper):
     """The steps of the saga, in the order they run (see the file comment)."""
@@ -170,6 +174,8 @@ CHECKOUT_STEP_KIND_AWAIT_APPROVAL: CheckoutStepKind.ValueType  # 8
 CHECKOUT_STEP_KIND_COMMIT_STOCK: CheckoutStepKind.ValueType  # 9
 CHECKOUT_STEP_KIND_CAPTURE_PAYMENT: CheckoutStepKind.ValueType  # 10
 CHECKOUT_STEP_KIND_CLEAR_CART: CheckoutStepKind.ValueType  # 11
+CHECKOUT_STEP_KIND_REDEEM_SALES_QUOTE: CheckoutStepKind.ValueType  # 12
+"""the accepted sales quote is marked ordered (pricing)"""
 Global___CheckoutStepKind: _TypeAlias = CheckoutStepKind  # noqa: Y015
 
 class _StepState:
@@ -257,6 +263,10 @@ class _FailureCodeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_FailureCo
     invoice. Found before anything is reserved.
     """
     FAILURE_CODE_INVOICES_OVERDUE: _FailureCode.ValueType  # 41
+    FAILURE_CODE_QUOTE_UNAVAILABLE: _FailureCode.ValueType  # 17
+    """The sales quote cannot be ordered: not accepted, expired, already ordered, or the cart's lines
+    are not the quote's.
+    """
 
 class FailureCode(_FailureCode, metaclass=_FailureCodeEnumTypeWrapper):
     """Why a checkout failed."""
@@ -304,6 +314,10 @@ account's open invoices plus this order would exceed its credit limit, or it has
 invoice. Found before anything is reserved.
 """
 FAILURE_CODE_INVOICES_OVERDUE: FailureCode.ValueType  # 41
+FAILURE_CODE_QUOTE_UNAVAILABLE: FailureCode.ValueType  # 17
+"""The sales quote cannot be ordered: not accepted, expired, already ordered, or the cart's lines
+are not the quote's.
+"""
 Global___FailureCode: _TypeAlias = FailureCode  # noqa: Y015
 
 class _ApprovalPeriod:
@@ -833,6 +847,7 @@ class PlaceOrderRequest(_message.Message):
     SHIPPING_METHOD_FIELD_NUMBER: _builtins.int
     TAX_ID_FIELD_NUMBER: _builtins.int
     CREDIT_LIMIT_FIELD_NUMBER: _builtins.int
+    SALES_QUOTE_ID_FIELD_NUMBER: _builtins.int
     cart_id: _builtins.str
     """required"""
     idempotency_key: _builtins.str
@@ -865,6 +880,11 @@ class PlaceOrderRequest(_message.Message):
     """
     tax_id: _builtins.str
     """B2B: the account's tax id, set by the gateway from the account"""
+    sales_quote_id: _builtins.str
+    """B2B: an accepted sales quote of the buyer's account (pricing). The cart's lines must be the quote's;
+    they are priced at its unit prices (no promotions or coupons), and the checkout redeems it: one
+    order per quote. A quote that cannot be ordered fails the checkout with QUOTE_UNAVAILABLE.
+    """
     @_builtins.property
     def payment(self) -> Global___PaymentMethod:
         """required"""
@@ -918,10 +938,11 @@ class PlaceOrderRequest(_message.Message):
         shipping_method: _builtins.str = ...,
         tax_id: _builtins.str = ...,
         credit_limit: _common_pb2.Money | None = ...,
+        sales_quote_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["approval_limit", b"approval_limit", "billing_address", b"billing_address", "credit_limit", b"credit_limit", "customer", b"customer", "customer_since", b"customer_since", "fulfilment", b"fulfilment", "payment", b"payment"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_limit", b"approval_limit", "approval_period", b"approval_period", "billing_address", b"billing_address", "cart_id", b"cart_id", "cart_version", b"cart_version", "client_ip", b"client_ip", "client_ip_country", b"client_ip_country", "credit_limit", b"credit_limit", "customer", b"customer", "customer_since", b"customer_since", "device_id", b"device_id", "email", b"email", "fulfilment", b"fulfilment", "idempotency_key", b"idempotency_key", "payment", b"payment", "payment_terms_days", b"payment_terms_days", "shipping_method", b"shipping_method", "tax_id", b"tax_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_limit", b"approval_limit", "approval_period", b"approval_period", "billing_address", b"billing_address", "cart_id", b"cart_id", "cart_version", b"cart_version", "client_ip", b"client_ip", "client_ip_country", b"client_ip_country", "credit_limit", b"credit_limit", "customer", b"customer", "customer_since", b"customer_since", "device_id", b"device_id", "email", b"email", "fulfilment", b"fulfilment", "idempotency_key", b"idempotency_key", "payment", b"payment", "payment_terms_days", b"payment_terms_days", "sales_quote_id", b"sales_quote_id", "shipping_method", b"shipping_method", "tax_id", b"tax_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

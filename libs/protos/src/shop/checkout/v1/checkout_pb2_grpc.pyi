@@ -10,6 +10,8 @@ The saga (CheckoutStepKind, in order) and the compensation of each step:
   ASSESS_FRAUD       fraud.Assess (BLOCK ends the checkout)            -
   RESERVE_STOCK      inventory.Reserve (reservation id = checkout id)   inventory.Release
   REDEEM_COUPON      pricing.RedeemCoupon (key = checkout id)           pricing.ReleaseCouponRedemption
+  REDEEM_SALES_QUOTE pricing.RedeemSalesQuote (key = checkout id),      pricing.ReleaseSalesQuote
+                     only with a sales_quote_id (its enum number is 12)
   AUTHORISE_PAYMENT  payment sandbox authorise (card) / none (invoice)  void the authorisation
   CREATE_ORDER       order.CreateOrder (idempotent by checkout id)      order.CancelOrder (voids)
   AWAIT_FRAUD_REVIEW only when fraud said REVIEW: status PENDING_REVIEW

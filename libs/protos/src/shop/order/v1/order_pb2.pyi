@@ -1136,6 +1136,7 @@ class Order(_message.Message):
     RESERVATION_ID_FIELD_NUMBER: _builtins.int
     APPROVAL_PROGRESS_FIELD_NUMBER: _builtins.int
     INVOICE_FIELD_NUMBER: _builtins.int
+    SALES_QUOTE_ID_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
     """UUID"""
     number: _builtins.str
@@ -1165,6 +1166,8 @@ class Order(_message.Message):
     """increases with every change"""
     reservation_id: _builtins.str
     """the inventory reservation; cancelling releases (or restocks) it"""
+    sales_quote_id: _builtins.str
+    """the accepted sales quote it was ordered at (pricing); empty: none"""
     @_builtins.property
     def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___OrderLine]: ...
     @_builtins.property
@@ -1229,10 +1232,11 @@ class Order(_message.Message):
         reservation_id: _builtins.str = ...,
         approval_progress: Global___ApprovalProgress | None = ...,
         invoice: Global___InvoiceSummary | None = ...,
+        sales_quote_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["approval", b"approval", "approval_progress", b"approval_progress", "billing_address", b"billing_address", "created_at", b"created_at", "fulfilment_method", b"fulfilment_method", "invoice", b"invoice", "payment", b"payment", "totals", b"totals", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "approval", b"approval", "approval_progress", b"approval_progress", "billing_address", b"billing_address", "cancellation_reason", b"cancellation_reason", "channel", b"channel", "checkout_id", b"checkout_id", "coupon_code", b"coupon_code", "created_at", b"created_at", "currency", b"currency", "customer_id", b"customer_id", "email", b"email", "fraud_review_id", b"fraud_review_id", "fulfilment_method", b"fulfilment_method", "fulfilment_status", b"fulfilment_status", "fulfilments", b"fulfilments", "history", b"history", "invoice", b"invoice", "lines", b"lines", "number", b"number", "order_id", b"order_id", "payment", b"payment", "payment_status", b"payment_status", "refunds", b"refunds", "reservation_id", b"reservation_id", "status", b"status", "totals", b"totals", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "approval", b"approval", "approval_progress", b"approval_progress", "billing_address", b"billing_address", "cancellation_reason", b"cancellation_reason", "channel", b"channel", "checkout_id", b"checkout_id", "coupon_code", b"coupon_code", "created_at", b"created_at", "currency", b"currency", "customer_id", b"customer_id", "email", b"email", "fraud_review_id", b"fraud_review_id", "fulfilment_method", b"fulfilment_method", "fulfilment_status", b"fulfilment_status", "fulfilments", b"fulfilments", "history", b"history", "invoice", b"invoice", "lines", b"lines", "number", b"number", "order_id", b"order_id", "payment", b"payment", "payment_status", b"payment_status", "refunds", b"refunds", "reservation_id", b"reservation_id", "sales_quote_id", b"sales_quote_id", "status", b"status", "totals", b"totals", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1261,6 +1265,7 @@ class CreateOrderRequest(_message.Message):
     RESERVATION_ID_FIELD_NUMBER: _builtins.int
     APPROVAL_CHAIN_FIELD_NUMBER: _builtins.int
     CREDIT_LIMIT_FIELD_NUMBER: _builtins.int
+    SALES_QUOTE_ID_FIELD_NUMBER: _builtins.int
     checkout_id: _builtins.str
     """required; makes the call repeatable"""
     email: _builtins.str
@@ -1272,6 +1277,8 @@ class CreateOrderRequest(_message.Message):
     """the total exceeds the buyer's approval limit"""
     reservation_id: _builtins.str
     """the inventory reservation holding the stock; empty: the"""
+    sales_quote_id: _builtins.str
+    """the accepted sales quote whose unit prices the lines carry (pricing); empty: none"""
     @_builtins.property
     def customer(self) -> _common_pb2.CustomerContext:
         """required: customer/account ids, channel, currency"""
@@ -1336,10 +1343,11 @@ class CreateOrderRequest(_message.Message):
         reservation_id: _builtins.str = ...,
         approval_chain: _common_pb2.ApprovalChain | None = ...,
         credit_limit: _common_pb2.Money | None = ...,
+        sales_quote_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["approval_chain", b"approval_chain", "approval_limit", b"approval_limit", "billing_address", b"billing_address", "credit_limit", b"credit_limit", "customer", b"customer", "fulfilment_method", b"fulfilment_method", "payment", b"payment", "totals", b"totals"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_chain", b"approval_chain", "approval_limit", b"approval_limit", "approval_required", b"approval_required", "billing_address", b"billing_address", "checkout_id", b"checkout_id", "coupon_code", b"coupon_code", "credit_limit", b"credit_limit", "customer", b"customer", "email", b"email", "fraud_review_id", b"fraud_review_id", "fulfilment_method", b"fulfilment_method", "lines", b"lines", "payment", b"payment", "reservation_id", b"reservation_id", "totals", b"totals"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_chain", b"approval_chain", "approval_limit", b"approval_limit", "approval_required", b"approval_required", "billing_address", b"billing_address", "checkout_id", b"checkout_id", "coupon_code", b"coupon_code", "credit_limit", b"credit_limit", "customer", b"customer", "email", b"email", "fraud_review_id", b"fraud_review_id", "fulfilment_method", b"fulfilment_method", "lines", b"lines", "payment", b"payment", "reservation_id", b"reservation_id", "sales_quote_id", b"sales_quote_id", "totals", b"totals"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
