@@ -92,6 +92,29 @@ async def test_a_product_import_streamed_over_grpc(
         backoffice_pb2.ListProductImportLinesRequest(import_id=started.import_id), metadata=admin
     )
     assert [(r.line, r.status) for r in report.lines] == [(1, "ok"), (2, "failed")]
+    listed = await office.ListProductImports(backoffice_pb2.ListProductImportsRequest(page_size=100), metadata=admin)
+    assert started.import_id in [job.import_id for job in listed.imports]
+
+
+async def test_a_product_import_named_by_its_idempotency_key_over_grpc(
+    gateway: Client, office: backoffice_pb2_grpc.BackOfficeServiceAsyncStub
+) -> None:
+    key = (("idempotency-key", f"nightly-{uuid.uuid4()}"),)
+    admin = (*await bearer(gateway, "admin"), *key)
+
+    def upload(*lines: str) -> AsyncIterator[catalog_pb2.ImportProductsRequest]:
+        async def messages() -> AsyncIterator[catalog_pb2.ImportProductsRequest]:
+            yield catalog_pb2.ImportProductsRequest(lines=list(lines))
+
+        return messages()
+
+    first = await office.StartProductImport(upload("{broken"), metadata=admin)
+    again = await office.StartProductImport(upload("{broken"), metadata=admin)
+    assert again.import_id == first.import_id
+    with pytest.raises(grpc.aio.AioRpcError) as reused:
+        await office.StartProductImport(upload("{other"), metadata=admin)
+    info = parse_rpc_error(reused.value)
+    assert (info.code, info.reason) == (grpc.StatusCode.ALREADY_EXISTS, "REQUEST_ID_REUSED")
 
 
 async def test_roles_over_grpc(gateway: Client, office: backoffice_pb2_grpc.BackOfficeServiceAsyncStub) -> None:

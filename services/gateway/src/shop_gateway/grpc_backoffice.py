@@ -196,10 +196,19 @@ class BackOfficeServicer(PricingRpcs, backoffice_pb2_grpc.BackOfficeServiceServi
                     yield line.encode() + b"\n"
 
         settings = self.shop.settings
+        key = dict(context.invocation_metadata() or ()).get("idempotency-key", "")
         lines = await catalog.read_upload(
             chunks(), max_bytes=settings.import_max_bytes, max_lines=settings.import_max_lines
         )
-        return _import(await catalog.start_import(self.shop, who, lines))
+        return _import(await catalog.start_import(self.shop, who, lines, str(key)))
+
+    async def ListProductImports(
+        self, request: pb.ListProductImportsRequest, context: Context
+    ) -> pb.ListProductImportsResponse:
+        found, token = await catalog.list_imports(
+            self.shop, await self._admit(context), page_size=request.page_size, page_token=request.page_token
+        )
+        return pb.ListProductImportsResponse(imports=[_import(job) for job in found], next_page_token=token)
 
     async def GetProductImport(self, request: pb.GetProductImportRequest, context: Context) -> pb.ProductImport:
         return _import(await catalog.get_import(self.shop, await self._admit(context), request.import_id))

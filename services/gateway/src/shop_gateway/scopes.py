@@ -180,6 +180,7 @@ RPC_OPERATIONS: dict[str, str] = {
     "BackOfficeService/ListPriceChanges": "list_price_changes",
     "BackOfficeService/StartProductImport": "import_products",
     "BackOfficeService/GetProductImport": "get_product_import",
+    "BackOfficeService/ListProductImports": "list_product_imports",
     "BackOfficeService/ListProductImportLines": "list_product_import_lines",
     "BackOfficeService/RebuildSearchProjection": "rebuild_search_projection",
     "BackOfficeService/GetSearchProjectionRebuild": "get_search_projection",

@@ -190,6 +190,11 @@ class BackOfficeServiceStub:
                 request_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.ImportProductsRequest.SerializeToString,
                 response_deserializer=shop_dot_storefront_dot_v1_dot_backoffice__pb2.ProductImport.FromString,
                 _registered_method=True)
+        self.ListProductImports = channel.unary_unary(
+                '/shop.storefront.v1.BackOfficeService/ListProductImports',
+                request_serializer=shop_dot_storefront_dot_v1_dot_backoffice__pb2.ListProductImportsRequest.SerializeToString,
+                response_deserializer=shop_dot_storefront_dot_v1_dot_backoffice__pb2.ListProductImportsResponse.FromString,
+                _registered_method=True)
         self.GetProductImport = channel.unary_unary(
                 '/shop.storefront.v1.BackOfficeService/GetProductImport',
                 request_serializer=shop_dot_storefront_dot_v1_dot_backoffice__pb2.GetProductImportRequest.SerializeToString,
@@ -413,8 +418,18 @@ class BackOfficeServiceServicer:
 
         Streams JSONL lines (shop.catalog.v1.ImportProductsRequest: catalog Products in the protobuf JSON
         mapping, keyed by slug); answers once the catalog has stored every line (status "queued"), while
-        the catalog's import worker applies them. Each call is a new import.
-        RESOURCE_EXHAUSTED (UPLOAD_TOO_LARGE) past the gateway's IMPORT_MAX_BYTES / IMPORT_MAX_LINES.
+        the catalog's import worker applies them. With metadata `idempotency-key` (8-128 characters, as the
+        HTTP route's Idempotency-Key header) the key names the import: the same upload again answers the
+        same import, another upload under it is ALREADY_EXISTS (REQUEST_ID_REUSED); without it each call is
+        a new import. RESOURCE_EXHAUSTED (UPLOAD_TOO_LARGE) past the gateway's IMPORT_MAX_BYTES /
+        IMPORT_MAX_LINES.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListProductImports(self, request, context):
+        """The imports, newest first (GET /v1/admin/product-imports).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -603,6 +618,11 @@ def add_BackOfficeServiceServicer_to_server(servicer, server):
                     servicer.StartProductImport,
                     request_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.ImportProductsRequest.FromString,
                     response_serializer=shop_dot_storefront_dot_v1_dot_backoffice__pb2.ProductImport.SerializeToString,
+            ),
+            'ListProductImports': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListProductImports,
+                    request_deserializer=shop_dot_storefront_dot_v1_dot_backoffice__pb2.ListProductImportsRequest.FromString,
+                    response_serializer=shop_dot_storefront_dot_v1_dot_backoffice__pb2.ListProductImportsResponse.SerializeToString,
             ),
             'GetProductImport': grpc.unary_unary_rpc_method_handler(
                     servicer.GetProductImport,
@@ -1436,6 +1456,33 @@ class BackOfficeService:
             '/shop.storefront.v1.BackOfficeService/StartProductImport',
             shop_dot_catalog_dot_v1_dot_catalog__pb2.ImportProductsRequest.SerializeToString,
             shop_dot_storefront_dot_v1_dot_backoffice__pb2.ProductImport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListProductImports(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.storefront.v1.BackOfficeService/ListProductImports',
+            shop_dot_storefront_dot_v1_dot_backoffice__pb2.ListProductImportsRequest.SerializeToString,
+            shop_dot_storefront_dot_v1_dot_backoffice__pb2.ListProductImportsResponse.FromString,
             options,
             channel_credentials,
             insecure,

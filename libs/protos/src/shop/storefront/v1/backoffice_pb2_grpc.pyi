@@ -103,9 +103,14 @@ class BackOfficeServiceStub:
 
     Streams JSONL lines (shop.catalog.v1.ImportProductsRequest: catalog Products in the protobuf JSON
     mapping, keyed by slug); answers once the catalog has stored every line (status "queued"), while
-    the catalog's import worker applies them. Each call is a new import.
-    RESOURCE_EXHAUSTED (UPLOAD_TOO_LARGE) past the gateway's IMPORT_MAX_BYTES / IMPORT_MAX_LINES.
+    the catalog's import worker applies them. With metadata `idempotency-key` (8-128 characters, as the
+    HTTP route's Idempotency-Key header) the key names the import: the same upload again answers the
+    same import, another upload under it is ALREADY_EXISTS (REQUEST_ID_REUSED); without it each call is
+    a new import. RESOURCE_EXHAUSTED (UPLOAD_TOO_LARGE) past the gateway's IMPORT_MAX_BYTES /
+    IMPORT_MAX_LINES.
     """
+    ListProductImports: _grpc.UnaryUnaryMultiCallable[_backoffice_pb2.ListProductImportsRequest, _backoffice_pb2.ListProductImportsResponse]
+    """The imports, newest first (GET /v1/admin/product-imports)."""
     GetProductImport: _grpc.UnaryUnaryMultiCallable[_backoffice_pb2.GetProductImportRequest, _backoffice_pb2.ProductImport]
     """An import's progress (the catalog keeps it: any gateway replica answers, after restarts too)."""
     ListProductImportLines: _grpc.UnaryUnaryMultiCallable[_backoffice_pb2.ListProductImportLinesRequest, _backoffice_pb2.ListProductImportLinesResponse]
@@ -176,9 +181,14 @@ class BackOfficeServiceAsyncStub(BackOfficeServiceStub):
 
     Streams JSONL lines (shop.catalog.v1.ImportProductsRequest: catalog Products in the protobuf JSON
     mapping, keyed by slug); answers once the catalog has stored every line (status "queued"), while
-    the catalog's import worker applies them. Each call is a new import.
-    RESOURCE_EXHAUSTED (UPLOAD_TOO_LARGE) past the gateway's IMPORT_MAX_BYTES / IMPORT_MAX_LINES.
+    the catalog's import worker applies them. With metadata `idempotency-key` (8-128 characters, as the
+    HTTP route's Idempotency-Key header) the key names the import: the same upload again answers the
+    same import, another upload under it is ALREADY_EXISTS (REQUEST_ID_REUSED); without it each call is
+    a new import. RESOURCE_EXHAUSTED (UPLOAD_TOO_LARGE) past the gateway's IMPORT_MAX_BYTES /
+    IMPORT_MAX_LINES.
     """
+    ListProductImports: _aio.UnaryUnaryMultiCallable[_backoffice_pb2.ListProductImportsRequest, _backoffice_pb2.ListProductImportsResponse]  # type: ignore[assignment]
+    """The imports, newest first (GET /v1/admin/product-imports)."""
     GetProductImport: _aio.UnaryUnaryMultiCallable[_backoffice_pb2.GetProductImportRequest, _backoffice_pb2.ProductImport]  # type: ignore[assignment]
     """An import's progress (the catalog keeps it: any gateway replica answers, after restarts too)."""
     ListProductImportLines: _aio.UnaryUnaryMultiCallable[_backoffice_pb2.ListProductImportLinesRequest, _backoffice_pb2.ListProductImportLinesResponse]  # type: ignore[assignment]
@@ -426,9 +436,20 @@ class BackOfficeServiceServicer(metaclass=_abc_1.ABCMeta):
 
         Streams JSONL lines (shop.catalog.v1.ImportProductsRequest: catalog Products in the protobuf JSON
         mapping, keyed by slug); answers once the catalog has stored every line (status "queued"), while
-        the catalog's import worker applies them. Each call is a new import.
-        RESOURCE_EXHAUSTED (UPLOAD_TOO_LARGE) past the gateway's IMPORT_MAX_BYTES / IMPORT_MAX_LINES.
+        the catalog's import worker applies them. With metadata `idempotency-key` (8-128 characters, as the
+        HTTP route's Idempotency-Key header) the key names the import: the same upload again answers the
+        same import, another upload under it is ALREADY_EXISTS (REQUEST_ID_REUSED); without it each call is
+        a new import. RESOURCE_EXHAUSTED (UPLOAD_TOO_LARGE) past the gateway's IMPORT_MAX_BYTES /
+        IMPORT_MAX_LINES.
         """
+
+    @_abc_1.abstractmethod
+    def ListProductImports(
+        self,
+        request: _backoffice_pb2.ListProductImportsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_backoffice_pb2.ListProductImportsResponse, _abc.Awaitable[_backoffice_pb2.ListProductImportsResponse]]:
+        """The imports, newest first (GET /v1/admin/product-imports)."""
 
     @_abc_1.abstractmethod
     def GetProductImport(
