@@ -33,6 +33,7 @@ from shop_order.domain.model import (
     PaymentStatus,
     Totals,
 )
+from shop_order.invoice_codec import invoice_terms
 from shop_order.operations import ListQuery, Orders
 from shopkit import pagination
 from shopkit.auth import ROLES, require_role
@@ -341,6 +342,7 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
             approval_limit=limit,
             chain=chain,
             actor=Actor(who.role, who.customer_id, who.account_id),
+            invoice_terms=invoice_terms(request),
         )
         return order_pb2.CreateOrderResponse(order=codec.order(order))
 

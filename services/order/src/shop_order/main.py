@@ -11,6 +11,7 @@ from shop.order.v1 import order_pb2, order_pb2_grpc
 from shop_order import access, store
 from shop_order.catalog_terms import CatalogTerms
 from shop_order.effects import EffectWorker
+from shop_order.invoice_operations import Invoices
 from shop_order.operations import Orders
 from shop_order.payments import PaymentProvider
 from shop_order.personal_data import OrderPersonalData
@@ -43,6 +44,7 @@ async def build(settings: OrderSettings) -> Runtime:
     catalog = CatalogTerms(settings.catalog_addr, settings.default_call_timeout_seconds, runtime.service.tls)
     servicer = Servicer(orders, Returns(orders, catalog))
     servicer.personal_data = OrderPersonalData(runtime.db, runtime.relay)
+    servicer.invoices = Invoices(runtime.db, runtime.relay)
     runtime.service.add_servicer(
         order_pb2_grpc.add_OrderServiceServicer_to_server,
         servicer,

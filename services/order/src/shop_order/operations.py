@@ -9,10 +9,11 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from shop_order import loading, owed, placing, recording, store
+from shop_order import invoice_operations, loading, owed, placing, recording, store
 from shop_order.domain import decisions
 from shop_order.domain.chain import ApprovalChain
 from shop_order.domain.decisions import Decision, FulfilCommand, RefundCommand
+from shop_order.domain.invoices import InvoiceTerms
 from shop_order.domain.model import (
     SYSTEM,
     Actor,
@@ -89,6 +90,7 @@ class Orders:
         approval_limit: Money | None,
         actor: Actor,
         chain: ApprovalChain | None = None,
+        invoice_terms: InvoiceTerms | None = None,
     ) -> Order:
         decision = decisions.place(
             draft,
@@ -99,10 +101,14 @@ class Orders:
             chain=chain,
         )
         # A new order owes no calls yet (placing decides no effects): the whole unit of work is one
-        # prepared statement on the driver.
+        # prepared statement on the driver; an invoice order's also weighs the account's credit and
+        # issues its invoice (invoice_operations.place).
         assert not decision.effects, "a new order owes no effects"
-        async with self.db.driver() as conn:
-            placed = await placing.insert_order(conn, decision)
+        if invoice_terms is not None:
+            placed = await invoice_operations.place(self.db, decision, invoice_terms)
+        else:
+            async with self.db.driver() as conn:
+                placed = await placing.insert_order(conn, decision)
         if placed is not None:
             self._committed(placed)
             return placed.order

@@ -23,6 +23,7 @@ from shop_order.domain.returns import (
     RequestedLine,
     ReturnMethod,
 )
+from shop_order.invoice_api import InvoiceRpcs
 from shop_order.operations import Orders
 from shop_order.return_operations import Returns
 from shopkit.errors import Violations
@@ -134,8 +135,9 @@ class ReturnRpcs:
         return order_pb2.ListReturnsResponse(returns=[return_codec.order_return(r, order) for r in found])
 
 
-class Servicer(PersonalDataRpcs, ReturnRpcs, ApprovalRpcs, OrderServicer):
-    """The order service's servicer: the order RPCs (`api`), the return RPCs and the approvers' inbox."""
+class Servicer(InvoiceRpcs, PersonalDataRpcs, ReturnRpcs, ApprovalRpcs, OrderServicer):
+    """The order service's servicer: the order RPCs (`api`), the return RPCs, the approvers' inbox and the
+    invoice RPCs."""
 
     def __init__(self, orders: Orders, returns: Returns):
         super().__init__(orders)
