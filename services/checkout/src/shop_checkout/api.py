@@ -157,6 +157,11 @@ def place_order_from_pb(request: checkout_pb2.PlaceOrderRequest) -> PlaceOrderCo
         v.check(is_currency(limit.currency), "approval_limit.currency", "must be an ISO-4217 code like USD")
         v.check(limit.amount >= 0, "approval_limit.amount", "must not be negative")
     v.check(request.approval_period in mapping.PERIOD_FROM_PB, "approval_period", "unknown period")
+    credit_limit = None
+    if request.HasField("credit_limit"):
+        credit_limit = mapping.money(request.credit_limit)
+        v.check(is_currency(credit_limit.currency), "credit_limit.currency", "must be an ISO-4217 code like USD")
+        v.check(credit_limit.amount >= 0, "credit_limit.amount", "must not be negative")
     v.check(request.cart_version >= 0, "cart_version", "must not be negative")
     v.check(
         0 <= request.payment_terms_days <= MAX_TERMS_DAYS,
@@ -199,6 +204,7 @@ def place_order_from_pb(request: checkout_pb2.PlaceOrderRequest) -> PlaceOrderCo
         payment_terms_days=request.payment_terms_days,
         shipping_method=request.shipping_method,
         tax_id=request.tax_id.strip(),
+        credit_limit=credit_limit,
         sales_quote_id=request.sales_quote_id.strip(),
     )
 

@@ -19,7 +19,7 @@ from shop.fraud.v1 import fraud_pb2
 from shop.inventory.v1 import inventory_pb2
 from shop.order.v1 import order_pb2
 from shop.pricing.v1 import pricing_pb2
-from shop_checkout import mapping, quoting
+from shop_checkout import credit, mapping, quoting
 from shop_checkout.domain import rules
 from shop_checkout.domain.model import (
     CardDetails,
@@ -148,10 +148,15 @@ class StepExecutor:
                 return Failed(StepKind.QUOTE_PRICES, FailureCode.QUOTE_UNAVAILABLE, refused)
             raise
         applied = response.HasField("coupon") and response.coupon.applied
+        quote = quoting.quote_from_pb(response, c.cart)
+        # Invoice orders: weighed against the account's credit now, before anything is reserved.
+        over = await credit.precheck(self.peers, c, quote.totals.total)
+        if over is not None:
+            return over
         return Succeeded(
             StepKind.QUOTE_PRICES,
             Quoted(
-                quoting.quote_from_pb(response, c.cart),
+                quote,
                 unpriced_skus=tuple(problem.sku for problem in response.problems),
                 coupon_applied=applied,
                 coupon_reason=response.coupon.reason if response.HasField("coupon") else "",
@@ -323,7 +328,13 @@ class StepExecutor:
 
     async def _create_order(self, c: Checkout) -> Outcome:
         kind = StepKind.CREATE_ORDER
-        response = await self.peers.call("order", self.peers.order.CreateOrder, self._order_request(c))
+        try:
+            response = await self.peers.call("order", self.peers.order.CreateOrder, self._order_request(c))
+        except PeerError as exc:
+            refused = credit.refusal(exc)
+            if refused is not None:
+                return refused
+            raise
         order = response.order
         return Succeeded(kind, OrderCreated(OrderRef(order.order_id, order.number, mapping.order_status(order.status))))
 
@@ -334,7 +345,9 @@ class StepExecutor:
         payment = request.payment
         if isinstance(payment, InvoicePayment):
             order_payment = order_pb2.OrderPayment(
-                kind=order_pb2.PAYMENT_METHOD_KIND_INVOICE, purchase_order_number=payment.purchase_order_number
+                kind=order_pb2.PAYMENT_METHOD_KIND_INVOICE,
+                purchase_order_number=payment.purchase_order_number,
+                payment_terms_days=request.payment_terms_days,
             )
         else:
             order_payment = order_pb2.OrderPayment(
@@ -387,6 +400,8 @@ class StepExecutor:
         )
         if c.approval_required and request.approval_limit is not None:
             order_request.approval_limit.CopyFrom(mapping.money_pb(request.approval_limit))
+        if isinstance(payment, InvoicePayment) and request.credit_limit is not None:
+            order_request.credit_limit.CopyFrom(mapping.money_pb(request.credit_limit))
         return order_request
 
     async def _release_fraud_hold(self, c: Checkout) -> Outcome:

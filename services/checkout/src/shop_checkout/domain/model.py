@@ -75,6 +75,8 @@ class FailureCode(StrEnum):
     PICKUP_UNAVAILABLE = "pickup_unavailable"
     UNAVAILABLE = "unavailable"  # a service or the provider stayed unreachable past the retry budget
     ACTION_EXPIRED = "action_expired"  # the customer did not complete the payment's authentication in time
+    CREDIT_LIMIT_EXCEEDED = "credit_limit_exceeded"  # invoice: open invoices plus this order exceed the credit limit
+    INVOICES_OVERDUE = "invoices_overdue"  # invoice: the account has an overdue invoice
     QUOTE_UNAVAILABLE = "quote_unavailable"  # the sales quote cannot be ordered (not accepted, expired, taken, differs)
 
 
@@ -189,6 +191,7 @@ class PlaceOrder:
     payment_terms_days: int = 0
     shipping_method: str = ""  # empty: the cheapest option pricing offers the ship-to address
     tax_id: str = ""  # the B2B account's tax id, from the gateway
+    credit_limit: Money | None = None  # invoice orders: the company's credit limit, from the gateway; None: no limit
     sales_quote_id: str = ""  # B2B: an accepted sales quote whose prices the order carries (pricing)
 
 
