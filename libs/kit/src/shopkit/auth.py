@@ -22,7 +22,7 @@ from shopkit.access import GATEWAY
 from shopkit.errors import PermissionDenied
 from shopkit.usertoken import SERVICE_ROLE
 
-ROLES = ("customer", "b2b_buyer", "b2b_approver", "admin", "fraud_analyst", "store_staff", "service")
+ROLES = ("customer", "b2b_buyer", "b2b_approver", "admin", "fraud_analyst", "store_staff", "sales", "service")
 ADMIN_ROLES = ("admin", "service")
 
 

@@ -11,8 +11,9 @@ from shopkit.auth import metadata_for
 from shopkit.errors import FieldViolation, InvalidArgument
 from shopkit.money import Money
 
-# Roles a token may carry (`service` is for calls inside the cluster, never for clients).
-CLIENT_ROLES = ("customer", "b2b_buyer", "b2b_approver", "admin", "fraud_analyst", "store_staff")
+# Roles a token may carry (`service` is for calls inside the cluster, never for clients). `sales`: the
+# shop's sales users, who answer B2B quote requests (app.quotes).
+CLIENT_ROLES = ("customer", "b2b_buyer", "b2b_approver", "admin", "fraud_analyst", "store_staff", "sales")
 SHOPPER_ROLES = ("customer", "b2b_buyer", "b2b_approver")
 B2B_ROLES = ("b2b_buyer", "b2b_approver")
 

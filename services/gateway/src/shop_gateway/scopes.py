@@ -43,6 +43,8 @@ SCOPES: dict[str, str] = {
     "orders:read": "search orders and read them as staff do",
     "orders:write": "fulfil and refund orders",
     "webhooks:manage": "manage webhook subscriptions and replay deliveries",
+    "quotes:read": "read B2B sales quotes of every account and their versions (the sales side)",
+    "quotes:write": "offer prices on B2B quote requests (the sales side)",
     "approval_rules:read": "read companies' approval rules",
     "approval_rules:write": "create, replace and delete companies' approval rules",
 }
@@ -126,6 +128,9 @@ GRANTS: dict[str, Grant] = {
     # A procurement system keeps its companies' approval rules in step (the admins' routes).
     **_grants("approval_rules:read", ADMIN, "list_approval_rules"),
     **_grants("approval_rules:write", ADMIN, "create_approval_rule", "update_approval_rule", "delete_approval_rule"),
+    # A CRM or procurement integration answers quote requests as the shop's sales users do.
+    **_grants("quotes:read", "sales", "list_sales_quotes", "get_sales_quote"),
+    **_grants("quotes:write", "sales", "offer_quote"),
     # Routes one factory makes per kind (their functions share a name) go by "METHOD path template".
     # ERP feeds: the sender reads its feed's progress and report with the same scope.
     **_grants(

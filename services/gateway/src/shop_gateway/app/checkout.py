@@ -18,7 +18,7 @@ from shop_gateway.app.checkout_saved import check_choice, saved_addresses
 from shop_gateway.app.errors import CheckoutFailed, UpstreamError, upstream
 from shop_gateway.app.shop import Shop
 from shop_gateway.app.validation import check_address
-from shop_gateway.principal import SHOPPER_ROLES, ClientInfo, Principal
+from shop_gateway.principal import B2B_ROLES, SHOPPER_ROLES, ClientInfo, Principal
 from shopkit.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, Unavailable, Violations
 from shopkit.identifiers import REQUEST_ID, check_idempotency_key
 
@@ -39,6 +39,7 @@ FIELDS = {
     "customer": "token",
     "shipping_method": "shipping_method",
     "tax_id": "token",
+    "sales_quote_id": "quote_id",
 }
 
 
@@ -58,6 +59,7 @@ class CheckoutInput:
     shipping_method: str = ""  # a code of GET /v1/cart/shipping-options; empty: the cheapest
     shipping_address_id: str = ""  # instead of shipping_address: one of the customer's saved addresses
     billing_address_id: str = ""  # instead of billing_address
+    quote_id: str = ""  # B2B: an accepted sales quote (app.quotes) whose prices the order carries
 
 
 def _validate(order: CheckoutInput, who: Principal) -> str:
@@ -113,6 +115,9 @@ def _validate(order: CheckoutInput, who: Principal) -> str:
         "shipping_method",
         "a pickup takes no shipping method",
     )
+    violations.check(
+        not order.quote_id or who.role in B2B_ROLES, "quote_id", "quotes are ordered by a B2B account's buyers"
+    )
     violations.raise_if_any()
     return email
 
@@ -131,6 +136,7 @@ def _request(
         cart_version=order.cart_version,
         shipping_method=order.shipping_method,
         tax_id=who.tax_id if who.account_id else "",
+        sales_quote_id=order.quote_id,
     )
     if order.payment_method == INVOICE:
         request.payment.invoice.purchase_order_number = order.purchase_order_number

@@ -12,7 +12,7 @@ from prometheus_client import Gauge
 from shop_gateway.app import admin, cart, catalog, checkout, models, orders
 from shop_gateway.app.validation import version_of_etag
 from shop_gateway.gateway import Gateway
-from shop_gateway.httpapi import approval_rules, document, integration_clients, problems
+from shop_gateway.httpapi import approval_rules, document, integration_clients, problems, quotes
 from shop_gateway.httpapi.backoffice.routers import ROUTERS, STREAMED_PATHS
 from shop_gateway.httpapi.companies import admin_companies, own_company
 from shop_gateway.httpapi.deps import (
@@ -241,6 +241,7 @@ async def place_order(
         shipping_method=body.shipping_method,
         shipping_address_id=body.shipping_address_id,
         billing_address_id=body.billing_address_id,
+        quote_id=body.quote_id,
     )
     result = await checkout.place_order(shop, who, client, order)
     response.headers["Location"] = f"/v1/checkout/{result.checkout_id}"
@@ -471,6 +472,8 @@ def create_app(gateway: Gateway) -> FastAPI:
     app.include_router(approval_rules.admin_rules)  # companies' approval rules (admins)
     app.include_router(approval_rules.own_rules)  # a company's approval rules, for its company_admin members
     app.include_router(integration_clients.admin)  # machine clients of the client-credentials grant
+    app.include_router(quotes.buyer_quotes)  # B2B quote requests (buyers)
+    app.include_router(quotes.sales_quotes)  # ... and the sales users' answers
     if gateway.issuer is not None:
         app.include_router(dev)
         app.include_router(integration_clients.oauth)

@@ -110,6 +110,12 @@ class CheckoutBody(Body):
         description="ship only: a code of GET /v1/cart/shipping-options for the shipping address (e.g. standard); "
         "empty: the cheapest option",
     )
+    quote_id: str = Field(
+        "",
+        max_length=128,
+        description="B2B: an accepted quote (POST /v1/quotes) whose prices the order carries; the cart must hold "
+        "exactly its lines (409 QUOTE_UNAVAILABLE otherwise, as for a quote already ordered or expired)",
+    )
 
 
 class NoteBody(Body):
