@@ -86,6 +86,7 @@ async def test_the_order_carries_the_quoted_prices_and_a_second_checkout_is_refu
     assert checkout.totals.total.amount == 2400 and checkout.totals.discount_total.amount == 0  # no coupon on top
     order = await shop.get_order(placed.order_id)
     assert [(line.sku, line.quantity, line.unit_price.amount) for line in order.lines] == [(sku, 3, 800)]
+    assert order.sales_quote_id == quote.quote_id
     assert await quote_status(shop, quote.quote_id) == pricing_pb2.SALES_QUOTE_STATUS_ORDERED
 
     again = await shop.place(

@@ -327,3 +327,13 @@ async def test_list_validates_its_input(shop: Shop) -> None:
 async def test_amounts_are_integer_minor_units(shop: Shop) -> None:
     order = await shop.place(lines={"SKU-Y": (3, 333)}, shipping=1, paid=False)
     assert order.totals.total == shop.money(1000)
+
+
+async def test_an_order_records_the_sales_quote_it_was_placed_at(shop: Shop) -> None:
+    request = shop.request(account_id="acme", authorisation=("pm_1", "auth_1"))
+    request.sales_quote_id = new_id()
+    order = (await shop.stub.CreateOrder(request, metadata=SERVICE)).order
+    assert order.sales_quote_id == request.sales_quote_id
+    assert (await shop.get(order.order_id)).sales_quote_id == request.sales_quote_id
+    without = (await shop.stub.CreateOrder(shop.request(authorisation=("pm_2", "auth_2")), metadata=SERVICE)).order
+    assert without.sales_quote_id == ""

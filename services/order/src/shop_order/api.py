@@ -241,6 +241,7 @@ def draft_order(request: order_pb2.CreateOrderRequest) -> tuple[Order, Money | N
     lines = _lines(v, request, currency)
     totals = _totals(v, request, currency, lines)
     check_text(v, request.coupon_code, "coupon_code", limit=64)
+    check_text(v, request.sales_quote_id, "sales_quote_id", limit=MAX_ID)
     method = _fulfilment_method(v, request.fulfilment_method)
     billing = Address()
     if request.HasField("billing_address"):
@@ -279,6 +280,7 @@ def draft_order(request: order_pb2.CreateOrderRequest) -> tuple[Order, Money | N
         billing_address=billing,
         payment=payment,
         coupon_code=request.coupon_code.strip(),
+        sales_quote_id=request.sales_quote_id,
         fraud_review_id=request.fraud_review_id,
         reservation_id=request.reservation_id or request.checkout_id,
     )

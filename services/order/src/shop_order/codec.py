@@ -180,6 +180,7 @@ def order(value: Order, *, full: bool = False) -> order_pb2.Order:
             tax_included=value.totals.tax_included,
         ),
         coupon_code=value.coupon_code,
+        sales_quote_id=value.sales_quote_id,
         billing_address=address(value.billing_address),
         payment=order_pb2.OrderPayment(
             kind=PAYMENT_KIND[payment.kind],  # type: ignore[arg-type]

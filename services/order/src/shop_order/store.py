@@ -88,6 +88,7 @@ orders = sa.Table(
     sa.Column("tax_included", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("total", sa.BigInteger, nullable=False),
     sa.Column("coupon_code", sa.Text, nullable=False, server_default=""),
+    sa.Column("sales_quote_id", sa.Text, nullable=False, server_default=""),
     sa.Column("ship_to", JSONB(none_as_null=True)),  # NULL for pickup, not JSON null
     sa.Column("pickup_store_id", sa.Text),
     sa.Column("billing_address", JSONB, nullable=False),
@@ -326,6 +327,7 @@ def order_from_row(
             refunded_amount=row["refunded_amount"],
         ),
         coupon_code=row["coupon_code"],
+        sales_quote_id=row["sales_quote_id"],
         approval=Approval(
             status=ApprovalStatus(row["approval_status"]),
             limit=None if row["approval_limit"] is None else money(row["approval_limit"]),
@@ -389,6 +391,7 @@ def insert_values(order: Order) -> dict[str, Any]:
         "total": totals.total.amount,
         "tax_included": totals.tax_included,
         "coupon_code": order.coupon_code,
+        "sales_quote_id": order.sales_quote_id,
         "ship_to": None if method.ship_to is None else _address_json(method.ship_to),
         "pickup_store_id": method.store_id or None,
         "billing_address": _address_json(order.billing_address),

@@ -266,6 +266,7 @@ class Order:
     billing_address: Address
     payment: Payment
     coupon_code: str = ""
+    sales_quote_id: str = ""  # the accepted sales quote (pricing) whose prices the lines carry
     approval: Approval = field(default_factory=Approval)
     chain: ApprovalChain = field(default_factory=ApprovalChain)  # the approval chain and its decisions
     fraud_review_id: str = ""
