@@ -42,6 +42,8 @@ SCOPES: dict[str, str] = {
     "pricing:write": "set base prices; write price lists, promotions, coupons, exchange rates and dynamic rules",
     "orders:read": "search orders and read them as staff do",
     "orders:write": "fulfil and refund orders",
+    "invoices:read": "read every account's invoices (JSON and PDF), overdue ones too",
+    "invoices:write": "record payments received against invoices",
     "webhooks:manage": "manage webhook subscriptions and replay deliveries",
     "quotes:read": "read B2B sales quotes of every account and their versions (the sales side)",
     "quotes:write": "offer prices on B2B quote requests (the sales side)",
@@ -113,6 +115,8 @@ GRANTS: dict[str, Grant] = {
     ),
     **_grants("orders:read", ADMIN, "search_orders", "get_staff_order"),
     **_grants("orders:write", ADMIN, "fulfil_order", "refund_order"),
+    **_grants("invoices:read", ADMIN, "list_admin_invoices", "get_invoice", "get_invoice_pdf"),
+    **_grants("invoices:write", ADMIN, "record_invoice_payment"),
     **_grants(
         "webhooks:manage",
         ADMIN,
@@ -128,7 +132,7 @@ GRANTS: dict[str, Grant] = {
     # A procurement system keeps its companies' approval rules in step (the admins' routes).
     **_grants("approval_rules:read", ADMIN, "list_approval_rules"),
     **_grants("approval_rules:write", ADMIN, "create_approval_rule", "update_approval_rule", "delete_approval_rule"),
-    # A CRM or procurement integration answers quote requests as the shop's sales users do.
+    # A CRM or procurement integration answers quote requests as the shop's sales users do (HTTP and gRPC).
     **_grants("quotes:read", "sales", "list_sales_quotes", "get_sales_quote"),
     **_grants("quotes:write", "sales", "offer_quote"),
     # Routes one factory makes per kind (their functions share a name) go by "METHOD path template".
@@ -151,6 +155,9 @@ GRANTS: dict[str, Grant] = {
 
 # gRPC methods ("Service/Method") -> the grant of the HTTP operation that does the same.
 RPC_OPERATIONS: dict[str, str] = {
+    "QuotesService/GetQuote": "get_sales_quote",
+    "QuotesService/ListQuotes": "list_sales_quotes",
+    "QuotesService/OfferQuote": "offer_quote",
     "StorefrontService/ListProducts": "list_products",
     "StorefrontService/GetProduct": "get_product",
     "StorefrontService/ListCategories": "list_categories",

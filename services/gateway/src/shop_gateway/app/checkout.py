@@ -11,7 +11,7 @@ from google.protobuf import timestamp_pb2
 from shop.cart.v1 import cart_pb2
 from shop.checkout.v1 import checkout_pb2
 from shop.common.v1 import common_pb2
-from shop_gateway.app import mapping, models
+from shop_gateway.app import invoices, mapping, models
 from shop_gateway.app.access import require_cart_holder, require_role
 from shop_gateway.app.cart import active_cart, buyer_context
 from shop_gateway.app.checkout_saved import check_choice, saved_addresses
@@ -140,6 +140,9 @@ def _request(
     )
     if order.payment_method == INVOICE:
         request.payment.invoice.purchase_order_number = order.purchase_order_number
+        credit = invoices.credit_limit_of(who)
+        if credit is not None:
+            request.credit_limit.CopyFrom(credit)
     else:
         request.payment.card.payment_method_id = order.payment_method
     if order.fulfillment_method == "pickup":

@@ -12,7 +12,7 @@ from prometheus_client import Gauge
 from shop_gateway.app import admin, cart, catalog, checkout, models, orders
 from shop_gateway.app.validation import version_of_etag
 from shop_gateway.gateway import Gateway
-from shop_gateway.httpapi import approval_rules, document, integration_clients, problems, quotes
+from shop_gateway.httpapi import approval_rules, document, integration_clients, invoices, problems, quotes
 from shop_gateway.httpapi.backoffice.routers import ROUTERS, STREAMED_PATHS
 from shop_gateway.httpapi.companies import admin_companies, own_company
 from shop_gateway.httpapi.deps import (
@@ -474,6 +474,8 @@ def create_app(gateway: Gateway) -> FastAPI:
     app.include_router(integration_clients.admin)  # machine clients of the client-credentials grant
     app.include_router(quotes.buyer_quotes)  # B2B quote requests (buyers)
     app.include_router(quotes.sales_quotes)  # ... and the sales users' answers
+    for router in (invoices.own_invoices, invoices.invoice_documents, invoices.admin_invoices):
+        app.include_router(router)  # B2B invoices: members (JSON, PDF), staff and integrations
     if gateway.issuer is not None:
         app.include_router(dev)
         app.include_router(integration_clients.oauth)
