@@ -1,7 +1,7 @@
 """B2B sales quotes through the gateway: a sales user's queue and offers (/v1/admin/quotes), a buyer's
-revision requests and acceptance (/v1/quotes), versions kept, stale versions refused, the account's
-quotes only, and the roles each route admits. (Requests on a cart and ordering a quote run in the
-system test: this gateway has no cart or checkout behind it.)"""
+revision requests and acceptance (/v1/quotes), the same over gRPC (QuotesService), versions kept,
+stale versions refused, the account's quotes only, and the roles each route admits. (Requests on a
+cart and ordering a quote run in the system test: this gateway has no cart or checkout behind it.)"""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import grpc
+import pytest
 
 from shop.common.v1 import common_pb2
 from shop.pricing.v1 import pricing_pb2, pricing_pb2_grpc
+from shop.storefront.v1 import quotes_pb2, quotes_pb2_grpc
 from shopkit.auth import metadata_for
+from shopkit.errors import parse_rpc_error
 from shopkit.testing import grpc_address
 
 if TYPE_CHECKING:
@@ -121,3 +124,40 @@ async def test_a_bad_offer_names_every_field_and_changes_nothing(gateway: Client
     assert typo.status_code == 400, typo.text
     unknown = await gateway.http.get("/v1/admin/quotes", params={"status": "pending"}, headers=sales)
     gateway.problem(unknown, 400, "INVALID_ARGUMENT")
+
+
+async def test_the_quotes_over_grpc_follow_the_same_rules(gateway: Client) -> None:
+    seeded = await gateway.seed_product(prices=(1000,), stock=(5,))
+    account, buyer_name = gateway.unique("acme"), gateway.unique("buyer")
+    buyer = (("authorization", f"Bearer {await gateway.token(buyer_name, 'b2b_buyer', account_id=account)}"),)
+    sales = (("authorization", f"Bearer {await gateway.token(role='sales')}"),)
+    customer = (("authorization", f"Bearer {await gateway.token(role='customer')}"),)
+    quote_id = await _requested(gateway, account, buyer_name, seeded.skus)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.runtime.grpc_port}") as channel:
+        stub = quotes_pb2_grpc.QuotesServiceStub(channel)  # type: ignore[no-untyped-call]
+        queue = await stub.ListQuotes(
+            pricing_pb2.ListSalesQuotesRequest(statuses=[pricing_pb2.SALES_QUOTE_STATUS_REQUESTED], account_id=account),
+            metadata=sales,
+        )
+        assert [q.quote_id for q in queue.quotes] == [quote_id]
+        offer = pricing_pb2.OfferSalesQuoteRequest(
+            quote_id=quote_id,
+            version=1,
+            lines=[
+                pricing_pb2.OfferedPrice(sku=seeded.skus[0], unit_price=common_pb2.Money(amount=700, currency="USD"))
+            ],
+        )
+        offer.expires_at.FromDatetime(datetime.now(UTC) + timedelta(days=3))
+        assert (await stub.OfferQuote(offer, metadata=sales)).quote.current_version == 2
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.OfferQuote(offer, metadata=buyer)
+        assert parse_rpc_error(refused.value).reason == "ROLE_REQUIRED"
+        accept = pricing_pb2.AcceptSalesQuoteRequest(quote_id=quote_id, version=2)
+        accepted = await stub.AcceptQuote(accept, metadata=buyer)
+        assert accepted.quote.status == pricing_pb2.SALES_QUOTE_STATUS_ACCEPTED
+        with pytest.raises(grpc.aio.AioRpcError) as denied:
+            await stub.GetQuote(pricing_pb2.GetSalesQuoteRequest(quote_id=quote_id), metadata=customer)
+        assert denied.value.code() is grpc.StatusCode.PERMISSION_DENIED
+        with pytest.raises(grpc.aio.AioRpcError) as no_key:
+            await stub.RequestQuote(quotes_pb2.RequestQuoteRequest(note="x"), metadata=buyer)
+        assert parse_rpc_error(no_key.value).reason == "IDEMPOTENCY_KEY_REQUIRED"

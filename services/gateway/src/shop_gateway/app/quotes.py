@@ -33,9 +33,26 @@ STATUSES = {
 }
 
 
+# Who may call each of pricing's quote operations through the gateway (pricing checks again).
+ROLES: dict[str, tuple[str, ...]] = {
+    "RequestSalesQuoteRevision": B2B_ROLES,
+    "AcceptSalesQuote": B2B_ROLES,
+    "DeclineSalesQuote": (*B2B_ROLES, *SALES_ROLES),
+    "GetSalesQuote": (*B2B_ROLES, *SALES_ROLES),
+    "ListSalesQuotes": (*B2B_ROLES, *SALES_ROLES),
+    "OfferSalesQuote": SALES_ROLES,
+}
+
+
 async def _pricing(shop: Shop, who: Principal, operation: str, request: Message) -> Any:
     with upstream("pricing", FIELDS):
         return await getattr(shop.backends.pricing, operation)(request, metadata=who.metadata())
+
+
+async def call(shop: Shop, who: Principal, operation: str, request: Message) -> Any:
+    """`operation` with pricing's own request (the gRPC QuotesService), for the roles ROLES admits."""
+    require_role(who, ROLES[operation])
+    return await _pricing(shop, who, operation, request)
 
 
 def statuses(values: list[str]) -> list[int]:
