@@ -38,6 +38,9 @@ ORDER_EVENTS: dict[str, type[Message]] = {
     "shop.order.return_received": order_events.ReturnReceived,
     "shop.order.return_inspected": order_events.ReturnInspected,
     "shop.order.return_refunded": order_events.ReturnRefunded,
+    # B2B invoices, for the ERP's accounts receivable.
+    "shop.order.invoice_issued": order_events.InvoiceIssued,
+    "shop.order.invoice_paid": order_events.InvoicePaid,
 }
 INVENTORY_EVENTS: dict[str, type[Message]] = {
     "shop.inventory.stock_level_changed": inventory_events.StockLevelChanged,
