@@ -125,6 +125,14 @@ async def test_payment_requests_are_validated_and_only_staff_record_them(shop: S
     error = await shop.fails(shop.stub.RecordInvoicePayment(bad, metadata=ADMIN))
     assert error.code is grpc.StatusCode.INVALID_ARGUMENT
     assert {v.field for v in error.violations} >= {"number", "idempotency_key", "amount.amount"}
+    out_of_range = payment("INV-000001", 1)
+    out_of_range.paid_at.seconds = -(10**15)
+    error = await shop.fails(shop.stub.RecordInvoicePayment(out_of_range, metadata=ADMIN))
+    assert error.code is grpc.StatusCode.INVALID_ARGUMENT and {v.field for v in error.violations} == {"paid_at"}
+    future = payment("INV-000001", 1)
+    future.paid_at.FromDatetime(datetime.now(UTC) + timedelta(days=1))
+    error = await shop.fails(shop.stub.RecordInvoicePayment(future, metadata=ADMIN))
+    assert {v.field for v in error.violations} == {"paid_at"}
     buyer = metadata_for("b2b_buyer", "buyer-1", "acme")
     denied = await shop.fails(shop.stub.RecordInvoicePayment(payment("INV-000001", 1), metadata=buyer))
     assert denied.code is grpc.StatusCode.PERMISSION_DENIED

@@ -51,7 +51,12 @@ def _payment_command(request: order_pb2.RecordInvoicePaymentRequest, at: datetim
     amount = Money.from_proto(request.amount, "amount", v)
     v.check(1 <= amount.amount <= MAX_AMOUNT, "amount.amount", f"must be 1 to {MAX_AMOUNT}")
     check_text(v, request.reference, "reference", limit=200)
-    paid_at = request.paid_at.ToDatetime(tzinfo=UTC) if request.HasField("paid_at") else None
+    paid_at = None
+    if request.HasField("paid_at"):
+        try:
+            paid_at = request.paid_at.ToDatetime(tzinfo=UTC)
+        except ValueError:
+            v.add("paid_at", "is not a valid timestamp")
     # A few minutes of clock skew between the payer's system and ours are not "in the future".
     v.check(paid_at is None or paid_at <= at + timedelta(minutes=5), "paid_at", "must not be in the future")
     v.raise_if_any()
