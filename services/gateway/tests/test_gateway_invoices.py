@@ -159,6 +159,9 @@ async def test_staff_record_payments_idempotently_and_never_overpay(books: Books
     refused = await gateway.http.post(path, json=over, headers={**admin, "Idempotency-Key": f"pay-{uuid.uuid4()}"})
     gateway.problem(refused, 409, "INVOICE_OVERPAID")
     gateway.problem(await gateway.http.post(path, json=body, headers=admin), 400, "IDEMPOTENCY_KEY_REQUIRED")
+    ancient = {**body, "paid_at": "0001-01-01T00:00:00+05:00"}  # before the first instant a timestamp holds
+    bad_time = await gateway.http.post(path, json=ancient, headers={**admin, "Idempotency-Key": f"pay-{uuid.uuid4()}"})
+    assert [e["field"] for e in gateway.problem(bad_time, 400, "INVALID_ARGUMENT")["errors"]] == ["paid_at"]
     buyer = await gateway.auth("b2b_buyer", account_id=account)
     gateway.problem(await gateway.http.post(path, json=body, headers={**buyer, **key}), 403, "ROLE_REQUIRED")
 

@@ -105,6 +105,9 @@ async def record_payment(
     violations.raise_if_any()
     request = pb.RecordInvoicePaymentRequest(number=number, idempotency_key=key, amount=amount, reference=reference)
     if paid_at is not None:
-        request.paid_at.FromDatetime(paid_at)
+        try:
+            request.paid_at.FromDatetime(paid_at)
+        except (ValueError, OverflowError):
+            raise InvalidArgument([FieldViolation("paid_at", "is not a time the API can record")]) from None
     response: pb.RecordInvoicePaymentResponse = await _order(shop, who, "RecordInvoicePayment", request)
     return response
