@@ -16,7 +16,7 @@ import grpc
 
 from shop.common.v1 import feed_pb2
 from shop.pricing.v1 import pricing_pb2, pricing_pb2_grpc
-from shop_pricing import charges, events, mapping, price_feed, sales_quotes
+from shop_pricing import charges, events, mapping, price_feed, sales_quote_orders, sales_quotes
 from shop_pricing import charges_mapping as cm
 from shop_pricing.domain.promotions import CouponCandidate, PricedLine, QuoteTotals, apply_promotions, normalise_code
 from shop_pricing.domain.selection import CustomerScope, SelectedPrice, price_skus
@@ -44,7 +44,12 @@ from shopkit.runtime import Runtime
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
-class PricingServicer(charges.ChargesAdmin, sales_quotes.SalesQuotes, pricing_pb2_grpc.PricingServiceServicer):
+class PricingServicer(
+    charges.ChargesAdmin,
+    sales_quotes.SalesQuotes,
+    sales_quote_orders.SalesQuoteOrders,
+    pricing_pb2_grpc.PricingServiceServicer,
+):
     def __init__(self, runtime: Runtime, settings: PricingSettings):
         self.runtime = runtime
         self.db = runtime.db
@@ -193,7 +198,7 @@ class PricingServicer(charges.ChargesAdmin, sales_quotes.SalesQuotes, pricing_pb
         now = datetime.now(UTC)
         quote, sales_quote = await self.priced_by_sales_quote(request.sales_quote_id, lines, customer, now)
         response = mapping.quote_to_pb(quote, [], now)
-        sales_quotes.mark_sales_quote(response, sales_quote)
+        sales_quote_orders.mark_sales_quote(response, sales_quote)
         return await self._charged(request, destination, quote, response)
 
     async def _charged(
