@@ -16,6 +16,7 @@ import pytest
 
 from shop.common.v1 import common_pb2
 from shop.order.v1 import order_pb2, order_pb2_grpc
+from shop.storefront.v1 import invoices_pb2, invoices_pb2_grpc
 from shop_gateway.app import invoices
 from shop_gateway.principal import Principal
 from shop_order.main import build as build_order
@@ -187,3 +188,31 @@ def test_the_checkout_sends_the_companys_credit_limit() -> None:
     assert invoices.credit_limit_of(Principal(subject="ann", role="b2b_buyer", account_id="initech")) is None
     unlimited = Principal(subject="ann", role="b2b_buyer", account_id="initech", credit_limit=Money(0, "USD"))
     assert invoices.credit_limit_of(unlimited) is None
+
+
+async def test_the_invoices_over_grpc_follow_the_same_rules(books: Books) -> None:
+    gateway = books.client
+    account = gateway.unique("umbrella")
+    placed = await books.invoice(account, total=2000)
+    number = placed.invoice.number
+    buyer = (("authorization", f"Bearer {await gateway.token(role='b2b_buyer', account_id=account)}"),)
+    admin = (("authorization", f"Bearer {await gateway.token(role='admin')}"),)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.runtime.grpc_port}") as channel:
+        stub = invoices_pb2_grpc.InvoicesServiceStub(channel)  # type: ignore[no-untyped-call]
+        listed = await stub.ListInvoices(order_pb2.ListInvoicesRequest(account_id="someone-else"), metadata=buyer)
+        assert [i.number for i in listed.invoices] == [number]  # the member's own company, whatever it asks
+        got = await stub.GetInvoice(order_pb2.GetInvoiceRequest(number=number), metadata=buyer)
+        assert got.invoice.balance == usd(2000)
+        document = await stub.GetInvoicePdf(invoices_pb2.GetInvoicePdfRequest(number=number), metadata=buyer)
+        assert document.content.startswith(b"%PDF") and number in pdf_text(document.content)
+        payment = order_pb2.RecordInvoicePaymentRequest(
+            number=number, idempotency_key=f"grpc-{uuid.uuid4()}", amount=usd(2000), reference="WIRE-9"
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as denied:
+            await stub.RecordInvoicePayment(payment, metadata=buyer)
+        assert denied.value.code() is grpc.StatusCode.PERMISSION_DENIED
+        paid = await stub.RecordInvoicePayment(payment, metadata=admin)
+        assert paid.invoice.status == order_pb2.INVOICE_STATUS_PAID
+        with pytest.raises(grpc.aio.AioRpcError) as no_key:
+            await stub.RecordInvoicePayment(order_pb2.RecordInvoicePaymentRequest(number=number), metadata=admin)
+        assert no_key.value.code() is grpc.StatusCode.INVALID_ARGUMENT

@@ -26,6 +26,8 @@ from shop.storefront.v1 import (
     companies_pb2_grpc,
     integrations_pb2,
     integrations_pb2_grpc,
+    invoices_pb2,
+    invoices_pb2_grpc,
     quotes_pb2,
     quotes_pb2_grpc,
     returns_pb2,
@@ -39,6 +41,7 @@ from shop_gateway.grpc_account import AccountServicer
 from shop_gateway.grpc_backoffice import BackOfficeServicer
 from shop_gateway.grpc_companies import CompaniesServicer
 from shop_gateway.grpc_integrations import IntegrationsServicer
+from shop_gateway.grpc_invoices import InvoicesServicer
 from shop_gateway.grpc_quotes import QuotesServicer
 from shop_gateway.grpc_returns import ReturnsServicer
 from shop_gateway.grpcapi import StorefrontServicer
@@ -124,6 +127,7 @@ async def build(settings: GatewaySettings) -> GatewayRuntime:
         (integrations_pb2, integrations_pb2_grpc, "IntegrationsService", IntegrationsServicer(gateway)),
         (companies_pb2, companies_pb2_grpc, "CompaniesService", CompaniesServicer(gateway)),
         (quotes_pb2, quotes_pb2_grpc, "QuotesService", QuotesServicer(gateway)),
+        (invoices_pb2, invoices_pb2_grpc, "InvoicesService", InvoicesServicer(gateway)),
     )
     for messages, stubs, name, servicer in public:
         descriptor = messages.DESCRIPTOR.services_by_name[name]

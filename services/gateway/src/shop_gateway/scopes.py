@@ -155,6 +155,10 @@ GRANTS: dict[str, Grant] = {
 
 # gRPC methods ("Service/Method") -> the grant of the HTTP operation that does the same.
 RPC_OPERATIONS: dict[str, str] = {
+    "InvoicesService/ListInvoices": "list_admin_invoices",
+    "InvoicesService/GetInvoice": "get_invoice",
+    "InvoicesService/GetInvoicePdf": "get_invoice_pdf",
+    "InvoicesService/RecordInvoicePayment": "record_invoice_payment",
     "QuotesService/GetQuote": "get_sales_quote",
     "QuotesService/ListQuotes": "list_sales_quotes",
     "QuotesService/OfferQuote": "offer_quote",

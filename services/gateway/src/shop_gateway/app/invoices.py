@@ -28,6 +28,7 @@ STATUSES = {
     for name, number in pb.InvoiceStatus.items()
     if number != pb.INVOICE_STATUS_UNSPECIFIED
 }
+STATUS_NAMES = {number: name for name, number in STATUSES.items()}
 SELLER = "Shop"  # the seller line of the PDF
 
 
@@ -75,10 +76,12 @@ async def list_invoices(
     return response
 
 
-async def get_invoice(shop: Shop, who: Principal, number: str) -> pb.Invoice:
+async def get_invoice(shop: Shop, who: Principal, number: str, order_id: str = "") -> pb.Invoice:
+    """One invoice by number (or, over gRPC, by its order's id)."""
     require_role(who, READERS)
+    request = pb.GetInvoiceRequest(number=number, order_id=order_id)
     with upstream("order", {"number": "number"}):
-        response = await shop.backends.order.GetInvoice(pb.GetInvoiceRequest(number=number), metadata=who.metadata())
+        response = await shop.backends.order.GetInvoice(request, metadata=who.metadata())
     invoice: pb.Invoice = response.invoice
     return invoice
 
