@@ -120,6 +120,11 @@ async def test_members_read_their_companys_invoices_as_json_and_pdf(books: Books
     assert invoice["balance"] == {"amount": 3000, "currency": "USD"}
     assert invoice["order_number"] == first.number and invoice["purchase_order_number"] == "PO-77"
     assert invoice["lines"][0]["name"] == "Pallet of paper"
+    order = await gateway.http.get(f"/v1/orders/{first.order_id}", headers=buyer)
+    assert order.status_code == 200, order.text
+    link = order.json()["invoice"]
+    assert (link["number"], link["status"], link["overdue"]) == (first.invoice.number, "open", False)
+    assert link["balance"] == {"amount": 3000, "currency": "USD"} and link["due_at"] == invoice["due_at"]
 
     for response in (
         await gateway.http.get(f"/v1/invoices/{first.invoice.number}", headers={**buyer, "Accept": "application/pdf"}),

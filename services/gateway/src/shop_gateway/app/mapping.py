@@ -299,6 +299,16 @@ def shipment(value: order_pb2.Fulfilment) -> models.Shipment:
     )
 
 
+def order_invoice(value: order_pb2.InvoiceSummary) -> models.OrderInvoice:
+    return models.OrderInvoice(
+        number=value.number,
+        status=enum_name(order_pb2.InvoiceStatus.DESCRIPTOR, value.status, "INVOICE_STATUS_"),
+        due_at=timestamp(value, "due_at"),
+        balance=optional_money(value, "balance"),
+        overdue=value.overdue,
+    )
+
+
 def order(value: order_pb2.Order) -> models.Order:
     zero = models.Money(0, value.currency)
     fulfilment = None
@@ -361,6 +371,7 @@ def order(value: order_pb2.Order) -> models.Order:
         created_at=timestamp(value, "created_at"),
         updated_at=timestamp(value, "updated_at"),
         shipments=[shipment(f) for f in value.fulfilments],
+        invoice=order_invoice(value.invoice) if value.HasField("invoice") else None,
     )
 
 

@@ -322,6 +322,17 @@ class Approval:
 
 
 @dataclass
+class OrderInvoice:
+    """An invoice order's invoice (the whole of it: GET /v1/invoices/{number})."""
+
+    number: str
+    status: str  # open, paid or void
+    due_at: str | None
+    balance: Money | None
+    overdue: bool
+
+
+@dataclass
 class Order:
     order_id: str
     number: str
@@ -342,6 +353,7 @@ class Order:
     created_at: str | None
     updated_at: str | None
     shipments: list[Shipment] = field(default_factory=list)  # oldest first
+    invoice: OrderInvoice | None = None  # invoice orders: their invoice (the order's own page, not lists)
 
 
 @dataclass
