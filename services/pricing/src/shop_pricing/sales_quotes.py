@@ -120,17 +120,17 @@ class SalesQuotes:
                 )
                 if quote is not None:
                     await sqm.publish_requested(conn, quote)
+                    found = quote, fingerprint
                 else:  # the same request id committed concurrently
                     found = await quote_store.by_request(conn, who.account_id, request.request_id)
-            if found is not None:
-                quote, stored = found
-                if stored != fingerprint:
-                    raise AlreadyExists(
-                        "this request id asked for another quote",
-                        reason="REQUEST_ID_REUSED",
-                        metadata={"resource": "sales_quote", "key": request.request_id},
-                    )
-        assert quote is not None
+            assert found is not None  # made now, or by the concurrent request that took the id
+            quote, stored = found
+            if stored != fingerprint:
+                raise AlreadyExists(
+                    "this request id asked for another quote",
+                    reason="REQUEST_ID_REUSED",
+                    metadata={"resource": "sales_quote", "key": request.request_id},
+                )
         self._published()
         return pricing_pb2.RequestSalesQuoteResponse(quote=sqm.quote_to_pb(quote, now))
 

@@ -8,6 +8,7 @@ A quote is ordered through the ordinary checkout, with `quote_id` (see app.check
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from google.protobuf.message import Message
@@ -163,7 +164,7 @@ async def list_quotes(
 @dataclass(frozen=True)
 class Offer:
     prices: tuple[tuple[str, int, str], ...]  # sku, amount, currency
-    expires_at: Any  # datetime
+    expires_at: datetime
     version: int = 0  # 0: the current one
     note: str = ""
 
