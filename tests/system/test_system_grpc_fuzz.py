@@ -69,7 +69,7 @@ CALLERS: dict[str, tuple[tuple[str, str], ...]] = {
 # returns) also with an admin's.
 GATEWAY_SERVICE = "shop.storefront.v1.StorefrontService"
 GATEWAY_ACCOUNT = "shop.storefront.v1.AccountService"
-GATEWAY_MODULES = ("storefront", "backoffice", "returns", "account", "integrations", "companies", "quotes")
+GATEWAY_MODULES = ("storefront", "backoffice", "returns", "account", "integrations", "companies", "quotes", "invoices")
 TALLY: Counter[tuple[str, str]] = Counter()
 NOT_REPEATED: Counter[str] = Counter()  # refused calls after which rows changed, but not when made again
 WRITES_SEEN: Counter[str] = Counter()  # admitted calls after which rows changed: the reads see writes
