@@ -54,7 +54,7 @@ checkout:
   grpcService: shop.checkout.v1.CheckoutService
   database: true
   nats: true
-  calls: [cart, pricing, inventory, order, fraud]
+  calls: [cart, pricing, inventory, order, fraud, catalog, customers]
   payments: true
   consumers:
     - {stream: SHOP_ORDER, consumer: checkout-order-outcomes}

@@ -28,6 +28,7 @@ from shop.cart.v1 import cart_pb2, cart_pb2_grpc
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from shop.checkout.v1 import checkout_pb2, checkout_pb2_grpc
 from shop.common.v1 import common_pb2
+from shop.customers.v1 import customers_pb2_grpc
 from shop.fraud.v1 import fraud_pb2, fraud_pb2_grpc
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from shop.order.v1 import order_pb2, order_pb2_grpc
@@ -39,6 +40,8 @@ from shop_catalog.settings import CatalogSettings
 from shop_checkout.engine import SagaEngine, kill_process
 from shop_checkout.main import build_service
 from shop_checkout.settings import CheckoutSettings
+from shop_customers.main import build as build_customers
+from shop_customers.settings import CustomersSettings
 from shop_fraud.main import build as build_fraud
 from shop_fraud.settings import FraudSettings
 from shop_fraud.testing import predictable
@@ -115,6 +118,7 @@ class Shop:
     cart: cart_pb2_grpc.CartServiceAsyncStub
     fraud: fraud_pb2_grpc.FraudServiceAsyncStub
     order: order_pb2_grpc.OrderServiceAsyncStub
+    customers: customers_pb2_grpc.CustomersServiceAsyncStub
     order_db: AsyncEngine
     sandbox: SandboxClient
     sandbox_db: AsyncEngine
@@ -445,6 +449,8 @@ def checkout_overrides(addresses: Mapping[str, str], **overrides: Any) -> dict[s
         "inventory_addr": addresses["inventory"],
         "order_addr": addresses["order"],
         "fraud_addr": addresses["fraud"],
+        "catalog_addr": addresses["catalog"],
+        "customers_addr": addresses["customers"],
         "payment_provider_url": addresses["sandbox"],
         "instance_name": unique("checkout"),
         "recovery_interval_seconds": 0.2,
@@ -479,6 +485,7 @@ async def _shop(postgres: Postgres, nats_url: str) -> AsyncIterator[Shop]:
         addresses: dict[str, str] = {}
         addresses["catalog"] = grpc_address(await start(build_catalog, CatalogSettings))
         addresses["pricing"] = grpc_address(await start(build_pricing, PricingSettings))
+        addresses["customers"] = grpc_address(await start(build_customers, CustomersSettings))
         addresses["inventory"] = grpc_address(await start(build_inventory, InventorySettings))
         cart = await start(
             build_cart,
@@ -548,6 +555,7 @@ async def _shop(postgres: Postgres, nats_url: str) -> AsyncIterator[Shop]:
             cart=cart_pb2_grpc.CartServiceStub(channels["cart"]),
             fraud=fraud_pb2_grpc.FraudServiceStub(channels["fraud"]),
             order=order_pb2_grpc.OrderServiceStub(channels["order"]),
+            customers=customers_pb2_grpc.CustomersServiceStub(channels["customers"]),
             order_db=order_db,
             sandbox=sandbox,
             sandbox_db=sandbox_db,

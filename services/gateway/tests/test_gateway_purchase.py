@@ -138,6 +138,8 @@ async def purchase_shop(
             inventory_addr=known["inventory_addr"],
             order_addr=order,
             fraud_addr=fraud,
+            catalog_addr=known["catalog_addr"],
+            customers_addr=known["customers_addr"],
             payment_provider_url=sandbox_service.base_url,
             recovery_interval_seconds=0.2,
             retry_initial_seconds=0.05,
@@ -327,6 +329,9 @@ async def test_b2b_order_over_the_limit_waits_for_an_approver_of_the_account(sho
     await shop.order_becomes(buyer, order_id, "confirmed")
     order = (await shop.http.get(f"/v1/orders/{order_id}", headers=buyer)).json()
     assert order["payment_method"] == "invoice" and order["approval"]["status"] == "approved"
+    [step] = order["approval"]["steps"]  # the buyer's limit alone: one step any approver decides
+    assert (step["name"], step["state"], step["approvers"]) == ("spending limit", "approved", [])
+    assert [(d["decision"], d["note"]) for d in step["decisions"]] == [("approve", "ok")]
 
 
 async def test_pickup_at_a_store(shop: Shop) -> None:

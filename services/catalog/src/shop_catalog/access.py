@@ -10,8 +10,9 @@ CALLERS: Callers = {
     "UpdateProduct": allow(GATEWAY, TOOLING),
     "DiscontinueProduct": allow(GATEWAY, TOOLING),
     "GetProduct": allow(GATEWAY, TOOLING),
-    # The cart prices its lines; order reads whether products may be returned.
-    "BatchGetVariants": allow("cart", "order", GATEWAY, TOOLING),
+    # The cart prices its lines; order reads whether products may be returned; checkout reads the
+    # lines' categories (a B2B account's approval rules may depend on them).
+    "BatchGetVariants": allow("cart", "checkout", "order", GATEWAY, TOOLING),
     "ListProducts": allow(GATEWAY, TOOLING),
     "SearchProducts": allow(GATEWAY, TOOLING),
     "CreateCategory": allow(GATEWAY, TOOLING),

@@ -53,7 +53,7 @@ from shopkit.errors import (
     Violations,
 )
 from shopkit.identifiers import COUNTRY, check_idempotency_key
-from shopkit.money import is_currency
+from shopkit.money import Money, is_currency
 from shopkit.personal_data import PersonalDataRpcs
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -151,11 +151,9 @@ def place_order_from_pb(request: checkout_pb2.PlaceOrderRequest) -> PlaceOrderCo
         v.check(len(getattr(customer, name)) <= MAX_TEXT, f"customer.{name}", f"must be at most {MAX_TEXT} characters")
     email = request.email.strip()
     v.check(len(email) <= 254 and EMAIL.match(email) is not None, "email", "must be an email address")
-    limit = None
-    if request.HasField("approval_limit"):
-        limit = mapping.money(request.approval_limit)
-        v.check(is_currency(limit.currency), "approval_limit.currency", "must be an ISO-4217 code like USD")
-        v.check(limit.amount >= 0, "approval_limit.amount", "must not be negative")
+    limit = _limit(v, request, "approval_limit")
+    order_limit = _limit(v, request, "order_limit")
+    v.check(len(request.cost_centre) <= MAX_TEXT, "cost_centre", f"must be at most {MAX_TEXT} characters")
     v.check(request.approval_period in mapping.PERIOD_FROM_PB, "approval_period", "unknown period")
     credit_limit = None
     if request.HasField("credit_limit"):
@@ -206,7 +204,19 @@ def place_order_from_pb(request: checkout_pb2.PlaceOrderRequest) -> PlaceOrderCo
         tax_id=request.tax_id.strip(),
         credit_limit=credit_limit,
         sales_quote_id=request.sales_quote_id.strip(),
+        cost_centre=request.cost_centre.strip(),
+        order_limit=order_limit,
     )
+
+
+def _limit(v: Violations, request: checkout_pb2.PlaceOrderRequest, name: str) -> Money | None:
+    """A buyer's spending limit the gateway set (None when unset)."""
+    if not request.HasField(name):  # type: ignore[arg-type]
+        return None
+    limit = mapping.money(getattr(request, name))
+    v.check(is_currency(limit.currency), f"{name}.currency", "must be an ISO-4217 code like USD")
+    v.check(limit.amount >= 0, f"{name}.amount", "must not be negative")
+    return limit
 
 
 def _check_buyer(who: Caller, order: PlaceOrderCommand) -> None:

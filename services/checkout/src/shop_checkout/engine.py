@@ -65,6 +65,7 @@ def policy_from(settings: CheckoutSettings) -> saga.Policy:
         reservation_ttl=timedelta(seconds=settings.reservation_ttl_seconds),
         review_hold=timedelta(seconds=settings.review_hold_seconds),
         approval_hold=timedelta(seconds=settings.approval_hold_seconds),
+        approval_stock_hold=timedelta(seconds=settings.approval_stock_hold_seconds),
         hold_margin=timedelta(seconds=settings.hold_margin_seconds),
         action_timeout=timedelta(seconds=settings.action_timeout_seconds),
     )

@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 import grpc
 
 from shop.cart.v1 import cart_pb2, cart_pb2_grpc
+from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from shop.customers.v1 import customers_pb2, customers_pb2_grpc
 from shop.fraud.v1 import fraud_pb2, fraud_pb2_grpc
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from shop.order.v1 import order_pb2, order_pb2_grpc
@@ -76,13 +78,17 @@ class Peers:
             channel(settings.inventory_addr, inventory_pb2.DESCRIPTOR, "InventoryService"),
             channel(settings.order_addr, order_pb2.DESCRIPTOR, "OrderService"),
             channel(settings.fraud_addr, fraud_pb2.DESCRIPTOR, "FraudService"),
+            channel(settings.catalog_addr, catalog_pb2.DESCRIPTOR, "CatalogService"),
+            channel(settings.customers_addr, customers_pb2.DESCRIPTOR, "CustomersService"),
         ]
-        cart, pricing, inventory, order, fraud = self.channels
+        cart, pricing, inventory, order, fraud, catalog, customers = self.channels
         self.cart = cart_pb2_grpc.CartServiceStub(cart)
         self.pricing = pricing_pb2_grpc.PricingServiceStub(pricing)
         self.inventory = inventory_pb2_grpc.InventoryServiceStub(inventory)
         self.order = order_pb2_grpc.OrderServiceStub(order)
         self.fraud = fraud_pb2_grpc.FraudServiceStub(fraud)
+        self.catalog = catalog_pb2_grpc.CatalogServiceStub(catalog)  # the lines' categories (approval rules)
+        self.customers = customers_pb2_grpc.CustomersServiceStub(customers)  # B2B approval chains
 
     async def call(self, peer: str, method: Callable[..., Awaitable[R]], request: Any, *, seconds: float = 0) -> R:
         """One unary call as role `service`; errors become PeerError."""

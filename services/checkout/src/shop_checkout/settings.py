@@ -22,6 +22,10 @@ class CheckoutSettings(ServiceSettings, PaymentSettings):
     inventory_addr: str = Field("localhost:50055", description="gRPC address of the inventory service")
     order_addr: str = Field("localhost:50056", description="gRPC address of the order service")
     fraud_addr: str = Field("localhost:50057", description="gRPC address of the fraud service")
+    catalog_addr: str = Field("localhost:50051", description="gRPC address of the catalog service (lines' categories)")
+    customers_addr: str = Field(
+        "localhost:50059", description="gRPC address of the customers service (B2B approval chains)"
+    )
     # the saga
     place_order_wait_seconds: float = Field(
         8.0, ge=0, description="how long PlaceOrder waits for the saga before it answers RUNNING (client polls)"
@@ -49,6 +53,13 @@ class CheckoutSettings(ServiceSettings, PaymentSettings):
     )
     approval_hold_seconds: int = Field(
         3 * 24 * 3600, ge=60, description="how long a checkout waits for a B2B approval before it is cancelled"
+    )
+    approval_stock_hold_seconds: int = Field(
+        6 * 24 * 3600,
+        ge=60,
+        description="an approval hold keeps the stock reserved at most this long (past it the order re-reserves "
+        "its lines when the last approval arrives, or is cancelled when they are gone); with hold_margin_seconds "
+        "within inventory's RESERVATION_MAX_TTL_SECONDS (7 days)",
     )
     hold_margin_seconds: int = Field(
         3600, ge=0, description="reservations of held checkouts outlive the holds by this much"

@@ -19,7 +19,7 @@ from shop.fraud.v1 import fraud_pb2
 from shop.inventory.v1 import inventory_pb2
 from shop.order.v1 import order_pb2
 from shop.pricing.v1 import pricing_pb2
-from shop_checkout import credit, mapping, quoting
+from shop_checkout import approvals, credit, mapping, quoting
 from shop_checkout.domain import rules
 from shop_checkout.domain.model import (
     CardDetails,
@@ -153,10 +153,12 @@ class StepExecutor:
         over = await credit.precheck(self.peers, c, quote.totals.total)
         if over is not None:
             return over
+        chain = await approvals.resolve(self.peers, c, quote.totals.total)
         return Succeeded(
             StepKind.QUOTE_PRICES,
             Quoted(
                 quote,
+                approval_chain=chain,
                 unpriced_skus=tuple(problem.sku for problem in response.problems),
                 coupon_applied=applied,
                 coupon_reason=response.coupon.reason if response.HasField("coupon") else "",
@@ -396,9 +398,13 @@ class StepExecutor:
             billing_address=mapping.address_pb(request.billing_address),
             payment=order_payment,
             fraud_review_id=c.fraud.review_id if c.fraud else "",
-            approval_required=c.approval_required,
         )
-        if c.approval_required and request.approval_limit is not None:
+        if c.approval_required and c.approval_chain is not None:
+            # The chain holds the order (its steps say who decides); without one (a checkout recorded
+            # before chains), the buyer's limit does, as before.
+            order_request.approval_chain.CopyFrom(approvals.chain_pb(c.approval_chain))
+        elif c.approval_required and request.approval_limit is not None:
+            order_request.approval_required = True
             order_request.approval_limit.CopyFrom(mapping.money_pb(request.approval_limit))
         if isinstance(payment, InvoicePayment) and request.credit_limit is not None:
             order_request.credit_limit.CopyFrom(mapping.money_pb(request.credit_limit))

@@ -35,6 +35,7 @@ class Principal:
     # app.companies.BuyingContexts), never from the token; a buyer without limits gets the settings'.
     approval_limit: Money | None = None
     approval_period: str = ""  # order, day, week or month
+    order_limit: Money | None = None  # the member's per-order limit (counts beside a period limit)
     payment_terms_days: int | None = None  # invoice terms of the account; 0: no invoices
     guest_cart_id: str = ""  # a guest's cart (never set together with a subject)
     tax_id: str = ""  # the B2B account's tax (VAT) id: exempts its orders where the tax rule allows

@@ -193,6 +193,8 @@ class PlaceOrder:
     tax_id: str = ""  # the B2B account's tax id, from the gateway
     credit_limit: Money | None = None  # invoice orders: the company's credit limit, from the gateway; None: no limit
     sales_quote_id: str = ""  # B2B: an accepted sales quote whose prices the order carries (pricing)
+    cost_centre: str = ""  # B2B: the buyer's cost centre, from the gateway (approval rules may depend on it)
+    order_limit: Money | None = None  # B2B: the buyer's per-order limit, counted beside approval_limit
 
 
 @dataclass(frozen=True)
@@ -319,6 +321,24 @@ class Failure:
 
 
 @dataclass(frozen=True)
+class ApprovalStep:
+    """One step of an order's approval chain as the account's rules gave it (customers)."""
+
+    name: str
+    rule_id: str = ""
+    approvers: tuple[str, ...] = ()  # empty: any approver of the account other than the buyer
+    quorum: int = 1
+
+
+@dataclass(frozen=True)
+class ApprovalChain:
+    """The approvals the order needs: steps in order (none: no approval), how long it may wait."""
+
+    steps: tuple[ApprovalStep, ...] = ()
+    hold_days: int = 0  # 0: the service's APPROVAL_HOLD_SECONDS
+
+
+@dataclass(frozen=True)
 class Checkout:
     checkout_id: str
     customer_key: str  # the idempotency scope: the customer id, or "guest:<cart id>"
@@ -332,6 +352,7 @@ class Checkout:
     failure: Failure | None = None
     quote: Quote | None = None
     approval_required: bool = False
+    approval_chain: ApprovalChain | None = None  # B2B: resolved after the quote; sent to CreateOrder
     card: CardDetails | None = None
     fraud: FraudResult | None = None
     reservation_expires_at: datetime | None = None

@@ -45,6 +45,11 @@ def void_key(checkout_id: str) -> str:
     return f"checkout:{checkout_id}:void"
 
 
+# The step of an order whose buyer exceeded their own limits while no rule of the account asked for
+# one (customers' ResolveApprovalChain names it the same): any approver of the account decides.
+SPENDING_LIMIT_STEP = "spending limit"
+
+
 def coupon_customer(request: PlaceOrder) -> str:
     """Who a coupon's per-customer limit counts against: the customer, or a guest's email."""
     return request.customer.customer_id or f"guest:{request.email.strip().lower()}"
@@ -62,11 +67,25 @@ def period_start(period: ApprovalPeriod, now: datetime) -> datetime | None:
     return None
 
 
+def over_order_limit(request: PlaceOrder, total: Money) -> bool:
+    """Whether this order alone exceeds the buyer's per-order limit (order_limit, or approval_limit
+    counted per order). A limit in another currency than the order cannot be compared: it is exceeded."""
+    limits = [request.order_limit]
+    if request.approval_period is ApprovalPeriod.ORDER:
+        limits.append(request.approval_limit)
+    return any(
+        limit is not None and (limit.currency != total.currency or total.amount > limit.amount) for limit in limits
+    )
+
+
 def needs_approval(request: PlaceOrder, total: Money, spent_before: Money | None) -> bool:
-    """Whether the buyer's approval limit is exceeded by this order (plus the period's spending).
+    """Whether the buyer's limits are exceeded: the per-order limit by this order, or the period's
+    limit by this order plus the period's spending. Both count when both are set.
 
     A limit in another currency than the order cannot be compared: an approver decides.
     """
+    if over_order_limit(request, total):
+        return True
     limit = request.approval_limit
     if limit is None:
         return False

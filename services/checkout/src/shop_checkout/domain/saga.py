@@ -21,6 +21,8 @@ from shop_checkout.domain.model import (
     HELD,
     STEP_ORDER,
     TERMINAL,
+    ApprovalChain,
+    ApprovalStep,
     Authorisation,
     CancelReason,
     CardDetails,
@@ -41,7 +43,7 @@ from shop_checkout.domain.model import (
     StepKind,
     StepState,
 )
-from shop_checkout.domain.rules import needs_approval
+from shop_checkout.domain.rules import SPENDING_LIMIT_STEP, needs_approval
 from shopkit.money import Money
 
 # Steps that give up once transient errors outlast Policy.retry_budget (and at least max_attempts
@@ -93,7 +95,8 @@ class Policy:
     capture_on_checkout: bool = True
     reservation_ttl: timedelta = timedelta(minutes=15)
     review_hold: timedelta = timedelta(hours=24)
-    approval_hold: timedelta = timedelta(days=3)
+    approval_hold: timedelta = timedelta(days=3)  # unless the approval chain says (hold_days)
+    approval_stock_hold: timedelta = timedelta(days=6)  # an approval hold keeps the stock this long at most
     hold_margin: timedelta = timedelta(hours=1)
     action_timeout: timedelta = timedelta(minutes=10)  # how long a checkout waits for the customer's action
 
@@ -108,6 +111,7 @@ class Quoted:
     coupon_applied: bool = False
     coupon_reason: str = ""
     spent_in_period: Money | None = None  # the buyer's spending in the approval period before this checkout
+    approval_chain: ApprovalChain | None = None  # B2B: what the account's rules ask for (None: no company)
 
 
 @dataclass(frozen=True)
@@ -385,14 +389,30 @@ def pending_abort(c: Checkout) -> Failure | None:
     return None
 
 
+def approval_hold(c: Checkout, policy: Policy) -> timedelta:
+    """How long the order may wait for its approvals: the chain's hold_days, else the default."""
+    days = c.approval_chain.hold_days if c.approval_chain is not None else 0
+    return timedelta(days=days) if days > 0 else policy.approval_hold
+
+
 def reservation_ttl(c: Checkout, policy: Policy) -> timedelta:
-    """Held checkouts keep their reservation through the holds they are going to wait in."""
+    """Held checkouts keep their reservation through the holds they are going to wait in; an
+    approval hold at most for approval_stock_hold (past it the stock is re-reserved at the approval)."""
     held = timedelta(0)
     if c.fraud is not None and c.fraud.decision is Decision.REVIEW:
         held += policy.review_hold
     if c.approval_required:
-        held += policy.approval_hold
+        held += min(approval_hold(c, policy), policy.approval_stock_hold)
     return held + policy.hold_margin if held else policy.reservation_ttl
+
+
+def approval_chain(c: Checkout, quoted: Quoted) -> ApprovalChain:
+    """The chain the order waits for: the account's rules' (customers resolved it after the quote);
+    when they ask for none but the buyer's limits are exceeded, one step any approver decides."""
+    chain = quoted.approval_chain or ApprovalChain()
+    if not chain.steps and needs_approval(c.request, quoted.quote.totals.total, quoted.spent_in_period):
+        return ApprovalChain((ApprovalStep(SPENDING_LIMIT_STEP),), chain.hold_days)
+    return chain
 
 
 def failure_code_for(reason: CancelReason) -> FailureCode:
@@ -512,8 +532,10 @@ def _succeeded(c: Checkout, kind: StepKind, result: StepResult, now: datetime, p
                 why = f" ({result.coupon_reason.lower().replace('_', ' ')})" if result.coupon_reason else ""
                 message = f"The coupon {c.cart.coupon_code} can no longer be used{why}."
                 return _fail(c, kind, FailureCode.COUPON_UNAVAILABLE, message, now)
-            approval = needs_approval(c.request, result.quote.totals.total, result.spent_in_period)
-            return dataclasses.replace(_put(c, done), quote=result.quote, approval_required=approval)
+            chain = approval_chain(c, result)
+            return dataclasses.replace(
+                _put(c, done), quote=result.quote, approval_required=bool(chain.steps), approval_chain=chain
+            )
         case Assessed(fraud, card):
             if fraud.decision is Decision.BLOCK:
                 code = FailureCode.FRAUD_BLOCKED
@@ -647,7 +669,7 @@ def _enter_holds(c: Checkout, now: datetime, policy: Policy) -> Checkout:
     c = _set_state(c, StepKind.AWAIT_FRAUD_REVIEW, StepState.SUCCEEDED if passed else StepState.SKIPPED, now)
     if status is OrderStatus.PENDING_APPROVAL:
         c = _set_state(c, StepKind.AWAIT_APPROVAL, StepState.WAITING, now)
-        expires = c.hold_expires_at if c.status is Status.PENDING_APPROVAL else now + policy.approval_hold
+        expires = c.hold_expires_at if c.status is Status.PENDING_APPROVAL else now + approval_hold(c, policy)
         return dataclasses.replace(c, status=Status.PENDING_APPROVAL, hold_expires_at=expires)
     approval = c.step(StepKind.AWAIT_APPROVAL)
     waited = approval is not None and approval.state is StepState.WAITING

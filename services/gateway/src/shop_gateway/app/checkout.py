@@ -169,6 +169,13 @@ def _request(
             else shop.settings.b2b_default_approval_limit
         )
         request.approval_limit.CopyFrom(common_pb2.Money(amount=amount, currency=currency))
+    if who.account_id:
+        # The account's approval rules may depend on the cost centre; both of the member's limits count.
+        request.cost_centre = who.cost_centre
+        if who.order_limit is not None and who.order_limit.currency == shop.currency(who):
+            request.order_limit.CopyFrom(
+                common_pb2.Money(amount=who.order_limit.amount, currency=who.order_limit.currency)
+            )
     return request
 
 

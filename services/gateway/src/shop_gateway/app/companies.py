@@ -82,6 +82,7 @@ def with_context(who: Principal, context: pb.GetBuyingContextResponse) -> Princi
         role=MEMBER_ROLES.get(member.role, "b2b_buyer"),
         approval_limit=limit,
         approval_period=period,
+        order_limit=_money(member.order_limit) if member.HasField("order_limit") else None,
         payment_terms_days=company.payment_terms_days,
         tax_id=company.tax_id,
         cost_centre=member.cost_centre,

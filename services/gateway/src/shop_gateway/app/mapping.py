@@ -299,6 +299,28 @@ def shipment(value: order_pb2.Fulfilment) -> models.Shipment:
     )
 
 
+def approval_steps(progress: order_pb2.ApprovalProgress) -> list[models.ApprovalStep]:
+    """The order's approval chain with every decision on it."""
+    return [
+        models.ApprovalStep(
+            name=step.name,
+            approvers=list(step.approvers),
+            quorum=step.quorum,
+            state=enum_name(order_pb2.ApprovalStepState.DESCRIPTOR, step.state, "APPROVAL_STEP_STATE_"),
+            decisions=[
+                models.ApprovalDecision(
+                    approver=d.approver,
+                    decision=enum_name(order_pb2.ApprovalVerdict.DESCRIPTOR, d.decision, "APPROVAL_VERDICT_"),
+                    note=d.note,
+                    at=timestamp(d, "at"),
+                )
+                for d in step.decisions
+            ],
+        )
+        for step in progress.steps
+    ]
+
+
 def order_invoice(value: order_pb2.InvoiceSummary) -> models.OrderInvoice:
     return models.OrderInvoice(
         number=value.number,
@@ -331,6 +353,8 @@ def order(value: order_pb2.Order) -> models.Order:
             decided_by=value.approval.decided_by,
             note=value.approval.note,
             decided_at=timestamp(value.approval, "decided_at"),
+            steps=approval_steps(value.approval_progress),
+            current_step=value.approval_progress.current_step,
         )
     return models.Order(
         order_id=value.order_id,
@@ -371,6 +395,7 @@ def order(value: order_pb2.Order) -> models.Order:
         created_at=timestamp(value, "created_at"),
         updated_at=timestamp(value, "updated_at"),
         shipments=[shipment(f) for f in value.fulfilments],
+        quote_id=value.sales_quote_id,
         invoice=order_invoice(value.invoice) if value.HasField("invoice") else None,
     )
 

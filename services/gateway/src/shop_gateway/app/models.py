@@ -313,12 +313,35 @@ class Shipment:
 
 
 @dataclass
+class ApprovalDecision:
+    """One approver's decision on a step of the order's approval chain."""
+
+    approver: str
+    decision: str  # approve or reject
+    note: str
+    at: str | None
+
+
+@dataclass
+class ApprovalStep:
+    """One step of the order's approval chain: who may decide it, how many must approve, its decisions."""
+
+    name: str
+    approvers: list[str]  # empty: any approver of the account other than the buyer
+    quorum: int
+    state: str  # pending, approved or rejected
+    decisions: list[ApprovalDecision]
+
+
+@dataclass
 class Approval:
     status: str
     limit: Money | None
     decided_by: str
     note: str
     decided_at: str | None
+    steps: list[ApprovalStep] = field(default_factory=list)  # the approval chain, decided in order
+    current_step: int = 0  # the step waiting for decisions (len(steps) once all are approved)
 
 
 @dataclass
@@ -353,6 +376,7 @@ class Order:
     created_at: str | None
     updated_at: str | None
     shipments: list[Shipment] = field(default_factory=list)  # oldest first
+    quote_id: str = ""  # B2B: the accepted sales quote it was ordered at; empty: none
     invoice: OrderInvoice | None = None  # invoice orders: their invoice (the order's own page, not lists)
 
 

@@ -110,18 +110,19 @@ async def cancel_order(shop: Shop, who: Principal, order_id: str, *, note: str =
 
 
 async def list_approvals(shop: Shop, who: Principal, *, page_size: int = 0, page_token: str = "") -> models.OrderPage:
+    """The approver's inbox: orders of their account whose current approval step waits for them."""
     require_role(who, APPROVER_ROLES)
     violations = Violations()
     size = check_page(violations, page_size)
     violations.raise_if_any()
-    request = order_pb2.ListOrdersRequest(
+    request = order_pb2.ListPendingApprovalsRequest(
+        approver_id=who.subject,
         account_id=who.account_id,
-        statuses=[order_pb2.ORDER_STATUS_PENDING_APPROVAL],
         page=common_pb2.PageRequest(page_size=size, page_token=page_token),
         view=order_pb2.ORDER_VIEW_BASIC,
     )
     with upstream("order", PAGE_FIELDS):
-        response = await shop.backends.order.ListOrders(request, metadata=who.metadata())
+        response = await shop.backends.order.ListPendingApprovals(request, metadata=who.metadata())
     return models.OrderPage(
         orders=[mapping.order(o) for o in response.orders if o.account_id == who.account_id],
         next_page_token=response.page.next_page_token,

@@ -15,7 +15,9 @@ The saga (CheckoutStepKind, in order) and the compensation of each step:
   AUTHORISE_PAYMENT  payment sandbox authorise (card) / none (invoice)  void the authorisation
   CREATE_ORDER       order.CreateOrder (idempotent by checkout id)      order.CancelOrder (voids)
   AWAIT_FRAUD_REVIEW only when fraud said REVIEW: status PENDING_REVIEW
-  AWAIT_APPROVAL     only when a B2B total exceeds approval_limit: status PENDING_APPROVAL
+  AWAIT_APPROVAL     only when the account's approval chain has steps (customers
+                     ResolveApprovalChain: its rules, and the buyer's limits exceeded):
+                     status PENDING_APPROVAL
   COMMIT_STOCK       inventory.Commit
   CAPTURE_PAYMENT    order.CapturePayment, or SKIPPED when the capture mode leaves the payment
                      authorised (captured at fulfilment) and for invoices
@@ -848,6 +850,8 @@ class PlaceOrderRequest(_message.Message):
     TAX_ID_FIELD_NUMBER: _builtins.int
     CREDIT_LIMIT_FIELD_NUMBER: _builtins.int
     SALES_QUOTE_ID_FIELD_NUMBER: _builtins.int
+    COST_CENTRE_FIELD_NUMBER: _builtins.int
+    ORDER_LIMIT_FIELD_NUMBER: _builtins.int
     cart_id: _builtins.str
     """required"""
     idempotency_key: _builtins.str
@@ -885,6 +889,10 @@ class PlaceOrderRequest(_message.Message):
     they are priced at its unit prices (no promotions or coupons), and the checkout redeems it: one
     order per quote. A quote that cannot be ordered fails the checkout with QUOTE_UNAVAILABLE.
     """
+    cost_centre: _builtins.str
+    """B2B: the buyer's cost centre in the account, set by the gateway from the buying context (never
+    by the client); the account's approval rules may depend on it.
+    """
     @_builtins.property
     def payment(self) -> Global___PaymentMethod:
         """required"""
@@ -917,6 +925,12 @@ class PlaceOrderRequest(_message.Message):
         GetAccountCredit), and again atomically when the order is created.
         """
 
+    @_builtins.property
+    def order_limit(self) -> _common_pb2.Money:
+        """B2B: the buyer's per-order spending limit, set by the gateway from the member. Both it and
+        approval_limit (over approval_period) count: either exceeded asks for approval.
+        """
+
     def __init__(
         self,
         *,
@@ -939,10 +953,12 @@ class PlaceOrderRequest(_message.Message):
         tax_id: _builtins.str = ...,
         credit_limit: _common_pb2.Money | None = ...,
         sales_quote_id: _builtins.str = ...,
+        cost_centre: _builtins.str = ...,
+        order_limit: _common_pb2.Money | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["approval_limit", b"approval_limit", "billing_address", b"billing_address", "credit_limit", b"credit_limit", "customer", b"customer", "customer_since", b"customer_since", "fulfilment", b"fulfilment", "payment", b"payment"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["approval_limit", b"approval_limit", "billing_address", b"billing_address", "credit_limit", b"credit_limit", "customer", b"customer", "customer_since", b"customer_since", "fulfilment", b"fulfilment", "order_limit", b"order_limit", "payment", b"payment"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_limit", b"approval_limit", "approval_period", b"approval_period", "billing_address", b"billing_address", "cart_id", b"cart_id", "cart_version", b"cart_version", "client_ip", b"client_ip", "client_ip_country", b"client_ip_country", "credit_limit", b"credit_limit", "customer", b"customer", "customer_since", b"customer_since", "device_id", b"device_id", "email", b"email", "fulfilment", b"fulfilment", "idempotency_key", b"idempotency_key", "payment", b"payment", "payment_terms_days", b"payment_terms_days", "sales_quote_id", b"sales_quote_id", "shipping_method", b"shipping_method", "tax_id", b"tax_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_limit", b"approval_limit", "approval_period", b"approval_period", "billing_address", b"billing_address", "cart_id", b"cart_id", "cart_version", b"cart_version", "client_ip", b"client_ip", "client_ip_country", b"client_ip_country", "cost_centre", b"cost_centre", "credit_limit", b"credit_limit", "customer", b"customer", "customer_since", b"customer_since", "device_id", b"device_id", "email", b"email", "fulfilment", b"fulfilment", "idempotency_key", b"idempotency_key", "order_limit", b"order_limit", "payment", b"payment", "payment_terms_days", b"payment_terms_days", "sales_quote_id", b"sales_quote_id", "shipping_method", b"shipping_method", "tax_id", b"tax_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -15,7 +15,9 @@ The saga (CheckoutStepKind, in order) and the compensation of each step:
   AUTHORISE_PAYMENT  payment sandbox authorise (card) / none (invoice)  void the authorisation
   CREATE_ORDER       order.CreateOrder (idempotent by checkout id)      order.CancelOrder (voids)
   AWAIT_FRAUD_REVIEW only when fraud said REVIEW: status PENDING_REVIEW
-  AWAIT_APPROVAL     only when a B2B total exceeds approval_limit: status PENDING_APPROVAL
+  AWAIT_APPROVAL     only when the account's approval chain has steps (customers
+                     ResolveApprovalChain: its rules, and the buyer's limits exceeded):
+                     status PENDING_APPROVAL
   COMMIT_STOCK       inventory.Commit
   CAPTURE_PAYMENT    order.CapturePayment, or SKIPPED when the capture mode leaves the payment
                      authorised (captured at fulfilment) and for invoices
