@@ -93,6 +93,7 @@ def test_a_quote_is_negotiated_accepted_and_ordered_at_its_prices(new_shopper: N
     assert [(line["sku"], line["quantity"], line["unit_price"]["amount"]) for line in order["lines"]] == [
         (variant["sku"], 4, quoted)
     ], order
+    assert order["quote_id"] == quote["quote_id"]
     assert buyer.get(f"/v1/quotes/{quote['quote_id']}").json()["status"] == "ordered"
 
     # One order per quote: the same basket again with the same quote is refused, nothing charged.

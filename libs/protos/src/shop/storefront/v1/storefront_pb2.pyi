@@ -2070,6 +2070,7 @@ class Order(_message.Message):
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     SHIPMENTS_FIELD_NUMBER: _builtins.int
+    QUOTE_ID_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
     number: _builtins.str
     """e.g. "SO-000123" """
@@ -2090,6 +2091,8 @@ class Order(_message.Message):
     """card or invoice"""
     cancellation_reason: _builtins.str
     """e.g. customer_request, fraud_rejected; empty unless cancelled"""
+    quote_id: _builtins.str
+    """B2B: the accepted sales quote it was ordered at (/v1/quotes/{id}); empty: none"""
     @_builtins.property
     def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___OrderLine]: ...
     @_builtins.property
@@ -2132,10 +2135,11 @@ class Order(_message.Message):
         created_at: _timestamp_pb2.Timestamp | None = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
         shipments: _abc.Iterable[Global___Shipment] | None = ...,
+        quote_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["approval", b"approval", "billing_address", b"billing_address", "created_at", b"created_at", "fulfillment", b"fulfillment", "totals", b"totals", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "approval", b"approval", "billing_address", b"billing_address", "cancellation_reason", b"cancellation_reason", "coupon_code", b"coupon_code", "created_at", b"created_at", "currency", b"currency", "customer_id", b"customer_id", "fulfillment", b"fulfillment", "fulfillment_status", b"fulfillment_status", "lines", b"lines", "number", b"number", "order_id", b"order_id", "payment_method", b"payment_method", "payment_status", b"payment_status", "shipments", b"shipments", "status", b"status", "totals", b"totals", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "approval", b"approval", "billing_address", b"billing_address", "cancellation_reason", b"cancellation_reason", "coupon_code", b"coupon_code", "created_at", b"created_at", "currency", b"currency", "customer_id", b"customer_id", "fulfillment", b"fulfillment", "fulfillment_status", b"fulfillment_status", "lines", b"lines", "number", b"number", "order_id", b"order_id", "payment_method", b"payment_method", "payment_status", b"payment_status", "quote_id", b"quote_id", "shipments", b"shipments", "status", b"status", "totals", b"totals", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
