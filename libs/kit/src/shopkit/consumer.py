@@ -226,7 +226,28 @@ class EventConsumer:
             filter_subjects=self.subjects if len(self.subjects) > 1 else None,
             filter_subject=self.subjects[0] if len(self.subjects) == 1 else None,
         )
+        await self._update_subjects(config)
         return await self.js.pull_subscribe(self.subjects[0], durable=self.durable, stream=self.stream, config=config)
+
+    async def _update_subjects(self, config: ConsumerConfig) -> None:
+        """A release that consumes other subjects (a webhook event type added, say) updates the durable
+        consumer it finds: pull_subscribe binds to an existing one as it is, so the new subjects would
+        never arrive. Its position and pending messages stay."""
+        try:
+            info = await self.js.consumer_info(self.stream, self.durable)
+        except NotFoundError:
+            return
+        found = info.config.filter_subjects or ([info.config.filter_subject] if info.config.filter_subject else [])
+        if sorted(found) == sorted(self.subjects):
+            return
+        log.info(
+            "updating the subjects of consumer %s: %s -> %s",
+            self.durable,
+            found,
+            self.subjects,
+            extra={"consumer": self.durable, "stream": self.stream},
+        )
+        await self.js.add_consumer(self.stream, config=config.evolve(name=self.durable))
 
     async def _wait_for_stream(self) -> None:
         """The source stream is its service's to create (its NATS user alone may): until it exists, wait."""
