@@ -114,6 +114,18 @@ async def test_concurrent_checkouts_of_one_account_never_both_take_the_last_cred
     assert reservation is None or reservation.status != inventory_pb2.RESERVATION_STATUS_ACTIVE
 
 
+async def test_a_credit_limit_in_another_currency_refuses_the_invoice_order(shop: Shop) -> None:
+    buyer = shop.b2b_buyer()
+    sku = await shop.sku(price=1000, stock=10)
+    cart_id = await shop.new_cart(buyer, {sku: 1})
+    euros = common_pb2.Money(amount=10**9, currency="EUR")
+    refused = await shop.place(
+        shop.request(cart_id, buyer, invoice=True, payment_terms_days=30, credit_limit=euros), buyer
+    )
+    assert refused.failure.code == C.FAILURE_CODE_CREDIT_LIMIT_EXCEEDED and "EUR" in refused.failure.message
+    assert not await reservation_exists(shop, refused.checkout_id)
+
+
 async def test_a_credit_limit_must_be_money(shop: Shop) -> None:
     buyer = shop.b2b_buyer()
     cart_id = await shop.new_cart(buyer, {await shop.sku(): 1})

@@ -82,6 +82,13 @@ def test_credit_check_refuses_an_order_past_the_limit_with_the_figures() -> None
     assert refused.value.metadata["available"] == "2000"
 
 
+def test_a_limit_in_another_currency_cannot_weigh_the_order() -> None:
+    with pytest.raises(FailedPrecondition) as refused:
+        invoices.check_credit(Credit("acme", "EUR"), eur(1), Money(1_000_000, "USD"))
+    assert refused.value.reason == invoices.CREDIT_LIMIT_EXCEEDED
+    assert refused.value.metadata["order_currency"] == "EUR" and refused.value.metadata["currency"] == "USD"
+
+
 def test_credit_check_refuses_an_account_with_an_overdue_invoice_whatever_the_limit() -> None:
     credit = Credit("acme", "EUR", open_balance=100, open_count=1, overdue_count=1, overdue_amount=100)
     with pytest.raises(FailedPrecondition) as refused:

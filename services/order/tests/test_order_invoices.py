@@ -163,6 +163,10 @@ async def test_an_order_past_the_credit_limit_is_refused_and_creates_nothing(sho
     assert refused.metadata["open_balance"] == "2500" and refused.metadata["order_total"] == "2500"
     assert refused.metadata["credit_limit"] == "4000" and refused.metadata["currency"] == "EUR"
     assert await shop.counts() == before
+    in_dollars = invoice_request(shop, account_id)
+    in_dollars.credit_limit.CopyFrom(common_pb2.Money(amount=10**9, currency="USD"))
+    other_currency = await shop.fails(shop.stub.CreateOrder(in_dollars, metadata=SERVICE))
+    assert other_currency.reason == "CREDIT_LIMIT_EXCEEDED" and other_currency.metadata["order_currency"] == "EUR"
     # A payment frees the credit: the same order passes then.
     await shop.stub.RecordInvoicePayment(payment(first.invoice.number, 1000), metadata=ADMIN)
     second = await create(shop, invoice_request(shop, account_id, limit=4000))
@@ -243,7 +247,7 @@ async def test_members_see_their_accounts_invoices_only(shop: Shop) -> None:
 
 async def test_terms_and_credit_limit_are_validated(shop: Shop) -> None:
     request = invoice_request(shop, account(), terms=400)
-    request.credit_limit.CopyFrom(common_pb2.Money(amount=-1, currency="USD"))
+    request.credit_limit.CopyFrom(common_pb2.Money(amount=-1, currency="usd"))
     error = await shop.fails(shop.stub.CreateOrder(request, metadata=SERVICE))
     assert error.code is grpc.StatusCode.INVALID_ARGUMENT
     assert {v.field for v in error.violations} == {

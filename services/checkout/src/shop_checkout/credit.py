@@ -46,6 +46,9 @@ async def precheck(peers: Peers, c: Checkout, total: Money) -> Failed | None:
     limit = request.credit_limit
     if limit is None:
         return None
+    if limit.currency != total.currency:
+        message = f"Your account's credit is in {limit.currency}: pay this {total.currency} order by card."
+        return Failed(StepKind.QUOTE_PRICES, FailureCode.CREDIT_LIMIT_EXCEEDED, message)
     owed = next((m.amount for m in answer.open_balance if m.currency == total.currency), 0)
     if owed + total.amount > limit.amount:
         message = over_limit_message(Money(owed, total.currency), total, limit)
@@ -61,6 +64,9 @@ def refusal(exc: PeerError) -> Failed | None:
     if exc.reason == CREDIT_LIMIT_EXCEEDED:
         meta = exc.info.metadata
         currency = meta.get("currency", "")
+        if meta.get("order_currency", currency) != currency:
+            message = f"Your account's credit is in {currency}: pay this order by card."
+            return Failed(StepKind.CREATE_ORDER, FailureCode.CREDIT_LIMIT_EXCEEDED, message)
         try:
             owed, total, limit = (
                 Money(int(meta[k]), currency) for k in ("open_balance", "order_total", "credit_limit")

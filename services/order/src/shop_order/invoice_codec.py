@@ -12,7 +12,7 @@ from shop_order.codec import _enum_map, address, money, timestamp
 from shop_order.domain.invoices import Credit, Invoice, InvoicePayment, InvoiceStatus, InvoiceTerms
 from shop_order.domain.model import Actor
 from shopkit.errors import Violations
-from shopkit.money import Money
+from shopkit.money import Money, is_currency
 
 INVOICE_STATUS = _enum_map(InvoiceStatus, order_pb2.InvoiceStatus, "INVOICE_STATUS")
 INVOICE_STATUS_FROM_PB = {number: status for status, number in INVOICE_STATUS.items()}
@@ -117,11 +117,8 @@ def invoice_terms(request: order_pb2.CreateOrderRequest) -> InvoiceTerms | None:
     limit = None
     if request.HasField("credit_limit"):
         pb = request.credit_limit
-        v.check(
-            pb.currency == request.customer.currency,
-            "credit_limit.currency",
-            "must be the order's currency (the account's)",
-        )
+        # Another valid currency than the order's is not bad input: the credit check refuses it.
+        v.check(is_currency(pb.currency), "credit_limit.currency", "must be an ISO-4217 code like USD")
         v.check(0 <= pb.amount <= MAX_AMOUNT, "credit_limit.amount", f"must be 0 to {MAX_AMOUNT}")
         limit = Money(pb.amount, pb.currency)
     v.raise_if_any()

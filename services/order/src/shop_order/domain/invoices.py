@@ -171,6 +171,19 @@ def check_credit(credit: Credit, order_total: Money, limit: Money | None) -> Non
         )
     if limit is None:
         return
+    if limit.currency != order_total.currency:
+        # The account's debt is weighed in its credit limit's currency; there is no exchange here.
+        raise FailedPrecondition(
+            f"the account's credit limit is in {limit.currency}: invoice orders in {order_total.currency} "
+            "cannot be weighed against it",
+            reason=CREDIT_LIMIT_EXCEEDED,
+            metadata={
+                "account_id": credit.account_id,
+                "credit_limit": str(limit.amount),
+                "currency": limit.currency,
+                "order_currency": order_total.currency,
+            },
+        )
     after = credit.open_balance + order_total.amount
     if after > limit.amount:
         raise FailedPrecondition(
