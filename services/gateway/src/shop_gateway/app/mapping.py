@@ -396,7 +396,6 @@ def order(value: order_pb2.Order) -> models.Order:
         updated_at=timestamp(value, "updated_at"),
         shipments=[shipment(f) for f in value.fulfilments],
         quote_id=value.sales_quote_id,
-        quote_id=value.sales_quote_id,
         invoice=order_invoice(value.invoice) if value.HasField("invoice") else None,
     )
 
