@@ -5,6 +5,7 @@ hold_days while the stock stays reserved only within APPROVAL_STOCK_HOLD_SECONDS
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from datetime import timedelta
@@ -173,3 +174,47 @@ async def test_an_account_without_a_company_keeps_the_limit_rule(shop: Shop) -> 
     assert placed.status == C.CHECKOUT_STATUS_PENDING_APPROVAL, placed
     held = await shop.checkout(placed.checkout_id)
     assert held.hold_expires_at.seconds - time.time() < timedelta(days=4).total_seconds()  # APPROVAL_HOLD_SECONDS
+
+
+async def _held_then_lapsed(shop: Shop, stub: object, sku: str) -> tuple[Buyer, C.PlaceOrderResponse]:
+    """A buyer's order over their limit, held for approval until its 1-second stock hold lapsed."""
+    buyer = shop.b2b_buyer()  # no company: the buyer's limit asks for one open step
+    cart_id = await shop.new_cart(buyer, {sku: 1})
+    request = shop.request(cart_id, buyer, payment_method=await shop.card(), order_limit=usd(1_000))
+    placed = await shop.place(request, buyer, stub=stub)  # type: ignore[arg-type]
+    assert placed.status == C.CHECKOUT_STATUS_PENDING_APPROVAL, placed
+    get = inventory_pb2.GetReservationRequest(reservation_id=placed.checkout_id)
+    deadline = time.monotonic() + 15
+    while (await shop.inventory.GetReservation(get, metadata=ADMIN)).status != inventory_pb2.RESERVATION_STATUS_EXPIRED:
+        assert time.monotonic() < deadline, "the reservation did not expire"
+        await asyncio.sleep(0.2)
+    return buyer, placed
+
+
+async def test_an_approval_after_the_stock_hold_lapsed_reserves_again_or_cancels(shop: Shop) -> None:
+    async with shop.another_checkout(approval_stock_hold_seconds=1, hold_margin_seconds=0) as (_, stub):
+        available, gone = await shop.sku(price=6000, stock=3), await shop.sku(price=6000, stock=1)
+        first, renewed = await _held_then_lapsed(shop, stub, available)
+        second, lapsed = await _held_then_lapsed(shop, stub, gone)
+        assert await shop.stock(available) == {shop.warehouse: (3, 0)}  # the stock went back at the expiry
+        await shop.set_stock(gone, 0)  # meanwhile sold elsewhere
+
+        for buyer, placed in ((first, renewed), (second, lapsed)):
+            approve = order_pb2.ApproveOrderRequest(order_id=placed.order_id)
+            await shop.order.ApproveOrder(approve, metadata=shop.approver(buyer))
+
+        # Still in stock: reserved again under the same id, committed, captured.
+        done = await shop.settled(renewed.checkout_id)
+        assert done.status == C.CHECKOUT_STATUS_COMPLETED and done.payment_captured, done
+        assert await shop.stock(available) == {shop.warehouse: (2, 0)}
+        get = inventory_pb2.GetReservationRequest(reservation_id=renewed.checkout_id)
+        assert (
+            await shop.inventory.GetReservation(get, metadata=ADMIN)
+        ).status == inventory_pb2.RESERVATION_STATUS_COMMITTED
+        # Gone: the order is cancelled with the reason, the authorisation voided, nothing charged.
+        failed = await shop.settled(lapsed.checkout_id)
+        assert (failed.status, failed.failure.code) == (C.CHECKOUT_STATUS_FAILED, C.FAILURE_CODE_OUT_OF_STOCK), failed
+        assert "no longer available" in failed.failure.message
+        order = await shop.get_order(lapsed.order_id)
+        assert order.status == order_pb2.ORDER_STATUS_CANCELLED
+        await shop.authorizations_become(lapsed.checkout_id, [("voided", 0)])

@@ -24,6 +24,7 @@ COMMITTED = inventory_pb2.RESERVATION_STATUS_COMMITTED
 RELEASED = inventory_pb2.RESERVATION_STATUS_RELEASED
 EXPIRED = inventory_pb2.RESERVATION_STATUS_EXPIRED
 FAILED_PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
+NOT_FOUND = grpc.StatusCode.NOT_FOUND
 SERVICE = metadata_for("service")  # the checkout saga's role
 
 
@@ -339,6 +340,47 @@ async def test_commit_of_an_overdue_reservation_expires_it_and_fails(inventory: 
         await inventory.stub.Release(inventory_pb2.ReleaseRequest(reservation_id=reservation_id), metadata=SERVICE)
     ).reservation
     assert released.status == EXPIRED
+
+
+async def test_an_expired_reservation_is_renewed_under_its_id_only_when_asked_and_in_stock(
+    inventory: Inventory,
+) -> None:
+    sku = inventory.sku()
+    warehouse = await inventory.location("wh")
+    await inventory.stock(sku, {warehouse: 10})
+    reservation_id = rid()
+    await inventory.reserve(reservation_id, {sku: 4})
+    await inventory.sql(
+        "UPDATE reservations SET expires_at = now() - interval '1 second' WHERE id = :id", id=reservation_id
+    )
+    commit = inventory_pb2.CommitRequest(reservation_id=reservation_id)
+    assert (await inventory.fails(inventory.stub.Commit(commit, metadata=SERVICE))).reason == domain.RESERVATION_EXPIRED
+    assert (await inventory.reserve(reservation_id, {sku: 4})).status == EXPIRED  # a plain repeat: as it is
+
+    renew = inventory_pb2.ReserveRequest(
+        reservation_id=reservation_id, lines=[inventory_pb2.ReservationLine(sku=sku, quantity=4)], renew_expired=True
+    )
+    renew.ship.SetInParent()  # as the first Reserve (no country)
+    renewed = (await inventory.stub.Reserve(renew, metadata=SERVICE)).reservation
+    again = (await inventory.stub.Reserve(renew, metadata=SERVICE)).reservation
+    assert renewed.status == ACTIVE and again == renewed
+    assert await inventory.levels(sku) == {warehouse: (10, 4)}
+    assert (await inventory.stub.Commit(commit, metadata=SERVICE)).reservation.status == COMMITTED
+    assert await inventory.levels(sku) == {warehouse: (6, 0)}
+
+    # Without the stock any more: INSUFFICIENT_STOCK; the expired reservation (which held nothing) is gone.
+    lapsed = rid()
+    await inventory.reserve(lapsed, {sku: 6})
+    await inventory.sql("UPDATE reservations SET expires_at = now() - interval '1 second' WHERE id = :id", id=lapsed)
+    await inventory.fails(inventory.stub.Commit(inventory_pb2.CommitRequest(reservation_id=lapsed), metadata=SERVICE))
+    await inventory.reserve(rid(), {sku: 1})
+    renew.reservation_id = lapsed
+    renew.lines[0].quantity = 6
+    refused = await inventory.fails(inventory.stub.Reserve(renew, metadata=SERVICE))
+    assert (refused.code, refused.reason) == (FAILED_PRECONDITION, domain.INSUFFICIENT_STOCK)
+    get = inventory_pb2.GetReservationRequest(reservation_id=lapsed)
+    assert (await inventory.fails(inventory.stub.GetReservation(get, metadata=SERVICE))).code == NOT_FOUND
+    assert await inventory.levels(sku) == {warehouse: (6, 1)}
 
 
 async def test_unknown_reservations_are_not_found(inventory: Inventory) -> None:

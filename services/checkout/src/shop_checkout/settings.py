@@ -56,7 +56,7 @@ class CheckoutSettings(ServiceSettings, PaymentSettings):
     )
     approval_stock_hold_seconds: int = Field(
         6 * 24 * 3600,
-        ge=60,
+        ge=1,
         description="an approval hold keeps the stock reserved at most this long (past it the order re-reserves "
         "its lines when the last approval arrives, or is cancelled when they are gone); with hold_margin_seconds "
         "within inventory's RESERVATION_MAX_TTL_SECONDS (7 days)",

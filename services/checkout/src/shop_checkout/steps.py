@@ -7,9 +7,10 @@ becomes `Transient` / `CompensationFailed` and is retried with the same idempote
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
@@ -67,6 +68,12 @@ from shop_checkout.peers import PeerError, Peers
 from shopkit.money import Money
 
 log = logging.getLogger("shop_checkout.steps")
+
+RESERVATION_EXPIRED = "RESERVATION_EXPIRED"  # inventory's reason
+STOCK_LAPSED = (
+    "The stock held for this order ran out while it waited for its approvals and is no longer available; "
+    "the order was cancelled and nothing was charged. Please order again (or ask for a new quote)."
+)
 
 Handler = Callable[[Checkout], Awaitable[Outcome]]
 
@@ -235,17 +242,16 @@ class StepExecutor:
         usable = location.type == inventory_pb2.LOCATION_TYPE_STORE and location.click_and_collect and location.active
         return location if usable else None
 
-    async def _reserve(self, c: Checkout) -> Outcome:
-        kind = StepKind.RESERVE_STOCK
+    def _reserve_request(self, c: Checkout, ttl: timedelta) -> inventory_pb2.ReserveRequest:
         quantities: dict[str, int] = {}
         for line in c.cart.lines:
             quantities[line.sku] = quantities.get(line.sku, 0) + line.quantity
-        ttl = Duration()
-        ttl.FromTimedelta(reservation_ttl(c, self.policy))
+        duration = Duration()
+        duration.FromTimedelta(ttl)
         request = inventory_pb2.ReserveRequest(
             reservation_id=c.checkout_id,
             lines=[inventory_pb2.ReservationLine(sku=sku, quantity=q) for sku, q in sorted(quantities.items())],
-            ttl=ttl,
+            ttl=duration,
         )
         fulfilment = c.request.fulfilment
         if isinstance(fulfilment, Pickup):
@@ -253,6 +259,12 @@ class StepExecutor:
         else:
             request.ship.country = fulfilment.address.country
             request.allow_split = self.allow_split
+        return request
+
+    async def _reserve(self, c: Checkout) -> Outcome:
+        kind = StepKind.RESERVE_STOCK
+        fulfilment = c.request.fulfilment
+        request = self._reserve_request(c, reservation_ttl(c, self.policy))
         try:
             response = await self.peers.call("inventory", self.peers.inventory.Reserve, request)
         except PeerError as exc:
@@ -399,13 +411,13 @@ class StepExecutor:
             payment=order_payment,
             fraud_review_id=c.fraud.review_id if c.fraud else "",
         )
-        if c.approval_required and c.approval_chain is not None:
-            # The chain holds the order (its steps say who decides); without one (a checkout recorded
-            # before chains), the buyer's limit does, as before.
-            order_request.approval_chain.CopyFrom(approvals.chain_pb(c.approval_chain))
-        elif c.approval_required and request.approval_limit is not None:
-            order_request.approval_required = True
+        if c.approval_required and request.approval_limit is not None:
             order_request.approval_limit.CopyFrom(mapping.money_pb(request.approval_limit))
+        if c.approval_required and c.approval_chain is not None:
+            # The chain holds the order (its steps say who decides).
+            order_request.approval_chain.CopyFrom(approvals.chain_pb(c.approval_chain))
+        elif c.approval_required:  # a checkout recorded before chains: the buyer's limit holds it
+            order_request.approval_required = True
         if isinstance(payment, InvoicePayment) and request.credit_limit is not None:
             order_request.credit_limit.CopyFrom(mapping.money_pb(request.credit_limit))
         return order_request
@@ -428,10 +440,31 @@ class StepExecutor:
         try:
             await self.peers.call("inventory", self.peers.inventory.Commit, request)
         except PeerError as exc:
+            lapsed = exc.reason == RESERVATION_EXPIRED and c.approval_required
+            if lapsed:
+                # A long approval outlived the stock hold: the same lines again, under the same id
+                # (the order's reservation_id stays valid), then the commit.
+                refused = await self._reserve_again(c)
+                if refused is not None:
+                    return refused
+                return await self._commit(dataclasses.replace(c, approval_required=False))
             if exc.code in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND):
                 return Failed(kind, FailureCode.STOCK_COMMIT_FAILED, _message(FailureCode.STOCK_COMMIT_FAILED))
             raise
         return Succeeded(kind, StockCommitted())
+
+    async def _reserve_again(self, c: Checkout) -> Failed | None:
+        """Reserve an approved order's lapsed reservation anew; a Failed COMMIT_STOCK when the stock
+        is gone (the order is cancelled and nothing is charged: the buyer re-orders or re-quotes)."""
+        request = self._reserve_request(c, self.policy.reservation_ttl)
+        request.renew_expired = True
+        try:
+            await self.peers.call("inventory", self.peers.inventory.Reserve, request)
+        except PeerError as exc:
+            if exc.reason != "INSUFFICIENT_STOCK":
+                raise
+            return Failed(StepKind.COMMIT_STOCK, FailureCode.OUT_OF_STOCK, STOCK_LAPSED)
+        return None
 
     async def _capture(self, c: Checkout) -> Outcome:
         kind = StepKind.CAPTURE_PAYMENT

@@ -473,6 +473,7 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
             fulfilment=fulfilment,
             ttl=ttl,
             allow_split=request.allow_split,
+            renew_expired=request.renew_expired,
         )
 
     async def Commit(self, request: inventory_pb2.CommitRequest, context: Context) -> inventory_pb2.CommitResponse:

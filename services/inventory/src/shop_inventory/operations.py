@@ -265,8 +265,19 @@ class Inventory:
     async def reserve(self, command: ReserveCommand) -> Reservation:
         """Reserve in a group with the concurrent Reserves of the same SKUs (see `grouping`)."""
         digest = domain.reservation_fingerprint(command.lines, command.fulfilment, command.allow_split)
+        if command.renew_expired:
+            await self._drop_expired(command.reservation_id, digest)
         request = reserve_group.Request(command, digest, tracing.inject_headers())
         return await self._reserves.submit(request.sku_key, request)
+
+    async def _drop_expired(self, reservation_id: str, digest: str) -> None:
+        """Forget an expired reservation of the same request (its stock went back when it expired,
+        and its expiry was published), so that the Reserve that follows makes it anew under its id.
+        Another request's reservation stays: that Reserve is then REQUEST_ID_REUSED, as always."""
+        async with self.db.driver_transaction() as conn:
+            found = await reservation_store.get_reservation(conn, reservation_id, for_update=True)
+            if found is not None and found.status is ReservationStatus.EXPIRED and found.fingerprint == digest:
+                await reservation_store.delete_expired(conn, reservation_id)
 
     async def _reserve_group(self, requests: Sequence[reserve_group.Request]) -> list[reserve_group.Answer]:
         async with self.db.driver_transaction() as conn:

@@ -242,6 +242,18 @@ async def get_reservation(
     return found[0] if found else None
 
 
+_DELETE_EXPIRED = DriverQuery(
+    sa.delete(reservations).where(
+        reservations.c.id == sa.bindparam("reservation_id"), reservations.c.status == "expired"
+    )
+)
+
+
+async def delete_expired(conn: DriverConnection, reservation_id: str) -> None:
+    """An expired reservation and its allocations (ON DELETE CASCADE), to be reserved anew."""
+    await conn.execute(_DELETE_EXPIRED, reservation_id=reservation_id)
+
+
 async def lock_due_reservations(conn: DriverConnection, limit: int) -> list[Reservation]:
     """Claim overdue active reservations; rows another replica holds are skipped, not waited for."""
     ids = [row["id"] for row in await conn.fetch(_DUE, limit=limit)]

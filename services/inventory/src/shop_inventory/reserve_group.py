@@ -42,6 +42,7 @@ class ReserveCommand:
     fulfilment: Fulfilment
     ttl: timedelta
     allow_split: bool
+    renew_expired: bool = False  # an expired reservation of this id is reserved anew (same id)
 
 
 @dataclass(frozen=True)

@@ -257,6 +257,7 @@ def draft_order(request: order_pb2.CreateOrderRequest) -> tuple[Order, Money | N
     if request.approval_required:
         v.check(bool(customer.account_id), "approval_required", "approvals are for B2B accounts only")
         v.check(request.HasField("approval_limit"), "approval_limit", "is required when approval_required")
+    if request.HasField("approval_limit"):  # also beside a chain: the buyer's limit the order exceeded
         limit = check_money(v, request.approval_limit, "approval_limit", currency)
     chain = check_chain(v, request.approval_chain)
     if chain.steps:

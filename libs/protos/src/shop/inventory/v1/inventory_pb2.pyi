@@ -921,10 +921,18 @@ class ReserveRequest(_message.Message):
     PICKUP_FIELD_NUMBER: _builtins.int
     TTL_FIELD_NUMBER: _builtins.int
     ALLOW_SPLIT_FIELD_NUMBER: _builtins.int
+    RENEW_EXPIRED_FIELD_NUMBER: _builtins.int
     reservation_id: _builtins.str
     """client-chosen (e.g. the checkout id): makes Reserve safe to repeat"""
     allow_split: _builtins.bool
     """ship only: a line may be taken from several locations"""
+    renew_expired: _builtins.bool
+    """A reservation of this id that EXPIRED (its ttl lapsed, e.g. a long B2B approval hold) is
+    reserved again under the same id, for the same lines and fulfilment, with a new expiry: all or
+    nothing, as any Reserve (after INSUFFICIENT_STOCK the expired reservation, which held nothing,
+    is gone: NOT_FOUND). An active or committed one is answered as it is; without this flag an
+    expired one is answered as it is.
+    """
     @_builtins.property
     def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReservationLine]:
         """1 to 100 lines, one per SKU"""
@@ -946,10 +954,11 @@ class ReserveRequest(_message.Message):
         pickup: Global___PickupFulfilment | None = ...,
         ttl: _duration_pb2.Duration | None = ...,
         allow_split: _builtins.bool = ...,
+        renew_expired: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["fulfilment", b"fulfilment", "pickup", b"pickup", "ship", b"ship", "ttl", b"ttl"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_split", b"allow_split", "fulfilment", b"fulfilment", "lines", b"lines", "pickup", b"pickup", "reservation_id", b"reservation_id", "ship", b"ship", "ttl", b"ttl"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_split", b"allow_split", "fulfilment", b"fulfilment", "lines", b"lines", "pickup", b"pickup", "renew_expired", b"renew_expired", "reservation_id", b"reservation_id", "ship", b"ship", "ttl", b"ttl"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_fulfilment: _TypeAlias = _typing.Literal["ship", "pickup"]  # noqa: Y015
     _WhichOneofArgType_fulfilment: _TypeAlias = _typing.Literal["fulfilment", b"fulfilment"]  # noqa: Y015

@@ -1276,7 +1276,9 @@ class CreateOrderRequest(_message.Message):
     approval_required: _builtins.bool
     """the total exceeds the buyer's approval limit"""
     reservation_id: _builtins.str
-    """the inventory reservation holding the stock; empty: the"""
+    """(required then), or beside an approval_chain
+    the inventory reservation holding the stock; empty: the
+    """
     sales_quote_id: _builtins.str
     """the accepted sales quote whose unit prices the lines carry (pricing); empty: none"""
     @_builtins.property
@@ -1305,7 +1307,7 @@ class CreateOrderRequest(_message.Message):
 
     @_builtins.property
     def approval_limit(self) -> _common_pb2.Money:
-        """the limit, when approval_required"""
+        """the buyer's limit the total exceeded: with approval_required"""
 
     @_builtins.property
     def approval_chain(self) -> _common_pb2.ApprovalChain:
