@@ -309,13 +309,6 @@ async def page(
     return [_invoice(row) for row in rows]
 
 
-async def find_payment(conn: DriverConnection, number: str, key: str, currency: str) -> InvoicePayment | None:
-    for row in await conn.fetch(_PAYMENTS, number=number):
-        if row["idempotency_key"] == key:
-            return _payment(row, currency)
-    return None
-
-
 async def add_payment(conn: DriverConnection, number: str, payment: InvoicePayment) -> None:
     await conn.execute(
         _INSERT_PAYMENT,
