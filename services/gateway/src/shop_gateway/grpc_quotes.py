@@ -43,9 +43,7 @@ class QuotesServicer(quotes_pb2_grpc.QuotesServiceServicer):
     async def RequestQuoteRevision(
         self, request: pb.RequestSalesQuoteRevisionRequest, context: Context
     ) -> pb.RequestSalesQuoteRevisionResponse:
-        response: pb.RequestSalesQuoteRevisionResponse = await self._call(
-            "RequestSalesQuoteRevision", request, context
-        )
+        response: pb.RequestSalesQuoteRevisionResponse = await self._call("RequestSalesQuoteRevision", request, context)
         return response
 
     async def AcceptQuote(self, request: pb.AcceptSalesQuoteRequest, context: Context) -> pb.AcceptSalesQuoteResponse:
