@@ -23,6 +23,7 @@ SECOND_SERVICE_FILES = {
     "shop/storefront/v1/integrations.proto",
     "shop/storefront/v1/companies.proto",
     "shop/storefront/v1/quotes.proto",
+    "shop/storefront/v1/invoices.proto",
     "shop/customers/v1/integration_clients.proto",
 }
 READ_ONLY_RPC = re.compile(r"^(Get|List|Search|BatchGet|Quote)([A-Z]|$)")

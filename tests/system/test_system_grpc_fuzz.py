@@ -1,5 +1,6 @@
 """gRPC fuzzing: every unary method of every service and of the gateway's public API (storefront,
-back office, returns, account, integrations, companies), called on the launched stack with generated requests
+back office, returns, account, integrations, companies, quotes, invoices), called on the launched
+stack with generated requests
 (hypothesis, from the protobuf descriptors) as each kind of caller (each service method over mutual TLS with the
 certificate of an identity its allow-list admits: tooling where it may, else the service whose step
 it is; the gateway's staff services also with an admin's bearer token). Whatever comes in, the answer is a
