@@ -16,7 +16,7 @@ import pytest
 
 from shop.common.v1 import common_pb2
 from shop.order.v1 import order_pb2, order_pb2_grpc
-from shop.storefront.v1 import invoices_pb2, invoices_pb2_grpc
+from shop.storefront.v1 import invoices_pb2, invoices_pb2_grpc, storefront_pb2
 from shop_gateway.app import invoices
 from shop_gateway.principal import Principal
 from shop_order.main import build as build_order
@@ -125,6 +125,10 @@ async def test_members_read_their_companys_invoices_as_json_and_pdf(books: Books
     link = order.json()["invoice"]
     assert (link["number"], link["status"], link["overdue"]) == (first.invoice.number, "open", False)
     assert link["balance"] == {"amount": 3000, "currency": "USD"} and link["due_at"] == invoice["due_at"]
+    over_grpc = await gateway.grpc.GetOrder(
+        storefront_pb2.GetOrderRequest(order_id=first.order_id), metadata=(("authorization", buyer["Authorization"]),)
+    )
+    assert (over_grpc.order.invoice.number, over_grpc.order.invoice.balance.amount) == (first.invoice.number, 3000)
 
     for response in (
         await gateway.http.get(f"/v1/invoices/{first.invoice.number}", headers={**buyer, "Accept": "application/pdf"}),

@@ -2071,6 +2071,7 @@ class Order(_message.Message):
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     SHIPMENTS_FIELD_NUMBER: _builtins.int
     QUOTE_ID_FIELD_NUMBER: _builtins.int
+    INVOICE_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
     number: _builtins.str
     """e.g. "SO-000123" """
@@ -2113,6 +2114,10 @@ class Order(_message.Message):
     def shipments(self) -> _containers.RepeatedCompositeFieldContainer[Global___Shipment]:
         """oldest first"""
 
+    @_builtins.property
+    def invoice(self) -> Global___OrderInvoice:
+        """invoice orders, on the order's own read: its invoice; unset otherwise"""
+
     def __init__(
         self,
         *,
@@ -2136,14 +2141,55 @@ class Order(_message.Message):
         updated_at: _timestamp_pb2.Timestamp | None = ...,
         shipments: _abc.Iterable[Global___Shipment] | None = ...,
         quote_id: _builtins.str = ...,
+        invoice: Global___OrderInvoice | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["approval", b"approval", "billing_address", b"billing_address", "created_at", b"created_at", "fulfillment", b"fulfillment", "totals", b"totals", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["approval", b"approval", "billing_address", b"billing_address", "created_at", b"created_at", "fulfillment", b"fulfillment", "invoice", b"invoice", "totals", b"totals", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "approval", b"approval", "billing_address", b"billing_address", "cancellation_reason", b"cancellation_reason", "coupon_code", b"coupon_code", "created_at", b"created_at", "currency", b"currency", "customer_id", b"customer_id", "fulfillment", b"fulfillment", "fulfillment_status", b"fulfillment_status", "lines", b"lines", "number", b"number", "order_id", b"order_id", "payment_method", b"payment_method", "payment_status", b"payment_status", "quote_id", b"quote_id", "shipments", b"shipments", "status", b"status", "totals", b"totals", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "approval", b"approval", "billing_address", b"billing_address", "cancellation_reason", b"cancellation_reason", "coupon_code", b"coupon_code", "created_at", b"created_at", "currency", b"currency", "customer_id", b"customer_id", "fulfillment", b"fulfillment", "fulfillment_status", b"fulfillment_status", "invoice", b"invoice", "lines", b"lines", "number", b"number", "order_id", b"order_id", "payment_method", b"payment_method", "payment_status", b"payment_status", "quote_id", b"quote_id", "shipments", b"shipments", "status", b"status", "totals", b"totals", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Order: _TypeAlias = Order  # noqa: Y015
+
+@_typing.final
+class OrderInvoice(_message.Message):
+    """An invoice order's invoice, in short (the whole of it: InvoicesService.GetInvoice, GET /v1/invoices/{number})."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NUMBER_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    DUE_AT_FIELD_NUMBER: _builtins.int
+    BALANCE_FIELD_NUMBER: _builtins.int
+    OVERDUE_FIELD_NUMBER: _builtins.int
+    number: _builtins.str
+    """e.g. "INV-000042" """
+    status: _builtins.str
+    """open, paid or void"""
+    overdue: _builtins.bool
+    """open and past its due date"""
+    @_builtins.property
+    def due_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def balance(self) -> _common_pb2.Money:
+        """what is still owed"""
+
+    def __init__(
+        self,
+        *,
+        number: _builtins.str = ...,
+        status: _builtins.str = ...,
+        due_at: _timestamp_pb2.Timestamp | None = ...,
+        balance: _common_pb2.Money | None = ...,
+        overdue: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["balance", b"balance", "due_at", b"due_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["balance", b"balance", "due_at", b"due_at", "number", b"number", "overdue", b"overdue", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OrderInvoice: _TypeAlias = OrderInvoice  # noqa: Y015
 
 @_typing.final
 class ListOrdersRequest(_message.Message):
