@@ -53,6 +53,7 @@ US_BIN = "424242"  # the payment sandbox approves its cards
 RATE_LIMITED_TRIES = 5
 ADDRESS = {"name": "Ada Lovelace", "line1": "1 Main St", "city": "Springfield", "postal_code": "62701", "country": "US"}
 Route = tuple[str, str]  # (method, path template)
+RULE_NOBODY_HAS = "ar_00000000000000000000"
 
 
 @dataclass
@@ -467,6 +468,62 @@ def requests(world: World, who: str) -> dict[Route, Callable[[], Call]]:
         ),
         ("PATCH", "/v1/company/members/{user_id}"): lambda: Call("/v1/company/members/someone", {"role": "approver"}),
         ("DELETE", "/v1/company/members/{user_id}"): lambda: Call("/v1/company/members/someone"),
+        # Approval rules: admins for a company nobody has (404), company_admin members for their own.
+        ("GET", "/v1/admin/companies/{account_id}/approval-rules"): lambda: Call(
+            "/v1/admin/companies/nobodys-company/approval-rules"
+        ),
+        ("POST", "/v1/admin/companies/{account_id}/approval-rules"): lambda: Call(
+            "/v1/admin/companies/nobodys-company/approval-rules",
+            {"name": "Authz head"},
+            headers={"Idempotency-Key": unique("authz-rule")},
+        ),
+        ("PUT", "/v1/admin/companies/{account_id}/approval-rules/{rule_id}"): lambda: Call(
+            f"/v1/admin/companies/nobodys-company/approval-rules/{RULE_NOBODY_HAS}", {"name": "Authz head"}
+        ),
+        ("DELETE", "/v1/admin/companies/{account_id}/approval-rules/{rule_id}"): lambda: Call(
+            f"/v1/admin/companies/nobodys-company/approval-rules/{RULE_NOBODY_HAS}"
+        ),
+        ("GET", "/v1/company/approval-rules"): lambda: Call("/v1/company/approval-rules"),
+        ("POST", "/v1/company/approval-rules"): lambda: Call(
+            "/v1/company/approval-rules", {"name": "Authz head"}, headers={"Idempotency-Key": unique("authz-rule")}
+        ),
+        ("PUT", "/v1/company/approval-rules/{rule_id}"): lambda: Call(
+            f"/v1/company/approval-rules/{RULE_NOBODY_HAS}", {"name": "Authz head"}
+        ),
+        ("DELETE", "/v1/company/approval-rules/{rule_id}"): lambda: Call(
+            f"/v1/company/approval-rules/{RULE_NOBODY_HAS}"
+        ),
+        # Sales quotes: B2B buyers ask on a cart nobody has (404) and act on a quote nobody has; the sales
+        # side (role sales, admins) reads and offers on it.
+        ("POST", "/v1/quotes"): lambda: Call(
+            "/v1/quotes", {"cart_id": nobodys}, headers={"Idempotency-Key": unique("authz-quote")}
+        ),
+        ("GET", "/v1/quotes"): lambda: Call("/v1/quotes"),
+        ("GET", "/v1/quotes/{quote_id}"): lambda: Call(f"/v1/quotes/{nobodys}"),
+        ("POST", "/v1/quotes/{quote_id}/revision-requests"): lambda: Call(
+            f"/v1/quotes/{nobodys}/revision-requests", {"note": "cheaper?"}
+        ),
+        ("POST", "/v1/quotes/{quote_id}/accept"): lambda: Call(f"/v1/quotes/{nobodys}/accept", {"version": 2}),
+        ("POST", "/v1/quotes/{quote_id}/decline"): lambda: Call(f"/v1/quotes/{nobodys}/decline", {}),
+        ("GET", "/v1/admin/quotes"): lambda: Call("/v1/admin/quotes"),
+        ("GET", "/v1/admin/quotes/{quote_id}"): lambda: Call(f"/v1/admin/quotes/{nobodys}"),
+        ("POST", "/v1/admin/quotes/{quote_id}/offers"): lambda: Call(
+            f"/v1/admin/quotes/{nobodys}/offers",
+            {
+                "lines": [{"sku": world.sku, "unit_price": {"amount": 900, "currency": "USD"}}],
+                "expires_at": "2099-01-01T00:00:00Z",
+            },
+        ),
+        # Invoices: a company's members read theirs, staff every account's; a number nobody has.
+        ("GET", "/v1/company/invoices"): lambda: Call("/v1/company/invoices"),
+        ("GET", "/v1/invoices/{number}"): lambda: Call("/v1/invoices/INV-999999999"),
+        ("GET", "/v1/invoices/{number}.pdf"): lambda: Call("/v1/invoices/INV-999999999.pdf"),
+        ("GET", "/v1/admin/invoices"): lambda: Call("/v1/admin/invoices"),
+        ("POST", "/v1/admin/invoices/{number}/payments"): lambda: Call(
+            "/v1/admin/invoices/INV-999999999/payments",
+            {"amount": {"amount": 100, "currency": "USD"}, "reference": "WIRE-AUTHZ"},
+            headers={"Idempotency-Key": unique("authz-payment")},
+        ),
         # The caller's own account: shoppers only; an address id nobody has (PATCH 404, DELETE 204: gone
         # either way); the module's card token, which the first shopper saves (201) and the others may not (409).
         ("GET", "/v1/me"): lambda: Call("/v1/me"),

@@ -53,6 +53,12 @@ def statuses(values: list[str]) -> list[int]:
     return [STATUSES[value] for value in values]
 
 
+def require_staff(who: Principal) -> None:
+    """The staff's routes (/v1/admin/invoices) answer staff only; members read their company's at
+    /v1/company/invoices."""
+    require_role(who, ADMIN)
+
+
 async def list_invoices(
     shop: Shop,
     who: Principal,

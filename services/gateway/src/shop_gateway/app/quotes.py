@@ -145,6 +145,12 @@ async def get_quote(shop: Shop, who: Principal, quote_id: str) -> pb.SalesQuote:
     return quote
 
 
+def require_sales(who: Principal) -> None:
+    """The sales side's routes (/v1/admin/quotes) answer sales users and admins only; buyers read their
+    account's quotes at /v1/quotes."""
+    require_role(who, SALES_ROLES)
+
+
 async def list_quotes(
     shop: Shop, who: Principal, *, status: list[str], account_id: str, page_size: int, page_token: str
 ) -> pb.ListSalesQuotesResponse:

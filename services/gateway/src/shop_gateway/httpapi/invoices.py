@@ -166,6 +166,7 @@ async def list_admin_invoices(
     page_size: PageSize = 0,
     page_token: PageToken = "",
 ) -> InvoicePage:
+    invoices.require_staff(who)
     return await _page(shop, who, account_id, status, overdue, page_size, page_token)
 
 

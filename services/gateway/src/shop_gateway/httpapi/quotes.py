@@ -168,6 +168,7 @@ async def list_sales_quotes(
     page_token: PageToken = "",
 ) -> QuotePage:
     """`status=requested` is the queue of quotes waiting for an offer."""
+    quotes.require_sales(who)
     response = await quotes.list_quotes(
         shop, who, status=status or [], account_id=account_id, page_size=page_size, page_token=page_token
     )
@@ -176,6 +177,7 @@ async def list_sales_quotes(
 
 @sales_quotes.get("/{quote_id}", summary="A quote with every version (sales)")
 async def get_sales_quote(quote_id: str, shop: ShopDep, who: SignedIn) -> Quote:
+    quotes.require_sales(who)
     return Quote.of(await quotes.get_quote(shop, who, quote_id))
 
 
