@@ -111,7 +111,9 @@ async def test_without_a_key_a_post_is_not_retried(client: SandboxClient, sandbo
 
 async def test_injected_faults_are_retried_until_an_attempt_succeeds(start_sandbox: StartSandbox) -> None:
     async with start_sandbox(sandbox_failure_rate=0.5, sandbox_failure_seed=99) as sandbox:
-        async with SandboxClient(sandbox.base_url, max_attempts=8, backoff_seconds=0.001) as sandbox_client:
+        # Up to 24 attempts: at a rate of 0.5 a key fails them all once in 2**24 (with 8 attempts, one
+        # of 24 keys did so in about one run of eleven).
+        async with SandboxClient(sandbox.base_url, max_attempts=24, backoff_seconds=0.001) as sandbox_client:
             method = await sandbox_client.tokenise("4242424242424242", 12, YEAR, "123")
             # Each key's faults follow from the seed and the key: with 24 fresh keys at a rate of 0.5, the
             # chance that no first attempt fails is 2**-24.
