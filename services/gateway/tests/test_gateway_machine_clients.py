@@ -112,6 +112,9 @@ async def test_token_errors_are_those_of_rfc_6749(gateway: Client) -> None:
     assert wrong.headers["www-authenticate"].startswith("Basic")
     unknown = await token_of(gateway, "ic_nobody", secret)
     assert (unknown.status_code, unknown.json()["error"]) == (401, "invalid_client")
+    for garbled in ("\x08ic\x00", "ic_\U000a9cc4"):  # the registry refuses them as malformed
+        malformed = await token_of(gateway, garbled, secret)
+        assert (malformed.status_code, malformed.json()["error"]) == (401, "invalid_client"), garbled
     beyond = await token_of(gateway, client_id, secret, "catalog:read pricing:write")
     assert (beyond.status_code, beyond.json()["error"]) == (400, "invalid_scope")
     grant = await gateway.http.post(TOKEN, data={"grant_type": "password"}, headers=basic(client_id, secret))

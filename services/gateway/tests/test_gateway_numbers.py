@@ -17,6 +17,13 @@ if TYPE_CHECKING:
     from conftest import Client
 
 HUGE = [2**63, 2**64 + 1, 10**40, -(2**63) - 1]
+# The storefront's lists check these with their other parameters, so that one 400 names them all
+# (test_page_sizes_out_of_range_are_400, test_prices_out_of_range_are_400).
+CHECKED_BY_THE_USE_CASE = {
+    *(f"GET {path} page_size" for path in ("/v1/products", "/v1/orders", "/v1/approvals", "/v1/reviews")),
+    "GET /v1/products min_price",
+    "GET /v1/products max_price",
+}
 
 
 def fields(client: Client, response: Any) -> set[str]:
@@ -65,6 +72,29 @@ async def test_page_sizes_out_of_range_are_400(gateway: Client, path: str) -> No
         assert fields(gateway, response) == {"page_size"}, (path, size)
 
 
+@pytest.mark.parametrize("name", ["min_price", "max_price"])
+async def test_prices_out_of_range_are_400(gateway: Client, name: str) -> None:
+    for value in (2**63, -1):
+        response = await gateway.http.get("/v1/products", params={name: value})
+        assert fields(gateway, response) == {name}, (name, value)
+
+
+async def test_times_before_year_one_in_utc_are_400(gateway: Client) -> None:
+    """Valid RFC 3339, but a day before 0001-01-01 in UTC: no protobuf Timestamp holds it."""
+    early = "0001-01-01T00:00:00+23:59"
+    admin = await gateway.auth("admin")
+    offer = {"version": 1, "lines": [], "expires_at": early}
+    response = await gateway.http.post("/v1/admin/quotes/q-1/offers", json=offer, headers=admin)
+    assert fields(gateway, response) == {"expires_at"}
+    for name in ("created_after", "created_before"):
+        response = await gateway.http.get("/v1/admin/orders", params={name: early}, headers=admin)
+        assert fields(gateway, response) == {name}
+    for version in (2**31, 2**63):
+        offer = {"version": version, "lines": [], "expires_at": "2030-01-01T00:00:00Z"}
+        response = await gateway.http.post("/v1/admin/quotes/q-1/offers", json=offer, headers=admin)
+        assert fields(gateway, response) == {"version"}
+
+
 async def test_admin_numbers_out_of_range_are_400_and_change_nothing(gateway: Client) -> None:
     admin = await gateway.auth("admin")
     seeded = await gateway.seed_product(prices=(100,), stock=(3,))
@@ -91,3 +121,43 @@ async def test_grpc_quantities_out_of_range_are_invalid_argument(gateway: Client
         error = parse_rpc_error(failed.value)
         assert error.code is grpc.StatusCode.INVALID_ARGUMENT, (method, quantity, error)
         assert [v.field for v in error.violations] == ["quantity"]
+
+
+def _unbounded_integers(document: dict[str, Any]) -> set[str]:
+    """Every integer a request may carry (body, path, query, header) without a minimum and a maximum:
+    one beyond the protobuf field it lands in is a ValueError in the gateway, not a 400."""
+    schemas = document["components"]["schemas"]
+    found: set[str] = set()
+    seen: set[str] = set()
+
+    def walk(schema: dict[str, Any], where: str) -> None:
+        if "$ref" in schema:
+            name = schema["$ref"].rsplit("/", 1)[-1]
+            if name not in seen:
+                seen.add(name)
+                walk(schemas[name], name)
+            return
+        if schema.get("type") == "integer" and ("maximum" not in schema or "minimum" not in schema):
+            found.add(where)
+        for key in ("anyOf", "oneOf", "allOf"):
+            for option in schema.get(key, []):
+                walk(option, where)
+        if "items" in schema:
+            walk(schema["items"], f"{where}[]")
+        for name, prop in schema.get("properties", {}).items():
+            walk(prop, f"{where}.{name}")
+
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for parameter in operation.get("parameters", []):
+                walk(parameter["schema"], f"{method.upper()} {path} {parameter['name']}")
+            for content in operation.get("requestBody", {}).get("content", {}).values():
+                walk(content["schema"], f"{method.upper()} {path} body")
+    return found
+
+
+async def test_every_integer_a_request_carries_is_bounded_in_the_document(gateway: Client) -> None:
+    """A new field without bounds fails here before the fuzz finds its 500."""
+    document = (await gateway.http.get("/openapi.json")).json()
+    unbounded = _unbounded_integers(document) - CHECKED_BY_THE_USE_CASE
+    assert not unbounded, "\n".join(sorted(unbounded))

@@ -117,7 +117,8 @@ class ClientRegistry:
         try:
             response = await self.stub.AuthenticateIntegrationClient(request, metadata=SERVICE_IDENTITY)
         except grpc.aio.AioRpcError as error:
-            if error.code() is grpc.StatusCode.UNAUTHENTICATED:
+            # Unknown, wrong or malformed (INVALID_ARGUMENT: e.g. a NUL in the id): the same answer.
+            if error.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.INVALID_ARGUMENT):
                 raise OAuthError("invalid_client", "the client id or secret is not valid", 401) from None
             raise Unavailable("the client registry is unavailable; try again", reason="CLIENTS_UNAVAILABLE") from error
         client: pb.IntegrationClient = response.client

@@ -17,6 +17,7 @@ from shop_gateway.app.access import require_role
 from shop_gateway.app.backoffice.common import ADMIN, IDEMPOTENCY_FIELD, require_key
 from shop_gateway.app.errors import upstream
 from shop_gateway.app.shop import Shop
+from shop_gateway.app.validation import set_timestamp
 from shop_gateway.principal import B2B_ROLES, Principal
 from shopkit.errors import FieldViolation, InvalidArgument, Violations
 
@@ -114,9 +115,6 @@ async def record_payment(
     violations.raise_if_any()
     request = pb.RecordInvoicePaymentRequest(number=number, idempotency_key=key, amount=amount, reference=reference)
     if paid_at is not None:
-        try:
-            request.paid_at.FromDatetime(paid_at)
-        except (ValueError, OverflowError):
-            raise InvalidArgument([FieldViolation("paid_at", "is not a time the API can record")]) from None
+        set_timestamp(request.paid_at, paid_at, "paid_at")
     response: pb.RecordInvoicePaymentResponse = await _order(shop, who, "RecordInvoicePayment", request)
     return response

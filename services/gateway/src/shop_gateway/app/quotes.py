@@ -21,6 +21,7 @@ from shop_gateway.app.access import require_role
 from shop_gateway.app.backoffice.common import IDEMPOTENCY_FIELD, require_key
 from shop_gateway.app.errors import upstream
 from shop_gateway.app.shop import Shop
+from shop_gateway.app.validation import set_timestamp
 from shop_gateway.principal import B2B_ROLES, Principal
 from shopkit.errors import FieldViolation, InvalidArgument, NotFound, Violations
 
@@ -186,6 +187,6 @@ async def offer(shop: Shop, who: Principal, quote_id: str, offer: Offer) -> pb.S
         ],
         note=offer.note,
     )
-    request.expires_at.FromDatetime(offer.expires_at)
+    set_timestamp(request.expires_at, offer.expires_at, "expires_at")
     quote: pb.SalesQuote = (await _pricing(shop, who, "OfferSalesQuote", request)).quote
     return quote

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from shop_gateway.app import models
 from shopkit.errors import FieldViolation, InvalidArgument, Violations
 from shopkit.identifiers import check_country
@@ -10,6 +14,7 @@ DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 MAX_NOTE = 2000
 MAX_INT64 = 2**63 - 1  # versions and other int64 fields of the services' messages
+MAX_INT32 = 2**31 - 1  # the int32 ones (quote versions, priorities, limits)
 MAX_VERSION_DIGITS = len(str(MAX_INT64))
 # A cart line's quantity: the most any service accepts for one SKU (the cart's own limit is lower).
 MAX_QUANTITY = 1_000_000
@@ -22,6 +27,15 @@ def check_quantity(violations: Violations, quantity: int, *, least: int, field: 
 def check_version(violations: Violations, version: int, field: str = "expected_version") -> None:
     """An optional version a client last saw (0: none)."""
     violations.check(0 <= version <= MAX_INT64, field, f"must be between 0 and {MAX_INT64}")
+
+
+def set_timestamp(target: Timestamp, value: datetime, field: str) -> None:
+    """`target` = `value`, or 400 for a time protobuf cannot hold (before year 1 in UTC, e.g.
+    0001-01-01T00:00:00+23:59)."""
+    try:
+        target.FromDatetime(value)
+    except (ValueError, OverflowError):
+        raise InvalidArgument([FieldViolation(field, "is not a time the API can record")]) from None
 
 
 def version_of_etag(if_match: str | None, what: str) -> int:

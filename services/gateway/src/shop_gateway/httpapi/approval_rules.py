@@ -13,6 +13,7 @@ from pydantic import Field
 
 from shop.customers.v1 import customers_pb2 as pb
 from shop_gateway.app import approval_rules as rules
+from shop_gateway.app.validation import MAX_INT64
 from shop_gateway.httpapi.backoffice.common import IdempotencyKey, router
 from shop_gateway.httpapi.backoffice.pricing_models import OUTPUT, Resource
 from shop_gateway.httpapi.companies import UserId, keyed
@@ -45,7 +46,9 @@ class RuleBody(Resource):
 
 
 class RuleChange(RuleBody):
-    expected_version: int = Field(0, ge=0, description="the version this change is made to (or If-Match); 0: any")
+    expected_version: int = Field(
+        0, ge=0, le=MAX_INT64, description="the version this change is made to (or If-Match); 0: any"
+    )
 
     def spec(self) -> pb.ApprovalRuleSpec:
         return RuleBody.model_validate(self.model_dump(exclude={"expected_version"})).spec()

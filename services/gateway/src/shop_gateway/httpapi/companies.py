@@ -13,6 +13,7 @@ from shop.customers.v1 import customers_pb2 as pb
 from shop_gateway.app import companies
 from shop_gateway.app.backoffice import protojson
 from shop_gateway.app.backoffice.common import require_key
+from shop_gateway.app.validation import MAX_INT64
 from shop_gateway.httpapi.backoffice.common import IdempotencyKey, PageSize, PageToken, router
 from shop_gateway.httpapi.backoffice.pricing_models import OUTPUT, Resource
 from shop_gateway.httpapi.deps import ShopDep, SignedIn
@@ -78,7 +79,7 @@ class NewCompany(Resource):
 
 
 class CompanyChange(Resource):
-    expected_version: int = Field(0, ge=0, description="the version this change is made to; 0: any")
+    expected_version: int = Field(0, ge=0, le=MAX_INT64, description="the version this change is made to; 0: any")
     name: Name | None = None
     tax_id: str | None = Field(None, max_length=64)
     payment_terms_days: Days | None = None
@@ -97,7 +98,7 @@ class NewMember(Resource):
 
 
 class MemberChange(Resource):
-    expected_version: int = Field(0, ge=0)
+    expected_version: int = Field(0, ge=0, le=MAX_INT64)
     role: str = ""
     cost_centre: str | None = Field(None, max_length=32, description='"" removes it')
     order_limit: MoneyBody | None = None

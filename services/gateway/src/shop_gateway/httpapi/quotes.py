@@ -14,6 +14,7 @@ from pydantic import Field
 
 from shop.pricing.v1 import pricing_pb2 as pb
 from shop_gateway.app import quotes
+from shop_gateway.app.validation import MAX_INT32
 from shop_gateway.httpapi.backoffice.common import Id, IdempotencyKey, PageSize, PageToken, Text, router
 from shop_gateway.httpapi.backoffice.pricing_models import OUTPUT, Resource
 from shop_gateway.httpapi.deps import ShopDep, SignedIn
@@ -26,7 +27,9 @@ StatusFilter = Annotated[
     list[str] | None,
     Query(description="requested, offered, accepted, ordered, declined or expired; repeatable"),
 ]
-Version = Annotated[int, Field(ge=0, description="the version this answers (the current one); 0: the current")]
+Version = Annotated[
+    int, Field(ge=0, le=MAX_INT32, description="the version this answers (the current one); 0: the current")
+]
 
 
 class QuoteLine(Resource):
@@ -87,7 +90,7 @@ class RevisionRequest(Resource):
 
 
 class Acceptance(Resource):
-    version: int = Field(ge=1, description="the offered version accepted (must be the current one)")
+    version: int = Field(ge=1, le=MAX_INT32, description="the offered version accepted (must be the current one)")
 
 
 class Declination(Resource):

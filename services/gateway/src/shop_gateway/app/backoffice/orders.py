@@ -22,7 +22,7 @@ from shop_gateway.app.backoffice.common import (
 )
 from shop_gateway.app.errors import UpstreamError, upstream
 from shop_gateway.app.shop import Shop
-from shop_gateway.app.validation import MAX_QUANTITY, check_page
+from shop_gateway.app.validation import MAX_QUANTITY, check_page, set_timestamp
 from shop_gateway.principal import Principal
 from shopkit.errors import NotFound, Violations
 
@@ -91,9 +91,9 @@ async def search_orders(shop: Shop, who: Principal, query: OrderQuery) -> tuple[
         page=common_pb2.PageRequest(page_size=size, page_token=query.page_token),
     )
     if query.created_after is not None:
-        request.created_after.FromDatetime(query.created_after)
+        set_timestamp(request.created_after, query.created_after, "created_after")
     if query.created_before is not None:
-        request.created_before.FromDatetime(query.created_before)
+        set_timestamp(request.created_before, query.created_before, "created_before")
     with upstream("order", FIELDS):
         response = await shop.backends.order.ListOrders(request, metadata=who.metadata())
     return list(response.orders), response.page.next_page_token

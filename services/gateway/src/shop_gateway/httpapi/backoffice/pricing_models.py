@@ -10,12 +10,13 @@ from google.protobuf.message import Message
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shop_gateway.app.backoffice import protojson
+from shop_gateway.app.validation import MAX_INT32
 from shop_gateway.httpapi.backoffice.common import Id, MoneyBody
 from shopkit.errors import Violations
 
 M = TypeVar("M", bound=Message)
 R = TypeVar("R", bound="Resource")
-Int32 = Annotated[int, Field(ge=0, le=2**31 - 1)]
+Int32 = Annotated[int, Field(ge=0, le=MAX_INT32)]
 BasisPoints = Annotated[int, Field(ge=0, le=100_000, description="basis points: 100 = 1%")]
 Code = Annotated[str, Field(max_length=3, description="ISO-4217")]
 Skus = Annotated[list[Id], Field(max_length=1000)]
@@ -133,7 +134,7 @@ class Coupon(Resource):
     promotion_id: str = Field(max_length=64)
     usage_limit_total: Int32 = Field(0, description="0: unlimited")
     usage_limit_per_customer: Int32 = Field(0, description="0: unlimited")
-    times_used: int = Field(0, description=OUTPUT)
+    times_used: Int32 = Field(0, description=OUTPUT)
     active: bool = True
     created_at: str | None = Field(None, description=OUTPUT)
 
