@@ -15,7 +15,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -393,6 +393,37 @@ async def test_purchase_over_grpc(shop: Shop) -> None:
         await stub.PlaceOrder(declined, metadata=metadata, timeout=30)
     error = parse_rpc_error(failed.value)
     assert (error.code, error.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "PAYMENT_DECLINED")
+
+
+async def test_an_accepted_quote_is_ordered_over_grpc_at_its_prices(shop: Shop) -> None:
+    account = unique_account()
+    buyer = await shop.client.auth("b2b_buyer", account_id=account)
+    sales = await shop.client.auth("sales")
+    sku = await shop.sku(price=2000)
+    await shop.fill(buyer, sku, 3)
+    asked = await shop.http.post("/v1/quotes", json={}, headers={**buyer, "Idempotency-Key": f"rfq-{uuid.uuid4()}"})
+    assert asked.status_code == 201, asked.text
+    quote_id = asked.json()["quote_id"]
+    offer = {
+        "lines": [{"sku": sku, "unit_price": {"amount": 1500, "currency": "USD"}}],
+        "expires_at": (datetime.now(UTC) + timedelta(days=7)).isoformat(),
+    }
+    offered = await shop.http.post(f"/v1/admin/quotes/{quote_id}/offers", json=offer, headers=sales)
+    assert offered.status_code == 201, offered.text
+    accepted = await shop.http.post(f"/v1/quotes/{quote_id}/accept", json={"version": 2}, headers=buyer)
+    assert accepted.status_code == 200, accepted.text
+
+    request = storefront_pb2.PlaceOrderRequest(
+        idempotency_key=f"grpc-{uuid.uuid4()}", payment_method=await shop.card(), quote_id=quote_id
+    )
+    request.shipping_address.CopyFrom(common_pb2.Address(**ADDRESS))
+    placed = await shop.client.grpc.PlaceOrder(request, metadata=grpc_metadata(buyer), timeout=30)
+
+    assert placed.status == "completed", placed
+    got = storefront_pb2.GetOrderRequest(order_id=placed.order_id)
+    order = (await shop.client.grpc.GetOrder(got, metadata=grpc_metadata(buyer))).order
+    assert order.quote_id == quote_id
+    assert [(line.sku, line.quantity, line.unit_price.amount) for line in order.lines] == [(sku, 3, 1500)]
 
 
 async def challenge(action: dict[str, Any], authenticated: bool = True) -> None:

@@ -192,6 +192,7 @@ class StorefrontServicer(storefront_pb2_grpc.StorefrontServiceServicer):
             shipping_method=request.shipping_method,
             shipping_address_id=request.shipping_address_id,
             billing_address_id=request.billing_address_id,
+            quote_id=request.quote_id,
         )
         result = await checkout.place_order(self.shop, who, client, order)
         return to_proto(pb.PlaceOrderResponse, **dataclasses.asdict(result))

@@ -1304,6 +1304,7 @@ class PlaceOrderRequest(_message.Message):
     SHIPPING_METHOD_FIELD_NUMBER: _builtins.int
     SHIPPING_ADDRESS_ID_FIELD_NUMBER: _builtins.int
     BILLING_ADDRESS_ID_FIELD_NUMBER: _builtins.int
+    QUOTE_ID_FIELD_NUMBER: _builtins.int
     idempotency_key: _builtins.str
     """required: 8-128 characters, unique per order attempt"""
     payment_method: _builtins.str
@@ -1324,6 +1325,8 @@ class PlaceOrderRequest(_message.Message):
     """signed in: a saved address instead of shipping_address (not both)"""
     billing_address_id: _builtins.str
     """signed in: a saved address instead of billing_address (not both)"""
+    quote_id: _builtins.str
+    """B2B buyers: an accepted sales quote (QuotesService); the order"""
     @_builtins.property
     def shipping_address(self) -> _common_pb2.Address:
         """required for ship"""
@@ -1351,10 +1354,11 @@ class PlaceOrderRequest(_message.Message):
         shipping_method: _builtins.str = ...,
         shipping_address_id: _builtins.str = ...,
         billing_address_id: _builtins.str = ...,
+        quote_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["billing_address", b"billing_address", "fulfillment", b"fulfillment", "shipping_address", b"shipping_address"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["billing_address", b"billing_address", "billing_address_id", b"billing_address_id", "cart_version", b"cart_version", "device_id", b"device_id", "email", b"email", "fulfillment", b"fulfillment", "idempotency_key", b"idempotency_key", "payment_method", b"payment_method", "purchase_order_number", b"purchase_order_number", "shipping_address", b"shipping_address", "shipping_address_id", b"shipping_address_id", "shipping_method", b"shipping_method"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["billing_address", b"billing_address", "billing_address_id", b"billing_address_id", "cart_version", b"cart_version", "device_id", b"device_id", "email", b"email", "fulfillment", b"fulfillment", "idempotency_key", b"idempotency_key", "payment_method", b"payment_method", "purchase_order_number", b"purchase_order_number", "quote_id", b"quote_id", "shipping_address", b"shipping_address", "shipping_address_id", b"shipping_address_id", "shipping_method", b"shipping_method"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
