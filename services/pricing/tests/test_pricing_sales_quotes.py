@@ -235,29 +235,52 @@ async def test_one_checkout_redeems_a_quote_and_its_release_gives_it_back(pricin
     assert (await redeem(f"co-4-{unique}")).quote.checkout_id == f"co-4-{unique}"
 
 
-async def test_requested_offered_and_accepted_are_published(pricing: Any, unique: str, js: JetStreamContext) -> None:
+async def test_requested_offered_accepted_and_declined_are_published(
+    pricing: Any, unique: str, js: JetStreamContext
+) -> None:
     quote = await accepted_quote(pricing.stub, unique)
+    refused = await offer(
+        pricing.stub,
+        await request_quote(pricing.stub, unique, key=f"no-{unique}"),
+        {f"{unique}-A": 900, f"{unique}-B": 200},
+    )
+    for _ in range(2):  # a repeat changes nothing and publishes nothing
+        await pricing.stub.DeclineSalesQuote(
+            pb.DeclineSalesQuoteRequest(quote_id=refused.quote_id, note="too dear"), metadata=buyer(f"acct-{unique}")
+        )
     sub = await js.pull_subscribe("shop.pricing.>", stream=kit_events.stream_name("pricing"))
     kinds: dict[str, Any] = {
         "shop.pricing.sales_quote_requested": events_pb2.SalesQuoteRequested,
         "shop.pricing.sales_quote_offered": events_pb2.SalesQuoteOffered,
         "shop.pricing.sales_quote_accepted": events_pb2.SalesQuoteAccepted,
+        "shop.pricing.sales_quote_declined": events_pb2.SalesQuoteDeclined,
     }
-    found: dict[str, Any] = {}
+    found: dict[tuple[str, str], list[Any]] = {}
     for _ in range(20):
         try:
             batch = await sub.fetch(500, timeout=0.5)
         except TimeoutError:
-            if len(found) == 3:
+            if len(found) == 6:
                 break
             continue
         for msg in batch:
-            if msg.subject not in kinds:
-                continue
-            event = kinds[msg.subject].FromString(msg.data)
-            if event.quote_id == quote.quote_id:
-                found[msg.subject.rsplit("_", 1)[1]] = event
-    assert sorted(found) == ["accepted", "offered", "requested"]
-    assert (found["requested"].version, found["offered"].version, found["accepted"].version) == (1, 2, 2)
-    assert found["offered"].total.amount == found["accepted"].total.amount == 7000
-    assert found["accepted"].accepted_by == "buyer-1"
+            event = kinds[msg.subject].FromString(msg.data) if msg.subject in kinds else None
+            if event is not None and event.quote_id in (quote.quote_id, refused.quote_id):
+                found.setdefault((msg.subject.rsplit("_", 1)[1], event.quote_id), []).append(event)
+    assert sorted(kind for kind, quote_id in found if quote_id == quote.quote_id) == [
+        "accepted",
+        "offered",
+        "requested",
+    ]
+    [requested], [offered], [accepted] = (found[kind, quote.quote_id] for kind in ("requested", "offered", "accepted"))
+    assert (requested.version, offered.version, accepted.version) == (1, 2, 2)
+    assert offered.total.amount == accepted.total.amount == 7000
+    assert accepted.accepted_by == "buyer-1"
+    assert sorted(kind for kind, quote_id in found if quote_id == refused.quote_id) == [
+        "declined",
+        "offered",
+        "requested",
+    ]
+    [declined] = found["declined", refused.quote_id]
+    assert (declined.version, declined.declined_by, declined.note) == (2, "buyer-1", "too dear")
+    assert declined.number == refused.number and declined.account_id == f"acct-{unique}"

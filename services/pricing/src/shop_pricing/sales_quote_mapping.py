@@ -21,6 +21,7 @@ from shopkit.outbox import add_event
 SALES_QUOTE_REQUESTED = "shop.pricing.sales_quote_requested"
 SALES_QUOTE_OFFERED = "shop.pricing.sales_quote_offered"
 SALES_QUOTE_ACCEPTED = "shop.pricing.sales_quote_accepted"
+SALES_QUOTE_DECLINED = "shop.pricing.sales_quote_declined"
 
 STATUS_PB = {
     Status.REQUESTED: pricing_pb2.SALES_QUOTE_STATUS_REQUESTED,
@@ -195,3 +196,15 @@ async def publish_accepted(conn: AsyncConnection, quote: SalesQuote, accepted_by
         accepted_by=accepted_by,
     )
     await add_event(conn, store.outbox, SALES_QUOTE_ACCEPTED, message, quote.quote_id)
+
+
+async def publish_declined(conn: AsyncConnection, quote: SalesQuote, declined_by: str, note: str) -> None:
+    message = events_pb2.SalesQuoteDeclined(
+        quote_id=quote.quote_id,
+        number=quote.number,
+        account_id=quote.account_id,
+        version=quote.current.number,
+        declined_by=declined_by,
+        note=note,
+    )
+    await add_event(conn, store.outbox, SALES_QUOTE_DECLINED, message, quote.quote_id)

@@ -212,7 +212,9 @@ class SalesQuotes:
         who = require_role(context, EVERYONE)
         violations = Violations()
         sqm.check_note(request.note, violations)
-        quote = await self._settle(request.quote_id, who, violations, domain.decline, Status.DECLINED)
+        quote = await self._settle(
+            request.quote_id, who, violations, domain.decline, Status.DECLINED, note=request.note
+        )
         return pricing_pb2.DeclineSalesQuoteResponse(quote=quote)
 
     async def _settle(
@@ -222,9 +224,10 @@ class SalesQuotes:
         violations: Violations,
         decide: Callable[[SalesQuote, datetime], bool],
         status: Status,
+        note: str = "",
     ) -> pricing_pb2.SalesQuote:
         """Accept or decline: the domain decides whether the quote changes (a repeat changes nothing);
-        an acceptance is published."""
+        the change is published (a decline with the buyer's note)."""
         sqm.check_quote_id(quote_id, violations)
         violations.raise_if_any()
         now = datetime.now(UTC)
@@ -238,6 +241,8 @@ class SalesQuotes:
                 quote = await quote_store.set_state(conn, quote.quote_id, now, status=status)
                 if status is Status.ACCEPTED:
                     await sqm.publish_accepted(conn, quote, who.customer_id)
+                else:
+                    await sqm.publish_declined(conn, quote, who.customer_id, note)
         self._published()
         return sqm.quote_to_pb(quote, now)
 

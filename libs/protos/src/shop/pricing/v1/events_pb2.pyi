@@ -277,3 +277,49 @@ class SalesQuoteAccepted(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SalesQuoteAccepted: _TypeAlias = SalesQuoteAccepted  # noqa: Y015
+
+@_typing.final
+class SalesQuoteDeclined(_message.Message):
+    """Subject: shop.pricing.sales_quote_declined
+    The buyer declined the quote: it cannot be accepted or ordered any more.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    META_FIELD_NUMBER: _builtins.int
+    QUOTE_ID_FIELD_NUMBER: _builtins.int
+    NUMBER_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    DECLINED_BY_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    quote_id: _builtins.str
+    number: _builtins.str
+    account_id: _builtins.str
+    version: _builtins.int
+    """the version it was declined at"""
+    declined_by: _builtins.str
+    note: _builtins.str
+    """the buyer's reason, as given"""
+    @_builtins.property
+    def meta(self) -> _common_pb2.EventMeta:
+        """aggregate_id is the quote id"""
+
+    def __init__(
+        self,
+        *,
+        meta: _common_pb2.EventMeta | None = ...,
+        quote_id: _builtins.str = ...,
+        number: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        version: _builtins.int = ...,
+        declined_by: _builtins.str = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "declined_by", b"declined_by", "meta", b"meta", "note", b"note", "number", b"number", "quote_id", b"quote_id", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SalesQuoteDeclined: _TypeAlias = SalesQuoteDeclined  # noqa: Y015
