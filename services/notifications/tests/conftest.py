@@ -114,6 +114,7 @@ class Stack:
         lines: Mapping[str, tuple[int, int]] | None = None,
         account_id: str | None = None,
         approval_limit: int | None = None,
+        approval_chain: common_pb2.ApprovalChain | None = None,
         email_address: str | None = None,
         pickup_store: str = "",
     ) -> order_pb2.Order:
@@ -161,6 +162,8 @@ class Stack:
             )
         if approval_limit is not None:
             request.approval_limit.CopyFrom(money(approval_limit))
+        if approval_chain is not None:
+            request.approval_chain.CopyFrom(approval_chain)
         request.payment.kind = order_pb2.PAYMENT_METHOD_KIND_INVOICE
         request.payment.purchase_order_number = "PO-1"
         return (await self.orders.CreateOrder(request, metadata=SERVICE)).order

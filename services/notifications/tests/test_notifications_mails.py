@@ -75,6 +75,35 @@ async def test_an_order_over_the_limit_asks_the_accounts_approvers(stack: Stack)
     assert desk["To"] == stack.settings.approvals_to
 
 
+async def test_each_step_of_an_approval_chain_asks_its_approvers_once_it_is_reached(stack: Stack) -> None:
+    chain = common_pb2.ApprovalChain(
+        steps=[
+            common_pb2.ApprovalStep(name="department head", rule_id="r-1", approvers=["bob"], quorum=1),
+            common_pb2.ApprovalStep(name="finance", rule_id="r-2", approvers=["carol", "dave"], quorum=2),
+        ]
+    )
+    order = await stack.place(account_id="acct-approvers", approval_chain=chain)
+    [first] = await stack.mails_of(order.order_id, "approval_needed")
+    assert first["Subject"].endswith(", step 1 of 2")
+    assert "Step 1 of 2: department head, decided by bob" in body(first, "plain")
+
+    await approve(stack, order, "bob")
+    second = (await stack.mails_of(order.order_id, "approval_needed", count=2))[1]
+    assert second["To"] == stack.settings.approvers["acct-approvers"]
+    assert "Step 2 of 2: finance, decided by carol, dave (2 approvals)" in body(second, "plain")
+    assert "Step 2 of 2: finance" in body(second, "html")
+
+    await approve(stack, order, "carol")  # the quorum is not reached: nobody else is asked
+    await approve(stack, order, "dave")  # the last step: the order is confirmed, nobody is asked
+    await stack.mails_of(order.order_id, "order_confirmation")
+    assert len(stack.catcher.mails(order.order_id, "approval_needed")) == 2
+
+
+async def approve(stack: Stack, order: order_pb2.Order, approver: str) -> None:
+    metadata = metadata_for("b2b_approver", customer_id=approver, account_id=order.account_id)
+    await stack.orders.ApproveOrder(order_pb2.ApproveOrderRequest(order_id=order.order_id), metadata=metadata)
+
+
 async def test_html_bodies_escape_what_they_show(stack: Stack) -> None:
     order = await stack.place(lines={'<script>alert("x")</script> & <b>bold</b>': (1, 1000)})
     [mail] = await stack.mails_of(order.order_id, "order_confirmation")

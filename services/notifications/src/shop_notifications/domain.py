@@ -83,9 +83,21 @@ class ReturnFacts:
 
 
 @dataclass(frozen=True)
+class ApprovalStep:
+    """The step of an order's approval chain that waits: which of how many, and who decides it."""
+
+    number: int  # 1-based
+    of: int
+    name: str
+    approvers: tuple[str, ...]  # empty: any approver of the account but the buyer
+    quorum: int
+
+
+@dataclass(frozen=True)
 class ApprovalFacts:
     buyer: str  # the buyer's customer id
     limit: Money | None
+    step: ApprovalStep | None = None  # None: the order carries no chain
 
 
 @dataclass(frozen=True)

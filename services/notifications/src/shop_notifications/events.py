@@ -12,7 +12,8 @@ connection), and the handler only queues the mail in that transaction. Which eve
 | `shop.order.fulfilled` of a shipped order | shipment with carrier and tracking number | the order's e-mail |
 | `shop.order.refunded` | refund with the amount | the order's e-mail |
 | `shop.order.return_received` | return received (what arrived, where) | the order's e-mail |
-| `shop.order.status_changed` into PENDING_APPROVAL | approval needed | APPROVERS[account], else APPROVALS_TO |
+| `shop.order.status_changed` to PENDING_APPROVAL | approval needed (first step) | APPROVERS[account] or APPROVALS_TO |
+| `shop.order.approval_decided`: a step approved, order pending | approval needed (next step) | the same |
 
 A pickup's fulfilment mails nothing: the customer is at the counter. Events older than
 STALE_EVENT_HOURS mail nothing: a consumer created on a stream that already holds a week of orders
@@ -54,7 +55,8 @@ FULFILLED = "shop.order.fulfilled"
 REFUNDED = "shop.order.refunded"
 STATUS_CHANGED = "shop.order.status_changed"
 RETURN_RECEIVED = "shop.order.return_received"
-SUBJECTS = [CONFIRMED, FULFILLED, REFUNDED, STATUS_CHANGED, RETURN_RECEIVED]
+APPROVAL_DECIDED = "shop.order.approval_decided"
+SUBJECTS = [CONFIRMED, FULFILLED, REFUNDED, STATUS_CHANGED, RETURN_RECEIVED, APPROVAL_DECIDED]
 ORDER_CONSUMER = "order-events"  # durable "notifications-order-events" on SHOP_ORDER
 
 
@@ -85,6 +87,7 @@ class OrderEvents:
             REFUNDED: self._refunded,
             STATUS_CHANGED: self._status_changed,
             RETURN_RECEIVED: self._return_received,
+            APPROVAL_DECIDED: self._approval_decided,
         }
 
     async def prefetch(self, msg: Msg) -> Notice | None:
@@ -155,12 +158,29 @@ class OrderEvents:
         if entry.status != pending or entry.previous_status == pending:
             return None
         order = await self._order(event.meta, event.order_id)
-        if order is None:
+        return None if order is None else self._approval_needed(order)
+
+    async def _approval_decided(self, data: bytes) -> Notice | None:
+        """A step approved and the order still pending: the chain moved on, its next step's approvers
+        are asked. The order is read as it is now: if that step was decided meanwhile, its own event
+        asks the one after."""
+        event = events_pb2.OrderApprovalDecided.FromString(data)
+        moved_on = event.step_state == order_pb2.APPROVAL_STEP_STATE_APPROVED
+        if not moved_on or event.status != order_pb2.ORDER_STATUS_PENDING_APPROVAL:
             return None
+        order = await self._order(event.meta, event.order_id)
+        if order is None or order.status != order_pb2.ORDER_STATUS_PENDING_APPROVAL:
+            return None
+        if order.approval_progress.current_step != event.step + 1:
+            return None
+        return self._approval_needed(order)
+
+    def _approval_needed(self, order: order_pb2.Order) -> Notice:
         limit = order.approval.limit
         approval = ApprovalFacts(
             buyer=order.customer_id or order.email,
             limit=mapping.money(limit, order.currency) if limit.currency else None,
+            step=mapping.waiting_step(order),
         )
         recipient = approval_recipient(order.account_id, self.approvers, self.approvals_to)
         return Notice(MailKind.APPROVAL_NEEDED, recipient, mapping.order_facts(order), {"approval": approval})

@@ -12,7 +12,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from shop.common.v1 import common_pb2
 from shop.notifications.v1 import notifications_pb2 as pb
 from shop.order.v1 import order_pb2
-from shop_notifications.domain import DeliveryStatus, Line, MailKind, OrderFacts
+from shop_notifications.domain import ApprovalStep, DeliveryStatus, Line, MailKind, OrderFacts
 from shopkit.money import Money
 
 KIND_TO_PB = {
@@ -61,6 +61,17 @@ def order_facts(order: order_pb2.Order) -> OrderFacts:
         total=money(totals.total, currency),
         ship_to=address_lines(method.ship.address) if method.HasField("ship") else (),
         pickup_store=method.pickup.store_id if method.HasField("pickup") else "",
+    )
+
+
+def waiting_step(order: order_pb2.Order) -> ApprovalStep | None:
+    """The step of the order's approval chain that waits for decisions; None when none does."""
+    progress = order.approval_progress
+    if not order.HasField("approval_progress") or not 0 <= progress.current_step < len(progress.steps):
+        return None
+    step = progress.steps[progress.current_step]
+    return ApprovalStep(
+        progress.current_step + 1, len(progress.steps), step.name, tuple(step.approvers), max(1, step.quorum)
     )
 
 

@@ -16,7 +16,11 @@ SUBJECTS: dict[MailKind, str] = {
     MailKind.SHIPMENT: "Your order {{ order.number }} has shipped",
     MailKind.REFUND: "Refund of {{ money(refund.amount) }} for order {{ order.number }}",
     MailKind.RETURN_RECEIVED: "We received your return for order {{ order.number }}",
-    MailKind.APPROVAL_NEEDED: "Approval needed: order {{ order.number }} ({{ money(order.total) }})",
+    MailKind.APPROVAL_NEEDED: (
+        "Approval needed: order {{ order.number }} ({{ money(order.total) }})"
+        "{% if approval.step and approval.step.of > 1 %}, step {{ approval.step.number }} of {{ approval.step.of }}"
+        "{% endif %}"
+    ),
 }
 
 
