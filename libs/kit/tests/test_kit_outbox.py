@@ -187,6 +187,34 @@ async def test_a_relay_killed_mid_batch_loses_nothing_and_duplicates_nothing(
     assert seen == list(range(200))
 
 
+async def test_an_ack_that_never_comes_fails_the_round_and_a_later_round_publishes_once(
+    db: Database, js: Any, nats_url: str
+) -> None:
+    """A subject no stream holds yet, with a plain subscriber that never answers: the publishes arrive
+    somewhere and no ack ever comes back, as when NATS dies between a publish and its ack."""
+    service = f"lost{os.urandom(3).hex()}"
+    await stage(db, service, range(5))
+    listener = await events.connect(nats_url, "kit-test-listener")
+    silent = await listener.subscribe(f"shop.{service}.>")
+    relay = OutboxRelay(db, js, outbox, ack_timeout=0.5)
+    try:
+        with pytest.raises(TimeoutError):
+            await relay.publish_batch()
+        assert js.publish_async_pending() == 0  # the lost acks were given up, their slots freed
+        async with db.connect() as conn:
+            unsent = outbox.c.published_at.is_(None) & outbox.c.subject.startswith(f"shop.{service}.")
+            assert (await conn.execute(sa.select(sa.func.count()).where(unsent))).scalar_one() == 5
+
+        await events.ensure_stream(
+            js, StreamConfig(name=events.stream_name(service), subjects=[f"shop.{service}.>"], duplicate_window=600)
+        )
+        assert await relay.publish_batch() == 5
+        assert await stream_messages(js, service) == 5
+    finally:
+        await silent.unsubscribe()
+        await listener.close()
+
+
 async def test_the_inbox_sweeper_forgets_only_ids_older_than_the_retention(db: Database) -> None:
     now = datetime.now(UTC)
     async with db.transaction() as conn:

@@ -31,6 +31,9 @@ from shopkit.sqldriver import DriverQuery, Row
 log = logging.getLogger("shopkit.outbox")
 
 IDLE_POLL_FACTOR = 5  # an idle relay still polls once every 5 poll intervals (1 s by default)
+# JetStream's acks have no deadline of their own (nats-py's publish_async futures wait forever): a
+# message or ack lost with a NATS restart would hold the batch, and its transaction, for good.
+ACK_TIMEOUT_SECONDS = 15.0
 
 
 def outbox_table(metadata: sa.MetaData) -> sa.Table:
@@ -93,13 +96,21 @@ class OutboxRelay:
     SKIP LOCKED, so each row is in flight on one relay at a time."""
 
     def __init__(
-        self, db: Database, js: JetStreamContext, outbox: sa.Table, *, batch_size: int = 200, poll_interval: float = 0.2
+        self,
+        db: Database,
+        js: JetStreamContext,
+        outbox: sa.Table,
+        *,
+        batch_size: int = 200,
+        poll_interval: float = 0.2,
+        ack_timeout: float = ACK_TIMEOUT_SECONDS,
     ):
         self.db = db
         self.js = js
         self.outbox = outbox
         self.batch_size = batch_size
         self.poll_interval = poll_interval
+        self.ack_timeout = ack_timeout
         self._wake = asyncio.Event()
         self._tracer = tracing.tracer("shopkit.outbox")
         # Both statements compiled once and run on the driver: an idle relay polls several times a
@@ -148,7 +159,9 @@ class OutboxRelay:
             if not rows:
                 return 0
             acks = [await self._publish(row) for row in rows]
-            await asyncio.gather(*acks)
+            # Past the deadline the acks are cancelled (which frees nats-py's pending slots) and the
+            # round fails: the rows stay unsent and go again, deduplicated by their Nats-Msg-Id.
+            await asyncio.wait_for(asyncio.gather(*acks), timeout=self.ack_timeout)
             now = datetime.now(UTC)
             await conn.execute(self._mark_sent, ids=[row["id"] for row in rows], sent_at=now)
         for row in rows:
