@@ -1,5 +1,6 @@
 """`shop-dev test`: a module that starts a stack of its own runs alone, after the folder that holds it,
-with its switch on; the folder's own run leaves it out."""
+with its switch on; the folder's own run leaves it out. The chart's checks run beside the services'
+suites, and the stacks after both."""
 
 from __future__ import annotations
 
@@ -23,3 +24,35 @@ def test_a_module_run_alone_runs_once_after_its_folder_with_its_switch(
     assert testrun.run(tmp_path, folders, ["-p", "no:cacheprovider"]) == 0
     # Run inside the folder's own run, without its switch, the module would have failed.
     assert capsys.readouterr().out.rstrip().endswith("2 passed, 0 failed, 0 skipped")
+
+
+WAIT_FOR = """import time
+from pathlib import Path
+
+def test_{name}():
+    Path({mine!r}).touch()
+    deadline = time.monotonic() + 20
+    while not Path({theirs!r}).exists():
+        assert time.monotonic() < deadline, "the other lane never ran meanwhile"
+        time.sleep(0.05)
+"""
+
+
+def test_the_charts_checks_run_beside_the_services_suites_and_the_stacks_after_both(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    services, charts, system = tmp_path / "services/cart/tests", tmp_path / "charts/shop/tests", tmp_path / "tests"
+    for folder in (services, charts, system):
+        folder.mkdir(parents=True)
+    a, b = tmp_path / "services-ran", tmp_path / "charts-ran"
+    # Each waits for the other: run one after the other, the first would give up.
+    (services / "test_cart.py").write_text(WAIT_FOR.format(name="cart", mine=str(a), theirs=str(b)))
+    (charts / "test_chart.py").write_text(WAIT_FOR.format(name="chart", mine=str(b), theirs=str(a)))
+    after = f"from pathlib import Path\n\ndef test_after():\n    assert Path({str(a)!r}).exists()\n"
+    (system / "test_system.py").write_text(after + f"    assert Path({str(b)!r}).exists()\n")
+
+    assert testrun.run(tmp_path, testrun.discover(tmp_path), ["-p", "no:cacheprovider"]) == 0
+
+    out = capsys.readouterr().out
+    assert out.index("=== services/cart/tests") < out.index("=== charts/shop/tests") < out.index("=== tests")
+    assert out.rstrip().endswith("3 passed, 0 failed, 0 skipped")

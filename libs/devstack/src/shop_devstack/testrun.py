@@ -3,6 +3,11 @@
 The packages share nothing in production, and their test suites share no process either: each
 gets its own PostgreSQL, NATS server and Prometheus registry, so one package's durable consumers,
 streams and metrics never leak into another's. The last line sums up every run.
+
+Two lanes share the machine first: the services' suites run one after another as ever, and beside
+them the checks of the chart, the manifests and the tooling (CPU work with no clock of its own to
+miss), whose output is shown once the services' suites are done. Then the suites that start whole
+stacks run alone. SHOP_TEST_LANES=1 runs everything one after another.
 """
 
 from __future__ import annotations
@@ -11,14 +16,26 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import xml.etree.ElementTree as ET
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 NO_TESTS_COLLECTED = 5
 # Modules that start a whole stack of their own: run alone, after the suite whose session stack has
 # stopped (beside it they would double what the machine is asked), with what turns them on.
 ALONE = {Path("tests/system/test_system_stripe.py"): {"SHOP_SYSTEM_STRIPE": "1"}}
+# Suites that run beside the services' suites: no stack, no timing of their own.
+BESIDE = {
+    Path("protos/tests"),
+    Path("libs/shopctl/tests"),
+    Path("libs/deploycheck/tests"),
+    Path("charts/shop/tests"),
+    Path("k8s/tests"),
+}
+# Suites that start whole stacks (or load them): after both lanes, one at a time.
+STACKS = {Path("libs/devstack/tests"), Path("loadtests/tests"), Path("tests"), *ALONE}
 
 
 def discover(root: Path) -> list[Path]:
@@ -52,39 +69,84 @@ def counts(report: Path) -> Counter[str]:
     return tally
 
 
-def run(root: Path, folders: list[Path], pytest_args: list[str]) -> int:
-    total: Counter[str] = Counter()
-    broken: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="shop-test-") as scratch:
-        for index, folder in enumerate(folders):
-            name = str(folder.relative_to(root))
+@dataclass
+class Suites:
+    """One `shop-dev test` run: where its reports go, and what they add up to."""
+
+    root: Path
+    scratch: Path
+    pytest_args: list[str]
+    total: Counter[str] = field(default_factory=Counter)
+    broken: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)  # the two lanes add up here
+
+    def run(self, index: int, folder: Path, output: Path | None = None) -> None:
+        """One folder's pytest process; its output to the terminal, or to `output`."""
+        name = str(folder.relative_to(self.root))
+        report = self.scratch / f"{index}.xml"
+        alone = ALONE.get(folder.relative_to(self.root), {})
+        # A module run alone is left out of the folders that hold it.
+        ignored = [f"--ignore={module}" for module in ALONE if folder != self.root / module]
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            name,
+            f"--junitxml={report}",
+            f"--basetemp={self.scratch / f'tmp{index}'}",
+            *ignored,
+            *self.pytest_args,
+        ]
+        if output is None:
             print(f"\n=== {name}", flush=True)
-            report = Path(scratch) / f"{index}.xml"
-            alone = ALONE.get(folder.relative_to(root), {})
-            # A module run alone is left out of the folders that hold it.
-            ignored = [f"--ignore={module}" for module in ALONE if folder != root / module]
-            code = subprocess.call(
-                [
-                    sys.executable,
-                    "-m",
-                    "pytest",
-                    "-q",
-                    name,
-                    f"--junitxml={report}",
-                    f"--basetemp={Path(scratch) / f'tmp{index}'}",
-                    *ignored,
-                    *pytest_args,
-                ],
-                cwd=root,
-                env={**os.environ, **alone},
-            )
-            total += counts(report)
+            code = subprocess.call(command, cwd=self.root, env={**os.environ, **alone})
+        else:
+            with output.open("wb") as sink:
+                code = subprocess.call(
+                    command, cwd=self.root, env={**os.environ, **alone}, stdout=sink, stderr=subprocess.STDOUT
+                )
+        with self.lock:
+            self.total += counts(report)
             if code not in (0, NO_TESTS_COLLECTED):
-                broken.append(name)
-    if broken:
-        print(f"\nfailed suites: {', '.join(broken)}")
-    print(f"{total['passed']} passed, {total['failed']} failed, {total['skipped']} skipped")
-    return 1 if broken else 0
+                self.broken.append(name)
+
+
+def lanes(root: Path, folders: list[Path]) -> tuple[list[Path], list[Path], list[Path]]:
+    """(the services' lane, the lane beside it, the stacks after them), each in the given order."""
+    if os.environ.get("SHOP_TEST_LANES") == "1":
+        return folders, [], []
+    beside = [f for f in folders if f.relative_to(root) in BESIDE]
+    stacks = [f for f in folders if f.relative_to(root) in STACKS]
+    return [f for f in folders if f not in beside and f not in stacks], beside, stacks
+
+
+def run(root: Path, folders: list[Path], pytest_args: list[str]) -> int:
+    with tempfile.TemporaryDirectory(prefix="shop-test-") as scratch:
+        suites = Suites(root, Path(scratch), pytest_args)
+        indexed = {folder: index for index, folder in enumerate(folders)}
+        first, beside, stacks = lanes(root, folders)
+        outputs = {folder: Path(scratch) / f"{indexed[folder]}.out" for folder in beside}
+
+        def run_beside() -> None:
+            for folder in beside:
+                suites.run(indexed[folder], folder, outputs[folder])
+
+        lane = threading.Thread(target=run_beside, name="beside", daemon=True)
+        lane.start()
+        for folder in first:
+            suites.run(indexed[folder], folder)
+        lane.join()
+        for folder in beside:
+            print(f"\n=== {folder.relative_to(root)} (ran beside the services' suites)", flush=True)
+            sys.stdout.buffer.write(outputs[folder].read_bytes())
+            sys.stdout.flush()
+        for folder in stacks:
+            suites.run(indexed[folder], folder)
+    if suites.broken:
+        print(f"\nfailed suites: {', '.join(suites.broken)}")
+    print(f"{suites.total['passed']} passed, {suites.total['failed']} failed, {suites.total['skipped']} skipped")
+    return 1 if suites.broken else 0
 
 
 def main(argv: list[str], root: Path) -> int:
