@@ -281,7 +281,7 @@ Global___SalesQuoteAccepted: _TypeAlias = SalesQuoteAccepted  # noqa: Y015
 @_typing.final
 class SalesQuoteDeclined(_message.Message):
     """Subject: shop.pricing.sales_quote_declined
-    The buyer declined the quote: it cannot be accepted or ordered any more.
+    The buyer (or a sales user) declined the quote: it cannot be accepted or ordered any more.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -300,7 +300,7 @@ class SalesQuoteDeclined(_message.Message):
     """the version it was declined at"""
     declined_by: _builtins.str
     note: _builtins.str
-    """the buyer's reason, as given"""
+    """the reason, as given"""
     @_builtins.property
     def meta(self) -> _common_pb2.EventMeta:
         """aggregate_id is the quote id"""

@@ -508,7 +508,8 @@ class PricingServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DeclineSalesQuote(self, request, context):
-        """The buyer (or a sales user) closes a quote that is not ordered: DECLINED.
+        """The buyer (or a sales user) closes a quote that is not ordered: DECLINED. Declining a declined
+        quote again answers it. Publishes shop.pricing.sales_quote_declined with the note.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -152,7 +152,9 @@ class PricingServiceStub:
     accepted version again answers the quote. Publishes shop.pricing.sales_quote_accepted.
     """
     DeclineSalesQuote: _grpc.UnaryUnaryMultiCallable[_pricing_pb2.DeclineSalesQuoteRequest, _pricing_pb2.DeclineSalesQuoteResponse]
-    """The buyer (or a sales user) closes a quote that is not ordered: DECLINED."""
+    """The buyer (or a sales user) closes a quote that is not ordered: DECLINED. Declining a declined
+    quote again answers it. Publishes shop.pricing.sales_quote_declined with the note.
+    """
     GetSalesQuote: _grpc.UnaryUnaryMultiCallable[_pricing_pb2.GetSalesQuoteRequest, _pricing_pb2.GetSalesQuoteResponse]
     """One quote with all its versions, oldest first."""
     ListSalesQuotes: _grpc.UnaryUnaryMultiCallable[_pricing_pb2.ListSalesQuotesRequest, _pricing_pb2.ListSalesQuotesResponse]
@@ -300,7 +302,9 @@ class PricingServiceAsyncStub(PricingServiceStub):
     accepted version again answers the quote. Publishes shop.pricing.sales_quote_accepted.
     """
     DeclineSalesQuote: _aio.UnaryUnaryMultiCallable[_pricing_pb2.DeclineSalesQuoteRequest, _pricing_pb2.DeclineSalesQuoteResponse]  # type: ignore[assignment]
-    """The buyer (or a sales user) closes a quote that is not ordered: DECLINED."""
+    """The buyer (or a sales user) closes a quote that is not ordered: DECLINED. Declining a declined
+    quote again answers it. Publishes shop.pricing.sales_quote_declined with the note.
+    """
     GetSalesQuote: _aio.UnaryUnaryMultiCallable[_pricing_pb2.GetSalesQuoteRequest, _pricing_pb2.GetSalesQuoteResponse]  # type: ignore[assignment]
     """One quote with all its versions, oldest first."""
     ListSalesQuotes: _aio.UnaryUnaryMultiCallable[_pricing_pb2.ListSalesQuotesRequest, _pricing_pb2.ListSalesQuotesResponse]  # type: ignore[assignment]
@@ -643,7 +647,9 @@ class PricingServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _pricing_pb2.DeclineSalesQuoteRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_pricing_pb2.DeclineSalesQuoteResponse, _abc.Awaitable[_pricing_pb2.DeclineSalesQuoteResponse]]:
-        """The buyer (or a sales user) closes a quote that is not ordered: DECLINED."""
+        """The buyer (or a sales user) closes a quote that is not ordered: DECLINED. Declining a declined
+        quote again answers it. Publishes shop.pricing.sales_quote_declined with the note.
+        """
 
     @_abc_1.abstractmethod
     def GetSalesQuote(
