@@ -146,8 +146,11 @@ class OutboxRelay:
                 # for, so an idle relay polls less and less often (up to IDLE_POLL_FACTOR times slower).
                 idle = self.poll_interval if sent else min(idle * 2, self.poll_interval * IDLE_POLL_FACTOR)
                 self._wake.clear()
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation that
+                # arrives as its awaitable completes, and this loop would then outlive the service's stop.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=idle)
+                    async with asyncio.timeout(idle):
+                        await self._wake.wait()
                 if self._wake.is_set():
                     idle = self.poll_interval
 
@@ -161,7 +164,8 @@ class OutboxRelay:
             acks = [await self._publish(row) for row in rows]
             # Past the deadline the acks are cancelled (which frees nats-py's pending slots) and the
             # round fails: the rows stay unsent and go again, deduplicated by their Nats-Msg-Id.
-            await asyncio.wait_for(asyncio.gather(*acks), timeout=self.ack_timeout)
+            async with asyncio.timeout(self.ack_timeout):
+                await asyncio.gather(*acks)
             now = datetime.now(UTC)
             await conn.execute(self._mark_sent, ids=[row["id"] for row in rows], sent_at=now)
         for row in rows:
