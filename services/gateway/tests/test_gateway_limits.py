@@ -86,3 +86,29 @@ async def test_grpc_messages_over_the_limits_are_resource_exhausted(make_gateway
         with pytest.raises(grpc.aio.AioRpcError) as failed:
             await client.grpc.ListProducts(storefront_pb2.ListProductsRequest(page_size=100))
         assert failed.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+async def test_an_idle_connection_outlives_the_proxies_in_front(make_gateway: GatewayFactory) -> None:
+    """A connection idle for 6 s (past uvicorn's default of 5 s) still carries the next request: the
+    ingress or load balancer in front keeps idle connections for 60 s, and a POST it sends as the
+    gateway closes one is lost. HTTP_KEEPALIVE_SECONDS closes it once idle that long."""
+
+    async def two_requests(client: Client, idle: float) -> tuple[object, object]:
+        pool = httpx.Limits(keepalive_expiry=60)  # a proxy's: httpx's own default drops it at 5 s
+        base_url = f"http://127.0.0.1:{client.runtime.http_port}"
+        streams = []
+        async with httpx.AsyncClient(base_url=base_url, limits=pool, timeout=10) as proxy:
+            for _ in range(2):
+                response = await proxy.post("/v1/cart/items", json={"sku": "A-1", "quantity": 0})
+                assert response.status_code == 401, response.text  # answered, on whichever connection
+                streams.append(response.extensions["network_stream"])
+                await asyncio.sleep(idle)
+        return streams[0], streams[1]
+
+    async with make_gateway() as client:
+        assert client.runtime.settings.http_keepalive_seconds == 75  # the default
+        first, second = await two_requests(client, idle=6)
+        assert second is first  # the same connection
+    async with make_gateway(http_keepalive_seconds=1) as client:
+        first, second = await two_requests(client, idle=2)
+        assert second is not first  # the gateway closed the idle one; the client opened another

@@ -28,7 +28,7 @@ from shopkit.testing import Postgres, free_port, wait_for_port
 from shopkit.tls import TlsSettingsError
 
 if TYPE_CHECKING:
-    from conftest import StartSandbox
+    from conftest import Sandbox, StartSandbox
 
 NAMES = ("sandbox", "checkout", "order", "tooling", "gateway", "fraud", "cart")
 SHOP_SANDBOX = str(Path(sys.executable).parent / "shop-sandbox")
@@ -156,6 +156,35 @@ async def test_a_client_without_a_certificate_reaches_the_public_face_alone(
         assert refused.json()["code"] == "client_certificate_required"
         assert refused.headers["www-authenticate"] == "TLS-Client-Certificate"
     assert (auth.status, auth.amount) == ("authorized", 1500)
+
+
+async def test_a_browsers_idle_connection_stays_open_for_its_next_card(
+    start_sandbox: StartSandbox, issued: dict[str, pki.Issued]
+) -> None:
+    """A shopper's connection idle for 6 s (past uvicorn's default of 5 s, under any proxy's or pool's
+    idle timeout) still carries the next tokenisation: a server that closes first races that POST, which
+    no client retries. HTTP_KEEPALIVE_SECONDS closes it once idle that long."""
+
+    async def tokenise_twice(sandbox: Sandbox, idle: float) -> tuple[object, object]:
+        pool = httpx.Limits(keepalive_expiry=60)  # a browser's: httpx's own default drops it at 5 s
+        async with httpx.AsyncClient(
+            base_url=sandbox.base_url, verify=public_tls(issued), timeout=5, limits=pool
+        ) as browser:
+            streams = []
+            for _ in range(2):
+                response = await browser.post("/v1/payment_methods", json=CARD)
+                assert response.status_code == 201, response.text
+                streams.append(response.extensions["network_stream"])
+                await asyncio.sleep(idle)
+        return streams[0], streams[1]
+
+    async with start_sandbox(**server_tls(issued)) as sandbox:
+        assert sandbox.service.settings.http_keepalive_seconds == 75  # the default
+        first, second = await tokenise_twice(sandbox, idle=6)
+        assert second is first  # the same connection
+    async with start_sandbox(**server_tls(issued), http_keepalive_seconds=1) as sandbox:
+        first, second = await tokenise_twice(sandbox, idle=2)
+        assert second is not first  # the server closed the idle one; the client opened another
 
 
 async def test_plain_http_to_the_tls_port_gets_no_answer(

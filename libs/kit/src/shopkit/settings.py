@@ -77,3 +77,9 @@ class HttpServiceSettings(ServiceSettings):
         ge=1024,
         description="largest HTTP request line and headers together; a larger request is 431 (400 while in flight)",
     )
+    # Above the idle timeout of any proxy or client pool in front (ingress-nginx's upstream keep-alive
+    # and cloud load balancers keep 60 s): a server that closes first races the next request on the
+    # connection, and a POST lost that way is not retried.
+    http_keepalive_seconds: int = Field(
+        75, ge=1, description="an idle HTTP connection is closed after this many seconds"
+    )

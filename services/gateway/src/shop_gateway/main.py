@@ -84,6 +84,7 @@ class GatewayRuntime:
             log_config=None,
             access_log=False,  # the middleware logs failures with trace ids
             server_header=False,
+            timeout_keep_alive=self.settings.http_keepalive_seconds,
             timeout_graceful_shutdown=int(self.settings.shutdown_grace_seconds),
         )
         self._http = InLoopUvicorn(config)

@@ -78,6 +78,7 @@ class HttpService:
             "http": "h11",  # the parser whose header bound is a setting
             "h11_max_incomplete_event_size": self.settings.max_request_header_bytes,
             "server_header": False,
+            "timeout_keep_alive": self.settings.http_keepalive_seconds,
             "timeout_graceful_shutdown": math.ceil(self.settings.shutdown_grace_seconds),
         }
         return uvicorn.Config(app, host=self.settings.http_host, port=port, **{**defaults, **options})
