@@ -9,7 +9,6 @@ every message id in their inbox inside the transaction of their effect.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from datetime import UTC, datetime
@@ -27,6 +26,7 @@ from shopkit import metrics, tracing
 from shopkit.db import Database
 from shopkit.outbox_driver import Staged, event_rows
 from shopkit.sqldriver import DriverQuery, Row
+from shopkit.waits import wait_event
 
 log = logging.getLogger("shopkit.outbox")
 
@@ -146,12 +146,7 @@ class OutboxRelay:
                 # for, so an idle relay polls less and less often (up to IDLE_POLL_FACTOR times slower).
                 idle = self.poll_interval if sent else min(idle * 2, self.poll_interval * IDLE_POLL_FACTOR)
                 self._wake.clear()
-                # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation that
-                # arrives as its awaitable completes, and this loop would then outlive the service's stop.
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(idle):
-                        await self._wake.wait()
-                if self._wake.is_set():
+                if await wait_event(self._wake, idle):
                     idle = self.poll_interval
 
     async def publish_batch(self) -> int:

@@ -13,7 +13,6 @@ calls finish within the grace period, background workers stop, resources close, 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -30,6 +29,7 @@ from shopkit.clients import message_size_options
 from shopkit.interceptors import ServerInterceptor
 from shopkit.settings import ServiceSettings
 from shopkit.usertoken import Verifier
+from shopkit.waits import wait_event
 
 log = logging.getLogger("shopkit.server")
 
@@ -141,8 +141,7 @@ class GrpcService:
                 raise
             except Exception:
                 log.exception("worker %s failed; restarting", name)
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), timeout=1.0)
+                await wait_event(self._stopping, 1.0)
 
     async def stop(self) -> None:
         self._stopping.set()

@@ -21,7 +21,6 @@ when its connection ends, even on a crash); the others find it taken and look ag
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -42,6 +41,7 @@ from shopkit import tls
 from shopkit.auth import metadata_for
 from shopkit.clients import make_channel
 from shopkit.db import Database
+from shopkit.waits import wait_event
 
 log = logging.getLogger("shop_catalog.backfill")
 
@@ -169,8 +169,7 @@ class Backfill:
             except Exception:  # a peer down, the database restarting: the run resumes at its page
                 log.warning("search projection backfill interrupted; it resumes", exc_info=True)
                 wait = min(poll_seconds, RETRY_SECONDS)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+            await wait_event(self._wake, wait)
             self._wake.clear()
 
     async def _start(self) -> BackfillState:

@@ -41,6 +41,7 @@ from shopkit import deadlines, tracing
 from shopkit.db import Database
 from shopkit.money import Money
 from shopkit.outbox import OutboxRelay
+from shopkit.waits import wait_event
 
 log = logging.getLogger("shop_checkout.engine")
 
@@ -388,8 +389,7 @@ class SagaEngine:
                 await self.recover_once()
             except Exception:
                 log.exception("recovery round failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.recovery_interval_seconds)
+            await wait_event(self._wake, self.settings.recovery_interval_seconds)
             self._wake.clear()
 
     async def recover_once(self) -> list[str]:

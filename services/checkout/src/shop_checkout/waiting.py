@@ -8,10 +8,10 @@ is polled.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 
 from shop_checkout.domain.model import ACTIVE, Checkout
+from shopkit.waits import wait_event
 
 POLL_SECONDS = 0.25  # a checkout whose saga runs elsewhere
 
@@ -48,8 +48,7 @@ class Waiters:
                     if current.status not in ACTIVE:
                         return current
                     remaining = min(remaining, POLL_SECONDS)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(watch.changed.wait(), remaining)
+                await wait_event(watch.changed, remaining)
             return await self._checkout(checkout_id)
         finally:
             watch.waiters -= 1

@@ -143,6 +143,7 @@ class Mailer:
         sessions, self._idle = [session for session, _ in self._idle], []
         for session in sessions:
             try:
-                await asyncio.wait_for(session.quit(), timeout=2.0)
-            except Exception:  # closing anyway
+                async with asyncio.timeout(2.0):
+                    await session.quit()
+            except Exception:  # closing anyway (a TimeoutError too)
                 session.close()

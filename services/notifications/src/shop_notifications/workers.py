@@ -4,7 +4,6 @@ retention in batches, and the keyset pages of the API's lists."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -16,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from shopkit import pagination
 from shopkit.db import Database
 from shopkit.errors import Violations
+from shopkit.waits import wait_event
 
 log = logging.getLogger("shop_notifications.workers")
 
@@ -45,8 +45,7 @@ async def run_sender(
             due = None
         pause = poll if due is None else max(0.0, min(poll, (due - clock()).total_seconds()))
         wakeup.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wakeup.wait(), timeout=pause)
+        await wait_event(wakeup, pause)
 
 
 async def sweep(

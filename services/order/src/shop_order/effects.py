@@ -15,7 +15,6 @@ exponential backoff; effects of one order on one target run in the order they we
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -28,6 +27,7 @@ from shop_order.stock import StockReturner
 from shopkit import tracing
 from shopkit.db import Database, DriverConnection
 from shopkit.outbox import OutboxRelay
+from shopkit.waits import wait_event
 
 log = logging.getLogger("shop_order.effects")
 
@@ -70,8 +70,7 @@ class EffectWorker:
                 found = False
                 await asyncio.sleep(1.0)
             if not found:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+                await wait_event(self._wake, self.poll_interval)
 
     async def perform_due(self) -> bool:
         """Perform one due effect; False when none is due."""

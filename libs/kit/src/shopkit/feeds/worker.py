@@ -30,6 +30,7 @@ from shopkit.feeds.tables import (
     FeedTables,
     Outcome,
 )
+from shopkit.waits import wait_event
 
 log = logging.getLogger("shopkit.feeds")
 RETENTION_SWEEP_SECONDS = 3600.0
@@ -106,8 +107,7 @@ class FeedWorker:
                 busy = False
             if not busy:
                 self.wakeup.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wakeup.wait(), self.poll_seconds)
+                await wait_event(self.wakeup, self.poll_seconds)
 
     async def run_once(self) -> bool:
         """Claim one feed and run it to its end; False when none is due."""
