@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from shop_devstack.demo_size import TEST_DEMO_PRODUCTS
 from shop_devstack.harness import Stack, launched
 
 pytestmark = pytest.mark.timeout(240)
@@ -34,7 +35,9 @@ USERS = 18  # enough for at least one user of each of the nine classes
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
     """A running stack for this test; stopped (and checked to stop cleanly) afterwards."""
-    with launched(tmp_path, preferred_offset=12500, start_timeout=START_TIMEOUT) as running:
+    with launched(
+        tmp_path, preferred_offset=12500, start_timeout=START_TIMEOUT, demo_products=TEST_DEMO_PRODUCTS
+    ) as running:
         yield running
 
 

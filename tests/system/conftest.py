@@ -28,6 +28,7 @@ import pytest
 from shop.checkout.v1 import checkout_pb2, checkout_pb2_grpc
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from shop.order.v1 import order_pb2, order_pb2_grpc
+from shop_devstack.demo_size import TEST_DEMO_PRODUCTS
 from shop_devstack.harness import Stack, launched, read_state
 from shopkit.access import TOOLING
 from shopkit.testing_otlp import OtlpReceiver
@@ -76,7 +77,10 @@ def otlp() -> Iterator[OtlpReceiver]:
 def stack(tmp_path_factory: pytest.TempPathFactory, otlp: OtlpReceiver) -> Iterator[Stack]:
     """Every process as `shop-dev run` starts them, for the whole session."""
     folder = tmp_path_factory.mktemp("system")
-    with launched(folder, preferred_offset=PREFERRED_OFFSET, env=session_env(folder, otlp)) as running:
+    environment = session_env(folder, otlp)
+    with launched(
+        folder, preferred_offset=PREFERRED_OFFSET, env=environment, demo_products=TEST_DEMO_PRODUCTS
+    ) as running:
         yield running
 
 

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from shop_devstack.demo_size import TEST_DEMO_PRODUCTS
 from shop_devstack.environment import stripe_environment
 from shop_devstack.harness import Stack, launched
 
@@ -45,7 +46,13 @@ T = TypeVar("T")
 def stripe_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     folder = tmp_path_factory.mktemp("stripe")
     # A generous start: this stack comes up while other test runs may share the machine.
-    with launched(folder, preferred_offset=PREFERRED_OFFSET, payments="stripe", start_timeout=420) as stack:
+    with launched(
+        folder,
+        preferred_offset=PREFERRED_OFFSET,
+        payments="stripe",
+        start_timeout=420,
+        demo_products=TEST_DEMO_PRODUCTS,
+    ) as stack:
         yield stack
 
 

@@ -40,6 +40,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from shop.common.v1 import common_pb2
 from shop_devstack import identities
+from shop_devstack.demo_size import TEST_DEMO_PRODUCTS
 from shop_devstack.harness import free_port_offset, read_state
 from shop_devstack.layout import (
     GATEWAY_GRPC_PORT,
@@ -191,7 +192,10 @@ def stack(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, int, 
     offset = free_port_offset(preferred=12000)
     with output.open("wb") as out:
         launcher = subprocess.Popen(
-            [str(SHOP_DEV), "run", "--data-dir", str(data_dir), "--port-offset", str(offset)],
+            [
+                *(str(SHOP_DEV), "run", "--data-dir", str(data_dir), "--port-offset", str(offset)),
+                *("--demo-products", str(TEST_DEMO_PRODUCTS)),
+            ],
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -260,7 +264,8 @@ def test_launcher_starts_seeds_restarts_and_stops_cleanly(
             catalog_pb2.ListProductsRequest(page=common_pb2.PageRequest(page_size=5)), timeout=10
         )
     assert len(listed.products) == 5 and listed.page.next_page_token
-    assert (data_dir / "seeded" / "catalog.json").exists()
+    marker = json.loads((data_dir / "seeded" / "catalog.json").read_text())
+    assert (marker["demo_products"], marker["products"]) == (TEST_DEMO_PRODUCTS, TEST_DEMO_PRODUCTS)
     if "inventory" in services:
         from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 

@@ -105,10 +105,8 @@ async def test_an_idle_connection_outlives_the_proxies_in_front(make_gateway: Ga
                 await asyncio.sleep(idle)
         return streams[0], streams[1]
 
-    async with make_gateway() as client:
-        assert client.runtime.settings.http_keepalive_seconds == 75  # the default
-        first, second = await two_requests(client, idle=6)
-        assert second is first  # the same connection
-    async with make_gateway(http_keepalive_seconds=1) as client:
-        first, second = await two_requests(client, idle=2)
-        assert second is not first  # the gateway closed the idle one; the client opened another
+    async with make_gateway() as default, make_gateway(http_keepalive_seconds=1) as short:
+        assert default.runtime.settings.http_keepalive_seconds == 75
+        kept, closed = await asyncio.gather(two_requests(default, idle=6), two_requests(short, idle=2))
+    assert kept[1] is kept[0]  # the same connection
+    assert closed[1] is not closed[0]  # the gateway closed the idle one; the client opened another

@@ -178,13 +178,14 @@ async def test_a_browsers_idle_connection_stays_open_for_its_next_card(
                 await asyncio.sleep(idle)
         return streams[0], streams[1]
 
-    async with start_sandbox(**server_tls(issued)) as sandbox:
-        assert sandbox.service.settings.http_keepalive_seconds == 75  # the default
-        first, second = await tokenise_twice(sandbox, idle=6)
-        assert second is first  # the same connection
-    async with start_sandbox(**server_tls(issued), http_keepalive_seconds=1) as sandbox:
-        first, second = await tokenise_twice(sandbox, idle=2)
-        assert second is not first  # the server closed the idle one; the client opened another
+    async with (
+        start_sandbox(**server_tls(issued)) as default,
+        start_sandbox(**server_tls(issued), http_keepalive_seconds=1) as short,
+    ):
+        assert default.service.settings.http_keepalive_seconds == 75
+        kept, closed = await asyncio.gather(tokenise_twice(default, idle=6), tokenise_twice(short, idle=2))
+    assert kept[1] is kept[0]  # the same connection
+    assert closed[1] is not closed[0]  # the server closed the idle one; the client opened another
 
 
 async def test_plain_http_to_the_tls_port_gets_no_answer(

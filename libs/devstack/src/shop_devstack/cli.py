@@ -20,6 +20,7 @@ import os
 import sys
 from pathlib import Path
 
+from shop_devstack.demo_size import DEMO_PRODUCTS
 from shop_devstack.layout import KNOWN_PROCESSES, Layout, default_data_dir, find_repo_root
 
 
@@ -35,6 +36,22 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _demo_products(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--demo-products",
+        type=_positive,
+        default=DEMO_PRODUCTS,
+        help=f"seed the first N demo products (default {DEMO_PRODUCTS}; the test stacks seed fewer)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="shop-dev", description="The shop platform's local developer stack.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -44,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--follow", "-f", action="store_true", help="print the services' logs as they are written")
     run.add_argument("--reseed", action="store_true", help="seed the demo data again even if it was seeded")
     run.add_argument("--no-seed", action="store_true", help="don't seed demo data")
+    _demo_products(run)
     run.add_argument(
         "--only",
         default=None,
@@ -72,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     seed = sub.add_parser("seed", help="seed the demo data into a running stack (again)")
     _common(seed)
     seed.add_argument("--only", default=None, help="comma-separated services to seed")
+    _demo_products(seed)
 
     psql = sub.add_parser("psql", help="a psql shell as a service's role on its database")
     _common(psql)
@@ -147,6 +166,7 @@ def main(argv: list[str] | None = None) -> None:
             port_offset=layout.port_offset,
             seed=not args.no_seed,
             reseed=args.reseed,
+            demo_products=args.demo_products,
             follow=args.follow,
             start_timeout=args.start_timeout,
             stop_grace=args.stop_grace,
@@ -166,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "seed":
         from shop_devstack.status import seed_running
 
-        sys.exit(asyncio.run(seed_running(_layout(args), _names(args.only))))
+        sys.exit(asyncio.run(seed_running(_layout(args), _names(args.only), args.demo_products)))
     if args.command == "psql":
         from shop_devstack.status import psql_command
 

@@ -26,6 +26,7 @@ import grpc
 import httpx
 
 from shop_devstack import identities
+from shop_devstack.demo_size import DEMO_PRODUCTS
 from shop_devstack.layout import (
     GATEWAY_GRPC_PORT,
     GATEWAY_HTTP_PORT,
@@ -49,6 +50,7 @@ class Stack:
     offset: int
     data_dir: Path
     output: Path
+    demo_products: int = DEMO_PRODUCTS  # how many of the demo products it seeded
 
     @property
     def gateway_url(self) -> str:
@@ -178,20 +180,23 @@ def launched(
     start_timeout: float = 240.0,  # the seed and its events take about 100 s on a busy 2-core machine
     stop_timeout: float = 60.0,
     payments: str = "sandbox",
+    demo_products: int = DEMO_PRODUCTS,
 ) -> Iterator[Stack]:
     """Start `shop-dev run` in `folder` and yield once every process is SERVING; on exit stop it with
     SIGINT and check it exited 0 with its state `stopped`. Raises RuntimeError when it cannot start.
 
     `env` is added to the launcher's environment, which every process inherits: e.g. an OTLP endpoint,
     or `SHOP_<SVC>_<VAR>` overrides of one service's settings. `payments="stripe"`: the Stripe adapter
-    against a local fake Stripe (the process `stripe`) instead of the payment sandbox."""
-    stack = Stack(free_port_offset(preferred_offset), folder / "data", folder / "launcher.out")
+    against a local fake Stripe (the process `stripe`) instead of the payment sandbox. `demo_products`:
+    how many of the demo products it seeds (tests: `demo_size.TEST_DEMO_PRODUCTS`)."""
+    offset = free_port_offset(preferred_offset)
+    stack = Stack(offset, folder / "data", folder / "launcher.out", demo_products)
     shop_dev = Path(sys.executable).parent / "shop-dev"
     with stack.output.open("wb") as out:
         launcher = subprocess.Popen(
             [
                 *(str(shop_dev), "run", "--data-dir", str(stack.data_dir), "--port-offset", str(stack.offset)),
-                *("--payments", payments),
+                *("--payments", payments, "--demo-products", str(demo_products)),
             ],
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -33,6 +33,7 @@ from shop_devstack.components import (
     PostgresDaemon,
     ServiceProcess,
 )
+from shop_devstack.demo_size import DEMO_PRODUCTS
 from shop_devstack.environment import NATS_URL_VAR, POSTGRES_URL_VAR, service_environment, service_overrides
 from shop_devstack.layout import LOCAL_HOST, Layout, ServiceSpec, default_data_dir, find_executable
 from shop_devstack.postgres import EmbeddedPostgres, load_passwords, provision
@@ -59,6 +60,7 @@ class RunOptions:
     port_offset: int = 0
     seed: bool = True
     reseed: bool = False
+    demo_products: int = DEMO_PRODUCTS  # how many of the demo products to seed
     follow: bool = False
     start_timeout: float = 90.0
     stop_grace: float = 15.0
@@ -352,7 +354,12 @@ class Launcher:
         started = time.monotonic()
         try:
             seeded = await seed.seed_demo(
-                targets, self.layout.seeded_dir, force=self.options.reseed, say=self.say, tls=self.tooling
+                targets,
+                self.layout.seeded_dir,
+                force=self.options.reseed,
+                say=self.say,
+                tls=self.tooling,
+                count=self.options.demo_products,
             )
         except (seed.SeedError, ImportError) as exc:
             # The services are up and worth keeping: say what failed and how to retry.

@@ -7,9 +7,11 @@ promotion with the coupon WELCOME10, stock in every demo warehouse and store, an
 `acme-corp` with its members alice-buyer, bob-approver and carol-finance and its two approval rules
 (`shop_customers.demo`).
 
-Each service is seeded once; a marker file per service in `<data>/seeded/` remembers it, so a
-service built later is seeded on the next `shop-dev run`, and `--reseed` / `shop-dev seed` seed
-again. Every call used is safe to repeat (imports upsert by slug, prices and stock are set,
+Each service is seeded once; a marker file per service in `<data>/seeded/` remembers it (and how
+many products), so a service built later is seeded on the next `shop-dev run`, as is one seeded with
+fewer products than asked, and `--reseed` / `shop-dev seed` seed again. `--demo-products N` seeds the
+first N of the same products: the stacks `make test` starts seed `demo_size.TEST_DEMO_PRODUCTS`.
+Every call used is safe to repeat (imports upsert by slug, prices and stock are set,
 creates with client ids return what exists). Bulk RPCs keep it to seconds.
 
 Seeding publishes events (inventory's stock levels, which pricing's dynamic pricing consumes): the
@@ -30,9 +32,9 @@ from typing import Any
 import grpc
 
 from shop_devstack import identities
+from shop_devstack.demo_size import DEMO_PRODUCTS
 from shopkit.tls import Tls
 
-DEMO_PRODUCTS = 1000
 DEMO_SEED = 0
 # Tooling calls as itself (its certificate; the role `service`, which may administer), never as a user.
 AS_TOOLING = (("x-shop-role", "service"),)
@@ -48,22 +50,37 @@ class SeedError(Exception):
     pass
 
 
-def demo_products() -> Products:
-    """The demo products (protobuf JSON mapping), from the catalog's generator."""
+def demo_products(count: int = DEMO_PRODUCTS) -> Products:
+    """The first `count` demo products (protobuf JSON mapping), from the catalog's generator."""
     from shop_catalog.demo import generate_products
 
-    return generate_products(DEMO_PRODUCTS, DEMO_SEED)
+    return generate_products(count, DEMO_SEED)
 
 
 def skus_of(products: Products) -> list[str]:
     return [str(v["sku"]) for p in products for v in p["variants"]]
 
 
+def seeded(marker: Path, count: int) -> bool:
+    """Whether the marker says its service holds at least `count` products' data (markers written
+    before the count was recorded hold the full catalog)."""
+    try:
+        return int(json.loads(marker.read_text()).get("demo_products", DEMO_PRODUCTS)) >= count
+    except (OSError, ValueError, TypeError, AttributeError):
+        return False
+
+
 async def seed_demo(
-    targets: dict[str, str], marker_dir: Path, *, force: bool, say: Callable[[str], None], tls: Tls | None
+    targets: dict[str, str],
+    marker_dir: Path,
+    *,
+    force: bool,
+    say: Callable[[str], None],
+    tls: Tls | None,
+    count: int = DEMO_PRODUCTS,
 ) -> list[str]:
-    """Seed every service in `targets` (name -> host:port) that has no marker yet (all with force),
-    calling with the tooling certificate `tls`."""
+    """Seed every service in `targets` (name -> host:port) that holds fewer than `count` products'
+    data by its marker (all with force), calling with the tooling certificate `tls`."""
     seeders: dict[str, Callable[[grpc.aio.Channel, Products], Awaitable[Summary]]] = {
         "catalog": seed_catalog,
         "pricing": seed_pricing,
@@ -71,13 +88,13 @@ async def seed_demo(
         "customers": seed_customers,
     }
     wanted = [name for name in seeders if name in targets]
-    todo = [name for name in wanted if force or not (marker_dir / f"{name}.json").exists()]
+    todo = [name for name in wanted if force or not seeded(marker_dir / f"{name}.json", count)]
     skipped = [name for name in wanted if name not in todo]
     if skipped:
         say(f"demo data already seeded for {', '.join(skipped)} (`--reseed` seeds again)")
     if not todo:
         return []
-    products = demo_products()
+    products = demo_products(count)
 
     async def seed_one(name: str) -> None:
         started = time.monotonic()
@@ -87,7 +104,12 @@ async def seed_demo(
             except grpc.aio.AioRpcError as err:
                 raise SeedError(f"seeding {name} failed: {err.code().name}: {err.details()}") from err
         took = time.monotonic() - started
-        marker = {"seeded_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "seconds": round(took, 2), **summary}
+        marker = {
+            "seeded_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "seconds": round(took, 2),
+            "demo_products": count,
+            **summary,
+        }
         (marker_dir / f"{name}.json").write_text(json.dumps(marker, indent=2))
         say(f"{name}: seeded {', '.join(f'{v} {k}' for k, v in summary.items())} in {took:.1f} s")
 
@@ -107,7 +129,8 @@ async def seed_catalog(channel: grpc.aio.Channel, products: Products) -> Summary
     from shop_catalog import demo
 
     stub = catalog_pb2_grpc.CatalogServiceStub(channel)
-    summary = await demo.seed(stub, DEMO_PRODUCTS, DEMO_SEED, metadata=AS_TOOLING, call_timeout=IMPORT_TIMEOUT_SECONDS)
+    count = len(products)
+    summary = await demo.seed(stub, count, DEMO_SEED, metadata=AS_TOOLING, call_timeout=IMPORT_TIMEOUT_SECONDS)
     if summary.failed:
         first = "; ".join(f"line {e.line}: {e.message}" for e in summary.errors[:3])
         raise SeedError(f"catalog import rejected {summary.failed} of {summary.received} products: {first}")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from shop_devstack import identities, seed
 from shop_devstack.components import NOT_BUILT, probe_once
+from shop_devstack.demo_size import DEMO_PRODUCTS
 from shop_devstack.environment import NATS_URL_VAR, POSTGRES_URL_VAR
 from shop_devstack.health import SERVING, UNREACHABLE, check_once, tcp_open
 from shop_devstack.layout import LOCAL_HOST, Layout
@@ -57,7 +58,7 @@ async def show_status(layout: Layout) -> int:
     return 0 if installed and all(h == SERVING for h in healths) else 1
 
 
-async def seed_running(layout: Layout, only: list[str] | None) -> int:
+async def seed_running(layout: Layout, only: list[str] | None, count: int = DEMO_PRODUCTS) -> int:
     specs = [s for s in layout.services() if s.installed and s.kind == "service" and (only is None or s.name in only)]
     tls = identities.tooling(layout.data_dir)
     healths = await asyncio.gather(*(check_once(s.target, tls=tls) for s in specs))
@@ -69,7 +70,8 @@ async def seed_running(layout: Layout, only: list[str] | None) -> int:
     def say(message: str) -> None:
         print(message, flush=True)
 
-    await seed.seed_demo({s.name: s.target for s in specs}, layout.seeded_dir, force=True, say=say, tls=tls)
+    targets = {s.name: s.target for s in specs}
+    await seed.seed_demo(targets, layout.seeded_dir, force=True, say=say, tls=tls, count=count)
     if not os.environ.get(NATS_URL_VAR):
         await seed.wait_for_consumers(f"http://{LOCAL_HOST}:{layout.nats_monitor_port}", say)
     return 0

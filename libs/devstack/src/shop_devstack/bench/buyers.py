@@ -17,18 +17,20 @@ import httpx
 from shop_devstack.bench.cpu import spent
 from shop_devstack.bench.rig import BenchError
 from shop_devstack.bench.stack import BenchStack
+from shop_devstack.demo_size import DEMO_PRODUCTS
 
 SETTLE_SECONDS = 1.0  # after the backlog drained: effects outside NATS (capture) finish
 CLIENT_TIMEOUT_SECONDS = 900.0
 
 
-def demo_skus() -> list[str]:
-    """SKUs a web shopper can buy from the demo catalog (active, on the web channel, not gift cards)."""
+def demo_skus(count: int = DEMO_PRODUCTS) -> list[str]:
+    """SKUs a web shopper can buy from the first `count` demo products (active, on the web channel,
+    not gift cards)."""
     from shop_devstack.seed import demo_products
 
     return [
         str(variant["sku"])
-        for product in demo_products()
+        for product in demo_products(count)
         if product["status"] == "PRODUCT_STATUS_ACTIVE" and "CHANNEL_WEB" in product["channels"]
         for variant in product["variants"]
         if not str(variant["sku"]).startswith(("GIFT", "GC-"))

@@ -33,6 +33,7 @@ from shop_devstack.chaos.invariants import check
 from shop_devstack.chaos.killer import Killer
 from shop_devstack.chaos.report import COMPLETION_TARGET, Report
 from shop_devstack.chaos.storefront import run_buyers
+from shop_devstack.demo_size import DEMO_PRODUCTS, TEST_DEMO_PRODUCTS
 from shop_devstack.harness import Stack, launched
 from shop_devstack.layout import NATS_MONITOR_PORT
 
@@ -60,6 +61,7 @@ class ChaosOptions:
     settle_timeout: float = 180.0
     seed: int | None = None  # of the kill order and the buyers' SKUs
     short: bool = False  # assert the invariants only, not the completion target
+    demo_products: int = DEMO_PRODUCTS  # the stack's seed: its first N demo products
     preferred_offset: int = 13500
     keep: bool = False  # keep the stack's folder (logs, data) even when the run passed
 
@@ -75,6 +77,7 @@ SHORT = ChaosOptions(
     budget=90.0,
     settle_timeout=90.0,
     short=True,
+    demo_products=TEST_DEMO_PRODUCTS,
 )
 
 
@@ -105,7 +108,13 @@ def run_chaos(options: ChaosOptions, folder: Path | None = None, say: Callable[[
     root.mkdir(parents=True, exist_ok=True)
     say(f"chaos: starting a stack in {root}")
     offset, env = options.preferred_offset, stack_env(options)
-    with launched(root, preferred_offset=offset, env=env, start_timeout=START_TIMEOUT_SECONDS) as stack:
+    with launched(
+        root,
+        preferred_offset=offset,
+        env=env,
+        start_timeout=START_TIMEOUT_SECONDS,
+        demo_products=options.demo_products,
+    ) as stack:
         monitor = f"http://127.0.0.1:{NATS_MONITOR_PORT + stack.offset}"
         facts = Facts(stack.data_dir, monitor)
         killer = Killer(
@@ -134,7 +143,7 @@ async def _run(
     options: ChaosOptions, facts: Facts, killer: Killer, stack: Stack, say: Callable[[str], None]
 ) -> tuple[Report, bool]:
     rng = random.Random(options.seed)
-    skus = demo_skus()
+    skus = demo_skus(options.demo_products)
     rng.shuffle(skus)
     gateway, sandbox = stack.gateway_url, stack.sandbox_url
     verify = stack.sandbox_context()  # the sandbox's public face: its CA, no client certificate

@@ -24,6 +24,7 @@ from typing import Any
 
 from shop_devstack.bench.buyers import demo_skus
 from shop_devstack.bench.stack import BENCH_ENV, BenchStack
+from shop_devstack.demo_size import DEMO_PRODUCTS, TEST_DEMO_PRODUCTS
 from shop_devstack.environment import LOCAL_DEFAULTS
 from shop_devstack.harness import launched
 from shop_devstack.soak import figures
@@ -52,11 +53,12 @@ class SoakOptions:
     max_in_flight: int = 200  # visits running at once; arrivals beyond are shed (and are errors)
     seed: int | None = None
     short: bool = False
+    demo_products: int = DEMO_PRODUCTS  # the stack's seed: its first N demo products
     preferred_offset: int = 14500
     keep: bool = False  # keep the stack's folder (logs, data) even when the run passed
 
 
-SHORT = SoakOptions(minutes=0.75, rate=3.0, sample_every=3.0, warmup=10.0, short=True)
+SHORT = SoakOptions(minutes=0.75, rate=3.0, sample_every=3.0, warmup=10.0, short=True, demo_products=TEST_DEMO_PRODUCTS)
 
 
 @dataclass
@@ -75,7 +77,11 @@ def run_soak(options: SoakOptions, folder: Path | None = None, say: Callable[[st
     root.mkdir(parents=True, exist_ok=True)
     say(f"soak: starting a stack in {root}")
     with launched(
-        root, preferred_offset=options.preferred_offset, env=BENCH_ENV, start_timeout=START_TIMEOUT_SECONDS
+        root,
+        preferred_offset=options.preferred_offset,
+        env=BENCH_ENV,
+        start_timeout=START_TIMEOUT_SECONDS,
+        demo_products=options.demo_products,
     ) as stack:
         bench_stack = BenchStack("soak", stack, time.monotonic())
         report = asyncio.run(_run(options, bench_stack, say))
@@ -89,7 +95,7 @@ def run_soak(options: SoakOptions, folder: Path | None = None, say: Callable[[st
 
 async def _run(options: SoakOptions, stack: BenchStack, say: Callable[[str], None]) -> SoakReport:
     rng = random.Random(options.seed)
-    skus, brands = demo_skus(), demo_brands()
+    skus, brands = demo_skus(options.demo_products), demo_brands(options.demo_products)
     # The gateway in plain HTTP; the sandbox's public face over HTTPS, checked against the stack's CA.
     client, recorder = recording_client(CONNECTIONS, verify=stack.stack.sandbox_context())
     async with client:

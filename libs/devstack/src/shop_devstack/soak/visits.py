@@ -21,6 +21,7 @@ import httpx
 from shop_devstack.bench.buyers import demo_skus
 from shop_devstack.bench.shoppers import FIRST_IP, prepare_one
 from shop_devstack.chaos.storefront import Outcome, Storefront
+from shop_devstack.demo_size import DEMO_PRODUCTS
 
 BROWSE, CART, CHECKOUT = "browse", "cart", "checkout"
 MIX: Mapping[str, float] = {BROWSE: 0.75, CART: 0.15, CHECKOUT: 0.10}  # shares of the visits
@@ -28,11 +29,11 @@ CHECKOUT_BUDGET_SECONDS = 60.0  # a buyer's patience: past it the checkout count
 ADDRESSES = 2**17  # visitors' addresses cycle through the benchmarking range 198.18.0.0/15
 
 
-def demo_brands() -> list[str]:
-    """Brands of the demo catalog: what a visitor types into the search box."""
+def demo_brands(count: int = DEMO_PRODUCTS) -> list[str]:
+    """Brands of the first `count` demo products: what a visitor types into the search box."""
     from shop_devstack.seed import demo_products
 
-    return sorted({str(product["brand"]) for product in demo_products() if product.get("brand")})
+    return sorted({str(product["brand"]) for product in demo_products(count) if product.get("brand")})
 
 
 @dataclass
