@@ -403,6 +403,38 @@ def search(stack: Stack, http: httpx.Client, query: str, page_size: int) -> list
     return products
 
 
+# What a company's buyer searches for: the b2b channel sells boots among the test stacks' demo products
+# (its trail runners come later in the catalogue).
+B2B_SEARCH = "boot"
+
+
+def _b2b_variants(buyer: Shopper, shippable: int) -> list[dict[str, Any]]:
+    """Variants a company's buyer may order (the search `B2B_SEARCH` in their channel, at their account's
+    prices) with a price and at least `shippable` units to ship, in the search's order; never empty."""
+    found = buyer.get("/v1/products", query=B2B_SEARCH, page_size=20)
+    assert found.status_code == 200, found.text
+    variants: list[dict[str, Any]] = []
+    for summary in found.json()["products"]:
+        page = buyer.get(f"/v1/products/{summary['id']}")
+        assert page.status_code == 200, page.text
+        variants.extend(
+            dict(v)
+            for v in page.json()["variants"]
+            if v["price"] and v["availability"] and v["availability"]["ship_available"] >= shippable
+        )
+    assert variants, f"no {B2B_SEARCH!r} variant with {shippable} units to ship: {found.text}"
+    return variants
+
+
+B2bVariants = Callable[[Shopper, int], list[dict[str, Any]]]
+
+
+@pytest.fixture(scope="session")
+def b2b_variants() -> B2bVariants:
+    """`b2b_variants(buyer, shippable)`: what a company's buyer may order, priced and with stock."""
+    return _b2b_variants
+
+
 @pytest.fixture(scope="session")
 def trail_product(stack: Stack, http: httpx.Client) -> dict[str, Any]:
     """The first product the search `trail` finds, as its product page shows it (variants with availability)."""

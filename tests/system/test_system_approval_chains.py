@@ -7,7 +7,7 @@ order's history lists every decision."""
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -15,7 +15,7 @@ from shop.order.v1 import order_pb2
 from shop_devstack.harness import Stack
 
 if TYPE_CHECKING:  # conftest is not importable at run time (pytest's importlib mode); its types are for mypy
-    from conftest import Backstage, NewShopper, Shopper
+    from conftest import B2bVariants, Backstage, NewShopper, Shopper
 
 
 def _admin(http: httpx.Client, stack: Stack) -> dict[str, str]:
@@ -30,13 +30,6 @@ def _inbox(approver: Shopper) -> list[str]:
     return [o["order_id"] for o in listed.json()["orders"]]
 
 
-def _b2b_variant(buyer: Shopper) -> dict[str, Any]:
-    found = buyer.get("/v1/products", query="trail", page_size=20)
-    assert found.status_code == 200, found.text
-    product = buyer.get(f"/v1/products/{found.json()['products'][0]['id']}").json()
-    return next(v for v in product["variants"] if v["availability"] and v["availability"]["ship_available"] >= 10)
-
-
 def _place(buyer: Shopper) -> tuple[str, str]:
     placed = buyer.checkout(buyer.new_card())
     assert placed.status_code == 201, placed.text
@@ -46,7 +39,7 @@ def _place(buyer: Shopper) -> tuple[str, str]:
 
 
 def test_a_two_step_chain_one_rejection_and_one_approval(
-    stack: Stack, http: httpx.Client, new_shopper: NewShopper, backstage: Backstage
+    stack: Stack, http: httpx.Client, new_shopper: NewShopper, backstage: Backstage, b2b_variants: B2bVariants
 ) -> None:
     account = f"chain-{uuid.uuid4().hex[:8]}"
     buyer = new_shopper("chain-buyer", role="b2b_buyer", claims={"account_id": account})
@@ -64,7 +57,7 @@ def test_a_two_step_chain_one_rejection_and_one_approval(
         }
         created = http.post(rules, json=rule, headers={**admin, "Idempotency-Key": f"{account}-rule-{position}"})
         assert created.status_code == 201, created.text
-    variant = _b2b_variant(buyer)
+    variant = b2b_variants(buyer, 10)[0]
     sku = variant["sku"]
     stock_before = backstage.stock(sku)
     buyer.add_to_cart(sku, 1)

@@ -21,7 +21,7 @@ import pytest
 from shop.order.v1 import order_pb2
 
 if TYPE_CHECKING:  # conftest is not importable at run time (pytest's importlib mode); its types are for mypy
-    from conftest import Backstage, NewShopper, Shopper
+    from conftest import B2bVariants, Backstage, NewShopper, Shopper
 
 pytestmark = [
     pytest.mark.skipif(os.environ.get("SHOP_SKIP_LAUNCHER_TEST") == "1", reason="SHOP_SKIP_LAUNCHER_TEST=1 was set"),
@@ -208,7 +208,7 @@ def test_a_blocked_order_is_refused_with_its_reason_and_leaves_nothing_behind(
 
 
 def test_a_b2b_order_over_the_buyers_limit_waits_for_an_approver_of_the_same_account(
-    new_shopper: NewShopper, backstage: Backstage
+    new_shopper: NewShopper, backstage: Backstage, b2b_variants: B2bVariants
 ) -> None:
     # Accounts come with the token: acme-corp's buyer may order up to 500.00 USD per order and pays by invoice.
     limit = {"amount": 50_000, "currency": "USD"}
@@ -217,13 +217,7 @@ def test_a_b2b_order_over_the_buyers_limit_waits_for_an_approver_of_the_same_acc
     approver = new_shopper("acme-approver", role="b2b_approver", claims={"account_id": "acme-corp"})
     outsider = new_shopper("globex-approver", role="b2b_approver", claims={"account_id": "globex"})
     # The buyer's search shows the account's prices and what is sold in the b2b channel.
-    found = buyer.get("/v1/products", query="trail", page_size=20)
-    assert found.status_code == 200, found.text
-    product = buyer.get(f"/v1/products/{found.json()['products'][0]['id']}").json()
-    variant = max(
-        (v for v in product["variants"] if v["availability"] and v["availability"]["ship_available"] >= 50),
-        key=lambda v: v["price"]["amount"],
-    )
+    variant = max(b2b_variants(buyer, 50), key=lambda v: v["price"]["amount"])
     cart = buyer.add_to_cart(variant["sku"], limit["amount"] // variant["price"]["amount"] + 1)  # just over it
     assert cart["total"]["amount"] > limit["amount"], cart
 

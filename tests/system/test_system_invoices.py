@@ -19,7 +19,7 @@ from shop.checkout.v1 import checkout_pb2
 from shop_devstack.harness import Stack
 
 if TYPE_CHECKING:  # conftest is not importable at run time (pytest's importlib mode); its types are for mypy
-    from conftest import Backstage, NewShopper, Shopper
+    from conftest import B2bVariants, Backstage, NewShopper, Shopper
 
 CLIENT_IP = {"X-Forwarded-For": "198.19.251.7"}  # apart from the other system tests' addresses
 CONTEXT_CACHE_SECONDS = 5.0  # the gateway's COMPANY_CONTEXT_CACHE_SECONDS: a company change shows after it
@@ -62,7 +62,7 @@ def _at(stamp: str) -> datetime:
 
 
 def test_an_invoice_order_over_the_credit_limit_is_refused_and_accepted_after_a_payment(
-    stack: Stack, http: httpx.Client, new_shopper: NewShopper, backstage: Backstage
+    stack: Stack, http: httpx.Client, new_shopper: NewShopper, backstage: Backstage, b2b_variants: B2bVariants
 ) -> None:
     url, admin = stack.gateway_url, _admin(stack, http)
     account = f"invoices-{uuid.uuid4().hex[:8]}"
@@ -78,13 +78,7 @@ def test_an_invoice_order_over_the_credit_limit_is_refused_and_accepted_after_a_
     assert created.status_code == 201, created.text
     buyer = new_shopper("invoice-buyer", role="b2b_buyer", claims={"account_id": account})
     # What the buyer's channel (b2b) sells them, at their account's prices.
-    found = buyer.get("/v1/products", query="trail", page_size=20)
-    assert found.status_code == 200, found.text
-    product = buyer.get(f"/v1/products/{found.json()['products'][0]['id']}").json()
-    sku = min(
-        (v for v in product["variants"] if v["availability"] and v["availability"]["ship_available"] >= 5),
-        key=lambda v: v["price"]["amount"],
-    )["sku"]
+    sku = min(b2b_variants(buyer, 5), key=lambda v: v["price"]["amount"])["sku"]
 
     # 1. An invoice order within the limit: its invoice is issued, due after the net-30 terms.
     buyer.add_to_cart(sku, 1)

@@ -16,7 +16,7 @@ from shop_devstack.mailcatcher import parse, read_mails, text_of
 from shop_notifications.settings import NotificationsSettings
 
 if TYPE_CHECKING:  # conftest is not importable at run time (pytest's importlib mode); its types are for mypy
-    from conftest import Backstage, NewShopper, Shopper
+    from conftest import B2bVariants, Backstage, NewShopper, Shopper
 
 APPROVALS_DESK = NotificationsSettings.model_fields["approvals_to"].default
 
@@ -83,16 +83,13 @@ def test_a_purchase_is_confirmed_shipped_and_refunded_by_mail(
 
 
 def test_a_b2b_order_over_the_limit_asks_the_approvals_desk(
-    stack: Stack, new_shopper: NewShopper, backstage: Backstage
+    stack: Stack, new_shopper: NewShopper, backstage: Backstage, b2b_variants: B2bVariants
 ) -> None:
     limit = {"amount": 1_000, "currency": "USD"}
     account_id = f"mail-{uuid.uuid4().hex[:6]}"
     account = {"account_id": account_id, "approval_limit": limit, "approval_period": "order"}
     buyer = new_shopper("mail-b2b", role="b2b_buyer", claims=account)
-    found = buyer.get("/v1/products", query="trail", page_size=20)
-    assert found.status_code == 200, found.text
-    product = buyer.get(f"/v1/products/{found.json()['products'][0]['id']}").json()
-    variant = next(v for v in product["variants"] if v["availability"] and v["availability"]["ship_available"] >= 5)
+    variant = b2b_variants(buyer, 5)[0]
     buyer.add_to_cart(variant["sku"], 2)
     placed = buyer.checkout("invoice", purchase_order_number="PO-MAIL-1")
     assert placed.status_code == 201, placed.text

@@ -16,24 +16,12 @@ import httpx
 import pytest
 
 if TYPE_CHECKING:  # conftest is not importable at run time (pytest's importlib mode); its types are for mypy
-    from conftest import NewShopper, Shopper
+    from conftest import B2bVariants, NewShopper, Shopper
 
 pytestmark = [
     pytest.mark.skipif(os.environ.get("SHOP_SKIP_LAUNCHER_TEST") == "1", reason="SHOP_SKIP_LAUNCHER_TEST=1 was set"),
     pytest.mark.timeout(600),
 ]
-
-
-def _variant(buyer: Shopper) -> dict[str, Any]:
-    """A variant in stock that the buyer's account may buy."""
-    found = buyer.get("/v1/products", query="trail", page_size=20)
-    assert found.status_code == 200, found.text
-    for summary in found.json()["products"]:
-        product = buyer.get(f"/v1/products/{summary['id']}").json()
-        for variant in product["variants"]:
-            if variant["price"] and variant["availability"] and variant["availability"]["ship_available"] >= 10:
-                return dict(variant)
-    raise AssertionError("no trail variant in stock")
 
 
 def _ask(buyer: Shopper, note: str) -> dict[str, Any]:
@@ -55,11 +43,13 @@ def _offer(sales: Shopper, quote: dict[str, Any], unit: int, expires_in: timedel
     return sales.post(f"/v1/admin/quotes/{quote['quote_id']}/offers", {"lines": lines, "expires_at": expires_at})
 
 
-def test_a_quote_is_negotiated_accepted_and_ordered_at_its_prices(new_shopper: NewShopper) -> None:
+def test_a_quote_is_negotiated_accepted_and_ordered_at_its_prices(
+    new_shopper: NewShopper, b2b_variants: B2bVariants
+) -> None:
     account = {"account_id": f"quoting-{uuid.uuid4().hex[:8]}"}
     buyer = new_shopper("quote-buyer", role="b2b_buyer", claims=account)
     sales = new_shopper("sales", role="sales")
-    variant = _variant(buyer)
+    variant = b2b_variants(buyer, 10)[0]
     list_price = variant["price"]["amount"]
     buyer.add_to_cart(variant["sku"], 4)
 
@@ -103,10 +93,10 @@ def test_a_quote_is_negotiated_accepted_and_ordered_at_its_prices(new_shopper: N
     assert "already ordered" in again.json()["detail"]
 
 
-def test_an_expired_offer_cannot_be_accepted(new_shopper: NewShopper) -> None:
+def test_an_expired_offer_cannot_be_accepted(new_shopper: NewShopper, b2b_variants: B2bVariants) -> None:
     buyer = new_shopper("late-buyer", role="b2b_buyer", claims={"account_id": f"late-{uuid.uuid4().hex[:8]}"})
     sales = new_shopper("sales", role="sales")
-    buyer.add_to_cart(_variant(buyer)["sku"], 2)
+    buyer.add_to_cart(b2b_variants(buyer, 10)[0]["sku"], 2)
     quote = _ask(buyer, "quickly, please")
     offered = _offer(sales, quote, 100, timedelta(seconds=2))
     assert offered.status_code == 201, offered.text

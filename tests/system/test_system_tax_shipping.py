@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:  # conftest is not importable at run time (pytest's importlib mode); its types are for mypy
-    from conftest import Backstage, NewShopper, Shopper
+    from conftest import B2bVariants, Backstage, NewShopper, Shopper
 
 pytestmark = [
     pytest.mark.skipif(os.environ.get("SHOP_SKIP_LAUNCHER_TEST") == "1", reason="SHOP_SKIP_LAUNCHER_TEST=1 was set"),
@@ -163,11 +163,13 @@ def test_a_pickup_has_no_shipping_and_is_taxed_where_the_store_is(
     assert authorisation["amount"] == subtotal + tax
 
 
-def test_a_b2b_buyer_with_a_tax_id_is_exempt(new_shopper: NewShopper, backstage: Backstage) -> None:
+def test_a_b2b_buyer_with_a_tax_id_is_exempt(
+    new_shopper: NewShopper, backstage: Backstage, b2b_variants: B2bVariants
+) -> None:
     # A company of its own: its tax id exempts every order of its members.
     account = {"account_id": f"exempt-{uuid.uuid4().hex[:8]}", "tax_id": "US-12-3456789"}
     buyer = new_shopper("b2b-exempt", role="b2b_buyer", claims=account)
-    variant = a_variant(buyer, backstage)
+    variant = b2b_variants(buyer, 10)[0]
     cart = buyer.add_to_cart(variant["sku"], 1)
     subtotal = cart["subtotal"]["amount"]
     estimate = buyer.get("/v1/cart/shipping-options", country="US", region="NY").json()
