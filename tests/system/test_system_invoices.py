@@ -127,6 +127,11 @@ def test_an_invoice_order_over_the_credit_limit_is_refused_and_accepted_after_a_
     assert accepted.status_code == 201, accepted.text
     second = _invoice_of(buyer, accepted.json()["order_id"])
     assert second["status"] == "open" and second["number"] != invoice["number"]
+    listed = buyer.get("/v1/orders", scope="account")  # the account's orders, each with its invoice
+    assert listed.status_code == 200, listed.text
+    invoices = {o["order_id"]: (o["invoice"]["number"], o["invoice"]["status"]) for o in listed.json()["orders"]}
+    assert invoices[first_order] == (invoice["number"], "paid")
+    assert invoices[accepted.json()["order_id"]] == (second["number"], "open")
 
     # 5. The invoice as a PDF.
     document = buyer.get(f"/v1/invoices/{invoice['number']}.pdf")

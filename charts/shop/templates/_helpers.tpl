@@ -110,6 +110,7 @@ notifications:
     - {stream: SHOP_ORDER, consumer: notifications-order-events}
     - {stream: SHOP_ORDER, consumer: notifications-order-webhooks}
     - {stream: SHOP_INVENTORY, consumer: notifications-inventory-webhooks}
+    - {stream: SHOP_PRICING, consumer: notifications-pricing-webhooks}
 customers:
   kind: grpc
   grpcPort: 50059

@@ -94,6 +94,26 @@ async def test_card_orders_have_no_invoice(shop: Shop) -> None:
     assert not order.HasField("invoice")
 
 
+async def test_an_accounts_order_list_shows_each_invoice_orders_invoice(shop: Shop) -> None:
+    account_id = account()
+    unpaid = await create(shop, invoice_request(shop, account_id))
+    paid = await create(shop, invoice_request(shop, account_id, price=2000))
+    await shop.stub.RecordInvoicePayment(payment(paid.invoice.number, 4500), metadata=ADMIN)
+    card = (await shop.stub.CreateOrder(shop.request(account_id=account_id), metadata=SERVICE)).order
+
+    listed = await shop.stub.ListOrders(order_pb2.ListOrdersRequest(account_id=account_id), metadata=ADMIN)
+
+    by_id = {order.order_id: order for order in listed.orders}
+    assert set(by_id) == {unpaid.order_id, paid.order_id, card.order_id}
+    assert (by_id[unpaid.order_id].invoice.number, by_id[unpaid.order_id].invoice.status) == (
+        unpaid.invoice.number,
+        OPEN,
+    )
+    assert by_id[unpaid.order_id].invoice.balance == eur(2500)
+    assert (by_id[paid.order_id].invoice.status, by_id[paid.order_id].invoice.balance) == (PAID, eur(0))
+    assert not by_id[card.order_id].HasField("invoice")
+
+
 async def test_payments_are_idempotent_and_settle_the_invoice(shop: Shop) -> None:
     order = await create(shop, invoice_request(shop, account()))
     number = order.invoice.number

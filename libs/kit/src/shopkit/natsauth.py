@@ -59,6 +59,7 @@ CONSUMERS: Mapping[str, tuple[Consumed, ...]] = {
         Consumed("order", "order-events"),
         Consumed("order", "order-webhooks"),
         Consumed("inventory", "inventory-webhooks"),
+        Consumed("pricing", "pricing-webhooks"),
     ),
 }
 

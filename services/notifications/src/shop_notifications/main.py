@@ -15,7 +15,7 @@ from shop_notifications.personal_data import NotificationsPersonalData
 from shop_notifications.settings import NotificationsSettings
 from shop_notifications.smtp import Mailer
 from shop_notifications.templates import Templates
-from shop_notifications.webhook_domain import INVENTORY_EVENTS, ORDER_EVENTS, Backoff
+from shop_notifications.webhook_domain import INVENTORY_EVENTS, ORDER_EVENTS, PRICING_EVENTS, Backoff
 from shop_notifications.webhook_transport import webhook_client
 from shop_notifications.webhooks import Webhooks
 from shopkit.cli import service_cli
@@ -94,6 +94,7 @@ async def build(settings: NotificationsSettings, *, clock: Clock = utc_now) -> R
 # The durable consumers of webhook deliveries ("notifications-order-webhooks", ...; see natsauth).
 ORDER_WEBHOOKS = "order-webhooks"
 INVENTORY_WEBHOOKS = "inventory-webhooks"
+PRICING_WEBHOOKS = "pricing-webhooks"
 
 
 def webhooks(runtime: Runtime, settings: NotificationsSettings, clock: Clock) -> Webhooks:
@@ -131,6 +132,14 @@ def webhooks(runtime: Runtime, settings: NotificationsSettings, clock: Clock) ->
         name=INVENTORY_WEBHOOKS,
         source_service="inventory",
         subjects=list(INVENTORY_EVENTS),
+        handler=one,
+        batch_handler=batch,
+    )
+    runtime.consume(
+        store.inbox,
+        name=PRICING_WEBHOOKS,
+        source_service="pricing",
+        subjects=list(PRICING_EVENTS),  # the sales quotes' alone: the stream's price changes are not read
         handler=one,
         batch_handler=batch,
     )

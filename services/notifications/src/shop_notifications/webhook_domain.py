@@ -26,6 +26,7 @@ from google.protobuf.message import Message
 
 from shop.inventory.v1 import events_pb2 as inventory_events
 from shop.order.v1 import events_pb2 as order_events
+from shop.pricing.v1 import events_pb2 as pricing_events
 
 # The event types a webhook may subscribe to, and each one's message (docs/api.md "Webhooks").
 ORDER_EVENTS: dict[str, type[Message]] = {
@@ -34,6 +35,8 @@ ORDER_EVENTS: dict[str, type[Message]] = {
     "shop.order.fulfilled": order_events.OrderFulfilled,
     "shop.order.refunded": order_events.OrderRefunded,
     "shop.order.status_changed": order_events.OrderStatusChanged,
+    # A B2B order's approval steps, for the buyer's procurement system.
+    "shop.order.approval_decided": order_events.OrderApprovalDecided,
     "shop.order.return_requested": order_events.ReturnRequested,
     "shop.order.return_received": order_events.ReturnReceived,
     "shop.order.return_inspected": order_events.ReturnInspected,
@@ -45,7 +48,14 @@ ORDER_EVENTS: dict[str, type[Message]] = {
 INVENTORY_EVENTS: dict[str, type[Message]] = {
     "shop.inventory.stock_level_changed": inventory_events.StockLevelChanged,
 }
-EVENT_TYPES: dict[str, type[Message]] = {**ORDER_EVENTS, **INVENTORY_EVENTS}
+# Sales quotes, for the CRM: a request to answer, an offer made, a deal won or lost.
+PRICING_EVENTS: dict[str, type[Message]] = {
+    "shop.pricing.sales_quote_requested": pricing_events.SalesQuoteRequested,
+    "shop.pricing.sales_quote_offered": pricing_events.SalesQuoteOffered,
+    "shop.pricing.sales_quote_accepted": pricing_events.SalesQuoteAccepted,
+    "shop.pricing.sales_quote_declined": pricing_events.SalesQuoteDeclined,
+}
+EVENT_TYPES: dict[str, type[Message]] = {**ORDER_EVENTS, **INVENTORY_EVENTS, **PRICING_EVENTS}
 MAX_EVENT_TYPES = 20
 MAX_URL = 2000
 SECRET_PREFIX = "whsec_"

@@ -64,7 +64,8 @@ def _payment_command(request: order_pb2.RecordInvoicePaymentRequest, at: datetim
 
 
 class InvoiceRpcs:
-    """Mixed into the OrderServicer (before it: CreateOrder and GetOrder gain the invoice summary)."""
+    """Mixed into the OrderServicer (before it: CreateOrder, GetOrder and ListOrders gain the invoice
+    summaries)."""
 
     invoices: Invoices
 
@@ -85,6 +86,16 @@ class InvoiceRpcs:
     async def GetOrder(self, request: order_pb2.GetOrderRequest, context: Context) -> order_pb2.GetOrderResponse:
         response: order_pb2.GetOrderResponse = await super().GetOrder(request, context)  # type: ignore[misc]
         await self._with_invoice(response.order)
+        return response
+
+    async def ListOrders(self, request: order_pb2.ListOrdersRequest, context: Context) -> order_pb2.ListOrdersResponse:
+        response: order_pb2.ListOrdersResponse = await super().ListOrders(request, context)  # type: ignore[misc]
+        invoiced = [o.order_id for o in response.orders if o.payment.kind == order_pb2.PAYMENT_METHOD_KIND_INVOICE]
+        found = await self.invoices.of_orders(invoiced)  # one query for the page
+        at = datetime.now(UTC)
+        for order in response.orders:
+            if order.order_id in found:
+                order.invoice.CopyFrom(invoice_codec.summary(found[order.order_id], at))
         return response
 
     async def GetInvoice(self, request: order_pb2.GetInvoiceRequest, context: Context) -> order_pb2.GetInvoiceResponse:

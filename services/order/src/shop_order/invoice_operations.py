@@ -82,6 +82,11 @@ class Invoices:
         async with self.db.driver() as conn:
             return await invoice_store.load(conn, order_id=order_id)
 
+    async def of_orders(self, order_ids: list[str]) -> dict[str, Invoice]:
+        """The invoices of a page of orders, by order id (the caller already may see the orders)."""
+        async with self.db.driver() as conn:
+            return await invoice_store.of_orders(conn, order_ids)
+
     async def page(
         self, account_id: str, statuses: tuple[str, ...], overdue_only: bool, after: int, limit: int
     ) -> list[Invoice]:

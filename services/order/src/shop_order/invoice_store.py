@@ -156,6 +156,12 @@ _LIST = DriverQuery(
 )
 
 
+# The invoices of a page of orders (their summaries: no payments), on the order_id index.
+_OF_ORDERS = DriverQuery(
+    _joined.where(invoices.c.order_id == sa.func.any(sa.bindparam("order_ids", type_=ARRAY(UUID(as_uuid=False)))))
+)
+
+
 @functools.cache
 def _one(key: str, *, for_update: bool) -> DriverQuery:
     """An invoice by `number` or `order_id` (on the table's columns, so that their indexes serve);
@@ -284,6 +290,14 @@ async def load(
         return None
     payments = await conn.fetch(_PAYMENTS, number=row["number"])
     return _invoice(row, tuple(_payment(p, row["currency"]) for p in payments))
+
+
+async def of_orders(conn: DriverConnection, order_ids: list[str]) -> dict[str, Invoice]:
+    """The invoices of these orders (those that have one) by order id, without their payments."""
+    if not order_ids:
+        return {}
+    rows = await conn.fetch(_OF_ORDERS, order_ids=order_ids)
+    return {row["order_id"]: _invoice(row) for row in rows}
 
 
 async def page(

@@ -377,7 +377,7 @@ class Order:
     updated_at: str | None
     shipments: list[Shipment] = field(default_factory=list)  # oldest first
     quote_id: str = ""  # B2B: the accepted sales quote it was ordered at; empty: none
-    invoice: OrderInvoice | None = None  # invoice orders: their invoice (the order's own page, not lists)
+    invoice: OrderInvoice | None = None  # invoice orders: their invoice (in lists too)
 
 
 @dataclass

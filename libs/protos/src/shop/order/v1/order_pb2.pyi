@@ -1198,7 +1198,7 @@ class Order(_message.Message):
 
     @_builtins.property
     def invoice(self) -> Global___InvoiceSummary:
-        """invoice orders: their invoice (GetOrder, CreateOrder); unset otherwise"""
+        """invoice orders: their invoice (GetOrder, CreateOrder, ListOrders); unset otherwise"""
 
     def __init__(
         self,

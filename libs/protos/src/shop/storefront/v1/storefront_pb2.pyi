@@ -2120,7 +2120,7 @@ class Order(_message.Message):
 
     @_builtins.property
     def invoice(self) -> Global___OrderInvoice:
-        """invoice orders, on the order's own read: its invoice; unset otherwise"""
+        """invoice orders: its invoice (reads and lists); unset otherwise"""
 
     def __init__(
         self,
