@@ -1,6 +1,6 @@
 """`shop-dev test`: a module that starts a stack of its own runs alone, after the folder that holds it,
-with its switch on; the folder's own run leaves it out. The chart's checks run beside the services'
-suites, and the stacks after both."""
+with its switch on; the folder's own run leaves it out. The second lane (the chart's checks first, then
+the lighter services' suites) runs beside the first, and the stacks after both."""
 
 from __future__ import annotations
 
@@ -38,21 +38,39 @@ def test_{name}():
 """
 
 
-def test_the_charts_checks_run_beside_the_services_suites_and_the_stacks_after_both(
+def test_the_second_lane_runs_beside_the_first_and_the_stacks_after_both(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    services, charts, system = tmp_path / "services/cart/tests", tmp_path / "charts/shop/tests", tmp_path / "tests"
-    for folder in (services, charts, system):
+    first, charts, cart = (tmp_path / f for f in ("services/gateway/tests", "charts/shop/tests", "services/cart/tests"))
+    system = tmp_path / "tests"
+    for folder in (first, charts, cart, system):
         folder.mkdir(parents=True)
-    a, b = tmp_path / "services-ran", tmp_path / "charts-ran"
+    a, b = tmp_path / "first-ran", tmp_path / "charts-ran"
     # Each waits for the other: run one after the other, the first would give up.
-    (services / "test_cart.py").write_text(WAIT_FOR.format(name="cart", mine=str(a), theirs=str(b)))
+    (first / "test_gateway.py").write_text(WAIT_FOR.format(name="gateway", mine=str(a), theirs=str(b)))
     (charts / "test_chart.py").write_text(WAIT_FOR.format(name="chart", mine=str(b), theirs=str(a)))
+    # The second lane keeps BESIDE's order (the longest first), not the folders' order.
+    (cart / "test_cart.py").write_text(
+        f"from pathlib import Path\n\ndef test_cart():\n    assert Path({str(b)!r}).exists()\n"
+    )
     after = f"from pathlib import Path\n\ndef test_after():\n    assert Path({str(a)!r}).exists()\n"
     (system / "test_system.py").write_text(after + f"    assert Path({str(b)!r}).exists()\n")
 
-    assert testrun.run(tmp_path, testrun.discover(tmp_path), ["-p", "no:cacheprovider"]) == 0
+    folders = testrun.discover(tmp_path)
+    assert folders.index(cart) < folders.index(charts)
+    assert testrun.run(tmp_path, folders, ["-p", "no:cacheprovider"]) == 0
 
     out = capsys.readouterr().out
-    assert out.index("=== services/cart/tests") < out.index("=== charts/shop/tests") < out.index("=== tests")
-    assert out.rstrip().endswith("3 passed, 0 failed, 0 skipped")
+    order = ["=== services/gateway/tests", "=== charts/shop/tests", "=== services/cart/tests", "=== tests"]
+    assert [out.index(header) for header in order] == sorted(out.index(header) for header in order)
+    assert out.rstrip().endswith("4 passed, 0 failed, 0 skipped")
+
+
+def test_hypothesis_plugin_is_loaded_only_for_suites_that_use_hypothesis(tmp_path: Path) -> None:
+    plain, fuzzing = tmp_path / "plain", tmp_path / "fuzzing"
+    for folder in (plain, fuzzing):
+        folder.mkdir()
+    (plain / "test_plain.py").write_text("def test_plain():\n    pass\n")
+    (fuzzing / "test_fuzz.py").write_text("from hypothesis import given, strategies\n")
+    assert testrun.unused_plugins(plain) == ["-p", "no:hypothesispytest"]
+    assert testrun.unused_plugins(fuzzing) == []
