@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shop_checkout.domain import rules, saga
+from shop_checkout.domain import holds, outcomes, rules, saga, transitions
 from shop_checkout.domain.model import (
     Address,
     ApprovalPeriod,
@@ -45,7 +45,7 @@ from shopkit.money import Money
 
 K = StepKind
 NOW = datetime(2026, 3, 18, 12, 0, tzinfo=UTC)
-POLICY = saga.Policy(max_attempts=3)
+POLICY = transitions.Policy(max_attempts=3)
 USD = "USD"
 
 
@@ -79,76 +79,82 @@ def checkout(coupon: str = "", **changes: object) -> Checkout:
     )
 
 
-def quoted(total: int = 2000, coupon: str = "") -> saga.Quoted:
+def quoted(total: int = 2000, coupon: str = "") -> outcomes.Quoted:
     line = QuotedLine("SKU-1", 2, usd(1000), usd(0), usd(2000))
     totals = Totals(usd(2000), usd(2000 - total), usd(0), usd(0), usd(total))
-    return saga.Quoted(Quote((line,), totals, coupon_code=coupon), coupon_applied=bool(coupon))
+    return outcomes.Quoted(Quote((line,), totals, coupon_code=coupon), coupon_applied=bool(coupon))
 
 
-def authorised(approved: bool = True, decline: str = "") -> saga.AuthorisationAnswered:
+def authorised(approved: bool = True, decline: str = "") -> outcomes.AuthorisationAnswered:
     attempt = PaymentAttempt("checkout:x:authorize", "authorise", approved, usd(2000), NOW, "auth_1", decline)
-    return saga.AuthorisationAnswered(attempt, approved, "auth_1" if approved else "", decline)
+    return outcomes.AuthorisationAnswered(attempt, approved, "auth_1" if approved else "", decline)
 
 
-def order(status: OrderStatus = OrderStatus.CONFIRMED) -> saga.OrderCreated:
-    return saga.OrderCreated(OrderRef("order-1", "SO-000001", status))
+def order(status: OrderStatus = OrderStatus.CONFIRMED) -> outcomes.OrderCreated:
+    return outcomes.OrderCreated(OrderRef("order-1", "SO-000001", status))
 
 
-def assessed(decision: Decision = Decision.ALLOW) -> saga.Assessed:
+def assessed(decision: Decision = Decision.ALLOW) -> outcomes.Assessed:
     review = "review-1" if decision is Decision.REVIEW else ""
-    return saga.Assessed(FraudResult("assessment-1", decision, review, 10))
+    return outcomes.Assessed(FraudResult("assessment-1", decision, review, 10))
 
 
-HAPPY: dict[StepKind, saga.StepResult] = {
+HAPPY: dict[StepKind, outcomes.StepResult] = {
     K.QUOTE_PRICES: quoted(),
     K.ASSESS_FRAUD: assessed(),
-    K.RESERVE_STOCK: saga.Reserved(NOW + timedelta(minutes=15)),
-    K.REDEEM_COUPON: saga.CouponRedeemed(),
-    K.REDEEM_SALES_QUOTE: saga.SalesQuoteRedeemed(),
+    K.RESERVE_STOCK: outcomes.Reserved(NOW + timedelta(minutes=15)),
+    K.REDEEM_COUPON: outcomes.CouponRedeemed(),
+    K.REDEEM_SALES_QUOTE: outcomes.SalesQuoteRedeemed(),
     K.AUTHORISE_PAYMENT: authorised(),
     K.CREATE_ORDER: order(),
-    K.AWAIT_FRAUD_REVIEW: saga.HoldReleased(OrderStatus.CONFIRMED),
-    K.COMMIT_STOCK: saga.StockCommitted(),
-    K.CAPTURE_PAYMENT: saga.PaymentCaptured(),
-    K.CLEAR_CART: saga.CartCleared(),
+    K.AWAIT_FRAUD_REVIEW: outcomes.HoldReleased(OrderStatus.CONFIRMED),
+    K.COMMIT_STOCK: outcomes.StockCommitted(),
+    K.CAPTURE_PAYMENT: outcomes.PaymentCaptured(),
+    K.CLEAR_CART: outcomes.CartCleared(),
 }
 
-Script = dict[StepKind, saga.StepResult | saga.Failed | saga.Transient]
+Script = dict[StepKind, outcomes.StepResult | outcomes.Failed | outcomes.Transient]
 
 
 def simulate(
-    c: Checkout, script: Script | None = None, policy: saga.Policy = POLICY, *, stop_before: StepKind | None = None
+    c: Checkout,
+    script: Script | None = None,
+    policy: transitions.Policy = POLICY,
+    *,
+    stop_before: StepKind | None = None,
 ) -> tuple[Checkout, list[str]]:
     """Run the saga until it waits or ends; the actions taken, e.g. 'run quote_prices', 'undo ...'."""
     answers = {**HAPPY, **(script or {})}
     log: list[str] = []
     for _ in range(100):
         action = saga.next_action(c, policy)
-        if stop_before is not None and action == saga.Run(stop_before):
+        if stop_before is not None and action == outcomes.Run(stop_before):
             return c, log
         match action:
-            case saga.Done() | saga.Wait():
+            case outcomes.Done() | outcomes.Wait():
                 return c, log
-            case saga.Run(kind):
+            case outcomes.Run(kind):
                 log.append(f"run {kind.value}")
-                c = saga.apply(c, saga.Started(kind), NOW, policy)
+                c = saga.apply(c, outcomes.Started(kind), NOW, policy)
                 answer = answers[kind]
-                outcome: saga.Outcome = (
-                    answer if isinstance(answer, (saga.Failed, saga.Transient)) else saga.Succeeded(kind, answer)
+                outcome: outcomes.Outcome = (
+                    answer
+                    if isinstance(answer, (outcomes.Failed, outcomes.Transient))
+                    else outcomes.Succeeded(kind, answer)
                 )
                 c = saga.apply(c, outcome, NOW, policy)
-            case saga.Skip(kind, reason):
+            case outcomes.Skip(kind, reason):
                 log.append(f"skip {kind.value}")
-                c = saga.apply(c, saga.Skipped(kind, reason), NOW, policy)
-            case saga.Compensate(kind):
+                c = saga.apply(c, outcomes.Skipped(kind, reason), NOW, policy)
+            case outcomes.Compensate(kind):
                 log.append(f"undo {kind.value}")
-                c = saga.apply(c, saga.Compensated(kind), NOW, policy)
-            case saga.Abort(failure):
+                c = saga.apply(c, outcomes.Compensated(kind), NOW, policy)
+            case outcomes.Abort(failure):
                 log.append(f"abort {failure.code.value}")
-                c = saga.abort(c, failure, NOW)
-            case saga.Finish():
+                c = transitions.abort(c, failure, NOW)
+            case outcomes.Finish():
                 log.append("finish")
-                c = saga.finish(c, NOW)
+                c = transitions.finish(c, NOW)
     raise AssertionError(f"the saga did not settle: {log}")
 
 
@@ -197,12 +203,12 @@ def test_capture_can_be_left_to_fulfilment() -> None:
 
 def test_advance_folds_what_needs_no_call_and_starts_the_next_call() -> None:
     started = saga.advance(checkout(), POLICY, NOW)
-    assert saga.next_action(started, POLICY) == saga.Run(K.QUOTE_PRICES)
+    assert saga.next_action(started, POLICY) == outcomes.Run(K.QUOTE_PRICES)
     assert states(started) == {"quote_prices": "running"}
     # After the reservation, the coupon step is skipped and the authorisation started in one version.
     assessed_, _ = simulate(checkout(), stop_before=K.RESERVE_STOCK)
     reserving = saga.advance(assessed_, POLICY, NOW)
-    reserved = saga.apply(reserving, saga.Succeeded(K.RESERVE_STOCK, HAPPY[K.RESERVE_STOCK]), NOW, POLICY)
+    reserved = saga.apply(reserving, outcomes.Succeeded(K.RESERVE_STOCK, HAPPY[K.RESERVE_STOCK]), NOW, POLICY)
     reserved = saga.advance(reserved, POLICY, NOW)
     assert states(reserved)["redeem_coupon"] == "skipped" and states(reserved)["authorise_payment"] == "running"
     # A compensation with nothing left to undo is finished; a settled checkout comes back as it is.
@@ -211,9 +217,9 @@ def test_advance_folds_what_needs_no_call_and_starts_the_next_call() -> None:
 
 
 def test_a_running_step_is_run_again_after_a_crash() -> None:
-    c = saga.apply(checkout(), saga.Started(K.QUOTE_PRICES), NOW, POLICY)
-    assert saga.next_action(c, POLICY) == saga.Run(K.QUOTE_PRICES)
-    c = saga.apply(c, saga.Started(K.QUOTE_PRICES), NOW, POLICY)
+    c = saga.apply(checkout(), outcomes.Started(K.QUOTE_PRICES), NOW, POLICY)
+    assert saga.next_action(c, POLICY) == outcomes.Run(K.QUOTE_PRICES)
+    c = saga.apply(c, outcomes.Started(K.QUOTE_PRICES), NOW, POLICY)
     step = c.step(K.QUOTE_PRICES)
     assert step is not None and step.attempts == 2 and step.state is StepState.RUNNING
 
@@ -248,7 +254,7 @@ def test_a_sales_quote_is_redeemed_without_the_carts_coupon_and_released_on_fail
     done, log = simulate(with_quote, {K.AUTHORISE_PAYMENT: authorised(False, "insufficient_funds")})
     assert log[-3:] == ["undo redeem_sales_quote", "undo reserve_stock", "finish"]
     assert states(done)["redeem_sales_quote"] == "compensated"
-    refused = saga.Failed(K.REDEEM_SALES_QUOTE, FailureCode.QUOTE_UNAVAILABLE, "already ordered")
+    refused = outcomes.Failed(K.REDEEM_SALES_QUOTE, FailureCode.QUOTE_UNAVAILABLE, "already ordered")
     done, log = simulate(with_quote, {K.REDEEM_SALES_QUOTE: refused})
     assert done.failure is not None and done.failure.code is FailureCode.QUOTE_UNAVAILABLE
     assert log[-2:] == ["undo reserve_stock", "finish"]  # a definitive refusal had no effect to undo
@@ -273,26 +279,26 @@ def test_unsellable_lines_and_a_lost_coupon_fail_at_the_quote() -> None:
 
 
 def test_transient_errors_give_up_after_the_attempts_once_the_budget_is_spent_and_undo_just_in_case() -> None:
-    flaky = saga.Transient(K.AUTHORISE_PAYMENT, "provider unavailable")
+    flaky = outcomes.Transient(K.AUTHORISE_PAYMENT, "provider unavailable")
     spent = dataclasses.replace(POLICY, retry_budget=timedelta(0))
     done, log = simulate(checkout(), {K.AUTHORISE_PAYMENT: flaky}, spent)
     assert log.count("run authorise_payment") == POLICY.max_attempts
     # The authorisation may exist: it is voided (after the probe) before the stock is released.
     assert log[-3:] == ["undo authorise_payment", "undo reserve_stock", "finish"]
     assert done.failure is not None and done.failure.code is FailureCode.UNAVAILABLE
-    assert done.failure.code in saga.RETRYABLE and "nothing was charged" in done.failure.message
+    assert done.failure.code in transitions.RETRYABLE and "nothing was charged" in done.failure.message
 
 
 def test_a_step_failing_transiently_is_retried_until_the_budget_is_spent() -> None:
     c = checkout()
     elapsed = timedelta(0)
     while elapsed < POLICY.retry_budget:  # a peer restarting: many more tries than max_attempts
-        c = saga.apply(c, saga.Started(K.QUOTE_PRICES), NOW + elapsed, POLICY)
-        c = saga.apply(c, saga.Transient(K.QUOTE_PRICES, "pricing unavailable"), NOW + elapsed, POLICY)
-        assert c.status is Status.RUNNING and saga.next_action(c, POLICY) == saga.Run(K.QUOTE_PRICES)
+        c = saga.apply(c, outcomes.Started(K.QUOTE_PRICES), NOW + elapsed, POLICY)
+        c = saga.apply(c, outcomes.Transient(K.QUOTE_PRICES, "pricing unavailable"), NOW + elapsed, POLICY)
+        assert c.status is Status.RUNNING and saga.next_action(c, POLICY) == outcomes.Run(K.QUOTE_PRICES)
         elapsed += timedelta(seconds=5)
-    c = saga.apply(c, saga.Started(K.QUOTE_PRICES), NOW + elapsed, POLICY)
-    c = saga.apply(c, saga.Transient(K.QUOTE_PRICES, "pricing unavailable"), NOW + elapsed, POLICY)
+    c = saga.apply(c, outcomes.Started(K.QUOTE_PRICES), NOW + elapsed, POLICY)
+    c = saga.apply(c, outcomes.Transient(K.QUOTE_PRICES, "pricing unavailable"), NOW + elapsed, POLICY)
     assert c.status is Status.COMPENSATING and c.failure is not None
     assert (c.failure.code, c.failure.step) == (FailureCode.UNAVAILABLE, K.QUOTE_PRICES)
 
@@ -301,33 +307,33 @@ def test_steps_from_create_order_on_retry_until_they_succeed() -> None:
     c = checkout()
     for kind in (K.QUOTE_PRICES, K.ASSESS_FRAUD, K.RESERVE_STOCK, K.AUTHORISE_PAYMENT):
         if kind is K.AUTHORISE_PAYMENT:
-            c = saga.apply(c, saga.Skipped(K.REDEEM_COUPON, "no coupon"), NOW, POLICY)
-        c = saga.apply(c, saga.Started(kind), NOW, POLICY)
-        c = saga.apply(c, saga.Succeeded(kind, HAPPY[kind]), NOW, POLICY)
+            c = saga.apply(c, outcomes.Skipped(K.REDEEM_COUPON, "no coupon"), NOW, POLICY)
+        c = saga.apply(c, outcomes.Started(kind), NOW, POLICY)
+        c = saga.apply(c, outcomes.Succeeded(kind, HAPPY[kind]), NOW, POLICY)
     for _ in range(POLICY.max_attempts * 3):
-        c = saga.apply(c, saga.Started(K.CREATE_ORDER), NOW, POLICY)
-        c = saga.apply(c, saga.Transient(K.CREATE_ORDER, "order unavailable"), NOW, POLICY)
-    assert c.status is Status.RUNNING and saga.next_action(c, POLICY) == saga.Run(K.CREATE_ORDER)
+        c = saga.apply(c, outcomes.Started(K.CREATE_ORDER), NOW, POLICY)
+        c = saga.apply(c, outcomes.Transient(K.CREATE_ORDER, "order unavailable"), NOW, POLICY)
+    assert c.status is Status.RUNNING and saga.next_action(c, POLICY) == outcomes.Run(K.CREATE_ORDER)
 
 
 def test_a_failure_after_the_order_cancels_the_order_which_voids_the_payment() -> None:
-    failed_commit = saga.Failed(K.COMMIT_STOCK, FailureCode.STOCK_COMMIT_FAILED, "gone")
+    failed_commit = outcomes.Failed(K.COMMIT_STOCK, FailureCode.STOCK_COMMIT_FAILED, "gone")
     done, log = simulate(checkout(), {K.COMMIT_STOCK: failed_commit})
     assert log[-3:] == ["undo create_order", "undo reserve_stock", "finish"]
     assert "undo authorise_payment" not in log  # the order owns the payment
     assert states(done)["authorise_payment"] == "compensated"
     assert done.status is Status.FAILED
-    assert saga.cancel_reason_for(done.failure) is CancelReason.CHECKOUT_FAILED
+    assert transitions.cancel_reason_for(done.failure) is CancelReason.CHECKOUT_FAILED
 
 
 def test_compensation_never_goes_forward_again() -> None:
     c, _ = simulate(checkout(), {K.AUTHORISE_PAYMENT: authorised(False, "card_declined")})
     assert c.status is Status.FAILED
     # Late decisions change nothing once the checkout ended.
-    assert saga.on_order_confirmed(c, NOW, POLICY) == c
-    assert saga.on_review_decided(c, ReviewDecision.APPROVED, NOW, POLICY) == c
-    compensating = saga.abort(checkout(), Failure(FailureCode.INTERNAL, K.QUOTE_PRICES, "x"), NOW)
-    assert isinstance(saga.next_action(compensating, POLICY), saga.Finish)
+    assert holds.on_order_confirmed(c, NOW, POLICY) == c
+    assert holds.on_review_decided(c, ReviewDecision.APPROVED, NOW, POLICY) == c
+    compensating = transitions.abort(checkout(), Failure(FailureCode.INTERNAL, K.QUOTE_PRICES, "x"), NOW)
+    assert isinstance(saga.next_action(compensating, POLICY), outcomes.Finish)
 
 
 # --- holds -----------------------------------------------------------------------------------------
@@ -343,7 +349,7 @@ def test_fraud_review_holds_the_order_then_approval_resumes_it() -> None:
     assert states(held)["await_fraud_review"] == "waiting" and not held.captured
     assert saga.reservation_ttl(held, POLICY) == POLICY.review_hold + POLICY.hold_margin
 
-    approved = saga.on_review_decided(held, ReviewDecision.APPROVED, NOW, POLICY)
+    approved = holds.on_review_decided(held, ReviewDecision.APPROVED, NOW, POLICY)
     assert approved.status is Status.RUNNING and approved.hold_expires_at is None
     done, log = simulate(approved)
     assert log[0] == "run await_fraud_review" and log[-1] == "finish"
@@ -351,14 +357,14 @@ def test_fraud_review_holds_the_order_then_approval_resumes_it() -> None:
 
 
 def test_a_review_decision_that_arrives_early_is_applied_at_the_hold() -> None:
-    early = saga.on_review_decided(checkout(), ReviewDecision.APPROVED, NOW, POLICY)
+    early = holds.on_review_decided(checkout(), ReviewDecision.APPROVED, NOW, POLICY)
     assert early.status is Status.RUNNING and early.review_decision is ReviewDecision.APPROVED
     done, log = simulate(
         early, {K.ASSESS_FRAUD: assessed(Decision.REVIEW), K.CREATE_ORDER: order(OrderStatus.PENDING_REVIEW)}
     )
     assert "run await_fraud_review" in log and done.status is Status.COMPLETED
 
-    rejected = saga.on_review_decided(checkout(), ReviewDecision.REJECTED, NOW, POLICY)
+    rejected = holds.on_review_decided(checkout(), ReviewDecision.REJECTED, NOW, POLICY)
     done, log = simulate(rejected, {K.ASSESS_FRAUD: assessed(Decision.REVIEW)})
     assert "run create_order" not in log  # stopped before an order exists
     assert done.failure is not None and done.failure.code is FailureCode.FRAUD_REJECTED
@@ -368,11 +374,11 @@ def test_rejected_review_cancels_the_held_order() -> None:
     held, _ = simulate(
         checkout(), {K.ASSESS_FRAUD: assessed(Decision.REVIEW), K.CREATE_ORDER: order(OrderStatus.PENDING_REVIEW)}
     )
-    rejected = saga.on_review_decided(held, ReviewDecision.REJECTED, NOW, POLICY)
+    rejected = holds.on_review_decided(held, ReviewDecision.REJECTED, NOW, POLICY)
     assert rejected.status is Status.COMPENSATING
     done, log = simulate(rejected)
     assert log == ["undo create_order", "undo reserve_stock", "finish"]
-    assert saga.cancel_reason_for(done.failure) is CancelReason.FRAUD_REJECTED
+    assert transitions.cancel_reason_for(done.failure) is CancelReason.FRAUD_REJECTED
     assert states(done)["await_fraud_review"] == "failed"
 
 
@@ -383,11 +389,11 @@ def test_b2b_approval_hold_resumes_on_confirmation_and_compensates_on_rejection(
     assert states(held)["await_fraud_review"] == "skipped" and states(held)["await_approval"] == "waiting"
     assert saga.reservation_ttl(held, POLICY) == POLICY.approval_hold + POLICY.hold_margin
 
-    done, log = simulate(saga.on_order_confirmed(held, NOW, POLICY))
+    done, log = simulate(holds.on_order_confirmed(held, NOW, POLICY))
     assert log[0] == "run commit_stock" and done.status is Status.COMPLETED
     assert states(done)["await_approval"] == "succeeded"
 
-    rejected = saga.on_order_cancelled(held, CancelReason.APPROVAL_REJECTED, NOW)
+    rejected = holds.on_order_cancelled(held, CancelReason.APPROVAL_REJECTED, NOW)
     done, log = simulate(rejected)
     assert log == ["undo create_order", "undo reserve_stock", "finish"]
     assert done.failure is not None and done.failure.code is FailureCode.APPROVAL_REJECTED
@@ -396,21 +402,21 @@ def test_b2b_approval_hold_resumes_on_confirmation_and_compensates_on_rejection(
 def test_the_confirmation_of_an_order_that_started_confirmed_changes_nothing() -> None:
     c, _ = simulate(checkout(), stop_before=K.COMMIT_STOCK)
     assert c.order is not None and c.order.status is OrderStatus.CONFIRMED
-    assert saga.on_order_confirmed(c, NOW, POLICY) is c
+    assert holds.on_order_confirmed(c, NOW, POLICY) is c
 
 
 def test_a_confirmation_that_overtakes_the_create_order_answer_is_not_lost() -> None:
     over = checkout(approval_limit=usd(1000))
-    c = saga.on_order_confirmed(over, NOW, POLICY)  # recorded while CREATE_ORDER was in flight
+    c = holds.on_order_confirmed(over, NOW, POLICY)  # recorded while CREATE_ORDER was in flight
     done, _ = simulate(c, {K.CREATE_ORDER: order(OrderStatus.PENDING_APPROVAL)})
     assert done.status is Status.COMPLETED
 
 
 def test_an_order_cancelled_while_running_stops_the_saga_at_the_next_step() -> None:
     c, _ = simulate(checkout(), stop_before=K.COMMIT_STOCK)
-    c = saga.apply(c, saga.Started(K.COMMIT_STOCK), NOW, POLICY)
+    c = saga.apply(c, outcomes.Started(K.COMMIT_STOCK), NOW, POLICY)
     assert c.status is Status.RUNNING and c.order is not None
-    c = saga.on_order_cancelled(c, CancelReason.CUSTOMER_REQUEST, NOW)
+    c = holds.on_order_cancelled(c, CancelReason.CUSTOMER_REQUEST, NOW)
     assert c.status is Status.RUNNING  # the running step finishes first
     done, log = simulate(c)
     assert log[:2] == ["run commit_stock", "abort order_cancelled"]
@@ -420,11 +426,11 @@ def test_an_order_cancelled_while_running_stops_the_saga_at_the_next_step() -> N
 def test_holds_expire() -> None:
     held, _ = simulate(checkout(), {K.CREATE_ORDER: order(OrderStatus.PENDING_APPROVAL)})
     assert held.hold_expires_at is not None
-    assert saga.on_hold_expired(held, held.hold_expires_at - timedelta(seconds=1)) == held
-    expired = saga.on_hold_expired(held, held.hold_expires_at)
+    assert holds.on_hold_expired(held, held.hold_expires_at - timedelta(seconds=1)) == held
+    expired = holds.on_hold_expired(held, held.hold_expires_at)
     assert expired.status is Status.COMPENSATING and expired.failure is not None
     assert expired.failure.code is FailureCode.HOLD_EXPIRED
-    assert saga.cancel_reason_for(expired.failure) is CancelReason.HOLD_EXPIRED
+    assert transitions.cancel_reason_for(expired.failure) is CancelReason.HOLD_EXPIRED
 
 
 # --- rules -----------------------------------------------------------------------------------------
@@ -477,9 +483,9 @@ def test_idempotency_scope_and_keys() -> None:
 # --- the customer's action (3-D Secure) --------------------------------------------------------------
 
 
-def action_required() -> saga.ActionRequired:
+def action_required() -> outcomes.ActionRequired:
     attempt = PaymentAttempt("checkout:x:authorize", "authorise", False, usd(2000), NOW, "auth_1")
-    return saga.ActionRequired(attempt, NextAction("auth_1", "three_d_secure", "https://pay/challenge", "secret"))
+    return outcomes.ActionRequired(attempt, NextAction("auth_1", "three_d_secure", "https://pay/challenge", "secret"))
 
 
 def waiting_for_action(coupon: str = "") -> Checkout:
@@ -494,7 +500,7 @@ def waiting_for_action(coupon: str = "") -> Checkout:
 def test_an_authorisation_that_needs_the_customers_action_holds_the_checkout_until_its_deadline() -> None:
     held = waiting_for_action()
 
-    assert held.status is Status.ACTION_REQUIRED and saga.next_action(held, POLICY) == saga.Wait()
+    assert held.status is Status.ACTION_REQUIRED and saga.next_action(held, POLICY) == outcomes.Wait()
     assert states(held)["authorise_payment"] == "waiting" and held.authorisation is None
     assert held.action is not None and held.action.expires_at == NOW + POLICY.action_timeout
     assert held.hold_expires_at == held.action.expires_at
@@ -505,11 +511,11 @@ def test_an_authorisation_that_needs_the_customers_action_holds_the_checkout_unt
 
 def test_a_check_that_finds_the_action_completed_goes_on_to_the_order() -> None:
     later = NOW + timedelta(minutes=3)
-    checking = saga.on_action_check(waiting_for_action(), later)
+    checking = holds.on_action_check(waiting_for_action(), later)
     assert checking.status is Status.RUNNING and checking.hold_expires_at is None
     step = checking.step(K.AUTHORISE_PAYMENT)
     assert step is not None and (step.state, step.attempts, step.started_at) == (StepState.RUNNING, 0, later)
-    assert saga.next_action(checking, POLICY) == saga.Run(K.AUTHORISE_PAYMENT)
+    assert saga.next_action(checking, POLICY) == outcomes.Run(K.AUTHORISE_PAYMENT)
 
     done, log = simulate(checking)
 
@@ -521,19 +527,19 @@ def test_a_check_that_finds_the_action_completed_goes_on_to_the_order() -> None:
 def test_a_check_that_finds_the_action_pending_keeps_the_first_deadline() -> None:
     held = waiting_for_action()
     later = NOW + timedelta(minutes=4)
-    checking = saga.on_action_check(held, later)
-    checking = saga.apply(checking, saga.Started(K.AUTHORISE_PAYMENT), later, POLICY)
+    checking = holds.on_action_check(held, later)
+    checking = saga.apply(checking, outcomes.Started(K.AUTHORISE_PAYMENT), later, POLICY)
 
-    again = saga.apply(checking, saga.Succeeded(K.AUTHORISE_PAYMENT, action_required()), later, POLICY)
+    again = saga.apply(checking, outcomes.Succeeded(K.AUTHORISE_PAYMENT, action_required()), later, POLICY)
 
     assert again.status is Status.ACTION_REQUIRED
     assert again.hold_expires_at == NOW + POLICY.action_timeout
-    assert saga.on_action_check(again, later) is not again
-    assert saga.on_action_check(checkout(), later) == checkout()  # nothing to check
+    assert holds.on_action_check(again, later) is not again
+    assert holds.on_action_check(checkout(), later) == checkout()  # nothing to check
 
 
 def test_a_failed_challenge_declines_and_gives_everything_back_without_a_void() -> None:
-    checking = saga.on_action_check(waiting_for_action("SAVE10"), NOW)
+    checking = holds.on_action_check(waiting_for_action("SAVE10"), NOW)
 
     done, log = simulate(checking, {K.AUTHORISE_PAYMENT: authorised(False, "authentication_failed")})
 
@@ -545,13 +551,13 @@ def test_a_failed_challenge_declines_and_gives_everything_back_without_a_void() 
 def test_no_action_by_the_deadline_voids_the_authorisation_and_undoes_the_rest() -> None:
     held = waiting_for_action("SAVE10")
     deadline = NOW + POLICY.action_timeout
-    assert saga.on_hold_expired(held, deadline - timedelta(seconds=1)) is held
+    assert holds.on_hold_expired(held, deadline - timedelta(seconds=1)) is held
 
-    expired = saga.on_hold_expired(held, deadline)
+    expired = holds.on_hold_expired(held, deadline)
 
     assert expired.status is Status.COMPENSATING and expired.hold_expires_at is None
     assert expired.failure == Failure(
-        FailureCode.ACTION_EXPIRED, K.AUTHORISE_PAYMENT, saga.MESSAGES[FailureCode.ACTION_EXPIRED]
+        FailureCode.ACTION_EXPIRED, K.AUTHORISE_PAYMENT, transitions.MESSAGES[FailureCode.ACTION_EXPIRED]
     )
     done, log = simulate(expired)
     assert log == ["undo authorise_payment", "undo redeem_coupon", "undo reserve_stock", "finish"]
@@ -561,11 +567,11 @@ def test_no_action_by_the_deadline_voids_the_authorisation_and_undoes_the_rest()
 def test_a_check_answered_after_the_deadline_expires_the_checkout() -> None:
     late = NOW + POLICY.action_timeout + timedelta(seconds=1)
     checking = saga.apply(
-        saga.on_action_check(waiting_for_action(), late), saga.Started(K.AUTHORISE_PAYMENT), late, POLICY
+        holds.on_action_check(waiting_for_action(), late), outcomes.Started(K.AUTHORISE_PAYMENT), late, POLICY
     )
 
-    answered = saga.apply(checking, saga.Succeeded(K.AUTHORISE_PAYMENT, action_required()), late, POLICY)
+    answered = saga.apply(checking, outcomes.Succeeded(K.AUTHORISE_PAYMENT, action_required()), late, POLICY)
 
     assert answered.status is Status.COMPENSATING and answered.failure is not None
     assert answered.failure.code is FailureCode.ACTION_EXPIRED
-    assert saga.next_action(answered, POLICY) == saga.Compensate(K.AUTHORISE_PAYMENT)
+    assert saga.next_action(answered, POLICY) == outcomes.Compensate(K.AUTHORISE_PAYMENT)

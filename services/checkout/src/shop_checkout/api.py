@@ -18,7 +18,7 @@ from shop.cart.v1 import cart_pb2
 from shop.checkout.v1 import checkout_pb2, checkout_pb2_grpc
 from shop.common.v1 import common_pb2
 from shop_checkout import mapping, quoting, store
-from shop_checkout.domain import rules, saga
+from shop_checkout.domain import rules, transitions
 from shop_checkout.domain.model import (
     CardPayment,
     CartLine,
@@ -243,7 +243,7 @@ def _runs_again(existing: Checkout, fingerprint: str) -> bool:
     """A repeat of a request whose checkout failed for a retryable reason (nothing was charged, and the
     failure was no answer of the shop's): it runs as a new attempt of the same key."""
     failure = existing.failure
-    retryable = existing.status is Status.FAILED and failure is not None and failure.code in saga.RETRYABLE
+    retryable = existing.status is Status.FAILED and failure is not None and failure.code in transitions.RETRYABLE
     return retryable and existing.fingerprint == fingerprint
 
 

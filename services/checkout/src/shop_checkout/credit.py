@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from shop.order.v1 import order_pb2
 from shop_checkout.domain.model import Checkout, FailureCode, InvoicePayment, StepKind
-from shop_checkout.domain.saga import Failed
+from shop_checkout.domain.outcomes import Failed
 from shop_checkout.peers import PeerError, Peers
 from shopkit.money import Money, minor_units
 

@@ -32,10 +32,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shop_checkout import events, metrics, rows, store
-from shop_checkout.domain import rules, saga
+from shop_checkout.domain import holds, outcomes, rules, saga, transitions
 from shop_checkout.domain.model import TERMINAL, Checkout, StepKind, StepState
 from shop_checkout.settings import CheckoutSettings
-from shop_checkout.steps import StepExecutor
+from shop_checkout.steps.executor import StepExecutor
 from shop_checkout.waiting import Waiters
 from shopkit import deadlines, tracing
 from shopkit.db import Database
@@ -58,8 +58,8 @@ def kill_process(point: str) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def policy_from(settings: CheckoutSettings) -> saga.Policy:
-    return saga.Policy(
+def policy_from(settings: CheckoutSettings) -> transitions.Policy:
+    return transitions.Policy(
         max_attempts=settings.step_max_attempts,
         retry_budget=timedelta(seconds=settings.step_retry_budget_seconds),
         capture_on_checkout=settings.capture_on_checkout,
@@ -152,7 +152,7 @@ class SagaEngine:
             locked = await store.lock(conn, checkout_id)
             if locked is None:
                 return False
-            checking = saga.on_action_check(locked[0], _now())
+            checking = holds.on_action_check(locked[0], _now())
             if checking is locked[0]:
                 return False
             await store.save(conn, checking, owner=self.owner, lease_seconds=self.settings.lease_seconds)
@@ -172,7 +172,7 @@ class SagaEngine:
             waiting = await store.lock_actions_due(conn, before, self.settings.recovery_batch_size)
             now = _now()
             for checkout in waiting:
-                checking = saga.on_action_check(checkout, now)
+                checking = holds.on_action_check(checkout, now)
                 await store.save(conn, checking, owner=self.owner, lease_seconds=self.settings.lease_seconds)
         for checkout in waiting:
             self.spawn(checkout.checkout_id)
@@ -214,13 +214,13 @@ class SagaEngine:
         retries = 0
         while True:
             match saga.next_action(run.checkout, self.policy):
-                case saga.Run(kind):
+                case outcomes.Run(kind):
                     self._fault(f"before:{kind.value}")
                     outcome = await self._run(run.checkout, kind)
                     self._fault(f"after:{kind.value}")
                     await self._record(run, outcome)
                     retries = await self._pause_if_retrying(run, kind, outcome, retries)
-                case saga.Compensate(kind):
+                case outcomes.Compensate(kind):
                     self._fault(f"before:undo:{kind.value}")
                     outcome = await self._undo(run.checkout, kind)
                     self._fault(f"after:undo:{kind.value}")
@@ -229,25 +229,25 @@ class SagaEngine:
                 case _:  # Wait or Done: every write folds skips, aborts and the finish (saga.advance)
                     return
 
-    async def _run(self, checkout: Checkout, kind: StepKind) -> saga.Outcome:
+    async def _run(self, checkout: Checkout, kind: StepKind) -> outcomes.Outcome:
         try:
             return await self.executor.run(checkout, kind)
         except Exception as exc:  # a bug or an unexpected answer: retried like a transient error
             log.exception("step %s of checkout %s raised", kind.value, checkout.checkout_id)
-            return saga.Transient(kind, f"internal error: {type(exc).__name__}")
+            return outcomes.Transient(kind, f"internal error: {type(exc).__name__}")
 
-    async def _undo(self, checkout: Checkout, kind: StepKind) -> saga.Outcome:
+    async def _undo(self, checkout: Checkout, kind: StepKind) -> outcomes.Outcome:
         try:
             return await self.executor.undo(checkout, kind)
         except Exception as exc:
             log.exception("undoing %s of checkout %s raised", kind.value, checkout.checkout_id)
-            return saga.CompensationFailed(kind, f"internal error: {type(exc).__name__}")
+            return outcomes.CompensationFailed(kind, f"internal error: {type(exc).__name__}")
 
-    async def _pause_if_retrying(self, run: _Run, kind: StepKind, outcome: saga.Outcome, retries: int) -> int:
+    async def _pause_if_retrying(self, run: _Run, kind: StepKind, outcome: outcomes.Outcome, retries: int) -> int:
         """Back off before repeating a call that failed transiently; returns the retry count."""
         step = run.checkout.step(kind)
-        retrying = isinstance(outcome, saga.CompensationFailed) or (
-            isinstance(outcome, saga.Transient) and step is not None and step.state is StepState.RUNNING
+        retrying = isinstance(outcome, outcomes.CompensationFailed) or (
+            isinstance(outcome, outcomes.Transient) and step is not None and step.state is StepState.RUNNING
         )
         if not retrying:
             return 0
@@ -265,15 +265,19 @@ class SagaEngine:
         await asyncio.sleep(pause)
         return retries
 
-    async def _record(self, run: _Run, outcome: saga.Outcome | None) -> None:
+    async def _record(self, run: _Run, outcome: outcomes.Outcome | None) -> None:
         """Persist `outcome` (if any) and what follows it up to the next call, in one write; `run`
         holds the new version. Nothing is written when nothing changes."""
 
         def change(current: Checkout, spent: Money | None) -> Checkout:
             now = _now()
             effective = outcome
-            if spent is not None and isinstance(outcome, saga.Succeeded) and isinstance(outcome.result, saga.Quoted):
-                effective = saga.Succeeded(outcome.kind, dataclasses.replace(outcome.result, spent_in_period=spent))
+            if (
+                spent is not None
+                and isinstance(outcome, outcomes.Succeeded)
+                and isinstance(outcome.result, outcomes.Quoted)
+            ):
+                effective = outcomes.Succeeded(outcome.kind, dataclasses.replace(outcome.result, spent_in_period=spent))
             after = saga.apply(current, effective, now, self.policy) if effective is not None else current
             return saga.advance(after, self.policy, now)
 
@@ -287,9 +291,9 @@ class SagaEngine:
         self._finished(before, after)
         self.waiters.announce(after.checkout_id, after)
 
-    def _quote_to_count(self, current: Checkout, outcome: saga.Outcome | None) -> saga.Quoted | None:
+    def _quote_to_count(self, current: Checkout, outcome: outcomes.Outcome | None) -> outcomes.Quoted | None:
         """The quote of a buyer with an approval limit per period, whose spending is read under a lock."""
-        if not (isinstance(outcome, saga.Succeeded) and isinstance(outcome.result, saga.Quoted)):
+        if not (isinstance(outcome, outcomes.Succeeded) and isinstance(outcome.result, outcomes.Quoted)):
             return None
         request = current.request
         since = rules.period_start(request.approval_period, current.created_at)
@@ -322,7 +326,7 @@ class SagaEngine:
                 raise LeaseLost(current.checkout_id)
             current, version = loaded.checkout, loaded.version
 
-    async def _write_with_spending(self, run: _Run, change: Change, quoted: saga.Quoted) -> tuple[Checkout, int]:
+    async def _write_with_spending(self, run: _Run, change: Change, quoted: outcomes.Quoted) -> tuple[Checkout, int]:
         """The change in a transaction on the locked row: with the buyer's spending read under the
         buyer's lock (so concurrent checkouts count each other), and the checkout's final event."""
         checkout_id = run.checkout.checkout_id
@@ -339,7 +343,7 @@ class SagaEngine:
             self.relay.wake()
         return after, version
 
-    async def _spent(self, conn: AsyncConnection, current: Checkout, quoted: saga.Quoted) -> Money:
+    async def _spent(self, conn: AsyncConnection, current: Checkout, quoted: outcomes.Quoted) -> Money:
         """What the buyer spent in the approval period before this checkout."""
         request = current.request
         since = rules.period_start(request.approval_period, current.created_at)
@@ -424,7 +428,7 @@ class SagaEngine:
         async with self.db.transaction() as conn:
             held = await store.lock_expired_holds(conn, now, self.settings.recovery_batch_size)
             for checkout in held:
-                await store.save(conn, saga.on_hold_expired(checkout, now), owner=None, lease_seconds=0)
+                await store.save(conn, holds.on_hold_expired(checkout, now), owner=None, lease_seconds=0)
         for checkout in held:
             log.info("hold of checkout %s expired", checkout.checkout_id, extra={"checkout_id": checkout.checkout_id})
         return len(held)

@@ -23,7 +23,7 @@ from shop.fraud.v1 import fraud_pb2
 from shop.order.v1 import events_pb2 as order_events
 from shop.order.v1 import order_pb2
 from shop_checkout import mapping, store
-from shop_checkout.domain import saga
+from shop_checkout.domain import holds, transitions
 from shop_checkout.domain.model import CancelReason, Checkout, OrderStatus, ReviewDecision, Status
 from shopkit.consumer import after_commit
 from shopkit.outbox import add_event
@@ -95,7 +95,7 @@ class EventHandlers:
     handler raises and the event is delivered again."""
 
     def __init__(
-        self, policy: saga.Policy, changed: Callable[[], None], read_review: ReadReview, read_order: ReadOrder
+        self, policy: transitions.Policy, changed: Callable[[], None], read_review: ReadReview, read_order: ReadOrder
     ):
         self.policy = policy
         self.changed = changed
@@ -113,7 +113,7 @@ class EventHandlers:
                 return  # the usual case: the order started confirmed, as the saga recorded
             order = await self._confirmed_order(confirmed.order_id, checkout_id)
             if order is not None and mapping.order_status(order.status) in (OrderStatus.CONFIRMED, OrderStatus.OTHER):
-                await self._apply(conn, checkout_id, lambda c: saga.on_order_confirmed(c, now, self.policy))
+                await self._apply(conn, checkout_id, lambda c: holds.on_order_confirmed(c, now, self.policy))
         elif msg.subject == ORDER_CANCELLED:
             cancelled = order_events.OrderCancelled.FromString(msg.data)
             if not (_is_uuid(cancelled.checkout_id) and _is_uuid(cancelled.order_id)):
@@ -122,7 +122,7 @@ class EventHandlers:
             if order is None or order.status != order_pb2.ORDER_STATUS_CANCELLED:
                 return
             reason = mapping.CANCEL_REASON_FROM_PB.get(order.cancellation_reason, CancelReason.MERCHANT)  # type: ignore[call-overload]
-            await self._apply(conn, cancelled.checkout_id, lambda c: saga.on_order_cancelled(c, reason, now))
+            await self._apply(conn, cancelled.checkout_id, lambda c: holds.on_order_cancelled(c, reason, now))
 
     async def _confirmed_order(self, order_id: str, checkout_id: str) -> order_pb2.Order | None:
         """The order an event speaks of, as order holds it, when it is the order of that checkout."""
@@ -166,7 +166,7 @@ class EventHandlers:
         def change(c: Checkout) -> Checkout:
             if c.fraud is not None and c.fraud.review_id and c.fraud.review_id != decided.review_id:
                 return c  # a decision about another review
-            return saga.on_review_decided(c, decision, now, self.policy)
+            return holds.on_review_decided(c, decision, now, self.policy)
 
         await self._apply(conn, decided.checkout_id, change)
 

@@ -13,7 +13,7 @@ from shop_checkout.payments import Payments
 from shop_checkout.peers import Peers
 from shop_checkout.personal_data import CheckoutPersonalData
 from shop_checkout.settings import CheckoutSettings
-from shop_checkout.steps import StepExecutor
+from shop_checkout.steps.executor import StepExecutor
 from shopkit.cli import service_cli
 from shopkit.runtime import Runtime, open_runtime
 

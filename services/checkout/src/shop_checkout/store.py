@@ -157,7 +157,7 @@ async def save(
 
 
 async def confirmation_changes_nothing(conn: AsyncConnection, checkout_id: str) -> bool:
-    """Whether shop.order.confirmed finds nothing to record (saga.on_order_confirmed keeps the checkout
+    """Whether shop.order.confirmed finds nothing to record (holds.on_order_confirmed keeps the checkout
     as it is): it ended or compensates, or its order is known confirmed. Each of these facts, once
     true, stays true, so this unlocked read of three fields spares the usual case the locked read."""
     row = (
