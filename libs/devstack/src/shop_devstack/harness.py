@@ -50,7 +50,6 @@ class Stack:
     offset: int
     data_dir: Path
     output: Path
-    demo_products: int = DEMO_PRODUCTS  # how many of the demo products it seeded
 
     @property
     def gateway_url(self) -> str:
@@ -189,8 +188,7 @@ def launched(
     or `SHOP_<SVC>_<VAR>` overrides of one service's settings. `payments="stripe"`: the Stripe adapter
     against a local fake Stripe (the process `stripe`) instead of the payment sandbox. `demo_products`:
     how many of the demo products it seeds (tests: `demo_size.TEST_DEMO_PRODUCTS`)."""
-    offset = free_port_offset(preferred_offset)
-    stack = Stack(offset, folder / "data", folder / "launcher.out", demo_products)
+    stack = Stack(free_port_offset(preferred_offset), folder / "data", folder / "launcher.out")
     shop_dev = Path(sys.executable).parent / "shop-dev"
     with stack.output.open("wb") as out:
         launcher = subprocess.Popen(
