@@ -19,7 +19,7 @@ from shop.notifications.v1 import notifications_pb2 as pb
 from shop.order.v1 import events_pb2 as order_events
 from shop.order.v1 import order_pb2
 from shop.pricing.v1 import events_pb2 as pricing_events
-from shop_notifications.main import webhooks_consumer
+from shop_notifications.main import PRICING_WEBHOOKS
 from shop_notifications.webhook_domain import PRICING_EVENTS, verify
 from shopkit import events
 from shopkit.auth import metadata_for
@@ -119,6 +119,6 @@ async def test_sales_quotes_are_posted_to_the_crm_and_the_price_changes_beside_t
     assert won["total"] == {"amount": "120000", "currency": "USD"}
     # The consumer reads the quotes' subjects alone: the stream's price changes never reach it.
     consumer = await stack.runtime.js.consumer_info(
-        events.stream_name("pricing"), durable_name("notifications", webhooks_consumer("pricing"))
+        events.stream_name("pricing"), durable_name("notifications", PRICING_WEBHOOKS)
     )
     assert sorted(consumer.config.filter_subjects or []) == sorted(PRICING_EVENTS)

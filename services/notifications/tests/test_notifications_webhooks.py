@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from shop.inventory.v1 import events_pb2 as inventory_events
 from shop.notifications.v1 import notifications_pb2 as pb
 from shop_notifications import store, webhook_store, workers
-from shop_notifications.main import webhooks_consumer
+from shop_notifications.main import ORDER_WEBHOOKS
 from shop_notifications.webhook_domain import (
     ORDER_EVENTS,
     Backoff,
@@ -191,7 +191,7 @@ async def test_a_redelivered_event_makes_one_delivery(stack: Stack, receiver: We
                 handler=hooks.handle,
             )
 
-        assert await consumer(webhooks_consumer("order")).apply_once(msg) is False  # its inbox knows the message
+        assert await consumer(ORDER_WEBHOOKS).apply_once(msg) is False  # its inbox knows the message
         assert await consumer("webhook-replay").apply_once(msg) is True  # a new inbox key: no new delivery
     assert len(await deliveries(stack, hook)) == 1
     await asyncio.sleep(0.5)

@@ -15,7 +15,7 @@ from shop_notifications.personal_data import NotificationsPersonalData
 from shop_notifications.settings import NotificationsSettings
 from shop_notifications.smtp import Mailer
 from shop_notifications.templates import Templates
-from shop_notifications.webhook_domain import SOURCES, Backoff
+from shop_notifications.webhook_domain import INVENTORY_EVENTS, ORDER_EVENTS, PRICING_EVENTS, Backoff
 from shop_notifications.webhook_transport import webhook_client
 from shop_notifications.webhooks import Webhooks
 from shopkit.cli import service_cli
@@ -91,10 +91,10 @@ async def build(settings: NotificationsSettings, *, clock: Clock = utc_now) -> R
     return runtime
 
 
-def webhooks_consumer(source: str) -> str:
-    """The consumer of a source stream's webhook events (durable "notifications-<source>-webhooks",
-    as natsauth lists it)."""
-    return f"{source}-webhooks"
+# The durable consumers of webhook deliveries ("notifications-order-webhooks", ...; see natsauth).
+ORDER_WEBHOOKS = "order-webhooks"
+INVENTORY_WEBHOOKS = "inventory-webhooks"
+PRICING_WEBHOOKS = "pricing-webhooks"
 
 
 def webhooks(runtime: Runtime, settings: NotificationsSettings, clock: Clock) -> Webhooks:
@@ -119,11 +119,30 @@ def webhooks(runtime: Runtime, settings: NotificationsSettings, clock: Clock) ->
     if not settings.webhooks_enabled:
         return hooks
     one, batch = hooks.handle, hooks.handle_batch
-    for source, event_types in SOURCES.items():
-        name = webhooks_consumer(source)
-        runtime.consume(
-            store.inbox, name=name, source_service=source, subjects=list(event_types), handler=one, batch_handler=batch
-        )
+    runtime.consume(
+        store.inbox,
+        name=ORDER_WEBHOOKS,
+        source_service="order",
+        subjects=list(ORDER_EVENTS),
+        handler=one,
+        batch_handler=batch,
+    )
+    runtime.consume(
+        store.inbox,
+        name=INVENTORY_WEBHOOKS,
+        source_service="inventory",
+        subjects=list(INVENTORY_EVENTS),
+        handler=one,
+        batch_handler=batch,
+    )
+    runtime.consume(
+        store.inbox,
+        name=PRICING_WEBHOOKS,
+        source_service="pricing",
+        subjects=list(PRICING_EVENTS),  # the sales quotes' alone: the stream's price changes are not read
+        handler=one,
+        batch_handler=batch,
+    )
     runtime.service.add_worker("webhook-sender", lambda: hooks.run_sender(settings.webhook_poll_seconds))
     if settings.webhook_retention_days:
         retention = timedelta(days=settings.webhook_retention_days)

@@ -55,15 +55,7 @@ PRICING_EVENTS: dict[str, type[Message]] = {
     "shop.pricing.sales_quote_accepted": pricing_events.SalesQuoteAccepted,
     "shop.pricing.sales_quote_declined": pricing_events.SalesQuoteDeclined,
 }
-# Each source stream's event types (one durable consumer per stream reads them).
-SOURCES: dict[str, dict[str, type[Message]]] = {
-    "order": ORDER_EVENTS,
-    "inventory": INVENTORY_EVENTS,
-    "pricing": PRICING_EVENTS,  # the sales quotes' alone: the stream's price changes are never read
-}
-EVENT_TYPES: dict[str, type[Message]] = {
-    name: message for events in SOURCES.values() for name, message in events.items()
-}
+EVENT_TYPES: dict[str, type[Message]] = {**ORDER_EVENTS, **INVENTORY_EVENTS, **PRICING_EVENTS}
 MAX_EVENT_TYPES = 20
 MAX_URL = 2000
 SECRET_PREFIX = "whsec_"
